@@ -1,0 +1,321 @@
+/**
+ * The only module of cwtch-groups that touches cryptographic primitives. Everything else calls
+ * these functions, so a reviewer audits one file for primitive misuse.
+ *
+ * libsodium (sodium-native) provides Ed25519, X25519, sealed boxes, XChaCha20-Poly1305, Argon2id
+ * and SHA-256 for short inputs; node:crypto (OpenSSL) provides HMAC/HKDF-SHA256 and SHA-256 for
+ * long inputs, where it uses the CPU's SHA extensions. Conventions: functions assert their
+ * arguments and name the bad one (UsageError); a failed check on well-formed input returns
+ * false / null; nothing here logs.
+ */
+import { createHash, createHmac, hkdfSync } from 'node:crypto';
+import sodium from 'sodium-native';
+import { assertBytes, UsageError } from '../errors.ts';
+
+export const SHA256_BYTES = 32;
+export const ED25519_PUBLIC_BYTES = 32;
+export const ED25519_SECRET_BYTES = 64;
+export const ED25519_SEED_BYTES = 32;
+export const ED25519_SIGNATURE_BYTES = 64;
+export const X25519_BYTES = 32;
+export const SEALED_BOX_OVERHEAD = 48;
+export const AEAD_KEY_BYTES = 32;
+export const AEAD_NONCE_BYTES = 24;
+export const AEAD_TAG_BYTES = 16;
+
+/** Below this length libsodium's SHA-256 beats a node:crypto Hash object (call overhead). */
+const SHORT_HASH_INPUT = 512;
+
+// ---------------------------------------------------------------------------------------------
+// Randomness, comparison, wiping
+
+export function randomBytes(length: number): Buffer {
+  if (!Number.isSafeInteger(length) || length < 0)
+    throw new UsageError('bad-argument', 'length must be >= 0');
+  const out = Buffer.alloc(length);
+  sodium.randombytes_buf(out);
+  return out;
+}
+
+/** Constant-time equality for secrets and MACs. Lengths are public; unequal lengths are false. */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  assertBytes('a', a);
+  assertBytes('b', b);
+  if (a.length !== b.length) return false;
+  if (a.length === 0) return true;
+  return sodium.sodium_memcmp(a, b);
+}
+
+/** Overwrite a secret in place. Call as soon as a key is no longer needed. */
+export function wipe(...secrets: (Uint8Array | undefined | null)[]): void {
+  for (const s of secrets) if (s && s.length > 0) sodium.sodium_memzero(s);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hashing
+
+/** SHA-256 of the concatenation of parts (no framing: callers prefix a domain or use fixed sizes). */
+export function sha256(...parts: Uint8Array[]): Buffer {
+  const out = Buffer.alloc(SHA256_BYTES);
+  if (parts.length === 1) {
+    const only = parts[0]!;
+    assertBytes('input', only);
+    if (only.length < SHORT_HASH_INPUT) {
+      sodium.crypto_hash_sha256(out, only);
+      return out;
+    }
+  }
+  const h = createHash('sha256');
+  for (const p of parts) {
+    assertBytes('input', p);
+    h.update(p);
+  }
+  const digest = h.digest();
+  digest.copy(out);
+  return out;
+}
+
+const textEncoder = new TextEncoder();
+
+/** UTF-8 bytes of a domain-separation string (docs/PROTOCOL.md lists every domain). */
+export function domain(label: string): Buffer {
+  return Buffer.from(textEncoder.encode(label));
+}
+
+/** SHA-256(domain ‖ parts…): every protocol hash is domain-separated through this. */
+export function hashWithDomain(label: string, ...parts: Uint8Array[]): Buffer {
+  return sha256(domain(label), ...parts);
+}
+
+export function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
+  assertBytes('key', key);
+  const h = createHmac('sha256', key);
+  for (const p of parts) {
+    assertBytes('input', p);
+    h.update(p);
+  }
+  return h.digest();
+}
+
+/** HKDF-SHA256 (RFC 5869): extract with salt, expand with info to `length` bytes. */
+export function hkdfSha256(
+  ikm: Uint8Array,
+  salt: Uint8Array,
+  info: Uint8Array | string,
+  length: number,
+): Buffer {
+  assertBytes('ikm', ikm);
+  assertBytes('salt', salt);
+  const infoBytes = typeof info === 'string' ? domain(info) : info;
+  assertBytes('info', infoBytes);
+  if (!Number.isSafeInteger(length) || length < 1 || length > 255 * 32) {
+    throw new UsageError('bad-argument', 'length must be 1..8160 bytes');
+  }
+  return Buffer.from(hkdfSync('sha256', ikm, salt, infoBytes, length));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ed25519
+
+export interface SigningKeyPair {
+  /** 32-byte Ed25519 public key. */
+  readonly publicKey: Buffer;
+  /** 64-byte libsodium secret key (seed ‖ public key). Wipe it when done. */
+  readonly secretKey: Buffer;
+}
+
+export function generateSigningKeyPair(): SigningKeyPair {
+  const publicKey = Buffer.alloc(ED25519_PUBLIC_BYTES);
+  const secretKey = Buffer.alloc(ED25519_SECRET_BYTES);
+  sodium.crypto_sign_keypair(publicKey, secretKey);
+  return { publicKey, secretKey };
+}
+
+export function signingKeyPairFromSeed(seed: Uint8Array): SigningKeyPair {
+  assertBytes('seed', seed, ED25519_SEED_BYTES);
+  const publicKey = Buffer.alloc(ED25519_PUBLIC_BYTES);
+  const secretKey = Buffer.alloc(ED25519_SECRET_BYTES);
+  sodium.crypto_sign_seed_keypair(publicKey, secretKey, seed);
+  return { publicKey, secretKey };
+}
+
+/** The 32-byte seed of a libsodium secret key (what a profile stores, sealed). */
+export function seedOfSecretKey(secretKey: Uint8Array): Buffer {
+  assertBytes('secretKey', secretKey, ED25519_SECRET_BYTES);
+  return Buffer.from(secretKey.subarray(0, ED25519_SEED_BYTES));
+}
+
+export function sign(message: Uint8Array, secretKey: Uint8Array): Buffer {
+  assertBytes('message', message);
+  assertBytes('secretKey', secretKey, ED25519_SECRET_BYTES);
+  const sig = Buffer.alloc(ED25519_SIGNATURE_BYTES);
+  sodium.crypto_sign_detached(sig, message, secretKey);
+  return sig;
+}
+
+/**
+ * Ed25519 verification (libsodium: rejects non-canonical S, small-order keys and R).
+ * @throws UsageError when signature or publicKey has the wrong length (malformed input).
+ * @returns false when well-formed input does not verify.
+ */
+export function verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
+  assertBytes('signature', signature, ED25519_SIGNATURE_BYTES);
+  assertBytes('message', message);
+  assertBytes('publicKey', publicKey, ED25519_PUBLIC_BYTES);
+  return sodium.crypto_sign_verify_detached(signature, message, publicKey);
+}
+
+// ---------------------------------------------------------------------------------------------
+// X25519 and sealed boxes (invites sealed to a member's Ed25519 identity)
+
+/** The X25519 form of an Ed25519 public key; null if the key is not a valid curve point. */
+export function ed25519PublicToX25519(publicKey: Uint8Array): Buffer | null {
+  assertBytes('publicKey', publicKey, ED25519_PUBLIC_BYTES);
+  const out = Buffer.alloc(X25519_BYTES);
+  try {
+    sodium.crypto_sign_ed25519_pk_to_curve25519(out, publicKey);
+  } catch {
+    return null;
+  }
+  return out;
+}
+
+export function ed25519SecretToX25519(secretKey: Uint8Array): Buffer {
+  assertBytes('secretKey', secretKey, ED25519_SECRET_BYTES);
+  const out = Buffer.alloc(X25519_BYTES);
+  sodium.crypto_sign_ed25519_sk_to_curve25519(out, secretKey);
+  return out;
+}
+
+export function x25519PublicFromSecret(secret: Uint8Array): Buffer {
+  assertBytes('secret', secret, X25519_BYTES);
+  const out = Buffer.alloc(X25519_BYTES);
+  sodium.crypto_scalarmult_base(out, secret);
+  return out;
+}
+
+/** X25519 shared secret; null when the result is all-zero (peer sent a low-order point). */
+export function x25519(secret: Uint8Array, peerPublic: Uint8Array): Buffer | null {
+  assertBytes('secret', secret, X25519_BYTES);
+  assertBytes('peerPublic', peerPublic, X25519_BYTES);
+  const out = Buffer.alloc(X25519_BYTES);
+  try {
+    sodium.crypto_scalarmult(out, secret, peerPublic);
+  } catch {
+    return null;
+  }
+  return out;
+}
+
+/** Anonymous sealed box to a recipient's Ed25519 identity (converted to X25519). */
+export function sealToIdentity(message: Uint8Array, recipientEd25519Public: Uint8Array): Buffer {
+  assertBytes('message', message);
+  const x = ed25519PublicToX25519(recipientEd25519Public);
+  if (x === null) throw new UsageError('bad-argument', 'recipient public key is not a valid Ed25519 point');
+  const out = Buffer.alloc(message.length + SEALED_BOX_OVERHEAD);
+  sodium.crypto_box_seal(out, message, x);
+  return out;
+}
+
+/** Open a sealed box addressed to our identity; null when it is not for us or was tampered with. */
+export function openSealedToIdentity(sealed: Uint8Array, identity: SigningKeyPair): Buffer | null {
+  assertBytes('sealed', sealed);
+  if (sealed.length < SEALED_BOX_OVERHEAD) return null;
+  const xPub = ed25519PublicToX25519(identity.publicKey);
+  if (xPub === null) return null;
+  const xSec = ed25519SecretToX25519(identity.secretKey);
+  const out = Buffer.alloc(sealed.length - SEALED_BOX_OVERHEAD);
+  try {
+    return sodium.crypto_box_seal_open(out, sealed, xPub, xSec) ? out : null;
+  } finally {
+    wipe(xSec);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// XChaCha20-Poly1305 (IETF)
+
+export function aeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad?: Uint8Array): Buffer {
+  assertBytes('key', key, AEAD_KEY_BYTES);
+  assertBytes('nonce', nonce, AEAD_NONCE_BYTES);
+  assertBytes('plaintext', plaintext);
+  const out = Buffer.alloc(plaintext.length + AEAD_TAG_BYTES);
+  sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, ad ?? null, null, nonce, key);
+  return out;
+}
+
+/** Seal into a caller-provided buffer (hot path: no allocation). `out` must be plaintext + 16 bytes. */
+export function aeadSealInto(
+  out: Uint8Array,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  ad?: Uint8Array,
+): void {
+  assertBytes('out', out, plaintext.length + AEAD_TAG_BYTES);
+  assertBytes('key', key, AEAD_KEY_BYTES);
+  assertBytes('nonce', nonce, AEAD_NONCE_BYTES);
+  sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, ad ?? null, null, nonce, key);
+}
+
+/** Open; null when the ciphertext, nonce, key or associated data do not authenticate. */
+export function aeadOpen(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  ciphertext: Uint8Array,
+  ad?: Uint8Array,
+): Buffer | null {
+  assertBytes('key', key, AEAD_KEY_BYTES);
+  assertBytes('nonce', nonce, AEAD_NONCE_BYTES);
+  assertBytes('ciphertext', ciphertext);
+  if (ciphertext.length < AEAD_TAG_BYTES) return null;
+  const out = Buffer.alloc(ciphertext.length - AEAD_TAG_BYTES);
+  try {
+    sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(out, null, ciphertext, ad ?? null, nonce, key);
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argon2id (passphrases)
+
+export interface Argon2idParams {
+  /** Passes over memory (libsodium opslimit). */
+  readonly opsLimit: number;
+  /** Memory in bytes (libsodium memlimit). */
+  readonly memLimitBytes: number;
+}
+
+/** Profile default: libsodium's MODERATE-like cost tuned for a laptop (~0.5 s, 256 MiB). */
+export const ARGON2ID_DEFAULT: Argon2idParams = { opsLimit: 3, memLimitBytes: 256 * 1024 * 1024 };
+/** For tests only: the minimum libsodium accepts. */
+export const ARGON2ID_TEST: Argon2idParams = { opsLimit: 1, memLimitBytes: 8 * 1024 };
+export const ARGON2ID_SALT_BYTES = 16;
+
+/** Argon2id v1.3, run on libuv's thread pool so the event loop keeps serving. */
+export async function argon2id(
+  passphrase: Uint8Array,
+  salt: Uint8Array,
+  params: Argon2idParams,
+  length = 32,
+): Promise<Buffer> {
+  assertBytes('passphrase', passphrase);
+  assertBytes('salt', salt, ARGON2ID_SALT_BYTES);
+  if (!Number.isSafeInteger(params.opsLimit) || params.opsLimit < 1)
+    throw new UsageError('bad-argument', 'opsLimit must be >= 1');
+  if (!Number.isSafeInteger(params.memLimitBytes) || params.memLimitBytes < 8192) {
+    throw new UsageError('bad-argument', 'memLimitBytes must be >= 8192');
+  }
+  const out = Buffer.alloc(length);
+  await sodium.crypto_pwhash_async(
+    out,
+    passphrase,
+    salt,
+    params.opsLimit,
+    params.memLimitBytes,
+    sodium.crypto_pwhash_ALG_ARGON2ID13,
+  );
+  return out;
+}
