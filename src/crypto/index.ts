@@ -87,6 +87,16 @@ export function hashWithDomain(label: string, ...parts: Uint8Array[]): Buffer {
   return sha256(domain(label), ...parts);
 }
 
+/** SHA3-256: used only where an external spec demands it (Tor v3 onion address checksums). */
+export function sha3_256(...parts: Uint8Array[]): Buffer {
+  const h = createHash('sha3-256');
+  for (const p of parts) {
+    assertBytes('input', p);
+    h.update(p);
+  }
+  return h.digest();
+}
+
 export function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
   assertBytes('key', key);
   const h = createHmac('sha256', key);

@@ -1,0 +1,303 @@
+/**
+ * Deterministic CBOR (RFC 8949 §4.2.1, "core deterministic encoding") over a deliberately small
+ * data model: safe integers, byte strings, text strings, arrays, maps with integer or text keys,
+ * booleans and null. No floats, tags, undefined or indefinite lengths: a protocol that never
+ * needs them must not accept them, because every extra accepted form is a malleability.
+ *
+ * The decoder is for untrusted bytes: it accepts only the one canonical encoding of each value
+ * (shortest heads, map keys strictly ascending in bytewise order of their encodings, fatal
+ * UTF-8), rejects trailing bytes, and checks lengths and counts against caps before allocating.
+ * Every failure is a CodecError; decode → encode returns the input bytes exactly.
+ */
+import { CodecError, UsageError } from '../errors.ts';
+
+export type CborKey = number | string;
+export type CborValue = number | Uint8Array | string | boolean | null | CborValue[] | CborMap;
+export type CborMap = Map<CborKey, CborValue>;
+
+export interface DecodeLimits {
+  /** Deepest nesting of arrays/maps accepted. */
+  readonly maxDepth: number;
+  /** Most items in one array or entries in one map. */
+  readonly maxItems: number;
+  /** Longest byte or text string, in bytes. */
+  readonly maxStringBytes: number;
+}
+
+export const DEFAULT_LIMITS: DecodeLimits = { maxDepth: 8, maxItems: 256, maxStringBytes: 1 << 20 };
+
+const MT_UINT = 0;
+const MT_NEGINT = 1;
+const MT_BYTES = 2;
+const MT_TEXT = 3;
+const MT_ARRAY = 4;
+const MT_MAP = 5;
+const MT_SIMPLE = 7;
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+class Writer {
+  private buf = new Uint8Array(256);
+  private len = 0;
+
+  private ensure(extra: number): void {
+    if (this.len + extra <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + extra) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+  }
+
+  head(major: number, value: number): void {
+    this.ensure(9);
+    const mt = major << 5;
+    if (value < 24) {
+      this.buf[this.len++] = mt | value;
+    } else if (value < 0x100) {
+      this.buf[this.len++] = mt | 24;
+      this.buf[this.len++] = value;
+    } else if (value < 0x10000) {
+      this.buf[this.len++] = mt | 25;
+      this.buf[this.len++] = value >>> 8;
+      this.buf[this.len++] = value & 0xff;
+    } else if (value < 0x100000000) {
+      this.buf[this.len++] = mt | 26;
+      new DataView(this.buf.buffer).setUint32(this.len, value);
+      this.len += 4;
+    } else {
+      this.buf[this.len++] = mt | 27;
+      new DataView(this.buf.buffer).setBigUint64(this.len, BigInt(value));
+      this.len += 8;
+    }
+  }
+
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+
+  byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.len++] = b;
+  }
+
+  result(): Uint8Array {
+    return this.buf.slice(0, this.len);
+  }
+}
+
+function encodeKey(key: CborKey): Uint8Array {
+  const w = new Writer();
+  writeValue(w, key, 0);
+  return w.result();
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+function writeValue(w: Writer, v: CborValue, depth: number): void {
+  if (depth > 64) throw new UsageError('cbor-too-deep', 'value nests too deeply to encode');
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v))
+      throw new UsageError('cbor-not-integer', `cannot encode ${v}: only safe integers`);
+    if (v >= 0) w.head(MT_UINT, v);
+    else w.head(MT_NEGINT, -1 - v);
+  } else if (v instanceof Uint8Array) {
+    w.head(MT_BYTES, v.length);
+    w.bytes(v);
+  } else if (typeof v === 'string') {
+    const b = textEncoder.encode(v);
+    w.head(MT_TEXT, b.length);
+    w.bytes(b);
+  } else if (typeof v === 'boolean') {
+    w.byte(v ? 0xf5 : 0xf4);
+  } else if (v === null) {
+    w.byte(0xf6);
+  } else if (Array.isArray(v)) {
+    w.head(MT_ARRAY, v.length);
+    for (const item of v) writeValue(w, item, depth + 1);
+  } else if (v instanceof Map) {
+    const entries = [...v.entries()].map(([k, val]) => {
+      if (typeof k !== 'string' && !(typeof k === 'number' && Number.isSafeInteger(k))) {
+        throw new UsageError('cbor-bad-key', 'map keys must be integers or strings');
+      }
+      return { k: encodeKey(k), val };
+    });
+    entries.sort((a, b) => compareBytes(a.k, b.k));
+    w.head(MT_MAP, entries.length);
+    for (const e of entries) {
+      w.bytes(e.k);
+      writeValue(w, e.val, depth + 1);
+    }
+  } else {
+    throw new UsageError('cbor-bad-value', `cannot encode a value of type ${typeof v}`);
+  }
+}
+
+/** Encode in RFC 8949 §4.2.1 deterministic form. @throws UsageError for values outside the model. */
+export function encodeCbor(value: CborValue): Uint8Array {
+  const w = new Writer();
+  writeValue(w, value, 0);
+  return w.result();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+class Reader {
+  pos = 0;
+  constructor(
+    readonly buf: Uint8Array,
+    readonly limits: DecodeLimits,
+  ) {}
+
+  fail(reason: string, message: string): never {
+    throw new CodecError(reason, `cbor: ${message} at byte ${this.pos}`);
+  }
+
+  need(n: number): void {
+    if (this.buf.length - this.pos < n)
+      this.fail('cbor-truncated', `input ends early (need ${n} more bytes)`);
+  }
+
+  /** Read an argument and insist it was written in its shortest form. */
+  argument(info: number): number {
+    if (info < 24) return info;
+    if (info === 24) {
+      this.need(1);
+      const v = this.buf[this.pos++]!;
+      if (v < 24) this.fail('cbor-non-canonical', 'integer head is longer than needed');
+      return v;
+    }
+    if (info === 25) {
+      this.need(2);
+      const v = (this.buf[this.pos]! << 8) | this.buf[this.pos + 1]!;
+      this.pos += 2;
+      if (v < 0x100) this.fail('cbor-non-canonical', 'integer head is longer than needed');
+      return v;
+    }
+    if (info === 26) {
+      this.need(4);
+      const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 4).getUint32(0);
+      this.pos += 4;
+      if (v < 0x10000) this.fail('cbor-non-canonical', 'integer head is longer than needed');
+      return v;
+    }
+    if (info === 27) {
+      this.need(8);
+      const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 8).getBigUint64(0);
+      this.pos += 8;
+      if (v < 0x100000000n) this.fail('cbor-non-canonical', 'integer head is longer than needed');
+      if (v > BigInt(Number.MAX_SAFE_INTEGER)) this.fail('cbor-integer-too-large', 'integer exceeds 2^53-1');
+      return Number(v);
+    }
+    if (info === 31) return this.fail('cbor-indefinite', 'indefinite lengths are not accepted');
+    return this.fail('cbor-reserved', `reserved additional information ${info}`);
+  }
+
+  value(depth: number): CborValue {
+    this.need(1);
+    const initial = this.buf[this.pos++]!;
+    const major = initial >> 5;
+    const info = initial & 0x1f;
+    switch (major) {
+      case MT_UINT:
+        return this.argument(info);
+      case MT_NEGINT: {
+        const n = this.argument(info);
+        // -1 - n must stay a safe integer: n ≤ 2^53 - 2.
+        if (n > Number.MAX_SAFE_INTEGER - 1) this.fail('cbor-integer-too-large', 'integer below -(2^53-1)');
+        return -1 - n;
+      }
+      case MT_BYTES: {
+        const n = this.argument(info);
+        if (n > this.limits.maxStringBytes)
+          this.fail('cbor-too-long', `byte string of ${n} bytes exceeds cap`);
+        this.need(n);
+        const out = this.buf.slice(this.pos, this.pos + n);
+        this.pos += n;
+        return out;
+      }
+      case MT_TEXT: {
+        const n = this.argument(info);
+        if (n > this.limits.maxStringBytes) this.fail('cbor-too-long', `text of ${n} bytes exceeds cap`);
+        this.need(n);
+        const raw = this.buf.subarray(this.pos, this.pos + n);
+        let s: string;
+        try {
+          s = textDecoder.decode(raw);
+        } catch {
+          return this.fail('cbor-bad-utf8', 'text string is not valid UTF-8');
+        }
+        this.pos += n;
+        return s;
+      }
+      case MT_ARRAY: {
+        const n = this.argument(info);
+        if (depth >= this.limits.maxDepth) this.fail('cbor-too-deep', 'nesting exceeds cap');
+        if (n > this.limits.maxItems) this.fail('cbor-too-many-items', `array of ${n} items exceeds cap`);
+        // Each item takes at least one byte: reject impossible counts before allocating.
+        this.need(n);
+        const out: CborValue[] = new Array(n);
+        for (let i = 0; i < n; i++) out[i] = this.value(depth + 1);
+        return out;
+      }
+      case MT_MAP: {
+        const n = this.argument(info);
+        if (depth >= this.limits.maxDepth) this.fail('cbor-too-deep', 'nesting exceeds cap');
+        if (n > this.limits.maxItems) this.fail('cbor-too-many-items', `map of ${n} entries exceeds cap`);
+        this.need(2 * n);
+        const out: CborMap = new Map();
+        let prevKey: Uint8Array | null = null;
+        for (let i = 0; i < n; i++) {
+          const keyStart = this.pos;
+          const key = this.value(depth + 1);
+          if (typeof key !== 'string' && typeof key !== 'number') {
+            this.fail('cbor-bad-key', 'map keys must be integers or text');
+          }
+          const keyBytes = this.buf.subarray(keyStart, this.pos);
+          if (prevKey !== null && compareBytes(prevKey, keyBytes) >= 0) {
+            this.fail('cbor-unsorted-map', 'map keys are duplicated or not in canonical order');
+          }
+          prevKey = keyBytes;
+          out.set(key, this.value(depth + 1));
+        }
+        return out;
+      }
+      case MT_SIMPLE:
+        if (initial === 0xf4) return false;
+        if (initial === 0xf5) return true;
+        if (initial === 0xf6) return null;
+        return this.fail(
+          'cbor-unsupported',
+          `simple value or float 0x${initial.toString(16)} is not accepted`,
+        );
+      default:
+        return this.fail('cbor-unsupported', 'tags are not accepted');
+    }
+  }
+}
+
+/**
+ * Decode exactly one canonical CBOR value that spans all of `bytes`.
+ * @throws CodecError on any non-canonical, unsupported, oversize, truncated or trailing input.
+ */
+export function decodeCbor(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_LIMITS): CborValue {
+  if (!(bytes instanceof Uint8Array)) throw new UsageError('bad-argument', 'bytes must be a Uint8Array');
+  const r = new Reader(bytes, limits);
+  const v = r.value(0);
+  if (r.pos !== bytes.length) r.fail('cbor-trailing-bytes', `${bytes.length - r.pos} bytes after the value`);
+  return v;
+}
