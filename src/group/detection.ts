@@ -1,0 +1,32 @@
+/**
+ * Detection tags (docs/PROTOCOL.md §Detection tags). Each envelope starts with a 16-byte tag that
+ * members can predict and the relay cannot: a PRF output under the epoch's tag key.
+ *
+ *   message tag = HMAC-SHA256(tagKey(e), "msg" ‖ author ‖ u64be(seq))[0..16]
+ *   intro tag   = HMAC-SHA256(tagKey(e), "intro" ‖ intro nonce)[0..16]
+ *
+ * A member precomputes the tags of the next few messages of every author it knows, so
+ * recognising its envelopes is one hash-map lookup per envelope whatever the number of groups,
+ * instead of a trial decryption per group. A joiner's first message uses the intro tag of the
+ * nonce in its invite, which the inviter announced to the group. Inputs never repeat (an author
+ * never reuses a seq, a nonce is used once), so to the relay the tags are distinct random strings.
+ */
+import { domain, hmacSha256 } from '../crypto/index.ts';
+import { assertBytes } from '../errors.ts';
+
+export const TAG_BYTES = 16;
+export const INTRO_NONCE_BYTES = 16;
+const MSG = domain('msg');
+const INTRO = domain('intro');
+
+export function messageTag(tagKey: Uint8Array, author: Uint8Array, seq: number): Buffer {
+  assertBytes('author', author, 32);
+  const s = Buffer.alloc(8);
+  s.writeBigUInt64BE(BigInt(seq));
+  return hmacSha256(tagKey, MSG, author, s).subarray(0, TAG_BYTES);
+}
+
+export function introTag(tagKey: Uint8Array, introNonce: Uint8Array): Buffer {
+  assertBytes('introNonce', introNonce, INTRO_NONCE_BYTES);
+  return hmacSha256(tagKey, INTRO, introNonce).subarray(0, TAG_BYTES);
+}

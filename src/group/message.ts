@@ -1,0 +1,233 @@
+/**
+ * Group message content, its id and its signature (docs/PROTOCOL.md §Messages).
+ *
+ *   content   = cbor map {1: version, 2: group id, 3: epoch, 4: author, 5: seq, 6: parents,
+ *                         7: timestamp ms, 8: kind, 9: body, 10: checkpoint seen | null}
+ *   id        = SHA-256("cwtch-groups/v1/message-id\n" ‖ content)
+ *   signature = Ed25519(author, "cwtch-groups/v1/message-signature\n" ‖ id)
+ *   signed    = cbor array [content (byte string), signature]
+ *
+ * Carrying content as a byte string means the id is computed over exactly the bytes received,
+ * and `signed` is a self-contained proof anyone can check with the author's public key alone.
+ */
+import {
+  domain,
+  ED25519_PUBLIC_BYTES,
+  ED25519_SIGNATURE_BYTES,
+  hashWithDomain,
+  SHA256_BYTES,
+  sign,
+  verify,
+} from '../crypto/index.ts';
+import { CodecError, UsageError, VerifyError } from '../errors.ts';
+import { type CborMap, type CborValue, decodeCbor, encodeCbor } from '../wire/cbor.ts';
+import { expectArray, expectBytes, MapReader } from '../wire/schema.ts';
+import { asEpoch, type Epoch } from './epoch.ts';
+import { GROUP_ID_BYTES } from './group-id.ts';
+
+export const MESSAGE_VERSION = 1;
+export const MAX_PARENTS = 8;
+/** The largest body any message may carry; every message of at most this size fits one envelope. */
+export const MAX_BODY_BYTES = 1200;
+export const MAX_ORIGIN_BYTES = 128;
+
+const ID_DOMAIN = 'cwtch-groups/v1/message-id\n';
+const SIGNATURE_DOMAIN = domain('cwtch-groups/v1/message-signature\n');
+
+export type Seq = number & { readonly __brand: 'Seq' };
+
+export function asSeq(n: number): Seq {
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new UsageError('bad-argument', `seq must be a non-negative integer, got ${n}`);
+  return n as Seq;
+}
+
+/** Message kinds (docs/PROTOCOL.md §Kinds). Unknown kinds are kept and shown as such. */
+export const MessageKind = {
+  text: 0,
+  /** An empty message whose only purpose is to acknowledge (name as parents) what its author has seen. */
+  ack: 1,
+  /** Announces an invite's intro nonce so members can recognise the joiner's first envelope. */
+  inviteNotice: 2,
+  fork: 3,
+  vouch: 4,
+} as const;
+
+/** A relay checkpoint as gossiped inside messages: enough to rebuild and re-verify the signed note. */
+export interface GossipedCheckpoint {
+  readonly origin: string;
+  readonly size: number;
+  readonly rootHash: Uint8Array;
+  /** The 64-byte Ed25519 note signature by the relay's log signing key. */
+  readonly signature: Uint8Array;
+}
+
+export interface MessageContent {
+  readonly version: number;
+  readonly groupId: Uint8Array;
+  readonly epoch: Epoch;
+  readonly author: Uint8Array;
+  readonly seq: Seq;
+  /** ≤ 8 distinct ids; when seq > 0, parents[0] is the author's own previous message. */
+  readonly parents: readonly Uint8Array[];
+  readonly timestamp: number;
+  readonly kind: number;
+  readonly body: Uint8Array;
+  readonly checkpoint: GossipedCheckpoint | null;
+}
+
+/** A message whose id has been computed from its bytes and whose signature has been verified. */
+export interface VerifiedMessage extends MessageContent {
+  readonly id: Uint8Array;
+  /** cbor [content, signature]: the self-contained signed form (evidence). */
+  readonly signed: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+function checkpointMap(c: GossipedCheckpoint): CborMap {
+  return new Map<number, CborValue>([
+    [1, c.origin],
+    [2, c.size],
+    [3, c.rootHash],
+    [4, c.signature],
+  ]);
+}
+
+function validateContent(c: MessageContent): void {
+  if (c.version !== MESSAGE_VERSION)
+    throw new UsageError('bad-argument', `version must be ${MESSAGE_VERSION}`);
+  if (c.groupId.length !== GROUP_ID_BYTES) throw new UsageError('bad-argument', 'groupId must be 32 bytes');
+  if (c.author.length !== ED25519_PUBLIC_BYTES)
+    throw new UsageError('bad-argument', 'author must be 32 bytes');
+  asEpoch(c.epoch);
+  asSeq(c.seq);
+  if (c.parents.length > MAX_PARENTS)
+    throw new UsageError('too-many-parents', `at most ${MAX_PARENTS} parents`);
+  const seen = new Set<string>();
+  for (const p of c.parents) {
+    if (p.length !== SHA256_BYTES) throw new UsageError('bad-argument', 'parent ids must be 32 bytes');
+    const k = Buffer.from(p).toString('hex');
+    if (seen.has(k)) throw new UsageError('duplicate-parent', 'a parent is named twice');
+    seen.add(k);
+  }
+  if (c.seq > 0 && c.parents.length === 0) {
+    throw new UsageError(
+      'missing-own-parent',
+      'a message after the first must name its author’s previous message',
+    );
+  }
+  if (!Number.isSafeInteger(c.timestamp) || c.timestamp < 0)
+    throw new UsageError('bad-argument', 'bad timestamp');
+  if (!Number.isSafeInteger(c.kind) || c.kind < 0 || c.kind > 0xffff)
+    throw new UsageError('bad-argument', 'bad kind');
+  if (c.body.length > MAX_BODY_BYTES) {
+    throw new UsageError(
+      'too-long',
+      `message body is ${c.body.length} bytes; the most one message carries is ${MAX_BODY_BYTES}`,
+    );
+  }
+  if (c.checkpoint) {
+    if (Buffer.byteLength(c.checkpoint.origin) > MAX_ORIGIN_BYTES)
+      throw new UsageError('bad-argument', 'origin too long');
+    if (c.checkpoint.rootHash.length !== 32 || c.checkpoint.signature.length !== ED25519_SIGNATURE_BYTES) {
+      throw new UsageError('bad-argument', 'bad gossiped checkpoint');
+    }
+  }
+}
+
+export function encodeContent(c: MessageContent): Uint8Array {
+  validateContent(c);
+  return encodeCbor(
+    new Map<number, CborValue>([
+      [1, c.version],
+      [2, c.groupId],
+      [3, c.epoch],
+      [4, c.author],
+      [5, c.seq],
+      [6, c.parents.map((p) => p)],
+      [7, c.timestamp],
+      [8, c.kind],
+      [9, c.body],
+      [10, c.checkpoint ? checkpointMap(c.checkpoint) : null],
+    ]),
+  );
+}
+
+/** @throws CodecError when content bytes are not a canonical, valid version-1 content. */
+export function decodeContent(bytes: Uint8Array): MessageContent {
+  const r = MapReader.of(decodeCbor(bytes), 'message');
+  const version = r.uint(1, 'version');
+  if (version !== MESSAGE_VERSION)
+    throw new CodecError('unknown-version', `message version ${version} is not supported`);
+  const groupId = r.bytes(2, 'groupId', GROUP_ID_BYTES);
+  const epoch = r.uint(3, 'epoch') as Epoch;
+  const author = r.bytes(4, 'author', ED25519_PUBLIC_BYTES);
+  const seq = r.uint(5, 'seq') as Seq;
+  const parents = r
+    .array(6, 'parents', MAX_PARENTS)
+    .map((p) => expectBytes(p, 'message.parents[]', SHA256_BYTES));
+  const timestamp = r.uint(7, 'timestamp');
+  const kind = r.uint(8, 'kind', 0xffff);
+  const body = r.bytes(9, 'body', undefined, MAX_BODY_BYTES);
+  const cpRaw = r.raw(10, 'checkpoint');
+  let checkpoint: GossipedCheckpoint | null = null;
+  if (cpRaw !== null) {
+    const cr = MapReader.of(cpRaw, 'message.checkpoint');
+    checkpoint = {
+      origin: cr.text(1, 'origin', MAX_ORIGIN_BYTES),
+      size: cr.uint(2, 'size'),
+      rootHash: cr.bytes(3, 'rootHash', 32),
+      signature: cr.bytes(4, 'signature', ED25519_SIGNATURE_BYTES),
+    };
+    cr.done();
+  }
+  r.done();
+  const seen = new Set<string>();
+  for (const p of parents) {
+    const k = Buffer.from(p).toString('hex');
+    if (seen.has(k)) throw new CodecError('duplicate-parent', 'message names a parent twice');
+    seen.add(k);
+  }
+  if (seq > 0 && parents.length === 0) {
+    throw new CodecError('missing-own-parent', 'message after an author’s first names no previous message');
+  }
+  return { version, groupId, epoch, author, seq, parents, timestamp, kind, body, checkpoint };
+}
+
+export function messageIdOf(contentBytes: Uint8Array): Buffer {
+  return hashWithDomain(ID_DOMAIN, contentBytes);
+}
+
+function signatureInput(id: Uint8Array): Buffer {
+  return Buffer.concat([SIGNATURE_DOMAIN, id]);
+}
+
+/** Build, sign and return a verified message. `secretKey` must belong to `content.author`. */
+export function signMessage(content: MessageContent, secretKey: Uint8Array): VerifiedMessage {
+  const contentBytes = encodeContent(content);
+  const id = messageIdOf(contentBytes);
+  const signature = sign(signatureInput(id), secretKey);
+  if (!verify(signature, signatureInput(id), content.author)) {
+    throw new UsageError('wrong-key', 'the secret key does not belong to the message author');
+  }
+  const signed = encodeCbor([contentBytes, signature]);
+  return { ...content, id, signed, signature };
+}
+
+/**
+ * Decode a signed message and verify its signature.
+ * @throws CodecError when malformed; VerifyError('message-signature') when the signature is not the author's.
+ */
+export function openSignedMessage(signed: Uint8Array): VerifiedMessage {
+  const outer = expectArray(decodeCbor(signed), 'signed message', 2);
+  if (outer.length !== 2)
+    throw new CodecError('schema-shape', 'signed message: expected [content, signature]');
+  const contentBytes = expectBytes(outer[0]!, 'signed message.content');
+  const signature = expectBytes(outer[1]!, 'signed message.signature', ED25519_SIGNATURE_BYTES);
+  const content = decodeContent(contentBytes);
+  const id = messageIdOf(contentBytes);
+  if (!verify(signature, signatureInput(id), content.author)) {
+    throw new VerifyError('message-signature', 'message signature does not verify for its claimed author');
+  }
+  return { ...content, id, signed, signature };
+}
