@@ -9,6 +9,21 @@ export {
   decodeCbor,
   encodeCbor,
 } from './cbor.ts';
+export {
+  type ClientFrame,
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+  FrameType,
+  isClientFrame,
+  MAX_CLIENT_FRAME_BYTES,
+  MAX_PAGE_ENTRIES,
+  MAX_RELAY_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  type RelayFrame,
+  type TokenPolicy,
+  type WireEntry,
+} from './frames.ts';
 export { pad, paddedCapacity, unpad } from './padding.ts';
 export {
   expectArray,
