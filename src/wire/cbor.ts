@@ -226,7 +226,10 @@ class Reader {
         if (n > this.limits.maxStringBytes)
           this.fail('cbor-too-long', `byte string of ${n} bytes exceeds cap`);
         this.need(n);
-        const out = this.buf.slice(this.pos, this.pos + n);
+        // A fresh copy, never a view: callers wipe the input (decrypted secrets) after decoding,
+        // and Buffer#slice would alias it.
+        const out = new Uint8Array(n);
+        out.set(this.buf.subarray(this.pos, this.pos + n));
         this.pos += n;
         return out;
       }

@@ -203,3 +203,10 @@ test('property: mutating one byte of a canonical encoding never yields a differe
     { numRuns: 500 },
   );
 });
+
+test('decoded byte strings are copies: wiping the input (a decrypted secret) leaves them intact', () => {
+  const secret = Buffer.from(encodeCbor([Uint8Array.of(1, 2, 3, 4)]));
+  const [decoded] = decodeCbor(secret) as [Uint8Array];
+  secret.fill(0);
+  assert.deepEqual(decoded, Uint8Array.of(1, 2, 3, 4));
+});
