@@ -73,7 +73,7 @@ test('unknown types, unknown fields, missing fields and wrong shapes are typed e
       encodeCbor([
         2,
         0,
-        new Map([
+        new Map<number, number | Uint8Array>([
           [1, b(10)],
           [9, 1],
         ]),
