@@ -1,0 +1,701 @@
+/**
+ * The default RelayStorage: one SQLite file (better-sqlite3) under the relay's data directory.
+ *
+ * better-sqlite3 is synchronous: every method here answers without a promise, and a commit blocks
+ * the event loop for its fsync. That is a deliberate trade: the sequencer batches posts so one
+ * fsync carries up to a thousand receipts, and a synchronous driver has none of the per-call
+ * overhead of an async one (docs/storage.md, "Batching").
+ *
+ * Schema and durability are documented in docs/storage.md; the migrations below are the source of
+ * truth for the schema.
+ */
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { constantTimeEqual, ED25519_PUBLIC_BYTES } from '../crypto/index.ts';
+import { assertBytes, CwtchError, InternalError, UsageError } from '../errors.ts';
+import type { NodeHashReader } from '../log/index.ts';
+import { HASH_BYTES, type LogIndex, type TreeSize } from '../log/index.ts';
+import { assertReceiptOrigin } from '../log/receipt.ts';
+import {
+  type AppendBatch,
+  type EntryRecord,
+  type LeafLocation,
+  type LogIdentity,
+  MAX_READ_PAGE,
+  MAX_TOKEN_ID_BYTES,
+  type NodeCoord,
+  type RelayStorage,
+  type RetentionState,
+  type StoredCheckpoint,
+} from './storage.ts';
+
+/** File name of the database inside the data directory (plus its -wal and -shm companions). */
+export const DATABASE_FILE = 'relay.sqlite';
+/** PRAGMA application_id of a cwtch-groups relay database: ASCII "cwgr". */
+export const APPLICATION_ID = 0x63776772;
+/** Largest tree level a node may have: sizes are below 2^53. */
+const MAX_LEVEL = 53;
+
+/**
+ * Schema migrations, applied in order inside one transaction each. Never edit a released
+ * migration: add a new one. Version n is recorded in schema_version when migration n commits.
+ */
+const MIGRATIONS: readonly { readonly version: number; readonly sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE schema_version (
+        version    INTEGER PRIMARY KEY,
+        applied_ms INTEGER NOT NULL
+      ) STRICT;
+      -- One row: what the log is bound to. Reopening with another origin, key or envelope size
+      -- is refused, so receipts re-issued by re-signing are byte-identical to the originals.
+      CREATE TABLE log_identity (
+        id             INTEGER PRIMARY KEY CHECK (id = 1),
+        origin         TEXT    NOT NULL,
+        public_key     BLOB    NOT NULL CHECK (length(public_key) = 32),
+        envelope_bytes INTEGER NOT NULL CHECK (envelope_bytes > 0),
+        created_ms     INTEGER NOT NULL
+      ) STRICT;
+      -- The log: one row per accepted envelope. Small rows (index, leaf, time) so the leaf-hash
+      -- index and proof reads stay dense in the page cache; bodies live apart (below).
+      CREATE TABLE entries (
+        idx         INTEGER PRIMARY KEY,
+        leaf_hash   BLOB    NOT NULL UNIQUE CHECK (length(leaf_hash) = 32),
+        received_ms INTEGER NOT NULL
+      ) STRICT;
+      -- Envelope bodies. Retention deletes rows here (whole pages go back to the freelist and are
+      -- reused by new bodies), never in entries.
+      CREATE TABLE bodies (
+        idx      INTEGER PRIMARY KEY,
+        envelope BLOB    NOT NULL
+      ) STRICT;
+      -- Perfect-subtree hashes of level >= 1 (level 0 is entries.leaf_hash).
+      CREATE TABLE nodes (
+        level INTEGER NOT NULL,
+        idx   INTEGER NOT NULL,
+        hash  BLOB    NOT NULL CHECK (length(hash) = 32),
+        PRIMARY KEY (level, idx)
+      ) STRICT, WITHOUT ROWID;
+      -- One signed checkpoint per committed batch.
+      CREATE TABLE checkpoints (
+        size      INTEGER PRIMARY KEY,
+        root_hash BLOB    NOT NULL CHECK (length(root_hash) = 32),
+        note      TEXT    NOT NULL
+      ) STRICT;
+      -- Anti-spam token ids, scoped per token key id (so a retired key's ids can be dropped).
+      CREATE TABLE spent_tokens (
+        key_id   BLOB NOT NULL,
+        token_id BLOB NOT NULL,
+        PRIMARY KEY (key_id, token_id)
+      ) STRICT, WITHOUT ROWID;
+      -- One row: bodies of every entry with idx < pruned_below have been deleted.
+      CREATE TABLE retention (
+        id           INTEGER PRIMARY KEY CHECK (id = 1),
+        pruned_below INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO retention (id, pruned_below) VALUES (1, 0);
+    `,
+  },
+];
+
+/** The schema version this code writes and understands. */
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+export interface SqliteStorageOptions {
+  /** Directory holding relay.sqlite (created with mode 0700 when missing). */
+  readonly dataDir: string;
+  /** What the log is bound to; must match on every reopen. */
+  readonly identity: LogIdentity;
+  /** SQLite page cache, MiB (default 32: holds the leaf-hash index of ~700k entries). */
+  readonly cacheMiB?: number;
+  /** Clock for created_ms (tests). */
+  readonly now?: () => number;
+}
+
+interface EntryRow {
+  idx: number;
+  leaf_hash: Buffer;
+  received_ms: number;
+  envelope: Buffer | null;
+}
+interface CheckpointRow {
+  size: number;
+  root_hash: Buffer;
+  note: string;
+}
+interface IdentityRow {
+  origin: string;
+  public_key: Buffer;
+  envelope_bytes: number;
+}
+
+/**
+ * Open (creating if needed) the relay database under `options.dataDir`.
+ * @throws UsageError 'bad-argument' for malformed options; 'storage-foreign-database' when the file
+ *   is an SQLite database of some other application; 'storage-schema-too-new' when a newer
+ *   cwtch-groups wrote it; 'storage-identity-mismatch' when it belongs to another log origin, key
+ *   or envelope size; 'storage-locked' when another process has it open.
+ * @throws InternalError 'storage-corrupt' when the file is not a database or is damaged;
+ *   'storage-inconsistent' when entries and checkpoints disagree; 'storage-failed' otherwise.
+ */
+export function openSqliteStorage(options: SqliteStorageOptions): SqliteRelayStorage {
+  if (typeof options !== 'object' || options === null) {
+    throw new UsageError('bad-argument', 'options must be an object');
+  }
+  if (typeof options.dataDir !== 'string' || options.dataDir.length === 0) {
+    throw new UsageError('bad-argument', 'options.dataDir must be a non-empty path');
+  }
+  const identity = checkIdentity(options.identity);
+  const cacheMiB = options.cacheMiB ?? 32;
+  if (!Number.isSafeInteger(cacheMiB) || cacheMiB < 1 || cacheMiB > 4096) {
+    throw new UsageError('bad-argument', 'options.cacheMiB must be an integer in 1..4096');
+  }
+  const now = options.now ?? Date.now;
+
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const path = join(options.dataDir, DATABASE_FILE);
+  const fresh = !existsSync(path) || statSync(path).size === 0;
+  let db: Database.Database;
+  try {
+    // timeout 0: a second relay on the same directory fails at once instead of waiting 5 s.
+    db = new Database(path, { timeout: 0 });
+  } catch (cause) {
+    throw mapSqliteError(cause, 'open the database');
+  }
+  try {
+    configure(db, fresh, cacheMiB);
+    migrate(db, now);
+    bindIdentity(db, identity, now);
+    return new SqliteRelayStorage(db, identity);
+  } catch (error) {
+    db.close();
+    throw error instanceof CwtchError ? error : mapSqliteError(error, 'open the database');
+  }
+}
+
+function checkIdentity(identity: LogIdentity): LogIdentity {
+  if (typeof identity !== 'object' || identity === null) {
+    throw new UsageError('bad-argument', 'options.identity must be an object');
+  }
+  assertReceiptOrigin('identity.origin', identity.origin);
+  assertBytes('identity.publicKey', identity.publicKey, ED25519_PUBLIC_BYTES);
+  if (!Number.isSafeInteger(identity.envelopeBytes) || identity.envelopeBytes < 1) {
+    throw new UsageError('bad-argument', 'identity.envelopeBytes must be a positive integer');
+  }
+  return {
+    origin: identity.origin,
+    publicKey: Uint8Array.from(identity.publicKey),
+    envelopeBytes: identity.envelopeBytes,
+  };
+}
+
+function configure(db: Database.Database, fresh: boolean, cacheMiB: number): void {
+  // Reading application_id is the first access to the file: it fails here, with NOTADB, on a
+  // file that is not SQLite, and with BUSY when another relay holds the exclusive lock.
+  const appId = db.pragma('application_id', { simple: true });
+  const tables = db.prepare('SELECT count(*) AS n FROM sqlite_schema').get() as { n: number };
+  if (fresh || (appId === 0 && tables.n === 0)) {
+    // Page size and auto_vacuum can only be chosen before the first table exists. 16 KiB pages
+    // hold seven 2 KiB envelopes (4 KiB pages hold one, wasting ~half the file and halving the
+    // insert rate); incremental auto_vacuum lets an operator give pruned space back to the OS
+    // (reclaimSpace) without a full VACUUM.
+    db.pragma('page_size = 16384');
+    db.pragma('auto_vacuum = INCREMENTAL');
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+  } else if (appId !== APPLICATION_ID) {
+    throw new UsageError(
+      'storage-foreign-database',
+      `${DATABASE_FILE} is an SQLite database of another application (application_id ${appId})`,
+    );
+  }
+  // The relay is the only process that may open its log: a second writer would fork the tree.
+  // EXCLUSIVE also lets WAL run without the shared-memory index file.
+  db.pragma('locking_mode = EXCLUSIVE');
+  const mode = db.pragma('journal_mode = WAL', { simple: true });
+  if (mode !== 'wal')
+    throw new InternalError('storage-failed', `could not enable WAL (journal_mode ${String(mode)})`);
+  // Durability contract. DESIGN.md, "Reliability and safety rules": "No receipt before the
+  // envelope is durable. kill -9 at any moment loses nothing receipted." docs/PROTOCOL.md §8:
+  // "The relay MUST NOT send a receipt before the envelope is durably committed."
+  // So appendBatch MUST NOT return before its commit is on stable storage, power loss included.
+  // In WAL mode synchronous=NORMAL only survives a process crash (the last commits may be lost
+  // on power loss: the WAL is fsynced at checkpoints, not commits); FULL fsyncs the WAL at
+  // every commit. Do not lower it for speed: batching is what pays for the fsync.
+  db.pragma('synchronous = FULL');
+  if (db.pragma('synchronous', { simple: true }) !== 2) {
+    throw new InternalError('storage-failed', 'could not set synchronous = FULL');
+  }
+  db.pragma(`cache_size = ${-cacheMiB * 1024}`);
+  db.pragma('temp_store = MEMORY');
+}
+
+function currentVersion(db: Database.Database): number {
+  const table = db
+    .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name = 'schema_version'")
+    .get();
+  if (table === undefined) {
+    const tables = db.prepare('SELECT count(*) AS n FROM sqlite_schema').get() as { n: number };
+    if (tables.n !== 0) {
+      throw new UsageError('storage-foreign-database', `${DATABASE_FILE} has tables but no schema_version`);
+    }
+    return 0;
+  }
+  const row = db.prepare('SELECT max(version) AS v FROM schema_version').get() as { v: number | null };
+  return row.v ?? 0;
+}
+
+function migrate(db: Database.Database, now: () => number): void {
+  const from = currentVersion(db);
+  if (from > SCHEMA_VERSION) {
+    throw new UsageError(
+      'storage-schema-too-new',
+      `${DATABASE_FILE} has schema version ${from}; this relay understands up to ${SCHEMA_VERSION}`,
+    );
+  }
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= from) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO schema_version (version, applied_ms) VALUES (?, ?)').run(
+        migration.version,
+        now(),
+      );
+    })();
+  }
+}
+
+function bindIdentity(db: Database.Database, identity: LogIdentity, now: () => number): void {
+  const row = db.prepare('SELECT origin, public_key, envelope_bytes FROM log_identity WHERE id = 1').get() as
+    | IdentityRow
+    | undefined;
+  if (row === undefined) {
+    db.prepare(
+      'INSERT INTO log_identity (id, origin, public_key, envelope_bytes, created_ms) VALUES (1, ?, ?, ?, ?)',
+    ).run(identity.origin, Buffer.from(identity.publicKey), identity.envelopeBytes, now());
+    return;
+  }
+  const mismatches: string[] = [];
+  if (row.origin !== identity.origin) mismatches.push(`origin ${JSON.stringify(row.origin)}`);
+  if (!constantTimeEqual(row.public_key, identity.publicKey)) mismatches.push('another log public key');
+  if (row.envelope_bytes !== identity.envelopeBytes) mismatches.push(`${row.envelope_bytes}-byte envelopes`);
+  if (mismatches.length > 0) {
+    throw new UsageError(
+      'storage-identity-mismatch',
+      `${DATABASE_FILE} belongs to a log with ${mismatches.join(', ')}`,
+    );
+  }
+}
+
+/**
+ * Translate a driver error into the project's hierarchy.
+ * SQLite error codes: https://www.sqlite.org/rescode.html
+ */
+function mapSqliteError(error: unknown, doing: string): CwtchError {
+  if (error instanceof CwtchError) return error;
+  const code = error instanceof Database.SqliteError ? error.code : undefined;
+  const detail = error instanceof Error ? error.message : String(error);
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || code?.startsWith('SQLITE_CORRUPT_')) {
+    return new InternalError('storage-corrupt', `could not ${doing}: the database is corrupt (${detail})`, {
+      cause: error,
+    });
+  }
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code?.startsWith('SQLITE_BUSY_')) {
+    return new UsageError('storage-locked', `could not ${doing}: another process has the database open`, {
+      cause: error,
+    });
+  }
+  if (code === 'SQLITE_FULL') {
+    return new InternalError('storage-full', `could not ${doing}: the disk is full`, { cause: error });
+  }
+  if (code?.startsWith('SQLITE_IOERR')) {
+    return new InternalError('storage-io', `could not ${doing}: I/O error (${detail})`, { cause: error });
+  }
+  return new InternalError('storage-failed', `could not ${doing}: ${detail}`, { cause: error });
+}
+
+/**
+ * RelayStorage over one SQLite database. Construct with {@link openSqliteStorage}. Every method
+ * is synchronous (the interface allows promises; this backend never needs them).
+ */
+export class SqliteRelayStorage implements RelayStorage {
+  readonly identity: LogIdentity;
+  readonly #db: Database.Database;
+  #closed = false;
+  /** Cached: this process is the only writer (exclusive lock), so it cannot go stale. */
+  #size: number;
+  #lastReceivedMs: number;
+  readonly #stmt;
+  readonly #appendTx: (batch: AppendBatch) => void;
+
+  /** @internal Use openSqliteStorage. */
+  constructor(db: Database.Database, identity: LogIdentity) {
+    this.#db = db;
+    this.identity = identity;
+    this.#stmt = {
+      insertEntry: db.prepare('INSERT INTO entries (idx, leaf_hash, received_ms) VALUES (?, ?, ?)'),
+      insertBody: db.prepare('INSERT INTO bodies (idx, envelope) VALUES (?, ?)'),
+      insertNode: db.prepare('INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)'),
+      insertCheckpoint: db.prepare('INSERT INTO checkpoints (size, root_hash, note) VALUES (?, ?, ?)'),
+      insertToken: db.prepare('INSERT INTO spent_tokens (key_id, token_id) VALUES (?, ?)'),
+      insertTokenIfNew: db.prepare('INSERT OR IGNORE INTO spent_tokens (key_id, token_id) VALUES (?, ?)'),
+      selectToken: db.prepare('SELECT 1 FROM spent_tokens WHERE key_id = ? AND token_id = ?').pluck(),
+      deleteKey: db.prepare('DELETE FROM spent_tokens WHERE key_id = ?'),
+      lookupLeaf: db.prepare('SELECT idx, received_ms FROM entries WHERE leaf_hash = ?'),
+      readEntries: db.prepare(
+        `SELECT e.idx, e.leaf_hash, e.received_ms, b.envelope
+           FROM entries e LEFT JOIN bodies b ON b.idx = e.idx
+          WHERE e.idx >= ? ORDER BY e.idx LIMIT ?`,
+      ),
+      leafAt: db.prepare('SELECT leaf_hash FROM entries WHERE idx = ?').pluck(),
+      receivedAt: db.prepare('SELECT received_ms FROM entries WHERE idx = ?').pluck(),
+      nodeAt: db.prepare('SELECT hash FROM nodes WHERE level = ? AND idx = ?').pluck(),
+      maxIndex: db.prepare('SELECT max(idx) FROM entries').pluck(),
+      latestCheckpoint: db.prepare(
+        'SELECT size, root_hash, note FROM checkpoints ORDER BY size DESC LIMIT 1',
+      ),
+      checkpointAt: db.prepare('SELECT size, root_hash, note FROM checkpoints WHERE size = ?'),
+      prunedBelow: db.prepare('SELECT pruned_below FROM retention WHERE id = 1').pluck(),
+      deleteBodies: db.prepare('DELETE FROM bodies WHERE idx >= ? AND idx < ?'),
+      setPrunedBelow: db.prepare('UPDATE retention SET pruned_below = ? WHERE id = 1'),
+    };
+    this.#appendTx = db.transaction((batch: AppendBatch) => this.#writeBatch(batch));
+
+    const maxIndex = this.#stmt.maxIndex.get() as number | null;
+    this.#size = maxIndex === null ? 0 : maxIndex + 1;
+    const latest = this.#stmt.latestCheckpoint.get() as CheckpointRow | undefined;
+    // appendBatch writes entries and their checkpoint atomically, so these always agree; when
+    // they do not, the file was edited or damaged and no proof it serves can be trusted.
+    if ((latest?.size ?? 0) !== this.#size) {
+      throw new InternalError(
+        'storage-inconsistent',
+        `${DATABASE_FILE} holds ${this.#size} entries but its latest checkpoint has size ${latest?.size ?? 0}`,
+      );
+    }
+    this.#lastReceivedMs =
+      this.#size === 0 ? 0 : ((this.#stmt.receivedAt.get(this.#size - 1) as number | undefined) ?? 0);
+  }
+
+  treeSize(): TreeSize {
+    this.#assertOpen();
+    return this.#size as TreeSize;
+  }
+
+  /** receivedMs of the newest entry (0 for an empty log): the sequencer's clock never goes below it. */
+  lastReceivedMs(): number {
+    this.#assertOpen();
+    return this.#lastReceivedMs;
+  }
+
+  /**
+   * Append a batch in one transaction; durable (fsync of the WAL) when this returns.
+   * @throws UsageError 'bad-batch' when the batch is malformed or does not continue the log;
+   *   'duplicate-leaf' when a leaf hash is already in the log; 'token-already-spent'.
+   * @throws InternalError when SQLite fails (the transaction is rolled back).
+   */
+  appendBatch(batch: AppendBatch): void {
+    this.#assertOpen();
+    this.#checkBatch(batch);
+    try {
+      this.#appendTx(batch);
+    } catch (error) {
+      throw this.#mapWriteError(error);
+    }
+    const n = batch.entries.length;
+    if (n > 0) {
+      this.#size += n;
+      this.#lastReceivedMs = batch.entries[n - 1]!.receivedMs;
+    }
+  }
+
+  #checkBatch(batch: AppendBatch): void {
+    if (
+      typeof batch !== 'object' ||
+      batch === null ||
+      !Array.isArray(batch.entries) ||
+      !Array.isArray(batch.nodes)
+    ) {
+      throw new UsageError('bad-batch', 'batch must be { firstIndex, entries[], nodes[], checkpoint }');
+    }
+    if (batch.firstIndex !== this.#size) {
+      throw new UsageError(
+        'bad-batch',
+        `batch starts at ${batch.firstIndex} but the log has ${this.#size} entries`,
+      );
+    }
+    const envelopeBytes = this.identity.envelopeBytes;
+    let previousMs = this.#lastReceivedMs;
+    for (let i = 0; i < batch.entries.length; i++) {
+      const entry = batch.entries[i]!;
+      assertBytes(`entries[${i}].leafHash`, entry.leafHash, HASH_BYTES);
+      assertBytes(`entries[${i}].envelope`, entry.envelope, envelopeBytes);
+      if (!Number.isSafeInteger(entry.receivedMs) || entry.receivedMs < previousMs) {
+        // Retention by age binary-searches received_ms, which is only sound if it never decreases.
+        throw new UsageError('bad-batch', `entries[${i}].receivedMs must be an integer >= ${previousMs}`);
+      }
+      previousMs = entry.receivedMs;
+    }
+    for (let i = 0; i < batch.nodes.length; i++) {
+      const node = batch.nodes[i]!;
+      if (!Number.isSafeInteger(node.level) || node.level < 0 || node.level > MAX_LEVEL) {
+        throw new UsageError('bad-batch', `nodes[${i}].level must be an integer in 0..${MAX_LEVEL}`);
+      }
+      if (!Number.isSafeInteger(node.index) || node.index < 0) {
+        throw new UsageError('bad-batch', `nodes[${i}].index must be a non-negative integer`);
+      }
+      assertBytes(`nodes[${i}].hash`, node.hash, HASH_BYTES);
+    }
+    const cp = batch.checkpoint;
+    if (batch.entries.length === 0) {
+      // A batch of token spends only: the tree did not grow, so there is no new checkpoint.
+      if (cp !== undefined)
+        throw new UsageError('bad-batch', 'a batch without entries must not carry a checkpoint');
+    } else {
+      if (typeof cp !== 'object' || cp === null)
+        throw new UsageError('bad-batch', 'batch.checkpoint is required');
+      if (cp.size !== this.#size + batch.entries.length) {
+        throw new UsageError(
+          'bad-batch',
+          `checkpoint size ${cp.size} != ${this.#size + batch.entries.length}`,
+        );
+      }
+      assertBytes('checkpoint.rootHash', cp.rootHash, HASH_BYTES);
+      if (typeof cp.note !== 'string' || cp.note.length === 0) {
+        throw new UsageError('bad-batch', 'checkpoint.note must be a non-empty string');
+      }
+    }
+    const tokens = batch.spentTokens ?? [];
+    if (!Array.isArray(tokens)) throw new UsageError('bad-batch', 'batch.spentTokens must be an array');
+    for (let i = 0; i < tokens.length; i++) {
+      assertTokenId(`spentTokens[${i}].tokenId`, tokens[i]?.tokenId);
+      assertTokenId(`spentTokens[${i}].keyId`, tokens[i]!.keyId);
+    }
+  }
+
+  #writeBatch(batch: AppendBatch): void {
+    const s = this.#stmt;
+    let index = batch.firstIndex as number;
+    for (const entry of batch.entries) {
+      s.insertEntry.run(index, entry.leafHash, entry.receivedMs);
+      s.insertBody.run(index, entry.envelope);
+      index++;
+    }
+    for (const node of batch.nodes) {
+      if (node.level > 0) s.insertNode.run(node.level, node.index, node.hash);
+    }
+    if (batch.checkpoint !== undefined && batch.entries.length > 0) {
+      s.insertCheckpoint.run(batch.checkpoint.size, batch.checkpoint.rootHash, batch.checkpoint.note);
+    }
+    for (const token of batch.spentTokens ?? []) s.insertToken.run(token.keyId, token.tokenId);
+  }
+
+  #mapWriteError(error: unknown): CwtchError {
+    if (error instanceof Database.SqliteError && error.code.startsWith('SQLITE_CONSTRAINT')) {
+      if (error.message.includes('entries.leaf_hash')) {
+        return new UsageError('duplicate-leaf', 'an envelope of the batch is already in the log', {
+          cause: error,
+        });
+      }
+      if (error.message.includes('spent_tokens')) {
+        return new UsageError('token-already-spent', 'a token of the batch was already spent', {
+          cause: error,
+        });
+      }
+    }
+    return mapSqliteError(error, 'append a batch');
+  }
+
+  lookupLeaf(leafHash: Uint8Array): LeafLocation | undefined {
+    this.#assertOpen();
+    assertBytes('leafHash', leafHash, HASH_BYTES);
+    const row = this.#stmt.lookupLeaf.get(leafHash) as { idx: number; received_ms: number } | undefined;
+    return row === undefined ? undefined : { index: row.idx as LogIndex, receivedMs: row.received_ms };
+  }
+
+  /**
+   * @throws UsageError when fromIndex is not a non-negative integer or limit is not in 1..MAX_READ_PAGE.
+   */
+  readEntries(fromIndex: LogIndex, limit: number): EntryRecord[] {
+    this.#assertOpen();
+    assertCount('fromIndex', fromIndex);
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_READ_PAGE) {
+      throw new UsageError('bad-argument', `limit must be an integer in 1..${MAX_READ_PAGE}`);
+    }
+    const rows = this.#stmt.readEntries.all(fromIndex, limit) as EntryRow[];
+    return rows.map((row) => ({
+      index: row.idx as LogIndex,
+      leafHash: row.leaf_hash,
+      envelope: row.envelope,
+      receivedMs: row.received_ms,
+    }));
+  }
+
+  /**
+   * A synchronous reader for tree.ts (frontierFromStore, inclusionProof, consistencyProof).
+   * Valid until close().
+   */
+  nodeReader(): NodeHashReader {
+    return {
+      getNode: (level: number, index: number): Uint8Array | undefined => {
+        this.#assertOpen();
+        const hash = level === 0 ? this.#stmt.leafAt.get(index) : this.#stmt.nodeAt.get(level, index);
+        return hash as Buffer | undefined;
+      },
+    };
+  }
+
+  getNodes(coords: readonly NodeCoord[]): (Uint8Array | undefined)[] {
+    this.#assertOpen();
+    if (!Array.isArray(coords)) throw new UsageError('bad-argument', 'coords must be an array');
+    const reader = this.nodeReader();
+    return coords.map((c) => reader.getNode(c.level, c.index));
+  }
+
+  latestCheckpoint(): StoredCheckpoint | undefined {
+    this.#assertOpen();
+    return toCheckpoint(this.#stmt.latestCheckpoint.get() as CheckpointRow | undefined);
+  }
+
+  checkpointAt(size: TreeSize): StoredCheckpoint | undefined {
+    this.#assertOpen();
+    assertCount('size', size);
+    return toCheckpoint(this.#stmt.checkpointAt.get(size) as CheckpointRow | undefined);
+  }
+
+  /** @throws UsageError when tokenId or keyId is not 1..64 bytes. */
+  isSpent(tokenId: Uint8Array, keyId: Uint8Array): boolean {
+    this.#assertOpen();
+    assertTokenId('tokenId', tokenId);
+    assertTokenId('keyId', keyId);
+    return this.#stmt.selectToken.get(keyId, tokenId) !== undefined;
+  }
+
+  /**
+   * Spend a token in its own durable transaction (one fsync).
+   * @throws UsageError when tokenId or keyId is not 1..64 bytes.
+   * @throws InternalError when SQLite fails.
+   */
+  trySpend(tokenId: Uint8Array, keyId: Uint8Array): boolean {
+    this.#assertOpen();
+    assertTokenId('tokenId', tokenId);
+    assertTokenId('keyId', keyId);
+    try {
+      return this.#stmt.insertTokenIfNew.run(keyId, tokenId).changes === 1;
+    } catch (error) {
+      throw mapSqliteError(error, 'record a spent token');
+    }
+  }
+
+  /**
+   * @throws UsageError when keyId is not 1..64 bytes.
+   * @throws InternalError when SQLite fails.
+   */
+  forgetKey(keyId: Uint8Array): void {
+    this.#assertOpen();
+    assertTokenId('keyId', keyId);
+    try {
+      this.#stmt.deleteKey.run(keyId);
+    } catch (error) {
+      throw mapSqliteError(error, 'forget a token key');
+    }
+  }
+
+  retentionState(): RetentionState {
+    this.#assertOpen();
+    return {
+      size: this.#size as TreeSize,
+      prunedBelow: this.#stmt.prunedBelow.get() as LogIndex,
+    };
+  }
+
+  /**
+   * Binary search on received_ms, which appendBatch keeps non-decreasing: O(log n) point reads,
+   * no index on received_ms to maintain at every insert.
+   */
+  firstIndexReceivedAtOrAfter(timeMs: number): LogIndex {
+    this.#assertOpen();
+    if (typeof timeMs !== 'number' || Number.isNaN(timeMs)) {
+      throw new UsageError('bad-argument', 'timeMs must be a number');
+    }
+    let lo = 0;
+    let hi = this.#size;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const ms = this.#stmt.receivedAt.get(mid) as number;
+      if (ms < timeMs) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo as LogIndex;
+  }
+
+  /**
+   * @throws UsageError when below or maxEntries is not a non-negative integer.
+   * @throws InternalError when SQLite fails.
+   */
+  pruneBodies(below: LogIndex, maxEntries: number): LogIndex {
+    this.#assertOpen();
+    assertCount('below', below);
+    if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
+      throw new UsageError('bad-argument', 'maxEntries must be a positive integer');
+    }
+    const from = this.#stmt.prunedBelow.get() as number;
+    const to = Math.min(below, this.#size, from + maxEntries);
+    if (to <= from) return from as LogIndex;
+    try {
+      this.#db.transaction(() => {
+        this.#stmt.deleteBodies.run(from, to);
+        this.#stmt.setPrunedBelow.run(to);
+      })();
+    } catch (error) {
+      throw mapSqliteError(error, 'prune envelope bodies');
+    }
+    return to as LogIndex;
+  }
+
+  /**
+   * Give up to `maxPages` free pages (e.g. left by pruning) back to the file system. Not needed
+   * for steady state: new bodies reuse free pages first.
+   * @throws InternalError when SQLite fails.
+   */
+  reclaimSpace(maxPages: number): void {
+    this.#assertOpen();
+    if (!Number.isSafeInteger(maxPages) || maxPages < 1) {
+      throw new UsageError('bad-argument', 'maxPages must be a positive integer');
+    }
+    try {
+      this.#db.pragma(`incremental_vacuum(${maxPages})`);
+    } catch (error) {
+      throw mapSqliteError(error, 'reclaim free pages');
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new UsageError('storage-closed', 'the relay storage is closed');
+  }
+}
+
+function toCheckpoint(row: CheckpointRow | undefined): StoredCheckpoint | undefined {
+  return row === undefined
+    ? undefined
+    : { size: row.size as TreeSize, rootHash: row.root_hash, note: row.note };
+}
+
+function assertCount(name: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new UsageError('bad-argument', `${name} must be a safe non-negative integer`);
+  }
+}
+
+function assertTokenId(name: string, tokenId: unknown): asserts tokenId is Uint8Array {
+  assertBytes(name, tokenId);
+  if (tokenId.length < 1 || tokenId.length > MAX_TOKEN_ID_BYTES) {
+    throw new UsageError('bad-argument', `${name} must be 1..${MAX_TOKEN_ID_BYTES} bytes`);
+  }
+}

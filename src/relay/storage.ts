@@ -1,0 +1,210 @@
+/**
+ * The relay's durable storage, as a backend-neutral interface. SQLite (sqlite-storage.ts) is the
+ * default backend; a PostgreSQL backend implements the same interface, which is why every method
+ * may return a promise and callers always `await` the result.
+ *
+ * What a relay stores is deliberately little: opaque fixed-size envelopes under their log index,
+ * their RFC 9162 leaf hashes, the Merkle tree's perfect-subtree hashes, the signed checkpoints,
+ * the ids of spent anti-spam tokens, and retention state. Nothing here names a group, an author
+ * or a member (docs/storage.md, "What the operator can learn").
+ *
+ * Contract shared by every backend (docs/PROTOCOL.md, "Relay log"):
+ * - appendBatch MUST be one atomic, durable transaction: when its promise resolves the entries,
+ *   their tree nodes, the checkpoint and the spent tokens survive a crash or power loss; when it
+ *   rejects, none of them were written. The sequencer MUST NOT issue a receipt before it resolves.
+ * - The log is append-only: entries are never rewritten or removed; retention only drops envelope
+ *   bodies, keeping leaf hashes and tree nodes so every proof stays servable.
+ */
+import type { LogIndex, NodeHash, NodeHashReader, TreeSize } from '../log/index.ts';
+
+/** A value, or a promise of it: SQLite answers synchronously, PostgreSQL does not. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** Largest page {@link RelayStorage.readEntries} returns, so one read cannot pin unbounded memory. */
+export const MAX_READ_PAGE = 4096;
+/** Token ids and key ids are opaque to storage; this bounds what a caller can make it keep. */
+export const MAX_TOKEN_ID_BYTES = 64;
+
+/**
+ * A spent anti-spam token: its id under the token key that issued it (src/tokens SpentTokenStore).
+ * Ids are scoped per key so a retired key's ids can be forgotten (forgetKey).
+ */
+export interface SpentToken {
+  readonly keyId: Uint8Array;
+  readonly tokenId: Uint8Array;
+}
+
+/** What a storage is bound to at creation; reopening with anything else is refused. */
+export interface LogIdentity {
+  /** The log origin: first line of every checkpoint and the origin field of every receipt. */
+  readonly origin: string;
+  /**
+   * The relay's Ed25519 log public key. Binding it lets the relay re-issue a replayed envelope's
+   * receipt by re-signing (Ed25519 is deterministic) instead of storing 64 bytes per entry, and
+   * stops a relay from silently continuing a log under a different key.
+   */
+  readonly publicKey: Uint8Array;
+  /** The fixed envelope length of this log's protocol version. */
+  readonly envelopeBytes: number;
+}
+
+/** An envelope to append, with its precomputed leaf hash. */
+export interface NewEntry {
+  /** SHA-256(0x00 ‖ envelope). The backend trusts it (the sequencer computed it). */
+  readonly leafHash: Uint8Array;
+  readonly envelope: Uint8Array;
+  /** Acceptance time, Unix ms: the receipt's time. Non-decreasing along the log. */
+  readonly receivedMs: number;
+}
+
+/** A checkpoint as stored: its size and root (for lookups) and the signed note (what is served). */
+export interface StoredCheckpoint {
+  readonly size: TreeSize;
+  readonly rootHash: Uint8Array;
+  /** The C2SP tlog-checkpoint signed note, exactly as signed. */
+  readonly note: string;
+}
+
+/** One atomic append: everything a batch of the sequencer produces. */
+export interface AppendBatch {
+  /**
+   * Index of the first entry. MUST equal the current tree size: the backend checks it, which
+   * catches two writers on one log (and a sequencer whose view of the log is stale).
+   */
+  readonly firstIndex: LogIndex;
+  readonly entries: readonly NewEntry[];
+  /**
+   * Perfect-subtree nodes the batch completed (tree.ts appendLeaves().newNodes). Level-0 nodes
+   * are skipped: the backend serves leaf hashes from its entries.
+   */
+  readonly nodes: readonly NodeHash[];
+  /**
+   * The checkpoint of size firstIndex + entries.length, signed by the relay. Required when
+   * entries is non-empty; absent for a batch that only spends tokens (the tree did not grow).
+   */
+  readonly checkpoint?: StoredCheckpoint;
+  /** Tokens spent by this batch's posts; each MUST be unspent (the caller checked). */
+  readonly spentTokens?: readonly SpentToken[];
+}
+
+/** Where a leaf hash sits in the log: enough to re-issue its receipt. */
+export interface LeafLocation {
+  readonly index: LogIndex;
+  readonly receivedMs: number;
+}
+
+/** One log entry as read back. */
+export interface EntryRecord {
+  readonly index: LogIndex;
+  readonly leafHash: Uint8Array;
+  /** The envelope, or null when retention pruned its body (the leaf hash stays). */
+  readonly envelope: Uint8Array | null;
+  readonly receivedMs: number;
+}
+
+/** Coordinates of a perfect subtree (tree.ts conventions). */
+export interface NodeCoord {
+  readonly level: number;
+  readonly index: number;
+}
+
+/** Retention bookkeeping: bodies of every entry below prunedBelow are gone. */
+export interface RetentionState {
+  readonly size: TreeSize;
+  readonly prunedBelow: LogIndex;
+}
+
+export interface RelayStorage {
+  /** The identity the log was created with. */
+  readonly identity: LogIdentity;
+
+  /** Number of entries in the log (= size of the latest checkpoint). */
+  treeSize(): MaybePromise<TreeSize>;
+
+  /**
+   * Append a batch in ONE atomic durable transaction (see the module contract).
+   * @throws UsageError when the batch is malformed (wrong firstIndex, sizes, hash lengths,
+   *   envelope length, a duplicate leaf hash or an already spent token).
+   * @throws InternalError when the backend fails (disk full, I/O error, corruption).
+   */
+  appendBatch(batch: AppendBatch): MaybePromise<void>;
+
+  /** Find a leaf hash in the log (dedup: a replayed envelope gets its original receipt). */
+  lookupLeaf(leafHash: Uint8Array): MaybePromise<LeafLocation | undefined>;
+
+  /** Up to `limit` (≤ MAX_READ_PAGE) consecutive entries from `fromIndex`; fewer at the end. */
+  readEntries(fromIndex: LogIndex, limit: number): MaybePromise<EntryRecord[]>;
+
+  /**
+   * Hashes of perfect subtrees, in the order asked; undefined where the store has none.
+   * Batched because proofs need O(log n) nodes and a network backend wants one round trip.
+   */
+  getNodes(coords: readonly NodeCoord[]): MaybePromise<(Uint8Array | undefined)[]>;
+
+  /** The newest checkpoint, or undefined for an empty log. */
+  latestCheckpoint(): MaybePromise<StoredCheckpoint | undefined>;
+
+  /** The checkpoint signed at exactly `size`, if one was (one per batch, so not every size). */
+  checkpointAt(size: TreeSize): MaybePromise<StoredCheckpoint | undefined>;
+
+  /** Whether a token id was spent under a key id. */
+  isSpent(tokenId: Uint8Array, keyId: Uint8Array): MaybePromise<boolean>;
+
+  /**
+   * Durably record a token as spent in its own transaction; false when it already was
+   * (src/tokens SpentTokenStore). The sequencer instead spends tokens inside appendBatch, with
+   * the post they pay for, one fsync per batch.
+   */
+  trySpend(tokenId: Uint8Array, keyId: Uint8Array): MaybePromise<boolean>;
+
+  /** Forget the spent ids of a retired token key (the issuer refuses its tokens by key id). */
+  forgetKey(keyId: Uint8Array): MaybePromise<void>;
+
+  retentionState(): MaybePromise<RetentionState>;
+
+  /** The first index whose receivedMs ≥ timeMs (the tree size when there is none). */
+  firstIndexReceivedAtOrAfter(timeMs: number): MaybePromise<LogIndex>;
+
+  /**
+   * Drop envelope bodies of entries [prunedBelow, min(below, prunedBelow + maxEntries)),
+   * keeping leaf hashes and tree nodes. Returns the new prunedBelow. Bounded per call so a large
+   * prune does not stall the ingest path; call again until it reaches `below`.
+   */
+  pruneBodies(below: LogIndex, maxEntries: number): MaybePromise<LogIndex>;
+
+  /** Release the backend. Further calls throw UsageError('storage-closed'). */
+  close(): MaybePromise<void>;
+}
+
+const PLACEHOLDER_HASH = new Uint8Array(32);
+
+/**
+ * Run a synchronous tree computation (tree.ts: frontierFromStore, rootAt, inclusionProof,
+ * consistencyProof) over any RelayStorage, including one whose reads are asynchronous.
+ *
+ * A first pass runs `compute` against placeholder hashes only to learn which nodes it reads;
+ * those are fetched in one getNodes call; the second pass computes over them. This relies on a
+ * property of every tree.ts function: which nodes it reads depends on the sizes and indices
+ * asked for, never on the hash values. Cost: one extra pass of O(log n) hashing.
+ * @throws whatever `compute` throws (UsageError for bad sizes, InternalError 'missing-node').
+ */
+export async function computeWithNodes<T>(
+  storage: Pick<RelayStorage, 'getNodes'>,
+  compute: (reader: NodeHashReader) => T,
+): Promise<T> {
+  const wanted = new Map<string, NodeCoord>();
+  compute({
+    getNode(level: number, index: number): Uint8Array {
+      wanted.set(`${level}/${index}`, { level, index });
+      return PLACEHOLDER_HASH;
+    },
+  });
+  const coords = [...wanted.values()];
+  const hashes = coords.length === 0 ? [] : await storage.getNodes(coords);
+  const found = new Map<string, Uint8Array>();
+  coords.forEach((c, i) => {
+    const hash = hashes[i];
+    if (hash !== undefined) found.set(`${c.level}/${c.index}`, hash);
+  });
+  return compute({ getNode: (level, index) => found.get(`${level}/${index}`) });
+}

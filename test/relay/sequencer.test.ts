@@ -1,0 +1,463 @@
+/**
+ * The ingest sequencer over real SQLite files: receipts that verify, dedup that returns the
+ * original receipt (from memory, from storage after a restart, and within one batch), no receipt
+ * before the commit, batching with one checkpoint per batch, pushback, token spends, fail-stop,
+ * graceful close, and restart consistency. No test depends on wall-clock durations.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import fc from 'fast-check';
+import { CodecError, InternalError, PushbackError, UsageError, VerifyError } from '../../src/errors.ts';
+import {
+  consistencyProof,
+  inclusionProof,
+  type LogIndex,
+  leafHash,
+  type TreeSize,
+  verifyConsistency,
+  verifyInclusion,
+} from '../../src/log/index.ts';
+import { noteVerifierKey, verifyNote } from '../../src/log/note.ts';
+import { encodeReceipt, type Receipt, verifyReceipt } from '../../src/log/receipt.ts';
+import { type CommittedBatch, Sequencer, type SequencerConfig } from '../../src/relay/sequencer.ts';
+import { DATABASE_FILE, openSqliteStorage, type SqliteRelayStorage } from '../../src/relay/sqlite-storage.ts';
+import { computeWithNodes, type StoredCheckpoint } from '../../src/relay/storage.ts';
+import {
+  ENVELOPE_BYTES,
+  envelopeAt,
+  GatedStorage,
+  identityOf,
+  ORIGIN,
+  relayKey,
+  settle,
+  tempDir,
+} from './fixtures/helpers.ts';
+
+const key = relayKey();
+const identity = identityOf(key);
+const noteKey = noteVerifierKey(ORIGIN, key.publicKey);
+const size = (n: number): TreeSize => n as TreeSize;
+
+/** Parse "origin\nsize\nroot\n" of a verified checkpoint note. */
+function checkpointOf(note: string): { size: number; root: Buffer } {
+  const { note: parsed } = verifyNote(note, noteKey);
+  const [origin, n, root] = parsed.text.split('\n');
+  assert.equal(origin, ORIGIN);
+  return { size: Number(n), root: Buffer.from(root!, 'base64') };
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+interface Fixture {
+  dir: string;
+  storage: SqliteRelayStorage;
+  open(overrides?: Partial<SequencerConfig>): Promise<Sequencer>;
+  reopen(): SqliteRelayStorage;
+}
+
+function withRelay(label: string, body: (f: Fixture) => Promise<void>) {
+  return async () => {
+    const tmp = tempDir(label);
+    const f: Fixture = {
+      dir: tmp.dir,
+      storage: openSqliteStorage({ dataDir: tmp.dir, identity }),
+      open: (overrides = {}) =>
+        Sequencer.open({
+          storage: f.storage,
+          signingKey: key,
+          envelopeBytes: ENVELOPE_BYTES,
+          lingerMs: 0,
+          ...overrides,
+        }),
+      reopen: () => {
+        f.storage.close();
+        f.storage = openSqliteStorage({ dataDir: tmp.dir, identity });
+        return f.storage;
+      },
+    };
+    try {
+      await body(f);
+    } finally {
+      f.storage.close();
+      tmp.cleanup();
+    }
+  };
+}
+
+test(
+  'posts get verifying receipts at consecutive indices, with entries, proofs and a checkpoint per batch',
+  withRelay('post', async (f) => {
+    const seq = await f.open({ maxBatch: 8 });
+    const batches: CommittedBatch[] = [];
+    seq.subscribe((b) => batches.push(b));
+    const receipts = await Promise.all(Array.from({ length: 20 }, (_, i) => seq.post(envelopeAt(i))));
+    await seq.close();
+
+    assert.deepEqual(
+      receipts.map((r) => r.index),
+      Array.from({ length: 20 }, (_, i) => i),
+      'indices follow arrival order',
+    );
+    for (const [i, r] of receipts.entries()) {
+      assert.equal(verifyReceipt(r, key.publicKey), true);
+      assert.equal(r.origin, ORIGIN);
+      assert.deepEqual(Buffer.from(r.leafHash), leafHash(envelopeAt(i)));
+    }
+    assert.ok(batches.length >= 3, 'maxBatch 8 splits 20 posts into at least 3 commits');
+    assert.ok(batches.every((b) => b.entries.length <= 8));
+    assert.deepEqual(
+      batches.flatMap((b) => b.entries.map((e) => e.index)),
+      receipts.map((r) => r.index),
+    );
+    for (const b of batches) {
+      // ONE checkpoint per batch, signed by the relay key, covering exactly the batch.
+      const cp = checkpointOf(b.checkpoint.note);
+      assert.equal(cp.size, b.entries.at(-1)!.index + 1);
+      assert.deepEqual(cp.root, Buffer.from(b.checkpoint.rootHash));
+      assert.deepEqual(f.storage.checkpointAt(size(cp.size))?.note, b.checkpoint.note);
+    }
+    assert.equal(seq.treeSize, 20);
+    const latest = checkpointOf(f.storage.latestCheckpoint()!.note);
+    for (const r of receipts) {
+      const [entry] = f.storage.readEntries(r.index, 1);
+      assert.deepEqual(entry?.envelope, envelopeAt(r.index));
+      assert.equal(entry?.receivedMs, r.timeMs);
+      const proof = inclusionProof(f.storage.nodeReader(), r.index, size(20));
+      assert.equal(verifyInclusion(r.leafHash, r.index, size(20), proof, latest.root), true);
+    }
+    assert.throws(() => seq.subscribe(null as unknown as () => void), UsageError);
+  }),
+);
+
+test(
+  'a replayed envelope gets the original receipt: in flight, from memory, and from storage after a restart',
+  withRelay('dedup', async (f) => {
+    let now = 5_000;
+    let seq = await f.open({ now: () => now, recentEntries: 2 });
+    // Concurrent identical posts within one batch: one entry, one receipt.
+    const [first, second, third] = await Promise.all([
+      seq.submit(envelopeAt(1)),
+      seq.submit(envelopeAt(1)),
+      seq.submit(envelopeAt(2)),
+    ]);
+    const [a, b, c] = [first!.receipt, second!.receipt, third!.receipt];
+    assert.deepEqual([first!.duplicate, second!.duplicate, third!.duplicate], [false, true, false]);
+    assert.deepEqual(encodeReceipt(a), encodeReceipt(b));
+    assert.equal(c!.index, 1);
+    assert.equal(seq.treeSize, 2);
+
+    now = 9_000;
+    const replayed = await seq.submit(envelopeAt(1));
+    assert.equal(replayed.duplicate, true);
+    const again = replayed.receipt;
+    assert.deepEqual(encodeReceipt(again), encodeReceipt(a!), 'same index, same time, same signature');
+    // Push envelope 1 out of the 2-entry recent cache: the replay is answered from storage.
+    await seq.post(envelopeAt(3));
+    await seq.post(envelopeAt(4));
+    assert.deepEqual(encodeReceipt(await seq.post(envelopeAt(1))), encodeReceipt(a!));
+    await seq.close();
+
+    f.reopen();
+    seq = await f.open({ now: () => now });
+    const restarted = await seq.submit(envelopeAt(1));
+    assert.equal(restarted.duplicate, true);
+    assert.deepEqual(encodeReceipt(restarted.receipt), encodeReceipt(a), 'after a restart');
+    assert.deepEqual(encodeReceipt(await seq.post(envelopeAt(2))), encodeReceipt(c!));
+    assert.equal(seq.treeSize, 4);
+    assert.equal(f.storage.treeSize(), 4);
+    await seq.close();
+  }),
+);
+
+test(
+  'MUST NOT resolve a receipt or announce an entry before its batch is committed',
+  withRelay('commit-order', async (f) => {
+    const gated = new GatedStorage(f.storage);
+    const seq = await f.open({ storage: gated });
+    const announced: CommittedBatch[] = [];
+    seq.subscribe((b) => announced.push(b));
+
+    gated.hold();
+    let resolved: Receipt | undefined;
+    const posting = seq.post(envelopeAt(7)).then((r) => {
+      resolved = r;
+      return r;
+    });
+    await until(() => gated.waiting === 1);
+    await settle();
+    assert.equal(resolved, undefined, 'no receipt while the commit is pending');
+    assert.equal(announced.length, 0, 'no announcement while the commit is pending');
+    assert.equal(gated.committed, 0);
+    assert.equal(seq.treeSize, 0, 'the committed size does not move before the commit');
+    // A replay in flight joins the pending post instead of making a second entry.
+    const replay = seq.post(envelopeAt(7));
+
+    gated.release();
+    const receipt = await posting;
+    assert.equal(gated.committed, 1, 'resolved only after appendBatch resolved');
+    assert.equal(f.storage.lookupLeaf(receipt.leafHash)?.index, receipt.index);
+    assert.deepEqual(encodeReceipt(await replay), encodeReceipt(receipt));
+    assert.equal(announced.length, 1);
+    assert.equal(gated.batches.length, 1);
+    await seq.close();
+  }),
+);
+
+test(
+  'pushback: posts beyond maxQueued get PushbackError ingest-overloaded, and are accepted again after the commit',
+  withRelay('pushback', async (f) => {
+    const gated = new GatedStorage(f.storage);
+    const seq = await f.open({ storage: gated, maxBatch: 4, maxQueued: 10, retryAfterMs: 250 });
+    gated.hold();
+    const accepted = Array.from({ length: 10 }, (_, i) => seq.post(envelopeAt(i)));
+    await until(() => gated.waiting === 1);
+    assert.equal(seq.queued, 10);
+    await assert.rejects(seq.post(envelopeAt(10)), (e: unknown) => {
+      assert.ok(e instanceof PushbackError);
+      assert.equal(e.reason, 'ingest-overloaded');
+      assert.equal(e.code, 'pushback');
+      assert.equal(e.retryAfterMs, 250);
+      return true;
+    });
+    // A replay of an accepted envelope is not new load: it joins the pending post.
+    const replay = seq.post(envelopeAt(3));
+    gated.release();
+    const receipts = await Promise.all(accepted);
+    assert.equal(receipts.length, 10);
+    assert.deepEqual(encodeReceipt(await replay), encodeReceipt(receipts[3]!));
+    assert.equal((await seq.post(envelopeAt(10))).index, 10);
+    await seq.close();
+  }),
+);
+
+test(
+  'tokens are spent in the same commit as their post; double spends are refused; replays spend nothing',
+  withRelay('tokens', async (f) => {
+    const keyId = Buffer.from('tokenkey');
+    const token = (n: number) => ({ tokenId: Buffer.alloc(32, n), keyId });
+    const seq = await f.open();
+    const gated = new GatedStorage(f.storage);
+    const first = await seq.post(envelopeAt(1), { token: token(1) });
+    assert.equal(f.storage.isSpent(token(1).tokenId, keyId), true);
+    assert.equal(f.storage.lookupLeaf(first.leafHash)?.index, 0);
+
+    await assert.rejects(
+      seq.post(envelopeAt(2), { token: token(1) }),
+      (e: unknown) => e instanceof VerifyError && e.reason === 'token-spent',
+    );
+    assert.equal(f.storage.lookupLeaf(leafHash(envelopeAt(2))), undefined, 'refused post leaves no entry');
+
+    // Concurrent posts with one token: exactly one is accepted.
+    const results = await Promise.allSettled([
+      seq.post(envelopeAt(3), { token: token(3) }),
+      seq.post(envelopeAt(4), { token: token(3) }),
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected'],
+    );
+
+    // A replay with a fresh token gets the original receipt and does not spend the token.
+    const replay = await seq.post(envelopeAt(1), { token: token(5) });
+    assert.deepEqual(encodeReceipt(replay), encodeReceipt(first));
+    assert.equal(f.storage.isSpent(token(5).tokenId, keyId), false);
+
+    // The SpentTokenStore face: durable once true, false for a second spend.
+    const spends = await Promise.all([
+      seq.trySpend(token(6).tokenId, keyId),
+      seq.trySpend(token(6).tokenId, keyId),
+    ]);
+    assert.deepEqual(spends, [true, false]);
+    assert.equal(f.storage.isSpent(token(6).tokenId, keyId), true);
+    assert.equal(await seq.trySpend(token(1).tokenId, keyId), false);
+    assert.equal(f.storage.treeSize(), 2, 'spends alone add no entry');
+    await assert.rejects(
+      seq.post(envelopeAt(9), { token: { tokenId: new Uint8Array(0), keyId } }),
+      UsageError,
+    );
+    await seq.close();
+    assert.equal(gated.batches.length, 0);
+  }),
+);
+
+test(
+  'bad envelopes are CodecErrors; a failed commit stops the sequencer (fail-stop) and rejects what was queued',
+  withRelay('fail', async (f) => {
+    const gated = new GatedStorage(f.storage);
+    const seq = await f.open({ storage: gated, maxBatch: 2 });
+    await assert.rejects(
+      seq.post(new Uint8Array(ENVELOPE_BYTES - 1)),
+      (e: unknown) => e instanceof CodecError && e.reason === 'envelope-bad-length',
+    );
+    await assert.rejects(seq.post('x' as unknown as Uint8Array), CodecError);
+    await seq.post(envelopeAt(0));
+
+    gated.hold();
+    gated.failWith = new Error('EIO: the disk went away');
+    const doomed = [seq.post(envelopeAt(1)), seq.post(envelopeAt(2)), seq.post(envelopeAt(3))];
+    await until(() => gated.waiting === 1);
+    gated.release();
+    for (const p of doomed) {
+      await assert.rejects(p, (e: unknown) => e instanceof InternalError && e.reason === 'ingest-failed');
+    }
+    await assert.rejects(
+      seq.post(envelopeAt(4)),
+      (e: unknown) => e instanceof InternalError && e.reason === 'ingest-failed',
+    );
+    assert.equal(f.storage.treeSize(), 1, 'nothing of the failed batch was written');
+    await seq.close();
+  }),
+);
+
+test(
+  'close() commits everything accepted (even within a long linger), then refuses posts',
+  withRelay('close', async (f) => {
+    const seq = await f.open({ lingerMs: 1000 });
+    const pending = Array.from({ length: 50 }, (_, i) => seq.post(envelopeAt(i)));
+    await seq.close();
+    const receipts = await Promise.all(pending);
+    assert.equal(receipts.length, 50);
+    assert.equal(f.storage.treeSize(), 50);
+    await assert.rejects(
+      seq.post(envelopeAt(99)),
+      (e: unknown) => e instanceof UsageError && e.reason === 'sequencer-closed',
+    );
+    await seq.close();
+  }),
+);
+
+test(
+  'restart: the reopened sequencer continues the same tree; every earlier checkpoint is consistent with later ones',
+  withRelay('restart', async (f) => {
+    const checkpoints: StoredCheckpoint[] = [];
+    let seq = await f.open({ maxBatch: 16 });
+    seq.subscribe((b) => checkpoints.push(b.checkpoint));
+    await Promise.all(Array.from({ length: 100 }, (_, i) => seq.post(envelopeAt(i))));
+    const rootBefore = seq.rootHash;
+    await seq.close();
+
+    f.reopen();
+    seq = await f.open({ maxBatch: 16 });
+    assert.equal(seq.treeSize, 100);
+    assert.deepEqual(seq.rootHash, rootBefore);
+    assert.equal(seq.latestCheckpoint?.note, checkpoints.at(-1)?.note);
+    seq.subscribe((b) => checkpoints.push(b.checkpoint));
+    await Promise.all(Array.from({ length: 77 }, (_, i) => seq.post(envelopeAt(100 + i))));
+    await seq.close();
+
+    const last = checkpointOf(checkpoints.at(-1)!.note);
+    assert.equal(last.size, 177);
+    for (const cp of checkpoints) {
+      const old = checkpointOf(cp.note);
+      const proof = await computeWithNodes(f.storage, (r) => consistencyProof(r, size(old.size), size(177)));
+      assert.equal(verifyConsistency(size(old.size), size(177), proof, old.root, last.root), true);
+    }
+  }),
+);
+
+test(
+  'open() refuses a storage whose tree does not hash to its latest checkpoint, and a mismatched config',
+  withRelay('open', async (f) => {
+    const seq = await f.open();
+    await seq.post(envelopeAt(1));
+    await seq.close();
+    const lying = new GatedStorage(f.storage);
+    lying.latestCheckpoint = async () => ({ ...f.storage.latestCheckpoint()!, rootHash: Buffer.alloc(32) });
+    await assert.rejects(
+      f.open({ storage: lying }),
+      (e: unknown) => e instanceof InternalError && e.reason === 'storage-inconsistent',
+    );
+    await assert.rejects(f.open({ signingKey: relayKey(9) }), UsageError);
+    await assert.rejects(f.open({ envelopeBytes: 1024 }), UsageError);
+    await assert.rejects(f.open({ maxBatch: 0 }), UsageError);
+
+    // A node the frontier needs has gone missing from the file.
+    const more = await f.open();
+    await Promise.all([2, 3, 4].map((n) => more.post(envelopeAt(n))));
+    await more.close();
+    f.storage.close();
+    const db = new Database(join(f.dir, DATABASE_FILE));
+    assert.equal(db.prepare('DELETE FROM nodes WHERE level = 2 AND idx = 0').run().changes, 1);
+    db.close();
+    f.reopen();
+    await assert.rejects(
+      f.open(),
+      (e: unknown) => e instanceof InternalError && e.reason === 'storage-inconsistent',
+    );
+  }),
+);
+
+test(
+  'receipt times never go backwards, even when the clock does',
+  withRelay('clock', async (f) => {
+    const times = [10_000, 9_000, 12_000, 11_000];
+    let i = 0;
+    const seq = await f.open({ now: () => times[Math.min(i++, times.length - 1)]! });
+    const out: number[] = [];
+    for (let n = 0; n < 4; n++) out.push((await seq.post(envelopeAt(n))).timeMs);
+    await seq.close();
+    assert.deepEqual(out, [10_000, 10_000, 12_000, 12_000]);
+  }),
+);
+
+test(
+  'property: however posts are grouped into batches, the tree has the same root as one big batch',
+  withRelay('property', async (f) => {
+    let run = 0;
+    const envelopes = Array.from({ length: 60 }, (_, i) => envelopeAt(i));
+    const whole = await f.open({ maxBatch: 1024 });
+    await Promise.all(envelopes.map((e) => whole.post(e)));
+    await whole.close();
+    const wholeRoot = f.storage.latestCheckpoint()!.rootHash;
+
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 25 }), { minLength: 1, maxLength: 10 }),
+        fc.integer({ min: 1, max: 16 }),
+        async (waves, maxBatch) => {
+          const tmp = tempDir(`prop-${run++}`);
+          const storage = openSqliteStorage({ dataDir: tmp.dir, identity });
+          try {
+            const seq = await Sequencer.open({
+              storage,
+              signingKey: key,
+              envelopeBytes: ENVELOPE_BYTES,
+              maxBatch,
+              maxQueued: 1000,
+              lingerMs: 0,
+            });
+            let at = 0;
+            for (const wave of [...waves, envelopes.length]) {
+              const take = envelopes.slice(at, at + wave);
+              await Promise.all(take.map((e) => seq.post(e)));
+              at += take.length;
+              if (at >= envelopes.length) break;
+            }
+            await seq.close();
+            assert.equal(storage.treeSize(), 60);
+            assert.deepEqual(storage.latestCheckpoint()!.rootHash, wholeRoot);
+            assert.deepEqual(seq.rootHash, wholeRoot);
+          } finally {
+            storage.close();
+            tmp.cleanup();
+          }
+        },
+      ),
+      { numRuns: 15 },
+    );
+    assert.equal(
+      verifyInclusion(
+        leafHash(envelopes[42]!),
+        42 as LogIndex,
+        size(60),
+        inclusionProof(f.storage.nodeReader(), 42 as LogIndex, size(60)),
+        wholeRoot,
+      ),
+      true,
+    );
+  }),
+);
