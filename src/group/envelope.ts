@@ -18,12 +18,13 @@ import {
   randomBytes,
 } from '../crypto/index.ts';
 import { CodecError, UsageError, VerifyError } from '../errors.ts';
+import { ENVELOPE_BYTES } from '../wire/frames.ts';
 import { pad, paddedCapacity, unpad } from '../wire/padding.ts';
 import { TAG_BYTES } from './detection.ts';
 import type { EpochKeys } from './epoch.ts';
 import { openSignedMessage, type VerifiedMessage } from './message.ts';
 
-export const ENVELOPE_BYTES = 2048;
+export { ENVELOPE_BYTES };
 export const PLAINTEXT_BYTES = ENVELOPE_BYTES - TAG_BYTES - AEAD_NONCE_BYTES - AEAD_TAG_BYTES;
 const AD_PREFIX = domain('cwtch-groups/v1/envelope\n');
 

@@ -10,6 +10,11 @@ import { type CborMap, type CborValue, decodeCbor, encodeCbor } from './cbor.ts'
 import { expectArray, expectBytes, expectUint, MapReader } from './schema.ts';
 
 export const PROTOCOL_VERSION = 1;
+/**
+ * Every version-1 envelope is exactly this long (docs/PROTOCOL.md §6). Defined here, at the wire
+ * level, because the relay stores envelopes by size without knowing what is inside them.
+ */
+export const ENVELOPE_BYTES = 2048;
 export const MAX_CLIENT_FRAME_BYTES = 64 * 1024;
 export const MAX_RELAY_FRAME_BYTES = 2 * 1024 * 1024;
 /** Most entries one sync page or live push carries. */

@@ -1,0 +1,190 @@
+/** `cwtch-groups relay …`: run a relay, or print the key bundle of one. */
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { RelayClient } from '../client/relay-client.ts';
+import { UsageError } from '../errors.ts';
+import { ENVELOPE_BYTES } from '../wire/frames.ts';
+import {
+  keyBundleDigest,
+  openKeyBundle,
+  type SignedKeyBundle,
+  signKeyBundle,
+} from '../identity/key-bundle.ts';
+import { startRelay } from '../relay/relay.ts';
+import { loadOrCreateRelayKeys, relayKeysExist } from '../relay/relay-keys.ts';
+import { base64UrlEncode } from '../wire/base64.ts';
+import { printJson } from './output.ts';
+import { obtainPassphrase } from './passphrase.ts';
+
+export const RELAY_PASSPHRASE_ENV = 'CWTCH_RELAY_PASSPHRASE';
+
+export function defaultRelayDataDir(): string {
+  return process.env.CWTCH_RELAY_DATA ?? join(homedir(), '.cwtch-groups-relay');
+}
+
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : Number.NaN;
+  if (!m || port > 65535) throw new UsageError('bad-listen', `--listen takes HOST:PORT, got ${text}`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+function intOption(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n))
+      throw new UsageError('bad-argument', `${name} takes a whole number, got ${v}`);
+    return n;
+  };
+}
+
+function describeBundle(signed: SignedKeyBundle) {
+  const b = signed.bundle;
+  return {
+    address: signed.address,
+    logOrigin: b.logOrigin,
+    signingKey: Buffer.from(b.signingKey).toString('hex'),
+    tokenKey: b.tokenKey === null ? null : Buffer.from(b.tokenKey).toString('hex'),
+    envelopeSize: b.envelopeSize,
+    createdAt: new Date(b.createdAtMs).toISOString(),
+    digest: keyBundleDigest(signed).toString('hex'),
+    bundle: base64UrlEncode(signed.bytes),
+  };
+}
+
+interface RunOptions {
+  data: string;
+  listen: string;
+  tokens: boolean;
+  powDifficulty: number;
+  retainEntries?: number;
+  retainDays?: number;
+  logLevel: string;
+}
+
+export function registerRelayCommands(program: Command): void {
+  const relay = program
+    .command('relay')
+    .description('run a relay (stores opaque envelopes, learns nothing about groups)')
+    .option(
+      '--data <dir>',
+      'data directory (default $CWTCH_RELAY_DATA or ~/.cwtch-groups-relay)',
+      defaultRelayDataDir(),
+    )
+    .option('--listen <host:port>', 'address to listen on (loopback by default)', '127.0.0.1:7700')
+    .option('--no-tokens', 'accept posts without anti-spam tokens (a private relay)')
+    .option(
+      '--pow-difficulty <bits>',
+      'proof-of-work bits per token batch',
+      intOption('--pow-difficulty'),
+      16,
+    )
+    .option(
+      '--retain-entries <n>',
+      'keep envelope bodies of only the newest N entries',
+      intOption('--retain-entries'),
+    )
+    .option('--retain-days <d>', 'drop envelope bodies older than D days', intOption('--retain-days'))
+    .option('--log-level <level>', 'pino log level (logs go to stderr, never envelope content)', 'info')
+    .action(async (opts: RunOptions) => {
+      const dataDir = resolve(opts.data);
+      const { host, port } = parseListen(opts.listen);
+      const passphrase = await obtainPassphrase(RELAY_PASSPHRASE_ENV, 'relay keys', !relayKeysExist(dataDir));
+      const logger = pino({ level: opts.logLevel, base: undefined }, pino.destination(2));
+      const retention =
+        opts.retainEntries === undefined && opts.retainDays === undefined
+          ? undefined
+          : {
+              ...(opts.retainEntries === undefined ? {} : { maxEntries: opts.retainEntries }),
+              ...(opts.retainDays === undefined ? {} : { maxAgeMs: opts.retainDays * 86_400_000 }),
+            };
+      const running = await startRelay({
+        dataDir,
+        passphrase,
+        host,
+        port,
+        tokens: { enabled: opts.tokens, difficulty: opts.powDifficulty },
+        logger,
+        ...(retention === undefined ? {} : { retention }),
+      });
+      const addr = running.server.address;
+      const url = `ws://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
+      const d = describeBundle(running.bundle);
+      process.stdout.write(
+        [
+          `relay listening on ${url}`,
+          `  address      ${d.address}`,
+          `  log origin   ${d.logOrigin}`,
+          `  bundle       ${d.digest.slice(0, 32)}`,
+          `  tokens       ${opts.tokens ? `required (proof of work ${opts.powDifficulty} bits)` : 'off'}`,
+          `  data         ${dataDir}${running.created ? ' (new)' : ''}`,
+          `  log size     ${running.sequencer.treeSize}`,
+          '',
+        ].join('\n'),
+      );
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'shutting down: finishing in-flight commits');
+        running.close().then(
+          () => {
+            logger.flush();
+            process.exit(0);
+          },
+          (e: unknown) => {
+            logger.error({ err: String(e) }, 'shutdown failed');
+            process.exit(70);
+          },
+        );
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+    });
+
+  relay
+    .command('info')
+    .description('print a relay key bundle so clients can pin it (from a data directory or a running relay)')
+    .option('--data <dir>', 'data directory of a local relay', defaultRelayDataDir())
+    .option('--url <ws-url>', 'ask a running relay instead')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { data: string; url?: string; json?: boolean }) => {
+      let signed: SignedKeyBundle;
+      if (opts.url !== undefined) {
+        const client = await RelayClient.connect({ url: opts.url });
+        signed = client.bundle;
+        await client.close();
+      } else {
+        const dataDir = resolve(opts.data);
+        if (!relayKeysExist(dataDir)) throw new UsageError('no-relay', `no relay keys in ${dataDir}`);
+        const passphrase = await obtainPassphrase(RELAY_PASSPHRASE_ENV, 'relay keys');
+        const { keys } = await loadOrCreateRelayKeys(dataDir, passphrase);
+        signed = openKeyBundle(
+          signKeyBundle(keys.identity, {
+            signingKey: keys.logKey.publicKey,
+            tokenKey: keys.tokenKey.publicKey,
+            logOrigin: keys.origin,
+            createdAtMs: keys.createdAtMs,
+            envelopeSize: ENVELOPE_BYTES,
+          }).bytes,
+        );
+      }
+      const d = describeBundle(signed);
+      if (opts.json) return printJson(d);
+      process.stdout.write(
+        [
+          `address      ${d.address}`,
+          `log origin   ${d.logOrigin}`,
+          `signing key  ${d.signingKey}`,
+          `token key    ${d.tokenKey ?? 'none (tokens off)'}`,
+          `envelope     ${d.envelopeSize} bytes`,
+          `created      ${d.createdAt}`,
+          `digest       ${d.digest}`,
+          `bundle       ${d.bundle}`,
+          '',
+        ].join('\n'),
+      );
+    });
+}

@@ -1,0 +1,251 @@
+/**
+ * A client's connection to one relay: the hello/welcome handshake, request/reply matching by
+ * request id, and live pushes of a subscription. It verifies the relay's key bundle signature;
+ * pinning (is this the relay we expect?) is the caller's decision, made with `bundle.address`.
+ */
+import { WebSocket } from 'ws';
+import { CodecError, CwtchError, InternalError, PushbackError, UsageError } from '../errors.ts';
+import { openKeyBundle, type SignedKeyBundle } from '../identity/key-bundle.ts';
+import {
+  type ClientFrame,
+  decodeFrame,
+  encodeFrame,
+  MAX_RELAY_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  type RelayFrame,
+  type TokenPolicy,
+} from '../wire/frames.ts';
+
+type Reply<T extends RelayFrame['type']> = Extract<RelayFrame, { type: T }>;
+type EntriesFrame = Reply<'entries'>;
+
+/** Distributive Omit, so each frame type keeps its own fields. */
+type Request = ClientFrame extends infer F ? (F extends ClientFrame ? Omit<F, 'id'> : never) : never;
+
+export interface RelayClientOptions {
+  /** ws:// or wss:// URL of the relay. */
+  readonly url: string;
+  readonly connectTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
+  /** Custom agent (Tor SOCKS) for the WebSocket. */
+  readonly agent?: import('node:http').Agent;
+}
+
+/** A relay's error frame, rethrown as the matching CwtchError class. */
+export class RelayError extends CwtchError {
+  constructor(frame: Reply<'error'>) {
+    super(frame.code, frame.reason, `relay: ${frame.message}`);
+    this.name = 'RelayError';
+  }
+}
+
+function asError(frame: Reply<'error'>): CwtchError {
+  if (frame.code === 'pushback')
+    return new PushbackError(frame.reason, `relay: ${frame.message}`, frame.retryAfterMs ?? 1000);
+  return new RelayError(frame);
+}
+
+interface Waiter {
+  readonly resolve: (f: RelayFrame) => void;
+  readonly reject: (e: unknown) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+export class RelayClient {
+  readonly url: string;
+  readonly bundle: SignedKeyBundle;
+  readonly tokens: TokenPolicy;
+  /** Tree size the relay reported at welcome. */
+  readonly treeSizeAtWelcome: number;
+  readonly #ws: WebSocket;
+  readonly #requestTimeoutMs: number;
+  readonly #waiters = new Map<number, Waiter>();
+  #nextId = 1;
+  #closed = false;
+  #closeError: CwtchError | null = null;
+  #onEntries: ((f: EntriesFrame) => void) | null = null;
+  #onClose: ((e: CwtchError | null) => void) | null = null;
+
+  private constructor(
+    url: string,
+    ws: WebSocket,
+    welcome: Reply<'welcome'>,
+    bundle: SignedKeyBundle,
+    timeoutMs: number,
+  ) {
+    this.url = url;
+    this.#ws = ws;
+    this.bundle = bundle;
+    this.tokens = welcome.tokens;
+    this.treeSizeAtWelcome = welcome.treeSize;
+    this.#requestTimeoutMs = timeoutMs;
+    ws.on('message', (data) => this.#onMessage(data));
+    ws.on('close', (code, reason) => this.#onSocketClose(code, reason.toString()));
+    ws.on('error', () => {});
+  }
+
+  /**
+   * Connect and handshake.
+   * @throws UsageError('relay-unreachable') when the relay cannot be reached; CodecError /
+   *   VerifyError when its welcome or key bundle is malformed or wrongly signed.
+   */
+  static async connect(opts: RelayClientOptions): Promise<RelayClient> {
+    const timeoutMs = opts.connectTimeoutMs ?? 10_000;
+    let url: URL;
+    try {
+      url = new URL(opts.url);
+    } catch {
+      throw new UsageError('bad-relay-url', `not a relay URL: ${opts.url}`);
+    }
+    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+      throw new UsageError('bad-relay-url', `relay URLs start with ws:// or wss://, got ${opts.url}`);
+    }
+    const ws = new WebSocket(opts.url, {
+      maxPayload: MAX_RELAY_FRAME_BYTES,
+      perMessageDeflate: false,
+      handshakeTimeout: timeoutMs,
+      ...(opts.agent ? { agent: opts.agent } : {}),
+    });
+    const welcome = await new Promise<Reply<'welcome'>>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        ws.terminate();
+        reject(
+          new UsageError('relay-unreachable', `relay ${opts.url} did not answer within ${timeoutMs} ms`),
+        );
+      }, timeoutMs);
+      ws.once('error', (err) => {
+        clearTimeout(timer);
+        reject(
+          new UsageError('relay-unreachable', `cannot reach relay ${opts.url}: ${err.message}`, {
+            cause: err,
+          }),
+        );
+      });
+      ws.once('open', () => ws.send(encodeFrame({ type: 'hello', id: 0, versions: [PROTOCOL_VERSION] })));
+      ws.once('message', (data) => {
+        clearTimeout(timer);
+        try {
+          const f = decodeFrame(toBytes(data));
+          if (f.type === 'error') throw asError(f);
+          if (f.type !== 'welcome')
+            throw new CodecError('unexpected-frame', `expected welcome, got ${f.type}`);
+          resolve(f);
+        } catch (e) {
+          ws.terminate();
+          reject(e);
+        }
+      });
+    });
+    const bundle = openKeyBundle(welcome.keyBundle);
+    return new RelayClient(opts.url, ws, welcome, bundle, opts.requestTimeoutMs ?? 30_000);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Live `entries` frames of the subscription (and its catch-up pages). */
+  onEntries(handler: (f: EntriesFrame) => void): void {
+    this.#onEntries = handler;
+  }
+
+  onClose(handler: (e: CwtchError | null) => void): void {
+    this.#onClose = handler;
+  }
+
+  #onMessage(data: WebSocket.RawData): void {
+    let f: RelayFrame;
+    try {
+      const decoded = decodeFrame(toBytes(data));
+      if (decoded.type === 'hello' || decoded.type === 'post' || decoded.type === 'sync') {
+        throw new CodecError('unexpected-frame', `a relay may not send ${decoded.type}`);
+      }
+      f = decoded as RelayFrame;
+    } catch (e) {
+      this.#fail(e instanceof CwtchError ? e : new InternalError('internal', String(e)));
+      return;
+    }
+    if (f.type === 'entries' && f.live) {
+      this.#onEntries?.(f);
+      // The first page of a subscription also answers its request.
+      const w = this.#waiters.get(f.id);
+      if (w && f.id !== 0) {
+        this.#waiters.delete(f.id);
+        clearTimeout(w.timer);
+        w.resolve(f);
+      }
+      return;
+    }
+    const w = this.#waiters.get(f.id);
+    if (w === undefined) {
+      if (f.type === 'error') this.#fail(asError(f));
+      return;
+    }
+    this.#waiters.delete(f.id);
+    clearTimeout(w.timer);
+    if (f.type === 'error') w.reject(asError(f));
+    else w.resolve(f);
+  }
+
+  #onSocketClose(code: number, reason: string): void {
+    const err =
+      this.#closeError ??
+      (code === 1000 || this.#closed
+        ? null
+        : new UsageError('relay-closed', `relay closed the connection (${code} ${reason})`));
+    this.#closed = true;
+    for (const w of this.#waiters.values()) {
+      clearTimeout(w.timer);
+      w.reject(err ?? new UsageError('relay-closed', 'connection closed'));
+    }
+    this.#waiters.clear();
+    this.#onClose?.(err);
+  }
+
+  #fail(e: CwtchError): void {
+    this.#closeError = e;
+    this.#ws.terminate();
+  }
+
+  /** Send a request and wait for its reply (an error frame rejects with a typed error). */
+  async request<T extends RelayFrame['type']>(frame: Request, expect: T): Promise<Reply<T>> {
+    if (this.#closed) throw new UsageError('relay-closed', 'connection to the relay is closed');
+    const id = this.#nextId++;
+    const bytes = encodeFrame({ ...frame, id } as ClientFrame);
+    const reply = await new Promise<RelayFrame>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(id);
+        reject(new PushbackError('request-timeout', `relay did not answer ${frame.type} in time`));
+      }, this.#requestTimeoutMs);
+      this.#waiters.set(id, { resolve, reject, timer });
+      this.#ws.send(bytes);
+    });
+    if (reply.type !== expect)
+      throw new CodecError('unexpected-frame', `expected ${expect}, got ${reply.type}`);
+    return reply as Reply<T>;
+  }
+
+  /** Send raw bytes (tests of hostile input). */
+  sendRaw(bytes: Uint8Array): void {
+    this.#ws.send(bytes);
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    return new Promise((resolve) => {
+      this.#ws.once('close', () => resolve());
+      this.#ws.close(1000);
+      setTimeout(() => {
+        this.#ws.terminate();
+        resolve();
+      }, 1000).unref();
+    });
+  }
+}
+
+function toBytes(data: WebSocket.RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return data;
+}

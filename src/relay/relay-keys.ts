@@ -1,0 +1,88 @@
+/**
+ * A relay's long-term secrets, sealed under the operator's passphrase in DATA/relay-keys.cwtch:
+ * the identity key (its address, and the key-bundle signer), the log key (checkpoints and
+ * receipts), the VOPRF token key and the proof-of-work challenge MAC key. Created on first start.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes, type SigningKeyPair, signingKeyPairFromSeed } from '../crypto/index.ts';
+import type { VoprfKeyPair } from '../crypto/voprf.ts';
+import { CodecError } from '../errors.ts';
+import { type Identity, identityFromSeed } from '../identity/identity.ts';
+import { openKeyFile, sealKeyFile } from '../identity/keyfile.ts';
+import { deriveTokenKeyPair } from '../tokens/index.ts';
+import type { CborValue } from '../wire/cbor.ts';
+import { MapReader } from '../wire/schema.ts';
+
+export const RELAY_KEY_FILE = 'relay-keys.cwtch';
+const PURPOSE = 'relay';
+
+export interface RelayKeys {
+  readonly identity: Identity;
+  readonly logKey: SigningKeyPair;
+  readonly tokenKey: VoprfKeyPair;
+  readonly challengeSecret: Uint8Array;
+  /** The log origin: unique per log, so a relay that starts a fresh log is visibly a new log. */
+  readonly origin: string;
+  readonly createdAtMs: number;
+}
+
+export function relayKeyFilePath(dataDir: string): string {
+  return join(dataDir, RELAY_KEY_FILE);
+}
+
+export function relayKeysExist(dataDir: string): boolean {
+  return existsSync(relayKeyFilePath(dataDir));
+}
+
+/** Open the relay's keys, creating them (and the data directory) on first start. */
+export async function loadOrCreateRelayKeys(
+  dataDir: string,
+  passphrase: string,
+): Promise<{ keys: RelayKeys; created: boolean }> {
+  const path = relayKeyFilePath(dataDir);
+  if (existsSync(path)) return { keys: await openRelayKeys(readFileSync(path), passphrase), created: false };
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const seeds = {
+    identity: randomBytes(32),
+    log: randomBytes(32),
+    token: randomBytes(32),
+    challenge: randomBytes(32),
+  };
+  const createdAtMs = Date.now();
+  const identity = identityFromSeed(seeds.identity);
+  const origin = `cwtch-groups.relay/${identity.address.slice(0, 16)}/${randomBytes(4).toString('hex')}`;
+  const secrets = new Map<number, CborValue>([
+    [1, seeds.identity],
+    [2, seeds.log],
+    [3, seeds.token],
+    [4, seeds.challenge],
+    [5, origin],
+    [6, createdAtMs],
+  ]);
+  const file = await sealKeyFile(PURPOSE, secrets, passphrase);
+  // Write then rename: a crash never leaves a half-written key file behind.
+  writeFileSync(`${path}.tmp`, file, { mode: 0o600 });
+  renameSync(`${path}.tmp`, path);
+  return { keys: await openRelayKeys(file, passphrase), created: true };
+}
+
+async function openRelayKeys(file: Uint8Array, passphrase: string): Promise<RelayKeys> {
+  const r = MapReader.of(await openKeyFile(PURPOSE, file, passphrase), 'relay keys');
+  const identitySeed = r.bytes(1, 'identity', 32);
+  const logSeed = r.bytes(2, 'log', 32);
+  const tokenSeed = r.bytes(3, 'token', 32);
+  const challengeSecret = r.bytes(4, 'challenge', 32);
+  const origin = r.text(5, 'origin', 200);
+  const createdAtMs = r.uint(6, 'createdAt');
+  r.done();
+  if (origin.length === 0) throw new CodecError('bad-origin', 'relay keys: empty origin');
+  return {
+    identity: identityFromSeed(identitySeed),
+    logKey: signingKeyPairFromSeed(logSeed),
+    tokenKey: deriveTokenKeyPair(tokenSeed),
+    challengeSecret,
+    origin,
+    createdAtMs,
+  };
+}

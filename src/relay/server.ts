@@ -1,0 +1,621 @@
+/**
+ * The relay's WebSocket front end (docs/PROTOCOL.md §8). It turns frames into calls on the
+ * sequencer, the storage and the token issuer, and enforces the limits of limits.ts. It knows
+ * nothing about groups: it stores and serves opaque fixed-size envelopes to anyone who asks.
+ *
+ * Contracts (quoting docs/PROTOCOL.md):
+ * - The relay MUST NOT send a receipt before the envelope is durably committed: receipts come
+ *   only from Sequencer.post, which resolves after the commit.
+ * - After a codec error on a frame, the relay closes that connection and keeps serving others.
+ * - A subscriber that does not read is disconnected once its buffered bytes exceed the bound;
+ *   it never slows other connections.
+ *
+ * Bounds on what an unauthenticated peer can hold: a TCP connection that has not completed the
+ * WebSocket upgrade within the handshake timeout is closed by the HTTP layer (408), and the
+ * number of sockets at that layer is capped a little above maxConnections, so peers that never
+ * upgrade cannot exhaust file descriptors while the typed too-many-connections refusal is still
+ * sent to a reasonable excess.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { CodecError, CwtchError, InternalError, PushbackError, UsageError } from '../errors.ts';
+import type { SignedKeyBundle } from '../identity/key-bundle.ts';
+import { signCheckpoint } from '../log/checkpoint.ts';
+import { emptyRoot, type LogIndex, type TreeSize } from '../log/hash.ts';
+import { encodeReceipt } from '../log/receipt.ts';
+import { consistencyProof, inclusionProof } from '../log/tree.ts';
+import type { TokenIssuer } from '../tokens/index.ts';
+import {
+  type ClientFrame,
+  decodeFrame,
+  encodeFrame,
+  isClientFrame,
+  MAX_CLIENT_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  type RelayFrame,
+  type WireEntry,
+} from '../wire/frames.ts';
+import { RateLimiter, type RelayLimits, resolveRelayLimits } from './limits.ts';
+import type { CommittedBatch, Sequencer } from './sequencer.ts';
+import { computeWithNodes, type RelayStorage, type StoredCheckpoint } from './storage.ts';
+
+export interface RelayServerOptions {
+  readonly storage: RelayStorage;
+  readonly sequencer: Sequencer;
+  readonly bundle: SignedKeyBundle;
+  /** Signs the size-0 checkpoint served before the first post. */
+  readonly logSecretKey: Uint8Array;
+  /** null: the relay takes posts without tokens (a private relay). */
+  readonly issuer: TokenIssuer | null;
+  readonly limits?: Partial<RelayLimits>;
+  readonly logger: Logger;
+}
+
+/** WebSocket close codes (RFC 6455 §7.4.1) the relay uses. */
+const CLOSE = { normal: 1000, goingAway: 1001, protocol: 1002, policy: 1008, tryAgain: 1013 } as const;
+
+/** How long a closing connection is given to complete the closing handshake before it is cut. */
+const CLOSE_GRACE_MS = 2000;
+/** How long shutdown waits for the requests in flight on a connection before closing it. */
+const SHUTDOWN_GRACE_MS = 5000;
+
+interface Subscription {
+  readonly requestId: number;
+  next: number;
+  /** Largest checkpoint size this subscriber has been given a proof up to. */
+  proven: number;
+  live: boolean;
+}
+
+export class RelayServer {
+  readonly #opts: RelayServerOptions;
+  readonly #limits: RelayLimits;
+  readonly #wss: WebSocketServer;
+  readonly #http: Server;
+  readonly #connections = new Set<RelayConnection>();
+  readonly #unsubscribeBatches: () => void;
+  readonly #emptyCheckpoint: StoredCheckpoint;
+  #closing = false;
+
+  private constructor(opts: RelayServerOptions, limits: RelayLimits, http: Server, wss: WebSocketServer) {
+    this.#opts = opts;
+    this.#limits = limits;
+    this.#http = http;
+    this.#wss = wss;
+    const origin = opts.storage.identity.origin;
+    const root = emptyRoot();
+    this.#emptyCheckpoint = {
+      size: 0 as TreeSize,
+      rootHash: root,
+      note: signCheckpoint({ origin, size: 0 as TreeSize, rootHash: root }, origin, opts.logSecretKey),
+    };
+    wss.on('connection', (ws, req) => this.#accept(ws, req));
+    this.#unsubscribeBatches = opts.sequencer.subscribe((batch) => this.#fanOut(batch));
+  }
+
+  /**
+   * Listen on host:port (port 0 picks a free one).
+   * @throws UsageError 'bad-argument' when the limits cannot work together (limits.ts).
+   */
+  static async listen(opts: RelayServerOptions, host: string, port: number): Promise<RelayServer> {
+    const limits = resolveRelayLimits(opts.limits ?? {}, opts.storage.identity.envelopeBytes);
+    // The HTTP layer's own timeouts bound peers that never complete the upgrade: without them a
+    // silent TCP connection is held for Node's defaults (60 s, checked every 30 s).
+    const http = createServer(
+      {
+        headersTimeout: limits.handshakeTimeoutMs,
+        requestTimeout: limits.handshakeTimeoutMs,
+        connectionsCheckingInterval: Math.min(1000, limits.handshakeTimeoutMs),
+      },
+      (_req, res) => {
+        res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' });
+        res.end('cwtch-groups relay: speak WebSocket\n');
+      },
+    );
+    http.maxConnections = limits.maxConnections + Math.max(64, limits.maxConnections >> 2);
+    const wss = new WebSocketServer({
+      server: http,
+      // The frame size limit is checked by ws at the frame header, before the payload is buffered.
+      maxPayload: MAX_CLIENT_FRAME_BYTES,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(port, host, () => {
+        http.off('error', reject);
+        resolve();
+      });
+    });
+    // After listening, errors (EMFILE on accept) are the socket layer's to report, not fatal.
+    http.on('error', (err) => opts.logger.error({ err: err.message }, 'listener error'));
+    wss.on('error', (err) => opts.logger.error({ err: err.message }, 'websocket server error'));
+    return new RelayServer(opts, limits, http, wss);
+  }
+
+  get address(): { host: string; port: number } {
+    const a = this.#http.address() as AddressInfo;
+    return { host: a.address, port: a.port };
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  get limits(): RelayLimits {
+    return this.#limits;
+  }
+
+  get options(): RelayServerOptions {
+    return this.#opts;
+  }
+
+  /** The newest committed checkpoint (a signed size-0 checkpoint before the first post). */
+  latestCheckpoint(): StoredCheckpoint {
+    return this.#opts.sequencer.latestCheckpoint ?? this.#emptyCheckpoint;
+  }
+
+  #accept(ws: WebSocket, req: IncomingMessage): void {
+    if (this.#closing || this.#connections.size >= this.#limits.maxConnections) {
+      const err = new PushbackError('too-many-connections', 'the relay is at its connection limit', 5000);
+      ws.send(encodeFrame(errorFrame(0, err)));
+      ws.close(CLOSE.tryAgain, 'too-many-connections');
+      return;
+    }
+    const conn = new RelayConnection(this, ws, this.#opts.logger.child({ conn: nextConnectionId++ }));
+    this.#connections.add(conn);
+    ws.once('close', () => this.#connections.delete(conn));
+    this.#opts.logger.debug({ remote: req.socket.remoteAddress, open: this.#connections.size }, 'connection');
+  }
+
+  #fanOut(batch: CommittedBatch): void {
+    const first = batch.entries[0]?.index;
+    if (first === undefined) return;
+    // Live pushes are identical for every subscriber that was proven the same previous size,
+    // so each distinct frame is built and encoded once, whatever the number of subscribers.
+    const frames = new Map<number, Promise<Uint8Array[]>>();
+    for (const conn of this.#connections) {
+      const sub = conn.subscription;
+      if (sub === null || !sub.live || sub.next !== first) continue;
+      let pages = frames.get(sub.proven);
+      if (pages === undefined) {
+        pages = this.#liveFrames(batch, sub.proven);
+        pages.catch(() => {});
+        frames.set(sub.proven, pages);
+      }
+      sub.next = first + batch.entries.length;
+      sub.proven = batch.checkpoint.size;
+      pages.then(
+        (encoded) => {
+          for (const bytes of encoded) conn.sendEncoded(bytes);
+        },
+        (e: unknown) => conn.fail(toCwtchError(e), sub.requestId),
+      );
+    }
+  }
+
+  /**
+   * The live pushes of one committed batch, at most pageEntries entries each: a batch can hold
+   * more entries (the sequencer commits up to 1024) than one frame may carry (MAX_PAGE_ENTRIES,
+   * MAX_RELAY_FRAME_BYTES). The first page proves consistency from the subscriber's proven size
+   * to the batch checkpoint; the later pages are under that same, now proven, checkpoint.
+   */
+  async #liveFrames(batch: CommittedBatch, proven: number): Promise<Uint8Array[]> {
+    const checkpoint = batch.checkpoint;
+    const page = this.#limits.pageEntries;
+    const consistency = await this.consistency(proven, checkpoint.size);
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < batch.entries.length; i += page) {
+      const chunk = batch.entries.slice(i, i + page);
+      out.push(
+        encodeFrame({
+          type: 'entries',
+          id: 0,
+          first: chunk[0]!.index,
+          entries: chunk.map((e) => ({ envelope: e.envelope, receivedMs: e.receivedMs })),
+          checkpoint: checkpoint.note,
+          proofFrom: i === 0 ? proven : checkpoint.size,
+          consistency: i === 0 ? consistency : [],
+          live: true,
+        }),
+      );
+    }
+    return out;
+  }
+
+  /** A consistency proof from `from` to `to` (empty when from is 0 or equals to). */
+  async consistency(from: number, to: number): Promise<Uint8Array[]> {
+    if (from === 0 || from === to) return [];
+    return computeWithNodes(this.#opts.storage, (r) => consistencyProof(r, from as TreeSize, to as TreeSize));
+  }
+
+  async inclusion(index: number, size: number): Promise<Uint8Array[]> {
+    return computeWithNodes(this.#opts.storage, (r) =>
+      inclusionProof(r, index as LogIndex, size as TreeSize),
+    );
+  }
+
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  /**
+   * Stop accepting connections, let each connection finish the requests it has in flight (so a
+   * post being committed gets its receipt; bounded by SHUTDOWN_GRACE_MS), then close them all.
+   * Frames that arrive meanwhile are not served: their senders see the connection close.
+   */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    const stopped = new Promise<void>((resolve) => this.#http.close(() => resolve()));
+    this.#http.closeIdleConnections();
+    await Promise.all([...this.#connections].map((conn) => conn.shutdown(SHUTDOWN_GRACE_MS)));
+    this.#unsubscribeBatches();
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+    // Sockets still in the HTTP phase (no upgrade yet) hold no state: cut them.
+    this.#http.closeAllConnections();
+    await stopped;
+  }
+}
+
+let nextConnectionId = 1;
+
+function errorFrame(id: number, e: CwtchError): RelayFrame {
+  return {
+    type: 'error',
+    id,
+    code: e.code,
+    reason: e.reason.slice(0, 64),
+    message: e.message.slice(0, 1024),
+    retryAfterMs: e instanceof PushbackError ? e.retryAfterMs : null,
+  };
+}
+
+function toCwtchError(e: unknown): CwtchError {
+  if (e instanceof CwtchError) return e;
+  return new InternalError('internal', 'the relay failed to handle this request', { cause: e });
+}
+
+/** One client connection: handshake, limits, and the dispatch of its frames. */
+class RelayConnection {
+  readonly #server: RelayServer;
+  readonly #ws: WebSocket;
+  readonly #log: Logger;
+  readonly #limits: RelayLimits;
+  readonly #posts: RateLimiter;
+  readonly #requests: RateLimiter;
+  #helloDone = false;
+  #inFlight = 0;
+  /** Resolved whenever #inFlight drops to 0 (shutdown waits on it). */
+  #settled: (() => void) | null = null;
+  #closed = false;
+  /** The relay is shutting down: serve what is in flight, admit nothing new. */
+  #draining = false;
+  #handshakeTimer: NodeJS.Timeout | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  subscription: Subscription | null = null;
+
+  constructor(server: RelayServer, ws: WebSocket, log: Logger) {
+    this.#server = server;
+    this.#ws = ws;
+    this.#log = log;
+    this.#limits = server.limits;
+    this.#posts = new RateLimiter(this.#limits.postsPerSecond);
+    this.#requests = new RateLimiter(this.#limits.requestsPerSecond);
+    this.#handshakeTimer = setTimeout(() => {
+      this.fail(new UsageError('handshake-timeout', 'no hello within the handshake timeout'), 0, true);
+    }, this.#limits.handshakeTimeoutMs);
+    this.#touch();
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    ws.on('error', (err) => {
+      // ws reports oversize frames here (RangeError, close 1009); the socket is already closing.
+      this.#log.debug({ err: err.message }, 'socket error');
+    });
+    ws.once('close', () => this.#cleanup());
+  }
+
+  #touch(): void {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      if (this.subscription !== null) return this.#touch();
+      this.fail(new UsageError('idle-timeout', 'connection idle for too long'), 0, true);
+    }, this.#limits.idleTimeoutMs);
+  }
+
+  #cleanup(): void {
+    this.#closed = true;
+    this.subscription = null;
+    clearTimeout(this.#handshakeTimer);
+    clearTimeout(this.#idleTimer);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ws.close(code, reason);
+    // A peer that never completes the closing handshake (or never reads up to our close frame,
+    // queued behind what it has not read) must not hold the socket.
+    setTimeout(() => this.#ws.terminate(), CLOSE_GRACE_MS).unref();
+  }
+
+  #dropSlowConsumer(): void {
+    this.#log.info({ buffered: this.#ws.bufferedAmount }, 'dropping slow consumer');
+    this.close(CLOSE.policy, 'slow-consumer');
+  }
+
+  /** Finish the requests in flight (at most graceMs), then close with 1001. */
+  async shutdown(graceMs: number): Promise<void> {
+    this.#draining = true;
+    if (this.#inFlight > 0 && !this.#closed) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.#settled = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    this.close(CLOSE.goingAway, 'relay shutting down');
+  }
+
+  /** Queue encoded bytes; drop the connection if the peer is not reading. */
+  sendEncoded(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    if (this.#ws.bufferedAmount + bytes.length > this.#limits.maxBufferedBytes) {
+      this.#dropSlowConsumer();
+      return;
+    }
+    this.#ws.send(bytes);
+  }
+
+  send(frame: RelayFrame): void {
+    this.sendEncoded(encodeFrame(frame));
+  }
+
+  fail(e: CwtchError, id: number, thenClose = false): void {
+    if (e.code === 'internal') this.#log.error({ err: e, cause: String(e.cause) }, 'request failed');
+    this.send(errorFrame(id, e));
+    if (thenClose) this.close(e.code === 'codec' ? CLOSE.protocol : CLOSE.policy, e.reason.slice(0, 100));
+  }
+
+  #onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+    if (this.#closed || this.#draining) return;
+    this.#touch();
+    const admitted = this.#admit(data, isBinary);
+    if ('error' in admitted) {
+      this.fail(admitted.error, admitted.id, admitted.close);
+      return;
+    }
+    const frame = admitted.frame;
+    this.#inFlight++;
+    this.#handle(frame)
+      .catch((e: unknown) => this.fail(toCwtchError(e), frame.id))
+      .finally(() => {
+        this.#inFlight--;
+        if (this.#inFlight === 0) this.#settled?.();
+      });
+  }
+
+  /** Decode a frame and apply the handshake rule, rate limits and the in-flight bound. */
+  #admit(
+    data: WebSocket.RawData,
+    isBinary: boolean,
+  ): { frame: ClientFrame } | { error: CwtchError; id: number; close: boolean } {
+    if (!isBinary)
+      return { error: new CodecError('text-frame', 'frames are binary CBOR'), id: 0, close: true };
+    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    let frame: ClientFrame;
+    try {
+      const decoded = decodeFrame(bytes);
+      if (!isClientFrame(decoded))
+        throw new CodecError('unexpected-frame', `a client may not send ${decoded.type}`);
+      frame = decoded;
+    } catch (e) {
+      return { error: toCwtchError(e), id: 0, close: true };
+    }
+    const id = frame.id;
+    if (!this.#helloDone && frame.type !== 'hello') {
+      return { error: new UsageError('hello-required', 'the first frame must be hello'), id, close: true };
+    }
+    if (!this.#requests.take()) {
+      const error = new PushbackError('rate-limited', 'too many requests', this.#requests.retryAfterMs());
+      return { error, id, close: false };
+    }
+    if (frame.type === 'post' && !this.#posts.take()) {
+      return {
+        error: new PushbackError('rate-limited', 'too many posts', this.#posts.retryAfterMs()),
+        id,
+        close: false,
+      };
+    }
+    if (this.#inFlight >= this.#limits.maxInFlight) {
+      return {
+        error: new PushbackError('too-many-in-flight', 'too many requests in flight', 50),
+        id,
+        close: false,
+      };
+    }
+    return { frame };
+  }
+
+  async #handle(f: ClientFrame): Promise<void> {
+    const opts = this.#server.options;
+    switch (f.type) {
+      case 'hello': {
+        if (this.#helloDone) throw new UsageError('hello-repeated', 'hello was already sent');
+        if (!f.versions.includes(PROTOCOL_VERSION)) {
+          this.fail(
+            new UsageError('unsupported-version', `this relay speaks protocol version ${PROTOCOL_VERSION}`),
+            f.id,
+            true,
+          );
+          return;
+        }
+        this.#helloDone = true;
+        clearTimeout(this.#handshakeTimer);
+        const issuer = opts.issuer;
+        this.send({
+          type: 'welcome',
+          id: f.id,
+          version: PROTOCOL_VERSION,
+          keyBundle: opts.bundle.bytes,
+          treeSize: this.#server.latestCheckpoint().size,
+          tokens: {
+            required: issuer !== null,
+            powDifficulty: issuer?.difficulty ?? 0,
+            maxBatch: issuer?.maxBatch ?? 0,
+          },
+        });
+        return;
+      }
+      case 'post': {
+        let token: { keyId: Uint8Array; tokenId: Uint8Array } | undefined;
+        if (opts.issuer !== null) {
+          if (f.token === null)
+            throw new UsageError('token-required', 'this relay requires an anti-spam token per post');
+          token = opts.issuer.verifyToken(f.token);
+        }
+        const { receipt, duplicate } = await opts.sequencer.submit(f.envelope, token === undefined ? {} : { token });
+        this.send({ type: 'receipt', id: f.id, receipt: encodeReceipt(receipt), duplicate });
+        return;
+      }
+      case 'sync': {
+        const cp = this.#server.latestCheckpoint();
+        checkRange(f.from, f.verifiedSize, cp.size);
+        const count = Math.min(f.limit, this.#limits.pageEntries, cp.size - f.from);
+        const entries = count === 0 ? [] : await opts.storage.readEntries(f.from as LogIndex, count);
+        this.send({
+          type: 'entries',
+          id: f.id,
+          first: f.from,
+          entries: entries.map(toWire),
+          checkpoint: cp.note,
+          proofFrom: f.verifiedSize,
+          consistency: await this.#server.consistency(f.verifiedSize, cp.size),
+          live: false,
+        });
+        return;
+      }
+      case 'subscribe': {
+        if (this.subscription !== null)
+          throw new UsageError('already-subscribed', 'this connection already has a subscription');
+        checkRange(f.from, f.verifiedSize, this.#server.latestCheckpoint().size);
+        const sub: Subscription = { requestId: f.id, next: f.from, proven: f.verifiedSize, live: false };
+        this.subscription = sub;
+        await this.#catchUp(sub);
+        return;
+      }
+      case 'unsubscribe':
+        this.subscription = null;
+        this.send({ type: 'ok', id: f.id });
+        return;
+      case 'prove': {
+        const size = this.#server.latestCheckpoint().size;
+        if (f.size > size)
+          throw new UsageError('beyond-log', `size ${f.size} is beyond the log (size ${size})`);
+        if (f.index >= f.size) throw new UsageError('bad-index', 'index must be below size');
+        const [entry] = await opts.storage.readEntries(f.index as LogIndex, 1);
+        if (entry === undefined) throw new InternalError('missing-entry', `entry ${f.index} is missing`);
+        this.send({
+          type: 'proof',
+          id: f.id,
+          index: f.index,
+          size: f.size,
+          leafHash: entry.leafHash,
+          proof: await this.#server.inclusion(f.index, f.size),
+        });
+        return;
+      }
+      case 'consistency': {
+        const size = this.#server.latestCheckpoint().size;
+        if (f.from > f.to || f.to > size) throw new UsageError('bad-range', `need from ≤ to ≤ ${size}`);
+        this.send({
+          type: 'consistencyProof',
+          id: f.id,
+          from: f.from,
+          to: f.to,
+          proof: await this.#server.consistency(f.from, f.to),
+        });
+        return;
+      }
+      case 'tokenChallenge': {
+        if (opts.issuer === null) throw new UsageError('tokens-disabled', 'this relay needs no tokens');
+        this.send({ type: 'challenge', id: f.id, challenge: opts.issuer.challenge() });
+        return;
+      }
+      case 'tokenIssue': {
+        if (opts.issuer === null) throw new UsageError('tokens-disabled', 'this relay needs no tokens');
+        const response = opts.issuer.issue(f.challenge, f.solution, f.blinded);
+        this.send({ type: 'tokens', id: f.id, evaluated: response.evaluated, proof: response.proof });
+        return;
+      }
+    }
+  }
+
+  /** Serve a new subscriber from its cursor to the head, then switch it to live pushes. */
+  async #catchUp(sub: Subscription): Promise<void> {
+    const opts = this.#server.options;
+    for (;;) {
+      if (this.subscription !== sub || this.#closed || this.#draining) return;
+      const cp = this.#server.latestCheckpoint();
+      if (sub.next >= cp.size) {
+        // No await between this check and going live: the next batch announcement sees us.
+        sub.live = true;
+        this.send({
+          type: 'entries',
+          id: sub.requestId,
+          first: sub.next,
+          entries: [],
+          checkpoint: cp.note,
+          proofFrom: sub.proven,
+          consistency: await this.#server.consistency(sub.proven, cp.size),
+          live: true,
+        });
+        sub.proven = Math.max(sub.proven, cp.size);
+        return;
+      }
+      const count = Math.min(this.#limits.pageEntries, cp.size - sub.next);
+      const entries = await opts.storage.readEntries(sub.next as LogIndex, count);
+      const consistency = await this.#server.consistency(sub.proven, cp.size);
+      if (this.subscription !== sub || this.#closed || this.#draining) return;
+      this.send({
+        type: 'entries',
+        id: sub.requestId,
+        first: sub.next,
+        entries: entries.map(toWire),
+        checkpoint: cp.note,
+        proofFrom: sub.proven,
+        consistency,
+        live: true,
+      });
+      sub.next += entries.length;
+      sub.proven = cp.size;
+      // Backpressure: let the socket drain before reading more pages into it. A subscriber that
+      // reads nothing for the idle timeout is a slow consumer like a live one: without this it
+      // would hold its queue and this loop forever (a subscribed connection is never idle).
+      const stalledAt = performance.now();
+      while (!this.#closed && !this.#draining && this.#ws.bufferedAmount > this.#limits.highWaterBytes) {
+        if (performance.now() - stalledAt > this.#limits.idleTimeoutMs) return this.#dropSlowConsumer();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+  }
+}
+
+function toWire(e: { envelope: Uint8Array | null; receivedMs: number }): WireEntry {
+  return { envelope: e.envelope, receivedMs: e.receivedMs };
+}
+
+function checkRange(from: number, verifiedSize: number, size: number): void {
+  if (verifiedSize > size) {
+    // A client that verified a larger tree than the relay now has: the relay lost or rewrote
+    // its log. The client keeps its checkpoint as evidence.
+    throw new UsageError(
+      'verified-size-ahead',
+      `you verified size ${verifiedSize}, but this log has ${size} entries`,
+    );
+  }
+  if (from > size) throw new UsageError('beyond-log', `index ${from} is beyond the log (size ${size})`);
+}

@@ -1,0 +1,106 @@
+/**
+ * Start a real relay process (the CLI, through tsx) on a free loopback port with a temp data
+ * directory, as a user would run it. Tests talk to it over WebSocket only.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = join(ROOT, 'src/cli/main.ts');
+
+export interface RelayProcess {
+  readonly url: string;
+  readonly dataDir: string;
+  readonly proc: ChildProcess;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  /** SIGTERM and wait for a clean exit. */
+  stop(): Promise<number | null>;
+  /** SIGKILL, no chance to finish anything. */
+  kill9(): Promise<void>;
+}
+
+export function tempDir(prefix: string): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), `cwtch-${prefix}-`));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export async function startRelayProcess(opts: {
+  dataDir: string;
+  args?: string[];
+  port?: number;
+  env?: Record<string, string>;
+}): Promise<RelayProcess> {
+  const proc = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      CLI,
+      'relay',
+      '--data',
+      opts.dataDir,
+      '--listen',
+      `127.0.0.1:${opts.port ?? 0}`,
+      ...(opts.args ?? []),
+    ],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        CWTCH_RELAY_PASSPHRASE: 'relay test passphrase',
+        CWTCH_GROUPS_KDF: 'test',
+        ...opts.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  let err = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+  });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`relay did not start in 30 s\nstdout: ${out}\nstderr: ${err}`)),
+      30_000,
+    );
+    const check = () => {
+      const m = /relay listening on (ws:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    proc.stdout!.on('data', check);
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`relay exited with ${code} before listening\nstdout: ${out}\nstderr: ${err}`));
+    });
+  });
+  return {
+    url,
+    dataDir: opts.dataDir,
+    proc,
+    stdout: () => out,
+    stderr: () => err,
+    async stop() {
+      if (proc.exitCode !== null) return proc.exitCode;
+      proc.kill('SIGTERM');
+      return exited;
+    },
+    async kill9() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}
