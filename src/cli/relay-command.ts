@@ -1,20 +1,21 @@
 /** `cwtch-groups relay …`: run a relay, or print the key bundle of one. */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { pino } from 'pino';
 import { RelayClient } from '../client/relay-client.ts';
 import { UsageError } from '../errors.ts';
-import { ENVELOPE_BYTES } from '../wire/frames.ts';
 import {
   keyBundleDigest,
   openKeyBundle,
   type SignedKeyBundle,
   signKeyBundle,
 } from '../identity/key-bundle.ts';
+import type { RelayLimits } from '../relay/limits.ts';
 import { startRelay } from '../relay/relay.ts';
 import { loadOrCreateRelayKeys, relayKeysExist } from '../relay/relay-keys.ts';
 import { base64UrlEncode } from '../wire/base64.ts';
+import { ENVELOPE_BYTES } from '../wire/frames.ts';
 import { printJson } from './output.ts';
 import { obtainPassphrase } from './passphrase.ts';
 
@@ -54,6 +55,26 @@ function describeBundle(signed: SignedKeyBundle) {
   };
 }
 
+/**
+ * Limits a test or an operator under attack may override. Hidden from --help: the defaults are
+ * what a relay should run with (src/relay/limits.ts checks that overrides still fit together).
+ */
+const LIMIT_FLAGS: readonly (readonly [flag: string, key: keyof RelayLimits, what: string])[] = [
+  ['--max-connections', 'maxConnections', 'open WebSocket connections at once'],
+  ['--handshake-timeout-ms', 'handshakeTimeoutMs', 'time to complete the upgrade and hello'],
+  ['--idle-timeout-ms', 'idleTimeoutMs', 'time a silent, unsubscribed connection is kept'],
+  ['--max-in-flight', 'maxInFlight', 'requests outstanding per connection'],
+  ['--posts-per-second', 'postsPerSecond', 'sustained posts per connection (burst 2 s worth)'],
+  ['--requests-per-second', 'requestsPerSecond', 'sustained requests per connection'],
+  ['--high-water-bytes', 'highWaterBytes', 'queued bytes above which catch-up pauses'],
+  ['--max-buffered-bytes', 'maxBufferedBytes', 'queued bytes above which a subscriber is dropped'],
+  ['--page-entries', 'pageEntries', 'entries per sync page or live push'],
+];
+
+function camel(flag: string): string {
+  return flag.slice(2).replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+}
+
 interface RunOptions {
   data: string;
   listen: string;
@@ -87,62 +108,71 @@ export function registerRelayCommands(program: Command): void {
       intOption('--retain-entries'),
     )
     .option('--retain-days <d>', 'drop envelope bodies older than D days', intOption('--retain-days'))
-    .option('--log-level <level>', 'pino log level (logs go to stderr, never envelope content)', 'info')
-    .action(async (opts: RunOptions) => {
-      const dataDir = resolve(opts.data);
-      const { host, port } = parseListen(opts.listen);
-      const passphrase = await obtainPassphrase(RELAY_PASSPHRASE_ENV, 'relay keys', !relayKeysExist(dataDir));
-      const logger = pino({ level: opts.logLevel, base: undefined }, pino.destination(2));
-      const retention =
-        opts.retainEntries === undefined && opts.retainDays === undefined
-          ? undefined
-          : {
-              ...(opts.retainEntries === undefined ? {} : { maxEntries: opts.retainEntries }),
-              ...(opts.retainDays === undefined ? {} : { maxAgeMs: opts.retainDays * 86_400_000 }),
-            };
-      const running = await startRelay({
-        dataDir,
-        passphrase,
-        host,
-        port,
-        tokens: { enabled: opts.tokens, difficulty: opts.powDifficulty },
-        logger,
-        ...(retention === undefined ? {} : { retention }),
-      });
-      const addr = running.server.address;
-      const url = `ws://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
-      const d = describeBundle(running.bundle);
-      process.stdout.write(
-        [
-          `relay listening on ${url}`,
-          `  address      ${d.address}`,
-          `  log origin   ${d.logOrigin}`,
-          `  bundle       ${d.digest.slice(0, 32)}`,
-          `  tokens       ${opts.tokens ? `required (proof of work ${opts.powDifficulty} bits)` : 'off'}`,
-          `  data         ${dataDir}${running.created ? ' (new)' : ''}`,
-          `  log size     ${running.sequencer.treeSize}`,
-          '',
-        ].join('\n'),
-      );
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        logger.info({ signal }, 'shutting down: finishing in-flight commits');
-        running.close().then(
-          () => {
-            logger.flush();
-            process.exit(0);
-          },
-          (e: unknown) => {
-            logger.error({ err: String(e) }, 'shutdown failed');
-            process.exit(70);
-          },
-        );
-      };
-      process.on('SIGINT', () => stop('SIGINT'));
-      process.on('SIGTERM', () => stop('SIGTERM'));
+    .option('--log-level <level>', 'pino log level (logs go to stderr, never envelope content)', 'info');
+  for (const [flag, , what] of LIMIT_FLAGS) {
+    relay.addOption(new Option(`${flag} <n>`, what).argParser(intOption(flag)).hideHelp());
+  }
+  relay.action(async (opts: RunOptions & Record<string, unknown>) => {
+    const dataDir = resolve(opts.data);
+    const { host, port } = parseListen(opts.listen);
+    const passphrase = await obtainPassphrase(RELAY_PASSPHRASE_ENV, 'relay keys', !relayKeysExist(dataDir));
+    const logger = pino({ level: opts.logLevel, base: undefined }, pino.destination(2));
+    const retention =
+      opts.retainEntries === undefined && opts.retainDays === undefined
+        ? undefined
+        : {
+            ...(opts.retainEntries === undefined ? {} : { maxEntries: opts.retainEntries }),
+            ...(opts.retainDays === undefined ? {} : { maxAgeMs: opts.retainDays * 86_400_000 }),
+          };
+    const limits: Partial<Record<keyof RelayLimits, number>> = {};
+    for (const [flag, key] of LIMIT_FLAGS) {
+      const value = opts[camel(flag)];
+      if (typeof value === 'number') limits[key] = value;
+    }
+    const running = await startRelay({
+      dataDir,
+      passphrase,
+      host,
+      port,
+      tokens: { enabled: opts.tokens, difficulty: opts.powDifficulty },
+      logger,
+      limits,
+      ...(retention === undefined ? {} : { retention }),
     });
+    const addr = running.server.address;
+    const url = `ws://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
+    const d = describeBundle(running.bundle);
+    process.stdout.write(
+      [
+        `relay listening on ${url}`,
+        `  address      ${d.address}`,
+        `  log origin   ${d.logOrigin}`,
+        `  bundle       ${d.digest.slice(0, 32)}`,
+        `  tokens       ${opts.tokens ? `required (proof of work ${opts.powDifficulty} bits)` : 'off'}`,
+        `  data         ${dataDir}${running.created ? ' (new)' : ''}`,
+        `  log size     ${running.sequencer.treeSize}`,
+        '',
+      ].join('\n'),
+    );
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down: finishing in-flight commits');
+      running.close().then(
+        () => {
+          logger.flush();
+          process.exit(0);
+        },
+        (e: unknown) => {
+          logger.error({ err: String(e) }, 'shutdown failed');
+          process.exit(70);
+        },
+      );
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
 
   relay
     .command('info')

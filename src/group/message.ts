@@ -51,6 +51,8 @@ export const MessageKind = {
   inviteNotice: 2,
   fork: 3,
   vouch: 4,
+  /** An author's first message in a group: its body is the author's self-chosen display name. */
+  join: 5,
 } as const;
 
 /** A relay checkpoint as gossiped inside messages: enough to rebuild and re-verify the signed note. */

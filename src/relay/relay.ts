@@ -4,9 +4,9 @@
  * commits, close the database).
  */
 import type { Logger } from 'pino';
-import { ENVELOPE_BYTES } from '../wire/frames.ts';
 import { type SignedKeyBundle, signKeyBundle } from '../identity/key-bundle.ts';
 import { TokenIssuer } from '../tokens/index.ts';
+import { ENVELOPE_BYTES } from '../wire/frames.ts';
 import type { RelayLimits } from './limits.ts';
 import { loadOrCreateRelayKeys, type RelayKeys } from './relay-keys.ts';
 import { type RetentionPolicy, scheduleRetention } from './retention.ts';

@@ -1,0 +1,59 @@
+/** `cwtch-groups audit GROUP [--export FILE]` and `cwtch-groups evidence verify FILE`. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { buildAudit } from '../client/audit.ts';
+import { verifyBundle } from '../client/evidence.ts';
+import { type GlobalOptions, withClient } from './context.ts';
+import { printJson } from './output.ts';
+
+export const EXIT_FINDINGS = 3;
+
+export function registerAuditCommands(program: Command): void {
+  program
+    .command('audit <group>')
+    .description(
+      'what the transcript and the relays’ logs say about tampering (exit 3 when something is found)',
+    )
+    .option('--export <file>', 'write an evidence bundle others can verify offline')
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, opts: { export?: string; json?: boolean }) => {
+      await withClient(program.opts<GlobalOptions>(), async (client) => {
+        const report = await buildAudit(client, ref);
+        if (opts.export !== undefined)
+          writeFileSync(opts.export, `${JSON.stringify(report.bundle, null, 2)}\n`, { mode: 0o600 });
+        if (opts.json)
+          printJson({ group: report.group, clean: report.clean, items: report.items, relays: report.relays });
+        else {
+          process.stdout.write(
+            `audit of "${report.group}": ${report.clean ? 'no problems found' : `${report.items.length} problem(s)`}\n`,
+          );
+          for (const r of report.relays) process.stdout.write(`  relay ${r.url}: ${r.status}\n`);
+          for (const it of report.items) {
+            process.stdout.write(
+              `\n- ${it.title}\n  who: ${it.who}\n  since: ${it.since}\n  what happened: ${it.what}\n  what you can do: ${it.advice}\n`,
+            );
+          }
+          if (opts.export !== undefined) process.stdout.write(`\nevidence written to ${opts.export}\n`);
+        }
+        if (!report.clean) process.exitCode = EXIT_FINDINGS;
+      });
+    });
+  const evidence = program.command('evidence').description('check evidence bundles');
+  evidence
+    .command('verify <file>')
+    .description('verify an evidence bundle offline (relay proofs need no group key)')
+    .option('--json', 'machine-readable output')
+    .action((file: string, opts: { json?: boolean }) => {
+      const items = verifyBundle(readFileSync(file, 'utf8'));
+      const proven = items.filter((i) => i.status === 'proven');
+      if (opts.json) printJson({ proven: proven.length, items });
+      else {
+        for (const i of items)
+          process.stdout.write(`${i.status.padEnd(8)} ${i.kind}: ${i.who} ${i.summary}\n`);
+        process.stdout.write(
+          `${proven.length} proven, ${items.length - proven.length} not provable offline\n`,
+        );
+      }
+      if (proven.length === 0) process.exitCode = 5;
+    });
+}

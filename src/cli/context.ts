@@ -1,0 +1,53 @@
+/** Opening the profile for a command: home directory, passphrase, and closing it afterwards. */
+import { Client } from '../client/client.ts';
+import { resolveHome } from '../client/profile-store.ts';
+import { obtainPassphrase } from './passphrase.ts';
+
+export const PASSPHRASE_ENV = 'CWTCH_GROUPS_PASSPHRASE';
+
+export interface GlobalOptions {
+  home?: string;
+}
+
+export async function withClient<T>(global: GlobalOptions, fn: (client: Client) => Promise<T>): Promise<T> {
+  const home = resolveHome(global.home);
+  const passphrase = await obtainPassphrase(PASSPHRASE_ENV, `profile at ${home}`);
+  const client = await Client.open(home, passphrase);
+  try {
+    return await fn(client);
+  } finally {
+    client.close();
+  }
+}
+
+/** A progress line on a terminal (stderr), silent otherwise. */
+export function progressReporter(): ((p: {
+  url: string;
+  scanned: number;
+  total: number;
+  ours: number;
+}) => void) & { done(): void } {
+  const tty = process.stderr.isTTY === true;
+  const start = performance.now();
+  let startScanned = -1;
+  let shown = false;
+  const report = (p: { url: string; scanned: number; total: number; ours: number }) => {
+    if (!tty) return;
+    if (startScanned < 0) startScanned = p.scanned;
+    const secs = (performance.now() - start) / 1000;
+    const rate = secs > 0 ? (p.scanned - startScanned) / secs : 0;
+    const eta = rate > 0 ? Math.ceil((p.total - p.scanned) / rate) : 0;
+    const width = 24;
+    const filled = p.total > 0 ? Math.round((p.scanned / p.total) * width) : width;
+    const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
+    process.stderr.write(
+      `\r[${bar}] ${p.scanned}/${p.total} envelopes, ${Math.round(rate)}/s, ${p.ours} ours, eta ${eta}s  `,
+    );
+    shown = true;
+  };
+  return Object.assign(report, {
+    done() {
+      if (shown) process.stderr.write('\n');
+    },
+  });
+}

@@ -1,0 +1,124 @@
+/** `cwtch-groups group create|join|list|invite|members`. */
+import type { Command } from 'commander';
+import { SyncEngine } from '../client/sync.ts';
+import { UsageError } from '../errors.ts';
+import { epochAt } from '../group/epoch.ts';
+import { type GlobalOptions, withClient } from './context.ts';
+import { printJson } from './output.ts';
+
+export function registerGroupCommands(program: Command): void {
+  const group = program.command('group').description('create, join and inspect groups');
+  group
+    .command('create <name>')
+    .description('create a group on one or more relays and print an invite')
+    .requiredOption('--relay <url...>', 'relay URL(s), e.g. ws://127.0.0.1:7700')
+    .option('--policy <policy>', 'trusted (members trust each other) or strangers', 'trusted')
+    .option('--json', 'machine-readable output')
+    .action(async (name: string, opts: { relay: string[]; policy: string; json?: boolean }) => {
+      if (opts.policy !== 'trusted' && opts.policy !== 'strangers') {
+        throw new UsageError('bad-policy', `--policy is trusted or strangers, not ${opts.policy}`);
+      }
+      const policy = opts.policy;
+      await withClient(program.opts<GlobalOptions>(), async (client) => {
+        const { group: g, invite } = await client.createGroup(name, opts.relay, policy);
+        const reports = await new SyncEngine(client).syncAll([g]);
+        const out = {
+          name: g.record.name,
+          id: g.key,
+          policy,
+          relays: g.record.relays.map((r) => r.url),
+          invite,
+          sync: reports,
+        };
+        if (opts.json) return printJson(out);
+        process.stderr.write(
+          `created group "${g.record.name}" (${g.key.slice(0, 12)}); share this invite privately:\n`,
+        );
+        process.stdout.write(`${invite}\n`);
+      });
+    });
+  group
+    .command('join <invite>')
+    .description('join a group with an invite string')
+    .option('--json', 'machine-readable output')
+    .action(async (invite: string, opts: { json?: boolean }) => {
+      await withClient(program.opts<GlobalOptions>(), async (client) => {
+        const g = await client.joinGroup(invite);
+        const reports = await new SyncEngine(client).syncAll([g]);
+        const out = {
+          name: g.record.name,
+          id: g.key,
+          policy: g.record.policy,
+          relays: g.record.relays.map((r) => r.url),
+          sync: reports,
+        };
+        if (opts.json) return printJson(out);
+        process.stdout.write(
+          `joined group "${g.record.name}" (${g.key.slice(0, 12)}), policy ${g.record.policy}\n`,
+        );
+      });
+    });
+  group
+    .command('list')
+    .description('list your groups')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      await withClient(program.opts<GlobalOptions>(), async (client) => {
+        const out = [...client.groups.values()].map((g) => ({
+          name: g.record.name,
+          id: g.key,
+          policy: g.record.policy,
+          relays: g.record.relays.map((r) => r.url),
+          epoch: epochAt(g.record.schedule, client.now()),
+          messages: g.dag.size,
+          members: g.dag.authors().length,
+        }));
+        if (opts.json) return printJson(out);
+        if (out.length === 0)
+          return void process.stdout.write(
+            'no groups yet (create one with: cwtch-groups group create NAME --relay URL)\n',
+          );
+        for (const g of out) {
+          process.stdout.write(
+            `${g.name}  ${g.id.slice(0, 12)}  ${g.policy}  ${g.members} members  ${g.messages} messages  ${g.relays.join(' ')}\n`,
+          );
+        }
+      });
+    });
+  group
+    .command('invite <group>')
+    .description('print a fresh invite for a group')
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, opts: { json?: boolean }) => {
+      await withClient(program.opts<GlobalOptions>(), async (client) => {
+        const g = client.resolveGroup(ref);
+        const engine = new SyncEngine(client);
+        await engine.syncAll([g]);
+        const invite = await client.invite(ref);
+        const reports = await engine.syncAll([g]);
+        if (opts.json) return printJson({ group: g.record.name, invite, sync: reports });
+        process.stdout.write(`${invite}\n`);
+      });
+    });
+  group
+    .command('members <group>')
+    .description('list the members of a group as this profile knows them')
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, opts: { json?: boolean }) => {
+      await withClient(program.opts<GlobalOptions>(), async (client) => {
+        const members = client.members(ref).map((m) => ({
+          address: m.address,
+          name: m.name,
+          messages: m.messages,
+          lastSeq: m.lastSeq,
+          isMe: m.isMe,
+        }));
+        if (opts.json) return printJson(members);
+        for (const m of members) {
+          process.stdout.write(
+            `${m.name ?? '(no name yet)'}${m.isMe ? ' (you)' : ''}  ${m.address}  ${m.messages} messages\n`,
+          );
+        }
+      });
+    });
+}

@@ -1,0 +1,47 @@
+/** The cwtch-groups command line. */
+import { Command, CommanderError } from 'commander';
+import { registerAuditCommands } from './audit-command.ts';
+import { registerGroupCommands } from './group-command.ts';
+import { registerMessageCommands } from './message-command.ts';
+import { EXIT_HELP, PROGRAM, printError } from './output.ts';
+import { registerProfileCommands } from './profile-command.ts';
+import { registerRelayCommands } from './relay-command.ts';
+
+export function buildProgram(): Command {
+  const program = new Command(PROGRAM)
+    .description('private group messaging over untrusted, accountable relays')
+    .version('0.1.0')
+    .option('--home <dir>', 'profile directory (default $CWTCH_GROUPS_HOME or ~/.cwtch-groups)')
+    .showHelpAfterError(`(run ${PROGRAM} --help for usage)`)
+    .addHelpText(
+      'after',
+      `${EXIT_HELP}
+Environment:
+  CWTCH_GROUPS_PASSPHRASE   profile passphrase for scripts (otherwise a no-echo prompt)
+  CWTCH_GROUPS_HOME         profile directory
+  CWTCH_RELAY_PASSPHRASE    relay key passphrase for scripts
+`,
+    )
+    .exitOverride();
+  registerRelayCommands(program);
+  registerProfileCommands(program);
+  registerGroupCommands(program);
+  registerMessageCommands(program);
+  registerAuditCommands(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
+    return printError(e);
+  }
+}
+
+const code = await main(process.argv);
+// A running relay keeps the event loop alive; one-shot commands end here.
+if (code !== 0) process.exit(code);

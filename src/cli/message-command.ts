@@ -1,0 +1,178 @@
+/** `cwtch-groups send|sync|read|watch`. */
+import type { Command } from 'commander';
+import type { Client, ReadMessage } from '../client/client.ts';
+import type { RelayClient } from '../client/relay-client.ts';
+import { SyncEngine } from '../client/sync.ts';
+import { CwtchError, UsageError } from '../errors.ts';
+import { type GlobalOptions, progressReporter, withClient } from './context.ts';
+import { printJson } from './output.ts';
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY)
+    throw new UsageError('no-text', 'give the message as an argument or on standard input');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    size += (chunk as Buffer).length;
+    if (size > 64 * 1024) throw new UsageError('too-long', 'standard input is too long for a message');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8').replace(/\n$/, '');
+}
+
+function formatMessage(m: ReadMessage): string {
+  const when = new Date(m.timestamp).toISOString().replace('T', ' ').slice(0, 19);
+  const who = `${m.authorName ?? '?'}${m.isMine ? ' (you)' : ''} ${m.author.slice(0, 8)}`;
+  const body = m.kind === 5 ? `[joined the group as ${m.text ?? '?'}]` : (m.text ?? `[${kindName(m.kind)}]`);
+  const acks =
+    m.isMine && m.seenBy.length > 0 ? `  ✓ seen by ${m.seenBy.map((a) => a.slice(0, 8)).join(', ')}` : '';
+  const gap = m.waitingForParents ? '  ⚠ earlier messages missing' : '';
+  return `${when}  ${who}: ${body}${acks}${gap}`;
+}
+
+function kindName(kind: number): string {
+  return ['text', 'ack', 'invite', 'fork', 'vouch', 'joined'][kind] ?? `kind ${kind}`;
+}
+
+export function registerMessageCommands(program: Command): void {
+  program
+    .command('send <group> [text]')
+    .description('send a message (text from the argument or standard input); posts it to the group’s relays')
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, text: string | undefined, opts: { json?: boolean }) => {
+      const body = text ?? (await readStdin());
+      await withClient(program.opts<GlobalOptions>(), async (client) => {
+        const g = client.resolveGroup(ref);
+        const engine = new SyncEngine(client);
+        // Catch up first, so the new message names as parents what the group has really said.
+        await engine.syncAll([g]);
+        const id = await client.sendText(ref, body);
+        const reports = await engine.syncAll([g]);
+        const post = client.allPosts().find((p) => Buffer.from(p.messageId).equals(Buffer.from(id)));
+        const out = {
+          id: Buffer.from(id).toString('hex'),
+          receipts: (post?.receipts ?? []).map((r) => ({ relay: r.url, received: r.receipt !== null })),
+          sync: reports,
+        };
+        if (opts.json) return printJson(out);
+        const pending = out.receipts.filter((r) => !r.received).map((r) => r.relay);
+        process.stdout.write(
+          pending.length === 0
+            ? `sent ${out.id.slice(0, 12)} (receipted by ${out.receipts.length} relay${out.receipts.length === 1 ? '' : 's'})\n`
+            : `queued ${out.id.slice(0, 12)}; not yet accepted by ${pending.join(', ')} (will retry on the next sync)\n`,
+        );
+        for (const r of reports)
+          if (r.error) process.stderr.write(`cwtch-groups: warning: ${r.url}: ${r.error.message}\n`);
+      });
+    });
+
+  program
+    .command('sync [group]')
+    .description('fetch new messages, post queued ones, and check the relays’ logs')
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string | undefined, opts: { json?: boolean }) => {
+      await withClient(program.opts<GlobalOptions>(), async (client) => {
+        const progress = progressReporter();
+        const groups = ref === undefined ? undefined : [client.resolveGroup(ref)];
+        const reports = await new SyncEngine(client, { onProgress: progress }).syncAll(groups);
+        progress.done();
+        if (opts.json) return printJson(reports);
+        for (const r of reports) {
+          process.stdout.write(
+            r.error
+              ? `${r.url}: error: ${r.error.message}\n`
+              : `${r.url}: ${r.newMessages} new, ${r.posted} posted, log size ${r.checkpointSize}, ${r.receiptsVerified} receipts proven\n`,
+          );
+        }
+        if (reports.some((r) => r.error)) process.exitCode = 2;
+      });
+    });
+
+  program
+    .command('read <group>')
+    .description('show a group’s messages in the order every member sees them')
+    .option('--limit <n>', 'only the last N messages', (v) => Number.parseInt(v, 10))
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, opts: { limit?: number; json?: boolean }) => {
+      if (opts.limit !== undefined && (!Number.isSafeInteger(opts.limit) || opts.limit < 1)) {
+        throw new UsageError('bad-argument', '--limit takes a positive whole number');
+      }
+      await withClient(program.opts<GlobalOptions>(), async (client) => {
+        const messages = client.read(ref, opts.limit);
+        if (opts.json) return printJson(messages);
+        for (const m of messages) process.stdout.write(`${formatMessage(m)}\n`);
+      });
+    });
+
+  program
+    .command('watch <group>')
+    .description('sync, then print new messages as they arrive (Ctrl-C to stop)')
+    .option('--json', 'one JSON object per line')
+    .action(async (ref: string, opts: { json?: boolean }) => {
+      await withClient(program.opts<GlobalOptions>(), async (client) =>
+        watch(client, ref, opts.json === true),
+      );
+    });
+}
+
+async function watch(client: Client, ref: string, json: boolean): Promise<void> {
+  const state = client.resolveGroup(ref);
+  const print = (m: ReadMessage) =>
+    process.stdout.write(json ? `${JSON.stringify(m)}\n` : `${formatMessage(m)}\n`);
+  const shown = new Set<string>();
+  for (const m of client.read(ref, 20)) {
+    shown.add(m.id);
+    print(m);
+  }
+  const emitNew = () => {
+    for (const m of client.read(ref)) {
+      if (shown.has(m.id)) continue;
+      shown.add(m.id);
+      print(m);
+    }
+  };
+  const engine = new SyncEngine(client, { onMessage: (g) => g === state && emitNew() });
+  const conns: RelayClient[] = [];
+  const stop = new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  for (const r of state.record.relays) {
+    try {
+      const conn = await client.connectPinned(r.url);
+      conns.push(conn);
+      await engine.catchUp(conn);
+      await engine.flushOutbox(conn);
+      let chain = Promise.resolve();
+      conn.onEntries((f) => {
+        chain = chain
+          .then(async () => {
+            const rec = client.relayRecord(r.url)!;
+            await engine.acceptPage(conn, rec, f.first, f.entries, f.checkpoint, f.proofFrom, f.consistency, {
+              scanned: 0,
+              ours: 0,
+              newMessages: 0,
+            });
+          })
+          .catch((e: unknown) => {
+            process.stderr.write(
+              `cwtch-groups: error: ${r.url}: ${e instanceof CwtchError ? e.message : String(e)}\n`,
+            );
+            void conn.close();
+          });
+      });
+      conn.onClose((e) => {
+        if (e) process.stderr.write(`cwtch-groups: warning: ${r.url}: ${e.message}\n`);
+      });
+      const rec = client.relayRecord(r.url)!;
+      await conn.request({ type: 'subscribe', from: rec.cursor, verifiedSize: rec.verifiedSize }, 'entries');
+    } catch (e) {
+      process.stderr.write(
+        `cwtch-groups: warning: ${r.url}: ${e instanceof CwtchError ? e.message : String(e)}\n`,
+      );
+    }
+  }
+  emitNew();
+  await stop;
+  await Promise.all(conns.map((c) => c.close()));
+}

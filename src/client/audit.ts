@@ -1,0 +1,183 @@
+/**
+ * The audit of one group in plain words: what happened, who is responsible, since when, and what
+ * the user can do — from the transcript's consistency findings, the evidence the sync engine
+ * kept about relays and members, and the state of our own receipts.
+ */
+import { onionAddressOf } from '../identity/onion.ts';
+import type { Finding } from '../transcript/index.ts';
+import type { Client, GroupState } from './client.ts';
+import { buildBundle, listEvidence } from './evidence.ts';
+import { decodeRelay, KIND } from './records.ts';
+
+export interface AuditItem {
+  readonly type: string;
+  readonly title: string;
+  /** The responsible party: a member address, a relay URL, or both candidates. */
+  readonly who: string;
+  readonly since: string;
+  readonly what: string;
+  readonly advice: string;
+}
+
+export interface RelayStatus {
+  readonly url: string;
+  readonly verifiedSize: number;
+  readonly status: string;
+}
+
+export interface AuditReport {
+  readonly group: string;
+  readonly clean: boolean;
+  readonly items: AuditItem[];
+  readonly relays: RelayStatus[];
+  readonly bundle: ReturnType<typeof buildBundle>;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+function memberLabel(state: GroupState, author: Uint8Array): string {
+  const name = state.names.get(hex(author));
+  return `${name ?? 'unnamed member'} (${onionAddressOf(author)})`;
+}
+
+function firstSeen(client: Client, key: string, now: number): number {
+  const k = `seen:${key}`;
+  const v = client.store.get(KIND.evidence, k);
+  if (typeof v === 'number') return v;
+  client.store.put(KIND.evidence, k, now);
+  return now;
+}
+
+function describe(state: GroupState, f: Finding, relays: string): Omit<AuditItem, 'since'> {
+  switch (f.type) {
+    case 'missing-parent':
+      return {
+        type: f.type,
+        title: 'a message others refer to never reached you',
+        who: `${relays} (withholding it), or the members who cite it: ${[
+          ...new Set(
+            f.referencedBy
+              .map((id) => state.dag.get(id))
+              .filter((m) => m !== undefined)
+              .map((m) => memberLabel(state, m.author)),
+          ),
+        ].join(', ')}`,
+        what: `message ${hex(f.parent).slice(0, 12)} is named as a parent by ${f.referencedBy.length} message(s) you have, but the relay has not delivered it`,
+        advice:
+          'sync again; if it persists, the relay is censoring it: export evidence and ask a member to re-post, or fork to another relay',
+      };
+    case 'author-gap':
+      return {
+        type: f.type,
+        title: `messages of ${memberLabel(state, f.author)} are missing`,
+        who: `${relays} (dropping them), or ${memberLabel(state, f.author)}`,
+        what: `you have later messages from this member but not their messages #${f.fromSeq}${f.toSeq !== f.fromSeq ? `–#${f.toSeq}` : ''}`,
+        advice:
+          'sync again; if the gap stays, the relay is hiding this member’s messages from you — compare with other members and export evidence',
+      };
+    case 'equivocation':
+      return {
+        type: f.type,
+        title: `${memberLabel(state, f.author)} signed two different messages as #${f.seq}`,
+        who: memberLabel(state, f.author),
+        what: 'this member showed different histories to different people; both signed messages are kept as proof',
+        advice: 'export the evidence (audit --export) and consider forking the group without this member',
+      };
+    case 'backdated':
+      return {
+        type: f.type,
+        title: `${memberLabel(state, f.author)} dated a message before a message it replies to`,
+        who: memberLabel(state, f.author),
+        what: `message ${hex(f.message).slice(0, 12)} claims ${new Date(f.timestamp).toISOString()}, earlier than its parent (${new Date(f.parentTimestamp).toISOString()})`,
+        advice:
+          'a wrong clock or an attempt to rewrite when something was said; treat its time as untrustworthy',
+      };
+    default:
+      return {
+        type: f.type,
+        title: `malformed message from ${f.author ? memberLabel(state, f.author) : 'a member'}`,
+        who: f.author ? memberLabel(state, f.author) : 'unknown',
+        what: f.detail,
+        advice: 'the member’s software misbehaves or was tampered with',
+      };
+  }
+}
+
+export async function buildAudit(client: Client, ref: string): Promise<AuditReport> {
+  const state = client.resolveGroup(ref);
+  const now = client.now();
+  const findings = state.checker.check(now);
+  const relayUrls = state.record.relays.map((r) => r.url);
+  const relayText =
+    relayUrls.length === 1 ? `the relay ${relayUrls[0]}` : `one of the relays (${relayUrls.join(', ')})`;
+  const items: AuditItem[] = findings.map((f) => {
+    const since = firstSeen(client, `${state.key}:${f.type}:${f.ids.map(hex).join(',')}`, now);
+    return { ...describe(state, f, relayText), since: new Date(since).toISOString() };
+  });
+  for (const e of listEvidence(client, state.key)) {
+    const j = e.json;
+    if (typeof j.kind !== 'string' || !['relay', 'receipt', 'anomaly'].includes(j.kind)) continue;
+    const relay = typeof j.relay === 'string' ? j.relay : 'a relay';
+    const since = new Date(Number(j.detectedMs)).toISOString();
+    if (j.kind === 'relay') {
+      items.push({
+        type: 'relay-split-view',
+        title: `the relay ${relay} contradicted its own signed log`,
+        who: `relay ${relay}`,
+        since,
+        what: String(j.detail),
+        advice:
+          'the relay is showing different histories to different people; export the evidence and move the group to another relay (fork)',
+      });
+    } else if (j.kind === 'receipt') {
+      items.push({
+        type: 'relay-receipt',
+        title: `the relay ${relay} broke a signed promise to store your message`,
+        who: `relay ${relay}`,
+        since,
+        what: String(j.detail),
+        advice: 'export the evidence: the signed receipt and checkpoint prove it to anyone',
+      });
+    } else {
+      items.push({
+        type: 'member-anomaly',
+        title: 'an envelope sealed with the group key was wrong',
+        who:
+          typeof j.member === 'string'
+            ? memberLabel(state, Buffer.from(j.member, 'hex'))
+            : 'a member (someone holding the group key)',
+        since,
+        what: String(j.detail),
+        advice: 'someone with the group key is forging or tampering; consider forking the group',
+      });
+    }
+  }
+  const relays: RelayStatus[] = [];
+  const bundles = new Map<string, Uint8Array>();
+  for (const url of relayUrls) {
+    const raw = client.store.get(KIND.relay, url);
+    const rec = raw === undefined ? undefined : decodeRelay(raw);
+    if (rec?.bundle) bundles.set(url, rec.bundle);
+    const unproven = client
+      .allPosts()
+      .filter((p) => hex(p.groupId) === state.key)
+      .flatMap((p) => p.receipts.filter((r) => r.url === url));
+    const waiting = unproven.filter((r) => r.receipt === null).length;
+    const notProven = unproven.filter((r) => r.receipt !== null && !r.included).length;
+    relays.push({
+      url,
+      verifiedSize: rec?.verifiedSize ?? 0,
+      status:
+        rec === undefined
+          ? 'never contacted'
+          : `log verified up to ${rec.verifiedSize} entries; ${waiting} post(s) awaiting a receipt; ${notProven} receipt(s) not yet proven in the log`,
+    });
+  }
+  return {
+    group: state.record.name,
+    clean: items.length === 0,
+    items,
+    relays,
+    bundle: buildBundle(client, state.key, state.record.name, findings, bundles),
+  };
+}

@@ -1,0 +1,694 @@
+/**
+ * A cwtch-groups client: one profile (identity, groups, relays, transcript) opened with its
+ * passphrase, and the operations a user performs on it. Everything persistent goes through the
+ * sealed ProfileStore; in memory it keeps each group's key ring and message DAG and one tag
+ * recogniser across all groups.
+ *
+ * Ordering rules that make crashes harmless:
+ * - a message we send is stored (with its envelope, as an outbox entry) before it is posted;
+ * - a sync page's messages and the relay cursor advance in one store transaction, so a crash
+ *   mid-sync resumes from the cursor with no duplicate and no loss.
+ */
+import { randomBytes, wipe } from '../crypto/index.ts';
+import { CodecError, CwtchError, InconsistencyError, UsageError } from '../errors.ts';
+import { composeMessage } from '../group/compose.ts';
+import { INTRO_NONCE_BYTES } from '../group/detection.ts';
+import { ENVELOPE_BYTES } from '../group/envelope.ts';
+import { asEpoch, DEFAULT_EPOCH_LENGTH_MS, type Epoch, type EpochKeys, epochAt } from '../group/epoch.ts';
+import { groupIdOf } from '../group/group-id.ts';
+import {
+  canonicalRelayUrl,
+  createInvite,
+  decodeInvite,
+  deriveInviteKeys,
+  encodeInvite,
+  type Invite,
+} from '../group/invite.ts';
+import {
+  asSeq,
+  type GossipedCheckpoint,
+  MAX_BODY_BYTES,
+  MessageKind,
+  openSignedMessage,
+  type VerifiedMessage,
+} from '../group/message.ts';
+import { generateIdentity, type Identity, identityFromSeed, identitySeed } from '../identity/identity.ts';
+import { onionAddressOf } from '../identity/onion.ts';
+import { verifyCheckpoint } from '../log/checkpoint.ts';
+import { parseNote } from '../log/note.ts';
+import { ConsistencyChecker, type Finding, MessageDag } from '../transcript/index.ts';
+import { KeyRing } from './key-ring.ts';
+import { ProfileStore } from './profile-store.ts';
+import { Recognizer } from './recognizer.ts';
+import {
+  decodeGroup,
+  decodePost,
+  decodeProfile,
+  decodeRelay,
+  decodeStoredMessage,
+  encodeGroup,
+  encodePost,
+  encodeProfile,
+  encodeRelay,
+  encodeStoredMessage,
+  type GroupRecord,
+  KIND,
+  type Policy,
+  type PostRecord,
+  type ProfileRecord,
+  type RelayRecord,
+} from './records.ts';
+import { RelayClient } from './relay-client.ts';
+
+/** Epochs before the current one whose keys we keep, to read late and clock-skewed messages. */
+export const GRACE_EPOCHS = 1;
+
+export interface ClientOptions {
+  readonly now?: () => number;
+  readonly connect?: (url: string) => Promise<RelayClient>;
+}
+
+/** A member as the profile sees them. */
+export interface MemberView {
+  readonly address: string;
+  readonly publicKey: Uint8Array;
+  /** Self-chosen display name from the member's join message (unverified), or null. */
+  readonly name: string | null;
+  readonly messages: number;
+  readonly lastSeq: number;
+  readonly isMe: boolean;
+}
+
+export interface ReadMessage {
+  readonly id: string;
+  readonly author: string;
+  readonly authorName: string | null;
+  readonly isMine: boolean;
+  readonly seq: number;
+  readonly timestamp: number;
+  readonly kind: number;
+  readonly text: string | null;
+  /** For our own messages: the members whose later messages acknowledge this one. */
+  readonly seenBy: readonly string[];
+  /** True when some parent is missing (the message is shown anyway). */
+  readonly waitingForParents: boolean;
+}
+
+export interface GroupState {
+  record: GroupRecord;
+  readonly key: string;
+  readonly ring: KeyRing;
+  readonly dag: MessageDag;
+  readonly checker: ConsistencyChecker;
+  /** authorHex → display name from their join message. */
+  readonly names: Map<string, string>;
+  /** Tag mismatches and undecryptable-but-tagged envelopes: misbehaviour by a key holder. */
+  readonly anomalies: Anomaly[];
+}
+
+export interface Anomaly {
+  readonly type: 'tag-mismatch' | 'bad-envelope' | 'id-conflict';
+  readonly relay: string;
+  readonly index: number;
+  readonly detail: string;
+  readonly author?: string;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeText(body: Uint8Array): string | null {
+  try {
+    return utf8.decode(body);
+  } catch {
+    return null;
+  }
+}
+
+export class Client {
+  readonly store: ProfileStore;
+  readonly identity: Identity;
+  readonly name: string;
+  readonly now: () => number;
+  readonly connectRelay: (url: string) => Promise<RelayClient>;
+  readonly recognizer = new Recognizer();
+  readonly groups = new Map<string, GroupState>();
+
+  private constructor(store: ProfileStore, profile: ProfileRecord, opts: ClientOptions) {
+    this.store = store;
+    this.identity = identityFromSeed(profile.seed);
+    this.name = profile.name;
+    this.now = opts.now ?? Date.now;
+    this.connectRelay = opts.connect ?? ((url) => RelayClient.connect({ url }));
+    for (const r of store.list(KIND.group)) this.#loadGroup(decodeGroup(r.value));
+  }
+
+  /** Create a new profile in `home`. @throws UsageError('profile-exists') */
+  static async create(
+    home: string,
+    passphrase: string,
+    name: string,
+    opts: ClientOptions = {},
+  ): Promise<Client> {
+    const trimmed = name.trim();
+    if (
+      trimmed.length === 0 ||
+      Buffer.byteLength(trimmed) > 64 ||
+      [...trimmed].some((c) => c.charCodeAt(0) < 0x20)
+    ) {
+      throw new UsageError('bad-name', 'a profile name is 1–64 bytes of printable text');
+    }
+    const store = await ProfileStore.create(home, passphrase);
+    const identity = generateIdentity();
+    const profile: ProfileRecord = {
+      seed: identitySeed(identity),
+      name: trimmed,
+      createdMs: (opts.now ?? Date.now)(),
+    };
+    store.put(KIND.profile, 'me', encodeProfile(profile));
+    return new Client(store, profile, opts);
+  }
+
+  /** Open an existing profile. @throws UsageError('wrong-passphrase' | 'no-profile') */
+  static async open(home: string, passphrase: string, opts: ClientOptions = {}): Promise<Client> {
+    if (!ProfileStore.exists(home)) {
+      throw new UsageError(
+        'no-profile',
+        `no profile at ${home} (create one with: cwtch-groups profile create --name NAME)`,
+      );
+    }
+    const store = await ProfileStore.open(home, passphrase);
+    const raw = store.get(KIND.profile, 'me');
+    if (raw === undefined) throw new CodecError('profile-incomplete', 'the profile has no identity record');
+    return new Client(store, decodeProfile(raw), opts);
+  }
+
+  close(): void {
+    for (const g of this.groups.values()) g.ring.wipe();
+    wipe(this.identity.keyPair.secretKey);
+    this.store.close();
+  }
+
+  get address(): string {
+    return this.identity.address;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Groups
+
+  #loadGroup(record: GroupRecord): GroupState {
+    const key = hex(record.id);
+    const dag = new MessageDag();
+    const state: GroupState = {
+      record,
+      key,
+      ring: new KeyRing(record.id, record.baseEpoch, record.baseSecret),
+      dag,
+      checker: new ConsistencyChecker(dag),
+      names: new Map(),
+      anomalies: [],
+    };
+    this.groups.set(key, state);
+    for (const item of readAll(this.store, record.id)) {
+      const stored = decodeStoredMessage(item);
+      this.#insertVerified(state, openSignedMessage(stored.signed));
+    }
+    this.#rebuildExpectations(state);
+    return state;
+  }
+
+  /** Epoch keys of a group's current window (grace epochs before now, and the next one). */
+  windowKeys(state: GroupState): EpochKeys[] {
+    const current = epochAt(state.record.schedule, this.now());
+    const from = Math.max(state.ring.baseEpoch, current - GRACE_EPOCHS);
+    const out: EpochKeys[] = [];
+    for (let e = from; e <= current + 1; e++) {
+      const k = state.ring.keys(asEpoch(e));
+      if (k) out.push(k);
+    }
+    return out;
+  }
+
+  #rebuildExpectations(state: GroupState): void {
+    this.recognizer.dropGroup(state.key);
+    const keys = this.windowKeys(state);
+    const seen = new Set<string>();
+    for (const author of state.dag.authors()) {
+      seen.add(hex(author));
+      const latest = state.dag.latestSeq(author) ?? -1;
+      const have = new Set(state.dag.messagesBy(author).map((m) => m.seq as number));
+      const missing: number[] = [];
+      for (let s = 0; s < latest && missing.length < 64; s++) if (!have.has(s)) missing.push(s);
+      this.recognizer.expectAuthor(state.key, keys, author, latest + 1, missing);
+    }
+    for (const m of state.record.seedMembers) {
+      if (seen.has(hex(m.author))) continue;
+      // Also expect the messages the member sent before our invite: history of epochs we hold.
+      const earlier: number[] = [];
+      for (let s = Math.max(0, m.nextSeq - 64); s < m.nextSeq; s++) earlier.push(s);
+      this.recognizer.expectAuthor(state.key, keys, m.author, m.nextSeq, earlier);
+    }
+    for (const nonce of state.record.pendingIntros) this.recognizer.expectIntro(state.key, keys, nonce);
+  }
+
+  /** Insert a verified message into a group's DAG and react to what it announces. */
+  #insertVerified(state: GroupState, msg: VerifiedMessage): boolean {
+    const result = state.dag.insert(msg);
+    if (!result.added) return false;
+    if (msg.kind === MessageKind.join && msg.seq === 0) {
+      const name = decodeText(msg.body);
+      if (name !== null && name.length > 0 && name.length <= 64) state.names.set(hex(msg.author), name);
+    }
+    return true;
+  }
+
+  /** Find a group by name or id prefix. @throws UsageError('unknown-group' | 'ambiguous-group') */
+  resolveGroup(ref: string): GroupState {
+    const all = [...this.groups.values()];
+    const byName = all.filter((g) => g.record.name === ref);
+    if (byName.length === 1) return byName[0]!;
+    const lower = ref.toLowerCase();
+    const byId = /^[0-9a-f]{4,64}$/.test(lower) ? all.filter((g) => g.key.startsWith(lower)) : [];
+    const candidates = byName.length > 1 ? byName : byId;
+    if (candidates.length === 1) return candidates[0]!;
+    if (candidates.length > 1) {
+      const list = candidates.map((g) => `${g.record.name} (${g.key.slice(0, 12)})`).join(', ');
+      throw new UsageError(
+        'ambiguous-group',
+        `"${ref}" matches several groups: ${list}; give more of the id`,
+      );
+    }
+    throw new UsageError(
+      'unknown-group',
+      `no group named or with an id starting "${ref}" (see: cwtch-groups group list)`,
+    );
+  }
+
+  #saveGroup(state: GroupState, record: GroupRecord): void {
+    state.record = record;
+    this.store.put(KIND.group, state.record.id, encodeGroup(record));
+  }
+
+  relayRecord(url: string): RelayRecord | undefined {
+    const v = this.store.get(KIND.relay, url);
+    return v === undefined ? undefined : decodeRelay(v);
+  }
+
+  saveRelay(rec: RelayRecord): void {
+    this.store.put(KIND.relay, rec.url, encodeRelay(rec));
+  }
+
+  /** Connect to a relay and check it against our pin (first use pins it). */
+  async connectPinned(url: string, expectedKey?: Uint8Array): Promise<RelayClient> {
+    const conn = await this.connectRelay(url);
+    try {
+      const got = conn.bundle.bundle;
+      const rec = this.relayRecord(url);
+      const pinned = rec?.identityKey ?? expectedKey;
+      if (pinned !== undefined && !Buffer.from(pinned).equals(Buffer.from(got.identityKey))) {
+        throw new InconsistencyError(
+          'relay-key-changed',
+          `the relay at ${url} now presents identity ${conn.bundle.address}, but ${onionAddressOf(pinned)} is pinned: it may be an impostor`,
+          { url, pinned: onionAddressOf(pinned), presented: conn.bundle.address },
+        );
+      }
+      if (
+        rec?.signingKey &&
+        (!Buffer.from(rec.signingKey).equals(Buffer.from(got.signingKey)) || rec.origin !== got.logOrigin)
+      ) {
+        throw new InconsistencyError(
+          'relay-log-changed',
+          `the relay at ${url} started a new log (origin ${got.logOrigin}); its old checkpoints are kept as evidence`,
+          { url, oldOrigin: rec.origin, newOrigin: got.logOrigin },
+        );
+      }
+      if (rec === undefined || rec.signingKey === null || rec.bundle === undefined) {
+        this.saveRelay({
+          url,
+          identityKey: got.identityKey,
+          signingKey: got.signingKey,
+          origin: got.logOrigin,
+          cursor: rec?.cursor ?? 0,
+          verifiedNote: rec?.verifiedNote ?? null,
+          verifiedSize: rec?.verifiedSize ?? 0,
+          bundle: conn.bundle.bytes,
+        });
+      }
+      return conn;
+    } catch (e) {
+      await conn.close();
+      throw e;
+    }
+  }
+
+  /** Create a group on relays; returns it with an invite for others. */
+  async createGroup(
+    name: string,
+    relayUrls: readonly string[],
+    policy: Policy = 'trusted',
+  ): Promise<{ group: GroupState; invite: string }> {
+    if (relayUrls.length === 0)
+      throw new UsageError('no-relay', 'a group needs at least one relay (--relay ws://HOST:PORT)');
+    const relays = [];
+    for (const raw of relayUrls) {
+      const url = canonicalRelayUrl(raw);
+      const conn = await this.connectPinned(url);
+      relays.push({ url, identityKey: conn.bundle.bundle.identityKey });
+      await conn.close();
+    }
+    const secret0 = randomBytes(32);
+    const id = groupIdOf(
+      secret0,
+      relays.map((r) => r.identityKey),
+    );
+    if ([...this.groups.values()].some((g) => g.record.name === name)) {
+      throw new UsageError('group-name-taken', `you already have a group named "${name}"`);
+    }
+    const now = this.now();
+    const record: GroupRecord = {
+      id,
+      name,
+      policy,
+      schedule: { originMs: now, lengthMs: DEFAULT_EPOCH_LENGTH_MS },
+      baseEpoch: asEpoch(0),
+      // A copy: secret0 is wiped below, and the record is saved again later.
+      baseSecret: Buffer.from(secret0),
+      relays,
+      pendingIntros: [],
+      myIntro: null,
+      seedMembers: [],
+      joinedMs: now,
+    };
+    const state = this.store.transaction(() => {
+      this.store.put(KIND.group, id, encodeGroup(record));
+      return this.#loadGroup(record);
+    });
+    wipe(secret0);
+    await this.#post(state, MessageKind.join, Buffer.from(this.name));
+    const invite = await this.invite(state.key);
+    return { group: state, invite };
+  }
+
+  /**
+   * A fresh invite for a group: announces its intro nonce in the group first (so members will
+   * recognise the joiner's first envelope), then returns the invite string.
+   */
+  async invite(ref: string): Promise<string> {
+    const state = this.resolveGroup(ref);
+    const now = this.now();
+    const epoch = epochAt(state.record.schedule, now);
+    const invite = createInvite({
+      groupId: state.record.id,
+      name: state.record.name,
+      policy: state.record.policy,
+      schedule: state.record.schedule,
+      secret: state.ring.secretFor(epoch),
+      secretEpoch: epoch,
+      relays: state.record.relays,
+      inviter: this.identity.keyPair.publicKey,
+      nowMs: now,
+      members: this.#memberSeeds(state),
+    });
+    this.#saveGroup(state, {
+      ...state.record,
+      pendingIntros: [...state.record.pendingIntros, invite.introNonce],
+    });
+    this.recognizer.expectIntro(state.key, this.windowKeys(state), invite.introNonce);
+    await this.#post(state, MessageKind.inviteNotice, invite.introNonce);
+    return encodeInvite(invite);
+  }
+
+  #memberSeeds(state: GroupState): { author: Uint8Array; nextSeq: number }[] {
+    const seeds = new Map<string, { author: Uint8Array; nextSeq: number }>();
+    for (const m of state.record.seedMembers) seeds.set(hex(m.author), m);
+    for (const a of state.dag.authors())
+      seeds.set(hex(a), { author: a, nextSeq: (state.dag.latestSeq(a) ?? -1) + 1 });
+    // Our own next message will follow the invite notice we are about to post.
+    const me = hex(this.identity.keyPair.publicKey);
+    const mine = seeds.get(me);
+    if (mine) seeds.set(me, { ...mine, nextSeq: mine.nextSeq + 1 });
+    return [...seeds.values()];
+  }
+
+  /** Join a group from an invite string; posts our join message. */
+  async joinGroup(text: string): Promise<GroupState> {
+    const invite: Invite = decodeInvite(text.trim());
+    const key = hex(invite.groupId);
+    if (this.groups.has(key))
+      throw new UsageError('already-member', `you are already in group "${invite.name}"`);
+    const now = this.now();
+    const joined = deriveInviteKeys(invite, now);
+    for (const r of invite.relays) {
+      const conn = await this.connectPinned(r.url, r.identityKey);
+      await conn.close();
+    }
+    let name = invite.name;
+    if ([...this.groups.values()].some((g) => g.record.name === name)) name = `${name}-${key.slice(0, 6)}`;
+    const record: GroupRecord = {
+      id: invite.groupId,
+      name,
+      policy: invite.policy,
+      schedule: invite.schedule,
+      baseEpoch: joined.epoch,
+      // A copy: joined.secret is wiped below, and the record is saved again later.
+      baseSecret: Buffer.from(joined.secret),
+      relays: invite.relays,
+      pendingIntros: [],
+      myIntro: invite.introNonce,
+      seedMembers: [
+        ...invite.members.filter((m) => !Buffer.from(m.author).equals(Buffer.from(invite.inviter))),
+        {
+          author: invite.inviter,
+          nextSeq:
+            invite.members.find((m) => Buffer.from(m.author).equals(Buffer.from(invite.inviter)))?.nextSeq ??
+            0,
+        },
+      ],
+      joinedMs: now,
+    };
+    const state = this.store.transaction(() => {
+      this.store.put(KIND.group, invite.groupId, encodeGroup(record));
+      return this.#loadGroup(record);
+    });
+    wipe(joined.secret);
+    await this.#post(state, MessageKind.join, Buffer.from(this.name));
+    return state;
+  }
+
+  members(ref: string): MemberView[] {
+    const state = this.resolveGroup(ref);
+    const me = hex(this.identity.keyPair.publicKey);
+    const out: MemberView[] = [];
+    const seen = new Set<string>();
+    for (const a of state.dag.authors()) {
+      const k = hex(a);
+      seen.add(k);
+      const msgs = state.dag.messagesBy(a);
+      out.push({
+        address: onionAddressOf(a),
+        publicKey: a,
+        name: state.names.get(k) ?? null,
+        messages: msgs.length,
+        lastSeq: state.dag.latestSeq(a) ?? -1,
+        isMe: k === me,
+      });
+    }
+    for (const m of state.record.seedMembers) {
+      if (seen.has(hex(m.author))) continue;
+      out.push({
+        address: onionAddressOf(m.author),
+        publicKey: m.author,
+        name: null,
+        messages: 0,
+        lastSeq: m.nextSeq - 1,
+        isMe: false,
+      });
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sending
+
+  /** The latest verified checkpoint of a relay, compacted for gossip in our next message. */
+  #gossip(state: GroupState): GossipedCheckpoint | null {
+    for (const r of state.record.relays) {
+      const rec = this.relayRecord(r.url);
+      if (rec?.verifiedNote && rec.signingKey && rec.origin) {
+        const cp = verifyCheckpoint(rec.verifiedNote, rec.origin, rec.signingKey);
+        const sig = parseNote(rec.verifiedNote).signatures[0];
+        if (sig === undefined) continue;
+        return { origin: cp.origin, size: cp.size, rootHash: cp.rootHash, signature: sig.signature };
+      }
+    }
+    return null;
+  }
+
+  /** Compose, store (outbox first) and post a message. Returns its id. */
+  async #post(state: GroupState, kind: number, body: Uint8Array): Promise<Uint8Array> {
+    const me = this.identity.keyPair.publicKey;
+    const now = this.now();
+    const epoch = epochAt(state.record.schedule, now);
+    const keys = state.ring.keys(epoch);
+    if (keys === null) throw new UsageError('epoch-erased', 'this group’s current keys are not available');
+    const seq = state.dag.nextSeq(me);
+    const parents = state.dag.chooseParents(me);
+    // Timestamps never run backwards from a parent's: a skewed clock must not make us look like a backdater.
+    let timestamp = now;
+    for (const p of parents) timestamp = Math.max(timestamp, state.dag.get(p)?.timestamp ?? 0);
+    const useIntro = seq === 0 && state.record.myIntro !== null;
+    const { message, envelope } = composeMessage({
+      groupId: state.record.id,
+      keys,
+      author: this.identity,
+      seq: asSeq(seq),
+      parents,
+      timestamp,
+      kind,
+      body,
+      checkpoint: this.#gossip(state),
+      ...(useIntro ? { introNonce: state.record.myIntro! } : {}),
+    });
+    const post: PostRecord = {
+      groupId: state.record.id,
+      messageId: message.id,
+      envelope,
+      createdMs: now,
+      receipts: state.record.relays.map((r) => ({ url: r.url, receipt: null, included: false })),
+    };
+    this.store.transaction(() => {
+      this.store.append(
+        state.record.id,
+        encodeStoredMessage({ signed: message.signed, relay: '', index: 0, receivedMs: now }),
+      );
+      this.store.put(KIND.post, message.id, encodePost(post));
+      if (useIntro) this.#saveGroup(state, { ...state.record, myIntro: null });
+    });
+    this.#insertVerified(state, message);
+    this.recognizer.expectAuthor(state.key, this.windowKeys(state), me, seq + 1);
+    return message.id;
+  }
+
+  /** Queue a text message; `flush` (or sync) posts it. */
+  async sendText(ref: string, text: string): Promise<Uint8Array> {
+    const state = this.resolveGroup(ref);
+    const body = Buffer.from(text, 'utf8');
+    if (body.length === 0) throw new UsageError('empty-message', 'nothing to send');
+    if (body.length > MAX_BODY_BYTES) {
+      throw new UsageError(
+        'too-long',
+        `the message is ${body.length} bytes; one message carries at most ${MAX_BODY_BYTES}`,
+      );
+    }
+    return this.#post(state, MessageKind.text, body);
+  }
+
+  pendingPosts(): PostRecord[] {
+    return this.store
+      .list(KIND.post)
+      .map((r) => decodePost(r.value))
+      .filter((p) => p.receipts.some((x) => x.receipt === null));
+  }
+
+  allPosts(): PostRecord[] {
+    return this.store.list(KIND.post).map((r) => decodePost(r.value));
+  }
+
+  savePost(p: PostRecord): void {
+    this.store.put(KIND.post, p.messageId, encodePost(p));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reading
+
+  read(ref: string, limit?: number): ReadMessage[] {
+    const state = this.resolveGroup(ref);
+    const me = hex(this.identity.keyPair.publicKey);
+    let order = state.dag.displayOrder();
+    if (limit !== undefined) order = order.slice(Math.max(0, order.length - limit));
+    return order.map((m) => {
+      const author = hex(m.author);
+      const full = m as unknown as VerifiedMessage;
+      return {
+        id: hex(m.id),
+        author: onionAddressOf(m.author),
+        authorName: state.names.get(author) ?? null,
+        isMine: author === me,
+        seq: m.seq,
+        timestamp: m.timestamp,
+        kind: full.kind,
+        text: full.kind === MessageKind.text || full.kind === MessageKind.join ? decodeText(full.body) : null,
+        seenBy: author === me ? state.dag.seenBy(m.id).map((a) => onionAddressOf(a)) : [],
+        waitingForParents: state.dag.isWaiting(m.id),
+      };
+    });
+  }
+
+  findings(ref: string): Finding[] {
+    const state = this.resolveGroup(ref);
+    return state.checker.check(this.now());
+  }
+
+  /** Accept one opened envelope from a relay sync into its group (used by the sync engine). */
+  acceptOpened(
+    state: GroupState,
+    msg: VerifiedMessage,
+    relay: string,
+    index: number,
+    receivedMs: number,
+  ): boolean {
+    if (state.dag.has(msg.id)) return false;
+    const added = this.#insertVerified(state, msg);
+    if (!added) return false;
+    this.store.append(state.record.id, encodeStoredMessage({ signed: msg.signed, relay, index, receivedMs }));
+    this.recognizer.expectAuthor(state.key, this.windowKeys(state), msg.author, msg.seq + 1);
+    if (msg.kind === MessageKind.inviteNotice && msg.body.length === INTRO_NONCE_BYTES) {
+      if (!state.record.pendingIntros.some((n) => Buffer.from(n).equals(Buffer.from(msg.body)))) {
+        this.#saveGroup(state, { ...state.record, pendingIntros: [...state.record.pendingIntros, msg.body] });
+        this.recognizer.expectIntro(state.key, this.windowKeys(state), msg.body);
+      }
+    }
+    return true;
+  }
+
+  /** An intro nonce was used by a joiner: stop expecting it. */
+  consumeIntro(state: GroupState, nonce: Uint8Array): void {
+    const rest = state.record.pendingIntros.filter((n) => !Buffer.from(n).equals(Buffer.from(nonce)));
+    if (rest.length !== state.record.pendingIntros.length)
+      this.#saveGroup(state, { ...state.record, pendingIntros: rest });
+  }
+
+  groupOfKey(key: string): GroupState | undefined {
+    return this.groups.get(key);
+  }
+
+  /** Envelope size check for anything we are about to post. */
+  static assertEnvelope(envelope: Uint8Array): void {
+    if (envelope.length !== ENVELOPE_BYTES)
+      throw new CodecError('envelope-size', 'internal: bad envelope size');
+  }
+
+  relaysInUse(): string[] {
+    const urls = new Set<string>();
+    for (const g of this.groups.values()) for (const r of g.record.relays) urls.add(r.url);
+    return [...urls];
+  }
+
+  epochOf(state: GroupState): Epoch {
+    return epochAt(state.record.schedule, this.now());
+  }
+}
+
+function* readAll(store: ProfileStore, scope: Uint8Array): Generator<import('../wire/cbor.ts').CborValue> {
+  let from = 0;
+  for (;;) {
+    const items = store.readAppended(scope, from, 1000);
+    if (items.length === 0) return;
+    for (const it of items) yield it.value;
+    from = items[items.length - 1]!.seq + 1;
+  }
+}
+
+export function isCwtch(e: unknown): e is CwtchError {
+  return e instanceof CwtchError;
+}

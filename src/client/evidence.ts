@@ -1,0 +1,314 @@
+/**
+ * Evidence a client keeps and exports: proofs of relay misbehaviour (split views, log forks,
+ * receipts the log does not honour) and of member misbehaviour (equivocation), in a bundle
+ * that anyone can verify offline — relay proofs without any group key.
+ *
+ * Bundle (JSON): { format: "cwtch-groups-evidence/1", generatedAt, group: {name, id},
+ *   items: [ { kind: "relay-log" | "relay-receipt" | "equivocation" | "finding", … } ] }
+ */
+import { hashWithDomain } from '../crypto/index.ts';
+import { CodecError, CwtchError, UsageError, VerifyError } from '../errors.ts';
+import { openSignedMessage } from '../group/message.ts';
+import { openKeyBundle } from '../identity/key-bundle.ts';
+import { onionAddressOf } from '../identity/onion.ts';
+import { verifyCheckpoint } from '../log/checkpoint.ts';
+import {
+  decodeLogEvidence,
+  encodeLogEvidence,
+  type LogEvidence,
+  verifySplitViewEvidence,
+} from '../log/evidence.ts';
+import type { LogIndex, TreeSize } from '../log/hash.ts';
+import { verifyInclusion } from '../log/proof.ts';
+import { decodeReceipt, verifyReceipt } from '../log/receipt.ts';
+import type { Finding } from '../transcript/index.ts';
+import type { Client } from './client.ts';
+import { KIND } from './records.ts';
+
+export const EVIDENCE_FORMAT = 'cwtch-groups-evidence/1';
+const MAX_BUNDLE_BYTES = 4 * 1024 * 1024;
+
+export interface EvidenceRecord {
+  readonly kind: 'relay' | 'receipt' | 'anomaly';
+  /** Group id hex, when the evidence concerns one group. */
+  readonly group: string | null;
+  readonly relay: string | null;
+  readonly detectedMs: number;
+  readonly detail: string;
+  readonly member?: string;
+  readonly log: {
+    readonly origin: string;
+    readonly signingKey: string;
+    readonly evidence: LogEvidence;
+  } | null;
+  readonly members: readonly string[];
+  readonly receipt?: {
+    readonly receipt: string;
+    readonly checkpoint: string;
+    readonly servedLeaf: string;
+    readonly proof: readonly string[];
+    readonly signingKey: string;
+  };
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+function toJson(r: EvidenceRecord): Json {
+  return {
+    kind: r.kind,
+    group: r.group,
+    relay: r.relay,
+    detectedMs: r.detectedMs,
+    detail: r.detail,
+    member: r.member ?? null,
+    log:
+      r.log === null
+        ? null
+        : { origin: r.log.origin, signingKey: r.log.signingKey, evidence: encodeLogEvidence(r.log.evidence) },
+    members: [...r.members],
+    receipt: r.receipt === undefined ? null : { ...r.receipt, proof: [...r.receipt.proof] },
+  };
+}
+
+/** Persist evidence (idempotent: the same evidence twice is stored once). */
+export function saveEvidence(client: Client, record: EvidenceRecord): void {
+  const text = JSON.stringify(toJson({ ...record, detectedMs: 0 }));
+  const id = hashWithDomain('cwtch-groups/v1/evidence-id\n', Buffer.from(text)).toString('hex');
+  if (client.store.get(KIND.evidence, id) !== undefined) return;
+  client.store.put(KIND.evidence, id, JSON.stringify(toJson(record)));
+}
+
+export interface StoredEvidence {
+  readonly id: string;
+  readonly json: { [k: string]: Json };
+}
+
+export function listEvidence(client: Client, groupKey?: string): StoredEvidence[] {
+  const out: StoredEvidence[] = [];
+  for (const r of client.store.list(KIND.evidence)) {
+    if (typeof r.value !== 'string') continue;
+    const json = JSON.parse(r.value) as { [k: string]: Json };
+    if (groupKey !== undefined && json.group !== null && json.group !== groupKey) continue;
+    out.push({ id: typeof r.key === 'string' ? r.key : Buffer.from(r.key).toString('hex'), json });
+  }
+  out.sort((a, b) => Number(a.json.detectedMs) - Number(b.json.detectedMs));
+  return out;
+}
+
+/** Build the exportable bundle for a group: relay evidence, equivocations, and current findings. */
+export function buildBundle(
+  client: Client,
+  groupKey: string,
+  groupName: string,
+  findings: readonly Finding[],
+  relayBundles: ReadonlyMap<string, Uint8Array>,
+): { [k: string]: Json } {
+  const items: Json[] = [];
+  for (const e of listEvidence(client, groupKey)) {
+    const j = e.json;
+    const relay = typeof j.relay === 'string' ? j.relay : null;
+    const bundle = relay === null ? undefined : relayBundles.get(relay);
+    const keyBundle = bundle === undefined ? null : Buffer.from(bundle).toString('base64url');
+    if (j.kind === 'relay' && j.log !== null)
+      items.push({ kind: 'relay-log', relay, detail: j.detail ?? '', keyBundle, log: j.log ?? null });
+    else if (j.kind === 'receipt')
+      items.push({
+        kind: 'relay-receipt',
+        relay,
+        detail: j.detail ?? '',
+        keyBundle,
+        receipt: j.receipt ?? null,
+      });
+    else items.push({ kind: 'anomaly', relay, detail: j.detail ?? '', member: j.member ?? null });
+  }
+  for (const f of findings) {
+    if (f.type === 'equivocation') {
+      items.push({
+        kind: 'equivocation',
+        member: onionAddressOf(f.author),
+        seq: f.seq,
+        detail: f.detail,
+        signed: f.evidence.map((x) => Buffer.from(x.signed).toString('base64url')),
+      });
+    } else {
+      items.push({
+        kind: 'finding',
+        type: f.type,
+        detail: f.detail,
+        member: f.author ? onionAddressOf(f.author) : null,
+      });
+    }
+  }
+  return {
+    format: EVIDENCE_FORMAT,
+    generatedAt: new Date(client.now()).toISOString(),
+    group: { name: groupName, id: groupKey.slice(0, 16) },
+    items,
+  };
+}
+
+export interface VerifiedItem {
+  readonly kind: string;
+  /** 'proven': the cryptography shows misbehaviour by `who`; 'claim': reported, not provable offline. */
+  readonly status: 'proven' | 'claim' | 'invalid';
+  readonly who: string;
+  readonly summary: string;
+}
+
+function obj(v: unknown, what: string): { [k: string]: unknown } {
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new CodecError('evidence-malformed', `${what} must be an object`);
+  return v as { [k: string]: unknown };
+}
+
+function str(v: unknown, what: string): string {
+  if (typeof v !== 'string') throw new CodecError('evidence-malformed', `${what} must be a string`);
+  return v;
+}
+
+function bytesHex(v: unknown, what: string): Buffer {
+  const s = str(v, what);
+  if (!/^([0-9a-f]{2})*$/.test(s)) throw new CodecError('evidence-malformed', `${what} must be hex`);
+  return Buffer.from(s, 'hex');
+}
+
+/** The relay's log signing key, taken from its identity-signed key bundle when the bundle is present. */
+function relayKey(item: { [k: string]: unknown }, claimedHex: string): { key: Buffer; who: string } {
+  const claimed = bytesHex(claimedHex, 'signingKey');
+  if (typeof item.keyBundle === 'string') {
+    const bundle = openKeyBundle(Buffer.from(item.keyBundle, 'base64url'));
+    if (!bundle.bundle.signingKey.every((b, i) => b === claimed[i])) {
+      throw new VerifyError(
+        'evidence-key-mismatch',
+        'the evidence names a signing key the relay bundle does not',
+      );
+    }
+    return { key: claimed, who: `relay ${bundle.address}` };
+  }
+  return { key: claimed, who: `relay log key ${claimedHex.slice(0, 16)}` };
+}
+
+function verifyItem(item: { [k: string]: unknown }): VerifiedItem {
+  const kind = str(item.kind, 'item.kind');
+  switch (kind) {
+    case 'relay-log': {
+      const log = obj(item.log, 'log');
+      const origin = str(log.origin, 'log.origin');
+      const { key, who } = relayKey(item, str(log.signingKey, 'log.signingKey'));
+      const evidence = decodeLogEvidence(str(log.evidence, 'log.evidence'));
+      const split = evidence.kind === 'consistency-failure' ? evidence.splitView : evidence;
+      if (split === undefined) {
+        verifyCheckpoint(evidence.kind === 'consistency-failure' ? evidence.older : '', origin, key);
+        return {
+          kind,
+          status: 'claim',
+          who,
+          summary: 'a consistency proof failed, but the two checkpoints alone do not prove a fork',
+        };
+      }
+      const view = verifySplitViewEvidence(split, origin, key);
+      return {
+        kind,
+        status: 'proven',
+        who,
+        summary: `signed two incompatible logs: size ${view.a.size} and size ${view.b.size}`,
+      };
+    }
+    case 'relay-receipt': {
+      const r = obj(item.receipt, 'receipt');
+      const { key, who } = relayKey(item, str(r.signingKey, 'receipt.signingKey'));
+      const receipt = decodeReceipt(bytesHex(r.receipt, 'receipt.receipt'));
+      if (!verifyReceipt(receipt, key))
+        throw new VerifyError('evidence-receipt-signature', 'the receipt is not signed by the relay');
+      const cp = verifyCheckpoint(str(r.checkpoint, 'receipt.checkpoint'), receipt.origin, key);
+      const served = bytesHex(r.servedLeaf, 'receipt.servedLeaf');
+      const proof = (Array.isArray(r.proof) ? r.proof : []).map((p, i) => bytesHex(p, `receipt.proof[${i}]`));
+      if (receipt.index >= cp.size)
+        return { kind, status: 'invalid', who, summary: 'the checkpoint does not cover the receipted index' };
+      const servedProven = verifyInclusion(
+        served,
+        receipt.index as LogIndex,
+        cp.size as TreeSize,
+        proof,
+        cp.rootHash,
+      );
+      if (servedProven && !served.equals(Buffer.from(receipt.leafHash))) {
+        return {
+          kind,
+          status: 'proven',
+          who,
+          summary: `receipted one envelope at index ${receipt.index} but its signed log holds another there`,
+        };
+      }
+      return {
+        kind,
+        status: 'claim',
+        who,
+        summary: `receipted index ${receipt.index} but did not prove it under checkpoint size ${cp.size}`,
+      };
+    }
+    case 'equivocation': {
+      const signed = (Array.isArray(item.signed) ? item.signed : []).map((s) =>
+        openSignedMessage(Buffer.from(str(s, 'signed'), 'base64url')),
+      );
+      if (signed.length < 2)
+        return { kind, status: 'invalid', who: '?', summary: 'an equivocation needs two messages' };
+      const [a, b] = signed as [ReturnType<typeof openSignedMessage>, ReturnType<typeof openSignedMessage>];
+      const same =
+        Buffer.from(a.author).equals(Buffer.from(b.author)) &&
+        Buffer.from(a.groupId).equals(Buffer.from(b.groupId)) &&
+        a.seq === b.seq &&
+        !Buffer.from(a.id).equals(Buffer.from(b.id));
+      const who = `member ${onionAddressOf(a.author)}`;
+      return same
+        ? { kind, status: 'proven', who, summary: `signed two different messages as seq ${a.seq}` }
+        : { kind, status: 'invalid', who, summary: 'the messages are not an equivocation' };
+    }
+    default:
+      return {
+        kind,
+        status: 'claim',
+        who:
+          typeof item.member === 'string'
+            ? `member ${item.member}`
+            : typeof item.relay === 'string'
+              ? `relay ${item.relay}`
+              : '?',
+        summary: typeof item.detail === 'string' ? item.detail : kind,
+      };
+  }
+}
+
+/** Verify an exported bundle offline. @throws CodecError when the file is not a bundle. */
+export function verifyBundle(text: string): VerifiedItem[] {
+  if (text.length > MAX_BUNDLE_BYTES)
+    throw new CodecError('evidence-too-large', 'evidence file is too large');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new CodecError('evidence-malformed', 'evidence file is not JSON');
+  }
+  const root = obj(parsed, 'evidence');
+  if (root.format !== EVIDENCE_FORMAT)
+    throw new CodecError('evidence-format', `not a ${EVIDENCE_FORMAT} file`);
+  if (!Array.isArray(root.items)) throw new CodecError('evidence-malformed', 'items must be an array');
+  return root.items.map((it, i) => {
+    try {
+      return verifyItem(obj(it, `items[${i}]`));
+    } catch (e) {
+      if (!(e instanceof CwtchError)) throw e;
+      return {
+        kind:
+          typeof (it as { kind?: unknown }).kind === 'string' ? String((it as { kind: string }).kind) : '?',
+        status: 'invalid',
+        who: '?',
+        summary: `${e.reason}: ${e.message}`,
+      };
+    }
+  });
+}
+
+export function assertBundleUsage(path: string): void {
+  if (path.length === 0) throw new UsageError('bad-argument', 'evidence file path is empty');
+}

@@ -1,0 +1,281 @@
+/**
+ * What a client keeps in its profile, as typed records and their CBOR forms. Every record is
+ * sealed by the profile store; these codecs only map types ↔ CBOR, strictly (a damaged record is
+ * a CodecError naming its kind).
+ */
+import { asEpoch, type Epoch, type EpochSchedule } from '../group/epoch.ts';
+import type { CborMap, CborValue } from '../wire/cbor.ts';
+import { expectArray, expectBytes, expectText, expectUint, MapReader } from '../wire/schema.ts';
+
+export type Policy = 'trusted' | 'strangers';
+
+export const KIND = {
+  profile: 'profile',
+  group: 'group',
+  relay: 'relay',
+  message: 'message',
+  post: 'post',
+  evidence: 'evidence',
+  tokens: 'tokens',
+} as const;
+
+export interface ProfileRecord {
+  readonly seed: Uint8Array;
+  readonly name: string;
+  readonly createdMs: number;
+}
+
+export interface GroupRelay {
+  readonly url: string;
+  /** Pinned Ed25519 identity key (its onion address is the relay's address). */
+  readonly identityKey: Uint8Array;
+}
+
+export interface GroupRecord {
+  readonly id: Uint8Array;
+  readonly name: string;
+  readonly policy: Policy;
+  readonly schedule: EpochSchedule;
+  /** Oldest epoch whose secret we keep, and that secret (sealed by the store). */
+  readonly baseEpoch: Epoch;
+  readonly baseSecret: Uint8Array;
+  readonly relays: readonly GroupRelay[];
+  /** Intro nonces announced in the group whose joiner has not yet posted. */
+  readonly pendingIntros: readonly Uint8Array[];
+  /** The intro nonce of the invite we joined with, until our first message uses it. */
+  readonly myIntro: Uint8Array | null;
+  /** Members known at join time with the next seq we expect from each. */
+  readonly seedMembers: readonly { readonly author: Uint8Array; readonly nextSeq: number }[];
+  readonly joinedMs: number;
+}
+
+export interface RelayRecord {
+  readonly url: string;
+  readonly identityKey: Uint8Array;
+  /** First-seen log signing key and origin (a change means a new log). */
+  readonly signingKey: Uint8Array | null;
+  readonly origin: string | null;
+  /** Next log index to fetch. */
+  readonly cursor: number;
+  /** The newest checkpoint we verified (consistent with every earlier one). */
+  readonly verifiedNote: string | null;
+  readonly verifiedSize: number;
+  /** The relay's signed key bundle as last seen (for evidence: it binds the log key to the relay). */
+  readonly bundle?: Uint8Array;
+}
+
+export interface StoredMessage {
+  readonly signed: Uint8Array;
+  /** Where we got it: relay url and log index (or '' for our own before posting). */
+  readonly relay: string;
+  readonly index: number;
+  readonly receivedMs: number;
+}
+
+/** One of our posts: the envelope, and per relay its receipt (or none yet). */
+export interface PostRecord {
+  readonly groupId: Uint8Array;
+  readonly messageId: Uint8Array;
+  readonly envelope: Uint8Array;
+  readonly createdMs: number;
+  readonly receipts: readonly {
+    readonly url: string;
+    readonly receipt: Uint8Array | null;
+    readonly included: boolean;
+  }[];
+}
+
+function m(entries: [number, CborValue][]): CborMap {
+  return new Map(entries);
+}
+
+export function encodeProfile(p: ProfileRecord): CborValue {
+  return m([
+    [1, p.seed],
+    [2, p.name],
+    [3, p.createdMs],
+  ]);
+}
+
+export function decodeProfile(v: CborValue): ProfileRecord {
+  const r = MapReader.of(v, 'profile record');
+  const out = {
+    seed: r.bytes(1, 'seed', 32),
+    name: r.text(2, 'name', 256),
+    createdMs: r.uint(3, 'createdMs'),
+  };
+  r.done();
+  return out;
+}
+
+export function encodeGroup(g: GroupRecord): CborValue {
+  return m([
+    [1, g.id],
+    [2, g.name],
+    [3, g.policy],
+    [
+      4,
+      m([
+        [1, g.schedule.originMs],
+        [2, g.schedule.lengthMs],
+      ]),
+    ],
+    [5, g.baseEpoch],
+    [6, g.baseSecret],
+    [
+      7,
+      g.relays.map((r) =>
+        m([
+          [1, r.url],
+          [2, r.identityKey],
+        ]),
+      ),
+    ],
+    [8, [...g.pendingIntros]],
+    [9, g.myIntro],
+    [
+      10,
+      g.seedMembers.map((s) =>
+        m([
+          [1, s.author],
+          [2, s.nextSeq],
+        ]),
+      ),
+    ],
+    [11, g.joinedMs],
+  ]);
+}
+
+export function decodeGroup(v: CborValue): GroupRecord {
+  const r = MapReader.of(v, 'group record');
+  const s = MapReader.of(r.raw(4, 'schedule'), 'group record.schedule');
+  const schedule = { originMs: s.uint(1, 'originMs'), lengthMs: s.uint(2, 'lengthMs') };
+  s.done();
+  const policy = r.text(3, 'policy', 16);
+  const out: GroupRecord = {
+    id: r.bytes(1, 'id', 32),
+    name: r.text(2, 'name', 256),
+    policy: policy === 'strangers' ? 'strangers' : 'trusted',
+    schedule,
+    baseEpoch: asEpoch(r.uint(5, 'baseEpoch')),
+    baseSecret: r.bytes(6, 'baseSecret', 32),
+    relays: r.array(7, 'relays', 16).map((x) => {
+      const rr = MapReader.of(x, 'group relay');
+      const relay = { url: rr.text(1, 'url', 512), identityKey: rr.bytes(2, 'identityKey', 32) };
+      rr.done();
+      return relay;
+    }),
+    pendingIntros: r.array(8, 'pendingIntros', 256).map((x) => expectBytes(x, 'intro', 16)),
+    myIntro: ((x) => (x === null ? null : expectBytes(x, 'myIntro', 16)))(r.raw(9, 'myIntro')),
+    seedMembers: r.array(10, 'seedMembers', 256).map((x) => {
+      const rr = MapReader.of(x, 'seed member');
+      const sm = { author: rr.bytes(1, 'author', 32), nextSeq: rr.uint(2, 'nextSeq') };
+      rr.done();
+      return sm;
+    }),
+    joinedMs: r.uint(11, 'joinedMs'),
+  };
+  r.done();
+  return out;
+}
+
+export function encodeRelay(x: RelayRecord): CborValue {
+  return m([
+    [1, x.url],
+    [2, x.identityKey],
+    [3, x.signingKey],
+    [4, x.origin],
+    [5, x.cursor],
+    [6, x.verifiedNote],
+    [7, x.verifiedSize],
+    ...(x.bundle === undefined ? [] : ([[8, x.bundle]] as [number, CborValue][])),
+  ]);
+}
+
+export function decodeRelay(v: CborValue): RelayRecord {
+  const r = MapReader.of(v, 'relay record');
+  const sk = r.raw(3, 'signingKey');
+  const origin = r.raw(4, 'origin');
+  const note = r.raw(6, 'verifiedNote');
+  const out: RelayRecord = {
+    url: r.text(1, 'url', 512),
+    identityKey: r.bytes(2, 'identityKey', 32),
+    signingKey: sk === null ? null : expectBytes(sk, 'signingKey', 32),
+    origin: origin === null ? null : expectText(origin, 'relay record.origin', 256),
+    cursor: r.uint(5, 'cursor'),
+    verifiedNote: note === null ? null : expectText(note, 'relay record.verifiedNote', 8192),
+    verifiedSize: r.uint(7, 'verifiedSize'),
+    ...((b) => (b === undefined ? {} : { bundle: b }))(
+      r.optional(8, (v) => expectBytes(v, 'relay record.bundle', undefined, 4096)),
+    ),
+  };
+  r.done();
+  return out;
+}
+
+export function encodeStoredMessage(x: StoredMessage): CborValue {
+  return m([
+    [1, x.signed],
+    [2, x.relay],
+    [3, x.index],
+    [4, x.receivedMs],
+  ]);
+}
+
+export function decodeStoredMessage(v: CborValue): StoredMessage {
+  const r = MapReader.of(v, 'stored message');
+  const out = {
+    signed: r.bytes(1, 'signed', undefined, 4096),
+    relay: r.text(2, 'relay', 512),
+    index: r.uint(3, 'index'),
+    receivedMs: r.uint(4, 'receivedMs'),
+  };
+  r.done();
+  return out;
+}
+
+export function encodePost(p: PostRecord): CborValue {
+  return m([
+    [1, p.groupId],
+    [2, p.messageId],
+    [3, p.envelope],
+    [4, p.createdMs],
+    [
+      5,
+      p.receipts.map((x) =>
+        m([
+          [1, x.url],
+          [2, x.receipt],
+          [3, x.included],
+        ]),
+      ),
+    ],
+  ]);
+}
+
+export function decodePost(v: CborValue): PostRecord {
+  const r = MapReader.of(v, 'post record');
+  const out: PostRecord = {
+    groupId: r.bytes(1, 'groupId', 32),
+    messageId: r.bytes(2, 'messageId', 32),
+    envelope: r.bytes(3, 'envelope', undefined, 4096),
+    createdMs: r.uint(4, 'createdMs'),
+    receipts: r.array(5, 'receipts', 16).map((x) => {
+      const rr = MapReader.of(x, 'post receipt');
+      const rec = rr.raw(2, 'receipt');
+      const out2 = {
+        url: rr.text(1, 'url', 512),
+        receipt: rec === null ? null : expectBytes(rec, 'receipt', undefined, 512),
+        included: rr.bool(3, 'included'),
+      };
+      rr.done();
+      return out2;
+    }),
+  };
+  r.done();
+  return out;
+}
+
+export function uintList(v: CborValue, what: string): number[] {
+  return expectArray(v, what, 1 << 16).map((x) => expectUint(x, what));
+}

@@ -1,0 +1,523 @@
+/**
+ * The sync engine: brings a profile up to date with its relays and keeps them honest.
+ *
+ * For each relay: connect and check the pin; fetch pages from the cursor; verify every served
+ * checkpoint and its consistency proof against the last verified one (an inconsistent
+ * checkpoint is kept as evidence and the relay is not trusted further); recognise our envelopes
+ * by tag, open and verify them, insert them into their groups' DAGs; advance the cursor in the
+ * same transaction as the messages; then post what the outbox holds and check, for each of our
+ * receipts, that the relay's log includes the envelope at the receipted index.
+ * Checkpoints gossiped inside members' messages are compared with ours to expose split views.
+ */
+import { CwtchError, InconsistencyError, PushbackError, UsageError, VerifyError } from '../errors.ts';
+import { openEnvelope } from '../group/envelope.ts';
+import type { VerifiedMessage } from '../group/message.ts';
+import { type Checkpoint, noteFromCompactCheckpoint, verifyCheckpoint } from '../log/checkpoint.ts';
+import { checkCheckpointConsistency, type LogEvidence, splitViewFromNotes } from '../log/evidence.ts';
+import { type LogIndex, leafHash, type TreeSize } from '../log/hash.ts';
+import { verifyInclusion } from '../log/proof.ts';
+import { decodeReceipt, encodeReceipt, type Receipt, verifyReceipt } from '../log/receipt.ts';
+import { TokenWallet } from '../tokens/index.ts';
+import type { WireEntry } from '../wire/frames.ts';
+import type { Client, GroupState } from './client.ts';
+import { type EvidenceRecord, saveEvidence } from './evidence.ts';
+import { KIND, type PostRecord, type RelayRecord } from './records.ts';
+import type { RelayClient } from './relay-client.ts';
+
+export interface SyncProgress {
+  readonly url: string;
+  readonly scanned: number;
+  readonly total: number;
+  readonly ours: number;
+}
+
+export interface RelaySyncReport {
+  readonly url: string;
+  readonly scanned: number;
+  readonly ours: number;
+  readonly newMessages: number;
+  readonly checkpointSize: number;
+  readonly posted: number;
+  readonly receiptsVerified: number;
+  readonly error: { readonly code: string; readonly reason: string; readonly message: string } | null;
+}
+
+export interface SyncOptions {
+  readonly onProgress?: (p: SyncProgress) => void;
+  /** Called for every new message accepted (watch). */
+  readonly onMessage?: (state: GroupState, msg: VerifiedMessage) => void;
+  readonly pageSize?: number;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+export class SyncEngine {
+  readonly #client: Client;
+  readonly #opts: SyncOptions;
+
+  constructor(client: Client, opts: SyncOptions = {}) {
+    this.#client = client;
+    this.#opts = opts;
+  }
+
+  /** Sync every relay of the given groups (all groups when none given). */
+  async syncAll(groups?: readonly GroupState[]): Promise<RelaySyncReport[]> {
+    const urls = new Set<string>();
+    for (const g of groups ?? this.#client.groups.values()) for (const r of g.record.relays) urls.add(r.url);
+    const reports: RelaySyncReport[] = [];
+    for (const url of urls) reports.push(await this.syncRelay(url));
+    return reports;
+  }
+
+  /** One relay: catch up, post the outbox, verify receipts. Errors are reported, not thrown. */
+  async syncRelay(url: string): Promise<RelaySyncReport> {
+    const counts = { scanned: 0, ours: 0, newMessages: 0, posted: 0, receiptsVerified: 0, size: 0 };
+    let conn: RelayClient | null = null;
+    try {
+      conn = await this.#client.connectPinned(url);
+      await this.catchUp(conn, counts);
+      counts.posted = await this.flushOutbox(conn);
+      if (counts.posted > 0) await this.catchUp(conn, counts);
+      counts.receiptsVerified = await this.verifyReceipts(conn);
+      return { url, ...pick(counts), error: null };
+    } catch (e) {
+      if (!(e instanceof CwtchError)) throw e;
+      return { url, ...pick(counts), error: { code: e.code, reason: e.reason, message: e.message } };
+    } finally {
+      await conn?.close();
+    }
+  }
+
+  /** Fetch pages from the cursor to the relay's newest checkpoint. */
+  async catchUp(
+    conn: RelayClient,
+    counts: { scanned: number; ours: number; newMessages: number; size: number } = {
+      scanned: 0,
+      ours: 0,
+      newMessages: 0,
+      size: 0,
+    },
+  ): Promise<void> {
+    const url = conn.url;
+    for (;;) {
+      const rec = this.#relay(url);
+      const page = await conn.request(
+        { type: 'sync', from: rec.cursor, limit: this.#opts.pageSize ?? 256, verifiedSize: rec.verifiedSize },
+        'entries',
+      );
+      const cp = await this.acceptPage(
+        conn,
+        rec,
+        page.first,
+        page.entries,
+        page.checkpoint,
+        page.proofFrom,
+        page.consistency,
+        counts,
+      );
+      counts.size = cp.size;
+      this.#opts.onProgress?.({
+        url,
+        scanned: page.first + page.entries.length,
+        total: cp.size,
+        ours: counts.ours,
+      });
+      if (page.entries.length === 0 || page.first + page.entries.length >= cp.size) return;
+    }
+  }
+
+  /**
+   * Verify a page's checkpoint, process its entries and advance the cursor, atomically.
+   * @throws InconsistencyError (evidence saved first) when the relay contradicts itself.
+   */
+  async acceptPage(
+    conn: RelayClient,
+    rec: RelayRecord,
+    first: number,
+    entries: readonly WireEntry[],
+    note: string,
+    proofFrom: number,
+    consistency: readonly Uint8Array[],
+    counts: { scanned: number; ours: number; newMessages: number },
+  ): Promise<Checkpoint> {
+    const client = this.#client;
+    if (rec.signingKey === null || rec.origin === null)
+      throw new UsageError('relay-unpinned', `relay ${rec.url} is not pinned`);
+    const cp = verifyCheckpoint(note, rec.origin, rec.signingKey);
+    if (first !== rec.cursor && entries.length > 0) {
+      throw new VerifyError(
+        'page-misplaced',
+        `relay ${rec.url} served index ${first} when ${rec.cursor} was asked`,
+      );
+    }
+    if (cp.size < first + entries.length) {
+      throw new VerifyError(
+        'page-beyond-checkpoint',
+        `relay ${rec.url} served entries its checkpoint does not cover`,
+      );
+    }
+    let verifiedNote = rec.verifiedNote;
+    let verifiedSize = rec.verifiedSize;
+    if (rec.verifiedNote !== null) {
+      if (cp.size < rec.verifiedSize) {
+        // A smaller newest checkpoint: stale or rolled back. Ask the relay to prove it is a prefix.
+        const p = await conn
+          .request({ type: 'consistency', from: cp.size, to: rec.verifiedSize }, 'consistencyProof')
+          .catch(() => null);
+        this.#checkConsistency(rec, note, rec.verifiedNote, p?.proof ?? []);
+        throw new UsageError(
+          'relay-stale',
+          `relay ${rec.url} served an older checkpoint (size ${cp.size} < ${rec.verifiedSize})`,
+        );
+      }
+      if (proofFrom !== rec.verifiedSize) {
+        throw new VerifyError(
+          'proof-from-mismatch',
+          `relay ${rec.url} proved consistency from ${proofFrom}, not ${rec.verifiedSize}`,
+        );
+      }
+      this.#checkConsistency(rec, rec.verifiedNote, note, consistency);
+    }
+    if (cp.size > verifiedSize || verifiedNote === null) {
+      verifiedNote = note;
+      verifiedSize = cp.size;
+    }
+    const gossip: { state: GroupState; msg: VerifiedMessage }[] = [];
+    const accepted: { state: GroupState; msg: VerifiedMessage }[] = [];
+    client.store.transaction(() => {
+      entries.forEach((entry, i) => {
+        counts.scanned++;
+        const r = this.#processEntry(rec.url, first + i, entry);
+        if (r === null) return;
+        counts.ours++;
+        if (r.added) {
+          counts.newMessages++;
+          accepted.push(r);
+        }
+        if (r.msg.checkpoint !== null) gossip.push(r);
+      });
+      client.saveRelay({
+        ...this.#relay(rec.url),
+        cursor: first + entries.length,
+        verifiedNote,
+        verifiedSize,
+      });
+    });
+    for (const a of accepted) this.#opts.onMessage?.(a.state, a.msg);
+    for (const g of gossip) await this.#checkGossip(conn, g.state, g.msg);
+    return cp;
+  }
+
+  #relay(url: string): RelayRecord {
+    const rec = this.#client.relayRecord(url);
+    if (rec === undefined) throw new UsageError('relay-unpinned', `relay ${url} is not known`);
+    return rec;
+  }
+
+  /** Recognise, open and accept one entry; null when it is not ours. */
+  #processEntry(
+    url: string,
+    index: number,
+    entry: WireEntry,
+  ): { state: GroupState; msg: VerifiedMessage; added: boolean } | null {
+    const client = this.#client;
+    if (entry.envelope === null || entry.envelope.length < 16) return null;
+    const expected = client.recognizer.lookup(entry.envelope.subarray(0, 16));
+    if (expected === undefined) return null;
+    const state = client.groupOfKey(expected.groupKey);
+    const keys = state?.ring.keys(expected.epoch);
+    if (state === undefined || keys === null || keys === undefined) return null;
+    let msg: VerifiedMessage;
+    try {
+      msg = openEnvelope(entry.envelope, { groupId: state.record.id, keys });
+    } catch (e) {
+      // Only a key holder can produce a tag we expect; a failure here is a member's misbehaviour
+      // (or damage), never silently dropped.
+      const detail = e instanceof CwtchError ? `${e.reason}: ${e.message}` : String(e);
+      this.#anomaly(state, { type: 'bad-envelope', relay: url, index, detail });
+      return null;
+    }
+    if (
+      expected.kind === 'message' &&
+      (!Buffer.from(expected.author).equals(Buffer.from(msg.author)) || expected.seq !== msg.seq)
+    ) {
+      this.#anomaly(state, {
+        type: 'tag-mismatch',
+        relay: url,
+        index,
+        author: hex(msg.author),
+        detail: `envelope tagged as seq ${expected.seq} of ${hex(expected.author).slice(0, 12)} holds seq ${msg.seq} of ${hex(msg.author).slice(0, 12)}`,
+      });
+    }
+    if (expected.kind === 'intro') client.consumeIntro(state, expected.nonce);
+    let added: boolean;
+    try {
+      added = client.acceptOpened(state, msg, url, index, entry.receivedMs ?? 0);
+    } catch (e) {
+      const detail = e instanceof CwtchError ? `${e.reason}: ${e.message}` : String(e);
+      this.#anomaly(state, { type: 'id-conflict', relay: url, index, detail, author: hex(msg.author) });
+      return null;
+    }
+    return { state, msg, added };
+  }
+
+  #anomaly(state: GroupState, a: GroupState['anomalies'][number]): void {
+    state.anomalies.push(a);
+    saveEvidence(this.#client, {
+      kind: 'anomaly',
+      group: state.key,
+      relay: a.relay,
+      detectedMs: this.#client.now(),
+      detail: `${a.type} at index ${a.index}: ${a.detail}`,
+      ...(a.author === undefined ? {} : { member: a.author }),
+      log: null,
+      members: [],
+    });
+  }
+
+  /** Consistency of two checkpoints of a relay; evidence is saved before the error propagates. */
+  #checkConsistency(rec: RelayRecord, older: string, newer: string, proof: readonly Uint8Array[]): void {
+    try {
+      checkCheckpointConsistency(older, newer, proof, rec.origin!, rec.signingKey!);
+    } catch (e) {
+      if (e instanceof InconsistencyError) this.#saveLogEvidence(rec, e.evidence as LogEvidence, e.message);
+      throw e;
+    }
+  }
+
+  #saveLogEvidence(
+    rec: RelayRecord,
+    evidence: LogEvidence,
+    detail: string,
+    group: string | null = null,
+  ): void {
+    saveEvidence(this.#client, {
+      kind: 'relay',
+      group,
+      relay: rec.url,
+      detectedMs: this.#client.now(),
+      detail,
+      log: { origin: rec.origin!, signingKey: hex(rec.signingKey!), evidence },
+      members: [],
+    });
+  }
+
+  /**
+   * A member's message carries the relay checkpoint that member saw. If the relay showed them a
+   * tree ours cannot be consistent with, that is a split view: prove it or record it.
+   */
+  async #checkGossip(conn: RelayClient, state: GroupState, msg: VerifiedMessage): Promise<void> {
+    const g = msg.checkpoint!;
+    const rec = state.record.relays
+      .map((r) => this.#client.relayRecord(r.url))
+      .find((r) => r?.origin === g.origin);
+    if (rec === undefined || rec.signingKey === null || rec.verifiedNote === null) return;
+    let theirs: string;
+    try {
+      theirs = noteFromCompactCheckpoint({ ...g, size: g.size as TreeSize }, g.origin, rec.signingKey);
+      verifyCheckpoint(theirs, g.origin, rec.signingKey);
+    } catch {
+      this.#anomaly(state, {
+        type: 'bad-envelope',
+        relay: rec.url,
+        index: -1,
+        author: hex(msg.author),
+        detail: 'gossiped checkpoint is not signed by the relay',
+      });
+      return;
+    }
+    const ours = this.#client.relayRecord(rec.url)!;
+    const oursNote = ours.verifiedNote!;
+    if (g.size === ours.verifiedSize) {
+      const split = splitViewFromNotes(theirs, oursNote, g.origin, rec.signingKey);
+      if (split !== null) {
+        this.#saveLogEvidence(
+          rec,
+          split,
+          `relay ${rec.url} showed another member a different log of the same size ${g.size}`,
+          state.key,
+        );
+      }
+      return;
+    }
+    if (conn.url !== rec.url) return;
+    const [from, to, older, newer] =
+      g.size < ours.verifiedSize
+        ? [g.size, ours.verifiedSize, theirs, oursNote]
+        : [ours.verifiedSize, g.size, oursNote, theirs];
+    let proof: readonly Uint8Array[] = [];
+    try {
+      proof = (await conn.request({ type: 'consistency', from, to }, 'consistencyProof')).proof;
+    } catch (e) {
+      if (e instanceof CwtchError && e.reason === 'bad-range') {
+        // The member saw a larger tree than the relay now admits to us: it is withholding entries.
+        saveEvidence(this.#client, {
+          kind: 'relay',
+          group: state.key,
+          relay: rec.url,
+          detectedMs: this.#client.now(),
+          detail: `relay ${rec.url} showed a member a log of size ${to} but tells us its log has fewer entries (withholding or split view)`,
+          log: {
+            origin: rec.origin!,
+            signingKey: hex(rec.signingKey),
+            evidence: { kind: 'consistency-failure', older, newer, proof: [] },
+          },
+          members: [],
+        });
+        return;
+      }
+      throw e;
+    }
+    try {
+      checkCheckpointConsistency(older, newer, proof, rec.origin!, rec.signingKey);
+    } catch (e) {
+      if (e instanceof InconsistencyError)
+        this.#saveLogEvidence(rec, e.evidence as LogEvidence, e.message, state.key);
+      else throw e;
+    }
+  }
+
+  /** Post every outbox entry that lacks a receipt from this relay. */
+  async flushOutbox(conn: RelayClient): Promise<number> {
+    const client = this.#client;
+    const rec = this.#relay(conn.url);
+    let posted = 0;
+    for (const post of client.pendingPosts()) {
+      const slot = post.receipts.find((r) => r.url === conn.url && r.receipt === null);
+      if (slot === undefined) continue;
+      const receipt = await this.#postWithRetry(conn, post.envelope);
+      if (
+        !verifyReceipt(receipt, rec.signingKey!) ||
+        !leafHash(post.envelope).equals(Buffer.from(receipt.leafHash))
+      ) {
+        throw new VerifyError(
+          'bad-receipt',
+          `relay ${conn.url} returned a receipt that does not match the post`,
+        );
+      }
+      const fresh =
+        client.allPosts().find((p) => Buffer.from(p.messageId).equals(Buffer.from(post.messageId))) ?? post;
+      client.savePost({
+        ...fresh,
+        receipts: fresh.receipts.map((r) =>
+          r.url === conn.url ? { ...r, receipt: encodeReceipt(receipt) } : r,
+        ),
+      });
+      posted++;
+    }
+    return posted;
+  }
+
+  async #postWithRetry(conn: RelayClient, envelope: Uint8Array): Promise<Receipt> {
+    let delay = 100;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const token = conn.tokens.required ? await this.#takeToken(conn) : null;
+        const r = await conn.request({ type: 'post', envelope, token }, 'receipt');
+        return decodeReceipt(r.receipt);
+      } catch (e) {
+        if (!(e instanceof PushbackError) || attempt >= 8) throw e;
+        await new Promise((res) => setTimeout(res, Math.max(delay, e.retryAfterMs)));
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  /** A token for one post, from the sealed wallet; fetches a batch when empty. */
+  async #takeToken(conn: RelayClient): Promise<Uint8Array> {
+    const client = this.#client;
+    const key = conn.bundle.bundle.tokenKey;
+    if (key === null)
+      throw new UsageError(
+        'tokens-unavailable',
+        `relay ${conn.url} requires tokens but publishes no token key`,
+      );
+    const wallet = new TokenWallet(key);
+    const stored = client.store.get(KIND.tokens, conn.url);
+    if (Array.isArray(stored))
+      wallet.importTokens(stored.filter((t): t is Uint8Array => t instanceof Uint8Array));
+    if (wallet.exportTokens().length === 0) {
+      await wallet.acquire(Math.min(32, conn.tokens.maxBatch || 32), {
+        challenge: async () => (await conn.request({ type: 'tokenChallenge' }, 'challenge')).challenge,
+        issue: async (challenge, solution, blinded) => {
+          const r = await conn.request({ type: 'tokenIssue', challenge, solution, blinded }, 'tokens');
+          return { keyId: wallet.keyId, evaluated: r.evaluated, proof: r.proof };
+        },
+      });
+    }
+    const token = wallet.take();
+    // The token is spent from our point of view once handed out: never reuse it after a crash.
+    client.store.put(KIND.tokens, conn.url, wallet.exportTokens());
+    return token;
+  }
+
+  /** Ask the relay to prove each of our receipted posts is in its log where the receipt says. */
+  async verifyReceipts(conn: RelayClient): Promise<number> {
+    const client = this.#client;
+    const rec = this.#relay(conn.url);
+    if (rec.verifiedNote === null) return 0;
+    const cp = verifyCheckpoint(rec.verifiedNote, rec.origin!, rec.signingKey!);
+    let verified = 0;
+    for (const post of client.allPosts()) {
+      const slot = post.receipts.find((r) => r.url === conn.url && r.receipt !== null && !r.included);
+      if (slot === undefined) continue;
+      const receipt = decodeReceipt(slot.receipt!);
+      if (receipt.index >= cp.size) continue;
+      const p = await conn.request({ type: 'prove', index: receipt.index, size: cp.size }, 'proof');
+      const sameLeaf = Buffer.from(p.leafHash).equals(Buffer.from(receipt.leafHash));
+      const proves = verifyInclusion(
+        p.leafHash,
+        receipt.index as LogIndex,
+        cp.size as TreeSize,
+        p.proof,
+        cp.rootHash,
+      );
+      if (sameLeaf && proves) {
+        client.savePost(markIncluded(post, conn.url));
+        verified++;
+        continue;
+      }
+      saveEvidence(client, {
+        kind: 'receipt',
+        group: hex(post.groupId),
+        relay: conn.url,
+        detectedMs: client.now(),
+        detail: `relay ${conn.url} receipted our envelope at index ${receipt.index} but its checkpoint of size ${cp.size} ${proves ? 'holds another envelope there' : 'does not prove it'}`,
+        log: null,
+        members: [],
+        receipt: {
+          receipt: hex(slot.receipt!),
+          checkpoint: rec.verifiedNote,
+          servedLeaf: hex(p.leafHash),
+          proof: p.proof.map(hex),
+          signingKey: hex(rec.signingKey!),
+        },
+      });
+    }
+    return verified;
+  }
+}
+
+function markIncluded(post: PostRecord, url: string): PostRecord {
+  return { ...post, receipts: post.receipts.map((r) => (r.url === url ? { ...r, included: true } : r)) };
+}
+
+function pick(c: {
+  scanned: number;
+  ours: number;
+  newMessages: number;
+  posted: number;
+  receiptsVerified: number;
+  size: number;
+}) {
+  return {
+    scanned: c.scanned,
+    ours: c.ours,
+    newMessages: c.newMessages,
+    checkpointSize: c.size,
+    posted: c.posted,
+    receiptsVerified: c.receiptsVerified,
+  };
+}
+
+export type { EvidenceRecord };
