@@ -1,0 +1,972 @@
+/**
+ * The encrypted profile store (docs/profile.md): one SQLite file in the profile directory that
+ * holds everything a client keeps, with every secret and every message sealed.
+ *
+ *   passphrase --Argon2id--> KEK --unwraps--> data key --HKDF--> record key, index key
+ *
+ * Records are a sealed key-value map: the logical key is replaced by an HMAC under the index key
+ * (so group ids, message ids and contact keys never appear in clear) and the value is an AEAD
+ * ciphertext bound to its kind and lookup, so a row cannot be moved under another key. Appended
+ * items (the messages of a group) are sealed the same way and bound to their scope and position.
+ *
+ * Two processes may share a profile (`watch` and `send`): WAL mode, a busy timeout, and every
+ * read-modify-write in an IMMEDIATE transaction. better-sqlite3 is synchronous, so every record
+ * method answers without a promise; only the Argon2id steps (create, open, passphrase change) are
+ * asynchronous, running on libuv's thread pool.
+ */
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  AEAD_NONCE_BYTES,
+  ARGON2ID_SALT_BYTES,
+  type Argon2idParams,
+  aeadOpen,
+  aeadSeal,
+  constantTimeEqual,
+  domain,
+  hmacSha256,
+  randomBytes,
+  wipe,
+} from '../crypto/index.ts';
+import { CwtchError, InternalError, UsageError, VerifyError } from '../errors.ts';
+import { type CborValue, type DecodeLimits, decodeCbor, encodeCbor } from '../wire/cbor.ts';
+import { pad, unpad } from '../wire/padding.ts';
+import {
+  DATA_KEY_BYTES,
+  deriveKek,
+  KDF_ARGON2ID13,
+  type KeyWrap,
+  kdfParamsFromEnv,
+  kdfParamsProblem,
+  newSalt,
+  type ProfileKeys,
+  passphraseBytes,
+  profileKeys,
+  unwrapDataKey,
+  WRAPPED_KEY_BYTES,
+  wipeProfileKeys,
+  wrapDataKey,
+} from './passphrase.ts';
+
+/** File name of the profile database inside the profile directory (plus -wal and -shm). */
+export const PROFILE_FILE = 'profile.sqlite';
+/** PRAGMA application_id of a cwtch-groups profile: ASCII "cwgp". */
+export const PROFILE_APPLICATION_ID = 0x63776770;
+/** The schema version this code writes and understands (kept in PRAGMA user_version). */
+export const PROFILE_SCHEMA_VERSION = 1;
+/** Directory name under the user's home when neither --home nor the variable says otherwise. */
+export const DEFAULT_HOME_DIR = '.cwtch-groups';
+export const HOME_ENV_VAR = 'CWTCH_GROUPS_HOME';
+/** How long a statement waits for another process's write lock before failing. */
+export const BUSY_TIMEOUT_MS = 5000;
+/** Largest encoded value (record or appended item). */
+export const MAX_VALUE_BYTES = 1 << 20;
+/** Largest logical key (record key or append scope), in bytes. */
+export const MAX_KEY_BYTES = 1024;
+/** Most items one readAppended call returns. */
+export const MAX_READ_LIMIT = 10_000;
+
+/** Sealed plaintexts are padded to a multiple of this, so their length says little. */
+const PAD_BUCKET = 64;
+const KIND_PATTERN = /^[a-z][a-z0-9-]{0,63}$/;
+const RECORD_LOOKUP_DOMAIN = domain('cwtch-groups/v1/profile-record-lookup\n');
+const SCOPE_LOOKUP_DOMAIN = domain('cwtch-groups/v1/profile-append-scope\n');
+const RECORD_AD_DOMAIN = domain('cwtch-groups/v1/profile-record\n');
+const APPEND_AD_DOMAIN = domain('cwtch-groups/v1/profile-append\n');
+/** Values are authenticated (we wrote them): limits only need to admit everything encodeCbor does. */
+const VALUE_LIMITS: DecodeLimits = {
+  maxDepth: 65,
+  maxItems: MAX_VALUE_BYTES,
+  maxStringBytes: MAX_VALUE_BYTES,
+};
+
+/** Hints the CLI prints under the error line, by error reason. */
+export const PROFILE_HINTS: Readonly<Record<string, string>> = {
+  'profile-missing': 'create a profile first, or point --home / CWTCH_GROUPS_HOME at an existing one',
+  'profile-exists': 'open the existing profile, or choose another --home',
+  'profile-foreign': 'the file is not a cwtch-groups profile; check --home / CWTCH_GROUPS_HOME',
+  'profile-too-new': 'a newer cwtch-groups wrote this profile: upgrade cwtch-groups to open it',
+  'profile-corrupt': 'restore the profile directory from a backup',
+  'profile-locked': 'another cwtch-groups process is writing the profile; retry in a moment',
+  'wrong-passphrase': 'passphrases are case-sensitive; nothing was changed',
+  'empty-passphrase': 'choose a non-empty passphrase',
+  'profile-record-tampered': 'the profile file was modified outside cwtch-groups; restore it from a backup',
+  'profile-append-gap': 'the profile file was modified outside cwtch-groups; restore it from a backup',
+  'profile-keyring-changed': 'another process changed the passphrase meanwhile; open the profile again',
+};
+
+/**
+ * Schema migrations. Never edit a released one: add a new one. Migration n runs inside one
+ * transaction and sets user_version = n. The keyring table and PRAGMA user_version MUST keep
+ * their v1 layout in every later version: `open` reads them before it knows the passphrase.
+ */
+const MIGRATIONS: readonly { readonly version: number; readonly sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+      -- One row: how to re-derive the key-encryption key, and the wrapped data key. In clear by
+      -- design: the salt and Argon2id parameters are not secret, the wrap is an AEAD ciphertext.
+      CREATE TABLE keyring (
+        id              INTEGER PRIMARY KEY CHECK (id = 1),
+        kdf             TEXT    NOT NULL,
+        ops_limit       INTEGER NOT NULL,
+        mem_limit_bytes INTEGER NOT NULL,
+        salt            BLOB    NOT NULL,
+        wrapped_key     BLOB    NOT NULL
+      ) STRICT;
+      -- Sealed key-value records. lookup = HMAC(index key, kind, key); value = nonce ‖ AEAD.
+      CREATE TABLE records (
+        kind   TEXT NOT NULL,
+        lookup BLOB NOT NULL,
+        value  BLOB NOT NULL,
+        PRIMARY KEY (kind, lookup)
+      ) STRICT;
+      -- Append-ordered sealed items. scope = HMAC(index key, scope); seq counts from 0 per scope.
+      CREATE TABLE appended (
+        scope BLOB    NOT NULL,
+        seq   INTEGER NOT NULL,
+        value BLOB    NOT NULL,
+        PRIMARY KEY (scope, seq)
+      ) STRICT;
+      -- Per scope: the next seq (never reused, even after pruning) and the pruned floor.
+      CREATE TABLE scopes (
+        scope    BLOB    PRIMARY KEY,
+        next_seq INTEGER NOT NULL,
+        floor    INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
+];
+
+/** A logical record key or append scope: text or bytes (e.g. a group id), at most 1 KiB. */
+export type RecordKey = string | Uint8Array;
+
+export interface StoredRecord {
+  readonly key: RecordKey;
+  readonly value: CborValue;
+}
+
+export interface AppendedItem {
+  readonly seq: number;
+  readonly value: CborValue;
+}
+
+export interface CreateProfileOptions {
+  /** Argon2id cost; default from CWTCH_GROUPS_KDF (see passphrase.ts), i.e. ARGON2ID_DEFAULT. */
+  readonly kdf?: Argon2idParams;
+}
+
+export interface ChangePassphraseOptions {
+  /** Argon2id cost of the new wrap; default from CWTCH_GROUPS_KDF. */
+  readonly kdf?: Argon2idParams;
+}
+
+export interface CheckReport {
+  readonly records: number;
+  readonly appended: number;
+}
+
+/**
+ * The profile directory: `optionHome` (--home) if given, else $CWTCH_GROUPS_HOME, else
+ * ~/.cwtch-groups. A leading `~/` is expanded (shells leave `--home=~/x` alone). Always absolute.
+ * @throws UsageError 'bad-argument' when optionHome is given but not a non-empty string.
+ */
+export function resolveHome(optionHome?: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (optionHome !== undefined && (typeof optionHome !== 'string' || optionHome.length === 0)) {
+    throw new UsageError('bad-argument', '--home must be a non-empty path');
+  }
+  const fromEnv = env[HOME_ENV_VAR];
+  const chosen = optionHome ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined);
+  if (chosen === undefined) return join(homedir(), DEFAULT_HOME_DIR);
+  const expanded =
+    chosen === '~' ? homedir() : chosen.startsWith('~/') ? join(homedir(), chosen.slice(2)) : chosen;
+  return isAbsolute(expanded) ? resolve(expanded) : resolve(process.cwd(), expanded);
+}
+
+/**
+ * A profile opened with its passphrase. Construct with {@link ProfileStore.create} or
+ * {@link ProfileStore.open}; call {@link ProfileStore.close} to wipe the keys.
+ */
+export class ProfileStore {
+  /** Absolute path of the profile directory. */
+  readonly dir: string;
+  readonly #db: Database.Database;
+  readonly #keys: ProfileKeys;
+  #kdf: Argon2idParams;
+  #closed = false;
+  readonly #stmt: ReturnType<typeof prepareStatements>;
+
+  private constructor(dir: string, db: Database.Database, keys: ProfileKeys, kdf: Argon2idParams) {
+    this.dir = dir;
+    this.#db = db;
+    this.#keys = keys;
+    this.#kdf = kdf;
+    this.#stmt = prepareStatements(db);
+  }
+
+  /** True when `dir` holds a profile file (its contents are not checked). */
+  static exists(dir: string): boolean {
+    assertDir(dir);
+    return existsSync(join(dir, PROFILE_FILE));
+  }
+
+  /**
+   * Create a new profile in `dir` (created with mode 0700 if missing). The file appears
+   * atomically: it is built under a temporary name and linked into place, so a crash leaves no
+   * half-made profile and two concurrent creators cannot both succeed.
+   * @throws UsageError 'empty-passphrase', 'profile-exists', 'bad-argument' (options.kdf out of
+   *   bounds), 'bad-kdf-setting' (CWTCH_GROUPS_KDF); InternalError when the file system or SQLite fails.
+   */
+  static async create(
+    dir: string,
+    passphrase: string,
+    options: CreateProfileOptions = {},
+  ): Promise<ProfileStore> {
+    assertDir(dir);
+    const home = resolve(dir);
+    const params = checkedParams(options.kdf ?? kdfParamsFromEnv());
+    const pass = passphraseBytes('passphrase', passphrase);
+    const path = join(home, PROFILE_FILE);
+    if (existsSync(path)) {
+      wipe(pass);
+      throw new UsageError('profile-exists', `a profile already exists at ${home}`);
+    }
+    const salt = newSalt();
+    let kek: Buffer;
+    try {
+      kek = await deriveKek(pass, params, salt);
+    } finally {
+      wipe(pass);
+    }
+    const dataKey = randomBytes(DATA_KEY_BYTES);
+    const wrap = wrapDataKey(kek, dataKey, params, salt);
+    wipe(kek);
+    try {
+      mkdirSync(home, { recursive: true, mode: 0o700 });
+      buildProfileFile(home, path, wrap);
+    } catch (error) {
+      wipe(dataKey);
+      throw mapFsOrSqliteError(error, `create the profile at ${home}`);
+    }
+    const keys = profileKeys(dataKey);
+    let db: Database.Database | undefined;
+    try {
+      db = openConnection(path, false);
+      configure(db);
+      return new ProfileStore(home, db, keys, params);
+    } catch (error) {
+      db?.close();
+      wipeProfileKeys(keys);
+      throw mapSqliteError(error, `open the profile at ${home}`);
+    }
+  }
+
+  /**
+   * Open the profile in `dir` with its passphrase. A wrong passphrase is detected from the
+   * wrapped key alone, before anything is written, migrated or checkpointed.
+   * @throws UsageError 'wrong-passphrase', 'empty-passphrase', 'profile-missing', 'profile-foreign'
+   *   (an SQLite file of something else), 'profile-too-new' (written by a newer cwtch-groups),
+   *   'profile-locked' (another process holds the write lock beyond the busy timeout).
+   * @throws InternalError 'profile-corrupt' when the file is not a database, is damaged, or its
+   *   keyring is malformed; 'profile-failed' for other SQLite or file-system failures.
+   */
+  static async open(dir: string, passphrase: string): Promise<ProfileStore> {
+    assertDir(dir);
+    const home = resolve(dir);
+    const pass = passphraseBytes('passphrase', passphrase);
+    try {
+      const path = join(home, PROFILE_FILE);
+      if (!existsSync(path)) throw new UsageError('profile-missing', `no profile at ${home}`);
+      return await ProfileStore.#unlock(home, path, pass);
+    } finally {
+      wipe(pass);
+    }
+  }
+
+  /** The Argon2id parameters currently protecting the data key (weak ones deserve a warning). */
+  get kdf(): Argon2idParams {
+    return this.#kdf;
+  }
+
+  /**
+   * Re-wrap the data key under `newPassphrase` with a fresh salt, in one compare-and-swap
+   * update: either the old passphrase keeps working or the new one does, never neither. Records
+   * are untouched (the data key does not change). Afterwards the WAL is checkpointed and
+   * truncated, and secure_delete overwrote the old wrap, so the old wrap does not linger in the
+   * profile's files (blocks the file system or a backup already holds are beyond our reach).
+   * @throws UsageError 'wrong-passphrase' when oldPassphrase does not unwrap the stored key;
+   *   'empty-passphrase'; 'profile-keyring-changed' when another process changed the passphrase
+   *   meanwhile; 'profile-closed'.
+   */
+  async changePassphrase(
+    oldPassphrase: string,
+    newPassphrase: string,
+    options: ChangePassphraseOptions = {},
+  ): Promise<void> {
+    this.#assertOpen();
+    const params = checkedParams(options.kdf ?? kdfParamsFromEnv());
+    const oldPass = passphraseBytes('old passphrase', oldPassphrase);
+    let newPass: Buffer | undefined;
+    try {
+      newPass = passphraseBytes('new passphrase', newPassphrase);
+      const current = this.#guard('read the keyring', () => readKeyring(this.#db, this.dir));
+      const oldKek = await deriveKek(oldPass, current.params, current.salt);
+      const unwrapped = unwrapDataKey(oldKek, current);
+      wipe(oldKek);
+      const matches = unwrapped !== null && constantTimeEqual(unwrapped, this.#keys.dataKey);
+      wipe(unwrapped);
+      if (!matches) throw wrongPassphrase(this.dir);
+      const salt = newSalt();
+      const newKek = await deriveKek(newPass, params, salt);
+      this.#assertOpen();
+      const wrap = wrapDataKey(newKek, this.#keys.dataKey, params, salt);
+      wipe(newKek);
+      const changed = this.#guard('change the passphrase', () =>
+        this.#stmt.swapKeyring.run(
+          KDF_ARGON2ID13,
+          params.opsLimit,
+          params.memLimitBytes,
+          Buffer.from(wrap.salt),
+          Buffer.from(wrap.wrapped),
+          Buffer.from(current.wrapped),
+        ),
+      );
+      if (changed.changes !== 1) {
+        throw new UsageError(
+          'profile-keyring-changed',
+          `the passphrase of the profile at ${this.dir} was changed by another process meanwhile`,
+        );
+      }
+      this.#kdf = params;
+      // Best effort: readers in other processes can keep the checkpoint from completing.
+      try {
+        this.#db.pragma('wal_checkpoint(TRUNCATE)');
+      } catch {
+        // The new wrap is committed; the old one leaves the WAL at the next full checkpoint.
+      }
+    } finally {
+      wipe(oldPass, newPass);
+    }
+  }
+
+  /**
+   * Insert or replace the record (kind, key).
+   * @throws UsageError 'bad-argument' for a malformed kind or key, 'too-long' for a value over
+   *   MAX_VALUE_BYTES, a cbor-* reason for a value outside the CBOR data model; 'profile-closed'.
+   */
+  put(kind: string, key: RecordKey, value: CborValue): void {
+    this.#assertOpen();
+    assertKind(kind);
+    const lookup = this.#recordLookup(kind, key);
+    const sealed = this.#seal(encodeCbor([key, value]), recordAd(kind, lookup));
+    this.#guard('write a record', () => this.#stmt.putRecord.run(kind, lookup, sealed));
+  }
+
+  /**
+   * The value of record (kind, key), or undefined when there is none.
+   * @throws VerifyError 'profile-record-tampered' when the stored row does not authenticate
+   *   under its kind and key (edited, or moved from another key); UsageError 'bad-argument',
+   *   'profile-closed'.
+   */
+  get(kind: string, key: RecordKey): CborValue | undefined {
+    this.#assertOpen();
+    assertKind(kind);
+    const lookup = this.#recordLookup(kind, key);
+    const row = this.#guard('read a record', () => this.#stmt.getRecord.get(kind, lookup)) as
+      | { value: Buffer }
+      | undefined;
+    if (row === undefined) return undefined;
+    return this.#openRecord(kind, lookup, row.value).value;
+  }
+
+  /**
+   * Remove record (kind, key). secure_delete overwrites the freed bytes in the database file.
+   * @returns whether a record was removed.
+   * @throws UsageError 'bad-argument', 'profile-closed'.
+   */
+  delete(kind: string, key: RecordKey): boolean {
+    this.#assertOpen();
+    assertKind(kind);
+    const lookup = this.#recordLookup(kind, key);
+    return this.#guard('delete a record', () => this.#stmt.deleteRecord.run(kind, lookup)).changes > 0;
+  }
+
+  /**
+   * Every record of `kind`, in an order that reveals nothing (by lookup); sort as you need.
+   * @throws VerifyError 'profile-record-tampered'; UsageError 'bad-argument', 'profile-closed'.
+   */
+  list(kind: string): StoredRecord[] {
+    this.#assertOpen();
+    assertKind(kind);
+    const rows = this.#guard('list records', () => this.#stmt.listRecords.all(kind)) as {
+      lookup: Buffer;
+      value: Buffer;
+    }[];
+    return rows.map((row) => this.#openRecord(kind, row.lookup, row.value));
+  }
+
+  /**
+   * Append `value` to `scope`; returns its seq (0, 1, 2… per scope, never reused).
+   * @throws UsageError 'bad-argument', 'too-long', a cbor-* reason, 'profile-locked', 'profile-closed'.
+   */
+  append(scope: RecordKey, value: CborValue): number {
+    this.#assertOpen();
+    const lookup = this.#scopeLookup(scope);
+    const plaintext = encodeCbor(value);
+    return this.#guard('append an item', () =>
+      this.#immediate(() => {
+        const head = this.#stmt.getScope.get(lookup) as { next_seq: number; floor: number } | undefined;
+        const seq = head?.next_seq ?? 0;
+        this.#stmt.insertAppended.run(lookup, seq, this.#seal(plaintext, appendAd(lookup, seq)));
+        this.#stmt.upsertScope.run(lookup, seq + 1, head?.floor ?? 0);
+        return seq;
+      }),
+    );
+  }
+
+  /**
+   * Up to `limit` items of `scope` with seq ≥ fromSeq, in append order. Pruned items are
+   * skipped. Items are checked to be contiguous: a row deleted or truncated by someone without
+   * the key is detected, not silently skipped.
+   * @throws VerifyError 'profile-record-tampered' (an item does not authenticate at its position),
+   *   'profile-append-gap' (missing items); UsageError 'bad-argument', 'profile-closed'.
+   */
+  readAppended(scope: RecordKey, fromSeq = 0, limit = 1000): AppendedItem[] {
+    this.#assertOpen();
+    assertCount('fromSeq', fromSeq);
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_READ_LIMIT) {
+      throw new UsageError('bad-argument', `limit must be an integer in 1..${MAX_READ_LIMIT}`);
+    }
+    const lookup = this.#scopeLookup(scope);
+    const { head, rows } = this.#guard('read appended items', () =>
+      this.#db.transaction(() => ({
+        head: this.#stmt.getScope.get(lookup) as { next_seq: number; floor: number } | undefined,
+        rows: this.#stmt.readAppended.all(lookup, fromSeq, limit) as { seq: number; value: Buffer }[],
+      }))(),
+    );
+    if (head === undefined) {
+      if (rows.length > 0) throw appendGap('items without a scope head');
+      return [];
+    }
+    const first = Math.max(fromSeq, head.floor);
+    const expected = Math.max(0, Math.min(limit, head.next_seq - first));
+    if (rows.length !== expected || (rows.length > 0 && rows[0]!.seq !== first)) {
+      throw appendGap(`expected ${expected} items from seq ${first}, found ${rows.length}`);
+    }
+    return rows.map((row, i) => {
+      if (row.seq !== first + i) throw appendGap(`seq ${first + i} is missing`);
+      return { seq: row.seq, value: this.#openValue(row.value, appendAd(lookup, row.seq)) };
+    });
+  }
+
+  /**
+   * The seq range [first, next) currently held for `scope` (next = what append returns next).
+   * @throws UsageError 'bad-argument', 'profile-closed'.
+   */
+  appendedRange(scope: RecordKey): { readonly first: number; readonly next: number } {
+    this.#assertOpen();
+    const lookup = this.#scopeLookup(scope);
+    const head = this.#guard('read a scope', () => this.#stmt.getScope.get(lookup)) as
+      | { next_seq: number; floor: number }
+      | undefined;
+    return head === undefined ? { first: 0, next: 0 } : { first: head.floor, next: head.next_seq };
+  }
+
+  /**
+   * Delete the items of `scope` with seq < beforeSeq (all of them by default). Seqs are never
+   * reused afterwards, so an old sealed item cannot be replayed into a new position.
+   * @returns the number of items removed.
+   * @throws UsageError 'bad-argument', 'profile-closed'.
+   */
+  pruneAppended(scope: RecordKey, beforeSeq = Number.MAX_SAFE_INTEGER): number {
+    this.#assertOpen();
+    assertCount('beforeSeq', beforeSeq);
+    const lookup = this.#scopeLookup(scope);
+    return this.#guard('prune appended items', () =>
+      this.#immediate(() => {
+        const head = this.#stmt.getScope.get(lookup) as { next_seq: number; floor: number } | undefined;
+        if (head === undefined) return 0;
+        const floor = Math.min(Math.max(head.floor, beforeSeq), head.next_seq);
+        const removed = this.#stmt.pruneAppended.run(lookup, floor).changes;
+        this.#stmt.upsertScope.run(lookup, head.next_seq, floor);
+        return removed;
+      }),
+    );
+  }
+
+  /**
+   * Run `fn` in one IMMEDIATE transaction (the write lock is taken at the start, so two processes
+   * never deadlock upgrading a read). `fn` MUST be synchronous; nested calls become savepoints.
+   * If `fn` throws, everything it wrote is rolled back.
+   * @throws UsageError 'bad-argument' when fn returns a promise; whatever fn throws.
+   */
+  transaction<T>(fn: () => T): T {
+    this.#assertOpen();
+    if (typeof fn !== 'function') throw new UsageError('bad-argument', 'fn must be a function');
+    return this.#guard('run a transaction', () =>
+      this.#immediate(() => {
+        const result = fn();
+        if (result instanceof Promise) {
+          throw new UsageError('bad-argument', 'transaction functions must be synchronous');
+        }
+        return result;
+      }),
+    );
+  }
+
+  /**
+   * Authenticate every record and appended item (e.g. for a `profile check` command), streaming
+   * rows so memory stays constant.
+   * @throws VerifyError 'profile-record-tampered' at the first row that does not authenticate.
+   */
+  check(): CheckReport {
+    this.#assertOpen();
+    return this.#guard('check the profile', () =>
+      this.#db.transaction(() => {
+        let records = 0;
+        for (const row of this.#stmt.allRecords.iterate() as Iterable<{
+          kind: string;
+          lookup: Buffer;
+          value: Buffer;
+        }>) {
+          const opened = this.#openRecord(row.kind, row.lookup, row.value);
+          if (!constantTimeEqual(this.#recordLookup(row.kind, opened.key), row.lookup)) {
+            throw tampered('a record holds another key');
+          }
+          records++;
+        }
+        let appended = 0;
+        for (const row of this.#stmt.allAppended.iterate() as Iterable<{
+          scope: Buffer;
+          seq: number;
+          value: Buffer;
+        }>) {
+          this.#openValue(row.value, appendAd(row.scope, row.seq));
+          appended++;
+        }
+        return { records, appended };
+      })(),
+    );
+  }
+
+  /** Wipe the keys and close the database. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    wipeProfileKeys(this.#keys);
+    this.#db.close();
+  }
+
+  /**
+   * Unlock without writing on failure. When no -wal file exists (no other process has the profile
+   * open), a read-write connection that only reads leaves the files byte-identical when it closes:
+   * SQLite removes the empty -wal and -shm it created. When a -wal exists, the probe is read-only,
+   * so a wrong passphrase cannot trigger the checkpoint a closing read-write connection would run
+   * (the -shm, SQLite's shared-memory index, may still record the read; it holds no data).
+   */
+  static async #unlock(home: string, path: string, pass: Buffer): Promise<ProfileStore> {
+    const walPresent = existsSync(`${path}-wal`);
+    let db = tryOpen(path, walPresent, home);
+    let dataKey: Buffer | null = null;
+    try {
+      let header = guardOpen(home, () => readHeader(db, home));
+      let kek = await deriveKek(pass, header.wrap.params, header.wrap.salt);
+      dataKey = unwrapDataKey(kek, header.wrap);
+      if (dataKey === null) {
+        wipe(kek);
+        throw wrongPassphrase(home);
+      }
+      if (walPresent) {
+        db.close();
+        db = tryOpen(path, false, home);
+        const again = guardOpen(home, () => readHeader(db, home));
+        if (!sameWrap(again.wrap, header.wrap)) {
+          // The passphrase was changed between the probe and now: unwrap the new wrap.
+          wipe(kek, dataKey);
+          header = again;
+          kek = await deriveKek(pass, header.wrap.params, header.wrap.salt);
+          dataKey = unwrapDataKey(kek, header.wrap);
+          if (dataKey === null) {
+            wipe(kek);
+            throw wrongPassphrase(home);
+          }
+        }
+      }
+      wipe(kek);
+      guardOpen(home, () => {
+        configure(db);
+        migrate(db, header.version);
+      });
+      const opened = dataKey;
+      dataKey = null;
+      return new ProfileStore(home, db, profileKeys(opened), header.wrap.params);
+    } catch (error) {
+      wipe(dataKey);
+      db.close();
+      throw error;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  #assertOpen(): void {
+    if (this.#closed) throw new UsageError('profile-closed', 'the profile store is closed');
+  }
+
+  #immediate<T>(fn: () => T): T {
+    return this.#db.transaction(fn).immediate();
+  }
+
+  #guard<T>(doing: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      throw mapSqliteError(error, doing);
+    }
+  }
+
+  #recordLookup(kind: string, key: RecordKey): Buffer {
+    assertKey('key', key);
+    return hmacSha256(this.#keys.indexKey, RECORD_LOOKUP_DOMAIN, encodeCbor([kind, key]));
+  }
+
+  #scopeLookup(scope: RecordKey): Buffer {
+    assertKey('scope', scope);
+    return hmacSha256(this.#keys.indexKey, SCOPE_LOOKUP_DOMAIN, encodeCbor(scope));
+  }
+
+  #seal(encoded: Uint8Array, ad: Uint8Array): Buffer {
+    if (encoded.length > MAX_VALUE_BYTES) {
+      throw new UsageError('too-long', `value of ${encoded.length} bytes exceeds ${MAX_VALUE_BYTES}`);
+    }
+    const padded = pad(encoded, Math.ceil((encoded.length + 1) / PAD_BUCKET) * PAD_BUCKET);
+    const nonce = randomBytes(AEAD_NONCE_BYTES);
+    const sealed = aeadSeal(this.#keys.recordKey, nonce, padded, ad);
+    wipe(padded, encoded);
+    return Buffer.concat([nonce, sealed]);
+  }
+
+  #openValue(stored: Uint8Array, ad: Uint8Array): CborValue {
+    if (stored.length < AEAD_NONCE_BYTES) throw tampered('a sealed value is truncated');
+    const plain = aeadOpen(
+      this.#keys.recordKey,
+      stored.subarray(0, AEAD_NONCE_BYTES),
+      stored.subarray(AEAD_NONCE_BYTES),
+      ad,
+    );
+    if (plain === null) throw tampered('a sealed value does not authenticate at its position');
+    // Decode from a plain copy so decoded byte strings own their memory, then wipe both copies.
+    const copy = new Uint8Array(plain);
+    wipe(plain);
+    try {
+      return decodeCbor(unpad(copy), VALUE_LIMITS);
+    } catch (error) {
+      throw new InternalError('profile-corrupt', 'an authenticated value does not decode (a bug?)', {
+        cause: error,
+      });
+    } finally {
+      wipe(copy);
+    }
+  }
+
+  #openRecord(kind: string, lookup: Uint8Array, stored: Uint8Array): StoredRecord {
+    const decoded = this.#openValue(stored, recordAd(kind, lookup));
+    if (!Array.isArray(decoded) || decoded.length !== 2) {
+      throw new InternalError('profile-corrupt', 'an authenticated record has the wrong shape');
+    }
+    const [key, value] = decoded as [CborValue, CborValue];
+    if (typeof key !== 'string' && !(key instanceof Uint8Array)) {
+      throw new InternalError('profile-corrupt', 'an authenticated record has a malformed key');
+    }
+    return { key, value };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening
+
+function prepareStatements(db: Database.Database) {
+  return {
+    putRecord: db.prepare('INSERT OR REPLACE INTO records (kind, lookup, value) VALUES (?, ?, ?)'),
+    getRecord: db.prepare('SELECT value FROM records WHERE kind = ? AND lookup = ?'),
+    deleteRecord: db.prepare('DELETE FROM records WHERE kind = ? AND lookup = ?'),
+    listRecords: db.prepare('SELECT lookup, value FROM records WHERE kind = ? ORDER BY lookup'),
+    allRecords: db.prepare('SELECT kind, lookup, value FROM records'),
+    getScope: db.prepare('SELECT next_seq, floor FROM scopes WHERE scope = ?'),
+    upsertScope: db.prepare(
+      'INSERT INTO scopes (scope, next_seq, floor) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (scope) DO UPDATE SET next_seq = excluded.next_seq, floor = excluded.floor',
+    ),
+    insertAppended: db.prepare('INSERT INTO appended (scope, seq, value) VALUES (?, ?, ?)'),
+    readAppended: db.prepare(
+      'SELECT seq, value FROM appended WHERE scope = ? AND seq >= ? ORDER BY seq LIMIT ?',
+    ),
+    pruneAppended: db.prepare('DELETE FROM appended WHERE scope = ? AND seq < ?'),
+    allAppended: db.prepare('SELECT scope, seq, value FROM appended'),
+    swapKeyring: db.prepare(
+      'UPDATE keyring SET kdf = ?, ops_limit = ?, mem_limit_bytes = ?, salt = ?, wrapped_key = ? ' +
+        'WHERE id = 1 AND wrapped_key = ?',
+    ),
+  };
+}
+
+function openConnection(path: string, readonly: boolean): Database.Database {
+  return new Database(path, { readonly, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+}
+
+/**
+ * Per-connection settings, applied only once the passphrase is known to be right (journal_mode
+ * may write the header of a file that is not yet in WAL mode).
+ */
+function configure(db: Database.Database): void {
+  const mode = db.pragma('journal_mode = WAL', { simple: true });
+  if (mode !== 'wal') throw new InternalError('profile-failed', `could not enable WAL (got ${String(mode)})`);
+  // FULL: a commit survives power loss. It matters for more than comfort: a client that records
+  // "I used seq n" and loses that commit would reuse n, which members see as equivocation.
+  db.pragma('synchronous = FULL');
+  // Deleted records (erased epoch secrets, left groups) are overwritten in the file, not left in
+  // free pages where the passphrase would later recover them.
+  db.pragma('secure_delete = ON');
+}
+
+interface ProfileHeader {
+  readonly version: number;
+  readonly wrap: KeyWrap;
+}
+
+/** Read what `open` needs before it knows the passphrase. Reads only; writes nothing. */
+function readHeader(db: Database.Database, home: string): ProfileHeader {
+  // The first read of the file: fails with NOTADB on something that is not SQLite.
+  const appId = db.pragma('application_id', { simple: true });
+  if (appId !== PROFILE_APPLICATION_ID) {
+    throw new UsageError(
+      'profile-foreign',
+      `${join(home, PROFILE_FILE)} is not a cwtch-groups profile (application_id ${String(appId)})`,
+    );
+  }
+  const version = db.pragma('user_version', { simple: true });
+  if (typeof version !== 'number' || version < 1) {
+    throw new InternalError('profile-corrupt', `the profile at ${home} has no schema version`);
+  }
+  if (version > PROFILE_SCHEMA_VERSION) {
+    throw new UsageError(
+      'profile-too-new',
+      `the profile at ${home} has schema version ${version}; this cwtch-groups understands up to ${PROFILE_SCHEMA_VERSION}`,
+    );
+  }
+  return { version, wrap: readKeyring(db, home) };
+}
+
+function readKeyring(db: Database.Database, home: string): KeyWrap {
+  let row: unknown;
+  try {
+    row = db
+      .prepare('SELECT kdf, ops_limit, mem_limit_bytes, salt, wrapped_key FROM keyring WHERE id = 1')
+      .get();
+  } catch (error) {
+    if (error instanceof Database.SqliteError && error.code === 'SQLITE_ERROR') {
+      throw new InternalError('profile-corrupt', `the profile at ${home} has no keyring`, { cause: error });
+    }
+    throw error;
+  }
+  const r = row as Record<string, unknown> | undefined;
+  const bad = (what: string): never => {
+    throw new InternalError('profile-corrupt', `the keyring of the profile at ${home} is malformed: ${what}`);
+  };
+  if (r === undefined) return bad('no row');
+  if (r.kdf !== KDF_ARGON2ID13) return bad('unknown kdf');
+  const params = { opsLimit: r.ops_limit as number, memLimitBytes: r.mem_limit_bytes as number };
+  const problem = kdfParamsProblem(params);
+  if (problem !== null) return bad(problem);
+  const salt = r.salt;
+  const wrapped = r.wrapped_key;
+  if (!(salt instanceof Uint8Array) || salt.length !== ARGON2ID_SALT_BYTES) return bad('salt');
+  if (!(wrapped instanceof Uint8Array) || wrapped.length !== WRAPPED_KEY_BYTES) return bad('wrapped key');
+  return { params, salt, wrapped };
+}
+
+function sameWrap(a: KeyWrap, b: KeyWrap): boolean {
+  return (
+    a.params.opsLimit === b.params.opsLimit &&
+    a.params.memLimitBytes === b.params.memLimitBytes &&
+    Buffer.compare(a.salt, b.salt) === 0 &&
+    Buffer.compare(a.wrapped, b.wrapped) === 0
+  );
+}
+
+function tryOpen(path: string, readonly: boolean, home: string): Database.Database {
+  try {
+    return openConnection(path, readonly);
+  } catch (error) {
+    throw mapSqliteError(error, `open the profile at ${home}`);
+  }
+}
+
+function guardOpen<T>(home: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw mapSqliteError(error, `open the profile at ${home}`);
+  }
+}
+
+function migrate(db: Database.Database, from: number): void {
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= from) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.pragma(`user_version = ${migration.version}`);
+    }).immediate();
+  }
+}
+
+/** Build a complete profile under a temporary name, then link it into place (no clobbering). */
+function buildProfileFile(home: string, path: string, wrap: KeyWrap): void {
+  const temp = join(home, `.${PROFILE_FILE}.${randomBytes(8).toString('hex')}.tmp`);
+  // Created empty with 0600 first: SQLite gives its -wal and -shm the database file's mode.
+  closeSync(openSync(temp, 'wx', 0o600));
+  try {
+    const db = new Database(temp, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+    try {
+      db.pragma(`application_id = ${PROFILE_APPLICATION_ID}`);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.transaction(() => {
+        for (const migration of MIGRATIONS) db.exec(migration.sql);
+        db.prepare(
+          'INSERT INTO keyring (id, kdf, ops_limit, mem_limit_bytes, salt, wrapped_key) VALUES (1, ?, ?, ?, ?, ?)',
+        ).run(
+          KDF_ARGON2ID13,
+          wrap.params.opsLimit,
+          wrap.params.memLimitBytes,
+          Buffer.from(wrap.salt),
+          Buffer.from(wrap.wrapped),
+        );
+        db.pragma(`user_version = ${PROFILE_SCHEMA_VERSION}`);
+      }).immediate();
+    } finally {
+      // The last connection checkpoints the WAL into the file and removes -wal and -shm.
+      db.close();
+    }
+    try {
+      linkSync(temp, path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new UsageError('profile-exists', `a profile already exists at ${home}`);
+      }
+      throw error;
+    }
+  } finally {
+    unlinkSync(temp);
+  }
+  syncDirectory(home);
+}
+
+function syncDirectory(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // Not every platform can fsync a directory; the link itself is already atomic.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+function checkedParams(params: Argon2idParams): Argon2idParams {
+  if (typeof params !== 'object' || params === null) {
+    throw new UsageError('bad-argument', 'kdf must be an object');
+  }
+  const problem = kdfParamsProblem(params);
+  if (problem !== null) throw new UsageError('bad-argument', problem);
+  return { opsLimit: params.opsLimit, memLimitBytes: params.memLimitBytes };
+}
+
+function recordAd(kind: string, lookup: Uint8Array): Buffer {
+  return Buffer.concat([RECORD_AD_DOMAIN, encodeCbor([kind, lookup])]);
+}
+
+function appendAd(scopeLookup: Uint8Array, seq: number): Buffer {
+  const s = Buffer.alloc(8);
+  s.writeBigUInt64BE(BigInt(seq));
+  return Buffer.concat([APPEND_AD_DOMAIN, scopeLookup, s]);
+}
+
+function assertDir(dir: unknown): asserts dir is string {
+  if (typeof dir !== 'string' || dir.length === 0) {
+    throw new UsageError('bad-argument', 'dir must be a non-empty path');
+  }
+}
+
+function assertKind(kind: unknown): asserts kind is string {
+  if (typeof kind !== 'string' || !KIND_PATTERN.test(kind)) {
+    throw new UsageError('bad-argument', 'kind must match [a-z][a-z0-9-]{0,63}');
+  }
+}
+
+function assertKey(name: string, key: unknown): asserts key is RecordKey {
+  const length =
+    typeof key === 'string' ? Buffer.byteLength(key, 'utf8') : key instanceof Uint8Array ? key.length : -1;
+  if (length < 0) throw new UsageError('bad-argument', `${name} must be a string or a Uint8Array`);
+  if (length > MAX_KEY_BYTES)
+    throw new UsageError('bad-argument', `${name} is longer than ${MAX_KEY_BYTES} bytes`);
+}
+
+function assertCount(name: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new UsageError('bad-argument', `${name} must be a non-negative safe integer`);
+  }
+}
+
+function wrongPassphrase(home: string): UsageError {
+  return new UsageError('wrong-passphrase', `wrong passphrase for profile at ${home}`);
+}
+
+function tampered(detail: string): VerifyError {
+  return new VerifyError('profile-record-tampered', `profile record does not verify: ${detail}`);
+}
+
+function appendGap(detail: string): VerifyError {
+  return new VerifyError('profile-append-gap', `appended items are missing: ${detail}`);
+}
+
+/** SQLite result codes: https://www.sqlite.org/rescode.html */
+function mapSqliteError(error: unknown, doing: string): CwtchError {
+  if (error instanceof CwtchError) return error;
+  const code = error instanceof Database.SqliteError ? error.code : undefined;
+  const detail = error instanceof Error ? error.message : String(error);
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || code?.startsWith('SQLITE_CORRUPT_')) {
+    return new InternalError('profile-corrupt', `could not ${doing}: the file is damaged or not a profile`, {
+      cause: error,
+    });
+  }
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code?.startsWith('SQLITE_BUSY_')) {
+    return new UsageError('profile-locked', `could not ${doing}: another process holds the profile lock`, {
+      cause: error,
+    });
+  }
+  if (code === 'SQLITE_FULL') {
+    return new InternalError('profile-full', `could not ${doing}: the disk is full`, { cause: error });
+  }
+  if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code?.startsWith('SQLITE_READONLY_')) {
+    return new InternalError('profile-failed', `could not ${doing}: ${detail} (check permissions)`, {
+      cause: error,
+    });
+  }
+  return new InternalError('profile-failed', `could not ${doing}: ${detail}`, { cause: error });
+}
+
+function mapFsOrSqliteError(error: unknown, doing: string): CwtchError {
+  if (error instanceof CwtchError) return error;
+  const errno = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof errno === 'string' && !(error instanceof Database.SqliteError)) {
+    return new InternalError('profile-failed', `could not ${doing}: ${errno}`, { cause: error });
+  }
+  return mapSqliteError(error, doing);
+}
