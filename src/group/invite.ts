@@ -40,8 +40,8 @@ export const INVITE_VERSION = 1;
 export const INVITE_PREFIX = 'cwtch-groups:invite:';
 /**
  * Longest invite text accepted, checked before decoding anything. The largest valid invite
- * (8 relays with 256-byte URLs, 48 members, 64-byte name, maximal integers) is about 6.5k
- * characters; a typical one (1 relay, a few members) is 400-800.
+ * (8 relays with 256-byte URLs, 48 members, 64-byte name, maximal integers) is about 6.4k
+ * characters; a typical one (1 relay, a few members) is 300-800.
  */
 export const MAX_INVITE_CHARS = 8192;
 export const MAX_GROUP_NAME_BYTES = 64;

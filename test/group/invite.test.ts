@@ -21,6 +21,7 @@ import {
   InviteMalformedError,
   MAX_GROUP_NAME_BYTES,
   MAX_INVITE_CHARS,
+  MAX_INVITE_MEMBERS,
   MAX_INVITE_RELAYS,
   MAX_RELAY_URL_BYTES,
   type RelayKeyMismatch,
@@ -424,7 +425,7 @@ test('createInvite checks its input and names the bad argument', () => {
   }
 });
 
-test('the largest invite (8 relays, 256-byte URLs, 64-byte name) fits the text bound and round-trips', () => {
+test('the largest invite (8 relays, 256-byte URLs, 48 members, 64-byte name) fits the text bound and round-trips', () => {
   const { input } = fixture();
   const relays = Array.from({ length: MAX_INVITE_RELAYS }, (_, i) => {
     const base = `wss://relay-${i}.example/`;
@@ -437,6 +438,10 @@ test('the largest invite (8 relays, 256-byte URLs, 64-byte name) fits the text b
     ...input,
     name: 'é'.repeat(32),
     relays,
+    members: Array.from({ length: MAX_INVITE_MEMBERS }, () => ({
+      author: generateIdentity().keyPair.publicKey,
+      nextSeq: Number.MAX_SAFE_INTEGER,
+    })),
     // Largest times too (9-byte CBOR heads), with an origin close by so the ratchet is short.
     schedule: { originMs: Number.MAX_SAFE_INTEGER - 367 * 24 * HOUR, lengthMs: HOUR },
     nowMs: Number.MAX_SAFE_INTEGER - 366 * 24 * HOUR,
@@ -445,6 +450,70 @@ test('the largest invite (8 relays, 256-byte URLs, 64-byte name) fits the text b
   const text = encodeInvite(invite);
   assert.ok(text.length <= MAX_INVITE_CHARS, `${text.length} characters`);
   assert.ok(sameInvite(decodeInvite(text), invite));
+  assert.equal(decodeInvite(text).members.length, MAX_INVITE_MEMBERS);
+});
+
+test('members round-trip as tag-prediction hints; over the cap they are cut, malformed ones refused', () => {
+  const { input } = fixture();
+  const alice = generateIdentity().keyPair.publicKey;
+  const bob = generateIdentity().keyPair.publicKey;
+  const invite = createInvite({
+    ...input,
+    members: [
+      { author: alice, nextSeq: 7 },
+      { author: bob, nextSeq: 0 },
+    ],
+  });
+  const decoded = decodeInvite(encodeInvite(invite));
+  assert.deepEqual(
+    decoded.members.map((m) => [Buffer.from(m.author).toString('hex'), m.nextSeq]),
+    [
+      [alice.toString('hex'), 7],
+      [bob.toString('hex'), 0],
+    ],
+  );
+  assert.deepEqual(decodeInvite(encodeInvite(createInvite(input))).members, []);
+  const many = Array.from({ length: MAX_INVITE_MEMBERS + 5 }, () => ({
+    author: generateIdentity().keyPair.publicKey,
+    nextSeq: 1,
+  }));
+  assert.equal(createInvite({ ...input, members: many }).members.length, MAX_INVITE_MEMBERS);
+  assert.throws(
+    () =>
+      createInvite({
+        ...input,
+        members: [
+          { author: alice, nextSeq: 1 },
+          { author: alice, nextSeq: 2 },
+        ],
+      }),
+    expectError('usage', 'bad-argument', /members\[1\]\.author/),
+  );
+  assert.throws(
+    () => createInvite({ ...input, members: [{ author: alice, nextSeq: -1 }] }),
+    expectError('usage', 'bad-argument', /nextSeq/),
+  );
+
+  const text = encodeInvite(invite);
+  const cases: [string, (m: CborMap) => void][] = [
+    ['members', (m) => m.delete(13)],
+    ['members', (m) => m.set(13, 'alice')],
+    ['members[0].author', (m) => (m.get(13) as CborMap[])[0]!.set(1, new Uint8Array(32))],
+    ['members[0].nextSeq', (m) => (m.get(13) as CborMap[])[0]!.set(2, -1)],
+    ['members[0]', (m) => (m.get(13) as CborMap[])[0]!.set(3, 0)],
+    ['members[1].author', (m) => (m.get(13) as CborMap[])[1]!.set(1, alice)],
+  ];
+  for (const [field, edit] of cases) {
+    assert.throws(
+      () => decodeInvite(edited(text, edit)),
+      (error: unknown) => {
+        assert.ok(error instanceof InviteMalformedError, `${field}: got ${String(error)}`);
+        assert.equal(error.field, field, error.message);
+        return true;
+      },
+      field,
+    );
+  }
 });
 
 test('property: arbitrary strings only ever produce CwtchErrors', () => {
