@@ -29,14 +29,8 @@ import {
 import { UsageError } from '../errors.ts';
 import { encodeCbor } from '../wire/cbor.ts';
 
-/**
- * Environment variable that selects the Argon2id cost of NEW wraps (create, passphrase change).
- * Unset: ARGON2ID_DEFAULT. `test`: ARGON2ID_TEST — 8 KiB and one pass, which offers next to no
- * protection against guessing. TEST SUITES ONLY: a profile created with it keeps the weak
- * parameters until its passphrase is changed without the variable. Opening always uses the
- * parameters stored in the profile, whatever this variable says.
- */
-export const KDF_ENV_VAR = 'CWTCH_GROUPS_KDF';
+// One definition of the test-only KDF switch, shared with relay key files.
+export { KDF_ENV_VAR, kdfParamsFromEnv } from '../identity/keyfile.ts';
 
 /** Longest passphrase accepted, in UTF-8 bytes (a bound, not a recommendation). */
 export const MAX_PASSPHRASE_BYTES = 4096;
@@ -95,14 +89,6 @@ export function passphraseBytes(name: string, passphrase: string): Buffer {
  * The Argon2id parameters for new wraps, chosen by {@link KDF_ENV_VAR}.
  * @throws UsageError 'bad-kdf-setting' when the variable holds anything but `test`.
  */
-export function kdfParamsFromEnv(env: NodeJS.ProcessEnv = process.env): Argon2idParams {
-  const setting = env[KDF_ENV_VAR];
-  if (setting === undefined || setting === '') return ARGON2ID_DEFAULT;
-  if (setting === 'test') return ARGON2ID_TEST;
-  // Never echo the value: a confused user may have put a passphrase there.
-  throw new UsageError('bad-kdf-setting', `${KDF_ENV_VAR} must be unset or "test"`);
-}
-
 /** True when `params` are weaker than the production default in either dimension. */
 export function isWeakKdf(params: Argon2idParams): boolean {
   return params.opsLimit < ARGON2ID_DEFAULT.opsLimit || params.memLimitBytes < ARGON2ID_DEFAULT.memLimitBytes;

@@ -30,11 +30,18 @@ const MAX_MEM_LIMIT = 4 * 1024 * 1024 * 1024;
 const MAX_OPS_LIMIT = 64;
 
 /**
- * KDF parameters for new files. CWTCH_GROUPS_KDF=test selects libsodium's minimum, ONLY so test
- * suites that create many profiles and relays run fast; never set it for real use.
+ * Environment variable that selects the Argon2id cost of NEW key files and profile wraps.
+ * Unset: ARGON2ID_DEFAULT. `test`: ARGON2ID_TEST — 8 KiB and one pass, which offers next to no
+ * protection against guessing: TEST SUITES ONLY. Opening always uses the stored parameters.
  */
-export function kdfParamsFromEnv(): Argon2idParams {
-  return process.env.CWTCH_GROUPS_KDF === 'test' ? ARGON2ID_TEST : ARGON2ID_DEFAULT;
+export const KDF_ENV_VAR = 'CWTCH_GROUPS_KDF';
+
+/** @throws UsageError('bad-kdf-setting') for any other value (never echoed: it may be a passphrase). */
+export function kdfParamsFromEnv(env: NodeJS.ProcessEnv = process.env): Argon2idParams {
+  const setting = env[KDF_ENV_VAR];
+  if (setting === undefined || setting === '') return ARGON2ID_DEFAULT;
+  if (setting === 'test') return ARGON2ID_TEST;
+  throw new UsageError('bad-kdf-setting', `${KDF_ENV_VAR} must be unset or "test"`);
 }
 
 function header(purpose: string, params: Argon2idParams, salt: Uint8Array): CborMap {
