@@ -118,12 +118,15 @@ export async function buildAudit(client: Client, ref: string): Promise<AuditRepo
     const j = e.json;
     if (typeof j.kind !== 'string' || !['relay', 'receipt', 'anomaly'].includes(j.kind)) continue;
     const relay = typeof j.relay === 'string' ? j.relay : 'a relay';
+    // The URL says where we reach the relay; its pinned address says who signed what we hold.
+    const pinned = typeof j.relay === 'string' ? client.relayRecord(j.relay)?.identityKey : undefined;
+    const who = `relay ${relay}${pinned === undefined ? '' : ` (${onionAddressOf(pinned)})`}`;
     const since = new Date(Number(j.detectedMs)).toISOString();
     if (j.kind === 'relay') {
       items.push({
         type: 'relay-split-view',
         title: `the relay ${relay} contradicted its own signed log`,
-        who: `relay ${relay}`,
+        who,
         since,
         what: String(j.detail),
         advice:
@@ -133,7 +136,7 @@ export async function buildAudit(client: Client, ref: string): Promise<AuditRepo
       items.push({
         type: 'relay-receipt',
         title: `the relay ${relay} broke a signed promise to store your message`,
-        who: `relay ${relay}`,
+        who,
         since,
         what: String(j.detail),
         advice: 'export the evidence: the signed receipt and checkpoint prove it to anyone',

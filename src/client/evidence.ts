@@ -18,9 +18,7 @@ import {
   type LogEvidence,
   verifySplitViewEvidence,
 } from '../log/evidence.ts';
-import type { LogIndex, TreeSize } from '../log/hash.ts';
-import { verifyInclusion } from '../log/proof.ts';
-import { decodeReceipt, verifyReceipt } from '../log/receipt.ts';
+import { decodeReceipt, verifyReceipt, verifyReceiptNotIncludedEvidence } from '../log/receipt.ts';
 import type { Finding } from '../transcript/index.ts';
 import type { Client } from './client.ts';
 import { KIND } from './records.ts';
@@ -83,12 +81,20 @@ export interface StoredEvidence {
   readonly json: { [k: string]: Json };
 }
 
+/**
+ * Stored evidence, oldest first. With `groupKey`: the group's own evidence, and evidence about a
+ * relay in general (group null) only for the relays this group uses — never another group's.
+ */
 export function listEvidence(client: Client, groupKey?: string): StoredEvidence[] {
   const out: StoredEvidence[] = [];
+  const relays =
+    groupKey === undefined ? null : new Set(client.groupOfKey(groupKey)?.record.relays.map((r) => r.url));
   for (const r of client.store.list(KIND.evidence)) {
     if (typeof r.value !== 'string') continue;
     const json = JSON.parse(r.value) as { [k: string]: Json };
-    if (groupKey !== undefined && json.group !== null && json.group !== groupKey) continue;
+    if (relays !== null) {
+      if (json.group === null ? !relays.has(String(json.relay)) : json.group !== groupKey) continue;
+    }
     out.push({ id: typeof r.key === 'string' ? r.key : Buffer.from(r.key).toString('hex'), json });
   }
   out.sort((a, b) => Number(a.json.detectedMs) - Number(b.json.detectedMs));
@@ -172,15 +178,22 @@ function bytesHex(v: unknown, what: string): Buffer {
   return Buffer.from(s, 'hex');
 }
 
-/** The relay's log signing key, taken from its identity-signed key bundle when the bundle is present. */
-function relayKey(item: { [k: string]: unknown }, claimedHex: string): { key: Buffer; who: string } {
+/**
+ * The relay's log signing key, taken from its identity-signed key bundle when the bundle is
+ * present (then `origin`, the log the evidence is about, must be the bundle's log too).
+ */
+function relayKey(
+  item: { [k: string]: unknown },
+  claimedHex: string,
+  origin: string,
+): { key: Buffer; who: string } {
   const claimed = bytesHex(claimedHex, 'signingKey');
   if (typeof item.keyBundle === 'string') {
     const bundle = openKeyBundle(Buffer.from(item.keyBundle, 'base64url'));
-    if (!bundle.bundle.signingKey.every((b, i) => b === claimed[i])) {
+    if (!claimed.equals(Buffer.from(bundle.bundle.signingKey)) || bundle.bundle.logOrigin !== origin) {
       throw new VerifyError(
         'evidence-key-mismatch',
-        'the evidence names a signing key the relay bundle does not',
+        'the evidence names a signing key or log the relay bundle does not',
       );
     }
     return { key: claimed, who: `relay ${bundle.address}` };
@@ -194,11 +207,15 @@ function verifyItem(item: { [k: string]: unknown }): VerifiedItem {
     case 'relay-log': {
       const log = obj(item.log, 'log');
       const origin = str(log.origin, 'log.origin');
-      const { key, who } = relayKey(item, str(log.signingKey, 'log.signingKey'));
+      const { key, who } = relayKey(item, str(log.signingKey, 'log.signingKey'), origin);
       const evidence = decodeLogEvidence(str(log.evidence, 'log.evidence'));
       const split = evidence.kind === 'consistency-failure' ? evidence.splitView : evidence;
       if (split === undefined) {
-        verifyCheckpoint(evidence.kind === 'consistency-failure' ? evidence.older : '', origin, key);
+        // Both checkpoints must be the relay's, or there is nothing to ask it about.
+        if (evidence.kind === 'consistency-failure') {
+          verifyCheckpoint(evidence.older, origin, key, { origin });
+          verifyCheckpoint(evidence.newer, origin, key, { origin });
+        }
         return {
           kind,
           status: 'claim',
@@ -216,23 +233,29 @@ function verifyItem(item: { [k: string]: unknown }): VerifiedItem {
     }
     case 'relay-receipt': {
       const r = obj(item.receipt, 'receipt');
-      const { key, who } = relayKey(item, str(r.signingKey, 'receipt.signingKey'));
-      const receipt = decodeReceipt(bytesHex(r.receipt, 'receipt.receipt'));
+      const encoded = bytesHex(r.receipt, 'receipt.receipt');
+      const receipt = decodeReceipt(encoded);
+      const { key, who } = relayKey(item, str(r.signingKey, 'receipt.signingKey'), receipt.origin);
       if (!verifyReceipt(receipt, key))
         throw new VerifyError('evidence-receipt-signature', 'the receipt is not signed by the relay');
-      const cp = verifyCheckpoint(str(r.checkpoint, 'receipt.checkpoint'), receipt.origin, key);
+      const checkpoint = str(r.checkpoint, 'receipt.checkpoint');
+      // The checkpoint must be of the receipt's log (origin pinned), not merely signed by its key.
+      const cp = verifyCheckpoint(checkpoint, receipt.origin, key, { origin: receipt.origin });
       const served = bytesHex(r.servedLeaf, 'receipt.servedLeaf');
       const proof = (Array.isArray(r.proof) ? r.proof : []).map((p, i) => bytesHex(p, `receipt.proof[${i}]`));
       if (receipt.index >= cp.size)
         return { kind, status: 'invalid', who, summary: 'the checkpoint does not cover the receipted index' };
-      const servedProven = verifyInclusion(
-        served,
-        receipt.index as LogIndex,
-        cp.size as TreeSize,
-        proof,
-        cp.rootHash,
-      );
-      if (servedProven && !served.equals(Buffer.from(receipt.leafHash))) {
+      let servedProven = false;
+      try {
+        verifyReceiptNotIncludedEvidence(
+          { kind: 'receipt-not-included', receipt: encoded, checkpoint, leafHash: served, proof },
+          key,
+        );
+        servedProven = true;
+      } catch (e) {
+        if (!(e instanceof CwtchError)) throw e;
+      }
+      if (servedProven) {
         return {
           kind,
           status: 'proven',

@@ -12,10 +12,21 @@
 import { CwtchError, InconsistencyError, PushbackError, UsageError, VerifyError } from '../errors.ts';
 import { openEnvelope } from '../group/envelope.ts';
 import type { VerifiedMessage } from '../group/message.ts';
-import { type Checkpoint, noteFromCompactCheckpoint, verifyCheckpoint } from '../log/checkpoint.ts';
-import { checkCheckpointConsistency, type LogEvidence, splitViewFromNotes } from '../log/evidence.ts';
+import {
+  type Checkpoint,
+  noteFromCompactCheckpoint,
+  parseCheckpoint,
+  verifyCheckpoint,
+} from '../log/checkpoint.ts';
+import {
+  type ConsistencyFailureEvidence,
+  checkCheckpointConsistency,
+  type LogEvidence,
+  type SplitViewEvidence,
+  splitViewFromNotes,
+} from '../log/evidence.ts';
 import { type LogIndex, leafHash, type TreeSize } from '../log/hash.ts';
-import { verifyInclusion } from '../log/proof.ts';
+import { rootFromInclusionProof, verifyConsistency, verifyInclusion } from '../log/proof.ts';
 import { decodeReceipt, encodeReceipt, type Receipt, verifyReceipt } from '../log/receipt.ts';
 import { TokenWallet } from '../tokens/index.ts';
 import type { WireEntry } from '../wire/frames.ts';
@@ -101,10 +112,24 @@ export class SyncEngine {
     const url = conn.url;
     for (;;) {
       const rec = this.#relay(url);
-      const page = await conn.request(
-        { type: 'sync', from: rec.cursor, limit: this.#opts.pageSize ?? 256, verifiedSize: rec.verifiedSize },
-        'entries',
-      );
+      const page = await conn
+        .request(
+          {
+            type: 'sync',
+            from: rec.cursor,
+            limit: this.#opts.pageSize ?? 256,
+            verifiedSize: rec.verifiedSize,
+          },
+          'entries',
+        )
+        .catch((e: unknown) => {
+          // The relay says its log is smaller than a checkpoint it signed for us (a rollback, or
+          // the other side of a fork). Fetch its newest checkpoint, so that acceptPage checks it
+          // against ours and keeps both as evidence, instead of reporting a mere refusal.
+          if (!(e instanceof CwtchError && e.reason === 'verified-size-ahead') || rec.verifiedNote === null)
+            throw e;
+          return conn.request({ type: 'sync', from: 0, limit: 0, verifiedSize: 0 }, 'entries');
+        });
       const cp = await this.acceptPage(
         conn,
         rec,
@@ -164,7 +189,7 @@ export class SyncEngine {
         const p = await conn
           .request({ type: 'consistency', from: cp.size, to: rec.verifiedSize }, 'consistencyProof')
           .catch(() => null);
-        this.#checkConsistency(rec, note, rec.verifiedNote, p?.proof ?? []);
+        await this.#checkConsistency(conn, rec, note, rec.verifiedNote, p?.proof ?? []);
         throw new UsageError(
           'relay-stale',
           `relay ${rec.url} served an older checkpoint (size ${cp.size} < ${rec.verifiedSize})`,
@@ -176,7 +201,7 @@ export class SyncEngine {
           `relay ${rec.url} proved consistency from ${proofFrom}, not ${rec.verifiedSize}`,
         );
       }
-      this.#checkConsistency(rec, rec.verifiedNote, note, consistency);
+      await this.#checkConsistency(conn, rec, rec.verifiedNote, note, consistency);
     }
     if (cp.size > verifiedSize || verifiedNote === null) {
       verifiedNote = note;
@@ -275,12 +300,64 @@ export class SyncEngine {
     });
   }
 
-  /** Consistency of two checkpoints of a relay; evidence is saved before the error propagates. */
-  #checkConsistency(rec: RelayRecord, older: string, newer: string, proof: readonly Uint8Array[]): void {
+  /**
+   * Consistency of two checkpoints of a relay, `proof` as the relay served it; evidence is saved
+   * (made a proof of the fork when the relay's answers allow it) before the error propagates.
+   * @throws InconsistencyError carrying ConsistencyFailureEvidence.
+   */
+  async #checkConsistency(
+    conn: RelayClient,
+    rec: RelayRecord,
+    older: string,
+    newer: string,
+    proof: readonly Uint8Array[],
+    group: string | null = null,
+  ): Promise<void> {
     try {
       checkCheckpointConsistency(older, newer, proof, rec.origin!, rec.signingKey!);
     } catch (e) {
-      if (e instanceof InconsistencyError) this.#saveLogEvidence(rec, e.evidence as LogEvidence, e.message);
+      if (!(e instanceof InconsistencyError)) throw e;
+      const failure = e.evidence as ConsistencyFailureEvidence;
+      const split = failure.splitView ?? (await this.#proveFork(conn, rec, failure));
+      if (split === undefined || split === failure.splitView) {
+        this.#saveLogEvidence(rec, failure, e.message, group);
+        throw e;
+      }
+      const proven: ConsistencyFailureEvidence = { ...failure, splitView: split };
+      const [a, b] = [failure.older, failure.newer].map((n) => parseCheckpoint(n).checkpoint.size);
+      const message = `the log signed conflicting checkpoints of sizes ${a} and ${b}`;
+      this.#saveLogEvidence(rec, proven, message, group);
+      throw new InconsistencyError('split-view', message, proven);
+    }
+  }
+
+  /**
+   * A failed consistency proof from a checkpoint of size m proves a fork by itself only when m is
+   * not a power of two (docs/log.md §4): otherwise the proof never names the root the relay's tree
+   * has at m. Ask the relay for that root (an inclusion proof of leaf m − 1 in its tree of size m)
+   * and, if its own consistency proof ties that root to the newer checkpoint while the older
+   * checkpoint has another root, that is prefix evidence anyone can verify with the relay's key.
+   * @returns the evidence, or undefined when the relay's answers prove nothing.
+   */
+  async #proveFork(
+    conn: RelayClient,
+    rec: RelayRecord,
+    failure: ConsistencyFailureEvidence,
+  ): Promise<SplitViewEvidence | undefined> {
+    const older = verifyCheckpoint(failure.older, rec.origin!, rec.signingKey!);
+    const newer = verifyCheckpoint(failure.newer, rec.origin!, rec.signingKey!);
+    if (older.size === 0 || older.size >= newer.size) return undefined;
+    try {
+      const last = (older.size - 1) as LogIndex;
+      const p = await conn.request({ type: 'prove', index: last, size: older.size }, 'proof');
+      const prefixRoot = rootFromInclusionProof(p.leafHash, last, older.size, p.proof);
+      if (prefixRoot.equals(Buffer.from(older.rootHash))) return undefined;
+      if (!verifyConsistency(older.size, newer.size, failure.proof, prefixRoot, newer.rootHash))
+        return undefined;
+      return { kind: 'prefix', older: failure.older, newer: failure.newer, prefixRoot, proof: failure.proof };
+    } catch (e) {
+      // A refusal or a malformed answer proves nothing; the failure is kept as it is.
+      if (e instanceof CwtchError) return undefined;
       throw e;
     }
   }
@@ -369,11 +446,10 @@ export class SyncEngine {
       throw e;
     }
     try {
-      checkCheckpointConsistency(older, newer, proof, rec.origin!, rec.signingKey);
+      await this.#checkConsistency(conn, rec, older, newer, proof, state.key);
     } catch (e) {
-      if (e instanceof InconsistencyError)
-        this.#saveLogEvidence(rec, e.evidence as LogEvidence, e.message, state.key);
-      else throw e;
+      // Evidence is kept; the relay's own view (ours) stays verified, so sync goes on.
+      if (!(e instanceof InconsistencyError)) throw e;
     }
   }
 
@@ -382,7 +458,7 @@ export class SyncEngine {
     const client = this.#client;
     const rec = this.#relay(conn.url);
     let posted = 0;
-    for (const post of client.pendingPosts()) {
+    for (const post of inPostingOrder(client, client.pendingPosts())) {
       const slot = post.receipts.find((r) => r.url === conn.url && r.receipt === null);
       if (slot === undefined) continue;
       const receipt = await this.#postWithRetry(conn, post.envelope);
@@ -496,6 +572,29 @@ export class SyncEngine {
     }
     return verified;
   }
+}
+
+/**
+ * The outbox in the order its messages were written: per group by seq (the profile store lists
+ * records in the order of their keyed lookup hashes, i.e. at random). Posting seq 2 before seq 1
+ * would show every reader a gap in our messages until seq 1 arrives, and after a lost connection
+ * one that looks exactly like censorship.
+ */
+function inPostingOrder(client: Client, posts: readonly PostRecord[]): PostRecord[] {
+  const key = (p: PostRecord) => {
+    const group = hex(p.groupId);
+    return { group, seq: client.groupOfKey(group)?.dag.get(p.messageId)?.seq ?? 0 };
+  };
+  return posts
+    .map((p) => ({ p, k: key(p) }))
+    .sort((a, b) =>
+      a.k.group === b.k.group
+        ? a.k.seq - b.k.seq || a.p.createdMs - b.p.createdMs
+        : a.k.group < b.k.group
+          ? -1
+          : 1,
+    )
+    .map((x) => x.p);
 }
 
 function markIncluded(post: PostRecord, url: string): PostRecord {
