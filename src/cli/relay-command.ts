@@ -112,6 +112,14 @@ export function registerRelayCommands(program: Command): void {
   for (const [flag, , what] of LIMIT_FLAGS) {
     relay.addOption(new Option(`${flag} <n>`, what).argParser(intOption(flag)).hideHelp());
   }
+  relay.addOption(
+    new Option('--max-batch <n>', 'most posts per commit').argParser(intOption('--max-batch')).hideHelp(),
+  );
+  relay.addOption(
+    new Option('--linger-ms <ms>', 'how long a commit waits for more posts')
+      .argParser(intOption('--linger-ms'))
+      .hideHelp(),
+  );
   relay.action(async (opts: RunOptions & Record<string, unknown>) => {
     const dataDir = resolve(opts.data);
     const { host, port } = parseListen(opts.listen);
@@ -137,6 +145,8 @@ export function registerRelayCommands(program: Command): void {
       tokens: { enabled: opts.tokens, difficulty: opts.powDifficulty },
       logger,
       limits,
+      ...(typeof opts.maxBatch === 'number' ? { maxBatch: opts.maxBatch } : {}),
+      ...(typeof opts.lingerMs === 'number' ? { lingerMs: opts.lingerMs } : {}),
       ...(retention === undefined ? {} : { retention }),
     });
     const addr = running.server.address;
@@ -181,6 +191,9 @@ export function registerRelayCommands(program: Command): void {
     .option('--url <ws-url>', 'ask a running relay instead')
     .option('--json', 'machine-readable output')
     .action(async (opts: { data: string; url?: string; json?: boolean }) => {
+      // `relay` has a --data option too, and the parser gives the parent every option it knows
+      // wherever it appears: `relay info --data DIR` sets the parent's value, not ours.
+      opts = { ...opts, data: relay.opts<{ data: string }>().data };
       let signed: SignedKeyBundle;
       if (opts.url !== undefined) {
         const client = await RelayClient.connect({ url: opts.url });

@@ -121,6 +121,17 @@ export class RelayClient {
           }),
         );
       });
+      // A relay that closes without a frame (or before the upgrade completes) must not leave
+      // the caller waiting for the whole timeout.
+      ws.once('close', (code, reason) => {
+        clearTimeout(timer);
+        reject(
+          new UsageError(
+            'relay-closed',
+            `relay ${opts.url} closed the connection during the handshake (${code} ${reason.toString()})`,
+          ),
+        );
+      });
       ws.once('open', () => ws.send(encodeFrame({ type: 'hello', id: 0, versions: [PROTOCOL_VERSION] })));
       ws.once('message', (data) => {
         clearTimeout(timer);

@@ -10,7 +10,10 @@ export interface RelayLimits {
   readonly maxConnections: number;
   /** A connection must send hello within this time. */
   readonly handshakeTimeoutMs: number;
-  /** A connection that sends nothing for this long (and is not subscribed) is closed. */
+  /**
+   * A connection that sends nothing for this long (and is not subscribed) is closed; a
+   * subscriber whose catch-up cannot write for this long is dropped as a slow consumer.
+   */
   readonly idleTimeoutMs: number;
   /** Requests one connection may have outstanding at once. */
   readonly maxInFlight: number;

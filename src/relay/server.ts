@@ -477,7 +477,10 @@ class RelayConnection {
             throw new UsageError('token-required', 'this relay requires an anti-spam token per post');
           token = opts.issuer.verifyToken(f.token);
         }
-        const { receipt, duplicate } = await opts.sequencer.submit(f.envelope, token === undefined ? {} : { token });
+        const { receipt, duplicate } = await opts.sequencer.submit(
+          f.envelope,
+          token === undefined ? {} : { token },
+        );
         this.send({ type: 'receipt', id: f.id, receipt: encodeReceipt(receipt), duplicate });
         return;
       }

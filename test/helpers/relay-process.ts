@@ -13,6 +13,8 @@ export const CLI = join(ROOT, 'src/cli/main.ts');
 
 export interface RelayProcess {
   readonly url: string;
+  /** The loopback port it listens on (restart on it with `port`). */
+  readonly port: number;
   readonly dataDir: string;
   readonly proc: ChildProcess;
   readonly stdout: () => string;
@@ -21,6 +23,15 @@ export interface RelayProcess {
   stop(): Promise<number | null>;
   /** SIGKILL, no chance to finish anything. */
   kill9(): Promise<void>;
+  /** Resolves with the exit code (null when killed by a signal) once the process has exited. */
+  readonly exited: Promise<number | null>;
+  /**
+   * Wait until stderr (the relay's pino log) holds at least `count` lines matching `pattern`;
+   * rejects after `timeoutMs` with the log so far.
+   */
+  waitForLog(pattern: RegExp, count?: number, timeoutMs?: number): Promise<void>;
+  /** How many stderr lines match `pattern` so far. */
+  countLog(pattern: RegExp): number;
 }
 
 export function tempDir(prefix: string): { path: string; remove: () => void } {
@@ -85,9 +96,29 @@ export async function startRelayProcess(opts: {
       reject(new Error(`relay exited with ${code} before listening\nstdout: ${out}\nstderr: ${err}`));
     });
   });
+  const countLog = (pattern: RegExp) => err.split('\n').filter((line) => pattern.test(line)).length;
   return {
     url,
+    port: Number(new URL(url).port),
     dataDir: opts.dataDir,
+    exited,
+    countLog,
+    waitForLog(pattern, count = 1, timeoutMs = 30_000) {
+      return new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (countLog(pattern) < count) return;
+          proc.stderr!.off('data', check);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          proc.stderr!.off('data', check);
+          reject(new Error(`relay log never had ${count} × ${pattern}\nstderr: ${err.slice(-4000)}`));
+        }, timeoutMs);
+        proc.stderr!.on('data', check);
+        check();
+      });
+    },
     proc,
     stdout: () => out,
     stderr: () => err,
