@@ -1,8 +1,10 @@
 // Anti-spam tokens end to end against a real relay process (tokens on, as by default, at a low
 // proof-of-work difficulty): issuance over the wire with the wallet verifying the relay's DLEQ
 // proof against the token key of its signed bundle, one token per post, double spends refused
-// (also across a kill -9 and restart: the spend commits with the post), forgeries refused, and
-// tampered proofs of work refused. docs/tokens.md, docs/PROTOCOL.md §8.
+// (also across a kill -9 and restart: the spend commits with the post), forgeries refused,
+// tampered proofs of work refused, and no challenge minted before a restart accepted after it
+// (the redeemed-challenge set is in memory; the challenge secret is per process).
+// docs/tokens.md, docs/PROTOCOL.md §8.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RelayClient } from '../../src/client/relay-client.ts';
@@ -68,6 +70,20 @@ describe('tokens over the wire', { timeout: 120_000 }, () => {
   let wallet: TokenWallet;
   const post = (envelope: Uint8Array, token: Uint8Array | null, c = client) =>
     c.request({ type: 'post', envelope, token }, 'receipt');
+
+  /** kill -9 the relay and start it again on the same data directory and port; reconnect. */
+  async function restartRelay(): Promise<void> {
+    const port = relay.port;
+    await relay.kill9();
+    await client.close();
+    relay = await startRelayProcess({
+      dataDir: dir.path,
+      args: ['--pow-difficulty', String(DIFFICULTY)],
+      port,
+    });
+    client = await RelayClient.connect({ url: relay.url });
+    assert.equal(hex(client.bundle.bundle.tokenKey ?? new Uint8Array()), hex(tokenKey), 'token key changed');
+  }
 
   before(async () => {
     dir = tempDir('tokens-e2e');
@@ -224,20 +240,75 @@ describe('tokens over the wire', { timeout: 120_000 }, () => {
     const spent = wallet.take();
     const unspent = wallet.take();
     await post(randomBytes(2048), spent);
-    const port = relay.port;
-    await relay.kill9();
-    await client.close();
-    relay = await startRelayProcess({
-      dataDir: dir.path,
-      args: ['--pow-difficulty', String(DIFFICULTY)],
-      port,
-    });
-    client = await RelayClient.connect({ url: relay.url });
-    assert.equal(hex(client.bundle.bundle.tokenKey ?? new Uint8Array()), hex(tokenKey), 'token key changed');
+    await restartRelay();
     await expectRelayError(post(randomBytes(2048), spent), 'verify', 'token-spent');
     const r = await post(randomBytes(2048), unspent);
     assert.equal(r.duplicate, false);
     // Tokens from before the restart were all issued under the same, persisted key.
     while (wallet.size > 0) await post(randomBytes(2048), wallet.take());
+  });
+
+  test('a solved challenge buys one batch, also across kill -9 and a restart: challenges from before it are forged to the new process', async () => {
+    const issue = (c: Uint8Array, s: Uint8Array, blinded: readonly Uint8Array[]) =>
+      client.request({ type: 'tokenIssue', challenge: c, solution: s, blinded }, 'tokens');
+    /** A batch request, a challenge from the running relay, and a solution for the pair. */
+    const solved = async (n: number) => {
+      const request = wallet.createRequest(n);
+      const { challenge } = await client.request({ type: 'tokenChallenge' }, 'challenge');
+      return { request, challenge, solution: solvePow(challenge, powBatchDigest(request.blinded)) };
+    };
+
+    const held = wallet.size;
+    // Redeemed once before the restart: tokens issued, and a second try is a replay.
+    const redeemed = await solved(2);
+    const t = await issue(redeemed.challenge, redeemed.solution, redeemed.request.blinded);
+    assert.equal(
+      wallet.finalize(redeemed.request, {
+        keyId: redeemed.request.keyId,
+        evaluated: t.evaluated,
+        proof: t.proof,
+      }),
+      2,
+    );
+    await expectRelayError(
+      issue(redeemed.challenge, redeemed.solution, redeemed.request.blinded),
+      'verify',
+      'pow-challenge-replayed',
+    );
+    // Obtained and solved before the restart, never redeemed.
+    const unredeemed = await solved(2);
+
+    await restartRelay();
+
+    // The new process forgot which challenges were redeemed, but did not mint these ones either:
+    // both are refused as a challenge it did not make, not issued again (and not a replay, which
+    // the new process cannot know about). The work on the unredeemed one is lost by design: a
+    // client fetches a new challenge (docs/tokens.md §Restarts).
+    await expectRelayError(
+      issue(redeemed.challenge, redeemed.solution, redeemed.request.blinded),
+      'verify',
+      'pow-challenge-forged',
+    );
+    await expectRelayError(
+      issue(unredeemed.challenge, unredeemed.solution, unredeemed.request.blinded),
+      'verify',
+      'pow-challenge-forged',
+    );
+
+    // A fresh challenge from the restarted relay buys a batch, once, under the persisted key.
+    const fresh = await solved(3);
+    const f = await issue(fresh.challenge, fresh.solution, fresh.request.blinded);
+    assert.equal(
+      wallet.finalize(fresh.request, { keyId: fresh.request.keyId, evaluated: f.evaluated, proof: f.proof }),
+      3,
+    );
+    await expectRelayError(
+      issue(fresh.challenge, fresh.solution, fresh.request.blinded),
+      'verify',
+      'pow-challenge-replayed',
+    );
+    // Every token held, bought before or after the restart, pays for a post.
+    assert.equal(wallet.size, held + 5);
+    while (wallet.size > 0) assert.equal((await post(randomBytes(2048), wallet.take())).duplicate, false);
   });
 });
