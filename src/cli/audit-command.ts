@@ -3,10 +3,27 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { buildAudit } from '../client/audit.ts';
 import { verifyBundle } from '../client/evidence.ts';
+import { UsageError } from '../errors.ts';
 import { type GlobalOptions, withClient } from './context.ts';
 import { printJson } from './output.ts';
 
 export const EXIT_FINDINGS = 3;
+
+/** A file system failure is the user's to fix (a path, a permission), not a bug: exit 2. */
+function fileError(doing: string, file: string, e: unknown): UsageError {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why =
+    code === 'ENOENT'
+      ? 'no such file or directory'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied'
+        : code === 'EISDIR'
+          ? 'it is a directory'
+          : code === 'EEXIST'
+            ? 'it already exists'
+            : (code ?? String(e));
+  return new UsageError('file-unusable', `cannot ${doing} ${file}: ${why}`, { cause: e });
+}
 
 export function registerAuditCommands(program: Command): void {
   program
@@ -19,8 +36,13 @@ export function registerAuditCommands(program: Command): void {
     .action(async (ref: string, opts: { export?: string; json?: boolean }) => {
       await withClient(program.opts<GlobalOptions>(), async (client) => {
         const report = await buildAudit(client, ref);
-        if (opts.export !== undefined)
-          writeFileSync(opts.export, `${JSON.stringify(report.bundle, null, 2)}\n`, { mode: 0o600 });
+        if (opts.export !== undefined) {
+          try {
+            writeFileSync(opts.export, `${JSON.stringify(report.bundle, null, 2)}\n`, { mode: 0o600 });
+          } catch (e) {
+            throw fileError('write', opts.export, e);
+          }
+        }
         if (opts.json)
           printJson({ group: report.group, clean: report.clean, items: report.items, relays: report.relays });
         else {
@@ -44,7 +66,13 @@ export function registerAuditCommands(program: Command): void {
     .description('verify an evidence bundle offline (relay proofs need no group key)')
     .option('--json', 'machine-readable output')
     .action((file: string, opts: { json?: boolean }) => {
-      const items = verifyBundle(readFileSync(file, 'utf8'));
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (e) {
+        throw fileError('read', file, e);
+      }
+      const items = verifyBundle(text);
       const proven = items.filter((i) => i.status === 'proven');
       if (opts.json) printJson({ proven: proven.length, items });
       else {

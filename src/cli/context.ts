@@ -1,6 +1,7 @@
 /** Opening the profile for a command: home directory, passphrase, and closing it afterwards. */
 import { Client } from '../client/client.ts';
 import { resolveHome } from '../client/profile-store.ts';
+import { PROGRAM } from './output.ts';
 import { obtainPassphrase } from './passphrase.ts';
 
 export const PASSPHRASE_ENV = 'CWTCH_GROUPS_PASSPHRASE';
@@ -20,19 +21,26 @@ export async function withClient<T>(global: GlobalOptions, fn: (client: Client) 
   }
 }
 
-/** A progress line on a terminal (stderr), silent otherwise. */
-export function progressReporter(): ((p: {
-  url: string;
-  scanned: number;
-  total: number;
-  ours: number;
-}) => void) & { done(): void } {
+/**
+ * Sync progress on stderr: a redrawn bar on a terminal; with `lines`, one line per page when
+ * stderr is not a terminal (`cwtch-groups: progress: URL SCANNED/TOTAL envelopes, OURS ours`);
+ * silent otherwise.
+ */
+export function progressReporter(
+  lines = false,
+): ((p: { url: string; scanned: number; total: number; ours: number }) => void) & { done(): void } {
   const tty = process.stderr.isTTY === true;
   const start = performance.now();
   let startScanned = -1;
   let shown = false;
   const report = (p: { url: string; scanned: number; total: number; ours: number }) => {
-    if (!tty) return;
+    if (!tty) {
+      if (lines)
+        process.stderr.write(
+          `${PROGRAM}: progress: ${p.url} ${p.scanned}/${p.total} envelopes, ${p.ours} ours\n`,
+        );
+      return;
+    }
     if (startScanned < 0) startScanned = p.scanned;
     const secs = (performance.now() - start) / 1000;
     const rate = secs > 0 ? (p.scanned - startScanned) / secs : 0;

@@ -4,7 +4,7 @@ import { SyncEngine } from '../client/sync.ts';
 import { UsageError } from '../errors.ts';
 import { epochAt } from '../group/epoch.ts';
 import { type GlobalOptions, withClient } from './context.ts';
-import { printJson } from './output.ts';
+import { printJson, reportSyncProblems } from './output.ts';
 
 export function registerGroupCommands(program: Command): void {
   const group = program.command('group').description('create, join and inspect groups');
@@ -22,6 +22,7 @@ export function registerGroupCommands(program: Command): void {
       await withClient(program.opts<GlobalOptions>(), async (client) => {
         const { group: g, invite } = await client.createGroup(name, opts.relay, policy);
         const reports = await new SyncEngine(client).syncAll([g]);
+        process.exitCode = reportSyncProblems(reports);
         const out = {
           name: g.record.name,
           id: g.key,
@@ -45,6 +46,7 @@ export function registerGroupCommands(program: Command): void {
       await withClient(program.opts<GlobalOptions>(), async (client) => {
         const g = await client.joinGroup(invite);
         const reports = await new SyncEngine(client).syncAll([g]);
+        process.exitCode = reportSyncProblems(reports);
         const out = {
           name: g.record.name,
           id: g.key,
@@ -96,6 +98,7 @@ export function registerGroupCommands(program: Command): void {
         await engine.syncAll([g]);
         const invite = await client.invite(ref);
         const reports = await engine.syncAll([g]);
+        process.exitCode = reportSyncProblems(reports);
         if (opts.json) return printJson({ group: g.record.name, invite, sync: reports });
         process.stdout.write(`${invite}\n`);
       });

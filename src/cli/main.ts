@@ -12,7 +12,11 @@ export function buildProgram(): Command {
     .description('private group messaging over untrusted, accountable relays')
     .version('0.1.0')
     .option('--home <dir>', 'profile directory (default $CWTCH_GROUPS_HOME or ~/.cwtch-groups)')
-    .showHelpAfterError(`(run ${PROGRAM} --help for usage)`)
+    // The parser's own errors speak in the CLI's voice too: `cwtch-groups: error: …` (exit 1).
+    .configureOutput({
+      outputError: (text, write) => write(text.replace(/^error: /gm, `${PROGRAM}: error: `)),
+    })
+    .showHelpAfterError(`${PROGRAM}: hint: run ${PROGRAM} --help for usage`)
     .addHelpText(
       'after',
       `${EXIT_HELP}

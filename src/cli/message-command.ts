@@ -4,8 +4,33 @@ import type { Client, ReadMessage } from '../client/client.ts';
 import type { RelayClient } from '../client/relay-client.ts';
 import { SyncEngine } from '../client/sync.ts';
 import { CwtchError, UsageError } from '../errors.ts';
+import { MAX_BODY_BYTES } from '../group/message.ts';
 import { type GlobalOptions, progressReporter, withClient } from './context.ts';
-import { printJson } from './output.ts';
+import {
+  PROGRAM,
+  printErrorLine,
+  printJson,
+  printWarning,
+  reportSyncErrors,
+  reportSyncProblems,
+  withUrl,
+} from './output.ts';
+
+/**
+ * Refuse an empty or too long message, as `Client.sendText` would, but before the passphrase
+ * prompt and the network.
+ * @throws UsageError 'empty-message' | 'too-long'
+ */
+function checkMessageText(text: string): void {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes === 0) throw new UsageError('empty-message', 'nothing to send: the message is empty');
+  if (bytes > MAX_BODY_BYTES) {
+    throw new UsageError(
+      'too-long',
+      `the message is ${bytes} bytes; one message carries at most ${MAX_BODY_BYTES}`,
+    );
+  }
+}
 
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY)
@@ -41,6 +66,8 @@ export function registerMessageCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (ref: string, text: string | undefined, opts: { json?: boolean }) => {
       const body = text ?? (await readStdin());
+      // Refuse a bad message before asking for the passphrase or touching the network.
+      checkMessageText(body);
       await withClient(program.opts<GlobalOptions>(), async (client) => {
         const g = client.resolveGroup(ref);
         const engine = new SyncEngine(client);
@@ -48,12 +75,14 @@ export function registerMessageCommands(program: Command): void {
         await engine.syncAll([g]);
         const id = await client.sendText(ref, body);
         const reports = await engine.syncAll([g]);
-        const post = client.allPosts().find((p) => Buffer.from(p.messageId).equals(Buffer.from(id)));
+        const post = client.post(id);
         const out = {
           id: Buffer.from(id).toString('hex'),
           receipts: (post?.receipts ?? []).map((r) => ({ relay: r.url, received: r.receipt !== null })),
           sync: reports,
         };
+        // The message is stored and queued whatever the relays said.
+        process.exitCode = reportSyncProblems(reports);
         if (opts.json) return printJson(out);
         const pending = out.receipts.filter((r) => !r.received).map((r) => r.relay);
         process.stdout.write(
@@ -61,30 +90,28 @@ export function registerMessageCommands(program: Command): void {
             ? `sent ${out.id.slice(0, 12)} (receipted by ${out.receipts.length} relay${out.receipts.length === 1 ? '' : 's'})\n`
             : `queued ${out.id.slice(0, 12)}; not yet accepted by ${pending.join(', ')} (will retry on the next sync)\n`,
         );
-        for (const r of reports)
-          if (r.error) process.stderr.write(`cwtch-groups: warning: ${r.url}: ${r.error.message}\n`);
       });
     });
 
   program
     .command('sync [group]')
     .description('fetch new messages, post queued ones, and check the relays’ logs')
+    .option('--progress', 'print progress lines on standard error even when it is not a terminal')
     .option('--json', 'machine-readable output')
-    .action(async (ref: string | undefined, opts: { json?: boolean }) => {
+    .action(async (ref: string | undefined, opts: { json?: boolean; progress?: boolean }) => {
       await withClient(program.opts<GlobalOptions>(), async (client) => {
-        const progress = progressReporter();
+        const progress = progressReporter(opts.progress === true);
         const groups = ref === undefined ? undefined : [client.resolveGroup(ref)];
         const reports = await new SyncEngine(client, { onProgress: progress }).syncAll(groups);
         progress.done();
+        process.exitCode = reportSyncErrors(reports);
         if (opts.json) return printJson(reports);
         for (const r of reports) {
+          if (r.error) continue;
           process.stdout.write(
-            r.error
-              ? `${r.url}: error: ${r.error.message}\n`
-              : `${r.url}: ${r.newMessages} new, ${r.posted} posted, log size ${r.checkpointSize}, ${r.receiptsVerified} receipts proven\n`,
+            `${r.url}: ${r.newMessages} new, ${r.posted} posted, log size ${r.checkpointSize}, ${r.receiptsVerified} receipts proven\n`,
           );
         }
-        if (reports.some((r) => r.error)) process.exitCode = 2;
       });
     });
 
@@ -133,6 +160,7 @@ async function watch(client: Client, ref: string, json: boolean): Promise<void> 
   };
   const engine = new SyncEngine(client, { onMessage: (g) => g === state && emitNew() });
   const conns: RelayClient[] = [];
+  let live = 0;
   const stop = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -155,24 +183,27 @@ async function watch(client: Client, ref: string, json: boolean): Promise<void> 
             });
           })
           .catch((e: unknown) => {
-            process.stderr.write(
-              `cwtch-groups: error: ${r.url}: ${e instanceof CwtchError ? e.message : String(e)}\n`,
-            );
+            if (e instanceof CwtchError) printErrorLine(withUrl(r.url, e.message), e.reason);
+            else printErrorLine(`${r.url}: internal error: ${String(e)}`);
             void conn.close();
           });
       });
       conn.onClose((e) => {
-        if (e) process.stderr.write(`cwtch-groups: warning: ${r.url}: ${e.message}\n`);
+        if (e) printWarning(withUrl(r.url, `${e.message}; no longer watching it`));
       });
       const rec = client.relayRecord(r.url)!;
       await conn.request({ type: 'subscribe', from: rec.cursor, verifiedSize: rec.verifiedSize }, 'entries');
+      live++;
     } catch (e) {
-      process.stderr.write(
-        `cwtch-groups: warning: ${r.url}: ${e instanceof CwtchError ? e.message : String(e)}\n`,
-      );
+      if (!(e instanceof CwtchError)) throw e;
+      printWarning(withUrl(r.url, e.message));
     }
   }
   emitNew();
+  const n = state.record.relays.length;
+  process.stderr.write(
+    `${PROGRAM}: watching "${state.record.name}" on ${live} of ${n} relay${n === 1 ? '' : 's'}; Ctrl-C to stop\n`,
+  );
   await stop;
   await Promise.all(conns.map((c) => c.close()));
 }

@@ -2,28 +2,92 @@
  * The CLI's voice (after age): results on stdout, `cwtch-groups: error: …` and
  * `cwtch-groups: hint: …` on stderr, lower case, no secrets. Exit codes by error code.
  */
-import { CwtchError, EXIT_CODES } from '../errors.ts';
+import { PROFILE_HINTS } from '../client/profile-store.ts';
+import { CwtchError, type ErrorCode, EXIT_CODES } from '../errors.ts';
+import { INVITE_HINTS } from '../group/invite.ts';
 
 export const PROGRAM = 'cwtch-groups';
 
-const HINTS: Record<string, string> = {
+/** One hint line per error reason; the modules that raise an error own its hint. */
+const HINTS: Readonly<Record<string, string>> = {
+  ...PROFILE_HINTS,
+  ...INVITE_HINTS,
   'passphrase-required': 'export CWTCH_GROUPS_PASSPHRASE (or CWTCH_RELAY_PASSPHRASE for a relay) in scripts',
-  'wrong-passphrase': 'passphrases are case-sensitive; nothing was changed',
   'relay-unreachable': 'is the relay running? check the URL and your network (or tor)',
+  'relay-key-changed':
+    'the pin was kept and nothing was sent; compare the relay address with a member before trusting it',
+  'relay-log-changed':
+    'ask the relay operator why its log was replaced, and compare views with members (audit)',
   'storage-locked': 'another relay process is using this data directory',
 };
 
 export function printError(e: unknown): number {
   if (e instanceof CwtchError) {
-    process.stderr.write(`${PROGRAM}: error: ${lowerFirst(e.message)}\n`);
-    const hint = HINTS[e.reason];
-    if (hint) process.stderr.write(`${PROGRAM}: hint: ${hint}\n`);
+    printErrorLine(e.message, e.reason);
     return EXIT_CODES[e.code];
   }
   const message = e instanceof Error ? e.message : String(e);
   process.stderr.write(`${PROGRAM}: error: internal error: ${message}\n`);
   process.stderr.write(`${PROGRAM}: hint: this is a bug; please report it with the command you ran\n`);
   return EXIT_CODES.internal;
+}
+
+/** `cwtch-groups: error: MESSAGE` and, when there is one, the hint for `reason`. */
+export function printErrorLine(message: string, reason?: string): void {
+  process.stderr.write(`${PROGRAM}: error: ${lowerFirst(message)}\n`);
+  const hint = reason === undefined ? undefined : HINTS[reason];
+  if (hint) process.stderr.write(`${PROGRAM}: hint: ${hint}\n`);
+}
+
+export function printWarning(message: string): void {
+  process.stderr.write(`${PROGRAM}: warning: ${lowerFirst(message)}\n`);
+}
+
+/** Most serious first: the exit status of a command that met several errors is the first present. */
+const SEVERITY: readonly ErrorCode[] = ['inconsistency', 'verify', 'codec', 'internal', 'pushback', 'usage'];
+
+/** The exit status for a set of error codes (0 when there are none). */
+export function exitStatusOf(codes: readonly ErrorCode[]): number {
+  for (const code of SEVERITY) if (codes.includes(code)) return EXIT_CODES[code];
+  return 0;
+}
+
+/** What a relay sync reports, as far as the CLI cares (src/client/sync.ts RelaySyncReport). */
+export interface SyncOutcome {
+  readonly url: string;
+  readonly error: { readonly code: string; readonly reason: string; readonly message: string } | null;
+}
+
+/** Error codes of a relay that is down or busy: the outbox keeps what we wrote for the next sync. */
+const TRANSIENT: ReadonlySet<string> = new Set(['usage', 'pushback']);
+
+/** The relay URL in front of a message that does not already name it. */
+export function withUrl(url: string, message: string): string {
+  return message.includes(url) ? message : `${url}: ${message}`;
+}
+
+/**
+ * After a command that wrote something locally and then synced (send, group create/join/invite):
+ * a relay that is down or busy is a warning (the next sync retries); one that failed a check is
+ * an error. Returns the exit status: 0, or that of the most serious error.
+ */
+export function reportSyncProblems(reports: readonly SyncOutcome[]): number {
+  const serious: ErrorCode[] = [];
+  for (const r of reports) {
+    if (r.error === null) continue;
+    if (TRANSIENT.has(r.error.code)) printWarning(withUrl(r.url, r.error.message));
+    else {
+      printErrorLine(withUrl(r.url, r.error.message), r.error.reason);
+      serious.push(r.error.code as ErrorCode);
+    }
+  }
+  return exitStatusOf(serious);
+}
+
+/** After `sync`: every relay error is an error. Returns the exit status (0 when all synced). */
+export function reportSyncErrors(reports: readonly SyncOutcome[]): number {
+  for (const r of reports) if (r.error) printErrorLine(withUrl(r.url, r.error.message), r.error.reason);
+  return exitStatusOf(reports.flatMap((r) => (r.error ? [r.error.code as ErrorCode] : [])));
 }
 
 function lowerFirst(s: string): string {

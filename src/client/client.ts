@@ -14,11 +14,20 @@ import { CodecError, CwtchError, InconsistencyError, UsageError } from '../error
 import { composeMessage } from '../group/compose.ts';
 import { INTRO_NONCE_BYTES } from '../group/detection.ts';
 import { ENVELOPE_BYTES } from '../group/envelope.ts';
-import { asEpoch, DEFAULT_EPOCH_LENGTH_MS, type Epoch, type EpochKeys, epochAt } from '../group/epoch.ts';
+import {
+  asEpoch,
+  DEFAULT_EPOCH_LENGTH_MS,
+  type Epoch,
+  type EpochKeys,
+  epochAt,
+  epochStartMs,
+} from '../group/epoch.ts';
 import { groupIdOf } from '../group/group-id.ts';
 import {
   canonicalRelayUrl,
   createInvite,
+  DEFAULT_INVITE_SKEW_MS,
+  DEFAULT_INVITE_TTL_MS,
   decodeInvite,
   deriveInviteKeys,
   encodeInvite,
@@ -63,6 +72,19 @@ import { RelayClient } from './relay-client.ts';
 /** Epochs before the current one whose keys we keep, to read late and clock-skewed messages. */
 export const GRACE_EPOCHS = 1;
 
+/**
+ * How long after its announcement an intro nonce stays expected: an honest joiner refuses an
+ * invite after its expiry (docs/invites.md), so no first message can use the nonce later.
+ */
+export const INTRO_LIFETIME_MS = DEFAULT_INVITE_TTL_MS + DEFAULT_INVITE_SKEW_MS;
+/** Most intro nonces a group record holds (records.ts decodes at most 256). */
+const MAX_PENDING_INTROS = 256;
+/**
+ * A joiner fetches a relay's entries from this long before its first epoch began: members whose
+ * clocks run ahead enter an epoch early, and the relay's clock is not ours.
+ */
+export const JOIN_REWIND_MARGIN_MS = 60 * 60 * 1000;
+
 export interface ClientOptions {
   readonly now?: () => number;
   readonly connect?: (url: string) => Promise<RelayClient>;
@@ -104,6 +126,8 @@ export interface GroupState {
   readonly names: Map<string, string>;
   /** Tag mismatches and undecryptable-but-tagged envelopes: misbehaviour by a key holder. */
   readonly anomalies: Anomaly[];
+  /** Intro nonce (hex) → timestamp of the invite notice that announced it. */
+  readonly introNotices: Map<string, number>;
 }
 
 export interface Anomaly {
@@ -207,6 +231,7 @@ export class Client {
       checker: new ConsistencyChecker(dag),
       names: new Map(),
       anomalies: [],
+      introNotices: new Map(),
     };
     this.groups.set(key, state);
     for (const item of readAll(this.store, record.id)) {
@@ -248,13 +273,37 @@ export class Client {
       for (let s = Math.max(0, m.nextSeq - 64); s < m.nextSeq; s++) earlier.push(s);
       this.recognizer.expectAuthor(state.key, keys, m.author, m.nextSeq, earlier);
     }
-    for (const nonce of state.record.pendingIntros) this.recognizer.expectIntro(state.key, keys, nonce);
+    for (const nonce of this.#liveIntros(state, state.record.pendingIntros))
+      this.recognizer.expectIntro(state.key, keys, nonce);
+  }
+
+  /**
+   * The intro nonces still worth expecting: those whose invite may still be used. A nonce stays
+   * expected after a first joiner used it, since an invite is a bearer secret that several people
+   * may join with; a member that forgot it would never see the second joiner, while members that
+   * processed both joins in one run would, and the two views would differ.
+   */
+  #liveIntros(state: GroupState, nonces: readonly Uint8Array[]): Uint8Array[] {
+    const now = this.now();
+    const live = nonces.filter((n) => {
+      const announced = state.introNotices.get(hex(n));
+      return announced === undefined || announced + INTRO_LIFETIME_MS >= now;
+    });
+    return live.slice(Math.max(0, live.length - MAX_PENDING_INTROS));
+  }
+
+  /** The group's pending intros with `nonce` added (once) and expired ones dropped. */
+  #withIntro(state: GroupState, nonce: Uint8Array): Uint8Array[] {
+    const others = state.record.pendingIntros.filter((n) => !Buffer.from(n).equals(Buffer.from(nonce)));
+    return [...this.#liveIntros(state, others).slice(-(MAX_PENDING_INTROS - 1)), nonce];
   }
 
   /** Insert a verified message into a group's DAG and react to what it announces. */
   #insertVerified(state: GroupState, msg: VerifiedMessage): boolean {
     const result = state.dag.insert(msg);
     if (!result.added) return false;
+    if (msg.kind === MessageKind.inviteNotice && msg.body.length === INTRO_NONCE_BYTES)
+      state.introNotices.set(hex(msg.body), msg.timestamp);
     if (msg.kind === MessageKind.join && msg.seq === 0) {
       const name = decodeText(msg.body);
       if (name !== null && name.length > 0 && name.length <= 64) state.names.set(hex(msg.author), name);
@@ -272,7 +321,10 @@ export class Client {
     const candidates = byName.length > 1 ? byName : byId;
     if (candidates.length === 1) return candidates[0]!;
     if (candidates.length > 1) {
-      const list = candidates.map((g) => `${g.record.name} (${g.key.slice(0, 12)})`).join(', ');
+      const list = candidates
+        .map((g) => `${g.record.name} (${g.key.slice(0, 12)})`)
+        .sort()
+        .join(', ');
       throw new UsageError(
         'ambiguous-group',
         `"${ref}" matches several groups: ${list}; give more of the id`,
@@ -409,10 +461,7 @@ export class Client {
       nowMs: now,
       members: this.#memberSeeds(state),
     });
-    this.#saveGroup(state, {
-      ...state.record,
-      pendingIntros: [...state.record.pendingIntros, invite.introNonce],
-    });
+    this.#saveGroup(state, { ...state.record, pendingIntros: this.#withIntro(state, invite.introNonce) });
     this.recognizer.expectIntro(state.key, this.windowKeys(state), invite.introNonce);
     await this.#post(state, MessageKind.inviteNotice, invite.introNonce);
     return encodeInvite(invite);
@@ -438,9 +487,17 @@ export class Client {
       throw new UsageError('already-member', `you are already in group "${invite.name}"`);
     const now = this.now();
     const joined = deriveInviteKeys(invite, now);
+    // The group's messages of our first epoch may lie before a cursor another group of ours
+    // moved past: go back to them (without it the joiner would lack the group's first messages,
+    // see parents missing, and its audit would blame the relay).
+    const firstUseful = epochStartMs(invite.schedule, joined.epoch) - JOIN_REWIND_MARGIN_MS;
     for (const r of invite.relays) {
       const conn = await this.connectPinned(r.url, r.identityKey);
-      await conn.close();
+      try {
+        await this.#rewindCursor(conn, firstUseful);
+      } finally {
+        await conn.close();
+      }
     }
     let name = invite.name;
     if ([...this.groups.values()].some((g) => g.record.name === name)) name = `${name}-${key.slice(0, 6)}`;
@@ -473,6 +530,32 @@ export class Client {
     wipe(joined.secret);
     await this.#post(state, MessageKind.join, Buffer.from(this.name));
     return state;
+  }
+
+  /**
+   * Move a relay's cursor back to the first entry the relay received at or after `fromMs`
+   * (never forward), by a binary search over one-entry sync pages. Entries are in the order the
+   * relay received them; a relay that lies about times only hides messages from us, which then
+   * show as missing parents. The served checkpoints are not used: the sync engine verifies them
+   * when it fetches the pages for real.
+   */
+  async #rewindCursor(conn: RelayClient, fromMs: number): Promise<void> {
+    const rec = this.relayRecord(conn.url);
+    if (rec === undefined || rec.cursor === 0) return;
+    let lo = 0;
+    let hi = rec.cursor;
+    while (lo < hi) {
+      const mid = lo + Math.floor((hi - lo) / 2);
+      const page = await conn.request(
+        { type: 'sync', from: mid, limit: 1, verifiedSize: rec.verifiedSize },
+        'entries',
+      );
+      const entry = page.first === mid ? page.entries[0] : undefined;
+      if (entry === undefined || entry.receivedMs >= fromMs) hi = mid;
+      else lo = mid + 1;
+    }
+    const now = this.relayRecord(conn.url)!;
+    if (lo < now.cursor) this.saveRelay({ ...now, cursor: lo });
   }
 
   members(ref: string): MemberView[] {
@@ -583,11 +666,27 @@ export class Client {
     return this.#post(state, MessageKind.text, body);
   }
 
+  /**
+   * Outbox entries some relay has not receipted, in the order they were written: by our seq in
+   * their group (then creation time). The store lists them by message id (random order); posting
+   * an author's messages out of order would put a later seq more than the recogniser's window
+   * (TAG_WINDOW) ahead of what readers expect, and they would never recognise it.
+   */
   pendingPosts(): PostRecord[] {
+    const seqOf = (p: PostRecord) => this.groups.get(hex(p.groupId))?.dag.get(p.messageId)?.seq ?? 0;
     return this.store
       .list(KIND.post)
       .map((r) => decodePost(r.value))
-      .filter((p) => p.receipts.some((x) => x.receipt === null));
+      .filter((p) => p.receipts.some((x) => x.receipt === null))
+      .map((p) => ({ p, seq: seqOf(p) }))
+      .sort((x, y) => x.seq - y.seq || x.p.createdMs - y.p.createdMs)
+      .map((x) => x.p);
+  }
+
+  /** The outbox record of one of our messages, or undefined. */
+  post(messageId: Uint8Array): PostRecord | undefined {
+    const v = this.store.get(KIND.post, messageId);
+    return v === undefined ? undefined : decodePost(v);
   }
 
   allPosts(): PostRecord[] {
@@ -644,19 +743,18 @@ export class Client {
     this.recognizer.expectAuthor(state.key, this.windowKeys(state), msg.author, msg.seq + 1);
     if (msg.kind === MessageKind.inviteNotice && msg.body.length === INTRO_NONCE_BYTES) {
       if (!state.record.pendingIntros.some((n) => Buffer.from(n).equals(Buffer.from(msg.body)))) {
-        this.#saveGroup(state, { ...state.record, pendingIntros: [...state.record.pendingIntros, msg.body] });
+        this.#saveGroup(state, { ...state.record, pendingIntros: this.#withIntro(state, msg.body) });
         this.recognizer.expectIntro(state.key, this.windowKeys(state), msg.body);
       }
     }
     return true;
   }
 
-  /** An intro nonce was used by a joiner: stop expecting it. */
-  consumeIntro(state: GroupState, nonce: Uint8Array): void {
-    const rest = state.record.pendingIntros.filter((n) => !Buffer.from(n).equals(Buffer.from(nonce)));
-    if (rest.length !== state.record.pendingIntros.length)
-      this.#saveGroup(state, { ...state.record, pendingIntros: rest });
-  }
+  /**
+   * A joiner's first envelope used an intro nonce. The nonce stays expected until its invite
+   * expires (see #liveIntros): someone else may join with the same invite. Nothing to store.
+   */
+  consumeIntro(_state: GroupState, _nonce: Uint8Array): void {}
 
   groupOfKey(key: string): GroupState | undefined {
     return this.groups.get(key);
