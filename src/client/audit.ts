@@ -116,7 +116,7 @@ export async function buildAudit(client: Client, ref: string): Promise<AuditRepo
   });
   for (const e of listEvidence(client, state.key)) {
     const j = e.json;
-    if (typeof j.kind !== 'string' || !['relay', 'receipt', 'anomaly'].includes(j.kind)) continue;
+    if (typeof j.kind !== 'string' || !['relay', 'receipt', 'anomaly', 'impostor'].includes(j.kind)) continue;
     const relay = typeof j.relay === 'string' ? j.relay : 'a relay';
     // The URL says where we reach the relay; its pinned address says who signed what we hold.
     const pinned = typeof j.relay === 'string' ? client.relayRecord(j.relay)?.identityKey : undefined;
@@ -131,6 +131,16 @@ export async function buildAudit(client: Client, ref: string): Promise<AuditRepo
         what: String(j.detail),
         advice:
           'the relay is showing different histories to different people; export the evidence and move the group to another relay (fork)',
+      });
+    } else if (j.kind === 'impostor') {
+      items.push({
+        type: 'relay-impostor',
+        title: `a server at ${relay} presented a different identity than the one pinned`,
+        who,
+        since,
+        what: String(j.detail),
+        advice:
+          'someone may be impersonating the relay (or it lost its keys); nothing was sent to it — check with the operator out of band before trusting it again',
       });
     } else if (j.kind === 'receipt') {
       items.push({

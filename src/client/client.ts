@@ -46,6 +46,7 @@ import { onionAddressOf } from '../identity/onion.ts';
 import { verifyCheckpoint } from '../log/checkpoint.ts';
 import { parseNote } from '../log/note.ts';
 import { ConsistencyChecker, type Finding, MessageDag } from '../transcript/index.ts';
+import { saveEvidence } from './evidence.ts';
 import { KeyRing } from './key-ring.ts';
 import { ProfileStore } from './profile-store.ts';
 import { Recognizer } from './recognizer.ts';
@@ -358,6 +359,16 @@ export class Client {
       const rec = this.relayRecord(url);
       const pinned = rec?.identityKey ?? expectedKey;
       if (pinned !== undefined && !Buffer.from(pinned).equals(Buffer.from(got.identityKey))) {
+        // Remembered, so the next audit says so even after the impostor is gone.
+        saveEvidence(this, {
+          kind: 'impostor',
+          group: null,
+          relay: url,
+          detectedMs: this.now(),
+          detail: `pinned identity ${onionAddressOf(pinned)}, presented ${conn.bundle.address} (key bundle ${Buffer.from(conn.bundle.bytes).toString('base64url')})`,
+          log: null,
+          members: [],
+        });
         throw new InconsistencyError(
           'relay-key-changed',
           `the relay at ${url} now presents identity ${conn.bundle.address}, but ${onionAddressOf(pinned)} is pinned: it may be an impostor`,

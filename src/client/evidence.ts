@@ -27,7 +27,8 @@ export const EVIDENCE_FORMAT = 'cwtch-groups-evidence/1';
 const MAX_BUNDLE_BYTES = 4 * 1024 * 1024;
 
 export interface EvidenceRecord {
-  readonly kind: 'relay' | 'receipt' | 'anomaly';
+  /** impostor: a server at a pinned relay's URL presented another identity (a claim, not a proof). */
+  readonly kind: 'relay' | 'receipt' | 'anomaly' | 'impostor';
   /** Group id hex, when the evidence concerns one group. */
   readonly group: string | null;
   readonly relay: string | null;

@@ -122,13 +122,21 @@ export class RelayServer {
       perMessageDeflate: false,
       clientTracking: false,
     });
+    // ws re-emits the HTTP server's errors: without a handler, EADDRINUSE would crash the process.
+    const early = (): void => {};
+    wss.on('error', early);
     await new Promise<void>((resolve, reject) => {
-      http.once('error', reject);
+      const fail = (err: Error): void => {
+        http.close();
+        reject(new UsageError('listen-failed', `cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
+      };
+      http.once('error', fail);
       http.listen(port, host, () => {
-        http.off('error', reject);
+        http.off('error', fail);
         resolve();
       });
     });
+    wss.off('error', early);
     // After listening, errors (EMFILE on accept) are the socket layer's to report, not fatal.
     http.on('error', (err) => opts.logger.error({ err: err.message }, 'listener error'));
     wss.on('error', (err) => opts.logger.error({ err: err.message }, 'websocket server error'));

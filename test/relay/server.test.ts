@@ -166,3 +166,23 @@ test('error paths answer with typed error frames', async () => {
   );
   await c.close();
 });
+
+test('a second relay on a busy port fails with a typed error, not a crash', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { CLI, ROOT } = await import('../helpers/relay-process.ts');
+  const other = tempDir('relay-busy');
+  const port = new URL(relay.url).port;
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', CLI, 'relay', '--data', other.path, '--listen', `127.0.0.1:${port}`, '--no-tokens'],
+    {
+      cwd: ROOT,
+      env: { ...process.env, CWTCH_RELAY_PASSPHRASE: 'x', CWTCH_GROUPS_KDF: 'test' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    },
+  );
+  other.remove();
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^cwtch-groups: error: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/m);
+});
