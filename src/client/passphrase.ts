@@ -16,7 +16,6 @@ import {
   AEAD_TAG_BYTES,
   ARGON2ID_DEFAULT,
   ARGON2ID_SALT_BYTES,
-  ARGON2ID_TEST,
   type Argon2idParams,
   aeadOpen,
   aeadSeal,

@@ -128,7 +128,9 @@ export class RelayServer {
     await new Promise<void>((resolve, reject) => {
       const fail = (err: Error): void => {
         http.close();
-        reject(new UsageError('listen-failed', `cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
+        reject(
+          new UsageError('listen-failed', `cannot listen on ${host}:${port}: ${err.message}`, { cause: err }),
+        );
       };
       http.once('error', fail);
       http.listen(port, host, () => {
