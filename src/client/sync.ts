@@ -471,8 +471,8 @@ export class SyncEngine {
           `relay ${conn.url} returned a receipt that does not match the post`,
         );
       }
-      const fresh =
-        client.allPosts().find((p) => Buffer.from(p.messageId).equals(Buffer.from(post.messageId))) ?? post;
+      // Re-read this one post (another relay's receipt may have landed meanwhile), not the outbox.
+      const fresh = client.post(post.messageId) ?? post;
       client.savePost({
         ...fresh,
         receipts: fresh.receipts.map((r) =>
