@@ -2,13 +2,15 @@
  * Benchmark of the transcript DAG: inserts/s for 10k and 100k messages, in causal order and in a
  * shuffled (worst realistic: everything buffered) order, plus the on-demand queries.
  *
- *   node --import tsx bench/dag.ts
+ *   node --import tsx bench/dag.ts [sizes=10000,100000]
  *
  * Beside our figure it prints the raw limit measured in the same run: hex-encoding an id and
- * setting it in a Map, which every insert must do at least once.
+ * setting it in a Map, which every insert must do at least once. Also an entry of the suite
+ * (bench/run.ts), which collects its figures through emitResult.
  */
 import { randomBytes } from 'node:crypto';
 import { ConsistencyChecker, type DagMessage, MessageDag } from '../src/transcript/index.ts';
+import { emitResult } from './lib/report.ts';
 
 const AUTHORS = 20;
 
@@ -62,7 +64,9 @@ function time<T>(f: () => T): [T, number] {
 const rate = (n: number, s: number): string => `${Math.round(n / s).toLocaleString('en-US')}/s`;
 const ms = (s: number): string => `${(s * 1000).toFixed(1)} ms`;
 
-for (const n of [10_000, 100_000]) {
+const SIZES = (process.argv[2] ?? '10000,100000').split(',').map(Number);
+
+for (const n of SIZES) {
   const { messages, authors } = generate(n);
 
   const [, tLimit] = time(() => {
@@ -99,4 +103,21 @@ for (const n of [10_000, 100_000]) {
   console.log(`  check                    ${ms(tCheck)} (${findings.length} findings)`);
   console.log(`  acknowledgementsFor all  ${ms(tAcks)}`);
   console.log(`  chooseParents            ${rate(1000, tChoose)}`);
+  const k = `${n / 1000}k`;
+  const limit = { name: 'hex+Map.set', value: n / tLimit, unit: '/s' };
+  emitResult({
+    id: `dag.insert-causal-${k}`,
+    name: `insert ${k}, causal order`,
+    value: n / tCausal,
+    unit: '/s',
+    raw: limit,
+  });
+  emitResult({
+    id: `dag.insert-shuffled-${k}`,
+    name: `insert ${k}, shuffled order`,
+    value: n / tShuffled,
+    unit: '/s',
+    raw: limit,
+  });
+  emitResult({ id: `dag.check-${k}`, name: `consistency check of ${k}`, value: tCheck * 1000, unit: 'ms' });
 }

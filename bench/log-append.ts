@@ -3,6 +3,8 @@
  * SHA-256 / Ed25519 limit measured in the same run so the ratio is visible.
  *
  *   node --import tsx bench/log-append.ts [entries=1000000] [batch=2000]
+ *
+ * Also an entry of the suite (bench/run.ts), which collects its figures through emitResult.
  */
 import { performance } from 'node:perf_hooks';
 import { sha256, sign, signingKeyPairFromSeed, verify } from '../src/crypto/index.ts';
@@ -22,10 +24,11 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '../src/log/index.ts';
+import { ENVELOPE_BYTES } from '../src/wire/frames.ts';
+import { emitResult } from './lib/report.ts';
 
 const ENTRIES = Number(process.argv[2] ?? 1_000_000);
 const BATCH = Number(process.argv[3] ?? 2000);
-const ENVELOPE_BYTES = 1024;
 
 function rate(label: string, count: number, ms: number, limit?: { label: string; perSecond: number }): void {
   const perSecond = (count * 1000) / ms;
@@ -34,6 +37,13 @@ function rate(label: string, count: number, ms: number, limit?: { label: string;
       ? ''
       : `   (${limit.label}: ${fmt(limit.perSecond)}/s, ratio ${(perSecond / limit.perSecond).toFixed(2)})`;
   process.stdout.write(`${label.padEnd(38)} ${fmt(perSecond).padStart(12)}/s${ratio}\n`);
+  emitResult({
+    id: `log.${label.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`,
+    name: label,
+    value: perSecond,
+    unit: '/s',
+    ...(limit === undefined ? {} : { raw: { name: limit.label, value: limit.perSecond, unit: '/s' } }),
+  });
 }
 
 function fmt(n: number): string {
@@ -73,7 +83,7 @@ const leafMs = time(() => {
     leaves[i] = leafHash(envelope);
   }
 });
-rate('leafHash (1 KiB envelope)', ENTRIES, leafMs, { label: 'raw sha256 1 KiB', perSecond: rawLeaf });
+rate('leafHash (2 KiB envelope)', ENTRIES, leafMs, { label: 'raw sha256 2 KiB', perSecond: rawLeaf });
 
 // Appends: tree work only, then with node persistence into memory.
 let frontier = emptyFrontier();
@@ -102,6 +112,12 @@ const restartMs = time(() => {
 process.stdout.write(
   `${'frontierFromStore (restart)'.padEnd(38)} ${(restartMs / RESTARTS).toFixed(4).padStart(12)} ms each\n`,
 );
+emitResult({
+  id: 'log.frontier-from-store',
+  name: `frontierFromStore at ${fmt(ENTRIES)} (restart)`,
+  value: restartMs / RESTARTS,
+  unit: 'ms',
+});
 
 // Proofs at full size against a store: build, verify, and both.
 const size = treeSize(ENTRIES);

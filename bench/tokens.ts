@@ -3,6 +3,8 @@
  * of work hash rate, each beside the raw primitive limit measured in the same run.
  *
  *   node --import tsx bench/tokens.ts
+ *
+ * Also an entry of the suite (bench/run.ts), which collects its figures through emitResult.
  */
 import { performance } from 'node:perf_hooks';
 import { randomBytes, sha256 } from '../src/crypto/index.ts';
@@ -22,6 +24,7 @@ import {
   TokenWallet,
   tokenVoprfInput,
 } from '../src/tokens/index.ts';
+import { emitResult } from './lib/report.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1);
 
@@ -44,6 +47,13 @@ function line(label: string, ours: number, unit: string, limitLabel?: string, li
   const tail =
     limit === undefined ? '' : `   | raw ${limitLabel}: ${fmt(limit)}/s (ratio ${(ours / limit).toFixed(2)})`;
   console.log(`${label.padEnd(44)} ${fmt(ours).padStart(10)} ${unit}/s${tail}`);
+  emitResult({
+    id: `tokens.${label.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`,
+    name: label,
+    value: ours,
+    unit: `${unit}/s`,
+    ...(limit === undefined ? {} : { raw: { name: limitLabel ?? 'limit', value: limit, unit: '/s' } }),
+  });
 }
 
 async function main(): Promise<void> {
@@ -135,6 +145,12 @@ async function main(): Promise<void> {
     `expected PoW time at default difficulty ${POW_DEFAULT_DIFFICULTY}: ` +
       `${expectedMs.toFixed(0)} ms per batch of ${MAX_TOKEN_BATCH} tokens`,
   );
+  emitResult({
+    id: 'tokens.expected-pow-ms',
+    name: `expected PoW per batch of ${MAX_TOKEN_BATCH} (difficulty ${POW_DEFAULT_DIFFICULTY})`,
+    value: expectedMs,
+    unit: 'ms',
+  });
 }
 
 await main();

@@ -152,18 +152,7 @@ export function registerRelayCommands(program: Command): void {
     const addr = running.server.address;
     const url = `ws://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
     const d = describeBundle(running.bundle);
-    process.stdout.write(
-      [
-        `relay listening on ${url}`,
-        `  address      ${d.address}`,
-        `  log origin   ${d.logOrigin}`,
-        `  bundle       ${d.digest.slice(0, 32)}`,
-        `  tokens       ${opts.tokens ? `required (proof of work ${opts.powDifficulty} bits)` : 'off'}`,
-        `  data         ${dataDir}${running.created ? ' (new)' : ''}`,
-        `  log size     ${running.sequencer.treeSize}`,
-        '',
-      ].join('\n'),
-    );
+    // Handlers first: whoever reads the banner may signal us at once and expects a clean stop.
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
@@ -182,6 +171,18 @@ export function registerRelayCommands(program: Command): void {
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
+    process.stdout.write(
+      [
+        `relay listening on ${url}`,
+        `  address      ${d.address}`,
+        `  log origin   ${d.logOrigin}`,
+        `  bundle       ${d.digest.slice(0, 32)}`,
+        `  tokens       ${opts.tokens ? `required (proof of work ${opts.powDifficulty} bits)` : 'off'}`,
+        `  data         ${dataDir}${running.created ? ' (new)' : ''}`,
+        `  log size     ${running.sequencer.treeSize}`,
+        '',
+      ].join('\n'),
+    );
   });
 
   relay

@@ -1,0 +1,188 @@
+/**
+ * Post → delivery latency: `subscribers` RelayClient connections subscribed live to a real relay
+ * process, while `posters` connections post at a paced total `rate` for `durationMs`. Each
+ * envelope carries its post time (performance.now() of this process, float64) and a run id in its
+ * first bytes — the relay does not care what the bytes are — so every subscriber measures the
+ * latency of every envelope it is pushed: post → relay commit (fsync) → live push → decoded by the
+ * subscriber's RelayClient. Posters and subscribers share this process, so the figure includes
+ * this process's own event-loop delays (a pessimistic bias).
+ *
+ * Pacing: a 1 ms timer sends whatever is due by the clock (rate × elapsed), round-robin over the
+ * posters; each poster stays under the relay's per-connection rate limit.
+ */
+import type { RelayClient } from '../../src/client/relay-client.ts';
+import { randomBytes } from '../../src/crypto/index.ts';
+import { CwtchError } from '../../src/errors.ts';
+import { ENVELOPE_BYTES } from '../../src/wire/frames.ts';
+import { quantileSorted, sleep } from '../lib/stats.ts';
+import { closeClients, connectClients } from './ingest.ts';
+
+export interface LatencyOptions {
+  readonly url: string;
+  readonly subscribers: number;
+  readonly posters: number;
+  /** Total posts per second. */
+  readonly rate: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  /** Relay CPU ms so far, if known. */
+  readonly relayCpuMs?: () => { all: number; main: number };
+}
+
+export interface LatencyResult {
+  readonly p50: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+  readonly samples: Float64Array;
+  readonly posted: number;
+  /** Achieved posting rate over the measured part. */
+  readonly postedRate: number;
+  /** Deliveries expected but not seen (bounded wait after the last post). */
+  readonly missing: number;
+  readonly postErrors: number;
+  /** Post failures by error reason. */
+  readonly errorReasons: Record<string, number>;
+  /** The 20 slowest 250 ms slices of post time (ms since the first measured post), in time order. */
+  readonly worst: { atMs: number; latencyMs: number }[];
+  /** Relay CPU during the window, % of one core: all threads, and its main thread. */
+  readonly relayCpu: { all: number; main: number } | undefined;
+}
+
+const MAGIC_AT = 16;
+
+export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
+  const runId = randomBytes(8);
+  const total = Math.round((opts.rate * (opts.warmupMs + opts.durationMs)) / 1000);
+  const warmupPosts = Math.round((opts.rate * opts.warmupMs) / 1000);
+  const measured = total - warmupPosts;
+  const capacity = measured * opts.subscribers;
+  const samples = new Float64Array(capacity);
+  let count = 0;
+  let delivered = 0;
+  /** Post time of each measured envelope, and its slowest delivery. */
+  const postTimes = new Float64Array(measured);
+  const slowest = new Float64Array(measured);
+
+  const subscribers = await connectClients(opts.url, opts.subscribers);
+  const posters: RelayClient[] = [];
+  try {
+    posters.push(...(await connectClients(opts.url, opts.posters)));
+    for (const sub of subscribers) {
+      sub.onEntries((frame) => {
+        const t = performance.now();
+        for (const entry of frame.entries) {
+          const e = entry.envelope;
+          if (e === null || e.length !== ENVELOPE_BYTES) continue;
+          const view = Buffer.from(e.buffer, e.byteOffset, e.byteLength);
+          if (!view.subarray(MAGIC_AT, MAGIC_AT + 8).equals(runId)) continue;
+          delivered++;
+          const seq = view.readUInt32LE(8);
+          if (seq >= warmupPosts && count < capacity) {
+            const postedAt = view.readDoubleLE(0);
+            const latency = t - postedAt;
+            samples[count++] = latency;
+            const i = seq - warmupPosts;
+            if (i < measured) {
+              postTimes[i] = postedAt;
+              if (latency > slowest[i]!) slowest[i] = latency;
+            }
+          }
+        }
+      });
+    }
+    // Subscribe everyone at the head before the first post.
+    const head = Math.max(...subscribers.map((s) => s.treeSizeAtWelcome), posters[0]!.treeSizeAtWelcome);
+    await Promise.all(
+      subscribers.map((s) => s.request({ type: 'subscribe', from: head, verifiedSize: 0 }, 'entries')),
+    );
+
+    const base = randomBytes(ENVELOPE_BYTES);
+    runId.copy(base, MAGIC_AT);
+    let sent = 0;
+    let receipts = 0;
+    let postErrors = 0;
+    const errorReasons: Record<string, number> = {};
+    const start = performance.now();
+    let measureStart = 0;
+    let measureEnd = 0;
+    let relay0: { all: number; main: number } | undefined;
+    let relay1: { all: number; main: number } | undefined;
+    const deadline = start + opts.warmupMs + opts.durationMs + 5000;
+    await new Promise<void>((resolve) => {
+      const tick = (): void => {
+        const t = performance.now();
+        const due = Math.min(total, Math.floor(((t - start) * opts.rate) / 1000));
+        while (sent < due) {
+          if (sent === warmupPosts) {
+            measureStart = performance.now();
+            relay0 = opts.relayCpuMs?.();
+          }
+          const e = Buffer.allocUnsafe(ENVELOPE_BYTES);
+          base.copy(e);
+          e.writeUInt32LE(sent, 8);
+          e.writeDoubleLE(performance.now(), 0);
+          const poster = posters[sent % posters.length]!;
+          sent++;
+          poster.request({ type: 'post', envelope: e, token: null }, 'receipt').then(
+            () => {
+              receipts++;
+            },
+            (error: unknown) => {
+              postErrors++;
+              const reason = error instanceof CwtchError ? error.reason : String(error).slice(0, 60);
+              errorReasons[reason] = (errorReasons[reason] ?? 0) + 1;
+            },
+          );
+        }
+        if (sent >= total || t > deadline) {
+          measureEnd = performance.now();
+          relay1 = opts.relayCpuMs?.();
+          resolve();
+        } else setTimeout(tick, 1);
+      };
+      tick();
+    });
+    // Let the last deliveries arrive (bounded).
+    const expected = sent * opts.subscribers;
+    for (let waited = 0; delivered < expected && waited < 5000; waited += 20) await sleep(20);
+    for (let waited = 0; receipts + postErrors < sent && waited < 5000; waited += 20) await sleep(20);
+
+    const sorted = samples.slice(0, count).sort();
+    // The slowest delivery per 250 ms of post time, for the 20 slowest such slices: whether the
+    // tail is a few periodic stalls or spread evenly.
+    const slices = new Map<number, number>();
+    for (let i = 0; i < measured; i++) {
+      const slice = Math.floor((postTimes[i]! - measureStart) / 250);
+      if (slowest[i]! > (slices.get(slice) ?? 0)) slices.set(slice, slowest[i]!);
+    }
+    const worst = [...slices.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 20)
+      .sort((a, b) => a[0] - b[0])
+      .map(([slice, latency]) => ({ atMs: slice * 250, latencyMs: Number(latency.toFixed(1)) }));
+    const elapsed = measureEnd - measureStart;
+    return {
+      p50: quantileSorted(sorted, 0.5),
+      p99: quantileSorted(sorted, 0.99),
+      p999: quantileSorted(sorted, 0.999),
+      max: sorted[sorted.length - 1] ?? Number.NaN,
+      samples: sorted,
+      posted: sent,
+      postedRate: ((sent - warmupPosts) * 1000) / elapsed,
+      missing: expected - delivered,
+      postErrors,
+      errorReasons,
+      worst,
+      relayCpu:
+        relay0 === undefined || relay1 === undefined
+          ? undefined
+          : {
+              all: ((relay1.all - relay0.all) * 100) / elapsed,
+              main: ((relay1.main - relay0.main) * 100) / elapsed,
+            },
+    };
+  } finally {
+    await closeClients([...subscribers, ...posters]);
+  }
+}
