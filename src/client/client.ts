@@ -46,6 +46,7 @@ import { onionAddressOf } from '../identity/onion.ts';
 import { verifyCheckpoint } from '../log/checkpoint.ts';
 import { parseNote } from '../log/note.ts';
 import { ConsistencyChecker, type Finding, MessageDag } from '../transcript/index.ts';
+import { epochWindow } from './epochs.ts';
 import { saveEvidence } from './evidence.ts';
 import { KeyRing } from './key-ring.ts';
 import { ProfileStore } from './profile-store.ts';
@@ -69,9 +70,6 @@ import {
   type RelayRecord,
 } from './records.ts';
 import { RelayClient } from './relay-client.ts';
-
-/** Epochs before the current one whose keys we keep, to read late and clock-skewed messages. */
-export const GRACE_EPOCHS = 1;
 
 /**
  * How long after its announcement an intro nonce stays expected: an honest joiner refuses an
@@ -243,16 +241,42 @@ export class Client {
     return state;
   }
 
-  /** Epoch keys of a group's current window (grace epochs before now, and the next one). */
+  /**
+   * Epoch keys whose tags we recognise (src/client/epochs.ts): every retained epoch up to the
+   * grace window ahead of our clock, and a few later ones whose envelopes are held until then.
+   */
   windowKeys(state: GroupState): EpochKeys[] {
-    const current = epochAt(state.record.schedule, this.now());
-    const from = Math.max(state.ring.baseEpoch, current - GRACE_EPOCHS);
+    const w = epochWindow(state.record.schedule, state.ring.baseEpoch, this.now());
     const out: EpochKeys[] = [];
-    for (let e = from; e <= current + 1; e++) {
+    for (let e = w.from; e <= w.holdTo; e++) {
       const k = state.ring.keys(asEpoch(e));
       if (k) out.push(k);
     }
     return out;
+  }
+
+  /** Recompute a group's expected tags (after its epochs rolled over or were erased). */
+  rebuildExpectations(state: GroupState): void {
+    this.#rebuildExpectations(state);
+  }
+
+  /** Replace a group's stored record (epoch erasure, forks). */
+  saveGroupRecord(state: GroupState, record: GroupRecord): void {
+    this.#saveGroup(state, record);
+  }
+
+  /** Store and load a group made elsewhere (a fork this profile starts). */
+  adoptGroup(record: GroupRecord): GroupState {
+    if (this.groups.has(hex(record.id))) throw new UsageError('already-member', 'that group exists already');
+    return this.store.transaction(() => {
+      this.store.put(KIND.group, record.id, encodeGroup(record));
+      return this.#loadGroup(record);
+    });
+  }
+
+  /** Compose, store and queue one message of any kind (forks post their announcements with it). */
+  postMessage(state: GroupState, kind: number, body: Uint8Array): Promise<Uint8Array> {
+    return this.#post(state, kind, body);
   }
 
   #rebuildExpectations(state: GroupState): void {
@@ -490,8 +514,12 @@ export class Client {
     return [...seeds.values()];
   }
 
-  /** Join a group from an invite string; posts our join message. */
-  async joinGroup(text: string): Promise<GroupState> {
+  /**
+   * Join a group from an invite string; posts our join message. A fork invite (`intro: false`)
+   * lists every member with next seq 0, so our first message is tagged like any other and the
+   * members' first envelopes do not share one intro tag.
+   */
+  async joinGroup(text: string, opts: { intro?: boolean } = {}): Promise<GroupState> {
     const invite: Invite = decodeInvite(text.trim());
     const key = hex(invite.groupId);
     if (this.groups.has(key))
@@ -522,7 +550,7 @@ export class Client {
       baseSecret: Buffer.from(joined.secret),
       relays: invite.relays,
       pendingIntros: [],
-      myIntro: invite.introNonce,
+      myIntro: opts.intro === false ? null : invite.introNonce,
       seedMembers: [
         ...invite.members.filter((m) => !Buffer.from(m.author).equals(Buffer.from(invite.inviter))),
         {

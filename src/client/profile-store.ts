@@ -551,6 +551,22 @@ export class ProfileStore {
     );
   }
 
+  /**
+   * Checkpoint and truncate the WAL, so that page images of deleted or replaced records (an
+   * erased epoch secret) leave the profile's files now rather than when the WAL is next recycled.
+   * Best effort: a reader in another process can keep the checkpoint from completing, and the
+   * next one that completes removes them.
+   * @throws UsageError 'profile-closed'.
+   */
+  compact(): void {
+    this.#assertOpen();
+    try {
+      this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {
+      // Another process holds a read lock; its next checkpoint finishes the job.
+    }
+  }
+
   /** Wipe the keys and close the database. Idempotent. */
   close(): void {
     if (this.#closed) return;

@@ -31,7 +31,9 @@ import { decodeReceipt, encodeReceipt, type Receipt, verifyReceipt } from '../lo
 import { TokenWallet } from '../tokens/index.ts';
 import type { WireEntry } from '../wire/frames.ts';
 import type { Client, GroupState } from './client.ts';
+import { holdIfFuture, releaseHeld, rollEpochs } from './epochs.ts';
 import { type EvidenceRecord, saveEvidence } from './evidence.ts';
+import { afterSync, mergeReports } from './maintenance.ts';
 import { KIND, type PostRecord, type RelayRecord } from './records.ts';
 import type { RelayClient } from './relay-client.ts';
 
@@ -76,7 +78,14 @@ export class SyncEngine {
     const urls = new Set<string>();
     for (const g of groups ?? this.#client.groups.values()) for (const r of g.record.relays) urls.add(r.url);
     const reports: RelaySyncReport[] = [];
+    releaseHeld(this.#client);
     for (const url of urls) reports.push(await this.syncRelay(url));
+    // Epoch erasure, held envelopes, fork announcements (src/client/maintenance.ts).
+    for (const r of await afterSync(this.#client, reports)) {
+      const i = reports.findIndex((x) => x.url === r.url);
+      if (i < 0) reports.push(r);
+      else reports[i] = mergeReports(reports[i]!, r);
+    }
     return reports;
   }
 
@@ -166,6 +175,7 @@ export class SyncEngine {
     counts: { scanned: number; ours: number; newMessages: number },
   ): Promise<Checkpoint> {
     const client = this.#client;
+    rollEpochs(client);
     if (rec.signingKey === null || rec.origin === null)
       throw new UsageError('relay-unpinned', `relay ${rec.url} is not pinned`);
     const cp = verifyCheckpoint(note, rec.origin, rec.signingKey);
@@ -252,6 +262,8 @@ export class SyncEngine {
     const state = client.groupOfKey(expected.groupKey);
     const keys = state?.ring.keys(expected.epoch);
     if (state === undefined || keys === null || keys === undefined) return null;
+    if (holdIfFuture(client, state, expected.epoch, url, index, entry.envelope, entry.receivedMs ?? 0))
+      return null;
     let msg: VerifiedMessage;
     try {
       msg = openEnvelope(entry.envelope, { groupId: state.record.id, keys });

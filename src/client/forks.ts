@@ -1,0 +1,572 @@
+/**
+ * Forks as a client sees them (docs/PROTOCOL.md §10, docs/CLI.md `group fork`): starting one,
+ * recognising announcements in a group's transcript, joining on confirmation (or automatically in
+ * a `trusted` group), and describing both ends of the link for `read`.
+ *
+ * Each announcement a profile has seen has a fork record (kind "fork", key = the announcement id,
+ * i.e. the id of its part 0) with its status:
+ *   mine      we started it
+ *   pending   a box opened for us; waiting for the user (`group fork-join`)
+ *   joined    we are a member of the new group
+ *   excluded  no box is addressed to us: the new group is closed to us
+ *   waiting   parts or heads of the announcement have not arrived (cannot be checked yet)
+ *   rejected  the announcement is forged or broken (reason says why; an audit anomaly names the author)
+ *   expired   the fork invite is too old to join
+ * The invite itself is never stored: it is re-opened from the announcement when joining.
+ */
+import { randomBytes, wipe } from '../crypto/index.ts';
+import { CwtchError, UsageError } from '../errors.ts';
+import { epochAt } from '../group/epoch.ts';
+import {
+  assemblePayload,
+  buildAnnouncement,
+  decodeForkBody,
+  encodeForkOrigin,
+  FORK_INVITE_TTL_MS,
+  FORK_TYPE_ANNOUNCEMENT,
+  FORK_TYPE_ORIGIN,
+  type ForkPart,
+  MAX_FORK_RECIPIENTS,
+  openForkInvite,
+} from '../group/fork.ts';
+import { groupIdOf } from '../group/group-id.ts';
+import {
+  canonicalRelayUrl,
+  checkInviteTime,
+  createInvite,
+  decodeInvite,
+  encodeInvite,
+} from '../group/invite.ts';
+import { MessageKind, type VerifiedMessage } from '../group/message.ts';
+import { isOnionAddress, onionAddressOf, publicKeyOfOnionAddress } from '../identity/onion.ts';
+import type { CborValue } from '../wire/cbor.ts';
+import { MapReader } from '../wire/schema.ts';
+import type { Client, GroupState, ReadMessage } from './client.ts';
+import { saveEvidence } from './evidence.ts';
+import type { GroupRecord } from './records.ts';
+
+export const KIND_FORK = 'fork';
+
+export type ForkStatus = 'mine' | 'pending' | 'joined' | 'excluded' | 'waiting' | 'rejected' | 'expired';
+const FINAL: ReadonlySet<ForkStatus> = new Set(['mine', 'joined', 'excluded', 'rejected', 'expired']);
+
+export interface ForkRecord {
+  readonly announcement: Uint8Array;
+  readonly parent: Uint8Array;
+  readonly child: Uint8Array;
+  readonly forker: Uint8Array;
+  readonly status: ForkStatus;
+  readonly reason: string | null;
+  /** The new group's name from the invite (null when we cannot open it). */
+  readonly name: string | null;
+  readonly seenMs: number;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+function encodeFork(f: ForkRecord): CborValue {
+  return new Map<number, CborValue>([
+    [1, f.announcement],
+    [2, f.parent],
+    [3, f.child],
+    [4, f.forker],
+    [5, f.status],
+    [6, f.reason],
+    [7, f.name],
+    [8, f.seenMs],
+  ]);
+}
+
+function decodeFork(v: CborValue): ForkRecord {
+  const r = MapReader.of(v, 'fork record');
+  const status = r.text(5, 'status', 16) as ForkStatus;
+  const reason = r.raw(6, 'reason');
+  const name = r.raw(7, 'name');
+  const out: ForkRecord = {
+    announcement: r.bytes(1, 'announcement', 32),
+    parent: r.bytes(2, 'parent', 32),
+    child: r.bytes(3, 'child', 32),
+    forker: r.bytes(4, 'forker', 32),
+    status,
+    reason: typeof reason === 'string' ? reason : null,
+    name: typeof name === 'string' ? name : null,
+    seenMs: r.uint(8, 'seenMs'),
+  };
+  r.done();
+  return out;
+}
+
+export function listForks(client: Client, parent?: GroupState): ForkRecord[] {
+  return client.store
+    .list(KIND_FORK)
+    .map((r) => decodeFork(r.value))
+    .filter((f) => parent === undefined || hex(f.parent) === parent.key)
+    .sort((a, b) => a.seenMs - b.seenMs || Buffer.compare(a.announcement, b.announcement));
+}
+
+function saveFork(client: Client, f: ForkRecord): void {
+  client.store.put(KIND_FORK, hex(f.announcement), encodeFork(f));
+}
+
+function getFork(client: Client, announcement: Uint8Array): ForkRecord | undefined {
+  const v = client.store.get(KIND_FORK, hex(announcement));
+  return v === undefined ? undefined : decodeFork(v);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starting a fork
+
+export interface ForkOptions {
+  /** Addresses of members to leave out. */
+  readonly exclude?: readonly string[];
+  /** Relays of the new group (default: the parent's). */
+  readonly relays?: readonly string[];
+  /** Name of the new group (default: the parent's name with "-fork"). */
+  readonly name?: string;
+}
+
+export interface ForkResult {
+  readonly parent: GroupState;
+  readonly child: GroupState;
+  readonly announcement: Uint8Array;
+  readonly members: readonly Uint8Array[];
+  readonly excluded: readonly Uint8Array[];
+}
+
+/**
+ * Fork a group: a new secret and id, a sealed invite to every remaining member announced in the
+ * parent (naming its current heads), and our join and origin messages in the new group. Posts
+ * are queued in the outbox; the caller syncs.
+ * @throws UsageError 'unknown-member' (an excluded address is not a member), 'bad-argument',
+ *   'fork-too-small', 'fork-too-large', 'group-name-taken', 'bad-relay-url', relay errors.
+ */
+export async function forkGroup(client: Client, ref: string, opts: ForkOptions = {}): Promise<ForkResult> {
+  const parent = client.resolveGroup(ref);
+  const me = client.identity.keyPair.publicKey;
+  const meHex = hex(me);
+  const members = new Map<string, Uint8Array>();
+  for (const m of client.members(ref))
+    if (hex(m.publicKey) !== meHex) members.set(hex(m.publicKey), m.publicKey);
+  const excluded: Uint8Array[] = [];
+  for (const address of opts.exclude ?? []) {
+    if (!isOnionAddress(address))
+      throw new UsageError('bad-argument', `--exclude takes a member's address, not "${address}"`);
+    const key = publicKeyOfOnionAddress(address);
+    if (hex(key) === meHex)
+      throw new UsageError('bad-argument', 'you cannot exclude yourself from your fork');
+    if (!members.has(hex(key)))
+      throw new UsageError('unknown-member', `${address} is not a member of "${parent.record.name}"`);
+    excluded.push(key);
+    members.delete(hex(key));
+  }
+  const remaining = [...members.values()];
+  if (remaining.length === 0)
+    throw new UsageError('fork-too-small', 'nobody would be left in the fork besides you');
+  if (remaining.length + 1 > MAX_FORK_RECIPIENTS)
+    throw new UsageError('fork-too-large', `a fork holds at most ${MAX_FORK_RECIPIENTS} members`);
+  const name = (opts.name ?? `${parent.record.name}-fork`).normalize('NFC');
+  if ([...client.groups.values()].some((g) => g.record.name === name))
+    throw new UsageError('group-name-taken', `you already have a group named "${name}"`);
+  const relays: { url: string; identityKey: Uint8Array }[] = [];
+  for (const raw of opts.relays ?? parent.record.relays.map((r) => r.url)) {
+    const url = canonicalRelayUrl(raw);
+    if (relays.some((r) => r.url === url)) continue;
+    const conn = await client.connectPinned(url);
+    relays.push({ url, identityKey: conn.bundle.bundle.identityKey });
+    await conn.close();
+  }
+  const now = client.now();
+  const secret0 = randomBytes(32);
+  try {
+    const id = groupIdOf(
+      secret0,
+      relays.map((r) => r.identityKey),
+    );
+    const schedule = { originMs: now, lengthMs: parent.record.schedule.lengthMs };
+    const invite = createInvite({
+      groupId: id,
+      name,
+      policy: parent.record.policy,
+      schedule,
+      secret: secret0,
+      secretEpoch: epochAt(schedule, now),
+      relays,
+      inviter: me,
+      nowMs: now,
+      members: [{ author: me, nextSeq: 0 }, ...remaining.map((author) => ({ author, nextSeq: 0 }))],
+      ttlMs: FORK_INVITE_TTL_MS,
+    });
+    const text = encodeInvite(invite);
+    wipe(invite.epochSecret);
+    const heads = parent.dag.chooseParents(me);
+    const parts = buildAnnouncement({
+      parentGroupId: parent.record.id,
+      forker: me,
+      newGroupId: id,
+      heads,
+      inviteText: text,
+      recipients: remaining,
+    });
+    const record: GroupRecord = {
+      id,
+      name,
+      policy: parent.record.policy,
+      schedule,
+      baseEpoch: epochAt(schedule, now),
+      baseSecret: Buffer.from(secret0),
+      relays,
+      pendingIntros: [],
+      myIntro: null,
+      seedMembers: remaining.map((author) => ({ author, nextSeq: 0 })),
+      joinedMs: now,
+    };
+    const child = client.adoptGroup(record);
+    let announcement: Uint8Array | null = null;
+    for (const body of parts) {
+      const mid = await client.postMessage(parent, MessageKind.fork, body);
+      if (announcement === null) {
+        announcement = mid;
+        const posted = parent.dag.get(mid)!;
+        if (
+          posted.parents.length !== heads.length ||
+          posted.parents.some((p, i) => !Buffer.from(p).equals(Buffer.from(heads[i]!)))
+        )
+          throw new UsageError('bad-argument', 'internal: the announcement was posted with other heads');
+      }
+    }
+    saveFork(client, {
+      announcement: announcement!,
+      parent: parent.record.id,
+      child: id,
+      forker: me,
+      status: 'mine',
+      reason: null,
+      name,
+      seenMs: now,
+    });
+    await client.postMessage(child, MessageKind.join, Buffer.from(client.name));
+    await client.postMessage(child, MessageKind.fork, encodeForkOrigin(parent.record.id, announcement!));
+    return { parent, child, announcement: announcement!, members: [me, ...remaining], excluded };
+  } finally {
+    wipe(secret0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recognising announcements
+
+interface Parts {
+  readonly author: Uint8Array;
+  readonly newGroupId: Uint8Array;
+  readonly msgs: { msg: VerifiedMessage; part: ForkPart }[];
+}
+
+/** Kind-3 messages of a group, grouped into announcements (author, new group id). */
+function announcements(state: GroupState): { groups: Parts[]; malformed: VerifiedMessage[] } {
+  const byKey = new Map<string, Parts>();
+  const malformed: VerifiedMessage[] = [];
+  for (const m of state.dag.messages()) {
+    const msg = m as unknown as VerifiedMessage;
+    if (msg.kind !== MessageKind.fork) continue;
+    let body: ReturnType<typeof decodeForkBody>;
+    try {
+      body = decodeForkBody(msg.body);
+    } catch (e) {
+      if (!(e instanceof CwtchError)) throw e;
+      malformed.push(msg);
+      continue;
+    }
+    if (body.type !== FORK_TYPE_ANNOUNCEMENT) continue;
+    const key = `${hex(msg.author)}/${hex(body.newGroupId)}`;
+    let g = byKey.get(key);
+    if (g === undefined) {
+      g = { author: msg.author, newGroupId: body.newGroupId, msgs: [] };
+      byKey.set(key, g);
+    }
+    g.msgs.push({ msg, part: body });
+  }
+  return { groups: [...byKey.values()], malformed };
+}
+
+export interface ScanResult {
+  /** Announcements seen for the first time, with their status. */
+  readonly fresh: ForkRecord[];
+  /** Forks joined automatically (trusted policy). */
+  readonly joined: GroupState[];
+}
+
+function anomaly(client: Client, state: GroupState, author: Uint8Array, detail: string): void {
+  saveEvidence(client, {
+    kind: 'anomaly',
+    group: state.key,
+    relay: null,
+    detectedMs: client.now(),
+    detail,
+    member: hex(author),
+    log: null,
+    members: [],
+  });
+}
+
+/**
+ * Examine every fork announcement in every group and record what it is for us. In a `trusted`
+ * group, join the forks announced by its members at once (`autoJoin`).
+ */
+export async function scanForks(client: Client, opts: { autoJoin?: boolean } = {}): Promise<ScanResult> {
+  const fresh: ForkRecord[] = [];
+  const joined: GroupState[] = [];
+  for (const state of [...client.groups.values()]) {
+    const { groups, malformed } = announcements(state);
+    for (const msg of malformed) {
+      if (getFork(client, msg.id) !== undefined) continue;
+      const rec: ForkRecord = {
+        announcement: msg.id,
+        parent: state.record.id,
+        child: new Uint8Array(32),
+        forker: msg.author,
+        status: 'rejected',
+        reason: 'fork-malformed',
+        name: null,
+        seenMs: client.now(),
+      };
+      saveFork(client, rec);
+      anomaly(
+        client,
+        state,
+        msg.author,
+        `fork-malformed: message ${hex(msg.id).slice(0, 12)} is a malformed fork message`,
+      );
+      fresh.push(rec);
+    }
+    for (const g of groups) {
+      const rec = evaluate(client, state, g);
+      const before = getFork(client, rec.announcement);
+      if (before !== undefined && FINAL.has(before.status)) continue;
+      if (before === undefined || before.status !== rec.status || before.reason !== rec.reason) {
+        saveFork(client, { ...rec, seenMs: before?.seenMs ?? rec.seenMs });
+        if (rec.status === 'rejected')
+          anomaly(
+            client,
+            state,
+            g.author,
+            `${rec.reason}: fork announcement ${hex(rec.announcement).slice(0, 12)} refused`,
+          );
+        if (before === undefined || before.status === 'waiting') fresh.push(rec);
+      }
+      if (rec.status === 'pending' && opts.autoJoin === true && state.record.policy === 'trusted') {
+        try {
+          joined.push(await acceptFork(client, hex(rec.announcement)));
+        } catch (e) {
+          if (!(e instanceof CwtchError)) throw e;
+          // Left pending: `group forks` shows it and `group fork-join` says why it fails.
+        }
+      }
+    }
+  }
+  return { fresh, joined };
+}
+
+/** What one announcement is for us, without side effects. */
+function evaluate(client: Client, state: GroupState, g: Parts): ForkRecord {
+  const first = g.msgs.find((x) => x.part.part === 0);
+  const announcement = first?.msg.id ?? g.msgs[0]!.msg.id;
+  const base: ForkRecord = {
+    announcement,
+    parent: state.record.id,
+    child: g.newGroupId,
+    forker: g.author,
+    status: 'waiting',
+    reason: null,
+    name: null,
+    seenMs: client.now(),
+  };
+  const me = client.identity.keyPair.publicKey;
+  if (Buffer.from(g.author).equals(Buffer.from(me))) return { ...base, status: 'mine' };
+  if (first === undefined || g.msgs.length < first.part.parts) return { ...base, reason: 'parts-missing' };
+  // The heads must be messages we hold: only then does the fork provably continue our transcript.
+  if (state.dag.isWaiting(first.msg.id)) return { ...base, reason: 'heads-missing' };
+  // A member is an author whose first message was a join; with its whole history present and no
+  // join, the author never joined (it holds the key, e.g. from a leaked invite, and nothing more).
+  const isMember = state.dag
+    .messagesBy(g.author)
+    .some((m) => m.seq === 0 && (m as unknown as VerifiedMessage).kind === MessageKind.join);
+  if (!isMember) {
+    if (!state.dag.isComplete(first.msg.id)) return { ...base, reason: 'heads-missing' };
+    return { ...base, status: 'rejected', reason: 'fork-not-member' };
+  }
+  let text: string | null;
+  try {
+    const payload = assemblePayload(g.msgs.map((x) => x.part));
+    text = openForkInvite({
+      payload,
+      parentGroupId: state.record.id,
+      forker: g.author,
+      newGroupId: g.newGroupId,
+      heads: first.msg.parents,
+      identity: client.identity.keyPair,
+    });
+  } catch (e) {
+    if (!(e instanceof CwtchError)) throw e;
+    return { ...base, status: 'rejected', reason: e.reason };
+  }
+  if (text === null) return { ...base, status: 'excluded' };
+  try {
+    const invite = decodeInvite(text);
+    if (
+      !Buffer.from(invite.groupId).equals(Buffer.from(g.newGroupId)) ||
+      !Buffer.from(invite.inviter).equals(Buffer.from(g.author))
+    )
+      return { ...base, status: 'rejected', reason: 'fork-invite-mismatch' };
+    wipe(invite.epochSecret);
+    if (client.groupOfKey(hex(g.newGroupId)) !== undefined)
+      return { ...base, status: 'joined', name: invite.name };
+    try {
+      checkInviteTime(invite, client.now());
+    } catch (e) {
+      if (!(e instanceof CwtchError)) throw e;
+      return { ...base, status: 'expired', reason: e.reason, name: invite.name };
+    }
+    return { ...base, status: 'pending', name: invite.name };
+  } catch (e) {
+    if (!(e instanceof CwtchError)) throw e;
+    return { ...base, status: 'rejected', reason: e.reason };
+  }
+}
+
+/** The fork record an id prefix (of the announcement or of the new group) names. */
+export function resolveFork(client: Client, ref: string): ForkRecord {
+  const lower = ref.toLowerCase();
+  if (!/^[0-9a-f]{4,64}$/.test(lower))
+    throw new UsageError('unknown-fork', `"${ref}" is not a fork id (see: cwtch-groups group forks GROUP)`);
+  const all = listForks(client).filter(
+    (f) =>
+      hex(f.announcement).startsWith(lower) || (f.status !== 'rejected' && hex(f.child).startsWith(lower)),
+  );
+  if (all.length === 1) return all[0]!;
+  if (all.length > 1)
+    throw new UsageError('ambiguous-fork', `"${ref}" matches ${all.length} forks; give more of the id`);
+  throw new UsageError(
+    'unknown-fork',
+    `no fork with an id starting "${ref}" (see: cwtch-groups group forks GROUP)`,
+  );
+}
+
+/**
+ * Join a pending fork: re-open its invite from the announcement and join the new group.
+ * @throws UsageError 'unknown-fork', 'fork-not-pending' (with the status: excluded, rejected…),
+ *   and whatever joining raises (expired invite, unreachable relay).
+ */
+export async function acceptFork(client: Client, ref: string): Promise<GroupState> {
+  const rec = resolveFork(client, ref);
+  if (rec.status === 'joined') {
+    const g = client.groupOfKey(hex(rec.child));
+    if (g !== undefined) return g;
+  }
+  if (rec.status !== 'pending') throw notPending(rec);
+  const parent = client.groupOfKey(hex(rec.parent));
+  if (parent === undefined) throw new UsageError('unknown-group', 'the parent group of this fork is gone');
+  const g = announcements(parent).groups.find(
+    (x) =>
+      Buffer.from(x.author).equals(Buffer.from(rec.forker)) &&
+      Buffer.from(x.newGroupId).equals(Buffer.from(rec.child)),
+  );
+  const first = g?.msgs.find((x) => x.part.part === 0);
+  if (g === undefined || first === undefined) throw notPending({ ...rec, status: 'waiting' });
+  const text = openForkInvite({
+    payload: assemblePayload(g.msgs.map((x) => x.part)),
+    parentGroupId: parent.record.id,
+    forker: rec.forker,
+    newGroupId: rec.child,
+    heads: first.msg.parents,
+    identity: client.identity.keyPair,
+  });
+  if (text === null) throw notPending({ ...rec, status: 'excluded' });
+  const child = await client.joinGroup(text, { intro: false });
+  saveFork(client, { ...rec, status: 'joined', name: child.record.name });
+  return child;
+}
+
+function notPending(rec: ForkRecord): UsageError {
+  const why: Record<ForkStatus, string> = {
+    mine: 'you started this fork',
+    pending: '',
+    joined: 'you already joined it',
+    excluded: `${onionAddressOf(rec.forker)} forked the group without you: you cannot join it`,
+    waiting: 'parts of the announcement or the messages it follows have not arrived yet; sync and retry',
+    rejected: `the announcement was refused (${rec.reason ?? 'forged'})`,
+    expired: 'its invite expired; ask the forker for a new invite',
+  };
+  return new UsageError(
+    'fork-not-pending',
+    `cannot join fork ${hex(rec.announcement).slice(0, 12)}: ${why[rec.status]}`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Describing forks in `read`
+
+/** One line for people about a fork record, as `group forks` and `read` show it. */
+export function describeFork(client: Client, rec: ForkRecord): string {
+  const parent = client.groupOfKey(hex(rec.parent));
+  const forker = parent?.names.get(hex(rec.forker)) ?? 'a member';
+  const who = `${forker} (${onionAddressOf(rec.forker).slice(0, 8)})`;
+  const child = `"${rec.name ?? '?'}" (${hex(rec.child).slice(0, 12)})`;
+  switch (rec.status) {
+    case 'mine':
+      return `you forked this group into ${child}`;
+    case 'joined':
+      return `${who} forked this group into ${child}; you joined it`;
+    case 'pending':
+      return `${who} forked this group into ${child}; join with: cwtch-groups group fork-join ${hex(rec.announcement).slice(0, 12)}`;
+    case 'excluded':
+      return `${who} forked this group without you: the new group is closed to you and you cannot read it`;
+    case 'waiting':
+      return `${who} announced a fork that cannot be checked yet (${rec.reason ?? 'parts missing'})`;
+    case 'expired':
+      return `${who} forked this group into ${child}; the invite expired before you joined`;
+    case 'rejected':
+      return `a fork announcement by ${who} was refused: ${rec.reason ?? 'forged'}`;
+  }
+}
+
+/**
+ * Replace the text of kind-3 messages with what they mean: in a parent, the fork they announce;
+ * in a fork, the group and announcement it continues.
+ */
+export function annotateForks(client: Client, ref: string, messages: readonly ReadMessage[]): ReadMessage[] {
+  const state = client.resolveGroup(ref);
+  const forks = listForks(client);
+  return messages.map((m) => {
+    if (m.kind !== MessageKind.fork) return m;
+    const msg = state.dag.get(Buffer.from(m.id, 'hex')) as unknown as VerifiedMessage | undefined;
+    if (msg === undefined) return m;
+    let text: string;
+    try {
+      const body = decodeForkBody(msg.body);
+      if (body.type === FORK_TYPE_ORIGIN) {
+        const parent = client.groupOfKey(hex(body.parentGroupId));
+        const rec = forks.find(
+          (f) => hex(f.child) === state.key && hex(f.parent) === hex(body.parentGroupId),
+        );
+        const matches =
+          rec === undefined || Buffer.from(rec.announcement).equals(Buffer.from(body.announcementId));
+        text = `[continues "${parent?.record.name ?? hex(body.parentGroupId).slice(0, 12)}" after fork announcement ${hex(body.announcementId).slice(0, 12)}${matches ? '' : ' ⚠ not the announcement you joined from'}]`;
+      } else {
+        const rec = forks.find(
+          (f) =>
+            hex(f.parent) === state.key &&
+            hex(f.child) === hex(body.newGroupId) &&
+            Buffer.from(f.forker).equals(Buffer.from(msg.author)),
+        );
+        text =
+          body.part > 0
+            ? `[fork announcement, part ${body.part + 1} of ${body.parts}]`
+            : `[fork: ${rec === undefined ? 'not yet examined; run sync' : describeFork(client, rec)}]`;
+      }
+    } catch (e) {
+      if (!(e instanceof CwtchError)) throw e;
+      text = '[malformed fork message]';
+    }
+    return { ...m, text };
+  });
+}
