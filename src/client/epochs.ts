@@ -18,6 +18,7 @@
 import { CwtchError } from '../errors.ts';
 import { openEnvelope } from '../group/envelope.ts';
 import { asEpoch, type Epoch, type EpochSchedule, epochAt } from '../group/epoch.ts';
+import type { VerifiedMessage } from '../group/message.ts';
 import type { CborValue } from '../wire/cbor.ts';
 import { MapReader } from '../wire/schema.ts';
 import type { Client, GroupState } from './client.ts';
@@ -146,6 +147,18 @@ export function holdIfFuture(
 ): boolean {
   const w = epochWindow(state.record.schedule, state.ring.baseEpoch, client.now());
   if (epoch <= w.readableTo) return false;
+  const keys = state.ring.keys(epoch);
+  if (keys === null) return false;
+  let msg: VerifiedMessage;
+  try {
+    msg = openEnvelope(envelope, { groupId: state.record.id, keys });
+  } catch (e) {
+    if (e instanceof CwtchError) return false; // the sync engine records what is wrong with it
+    throw e;
+  }
+  // Not shown before its epoch, but its author's next envelopes are expected (a joiner's first
+  // message reveals who they are): otherwise they would pass unrecognised and be lost.
+  client.recognizer.expectAuthor(state.key, client.windowKeys(state), msg.author, msg.seq + 1);
   client.store.put(
     KIND_HELD,
     `${state.key}/${relay}/${index}`,
