@@ -1,6 +1,7 @@
 /** The cwtch-groups command line. */
 import { Command, CommanderError } from 'commander';
 import { registerAuditCommands } from './audit-command.ts';
+import { registerForkCommands } from './fork-command.ts';
 import { registerGroupCommands } from './group-command.ts';
 import { registerMessageCommands } from './message-command.ts';
 import { EXIT_HELP, PROGRAM, printError } from './output.ts';
@@ -30,6 +31,7 @@ Environment:
   registerRelayCommands(program);
   registerProfileCommands(program);
   registerGroupCommands(program);
+  registerForkCommands(program);
   registerMessageCommands(program);
   registerAuditCommands(program);
   return program;

@@ -1,6 +1,7 @@
 /** `cwtch-groups send|sync|read|watch`. */
 import type { Command } from 'commander';
 import type { Client, ReadMessage } from '../client/client.ts';
+import { annotateForks } from '../client/forks.ts';
 import type { RelayClient } from '../client/relay-client.ts';
 import { SyncEngine } from '../client/sync.ts';
 import { CwtchError, UsageError } from '../errors.ts';
@@ -125,7 +126,7 @@ export function registerMessageCommands(program: Command): void {
         throw new UsageError('bad-argument', '--limit takes a positive whole number');
       }
       await withClient(program.opts<GlobalOptions>(), async (client) => {
-        const messages = client.read(ref, opts.limit);
+        const messages = annotateForks(client, ref, client.read(ref, opts.limit));
         if (opts.json) return printJson(messages);
         for (const m of messages) process.stdout.write(`${formatMessage(m)}\n`);
       });
@@ -147,12 +148,12 @@ async function watch(client: Client, ref: string, json: boolean): Promise<void> 
   const print = (m: ReadMessage) =>
     process.stdout.write(json ? `${JSON.stringify(m)}\n` : `${formatMessage(m)}\n`);
   const shown = new Set<string>();
-  for (const m of client.read(ref, 20)) {
+  for (const m of annotateForks(client, ref, client.read(ref, 20))) {
     shown.add(m.id);
     print(m);
   }
   const emitNew = () => {
-    for (const m of client.read(ref)) {
+    for (const m of annotateForks(client, ref, client.read(ref))) {
       if (shown.has(m.id)) continue;
       shown.add(m.id);
       print(m);

@@ -1,0 +1,100 @@
+/** `cwtch-groups group fork|forks|fork-join` (docs/CLI.md). */
+import type { Command } from 'commander';
+import { acceptFork, describeFork, forkGroup, listForks, scanForks } from '../client/forks.ts';
+import { SyncEngine } from '../client/sync.ts';
+import { onionAddressOf } from '../identity/onion.ts';
+import { type GlobalOptions, withClient } from './context.ts';
+import { printJson, reportSyncProblems } from './output.ts';
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+/** Adds the fork commands to the `group` command registered by group-command.ts. */
+export function registerForkCommands(program: Command): void {
+  const group = program.commands.find((c) => c.name() === 'group');
+  if (group === undefined)
+    throw new Error('registerForkCommands: the group command must be registered first');
+  group
+    .command('fork <group>')
+    .description('start a new group with the members of GROUP, leaving out the excluded ones')
+    .option('--exclude <address...>', 'addresses of members to leave out')
+    .option('--relay <url...>', 'relay(s) of the new group (default: those of GROUP)')
+    .option('--name <name>', 'name of the new group (default: GROUP-fork)')
+    .option('--json', 'machine-readable output')
+    .action(
+      async (ref: string, opts: { exclude?: string[]; relay?: string[]; name?: string; json?: boolean }) => {
+        await withClient(program.opts<GlobalOptions>(), async (client) => {
+          const parent = client.resolveGroup(ref);
+          const engine = new SyncEngine(client);
+          // Catch up first: the announcement names the heads of what the group has said.
+          await engine.syncAll([parent]);
+          const fork = await forkGroup(client, ref, {
+            ...(opts.exclude === undefined ? {} : { exclude: opts.exclude }),
+            ...(opts.relay === undefined ? {} : { relays: opts.relay }),
+            ...(opts.name === undefined ? {} : { name: opts.name }),
+          });
+          const reports = await engine.syncAll([parent, fork.child]);
+          process.exitCode = reportSyncProblems(reports);
+          const out = {
+            parent: parent.record.name,
+            name: fork.child.record.name,
+            id: fork.child.key,
+            announcement: hex(fork.announcement),
+            policy: fork.child.record.policy,
+            relays: fork.child.record.relays.map((r) => r.url),
+            members: fork.members.map((m) => onionAddressOf(m)),
+            excluded: fork.excluded.map((m) => onionAddressOf(m)),
+            sync: reports,
+          };
+          if (opts.json) return printJson(out);
+          process.stdout.write(
+            `forked "${out.parent}" into "${out.name}" (${out.id.slice(0, 12)}): ${out.members.length} members, ${out.excluded.length} excluded\n`,
+          );
+        });
+      },
+    );
+  group
+    .command('forks <group>')
+    .description('list the forks announced in a group and what they are to you (no network)')
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, opts: { json?: boolean }) => {
+      await withClient(program.opts<GlobalOptions>(), async (client) => {
+        const state = client.resolveGroup(ref);
+        await scanForks(client, { autoJoin: false });
+        const out = listForks(client, state).map((f) => ({
+          announcement: hex(f.announcement),
+          forker: onionAddressOf(f.forker),
+          forkerName: state.names.get(hex(f.forker)) ?? null,
+          group: f.reason === 'fork-malformed' ? null : hex(f.child),
+          name: f.name,
+          status: f.status,
+          reason: f.reason,
+          description: describeFork(client, f),
+        }));
+        if (opts.json) return printJson(out);
+        if (out.length === 0) return void process.stdout.write(`no forks of "${state.record.name}"\n`);
+        for (const f of out)
+          process.stdout.write(`${f.announcement.slice(0, 12)}  ${f.status}  ${f.description}\n`);
+      });
+    });
+  group
+    .command('fork-join <fork>')
+    .description('join a fork announced to you (FORK: an id prefix from `group forks`)')
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, opts: { json?: boolean }) => {
+      await withClient(program.opts<GlobalOptions>(), async (client) => {
+        await scanForks(client, { autoJoin: false });
+        const g = await acceptFork(client, ref);
+        const reports = await new SyncEngine(client).syncAll([g]);
+        process.exitCode = reportSyncProblems(reports);
+        const out = {
+          name: g.record.name,
+          id: g.key,
+          policy: g.record.policy,
+          relays: g.record.relays.map((r) => r.url),
+          sync: reports,
+        };
+        if (opts.json) return printJson(out);
+        process.stdout.write(`joined fork "${g.record.name}" (${g.key.slice(0, 12)})\n`);
+      });
+    });
+}
