@@ -151,6 +151,16 @@ export async function buildAudit(client: Client, ref: string): Promise<AuditRepo
         what: String(j.detail),
         advice: 'export the evidence: the signed receipt and checkpoint prove it to anyone',
       });
+    } else if (typeof j.replay === 'object' && j.replay !== null && !Array.isArray(j.replay)) {
+      items.push({
+        type: 'member-anomaly',
+        title: 'a member replayed an old signed message into this group (refused)',
+        who: String(j.replay.who),
+        since,
+        what: String(j.detail),
+        advice:
+          'the replayed message was not added to the transcript; export the evidence, and fork the group without the member you suspect',
+      });
     } else {
       items.push({
         type: 'member-anomaly',

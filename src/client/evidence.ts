@@ -48,6 +48,14 @@ export interface EvidenceRecord {
     readonly proof: readonly string[];
     readonly signingKey: string;
   };
+  /** A signed message sealed again into another epoch or group (src/client/replay.ts). */
+  readonly replay?: {
+    readonly signed: string;
+    readonly foundGroup: string;
+    readonly foundEpoch: number;
+    /** The candidates: who held the key it was sealed with. */
+    readonly who: string;
+  };
 }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -66,6 +74,7 @@ function toJson(r: EvidenceRecord): Json {
         : { origin: r.log.origin, signingKey: r.log.signingKey, evidence: encodeLogEvidence(r.log.evidence) },
     members: [...r.members],
     receipt: r.receipt === undefined ? null : { ...r.receipt, proof: [...r.receipt.proof] },
+    ...(r.replay === undefined ? {} : { replay: { ...r.replay } }),
   };
 }
 
@@ -126,6 +135,8 @@ export function buildBundle(
         keyBundle,
         receipt: j.receipt ?? null,
       });
+    else if (typeof j.replay === 'object' && j.replay !== null && !Array.isArray(j.replay))
+      items.push({ kind: 'replay', relay, detail: j.detail ?? '', ...j.replay });
     else items.push({ kind: 'anomaly', relay, detail: j.detail ?? '', member: j.member ?? null });
   }
   for (const f of findings) {
@@ -287,6 +298,27 @@ function verifyItem(item: { [k: string]: unknown }): VerifiedItem {
       return same
         ? { kind, status: 'proven', who, summary: `signed two different messages as seq ${a.seq}` }
         : { kind, status: 'invalid', who, summary: 'the messages are not an equivocation' };
+    }
+    case 'replay': {
+      // The signature is checkable by anyone; where the message was found is the reporter's word
+      // (proving it would take the epoch key), and who sealed it cannot be known (a shared key).
+      const m = openSignedMessage(Buffer.from(str(item.signed, 'signed'), 'base64url'));
+      const foundEpoch = typeof item.foundEpoch === 'number' ? item.foundEpoch : -1;
+      const foundGroup = str(item.foundGroup, 'foundGroup');
+      const sameGroup = Buffer.from(m.groupId).toString('hex').startsWith(foundGroup);
+      if (sameGroup && m.epoch === foundEpoch)
+        return {
+          kind,
+          status: 'invalid',
+          who: '?',
+          summary: 'the message belongs where it was found: no replay',
+        };
+      return {
+        kind,
+        status: 'claim',
+        who: typeof item.who === 'string' ? item.who : 'a key holder',
+        summary: `authentic message signed by ${onionAddressOf(m.author)} for group ${Buffer.from(m.groupId).toString('hex').slice(0, 16)} epoch ${m.epoch}, reported replayed into group ${foundGroup} epoch ${foundEpoch}`,
+      };
     }
     default:
       return {

@@ -36,6 +36,7 @@ import { type EvidenceRecord, saveEvidence } from './evidence.ts';
 import { afterSync, mergeReports } from './maintenance.ts';
 import { KIND, type PostRecord, type RelayRecord } from './records.ts';
 import type { RelayClient } from './relay-client.ts';
+import { recordReplay, replayedMessage } from './replay.ts';
 
 export interface SyncProgress {
   readonly url: string;
@@ -270,6 +271,12 @@ export class SyncEngine {
     } catch (e) {
       // Only a key holder can produce a tag we expect; a failure here is a member's misbehaviour
       // (or damage), never silently dropped.
+      const replayed = e instanceof CwtchError ? replayedMessage(entry.envelope, keys, e) : null;
+      if (replayed !== null) {
+        state.anomalies.push({ type: 'bad-envelope', relay: url, index, detail: 'replay' });
+        recordReplay(client, state, url, index, replayed, expected.epoch);
+        return null;
+      }
       const detail = e instanceof CwtchError ? `${e.reason}: ${e.message}` : String(e);
       this.#anomaly(state, { type: 'bad-envelope', relay: url, index, detail });
       return null;
