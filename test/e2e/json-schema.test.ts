@@ -83,6 +83,10 @@ const T = {
     ),
   ),
   evidenceStatus: scalar('evidence-status', oneOf('proven', 'claim', 'invalid')),
+  forkStatus: scalar(
+    'fork-status',
+    oneOf('mine', 'pending', 'joined', 'excluded', 'waiting', 'rejected', 'expired'),
+  ),
 };
 
 const obj = (fields: Record<string, Shape>): Shape => ({ kind: 'object', fields });
@@ -157,6 +161,36 @@ const OUTPUTS: Record<string, Shape> = {
   'group members': arr(
     obj({ address: T.address, name: nul(T.string), messages: T.uint, lastSeq: T.int, isMe: T.boolean }),
   ),
+  'group fork': obj({
+    parent: T.string,
+    name: T.string,
+    id: T.hex32,
+    announcement: T.hex32,
+    policy: T.policy,
+    relays: arr(T.url),
+    members: arr(T.address),
+    excluded: arr(T.address),
+    sync: arr(named('SyncReport')),
+  }),
+  'group forks': arr(
+    obj({
+      announcement: T.hex32,
+      forker: T.address,
+      forkerName: nul(T.string),
+      group: nul(T.hex32),
+      name: nul(T.string),
+      status: T.forkStatus,
+      reason: nul(T.reason),
+      description: T.string,
+    }),
+  ),
+  'group fork-join': obj({
+    name: T.string,
+    id: T.hex32,
+    policy: T.policy,
+    relays: arr(T.url),
+    sync: arr(named('SyncReport')),
+  }),
   send: obj({
     id: T.hex32,
     receipts: arr(obj({ relay: T.url, received: T.boolean })),
@@ -243,7 +277,7 @@ function parseDoc(): { types: Map<string, DocSection>; outputs: Map<string, DocS
   let current: { output: string | null; rows: Record<string, string> } | null = null;
   for (const line of text.slice(start).split('\n')) {
     const type = /^#### type `(\w+)`\s*$/.exec(line);
-    const command = /^#### `([a-z ]+) --json`\s*$/.exec(line);
+    const command = /^#### `([a-z -]+) --json`\s*$/.exec(line);
     if (type || command) {
       current = { output: type ? 'object' : null, rows: {} };
       if (type) types.set(type[1]!, current);
@@ -418,6 +452,28 @@ describe('--json outputs of real commands', () => {
     ]);
     record('relay info', fromUrl);
     record('relay info', fromData);
+  });
+
+  it('group fork, group forks, group fork-join', async () => {
+    const fork = (await cliJson(alice.home, ['group', 'fork', 'team', '--name', 'team-2'])) as {
+      announcement: string;
+    };
+    record('group fork', fork);
+    // The group is trusted: bob's next sync joins the fork by itself.
+    await cliJson(bob.home, ['sync']);
+    const forks = (await cliJson(bob.home, ['group', 'forks', 'team'])) as { status: string }[];
+    assert.deepEqual(
+      forks.map((f) => f.status),
+      ['joined'],
+    );
+    record('group forks', forks);
+    record(
+      'group fork-join',
+      await cliJson(bob.home, ['group', 'fork-join', fork.announcement.slice(0, 12)]),
+    );
+    const read = (await cliJson(bob.home, ['read', 'team-2'])) as { kind: number; text: string | null }[];
+    assert.ok(read.some((m) => m.kind === 3 && m.text?.startsWith('[continues "team"')));
+    record('read', read);
   });
 
   it('sync with a relay down reports the error object', async () => {
