@@ -2,6 +2,7 @@
  * The CLI's voice (after age): results on stdout, `cwtch-groups: error: …` and
  * `cwtch-groups: hint: …` on stderr, lower case, no secrets. Exit codes by error code.
  */
+import { FORK_HINTS } from '../client/forks.ts';
 import { PROFILE_HINTS } from '../client/profile-store.ts';
 import { CwtchError, type ErrorCode, EXIT_CODES } from '../errors.ts';
 import { INVITE_HINTS } from '../group/invite.ts';
@@ -12,6 +13,7 @@ export const PROGRAM = 'cwtch-groups';
 const HINTS: Readonly<Record<string, string>> = {
   ...PROFILE_HINTS,
   ...INVITE_HINTS,
+  ...FORK_HINTS,
   'passphrase-required': 'export CWTCH_GROUPS_PASSPHRASE (or CWTCH_RELAY_PASSPHRASE for a relay) in scripts',
   'relay-unreachable': 'is the relay running? check the URL and your network (or tor)',
   'relay-key-changed':
