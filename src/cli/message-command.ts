@@ -1,7 +1,7 @@
 /** `cwtch-groups send|sync|read|watch`. */
 import type { Command } from 'commander';
 import type { Client, ReadMessage } from '../client/client.ts';
-import { annotateForks } from '../client/forks.ts';
+import { annotateForks, forkNews, forkStates } from '../client/forks.ts';
 import type { RelayClient } from '../client/relay-client.ts';
 import { SyncEngine } from '../client/sync.ts';
 import { CwtchError, UsageError } from '../errors.ts';
@@ -103,6 +103,7 @@ export function registerMessageCommands(program: Command): void {
       await withClient(program.opts<GlobalOptions>(), async (client) => {
         const progress = progressReporter(opts.progress === true);
         const groups = ref === undefined ? undefined : [client.resolveGroup(ref)];
+        const forksBefore = forkStates(client);
         const reports = await new SyncEngine(client, { onProgress: progress }).syncAll(groups);
         progress.done();
         process.exitCode = reportSyncErrors(reports);
@@ -113,6 +114,8 @@ export function registerMessageCommands(program: Command): void {
             `${r.url}: ${r.newMessages} new, ${r.posted} posted, log size ${r.checkpointSize}, ${r.receiptsVerified} receipts proven\n`,
           );
         }
+        // Forks that appeared or changed in this sync, in plain words (docs/CLI.md `group forks`).
+        for (const line of forkNews(client, forksBefore)) process.stdout.write(`${line}\n`);
       });
     });
 

@@ -580,3 +580,15 @@ export function annotateForks(client: Client, ref: string, messages: readonly Re
     return { ...m, text };
   });
 }
+
+/** Status of every fork record, by announcement id (to report what a sync changed). */
+export function forkStates(client: Client): Map<string, ForkStatus> {
+  return new Map(listForks(client).map((f) => [hex(f.announcement), f.status]));
+}
+
+/** One line per fork first seen, or whose status changed, since `before`: "GROUP: description". */
+export function forkNews(client: Client, before: ReadonlyMap<string, ForkStatus>): string[] {
+  return listForks(client)
+    .filter((f) => before.get(hex(f.announcement)) !== f.status && f.status !== 'mine')
+    .map((f) => `${client.groupOfKey(hex(f.parent))?.record.name ?? '?'}: ${describeFork(client, f)}`);
+}

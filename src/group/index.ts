@@ -24,6 +24,20 @@ export {
   validateSchedule,
   wipeEpochKeys,
 } from './epoch.ts';
+export {
+  type AnnouncementInput,
+  assemblePayload,
+  buildAnnouncement,
+  decodeForkBody,
+  encodeForkOrigin,
+  FORK_INVITE_TTL_MS,
+  type ForkBody,
+  type ForkOrigin,
+  type ForkPart,
+  type ForkPayload,
+  MAX_FORK_RECIPIENTS,
+  openForkInvite,
+} from './fork.ts';
 export { GROUP_ID_BYTES, groupIdOf } from './group-id.ts';
 export {
   asSeq,

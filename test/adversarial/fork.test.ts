@@ -172,7 +172,15 @@ test('bob sees the fork, joins on confirmation (strangers policy), and both writ
 });
 
 test('carol, excluded, with the old key and everything on the relay, reads nothing of the new group', async () => {
-  await syncClean(carol);
+  // Her `sync` tells her plainly.
+  carol.client.close();
+  const told = await cli(['sync'], { home: carol.home });
+  assert.equal(told.code, 0, told.stderr);
+  assert.match(
+    told.stdout,
+    /club: alice \([a-z2-7]{8}\) forked this group without you: the new group is closed to you/,
+  );
+  await reopen(carol);
   const club = carol.client.resolveGroup('club');
   const [rec] = listForks(carol.client, club);
   assert.equal(rec?.status, 'excluded');
