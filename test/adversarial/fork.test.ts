@@ -277,6 +277,33 @@ test('a fork whose sealed invite was bound to other heads, or copied by another 
   // And a malformed one.
   await carol.client.postMessage(carolClub, MessageKind.fork, Buffer.from('not a fork'));
   await syncClean(carol);
+  // And one whose heads name a message that does not exist (consistently sealed to those heads).
+  const fake = Buffer.alloc(32, 0xee);
+  const carolKey = carol.client.identity.keyPair.publicKey;
+  const fakeHeads = [carolClub.dag.chooseParents(carolKey)[0]!, fake];
+  const [fakeBody] = buildAnnouncement({
+    parentGroupId: carolClub.record.id,
+    forker: carolKey,
+    newGroupId: Buffer.alloc(32, 8),
+    heads: fakeHeads,
+    inviteText: await alice.client.invite('club'),
+    recipients: [dave.client.identity.keyPair.publicKey],
+  });
+  const keys = carol.client.windowKeys(carolClub).find((k) => k.epoch === carol.client.epochOf(carolClub))!;
+  const { envelope } = composeMessage({
+    groupId: carolClub.record.id,
+    keys,
+    author: carol.client.identity,
+    seq: asSeq(carolClub.dag.nextSeq(carolKey)),
+    parents: fakeHeads,
+    timestamp: Date.now(),
+    kind: MessageKind.fork,
+    body: fakeBody!,
+  });
+  const conn = await RelayClient.connect({ url: relay.url });
+  await conn.request({ type: 'post', envelope, token: null }, 'receipt');
+  await conn.close();
+  await syncClean(alice);
   await syncClean(dave);
   const forks = listForks(dave.client, dave.client.resolveGroup('club'));
   const byAuthor = (k: Uint8Array) => forks.filter((f) => hex(f.forker) === hex(k));
@@ -291,8 +318,11 @@ test('a fork whose sealed invite was bound to other heads, or copied by another 
     [
       ['rejected', 'fork-invite-bad'],
       ['rejected', 'fork-malformed'],
+      ['waiting', 'heads-missing'],
     ],
   );
+  const waiting = byAuthor(carolKey).find((f) => f.status === 'waiting')!;
+  await assert.rejects(acceptFork(dave.client, hex(waiting.announcement)), /have not arrived yet/);
   assert.equal(
     byAuthor(alice.client.identity.keyPair.publicKey)[0]?.status,
     'joined',
@@ -306,6 +336,12 @@ test('a fork whose sealed invite was bound to other heads, or copied by another 
   // The audit names both authors.
   const audit = await buildAudit(dave.client, 'club');
   const anomalies = audit.items.filter((i) => i.type === 'member-anomaly');
+  assert.ok(
+    audit.items.some(
+      (i) => i.type === 'missing-parent' && i.what.includes(fake.toString('hex').slice(0, 12)),
+    ),
+    'the fabricated head is reported missing',
+  );
   for (const who of [bob, carol])
     assert.ok(
       anomalies.some((i) => i.who.includes(onionAddressOf(who.client.identity.keyPair.publicKey))),
