@@ -249,6 +249,22 @@ test('dave, offline during the fork, gets it from the relay and joins from the C
   );
   const again = await cli(['group', 'fork-join', announcement.slice(0, 10)], { home: dave.home });
   assert.equal(again.code, 0, 'joining twice is harmless');
+  // Bad input is a typed error in the CLI's voice, and forks nothing.
+  const notMember = await cli(
+    ['group', 'fork', 'club', '--exclude', onionAddressOf(generateIdentity().keyPair.publicKey)],
+    {
+      home: dave.home,
+    },
+  );
+  assert.equal(notMember.code, 2, notMember.stderr);
+  assert.equal(notMember.stdout, '');
+  assert.match(
+    notMember.stderr,
+    /^cwtch-groups: error: .* is not a member of "club"\ncwtch-groups: hint: give a member address/m,
+  );
+  const unknown = await cli(['group', 'fork-join', 'ffff0000'], { home: dave.home });
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /cwtch-groups: error: no fork with an id starting "ffff0000"/);
   await reopen(dave);
 });
 
