@@ -21,6 +21,8 @@ import {
   type EpochKeys,
   epochAt,
   epochStartMs,
+  ratchetForward,
+  wipeEpochKeys,
 } from '../group/epoch.ts';
 import { groupIdOf } from '../group/group-id.ts';
 import {
@@ -46,7 +48,7 @@ import { onionAddressOf } from '../identity/onion.ts';
 import { verifyCheckpoint } from '../log/checkpoint.ts';
 import { parseNote } from '../log/note.ts';
 import { ConsistencyChecker, type Finding, MessageDag } from '../transcript/index.ts';
-import { epochWindow } from './epochs.ts';
+import { epochWindow, erasableBefore } from './epochs.ts';
 import { saveEvidence } from './evidence.ts';
 import { KeyRing } from './key-ring.ts';
 import { ProfileStore } from './profile-store.ts';
@@ -525,7 +527,18 @@ export class Client {
     if (this.groups.has(key))
       throw new UsageError('already-member', `you are already in group "${invite.name}"`);
     const now = this.now();
-    const joined = deriveInviteKeys(invite, now);
+    const checked = deriveInviteKeys(invite, now);
+    wipeEpochKeys(checked.keys);
+    wipe(checked.secret);
+    // Keep the invite's epoch while a member whose clock lags by the grace window may still write
+    // in it (docs/PROTOCOL.md §4.1); never an epoch before the invite's.
+    const joinedEpoch = asEpoch(
+      Math.max(invite.epoch, Math.min(checked.epoch, erasableBefore(invite.schedule, now))),
+    );
+    const joined = {
+      epoch: joinedEpoch,
+      secret: ratchetForward(invite.epochSecret, invite.epoch, joinedEpoch),
+    };
     // The group's messages of our first epoch may lie before a cursor another group of ours
     // moved past: go back to them (without it the joiner would lack the group's first messages,
     // see parents missing, and its audit would blame the relay).

@@ -238,6 +238,14 @@ test('members whose clocks differ by less than the grace window read each other 
     alice.client.read('fs').some((m) => m.text === 'carol, from epoch 1'),
     'alice reads epoch 1 early',
   );
+  // And the other way: carol, 30 minutes ahead, reads alice's message sealed in epoch 0.
+  await alice.client.sendText('fs', 'alice, still in epoch 0');
+  await syncClean(alice.client);
+  await syncClean(carol.client);
+  assert.ok(
+    carol.client.read('fs').some((m) => m.text === 'alice, still in epoch 0'),
+    'carol reads epoch 0 late',
+  );
   // No key material travelled: bob, who received nothing since, derives epoch 1 and reads it too.
   await syncClean(bob.client);
   assert.ok(bob.client.read('fs').some((m) => m.text === 'carol, from epoch 1'));
