@@ -4,6 +4,7 @@ import { registerAuditCommands } from './audit-command.ts';
 import { registerGroupCommands } from './group-command.ts';
 import { registerMessageCommands } from './message-command.ts';
 import { EXIT_HELP, PROGRAM, printError } from './output.ts';
+import { registerPolicyCommands } from './policy-command.ts';
 import { registerProfileCommands } from './profile-command.ts';
 import { registerRelayCommands } from './relay-command.ts';
 
@@ -32,6 +33,7 @@ Environment:
   registerGroupCommands(program);
   registerMessageCommands(program);
   registerAuditCommands(program);
+  registerPolicyCommands(program);
   return program;
 }
 

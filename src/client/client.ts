@@ -608,7 +608,9 @@ export class Client {
   #gossip(state: GroupState): GossipedCheckpoint | null {
     for (const r of state.record.relays) {
       const rec = this.relayRecord(r.url);
-      if (rec?.verifiedNote && rec.signingKey && rec.origin) {
+      // Gossip only a checkpoint whose entries we have all fetched: the message then says "I had
+      // everything below this size", which the omission rule relies on (src/client/conduct.ts).
+      if (rec?.verifiedNote && rec.signingKey && rec.origin && rec.cursor >= rec.verifiedSize) {
         const cp = verifyCheckpoint(rec.verifiedNote, rec.origin, rec.signingKey);
         const sig = parseNote(rec.verifiedNote).signatures[0];
         if (sig === undefined) continue;
@@ -675,6 +677,18 @@ export class Client {
       );
     }
     return this.#post(state, MessageKind.text, body);
+  }
+
+  /**
+   * Queue a message of another kind (e.g. a vouch, src/client/policy.ts); `flush` (or sync)
+   * posts it. The body is checked against the protocol cap.
+   * @throws UsageError('too-long')
+   */
+  async postMessage(ref: string, kind: number, body: Uint8Array): Promise<Uint8Array> {
+    const state = this.resolveGroup(ref);
+    if (body.length > MAX_BODY_BYTES)
+      throw new UsageError('too-long', `a message body carries at most ${MAX_BODY_BYTES} bytes`);
+    return this.#post(state, kind, body);
   }
 
   /**

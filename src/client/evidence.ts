@@ -21,6 +21,7 @@ import {
 import { decodeReceipt, verifyReceipt, verifyReceiptNotIncludedEvidence } from '../log/receipt.ts';
 import type { Finding } from '../transcript/index.ts';
 import type { Client } from './client.ts';
+import { verifyConductItem, verifyReplayItem } from './member-audit.ts';
 import { KIND } from './records.ts';
 
 export const EVIDENCE_FORMAT = 'cwtch-groups-evidence/1';
@@ -288,6 +289,11 @@ function verifyItem(item: { [k: string]: unknown }): VerifiedItem {
         ? { kind, status: 'proven', who, summary: `signed two different messages as seq ${a.seq}` }
         : { kind, status: 'invalid', who, summary: 'the messages are not an equivocation' };
     }
+    case 'relay-replay':
+      return verifyReplayItem(item);
+    case 'omission':
+    case 'backdated-vs-relay':
+      return verifyConductItem(item);
     default:
       return {
         kind,

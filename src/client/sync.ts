@@ -34,6 +34,7 @@ import type { Client, GroupState } from './client.ts';
 import { type EvidenceRecord, saveEvidence } from './evidence.ts';
 import { KIND, type PostRecord, type RelayRecord } from './records.ts';
 import type { RelayClient } from './relay-client.ts';
+import { noteDuplicate, proveReplays } from './replay.ts';
 
 export interface SyncProgress {
   readonly url: string;
@@ -90,6 +91,7 @@ export class SyncEngine {
       counts.posted = await this.flushOutbox(conn);
       if (counts.posted > 0) await this.catchUp(conn, counts);
       counts.receiptsVerified = await this.verifyReceipts(conn);
+      await proveReplays(this.#client, conn);
       return { url, ...pick(counts), error: null };
     } catch (e) {
       if (!(e instanceof CwtchError)) throw e;
@@ -275,6 +277,8 @@ export class SyncEngine {
       });
     }
     if (expected.kind === 'intro') client.consumeIntro(state, expected.nonce);
+    // A message we hold, served again: a replay when this relay had it at another index.
+    if (state.dag.has(msg.id)) noteDuplicate(client, state, msg, url, index, entry.envelope);
     let added: boolean;
     try {
       added = client.acceptOpened(state, msg, url, index, entry.receivedMs ?? 0);

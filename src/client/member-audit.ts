@@ -1,0 +1,222 @@
+/**
+ * The audit's view of member conduct and local policy (src/client/conduct.ts, policy.ts) and of
+ * relay replays (replay.ts): audit items for people, bundle items for `evidence verify`, and the
+ * offline verification of those bundle items.
+ *
+ * Every audit also REMEMBERS what it found about members (policy.ts): malice detected once is
+ * shown on every later view of that member, and re-reported here as `remembered-malice` if the
+ * finding that revealed it is gone (e.g. after a fork left those messages behind).
+ */
+import { CodecError, VerifyError } from '../errors.ts';
+import { openSignedMessage, type VerifiedMessage } from '../group/message.ts';
+import { openKeyBundle } from '../identity/key-bundle.ts';
+import { onionAddressOf } from '../identity/onion.ts';
+import { noteFromCompactCheckpoint, verifyCheckpoint } from '../log/checkpoint.ts';
+import type { TreeSize } from '../log/hash.ts';
+import type { Finding } from '../transcript/index.ts';
+import type { Client, GroupState } from './client.ts';
+import { type ConductFinding, conductFindings, conductMarks, locations } from './conduct.ts';
+import { listEvidence } from './evidence.ts';
+import { localPolicy, rememberMalice, suggestedFork } from './policy.ts';
+import { describeReplay, listReplays, replayItem, verifyReplayItem } from './replay.ts';
+
+export interface MemberAuditItem {
+  readonly type: string;
+  readonly title: string;
+  readonly who: string;
+  readonly since: string;
+  readonly what: string;
+  readonly advice: string;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64url');
+
+function label(state: GroupState, author: Uint8Array): string {
+  return `${state.names.get(hex(author)) ?? 'unnamed member'} (${onionAddressOf(author)})`;
+}
+
+/**
+ * Items and bundle items for conduct findings, relay replays and remembered malice; remembers the
+ * malice in `findings` and in conduct findings first.
+ */
+export function memberAudit(
+  client: Client,
+  state: GroupState,
+  findings: readonly Finding[],
+): { items: MemberAuditItem[]; bundle: { [k: string]: unknown }[]; conduct: ConductFinding[] } {
+  const now = client.now();
+  const conduct = conductFindings(client, state, locations(client, state));
+  const anomalies = listEvidence(client, state.key)
+    .filter((e) => e.json.kind === 'anomaly' && typeof e.json.member === 'string')
+    .map((e) => ({
+      author: Buffer.from(String(e.json.member), 'hex'),
+      type: 'member-anomaly',
+      detail: String(e.json.detail),
+      key: `member-anomaly:${e.id}`,
+    }));
+  rememberMalice(client, state, findings, [...conductMarks(conduct), ...anomalies]);
+
+  const items: MemberAuditItem[] = [];
+  const bundle: { [k: string]: unknown }[] = [];
+  const relayOf = (url: string) => {
+    const rec = client.relayRecord(url);
+    return `relay ${url}${rec === undefined ? '' : ` (${onionAddressOf(rec.identityKey)})`}`;
+  };
+  const marks = localPolicy(client, state).malice;
+  const since = (key: string) => new Date(marks.find((m) => m.key === key)?.since ?? now).toISOString();
+  const keys = conductMarks(conduct).map((m) => m.key);
+  conduct.forEach((f, i) => {
+    if (f.type === 'omission') {
+      items.push({
+        type: 'omission',
+        title: `${label(state, f.author)} wrote as if a message it had received did not exist`,
+        who: `${label(state, f.author)}, or ${relayOf(f.relay)} if it withheld the message from them`,
+        since: since(keys[i]!),
+        what: f.detail,
+        advice: `ask ${state.names.get(hex(f.author)) ?? 'them'} whether they have message ${hex(f.omitted.id).slice(0, 12)}; if they do, they are hiding it from the group (consider: ${suggestedFork(state, f.author)})`,
+      });
+      bundle.push({
+        kind: 'omission',
+        member: onionAddressOf(f.author),
+        relay: f.relay,
+        detail: f.detail,
+        keyBundle: keyBundleOf(client, f.relay),
+        message: b64(f.message.signed),
+        omitted: b64(f.omitted.signed),
+        omittedIndex: f.omittedAt.index,
+        receipt: f.omittedAt.receipt ?? null,
+      });
+    } else {
+      items.push({
+        type: 'backdated-vs-relay',
+        title: `${label(state, f.author)} dated a message before the relay received what it replies to`,
+        who: `${label(state, f.author)}, or ${relayOf(f.parentAt.relay)} if it lied about when it received the parent`,
+        since: since(keys[i]!),
+        what: f.detail,
+        advice: 'treat the claimed time of this message as false',
+      });
+      bundle.push({
+        kind: 'backdated-vs-relay',
+        member: onionAddressOf(f.author),
+        relay: f.parentAt.relay,
+        detail: f.detail,
+        message: b64(f.message.signed),
+        parent: b64(f.parent.signed),
+        parentReceivedMs: f.parentAt.receivedMs,
+        receipt: f.parentAt.receipt ?? null,
+        toleranceMs: f.toleranceMs,
+      });
+    }
+  });
+
+  for (const r of listReplays(client, state.key)) {
+    items.push({
+      type: 'relay-replay',
+      title: `the relay ${r.relay} served an old message again at a new index`,
+      who: relayOf(r.relay),
+      since: new Date(r.detectedMs).toISOString(),
+      what: describeReplay(r),
+      advice:
+        'the message is shown once; the relay is tampering with its log or with what it serves you — export the evidence and compare with other members',
+    });
+    if (r.checkpoint !== null) bundle.push(replayItem(client, r));
+  }
+
+  // Remembered malice whose finding is no longer present.
+  const present = new Set([
+    ...findings.map((f) => `${f.type}:${f.ids.map(hex).join(',')}`),
+    ...keys,
+    ...anomalies.map((a) => a.key),
+  ]);
+  for (const m of marks) {
+    if (present.has(m.key)) continue;
+    items.push({
+      type: 'remembered-malice',
+      title: `${label(state, m.author)} misbehaved before (${m.type})`,
+      who: label(state, m.author),
+      since: new Date(m.since).toISOString(),
+      what: m.detail,
+      advice: `this profile remembers it even though the messages that showed it are gone; consider: ${suggestedFork(state, m.author)}`,
+    });
+  }
+  return { items, bundle, conduct };
+}
+
+function keyBundleOf(client: Client, url: string): string | null {
+  const b = client.relayRecord(url)?.bundle;
+  return b === undefined ? null : Buffer.from(b).toString('base64url');
+}
+
+function signedOf(v: unknown, what: string): VerifiedMessage {
+  if (typeof v !== 'string') throw new CodecError('evidence-malformed', `${what} must be a string`);
+  return openSignedMessage(Buffer.from(v, 'base64url'));
+}
+
+const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
+
+/**
+ * Verify an `omission` or `backdated-vs-relay` bundle item offline. Signatures and the gossiped
+ * checkpoint are checked; the conclusion stays a `claim`: an omission may be the relay withholding
+ * the message from the member, and a relay's receive time is its word unless a receipt signs it.
+ * @throws CodecError / VerifyError on malformed items, bad signatures, or claims the data refutes.
+ */
+export function verifyConductItem(item: { [k: string]: unknown }): {
+  kind: string;
+  status: 'claim';
+  who: string;
+  summary: string;
+} {
+  const kind = String(item.kind);
+  const m = signedOf(item.message, 'message');
+  const who = `member ${onionAddressOf(m.author)}`;
+  if (kind === 'omission') {
+    const o = signedOf(item.omitted, 'omitted');
+    const index = item.omittedIndex;
+    if (!Number.isSafeInteger(index) || (index as number) < 0)
+      throw new CodecError('evidence-malformed', 'omittedIndex must be a whole number');
+    if (!same(m.groupId, o.groupId) || same(m.author, o.author))
+      throw new VerifyError('evidence-refuted', 'the two messages are not of one group by two members');
+    if (m.parents.some((p) => same(p, o.id)))
+      throw new VerifyError('evidence-refuted', 'the message names the "omitted" one as a parent');
+    if (m.checkpoint === null) throw new VerifyError('evidence-refuted', 'the message gossips no checkpoint');
+    let relayWho = 'its relay';
+    if (typeof item.keyBundle === 'string') {
+      const bundle = openKeyBundle(Buffer.from(item.keyBundle, 'base64url'));
+      const note = noteFromCompactCheckpoint(
+        { ...m.checkpoint, size: m.checkpoint.size as TreeSize },
+        m.checkpoint.origin,
+        bundle.bundle.signingKey,
+      );
+      verifyCheckpoint(note, m.checkpoint.origin, bundle.bundle.signingKey, {
+        origin: bundle.bundle.logOrigin,
+      });
+      relayWho = `relay ${bundle.address}`;
+    }
+    if ((index as number) >= m.checkpoint.size)
+      throw new VerifyError('evidence-refuted', 'the omitted message lies beyond the gossiped checkpoint');
+    return {
+      kind,
+      status: 'claim',
+      who,
+      summary: `signed message ${hex(m.id).slice(0, 12)} gossiping ${relayWho}'s log at size ${m.checkpoint.size}, without naming message ${hex(o.id).slice(0, 12)} (index ${index}); that it is no ancestor either needs the group's transcript, and the relay may have withheld it`,
+    };
+  }
+  if (kind === 'backdated-vs-relay') {
+    const p = signedOf(item.parent, 'parent');
+    const at = item.parentReceivedMs;
+    if (!m.parents.some((x) => same(x, p.id)))
+      throw new VerifyError('evidence-refuted', 'the message does not name that parent');
+    if (!Number.isSafeInteger(at) || m.timestamp + Number(item.toleranceMs ?? 0) >= (at as number))
+      throw new VerifyError('evidence-refuted', 'the message is not dated before the parent was received');
+    return {
+      kind,
+      status: 'claim',
+      who,
+      summary: `signed message ${hex(m.id).slice(0, 12)} dated ${new Date(m.timestamp).toISOString()}, naming a parent the relay says it received at ${new Date(at as number).toISOString()}`,
+    };
+  }
+  throw new CodecError('evidence-malformed', `unknown item kind ${kind}`);
+}
+
+export { verifyReplayItem };
