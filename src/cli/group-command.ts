@@ -1,5 +1,6 @@
 /** `cwtch-groups group create|join|list|invite|members`. */
 import type { Command } from 'commander';
+import { rememberAll } from '../client/member-audit.ts';
 import { membersWithPolicy } from '../client/policy.ts';
 import { SyncEngine } from '../client/sync.ts';
 import { UsageError } from '../errors.ts';
@@ -111,6 +112,7 @@ export function registerGroupCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (ref: string, opts: { json?: boolean }) => {
       await withClient(program.opts<GlobalOptions>(), async (client) => {
+        rememberAll(client, client.resolveGroup(ref));
         const members = membersWithPolicy(client, ref).map((m) => ({
           address: m.address,
           name: m.name,

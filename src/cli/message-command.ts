@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { Client } from '../client/client.ts';
 import { locations, receivedAt } from '../client/conduct.ts';
+import { rememberAll } from '../client/member-audit.ts';
 import { type PolicyMessage, readWithPolicy } from '../client/policy.ts';
 import type { RelayClient } from '../client/relay-client.ts';
 import { SyncEngine } from '../client/sync.ts';
@@ -72,7 +73,9 @@ function formatMessage(m: PolicyMessage): string {
 
 /** `read` under the group's policy (src/client/policy.ts), rate limits by relay receive time. */
 function policyRead(client: Client, ref: string, limit?: number) {
-  const locs = locations(client, client.resolveGroup(ref));
+  const state = client.resolveGroup(ref);
+  rememberAll(client, state);
+  const locs = locations(client, state);
   return readWithPolicy(client, ref, (id) => receivedAt(locs, id), limit);
 }
 

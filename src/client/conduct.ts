@@ -36,6 +36,12 @@ export interface Location {
   readonly signedTime: boolean;
   /** Our own receipt for it, hex (our posts only). */
   readonly receipt?: string;
+  /**
+   * The relay proved the envelope is in its log at this index (our receipted posts, once sync
+   * checked their inclusion). Only proven positions feed the omission rule: an index a relay merely
+   * served could be a reordering of its own.
+   */
+  readonly proven: boolean;
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -59,6 +65,7 @@ export function locations(client: Client, state: GroupState): Map<string, Locati
         index: s.index,
         receivedMs: s.receivedMs,
         signedTime: false,
+        proven: false,
       });
     }
     from = items[items.length - 1]!.seq + 1;
@@ -74,6 +81,7 @@ export function locations(client: Client, state: GroupState): Map<string, Locati
         receivedMs: receipt.timeMs,
         signedTime: true,
         receipt: hex(r.receipt),
+        proven: r.included,
       });
     }
   }
@@ -192,6 +200,7 @@ export function conductFindings(
       const om = o as unknown as VerifiedMessage;
       if (om.epoch < firstEpoch || seenBy(o.id).has(x)) continue;
       for (const at of locs.get(hex(o.id)) ?? []) {
+        if (!at.proven) continue;
         // X held the keys of O's epoch when it wrote st.m: clients keep GRACE_EPOCHS past epochs.
         const s = statements.find(
           (st) => st.relay === at.relay && at.index < st.size && om.epoch + GRACE_EPOCHS >= st.m.epoch,

@@ -21,7 +21,7 @@ import {
 import { decodeReceipt, verifyReceipt, verifyReceiptNotIncludedEvidence } from '../log/receipt.ts';
 import type { Finding } from '../transcript/index.ts';
 import type { Client } from './client.ts';
-import { verifyConductItem, verifyReplayItem } from './member-audit.ts';
+import { verifyConductItem, verifyDelayItem, verifyReplayItem } from './member-audit.ts';
 import { KIND } from './records.ts';
 
 export const EVIDENCE_FORMAT = 'cwtch-groups-evidence/1';
@@ -294,6 +294,8 @@ function verifyItem(item: { [k: string]: unknown }): VerifiedItem {
     case 'omission':
     case 'backdated-vs-relay':
       return verifyConductItem(item);
+    case 'relay-delay':
+      return verifyDelayItem(item);
     default:
       return {
         kind,

@@ -16,6 +16,7 @@ import type { TreeSize } from '../log/hash.ts';
 import type { Finding } from '../transcript/index.ts';
 import type { Client, GroupState } from './client.ts';
 import { type ConductFinding, conductFindings, conductMarks, locations } from './conduct.ts';
+import { describeDelay, listDelays } from './delay.ts';
 import { listEvidence } from './evidence.ts';
 import { localPolicy, rememberMalice, suggestedFork } from './policy.ts';
 import { describeReplay, listReplays, replayItem, verifyReplayItem } from './replay.ts';
@@ -36,16 +37,7 @@ function label(state: GroupState, author: Uint8Array): string {
   return `${state.names.get(hex(author)) ?? 'unnamed member'} (${onionAddressOf(author)})`;
 }
 
-/**
- * Items and bundle items for conduct findings, relay replays and remembered malice; remembers the
- * malice in `findings` and in conduct findings first.
- */
-export function memberAudit(
-  client: Client,
-  state: GroupState,
-  findings: readonly Finding[],
-): { items: MemberAuditItem[]; bundle: { [k: string]: unknown }[]; conduct: ConductFinding[] } {
-  const now = client.now();
+function remember(client: Client, state: GroupState, findings: readonly Finding[]) {
   const conduct = conductFindings(client, state, locations(client, state));
   const anomalies = listEvidence(client, state.key)
     .filter((e) => e.json.kind === 'anomaly' && typeof e.json.member === 'string')
@@ -56,6 +48,28 @@ export function memberAudit(
       key: `member-anomaly:${e.id}`,
     }));
   rememberMalice(client, state, findings, [...conductMarks(conduct), ...anomalies]);
+  return { conduct, anomalies };
+}
+
+/**
+ * Check a group's transcript and conduct now and remember any malice it shows, so that every view
+ * (read, members, audit) marks the member from the first time it is seen.
+ */
+export function rememberAll(client: Client, state: GroupState): void {
+  remember(client, state, state.checker.check(client.now()));
+}
+
+/**
+ * Items and bundle items for conduct findings, relay replays and remembered malice; remembers the
+ * malice in `findings` and in conduct findings first.
+ */
+export function memberAudit(
+  client: Client,
+  state: GroupState,
+  findings: readonly Finding[],
+): { items: MemberAuditItem[]; bundle: { [k: string]: unknown }[]; conduct: ConductFinding[] } {
+  const now = client.now();
+  const { conduct, anomalies } = remember(client, state, findings);
 
   const items: MemberAuditItem[] = [];
   const bundle: { [k: string]: unknown }[] = [];
@@ -121,6 +135,27 @@ export function memberAudit(
         'the message is shown once; the relay is tampering with its log or with what it serves you — export the evidence and compare with other members',
     });
     if (r.checkpoint !== null) bundle.push(replayItem(client, r));
+  }
+
+  for (const d of listDelays(client, state.key)) {
+    items.push({
+      type: 'relay-delay',
+      title: `the relay ${d.relay} held a message back from you`,
+      who: relayOf(d.relay),
+      since: new Date(d.detectedMs).toISOString(),
+      what: describeDelay(d),
+      advice: 'the relay delays what you see; compare with other members and prefer another relay',
+    });
+    bundle.push({
+      kind: 'relay-delay',
+      relay: d.relay,
+      detail: describeDelay(d),
+      keyBundle: keyBundleOf(client, d.relay),
+      checkpoint: d.servedCheckpoint,
+      servedAtMs: d.servedAtMs,
+      index: d.index,
+      receivedMs: d.receivedMs,
+    });
   }
 
   // Remembered malice whose finding is no longer present.
@@ -217,6 +252,36 @@ export function verifyConductItem(item: { [k: string]: unknown }): {
     };
   }
   throw new CodecError('evidence-malformed', `unknown item kind ${kind}`);
+}
+
+/**
+ * Verify a `relay-delay` item offline: the checkpoint must be the relay's (from its key bundle) and
+ * must not cover the index. The receive time and when the checkpoint was served are the exporter's
+ * word, so the result is a `claim`.
+ */
+export function verifyDelayItem(item: { [k: string]: unknown }): {
+  kind: string;
+  status: 'claim';
+  who: string;
+  summary: string;
+} {
+  if (typeof item.keyBundle !== 'string' || typeof item.checkpoint !== 'string')
+    throw new CodecError('evidence-malformed', 'a relay-delay item needs the key bundle and the checkpoint');
+  const bundle = openKeyBundle(Buffer.from(item.keyBundle, 'base64url'));
+  const cp = verifyCheckpoint(item.checkpoint, bundle.bundle.logOrigin, bundle.bundle.signingKey, {
+    origin: bundle.bundle.logOrigin,
+  });
+  const { index, receivedMs, servedAtMs } = item;
+  if (![index, receivedMs, servedAtMs].every((v) => Number.isSafeInteger(v) && (v as number) >= 0))
+    throw new CodecError('evidence-malformed', 'index, receivedMs and servedAtMs must be whole numbers');
+  if ((index as number) < cp.size || (receivedMs as number) >= (servedAtMs as number))
+    throw new VerifyError('evidence-refuted', 'the checkpoint covers the entry, or it was received after');
+  return {
+    kind: 'relay-delay',
+    status: 'claim',
+    who: `relay ${bundle.address}`,
+    summary: `signed a log of ${cp.size} entries, served at ${new Date(servedAtMs as number).toISOString()}, without the entry at index ${index} it says it received at ${new Date(receivedMs as number).toISOString()}`,
+  };
 }
 
 export { verifyReplayItem };

@@ -31,6 +31,7 @@ import { decodeReceipt, encodeReceipt, type Receipt, verifyReceipt } from '../lo
 import { TokenWallet } from '../tokens/index.ts';
 import type { WireEntry } from '../wire/frames.ts';
 import type { Client, GroupState } from './client.ts';
+import { checkDelay, noteServed } from './delay.ts';
 import { type EvidenceRecord, saveEvidence } from './evidence.ts';
 import { KIND, type PostRecord, type RelayRecord } from './records.ts';
 import type { RelayClient } from './relay-client.ts';
@@ -230,6 +231,8 @@ export class SyncEngine {
         verifiedSize,
       });
     });
+    // Caught up with this checkpoint: "at this time the relay's log had cp.size entries" (delay.ts).
+    if (first + entries.length >= cp.size) noteServed(client, rec.url, cp.size, note);
     for (const a of accepted) this.#opts.onMessage?.(a.state, a.msg);
     for (const g of gossip) await this.#checkGossip(conn, g.state, g.msg);
     return cp;
@@ -277,6 +280,7 @@ export class SyncEngine {
       });
     }
     if (expected.kind === 'intro') client.consumeIntro(state, expected.nonce);
+    checkDelay(client, state, url, index, entry.receivedMs ?? 0, msg);
     // A message we hold, served again: a replay when this relay had it at another index.
     if (state.dag.has(msg.id)) noteDuplicate(client, state, msg, url, index, entry.envelope);
     let added: boolean;
