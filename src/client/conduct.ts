@@ -225,6 +225,8 @@ export function conductFindings(
   for (const m of dag.messages()) {
     if (hex(m.author) === me) continue;
     for (const p of m.parents) {
+      // Only other authors' messages: an author holds its own before any relay does (an outbox).
+      if (hex(full(p)?.author ?? new Uint8Array()) === hex(m.author)) continue;
       const at = (locs.get(hex(p)) ?? [])
         .filter((l) => l.receivedMs > 0)
         .sort((a, b) => a.receivedMs - b.receivedMs)[0];
