@@ -65,10 +65,15 @@ function firstIndex(
   const post = client.post(msg.id);
   const r = post?.receipts.find((x) => x.url === relay && x.receipt !== null);
   if (r !== undefined) return decodeReceipt(r.receipt!).index;
-  return locations(client, state)
-    .get(hex(msg.id))
-    ?.find((l) => l.relay === relay)?.index;
+  // Cached while the DAG does not grow: a rewound cursor re-serves many held messages in a row.
+  let cached = locationCache.get(state);
+  if (cached === undefined || cached.size !== state.dag.size) {
+    cached = { size: state.dag.size, map: locations(client, state) };
+    locationCache.set(state, cached);
+  }
+  return cached.map.get(hex(msg.id))?.find((l) => l.relay === relay)?.index;
 }
+const locationCache = new WeakMap<GroupState, { size: number; map: ReturnType<typeof locations> }>();
 
 /**
  * Sync met a message it already holds, at `index` of `relay`: record a replay when the relay had
