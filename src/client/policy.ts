@@ -209,19 +209,32 @@ export function rememberMalice(
     });
   }
   const p = localPolicy(client, state);
-  const known = new Set(p.malice.map((m) => m.key));
+  // An omission is withdrawn once the member acknowledges the message after all (they were late,
+  // or the relay delivered it to them late): the signed acknowledgement is evidence of innocence.
+  // Only that clears it; messages that disappear (a fork left them behind) clear nothing.
+  const kept = p.malice.filter((m) => !acknowledgedSince(state, m));
+  const known = new Set(kept.map((m) => m.key));
   const fresh: Omit<MaliceMark, 'since'>[] = [];
   for (const m of marks) {
     if (known.has(m.key)) continue;
     known.add(m.key);
     fresh.push(m);
   }
-  if (fresh.length === 0) return;
+  if (fresh.length === 0 && kept.length === p.malice.length) return;
   const now = client.now();
   saveLocal(client, state, {
     ...p,
-    malice: [...p.malice, ...fresh.map((m) => ({ ...m, since: now }))].slice(-MAX_MALICE),
+    malice: [...kept, ...fresh.map((m) => ({ ...m, since: now }))].slice(-MAX_MALICE),
   });
+}
+
+/** An omission mark (`omission:MESSAGE,OMITTED`) whose author has since acknowledged OMITTED. */
+function acknowledgedSince(state: GroupState, m: MaliceMark): boolean {
+  if (m.type !== 'omission') return false;
+  const omitted = m.key.split(',')[1];
+  if (omitted === undefined || !/^[0-9a-f]{64}$/.test(omitted)) return false;
+  const id = Buffer.from(omitted, 'hex');
+  return state.dag.has(id) && state.dag.seenBy(id).some((a) => hex(a) === hex(m.author));
 }
 
 /** How this client regards one author of a group. */

@@ -265,3 +265,23 @@ test('malice is remembered: read and members mark mallory and trent on every lat
     ['backdated', 'equivocation', 'member-anomaly', 'omission'],
   );
 });
+
+test('a late acknowledgement withdraws the omission, and nothing else', async () => {
+  await mallory.syncClean();
+  await mallory.client.sendText('den', 'mallory: oh, that vote');
+  await mallory.syncClean();
+  await alice.syncClean();
+  const state = alice.client.resolveGroup('den');
+  assert.deepEqual(
+    conductFindings(alice.client, state).map((f) => f.type),
+    ['backdated-vs-relay'],
+  );
+  const report = await buildAudit(alice.client, 'den');
+  assert.ok(!report.items.some((i) => i.type === 'omission' || i.title.includes('(omission)')));
+  const types = new Set(
+    localPolicy(alice.client, state)
+      .malice.filter((m) => onionAddressOf(m.author) === address(mallory))
+      .map((m) => m.type),
+  );
+  assert.deepEqual([...types].sort(), ['backdated', 'equivocation', 'member-anomaly']);
+});
