@@ -2,10 +2,20 @@
  * A relay delaying delivery (docs/THREAT-MODEL.md §1): it tells a reader its log is smaller than it
  * is, then serves the withheld entries later.
  *
- * Each time a sync reaches the relay's newest checkpoint, we note "at time t (our clock) the relay
- * said its log had N entries". When an entry of ours later arrives at an index ≥ N that the relay
- * itself says it received before t − {@link DELAY_TOLERANCE_MS}, the relay contradicted itself: it
- * held the entry back from us. That is a `relay-delay` finding naming the relay. The receive time
+ * Each time a sync reaches the relay's newest checkpoint, we note "at time t_s the relay said its
+ * log had N entries". Later a page brings an entry of ours at index k ≥ N that the relay says it
+ * received at r_k (its clock). The relay had the entry when it said its log ended if
+ * r_k < t_s + o − DELAY_TOLERANCE_MS, where o is the relay's clock minus ours:
+ *
+ * - o is measured from our own posts: a receipt's signed time minus our clock when it arrived
+ *   (the latest measurement is kept; the tolerance covers the round trip and drift);
+ * - without a measurement, a lower bound serves: the page's newest receive time r_max satisfies
+ *   r_max ≤ t_f + o (t_f: now), so the relay certainly held the entry when
+ *   r_k + (t_f − t_s) < r_max − DELAY_TOLERANCE_MS. A quiet group (no newer entry) then hides a
+ *   delay; it never invents one.
+ *
+ * Either way a client whose clock is wrong does not blame an honest relay; one whose clock jumps
+ * between the measurement and the sync may. The receive time
  * is the relay's unsigned word in the sync page, so the evidence is a claim, not a proof; a relay
  * that also lies about receive times hides a delay, which then looks like an author who wrote
  * offline (harmless, and the reason a late message alone is not a finding).
@@ -18,8 +28,20 @@ export const DELAY_TOLERANCE_MS = 60 * 1000;
 
 interface Served {
   readonly size: number;
+  /** Our clock when the relay served the checkpoint, and the relay's clock then if we knew it. */
   readonly atMs: number;
+  readonly atRelayMs: number | null;
   readonly checkpoint: string;
+}
+
+/** A receipt signed at `relayTimeMs` just arrived: the relay's clock minus ours. */
+export function noteOffset(client: Client, relay: string, relayTimeMs: number): void {
+  client.store.put(DELAY_KIND, `offset ${relay}`, relayTimeMs - client.now());
+}
+
+function offsetOf(client: Client, relay: string): number | null {
+  const v = client.store.get(DELAY_KIND, `offset ${relay}`);
+  return typeof v === 'number' ? v : null;
 }
 
 export interface DelayRecord {
@@ -48,8 +70,19 @@ function lastServed(client: Client, relay: string): Served | undefined {
 export function noteServed(client: Client, relay: string, size: number, checkpoint: string): void {
   const before = lastServed(client, relay);
   if (before !== undefined && before.size > size) return;
-  const served: Served = { size, atMs: client.now(), checkpoint };
+  const offset = offsetOf(client, relay);
+  const now = client.now();
+  const served: Served = { size, atMs: now, atRelayMs: offset === null ? null : now + offset, checkpoint };
   client.store.put(DELAY_KIND, `served ${relay}`, JSON.stringify(served));
+}
+
+/** The newest receive time in the page being processed (set by sync before its entries). */
+const pageNewest = new WeakMap<Client, number>();
+
+export function notePage(client: Client, entries: readonly { receivedMs?: number }[]): void {
+  let newest = 0;
+  for (const e of entries) if ((e.receivedMs ?? 0) > newest) newest = e.receivedMs ?? 0;
+  pageNewest.set(client, newest);
 }
 
 /** One of our entries arrived: record a delay if the relay had it before it said its log ended. */
@@ -63,7 +96,12 @@ export function checkDelay(
 ): void {
   const served = lastServed(client, relay);
   if (served === undefined || index < served.size || receivedMs <= 0) return;
-  if (receivedMs >= served.atMs - DELAY_TOLERANCE_MS) return;
+  if (served.atRelayMs !== null) {
+    if (receivedMs >= served.atRelayMs - DELAY_TOLERANCE_MS) return;
+  } else {
+    const elapsed = client.now() - served.atMs;
+    if (receivedMs + elapsed >= (pageNewest.get(client) ?? 0) - DELAY_TOLERANCE_MS) return;
+  }
   const key = `entry ${relay} ${index}`;
   if (client.store.get(DELAY_KIND, key) !== undefined) return;
   const record: DelayRecord = {
@@ -91,6 +129,5 @@ export function listDelays(client: Client, groupKey: string): DelayRecord[] {
 }
 
 export function describeDelay(r: DelayRecord): string {
-  const mins = Math.round((r.servedAtMs - r.receivedMs) / 60000);
-  return `at ${new Date(r.servedAtMs).toISOString()} the relay said its log had ${r.servedSize} entries, yet it says it received the envelope at index ${r.index} (message ${r.messageId.slice(0, 12)}) at ${new Date(r.receivedMs).toISOString()}, ${mins} min earlier: it held the message back`;
+  return `at ${new Date(r.servedAtMs).toISOString()} (our clock) the relay said its log had ${r.servedSize} entries, yet by its own receive times it already held the envelope it later served at index ${r.index} (message ${r.messageId.slice(0, 12)}, received ${new Date(r.receivedMs).toISOString()} by its clock): it held the message back`;
 }

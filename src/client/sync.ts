@@ -31,7 +31,7 @@ import { decodeReceipt, encodeReceipt, type Receipt, verifyReceipt } from '../lo
 import { TokenWallet } from '../tokens/index.ts';
 import type { WireEntry } from '../wire/frames.ts';
 import type { Client, GroupState } from './client.ts';
-import { checkDelay, noteServed } from './delay.ts';
+import { checkDelay, noteOffset, notePage, noteServed } from './delay.ts';
 import { type EvidenceRecord, saveEvidence } from './evidence.ts';
 import { KIND, type PostRecord, type RelayRecord } from './records.ts';
 import type { RelayClient } from './relay-client.ts';
@@ -212,6 +212,7 @@ export class SyncEngine {
     }
     const gossip: { state: GroupState; msg: VerifiedMessage }[] = [];
     const accepted: { state: GroupState; msg: VerifiedMessage }[] = [];
+    notePage(client, entries);
     client.store.transaction(() => {
       entries.forEach((entry, i) => {
         counts.scanned++;
@@ -479,6 +480,7 @@ export class SyncEngine {
           `relay ${conn.url} returned a receipt that does not match the post`,
         );
       }
+      noteOffset(client, conn.url, receipt.timeMs); // the relay's clock, for delay.ts
       // Re-read this one post (another relay's receipt may have landed meanwhile), not the outbox.
       const fresh = client.post(post.messageId) ?? post;
       client.savePost({
