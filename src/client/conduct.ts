@@ -19,6 +19,7 @@ import type { TreeSize } from '../log/hash.ts';
 import { decodeReceipt } from '../log/receipt.ts';
 import { MAX_PARENTS } from '../transcript/index.ts';
 import { type Client, GRACE_EPOCHS, type GroupState } from './client.ts';
+import { listEvidence } from './evidence.ts';
 import { decodeStoredMessage } from './records.ts';
 
 /**
@@ -169,7 +170,14 @@ export function conductFindings(
   const out: ConductFinding[] = [];
   const full = (id: Uint8Array) => dag.get(id) as unknown as VerifiedMessage | undefined;
 
-  // Omission.
+  // Omission. A relay already caught showing different logs (split view, rollback) explains any
+  // omission on it: the member may have been on the other branch, where our index holds another
+  // envelope. Those relays are left out (the audit names them for the fork).
+  const forked = new Set(
+    listEvidence(client, state.key)
+      .filter((e) => e.json.kind === 'relay' && typeof e.json.relay === 'string')
+      .map((e) => String(e.json.relay)),
+  );
   const seenCache = new Map<string, Set<string>>();
   const seenBy = (id: Uint8Array) => {
     const k = hex(id);
@@ -191,7 +199,8 @@ export function conductFindings(
     for (const m of mine) {
       if (m.checkpoint === null || m.parents.length >= MAX_PARENTS || !dag.isComplete(m.id)) continue;
       const g = gossipNote(client, state, m.checkpoint);
-      if (g !== null) statements.push({ m, note: g.note, relay: g.relay, size: m.checkpoint.size });
+      if (g !== null && !forked.has(g.relay))
+        statements.push({ m, note: g.note, relay: g.relay, size: m.checkpoint.size });
     }
     if (statements.length === 0) continue;
     statements.sort((a, b) => a.m.seq - b.m.seq);
