@@ -13,6 +13,7 @@ import { openKeyBundle } from '../identity/key-bundle.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { noteFromCompactCheckpoint, verifyCheckpoint } from '../log/checkpoint.ts';
 import type { TreeSize } from '../log/hash.ts';
+import { decodeReceipt, type Receipt, verifyReceipt } from '../log/receipt.ts';
 import type { Finding } from '../transcript/index.ts';
 import type { Client, GroupState } from './client.ts';
 import { type ConductFinding, conductFindings, conductMarks, locations } from './conduct.ts';
@@ -117,6 +118,7 @@ export function memberAudit(
         detail: f.detail,
         message: b64(f.message.signed),
         parent: b64(f.parent.signed),
+        keyBundle: keyBundleOf(client, f.parentAt.relay),
         parentReceivedMs: f.parentAt.receivedMs,
         receipt: f.parentAt.receipt ?? null,
         toleranceMs: f.toleranceMs,
@@ -191,6 +193,23 @@ function signedOf(v: unknown, what: string): VerifiedMessage {
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
 
 /**
+ * When the item carries one of the exporter's receipts and the relay's key bundle, the receipt must
+ * be the relay's and agree with the item. Returns whether a receipt was checked.
+ * @throws VerifyError when it is forged or disagrees.
+ */
+function checkReceipt(item: { [k: string]: unknown }, agrees: (r: Receipt) => boolean, why: string): boolean {
+  if (typeof item.receipt !== 'string' || typeof item.keyBundle !== 'string') return false;
+  const bundle = openKeyBundle(Buffer.from(item.keyBundle, 'base64url'));
+  if (!/^([0-9a-f]{2})+$/.test(item.receipt))
+    throw new CodecError('evidence-malformed', 'receipt must be hex');
+  const receipt = decodeReceipt(Buffer.from(item.receipt, 'hex'));
+  if (!verifyReceipt(receipt, bundle.bundle.signingKey))
+    throw new VerifyError('evidence-receipt-signature', 'the receipt is not signed by the relay');
+  if (!agrees(receipt)) throw new VerifyError('evidence-refuted', why);
+  return true;
+}
+
+/**
  * Verify an `omission` or `backdated-vs-relay` bundle item offline. Signatures and the gossiped
  * checkpoint are checked; the conclusion stays a `claim`: an omission may be the relay withholding
  * the message from the member, and a relay's receive time is its word unless a receipt signs it.
@@ -228,6 +247,7 @@ export function verifyConductItem(item: { [k: string]: unknown }): {
       });
       relayWho = `relay ${bundle.address}`;
     }
+    checkReceipt(item, (r) => r.index === index, 'the receipt is for another index');
     if ((index as number) >= m.checkpoint.size)
       throw new VerifyError('evidence-refuted', 'the omitted message lies beyond the gossiped checkpoint');
     return {
@@ -242,13 +262,14 @@ export function verifyConductItem(item: { [k: string]: unknown }): {
     const at = item.parentReceivedMs;
     if (!m.parents.some((x) => same(x, p.id)))
       throw new VerifyError('evidence-refuted', 'the message does not name that parent');
+    const signedTime = checkReceipt(item, (r) => r.timeMs === at, 'the receipt carries another time');
     if (!Number.isSafeInteger(at) || m.timestamp + Number(item.toleranceMs ?? 0) >= (at as number))
       throw new VerifyError('evidence-refuted', 'the message is not dated before the parent was received');
     return {
       kind,
       status: 'claim',
       who,
-      summary: `signed message ${hex(m.id).slice(0, 12)} dated ${new Date(m.timestamp).toISOString()}, naming a parent the relay says it received at ${new Date(at as number).toISOString()}`,
+      summary: `signed message ${hex(m.id).slice(0, 12)} dated ${new Date(m.timestamp).toISOString()}, naming a parent the relay ${signedTime ? 'signed a receipt for' : 'says it received'} at ${new Date(at as number).toISOString()}`,
     };
   }
   throw new CodecError('evidence-malformed', `unknown item kind ${kind}`);

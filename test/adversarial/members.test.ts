@@ -222,6 +222,12 @@ test('alice’s audit names the right member for each; the bundle is accepted by
     [['claim', `member ${address(trent)}`]],
   );
   assert.ok(!items.some((i) => i.status === 'invalid'), verify.stdout);
+  // Trent's parent is alice's: its receive time is in a receipt the relay signed, checked offline.
+  assert.match(
+    (items as { kind: string; summary?: string }[]).find((i) => i.kind === 'backdated-vs-relay')?.summary ??
+      '',
+    /naming a parent the relay signed a receipt for at/,
+  );
 
   // A tampered omission item is refused, not believed.
   const bundle = JSON.parse(readFileSync(file, 'utf8')) as {
