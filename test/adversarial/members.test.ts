@@ -291,3 +291,27 @@ test('a late acknowledgement withdraws the omission, and nothing else', async ()
   );
   assert.deepEqual([...types].sort(), ['backdated', 'equivocation', 'member-anomaly']);
 });
+
+test('remembered after the messages are gone: the audit still names mallory and trent', async () => {
+  const state = alice.client.resolveGroup('den');
+  // What a fork or an erasure would leave: the profile no longer holds the group's messages.
+  assert.ok(alice.client.store.pruneAppended(state.record.id) > 0);
+  alice.client.close();
+  await alice.reopen();
+  const after = alice.client.resolveGroup('den');
+  assert.equal(after.dag.size, 0);
+  const report = await buildAudit(alice.client, 'den');
+  const remembered = report.items.filter((i) => i.type === 'remembered-malice');
+  const about = (m: Member) =>
+    remembered
+      .filter((i) => i.who.includes(address(m)))
+      .map((i) => /\(([^()]+)\)$/.exec(i.title)?.[1])
+      .sort();
+  assert.deepEqual(about(mallory), ['backdated', 'equivocation']);
+  assert.deepEqual(about(trent), ['backdated-vs-relay']);
+  // The forged envelope's evidence is kept apart from the messages: still reported as itself.
+  const anomaly = report.items.filter((i) => i.type === 'member-anomaly');
+  assert.equal(anomaly.length, 1);
+  assert.ok(anomaly[0]!.who.includes(address(mallory)));
+  assert.ok(remembered.every((i) => i.advice.includes('cwtch-groups group fork den --exclude')));
+});
