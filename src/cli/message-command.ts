@@ -64,7 +64,9 @@ function formatMessage(m: PolicyMessage): string {
         ? '[hidden: over the rate limit for this member]'
         : m.kind === 5
           ? `[joined the group as ${m.text ?? '?'}]`
-          : (m.text ?? `[${kindName(m.kind)}]`);
+          : m.vouchFor !== null
+            ? `[vouches for ${m.vouchFor}]`
+            : (m.text ?? `[${kindName(m.kind)}]`);
   const acks =
     m.isMine && m.seenBy.length > 0 ? `  ✓ seen by ${m.seenBy.map((a) => a.slice(0, 8)).join(', ')}` : '';
   const gap = m.waitingForParents ? '  ⚠ earlier messages missing' : '';

@@ -320,6 +320,8 @@ export interface PolicyMessage extends ReadMessage {
   readonly authorMalice: readonly string[];
   /** Why its content is hidden, or null: `blocked` (we blocked its author) or `rate-limited`. */
   readonly hidden: 'blocked' | 'rate-limited' | null;
+  /** For a vouch (kind 4): the address it vouches for; otherwise null. */
+  readonly vouchFor: string | null;
 }
 
 /** Where a stored message came from (see conduct.ts). Only `receivedMs` is used here. */
@@ -350,6 +352,7 @@ export function readWithPolicy(
       authorStatus: s?.status ?? 'unverified',
       authorMalice: [...new Set((s?.malice ?? []).map((x) => x.type))],
       hidden: why,
+      vouchFor: vouchTarget(state, m.id),
     };
   });
   if (limit !== undefined) out = out.slice(Math.max(0, out.length - limit));
@@ -358,6 +361,13 @@ export function readWithPolicy(
     else if (m.hidden === 'rate-limited') hidden.rateLimited++;
   }
   return { messages: out, hidden };
+}
+
+function vouchTarget(state: GroupState, idHex: string): string | null {
+  const m = state.dag.get(Buffer.from(idHex, 'hex')) as unknown as
+    | { kind: number; body: Uint8Array }
+    | undefined;
+  return m?.kind === MessageKind.vouch && m.body.length === 32 ? onionAddressOf(m.body) : null;
 }
 
 /**

@@ -126,6 +126,7 @@ const TYPES = {
     authorStatus: T.memberStatus,
     authorMalice: arr(T.string),
     hidden: nul(T.hiddenReason),
+    vouchFor: nul(T.address),
   }),
 } satisfies Record<string, Shape>;
 
@@ -493,6 +494,10 @@ describe('--json outputs of real commands', () => {
     assert.ok(
       (messages as unknown as { hidden: unknown }[]).some((m) => m.hidden !== null),
       'a hidden message',
+    );
+    assert.ok(
+      (messages as unknown as { vouchFor: unknown }[]).some((m) => m.vouchFor !== null),
+      'a vouch',
     );
     const evidence = outputs.get('evidence verify') as { items: unknown[] }[];
     assert.ok(
