@@ -14,6 +14,10 @@
  *   members with remembered malice do not count. Each author's messages are rate-limited by the
  *   relay's receive time: {@link RATE_LIMITS}; messages beyond it are hidden with a count.
  *
+ * Who may invite and fork ({@link mayInviteOrFork}): every member under `trusted`; under
+ * `strangers` only verified members, whose fork announcements a client follows (others are shown
+ * as unverified claims).
+ *
  * Under both policies a member can be **blocked** locally (their messages hidden, with a count;
  * blocking suggests a fork without them), and malice detected once (equivocation, malformed or
  * backdated signed messages, omission, a forged envelope) is **remembered** in the profile and shown
@@ -428,4 +432,15 @@ export function membersWithPolicy(client: Client, ref: string): PolicyMember[] {
 /** The command that forks the group without a member (built by `group fork`). */
 export function suggestedFork(state: GroupState, author: Uint8Array): string {
   return `cwtch-groups group fork ${state.record.name} --exclude ${onionAddressOf(author)}`;
+}
+
+/**
+ * Whether this profile honours `author`'s invites and fork announcements in this group: every
+ * member under `trusted`; only ourselves and verified members under `strangers`, and never a
+ * blocked member or one with remembered malice. (For `group fork` and fork announcements, kind 3.)
+ */
+export function mayInviteOrFork(client: Client, state: GroupState, author: Uint8Array): boolean {
+  const s = standings(client, state).get(hex(author));
+  if (s === undefined || s.blocked || s.malice.length > 0) return s?.status === 'me';
+  return s.status === 'me' || s.status === 'member' || s.status === 'verified';
 }

@@ -10,11 +10,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { RATE_LIMITS } from '../../src/client/policy.ts';
+import { Client } from '../../src/client/client.ts';
+import { blockMember, mayInviteOrFork, RATE_LIMITS, unblockMember } from '../../src/client/policy.ts';
 import { generateIdentity } from '../../src/identity/identity.ts';
 import { onionAddressOf } from '../../src/identity/onion.ts';
 import { EvilRelay } from '../helpers/evil-relay.ts';
-import { cli, type Member, World } from './world.ts';
+import { cli, type Member, PASSPHRASE, World } from './world.ts';
 
 const world = new World();
 let proxy: EvilRelay;
@@ -161,6 +162,21 @@ test('block: dave’s messages are hidden and counted, a fork without him is sug
   assert.equal(un.changed, true);
   const after = await json<Msg[]>(alice, ['read', 'market']);
   assert.ok(after.filter((m) => m.author === address(dave)).every((m) => m.hidden === null));
+});
+
+test('who may invite and fork: verified members and you, not the unverified, not the blocked', async () => {
+  const client = await Client.open(alice.home, PASSPHRASE);
+  try {
+    const state = client.resolveGroup('market');
+    const may = (m: Member) => mayInviteOrFork(client, state, m.publicKey);
+    assert.deepEqual([alice, bob, carol, dave].map(may), [true, true, false, true]);
+    blockMember(client, state, dave.publicKey);
+    assert.equal(may(dave), false);
+    unblockMember(client, state, dave.publicKey);
+    assert.equal(may(dave), true);
+  } finally {
+    client.close();
+  }
 });
 
 test('group policy: shown, switched to trusted (everyone a member), bad input refused', async () => {
