@@ -1,10 +1,13 @@
 /** `cwtch-groups group create|join|list|invite|members`. */
 import type { Command } from 'commander';
+import { rememberAll } from '../client/member-audit.ts';
+import { membersWithPolicy } from '../client/policy.ts';
 import { SyncEngine } from '../client/sync.ts';
 import { UsageError } from '../errors.ts';
 import { epochAt } from '../group/epoch.ts';
 import { type GlobalOptions, withClient } from './context.ts';
 import { printJson, reportSyncProblems } from './output.ts';
+import { formatMarks, memberMarks } from './policy-command.ts';
 
 export function registerGroupCommands(program: Command): void {
   const group = program.command('group').description('create, join and inspect groups');
@@ -109,17 +112,19 @@ export function registerGroupCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (ref: string, opts: { json?: boolean }) => {
       await withClient(program.opts<GlobalOptions>(), async (client) => {
-        const members = client.members(ref).map((m) => ({
+        rememberAll(client, client.resolveGroup(ref));
+        const members = membersWithPolicy(client, ref).map((m) => ({
           address: m.address,
           name: m.name,
           messages: m.messages,
           lastSeq: m.lastSeq,
           isMe: m.isMe,
+          ...memberMarks(m.standing),
         }));
         if (opts.json) return printJson(members);
         for (const m of members) {
           process.stdout.write(
-            `${m.name ?? '(no name yet)'}${m.isMe ? ' (you)' : ''}  ${m.address}  ${m.messages} messages\n`,
+            `${m.name ?? '(no name yet)'}${m.isMe ? ' (you)' : ''}  ${m.address}  ${m.messages} messages${formatMarks(m)}\n`,
           );
         }
       });

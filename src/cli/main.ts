@@ -5,6 +5,7 @@ import { registerForkCommands } from './fork-command.ts';
 import { registerGroupCommands } from './group-command.ts';
 import { registerMessageCommands } from './message-command.ts';
 import { EXIT_HELP, PROGRAM, printError } from './output.ts';
+import { registerPolicyCommands } from './policy-command.ts';
 import { registerProfileCommands } from './profile-command.ts';
 import { registerRelayCommands } from './relay-command.ts';
 
@@ -34,6 +35,7 @@ Environment:
   registerForkCommands(program);
   registerMessageCommands(program);
   registerAuditCommands(program);
+  registerPolicyCommands(program);
   return program;
 }
 

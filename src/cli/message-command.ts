@@ -1,7 +1,10 @@
 /** `cwtch-groups send|sync|read|watch`. */
 import type { Command } from 'commander';
-import type { Client, ReadMessage } from '../client/client.ts';
+import type { Client } from '../client/client.ts';
+import { locations, receivedAt } from '../client/conduct.ts';
 import { annotateForks, forkNews, forkStates } from '../client/forks.ts';
+import { rememberAll } from '../client/member-audit.ts';
+import { type PolicyMessage, readWithPolicy } from '../client/policy.ts';
 import type { RelayClient } from '../client/relay-client.ts';
 import { SyncEngine } from '../client/sync.ts';
 import { CwtchError, UsageError } from '../errors.ts';
@@ -16,6 +19,7 @@ import {
   reportSyncProblems,
   withUrl,
 } from './output.ts';
+import { formatMarks } from './policy-command.ts';
 
 /**
  * Refuse an empty or too long message, as `Client.sendText` would, but before the passphrase
@@ -46,14 +50,37 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\n$/, '');
 }
 
-function formatMessage(m: ReadMessage): string {
+function formatMessage(m: PolicyMessage): string {
   const when = new Date(m.timestamp).toISOString().replace('T', ' ').slice(0, 19);
-  const who = `${m.authorName ?? '?'}${m.isMine ? ' (you)' : ''} ${m.author.slice(0, 8)}`;
-  const body = m.kind === 5 ? `[joined the group as ${m.text ?? '?'}]` : (m.text ?? `[${kindName(m.kind)}]`);
+  const marks = formatMarks({
+    status: m.authorStatus,
+    blocked: m.hidden === 'blocked',
+    malice: m.authorMalice,
+  });
+  const who = `${m.authorName ?? '?'}${m.isMine ? ' (you)' : ''} ${m.author.slice(0, 8)}${marks}`;
+  const body =
+    m.hidden === 'blocked'
+      ? '[hidden: you blocked this member]'
+      : m.hidden === 'rate-limited'
+        ? '[hidden: over the rate limit for this member]'
+        : m.kind === 5
+          ? `[joined the group as ${m.text ?? '?'}]`
+          : m.vouchFor !== null
+            ? `[vouches for ${m.vouchFor}]`
+            : (m.text ?? `[${kindName(m.kind)}]`);
   const acks =
     m.isMine && m.seenBy.length > 0 ? `  ✓ seen by ${m.seenBy.map((a) => a.slice(0, 8)).join(', ')}` : '';
   const gap = m.waitingForParents ? '  ⚠ earlier messages missing' : '';
   return `${when}  ${who}: ${body}${acks}${gap}`;
+}
+
+/** `read` under the group's policy (src/client/policy.ts), rate limits by relay receive time. */
+function policyRead(client: Client, ref: string, limit?: number) {
+  const state = client.resolveGroup(ref);
+  rememberAll(client, state);
+  const locs = locations(client, state);
+  const read = readWithPolicy(client, ref, (id) => receivedAt(locs, id), limit);
+  return { ...read, messages: annotateForks(client, ref, read.messages) };
 }
 
 function kindName(kind: number): string {
@@ -129,9 +156,13 @@ export function registerMessageCommands(program: Command): void {
         throw new UsageError('bad-argument', '--limit takes a positive whole number');
       }
       await withClient(program.opts<GlobalOptions>(), async (client) => {
-        const messages = annotateForks(client, ref, client.read(ref, opts.limit));
+        const { messages, hidden } = policyRead(client, ref, opts.limit);
         if (opts.json) return printJson(messages);
         for (const m of messages) process.stdout.write(`${formatMessage(m)}\n`);
+        if (hidden.blocked + hidden.rateLimited > 0)
+          process.stdout.write(
+            `(${hidden.blocked} message(s) of blocked members and ${hidden.rateLimited} over a rate limit hidden)\n`,
+          );
       });
     });
 
@@ -148,15 +179,15 @@ export function registerMessageCommands(program: Command): void {
 
 async function watch(client: Client, ref: string, json: boolean): Promise<void> {
   const state = client.resolveGroup(ref);
-  const print = (m: ReadMessage) =>
+  const print = (m: PolicyMessage) =>
     process.stdout.write(json ? `${JSON.stringify(m)}\n` : `${formatMessage(m)}\n`);
   const shown = new Set<string>();
-  for (const m of annotateForks(client, ref, client.read(ref, 20))) {
+  for (const m of policyRead(client, ref, 20).messages) {
     shown.add(m.id);
     print(m);
   }
   const emitNew = () => {
-    for (const m of annotateForks(client, ref, client.read(ref))) {
+    for (const m of policyRead(client, ref).messages) {
       if (shown.has(m.id)) continue;
       shown.add(m.id);
       print(m);

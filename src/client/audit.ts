@@ -7,6 +7,7 @@ import { onionAddressOf } from '../identity/onion.ts';
 import type { Finding } from '../transcript/index.ts';
 import type { Client, GroupState } from './client.ts';
 import { buildBundle, listEvidence } from './evidence.ts';
+import { memberAudit } from './member-audit.ts';
 import { decodeRelay, KIND } from './records.ts';
 
 export interface AuditItem {
@@ -175,6 +176,9 @@ export async function buildAudit(client: Client, ref: string): Promise<AuditRepo
       });
     }
   }
+  // Member conduct, relay replays and remembered malice (src/client/member-audit.ts).
+  const members = memberAudit(client, state, findings);
+  items.push(...members.items);
   const relays: RelayStatus[] = [];
   const bundles = new Map<string, Uint8Array>();
   for (const url of relayUrls) {
@@ -201,6 +205,14 @@ export async function buildAudit(client: Client, ref: string): Promise<AuditRepo
     clean: items.length === 0,
     items,
     relays,
-    bundle: buildBundle(client, state.key, state.record.name, findings, bundles),
+    bundle: withItems(buildBundle(client, state.key, state.record.name, findings, bundles), members.bundle),
   };
+}
+
+function withItems(
+  bundle: ReturnType<typeof buildBundle>,
+  extra: readonly { [k: string]: unknown }[],
+): ReturnType<typeof buildBundle> {
+  const items = Array.isArray(bundle.items) ? bundle.items : [];
+  return { ...bundle, items: [...items, ...(extra as typeof items)] };
 }

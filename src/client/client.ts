@@ -276,8 +276,14 @@ export class Client {
     });
   }
 
-  /** Compose, store and queue one message of any kind (forks post their announcements with it). */
-  postMessage(state: GroupState, kind: number, body: Uint8Array): Promise<Uint8Array> {
+  /**
+   * Compose, store and queue one message of any kind (fork announcements, vouches); `flush` (or
+   * sync) posts it. The body is checked against the protocol cap.
+   * @throws UsageError('too-long')
+   */
+  async postMessage(state: GroupState, kind: number, body: Uint8Array): Promise<Uint8Array> {
+    if (body.length > MAX_BODY_BYTES)
+      throw new UsageError('too-long', `a message body carries at most ${MAX_BODY_BYTES} bytes`);
     return this.#post(state, kind, body);
   }
 
@@ -649,7 +655,9 @@ export class Client {
   #gossip(state: GroupState): GossipedCheckpoint | null {
     for (const r of state.record.relays) {
       const rec = this.relayRecord(r.url);
-      if (rec?.verifiedNote && rec.signingKey && rec.origin) {
+      // Gossip only a checkpoint whose entries we have all fetched: the message then says "I had
+      // everything below this size", which the omission rule relies on (src/client/conduct.ts).
+      if (rec?.verifiedNote && rec.signingKey && rec.origin && rec.cursor >= rec.verifiedSize) {
         const cp = verifyCheckpoint(rec.verifiedNote, rec.origin, rec.signingKey);
         const sig = parseNote(rec.verifiedNote).signatures[0];
         if (sig === undefined) continue;

@@ -21,6 +21,7 @@ import {
 import { decodeReceipt, verifyReceipt, verifyReceiptNotIncludedEvidence } from '../log/receipt.ts';
 import type { Finding } from '../transcript/index.ts';
 import type { Client } from './client.ts';
+import { verifyConductItem, verifyDelayItem, verifyReplayItem } from './member-audit.ts';
 import { KIND } from './records.ts';
 
 export const EVIDENCE_FORMAT = 'cwtch-groups-evidence/1';
@@ -48,7 +49,7 @@ export interface EvidenceRecord {
     readonly proof: readonly string[];
     readonly signingKey: string;
   };
-  /** A signed message sealed again into another epoch or group (src/client/replay.ts). */
+  /** A signed message sealed again into another epoch or group (src/client/member-replay.ts). */
   readonly replay?: {
     readonly signed: string;
     readonly foundGroup: string;
@@ -320,6 +321,13 @@ function verifyItem(item: { [k: string]: unknown }): VerifiedItem {
         summary: `authentic message signed by ${onionAddressOf(m.author)} for group ${Buffer.from(m.groupId).toString('hex').slice(0, 16)} epoch ${m.epoch}, reported replayed into group ${foundGroup} epoch ${foundEpoch}`,
       };
     }
+    case 'relay-replay':
+      return verifyReplayItem(item);
+    case 'omission':
+    case 'backdated-vs-relay':
+      return verifyConductItem(item);
+    case 'relay-delay':
+      return verifyDelayItem(item);
     default:
       return {
         kind,

@@ -543,7 +543,11 @@ export function describeFork(client: Client, rec: ForkRecord): string {
  * Replace the text of kind-3 messages with what they mean: in a parent, the fork they announce;
  * in a fork, the group and announcement it continues.
  */
-export function annotateForks(client: Client, ref: string, messages: readonly ReadMessage[]): ReadMessage[] {
+export function annotateForks<M extends ReadMessage>(
+  client: Client,
+  ref: string,
+  messages: readonly M[],
+): M[] {
   const state = client.resolveGroup(ref);
   const forks = listForks(client);
   return messages.map((m) => {

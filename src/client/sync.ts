@@ -31,12 +31,14 @@ import { decodeReceipt, encodeReceipt, type Receipt, verifyReceipt } from '../lo
 import { TokenWallet } from '../tokens/index.ts';
 import type { WireEntry } from '../wire/frames.ts';
 import type { Client, GroupState } from './client.ts';
+import { checkDelay, noteOffset, notePage, noteServed } from './delay.ts';
 import { holdIfFuture, releaseHeld, rollEpochs } from './epochs.ts';
 import { type EvidenceRecord, saveEvidence } from './evidence.ts';
 import { afterSync, mergeReports } from './maintenance.ts';
+import { recordReplay, replayedMessage } from './member-replay.ts';
 import { KIND, type PostRecord, type RelayRecord } from './records.ts';
 import type { RelayClient } from './relay-client.ts';
-import { recordReplay, replayedMessage } from './replay.ts';
+import { noteDuplicate, proveReplays } from './relay-replay.ts';
 
 export interface SyncProgress {
   readonly url: string;
@@ -100,6 +102,7 @@ export class SyncEngine {
       counts.posted = await this.flushOutbox(conn);
       if (counts.posted > 0) await this.catchUp(conn, counts);
       counts.receiptsVerified = await this.verifyReceipts(conn);
+      await proveReplays(this.#client, conn);
       return { url, ...pick(counts), error: null };
     } catch (e) {
       if (!(e instanceof CwtchError)) throw e;
@@ -220,6 +223,7 @@ export class SyncEngine {
     }
     const gossip: { state: GroupState; msg: VerifiedMessage }[] = [];
     const accepted: { state: GroupState; msg: VerifiedMessage }[] = [];
+    notePage(client, entries);
     client.store.transaction(() => {
       entries.forEach((entry, i) => {
         counts.scanned++;
@@ -239,6 +243,8 @@ export class SyncEngine {
         verifiedSize,
       });
     });
+    // Caught up with this checkpoint: "at this time the relay's log had cp.size entries" (delay.ts).
+    if (first + entries.length >= cp.size) noteServed(client, rec.url, cp.size, note);
     for (const a of accepted) this.#opts.onMessage?.(a.state, a.msg);
     for (const g of gossip) await this.#checkGossip(conn, g.state, g.msg);
     return cp;
@@ -294,6 +300,9 @@ export class SyncEngine {
       });
     }
     if (expected.kind === 'intro') client.consumeIntro(state, expected.nonce);
+    checkDelay(client, state, url, index, entry.receivedMs ?? 0, msg);
+    // A message we hold, served again: a replay when this relay had it at another index.
+    if (state.dag.has(msg.id)) noteDuplicate(client, state, msg, url, index, entry.envelope);
     let added: boolean;
     try {
       added = client.acceptOpened(state, msg, url, index, entry.receivedMs ?? 0);
@@ -490,6 +499,7 @@ export class SyncEngine {
           `relay ${conn.url} returned a receipt that does not match the post`,
         );
       }
+      noteOffset(client, conn.url, receipt.timeMs); // the relay's clock, for delay.ts
       // Re-read this one post (another relay's receipt may have landed meanwhile), not the outbox.
       const fresh = client.post(post.messageId) ?? post;
       client.savePost({

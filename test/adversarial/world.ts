@@ -42,10 +42,16 @@ export class World {
     return copy;
   }
 
-  /** A profile whose relay connections go through the evil relay, labelled with its name. */
-  async member(name: string, proxy: EvilRelay): Promise<Member> {
+  /**
+   * A profile whose relay connections go through the evil relay, labelled with its name; `clock`
+   * (read on every call) replaces the wall clock, e.g. for a member whose clock is wrong.
+   */
+  async member(name: string, proxy: EvilRelay, clock?: { now: () => number }): Promise<Member> {
     const home = this.path(name);
-    const opts = { connect: (url: string) => proxy.dial(name, url) };
+    const opts = {
+      connect: (url: string) => proxy.dial(name, url),
+      ...(clock === undefined ? {} : { now: () => clock.now() }),
+    };
     const client = await Client.create(home, PASSPHRASE, name, opts);
     this.#clients.push(client);
     return new Member(name, home, client, async () => {

@@ -77,11 +77,19 @@ const T = {
       'backdated',
       'too-many-parents',
       'duplicate-parent',
+      'omission',
+      'backdated-vs-relay',
+      'remembered-malice',
       'relay-split-view',
       'relay-receipt',
+      'relay-replay',
+      'relay-delay',
+      'relay-impostor',
       'member-anomaly',
     ),
   ),
+  memberStatus: scalar('member-status', oneOf('me', 'member', 'verified', 'unverified')),
+  hiddenReason: scalar('hidden-reason', oneOf('blocked', 'rate-limited')),
   evidenceStatus: scalar('evidence-status', oneOf('proven', 'claim', 'invalid')),
   forkStatus: scalar(
     'fork-status',
@@ -119,6 +127,10 @@ const TYPES = {
     text: nul(T.string),
     seenBy: arr(T.address),
     waitingForParents: T.boolean,
+    authorStatus: T.memberStatus,
+    authorMalice: arr(T.string),
+    hidden: nul(T.hiddenReason),
+    vouchFor: nul(T.address),
   }),
 } satisfies Record<string, Shape>;
 
@@ -159,7 +171,17 @@ const OUTPUTS: Record<string, Shape> = {
   ),
   'group invite': obj({ group: T.string, invite: T.invite, sync: arr(named('SyncReport')) }),
   'group members': arr(
-    obj({ address: T.address, name: nul(T.string), messages: T.uint, lastSeq: T.int, isMe: T.boolean }),
+    obj({
+      address: T.address,
+      name: nul(T.string),
+      messages: T.uint,
+      lastSeq: T.int,
+      isMe: T.boolean,
+      status: T.memberStatus,
+      blocked: T.boolean,
+      vouchedBy: arr(T.address),
+      malice: arr(T.string),
+    }),
   ),
   'group fork': obj({
     parent: T.string,
@@ -191,6 +213,17 @@ const OUTPUTS: Record<string, Shape> = {
     relays: arr(T.url),
     sync: arr(named('SyncReport')),
   }),
+  'group policy': obj({ group: T.string, policy: T.policy, changed: T.boolean, unverified: T.uint }),
+  vouch: obj({ group: T.string, member: T.address, id: T.hex32, sync: arr(named('SyncReport')) }),
+  accept: obj({ group: T.string, member: T.address, changed: T.boolean }),
+  block: obj({
+    group: T.string,
+    member: T.address,
+    changed: T.boolean,
+    hiddenMessages: T.uint,
+    suggestedFork: T.string,
+  }),
+  unblock: obj({ group: T.string, member: T.address, changed: T.boolean }),
   send: obj({
     id: T.hex32,
     receipts: arr(obj({ relay: T.url, received: T.boolean })),
@@ -429,6 +462,20 @@ describe('--json outputs of real commands', () => {
     for (const line of lines) record('watch', JSON.parse(line));
   });
 
+  it('group policy, vouch, accept, block, unblock', async () => {
+    const bobAddress = (await cliJson<{ address: string }>(bob.home, ['profile', 'show'])).address;
+    record('group policy', await cliJson(alice.home, ['group', 'policy', 'team']));
+    record('group policy', await cliJson(alice.home, ['group', 'policy', 'team', 'strangers']));
+    record('vouch', await cliJson(alice.home, ['vouch', 'team', bobAddress]));
+    record('accept', await cliJson(alice.home, ['accept', 'team', bobAddress]));
+    record('block', await cliJson(alice.home, ['block', 'team', bobAddress]));
+    // Blocked and strangers: bob's messages are hidden, his status is shown.
+    record('read', await cliJson(alice.home, ['read', 'team']));
+    record('group members', await cliJson(alice.home, ['group', 'members', 'team']));
+    record('unblock', await cliJson(alice.home, ['unblock', 'team', bobAddress]));
+    record('group policy', await cliJson(alice.home, ['group', 'policy', 'team', 'trusted']));
+  });
+
   it('audit, evidence verify, relay info', async () => {
     const file = join(root.path, 'evidence.json');
     const audit = await cli(alice.home, ['audit', 'team', '--json', '--export', file]);
@@ -500,6 +547,14 @@ describe('--json outputs of real commands', () => {
       'a message seen by someone',
     );
     assert.ok(messages.some((m) => m.text === null) && messages.some((m) => m.text !== null), 'text and not');
+    assert.ok(
+      (messages as unknown as { hidden: unknown }[]).some((m) => m.hidden !== null),
+      'a hidden message',
+    );
+    assert.ok(
+      (messages as unknown as { vouchFor: unknown }[]).some((m) => m.vouchFor !== null),
+      'a vouch',
+    );
     const evidence = outputs.get('evidence verify') as { items: unknown[] }[];
     assert.ok(
       evidence.some((e) => e.items.length > 0),

@@ -33,6 +33,7 @@ export interface ProxyConnection {
 }
 
 type Pred<T> = (x: T) => boolean;
+type EntriesFrame = Extract<Frame, { type: 'entries' }>;
 
 interface Drop {
   readonly reader: Pred<ProxyConnection>;
@@ -56,6 +57,8 @@ export class EvilRelay {
   #drops: Drop[] = [];
   #mirror: { from: string; to: string } | null = null;
   #cut: Pred<ProxyConnection> | null = null;
+  #rewrites: { readonly reader: Pred<ProxyConnection>; readonly fn: (f: EntriesFrame) => EntriesFrame }[] =
+    [];
 
   private constructor(http: Server, backends: Map<string, string>) {
     this.#http = http;
@@ -113,6 +116,15 @@ export class EvilRelay {
 
   dropFor(reader: Pred<ProxyConnection>, envelope: Pred<Uint8Array>, mode: Drop['mode'] = 'prune'): void {
     this.#drops.push({ reader, envelope, mode });
+  }
+
+  /**
+   * Rewrite every `entries` frame sent to chosen readers (after drops): reorder, substitute or
+   * withhold entries, or serve an older checkpoint. `null` removes every rewrite.
+   */
+  rewriteEntries(reader: Pred<ProxyConnection> | null, fn?: (f: EntriesFrame) => EntriesFrame): void {
+    if (reader === null || fn === undefined) this.#rewrites = [];
+    else this.#rewrites.push({ reader, fn });
   }
 
   mirrorPosts(from: string, to: string): void {
@@ -188,7 +200,9 @@ export class EvilRelay {
         this.dropped++;
         return drop.mode === 'remove' ? [] : [{ envelope: null, receivedMs: e.receivedMs }];
       });
-      if (this.dropped !== before) out = encodeFrame({ ...frame, entries });
+      let rewritten: EntriesFrame = this.dropped !== before ? { ...frame, entries } : frame;
+      for (const r of this.#rewrites) if (r.reader(conn)) rewritten = r.fn(rewritten);
+      if (rewritten !== frame) out = encodeFrame(rewritten);
     }
     client.send(out);
     // A close frame queues behind the receipt: the client gets its receipt, then loses the relay.

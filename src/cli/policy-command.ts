@@ -1,0 +1,153 @@
+/**
+ * `cwtch-groups group policy|vouch|accept|block|unblock` (src/client/policy.ts): what this
+ * profile shows and flags in a group. All local except `vouch`, which posts a signed vouch.
+ */
+import type { Command } from 'commander';
+import type { Client, GroupState } from '../client/client.ts';
+import {
+  acceptMember,
+  blockMember,
+  parseMember,
+  type Standing,
+  setPolicy,
+  standings,
+  suggestedFork,
+  unblockMember,
+  vouchFor,
+} from '../client/policy.ts';
+import { SyncEngine } from '../client/sync.ts';
+import { onionAddressOf } from '../identity/onion.ts';
+import { type GlobalOptions, withClient } from './context.ts';
+import { printJson, reportSyncProblems } from './output.ts';
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+function nameOf(state: GroupState, author: Uint8Array): string {
+  return `${state.names.get(hex(author)) ?? 'unnamed member'} (${onionAddressOf(author)})`;
+}
+
+/** Messages of `author` this profile holds in the group. */
+function messageCount(state: GroupState, author: Uint8Array): number {
+  return state.dag.messagesBy(author).length;
+}
+
+export function registerPolicyCommands(program: Command): void {
+  const group = program.commands.find((c) => c.name() === 'group');
+  if (group === undefined) throw new Error('registerPolicyCommands: register the group commands first');
+  const global = () => program.opts<GlobalOptions>();
+
+  group
+    .command('policy <group> [policy]')
+    .description('show or set how this profile treats a group: trusted or strangers')
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, policy: string | undefined, opts: { json?: boolean }) => {
+      await withClient(global(), async (client) => {
+        const state = client.resolveGroup(ref);
+        const before = state.record.policy;
+        const after = policy === undefined ? before : setPolicy(client, state, policy);
+        const who = standings(client, state);
+        const unverified = [...who.values()].filter((s) => s.status === 'unverified').length;
+        const out = { group: state.record.name, policy: after, changed: after !== before, unverified };
+        if (opts.json) return printJson(out);
+        process.stdout.write(
+          `${out.group}: policy ${after}${out.changed ? ` (was ${before})` : ''}${
+            after === 'strangers' ? `; ${unverified} unverified member(s)` : ''
+          }\n`,
+        );
+      });
+    });
+
+  program
+    .command('vouch <group> <address>')
+    .description('vouch for a member: a signed message that makes them verified for strangers groups')
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, address: string, opts: { json?: boolean }) => {
+      const author = parseMember(address);
+      await withClient(global(), async (client) => {
+        const state = client.resolveGroup(ref);
+        const engine = new SyncEngine(client);
+        await engine.syncAll([state]);
+        const id = await vouchFor(client, state, author);
+        const reports = await engine.syncAll([state]);
+        process.exitCode = reportSyncProblems(reports);
+        const out = { group: state.record.name, member: onionAddressOf(author), id: hex(id), sync: reports };
+        if (opts.json) return printJson(out);
+        process.stdout.write(
+          `vouched for ${nameOf(state, author)} in ${state.record.name} (${out.id.slice(0, 12)})\n`,
+        );
+      });
+    });
+
+  const local = (
+    name: string,
+    description: string,
+    act: (client: Client, state: GroupState, author: Uint8Array) => boolean,
+    say: (state: GroupState, author: Uint8Array, changed: boolean) => string,
+    extra: (state: GroupState, author: Uint8Array) => Record<string, unknown> = () => ({}),
+  ) =>
+    program
+      .command(`${name} <group> <address>`)
+      .description(description)
+      .option('--json', 'machine-readable output')
+      .action(async (ref: string, address: string, opts: { json?: boolean }) => {
+        const author = parseMember(address);
+        await withClient(global(), async (client) => {
+          const state = client.resolveGroup(ref);
+          const changed = act(client, state, author);
+          const out = {
+            group: state.record.name,
+            member: onionAddressOf(author),
+            changed,
+            ...extra(state, author),
+          };
+          if (opts.json) return printJson(out);
+          process.stdout.write(`${say(state, author, changed)}\n`);
+        });
+      });
+
+  local(
+    'accept',
+    'accept a member yourself: verified for you in a strangers group (nothing is posted)',
+    acceptMember,
+    (s, a, changed) => `${changed ? 'accepted' : 'already accepted'} ${nameOf(s, a)} in ${s.record.name}`,
+  );
+  local(
+    'block',
+    'hide a member’s messages in a group (locally) and ignore their vouches',
+    blockMember,
+    (s, a, changed) =>
+      `${changed ? 'blocked' : 'already blocked'} ${nameOf(s, a)} in ${s.record.name}: ${messageCount(s, a)} message(s) hidden\nto leave them behind for good, fork the group: ${suggestedFork(s, a)}`,
+    (s, a) => ({ hiddenMessages: messageCount(s, a), suggestedFork: suggestedFork(s, a) }),
+  );
+  local(
+    'unblock',
+    'show a blocked member’s messages again',
+    (client, state, author) => unblockMember(client, state, author),
+    (s, a, changed) => `${changed ? 'unblocked' : 'was not blocked:'} ${nameOf(s, a)} in ${s.record.name}`,
+  );
+}
+
+/** The policy fields of a member in `group members --json`. */
+export function memberMarks(s: Standing): {
+  status: string;
+  blocked: boolean;
+  vouchedBy: string[];
+  malice: string[];
+} {
+  return {
+    status: s.status,
+    blocked: s.blocked,
+    vouchedBy: [...s.vouchedBy],
+    malice: [...new Set(s.malice.map((m) => m.type))],
+  };
+}
+
+/** `  [unverified] [blocked] ⚠ malice: equivocation` for the text views. */
+export function formatMarks(m: { status: string; blocked: boolean; malice: readonly string[] }): string {
+  const parts: string[] = [];
+  if (m.status === 'unverified') parts.push('[unverified]');
+  if (m.status === 'verified') parts.push('[verified]');
+  if (m.blocked) parts.push('[blocked]');
+  if (m.malice.length > 0) parts.push(`⚠ malice: ${m.malice.join(', ')}`);
+  return parts.length === 0 ? '' : `  ${parts.join(' ')}`;
+}

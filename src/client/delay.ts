@@ -1,0 +1,133 @@
+/**
+ * A relay delaying delivery (docs/THREAT-MODEL.md §1): it tells a reader its log is smaller than it
+ * is, then serves the withheld entries later.
+ *
+ * Each time a sync reaches the relay's newest checkpoint, we note "at time t_s the relay said its
+ * log had N entries". Later a page brings an entry of ours at index k ≥ N that the relay says it
+ * received at r_k (its clock). The relay had the entry when it said its log ended if
+ * r_k < t_s + o − DELAY_TOLERANCE_MS, where o is the relay's clock minus ours:
+ *
+ * - o is measured from our own posts: a receipt's signed time minus our clock when it arrived
+ *   (the latest measurement is kept; the tolerance covers the round trip and drift);
+ * - without a measurement, a lower bound serves: the page's newest receive time r_max satisfies
+ *   r_max ≤ t_f + o (t_f: now), so the relay certainly held the entry when
+ *   r_k + (t_f − t_s) < r_max − DELAY_TOLERANCE_MS. A quiet group (no newer entry) then hides a
+ *   delay; it never invents one.
+ *
+ * Either way a client whose clock is wrong does not blame an honest relay; one whose clock jumps
+ * between the measurement and the sync may. The receive time
+ * is the relay's unsigned word in the sync page, so the evidence is a claim, not a proof; a relay
+ * that also lies about receive times hides a delay, which then looks like an author who wrote
+ * offline (harmless, and the reason a late message alone is not a finding).
+ */
+import type { Client, GroupState } from './client.ts';
+
+export const DELAY_KIND = 'delay';
+/** Slack for a commit racing our sync (an entry received just before the checkpoint we got). */
+export const DELAY_TOLERANCE_MS = 60 * 1000;
+
+interface Served {
+  readonly size: number;
+  /** Our clock when the relay served the checkpoint, and the relay's clock then if we knew it. */
+  readonly atMs: number;
+  readonly atRelayMs: number | null;
+  readonly checkpoint: string;
+}
+
+/** A receipt signed at `relayTimeMs` just arrived: the relay's clock minus ours. */
+export function noteOffset(client: Client, relay: string, relayTimeMs: number): void {
+  client.store.put(DELAY_KIND, `offset ${relay}`, relayTimeMs - client.now());
+}
+
+function offsetOf(client: Client, relay: string): number | null {
+  const v = client.store.get(DELAY_KIND, `offset ${relay}`);
+  return typeof v === 'number' ? v : null;
+}
+
+export interface DelayRecord {
+  readonly group: string;
+  readonly relay: string;
+  readonly index: number;
+  readonly messageId: string;
+  readonly author: string;
+  /** The relay's own receive time of the entry. */
+  readonly receivedMs: number;
+  /** What the relay said before: its log size, when (our clock), and the signed checkpoint. */
+  readonly servedSize: number;
+  readonly servedAtMs: number;
+  readonly servedCheckpoint: string;
+  readonly detectedMs: number;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+function lastServed(client: Client, relay: string): Served | undefined {
+  const v = client.store.get(DELAY_KIND, `served ${relay}`);
+  return typeof v === 'string' ? (JSON.parse(v) as Served) : undefined;
+}
+
+/** A sync reached the relay's newest checkpoint of `size` (its signed note `checkpoint`). */
+export function noteServed(client: Client, relay: string, size: number, checkpoint: string): void {
+  const before = lastServed(client, relay);
+  if (before !== undefined && before.size > size) return;
+  const offset = offsetOf(client, relay);
+  const now = client.now();
+  const served: Served = { size, atMs: now, atRelayMs: offset === null ? null : now + offset, checkpoint };
+  client.store.put(DELAY_KIND, `served ${relay}`, JSON.stringify(served));
+}
+
+/** The newest receive time in the page being processed (set by sync before its entries). */
+const pageNewest = new WeakMap<Client, number>();
+
+export function notePage(client: Client, entries: readonly { receivedMs?: number }[]): void {
+  let newest = 0;
+  for (const e of entries) if ((e.receivedMs ?? 0) > newest) newest = e.receivedMs ?? 0;
+  pageNewest.set(client, newest);
+}
+
+/** One of our entries arrived: record a delay if the relay had it before it said its log ended. */
+export function checkDelay(
+  client: Client,
+  state: GroupState,
+  relay: string,
+  index: number,
+  receivedMs: number,
+  message: { id: Uint8Array; author: Uint8Array },
+): void {
+  const served = lastServed(client, relay);
+  if (served === undefined || index < served.size || receivedMs <= 0) return;
+  if (served.atRelayMs !== null) {
+    if (receivedMs >= served.atRelayMs - DELAY_TOLERANCE_MS) return;
+  } else {
+    const elapsed = client.now() - served.atMs;
+    if (receivedMs + elapsed >= (pageNewest.get(client) ?? 0) - DELAY_TOLERANCE_MS) return;
+  }
+  const key = `entry ${relay} ${index}`;
+  if (client.store.get(DELAY_KIND, key) !== undefined) return;
+  const record: DelayRecord = {
+    group: state.key,
+    relay,
+    index,
+    messageId: hex(message.id),
+    author: hex(message.author),
+    receivedMs,
+    servedSize: served.size,
+    servedAtMs: served.atMs,
+    servedCheckpoint: served.checkpoint,
+    detectedMs: client.now(),
+  };
+  client.store.put(DELAY_KIND, key, JSON.stringify(record));
+}
+
+/** Delay records of a group, oldest first. */
+export function listDelays(client: Client, groupKey: string): DelayRecord[] {
+  return client.store
+    .list(DELAY_KIND)
+    .flatMap((r) => (typeof r.value === 'string' ? [JSON.parse(r.value) as DelayRecord | Served] : []))
+    .filter((r): r is DelayRecord => 'group' in r && r.group === groupKey)
+    .sort((a, b) => a.detectedMs - b.detectedMs || a.index - b.index);
+}
+
+export function describeDelay(r: DelayRecord): string {
+  return `at ${new Date(r.servedAtMs).toISOString()} (our clock) the relay said its log had ${r.servedSize} entries, yet by its own receive times it already held the envelope it later served at index ${r.index} (message ${r.messageId.slice(0, 12)}, received ${new Date(r.receivedMs).toISOString()} by its clock): it held the message back`;
+}

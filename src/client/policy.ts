@@ -1,0 +1,446 @@
+/**
+ * Group policies on the client side (docs/THREAT-MODEL.md §1, "strangers vs trusted members";
+ * docs/PROTOCOL.md §5, kind 4 "vouch").
+ *
+ * A policy changes what THIS client shows and flags; it is local, like a mail filter. The relay
+ * learns nothing of it, and members may hold different policies for one group (the invite carries
+ * the creator's choice; `group policy` changes ours).
+ *
+ * - `trusted`: every member is shown plainly; no rate limit.
+ * - `strangers`: authors start **unverified**. An author becomes **verified** when the user accepts
+ *   them (`accept`, local), or a verified member vouches for them (a signed kind-4 message whose body
+ *   is the 32-byte key of the vouched author; `vouch` posts one). Roots of trust: ourselves, the
+ *   member whose invite we joined with, and whoever we accepted. Vouches by blocked members or by
+ *   members with remembered malice do not count. Each author's messages are rate-limited by the
+ *   relay's receive time: {@link RATE_LIMITS}; messages beyond it are hidden with a count.
+ *
+ * Who may invite and fork ({@link mayInviteOrFork}): every member under `trusted`; under
+ * `strangers` only verified members, whose fork announcements a client follows (others are shown
+ * as unverified claims).
+ *
+ * Under both policies a member can be **blocked** locally (their messages hidden, with a count;
+ * blocking suggests a fork without them), and malice detected once (equivocation, malformed or
+ * backdated signed messages, omission, a forged envelope) is **remembered** in the profile and shown
+ * on every later view of that member, even if the messages that proved it are later gone.
+ */
+import { UsageError } from '../errors.ts';
+import { MessageKind } from '../group/message.ts';
+import { onionAddressOf, publicKeyOfOnionAddress } from '../identity/onion.ts';
+import type { Finding } from '../transcript/index.ts';
+import type { CborValue } from '../wire/cbor.ts';
+import { expectArray, expectBytes, MapReader } from '../wire/schema.ts';
+import type { Client, GroupState, MemberView, ReadMessage } from './client.ts';
+import { encodeGroup, type GroupRecord, KIND, type Policy } from './records.ts';
+
+/** Store kind of the per-group local policy record (accepted, blocked, remembered malice). */
+export const POLICY_KIND = 'policy';
+
+/** Per-author rate limits under the `strangers` policy, by the relay's receive time. */
+export const RATE_LIMITS = {
+  /** Unverified authors: at most this many messages per window. */
+  unverified: { messages: 10, windowMs: 60 * 60 * 1000 },
+  /** Verified members (and ourselves: never limited). */
+  verified: { messages: 120, windowMs: 60 * 60 * 1000 },
+} as const;
+
+const MAX_LIST = 4096;
+const MAX_MALICE = 1024;
+
+export type MemberStatus = 'me' | 'member' | 'verified' | 'unverified';
+
+/** A piece of misbehaviour by a member, remembered in the profile. */
+export interface MaliceMark {
+  readonly author: Uint8Array;
+  /** The finding or audit type that revealed it (equivocation, omission, backdated, …). */
+  readonly type: string;
+  /** First detection (ms). */
+  readonly since: number;
+  readonly detail: string;
+  /** Stable identity of this mark (type and the ids involved), so it is stored once. */
+  readonly key: string;
+}
+
+export interface LocalPolicy {
+  readonly accepted: readonly Uint8Array[];
+  readonly blocked: readonly Uint8Array[];
+  readonly malice: readonly MaliceMark[];
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+function encodeLocal(p: LocalPolicy): CborValue {
+  return new Map<number, CborValue>([
+    [1, [...p.accepted]],
+    [2, [...p.blocked]],
+    [
+      3,
+      p.malice.map(
+        (m) =>
+          new Map<number, CborValue>([
+            [1, m.author],
+            [2, m.type],
+            [3, m.since],
+            [4, m.detail],
+            [5, m.key],
+          ]),
+      ),
+    ],
+  ]);
+}
+
+function decodeLocal(v: CborValue): LocalPolicy {
+  const r = MapReader.of(v, 'policy record');
+  const keys = (k: number, name: string) =>
+    r.array(k, name, MAX_LIST).map((x) => expectBytes(x, `policy record.${name}[]`, 32));
+  const out: LocalPolicy = {
+    accepted: keys(1, 'accepted'),
+    blocked: keys(2, 'blocked'),
+    malice: expectArray(r.raw(3, 'malice'), 'policy record.malice', MAX_MALICE).map((x) => {
+      const m = MapReader.of(x, 'malice mark');
+      const mark = {
+        author: m.bytes(1, 'author', 32),
+        type: m.text(2, 'type', 64),
+        since: m.uint(3, 'since'),
+        detail: m.text(4, 'detail', 1024),
+        key: m.text(5, 'key', 2048),
+      };
+      m.done();
+      return mark;
+    }),
+  };
+  r.done();
+  return out;
+}
+
+/** The group's local policy record (empty when none was stored). */
+export function localPolicy(client: Client, state: GroupState): LocalPolicy {
+  const v = client.store.get(POLICY_KIND, state.record.id);
+  return v === undefined ? { accepted: [], blocked: [], malice: [] } : decodeLocal(v);
+}
+
+function saveLocal(client: Client, state: GroupState, p: LocalPolicy): void {
+  client.store.put(POLICY_KIND, state.record.id, encodeLocal(p));
+}
+
+const has = (list: readonly Uint8Array[], key: Uint8Array) => list.some((k) => hex(k) === hex(key));
+
+/**
+ * A member address from the command line.
+ * @throws CodecError from the onion parser when it is not a valid address.
+ */
+export function parseMember(address: string): Uint8Array {
+  return publicKeyOfOnionAddress(
+    address
+      .trim()
+      .replace(/\.onion$/i, '')
+      .toLowerCase(),
+  );
+}
+
+/** Change this profile's policy for a group. @throws UsageError('bad-policy') */
+export function setPolicy(client: Client, state: GroupState, policy: string): Policy {
+  if (policy !== 'trusted' && policy !== 'strangers')
+    throw new UsageError('bad-policy', `a policy is trusted or strangers, not ${policy}`);
+  const record: GroupRecord = { ...state.record, policy: policy as Policy };
+  client.store.put(KIND.group, record.id, encodeGroup(record));
+  state.record = record;
+  return policy;
+}
+
+function self(client: Client, state: GroupState, author: Uint8Array, what: string): void {
+  if (hex(author) === hex(client.identity.keyPair.publicKey))
+    throw new UsageError('member-is-you', `you cannot ${what} yourself`);
+  const known =
+    state.dag.messagesBy(author).length > 0 ||
+    state.record.seedMembers.some((m) => hex(m.author) === hex(author));
+  if (!known)
+    throw new UsageError(
+      'unknown-member',
+      `${onionAddressOf(author)} has not written in "${state.record.name}" (see: cwtch-groups group members)`,
+    );
+}
+
+/** Accept an author locally (strangers policy: they become verified for us). */
+export function acceptMember(client: Client, state: GroupState, author: Uint8Array): boolean {
+  self(client, state, author, 'accept');
+  const p = localPolicy(client, state);
+  if (has(p.accepted, author)) return false;
+  saveLocal(client, state, { ...p, accepted: [...p.accepted, author] });
+  return true;
+}
+
+/** Block an author locally: their messages are hidden (with a count) and their vouches ignored. */
+export function blockMember(client: Client, state: GroupState, author: Uint8Array): boolean {
+  self(client, state, author, 'block');
+  const p = localPolicy(client, state);
+  if (has(p.blocked, author)) return false;
+  saveLocal(client, state, { ...p, blocked: [...p.blocked, author] });
+  return true;
+}
+
+export function unblockMember(client: Client, state: GroupState, author: Uint8Array): boolean {
+  const p = localPolicy(client, state);
+  if (!has(p.blocked, author)) return false;
+  saveLocal(client, state, { ...p, blocked: p.blocked.filter((k) => hex(k) !== hex(author)) });
+  return true;
+}
+
+/** Post a signed vouch for `author` (and accept them locally). Returns the vouch's message id. */
+export async function vouchFor(client: Client, state: GroupState, author: Uint8Array): Promise<Uint8Array> {
+  self(client, state, author, 'vouch for');
+  acceptMember(client, state, author);
+  return client.postMessage(state, MessageKind.vouch, author);
+}
+
+/**
+ * Remember malice shown by members: every permanent finding about an author, and any extra marks
+ * (omission, forged envelopes). Idempotent; the first detection time is kept.
+ */
+export function rememberMalice(
+  client: Client,
+  state: GroupState,
+  findings: readonly Finding[],
+  extra: readonly Omit<MaliceMark, 'since'>[] = [],
+): void {
+  const marks: Omit<MaliceMark, 'since'>[] = [...extra];
+  for (const f of findings) {
+    if (f.author === undefined || f.type === 'missing-parent' || f.type === 'author-gap') continue;
+    marks.push({
+      author: f.author,
+      type: f.type,
+      detail: f.detail,
+      key: `${f.type}:${f.ids.map(hex).join(',')}`,
+    });
+  }
+  const p = localPolicy(client, state);
+  // An omission is withdrawn once the member acknowledges the message after all (they were late,
+  // or the relay delivered it to them late): the signed acknowledgement is evidence of innocence.
+  // Only that clears it; messages that disappear (a fork left them behind) clear nothing.
+  const kept = p.malice.filter((m) => !acknowledgedSince(state, m));
+  const known = new Set(kept.map((m) => m.key));
+  const fresh: Omit<MaliceMark, 'since'>[] = [];
+  for (const m of marks) {
+    if (known.has(m.key)) continue;
+    known.add(m.key);
+    fresh.push(m);
+  }
+  if (fresh.length === 0 && kept.length === p.malice.length) return;
+  const now = client.now();
+  saveLocal(client, state, {
+    ...p,
+    malice: [...kept, ...fresh.map((m) => ({ ...m, since: now }))].slice(-MAX_MALICE),
+  });
+}
+
+/** An omission mark (`omission:MESSAGE,OMITTED`) whose author has since acknowledged OMITTED. */
+function acknowledgedSince(state: GroupState, m: MaliceMark): boolean {
+  if (m.type !== 'omission') return false;
+  const omitted = m.key.split(',')[1];
+  if (omitted === undefined || !/^[0-9a-f]{64}$/.test(omitted)) return false;
+  const id = Buffer.from(omitted, 'hex');
+  return state.dag.has(id) && state.dag.seenBy(id).some((a) => hex(a) === hex(m.author));
+}
+
+/** How this client regards one author of a group. */
+export interface Standing {
+  readonly status: MemberStatus;
+  readonly blocked: boolean;
+  readonly accepted: boolean;
+  /** Addresses of verified members whose vouches for this author count. */
+  readonly vouchedBy: readonly string[];
+  /** Remembered malice types, in order of detection (one entry per distinct mark). */
+  readonly malice: readonly MaliceMark[];
+}
+
+/** The standing of every author this profile knows in a group, by author hex. */
+export function standings(client: Client, state: GroupState): Map<string, Standing> {
+  const p = localPolicy(client, state);
+  const me = hex(client.identity.keyPair.publicKey);
+  const blocked = new Set(p.blocked.map(hex));
+  const malice = new Map<string, MaliceMark[]>();
+  for (const m of p.malice) malice.set(hex(m.author), [...(malice.get(hex(m.author)) ?? []), m]);
+  const authors = new Set<string>([
+    ...state.dag.authors().map(hex),
+    ...state.record.seedMembers.map((s) => hex(s.author)),
+  ]);
+
+  // Vouches: voucher → vouched, from signed kind-4 messages whose body is a 32-byte key.
+  const vouches = new Map<string, Set<string>>();
+  for (const m of state.dag.messages()) {
+    const full = m as unknown as { kind: number; body: Uint8Array };
+    if (full.kind !== MessageKind.vouch || full.body.length !== 32) continue;
+    const target = hex(full.body);
+    authors.add(target);
+    const set = vouches.get(target) ?? new Set<string>();
+    set.add(hex(m.author));
+    vouches.set(target, set);
+  }
+
+  const verified = new Set<string>([me, ...p.accepted.map(hex)]);
+  // The member whose invite we joined with (joinGroup puts it last among the seed members).
+  const inviter = state.record.seedMembers[state.record.seedMembers.length - 1];
+  if (inviter !== undefined) verified.add(hex(inviter.author));
+  const counts = (a: string) => !blocked.has(a) && !malice.has(a) && verified.has(a);
+  // Transitive closure: a vouch counts once its voucher is verified.
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [target, by] of vouches) {
+      if (verified.has(target)) continue;
+      if ([...by].some(counts)) {
+        verified.add(target);
+        changed = true;
+      }
+    }
+  }
+  const out = new Map<string, Standing>();
+  for (const a of authors) {
+    const status: MemberStatus =
+      a === me
+        ? 'me'
+        : state.record.policy === 'trusted'
+          ? 'member'
+          : verified.has(a)
+            ? 'verified'
+            : 'unverified';
+    out.set(a, {
+      status,
+      blocked: blocked.has(a),
+      accepted: p.accepted.some((k) => hex(k) === a),
+      vouchedBy: [...(vouches.get(a) ?? [])]
+        .filter((v) => counts(v) && v !== a)
+        .sort()
+        .map((v) => onionAddressOf(Buffer.from(v, 'hex'))),
+      malice: malice.get(a) ?? [],
+    });
+  }
+  return out;
+}
+
+/** A message as `read` shows it under the group's policy. */
+export interface PolicyMessage extends ReadMessage {
+  /** How we regard its author: me, member (trusted policy), verified or unverified (strangers). */
+  readonly authorStatus: MemberStatus;
+  /** Remembered malice of its author (finding types), [] when none. */
+  readonly authorMalice: readonly string[];
+  /** Why its content is hidden, or null: `blocked` (we blocked its author) or `rate-limited`. */
+  readonly hidden: 'blocked' | 'rate-limited' | null;
+  /** For a vouch (kind 4): the address it vouches for; otherwise null. */
+  readonly vouchFor: string | null;
+}
+
+/** Where a stored message came from (see conduct.ts). Only `receivedMs` is used here. */
+export type ReceivedAt = (id: string) => number | undefined;
+
+/**
+ * `read` under the policy: every message with its author's standing; messages of blocked authors
+ * and messages beyond an author's rate limit keep their place but lose their text (`hidden`).
+ */
+export function readWithPolicy(
+  client: Client,
+  ref: string,
+  receivedAt: ReceivedAt,
+  limit?: number,
+): { messages: PolicyMessage[]; hidden: { blocked: number; rateLimited: number } } {
+  const state = client.resolveGroup(ref);
+  const all = client.read(ref);
+  const who = standings(client, state);
+  const limited = rateLimited(state, all, who, receivedAt);
+  const hidden = { blocked: 0, rateLimited: 0 };
+  let out: PolicyMessage[] = all.map((m) => {
+    const authorHex = hex(publicKeyOfOnionAddress(m.author));
+    const s = who.get(authorHex);
+    const why = s?.blocked ? 'blocked' : limited.has(m.id) ? 'rate-limited' : null;
+    return {
+      ...m,
+      ...(why === null ? {} : { text: null }),
+      authorStatus: s?.status ?? 'unverified',
+      authorMalice: [...new Set((s?.malice ?? []).map((x) => x.type))],
+      hidden: why,
+      vouchFor: vouchTarget(state, m.id),
+    };
+  });
+  if (limit !== undefined) out = out.slice(Math.max(0, out.length - limit));
+  for (const m of out) {
+    if (m.hidden === 'blocked') hidden.blocked++;
+    else if (m.hidden === 'rate-limited') hidden.rateLimited++;
+  }
+  return { messages: out, hidden };
+}
+
+function vouchTarget(state: GroupState, idHex: string): string | null {
+  const m = state.dag.get(Buffer.from(idHex, 'hex')) as unknown as
+    | { kind: number; body: Uint8Array }
+    | undefined;
+  return m?.kind === MessageKind.vouch && m.body.length === 32 ? onionAddressOf(m.body) : null;
+}
+
+/**
+ * Ids of messages beyond their author's rate limit (strangers policy only): per author, in order of
+ * the relay's receive time (the author's claimed time when we have none), a message is over the
+ * limit when the window ending at it already holds `messages` earlier ones. Join messages are never
+ * limited, nor are our own.
+ */
+function rateLimited(
+  state: GroupState,
+  messages: readonly ReadMessage[],
+  who: Map<string, Standing>,
+  receivedAt: ReceivedAt,
+): Set<string> {
+  const out = new Set<string>();
+  if (state.record.policy !== 'strangers') return out;
+  const byAuthor = new Map<string, { id: string; t: number }[]>();
+  for (const m of messages) {
+    if (m.isMine || m.kind === MessageKind.join) continue;
+    const list = byAuthor.get(m.author) ?? [];
+    list.push({ id: m.id, t: receivedAt(m.id) || m.timestamp });
+    byAuthor.set(m.author, list);
+  }
+  for (const [address, list] of byAuthor) {
+    const s = who.get(hex(publicKeyOfOnionAddress(address)));
+    const limit = s?.status === 'verified' ? RATE_LIMITS.verified : RATE_LIMITS.unverified;
+    list.sort((a, b) => a.t - b.t || (a.id < b.id ? -1 : 1));
+    const shown: number[] = [];
+    for (const x of list) {
+      while (shown.length > 0 && shown[0]! <= x.t - limit.windowMs) shown.shift();
+      if (shown.length >= limit.messages) out.add(x.id);
+      else shown.push(x.t);
+    }
+  }
+  return out;
+}
+
+/** A member as `group members` shows it under the policy. */
+export interface PolicyMember extends MemberView {
+  readonly standing: Standing;
+}
+
+export function membersWithPolicy(client: Client, ref: string): PolicyMember[] {
+  const state = client.resolveGroup(ref);
+  const who = standings(client, state);
+  return client.members(ref).map((m) => ({
+    ...m,
+    standing: who.get(hex(m.publicKey)) ?? {
+      status: 'unverified',
+      blocked: false,
+      accepted: false,
+      vouchedBy: [],
+      malice: [],
+    },
+  }));
+}
+
+/** The command that forks the group without a member (built by `group fork`). */
+export function suggestedFork(state: GroupState, author: Uint8Array): string {
+  return `cwtch-groups group fork ${state.record.name} --exclude ${onionAddressOf(author)}`;
+}
+
+/**
+ * Whether this profile honours `author`'s invites and fork announcements in this group: every
+ * member under `trusted`; only ourselves and verified members under `strangers`, and never a
+ * blocked member or one with remembered malice. (For `group fork` and fork announcements, kind 3.)
+ */
+export function mayInviteOrFork(client: Client, state: GroupState, author: Uint8Array): boolean {
+  const s = standings(client, state).get(hex(author));
+  if (s === undefined || s.blocked || s.malice.length > 0) return s?.status === 'me';
+  return s.status === 'me' || s.status === 'member' || s.status === 'verified';
+}

@@ -1,0 +1,247 @@
+/**
+ * A relay replaying an old envelope at a new index (docs/THREAT-MODEL.md §1).
+ *
+ * An honest relay stores an envelope once: a post of bytes already in its log gets the original
+ * receipt back (docs/PROTOCOL.md §8, docs/storage.md; the storage refuses a duplicate leaf). So one
+ * message id served by one relay at two different indices is the relay's doing, in one of two ways:
+ *
+ * 1. its log really holds the same envelope twice: inclusion proofs of the same leaf hash at both
+ *    indices under one signed checkpoint prove it to anyone (`proven`);
+ * 2. it served us, at index j, an envelope its log holds at i, while its log holds another leaf at
+ *    j: the proofs show the log's leaves; that it served the replay is our word (`claim`).
+ *
+ * Detection happens in sync (a message we already hold arrives again at another index of the same
+ * relay); the relay is asked for both inclusion proofs on the same connection, after the page, and
+ * everything is stored as evidence. The same message at indices of two DIFFERENT relays is normal
+ * (a group on several relays), and the same index twice (a rewound cursor) is harmless.
+ */
+import { CodecError, VerifyError } from '../errors.ts';
+import type { VerifiedMessage } from '../group/message.ts';
+import { openKeyBundle } from '../identity/key-bundle.ts';
+import { verifyCheckpoint } from '../log/checkpoint.ts';
+import { type LogIndex, leafHash, type TreeSize } from '../log/hash.ts';
+import { verifyInclusion } from '../log/proof.ts';
+import { decodeReceipt } from '../log/receipt.ts';
+import type { Client, GroupState } from './client.ts';
+import { locations } from './conduct.ts';
+import type { RelayClient } from './relay-client.ts';
+
+/** Store kind of replay records (JSON text). */
+export const REPLAY_KIND = 'replay';
+
+export interface ReplayProof {
+  readonly index: number;
+  readonly leafHash: string;
+  readonly proof: readonly string[];
+}
+
+/** One replay: stored at detection, completed with the relay's proofs on the same connection. */
+export interface ReplayRecord {
+  readonly group: string;
+  readonly relay: string;
+  readonly messageId: string;
+  readonly author: string;
+  /** Where we first had the message from this relay, and where it was served again. */
+  readonly firstIndex: number;
+  readonly servedIndex: number;
+  /** Leaf hash of the envelope served at servedIndex. */
+  readonly servedLeaf: string;
+  readonly detectedMs: number;
+  /** The relay's signed checkpoint both proofs are under, and the proofs; null until asked. */
+  readonly checkpoint: string | null;
+  readonly first: ReplayProof | null;
+  readonly served: ReplayProof | null;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+/** Where we first had this message from `relay`: its index, or undefined when we do not know. */
+function firstIndex(
+  client: Client,
+  state: GroupState,
+  msg: VerifiedMessage,
+  relay: string,
+): number | undefined {
+  const post = client.post(msg.id);
+  const r = post?.receipts.find((x) => x.url === relay && x.receipt !== null);
+  if (r !== undefined) return decodeReceipt(r.receipt!).index;
+  // Cached while the DAG does not grow: a rewound cursor re-serves many held messages in a row.
+  let cached = locationCache.get(state);
+  if (cached === undefined || cached.size !== state.dag.size) {
+    cached = { size: state.dag.size, map: locations(client, state) };
+    locationCache.set(state, cached);
+  }
+  return cached.map.get(hex(msg.id))?.find((l) => l.relay === relay)?.index;
+}
+const locationCache = new WeakMap<GroupState, { size: number; map: ReturnType<typeof locations> }>();
+
+/**
+ * Sync met a message it already holds, at `index` of `relay`: record a replay when the relay had
+ * it at another index. Called inside the page's store transaction.
+ */
+export function noteDuplicate(
+  client: Client,
+  state: GroupState,
+  msg: VerifiedMessage,
+  relay: string,
+  index: number,
+  envelope: Uint8Array,
+): void {
+  const first = firstIndex(client, state, msg, relay);
+  if (first === undefined || first === index) return;
+  const key = `${relay} ${index}`;
+  if (client.store.get(REPLAY_KIND, key) !== undefined) return;
+  const record: ReplayRecord = {
+    group: state.key,
+    relay,
+    messageId: hex(msg.id),
+    author: hex(msg.author),
+    firstIndex: first,
+    servedIndex: index,
+    servedLeaf: hex(leafHash(envelope)),
+    detectedMs: client.now(),
+    checkpoint: null,
+    first: null,
+    served: null,
+  };
+  client.store.put(REPLAY_KIND, key, JSON.stringify(record));
+}
+
+/** Replay records, oldest first (of one group when given). */
+export function listReplays(client: Client, groupKey?: string): ReplayRecord[] {
+  return client.store
+    .list(REPLAY_KIND)
+    .flatMap((r) => (typeof r.value === 'string' ? [JSON.parse(r.value) as ReplayRecord] : []))
+    .filter((r) => groupKey === undefined || r.group === groupKey)
+    .sort((a, b) => a.detectedMs - b.detectedMs || a.servedIndex - b.servedIndex);
+}
+
+/** Ask the relay for the inclusion proofs of every replay on it not yet proven. Returns how many. */
+export async function proveReplays(client: Client, conn: RelayClient): Promise<number> {
+  const rec = client.relayRecord(conn.url);
+  if (rec?.verifiedNote == null || rec.origin === null || rec.signingKey === null) return 0;
+  const cp = verifyCheckpoint(rec.verifiedNote, rec.origin, rec.signingKey);
+  let n = 0;
+  for (const r of listReplays(client)) {
+    if (r.relay !== conn.url || r.checkpoint !== null) continue;
+    if (Math.max(r.firstIndex, r.servedIndex) >= cp.size) continue;
+    const prove = async (index: number): Promise<ReplayProof> => {
+      const p = await conn.request({ type: 'prove', index, size: cp.size }, 'proof');
+      return { index, leafHash: hex(p.leafHash), proof: p.proof.map(hex) };
+    };
+    const done: ReplayRecord = {
+      ...r,
+      checkpoint: rec.verifiedNote,
+      first: await prove(r.firstIndex),
+      served: await prove(r.servedIndex),
+    };
+    client.store.put(REPLAY_KIND, `${r.relay} ${r.servedIndex}`, JSON.stringify(done));
+    n++;
+  }
+  return n;
+}
+
+/** The bundle item for a replay (see {@link verifyReplayItem}). */
+export function replayItem(client: Client, r: ReplayRecord): { [k: string]: unknown } {
+  const relay = client.relayRecord(r.relay);
+  return {
+    kind: 'relay-replay',
+    relay: r.relay,
+    detail: describeReplay(r),
+    keyBundle: relay?.bundle === undefined ? null : Buffer.from(relay.bundle).toString('base64url'),
+    origin: relay?.origin ?? null,
+    signingKey: relay?.signingKey ? hex(relay.signingKey) : null,
+    checkpoint: r.checkpoint,
+    servedLeaf: r.servedLeaf,
+    first: r.first,
+    served: r.served,
+  };
+}
+
+export function describeReplay(r: ReplayRecord): string {
+  const same = r.first !== null && r.served !== null && r.first.leafHash === r.served.leafHash;
+  return `relay ${r.relay} served message ${r.messageId.slice(0, 12)} (first at index ${r.firstIndex}) again at index ${r.servedIndex}${
+    r.checkpoint === null
+      ? '; its inclusion proofs have not been fetched yet'
+      : same
+        ? '; its signed log holds the same envelope at both indices'
+        : '; its signed log holds another envelope at the second index'
+  }`;
+}
+
+function str(v: unknown, what: string): string {
+  if (typeof v !== 'string') throw new CodecError('evidence-malformed', `${what} must be a string`);
+  return v;
+}
+
+function hexBytes(v: unknown, what: string): Buffer {
+  const s = str(v, what);
+  if (!/^([0-9a-f]{2})*$/.test(s)) throw new CodecError('evidence-malformed', `${what} must be hex`);
+  return Buffer.from(s, 'hex');
+}
+
+function proofOf(v: unknown, what: string): { index: number; leaf: Buffer; proof: Buffer[] } {
+  if (typeof v !== 'object' || v === null)
+    throw new CodecError('evidence-malformed', `${what} must be an object`);
+  const o = v as { index?: unknown; leafHash?: unknown; proof?: unknown };
+  if (!Number.isSafeInteger(o.index) || (o.index as number) < 0)
+    throw new CodecError('evidence-malformed', `${what}.index must be a whole number`);
+  if (!Array.isArray(o.proof) || o.proof.length > 64)
+    throw new CodecError('evidence-malformed', `${what}.proof must be a list of hashes`);
+  return {
+    index: o.index as number,
+    leaf: hexBytes(o.leafHash, `${what}.leafHash`),
+    proof: o.proof.map((p, i) => hexBytes(p, `${what}.proof[${i}]`)),
+  };
+}
+
+/**
+ * Verify a `relay-replay` bundle item offline with the relay's key (from its identity-signed key
+ * bundle when present). `proven` when the log holds one leaf at two indices.
+ * @throws CodecError / VerifyError when the item is malformed or a signature or proof fails.
+ */
+export function verifyReplayItem(item: { [k: string]: unknown }): {
+  kind: string;
+  status: 'proven' | 'claim';
+  who: string;
+  summary: string;
+} {
+  const origin = str(item.origin, 'origin');
+  const key = hexBytes(item.signingKey, 'signingKey');
+  let who = `relay log key ${key.toString('hex').slice(0, 16)}`;
+  if (typeof item.keyBundle === 'string') {
+    const bundle = openKeyBundle(Buffer.from(item.keyBundle, 'base64url'));
+    if (!key.equals(Buffer.from(bundle.bundle.signingKey)) || bundle.bundle.logOrigin !== origin)
+      throw new VerifyError(
+        'evidence-key-mismatch',
+        'the evidence names a signing key or log the relay bundle does not',
+      );
+    who = `relay ${bundle.address}`;
+  }
+  const cp = verifyCheckpoint(str(item.checkpoint, 'checkpoint'), origin, key, { origin });
+  const first = proofOf(item.first, 'first');
+  const served = proofOf(item.served, 'served');
+  const servedLeaf = hexBytes(item.servedLeaf, 'servedLeaf');
+  for (const p of [first, served]) {
+    if (!verifyInclusion(p.leaf, p.index as LogIndex, cp.size as TreeSize, p.proof, cp.rootHash))
+      throw new VerifyError('evidence-proof', `the inclusion proof of index ${p.index} does not verify`);
+  }
+  if (first.index === served.index)
+    throw new CodecError('evidence-malformed', 'a replay needs two different indices');
+  if (first.leaf.equals(served.leaf)) {
+    return {
+      kind: 'relay-replay',
+      status: 'proven',
+      who,
+      summary: `logged one envelope twice, at indices ${first.index} and ${served.index} (an honest relay stores an envelope once)`,
+    };
+  }
+  if (!first.leaf.equals(servedLeaf))
+    throw new VerifyError('evidence-proof', 'the served envelope is not the one logged at the first index');
+  return {
+    kind: 'relay-replay',
+    status: 'claim',
+    who,
+    summary: `served the envelope of index ${first.index} again at index ${served.index}, where its signed log holds another (that it served it is the exporter's word)`,
+  };
+}
