@@ -276,8 +276,8 @@ export class TorControl {
   /** Subscribe `handler` to an event type (STATUS_CLIENT, HS_DESC, STREAM, …). */
   async on(event: string, handler: (reply: ControlReply) => void): Promise<() => Promise<void>> {
     if (!/^[A-Z_]+$/.test(event)) throw new UsageError('bad-argument', `not an event name: ${event}`);
-    let set = this.#handlers.get(event);
-    if (set === undefined) this.#handlers.set(event, (set = new Set()));
+    const set = this.#handlers.get(event) ?? new Set();
+    this.#handlers.set(event, set);
     set.add(handler);
     if (!this.#events.has(event)) {
       this.#events.add(event);
