@@ -87,6 +87,7 @@ interface RunOptions {
   logLevel: string;
   tor?: boolean;
   torControl?: string;
+  torPath?: string;
   torConfig?: string[];
   torTimeoutMs?: number;
 }
@@ -116,7 +117,8 @@ export function registerRelayCommands(program: Command): void {
     .option('--retain-days <d>', 'drop envelope bodies older than D days', intOption('--retain-days'))
     .option('--log-level <level>', 'pino log level (logs go to stderr, never envelope content)', 'info')
     .option('--tor', 'also publish the relay as a Tor onion service at its own address (starts tor)')
-    .option('--tor-control <host:port>', 'with --tor: use the running tor with this control port');
+    .option('--tor-control <host:port>', 'with --tor: use the running tor with this control port')
+    .option('--tor-path <file>', 'with --tor: the tor binary to start (default: tor on PATH)');
   // Tests join a private Tor network with these; an operator has no reason to.
   relay.addOption(
     new Option('--tor-config <line>', 'extra torrc line for the tor that --tor starts')
@@ -142,8 +144,11 @@ export function registerRelayCommands(program: Command): void {
   relay.action(async (opts: RunOptions & Record<string, unknown>) => {
     const dataDir = resolve(opts.data);
     const { host, port } = parseListen(opts.listen);
-    if (!opts.tor && (opts.torControl !== undefined || opts.torConfig !== undefined))
-      throw new UsageError('bad-argument', '--tor-control and --tor-config go with --tor');
+    if (
+      !opts.tor &&
+      (opts.torControl !== undefined || opts.torConfig !== undefined || opts.torPath !== undefined)
+    )
+      throw new UsageError('bad-argument', '--tor-control, --tor-path and --tor-config go with --tor');
     const torControl =
       opts.torControl === undefined ? undefined : parseTorEndpoint(opts.torControl, '--tor-control');
     const passphrase = await obtainPassphrase(RELAY_PASSPHRASE_ENV, 'relay keys', !relayKeysExist(dataDir));
@@ -214,6 +219,7 @@ export function registerRelayCommands(program: Command): void {
           ...(torControl === undefined ? {} : { control: torControl }),
           torDataDir: join(dataDir, 'tor'),
           ...(opts.torConfig === undefined ? {} : { torConfig: opts.torConfig }),
+          ...(opts.torPath === undefined ? {} : { torPath: opts.torPath }),
           ...(opts.torTimeoutMs === undefined ? {} : { timeoutMs: opts.torTimeoutMs }),
           onBootstrap: (b) =>
             logger.info(

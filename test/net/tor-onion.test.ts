@@ -135,7 +135,7 @@ describe('tor control failures', { skip }, () => {
     const dir = tempDir('tor-bad');
     try {
       await assert.rejects(
-        startTor({ dataDir: `${dir.path}/tor`, extraConfig: ['NoSuchOption 1'] }),
+        startTor({ dataDir: `${dir.path}/tor`, extraConfig: [...OFFLINE, 'NoSuchOption 1'] }),
         (e: unknown) => {
           assert.ok(e instanceof UsageError);
           assert.equal(e.reason, 'tor-failed');
@@ -152,7 +152,7 @@ describe('tor control failures', { skip }, () => {
     const dir = tempDir('tor-missing');
     try {
       await assert.rejects(
-        startTor({ dataDir: `${dir.path}/tor`, torPath: `${dir.path}/no-tor-here` }),
+        startTor({ dataDir: `${dir.path}/tor`, torPath: `${dir.path}/no-tor-here`, extraConfig: OFFLINE }),
         (e: unknown) => e instanceof UsageError && e.reason === 'tor-missing',
       );
     } finally {
