@@ -77,7 +77,7 @@ function runScenario(): Promise<{ code: number | null; stdout: string; stderr: s
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     stderr += d;
     // Progress lines, so a slow CI run shows where it is.
-    for (const line of d.split('\n')) if (/^\[\d/.test(line)) process.stderr.write(`# ${line}\n`);
+    for (const line of d.split('\n')) if (/^\[\d/.test(line)) process.stderr.write(`${line}\n`);
   });
   return new Promise((resolve) => child!.once('close', (code) => resolve({ code, stdout, stderr })));
 }
@@ -88,7 +88,7 @@ test('two profiles exchange group messages through a relay published as an onion
   const run = await runScenario();
   assert.equal(run.code, 0, `scenario failed:\n${run.stderr.slice(-6000)}`);
   const r = JSON.parse(run.stdout) as ScenarioResult;
-  process.stderr.write(`# private Tor network timings (s): ${JSON.stringify(r.timings)}\n`);
+  process.stderr.write(`private Tor network timings (s): ${JSON.stringify(r.timings)}\n`);
 
   // The onion address is the relay's identity address, and the relay says so over tor too.
   assert.equal(new URL(r.onionUrl).hostname, `${r.address}.onion`);
