@@ -62,6 +62,7 @@ export async function startTor(opts: TorProcessOptions): Promise<TorProcess> {
     'CookieAuthentication 1',
     `SocksPort ${opts.socks ? '127.0.0.1:auto' : '0'}`,
     `__OwningControllerProcess ${process.pid}`,
+    `PidFile ${join(opts.dataDir, 'pid')}`,
     'Log notice stdout',
     'RunAsDaemon 0',
     ...(opts.extraConfig ?? []),

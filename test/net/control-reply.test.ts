@@ -43,7 +43,7 @@ describe('ReplyParser', () => {
   });
 
   it('gives the same replies however the bytes are split', () => {
-    const text = PROTOCOLINFO + EVENT + DATA + '552 Unrecognized key "x"\r\n';
+    const text = `${PROTOCOLINFO}${EVENT}${DATA}552 Unrecognized key "x"\r\n`;
     const whole = parseAll(text);
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: text.length }), { maxLength: 12 }), (cuts) => {

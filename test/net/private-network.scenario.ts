@@ -11,7 +11,7 @@
  * to stderr. Every tor it starts is its child, owned through the control port: they exit with it.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SocksClient } from 'socks';
@@ -93,22 +93,20 @@ async function main() {
 
   // The relay, with its own tor in the private network.
   const relayDir = join(base, 'relay');
-  relay = spawnCli(
-    null,
-    [
-      'relay',
-      '--data',
-      relayDir,
-      '--listen',
-      '127.0.0.1:0',
-      '--no-tokens',
-      '--tor',
-      '--tor-timeout-ms',
-      '240000',
-      ...net.clientConfig.flatMap((line) => ['--tor-config', line]),
-    ],
-    { env: { CWTCH_RELAY_PASSPHRASE: 'relay passphrase' }, timeoutMs: 600_000 },
-  );
+  const relayArgs = [
+    'relay',
+    '--data',
+    relayDir,
+    '--listen',
+    '127.0.0.1:0',
+    '--no-tokens',
+    '--tor',
+    '--tor-timeout-ms',
+    '240000',
+    ...net.clientConfig.flatMap((line) => ['--tor-config', line]),
+  ];
+  const relayEnv = { env: { CWTCH_RELAY_PASSPHRASE: 'relay passphrase' }, timeoutMs: 600_000 };
+  relay = spawnCli(null, relayArgs, relayEnv);
   const clientBootstrap = client.control.waitForBootstrap(
     (s) => say(`client tor: ${s.progress}% ${s.summary}`),
     240_000,
@@ -176,11 +174,23 @@ async function main() {
   relay.proc.kill('SIGTERM');
   const relayExit = await relay.done;
 
+  // Restarted, the relay publishes the same address again (same key, sealed in its data dir).
+  relay = spawnCli(null, relayArgs, relayEnv);
+  await relay.waitFor('stdout', (t) => /onion\s+ws:\/\/\S+/.test(t), 'the restarted relay’s onion address');
+  const restartedUrl = /onion\s+(ws:\/\/\S+)/.exec(relay.stdout())![1]!;
+  // Its tor dies: the service is gone, and the relay says so and stops instead of running unreachable.
+  process.kill(Number(readFileSync(join(relayDir, 'tor', 'pid'), 'utf8').trim()), 'SIGKILL');
+  const lost = await relay.done;
+  say(`relay restarted at the same address; its tor killed, relay exited ${lost.code}`);
+
   return {
     onionUrl,
     address,
     infoAddress: info.address,
     relayExitCode: relayExit.code,
+    restartedUrl,
+    torLostCode: lost.code,
+    torLostStderr: lost.stderr.split('\n').filter((l) => l.includes('tor lost')),
     relayStderrTail: relayExit.stderr.split('\n').slice(-5),
     directCode: direct.code,
     directStderr: direct.stderr,

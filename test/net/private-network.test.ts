@@ -32,6 +32,9 @@ interface ScenarioResult {
   address: string;
   infoAddress: string;
   relayExitCode: number | null;
+  restartedUrl: string;
+  torLostCode: number | null;
+  torLostStderr: string[];
   directCode: number | null;
   directStderr: string;
   aliceAddress: string;
@@ -121,4 +124,7 @@ test('two profiles exchange group messages through a relay published as an onion
   for (const c of alice) assert.ok(!bob.has(c), `alice and bob share circuit ${c}`);
 
   assert.equal(r.relayExitCode, 0, 'the relay removed its onion service and stopped cleanly');
+  assert.equal(r.restartedUrl, r.onionUrl, 'a restarted relay is at the same onion address');
+  assert.equal(r.torLostCode, 70, 'a relay whose tor dies stops');
+  assert.equal(r.torLostStderr.length, 1, 'and logs why');
 });
