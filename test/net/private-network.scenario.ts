@@ -119,14 +119,6 @@ async function main() {
   const onionUrl = /onion\s+(ws:\/\/\S+)/.exec(relay.stdout())![1]!;
   const address = /address\s+(\S+)/.exec(relay.stdout())![1]!;
   say(`relay published at ${onionUrl}`);
-  const logLine = relay
-    .stderr()
-    .split('\n')
-    .find((l) => l.includes('onion service published'));
-  const relayTimes = logLine
-    ? (JSON.parse(logLine) as { bootstrapSeconds: number; publishSeconds: number })
-    : null;
-
   const probes = await waitForOnion(client, new URL(onionUrl).hostname);
   const reachableSeconds = seconds();
   say(`the onion service answers (probe ${probes})`);
@@ -173,8 +165,33 @@ async function main() {
 
   relay.proc.kill('SIGTERM');
   const relayExit = await relay.done;
+  const logLine = relayExit.stderr.split('\n').find((l) => l.includes('onion service published'));
+  const relayTimes = logLine
+    ? (JSON.parse(logLine) as { bootstrapSeconds: number; publishSeconds: number })
+    : null;
 
-  // Restarted, the relay publishes the same address again (same key, sealed in its data dir).
+  // Attached to a running tor (the members' one, cookie authentication over its control port),
+  // the relay publishes the same address: same key, sealed in its data directory. Reached
+  // through that same tor, it answers as itself.
+  const ctl = client.controlEndpoint;
+  assert.ok('port' in ctl);
+  const attachedArgs = ['relay', '--data', relayDir, '--listen', '127.0.0.1:0', '--no-tokens', '--tor'];
+  relay = spawnCli(null, [...attachedArgs, '--tor-control', `${ctl.host}:${ctl.port}`], relayEnv);
+  await relay.waitFor('stdout', (t) => /onion\s+ws:\/\/\S+/.test(t), 'the attached relay’s onion address');
+  const attachedUrl = /onion\s+(ws:\/\/\S+)/.exec(relay.stdout())![1]!;
+  await waitForOnion(client, new URL(attachedUrl).hostname);
+  const attachedInfo = await cliJson<{ address: string }>(null, [
+    ...tor,
+    'relay',
+    'info',
+    '--url',
+    attachedUrl,
+  ]);
+  relay.proc.kill('SIGTERM');
+  const attachedExit = await relay.done;
+  say(`relay attached to a running tor: published again, exited ${attachedExit.code}`);
+
+  // With its own tor again; then that tor dies.
   relay = spawnCli(null, relayArgs, relayEnv);
   await relay.waitFor('stdout', (t) => /onion\s+ws:\/\/\S+/.test(t), 'the restarted relay’s onion address');
   const restartedUrl = /onion\s+(ws:\/\/\S+)/.exec(relay.stdout())![1]!;
@@ -189,6 +206,9 @@ async function main() {
     infoAddress: info.address,
     relayExitCode: relayExit.code,
     restartedUrl,
+    attachedUrl,
+    attachedInfoAddress: attachedInfo.address,
+    attachedExitCode: attachedExit.code,
     torLostCode: lost.code,
     torLostStderr: lost.stderr.split('\n').filter((l) => l.includes('tor lost')),
     relayStderrTail: relayExit.stderr.split('\n').slice(-5),

@@ -33,6 +33,9 @@ interface ScenarioResult {
   infoAddress: string;
   relayExitCode: number | null;
   restartedUrl: string;
+  attachedUrl: string;
+  attachedInfoAddress: string;
+  attachedExitCode: number | null;
   torLostCode: number | null;
   torLostStderr: string[];
   directCode: number | null;
@@ -124,6 +127,9 @@ test('two profiles exchange group messages through a relay published as an onion
   for (const c of alice) assert.ok(!bob.has(c), `alice and bob share circuit ${c}`);
 
   assert.equal(r.relayExitCode, 0, 'the relay removed its onion service and stopped cleanly');
+  assert.equal(r.attachedUrl, r.onionUrl, 'published through a running tor (--tor-control): same address');
+  assert.equal(r.attachedInfoAddress, r.address, 'and it answers there as itself');
+  assert.equal(r.attachedExitCode, 0);
   assert.equal(r.restartedUrl, r.onionUrl, 'a restarted relay is at the same onion address');
   assert.equal(r.torLostCode, 70, 'a relay whose tor dies stops');
   assert.equal(r.torLostStderr.length, 1, 'and logs why');
