@@ -196,8 +196,3 @@ export function parseKeywords(text: string): { words: string[]; pairs: Map<strin
   }
   return { words, pairs };
 }
-
-/** Quote a value for a command argument (control-spec §2.1.1). */
-export function quote(value: string): string {
-  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-}

@@ -91,12 +91,3 @@ export class SocksAgent extends Agent {
     return undefined;
   }
 }
-
-/** True for a URL (or host) whose host is a .onion name. */
-export function isOnionUrl(url: string): boolean {
-  try {
-    return new URL(url).hostname.toLowerCase().endsWith('.onion');
-  } catch {
-    return false;
-  }
-}

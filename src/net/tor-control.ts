@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { constantTimeEqual, hmacSha256, randomBytes, wipe } from '../crypto/index.ts';
 import { CodecError, CwtchError, UsageError } from '../errors.ts';
-import { type ControlReply, isEvent, parseKeywords, quote, ReplyParser } from './control-reply.ts';
+import { type ControlReply, isEvent, parseKeywords, ReplyParser } from './control-reply.ts';
 
 /** Where a control port listens: loopback TCP, or a unix socket path. */
 export type ControlEndpoint = { readonly host: string; readonly port: number } | { readonly path: string };
@@ -383,5 +383,3 @@ export function parseBootstrap(text: string): BootstrapStatus {
     warning: words[0] === 'WARN' ? (pairs.get('WARNING') ?? pairs.get('REASON') ?? 'unknown problem') : null,
   };
 }
-
-export { quote };
