@@ -3,17 +3,21 @@ import { Client } from '../client/client.ts';
 import { resolveHome } from '../client/profile-store.ts';
 import { PROGRAM } from './output.ts';
 import { obtainPassphrase } from './passphrase.ts';
+import { torConnector } from './tor-options.ts';
 
 export const PASSPHRASE_ENV = 'CWTCH_GROUPS_PASSPHRASE';
 
 export interface GlobalOptions {
   home?: string;
+  /** Relays through tor's SOCKS port (src/cli/tor-options.ts). */
+  torSocks?: string;
 }
 
 export async function withClient<T>(global: GlobalOptions, fn: (client: Client) => Promise<T>): Promise<T> {
   const home = resolveHome(global.home);
+  const connect = torConnector(global.torSocks);
   const passphrase = await obtainPassphrase(PASSPHRASE_ENV, `profile at ${home}`);
-  const client = await Client.open(home, passphrase);
+  const client = await Client.open(home, passphrase, connect === undefined ? {} : { connect });
   try {
     return await fn(client);
   } finally {

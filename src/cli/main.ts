@@ -14,6 +14,7 @@ export function buildProgram(): Command {
     .description('private group messaging over untrusted, accountable relays')
     .version('0.1.0')
     .option('--home <dir>', 'profile directory (default $CWTCH_GROUPS_HOME or ~/.cwtch-groups)')
+    .option('--tor-socks <host:port>', 'reach relays through this tor SOCKS port (default $CWTCH_TOR_SOCKS)')
     // The parser's own errors speak in the CLI's voice too: `cwtch-groups: error: …` (exit 1).
     .configureOutput({
       outputError: (text, write) => write(text.replace(/^error: /gm, `${PROGRAM}: error: `)),
@@ -26,6 +27,7 @@ Environment:
   CWTCH_GROUPS_PASSPHRASE   profile passphrase for scripts (otherwise a no-echo prompt)
   CWTCH_GROUPS_HOME         profile directory
   CWTCH_RELAY_PASSPHRASE    relay key passphrase for scripts
+  CWTCH_TOR_SOCKS           tor SOCKS port (HOST:PORT) for relay connections, as --tor-socks
 `,
     )
     .exitOverride();

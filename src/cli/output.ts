@@ -21,6 +21,13 @@ const HINTS: Readonly<Record<string, string>> = {
   'relay-log-changed':
     'ask the relay operator why its log was replaced, and compare views with members (audit)',
   'storage-locked': 'another relay process is using this data directory',
+  'tor-required': 'pass --tor-socks 127.0.0.1:9050 (or export CWTCH_TOR_SOCKS) to reach onion relays',
+  'tor-missing': 'install tor (apt-get install tor), or use a running one with --tor-control HOST:PORT',
+  'tor-bootstrap-timeout': 'tor cannot reach the Tor network from here; check the network, or its log above',
+  'onion-publish-timeout': 'tor is up but could not publish the service; check the network and retry',
+  'tor-control-unreachable': 'is tor running with ControlPort HOST:PORT and CookieAuthentication 1?',
+  'tor-auth-failed': 'run cwtch-groups as a user who can read the tor auth cookie (e.g. in group debian-tor)',
+  'tor-auth-unsupported': 'set CookieAuthentication 1 in the torrc of that tor',
 };
 
 export function printError(e: unknown): number {

@@ -11,6 +11,7 @@ import {
   type SignedKeyBundle,
   signKeyBundle,
 } from '../identity/key-bundle.ts';
+import { hostOnion, type OnionHost } from '../net/onion-host.ts';
 import type { RelayLimits } from '../relay/limits.ts';
 import { startRelay } from '../relay/relay.ts';
 import { loadOrCreateRelayKeys, relayKeysExist } from '../relay/relay-keys.ts';
@@ -18,6 +19,7 @@ import { base64UrlEncode } from '../wire/base64.ts';
 import { ENVELOPE_BYTES } from '../wire/frames.ts';
 import { printJson } from './output.ts';
 import { obtainPassphrase } from './passphrase.ts';
+import { parseTorEndpoint, torAgentFor } from './tor-options.ts';
 
 export const RELAY_PASSPHRASE_ENV = 'CWTCH_RELAY_PASSPHRASE';
 
@@ -83,6 +85,11 @@ interface RunOptions {
   retainEntries?: number;
   retainDays?: number;
   logLevel: string;
+  tor?: boolean;
+  torControl?: string;
+  torPath?: string;
+  torConfig?: string[];
+  torTimeoutMs?: number;
 }
 
 export function registerRelayCommands(program: Command): void {
@@ -108,7 +115,21 @@ export function registerRelayCommands(program: Command): void {
       intOption('--retain-entries'),
     )
     .option('--retain-days <d>', 'drop envelope bodies older than D days', intOption('--retain-days'))
-    .option('--log-level <level>', 'pino log level (logs go to stderr, never envelope content)', 'info');
+    .option('--log-level <level>', 'pino log level (logs go to stderr, never envelope content)', 'info')
+    .option('--tor', 'also publish the relay as a Tor onion service at its own address (starts tor)')
+    .option('--tor-control <host:port>', 'with --tor: use the running tor with this control port')
+    .option('--tor-path <file>', 'with --tor: the tor binary to start (default: tor on PATH)');
+  // Tests join a private Tor network with these; an operator has no reason to.
+  relay.addOption(
+    new Option('--tor-config <line>', 'extra torrc line for the tor that --tor starts')
+      .argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+      .hideHelp(),
+  );
+  relay.addOption(
+    new Option('--tor-timeout-ms <ms>', 'bound on tor bootstrap and on the first descriptor upload')
+      .argParser(intOption('--tor-timeout-ms'))
+      .hideHelp(),
+  );
   for (const [flag, , what] of LIMIT_FLAGS) {
     relay.addOption(new Option(`${flag} <n>`, what).argParser(intOption(flag)).hideHelp());
   }
@@ -123,6 +144,13 @@ export function registerRelayCommands(program: Command): void {
   relay.action(async (opts: RunOptions & Record<string, unknown>) => {
     const dataDir = resolve(opts.data);
     const { host, port } = parseListen(opts.listen);
+    if (
+      !opts.tor &&
+      (opts.torControl !== undefined || opts.torConfig !== undefined || opts.torPath !== undefined)
+    )
+      throw new UsageError('bad-argument', '--tor-control, --tor-path and --tor-config go with --tor');
+    const torControl =
+      opts.torControl === undefined ? undefined : parseTorEndpoint(opts.torControl, '--tor-control');
     const passphrase = await obtainPassphrase(RELAY_PASSPHRASE_ENV, 'relay keys', !relayKeysExist(dataDir));
     const logger = pino({ level: opts.logLevel, base: undefined }, pino.destination(2));
     const retention =
@@ -152,28 +180,71 @@ export function registerRelayCommands(program: Command): void {
     const addr = running.server.address;
     const url = `ws://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
     const d = describeBundle(running.bundle);
+    let onion: OnionHost | null = null;
     // Handlers first: whoever reads the banner may signal us at once and expects a clean stop.
     let stopping = false;
-    const stop = (signal: string) => {
+    const stop = (signal: string, code = 0) => {
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, 'shutting down: finishing in-flight commits');
-      running.close().then(
-        () => {
-          logger.flush();
-          process.exit(0);
-        },
-        (e: unknown) => {
-          logger.error({ err: String(e) }, 'shutdown failed');
-          process.exit(70);
-        },
-      );
+      // The onion service goes first: no new client should arrive at a relay that is closing.
+      Promise.resolve(onion?.close())
+        .then(() => running.close())
+        .then(
+          () => {
+            logger.flush();
+            process.exit(code);
+          },
+          (e: unknown) => {
+            logger.error({ err: String(e) }, 'shutdown failed');
+            process.exit(70);
+          },
+        );
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
+    if (opts.tor) {
+      if (addr.host !== '127.0.0.1' && addr.host !== '::1') {
+        await running.close();
+        throw new UsageError(
+          'bad-listen',
+          'with --tor the relay listens on loopback only (--listen 127.0.0.1:PORT)',
+        );
+      }
+      try {
+        onion = await hostOnion({
+          secretKey: running.keys.identity.keyPair.secretKey,
+          address: running.bundle.address,
+          target: { virtualPort: 80, host: addr.host === '::1' ? '[::1]' : addr.host, port: addr.port },
+          ...(torControl === undefined ? {} : { control: torControl }),
+          torDataDir: join(dataDir, 'tor'),
+          ...(opts.torConfig === undefined ? {} : { torConfig: opts.torConfig }),
+          ...(opts.torPath === undefined ? {} : { torPath: opts.torPath }),
+          ...(opts.torTimeoutMs === undefined ? {} : { timeoutMs: opts.torTimeoutMs }),
+          onBootstrap: (b) =>
+            logger.info(
+              { progress: b.progress, tag: b.tag, warning: b.warning ?? undefined },
+              `tor: ${b.summary}`,
+            ),
+          onLost: (e) => {
+            logger.error({ reason: e.reason }, `tor lost: ${e.message}; the onion service is gone`);
+            stop('tor-lost', 70);
+          },
+        });
+      } catch (e) {
+        stopping = true;
+        await running.close();
+        throw e;
+      }
+      logger.info(
+        { bootstrapSeconds: onion.bootstrapSeconds, publishSeconds: onion.publishSeconds },
+        'onion service published',
+      );
+    }
     process.stdout.write(
       [
         `relay listening on ${url}`,
+        ...(onion === null ? [] : [`  onion        ws://${onion.hostname}`]),
         `  address      ${d.address}`,
         `  log origin   ${d.logOrigin}`,
         `  bundle       ${d.digest.slice(0, 32)}`,
@@ -197,7 +268,11 @@ export function registerRelayCommands(program: Command): void {
       opts = { ...opts, data: relay.opts<{ data: string }>().data };
       let signed: SignedKeyBundle;
       if (opts.url !== undefined) {
-        const client = await RelayClient.connect({ url: opts.url });
+        const agent = torAgentFor(program.opts<{ torSocks?: string }>().torSocks, 'relay info', opts.url);
+        const client = await RelayClient.connect({
+          url: opts.url,
+          ...(agent === undefined ? {} : { agent, connectTimeoutMs: 120_000 }),
+        });
         signed = client.bundle;
         await client.close();
       } else {

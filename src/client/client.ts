@@ -88,7 +88,11 @@ export const JOIN_REWIND_MARGIN_MS = 60 * 60 * 1000;
 
 export interface ClientOptions {
   readonly now?: () => number;
-  readonly connect?: (url: string) => Promise<RelayClient>;
+  /**
+   * How to reach a relay (default: a direct WebSocket). Gets this profile's address so that a
+   * Tor transport can isolate each (profile, relay) pair on its own circuits.
+   */
+  readonly connect?: (url: string, profileAddress: string) => Promise<RelayClient>;
 }
 
 /** A member as the profile sees them. */
@@ -164,7 +168,9 @@ export class Client {
     this.identity = identityFromSeed(profile.seed);
     this.name = profile.name;
     this.now = opts.now ?? Date.now;
-    this.connectRelay = opts.connect ?? ((url) => RelayClient.connect({ url }));
+    const connect = opts.connect;
+    this.connectRelay =
+      connect === undefined ? (url) => RelayClient.connect({ url }) : (url) => connect(url, this.address);
     for (const r of store.list(KIND.group)) this.#loadGroup(decodeGroup(r.value));
   }
 

@@ -100,6 +100,14 @@ export class RelayClient {
     if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
       throw new UsageError('bad-relay-url', `relay URLs start with ws:// or wss://, got ${opts.url}`);
     }
+    // An onion name must never reach local DNS: without a SOCKS agent there is no safe way to
+    // resolve it, so refuse before the WebSocket library would look it up.
+    if (url.hostname.toLowerCase().endsWith('.onion') && opts.agent === undefined) {
+      throw new UsageError(
+        'tor-required',
+        `${opts.url} is an onion address: connect through tor (--tor-socks HOST:PORT)`,
+      );
+    }
     const ws = new WebSocket(opts.url, {
       maxPayload: MAX_RELAY_FRAME_BYTES,
       perMessageDeflate: false,

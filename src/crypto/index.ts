@@ -155,6 +155,21 @@ export function seedOfSecretKey(secretKey: Uint8Array): Buffer {
   return Buffer.from(secretKey.subarray(0, ED25519_SEED_BYTES));
 }
 
+/**
+ * The "expanded" form of an Ed25519 secret key that Tor's control port takes in
+ * `ADD_ONION ED25519-V3:…` (rend-spec-v3 appendix, tor's ed25519_secret_key_t): SHA-512 of the
+ * seed, the first half clamped as RFC 8032 §5.1.5 clamps the scalar, the second half the nonce
+ * prefix. Same key, same public key, same onion address. Wipe it when done.
+ */
+export function ed25519ExpandedSecretKey(secretKey: Uint8Array): Buffer {
+  assertBytes('secretKey', secretKey, ED25519_SECRET_BYTES);
+  const out = Buffer.alloc(64);
+  sodium.crypto_hash_sha512(out, secretKey.subarray(0, ED25519_SEED_BYTES));
+  out[0] = out[0]! & 248;
+  out[31] = (out[31]! & 127) | 64;
+  return out;
+}
+
 export function sign(message: Uint8Array, secretKey: Uint8Array): Buffer {
   assertBytes('message', message);
   assertBytes('secretKey', secretKey, ED25519_SECRET_BYTES);

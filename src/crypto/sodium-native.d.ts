@@ -15,6 +15,7 @@ declare module 'sodium-native' {
   export function sodium_memzero(buf: B): void;
   export function sodium_memcmp(a: B, b: B): boolean;
   export function crypto_hash_sha256(out: B, input: B): void;
+  export function crypto_hash_sha512(out: B, input: B): void;
   export function crypto_hash_sha256_init(state: B): void;
   export function crypto_hash_sha256_update(state: B, input: B): void;
   export function crypto_hash_sha256_final(state: B, out: B): void;
