@@ -19,6 +19,9 @@ const HINTS: Readonly<Record<string, string>> = {
   'relay-log-changed':
     'ask the relay operator why its log was replaced, and compare views with members (audit)',
   'storage-locked': 'another relay process is using this data directory',
+  'storage-unreachable': 'is PostgreSQL running? check the host, port, user and database of --db',
+  'bad-database-url':
+    'for example --db postgres://relay@127.0.0.1:5432/relay (a password may come from PGPASSWORD)',
 };
 
 export function printError(e: unknown): number {

@@ -12,6 +12,7 @@ import {
   signKeyBundle,
 } from '../identity/key-bundle.ts';
 import type { RelayLimits } from '../relay/limits.ts';
+import { assertPostgresUrl, redactDatabaseUrl } from '../relay/postgres-storage.ts';
 import { startRelay } from '../relay/relay.ts';
 import { loadOrCreateRelayKeys, relayKeysExist } from '../relay/relay-keys.ts';
 import { base64UrlEncode } from '../wire/base64.ts';
@@ -77,6 +78,8 @@ function camel(flag: string): string {
 
 interface RunOptions {
   data: string;
+  db?: string;
+  dbSchema?: string;
   listen: string;
   tokens: boolean;
   powDifficulty: number;
@@ -94,6 +97,11 @@ export function registerRelayCommands(program: Command): void {
       'data directory (default $CWTCH_RELAY_DATA or ~/.cwtch-groups-relay)',
       defaultRelayDataDir(),
     )
+    .option(
+      '--db <postgres-url>',
+      'keep the log and keys in PostgreSQL (postgres://…); several relays may share one (default: SQLite in --data)',
+    )
+    .option('--db-schema <name>', 'PostgreSQL schema holding the log (one schema, one log)', 'cwtch_relay')
     .option('--listen <host:port>', 'address to listen on (loopback by default)', '127.0.0.1:7700')
     .option('--no-tokens', 'accept posts without anti-spam tokens (a private relay)')
     .option(
@@ -123,7 +131,13 @@ export function registerRelayCommands(program: Command): void {
   relay.action(async (opts: RunOptions & Record<string, unknown>) => {
     const dataDir = resolve(opts.data);
     const { host, port } = parseListen(opts.listen);
-    const passphrase = await obtainPassphrase(RELAY_PASSPHRASE_ENV, 'relay keys', !relayKeysExist(dataDir));
+    if (opts.db !== undefined) assertPostgresUrl(opts.db);
+    // With --db the keys are in the database: a new passphrase is confirmed only without one.
+    const passphrase = await obtainPassphrase(
+      RELAY_PASSPHRASE_ENV,
+      'relay keys',
+      opts.db === undefined && !relayKeysExist(dataDir),
+    );
     const logger = pino({ level: opts.logLevel, base: undefined }, pino.destination(2));
     const retention =
       opts.retainEntries === undefined && opts.retainDays === undefined
@@ -139,6 +153,9 @@ export function registerRelayCommands(program: Command): void {
     }
     const running = await startRelay({
       dataDir,
+      ...(opts.db === undefined
+        ? {}
+        : { db: { url: opts.db, ...(opts.dbSchema === undefined ? {} : { schema: opts.dbSchema }) } }),
       passphrase,
       host,
       port,
@@ -178,7 +195,9 @@ export function registerRelayCommands(program: Command): void {
         `  log origin   ${d.logOrigin}`,
         `  bundle       ${d.digest.slice(0, 32)}`,
         `  tokens       ${opts.tokens ? `required (proof of work ${opts.powDifficulty} bits)` : 'off'}`,
-        `  data         ${dataDir}${running.created ? ' (new)' : ''}`,
+        opts.db === undefined
+          ? `  data         ${dataDir}${running.created ? ' (new)' : ''}`
+          : `  database     ${redactDatabaseUrl(opts.db)} schema ${opts.dbSchema ?? 'cwtch_relay'}${running.created ? ' (new)' : ''}`,
         `  log size     ${running.sequencer.treeSize}`,
         '',
       ].join('\n'),
