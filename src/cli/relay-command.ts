@@ -12,6 +12,7 @@ import {
   signKeyBundle,
 } from '../identity/key-bundle.ts';
 import type { RelayLimits } from '../relay/limits.ts';
+import { migrateSqliteToPostgres } from '../relay/pg-migrate.ts';
 import { assertPostgresUrl, redactDatabaseUrl } from '../relay/postgres-storage.ts';
 import { startRelay } from '../relay/relay.ts';
 import { loadOrCreateRelayKeys, relayKeysExist } from '../relay/relay-keys.ts';
@@ -203,6 +204,44 @@ export function registerRelayCommands(program: Command): void {
       ].join('\n'),
     );
   });
+
+  relay
+    .command('migrate')
+    .description(
+      'copy a stopped relay from its SQLite data directory into PostgreSQL, then verify the tree root',
+    )
+    .option('--data <dir>', 'data directory of the relay to copy', defaultRelayDataDir())
+    .option('--db <postgres-url>', 'target database (postgres://…)')
+    .option('--db-schema <name>', 'target schema; must hold no relay yet', 'cwtch_relay')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      // As for `relay info`: the parent parses the options it shares with us.
+      const parent = relay.opts<{ data: string; db?: string; dbSchema?: string }>();
+      const dataDir = resolve(parent.data);
+      if (parent.db === undefined)
+        throw new UsageError('bad-database-url', 'relay migrate needs --db postgres://…');
+      assertPostgresUrl(parent.db);
+      if (!relayKeysExist(dataDir)) throw new UsageError('no-relay', `no relay keys in ${dataDir}`);
+      const passphrase = await obtainPassphrase(RELAY_PASSPHRASE_ENV, 'relay keys');
+      const result = await migrateSqliteToPostgres({
+        dataDir,
+        passphrase,
+        url: parent.db,
+        ...(parent.dbSchema === undefined ? {} : { schema: parent.dbSchema }),
+      });
+      if (opts.json) return printJson({ ...result, database: redactDatabaseUrl(parent.db) });
+      process.stdout.write(
+        [
+          `migrated ${dataDir} to ${redactDatabaseUrl(parent.db)} schema ${parent.dbSchema ?? 'cwtch_relay'}`,
+          `  log origin   ${result.origin}`,
+          `  entries      ${result.entries} (${result.bodies} bodies kept, ${result.nodes} tree nodes)`,
+          `  checkpoints  ${result.checkpoints}`,
+          `  spent tokens ${result.spentTokens}`,
+          `  root         ${result.root} (rehashed from the copy: matches the signed checkpoint)`,
+          '',
+        ].join('\n'),
+      );
+    });
 
   relay
     .command('info')

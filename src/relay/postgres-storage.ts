@@ -288,6 +288,11 @@ export class PostgresDatabase {
     }
   }
 
+  /** Second key of the log's write lock (the first is "cwgr"), per schema. */
+  static logLockKey(schema: string): number {
+    return lockKey(schema, 'log');
+  }
+
   /** The sealed relay key file stored in this database, if any. */
   async sealedRelayKeys(): Promise<Buffer | undefined> {
     const r = await this.#query<{ sealed: Buffer }>('SELECT sealed FROM relay_keys WHERE id = 1', []);
