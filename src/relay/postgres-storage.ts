@@ -560,8 +560,9 @@ export class PostgresRelayStorage implements RelayStorage, SharedLog {
     const client = await this.#connect();
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, this.#lockKey]);
+      // One round trip (a simple query: both keys are integers we computed). The head is read by
+      // the NEXT statement, whose snapshot is taken after the lock was granted.
+      await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${LOCK_CLASS}, ${this.#lockKey})`);
       const headRow = (await client.query<HeadRow>(HEAD_SQL)).rows[0];
       const size = headRow?.size ?? 0;
       const existing: (LeafLocation | undefined)[] = probe.leafHashes.map(() => undefined);
@@ -596,11 +597,7 @@ export class PostgresRelayStorage implements RelayStorage, SharedLog {
       const batch = await prepare(head);
       if (batch !== null) {
         checkBatch(batch, this.identity.envelopeBytes, size, head.lastReceivedMs);
-        await writeBatch(client, batch);
-        if (batch.entries.length > 0) {
-          // Delivered by PostgreSQL only when this transaction commits.
-          await client.query('SELECT pg_notify($1, $2)', [this.#channel, String(batch.checkpoint!.size)]);
-        }
+        await writeBatch(client, batch, this.#channel);
       }
       await client.query('COMMIT');
     } catch (error) {
@@ -882,46 +879,52 @@ function concat(parts: readonly Uint8Array[]): Buffer {
   return Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
 }
 
-async function writeBatch(client: pg.PoolClient, batch: AppendBatch): Promise<void> {
+/**
+ * The whole batch in ONE statement (data-modifying CTEs: one round trip), including the NOTIFY,
+ * which PostgreSQL delivers only once the transaction commits.
+ */
+async function writeBatch(client: pg.PoolClient, batch: AppendBatch, channel: string): Promise<void> {
   const n = batch.entries.length;
-  if (n > 0) {
-    const first = batch.firstIndex as number;
-    await client.query(
-      `INSERT INTO entries (idx, leaf_hash, received_ms)
-       SELECT $1::bigint + t.o - 1, substring($2::bytea FROM ((t.o - 1) * 32 + 1)::int FOR 32), t.ms
-         FROM unnest($3::bigint[]) WITH ORDINALITY AS t(ms, o)`,
-      [first, concat(batch.entries.map((e) => e.leafHash)), batch.entries.map((e) => e.receivedMs)],
-    );
-    const size = batch.entries[0]!.envelope.length;
-    await client.query(
-      `INSERT INTO bodies (idx, envelope)
-       SELECT $1::bigint + g, substring($2::bytea FROM (g * $3 + 1)::int FOR $3::int)
-         FROM generate_series(0, $4::int - 1) AS g`,
-      [first, concat(batch.entries.map((e) => e.envelope)), size, n],
-    );
-    const cp = batch.checkpoint!;
-    await client.query('INSERT INTO checkpoints (size, root_hash, note) VALUES ($1, $2, $3)', [
-      cp.size,
-      Buffer.from(cp.rootHash),
-      cp.note,
-    ]);
-  }
+  const cp = batch.checkpoint;
   const nodes = batch.nodes.filter((node) => node.level > 0);
-  if (nodes.length > 0) {
-    await client.query(
-      `INSERT INTO nodes (level, idx, hash)
-       SELECT t.l, t.i, substring($3::bytea FROM ((t.o - 1) * 32 + 1)::int FOR 32)
-         FROM unnest($1::smallint[], $2::bigint[]) WITH ORDINALITY AS t(l, i, o)`,
-      [nodes.map((x) => x.level), nodes.map((x) => x.index), concat(nodes.map((x) => x.hash))],
-    );
-  }
   const tokens = batch.spentTokens ?? [];
-  if (tokens.length > 0) {
-    await client.query(
-      'INSERT INTO spent_tokens (key_id, token_id) SELECT * FROM unnest($1::bytea[], $2::bytea[])',
-      [tokens.map((t) => Buffer.from(t.keyId)), tokens.map((t) => Buffer.from(t.tokenId))],
-    );
-  }
+  await client.query(
+    `WITH e AS (
+       INSERT INTO entries (idx, leaf_hash, received_ms)
+       SELECT $1::bigint + t.o - 1, substring($2::bytea FROM ((t.o - 1) * 32 + 1)::int FOR 32), t.ms
+         FROM unnest($3::bigint[]) WITH ORDINALITY AS t(ms, o)
+     ), b AS (
+       INSERT INTO bodies (idx, envelope)
+       SELECT $1::bigint + g, substring($4::bytea FROM (g * $5::int + 1)::int FOR $5::int)
+         FROM generate_series(0, $6::int - 1) AS g
+     ), c AS (
+       INSERT INTO checkpoints (size, root_hash, note) SELECT $7::bigint, $8::bytea, $9::text WHERE $6::int > 0
+     ), n AS (
+       INSERT INTO nodes (level, idx, hash)
+       SELECT t.l, t.i, substring($12::bytea FROM ((t.o - 1) * 32 + 1)::int FOR 32)
+         FROM unnest($10::smallint[], $11::bigint[]) WITH ORDINALITY AS t(l, i, o)
+     ), k AS (
+       INSERT INTO spent_tokens (key_id, token_id) SELECT * FROM unnest($13::bytea[], $14::bytea[])
+     )
+     SELECT pg_notify($15, $7::text) WHERE $6::int > 0`,
+    [
+      batch.firstIndex,
+      concat(batch.entries.map((e) => e.leafHash)),
+      batch.entries.map((e) => e.receivedMs),
+      concat(batch.entries.map((e) => e.envelope)),
+      batch.entries[0]?.envelope.length ?? 0,
+      n,
+      cp?.size ?? 0,
+      cp === undefined ? Buffer.alloc(0) : Buffer.from(cp.rootHash),
+      cp?.note ?? '',
+      nodes.map((x) => x.level),
+      nodes.map((x) => x.index),
+      concat(nodes.map((x) => x.hash)),
+      tokens.map((t) => Buffer.from(t.keyId)),
+      tokens.map((t) => Buffer.from(t.tokenId)),
+      channel,
+    ],
+  );
 }
 
 function isConnectionError(error: unknown): boolean {

@@ -393,7 +393,10 @@ export class Sequencer {
       endTurn = resolve;
     });
     try {
-      const existing = await this.#storage.lookupLeaf(leaf);
+      // A shared log answers both questions for the whole batch inside its commit (one round
+      // trip per batch, not two per post), where the answer cannot go stale (#commitShared).
+      const shared = this.#storage.shared !== undefined;
+      const existing = shared ? undefined : await this.#storage.lookupLeaf(leaf);
       if (existing !== undefined) {
         // Already in the log from before a restart (or beyond the recent cache): no new entry,
         // no token spent.
@@ -403,7 +406,7 @@ export class Sequencer {
         receipt.resolve(original);
         return { receipt: original, duplicate: true };
       }
-      if (token !== undefined && (await this.#storage.isSpent(token.tokenId, token.keyId))) {
+      if (!shared && token !== undefined && (await this.#storage.isSpent(token.tokenId, token.keyId))) {
         throw tokenSpentError();
       }
       await turn;
