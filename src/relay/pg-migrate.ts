@@ -109,7 +109,11 @@ export async function migrateSqliteToPostgres(opts: {
         const flush = async (): Promise<void> => {
           if (rows.length === 0) return;
           const params: unknown[][] = Array.from({ length: width }, () => []);
-          for (const row of rows) columns(row).forEach((v, i) => params[i]!.push(v));
+          for (const row of rows) {
+            columns(row).forEach((v, i) => {
+              params[i]!.push(v);
+            });
+          }
           await client.query(insert, params);
           counts[table] += rows.length;
           opts.onProgress?.(table, counts[table]);
