@@ -23,9 +23,11 @@ import {
 import { noteVerifierKey, verifyNote } from '../../src/log/note.ts';
 import { decodeReceipt, type Receipt, verifyReceipt } from '../../src/log/receipt.ts';
 import { Sequencer } from '../../src/relay/sequencer.ts';
-import { openSqliteStorage } from '../../src/relay/sqlite-storage.ts';
 import { computeWithNodes } from '../../src/relay/storage.ts';
-import { ENVELOPE_BYTES, identityOf, ORIGIN, relayKey, tempDir } from './fixtures/helpers.ts';
+import { relayBackends } from './fixtures/backends.ts';
+import { ENVELOPE_BYTES, identityOf, ORIGIN, relayKey } from './fixtures/helpers.ts';
+
+const BACKENDS = await relayBackends();
 
 const key = relayKey();
 const identity = identityOf(key);
@@ -38,9 +40,9 @@ interface Run {
 }
 
 /** Run the poster until it has printed `killAfter` receipts, then SIGKILL it. */
-function runAndKill(dataDir: string, killAfter: number): Promise<Run> {
+function runAndKill(where: string[], killAfter: number): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, dataDir], {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...where], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const run: Run = { receipts: [], checkpoints: [] };
@@ -77,54 +79,61 @@ function checkpointOf(note: string): { size: number; root: Buffer } {
   return { size: Number(size), root: Buffer.from(root!, 'base64') };
 }
 
-test('kill -9 at a random moment loses nothing receipted, and every published checkpoint stays consistent', async () => {
-  const tmp = tempDir('crash');
-  try {
-    const all: Run = { receipts: [], checkpoints: [] };
-    for (let round = 0; round < 2; round++) {
-      // A random moment: after a random number of receipts, while 64 posts are still in flight.
-      const killAfter = 200 + Math.floor(Math.random() * 2000);
-      const run = await runAndKill(tmp.dir, killAfter);
-      assert.ok(run.receipts.length >= killAfter, `round ${round}: killed after ${killAfter} receipts`);
-      all.receipts.push(...run.receipts);
-      all.checkpoints.push(...run.checkpoints);
+for (const backend of BACKENDS) {
+  test(`kill -9 at a random moment loses nothing receipted, and every published checkpoint stays consistent [${backend.name}]`, {
+    skip: backend.skip,
+  }, async () => {
+    const log = await backend.open(identity, 'crash');
+    // The child is the writer; this process only reopens the log after each kill.
+    await log.storage.close();
+    const where = log.pg !== undefined ? [log.pg.url, log.pg.schema] : [log.dir!];
+    try {
+      const all: Run = { receipts: [], checkpoints: [] };
+      for (let round = 0; round < 2; round++) {
+        // A random moment: after a random number of receipts, while 64 posts are still in flight.
+        const killAfter = 200 + Math.floor(Math.random() * 2000);
+        const run = await runAndKill(where, killAfter);
+        assert.ok(run.receipts.length >= killAfter, `round ${round}: killed after ${killAfter} receipts`);
+        all.receipts.push(...run.receipts);
+        all.checkpoints.push(...run.checkpoints);
 
-      const storage = openSqliteStorage({ dataDir: tmp.dir, identity });
-      try {
-        // The sequencer reopens: the stored tree hashes to the latest stored checkpoint.
-        const sequencer = await Sequencer.open({ storage, signingKey: key, envelopeBytes: ENVELOPE_BYTES });
-        await sequencer.close();
-        const size = storage.treeSize();
-        const latest = checkpointOf(storage.latestCheckpoint()!.note);
-        assert.equal(latest.size, size);
+        const storage = await log.reopen();
+        try {
+          // The sequencer reopens: the stored tree hashes to the latest stored checkpoint.
+          const sequencer = await Sequencer.open({ storage, signingKey: key, envelopeBytes: ENVELOPE_BYTES });
+          await sequencer.close();
+          const size = await storage.treeSize();
+          const latest = checkpointOf((await storage.latestCheckpoint())!.note);
+          assert.equal(latest.size, size);
 
-        for (const receipt of all.receipts) {
-          assert.equal(verifyReceipt(receipt, key.publicKey), true);
-          assert.ok(
-            receipt.index < size,
-            `receipted index ${receipt.index} is in the log of ${size} (round ${round}, killAfter ${killAfter})`,
-          );
-          const [entry] = storage.readEntries(receipt.index, 1);
-          assert.ok(entry?.envelope, `envelope of index ${receipt.index} is present`);
-          assert.equal(entry.envelope.length, ENVELOPE_BYTES);
-          assert.deepEqual(Buffer.from(leafHash(entry.envelope)), Buffer.from(receipt.leafHash));
-          assert.equal(entry.receivedMs, receipt.timeMs);
+          for (const receipt of all.receipts) {
+            assert.equal(verifyReceipt(receipt, key.publicKey), true);
+            assert.ok(
+              receipt.index < size,
+              `receipted index ${receipt.index} is in the log of ${size} (round ${round}, killAfter ${killAfter})`,
+            );
+            const [entry] = await storage.readEntries(receipt.index, 1);
+            assert.ok(entry?.envelope, `envelope of index ${receipt.index} is present`);
+            assert.equal(entry.envelope.length, ENVELOPE_BYTES);
+            assert.deepEqual(Buffer.from(leafHash(entry.envelope)), Buffer.from(receipt.leafHash));
+            assert.equal(entry.receivedMs, receipt.timeMs);
+          }
+          for (const note of all.checkpoints) {
+            const old = checkpointOf(note);
+            assert.ok(old.size <= size, `published checkpoint ${old.size} is within the log of ${size}`);
+            const proof = await computeWithNodes(storage, (r) =>
+              consistencyProof(r, old.size as TreeSize, size),
+            );
+            assert.equal(verifyConsistency(old.size as TreeSize, size, proof, old.root, latest.root), true);
+          }
+          // Indices are unique across both runs: the second child continued, it did not overwrite.
+          assert.equal(new Set(all.receipts.map((r) => r.index as LogIndex)).size, all.receipts.length);
+        } finally {
+          await storage.close();
         }
-        for (const note of all.checkpoints) {
-          const old = checkpointOf(note);
-          assert.ok(old.size <= size, `published checkpoint ${old.size} is within the log of ${size}`);
-          const proof = await computeWithNodes(storage, (r) =>
-            consistencyProof(r, old.size as TreeSize, size),
-          );
-          assert.equal(verifyConsistency(old.size as TreeSize, size, proof, old.root, latest.root), true);
-        }
-        // Indices are unique across both runs: the second child continued, it did not overwrite.
-        assert.equal(new Set(all.receipts.map((r) => r.index as LogIndex)).size, all.receipts.length);
-      } finally {
-        storage.close();
       }
+    } finally {
+      await log.cleanup();
     }
-  } finally {
-    tmp.cleanup();
-  }
-});
+  });
+}
