@@ -13,6 +13,7 @@ import {
 } from '../identity/key-bundle.ts';
 import type { RelayLimits } from '../relay/limits.ts';
 import { migrateSqliteToPostgres } from '../relay/pg-migrate.ts';
+import { postgresRelayKeysExist } from '../relay/pg-relay.ts';
 import { assertPostgresUrl, redactDatabaseUrl } from '../relay/postgres-storage.ts';
 import { startRelay } from '../relay/relay.ts';
 import { loadOrCreateRelayKeys, relayKeysExist } from '../relay/relay-keys.ts';
@@ -133,12 +134,16 @@ export function registerRelayCommands(program: Command): void {
     const dataDir = resolve(opts.data);
     const { host, port } = parseListen(opts.listen);
     if (opts.db !== undefined) assertPostgresUrl(opts.db);
-    // With --db the keys are in the database: a new passphrase is confirmed only without one.
-    const passphrase = await obtainPassphrase(
-      RELAY_PASSPHRASE_ENV,
-      'relay keys',
-      opts.db === undefined && !relayKeysExist(dataDir),
-    );
+    // A new passphrase (no keys yet: in the data directory, or with --db in the database) is
+    // asked twice at a prompt.
+    const fresh =
+      opts.db === undefined
+        ? !relayKeysExist(dataDir)
+        : !(await postgresRelayKeysExist({
+            url: opts.db,
+            ...(opts.dbSchema === undefined ? {} : { schema: opts.dbSchema }),
+          }));
+    const passphrase = await obtainPassphrase(RELAY_PASSPHRASE_ENV, 'relay keys', fresh);
     const logger = pino({ level: opts.logLevel, base: undefined }, pino.destination(2));
     const retention =
       opts.retainEntries === undefined && opts.retainDays === undefined

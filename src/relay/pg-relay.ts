@@ -43,3 +43,24 @@ export async function openPostgresRelay(opts: {
     throw error;
   }
 }
+
+/**
+ * Whether the database already holds relay keys (so a new passphrase need not be confirmed).
+ * Connects, migrates the schema if needed, and disconnects.
+ * @throws UsageError as PostgresDatabase.connect.
+ */
+export async function postgresRelayKeysExist(opts: {
+  readonly url: string;
+  readonly schema?: string;
+}): Promise<boolean> {
+  const db = await PostgresDatabase.connect({
+    url: opts.url,
+    poolSize: 1,
+    ...(opts.schema === undefined ? {} : { schema: opts.schema }),
+  });
+  try {
+    return (await db.sealedRelayKeys()) !== undefined;
+  } finally {
+    await db.close();
+  }
+}
