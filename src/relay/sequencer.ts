@@ -47,6 +47,7 @@ import { type Receipt, type ReceiptBody, receiptSignerFor, signReceipt } from '.
 import {
   computeWithNodes,
   type LockedHead,
+  MAX_READ_PAGE,
   MAX_TOKEN_ID_BYTES,
   type MaybePromise,
   type NewEntry,
@@ -796,23 +797,27 @@ export class Sequencer {
   }
 
   /**
-   * Read the entries [our size, checkpoint.size) that other processes committed, then, with no
-   * await in between, adopt their head and announce them under `checkpoint`.
+   * Adopt the head other processes committed, then announce their entries [our size,
+   * checkpoint.size) under that checkpoint, one page at a time (memory stays bounded however far
+   * behind this process is). The head is adopted first, with no await before it: a subscriber
+   * that catches up meanwhile goes live at the new head, and a live one gets the pages in order.
    */
   async #announceRemote(checkpoint: StoredCheckpoint, frontier: Frontier): Promise<void> {
-    const from = this.#frontier.size as number;
-    const entries: CommittedEntry[] = [];
-    while (from + entries.length < checkpoint.size) {
-      const at = from + entries.length;
-      const page = await this.#storage.readEntries(at as LogIndex, Math.min(4096, checkpoint.size - at));
-      if (page.length === 0) throw new InternalError('storage-inconsistent', `entry ${at} is missing`);
-      for (const e of page) entries.push(e);
-    }
+    let at = this.#frontier.size as number;
     this.#frontier = frontier;
     this.#checkpoint = checkpoint;
-    const last = entries.at(-1);
-    if (last !== undefined) this.#lastMs = Math.max(this.#lastMs, last.receivedMs);
-    if (entries.length > 0) this.#announce({ entries, checkpoint });
+    while (at < checkpoint.size) {
+      const page = await this.#storage.readEntries(
+        at as LogIndex,
+        Math.min(MAX_READ_PAGE, checkpoint.size - at),
+      );
+      if (page.length === 0 || page[0]!.index !== at) {
+        throw new InternalError('storage-inconsistent', `entry ${at} is missing`);
+      }
+      at += page.length;
+      this.#lastMs = Math.max(this.#lastMs, page.at(-1)!.receivedMs);
+      this.#announce({ entries: page, checkpoint });
+    }
   }
 
   /** Not awaited by the pump: with a worker-pool signer the next commit overlaps this signing. */

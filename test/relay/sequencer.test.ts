@@ -482,3 +482,80 @@ forBackends(
     );
   }),
 );
+
+test('two sequencers on one PostgreSQL log: one chain of indices and checkpoints, dedup and tokens across them, every entry announced by both in order', {
+  skip: BACKENDS.find((b) => b.name === 'postgres')?.skip,
+}, async () => {
+  const backend = BACKENDS.find((b) => b.name === 'postgres')!;
+  const log = await backend.open(identity, 'two');
+  try {
+    const other = await log.openAnother!();
+    const open = (storage: RelayStorage) =>
+      Sequencer.open({ storage, signingKey: key, envelopeBytes: ENVELOPE_BYTES, lingerMs: 1, maxBatch: 16 });
+    const [a, b] = [await open(log.storage), await open(other)];
+    const seen: [CommittedBatch[], CommittedBatch[]] = [[], []];
+    a.subscribe((x) => seen[0].push(x));
+    b.subscribe((x) => seen[1].push(x));
+
+    // Interleaved waves at both: both commit, each on top of the other's head.
+    const receipts: Receipt[] = [];
+    for (let wave = 0; wave < 6; wave++) {
+      const posts = Array.from({ length: 20 }, (_, i) =>
+        (i % 2 === 0 ? a : b).post(envelopeAt(wave * 20 + i)),
+      );
+      receipts.push(...(await Promise.all(posts)));
+    }
+    assert.deepEqual(
+      [...receipts.map((r) => r.index)].sort((x, y) => x - y),
+      Array.from({ length: 120 }, (_, i) => i),
+      'one sequence of indices, no gap, no index twice',
+    );
+    for (const r of receipts) assert.equal(verifyReceipt(r, key.publicKey), true);
+
+    // The same envelope at both at once: one entry, the same receipt, one of them a duplicate.
+    const [x, y] = await Promise.all([a.submit(envelopeAt(500)), b.submit(envelopeAt(500))]);
+    assert.deepEqual(encodeReceipt(x.receipt), encodeReceipt(y.receipt));
+    assert.equal([x.duplicate, y.duplicate].filter((d) => !d).length, 1);
+    // A replay at the other one of an old envelope: the original receipt.
+    // (receipts[k] is the receipt of envelopeAt(k).)
+    const k = receipts.findIndex((r) => r.index === 0);
+    const replay = await b.submit(envelopeAt(k));
+    assert.equal(replay.duplicate, true);
+    assert.deepEqual(encodeReceipt(replay.receipt), encodeReceipt(receipts[k]!));
+
+    // One token, two envelopes, two sequencers: exactly one post is accepted.
+    const token = { tokenId: Buffer.alloc(32, 7), keyId: Buffer.from('tokenkey') };
+    const spent = await Promise.allSettled([
+      a.post(envelopeAt(600), { token }),
+      b.post(envelopeAt(601), { token }),
+    ]);
+    assert.deepEqual(spent.map((s) => s.status).sort(), ['fulfilled', 'rejected']);
+    const refused = spent.find((s) => s.status === 'rejected') as PromiseRejectedResult;
+    assert.ok(refused.reason instanceof VerifyError && refused.reason.reason === 'token-spent');
+
+    const total = await log.storage.treeSize();
+    await until(() => a.treeSize === total && b.treeSize === total);
+    assert.deepEqual(a.rootHash, b.rootHash);
+    await Promise.all([a.close(), b.close()]);
+
+    // Each sequencer announced every entry once, in log order (its own and the other's), and
+    // every checkpoint it announced is consistent with the final tree.
+    const final = checkpointOf((await log.storage.latestCheckpoint())!.note);
+    for (const batches of seen) {
+      const indices = batches.flatMap((bt) => bt.entries.map((e) => e.index as number));
+      assert.deepEqual(
+        indices,
+        Array.from({ length: total }, (_, i) => i),
+      );
+      for (const bt of batches) {
+        const cp = checkpointOf(bt.checkpoint.note);
+        const proof = await computeWithNodes(log.storage, (r) =>
+          consistencyProof(r, size(cp.size), size(final.size)),
+        );
+        assert.equal(verifyConsistency(size(cp.size), size(final.size), proof, cp.root, final.root), true);
+      }
+    }
+  } finally {
+    await log.cleanup();
+  }
+});
