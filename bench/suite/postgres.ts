@@ -5,10 +5,13 @@
  * - raw: 2048-byte rows inserted in ONE transaction (bulk INSERT … SELECT of 1024 rows per
  *   statement, the relay's own technique, no hashing, no signing, no lock): the insert ceiling;
  *   and durable commits of one row each (the fsync rate, synchronous_commit on).
- * - ours: the sequencer + PostgresRelayStorage in this process, posts kept in flight, each post
- *   resolved with a signed receipt only after its batch committed (receipts signed on this
- *   thread); and the same with TWO sequencers on one log (two writers contending for the log's
- *   advisory lock, as two relay processes would).
+ * - ours, real processes: a relay process with `--db` and 100 clients (the SQLite ingest row's
+ *   set-up: bench/suite/ingest.ts, receipts sampled and verified); and TWO relay processes on one
+ *   log, 50 clients each (the sum of their rates: two writers contending for the log's advisory
+ *   lock, entries crossing over LISTEN/NOTIFY).
+ * - ours, in-process: the sequencer + PostgresRelayStorage, posts kept in flight, each resolved
+ *   with a signed receipt only after its batch committed (receipts signed on this thread); and the
+ *   same with two sequencers on one log.
  *
  * The server is CWTCH_BENCH_PG_URL when set, else a throwaway cluster on loopback
  * (scripts/pg-cluster.sh: default settings, fsync on). Without PostgreSQL the section is skipped
@@ -22,7 +25,10 @@ import pg from 'pg';
 import { randomBytes, signingKeyPairFromSeed } from '../../src/crypto/index.ts';
 import { openPostgresStorage, type PostgresRelayStorage } from '../../src/relay/postgres-storage.ts';
 import { Sequencer } from '../../src/relay/sequencer.ts';
+import { removeDir, tempDir } from '../lib/procs.ts';
+import { spawnRelay } from '../lib/relay.ts';
 import type { Row } from '../lib/report.ts';
+import { runIngest } from './ingest.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const ENVELOPE_BYTES = 2048;
@@ -135,6 +141,43 @@ async function ingest(url: string, writers: number, ms: number, inFlight: number
   return counted / elapsed;
 }
 
+/** Durable posts/s with receipts from real relay processes on one fresh schema, 100 clients in all. */
+async function processIngest(
+  url: string,
+  processes: number,
+  warmupMs: number,
+  durationMs: number,
+): Promise<number> {
+  const schema = `bench_${randomBytes(5).toString('hex')}`;
+  const dirs = Array.from({ length: processes }, () => tempDir('pg-ingest'));
+  const relays = [];
+  try {
+    // One after the other: the first creates the schema and the keys, the others load them.
+    for (const dir of dirs)
+      relays.push(await spawnRelay({ dataDir: dir, args: ['--db', url, '--db-schema', schema] }));
+    const results = await Promise.all(
+      relays.map((relay) =>
+        runIngest({
+          url: relay.url,
+          clients: Math.floor(100 / processes),
+          window: 20,
+          warmupMs,
+          durationMs,
+          relayCpuMs: relay.cpuMs,
+        }),
+      ),
+    );
+    return results.reduce((sum, r) => sum + r.rate, 0);
+  } finally {
+    for (const relay of relays) await relay.stop();
+    for (const dir of dirs) removeDir(dir);
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await c.end();
+  }
+}
+
 /** Rows for bench/run.ts's table (section `postgres`). */
 export async function postgresSection(opts: {
   readonly quick: boolean;
@@ -154,11 +197,15 @@ export async function postgresSection(opts: {
   const commits: number[] = [];
   const one: number[] = [];
   const two: number[] = [];
+  const proc1: number[] = [];
+  const proc2: number[] = [];
   try {
     for (let run = 0; run < opts.runs; run++) {
       opts.log(`postgres (run ${run + 1}/${opts.runs})`);
       raw.push(await rawInserts(cluster.url, rowsN));
       commits.push(await rawCommits(cluster.url, opts.quick ? 500 : 1500));
+      proc1.push(await processIngest(cluster.url, 1, opts.quick ? 500 : 1000, ms));
+      proc2.push(await processIngest(cluster.url, 2, opts.quick ? 500 : 1000, ms));
       one.push(await ingest(cluster.url, 1, ms, 2048));
       two.push(await ingest(cluster.url, 2, ms, 1024));
     }
@@ -181,6 +228,22 @@ export async function postgresSection(opts: {
       short: 'PostgreSQL commits',
       unit: '/s',
       runs: commits,
+    },
+    {
+      id: 'pg.process.1',
+      group,
+      name: 'relay ingest on PostgreSQL, durable posts with receipts, 100 clients, real process',
+      unit: '/s',
+      runs: proc1,
+      rawId: 'raw.pg',
+    },
+    {
+      id: 'pg.process.2',
+      group,
+      name: 'two relay processes on one PostgreSQL log, 50 clients each (sum)',
+      unit: '/s',
+      runs: proc2,
+      rawId: 'raw.pg',
     },
     {
       id: 'pg.ingest.1',
