@@ -27,7 +27,7 @@ import {
   verifyCheckpoint,
 } from '../log/index.ts';
 import { ENVELOPE_BYTES } from '../wire/frames.ts';
-import { PostgresDatabase } from './postgres-storage.ts';
+import { holdClient, PostgresDatabase } from './postgres-storage.ts';
 import { openRelayKeys, relayKeyFilePath, relayKeysExist } from './relay-keys.ts';
 import { DATABASE_FILE, openSqliteStorage } from './sqlite-storage.ts';
 import { computeWithNodes, MAX_READ_PAGE } from './storage.ts';
@@ -72,6 +72,7 @@ export async function migrateSqliteToPostgres(opts: {
   try {
     const counts = { entries: 0, bodies: 0, nodes: 0, checkpoints: 0, spentTokens: 0 };
     const client = await db.pool.connect();
+    const release = holdClient(client);
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1, $2)', [
@@ -167,7 +168,7 @@ export async function migrateSqliteToPostgres(opts: {
       await client.query('ROLLBACK').catch(() => {});
       throw error;
     } finally {
-      client.release();
+      release();
     }
 
     // Verify from the target alone.

@@ -175,13 +175,20 @@ export interface PostgresConnectOptions {
   readonly schema?: string;
   /** Pooled connections for reads and commits (default 4). */
   readonly poolSize?: number;
+  /**
+   * idle_in_transaction_session_timeout of our sessions, ms (default 10 000). A writer that
+   * stalls while it holds the log's lock (stopped, swapped out, its event loop blocked) loses its
+   * session after this long: the server rolls its transaction back and releases the lock, so the
+   * other processes continue, and the stalled one can no longer commit.
+   */
+  readonly idleInTransactionMs?: number;
 }
 
 function poolConfig(opts: PostgresConnectOptions, schema: string): pg.PoolConfig {
   return {
     connectionString: opts.url,
     max: opts.poolSize ?? 4,
-    options: `-c search_path=${schema}`,
+    options: `-c search_path=${schema} -c idle_in_transaction_session_timeout=${opts.idleInTransactionMs ?? 10_000}`,
     types: TYPES,
     application_name: 'cwtch-groups-relay',
   };
@@ -219,6 +226,10 @@ export class PostgresDatabase {
     ) {
       throw new UsageError('bad-argument', 'poolSize must be an integer in 1..64');
     }
+    const idle = opts.idleInTransactionMs;
+    if (idle !== undefined && (!Number.isSafeInteger(idle) || idle < 100 || idle > 3_600_000)) {
+      throw new UsageError('bad-argument', 'idleInTransactionMs must be an integer in 100..3600000');
+    }
     const pool = new pg.Pool(poolConfig(opts, schema));
     // An idle pooled connection that the server drops must not crash the process: the next query
     // on a fresh connection reports it.
@@ -235,6 +246,7 @@ export class PostgresDatabase {
 
   async #migrate(): Promise<void> {
     const client = await this.pool.connect();
+    const release = holdClient(client);
     try {
       // Session lock: processes starting together create and migrate the schema once.
       await client.query('SELECT pg_advisory_lock($1, $2)', [LOCK_CLASS, lockKey(this.schema, 'migrate')]);
@@ -284,7 +296,7 @@ export class PostgresDatabase {
         ]);
       }
     } finally {
-      client.release();
+      release();
     }
   }
 
@@ -352,6 +364,7 @@ export class PostgresDatabase {
     }
     // One snapshot: a commit by another process lands entries and checkpoint together.
     const client = await this.pool.connect();
+    const release = holdClient(client);
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const max = await client.query<{ m: number | null }>('SELECT max(idx) AS m FROM entries');
@@ -369,7 +382,7 @@ export class PostgresDatabase {
       await client.query('ROLLBACK').catch(() => {});
       throw mapPgError(error, 'check the log');
     } finally {
-      client.release();
+      release();
     }
     const storage = new PostgresRelayStorage(this, identity, options.ownsDatabase ?? false, options.onError);
     if (options.listen ?? true) await storage.startListening();
@@ -420,6 +433,21 @@ export async function openPostgresStorage(
     await db.close();
     throw error;
   }
+}
+
+/**
+ * Guard a checked-out pool client: pg-pool removes its idle error listener while a client is
+ * checked out, so an error the server sends meanwhile (the session terminated, e.g. by
+ * idle_in_transaction_session_timeout) would be an unhandled 'error' event and end the process.
+ * The next query on the client reports it instead. Returns the release function.
+ */
+export function holdClient(client: pg.PoolClient): (error?: Error) => void {
+  const ignore = (): void => {};
+  client.on('error', ignore);
+  return (error) => {
+    client.off('error', ignore);
+    client.release(error);
+  };
 }
 
 function checkIdentity(identity: LogIdentity): void {
@@ -558,6 +586,7 @@ export class PostgresRelayStorage implements RelayStorage, SharedLog {
   ): Promise<void> {
     this.#assertOpen();
     const client = await this.#connect();
+    const release = holdClient(client);
     let broken: Error | undefined;
     try {
       // One round trip (a simple query: both keys are integers we computed). The head is read by
@@ -607,7 +636,7 @@ export class PostgresRelayStorage implements RelayStorage, SharedLog {
       throw mapWriteError(error);
     } finally {
       // A connection that failed mid-transaction is destroyed, not returned to the pool.
-      client.release(broken);
+      release(broken);
     }
   }
 
@@ -643,6 +672,7 @@ export class PostgresRelayStorage implements RelayStorage, SharedLog {
     }
     this.#assertOpen();
     const client = await this.#connect();
+    const release = holdClient(client);
     try {
       await client.query('BEGIN');
       // Row lock: processes running retention at once prune each range once.
@@ -662,7 +692,7 @@ export class PostgresRelayStorage implements RelayStorage, SharedLog {
       await client.query('ROLLBACK').catch(() => {});
       throw mapPgError(error, 'prune envelope bodies');
     } finally {
-      client.release();
+      release();
     }
   }
 
@@ -933,6 +963,7 @@ function isConnectionError(error: unknown): boolean {
     return error instanceof Error && /Connection terminated|not queryable/i.test(error.message);
   return (
     code.startsWith('08') ||
+    code === '25P03' || // idle_in_transaction_session_timeout: the server ended the session
     code === '57P01' ||
     code === '57P02' ||
     code === '57P03' ||

@@ -604,3 +604,45 @@ test('the storage, sequencer and retention modules know nothing of groups (impor
     }
   }
 });
+
+test('PostgreSQL: a writer that stalls holding the log lock loses it, and can no longer commit; the other writer continues', {
+  skip: BACKENDS.find((b) => b.name === 'postgres')?.skip,
+}, async () => {
+  const server = await postgresServer();
+  assert.ok('url' in server);
+  const schema = freshSchema();
+  const stalling = await openPostgresStorage({ url: server.url, schema, identity, idleInTransactionMs: 300 });
+  const other = await openPostgresStorage({ url: server.url, schema, identity });
+  try {
+    let resume: (() => void) | undefined;
+    // The stalled writer holds the lock (prepare runs inside the locked transaction) and waits.
+    const stalled = stalling.appendLocked({ leafHashes: [], tokens: [] }, async (head) => {
+      assert.equal(head.size, 0);
+      await new Promise<void>((r) => {
+        resume = r;
+      });
+      return makeBatch(emptyFrontier(), [envelopeAt(1)], 1000).batch;
+    });
+    while (resume === undefined) await new Promise((r) => setImmediate(r));
+    // The other writer waits for the lock until the server ends the stalled session, then commits.
+    await other.appendBatch(makeBatch(emptyFrontier(), [envelopeAt(2)], 1000).batch);
+    resume();
+    await assert.rejects(
+      stalled,
+      (e: unknown) => e instanceof InternalError && e.reason === 'storage-failed',
+    );
+    assert.equal(await other.treeSize(), 1);
+    const [entry] = await other.readEntries(idx(0), 1);
+    assert.deepEqual(
+      Buffer.from(entry!.envelope!),
+      envelopeAt(2),
+      'only the live writer’s entry is in the log',
+    );
+    // The stalled process's pool replaces the dead session: it can serve and write again.
+    assert.equal(await stalling.treeSize(), 1);
+  } finally {
+    await stalling.close();
+    await other.close();
+    await dropSchema(server.url, schema);
+  }
+});
