@@ -559,3 +559,35 @@ test('two sequencers on one PostgreSQL log: one chain of indices and checkpoints
     await log.cleanup();
   }
 });
+
+test('PostgreSQL: a sequencer whose LISTEN connection is cut reconnects and still learns of the other writer’s entries', {
+  skip: BACKENDS.find((b) => b.name === 'postgres')?.skip,
+}, async () => {
+  const backend = BACKENDS.find((b) => b.name === 'postgres')!;
+  const log = await backend.open(identity, 'listen-cut');
+  try {
+    const other = await log.openAnother!();
+    const open = (storage: RelayStorage) =>
+      Sequencer.open({ storage, signingKey: key, envelopeBytes: ENVELOPE_BYTES, lingerMs: 0 });
+    const [a, b] = [await open(log.storage), await open(other)];
+    const seenByB: number[] = [];
+    b.subscribe((batch) => seenByB.push(...batch.entries.map((e) => e.index as number)));
+    await a.post(envelopeAt(0));
+    await until(() => b.treeSize === 1 && seenByB.length === 1);
+    // Cut every LISTEN session of this log (the server ends them, as a network failure would).
+    const cut = await sqlOn(
+      log.pg!.url,
+      log.pg!.schema,
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1`,
+      [`LISTEN cwtch_log_${log.pg!.schema}`],
+    );
+    assert.equal(cut.rowCount, 2, 'both processes listened');
+    for (let i = 1; i <= 5; i++) await a.post(envelopeAt(i));
+    await until(() => b.treeSize === 6 && seenByB.length >= 6);
+    assert.deepEqual(seenByB, [0, 1, 2, 3, 4, 5], 'every entry announced once, in order');
+    assert.deepEqual(b.rootHash, a.rootHash);
+    await Promise.all([a.close(), b.close()]);
+  } finally {
+    await log.cleanup();
+  }
+});
