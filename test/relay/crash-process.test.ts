@@ -15,7 +15,7 @@ import { leafHash, type TreeSize } from '../../src/log/hash.ts';
 import { verifyConsistency } from '../../src/log/proof.ts';
 import { decodeReceipt, verifyReceipt } from '../../src/log/receipt.ts';
 import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
-import { dropSchema, freshSchema, postgresServer, relayBackends } from './fixtures/backends.ts';
+import { type Backend, dropSchema, freshSchema, postgresServer, relayBackends } from './fixtures/backends.ts';
 import { VerifiedLog } from './fixtures/bystander.ts';
 
 const BACKENDS = await relayBackends();
@@ -160,113 +160,115 @@ function sample<T>(items: readonly T[], n: number): T[] {
   return out;
 }
 
-for (const backend of BACKENDS) {
-  describe(`a relay process killed at random moments [${backend.name}]`, {
-    timeout: 180_000,
-    skip: backend.skip,
-  }, () => {
-    let dir: ReturnType<typeof tempDir>;
-    /** The relay's arguments: on PostgreSQL, --db on a schema of its own. */
-    const args = [...ARGS];
-    let schema: string | undefined;
-    let relay: RelayProcess | undefined;
-    const receipts = new Map<number, Receipted>();
-    let address = '';
+const killedAtRandom = (backend: Backend) => () => {
+  /** The relay's arguments: on PostgreSQL, --db on a schema of its own. */
+  const args = [...ARGS];
+  let schema: string | undefined;
+  let dir: ReturnType<typeof tempDir>;
+  let relay: RelayProcess | undefined;
+  const receipts = new Map<number, Receipted>();
+  let address = '';
 
-    before(async () => {
-      dir = tempDir('crash-process');
-      const server = await postgresServer();
-      if (backend.name === 'postgres' && 'url' in server) {
-        schema = freshSchema();
-        args.push('--db', server.url, '--db-schema', schema);
-      }
-    });
-    after(async () => {
-      await relay?.kill9();
-      dir.remove();
-      const server = await postgresServer();
-      if (schema !== undefined && 'url' in server) await dropSchema(server.url, schema);
-    });
+  before(async () => {
+    dir = tempDir('crash-process');
+    const server = await postgresServer();
+    if (backend.name === 'postgres' && 'url' in server) {
+      schema = freshSchema();
+      args.push('--db', server.url, '--db-schema', schema);
+    }
+  });
+  after(async () => {
+    await relay?.kill9();
+    dir.remove();
+    const server = await postgresServer();
+    if (schema !== undefined && 'url' in server) await dropSchema(server.url, schema);
+  });
 
-    test(`SIGKILL ${ROUNDS} times while posting: every receipt survives, every checkpoint stays consistent`, async () => {
-      relay = await startRelayProcess({ dataDir: dir.path, args });
-      const port = relay.port;
-      {
-        const c = await RelayClient.connect({ url: relay.url });
-        address = c.bundle.address;
-        await c.close();
-      }
-      let reposted = 0;
-      let duplicates = 0;
-      for (let round = 0; round < ROUNDS; round++) {
-        const session = await postContinuously(relay.url, receipts);
-        // A random moment: after at least one receipt of this round, plus 0–400 ms.
-        const deadline = Date.now() + 30_000;
-        while (session.receiptsThisSession() === 0 && Date.now() < deadline) await sleep(2);
-        assert.ok(session.receiptsThisSession() > 0, 'no post was receipted in this round');
-        await sleep(Math.floor(Math.random() * 400));
-        await relay.kill9();
-        await session.stop();
-        assert.deepEqual(session.unclean, [], 'posts failed with something other than a typed error');
-
-        relay = await startRelayProcess({ dataDir: dir.path, args, port });
-        assert.equal(relay.port, port);
-        const seen = sample(session.checkpoints, 64);
-        const { client, leaves } = await verifyAfterRestart(relay.url, receipts, seen, address);
-        // Posts whose outcome the client never learned: replaying them is safe. One that was
-        // committed comes back as a duplicate at its original index; one that was not is new.
-        const where = new Map(leaves.map((leaf, i) => [leaf, i]));
-        for (const envelope of session.unknown) {
-          const r = await client.request({ type: 'post', envelope, token: null }, 'receipt');
-          const receipt = decodeReceipt(r.receipt);
-          const before = where.get(hex(leafHash(envelope)));
-          assert.equal(r.duplicate, before !== undefined);
-          if (before !== undefined) {
-            assert.equal(receipt.index, before);
-            duplicates++;
-          } else {
-            receipts.set(receipt.index, { leaf: hex(receipt.leafHash), timeMs: receipt.timeMs });
-          }
-          reposted++;
-        }
-        await client.close();
-      }
-      assert.ok(receipts.size > ROUNDS, `only ${receipts.size} receipts over ${ROUNDS} rounds`);
-      // Informational: how many unknown-outcome posts had in fact been committed.
-      assert.ok(duplicates <= reposted);
-    });
-
-    test('SIGTERM while posting: each post ends in a receipt or a clean error, exit 0, nothing committed unreceipted', async () => {
-      assert.ok(relay !== undefined);
-      const port = relay.port;
+  test(`SIGKILL ${ROUNDS} times while posting: every receipt survives, every checkpoint stays consistent`, async () => {
+    relay = await startRelayProcess({ dataDir: dir.path, args });
+    const port = relay.port;
+    {
+      const c = await RelayClient.connect({ url: relay.url });
+      address = c.bundle.address;
+      await c.close();
+    }
+    let reposted = 0;
+    let duplicates = 0;
+    for (let round = 0; round < ROUNDS; round++) {
       const session = await postContinuously(relay.url, receipts);
-      const before = receipts.size;
+      // A random moment: after at least one receipt of this round, plus 0–400 ms.
       const deadline = Date.now() + 30_000;
-      while (session.receiptsThisSession() < 50 && Date.now() < deadline) await sleep(2);
-      assert.ok(session.receiptsThisSession() >= 50);
-      const code = await relay.stop();
-      assert.equal(code, 0, `exit code ${code}\n${relay.stderr().slice(-2000)}`);
+      while (session.receiptsThisSession() === 0 && Date.now() < deadline) await sleep(2);
+      assert.ok(session.receiptsThisSession() > 0, 'no post was receipted in this round');
+      await sleep(Math.floor(Math.random() * 400));
+      await relay.kill9();
       await session.stop();
-      assert.deepEqual(session.unclean, []);
-      assert.ok(receipts.size > before);
-      for (const e of session.unknown) assert.equal(e.length, 2048);
+      assert.deepEqual(session.unclean, [], 'posts failed with something other than a typed error');
 
       relay = await startRelayProcess({ dataDir: dir.path, args, port });
-      const { client } = await verifyAfterRestart(
-        relay.url,
-        receipts,
-        sample(session.checkpoints, 64),
-        address,
-      );
-      // Graceful: a post the relay accepted was answered before the connection closed, so none of
-      // the posts that ended in an error is in the log.
+      assert.equal(relay.port, port);
+      const seen = sample(session.checkpoints, 64);
+      const { client, leaves } = await verifyAfterRestart(relay.url, receipts, seen, address);
+      // Posts whose outcome the client never learned: replaying them is safe. One that was
+      // committed comes back as a duplicate at its original index; one that was not is new.
+      const where = new Map(leaves.map((leaf, i) => [leaf, i]));
       for (const envelope of session.unknown) {
         const r = await client.request({ type: 'post', envelope, token: null }, 'receipt');
-        assert.equal(r.duplicate, false, 'a post was committed during shutdown but its receipt never sent');
+        const receipt = decodeReceipt(r.receipt);
+        const before = where.get(hex(leafHash(envelope)));
+        assert.equal(r.duplicate, before !== undefined);
+        if (before !== undefined) {
+          assert.equal(receipt.index, before);
+          duplicates++;
+        } else {
+          receipts.set(receipt.index, { leaf: hex(receipt.leafHash), timeMs: receipt.timeMs });
+        }
+        reposted++;
       }
       await client.close();
-      assert.equal(await relay.stop(), 0);
-      relay = undefined;
-    });
+    }
+    assert.ok(receipts.size > ROUNDS, `only ${receipts.size} receipts over ${ROUNDS} rounds`);
+    // Informational: how many unknown-outcome posts had in fact been committed.
+    assert.ok(duplicates <= reposted);
   });
+
+  test('SIGTERM while posting: each post ends in a receipt or a clean error, exit 0, nothing committed unreceipted', async () => {
+    assert.ok(relay !== undefined);
+    const port = relay.port;
+    const session = await postContinuously(relay.url, receipts);
+    const before = receipts.size;
+    const deadline = Date.now() + 30_000;
+    while (session.receiptsThisSession() < 50 && Date.now() < deadline) await sleep(2);
+    assert.ok(session.receiptsThisSession() >= 50);
+    const code = await relay.stop();
+    assert.equal(code, 0, `exit code ${code}\n${relay.stderr().slice(-2000)}`);
+    await session.stop();
+    assert.deepEqual(session.unclean, []);
+    assert.ok(receipts.size > before);
+    for (const e of session.unknown) assert.equal(e.length, 2048);
+
+    relay = await startRelayProcess({ dataDir: dir.path, args, port });
+    const { client } = await verifyAfterRestart(
+      relay.url,
+      receipts,
+      sample(session.checkpoints, 64),
+      address,
+    );
+    // Graceful: a post the relay accepted was answered before the connection closed, so none of
+    // the posts that ended in an error is in the log.
+    for (const envelope of session.unknown) {
+      const r = await client.request({ type: 'post', envelope, token: null }, 'receipt');
+      assert.equal(r.duplicate, false, 'a post was committed during shutdown but its receipt never sent');
+    }
+    await client.close();
+    assert.equal(await relay.stop(), 0);
+    relay = undefined;
+  });
+};
+for (const backend of BACKENDS) {
+  describe(
+    `a relay process killed at random moments [${backend.name}]`,
+    { timeout: 180_000, skip: backend.skip },
+    killedAtRandom(backend),
+  );
 }
