@@ -30,6 +30,7 @@ import { fmt, median } from './lib/stats.ts';
 import { figuresVsLimitsSvg, latencyHistogramSvg } from './lib/svg.ts';
 import { type IngestResult, runIngest } from './suite/ingest.ts';
 import { type LatencyResult, runLatency } from './suite/latency.ts';
+import { postgresSection } from './suite/postgres.ts';
 import { measureRawLimits, type RawFigures } from './suite/raw.ts';
 import { fillLog, relayMemory, restartTimes } from './suite/scale.ts';
 import { parseRelayStorage, runScript, type ScriptSpec } from './suite/scripts.ts';
@@ -37,7 +38,7 @@ import { parseRelayStorage, runScript, type ScriptSpec } from './suite/scripts.t
 // ---------------------------------------------------------------------------------------------
 // Arguments
 
-const SECTIONS = ['raw', 'ingest', 'latency', 'scale', 'scripts'] as const;
+const SECTIONS = ['raw', 'ingest', 'latency', 'scale', 'scripts', 'postgres'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -51,7 +52,7 @@ interface Args {
 function usage(message?: string): never {
   if (message !== undefined) process.stderr.write(`bench: error: ${message}\n`);
   process.stderr.write(
-    'usage: npm run bench -- [--quick] [--huge] [--runs N] [--only raw,ingest,latency,scale,scripts] [--profile | --no-profile]\n',
+    'usage: npm run bench -- [--quick] [--huge] [--runs N] [--only raw,ingest,latency,scale,scripts,postgres] [--profile | --no-profile]\n',
   );
   process.exit(message === undefined ? 0 : 64);
 }
@@ -645,6 +646,9 @@ async function main(): Promise<number> {
     latency: latencySection,
     scale: scaleSection,
     scripts: scriptsSection,
+    postgres: async () => {
+      rows.push(...(await postgresSection({ quick: Q, runs: RUNS, log, notes })));
+    },
   };
   let failed = false;
   for (const name of SECTIONS) {

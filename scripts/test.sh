@@ -7,5 +7,12 @@ npx tsc --noEmit
 npx biome check .
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 if [ "${#files[@]}" -eq 0 ]; then echo "no test files found" >&2; exit 1; fi
+# The relay tests run on SQLite and on PostgreSQL: one throwaway cluster for the whole run
+# (test/relay/fixtures/backends.ts skips PostgreSQL only outside CI when none can be started).
+if [ -z "${CWTCH_TEST_PG_URL:-}" ]; then
+  pg_dir=$(mktemp -d)
+  trap 'bash scripts/pg-cluster.sh stop "$pg_dir"' EXIT
+  if CWTCH_TEST_PG_URL=$(bash scripts/pg-cluster.sh start "$pg_dir"); then export CWTCH_TEST_PG_URL; fi
+fi
 # A hung test fails after 5 minutes instead of holding CI to its limit.
-exec node --import tsx --test --test-concurrency=2 --test-timeout=300000 "${files[@]}"
+node --import tsx --test --test-concurrency=2 --test-timeout=300000 "${files[@]}"

@@ -28,6 +28,9 @@ const HINTS: Readonly<Record<string, string>> = {
   'tor-control-unreachable': 'is tor running with ControlPort HOST:PORT and CookieAuthentication 1?',
   'tor-auth-failed': 'run cwtch-groups as a user who can read the tor auth cookie (e.g. in group debian-tor)',
   'tor-auth-unsupported': 'set CookieAuthentication 1 in the torrc of that tor',
+  'storage-unreachable': 'is PostgreSQL running? check the host, port, user and database of --db',
+  'bad-database-url':
+    'for example --db postgres://relay@127.0.0.1:5432/relay (a password may come from PGPASSWORD)',
 };
 
 export function printError(e: unknown): number {

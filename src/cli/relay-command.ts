@@ -13,6 +13,9 @@ import {
 } from '../identity/key-bundle.ts';
 import { hostOnion, type OnionHost } from '../net/onion-host.ts';
 import type { RelayLimits } from '../relay/limits.ts';
+import { migrateSqliteToPostgres } from '../relay/pg-migrate.ts';
+import { postgresRelayKeysExist } from '../relay/pg-relay.ts';
+import { assertPostgresUrl, redactDatabaseUrl } from '../relay/postgres-storage.ts';
 import { startRelay } from '../relay/relay.ts';
 import { loadOrCreateRelayKeys, relayKeysExist } from '../relay/relay-keys.ts';
 import { base64UrlEncode } from '../wire/base64.ts';
@@ -79,6 +82,8 @@ function camel(flag: string): string {
 
 interface RunOptions {
   data: string;
+  db?: string;
+  dbSchema?: string;
   listen: string;
   tokens: boolean;
   powDifficulty: number;
@@ -101,6 +106,11 @@ export function registerRelayCommands(program: Command): void {
       'data directory (default $CWTCH_RELAY_DATA or ~/.cwtch-groups-relay)',
       defaultRelayDataDir(),
     )
+    .option(
+      '--db <postgres-url>',
+      'keep the log and keys in PostgreSQL (postgres://…); several relays may share one (default: SQLite in --data)',
+    )
+    .option('--db-schema <name>', 'PostgreSQL schema holding the log (one schema, one log)', 'cwtch_relay')
     .option('--listen <host:port>', 'address to listen on (loopback by default)', '127.0.0.1:7700')
     .option('--no-tokens', 'accept posts without anti-spam tokens (a private relay)')
     .option(
@@ -151,7 +161,17 @@ export function registerRelayCommands(program: Command): void {
       throw new UsageError('bad-argument', '--tor-control, --tor-path and --tor-config go with --tor');
     const torControl =
       opts.torControl === undefined ? undefined : parseTorEndpoint(opts.torControl, '--tor-control');
-    const passphrase = await obtainPassphrase(RELAY_PASSPHRASE_ENV, 'relay keys', !relayKeysExist(dataDir));
+    if (opts.db !== undefined) assertPostgresUrl(opts.db);
+    // A new passphrase (no keys yet: in the data directory, or with --db in the database) is
+    // asked twice at a prompt.
+    const fresh =
+      opts.db === undefined
+        ? !relayKeysExist(dataDir)
+        : !(await postgresRelayKeysExist({
+            url: opts.db,
+            ...(opts.dbSchema === undefined ? {} : { schema: opts.dbSchema }),
+          }));
+    const passphrase = await obtainPassphrase(RELAY_PASSPHRASE_ENV, 'relay keys', fresh);
     const logger = pino({ level: opts.logLevel, base: undefined }, pino.destination(2));
     const retention =
       opts.retainEntries === undefined && opts.retainDays === undefined
@@ -167,6 +187,9 @@ export function registerRelayCommands(program: Command): void {
     }
     const running = await startRelay({
       dataDir,
+      ...(opts.db === undefined
+        ? {}
+        : { db: { url: opts.db, ...(opts.dbSchema === undefined ? {} : { schema: opts.dbSchema }) } }),
       passphrase,
       host,
       port,
@@ -249,12 +272,52 @@ export function registerRelayCommands(program: Command): void {
         `  log origin   ${d.logOrigin}`,
         `  bundle       ${d.digest.slice(0, 32)}`,
         `  tokens       ${opts.tokens ? `required (proof of work ${opts.powDifficulty} bits)` : 'off'}`,
-        `  data         ${dataDir}${running.created ? ' (new)' : ''}`,
+        opts.db === undefined
+          ? `  data         ${dataDir}${running.created ? ' (new)' : ''}`
+          : `  database     ${redactDatabaseUrl(opts.db)} schema ${opts.dbSchema ?? 'cwtch_relay'}${running.created ? ' (new)' : ''}`,
         `  log size     ${running.sequencer.treeSize}`,
         '',
       ].join('\n'),
     );
   });
+
+  relay
+    .command('migrate')
+    .description(
+      'copy a stopped relay from its SQLite data directory into PostgreSQL, then verify the tree root',
+    )
+    .option('--data <dir>', 'data directory of the relay to copy', defaultRelayDataDir())
+    .option('--db <postgres-url>', 'target database (postgres://…)')
+    .option('--db-schema <name>', 'target schema; must hold no relay yet', 'cwtch_relay')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      // As for `relay info`: the parent parses the options it shares with us.
+      const parent = relay.opts<{ data: string; db?: string; dbSchema?: string }>();
+      const dataDir = resolve(parent.data);
+      if (parent.db === undefined)
+        throw new UsageError('bad-database-url', 'relay migrate needs --db postgres://…');
+      assertPostgresUrl(parent.db);
+      if (!relayKeysExist(dataDir)) throw new UsageError('no-relay', `no relay keys in ${dataDir}`);
+      const passphrase = await obtainPassphrase(RELAY_PASSPHRASE_ENV, 'relay keys');
+      const result = await migrateSqliteToPostgres({
+        dataDir,
+        passphrase,
+        url: parent.db,
+        ...(parent.dbSchema === undefined ? {} : { schema: parent.dbSchema }),
+      });
+      if (opts.json) return printJson({ ...result, database: redactDatabaseUrl(parent.db) });
+      process.stdout.write(
+        [
+          `migrated ${dataDir} to ${redactDatabaseUrl(parent.db)} schema ${parent.dbSchema ?? 'cwtch_relay'}`,
+          `  log origin   ${result.origin}`,
+          `  entries      ${result.entries} (${result.bodies} bodies kept, ${result.nodes} tree nodes)`,
+          `  checkpoints  ${result.checkpoints}`,
+          `  spent tokens ${result.spentTokens}`,
+          `  root         ${result.root} (rehashed from the copy: matches the signed checkpoint)`,
+          '',
+        ].join('\n'),
+      );
+    });
 
   relay
     .command('info')

@@ -43,6 +43,18 @@ export async function loadOrCreateRelayKeys(
   const path = relayKeyFilePath(dataDir);
   if (existsSync(path)) return { keys: await openRelayKeys(readFileSync(path), passphrase), created: false };
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const file = await sealNewRelayKeys(passphrase);
+  // Write then rename: a crash never leaves a half-written key file behind.
+  writeFileSync(`${path}.tmp`, file, { mode: 0o600 });
+  renameSync(`${path}.tmp`, path);
+  return { keys: await openRelayKeys(file, passphrase), created: true };
+}
+
+/**
+ * Fresh relay keys as a key file sealed under `passphrase` (Argon2id + AEAD, src/identity/keyfile):
+ * what DATA/relay-keys.cwtch holds, and what a PostgreSQL relay keeps in its relay_keys table.
+ */
+export async function sealNewRelayKeys(passphrase: string): Promise<Uint8Array> {
   const seeds = {
     identity: randomBytes(32),
     log: randomBytes(32),
@@ -60,14 +72,14 @@ export async function loadOrCreateRelayKeys(
     [5, origin],
     [6, createdAtMs],
   ]);
-  const file = await sealKeyFile(PURPOSE, secrets, passphrase);
-  // Write then rename: a crash never leaves a half-written key file behind.
-  writeFileSync(`${path}.tmp`, file, { mode: 0o600 });
-  renameSync(`${path}.tmp`, path);
-  return { keys: await openRelayKeys(file, passphrase), created: true };
+  return sealKeyFile(PURPOSE, secrets, passphrase);
 }
 
-async function openRelayKeys(file: Uint8Array, passphrase: string): Promise<RelayKeys> {
+/**
+ * Open a sealed relay key file.
+ * @throws as src/identity/keyfile openKeyFile (a wrong passphrase is a clear error).
+ */
+export async function openRelayKeys(file: Uint8Array, passphrase: string): Promise<RelayKeys> {
   const r = MapReader.of(await openKeyFile(PURPOSE, file, passphrase), 'relay keys');
   const identitySeed = r.bytes(1, 'identity', 32);
   const logSeed = r.bytes(2, 'log', 32);

@@ -9,6 +9,7 @@ import { type SignedKeyBundle, signKeyBundle } from '../identity/key-bundle.ts';
 import { TokenIssuer } from '../tokens/index.ts';
 import { ENVELOPE_BYTES } from '../wire/frames.ts';
 import type { RelayLimits } from './limits.ts';
+import { openPostgresRelay } from './pg-relay.ts';
 import { MAX_SIGNER_THREADS, ReceiptSignerPool } from './receipt-signer-pool.ts';
 import { loadOrCreateRelayKeys, type RelayKeys } from './relay-keys.ts';
 import { type RetentionPolicy, scheduleRetention } from './retention.ts';
@@ -19,6 +20,11 @@ import type { RelayStorage } from './storage.ts';
 
 export interface RelayOptions {
   readonly dataDir: string;
+  /**
+   * Keep the log in PostgreSQL instead of DATA/relay.sqlite (docs/storage.md, "PostgreSQL"). The
+   * relay keys then live sealed in the database, so every process on it serves the same log.
+   */
+  readonly db?: { readonly url: string; readonly schema?: string };
   readonly passphrase: string;
   readonly host: string;
   readonly port: number;
@@ -62,11 +68,22 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   ) {
     throw new UsageError('bad-argument', `signerThreads must be an integer in 0..${MAX_SIGNER_THREADS}`);
   }
-  const { keys, created } = await loadOrCreateRelayKeys(opts.dataDir, opts.passphrase);
-  const storage = openSqliteStorage({
-    dataDir: opts.dataDir,
-    identity: { origin: keys.origin, publicKey: keys.logKey.publicKey, envelopeBytes: ENVELOPE_BYTES },
-  });
+  let keys: RelayKeys;
+  let created: boolean;
+  let storage: RelayStorage;
+  if (opts.db === undefined) {
+    ({ keys, created } = await loadOrCreateRelayKeys(opts.dataDir, opts.passphrase));
+    storage = openSqliteStorage({
+      dataDir: opts.dataDir,
+      identity: { origin: keys.origin, publicKey: keys.logKey.publicKey, envelopeBytes: ENVELOPE_BYTES },
+    });
+  } else {
+    ({ keys, created, storage } = await openPostgresRelay({
+      ...opts.db,
+      passphrase: opts.passphrase,
+      onError: (e) => opts.logger.error({ err: String(e) }, 'database listener lost; reconnecting'),
+    }));
+  }
   let receiptSigner: ReceiptSignerPool | null = null;
   let sequencer: Sequencer;
   try {

@@ -46,10 +46,13 @@ import {
 import { type Receipt, type ReceiptBody, receiptSignerFor, signReceipt } from '../log/receipt.ts';
 import {
   computeWithNodes,
+  type LockedHead,
+  MAX_READ_PAGE,
   MAX_TOKEN_ID_BYTES,
   type MaybePromise,
   type NewEntry,
   type RelayStorage,
+  type SharedLog,
   type SpentToken,
   type StoredCheckpoint,
 } from './storage.ts';
@@ -106,7 +109,11 @@ export interface SequencerConfig {
 export interface CommittedEntry {
   readonly index: LogIndex;
   readonly leafHash: Uint8Array;
-  readonly envelope: Uint8Array;
+  /**
+   * The envelope; null only for an entry another process committed whose body retention pruned
+   * before this process announced it (shared logs).
+   */
+  readonly envelope: Uint8Array | null;
   readonly receivedMs: number;
 }
 
@@ -158,6 +165,8 @@ interface Pending {
   readonly tokenKey: string | undefined;
   readonly token: SpentToken | undefined;
   readonly receipt: Deferred<Receipt>;
+  /** Set when another process committed the same envelope first (shared logs). */
+  duplicate?: boolean;
 }
 
 interface PendingSpend {
@@ -223,6 +232,11 @@ export class Sequencer {
   #failure: CwtchError | undefined;
   readonly #idleWaiters: (() => void)[] = [];
   readonly #listeners = new Set<BatchListener>();
+  /** Shared logs: another process committed; adopt its entries at the next pump. */
+  #refreshWanted = false;
+  /** Resolves when the post admitted last has been queued (or refused). */
+  #admitTail: Promise<void> = Promise.resolve();
+  #unsubscribeShared: (() => void) | undefined;
 
   private constructor(
     config: SequencerConfig,
@@ -248,6 +262,11 @@ export class Sequencer {
     this.#frontier = frontier;
     this.#checkpoint = checkpoint;
     this.#lastMs = lastMs;
+    this.#unsubscribeShared = config.storage.shared?.onCommit((size) => {
+      if (size !== undefined && size <= this.#frontier.size) return;
+      this.#refreshWanted = true;
+      this.#schedule();
+    });
   }
 
   /**
@@ -367,8 +386,18 @@ export class Sequencer {
     const receipt = deferred<Receipt>();
     this.#inflight.set(key, receipt.promise);
     this.#admitting++;
+    let pending: Pending | undefined;
+    // Lookups may answer out of order (an asynchronous backend's pool): queue in arrival order.
+    const turn = this.#admitTail;
+    let endTurn!: () => void;
+    this.#admitTail = new Promise<void>((resolve) => {
+      endTurn = resolve;
+    });
     try {
-      const existing = await this.#storage.lookupLeaf(leaf);
+      // A shared log answers both questions for the whole batch inside its commit (one round
+      // trip per batch, not two per post), where the answer cannot go stale (#commitShared).
+      const shared = this.#storage.shared !== undefined;
+      const existing = shared ? undefined : await this.#storage.lookupLeaf(leaf);
       if (existing !== undefined) {
         // Already in the log from before a restart (or beyond the recent cache): no new entry,
         // no token spent.
@@ -378,24 +407,28 @@ export class Sequencer {
         receipt.resolve(original);
         return { receipt: original, duplicate: true };
       }
-      if (token !== undefined && (await this.#storage.isSpent(token.tokenId, token.keyId))) {
+      if (!shared && token !== undefined && (await this.#storage.isSpent(token.tokenId, token.keyId))) {
         throw tokenSpentError();
       }
+      await turn;
       if (this.#failure !== undefined) throw this.#failure;
       // A copy: the caller (a network frame decoder) may reuse its buffer before the commit, and
       // the stored bytes must be the ones that were hashed.
-      this.#queue.push({ key, leafHash: leaf, envelope: Buffer.from(envelope), tokenKey, token, receipt });
+      pending = { key, leafHash: leaf, envelope: Buffer.from(envelope), tokenKey, token, receipt };
+      this.#queue.push(pending);
     } catch (error) {
       this.#release(key, tokenKey);
       const failure = asCwtchError(error, 'ingest-failed', 'the relay could not look up an envelope');
       receipt.reject(failure);
       throw failure;
     } finally {
+      endTurn();
       this.#admitting--;
       this.#checkIdle();
     }
     this.#schedule();
-    return { receipt: await receipt.promise, duplicate: false };
+    const result = await receipt.promise;
+    return { receipt: result, duplicate: pending?.duplicate === true };
   }
 
   /**
@@ -456,6 +489,8 @@ export class Sequencer {
    */
   async close(): Promise<void> {
     this.#closing = true;
+    this.#unsubscribeShared?.();
+    this.#refreshWanted = false;
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -502,8 +537,8 @@ export class Sequencer {
   #schedule(): void {
     if (this.#committing || this.#immediate !== undefined) return;
     const waiting = this.#queue.length + this.#spendQueue.length;
-    if (waiting === 0) return;
-    if (this.#queue.length >= this.#maxBatch || this.#closing) {
+    if (waiting === 0 && !this.#refreshWanted) return;
+    if (this.#queue.length >= this.#maxBatch || this.#closing || waiting === 0) {
       if (this.#timer !== undefined) {
         clearTimeout(this.#timer);
         this.#timer = undefined;
@@ -533,16 +568,25 @@ export class Sequencer {
     if (this.#committing || this.#failure !== undefined) return;
     const batch = this.#queue.splice(0, this.#maxBatch);
     const spends = this.#spendQueue.splice(0, this.#spendQueue.length);
-    if (batch.length === 0 && spends.length === 0) {
+    const shared = this.#storage.shared;
+    const refresh = this.#refreshWanted && shared !== undefined;
+    this.#refreshWanted = false;
+    if (batch.length === 0 && spends.length === 0 && !refresh) {
       this.#checkIdle();
       return;
     }
     this.#committing = true;
     this.#committingCount = batch.length;
     try {
-      await this.#commit(batch, spends);
+      if (shared === undefined) await this.#commit(batch, spends);
+      else if (batch.length > 0 || spends.length > 0) await this.#commitShared(shared, batch, spends);
+      else await this.#adoptRemote();
     } catch (error) {
-      this.#fail(error, batch, spends);
+      if (batch.length === 0 && spends.length === 0) {
+        // Only reading other processes' commits failed: nothing of ours is at stake; the next
+        // commit or notification tries again.
+        this.#onListenerError(error);
+      } else this.#fail(error, batch, spends);
     } finally {
       this.#committing = false;
       this.#committingCount = 0;
@@ -608,6 +652,171 @@ export class Sequencer {
     if (batch.length > 0) {
       this.#signAndResolve(batch, bodies);
       this.#announce({ entries: committed, checkpoint: checkpoint! });
+    }
+  }
+
+  /**
+   * Commit on a log that other processes also write (docs/storage.md, "Several relay processes"):
+   * inside the storage's write lock, adopt the head other processes committed, drop posts whose
+   * envelope another process committed meanwhile (they get its receipt) and posts whose token was
+   * spent meanwhile, then append what remains on top of that head and sign its checkpoint. The
+   * lock is held from reading the head to COMMIT, so the checkpoint chain cannot fork.
+   */
+  async #commitShared(shared: SharedLog, batch: Pending[], spends: PendingSpend[]): Promise<void> {
+    const postTokens = batch.filter((p) => p.token !== undefined);
+    const tokens = [...spends.map((s) => s.token), ...postTokens.map((p) => p.token!)];
+    let plan:
+      | {
+          head: LockedHead;
+          frontier: Frontier;
+          fresh: Pending[];
+          dupes: { p: Pending; at: { index: LogIndex; receivedMs: number } }[];
+          spentPosts: Set<Pending>;
+          takenSpends: Set<PendingSpend>;
+          next: Frontier;
+          checkpoint: StoredCheckpoint | undefined;
+          receivedMs: number;
+        }
+      | undefined;
+    await shared.appendLocked({ leafHashes: batch.map((p) => p.leafHash), tokens }, async (head) => {
+      const frontier =
+        head.size === this.#frontier.size
+          ? this.#frontier
+          : await this.#frontierAt(head.size, head.checkpoint);
+      const spentPosts = new Set(postTokens.filter((_, i) => head.spent[spends.length + i]));
+      const takenSpends = new Set(spends.filter((_, i) => head.spent[i]));
+      const dupes: { p: Pending; at: { index: LogIndex; receivedMs: number } }[] = [];
+      const fresh: Pending[] = [];
+      batch.forEach((p, i) => {
+        const at = head.existing[i];
+        if (at !== undefined) dupes.push({ p, at });
+        else if (!spentPosts.has(p)) fresh.push(p);
+      });
+      const receivedMs = Math.max(this.#lastMs, head.lastReceivedMs, Math.floor(this.#now()));
+      let next = frontier;
+      let checkpoint: StoredCheckpoint | undefined;
+      let nodes: ReturnType<typeof appendLeaves>['newNodes'] = [];
+      if (fresh.length > 0) {
+        const appended = appendLeaves(
+          frontier,
+          fresh.map((p) => p.leafHash),
+        );
+        next = appended.frontier;
+        nodes = appended.newNodes;
+        checkpoint = {
+          size: next.size,
+          rootHash: appended.root,
+          note: this.#checkpointSigner(this.#origin, next.size, appended.root),
+        };
+      }
+      plan = { head, frontier, fresh, dupes, spentPosts, takenSpends, next, checkpoint, receivedMs };
+      const spentTokens = [
+        ...spends.filter((s) => !takenSpends.has(s)).map((s) => s.token),
+        ...fresh.filter((p) => p.token !== undefined).map((p) => p.token!),
+      ];
+      if (fresh.length === 0 && spentTokens.length === 0) return null;
+      return {
+        firstIndex: head.size as number as LogIndex,
+        entries: fresh.map((p) => ({ leafHash: p.leafHash, envelope: p.envelope, receivedMs })),
+        nodes,
+        ...(checkpoint === undefined ? {} : { checkpoint }),
+        spentTokens,
+      };
+    });
+    const done = plan!;
+    // Durable from here on. First announce what other processes committed before us, so that
+    // subscribers see the log in order; then our own batch.
+    if (done.head.size > this.#frontier.size)
+      await this.#announceRemote(done.head.checkpoint!, done.frontier);
+    this.#frontier = done.next;
+    if (done.checkpoint !== undefined) this.#checkpoint = done.checkpoint;
+    if (done.fresh.length > 0) this.#lastMs = done.receivedMs;
+    for (const s of spends) {
+      this.#reservedTokens.delete(s.tokenKey);
+      s.done.resolve(!done.takenSpends.has(s));
+    }
+    for (const p of done.spentPosts) {
+      this.#release(p.key, p.tokenKey);
+      p.receipt.reject(tokenSpentError());
+    }
+    for (const { p, at } of done.dupes) {
+      this.#release(p.key, p.tokenKey);
+      this.#remember(p.key, at);
+      p.duplicate = true;
+      this.#signing++;
+      this.#reissue(p.leafHash, at)
+        .then(
+          (r) => p.receipt.resolve(r),
+          (e: unknown) =>
+            p.receipt.reject(asCwtchError(e, 'receipt-signer-failed', 'the relay could not sign a receipt')),
+        )
+        .finally(() => {
+          this.#signing--;
+          this.#checkIdle();
+        });
+    }
+    const first = done.head.size as number;
+    const bodies: ReceiptBody[] = [];
+    const committed: CommittedEntry[] = [];
+    done.fresh.forEach((p, i) => {
+      const index = (first + i) as LogIndex;
+      if (p.tokenKey !== undefined) this.#reservedTokens.delete(p.tokenKey);
+      this.#inflight.delete(p.key);
+      this.#remember(p.key, { index, receivedMs: done.receivedMs });
+      bodies.push({ origin: this.#origin, index, leafHash: p.leafHash, timeMs: done.receivedMs });
+      committed.push({ index, leafHash: p.leafHash, envelope: p.envelope, receivedMs: done.receivedMs });
+    });
+    if (done.fresh.length > 0) {
+      this.#signAndResolve(done.fresh, bodies);
+      this.#announce({ entries: committed, checkpoint: done.checkpoint! });
+    }
+  }
+
+  /**
+   * The frontier of the stored tree at `size`, checked against that size's signed checkpoint, so
+   * a process continues exactly the tree the other processes committed.
+   * @throws InternalError 'storage-inconsistent' when the stored nodes do not hash to it.
+   */
+  async #frontierAt(size: TreeSize, checkpoint: StoredCheckpoint | undefined): Promise<Frontier> {
+    const frontier = await computeWithNodes(this.#storage, (reader) => frontierFromStore(reader, size));
+    if (checkpoint === undefined || !constantTimeEqual(rootFromFrontier(frontier), checkpoint.rootHash)) {
+      throw new InternalError(
+        'storage-inconsistent',
+        `the stored tree of size ${size} does not match its checkpoint`,
+      );
+    }
+    return frontier;
+  }
+
+  /** Adopt the entries other processes committed (a notification, with no batch of ours). */
+  async #adoptRemote(): Promise<void> {
+    const checkpoint = await this.#storage.latestCheckpoint();
+    if (checkpoint === undefined || checkpoint.size <= this.#frontier.size) return;
+    const frontier = await this.#frontierAt(checkpoint.size, checkpoint);
+    await this.#announceRemote(checkpoint, frontier);
+  }
+
+  /**
+   * Adopt the head other processes committed, then announce their entries [our size,
+   * checkpoint.size) under that checkpoint, one page at a time (memory stays bounded however far
+   * behind this process is). The head is adopted first, with no await before it: a subscriber
+   * that catches up meanwhile goes live at the new head, and a live one gets the pages in order.
+   */
+  async #announceRemote(checkpoint: StoredCheckpoint, frontier: Frontier): Promise<void> {
+    let at = this.#frontier.size as number;
+    this.#frontier = frontier;
+    this.#checkpoint = checkpoint;
+    while (at < checkpoint.size) {
+      const page = await this.#storage.readEntries(
+        at as LogIndex,
+        Math.min(MAX_READ_PAGE, checkpoint.size - at),
+      );
+      if (page.length === 0 || page[0]!.index !== at) {
+        throw new InternalError('storage-inconsistent', `entry ${at} is missing`);
+      }
+      at += page.length;
+      this.#lastMs = Math.max(this.#lastMs, page.at(-1)!.receivedMs);
+      this.#announce({ entries: page, checkpoint });
     }
   }
 

@@ -197,12 +197,16 @@ export class RelayServer {
       }
       sub.next = first + batch.entries.length;
       sub.proven = batch.checkpoint.size;
-      pages.then(
-        (encoded) => {
-          for (const bytes of encoded) conn.sendEncoded(bytes);
-        },
-        (e: unknown) => conn.fail(toCwtchError(e), sub.requestId),
-      );
+      // In batch order per connection: with an asynchronous storage (PostgreSQL) the proofs of
+      // consecutive batches may be ready out of order.
+      conn.liveTail = conn.liveTail
+        .then(() => pages)
+        .then(
+          (encoded) => {
+            for (const bytes of encoded) conn.sendEncoded(bytes);
+          },
+          (e: unknown) => conn.fail(toCwtchError(e), sub.requestId),
+        );
     }
   }
 
@@ -306,6 +310,8 @@ class RelayConnection {
   #handshakeTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   subscription: Subscription | null = null;
+  /** Live pushes queued for this connection, sent in batch order. */
+  liveTail: Promise<void> = Promise.resolve();
 
   constructor(server: RelayServer, ws: WebSocket, log: Logger) {
     this.#server = server;

@@ -114,9 +114,50 @@ export interface RetentionState {
   readonly prunedBelow: LogIndex;
 }
 
+/**
+ * The committed head of a shared log as read under its write lock, with what the lock holder
+ * asked about: which of its leaf hashes are already in the log and which tokens are spent.
+ */
+export interface LockedHead {
+  readonly size: TreeSize;
+  /** The checkpoint of `size` (undefined for an empty log). */
+  readonly checkpoint: StoredCheckpoint | undefined;
+  /** receivedMs of the newest entry (0 for an empty log). */
+  readonly lastReceivedMs: number;
+  /** Per probed leaf hash, in order: where it already is in the log, if it is. */
+  readonly existing: readonly (LeafLocation | undefined)[];
+  /** Per probed token, in order: whether it is already spent. */
+  readonly spent: readonly boolean[];
+}
+
+/**
+ * What a backend that several relay processes write (PostgreSQL) adds: commits serialised by a
+ * lock held only inside the committing transaction, and news of other processes' commits.
+ *
+ * Contract: `appendLocked` takes the log's write lock in a new transaction, reads the head, calls
+ * `prepare`, writes what it returns and commits, all in that transaction. The lock ends with the
+ * transaction, so a process that dies or loses its connection mid-commit writes nothing, and no
+ * two commits can both extend the same head: the checkpoint chain cannot fork.
+ */
+export interface SharedLog {
+  appendLocked(
+    probe: { readonly leafHashes: readonly Uint8Array[]; readonly tokens: readonly SpentToken[] },
+    prepare: (head: LockedHead) => Promise<AppendBatch | null>,
+  ): Promise<void>;
+  /**
+   * Be told after any process (this one included) commits; `size` is the new tree size, or
+   * undefined when news may have been missed (a reconnect): then re-read the head.
+   * @returns a function that unsubscribes.
+   */
+  onCommit(listener: (size: number | undefined) => void): () => void;
+}
+
 export interface RelayStorage {
   /** The identity the log was created with. */
   readonly identity: LogIdentity;
+
+  /** Present when several processes write this log (see {@link SharedLog}); the sequencer then commits through it. */
+  readonly shared?: SharedLog;
 
   /** Number of entries in the log (= size of the latest checkpoint). */
   treeSize(): MaybePromise<TreeSize>;

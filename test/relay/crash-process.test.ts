@@ -15,7 +15,10 @@ import { leafHash, type TreeSize } from '../../src/log/hash.ts';
 import { verifyConsistency } from '../../src/log/proof.ts';
 import { decodeReceipt, verifyReceipt } from '../../src/log/receipt.ts';
 import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
+import { type Backend, dropSchema, freshSchema, postgresServer, relayBackends } from './fixtures/backends.ts';
 import { VerifiedLog } from './fixtures/bystander.ts';
+
+const BACKENDS = await relayBackends();
 
 const ARGS = ['--no-tokens', '--posts-per-second', '1000000', '--requests-per-second', '1000000'];
 const ROUNDS = 5;
@@ -157,22 +160,32 @@ function sample<T>(items: readonly T[], n: number): T[] {
   return out;
 }
 
-describe('a relay process killed at random moments', { timeout: 180_000 }, () => {
+const killedAtRandom = (backend: Backend) => () => {
+  /** The relay's arguments: on PostgreSQL, --db on a schema of its own. */
+  const args = [...ARGS];
+  let schema: string | undefined;
   let dir: ReturnType<typeof tempDir>;
   let relay: RelayProcess | undefined;
   const receipts = new Map<number, Receipted>();
   let address = '';
 
-  before(() => {
+  before(async () => {
     dir = tempDir('crash-process');
+    const server = await postgresServer();
+    if (backend.name === 'postgres' && 'url' in server) {
+      schema = freshSchema();
+      args.push('--db', server.url, '--db-schema', schema);
+    }
   });
   after(async () => {
     await relay?.kill9();
     dir.remove();
+    const server = await postgresServer();
+    if (schema !== undefined && 'url' in server) await dropSchema(server.url, schema);
   });
 
   test(`SIGKILL ${ROUNDS} times while posting: every receipt survives, every checkpoint stays consistent`, async () => {
-    relay = await startRelayProcess({ dataDir: dir.path, args: ARGS });
+    relay = await startRelayProcess({ dataDir: dir.path, args });
     const port = relay.port;
     {
       const c = await RelayClient.connect({ url: relay.url });
@@ -192,7 +205,7 @@ describe('a relay process killed at random moments', { timeout: 180_000 }, () =>
       await session.stop();
       assert.deepEqual(session.unclean, [], 'posts failed with something other than a typed error');
 
-      relay = await startRelayProcess({ dataDir: dir.path, args: ARGS, port });
+      relay = await startRelayProcess({ dataDir: dir.path, args, port });
       assert.equal(relay.port, port);
       const seen = sample(session.checkpoints, 64);
       const { client, leaves } = await verifyAfterRestart(relay.url, receipts, seen, address);
@@ -234,7 +247,7 @@ describe('a relay process killed at random moments', { timeout: 180_000 }, () =>
     assert.ok(receipts.size > before);
     for (const e of session.unknown) assert.equal(e.length, 2048);
 
-    relay = await startRelayProcess({ dataDir: dir.path, args: ARGS, port });
+    relay = await startRelayProcess({ dataDir: dir.path, args, port });
     const { client } = await verifyAfterRestart(
       relay.url,
       receipts,
@@ -251,4 +264,11 @@ describe('a relay process killed at random moments', { timeout: 180_000 }, () =>
     assert.equal(await relay.stop(), 0);
     relay = undefined;
   });
-});
+};
+for (const backend of BACKENDS) {
+  describe(
+    `a relay process killed at random moments [${backend.name}]`,
+    { timeout: 180_000, skip: backend.skip },
+    killedAtRandom(backend),
+  );
+}

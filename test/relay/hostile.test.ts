@@ -10,12 +10,14 @@ import { CwtchError, PushbackError } from '../../src/errors.ts';
 import { encodeCbor } from '../../src/wire/cbor.ts';
 import { encodeFrame, type Frame, MAX_CLIENT_FRAME_BYTES } from '../../src/wire/frames.ts';
 import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
+import { type Backend, relayBackends, relayDbArgs } from './fixtures/backends.ts';
 import { Bystander } from './fixtures/bystander.ts';
 import { startFlood } from './fixtures/flood.ts';
 import { OPCODE, RawWs } from './fixtures/raw-ws.ts';
 
 const CLOSE = { protocol: 1002, badData: 1007, policy: 1008, tooBig: 1009, tryAgain: 1013 } as const;
 const SLOW_CONSUMER_LOG = /dropping slow consumer/;
+const BACKENDS = await relayBackends();
 
 /** A seeded PRNG (mulberry32), so a failing random input can be reproduced from the seed. */
 function prng(seed: number): () => number {
@@ -113,16 +115,19 @@ async function expectBareClose(raw: RawWs, closeCode: number): Promise<void> {
   await raw.waitEnd();
 }
 
-describe('a relay under hostile input keeps serving a well-behaved client', { timeout: 120_000 }, () => {
+const hostileInput = (backend: Backend) => () => {
+  let db: { args: string[]; drop(): Promise<void> } | undefined;
   let relay: RelayProcess;
   let dir: ReturnType<typeof tempDir>;
   let bystander: Bystander;
 
   before(async () => {
     dir = tempDir('hostile');
+    db = await relayDbArgs(backend);
     relay = await startRelayProcess({
       dataDir: dir.path,
       args: [
+        ...db.args,
         '--no-tokens',
         '--handshake-timeout-ms',
         '1000',
@@ -149,6 +154,7 @@ describe('a relay under hostile input keeps serving a well-behaved client', { ti
     await bystander?.close();
     await shutdown(relay);
     dir?.remove();
+    await db?.drop();
   });
 
   test(`random bytes are codec errors that close only their own connection (seed ${SEED})`, async () => {
@@ -517,7 +523,14 @@ describe('a relay under hostile input keeps serving a well-behaved client', { ti
     // The slow subscriber was dropped only past 4 MiB of pushes: at least 2000 envelopes.
     assert.ok(live >= 2000, `live entries: ${live}`);
   });
-});
+};
+for (const backend of BACKENDS) {
+  describe(
+    `a relay under hostile input keeps serving a well-behaved client [${backend.name}]`,
+    { timeout: 120_000, skip: backend.skip },
+    hostileInput(backend),
+  );
+}
 
 describe('connection and rate limits answer with pushback, never with a stall', { timeout: 120_000 }, () => {
   let relay: RelayProcess;
@@ -673,23 +686,35 @@ describe('connection and rate limits answer with pushback, never with a stall', 
   });
 });
 
-describe('a commit larger than one frame reaches live subscribers in pages', { timeout: 120_000 }, () => {
+const largeCommit = (backend: Backend) => () => {
+  let db: { args: string[]; drop(): Promise<void> } | undefined;
   let relay: RelayProcess;
   let dir: ReturnType<typeof tempDir>;
 
   before(async () => {
     dir = tempDir('hostile-batch');
+    db = await relayDbArgs(backend);
     // One commit gathers every post arriving within a second: a pipelined burst of 1000 posts
     // lands in batches far above MAX_PAGE_ENTRIES (512), the most one entries frame may carry.
     relay = await startRelayProcess({
       dataDir: dir.path,
-      args: ['--no-tokens', '--linger-ms', '1000', '--max-in-flight', '1024', '--posts-per-second', '100000'],
+      args: [
+        ...db.args,
+        '--no-tokens',
+        '--linger-ms',
+        '1000',
+        '--max-in-flight',
+        '1024',
+        '--posts-per-second',
+        '100000',
+      ],
     });
   });
 
   after(async () => {
     await shutdown(relay);
     dir?.remove();
+    await db?.drop();
   });
 
   test('1000 posts committed together: every subscriber gets every entry, in frames it can decode', async () => {
@@ -721,4 +746,11 @@ describe('a commit larger than one frame reaches live subscribers in pages', { t
     for (const p of pushed) assert.ok(p.count <= 512, `a push of ${p.count} entries`);
     await Promise.all([subscriber.close(), poster.close()]);
   });
-});
+};
+for (const backend of BACKENDS) {
+  describe(
+    `a commit larger than one frame reaches live subscribers in pages [${backend.name}]`,
+    { timeout: 120_000, skip: backend.skip },
+    largeCommit(backend),
+  );
+}

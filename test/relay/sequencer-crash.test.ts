@@ -1,7 +1,7 @@
 /**
  * Crash durability (DESIGN.md: "kill -9 at any moment loses nothing receipted"): a child process
  * posts continuously and prints every receipt and checkpoint it was given; the test SIGKILLs it at
- * a random moment, reopens the database, and checks that every printed receipt's envelope is at its
+ * a random moment, reopens the log (an SQLite file, or a PostgreSQL schema), and checks that every printed receipt's envelope is at its
  * index and every printed checkpoint is consistent with the log after the restart. Two rounds:
  * the second child resumes the log the first one left behind.
  *
@@ -23,9 +23,11 @@ import {
 import { noteVerifierKey, verifyNote } from '../../src/log/note.ts';
 import { decodeReceipt, type Receipt, verifyReceipt } from '../../src/log/receipt.ts';
 import { Sequencer } from '../../src/relay/sequencer.ts';
-import { openSqliteStorage } from '../../src/relay/sqlite-storage.ts';
 import { computeWithNodes } from '../../src/relay/storage.ts';
-import { ENVELOPE_BYTES, identityOf, ORIGIN, relayKey, tempDir } from './fixtures/helpers.ts';
+import { type Backend, relayBackends } from './fixtures/backends.ts';
+import { ENVELOPE_BYTES, identityOf, ORIGIN, relayKey } from './fixtures/helpers.ts';
+
+const BACKENDS = await relayBackends();
 
 const key = relayKey();
 const identity = identityOf(key);
@@ -38,9 +40,9 @@ interface Run {
 }
 
 /** Run the poster until it has printed `killAfter` receipts, then SIGKILL it. */
-function runAndKill(dataDir: string, killAfter: number): Promise<Run> {
+function runAndKill(where: string[], killAfter: number): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, dataDir], {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...where], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const run: Run = { receipts: [], checkpoints: [] };
@@ -77,25 +79,28 @@ function checkpointOf(note: string): { size: number; root: Buffer } {
   return { size: Number(size), root: Buffer.from(root!, 'base64') };
 }
 
-test('kill -9 at a random moment loses nothing receipted, and every published checkpoint stays consistent', async () => {
-  const tmp = tempDir('crash');
+const killedAtRandom = (backend: Backend) => async () => {
+  const log = await backend.open(identity, 'crash');
+  // The child is the writer; this process only reopens the log after each kill.
+  await log.storage.close();
+  const where = log.pg !== undefined ? [log.pg.url, log.pg.schema] : [log.dir!];
   try {
     const all: Run = { receipts: [], checkpoints: [] };
     for (let round = 0; round < 2; round++) {
       // A random moment: after a random number of receipts, while 64 posts are still in flight.
       const killAfter = 200 + Math.floor(Math.random() * 2000);
-      const run = await runAndKill(tmp.dir, killAfter);
+      const run = await runAndKill(where, killAfter);
       assert.ok(run.receipts.length >= killAfter, `round ${round}: killed after ${killAfter} receipts`);
       all.receipts.push(...run.receipts);
       all.checkpoints.push(...run.checkpoints);
 
-      const storage = openSqliteStorage({ dataDir: tmp.dir, identity });
+      const storage = await log.reopen();
       try {
         // The sequencer reopens: the stored tree hashes to the latest stored checkpoint.
         const sequencer = await Sequencer.open({ storage, signingKey: key, envelopeBytes: ENVELOPE_BYTES });
         await sequencer.close();
-        const size = storage.treeSize();
-        const latest = checkpointOf(storage.latestCheckpoint()!.note);
+        const size = await storage.treeSize();
+        const latest = checkpointOf((await storage.latestCheckpoint())!.note);
         assert.equal(latest.size, size);
 
         for (const receipt of all.receipts) {
@@ -104,7 +109,7 @@ test('kill -9 at a random moment loses nothing receipted, and every published ch
             receipt.index < size,
             `receipted index ${receipt.index} is in the log of ${size} (round ${round}, killAfter ${killAfter})`,
           );
-          const [entry] = storage.readEntries(receipt.index, 1);
+          const [entry] = await storage.readEntries(receipt.index, 1);
           assert.ok(entry?.envelope, `envelope of index ${receipt.index} is present`);
           assert.equal(entry.envelope.length, ENVELOPE_BYTES);
           assert.deepEqual(Buffer.from(leafHash(entry.envelope)), Buffer.from(receipt.leafHash));
@@ -121,10 +126,17 @@ test('kill -9 at a random moment loses nothing receipted, and every published ch
         // Indices are unique across both runs: the second child continued, it did not overwrite.
         assert.equal(new Set(all.receipts.map((r) => r.index as LogIndex)).size, all.receipts.length);
       } finally {
-        storage.close();
+        await storage.close();
       }
     }
   } finally {
-    tmp.cleanup();
+    await log.cleanup();
   }
-});
+};
+for (const backend of BACKENDS) {
+  test(
+    `kill -9 at a random moment loses nothing receipted, and every published checkpoint stays consistent [${backend.name}]`,
+    { skip: backend.skip },
+    killedAtRandom(backend),
+  );
+}

@@ -1,5 +1,5 @@
 /**
- * The ingest sequencer over real SQLite files: receipts that verify, dedup that returns the
+ * The ingest sequencer over both storage backends (real SQLite files, a real PostgreSQL server): receipts that verify, dedup that returns the
  * original receipt (from memory, from storage after a restart, and within one batch), no receipt
  * before the commit, batching with one checkpoint per batch, pushback, token spends, fail-stop,
  * graceful close, and restart consistency. No test depends on wall-clock durations.
@@ -22,8 +22,9 @@ import {
 import { noteVerifierKey, verifyNote } from '../../src/log/note.ts';
 import { encodeReceipt, type Receipt, verifyReceipt } from '../../src/log/receipt.ts';
 import { type CommittedBatch, Sequencer, type SequencerConfig } from '../../src/relay/sequencer.ts';
-import { DATABASE_FILE, openSqliteStorage, type SqliteRelayStorage } from '../../src/relay/sqlite-storage.ts';
-import { computeWithNodes, type StoredCheckpoint } from '../../src/relay/storage.ts';
+import { DATABASE_FILE } from '../../src/relay/sqlite-storage.ts';
+import { computeWithNodes, type RelayStorage, type StoredCheckpoint } from '../../src/relay/storage.ts';
+import { type Backend, type BackendLog, relayBackends, sqlOn } from './fixtures/backends.ts';
 import {
   ENVELOPE_BYTES,
   envelopeAt,
@@ -32,8 +33,9 @@ import {
   ORIGIN,
   relayKey,
   settle,
-  tempDir,
 } from './fixtures/helpers.ts';
+
+const BACKENDS = await relayBackends();
 
 const key = relayKey();
 const identity = identityOf(key);
@@ -53,18 +55,27 @@ async function until(condition: () => boolean): Promise<void> {
 }
 
 interface Fixture {
-  dir: string;
-  storage: SqliteRelayStorage;
+  backend: Backend;
+  log: BackendLog;
+  storage: RelayStorage;
   open(overrides?: Partial<SequencerConfig>): Promise<Sequencer>;
-  reopen(): SqliteRelayStorage;
+  reopen(): Promise<RelayStorage>;
+}
+
+/** One test per storage backend (fixtures/backends.ts). */
+function forBackends(name: string, make: (backend: Backend) => () => Promise<void>): void {
+  for (const backend of BACKENDS) {
+    test(`${name} [${backend.name}]`, { skip: backend.skip }, make(backend));
+  }
 }
 
 function withRelay(label: string, body: (f: Fixture) => Promise<void>) {
-  return async () => {
-    const tmp = tempDir(label);
+  return (backend: Backend) => async () => {
+    const log = await backend.open(identity, label);
     const f: Fixture = {
-      dir: tmp.dir,
-      storage: openSqliteStorage({ dataDir: tmp.dir, identity }),
+      backend,
+      log,
+      storage: log.storage,
       open: (overrides = {}) =>
         Sequencer.open({
           storage: f.storage,
@@ -73,22 +84,20 @@ function withRelay(label: string, body: (f: Fixture) => Promise<void>) {
           lingerMs: 0,
           ...overrides,
         }),
-      reopen: () => {
-        f.storage.close();
-        f.storage = openSqliteStorage({ dataDir: tmp.dir, identity });
+      reopen: async () => {
+        f.storage = await log.reopen();
         return f.storage;
       },
     };
     try {
       await body(f);
     } finally {
-      f.storage.close();
-      tmp.cleanup();
+      await log.cleanup();
     }
   };
 }
 
-test(
+forBackends(
   'posts get verifying receipts at consecutive indices, with entries, proofs and a checkpoint per batch',
   withRelay('post', async (f) => {
     const seq = await f.open({ maxBatch: 8 });
@@ -118,22 +127,22 @@ test(
       const cp = checkpointOf(b.checkpoint.note);
       assert.equal(cp.size, b.entries.at(-1)!.index + 1);
       assert.deepEqual(cp.root, Buffer.from(b.checkpoint.rootHash));
-      assert.deepEqual(f.storage.checkpointAt(size(cp.size))?.note, b.checkpoint.note);
+      assert.deepEqual((await f.storage.checkpointAt(size(cp.size)))?.note, b.checkpoint.note);
     }
     assert.equal(seq.treeSize, 20);
-    const latest = checkpointOf(f.storage.latestCheckpoint()!.note);
+    const latest = checkpointOf((await f.storage.latestCheckpoint())!.note);
     for (const r of receipts) {
-      const [entry] = f.storage.readEntries(r.index, 1);
+      const [entry] = await f.storage.readEntries(r.index, 1);
       assert.deepEqual(entry?.envelope, envelopeAt(r.index));
       assert.equal(entry?.receivedMs, r.timeMs);
-      const proof = inclusionProof(f.storage.nodeReader(), r.index, size(20));
+      const proof = await computeWithNodes(f.storage, (nr) => inclusionProof(nr, r.index, size(20)));
       assert.equal(verifyInclusion(r.leafHash, r.index, size(20), proof, latest.root), true);
     }
     assert.throws(() => seq.subscribe(null as unknown as () => void), UsageError);
   }),
 );
 
-test(
+forBackends(
   'a replayed envelope gets the original receipt: in flight, from memory, and from storage after a restart',
   withRelay('dedup', async (f) => {
     let now = 5_000;
@@ -161,19 +170,19 @@ test(
     assert.deepEqual(encodeReceipt(await seq.post(envelopeAt(1))), encodeReceipt(a!));
     await seq.close();
 
-    f.reopen();
+    await f.reopen();
     seq = await f.open({ now: () => now });
     const restarted = await seq.submit(envelopeAt(1));
     assert.equal(restarted.duplicate, true);
     assert.deepEqual(encodeReceipt(restarted.receipt), encodeReceipt(a), 'after a restart');
     assert.deepEqual(encodeReceipt(await seq.post(envelopeAt(2))), encodeReceipt(c!));
     assert.equal(seq.treeSize, 4);
-    assert.equal(f.storage.treeSize(), 4);
+    assert.equal(await f.storage.treeSize(), 4);
     await seq.close();
   }),
 );
 
-test(
+forBackends(
   'MUST NOT resolve a receipt or announce an entry before its batch is committed',
   withRelay('commit-order', async (f) => {
     const gated = new GatedStorage(f.storage);
@@ -199,7 +208,7 @@ test(
     gated.release();
     const receipt = await posting;
     assert.equal(gated.committed, 1, 'resolved only after appendBatch resolved');
-    assert.equal(f.storage.lookupLeaf(receipt.leafHash)?.index, receipt.index);
+    assert.equal((await f.storage.lookupLeaf(receipt.leafHash))?.index, receipt.index);
     assert.deepEqual(encodeReceipt(await replay), encodeReceipt(receipt));
     assert.equal(announced.length, 1);
     assert.equal(gated.batches.length, 1);
@@ -207,7 +216,7 @@ test(
   }),
 );
 
-test(
+forBackends(
   'pushback: posts beyond maxQueued get PushbackError ingest-overloaded, and are accepted again after the commit',
   withRelay('pushback', async (f) => {
     const gated = new GatedStorage(f.storage);
@@ -234,7 +243,7 @@ test(
   }),
 );
 
-test(
+forBackends(
   'tokens are spent in the same commit as their post; double spends are refused; replays spend nothing',
   withRelay('tokens', async (f) => {
     const keyId = Buffer.from('tokenkey');
@@ -242,14 +251,18 @@ test(
     const seq = await f.open();
     const gated = new GatedStorage(f.storage);
     const first = await seq.post(envelopeAt(1), { token: token(1) });
-    assert.equal(f.storage.isSpent(token(1).tokenId, keyId), true);
-    assert.equal(f.storage.lookupLeaf(first.leafHash)?.index, 0);
+    assert.equal(await f.storage.isSpent(token(1).tokenId, keyId), true);
+    assert.equal((await f.storage.lookupLeaf(first.leafHash))?.index, 0);
 
     await assert.rejects(
       seq.post(envelopeAt(2), { token: token(1) }),
       (e: unknown) => e instanceof VerifyError && e.reason === 'token-spent',
     );
-    assert.equal(f.storage.lookupLeaf(leafHash(envelopeAt(2))), undefined, 'refused post leaves no entry');
+    assert.equal(
+      await f.storage.lookupLeaf(leafHash(envelopeAt(2))),
+      undefined,
+      'refused post leaves no entry',
+    );
 
     // Concurrent posts with one token: exactly one is accepted.
     const results = await Promise.allSettled([
@@ -264,7 +277,7 @@ test(
     // A replay with a fresh token gets the original receipt and does not spend the token.
     const replay = await seq.post(envelopeAt(1), { token: token(5) });
     assert.deepEqual(encodeReceipt(replay), encodeReceipt(first));
-    assert.equal(f.storage.isSpent(token(5).tokenId, keyId), false);
+    assert.equal(await f.storage.isSpent(token(5).tokenId, keyId), false);
 
     // The SpentTokenStore face: durable once true, false for a second spend.
     const spends = await Promise.all([
@@ -272,9 +285,9 @@ test(
       seq.trySpend(token(6).tokenId, keyId),
     ]);
     assert.deepEqual(spends, [true, false]);
-    assert.equal(f.storage.isSpent(token(6).tokenId, keyId), true);
+    assert.equal(await f.storage.isSpent(token(6).tokenId, keyId), true);
     assert.equal(await seq.trySpend(token(1).tokenId, keyId), false);
-    assert.equal(f.storage.treeSize(), 2, 'spends alone add no entry');
+    assert.equal(await f.storage.treeSize(), 2, 'spends alone add no entry');
     await assert.rejects(
       seq.post(envelopeAt(9), { token: { tokenId: new Uint8Array(0), keyId } }),
       UsageError,
@@ -284,7 +297,7 @@ test(
   }),
 );
 
-test(
+forBackends(
   'bad envelopes are CodecErrors; a failed commit stops the sequencer (fail-stop) and rejects what was queued',
   withRelay('fail', async (f) => {
     const gated = new GatedStorage(f.storage);
@@ -300,20 +313,23 @@ test(
     gated.failWith = new Error('EIO: the disk went away');
     const doomed = [seq.post(envelopeAt(1)), seq.post(envelopeAt(2)), seq.post(envelopeAt(3))];
     await until(() => gated.waiting === 1);
+    const outcomes = Promise.allSettled(doomed);
     gated.release();
-    for (const p of doomed) {
-      await assert.rejects(p, (e: unknown) => e instanceof InternalError && e.reason === 'ingest-failed');
+    for (const o of await outcomes) {
+      assert.ok(
+        o.status === 'rejected' && o.reason instanceof InternalError && o.reason.reason === 'ingest-failed',
+      );
     }
     await assert.rejects(
       seq.post(envelopeAt(4)),
       (e: unknown) => e instanceof InternalError && e.reason === 'ingest-failed',
     );
-    assert.equal(f.storage.treeSize(), 1, 'nothing of the failed batch was written');
+    assert.equal(await f.storage.treeSize(), 1, 'nothing of the failed batch was written');
     await seq.close();
   }),
 );
 
-test(
+forBackends(
   'close() commits everything accepted (even within a long linger), then refuses posts',
   withRelay('close', async (f) => {
     const seq = await f.open({ lingerMs: 1000 });
@@ -321,7 +337,7 @@ test(
     await seq.close();
     const receipts = await Promise.all(pending);
     assert.equal(receipts.length, 50);
-    assert.equal(f.storage.treeSize(), 50);
+    assert.equal(await f.storage.treeSize(), 50);
     await assert.rejects(
       seq.post(envelopeAt(99)),
       (e: unknown) => e instanceof UsageError && e.reason === 'sequencer-closed',
@@ -330,7 +346,7 @@ test(
   }),
 );
 
-test(
+forBackends(
   'restart: the reopened sequencer continues the same tree; every earlier checkpoint is consistent with later ones',
   withRelay('restart', async (f) => {
     const checkpoints: StoredCheckpoint[] = [];
@@ -340,7 +356,7 @@ test(
     const rootBefore = seq.rootHash;
     await seq.close();
 
-    f.reopen();
+    await f.reopen();
     seq = await f.open({ maxBatch: 16 });
     assert.equal(seq.treeSize, 100);
     assert.deepEqual(seq.rootHash, rootBefore);
@@ -359,14 +375,15 @@ test(
   }),
 );
 
-test(
+forBackends(
   'open() refuses a storage whose tree does not hash to its latest checkpoint, and a mismatched config',
   withRelay('open', async (f) => {
     const seq = await f.open();
     await seq.post(envelopeAt(1));
     await seq.close();
     const lying = new GatedStorage(f.storage);
-    lying.latestCheckpoint = async () => ({ ...f.storage.latestCheckpoint()!, rootHash: Buffer.alloc(32) });
+    const real = (await f.storage.latestCheckpoint())!;
+    lying.latestCheckpoint = async () => ({ ...real, rootHash: Buffer.alloc(32) });
     await assert.rejects(
       f.open({ storage: lying }),
       (e: unknown) => e instanceof InternalError && e.reason === 'storage-inconsistent',
@@ -379,11 +396,16 @@ test(
     const more = await f.open();
     await Promise.all([2, 3, 4].map((n) => more.post(envelopeAt(n))));
     await more.close();
-    f.storage.close();
-    const db = new Database(join(f.dir, DATABASE_FILE));
-    assert.equal(db.prepare('DELETE FROM nodes WHERE level = 2 AND idx = 0').run().changes, 1);
-    db.close();
-    f.reopen();
+    if (f.log.pg !== undefined) {
+      const r = await sqlOn(f.log.pg.url, f.log.pg.schema, 'DELETE FROM nodes WHERE level = 2 AND idx = 0');
+      assert.equal(r.rowCount, 1);
+    } else {
+      await f.storage.close();
+      const db = new Database(join(f.log.dir!, DATABASE_FILE));
+      assert.equal(db.prepare('DELETE FROM nodes WHERE level = 2 AND idx = 0').run().changes, 1);
+      db.close();
+    }
+    await f.reopen();
     await assert.rejects(
       f.open(),
       (e: unknown) => e instanceof InternalError && e.reason === 'storage-inconsistent',
@@ -391,7 +413,7 @@ test(
   }),
 );
 
-test(
+forBackends(
   'receipt times never go backwards, even when the clock does',
   withRelay('clock', async (f) => {
     const times = [10_000, 9_000, 12_000, 11_000];
@@ -404,7 +426,7 @@ test(
   }),
 );
 
-test(
+forBackends(
   'property: however posts are grouped into batches, the tree has the same root as one big batch',
   withRelay('property', async (f) => {
     let run = 0;
@@ -412,15 +434,15 @@ test(
     const whole = await f.open({ maxBatch: 1024 });
     await Promise.all(envelopes.map((e) => whole.post(e)));
     await whole.close();
-    const wholeRoot = f.storage.latestCheckpoint()!.rootHash;
+    const wholeRoot = (await f.storage.latestCheckpoint())!.rootHash;
 
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.integer({ min: 1, max: 25 }), { minLength: 1, maxLength: 10 }),
         fc.integer({ min: 1, max: 16 }),
         async (waves, maxBatch) => {
-          const tmp = tempDir(`prop-${run++}`);
-          const storage = openSqliteStorage({ dataDir: tmp.dir, identity });
+          const log = await f.backend.open(identity, `prop-${run++}`);
+          const storage = log.storage;
           try {
             const seq = await Sequencer.open({
               storage,
@@ -438,12 +460,11 @@ test(
               if (at >= envelopes.length) break;
             }
             await seq.close();
-            assert.equal(storage.treeSize(), 60);
-            assert.deepEqual(storage.latestCheckpoint()!.rootHash, wholeRoot);
+            assert.equal(await storage.treeSize(), 60);
+            assert.deepEqual((await storage.latestCheckpoint())!.rootHash, wholeRoot);
             assert.deepEqual(seq.rootHash, wholeRoot);
           } finally {
-            storage.close();
-            tmp.cleanup();
+            await log.cleanup();
           }
         },
       ),
@@ -454,10 +475,119 @@ test(
         leafHash(envelopes[42]!),
         42 as LogIndex,
         size(60),
-        inclusionProof(f.storage.nodeReader(), 42 as LogIndex, size(60)),
+        await computeWithNodes(f.storage, (nr) => inclusionProof(nr, 42 as LogIndex, size(60))),
         wholeRoot,
       ),
       true,
     );
   }),
 );
+
+test('two sequencers on one PostgreSQL log: one chain of indices and checkpoints, dedup and tokens across them, every entry announced by both in order', {
+  skip: BACKENDS.find((b) => b.name === 'postgres')?.skip,
+}, async () => {
+  const backend = BACKENDS.find((b) => b.name === 'postgres')!;
+  const log = await backend.open(identity, 'two');
+  try {
+    const other = await log.openAnother!();
+    const open = (storage: RelayStorage) =>
+      Sequencer.open({ storage, signingKey: key, envelopeBytes: ENVELOPE_BYTES, lingerMs: 1, maxBatch: 16 });
+    const [a, b] = [await open(log.storage), await open(other)];
+    const seen: [CommittedBatch[], CommittedBatch[]] = [[], []];
+    a.subscribe((x) => seen[0].push(x));
+    b.subscribe((x) => seen[1].push(x));
+
+    // Interleaved waves at both: both commit, each on top of the other's head.
+    const receipts: Receipt[] = [];
+    for (let wave = 0; wave < 6; wave++) {
+      const posts = Array.from({ length: 20 }, (_, i) =>
+        (i % 2 === 0 ? a : b).post(envelopeAt(wave * 20 + i)),
+      );
+      receipts.push(...(await Promise.all(posts)));
+    }
+    assert.deepEqual(
+      [...receipts.map((r) => r.index)].sort((x, y) => x - y),
+      Array.from({ length: 120 }, (_, i) => i),
+      'one sequence of indices, no gap, no index twice',
+    );
+    for (const r of receipts) assert.equal(verifyReceipt(r, key.publicKey), true);
+
+    // The same envelope at both at once: one entry, the same receipt, one of them a duplicate.
+    const [x, y] = await Promise.all([a.submit(envelopeAt(500)), b.submit(envelopeAt(500))]);
+    assert.deepEqual(encodeReceipt(x.receipt), encodeReceipt(y.receipt));
+    assert.equal([x.duplicate, y.duplicate].filter((d) => !d).length, 1);
+    // A replay at the other one of an old envelope: the original receipt.
+    // (receipts[k] is the receipt of envelopeAt(k).)
+    const k = receipts.findIndex((r) => r.index === 0);
+    const replay = await b.submit(envelopeAt(k));
+    assert.equal(replay.duplicate, true);
+    assert.deepEqual(encodeReceipt(replay.receipt), encodeReceipt(receipts[k]!));
+
+    // One token, two envelopes, two sequencers: exactly one post is accepted.
+    const token = { tokenId: Buffer.alloc(32, 7), keyId: Buffer.from('tokenkey') };
+    const spent = await Promise.allSettled([
+      a.post(envelopeAt(600), { token }),
+      b.post(envelopeAt(601), { token }),
+    ]);
+    assert.deepEqual(spent.map((s) => s.status).sort(), ['fulfilled', 'rejected']);
+    const refused = spent.find((s) => s.status === 'rejected') as PromiseRejectedResult;
+    assert.ok(refused.reason instanceof VerifyError && refused.reason.reason === 'token-spent');
+
+    const total = await log.storage.treeSize();
+    await until(() => a.treeSize === total && b.treeSize === total);
+    assert.deepEqual(a.rootHash, b.rootHash);
+    await Promise.all([a.close(), b.close()]);
+
+    // Each sequencer announced every entry once, in log order (its own and the other's), and
+    // every checkpoint it announced is consistent with the final tree.
+    const final = checkpointOf((await log.storage.latestCheckpoint())!.note);
+    for (const batches of seen) {
+      const indices = batches.flatMap((bt) => bt.entries.map((e) => e.index as number));
+      assert.deepEqual(
+        indices,
+        Array.from({ length: total }, (_, i) => i),
+      );
+      for (const bt of batches) {
+        const cp = checkpointOf(bt.checkpoint.note);
+        const proof = await computeWithNodes(log.storage, (r) =>
+          consistencyProof(r, size(cp.size), size(final.size)),
+        );
+        assert.equal(verifyConsistency(size(cp.size), size(final.size), proof, cp.root, final.root), true);
+      }
+    }
+  } finally {
+    await log.cleanup();
+  }
+});
+
+test('PostgreSQL: a sequencer whose LISTEN connection is cut reconnects and still learns of the other writer’s entries', {
+  skip: BACKENDS.find((b) => b.name === 'postgres')?.skip,
+}, async () => {
+  const backend = BACKENDS.find((b) => b.name === 'postgres')!;
+  const log = await backend.open(identity, 'listen-cut');
+  try {
+    const other = await log.openAnother!();
+    const open = (storage: RelayStorage) =>
+      Sequencer.open({ storage, signingKey: key, envelopeBytes: ENVELOPE_BYTES, lingerMs: 0 });
+    const [a, b] = [await open(log.storage), await open(other)];
+    const seenByB: number[] = [];
+    b.subscribe((batch) => seenByB.push(...batch.entries.map((e) => e.index as number)));
+    await a.post(envelopeAt(0));
+    await until(() => b.treeSize === 1 && seenByB.length === 1);
+    // Cut every LISTEN session of this log (the server ends them, as a network failure would).
+    const cut = await sqlOn(
+      log.pg!.url,
+      log.pg!.schema,
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1`,
+      [`LISTEN cwtch_log_${log.pg!.schema}`],
+    );
+    assert.equal(cut.rowCount, 2, 'both processes listened');
+    for (let i = 1; i <= 5; i++) await a.post(envelopeAt(i));
+    await until(() => b.treeSize === 6 && seenByB.length >= 6);
+    assert.deepEqual(seenByB, [0, 1, 2, 3, 4, 5], 'every entry announced once, in order');
+    assert.deepEqual(b.rootHash, a.rootHash);
+    await Promise.all([a.close(), b.close()]);
+  } finally {
+    await log.cleanup();
+  }
+});

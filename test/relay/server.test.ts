@@ -1,6 +1,7 @@
-// The relay as a user runs it: a real process on a loopback port, spoken to over WebSocket.
+// The relay as a user runs it: a real process on a loopback port, spoken to over WebSocket;
+// every test once against a relay on SQLite and once against a relay on PostgreSQL (--db).
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before, test as nodeTest } from 'node:test';
 import { RelayClient } from '../../src/client/relay-client.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { CwtchError } from '../../src/errors.ts';
@@ -9,17 +10,44 @@ import { type LogIndex, leafHash, type TreeSize } from '../../src/log/hash.ts';
 import { verifyConsistency, verifyInclusion } from '../../src/log/proof.ts';
 import { decodeReceipt, verifyReceipt } from '../../src/log/receipt.ts';
 import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
+import { type Backend, relayBackends, relayDbArgs } from './fixtures/backends.ts';
 
+const BACKENDS = await relayBackends();
+/** The relay the running test talks to: its backend's, set by `test` below. */
 let relay: RelayProcess;
-let dir: ReturnType<typeof tempDir>;
+const relays = new Map<
+  Backend['name'],
+  { relay: RelayProcess; dir: ReturnType<typeof tempDir>; drop(): Promise<void> }
+>();
+
+/** Register `fn` once per backend; each run talks to that backend's relay process (started once). */
+function test(name: string, fn: () => Promise<void>): void {
+  for (const backend of BACKENDS) {
+    nodeTest(`${name} [${backend.name}]`, { skip: backend.skip }, async () => {
+      relay = relays.get(backend.name)!.relay;
+      await fn();
+    });
+  }
+}
 
 before(async () => {
-  dir = tempDir('relay');
-  relay = await startRelayProcess({ dataDir: dir.path, args: ['--no-tokens'] });
+  for (const backend of BACKENDS) {
+    if (backend.skip !== undefined) continue;
+    const dir = tempDir('relay');
+    const db = await relayDbArgs(backend);
+    relays.set(backend.name, {
+      relay: await startRelayProcess({ dataDir: dir.path, args: ['--no-tokens', ...db.args] }),
+      dir,
+      drop: db.drop,
+    });
+  }
 });
 after(async () => {
-  await relay.stop();
-  dir.remove();
+  for (const r of relays.values()) {
+    await r.relay.stop();
+    r.dir.remove();
+    await r.drop();
+  }
 });
 
 const envelope = () => randomBytes(2048);

@@ -25,6 +25,9 @@ import {
   tokenKeyId,
 } from '../../src/tokens/index.ts';
 import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
+import { type Backend, dropSchema, freshSchema, postgresServer, relayBackends } from './fixtures/backends.ts';
+
+const BACKENDS = await relayBackends();
 
 const DIFFICULTY = 8;
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -62,7 +65,10 @@ function breakSolution(challenge: Uint8Array, digest: Uint8Array, solution: Uint
   throw new Error('every single-bit change still solves the challenge');
 }
 
-describe('tokens over the wire', { timeout: 120_000 }, () => {
+const tokensOverTheWire = (backend: Backend) => () => {
+  /** --db … on PostgreSQL: the spends go through the shared log's in-commit token check. */
+  const db: string[] = [];
+  let schema: string | undefined;
   let dir: ReturnType<typeof tempDir>;
   let relay: RelayProcess;
   let client: RelayClient;
@@ -78,7 +84,7 @@ describe('tokens over the wire', { timeout: 120_000 }, () => {
     await client.close();
     relay = await startRelayProcess({
       dataDir: dir.path,
-      args: ['--pow-difficulty', String(DIFFICULTY)],
+      args: ['--pow-difficulty', String(DIFFICULTY), ...db],
       port,
     });
     client = await RelayClient.connect({ url: relay.url });
@@ -87,7 +93,16 @@ describe('tokens over the wire', { timeout: 120_000 }, () => {
 
   before(async () => {
     dir = tempDir('tokens-e2e');
-    relay = await startRelayProcess({ dataDir: dir.path, args: ['--pow-difficulty', String(DIFFICULTY)] });
+    if (backend.name === 'postgres') {
+      const server = await postgresServer();
+      assert.ok('url' in server);
+      schema = freshSchema();
+      db.push('--db', server.url, '--db-schema', schema);
+    }
+    relay = await startRelayProcess({
+      dataDir: dir.path,
+      args: ['--pow-difficulty', String(DIFFICULTY), ...db],
+    });
     client = await RelayClient.connect({ url: relay.url });
     const key = client.bundle.bundle.tokenKey;
     assert.ok(key !== null, 'a relay with tokens publishes its token key in its bundle');
@@ -99,6 +114,8 @@ describe('tokens over the wire', { timeout: 120_000 }, () => {
     await client?.close();
     await relay?.stop();
     dir?.remove();
+    const server = await postgresServer();
+    if (schema !== undefined && 'url' in server) await dropSchema(server.url, schema);
   });
 
   test('welcome says tokens are required, with the difficulty and batch size', async () => {
@@ -311,4 +328,11 @@ describe('tokens over the wire', { timeout: 120_000 }, () => {
     assert.equal(wallet.size, held + 5);
     while (wallet.size > 0) assert.equal((await post(randomBytes(2048), wallet.take())).duplicate, false);
   });
-});
+};
+for (const backend of BACKENDS) {
+  describe(
+    `tokens over the wire [${backend.name}]`,
+    { timeout: 120_000, skip: backend.skip },
+    tokensOverTheWire(backend),
+  );
+}
