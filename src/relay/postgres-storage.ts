@@ -528,6 +528,12 @@ export class PostgresRelayStorage implements RelayStorage, SharedLog {
       await client.end().catch(() => {});
       throw mapPgError(error, 'listen for commits', true);
     }
+    // close() may have run while we connected (a reconnect racing shutdown): it found no client to
+    // end, so this one must not outlive the storage and hold the process open.
+    if (this.#closed) {
+      await client.end().catch(() => {});
+      return;
+    }
     this.#listenClient = client;
   }
 
