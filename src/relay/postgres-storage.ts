@@ -121,8 +121,7 @@ const TYPES = {
         return n;
       };
     }
-    // biome-ignore lint/suspicious/noExplicitAny: pg's own overloads are keyed by format.
-    return pg.types.getTypeParser(oid, format as any);
+    return format === 'binary' ? pg.types.getTypeParser(oid, 'binary') : pg.types.getTypeParser(oid, 'text');
   },
 };
 
