@@ -5,7 +5,7 @@
  * stdout (progress goes to stderr) and writes bench/results/: latest.json, table.md,
  * figures.svg, latency.svg, and relay-profile.txt when the relay ingest goal is not met.
  *
- *   npm run bench -- [--quick] [--huge] [--runs N] [--only raw,ingest,latency,scale,scripts]
+ *   npm run bench -- [--quick] [--huge] [--runs N] [--only raw,ingest,latency,sync,scale,scripts]
  *                    [--profile] [--no-profile]
  *
  * --huge adds the 1M-entry relay (restart and memory: the DESIGN goals are stated at 1M); it needs
@@ -27,17 +27,18 @@ import {
   resolveRows,
 } from './lib/report.ts';
 import { fmt, median } from './lib/stats.ts';
-import { figuresVsLimitsSvg, latencyHistogramSvg } from './lib/svg.ts';
+import { figuresVsLimitsSvg, latencyHistogramSvg, type SyncSeries, syncVsGroupsSvg } from './lib/svg.ts';
 import { type IngestResult, runIngest } from './suite/ingest.ts';
 import { type LatencyResult, runLatency } from './suite/latency.ts';
 import { measureRawLimits, type RawFigures } from './suite/raw.ts';
 import { fillLog, relayMemory, restartTimes } from './suite/scale.ts';
 import { parseRelayStorage, runScript, type ScriptSpec } from './suite/scripts.ts';
+import { buildSyncWorld, type SyncLevelResult, startWorldRelay, syncLevel } from './suite/sync.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
 
-const SECTIONS = ['raw', 'ingest', 'latency', 'scale', 'scripts'] as const;
+const SECTIONS = ['raw', 'ingest', 'latency', 'sync', 'scale', 'scripts'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -51,7 +52,7 @@ interface Args {
 function usage(message?: string): never {
   if (message !== undefined) process.stderr.write(`bench: error: ${message}\n`);
   process.stderr.write(
-    'usage: npm run bench -- [--quick] [--huge] [--runs N] [--only raw,ingest,latency,scale,scripts] [--profile | --no-profile]\n',
+    'usage: npm run bench -- [--quick] [--huge] [--runs N] [--only raw,ingest,latency,sync,scale,scripts] [--profile | --no-profile]\n',
   );
   process.exit(message === undefined ? 0 : 64);
 }
@@ -96,10 +97,17 @@ const P = {
   restartRuns: Q ? 1 : Math.max(RUNS, 5),
   scaleSizes: [10_000, ...(Q ? [] : [100_000]), ...(args.huge ? [1_000_000] : [])],
   connections: 1000,
+  /** Client sync: groups per profile; envelopes that are nobody's; each reader's own messages. */
+  syncLevels: [1, 10, 100],
+  syncForeign: Q ? 5_120 : 204_800,
+  syncOurs: Q ? 1_024 : 20_480,
 };
 
 const GOALS = {
   ingest: { op: '>=', value: 20_000, text: '≥ 20,000/s' },
+  syncNone: { op: '>=', value: 100_000, text: '≥ 100,000/s per core' },
+  syncAll: { op: '>=', value: 8_000, text: '≥ 8,000/s per core' },
+  syncRatio: { op: '<', value: 1.5, text: '≤ 1.5×' },
   latencyP99: { op: '<', value: 50, text: 'p99 < 50 ms' },
 } as const;
 
@@ -111,6 +119,7 @@ const notes: string[] = [];
 let profile: ProfileSummary | undefined;
 let latencySamples: Float64Array[] = [];
 let latencyStalls: { atMs: number; latencyMs: number }[][] = [];
+let syncResults: SyncLevelResult[][] = [];
 
 function log(line: string): void {
   const s = ((performance.now() - startedAt) / 1000).toFixed(0).padStart(4);
@@ -390,6 +399,80 @@ async function latencySection(): Promise<void> {
   }
 }
 
+async function syncSection(): Promise<void> {
+  const group = 'client sync: real profile, real relay process, envelopes per second per core';
+  const levels = P.syncLevels;
+  const world = await buildSyncWorld(levels, P.syncForeign, P.syncOurs, log);
+  log(
+    `sync: world built in ${fmt(world.buildMs)} ms (log of ${fmt(world.foreign[1] + levels.length * (world.ours.get(1)![1] - world.ours.get(1)![0]))} entries)`,
+  );
+  const relay = await startWorldRelay(world);
+  const runs: SyncLevelResult[][] = [];
+  try {
+    for (let run = 0; run < RUNS; run++) {
+      // Levels interleaved within a run, so the machine's noise falls on all of them alike.
+      const one: SyncLevelResult[] = [];
+      for (const g of levels) {
+        log(
+          `sync: reader with ${g} group(s), ${fmt(world.foreign[1] - world.foreign[0])} not ours + ${fmt(P.syncOurs)} ours (run ${run + 1}/${RUNS})`,
+        );
+        one.push(await syncLevel(world, relay, g));
+      }
+      runs.push(one);
+    }
+  } finally {
+    await relay.stop();
+    removeDir(world.relayDir);
+    removeDir(world.profilesDir);
+  }
+  syncResults = runs;
+  const at = (g: number) => runs.map((r) => r.find((x) => x.groups === g)!);
+  const nNone = world.foreign[1] - world.foreign[0];
+  const nAll = world.ours.get(levels[0]!)![1] - world.ours.get(levels[0]!)![0];
+  for (const g of levels)
+    add({
+      id: `sync.none.${g}`,
+      group,
+      name: `(a) none ours (${fmt(nNone)}), ${g} group${g === 1 ? '' : 's'}`,
+      unit: '/s',
+      runs: at(g).map((r) => r.none.perCore),
+      rawId: 'raw.aead',
+      goal: GOALS.syncNone,
+      note:
+        `sync (a) ${g} group(s): wall ${fmt(median(at(g).map((r) => r.none.wall)))}/s, client CPU ` +
+        `${median(at(g).map((r) => r.none.cpuShare)).toFixed(0)}% of a core; trial decryption would allow at most ` +
+        `AEAD opens ÷ ${g} per core`,
+    });
+  for (const g of levels)
+    add({
+      id: `sync.all.${g}`,
+      group,
+      name: `(b) all ours (${fmt(nAll)}): open+verify+DAG+store, ${g} group${g === 1 ? '' : 's'}`,
+      unit: '/s',
+      runs: at(g).map((r) => r.all.perCore),
+      rawId: 'raw.ed25519',
+      goal: GOALS.syncAll,
+      note:
+        `sync (b) ${g} group(s): wall ${fmt(median(at(g).map((r) => r.all.wall)))}/s, client CPU ` +
+        `${median(at(g).map((r) => r.all.cpuShare)).toFixed(0)}% of a core, relay CPU over the whole sync ` +
+        `${median(at(g).map((r) => r.relayCpu)).toFixed(0)}%`,
+    });
+  const lo = levels[0]!;
+  const hi = levels[levels.length - 1]!;
+  for (const k of ['none', 'all'] as const)
+    add({
+      id: `sync.${k}.ratio`,
+      group,
+      name: `(${k === 'none' ? 'a' : 'b'}) cost per envelope, ${hi} groups ÷ ${lo}`,
+      unit: '×',
+      // Per run: both levels ran back to back in it.
+      runs: runs.map(
+        (r) => r.find((x) => x.groups === lo)![k].perCore / r.find((x) => x.groups === hi)![k].perCore,
+      ),
+      goal: GOALS.syncRatio,
+    });
+}
+
 /** "relay CPU 95% of a core (main thread 80%)", medians over runs. */
 function cpuText(cpu: readonly ({ all: number; main: number } | undefined)[]): string {
   const known = cpu.filter((c) => c !== undefined);
@@ -586,6 +669,31 @@ function writeResults(resolved: ResolvedRow[], info: ReturnType<typeof machine>)
     ),
   );
   writeResult('table.md', formatMarkdown(resolved));
+  if (syncResults.length > 0) {
+    const aead = resolved.find((r) => r.id === 'raw.aead')?.value;
+    const series: SyncSeries[] = [
+      { label: '(a) none ours', color: '#3b78c3', points: syncPoints('none') },
+      { label: '(b) all ours', color: '#2a2', points: syncPoints('all') },
+    ];
+    if (aead !== undefined)
+      series.push({
+        label: 'trial decryption (a)',
+        color: '#999',
+        dashed: true,
+        points: P.syncLevels.map((g) => ({ groups: g, rate: aead / g })),
+      });
+    writeResult(
+      'sync.svg',
+      syncVsGroupsSvg(
+        series,
+        [
+          { value: GOALS.syncNone.value, label: 'goal (a) 100k/s' },
+          { value: GOALS.syncAll.value, label: 'goal (b) 8k/s' },
+        ],
+        `client sync rate vs groups held (median of ${syncResults.length}; ${info.cpus} × ${info.model}, ${info.node})`,
+      ),
+    );
+  }
   const json = {
     machine: { ...info, loadAverageAtEnd: loadavg().map((l) => Number(l.toFixed(2))) },
     mode: args.quick ? 'quick' : 'full',
@@ -608,6 +716,7 @@ function writeResults(resolved: ResolvedRow[], info: ReturnType<typeof machine>)
     })),
     notes,
     latencyHistogram: histogram ?? null,
+    syncRuns: syncResults,
     latencySlowestSlices: latencyStalls,
     relayProfile: profile ?? null,
   };
@@ -618,6 +727,14 @@ function writeResults(resolved: ResolvedRow[], info: ReturnType<typeof machine>)
     stdio: 'ignore',
     timeout: 30_000,
   });
+}
+
+/** Median per-core rate of each level, from the runs of the sync section. */
+function syncPoints(k: 'none' | 'all'): { groups: number; rate: number }[] {
+  return P.syncLevels.map((g) => ({
+    groups: g,
+    rate: median(syncResults.map((run) => run.find((x) => x.groups === g)![k].perCore)),
+  }));
 }
 
 function concatSorted(parts: readonly Float64Array[]): Float64Array {
@@ -643,6 +760,7 @@ async function main(): Promise<number> {
     raw: rawSection,
     ingest: ingestSection,
     latency: latencySection,
+    sync: syncSection,
     scale: scaleSection,
     scripts: scriptsSection,
   };

@@ -4,7 +4,7 @@
  * envelope is one lookup whatever the number of groups. Envelopes whose tag is not in the map
  * are not ours (or are beyond the prediction window: see `expectAuthor`).
  */
-import { introTag, messageTag } from '../group/detection.ts';
+import { introTag, messageTag, TAG_BYTES } from '../group/detection.ts';
 import type { Epoch, EpochKeys } from '../group/epoch.ts';
 
 /** How many future seqs of each known author we expect per epoch. */
@@ -87,9 +87,21 @@ export class Recognizer {
       this.#add(introTag(keys.tagKey, nonce), { kind: 'intro', groupKey, epoch: keys.epoch, nonce });
   }
 
-  /** What an envelope's tag announces, or undefined when it is not ours. */
+  /** What a tag announces, or undefined when it is not ours. */
   lookup(tag: Uint8Array): Expected | undefined {
     return this.#byTag.get(tagKey(tag));
+  }
+
+  /**
+   * What an envelope's tag (its first TAG_BYTES) announces, or undefined when it is not ours or
+   * too short to have a tag. The hot path of sync: one string of 16 characters and one lookup.
+   */
+  lookupEnvelope(envelope: Uint8Array): Expected | undefined {
+    if (envelope.length < TAG_BYTES) return undefined;
+    const k = Buffer.isBuffer(envelope)
+      ? envelope.toString('latin1', 0, TAG_BYTES)
+      : Buffer.from(envelope.buffer, envelope.byteOffset, TAG_BYTES).toString('latin1');
+    return this.#byTag.get(k);
   }
 
   /** Forget a group's tags (before rebuilding it with new epochs or after leaving it). */
