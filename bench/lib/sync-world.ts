@@ -7,12 +7,12 @@
  *     and invite one writer, DIR/writer, who joins all of them. Everyone syncs, so each reader
  *     knows the writer (it saw its join) and expects its next messages. Prints {"size": N}.
  *
- *   sync-world.ts ours RELAYDIR DIR G COUNT
+ *   sync-world.ts ours RELAYDIR DIR G:COUNT,G:COUNT,…
  *     With the relay process stopped: append COUNT messages by the writer to reader-G's groups
  *     (round robin, each the writer's next seq in its group, parents = its previous message,
  *     carrying the checkpoint the writer last verified, as a real client's do) to the relay's
  *     log, through the relay's own storage and sequencer (receipts stubbed, as fill-log.ts).
- *     Prints {"entries": size after, "added": COUNT, "ms": time}.
+ *     Prints {"entries": size after, "regions": [{level, first, end}], "ms": time}.
  *
  * Envelopes that are not any reader's are appended by bench/lib/fill-log.ts.
  */
@@ -33,7 +33,7 @@ const PASS = process.env.CWTCH_GROUPS_PASSPHRASE ?? 'bench profile passphrase';
 const [command, ...rest] = process.argv.slice(2);
 
 function usage(): never {
-  process.stderr.write('usage: sync-world.ts setup URL DIR G1,G2,… | ours RELAYDIR DIR G COUNT\n');
+  process.stderr.write('usage: sync-world.ts setup URL DIR G1,G2,… | ours RELAYDIR DIR G:COUNT,…\n');
   process.exit(64);
 }
 
@@ -43,15 +43,19 @@ async function syncClean(client: Client, what: string): Promise<void> {
 }
 
 async function setup(url: string, dir: string, levels: readonly number[]): Promise<void> {
-  const readers: Client[] = [];
-  const invites: string[] = [];
-  for (const g of levels) {
-    const reader = await Client.create(join(dir, `reader-${g}`), PASS, `reader ${g}`);
-    readers.push(reader);
-    for (let i = 0; i < g; i++) invites.push((await reader.createGroup(`r${g}-g${i}`, [url])).invite);
-    // createGroup already made one invite per group (for the writer): post them and the joins.
-    await syncClean(reader, `reader ${g}`);
-  }
+  // The readers are independent of each other: set them up side by side.
+  const made = await Promise.all(
+    levels.map(async (g) => {
+      const reader = await Client.create(join(dir, `reader-${g}`), PASS, `reader ${g}`);
+      const invites: string[] = [];
+      for (let i = 0; i < g; i++) invites.push((await reader.createGroup(`r${g}-g${i}`, [url])).invite);
+      // createGroup already made one invite per group (for the writer): post them and the joins.
+      await syncClean(reader, `reader ${g}`);
+      return { reader, invites };
+    }),
+  );
+  const readers = made.map((m) => m.reader);
+  const invites = made.flatMap((m) => m.invites);
   const writer = await Client.create(join(dir, 'writer'), PASS, 'writer');
   for (const invite of invites) await writer.joinGroup(invite);
   await syncClean(writer, 'writer');
@@ -64,21 +68,15 @@ async function setup(url: string, dir: string, levels: readonly number[]): Promi
   process.stdout.write(`${JSON.stringify({ size })}\n`);
 }
 
-async function ours(relayDir: string, dir: string, level: number, count: number): Promise<void> {
+async function ours(
+  relayDir: string,
+  dir: string,
+  plan: readonly { level: number; count: number }[],
+): Promise<void> {
   const t0 = performance.now();
   const writer = await Client.open(join(dir, 'writer'), PASS);
   const me = writer.identity;
   const now = writer.now();
-  const groups = Array.from({ length: level }, (_, i) => writer.resolveGroup(`r${level}-g${i}`));
-  const relayUrl = groups[0]!.record.relays[0]!.url;
-  const rec = writer.relayRecord(relayUrl)!;
-  const gossip: GossipedCheckpoint = compactCheckpoint(rec.verifiedNote!, rec.origin!, rec.signingKey!);
-  const state = groups.map((g) => {
-    const mine = g.dag.messagesBy(me.keyPair.publicKey);
-    const last = mine[mine.length - 1]!;
-    const keys = g.ring.keys(epochAt(g.record.schedule, now))!;
-    return { g, keys, seq: last.seq + 1, prev: last.id as Uint8Array };
-  });
   const passphrase = process.env.CWTCH_RELAY_PASSPHRASE!;
   const { keys } = await loadOrCreateRelayKeys(relayDir, passphrase);
   const storage = openSqliteStorage({
@@ -100,41 +98,60 @@ async function ours(relayDir: string, dir: string, level: number, count: number)
   // A text of a typical length (160 bytes), different in every message.
   const body = Buffer.alloc(160, 'x');
   let pending: Promise<unknown>[] = [];
-  for (let i = 0; i < count; i++) {
-    const s = state[i % state.length]!;
-    body.write(`bench message ${i} `, 0, 'latin1');
-    const { message, envelope } = composeMessage({
-      groupId: s.g.record.id,
-      keys: s.keys,
-      author: me,
-      seq: asSeq(s.seq),
-      parents: [s.prev],
-      timestamp: now + i,
-      kind: MessageKind.text,
-      body,
-      checkpoint: gossip,
+  const regions: { level: number; first: number; end: number }[] = [];
+  for (const { level, count } of plan) {
+    const groups = Array.from({ length: level }, (_, i) => writer.resolveGroup(`r${level}-g${i}`));
+    const relayUrl = groups[0]!.record.relays[0]!.url;
+    const rec = writer.relayRecord(relayUrl)!;
+    const gossip: GossipedCheckpoint = compactCheckpoint(rec.verifiedNote!, rec.origin!, rec.signingKey!);
+    const state = groups.map((g) => {
+      const mine = g.dag.messagesBy(me.keyPair.publicKey);
+      const last = mine[mine.length - 1]!;
+      const keys = g.ring.keys(epochAt(g.record.schedule, now))!;
+      return { g, keys, seq: last.seq + 1, prev: last.id as Uint8Array };
     });
-    s.seq++;
-    s.prev = message.id;
-    // The log must hold them in this order (the readers' tag window is per author and seq).
-    pending.push(sequencer.post(envelope));
-    if (pending.length >= 8192) {
-      await Promise.all(pending);
-      pending = [];
+    await Promise.all(pending);
+    pending = [];
+    const first = sequencer.treeSize as number;
+    for (let i = 0; i < count; i++) {
+      const s = state[i % state.length]!;
+      body.write(`bench message ${i} `, 0, 'latin1');
+      const { message, envelope } = composeMessage({
+        groupId: s.g.record.id,
+        keys: s.keys,
+        author: me,
+        seq: asSeq(s.seq),
+        parents: [s.prev],
+        timestamp: now + i,
+        kind: MessageKind.text,
+        body,
+        checkpoint: gossip,
+      });
+      s.seq++;
+      s.prev = message.id;
+      // The log must hold them in this order (the readers' tag window is per author and seq).
+      pending.push(sequencer.post(envelope));
+      if (pending.length >= 8192) {
+        await Promise.all(pending);
+        pending = [];
+      }
     }
+    regions.push({ level, first, end: first + count });
   }
   await Promise.all(pending);
   await sequencer.close();
   const entries = sequencer.treeSize as number;
   storage.close();
   writer.close();
-  process.stdout.write(
-    `${JSON.stringify({ entries, added: count, ms: Math.round(performance.now() - t0) })}\n`,
-  );
+  process.stdout.write(`${JSON.stringify({ entries, regions, ms: Math.round(performance.now() - t0) })}\n`);
 }
 
 if (command === 'setup' && rest.length === 3) {
   await setup(rest[0]!, rest[1]!, rest[2]!.split(',').map(Number));
-} else if (command === 'ours' && rest.length === 4) {
-  await ours(rest[0]!, rest[1]!, Number(rest[2]), Number(rest[3]));
+} else if (command === 'ours' && rest.length === 3) {
+  const plan = rest[2]!.split(',').map((x) => {
+    const [level, count] = x.split(':').map(Number);
+    return { level: level!, count: count! };
+  });
+  await ours(rest[0]!, rest[1]!, plan);
 } else usage();

@@ -40,10 +40,10 @@ export interface SyncWorld {
   readonly buildMs: number;
 }
 
-async function script(args: readonly string[], timeoutMs: number): Promise<Record<string, number>> {
+async function script(args: readonly string[], timeoutMs: number): Promise<Record<string, unknown>> {
   const r = await runNodeScript(join(ROOT, 'bench/lib/sync-world.ts'), args, PROFILE_ENV, timeoutMs);
   if (r.code !== 0) throw new Error(`sync-world ${args[0]} failed (${r.code}): ${r.stderr.slice(-3000)}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
 }
 
 const roundUp = (n: number) => Math.ceil(n / PAGE) * PAGE;
@@ -68,7 +68,7 @@ export async function buildSyncWorld(
   let setupSize: number;
   try {
     log(`sync: set-up, readers with ${levels.join(', ')} groups and one writer in all`);
-    setupSize = (await script(['setup', relay.url, profilesDir, levels.join(',')], 600_000)).size!;
+    setupSize = (await script(['setup', relay.url, profilesDir, levels.join(',')], 600_000)).size as number;
   } finally {
     await relay.stop();
   }
@@ -77,15 +77,23 @@ export async function buildSyncWorld(
   log(`sync: appending ${fEnd - start} envelopes that are nobody's`);
   await fillLog(relayDir, fEnd);
   const ours = new Map<number, readonly [number, number]>();
-  let at = fEnd;
   const b = roundUp(oursPerLevel);
-  for (const g of levels) {
-    log(`sync: appending ${b} messages of the writer in the ${g} groups of reader-${g}`);
-    const r = await script(['ours', relayDir, profilesDir, String(g), String(b)], 600_000);
-    if (r.entries !== at + b) throw new Error(`sync-world ours reached ${r.entries}, wanted ${at + b}`);
-    ours.set(g, [at, at + b]);
+  log(`sync: appending ${b} messages of the writer in the groups of each reader`);
+  const r = (await script(
+    ['ours', relayDir, profilesDir, levels.map((g) => `${g}:${b}`).join(',')],
+    600_000,
+  )) as unknown as {
+    entries: number;
+    regions: { level: number; first: number; end: number }[];
+  };
+  let at = fEnd;
+  for (const region of r.regions) {
+    if (region.first !== at || region.end !== at + b)
+      throw new Error(`sync-world ours: unexpected region ${JSON.stringify(region)}`);
+    ours.set(region.level, [region.first, region.end]);
     at += b;
   }
+  if (r.entries !== at) throw new Error(`sync-world ours reached ${r.entries}, wanted ${at}`);
   for (const g of levels)
     cpSync(join(profilesDir, `reader-${g}`), join(profilesDir, `reader-${g}.snapshot`), { recursive: true });
   return {
