@@ -12,7 +12,7 @@
  * never reuses a seq, a nonce is used once), so to the relay the tags are distinct random strings.
  */
 import { domain, hmacSha256 } from '../crypto/index.ts';
-import { assertBytes } from '../errors.ts';
+import { assertBytes, UsageError } from '../errors.ts';
 
 export const TAG_BYTES = 16;
 export const INTRO_NONCE_BYTES = 16;
@@ -21,8 +21,12 @@ const INTRO = domain('intro');
 
 export function messageTag(tagKey: Uint8Array, author: Uint8Array, seq: number): Buffer {
   assertBytes('author', author, 32);
-  const s = Buffer.alloc(8);
-  s.writeBigUInt64BE(BigInt(seq));
+  if (!Number.isSafeInteger(seq) || seq < 0)
+    throw new UsageError('bad-argument', 'seq must be a non-negative integer');
+  // u64be(seq): seq is a safe integer, so its high 32 bits are below 2^21.
+  const s = Buffer.allocUnsafe(8);
+  s.writeUInt32BE(Math.floor(seq / 0x1_0000_0000), 0);
+  s.writeUInt32BE(seq >>> 0, 4);
   return hmacSha256(tagKey, MSG, author, s).subarray(0, TAG_BYTES);
 }
 
