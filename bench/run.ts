@@ -112,8 +112,8 @@ const P = {
   connections: 1000,
   /** Client sync: groups per profile; envelopes that are nobody's; each reader's own messages. */
   syncLevels: [1, 10, 100],
-  syncForeign: Q ? 5_120 : 204_800,
-  syncOurs: Q ? 1_024 : 20_480,
+  syncForeign: Q ? 5_120 : 102_400,
+  syncOurs: Q ? 1_024 : 10_240,
 };
 
 const GOALS = {

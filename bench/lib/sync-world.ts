@@ -42,13 +42,20 @@ async function syncClean(client: Client, what: string): Promise<void> {
     if (r.error !== null) throw new Error(`${what}: sync failed: ${r.error.reason}: ${r.error.message}`);
 }
 
+/** fn(0) … fn(n − 1), ten at a time (set-up only: one client's groups are independent). */
+async function inChunks<T>(n: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let at = 0; at < n; at += 10)
+    out.push(...(await Promise.all(Array.from({ length: Math.min(10, n - at) }, (_, k) => fn(at + k)))));
+  return out;
+}
+
 async function setup(url: string, dir: string, levels: readonly number[]): Promise<void> {
   // The readers are independent of each other: set them up side by side.
   const made = await Promise.all(
     levels.map(async (g) => {
       const reader = await Client.create(join(dir, `reader-${g}`), PASS, `reader ${g}`);
-      const invites: string[] = [];
-      for (let i = 0; i < g; i++) invites.push((await reader.createGroup(`r${g}-g${i}`, [url])).invite);
+      const invites = await inChunks(g, async (i) => (await reader.createGroup(`r${g}-g${i}`, [url])).invite);
       // createGroup already made one invite per group (for the writer): post them and the joins.
       await syncClean(reader, `reader ${g}`);
       return { reader, invites };
@@ -57,7 +64,7 @@ async function setup(url: string, dir: string, levels: readonly number[]): Promi
   const readers = made.map((m) => m.reader);
   const invites = made.flatMap((m) => m.invites);
   const writer = await Client.create(join(dir, 'writer'), PASS, 'writer');
-  for (const invite of invites) await writer.joinGroup(invite);
+  await inChunks(invites.length, (i) => writer.joinGroup(invites[i]!));
   await syncClean(writer, 'writer');
   let size = 0;
   for (const reader of readers) {
