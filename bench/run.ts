@@ -5,18 +5,19 @@
  * stdout (progress goes to stderr) and writes bench/results/: latest.json, table.md,
  * figures.svg, latency.svg, and relay-profile.txt when the relay ingest goal is not met.
  *
- *   npm run bench -- [--quick] [--huge] [--runs N] [--only raw,ingest,latency,scale,scripts]
+ *   npm run bench -- [--quick] [--huge | --no-huge] [--runs N] [--only raw,ingest,latency,sync,scale,scripts]
  *                    [--profile] [--no-profile]
  *
- * --huge adds the 1M-entry relay (restart and memory: the DESIGN goals are stated at 1M); it needs
+ * A full run grows the relay's log to 1M entries (restart, memory and client sync; the DESIGN goals
+ * are stated at 1M): --no-huge stops at 100k, --huge adds 1M to a quick run. 1M needs
  * about 2.5 GB of disk under the temp directory and a few minutes more. See bench/README.md.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { formatProfile, type ProfileSummary, summariseProfile } from './lib/cpu-profile.ts';
-import { cleanup, ROOT, removeDir, tempDir } from './lib/procs.ts';
+import { cleanup, ROOT, removeDir, runNodeScript, tempDir } from './lib/procs.ts';
 import { LIFTED_LIMITS, spawnRelay } from './lib/relay.ts';
 import {
   formatMarkdown,
@@ -27,18 +28,28 @@ import {
   resolveRows,
 } from './lib/report.ts';
 import { fmt, median } from './lib/stats.ts';
-import { figuresVsLimitsSvg, latencyHistogramSvg } from './lib/svg.ts';
+import { figuresVsLimitsSvg, latencyHistogramSvg, type SyncSeries, syncVsGroupsSvg } from './lib/svg.ts';
 import { type IngestResult, runIngest } from './suite/ingest.ts';
 import { type LatencyResult, runLatency } from './suite/latency.ts';
 import { postgresSection } from './suite/postgres.ts';
 import { measureRawLimits, type RawFigures } from './suite/raw.ts';
 import { fillLog, relayMemory, restartTimes } from './suite/scale.ts';
 import { parseRelayStorage, runScript, type ScriptSpec } from './suite/scripts.ts';
+import {
+  buildSyncWorld,
+  PAGE,
+  PROFILE_ENV,
+  regionFigures,
+  runReaderSync,
+  type SyncLevelResult,
+  startWorldRelay,
+  syncLevel,
+} from './suite/sync.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
 
-const SECTIONS = ['raw', 'ingest', 'latency', 'scale', 'scripts', 'postgres'] as const;
+const SECTIONS = ['raw', 'ingest', 'latency', 'sync', 'scale', 'scripts', 'postgres'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -52,17 +63,19 @@ interface Args {
 function usage(message?: string): never {
   if (message !== undefined) process.stderr.write(`bench: error: ${message}\n`);
   process.stderr.write(
-    'usage: npm run bench -- [--quick] [--huge] [--runs N] [--only raw,ingest,latency,scale,scripts,postgres] [--profile | --no-profile]\n',
+    'usage: npm run bench -- [--quick] [--huge | --no-huge] [--runs N] [--only raw,ingest,latency,sync,scale,scripts,postgres] [--profile | --no-profile]\n',
   );
   process.exit(message === undefined ? 0 : 64);
 }
 
 function parseArgs(argv: readonly string[]): Args {
   const args: Args = { quick: false, huge: false, runs: 0, only: new Set(SECTIONS), profile: 'auto' };
+  let huge: boolean | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') args.quick = true;
-    else if (a === '--huge') args.huge = true;
+    else if (a === '--huge') huge = true;
+    else if (a === '--no-huge') huge = false;
     else if (a === '--profile') args.profile = 'always';
     else if (a === '--no-profile') args.profile = 'never';
     else if (a === '--runs') {
@@ -77,6 +90,7 @@ function parseArgs(argv: readonly string[]): Args {
     else usage(`unknown argument ${a}`);
   }
   if (args.runs === 0) args.runs = args.quick ? 1 : 3;
+  args.huge = huge ?? !args.quick;
   return args;
 }
 
@@ -97,10 +111,17 @@ const P = {
   restartRuns: Q ? 1 : Math.max(RUNS, 5),
   scaleSizes: [10_000, ...(Q ? [] : [100_000]), ...(args.huge ? [1_000_000] : [])],
   connections: 1000,
+  /** Client sync: groups per profile; envelopes that are nobody's; each reader's own messages. */
+  syncLevels: [1, 10, 100],
+  syncForeign: Q ? 5_120 : 102_400,
+  syncOurs: Q ? 1_024 : 10_240,
 };
 
 const GOALS = {
   ingest: { op: '>=', value: 20_000, text: '≥ 20,000/s' },
+  syncNone: { op: '>=', value: 100_000, text: '≥ 100,000/s per core' },
+  syncAll: { op: '>=', value: 8_000, text: '≥ 8,000/s per core' },
+  syncRatio: { op: '<', value: 1.5, text: '≤ 1.5×' },
   latencyP99: { op: '<', value: 50, text: 'p99 < 50 ms' },
 } as const;
 
@@ -112,6 +133,7 @@ const notes: string[] = [];
 let profile: ProfileSummary | undefined;
 let latencySamples: Float64Array[] = [];
 let latencyStalls: { atMs: number; latencyMs: number }[][] = [];
+let syncResults: SyncLevelResult[][] = [];
 
 function log(line: string): void {
   const s = ((performance.now() - startedAt) / 1000).toFixed(0).padStart(4);
@@ -304,7 +326,7 @@ async function ingestSection(): Promise<void> {
       note:
         `${level.name}: ${cpuText(results.map((r) => r.relayCpu))}, bench client CPU ` +
         `${median(results.map((r) => r.clientCpu)).toFixed(0)}%, ${fmt(median(results.map((r) => r.pushbacks)))} pushbacks, ` +
-        `${fmt(results.reduce((s, r) => s + r.verified, 0))} receipts verified`,
+        `${fmt(results.reduce((s, r) => s + r.verified, 0))} receipts verified; ${perPostText(results)}`,
     });
   }
   const headline = rows.find((r) => r.id === 'ingest.cli.100');
@@ -391,6 +413,98 @@ async function latencySection(): Promise<void> {
   }
 }
 
+async function syncSection(): Promise<void> {
+  const group = 'client sync: real profile, real relay process, envelopes per second per core';
+  const levels = P.syncLevels;
+  const world = await buildSyncWorld(levels, P.syncForeign, P.syncOurs, log);
+  log(
+    `sync: world built in ${fmt(world.buildMs)} ms (log of ${fmt(world.foreign[1] + levels.length * (world.ours.get(1)![1] - world.ours.get(1)![0]))} entries)`,
+  );
+  const relay = await startWorldRelay(world);
+  const runs: SyncLevelResult[][] = [];
+  try {
+    for (let run = 0; run < RUNS; run++) {
+      // Levels interleaved within a run, so the machine's noise falls on all of them alike.
+      const one: SyncLevelResult[] = [];
+      for (const g of levels) {
+        log(
+          `sync: reader with ${g} group(s), ${fmt(world.foreign[1] - world.foreign[0])} not ours + ${fmt(P.syncOurs)} ours (run ${run + 1}/${RUNS})`,
+        );
+        one.push(await syncLevel(world, relay, g));
+      }
+      runs.push(one);
+    }
+  } finally {
+    await relay.stop();
+    removeDir(world.relayDir);
+    removeDir(world.profilesDir);
+  }
+  syncResults = runs;
+  const at = (g: number) => runs.map((r) => r.find((x) => x.groups === g)!);
+  const nNone = world.foreign[1] - world.foreign[0];
+  const nAll = world.ours.get(levels[0]!)![1] - world.ours.get(levels[0]!)![0];
+  for (const g of levels)
+    add({
+      id: `sync.none.${g}`,
+      group,
+      name: `(a) none ours (${fmt(nNone)}), ${g} group${g === 1 ? '' : 's'}`,
+      unit: '/s',
+      runs: at(g).map((r) => r.none.perCore),
+      rawId: 'raw.aead',
+      goal: GOALS.syncNone,
+      note:
+        `sync (a) ${g} group(s): wall ${fmt(median(at(g).map((r) => r.none.wall)))}/s, client CPU ` +
+        `${median(at(g).map((r) => r.none.cpuShare)).toFixed(0)}% of a core; trial decryption would allow at most ` +
+        `AEAD opens ÷ ${g} per core`,
+    });
+  for (const g of levels)
+    add({
+      id: `sync.all.${g}`,
+      group,
+      name: `(b) all ours (${fmt(nAll)}): open+verify+DAG+store, ${g} group${g === 1 ? '' : 's'}`,
+      unit: '/s',
+      runs: at(g).map((r) => r.all.perCore),
+      rawId: 'raw.ed25519',
+      goal: GOALS.syncAll,
+      note:
+        `sync (b) ${g} group(s): wall ${fmt(median(at(g).map((r) => r.all.wall)))}/s, client CPU ` +
+        `${median(at(g).map((r) => r.all.cpuShare)).toFixed(0)}% of a core, relay CPU over the whole sync ` +
+        `${median(at(g).map((r) => r.relayCpu)).toFixed(0)}%`,
+    });
+  const lo = levels[0]!;
+  const hi = levels[levels.length - 1]!;
+  for (const k of ['none', 'all'] as const)
+    add({
+      id: `sync.${k}.ratio`,
+      group,
+      name: `(${k === 'none' ? 'a' : 'b'}) cost per envelope, ${hi} groups ÷ ${lo}`,
+      unit: '×',
+      // Per run: both levels ran back to back in it.
+      runs: runs.map(
+        (r) => r.find((x) => x.groups === lo)![k].perCore / r.find((x) => x.groups === hi)![k].perCore,
+      ),
+      goal: GOALS.syncRatio,
+    });
+}
+
+/**
+ * CPU per durable post, µs: the relay (all threads, main thread) and the bench's posting clients,
+ * and the rate the machine's cores would allow the relay alone at that cost (the load generator
+ * shares them here): medians over runs.
+ */
+function perPostText(results: readonly IngestResult[]): string {
+  const known = results.filter((r) => r.relayCpu !== undefined && r.rate > 0);
+  if (known.length === 0) return 'CPU per post unknown';
+  const all = median(known.map((r) => (r.relayCpu!.all * 10_000) / r.rate));
+  const main = median(known.map((r) => (r.relayCpu!.main * 10_000) / r.rate));
+  const client = median(known.map((r) => (r.clientCpu * 10_000) / r.rate));
+  const cores = cpus().length;
+  return (
+    `CPU per post: relay ${all.toFixed(0)} µs (main thread ${main.toFixed(0)} µs), bench clients ${client.toFixed(0)} µs; ` +
+    `${cores} cores for the relay alone at that cost: ${fmt((cores * 1e6) / all)}/s`
+  );
+}
+
 /** "relay CPU 95% of a core (main thread 80%)", medians over runs. */
 function cpuText(cpu: readonly ({ all: number; main: number } | undefined)[]): string {
   const known = cpu.filter((c) => c !== undefined);
@@ -440,6 +554,10 @@ async function scaleSection(): Promise<void> {
   removeDir(empty);
 
   const dir = tempDir('scale');
+  // A reader holding 10 groups on this relay: the client's cost of syncing the same log.
+  const reader = await growthReader(dir);
+  const clientGroup = 'client sync of the whole log (none ours, 10 groups): growth and memory';
+  const clientRows: Row[] = [];
   let largest = 0;
   for (const n of P.scaleSizes) {
     log(`filling the log to ${fmt(n)} entries`);
@@ -456,11 +574,15 @@ async function scaleSection(): Promise<void> {
         op: '<',
         value: 1000,
         text: '< 1,000 ms at 1M',
-        ...(n >= 1_000_000 ? {} : { notApplicable: 'goal at 1M: --huge' }),
+        ...(n >= 1_000_000
+          ? {}
+          : { notApplicable: Q ? 'goal at 1M: --huge' : 'goal at 1M: without --no-huge' }),
       },
     });
     largest = n;
+    clientRows.push(...(await clientGrowth(reader, n, clientGroup)));
   }
+  removeDir(reader.profilesDir);
   const rss: number[] = [];
   const idle: number[] = [];
   const loaded: number[] = [];
@@ -484,7 +606,9 @@ async function scaleSection(): Promise<void> {
       op: '<',
       value: 200,
       text: '< 200 MB at 1M',
-      ...(largest >= 1_000_000 ? {} : { notApplicable: 'goal at 1M: --huge' }),
+      ...(largest >= 1_000_000
+        ? {}
+        : { notApplicable: Q ? 'goal at 1M: --huge' : 'goal at 1M: without --no-huge' }),
     },
     note:
       `memory: ${fmt(largest)} entries, before connections ${fmt(median(idle))} MB, with ${fmt(P.connections)} idle connections ` +
@@ -501,10 +625,98 @@ async function scaleSection(): Promise<void> {
       op: '<',
       value: 200,
       text: '< 200 MB at 1M',
-      ...(largest >= 1_000_000 ? {} : { notApplicable: 'goal at 1M: --huge' }),
+      ...(largest >= 1_000_000
+        ? {}
+        : { notApplicable: Q ? 'goal at 1M: --huge' : 'goal at 1M: without --no-huge' }),
     },
   });
   removeDir(dir);
+  for (const r of clientRows) add(r);
+}
+
+interface GrowthReader {
+  readonly dataDir: string;
+  readonly profilesDir: string;
+  readonly port: number;
+  readonly setupSize: number;
+}
+
+/** A relay on dataDir (keys created), one reader with 10 groups and a writer, set up through it. */
+async function growthReader(dataDir: string): Promise<GrowthReader> {
+  await fillLog(dataDir, 0);
+  const relay = await spawnRelay({ dataDir });
+  const profilesDir = tempDir('scale-profiles');
+  try {
+    log('client growth: set-up of a reader with 10 groups');
+    const r = await runNodeScript(
+      join(ROOT, 'bench/lib/sync-world.ts'),
+      ['setup', relay.url, profilesDir, '10'],
+      PROFILE_ENV,
+      300_000,
+    );
+    if (r.code !== 0) throw new Error(`sync-world setup failed: ${r.stderr.slice(-2000)}`);
+    cpSync(join(profilesDir, 'reader-10'), join(profilesDir, 'reader-10.snapshot'), { recursive: true });
+    const setupSize = (JSON.parse(r.stdout.trim().split('\n').pop()!) as { size: number }).size;
+    return { dataDir, profilesDir, port: Number(new URL(relay.url).port), setupSize };
+  } finally {
+    await relay.stop();
+  }
+}
+
+/**
+ * The reader syncs the whole log of `n` entries (from its set-up cursor, none of them its own),
+ * from its snapshot: per-core rate (after the first page), and its memory over the run (RSS,
+ * sampled every 100 ms, and the V8 heap). Runs: RUNS below 1M, one at 1M.
+ */
+async function clientGrowth(reader: GrowthReader, n: number, group: string): Promise<Row[]> {
+  const relay = await spawnRelay({ dataDir: reader.dataDir, port: reader.port });
+  const runs = n >= 1_000_000 ? 1 : RUNS;
+  const perCore: number[] = [];
+  const wall: number[] = [];
+  const peak: number[] = [];
+  const heap: number[] = [];
+  const growth: number[] = [];
+  try {
+    for (let run = 0; run < runs; run++) {
+      log(`client sync of ${fmt(n)} entries (run ${run + 1}/${runs})`);
+      const from = reader.setupSize + PAGE;
+      const out = await runReaderSync(reader.profilesDir, 'reader-10', [from, n]);
+      const f = regionFigures(out, from, n);
+      perCore.push(f.perCore);
+      wall.push(f.wall);
+      const after = out.memory.filter((m) => m.index >= from);
+      const rss = after.map((m) => m.rss / MB);
+      peak.push(Math.max(...rss, out.hwm / MB));
+      heap.push(Math.max(...after.map((m) => m.heapUsed / MB)));
+      // RSS at the end of the sync minus RSS after its first page: what the run accumulated.
+      growth.push(rss[rss.length - 1]! - rss[0]!);
+    }
+  } finally {
+    await relay.stop();
+  }
+  const size = sizeName(n);
+  const first = n === P.scaleSizes[0];
+  return [
+    {
+      id: `scale.client.${n}`,
+      group,
+      name: `sync ${size} entries, per core`,
+      short: `at ${sizeName(P.scaleSizes[0]!)}`,
+      unit: '/s',
+      runs: perCore,
+      ...(first ? {} : { rawId: `scale.client.${P.scaleSizes[0]}` }),
+      note: `client sync of ${size}: wall ${fmt(median(wall))}/s, RSS growth over the run ${median(growth).toFixed(1)} MB, V8 heap max ${median(heap).toFixed(1)} MB`,
+    },
+    {
+      id: `scale.client-rss.${n}`,
+      group,
+      name: `  client peak RSS, sync of ${size}`,
+      short: `at ${sizeName(P.scaleSizes[0]!)}`,
+      unit: 'MB',
+      runs: peak,
+      ...(first ? {} : { rawId: `scale.client-rss.${P.scaleSizes[0]}` }),
+    },
+  ];
 }
 
 const SCRIPTS: readonly ScriptSpec[] = [
@@ -587,6 +799,31 @@ function writeResults(resolved: ResolvedRow[], info: ReturnType<typeof machine>)
     ),
   );
   writeResult('table.md', formatMarkdown(resolved));
+  if (syncResults.length > 0) {
+    const aead = resolved.find((r) => r.id === 'raw.aead')?.value;
+    const series: SyncSeries[] = [
+      { label: '(a) none ours', color: '#3b78c3', points: syncPoints('none') },
+      { label: '(b) all ours', color: '#2a2', points: syncPoints('all') },
+    ];
+    if (aead !== undefined)
+      series.push({
+        label: 'trial decryption (a)',
+        color: '#999',
+        dashed: true,
+        points: P.syncLevels.map((g) => ({ groups: g, rate: aead / g })),
+      });
+    writeResult(
+      'sync.svg',
+      syncVsGroupsSvg(
+        series,
+        [
+          { value: GOALS.syncNone.value, label: 'goal (a) 100k/s' },
+          { value: GOALS.syncAll.value, label: 'goal (b) 8k/s' },
+        ],
+        `client sync rate vs groups held (median of ${syncResults.length}; ${info.cpus} × ${info.model}, ${info.node})`,
+      ),
+    );
+  }
   const json = {
     machine: { ...info, loadAverageAtEnd: loadavg().map((l) => Number(l.toFixed(2))) },
     mode: args.quick ? 'quick' : 'full',
@@ -609,6 +846,7 @@ function writeResults(resolved: ResolvedRow[], info: ReturnType<typeof machine>)
     })),
     notes,
     latencyHistogram: histogram ?? null,
+    syncRuns: syncResults,
     latencySlowestSlices: latencyStalls,
     relayProfile: profile ?? null,
   };
@@ -619,6 +857,14 @@ function writeResults(resolved: ResolvedRow[], info: ReturnType<typeof machine>)
     stdio: 'ignore',
     timeout: 30_000,
   });
+}
+
+/** Median per-core rate of each level, from the runs of the sync section. */
+function syncPoints(k: 'none' | 'all'): { groups: number; rate: number }[] {
+  return P.syncLevels.map((g) => ({
+    groups: g,
+    rate: median(syncResults.map((run) => run.find((x) => x.groups === g)![k].perCore)),
+  }));
 }
 
 function concatSorted(parts: readonly Float64Array[]): Float64Array {
@@ -644,6 +890,7 @@ async function main(): Promise<number> {
     raw: rawSection,
     ingest: ingestSection,
     latency: latencySection,
+    sync: syncSection,
     scale: scaleSection,
     scripts: scriptsSection,
     postgres: async () => {

@@ -64,8 +64,9 @@ export async function runNodeScript(
   args: readonly string[],
   env: Record<string, string>,
   timeoutMs: number,
+  nodeArgs: readonly string[] = [],
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawnTracked(process.execPath, ['--import', 'tsx', script, ...args], {
+  const child = spawnTracked(process.execPath, [...nodeArgs, '--import', 'tsx', script, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

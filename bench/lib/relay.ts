@@ -41,6 +41,8 @@ export interface SpawnRelayOptions {
   readonly args?: readonly string[];
   /** Extra node flags, e.g. --cpu-prof. */
   readonly nodeArgs?: readonly string[];
+  /** Loopback port (default 0: any free one). Clients that stored the URL need the same port. */
+  readonly port?: number;
   readonly timeoutMs?: number;
 }
 
@@ -51,7 +53,7 @@ export async function spawnRelay(opts: SpawnRelayOptions): Promise<BenchRelay> {
     '--data',
     opts.dataDir,
     '--listen',
-    '127.0.0.1:0',
+    `127.0.0.1:${opts.port ?? 0}`,
     '--no-tokens',
     ...(opts.args ?? []),
   ];

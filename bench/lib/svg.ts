@@ -139,3 +139,93 @@ export function latencyHistogramSvg(
     bins: counts.map((count, i) => ({ fromMs: i * binMs, count })),
   };
 }
+
+export interface SyncSeries {
+  readonly label: string;
+  readonly color: string;
+  readonly dashed?: boolean;
+  readonly points: readonly { groups: number; rate: number }[];
+}
+
+/**
+ * Client sync rate against the number of groups a profile holds (both axes log scale): our
+ * series, and what trial decryption (one AEAD open per group per envelope, as in Cwtch) would
+ * allow at best; goals as horizontal lines.
+ */
+export function syncVsGroupsSvg(
+  series: readonly SyncSeries[],
+  goals: readonly { value: number; label: string }[],
+  title: string,
+): string {
+  const width = 760;
+  const height = 380;
+  const left = 80;
+  const right = 200;
+  const top = 40;
+  const bottom = 50;
+  const all = series.flatMap((s) => s.points);
+  const groups = all.map((p) => p.groups);
+  const rates = [...all.map((p) => p.rate), ...goals.map((g) => g.value)].filter((v) => v > 0);
+  const gx0 = Math.log10(Math.min(...groups, 1));
+  const gx1 = Math.max(Math.log10(Math.max(...groups, 10)), gx0 + 1);
+  const ry0 = Math.floor(Math.log10(Math.min(...rates)));
+  const ry1 = Math.ceil(Math.log10(Math.max(...rates)));
+  const plotW = width - left - right;
+  const plotH = height - top - bottom;
+  const x = (g: number): number => left + ((Math.log10(g) - gx0) / (gx1 - gx0)) * plotW;
+  const y = (r: number): number =>
+    top + plotH - ((Math.log10(Math.max(r, 10 ** ry0)) - ry0) / (ry1 - ry0)) * plotH;
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT}>`,
+    `<title>${esc(title)}</title>`,
+    '<rect width="100%" height="100%" fill="white"/>',
+    `<text x="10" y="20" font-size="14">${esc(title)}</text>`,
+    `<line x1="${left}" y1="${top + plotH}" x2="${left + plotW}" y2="${top + plotH}" stroke="#333"/>`,
+    `<line x1="${left}" y1="${top}" x2="${left}" y2="${top + plotH}" stroke="#333"/>`,
+  ];
+  for (let p = ry0; p <= ry1; p++) {
+    const py = y(10 ** p).toFixed(1);
+    out.push(
+      `<line x1="${left}" y1="${py}" x2="${left + plotW}" y2="${py}" stroke="#eee"/>`,
+      `<text x="${left - 6}" y="${py}" text-anchor="end" dominant-baseline="middle">${esc(fmt(10 ** p))}/s</text>`,
+    );
+  }
+  for (const g of [...new Set(groups)].sort((a, b) => a - b)) {
+    const px = x(g).toFixed(1);
+    out.push(
+      `<line x1="${px}" y1="${top}" x2="${px}" y2="${top + plotH}" stroke="#eee"/>`,
+      `<text x="${px}" y="${top + plotH + 16}" text-anchor="middle">${g}</text>`,
+    );
+  }
+  for (const goal of goals) {
+    const py = y(goal.value).toFixed(1);
+    out.push(
+      `<line x1="${left}" y1="${py}" x2="${left + plotW}" y2="${py}" stroke="#d22" stroke-dasharray="2 3"/>`,
+      `<text x="${left + plotW + 6}" y="${py}" fill="#d22" dominant-baseline="middle">${esc(goal.label)}</text>`,
+    );
+  }
+  series.forEach((s, i) => {
+    const pts = [...s.points].sort((a, b) => a.groups - b.groups);
+    const path = pts
+      .map((p, k) => `${k === 0 ? 'M' : 'L'}${x(p.groups).toFixed(1)},${y(p.rate).toFixed(1)}`)
+      .join(' ');
+    out.push(
+      `<path d="${path}" fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+    );
+    for (const p of pts)
+      out.push(
+        `<circle cx="${x(p.groups).toFixed(1)}" cy="${y(p.rate).toFixed(1)}" r="3" fill="${s.color}"><title>${esc(`${s.label}, ${p.groups} groups: ${fmt(p.rate)}/s`)}</title></circle>`,
+      );
+    const ly = top + 10 + i * 16;
+    out.push(
+      `<line x1="${left + plotW + 6}" y1="${ly + 120}" x2="${left + plotW + 26}" y2="${ly + 120}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+      `<text x="${left + plotW + 30}" y="${ly + 120}" dominant-baseline="middle">${esc(s.label)}</text>`,
+    );
+  });
+  out.push(
+    `<text x="${left + plotW / 2}" y="${height - 12}" text-anchor="middle">groups the profile holds on the relay</text>`,
+    `<text x="14" y="${top + plotH / 2}" transform="rotate(-90 14 ${top + plotH / 2})" text-anchor="middle">envelopes per second per core</text>`,
+    '</svg>',
+  );
+  return `${out.join('\n')}\n`;
+}

@@ -48,6 +48,7 @@ import { onionAddressOf } from '../identity/onion.ts';
 import { verifyCheckpoint } from '../log/checkpoint.ts';
 import { parseNote } from '../log/note.ts';
 import { ConsistencyChecker, type Finding, MessageDag } from '../transcript/index.ts';
+import type { CborValue } from '../wire/cbor.ts';
 import { epochWindow, erasableBefore } from './epochs.ts';
 import { saveEvidence } from './evidence.ts';
 import { KeyRing } from './key-ring.ts';
@@ -162,6 +163,8 @@ export class Client {
   readonly connectRelay: (url: string) => Promise<RelayClient>;
   readonly recognizer = new Recognizer();
   readonly groups = new Map<string, GroupState>();
+  /** While {@link batchAppends} runs: accepted messages to store, per group. */
+  #appendBatch: Map<string, { scope: Uint8Array; values: CborValue[] }> | null = null;
 
   private constructor(store: ProfileStore, profile: ProfileRecord, opts: ClientOptions) {
     this.store = store;
@@ -805,7 +808,17 @@ export class Client {
     if (state.dag.has(msg.id)) return false;
     const added = this.#insertVerified(state, msg);
     if (!added) return false;
-    this.store.append(state.record.id, encodeStoredMessage({ signed: msg.signed, relay, index, receivedMs }));
+    const stored = encodeStoredMessage({ signed: msg.signed, relay, index, receivedMs });
+    const batch = this.#appendBatch;
+    if (batch === null) this.store.append(state.record.id, stored);
+    else {
+      let b = batch.get(state.key);
+      if (b === undefined) {
+        b = { scope: state.record.id, values: [] };
+        batch.set(state.key, b);
+      }
+      b.values.push(stored);
+    }
     this.recognizer.expectAuthor(state.key, this.windowKeys(state), msg.author, msg.seq + 1);
     if (msg.kind === MessageKind.inviteNotice && msg.body.length === INTRO_NONCE_BYTES) {
       if (!state.record.pendingIntros.some((n) => Buffer.from(n).equals(Buffer.from(msg.body)))) {
@@ -814,6 +827,24 @@ export class Client {
       }
     }
     return true;
+  }
+
+  /**
+   * Run `fn` (synchronous) with the messages it accepts (acceptOpened) stored at its end, one
+   * appendMany per group instead of one append per message. Call it inside a store transaction,
+   * so they commit (or roll back) with whatever else `fn` writes; nothing is stored if it throws.
+   */
+  batchAppends<T>(fn: () => T): T {
+    if (this.#appendBatch !== null) return fn();
+    const batch = new Map<string, { scope: Uint8Array; values: CborValue[] }>();
+    this.#appendBatch = batch;
+    try {
+      const result = fn();
+      for (const b of batch.values()) this.store.appendMany(b.scope, b.values);
+      return result;
+    } finally {
+      this.#appendBatch = null;
+    }
   }
 
   /**

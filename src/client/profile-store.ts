@@ -197,6 +197,8 @@ export class ProfileStore {
   #kdf: Argon2idParams;
   #closed = false;
   readonly #stmt: ReturnType<typeof prepareStatements>;
+  /** One transaction wrapper for every #immediate call (better-sqlite3 builds one per call otherwise). */
+  readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
 
   private constructor(dir: string, db: Database.Database, keys: ProfileKeys, kdf: Argon2idParams) {
     this.dir = dir;
@@ -204,6 +206,7 @@ export class ProfileStore {
     this.#keys = keys;
     this.#kdf = kdf;
     this.#stmt = prepareStatements(db);
+    this.#tx = db.transaction((fn: () => unknown) => fn());
   }
 
   /** True when `dir` holds a profile file (its contents are not checked). */
@@ -427,6 +430,33 @@ export class ProfileStore {
   }
 
   /**
+   * Append `values` to `scope` in this order, all or none, in one transaction (one read and one
+   * update of the scope's head however many there are); returns the seq of the first.
+   * @throws as append.
+   */
+  appendMany(scope: RecordKey, values: readonly CborValue[]): number {
+    this.#assertOpen();
+    if (!Array.isArray(values)) throw new UsageError('bad-argument', 'values must be an array');
+    const lookup = this.#scopeLookup(scope);
+    const plaintexts = values.map((v) => encodeCbor(v));
+    return this.#guard('append items', () =>
+      this.#immediate(() => {
+        const head = this.#stmt.getScope.get(lookup) as { next_seq: number; floor: number } | undefined;
+        const first = head?.next_seq ?? 0;
+        if (plaintexts.length === 0) return first;
+        for (let i = 0; i < plaintexts.length; i++)
+          this.#stmt.insertAppended.run(
+            lookup,
+            first + i,
+            this.#seal(plaintexts[i]!, appendAd(lookup, first + i)),
+          );
+        this.#stmt.upsertScope.run(lookup, first + plaintexts.length, head?.floor ?? 0);
+        return first;
+      }),
+    );
+  }
+
+  /**
    * Up to `limit` items of `scope` with seq ≥ fromSeq, in append order. Pruned items are
    * skipped. Items are checked to be contiguous: a row deleted or truncated by someone without
    * the key is detected, not silently skipped.
@@ -632,7 +662,7 @@ export class ProfileStore {
   }
 
   #immediate<T>(fn: () => T): T {
-    return this.#db.transaction(fn).immediate();
+    return this.#tx.immediate(fn) as T;
   }
 
   #guard<T>(doing: string, fn: () => T): T {

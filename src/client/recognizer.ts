@@ -4,7 +4,7 @@
  * envelope is one lookup whatever the number of groups. Envelopes whose tag is not in the map
  * are not ours (or are beyond the prediction window: see `expectAuthor`).
  */
-import { introTag, messageTag } from '../group/detection.ts';
+import { introTag, messageTag, TAG_BYTES } from '../group/detection.ts';
 import type { Epoch, EpochKeys } from '../group/epoch.ts';
 
 /** How many future seqs of each known author we expect per epoch. */
@@ -24,18 +24,38 @@ function tagKey(tag: Uint8Array): string {
   return Buffer.from(tag.buffer, tag.byteOffset, tag.length).toString('latin1');
 }
 
+/**
+ * How far below an author's next expected seq its tags are kept. Older ones are forgotten, so the
+ * map holds a bounded window per author however many messages it has sent: a second envelope of
+ * such an old seq (a replay, or an equivocation that late) is no longer recognised by its tag;
+ * the author's later messages then name a parent the reader lacks, which the transcript reports.
+ */
+export const TAG_KEEP_BELOW = 64;
+
+/** The registered tags of one author in one group. */
+interface AuthorWindow {
+  /** Highest seq whose tags are registered. */
+  horizon: number;
+  /** Lowest seq whose window tags may still be registered. */
+  low: number;
+  /** seq → its tag keys (one per epoch). */
+  readonly tags: Map<number, string[]>;
+  /** Seqs expected as gaps to fill (`missing`): kept until the group is rebuilt. */
+  readonly pinned: Set<number>;
+}
+
 export class Recognizer {
   readonly #byTag = new Map<string, Expected>();
   /** groupKey → tags registered for it, so a group can be dropped or rebuilt. */
   readonly #byGroup = new Map<string, Set<string>>();
-  /** `${groupKey}/${authorHex}` → highest seq whose tag is registered. */
-  readonly #horizon = new Map<string, number>();
+  /** `${groupKey}/${author (latin1)}` → that author's window. */
+  readonly #authors = new Map<string, AuthorWindow>();
 
   get size(): number {
     return this.#byTag.size;
   }
 
-  #add(tag: Uint8Array, expected: Expected): void {
+  #add(tag: Uint8Array, expected: Expected): string {
     const k = tagKey(tag);
     this.#byTag.set(k, expected);
     let set = this.#byGroup.get(expected.groupKey);
@@ -44,11 +64,37 @@ export class Recognizer {
       this.#byGroup.set(expected.groupKey, set);
     }
     set.add(k);
+    return k;
+  }
+
+  #addMessage(w: AuthorWindow, groupKey: string, keys: EpochKeys, author: Uint8Array, seq: number): void {
+    const k = this.#add(messageTag(keys.tagKey, author, seq), {
+      kind: 'message',
+      groupKey,
+      epoch: keys.epoch,
+      author,
+      seq,
+    });
+    const list = w.tags.get(seq);
+    if (list === undefined) w.tags.set(seq, [k]);
+    else if (!list.includes(k)) list.push(k);
+  }
+
+  #forget(w: AuthorWindow, groupKey: string, seq: number): void {
+    const list = w.tags.get(seq);
+    if (list === undefined) return;
+    const set = this.#byGroup.get(groupKey);
+    for (const k of list) {
+      this.#byTag.delete(k);
+      set?.delete(k);
+    }
+    w.tags.delete(seq);
   }
 
   /**
    * Expect `author`'s messages with seqs in [fromSeq, fromSeq + TAG_WINDOW) in each given epoch,
-   * plus any `missing` seqs below (a gap we still hope to fill).
+   * plus any `missing` seqs below (a gap we still hope to fill). Tags of seqs more than
+   * TAG_KEEP_BELOW below fromSeq are forgotten (not the missing ones).
    */
   expectAuthor(
     groupKey: string,
@@ -57,29 +103,32 @@ export class Recognizer {
     fromSeq: number,
     missing: readonly number[] = [],
   ): void {
-    const h = `${groupKey}/${Buffer.from(author).toString('hex')}`;
-    const start = Math.max(fromSeq, (this.#horizon.get(h) ?? -1) + 1);
+    const h = `${groupKey}/${Buffer.from(author.buffer, author.byteOffset, author.length).toString('latin1')}`;
+    let w = this.#authors.get(h);
+    if (w === undefined) {
+      w = { horizon: -1, low: fromSeq, tags: new Map(), pinned: new Set() };
+      this.#authors.set(h, w);
+    }
+    const start = Math.max(fromSeq, w.horizon + 1);
     const end = fromSeq + TAG_WINDOW;
     for (const keys of epochs) {
-      for (const seq of missing)
-        this.#add(messageTag(keys.tagKey, author, seq), {
-          kind: 'message',
-          groupKey,
-          epoch: keys.epoch,
-          author,
-          seq,
-        });
-      for (let seq = start; seq < end; seq++) {
-        this.#add(messageTag(keys.tagKey, author, seq), {
-          kind: 'message',
-          groupKey,
-          epoch: keys.epoch,
-          author,
-          seq,
-        });
+      for (const seq of missing) {
+        w.pinned.add(seq);
+        this.#addMessage(w, groupKey, keys, author, seq);
       }
+      for (let seq = start; seq < end; seq++) this.#addMessage(w, groupKey, keys, author, seq);
     }
-    if (end - 1 > (this.#horizon.get(h) ?? -1)) this.#horizon.set(h, end - 1);
+    if (end - 1 > w.horizon) w.horizon = end - 1;
+    const floor = fromSeq - TAG_KEEP_BELOW;
+    if (w.low < floor) {
+      if (floor - w.low > w.tags.size) {
+        for (const seq of [...w.tags.keys()])
+          if (seq < floor && !w.pinned.has(seq)) this.#forget(w, groupKey, seq);
+      } else {
+        for (let seq = w.low; seq < floor; seq++) if (!w.pinned.has(seq)) this.#forget(w, groupKey, seq);
+      }
+      w.low = floor;
+    }
   }
 
   expectIntro(groupKey: string, epochs: readonly EpochKeys[], nonce: Uint8Array): void {
@@ -87,9 +136,21 @@ export class Recognizer {
       this.#add(introTag(keys.tagKey, nonce), { kind: 'intro', groupKey, epoch: keys.epoch, nonce });
   }
 
-  /** What an envelope's tag announces, or undefined when it is not ours. */
+  /** What a tag announces, or undefined when it is not ours. */
   lookup(tag: Uint8Array): Expected | undefined {
     return this.#byTag.get(tagKey(tag));
+  }
+
+  /**
+   * What an envelope's tag (its first TAG_BYTES) announces, or undefined when it is not ours or
+   * too short to have a tag. The hot path of sync: one string of 16 characters and one lookup.
+   */
+  lookupEnvelope(envelope: Uint8Array): Expected | undefined {
+    if (envelope.length < TAG_BYTES) return undefined;
+    const k = Buffer.isBuffer(envelope)
+      ? envelope.toString('latin1', 0, TAG_BYTES)
+      : Buffer.from(envelope.buffer, envelope.byteOffset, TAG_BYTES).toString('latin1');
+    return this.#byTag.get(k);
   }
 
   /** Forget a group's tags (before rebuilding it with new epochs or after leaving it). */
@@ -98,6 +159,6 @@ export class Recognizer {
     if (set === undefined) return;
     for (const k of set) this.#byTag.delete(k);
     this.#byGroup.delete(groupKey);
-    for (const h of [...this.#horizon.keys()]) if (h.startsWith(`${groupKey}/`)) this.#horizon.delete(h);
+    for (const h of [...this.#authors.keys()]) if (h.startsWith(`${groupKey}/`)) this.#authors.delete(h);
   }
 }

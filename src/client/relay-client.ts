@@ -3,6 +3,7 @@
  * request id, and live pushes of a subscription. It verifies the relay's key bundle signature;
  * pinning (is this the relay we expect?) is the caller's decision, made with `bundle.address`.
  */
+import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { CodecError, CwtchError, InternalError, PushbackError, UsageError } from '../errors.ts';
 import { openKeyBundle, type SignedKeyBundle } from '../identity/key-bundle.ts';
@@ -65,16 +66,21 @@ export class RelayClient {
   #closeError: CwtchError | null = null;
   #onEntries: ((f: EntriesFrame) => void) | null = null;
   #onClose: ((e: CwtchError | null) => void) | null = null;
+  /** The TCP (or SOCKS) socket under the WebSocket, corked while a burst of requests is queued. */
+  readonly #socket: Duplex | null;
+  #corked = false;
 
   private constructor(
     url: string,
     ws: WebSocket,
+    socket: Duplex | null,
     welcome: Reply<'welcome'>,
     bundle: SignedKeyBundle,
     timeoutMs: number,
   ) {
     this.url = url;
     this.#ws = ws;
+    this.#socket = socket;
     this.bundle = bundle;
     this.tokens = welcome.tokens;
     this.treeSizeAtWelcome = welcome.treeSize;
@@ -113,6 +119,10 @@ export class RelayClient {
       perMessageDeflate: false,
       handshakeTimeout: timeoutMs,
       ...(opts.agent ? { agent: opts.agent } : {}),
+    });
+    let socket: Duplex | null = null;
+    ws.once('upgrade', (res) => {
+      socket = res.socket;
     });
     const welcome = await new Promise<Reply<'welcome'>>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -156,7 +166,7 @@ export class RelayClient {
       });
     });
     const bundle = openKeyBundle(welcome.keyBundle);
-    return new RelayClient(opts.url, ws, welcome, bundle, opts.requestTimeoutMs ?? 30_000);
+    return new RelayClient(opts.url, ws, socket, welcome, bundle, opts.requestTimeoutMs ?? 30_000);
   }
 
   get closed(): boolean {
@@ -237,11 +247,27 @@ export class RelayClient {
         reject(new PushbackError('request-timeout', `relay did not answer ${frame.type} in time`));
       }, this.#requestTimeoutMs);
       this.#waiters.set(id, { resolve, reject, timer });
+      this.#cork();
       this.#ws.send(bytes);
     });
     if (reply.type !== expect)
       throw new CodecError('unexpected-frame', `expected ${expect}, got ${reply.type}`);
     return reply as Reply<T>;
+  }
+
+  /**
+   * Requests made in one run of the event loop (a posting client answering a burst of receipts,
+   * a prefetch beside a request) leave in one write: cork the socket until the next tick.
+   */
+  #cork(): void {
+    const socket = this.#socket;
+    if (this.#corked || socket === null) return;
+    this.#corked = true;
+    socket.cork();
+    process.nextTick(() => {
+      this.#corked = false;
+      socket.uncork();
+    });
   }
 
   /** Send raw bytes (tests of hostile input). */

@@ -67,9 +67,21 @@ export interface SyncOptions {
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
+/** Pages with nothing of ours after which catchUp writes the cursor anyway. */
+const CURSOR_SAVE_PAGES = 64;
+
+/** Most gossiped checkpoints remembered as checked (see #checkGossip). */
+const MAX_GOSSIP_CHECKED = 4096;
+
+function gossipKey(g: NonNullable<VerifiedMessage['checkpoint']>): string {
+  return `${g.origin}\n${g.size}\n${hex(g.rootHash)}\n${hex(g.signature)}`;
+}
+
 export class SyncEngine {
   readonly #client: Client;
   readonly #opts: SyncOptions;
+  /** Gossiped checkpoints (gossipKey) already found consistent with the log we verified. */
+  readonly #gossipChecked = new Set<string>();
 
   constructor(client: Client, opts: SyncOptions = {}) {
     this.#client = client;
@@ -112,7 +124,16 @@ export class SyncEngine {
     }
   }
 
-  /** Fetch pages from the cursor to the relay's newest checkpoint. */
+  /**
+   * Fetch pages from the cursor to the relay's newest checkpoint.
+   *
+   * The next page is requested while the current one is checked and processed (a speculative
+   * request naming the cursor and verified size this page leaves if it is accepted; if it is not,
+   * the error propagates and that answer is dropped). The cursor is written in the transaction of
+   * every page that holds something of ours, and otherwise every CURSOR_SAVE_PAGES pages and on
+   * the last page: after a crash or an error, pages whose cursor was not written are scanned
+   * again, and since nothing of ours was in them that loses and duplicates nothing.
+   */
   async catchUp(
     conn: RelayClient,
     counts: { scanned: number; ours: number; newMessages: number; size: number } = {
@@ -123,27 +144,29 @@ export class SyncEngine {
     },
   ): Promise<void> {
     const url = conn.url;
+    const limit = this.#opts.pageSize ?? 256;
+    const fetch = (from: number, verifiedSize: number, verifiedNote: string | null) =>
+      conn.request({ type: 'sync', from, limit, verifiedSize }, 'entries').catch((e: unknown) => {
+        // The relay says its log is smaller than a checkpoint it signed for us (a rollback, or
+        // the other side of a fork). Fetch its newest checkpoint, so that acceptPage checks it
+        // against ours and keeps both as evidence, instead of reporting a mere refusal.
+        if (!(e instanceof CwtchError && e.reason === 'verified-size-ahead') || verifiedNote === null)
+          throw e;
+        return conn.request({ type: 'sync', from: 0, limit: 0, verifiedSize: 0 }, 'entries');
+      });
+    let rec = this.#relay(url);
+    let unsaved = 0;
+    let next = fetch(rec.cursor, rec.verifiedSize, rec.verifiedNote);
     for (;;) {
-      const rec = this.#relay(url);
-      const page = await conn
-        .request(
-          {
-            type: 'sync',
-            from: rec.cursor,
-            limit: this.#opts.pageSize ?? 256,
-            verifiedSize: rec.verifiedSize,
-          },
-          'entries',
-        )
-        .catch((e: unknown) => {
-          // The relay says its log is smaller than a checkpoint it signed for us (a rollback, or
-          // the other side of a fork). Fetch its newest checkpoint, so that acceptPage checks it
-          // against ours and keeps both as evidence, instead of reporting a mere refusal.
-          if (!(e instanceof CwtchError && e.reason === 'verified-size-ahead') || rec.verifiedNote === null)
-            throw e;
-          return conn.request({ type: 'sync', from: 0, limit: 0, verifiedSize: 0 }, 'entries');
-        });
-      const cp = await this.acceptPage(
+      const page = await next;
+      const end = page.first + page.entries.length;
+      const served = parseCheckpoint(page.checkpoint).checkpoint.size;
+      const more = page.entries.length > 0 && end < served;
+      if (more) {
+        next = fetch(end, Math.max(rec.verifiedSize, served), page.checkpoint);
+        next.catch(() => {}); // consumed (and its error thrown) on the next turn
+      }
+      const accepted = await this.#acceptPage(
         conn,
         rec,
         page.first,
@@ -152,15 +175,14 @@ export class SyncEngine {
         page.proofFrom,
         page.consistency,
         counts,
+        !more || unsaved + 1 >= CURSOR_SAVE_PAGES,
       );
+      rec = accepted.next;
+      unsaved = accepted.saved ? 0 : unsaved + 1;
+      const cp = accepted.checkpoint;
       counts.size = cp.size;
-      this.#opts.onProgress?.({
-        url,
-        scanned: page.first + page.entries.length,
-        total: cp.size,
-        ours: counts.ours,
-      });
-      if (page.entries.length === 0 || page.first + page.entries.length >= cp.size) return;
+      this.#opts.onProgress?.({ url, scanned: end, total: cp.size, ours: counts.ours });
+      if (page.entries.length === 0 || end >= cp.size) return;
     }
   }
 
@@ -178,11 +200,33 @@ export class SyncEngine {
     consistency: readonly Uint8Array[],
     counts: { scanned: number; ours: number; newMessages: number },
   ): Promise<Checkpoint> {
+    return (await this.#acceptPage(conn, rec, first, entries, note, proofFrom, consistency, counts, true))
+      .checkpoint;
+  }
+
+  /**
+   * acceptPage. The advanced relay record (`next`) is written in the page's transaction when the
+   * page holds an envelope of ours or `save` is set (`saved`); otherwise the caller keeps it.
+   */
+  async #acceptPage(
+    conn: RelayClient,
+    rec: RelayRecord,
+    first: number,
+    entries: readonly WireEntry[],
+    note: string,
+    proofFrom: number,
+    consistency: readonly Uint8Array[],
+    counts: { scanned: number; ours: number; newMessages: number },
+    save: boolean,
+  ): Promise<{ checkpoint: Checkpoint; next: RelayRecord; saved: boolean }> {
     const client = this.#client;
     rollEpochs(client);
     if (rec.signingKey === null || rec.origin === null)
       throw new UsageError('relay-unpinned', `relay ${rec.url} is not pinned`);
-    const cp = verifyCheckpoint(note, rec.origin, rec.signingKey);
+    // The relay serves its newest checkpoint with every page: while the log does not grow it is
+    // the very note we verified (and proved consistent) for the previous page.
+    const same = rec.verifiedNote !== null && note === rec.verifiedNote;
+    const cp = same ? parseCheckpoint(note).checkpoint : verifyCheckpoint(note, rec.origin, rec.signingKey);
     if (first !== rec.cursor && entries.length > 0) {
       throw new VerifyError(
         'page-misplaced',
@@ -197,7 +241,7 @@ export class SyncEngine {
     }
     let verifiedNote = rec.verifiedNote;
     let verifiedSize = rec.verifiedSize;
-    if (rec.verifiedNote !== null) {
+    if (rec.verifiedNote !== null && !same) {
       if (cp.size < rec.verifiedSize) {
         // A smaller newest checkpoint: stale or rolled back. Ask the relay to prove it is a prefix.
         const p = await conn
@@ -223,31 +267,42 @@ export class SyncEngine {
     }
     const gossip: { state: GroupState; msg: VerifiedMessage }[] = [];
     const accepted: { state: GroupState; msg: VerifiedMessage }[] = [];
-    notePage(client, entries);
-    client.store.transaction(() => {
-      entries.forEach((entry, i) => {
-        counts.scanned++;
-        const r = this.#processEntry(rec.url, first + i, entry);
-        if (r === null) return;
-        counts.ours++;
-        if (r.added) {
-          counts.newMessages++;
-          accepted.push(r);
-        }
-        if (r.msg.checkpoint !== null) gossip.push(r);
+    const next: RelayRecord = { ...rec, cursor: first + entries.length, verifiedNote, verifiedSize };
+    const recognizer = client.recognizer;
+    // Most envelopes are not ours: one tag lookup each, and no transaction for a page of them.
+    let mine = false;
+    for (const entry of entries) {
+      if (entry.envelope !== null && recognizer.lookupEnvelope(entry.envelope) !== undefined) {
+        mine = true;
+        break;
+      }
+    }
+    // The page's newest receive time bounds the relay's clock for delay checks of our entries.
+    if (mine) notePage(client, entries);
+    const saved = mine || save;
+    if (saved) {
+      client.store.transaction(() => {
+        client.batchAppends(() => {
+          for (let i = 0; mine && i < entries.length; i++) {
+            const r = this.#processEntry(rec.url, first + i, entries[i]!);
+            if (r === null) continue;
+            counts.ours++;
+            if (r.added) {
+              counts.newMessages++;
+              accepted.push(r);
+            }
+            if (r.msg.checkpoint !== null) gossip.push(r);
+          }
+        });
+        client.saveRelay({ ...this.#relay(rec.url), cursor: next.cursor, verifiedNote, verifiedSize });
       });
-      client.saveRelay({
-        ...this.#relay(rec.url),
-        cursor: first + entries.length,
-        verifiedNote,
-        verifiedSize,
-      });
-    });
+    }
+    counts.scanned += entries.length;
     // Caught up with this checkpoint: "at this time the relay's log had cp.size entries" (delay.ts).
     if (first + entries.length >= cp.size) noteServed(client, rec.url, cp.size, note);
     for (const a of accepted) this.#opts.onMessage?.(a.state, a.msg);
     for (const g of gossip) await this.#checkGossip(conn, g.state, g.msg);
-    return cp;
+    return { checkpoint: cp, next, saved };
   }
 
   #relay(url: string): RelayRecord {
@@ -263,8 +318,8 @@ export class SyncEngine {
     entry: WireEntry,
   ): { state: GroupState; msg: VerifiedMessage; added: boolean } | null {
     const client = this.#client;
-    if (entry.envelope === null || entry.envelope.length < 16) return null;
-    const expected = client.recognizer.lookup(entry.envelope.subarray(0, 16));
+    if (entry.envelope === null) return null;
+    const expected = client.recognizer.lookupEnvelope(entry.envelope);
     if (expected === undefined) return null;
     const state = client.groupOfKey(expected.groupKey);
     const keys = state?.ring.keys(expected.epoch);
@@ -413,6 +468,10 @@ export class SyncEngine {
    */
   async #checkGossip(conn: RelayClient, state: GroupState, msg: VerifiedMessage): Promise<void> {
     const g = msg.checkpoint!;
+    // Members gossip the checkpoint they last verified, so one checkpoint comes in many messages
+    // (every message an author writes between two syncs): check each once.
+    const seen = gossipKey(g);
+    if (this.#gossipChecked.has(seen)) return;
     const rec = state.record.relays
       .map((r) => this.#client.relayRecord(r.url))
       .find((r) => r?.origin === g.origin);
@@ -442,7 +501,7 @@ export class SyncEngine {
           `relay ${rec.url} showed another member a different log of the same size ${g.size}`,
           state.key,
         );
-      }
+      } else this.#gossipPassed(seen);
       return;
     }
     if (conn.url !== rec.url) return;
@@ -475,10 +534,20 @@ export class SyncEngine {
     }
     try {
       await this.#checkConsistency(conn, rec, older, newer, proof, state.key);
+      // A prefix of a checkpoint we verified is a prefix of every later one we verify (each is
+      // proven consistent with the one before), so it never needs checking again. A gossiped
+      // checkpoint larger than ours is checked again when it comes again: ours has grown.
+      if (g.size < ours.verifiedSize) this.#gossipPassed(seen);
     } catch (e) {
       // Evidence is kept; the relay's own view (ours) stays verified, so sync goes on.
       if (!(e instanceof InconsistencyError)) throw e;
     }
+  }
+
+  #gossipPassed(key: string): void {
+    // Bounded: an author's gossip changes only when it syncs; forgetting costs a re-check.
+    if (this.#gossipChecked.size >= MAX_GOSSIP_CHECKED) this.#gossipChecked.clear();
+    this.#gossipChecked.add(key);
   }
 
   /** Post every outbox entry that lacks a receipt from this relay. */

@@ -107,6 +107,53 @@ export function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
   return h.digest();
 }
 
+/**
+ * HMAC-SHA256 (RFC 2104) under one key that MACs many messages: the key's two padded blocks are
+ * absorbed once into libsodium SHA-256 states, so each MAC hashes only the message and the inner
+ * digest (two compression runs for a short message, no re-keying, no node:crypto object). The
+ * states are as secret as the key: wipe() when the key is erased.
+ */
+export class HmacSha256Key {
+  readonly #inner = Buffer.alloc(sodium.crypto_hash_sha256_STATEBYTES);
+  readonly #outer = Buffer.alloc(sodium.crypto_hash_sha256_STATEBYTES);
+  readonly #scratch = Buffer.alloc(sodium.crypto_hash_sha256_STATEBYTES);
+
+  constructor(key: Uint8Array) {
+    assertBytes('key', key);
+    const block = Buffer.alloc(64);
+    if (key.length > 64) sodium.crypto_hash_sha256(block.subarray(0, SHA256_BYTES), key);
+    else block.set(key);
+    const pad = Buffer.alloc(64);
+    for (let i = 0; i < 64; i++) pad[i] = block[i]! ^ 0x36;
+    sodium.crypto_hash_sha256_init(this.#inner);
+    sodium.crypto_hash_sha256_update(this.#inner, pad);
+    for (let i = 0; i < 64; i++) pad[i] = block[i]! ^ 0x5c;
+    sodium.crypto_hash_sha256_init(this.#outer);
+    sodium.crypto_hash_sha256_update(this.#outer, pad);
+    wipe(block, pad);
+  }
+
+  /** HMAC-SHA256(key, parts concatenated): the same bytes as hmacSha256(key, ...parts). */
+  mac(...parts: Uint8Array[]): Buffer {
+    const st = this.#scratch;
+    this.#inner.copy(st);
+    for (const p of parts) {
+      assertBytes('input', p);
+      sodium.crypto_hash_sha256_update(st, p);
+    }
+    const out = Buffer.alloc(SHA256_BYTES);
+    sodium.crypto_hash_sha256_final(st, out);
+    this.#outer.copy(st);
+    sodium.crypto_hash_sha256_update(st, out);
+    sodium.crypto_hash_sha256_final(st, out);
+    return out;
+  }
+
+  wipe(): void {
+    wipe(this.#inner, this.#outer, this.#scratch);
+  }
+}
+
 /** HKDF-SHA256 (RFC 5869): extract with salt, expand with info to `length` bytes. */
 export function hkdfSha256(
   ikm: Uint8Array,

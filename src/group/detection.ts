@@ -11,22 +11,47 @@
  * nonce in its invite, which the inviter announced to the group. Inputs never repeat (an author
  * never reuses a seq, a nonce is used once), so to the relay the tags are distinct random strings.
  */
-import { domain, hmacSha256 } from '../crypto/index.ts';
-import { assertBytes } from '../errors.ts';
+import { domain, HmacSha256Key } from '../crypto/index.ts';
+import { assertBytes, UsageError } from '../errors.ts';
 
 export const TAG_BYTES = 16;
 export const INTRO_NONCE_BYTES = 16;
 const MSG = domain('msg');
 const INTRO = domain('intro');
 
+/**
+ * Each tag key's precomputed HMAC state (a member computes many tags under one key: the next seqs
+ * of every author), by key buffer. forgetTagKey (called by wipeEpochKeys) wipes and drops it.
+ */
+const macs = new WeakMap<Uint8Array, HmacSha256Key>();
+
+function macOf(tagKey: Uint8Array): HmacSha256Key {
+  let mac = macs.get(tagKey);
+  if (mac === undefined) {
+    mac = new HmacSha256Key(tagKey);
+    macs.set(tagKey, mac);
+  }
+  return mac;
+}
+
+/** Wipe the precomputed state of a tag key that is being erased (epoch.ts wipeEpochKeys). */
+export function forgetTagKey(tagKey: Uint8Array): void {
+  macs.get(tagKey)?.wipe();
+  macs.delete(tagKey);
+}
+
 export function messageTag(tagKey: Uint8Array, author: Uint8Array, seq: number): Buffer {
   assertBytes('author', author, 32);
-  const s = Buffer.alloc(8);
-  s.writeBigUInt64BE(BigInt(seq));
-  return hmacSha256(tagKey, MSG, author, s).subarray(0, TAG_BYTES);
+  if (!Number.isSafeInteger(seq) || seq < 0)
+    throw new UsageError('bad-argument', 'seq must be a non-negative integer');
+  // u64be(seq): seq is a safe integer, so its high 32 bits are below 2^21.
+  const s = Buffer.allocUnsafe(8);
+  s.writeUInt32BE(Math.floor(seq / 0x1_0000_0000), 0);
+  s.writeUInt32BE(seq >>> 0, 4);
+  return macOf(tagKey).mac(MSG, author, s).subarray(0, TAG_BYTES);
 }
 
 export function introTag(tagKey: Uint8Array, introNonce: Uint8Array): Buffer {
   assertBytes('introNonce', introNonce, INTRO_NONCE_BYTES);
-  return hmacSha256(tagKey, INTRO, introNonce).subarray(0, TAG_BYTES);
+  return macOf(tagKey).mac(INTRO, introNonce).subarray(0, TAG_BYTES);
 }

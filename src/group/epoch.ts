@@ -5,8 +5,10 @@
  * without receiving any message, and erasing S(e) makes epochs before e unreadable (forward
  * secrecy). No key material ever travels in group messages.
  */
+
 import { hkdfSha256, wipe } from '../crypto/index.ts';
 import { UsageError } from '../errors.ts';
+import { forgetTagKey } from './detection.ts';
 
 export type Epoch = number & { readonly __brand: 'Epoch' };
 
@@ -88,5 +90,6 @@ export function deriveEpochKeys(secret: Uint8Array, epoch: Epoch, groupId: Uint8
 }
 
 export function wipeEpochKeys(keys: EpochKeys): void {
+  forgetTagKey(keys.tagKey);
   wipe(keys.messageKey, keys.tagKey);
 }

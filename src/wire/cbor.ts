@@ -92,7 +92,11 @@ class Writer {
   }
 }
 
+/** Encoded map keys 0..23 (one byte each): every map of the protocol is keyed by small integers. */
+const SMALL_KEYS: readonly Uint8Array[] = Array.from({ length: 24 }, (_, k) => Uint8Array.of(k));
+
 function encodeKey(key: CborKey): Uint8Array {
+  if (typeof key === 'number' && key >= 0 && key < 24 && Number.isInteger(key)) return SMALL_KEYS[key]!;
   const w = new Writer();
   writeValue(w, key, 0);
   return w.result();

@@ -96,6 +96,32 @@ test('create, write, close, reopen: the data is there', async (t) => {
   assert.equal(again.get('profile', 'self'), undefined);
 });
 
+test('appendMany appends in order after single appends, all or none, readable one by one', async (t) => {
+  const store = await ProfileStore.create(tempDir(t), PASS);
+  t.after(() => store.close());
+  assert.equal(store.append('g', 'zero'), 0);
+  assert.equal(store.appendMany('g', ['one', 'two', 'three']), 1);
+  assert.equal(store.appendMany('g', []), 4, 'an empty batch appends nothing and names the next seq');
+  assert.equal(store.append('g', 'four'), 4);
+  assert.equal(store.appendMany('h', ['other']), 0, 'scopes are independent');
+  assert.deepEqual(
+    store.readAppended('g').map((i) => i.value),
+    ['zero', 'one', 'two', 'three', 'four'],
+  );
+  assert.deepEqual(store.appendedRange('g'), { first: 0, next: 5 });
+  // A value that cannot be stored fails the whole batch before anything is written.
+  assert.throws(() => store.appendMany('g', ['five', undefined as unknown as CborValue]), CwtchError);
+  // Inside a transaction that then throws, nothing of the batch remains.
+  assert.throws(() =>
+    store.transaction(() => {
+      store.appendMany('g', ['five', 'six']);
+      throw new Error('abort');
+    }),
+  );
+  assert.deepEqual(store.appendedRange('g'), { first: 0, next: 5 });
+  assert.throws(() => store.appendMany('g', 'x' as unknown as CborValue[]), UsageError);
+});
+
 test('list returns every record of a kind with its logical key', async (t) => {
   const store = await ProfileStore.create(tempDir(t), PASS);
   t.after(() => store.close());

@@ -13,7 +13,9 @@ import {
   ed25519PublicToX25519,
   ed25519SecretToX25519,
   generateSigningKeyPair,
+  HmacSha256Key,
   hkdfSha256,
+  hmacSha256,
   openSealedToIdentity,
   randomBytes,
   sealToIdentity,
@@ -114,6 +116,33 @@ test('Ed25519 verify rejects a non-canonical S (S + L) that a lax verifier would
   }
   const malleated = Buffer.concat([sig.subarray(0, 32), sPlusL]);
   assert.equal(verify(malleated, hex(v.message), hex(v.public)), false);
+});
+
+test('HMAC-SHA256 RFC 4231 test cases 1 and 6; the precomputed key gives the same bytes', () => {
+  const cases: [Buffer, Buffer, string][] = [
+    [
+      Buffer.alloc(20, 0x0b),
+      Buffer.from('Hi There'),
+      'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7',
+    ],
+    [
+      Buffer.alloc(131, 0xaa),
+      Buffer.from('Test Using Larger Than Block-Size Key - Hash Key First'),
+      '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54',
+    ],
+  ];
+  for (const [key, data, mac] of cases) {
+    assert.equal(hmacSha256(key, data).toString('hex'), mac);
+    const k = new HmacSha256Key(key);
+    assert.equal(k.mac(data).toString('hex'), mac);
+    assert.equal(k.mac(data.subarray(0, 3), data.subarray(3)).toString('hex'), mac, 'in parts, reused');
+  }
+  for (const len of [0, 1, 32, 63, 64, 65, 200]) {
+    const key = randomBytes(len);
+    const k = new HmacSha256Key(key);
+    for (const parts of [[], [randomBytes(5)], [randomBytes(100), randomBytes(0), randomBytes(64)]])
+      assert.deepEqual(k.mac(...parts), hmacSha256(key, ...parts), `key of ${len} bytes`);
+  }
 });
 
 test('HKDF-SHA256 RFC 5869 test cases 1 and 3', () => {

@@ -1,0 +1,97 @@
+/**
+ * The sync engine over many pages (src/client/sync.ts catchUp): the next page is fetched while
+ * one is processed, and the cursor of pages with nothing of ours is written only every
+ * CURSOR_SAVE_PAGES pages. A sync stopped in the middle resumes with no loss and no duplicate,
+ * against a real relay process.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Client } from '../../src/client/client.ts';
+import { RelayClient } from '../../src/client/relay-client.ts';
+import { SyncEngine } from '../../src/client/sync.ts';
+import { randomBytes } from '../../src/crypto/index.ts';
+import { ENVELOPE_BYTES } from '../../src/group/envelope.ts';
+import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';
+
+process.env.CWTCH_GROUPS_KDF = 'test';
+const PASS = 'sync pages test passphrase';
+const PAGE = 4;
+
+async function syncClean(client: Client) {
+  for (const r of await new SyncEngine(client).syncAll())
+    if (r.error !== null) throw new Error(`sync failed: ${r.error.reason}: ${r.error.message}`);
+}
+
+test('a sync over many pages, stopped in the middle, resumes with no loss and no duplicate', async (t) => {
+  const dir = tempDir('sync-pages');
+  t.after(() => dir.remove());
+  const relay = await startRelayProcess({ dataDir: join(dir.path, 'relay'), args: ['--no-tokens'] });
+  t.after(() => relay.stop());
+
+  const alice = await Client.create(join(dir.path, 'alice'), PASS, 'alice');
+  const bobHome = join(dir.path, 'bob');
+  let bob = await Client.create(bobHome, PASS, 'bob');
+  t.after(() => {
+    alice.close();
+    bob.close();
+  });
+  const { invite } = await alice.createGroup('club', [relay.url]);
+  await syncClean(alice);
+  await bob.joinGroup(invite);
+  await syncClean(bob);
+  await syncClean(alice);
+
+  // 700 envelopes that are nobody's (175 pages of 4: more than CURSOR_SAVE_PAGES), then Alice's.
+  const conn = await RelayClient.connect({ url: relay.url });
+  for (let at = 0; at < 700; at += 50)
+    await Promise.all(
+      Array.from({ length: 50 }, () =>
+        conn.request({ type: 'post', envelope: randomBytes(ENVELOPE_BYTES), token: null }, 'receipt'),
+      ),
+    );
+  await conn.close();
+  for (const text of ['one', 'two', 'three']) await alice.sendText('club', text);
+  await syncClean(alice);
+
+  const start = bob.relayRecord(bob.relaysInUse()[0]!)!.cursor;
+  // Stop Bob's sync after 100 pages: as a crash would, with no chance to write anything more.
+  let pages = 0;
+  const stop = new Error('stopped');
+  await assert.rejects(
+    new SyncEngine(bob, {
+      pageSize: PAGE,
+      onProgress: () => {
+        if (++pages === 100) throw stop;
+      },
+    }).syncRelay(bob.relaysInUse()[0]!),
+    (e) => e === stop,
+  );
+  bob.close();
+  bob = await Client.open(bobHome, PASS);
+  const saved = bob.relayRecord(bob.relaysInUse()[0]!)!.cursor;
+  assert.ok(saved > start, `the cursor moved (${start} → ${saved})`);
+  assert.ok(saved < start + 100 * PAGE, 'pages with nothing of ours are not each written');
+  assert.ok(saved >= start + 100 * PAGE - 64 * PAGE, 'written at least every 64 pages');
+  assert.deepEqual(
+    bob.read('club').filter((m) => m.kind === 0),
+    [],
+    'nothing of ours was in those pages',
+  );
+
+  const reports = await new SyncEngine(bob, { pageSize: PAGE }).syncAll();
+  assert.equal(reports[0]!.error, null);
+  assert.equal(reports[0]!.newMessages, 3);
+  assert.deepEqual(
+    bob
+      .read('club')
+      .filter((m) => m.kind === 0)
+      .map((m) => m.text),
+    ['one', 'two', 'three'],
+  );
+  const rec = bob.relayRecord(bob.relaysInUse()[0]!)!;
+  assert.equal(rec.cursor, rec.verifiedSize, 'the last page writes the cursor: at the head');
+  const again = await new SyncEngine(bob, { pageSize: PAGE }).syncAll();
+  assert.equal(again[0]!.scanned, 0, 'a second sync has nothing left to scan');
+  assert.equal(again[0]!.newMessages, 0);
+});
