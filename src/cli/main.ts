@@ -9,6 +9,18 @@ import { registerPolicyCommands } from './policy-command.ts';
 import { registerProfileCommands } from './profile-command.ts';
 import { registerRelayCommands } from './relay-command.ts';
 
+/**
+ * A reader that stops early (`cwtch-groups read --json | head -1`, a closed `watch` pipe) closes
+ * our stdout: its choice, not a failure. Exit quietly instead of dying on an unhandled EPIPE with
+ * a stack trace; any other stream error still surfaces.
+ */
+function exitQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
+
 export function buildProgram(): Command {
   const program = new Command(PROGRAM)
     .description('private group messaging over untrusted, accountable relays')
@@ -42,6 +54,8 @@ Environment:
 }
 
 export async function main(argv: string[]): Promise<number> {
+  exitQuietlyOnClosedPipe(process.stdout);
+  exitQuietlyOnClosedPipe(process.stderr);
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
