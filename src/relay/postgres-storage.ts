@@ -22,12 +22,15 @@ import { assertBytes, CwtchError, InternalError, UsageError } from '../errors.ts
 import { HASH_BYTES, type LogIndex, type TreeSize } from '../log/index.ts';
 import {
   type AppendBatch,
+  assertAppendBatch,
+  assertCount,
+  assertTokenId,
   type EntryRecord,
   type LeafLocation,
   type LockedHead,
   type LogIdentity,
+  MAX_NODE_LEVEL,
   MAX_READ_PAGE,
-  MAX_TOKEN_ID_BYTES,
   type NodeCoord,
   type RelayStorage,
   type RetentionState,
@@ -40,7 +43,6 @@ import {
 export const DEFAULT_PG_SCHEMA = 'cwtch_relay';
 /** First key of every advisory lock this module takes: ASCII "cwgr", as SQLite's application_id. */
 const LOCK_CLASS = 0x63776772;
-const MAX_LEVEL = 53;
 /** Largest envelope a row can hold with STORAGE PLAIN (one 8 KiB page, with headroom). */
 const MAX_PG_ENVELOPE_BYTES = 7000;
 
@@ -630,7 +632,7 @@ export class PostgresRelayStorage implements RelayStorage, SharedLog {
       };
       const batch = await prepare(head);
       if (batch !== null) {
-        checkBatch(batch, this.identity.envelopeBytes, size, head.lastReceivedMs);
+        assertAppendBatch(batch, this.identity.envelopeBytes, size, head.lastReceivedMs);
         await writeBatch(client, batch, this.#channel);
       }
       await client.query('COMMIT');
@@ -748,7 +750,7 @@ export class PostgresRelayStorage implements RelayStorage, SharedLog {
       if (
         !Number.isSafeInteger(c?.level) ||
         c.level < 0 ||
-        c.level > MAX_LEVEL ||
+        c.level > MAX_NODE_LEVEL ||
         !Number.isSafeInteger(c.index) ||
         c.index < 0
       ) {
@@ -854,59 +856,6 @@ export class PostgresRelayStorage implements RelayStorage, SharedLog {
       throw mapPgError(error, 'query the database');
     }
   }
-}
-
-function checkBatch(batch: AppendBatch, envelopeBytes: number, size: number, lastMs: number): void {
-  if (
-    typeof batch !== 'object' ||
-    batch === null ||
-    !Array.isArray(batch.entries) ||
-    !Array.isArray(batch.nodes)
-  ) {
-    throw new UsageError('bad-batch', 'batch must be { firstIndex, entries[], nodes[], checkpoint }');
-  }
-  if (batch.firstIndex !== size) {
-    throw new UsageError('bad-batch', `batch starts at ${batch.firstIndex} but the log has ${size} entries`);
-  }
-  let previousMs = lastMs;
-  batch.entries.forEach((entry, i) => {
-    assertBytes(`entries[${i}].leafHash`, entry.leafHash, HASH_BYTES);
-    assertBytes(`entries[${i}].envelope`, entry.envelope, envelopeBytes);
-    if (!Number.isSafeInteger(entry.receivedMs) || entry.receivedMs < previousMs) {
-      throw new UsageError('bad-batch', `entries[${i}].receivedMs must be an integer >= ${previousMs}`);
-    }
-    previousMs = entry.receivedMs;
-  });
-  batch.nodes.forEach((node, i) => {
-    if (!Number.isSafeInteger(node.level) || node.level < 0 || node.level > MAX_LEVEL) {
-      throw new UsageError('bad-batch', `nodes[${i}].level must be an integer in 0..${MAX_LEVEL}`);
-    }
-    if (!Number.isSafeInteger(node.index) || node.index < 0) {
-      throw new UsageError('bad-batch', `nodes[${i}].index must be a non-negative integer`);
-    }
-    assertBytes(`nodes[${i}].hash`, node.hash, HASH_BYTES);
-  });
-  const cp = batch.checkpoint;
-  if (batch.entries.length === 0) {
-    if (cp !== undefined)
-      throw new UsageError('bad-batch', 'a batch without entries must not carry a checkpoint');
-  } else {
-    if (typeof cp !== 'object' || cp === null)
-      throw new UsageError('bad-batch', 'batch.checkpoint is required');
-    if (cp.size !== size + batch.entries.length) {
-      throw new UsageError('bad-batch', `checkpoint size ${cp.size} != ${size + batch.entries.length}`);
-    }
-    assertBytes('checkpoint.rootHash', cp.rootHash, HASH_BYTES);
-    if (typeof cp.note !== 'string' || cp.note.length === 0) {
-      throw new UsageError('bad-batch', 'checkpoint.note must be a non-empty string');
-    }
-  }
-  const tokens = batch.spentTokens ?? [];
-  if (!Array.isArray(tokens)) throw new UsageError('bad-batch', 'batch.spentTokens must be an array');
-  tokens.forEach((t, i) => {
-    assertTokenId(`spentTokens[${i}].tokenId`, t?.tokenId);
-    assertTokenId(`spentTokens[${i}].keyId`, t.keyId);
-  });
 }
 
 /** Concatenate fixed-size byte strings into one bytea parameter (sent binary, split in SQL). */
@@ -1015,17 +964,4 @@ function toCheckpoint(
   return row === undefined
     ? undefined
     : { size: row.size as TreeSize, rootHash: row.root_hash, note: row.note };
-}
-
-function assertCount(name: string, value: unknown): asserts value is number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new UsageError('bad-argument', `${name} must be a safe non-negative integer`);
-  }
-}
-
-function assertTokenId(name: string, tokenId: unknown): asserts tokenId is Uint8Array {
-  assertBytes(name, tokenId);
-  if (tokenId.length < 1 || tokenId.length > MAX_TOKEN_ID_BYTES) {
-    throw new UsageError('bad-argument', `${name} must be 1..${MAX_TOKEN_ID_BYTES} bytes`);
-  }
 }

@@ -19,11 +19,13 @@ import { HASH_BYTES, type LogIndex, type TreeSize } from '../log/index.ts';
 import { assertReceiptOrigin } from '../log/receipt.ts';
 import {
   type AppendBatch,
+  assertAppendBatch,
+  assertCount,
+  assertTokenId,
   type EntryRecord,
   type LeafLocation,
   type LogIdentity,
   MAX_READ_PAGE,
-  MAX_TOKEN_ID_BYTES,
   type NodeCoord,
   type RelayStorage,
   type RetentionState,
@@ -35,7 +37,6 @@ export const DATABASE_FILE = 'relay.sqlite';
 /** PRAGMA application_id of a cwtch-groups relay database: ASCII "cwgr". */
 export const APPLICATION_ID = 0x63776772;
 /** Largest tree level a node may have: sizes are below 2^53. */
-const MAX_LEVEL = 53;
 
 /**
  * Schema migrations, applied in order inside one transaction each. Never edit a released
@@ -396,7 +397,7 @@ export class SqliteRelayStorage implements RelayStorage {
    */
   appendBatch(batch: AppendBatch): void {
     this.#assertOpen();
-    this.#checkBatch(batch);
+    assertAppendBatch(batch, this.identity.envelopeBytes, this.#size, this.#lastReceivedMs);
     try {
       this.#appendTx(batch);
     } catch (error) {
@@ -406,70 +407,6 @@ export class SqliteRelayStorage implements RelayStorage {
     if (n > 0) {
       this.#size += n;
       this.#lastReceivedMs = batch.entries[n - 1]!.receivedMs;
-    }
-  }
-
-  #checkBatch(batch: AppendBatch): void {
-    if (
-      typeof batch !== 'object' ||
-      batch === null ||
-      !Array.isArray(batch.entries) ||
-      !Array.isArray(batch.nodes)
-    ) {
-      throw new UsageError('bad-batch', 'batch must be { firstIndex, entries[], nodes[], checkpoint }');
-    }
-    if (batch.firstIndex !== this.#size) {
-      throw new UsageError(
-        'bad-batch',
-        `batch starts at ${batch.firstIndex} but the log has ${this.#size} entries`,
-      );
-    }
-    const envelopeBytes = this.identity.envelopeBytes;
-    let previousMs = this.#lastReceivedMs;
-    for (let i = 0; i < batch.entries.length; i++) {
-      const entry = batch.entries[i]!;
-      assertBytes(`entries[${i}].leafHash`, entry.leafHash, HASH_BYTES);
-      assertBytes(`entries[${i}].envelope`, entry.envelope, envelopeBytes);
-      if (!Number.isSafeInteger(entry.receivedMs) || entry.receivedMs < previousMs) {
-        // Retention by age binary-searches received_ms, which is only sound if it never decreases.
-        throw new UsageError('bad-batch', `entries[${i}].receivedMs must be an integer >= ${previousMs}`);
-      }
-      previousMs = entry.receivedMs;
-    }
-    for (let i = 0; i < batch.nodes.length; i++) {
-      const node = batch.nodes[i]!;
-      if (!Number.isSafeInteger(node.level) || node.level < 0 || node.level > MAX_LEVEL) {
-        throw new UsageError('bad-batch', `nodes[${i}].level must be an integer in 0..${MAX_LEVEL}`);
-      }
-      if (!Number.isSafeInteger(node.index) || node.index < 0) {
-        throw new UsageError('bad-batch', `nodes[${i}].index must be a non-negative integer`);
-      }
-      assertBytes(`nodes[${i}].hash`, node.hash, HASH_BYTES);
-    }
-    const cp = batch.checkpoint;
-    if (batch.entries.length === 0) {
-      // A batch of token spends only: the tree did not grow, so there is no new checkpoint.
-      if (cp !== undefined)
-        throw new UsageError('bad-batch', 'a batch without entries must not carry a checkpoint');
-    } else {
-      if (typeof cp !== 'object' || cp === null)
-        throw new UsageError('bad-batch', 'batch.checkpoint is required');
-      if (cp.size !== this.#size + batch.entries.length) {
-        throw new UsageError(
-          'bad-batch',
-          `checkpoint size ${cp.size} != ${this.#size + batch.entries.length}`,
-        );
-      }
-      assertBytes('checkpoint.rootHash', cp.rootHash, HASH_BYTES);
-      if (typeof cp.note !== 'string' || cp.note.length === 0) {
-        throw new UsageError('bad-batch', 'checkpoint.note must be a non-empty string');
-      }
-    }
-    const tokens = batch.spentTokens ?? [];
-    if (!Array.isArray(tokens)) throw new UsageError('bad-batch', 'batch.spentTokens must be an array');
-    for (let i = 0; i < tokens.length; i++) {
-      assertTokenId(`spentTokens[${i}].tokenId`, tokens[i]?.tokenId);
-      assertTokenId(`spentTokens[${i}].keyId`, tokens[i]!.keyId);
     }
   }
 
@@ -685,17 +622,4 @@ function toCheckpoint(row: CheckpointRow | undefined): StoredCheckpoint | undefi
   return row === undefined
     ? undefined
     : { size: row.size as TreeSize, rootHash: row.root_hash, note: row.note };
-}
-
-function assertCount(name: string, value: unknown): asserts value is number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new UsageError('bad-argument', `${name} must be a safe non-negative integer`);
-  }
-}
-
-function assertTokenId(name: string, tokenId: unknown): asserts tokenId is Uint8Array {
-  assertBytes(name, tokenId);
-  if (tokenId.length < 1 || tokenId.length > MAX_TOKEN_ID_BYTES) {
-    throw new UsageError('bad-argument', `${name} must be 1..${MAX_TOKEN_ID_BYTES} bytes`);
-  }
 }

@@ -15,7 +15,14 @@
  * - The log is append-only: entries are never rewritten or removed; retention only drops envelope
  *   bodies, keeping leaf hashes and tree nodes so every proof stays servable.
  */
-import type { LogIndex, NodeHash, NodeHashReader, TreeSize } from '../log/index.ts';
+import { assertBytes, UsageError } from '../errors.ts';
+import {
+  HASH_BYTES,
+  type LogIndex,
+  type NodeHash,
+  type NodeHashReader,
+  type TreeSize,
+} from '../log/index.ts';
 
 /** A value, or a promise of it: SQLite answers synchronously, PostgreSQL does not. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -248,4 +255,90 @@ export async function computeWithNodes<T>(
     if (hash !== undefined) found.set(`${c.level}/${c.index}`, hash);
   });
   return compute({ getNode: (level, index) => found.get(`${level}/${index}`) });
+}
+
+/** Highest tree level a stored node may have: 2^53 leaves is beyond any safe integer index. */
+export const MAX_NODE_LEVEL = 53;
+
+/**
+ * The contract every backend enforces before writing a batch (one definition, so SQLite and
+ * PostgreSQL cannot drift): the batch continues the log at `size`, entries are envelopes of the
+ * log's size with receive times that never decrease (retention by age binary-searches them),
+ * and a batch that grows the tree carries the checkpoint of exactly its new size.
+ * @throws UsageError('bad-batch') naming the offending field
+ */
+export function assertAppendBatch(
+  batch: AppendBatch,
+  envelopeBytes: number,
+  size: number,
+  lastReceivedMs: number,
+): void {
+  if (
+    typeof batch !== 'object' ||
+    batch === null ||
+    !Array.isArray(batch.entries) ||
+    !Array.isArray(batch.nodes)
+  ) {
+    throw new UsageError('bad-batch', 'batch must be { firstIndex, entries[], nodes[], checkpoint }');
+  }
+  if (batch.firstIndex !== size) {
+    throw new UsageError('bad-batch', `batch starts at ${batch.firstIndex} but the log has ${size} entries`);
+  }
+  let previousMs = lastReceivedMs;
+  for (let i = 0; i < batch.entries.length; i++) {
+    const entry = batch.entries[i]!;
+    assertBytes(`entries[${i}].leafHash`, entry.leafHash, HASH_BYTES);
+    assertBytes(`entries[${i}].envelope`, entry.envelope, envelopeBytes);
+    if (!Number.isSafeInteger(entry.receivedMs) || entry.receivedMs < previousMs) {
+      throw new UsageError('bad-batch', `entries[${i}].receivedMs must be an integer >= ${previousMs}`);
+    }
+    previousMs = entry.receivedMs;
+  }
+  for (let i = 0; i < batch.nodes.length; i++) {
+    const node = batch.nodes[i]!;
+    if (!Number.isSafeInteger(node.level) || node.level < 0 || node.level > MAX_NODE_LEVEL) {
+      throw new UsageError('bad-batch', `nodes[${i}].level must be an integer in 0..${MAX_NODE_LEVEL}`);
+    }
+    if (!Number.isSafeInteger(node.index) || node.index < 0) {
+      throw new UsageError('bad-batch', `nodes[${i}].index must be a non-negative integer`);
+    }
+    assertBytes(`nodes[${i}].hash`, node.hash, HASH_BYTES);
+  }
+  const cp = batch.checkpoint;
+  if (batch.entries.length === 0) {
+    // A batch of token spends only: the tree did not grow, so there is no new checkpoint.
+    if (cp !== undefined)
+      throw new UsageError('bad-batch', 'a batch without entries must not carry a checkpoint');
+  } else {
+    if (typeof cp !== 'object' || cp === null)
+      throw new UsageError('bad-batch', 'batch.checkpoint is required');
+    if (cp.size !== size + batch.entries.length) {
+      throw new UsageError('bad-batch', `checkpoint size ${cp.size} != ${size + batch.entries.length}`);
+    }
+    assertBytes('checkpoint.rootHash', cp.rootHash, HASH_BYTES);
+    if (typeof cp.note !== 'string' || cp.note.length === 0) {
+      throw new UsageError('bad-batch', 'checkpoint.note must be a non-empty string');
+    }
+  }
+  const tokens = batch.spentTokens ?? [];
+  if (!Array.isArray(tokens)) throw new UsageError('bad-batch', 'batch.spentTokens must be an array');
+  for (let i = 0; i < tokens.length; i++) {
+    assertTokenId(`spentTokens[${i}].tokenId`, tokens[i]?.tokenId);
+    assertTokenId(`spentTokens[${i}].keyId`, tokens[i]!.keyId);
+  }
+}
+
+/** @throws UsageError('bad-argument') unless `value` is a safe non-negative integer */
+export function assertCount(name: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new UsageError('bad-argument', `${name} must be a safe non-negative integer`);
+  }
+}
+
+/** @throws UsageError unless `tokenId` is 1..MAX_TOKEN_ID_BYTES bytes */
+export function assertTokenId(name: string, tokenId: unknown): asserts tokenId is Uint8Array {
+  assertBytes(name, tokenId);
+  if (tokenId.length < 1 || tokenId.length > MAX_TOKEN_ID_BYTES) {
+    throw new UsageError('bad-argument', `${name} must be 1..${MAX_TOKEN_ID_BYTES} bytes`);
+  }
 }
