@@ -61,9 +61,23 @@ export interface DelayRecord {
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
+/**
+ * What each relay last said, per client: read from the store once, then kept by noteServed.
+ * checkDelay runs for every message of ours, and a store read opens a sealed record. A record
+ * another process (a concurrent `watch`) wrote meanwhile is missed until the next open; the older
+ * statement is still true (at that time the log had that size), so a delay judged against it is
+ * still a delay: only sensitivity is lost.
+ */
+const servedCache = new WeakMap<Client, Map<string, Served | undefined>>();
+
 function lastServed(client: Client, relay: string): Served | undefined {
+  let byRelay = servedCache.get(client);
+  if (byRelay === undefined) servedCache.set(client, (byRelay = new Map()));
+  if (byRelay.has(relay)) return byRelay.get(relay);
   const v = client.store.get(DELAY_KIND, `served ${relay}`);
-  return typeof v === 'string' ? (JSON.parse(v) as Served) : undefined;
+  const served = typeof v === 'string' ? (JSON.parse(v) as Served) : undefined;
+  byRelay.set(relay, served);
+  return served;
 }
 
 /** A sync reached the relay's newest checkpoint of `size` (its signed note `checkpoint`). */
@@ -74,6 +88,7 @@ export function noteServed(client: Client, relay: string, size: number, checkpoi
   const now = client.now();
   const served: Served = { size, atMs: now, atRelayMs: offset === null ? null : now + offset, checkpoint };
   client.store.put(DELAY_KIND, `served ${relay}`, JSON.stringify(served));
+  servedCache.get(client)?.set(relay, served);
 }
 
 /** The newest receive time in the page being processed (set by sync before its entries). */
