@@ -72,7 +72,10 @@ const servedCache = new WeakMap<Client, Map<string, Served | undefined>>();
 
 function lastServed(client: Client, relay: string): Served | undefined {
   let byRelay = servedCache.get(client);
-  if (byRelay === undefined) servedCache.set(client, (byRelay = new Map()));
+  if (byRelay === undefined) {
+    byRelay = new Map();
+    servedCache.set(client, byRelay);
+  }
   if (byRelay.has(relay)) return byRelay.get(relay);
   const v = client.store.get(DELAY_KIND, `served ${relay}`);
   const served = typeof v === 'string' ? (JSON.parse(v) as Served) : undefined;
