@@ -4,6 +4,7 @@ import { acceptFork, describeFork, forkGroup, listForks, scanForks } from '../cl
 import { SyncEngine } from '../client/sync.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { type GlobalOptions, withClient } from './context.ts';
+import { syncJoined } from './group-command.ts';
 import { printJson, reportSyncProblems } from './output.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -84,15 +85,7 @@ export function registerForkCommands(program: Command): void {
       await withClient(program.opts<GlobalOptions>(), async (client) => {
         await scanForks(client, { autoJoin: false });
         const g = await acceptFork(client, ref);
-        const reports = await new SyncEngine(client).syncAll([g]);
-        process.exitCode = reportSyncProblems(reports);
-        const out = {
-          name: g.record.name,
-          id: g.key,
-          policy: g.record.policy,
-          relays: g.record.relays.map((r) => r.url),
-          sync: reports,
-        };
+        const out = await syncJoined(client, g);
         if (opts.json) return printJson(out);
         process.stdout.write(`joined fork "${g.record.name}" (${g.key.slice(0, 12)})\n`);
       });

@@ -1,5 +1,6 @@
 /** `cwtch-groups group create|join|list|invite|members`. */
 import type { Command } from 'commander';
+import type { Client, GroupState } from '../client/client.ts';
 import { rememberAll } from '../client/member-audit.ts';
 import { membersWithPolicy } from '../client/policy.ts';
 import { SyncEngine } from '../client/sync.ts';
@@ -8,6 +9,22 @@ import { epochAt } from '../group/epoch.ts';
 import { type GlobalOptions, withClient } from './context.ts';
 import { printJson, reportSyncProblems } from './output.ts';
 import { formatMarks, memberMarks } from './policy-command.ts';
+
+/**
+ * Sync a group just joined (by invite or fork) and say so: the JSON of `group join` and
+ * `group fork-join` (one schema in docs/CLI.md). Sync problems set the exit status.
+ */
+export async function syncJoined(client: Client, g: GroupState) {
+  const reports = await new SyncEngine(client).syncAll([g]);
+  process.exitCode = reportSyncProblems(reports);
+  return {
+    name: g.record.name,
+    id: g.key,
+    policy: g.record.policy,
+    relays: g.record.relays.map((r) => r.url),
+    sync: reports,
+  };
+}
 
 export function registerGroupCommands(program: Command): void {
   const group = program.command('group').description('create, join and inspect groups');
@@ -48,15 +65,7 @@ export function registerGroupCommands(program: Command): void {
     .action(async (invite: string, opts: { json?: boolean }) => {
       await withClient(program.opts<GlobalOptions>(), async (client) => {
         const g = await client.joinGroup(invite);
-        const reports = await new SyncEngine(client).syncAll([g]);
-        process.exitCode = reportSyncProblems(reports);
-        const out = {
-          name: g.record.name,
-          id: g.key,
-          policy: g.record.policy,
-          relays: g.record.relays.map((r) => r.url),
-          sync: reports,
-        };
+        const out = await syncJoined(client, g);
         if (opts.json) return printJson(out);
         process.stdout.write(
           `joined group "${g.record.name}" (${g.key.slice(0, 12)}), policy ${g.record.policy}\n`,
