@@ -1,0 +1,17 @@
+/**
+ * Byte helpers shared by every module: hex for map keys and display, and equality of public
+ * bytes. Secrets are compared with `constantTimeEqual` in src/crypto, never with these.
+ */
+
+/** Lower-case hex of `bytes`. */
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+/** True when `a` and `b` hold the same bytes. Not constant-time: for public values only. */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  );
+}
