@@ -5,21 +5,16 @@ import { type Command, Option } from 'commander';
 import { pino } from 'pino';
 import { RelayClient } from '../client/relay-client.ts';
 import { UsageError } from '../errors.ts';
-import {
-  keyBundleDigest,
-  openKeyBundle,
-  type SignedKeyBundle,
-  signKeyBundle,
-} from '../identity/key-bundle.ts';
+import { keyBundleDigest, type SignedKeyBundle } from '../identity/key-bundle.ts';
 import { hostOnion, type OnionHost } from '../net/onion-host.ts';
 import type { RelayLimits } from '../relay/limits.ts';
 import { migrateSqliteToPostgres } from '../relay/pg-migrate.ts';
 import { postgresRelayKeysExist } from '../relay/pg-relay.ts';
 import { assertPostgresUrl, redactDatabaseUrl } from '../relay/postgres-storage.ts';
 import { startRelay } from '../relay/relay.ts';
-import { loadOrCreateRelayKeys, relayKeysExist } from '../relay/relay-keys.ts';
+import { loadOrCreateRelayKeys, relayKeyBundle, relayKeysExist } from '../relay/relay-keys.ts';
 import { base64UrlEncode } from '../wire/base64.ts';
-import { ENVELOPE_BYTES } from '../wire/frames.ts';
+import { toHex } from '../wire/bytes.ts';
 import { printJson } from './output.ts';
 import { obtainPassphrase } from './passphrase.ts';
 import { parseTorEndpoint, torAgentFor } from './tor-options.ts';
@@ -51,11 +46,11 @@ function describeBundle(signed: SignedKeyBundle) {
   return {
     address: signed.address,
     logOrigin: b.logOrigin,
-    signingKey: Buffer.from(b.signingKey).toString('hex'),
-    tokenKey: b.tokenKey === null ? null : Buffer.from(b.tokenKey).toString('hex'),
+    signingKey: toHex(b.signingKey),
+    tokenKey: b.tokenKey === null ? null : toHex(b.tokenKey),
     envelopeSize: b.envelopeSize,
     createdAt: new Date(b.createdAtMs).toISOString(),
-    digest: keyBundleDigest(signed).toString('hex'),
+    digest: toHex(keyBundleDigest(signed)),
     bundle: base64UrlEncode(signed.bytes),
   };
 }
@@ -343,15 +338,8 @@ export function registerRelayCommands(program: Command): void {
         if (!relayKeysExist(dataDir)) throw new UsageError('no-relay', `no relay keys in ${dataDir}`);
         const passphrase = await obtainPassphrase(RELAY_PASSPHRASE_ENV, 'relay keys');
         const { keys } = await loadOrCreateRelayKeys(dataDir, passphrase);
-        signed = openKeyBundle(
-          signKeyBundle(keys.identity, {
-            signingKey: keys.logKey.publicKey,
-            tokenKey: keys.tokenKey.publicKey,
-            logOrigin: keys.origin,
-            createdAtMs: keys.createdAtMs,
-            envelopeSize: ENVELOPE_BYTES,
-          }).bytes,
-        );
+        // The bundle depends on --no-tokens as the running relay's does: pass the same flag.
+        signed = relayKeyBundle(keys, { tokens: relay.opts<{ tokens: boolean }>().tokens });
       }
       const d = describeBundle(signed);
       if (opts.json) return printJson(d);

@@ -9,9 +9,11 @@ import { randomBytes, type SigningKeyPair, signingKeyPairFromSeed } from '../cry
 import type { VoprfKeyPair } from '../crypto/voprf.ts';
 import { CodecError } from '../errors.ts';
 import { type Identity, identityFromSeed } from '../identity/identity.ts';
+import { type SignedKeyBundle, signKeyBundle } from '../identity/key-bundle.ts';
 import { openKeyFile, sealKeyFile } from '../identity/keyfile.ts';
 import { deriveTokenKeyPair } from '../tokens/index.ts';
 import type { CborValue } from '../wire/cbor.ts';
+import { ENVELOPE_BYTES } from '../wire/frames.ts';
 import { MapReader } from '../wire/schema.ts';
 
 export const RELAY_KEY_FILE = 'relay-keys.cwtch';
@@ -97,4 +99,25 @@ export async function openRelayKeys(file: Uint8Array, passphrase: string): Promi
     origin,
     createdAtMs,
   };
+}
+
+/** What of a relay's run options its key bundle depends on. */
+export interface RelayBundleOptions {
+  /** Anti-spam tokens required: the bundle then carries the token key; without, it has none. */
+  readonly tokens: boolean;
+}
+
+/**
+ * The key bundle a relay with these keys and options serves: the ONE place it is built, so the
+ * running relay and `relay info` print the same bundle and digest (a client pins the digest).
+ * Ed25519 is deterministic, so the same keys and options always give the same bytes.
+ */
+export function relayKeyBundle(keys: RelayKeys, options: RelayBundleOptions): SignedKeyBundle {
+  return signKeyBundle(keys.identity, {
+    signingKey: keys.logKey.publicKey,
+    tokenKey: options.tokens ? keys.tokenKey.publicKey : null,
+    logOrigin: keys.origin,
+    createdAtMs: keys.createdAtMs,
+    envelopeSize: ENVELOPE_BYTES,
+  });
 }

@@ -5,13 +5,13 @@
  */
 import type { Logger } from 'pino';
 import { UsageError } from '../errors.ts';
-import { type SignedKeyBundle, signKeyBundle } from '../identity/key-bundle.ts';
+import type { SignedKeyBundle } from '../identity/key-bundle.ts';
 import { TokenIssuer } from '../tokens/index.ts';
 import { ENVELOPE_BYTES } from '../wire/frames.ts';
 import type { RelayLimits } from './limits.ts';
 import { openPostgresRelay } from './pg-relay.ts';
 import { MAX_SIGNER_THREADS, ReceiptSignerPool } from './receipt-signer-pool.ts';
-import { loadOrCreateRelayKeys, type RelayKeys } from './relay-keys.ts';
+import { loadOrCreateRelayKeys, type RelayKeys, relayKeyBundle } from './relay-keys.ts';
 import { type RetentionPolicy, scheduleRetention } from './retention.ts';
 import { Sequencer } from './sequencer.ts';
 import { RelayServer } from './server.ts';
@@ -121,13 +121,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
         // set of redeemed challenges) cannot let a solved challenge buy a second batch.
       })
     : null;
-  const bundle = signKeyBundle(keys.identity, {
-    signingKey: keys.logKey.publicKey,
-    tokenKey: issuer === null ? null : keys.tokenKey.publicKey,
-    logOrigin: keys.origin,
-    createdAtMs: keys.createdAtMs,
-    envelopeSize: ENVELOPE_BYTES,
-  });
+  const bundle = relayKeyBundle(keys, { tokens: issuer !== null });
   const server = await RelayServer.listen(
     {
       storage,
