@@ -13,7 +13,7 @@ import { toHex } from '../../src/wire/bytes.ts';
 import { CLI, type RelayProcess, ROOT, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 
 const run = promisify(execFile);
-const cleanups: (() => Promise<unknown> | void)[] = [];
+const cleanups: (() => unknown)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
