@@ -27,7 +27,8 @@ import {
   verifyCheckpoint,
 } from '../log/index.ts';
 import { ENVELOPE_BYTES } from '../wire/frames.ts';
-import { holdClient, PostgresDatabase } from './postgres-storage.ts';
+import { holdClient, PostgresDatabase } from './pg-connection.ts';
+import { openPostgresLog } from './postgres-storage.ts';
 import { openRelayKeys, relayKeyFilePath, relayKeysExist } from './relay-keys.ts';
 import { DATABASE_FILE, openSqliteStorage } from './sqlite-storage.ts';
 import { computeWithNodes, MAX_READ_PAGE } from './storage.ts';
@@ -172,7 +173,7 @@ export async function migrateSqliteToPostgres(opts: {
     }
 
     // Verify from the target alone.
-    const storage = await db.openStorage(identity, { listen: false });
+    const storage = await openPostgresLog(db, identity, { listen: false });
     try {
       const latest = await storage.latestCheckpoint();
       const size = (latest?.size ?? 0) as TreeSize;

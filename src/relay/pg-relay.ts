@@ -1,5 +1,7 @@
 /**
  * A relay on PostgreSQL: keys and log from one database, shared by every relay process on it.
+ * This module owns the sealed relay keys in the database (relay_keys); the log is
+ * postgres-storage.ts.
  *
  * The relay's key file (identity, log, token and challenge keys) is stored in the relay_keys table
  * exactly as DATA/relay-keys.cwtch holds it: sealed under the operator's passphrase (Argon2id,
@@ -7,8 +9,10 @@
  * the keys; the others (and every restart) open the stored file with the same passphrase, so all
  * of them sign receipts and checkpoints with the one log key the log is bound to.
  */
+import { assertBytes, InternalError } from '../errors.ts';
 import { ENVELOPE_BYTES } from '../wire/frames.ts';
-import { PostgresDatabase, type PostgresRelayStorage } from './postgres-storage.ts';
+import { PostgresDatabase } from './pg-connection.ts';
+import { openPostgresLog, type PostgresRelayStorage } from './postgres-storage.ts';
 import { openRelayKeys, type RelayKeys, sealNewRelayKeys } from './relay-keys.ts';
 
 /**
@@ -25,15 +29,16 @@ export async function openPostgresRelay(opts: {
     ...(opts.schema === undefined ? {} : { schema: opts.schema }),
   });
   try {
-    let sealed: Uint8Array | undefined = await db.sealedRelayKeys();
+    let sealed: Uint8Array | undefined = await sealedRelayKeys(db);
     let created = false;
     if (sealed === undefined) {
       const fresh = await sealNewRelayKeys(opts.passphrase);
-      sealed = await db.storeSealedRelayKeys(fresh);
+      sealed = await storeSealedRelayKeys(db, fresh);
       created = Buffer.compare(Buffer.from(fresh), Buffer.from(sealed)) === 0;
     }
     const keys = await openRelayKeys(sealed, opts.passphrase);
-    const storage = await db.openStorage(
+    const storage = await openPostgresLog(
+      db,
       { origin: keys.origin, publicKey: keys.logKey.publicKey, envelopeBytes: ENVELOPE_BYTES },
       { ownsDatabase: true, ...(opts.onError === undefined ? {} : { onError: opts.onError }) },
     );
@@ -59,8 +64,29 @@ export async function postgresRelayKeysExist(opts: {
     ...(opts.schema === undefined ? {} : { schema: opts.schema }),
   });
   try {
-    return (await db.sealedRelayKeys()) !== undefined;
+    return (await sealedRelayKeys(db)) !== undefined;
   } finally {
     await db.close();
   }
+}
+
+/** The sealed relay key file stored in this database, if any. */
+export async function sealedRelayKeys(db: PostgresDatabase): Promise<Buffer | undefined> {
+  const r = await db.query<{ sealed: Buffer }>('SELECT sealed FROM relay_keys WHERE id = 1', []);
+  return r.rows[0]?.sealed;
+}
+
+/**
+ * Store a sealed relay key file unless one is stored already; returns the stored one (the first
+ * writer wins, so processes starting together on an empty database agree on one identity).
+ */
+export async function storeSealedRelayKeys(db: PostgresDatabase, sealed: Uint8Array): Promise<Buffer> {
+  assertBytes('sealed', sealed);
+  await db.query(
+    'INSERT INTO relay_keys (id, sealed, created_ms) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING',
+    [Buffer.from(sealed), Date.now()],
+  );
+  const stored = await sealedRelayKeys(db);
+  if (stored === undefined) throw new InternalError('storage-failed', 'relay keys vanished after insert');
+  return stored;
 }

@@ -1,5 +1,6 @@
 /**
- * RelayStorage on a PostgreSQL server (node-postgres), for relays that outgrow one SQLite file and
+ * The log store, spent-token ledger and retention (storage.ts) on a PostgreSQL server
+ * (node-postgres), for relays that outgrow one SQLite file and
  * for several relay processes serving one log (docs/storage.md, "PostgreSQL").
  *
  * Several processes may open the same schema at once. Every write to the log goes through
@@ -9,19 +10,29 @@
  * by the server when the connection dies, so a writer that died or lost its connection can never
  * commit on top of a head it no longer holds, and two checkpoints can never extend the same head.
  * Each commit sends NOTIFY on the log's channel inside the transaction; PostgreSQL delivers it
- * only once the commit is durable, and every process LISTENs to announce other processes' entries
- * to its own subscribers.
+ * only once the commit is durable, and every process LISTENs (pg-commit-bus.ts) to announce other
+ * processes' entries to its own subscribers. Connections and error mapping live in
+ * pg-connection.ts, the schema in pg-schema.ts, the sealed relay keys in pg-relay.ts.
  *
  * Contract (docs/PROTOCOL.md, "Relay log"): appendBatch / appendLocked MUST resolve only after
  * COMMIT returned (synchronous_commit on, the server default: the WAL is flushed to disk).
  */
-import { createHash } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { constantTimeEqual } from '../crypto/index.ts';
 import { assertBytes, CwtchError, InternalError, UsageError } from '../errors.ts';
 import { HASH_BYTES, type LogIndex, type TreeSize } from '../log/index.ts';
+import { CommitBus } from './pg-commit-bus.ts';
+import {
+  holdClient,
+  isConnectionError,
+  LOCK_CLASS,
+  mapPgError,
+  type PostgresConnectOptions,
+  PostgresDatabase,
+} from './pg-connection.ts';
 import {
   type AppendBatch,
+  type AppendProbe,
   assertAppendBatch,
   assertCount,
   assertTokenId,
@@ -34,387 +45,74 @@ import {
   type NodeCoord,
   type RelayStorage,
   type RetentionState,
-  type SharedLog,
-  type SpentToken,
   type StoredCheckpoint,
 } from './storage.ts';
 
-/** Default PostgreSQL schema holding a relay's tables. */
-export const DEFAULT_PG_SCHEMA = 'cwtch_relay';
-/** First key of every advisory lock this module takes: ASCII "cwgr", as SQLite's application_id. */
-const LOCK_CLASS = 0x63776772;
 /** Largest envelope a row can hold with STORAGE PLAIN (one 8 KiB page, with headroom). */
 const MAX_PG_ENVELOPE_BYTES = 7000;
 
 /**
- * Schema migrations, applied in order, each in its own transaction, under an advisory lock so
- * that processes starting together migrate once. Never edit a released migration: add one.
+ * Open the log stored in this schema, binding it to `identity` on first use.
+ * @throws UsageError 'storage-identity-mismatch' when it belongs to another origin, key or size.
+ * @throws InternalError 'storage-inconsistent' when entries and the latest checkpoint disagree.
  */
-const MIGRATIONS: readonly { readonly version: number; readonly sql: string }[] = [
-  {
-    version: 1,
-    sql: `
-      CREATE TABLE schema_version (
-        version    integer PRIMARY KEY,
-        applied_ms bigint  NOT NULL
-      );
-      CREATE TABLE log_identity (
-        id             integer PRIMARY KEY CHECK (id = 1),
-        origin         text    NOT NULL,
-        public_key     bytea   NOT NULL CHECK (length(public_key) = 32),
-        envelope_bytes integer NOT NULL CHECK (envelope_bytes > 0),
-        created_ms     bigint  NOT NULL
-      );
-      CREATE TABLE entries (
-        idx         bigint PRIMARY KEY,
-        leaf_hash   bytea  NOT NULL UNIQUE CHECK (length(leaf_hash) = 32),
-        received_ms bigint NOT NULL
-      );
-      -- Envelopes are random (incompressible) and one fixed size: keep them in the row, never
-      -- try to compress or TOAST them.
-      CREATE TABLE bodies (
-        idx      bigint PRIMARY KEY,
-        envelope bytea  NOT NULL
-      );
-      ALTER TABLE bodies ALTER COLUMN envelope SET STORAGE PLAIN;
-      CREATE TABLE nodes (
-        level smallint NOT NULL,
-        idx   bigint   NOT NULL,
-        hash  bytea    NOT NULL CHECK (length(hash) = 32),
-        PRIMARY KEY (level, idx)
-      );
-      CREATE TABLE checkpoints (
-        size      bigint PRIMARY KEY,
-        root_hash bytea  NOT NULL CHECK (length(root_hash) = 32),
-        note      text   NOT NULL
-      );
-      CREATE TABLE spent_tokens (
-        key_id   bytea NOT NULL,
-        token_id bytea NOT NULL,
-        PRIMARY KEY (key_id, token_id)
-      );
-      CREATE TABLE retention (
-        id           integer PRIMARY KEY CHECK (id = 1),
-        pruned_below bigint  NOT NULL
-      );
-      INSERT INTO retention (id, pruned_below) VALUES (1, 0);
-      -- The relay's key file, sealed under the operator's passphrase (never in clear), so every
-      -- process serving this log signs with the same keys.
-      CREATE TABLE relay_keys (
-        id         integer PRIMARY KEY CHECK (id = 1),
-        sealed     bytea   NOT NULL,
-        created_ms bigint  NOT NULL
-      );
-    `,
-  },
-];
-
-/** The schema version this code writes and understands. */
-export const PG_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
-
-/** int8 as a JS number (all our integers are below 2^53); everything else as pg's default. */
-const TYPES = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === 20) {
-      return (value: string): number => {
-        const n = Number(value);
-        if (!Number.isSafeInteger(n))
-          throw new InternalError('storage-inconsistent', `int8 ${value} out of range`);
-        return n;
-      };
-    }
-    return format === 'binary' ? pg.types.getTypeParser(oid, 'binary') : pg.types.getTypeParser(oid, 'text');
-  },
-};
-
-/** The URL with any password replaced by ***, for logs and banners. */
-export function redactDatabaseUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable database URL)';
-  }
-}
-
-/**
- * @throws UsageError 'bad-database-url' unless a postgres:// or postgresql:// URL.
- */
-export function assertPostgresUrl(url: unknown): asserts url is string {
-  let ok = false;
-  if (typeof url === 'string') {
-    try {
-      const u = new URL(url);
-      ok = (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && u.hostname !== '';
-    } catch {
-      ok = false;
-    }
-  }
-  if (!ok) {
+export async function openPostgresLog(
+  db: PostgresDatabase,
+  identity: LogIdentity,
+  options: {
+    readonly listen?: boolean;
+    readonly ownsDatabase?: boolean;
+    readonly onError?: (e: unknown) => void;
+  } = {},
+): Promise<PostgresRelayStorage> {
+  checkIdentity(identity);
+  await db.query(
+    `INSERT INTO log_identity (id, origin, public_key, envelope_bytes, created_ms)
+     VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`,
+    [identity.origin, Buffer.from(identity.publicKey), identity.envelopeBytes, Date.now()],
+  );
+  const row = (
+    await db.query<{ origin: string; public_key: Buffer; envelope_bytes: number }>(
+      'SELECT origin, public_key, envelope_bytes FROM log_identity WHERE id = 1',
+      [],
+    )
+  ).rows[0];
+  if (
+    row === undefined ||
+    row.origin !== identity.origin ||
+    row.envelope_bytes !== identity.envelopeBytes ||
+    !constantTimeEqual(row.public_key, identity.publicKey)
+  ) {
     throw new UsageError(
-      'bad-database-url',
-      '--db takes a URL postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE',
+      'storage-identity-mismatch',
+      `schema ${db.schema} holds the log ${row?.origin ?? '?'}, not ${identity.origin} under this key`,
     );
   }
-}
-
-function assertSchemaName(schema: unknown): asserts schema is string {
-  if (typeof schema !== 'string' || !/^[a-z_][a-z0-9_]{0,47}$/.test(schema)) {
-    throw new UsageError('bad-argument', 'schema must match [a-z_][a-z0-9_]{0,47}');
-  }
-}
-
-function lockKey(schema: string, purpose: string): number {
-  return createHash('sha256').update(`${schema}:${purpose}`).digest().readInt32BE(0);
-}
-
-export interface PostgresConnectOptions {
-  /** postgres://… (the password, if any, is never printed or logged). */
-  readonly url: string;
-  /** Schema holding the relay's tables (default cwtch_relay); one schema is one log. */
-  readonly schema?: string;
-  /** Pooled connections for reads and commits (default 4). */
-  readonly poolSize?: number;
-  /**
-   * idle_in_transaction_session_timeout of our sessions, ms (default 10 000). A writer that
-   * stalls while it holds the log's lock (stopped, swapped out, its event loop blocked) loses its
-   * session after this long: the server rolls its transaction back and releases the lock, so the
-   * other processes continue, and the stalled one can no longer commit.
-   */
-  readonly idleInTransactionMs?: number;
-}
-
-function poolConfig(opts: PostgresConnectOptions, schema: string): pg.PoolConfig {
-  return {
-    connectionString: opts.url,
-    max: opts.poolSize ?? 4,
-    options: `-c search_path=${schema} -c idle_in_transaction_session_timeout=${opts.idleInTransactionMs ?? 10_000}`,
-    types: TYPES,
-    application_name: 'cwtch-groups-relay',
-  };
-}
-
-/**
- * A connection pool on a relay schema, migrated to {@link PG_SCHEMA_VERSION}. Holds the sealed
- * relay keys (relay_keys) and opens the log storage.
- */
-export class PostgresDatabase {
-  readonly pool: pg.Pool;
-  readonly schema: string;
-  readonly #opts: PostgresConnectOptions;
-  #closed = false;
-
-  private constructor(opts: PostgresConnectOptions, schema: string, pool: pg.Pool) {
-    this.#opts = opts;
-    this.schema = schema;
-    this.pool = pool;
-  }
-
-  /**
-   * Connect and apply pending migrations.
-   * @throws UsageError 'bad-database-url', 'bad-argument', 'storage-unreachable' (cannot connect or
-   *   authenticate), 'storage-foreign-database' (the schema holds other tables),
-   *   'storage-schema-too-new'.
-   */
-  static async connect(opts: PostgresConnectOptions): Promise<PostgresDatabase> {
-    assertPostgresUrl(opts.url);
-    const schema = opts.schema ?? DEFAULT_PG_SCHEMA;
-    assertSchemaName(schema);
-    if (
-      opts.poolSize !== undefined &&
-      (!Number.isSafeInteger(opts.poolSize) || opts.poolSize < 1 || opts.poolSize > 64)
-    ) {
-      throw new UsageError('bad-argument', 'poolSize must be an integer in 1..64');
-    }
-    const idle = opts.idleInTransactionMs;
-    if (idle !== undefined && (!Number.isSafeInteger(idle) || idle < 100 || idle > 3_600_000)) {
-      throw new UsageError('bad-argument', 'idleInTransactionMs must be an integer in 100..3600000');
-    }
-    const pool = new pg.Pool(poolConfig(opts, schema));
-    // An idle pooled connection that the server drops must not crash the process: the next query
-    // on a fresh connection reports it.
-    pool.on('error', () => {});
-    const db = new PostgresDatabase(opts, schema, pool);
-    try {
-      await db.#migrate();
-    } catch (error) {
-      await pool.end().catch(() => {});
-      throw mapPgError(error, 'open the database', true);
-    }
-    return db;
-  }
-
-  async #migrate(): Promise<void> {
-    const client = await this.pool.connect();
-    const release = holdClient(client);
-    try {
-      // Session lock: processes starting together create and migrate the schema once.
-      await client.query('SELECT pg_advisory_lock($1, $2)', [LOCK_CLASS, lockKey(this.schema, 'migrate')]);
-      try {
-        await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
-        const tables = await client.query<{ table_name: string }>(
-          'SELECT table_name FROM information_schema.tables WHERE table_schema = $1',
-          [this.schema],
-        );
-        const names = new Set(tables.rows.map((r) => r.table_name));
-        let current = 0;
-        if (names.size > 0) {
-          if (!names.has('schema_version')) {
-            throw new UsageError(
-              'storage-foreign-database',
-              `schema ${this.schema} holds tables that are not a cwtch-groups relay log`,
-            );
-          }
-          const v = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_version');
-          current = v.rows[0]?.v ?? 0;
-        }
-        if (current > PG_SCHEMA_VERSION) {
-          throw new UsageError(
-            'storage-schema-too-new',
-            `schema ${this.schema} is at version ${current}; this cwtch-groups knows ${PG_SCHEMA_VERSION}`,
-          );
-        }
-        for (const m of MIGRATIONS) {
-          if (m.version <= current) continue;
-          await client.query('BEGIN');
-          try {
-            await client.query(m.sql);
-            await client.query('INSERT INTO schema_version (version, applied_ms) VALUES ($1, $2)', [
-              m.version,
-              Date.now(),
-            ]);
-            await client.query('COMMIT');
-          } catch (error) {
-            await client.query('ROLLBACK').catch(() => {});
-            throw error;
-          }
-        }
-      } finally {
-        await client.query('SELECT pg_advisory_unlock($1, $2)', [
-          LOCK_CLASS,
-          lockKey(this.schema, 'migrate'),
-        ]);
-      }
-    } finally {
-      release();
-    }
-  }
-
-  /** Second key of the log's write lock (the first is "cwgr"), per schema. */
-  static logLockKey(schema: string): number {
-    return lockKey(schema, 'log');
-  }
-
-  /** The sealed relay key file stored in this database, if any. */
-  async sealedRelayKeys(): Promise<Buffer | undefined> {
-    const r = await this.#query<{ sealed: Buffer }>('SELECT sealed FROM relay_keys WHERE id = 1', []);
-    return r.rows[0]?.sealed;
-  }
-
-  /**
-   * Store a sealed relay key file unless one is stored already; returns the stored one (the first
-   * writer wins, so processes starting together on an empty database agree on one identity).
-   */
-  async storeSealedRelayKeys(sealed: Uint8Array): Promise<Buffer> {
-    assertBytes('sealed', sealed);
-    await this.#query(
-      'INSERT INTO relay_keys (id, sealed, created_ms) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING',
-      [Buffer.from(sealed), Date.now()],
-    );
-    const stored = await this.sealedRelayKeys();
-    if (stored === undefined) throw new InternalError('storage-failed', 'relay keys vanished after insert');
-    return stored;
-  }
-
-  /**
-   * Open the log stored in this schema, binding it to `identity` on first use.
-   * @throws UsageError 'storage-identity-mismatch' when it belongs to another origin, key or size.
-   * @throws InternalError 'storage-inconsistent' when entries and the latest checkpoint disagree.
-   */
-  async openStorage(
-    identity: LogIdentity,
-    options: {
-      readonly listen?: boolean;
-      readonly ownsDatabase?: boolean;
-      readonly onError?: (e: unknown) => void;
-    } = {},
-  ): Promise<PostgresRelayStorage> {
-    checkIdentity(identity);
-    await this.#query(
-      `INSERT INTO log_identity (id, origin, public_key, envelope_bytes, created_ms)
-       VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`,
-      [identity.origin, Buffer.from(identity.publicKey), identity.envelopeBytes, Date.now()],
-    );
-    const row = (
-      await this.#query<{ origin: string; public_key: Buffer; envelope_bytes: number }>(
-        'SELECT origin, public_key, envelope_bytes FROM log_identity WHERE id = 1',
-        [],
-      )
-    ).rows[0];
-    if (
-      row === undefined ||
-      row.origin !== identity.origin ||
-      row.envelope_bytes !== identity.envelopeBytes ||
-      !constantTimeEqual(row.public_key, identity.publicKey)
-    ) {
-      throw new UsageError(
-        'storage-identity-mismatch',
-        `schema ${this.schema} holds the log ${row?.origin ?? '?'}, not ${identity.origin} under this key`,
+  // One snapshot: a commit by another process lands entries and checkpoint together.
+  const client = await db.pool.connect();
+  const release = holdClient(client);
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const max = await client.query<{ m: number | null }>('SELECT max(idx) AS m FROM entries');
+    const cp = await client.query<{ s: number | null }>('SELECT max(size) AS s FROM checkpoints');
+    await client.query('COMMIT');
+    const entries = (max.rows[0]?.m ?? -1) + 1;
+    const cpSize = cp.rows[0]?.s ?? 0;
+    if (entries !== cpSize) {
+      throw new InternalError(
+        'storage-inconsistent',
+        `schema ${db.schema} holds ${entries} entries but its latest checkpoint has size ${cpSize}`,
       );
     }
-    // One snapshot: a commit by another process lands entries and checkpoint together.
-    const client = await this.pool.connect();
-    const release = holdClient(client);
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const max = await client.query<{ m: number | null }>('SELECT max(idx) AS m FROM entries');
-      const cp = await client.query<{ s: number | null }>('SELECT max(size) AS s FROM checkpoints');
-      await client.query('COMMIT');
-      const entries = (max.rows[0]?.m ?? -1) + 1;
-      const cpSize = cp.rows[0]?.s ?? 0;
-      if (entries !== cpSize) {
-        throw new InternalError(
-          'storage-inconsistent',
-          `schema ${this.schema} holds ${entries} entries but its latest checkpoint has size ${cpSize}`,
-        );
-      }
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw mapPgError(error, 'check the log');
-    } finally {
-      release();
-    }
-    const storage = new PostgresRelayStorage(this, identity, options.ownsDatabase ?? false, options.onError);
-    if (options.listen ?? true) await storage.startListening();
-    return storage;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw mapPgError(error, 'check the log');
+  } finally {
+    release();
   }
-
-  /** A dedicated (unpooled) connection with this database's settings: LISTEN needs one. */
-  newClient(): pg.Client {
-    const cfg = poolConfig(this.#opts, this.schema);
-    return new pg.Client({
-      connectionString: cfg.connectionString,
-      options: cfg.options,
-      types: TYPES,
-      application_name: 'cwtch-groups-relay-listen',
-    } as pg.ClientConfig);
-  }
-
-  async #query<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
-    if (this.#closed) throw new UsageError('storage-closed', 'the relay database is closed');
-    try {
-      return await this.pool.query<R>(sql, params);
-    } catch (error) {
-      throw mapPgError(error, 'query the database');
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.pool.end();
-  }
+  const storage = new PostgresRelayStorage(db, identity, options.ownsDatabase ?? false, options.onError);
+  if (options.listen ?? true) await storage.startListening();
+  return storage;
 }
 
 /**
@@ -426,7 +124,7 @@ export async function openPostgresStorage(
 ): Promise<PostgresRelayStorage> {
   const db = await PostgresDatabase.connect(opts);
   try {
-    return await db.openStorage(opts.identity, {
+    return await openPostgresLog(db, opts.identity, {
       ownsDatabase: true,
       ...(opts.listen === undefined ? {} : { listen: opts.listen }),
     });
@@ -434,21 +132,6 @@ export async function openPostgresStorage(
     await db.close();
     throw error;
   }
-}
-
-/**
- * Guard a checked-out pool client: pg-pool removes its idle error listener while a client is
- * checked out, so an error the server sends meanwhile (the session terminated, e.g. by
- * idle_in_transaction_session_timeout) would be an unhandled 'error' event and end the process.
- * The next query on the client reports it instead. Returns the release function.
- */
-export function holdClient(client: pg.PoolClient): (error?: Error) => void {
-  const ignore = (): void => {};
-  client.on('error', ignore);
-  return (error) => {
-    client.off('error', ignore);
-    client.release(error);
-  };
 }
 
 function checkIdentity(identity: LogIdentity): void {
@@ -482,17 +165,15 @@ const HEAD_SQL = `
     FROM (SELECT size, root_hash, note FROM checkpoints ORDER BY size DESC LIMIT 1) c`;
 
 /** The log in one PostgreSQL schema; see the module comment for how several processes share it. */
-export class PostgresRelayStorage implements RelayStorage, SharedLog {
+export class PostgresRelayStorage implements RelayStorage {
   readonly identity: LogIdentity;
-  readonly shared: SharedLog = this;
+  /** Every relay process on this schema appends to the log: probe inside the lock. */
+  readonly otherWriters = true;
   readonly #db: PostgresDatabase;
   readonly #ownsDb: boolean;
   readonly #channel: string;
   readonly #lockKey: number;
-  readonly #listeners = new Set<(size: number | undefined) => void>();
-  readonly #onError: (e: unknown) => void;
-  #listenClient: pg.Client | undefined;
-  #reconnectTimer: NodeJS.Timeout | undefined;
+  readonly #bus: CommitBus;
   #closed = false;
 
   /** @internal Use PostgresDatabase.openStorage or openPostgresStorage. */
@@ -500,95 +181,40 @@ export class PostgresRelayStorage implements RelayStorage, SharedLog {
     this.#db = db;
     this.#ownsDb = ownsDb;
     this.identity = identity;
-    this.#channel = `cwtch_log_${db.schema}`;
-    this.#lockKey = lockKey(db.schema, 'log');
-    this.#onError =
-      onError ?? ((e) => process.emitWarning(`relay database listener: ${String(e)}`, 'CwtchRelayWarning'));
+    this.#lockKey = PostgresDatabase.logLockKey(db.schema);
+    this.#bus = new CommitBus(
+      db,
+      onError ?? ((e) => process.emitWarning(`relay database listener: ${String(e)}`, 'CwtchRelayWarning')),
+    );
+    this.#channel = this.#bus.channel;
   }
 
   get schema(): string {
     return this.#db.schema;
   }
 
-  // --- cross-process news (LISTEN/NOTIFY) ---------------------------------------------------
+  // --- cross-process news (LISTEN/NOTIFY, pg-commit-bus.ts) ----------------------------------
 
-  /** @internal Open the LISTEN connection; reconnects on loss and then reports `undefined`. */
+  /** @internal Open the LISTEN connection (openPostgresLog does, unless told not to). */
   async startListening(): Promise<void> {
-    const client = this.#db.newClient();
-    client.on('notification', (msg) => {
-      if (msg.channel !== this.#channel) return;
-      const n = Number(msg.payload);
-      this.#emit(Number.isSafeInteger(n) && n >= 0 ? n : undefined);
-    });
-    client.on('error', (e) => this.#lostListener(client, e));
-    client.on('end', () => this.#lostListener(client, new Error('connection ended')));
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${this.#channel}`);
-    } catch (error) {
-      await client.end().catch(() => {});
-      throw mapPgError(error, 'listen for commits', true);
-    }
-    // close() may have run while we connected (a reconnect racing shutdown): it found no client to
-    // end, so this one must not outlive the storage and hold the process open.
-    if (this.#closed) {
-      await client.end().catch(() => {});
-      return;
-    }
-    this.#listenClient = client;
-  }
-
-  #lostListener(client: pg.Client, error: unknown): void {
-    if (this.#closed || this.#listenClient !== client) return;
-    this.#listenClient = undefined;
-    client.end().catch(() => {});
-    this.#onError(error);
-    const retry = (): void => {
-      this.#reconnectTimer = setTimeout(() => {
-        this.#reconnectTimer = undefined;
-        if (this.#closed) return;
-        this.startListening().then(
-          () => this.#emit(undefined),
-          (e: unknown) => {
-            this.#onError(e);
-            retry();
-          },
-        );
-      }, 500);
-      this.#reconnectTimer.unref();
-    };
-    retry();
-  }
-
-  #emit(size: number | undefined): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(size);
-      } catch (error) {
-        this.#onError(error);
-      }
-    }
+    await this.#bus.start();
   }
 
   onCommit(listener: (size: number | undefined) => void): () => void {
-    if (typeof listener !== 'function') throw new UsageError('bad-argument', 'listener must be a function');
-    this.#listeners.add(listener);
-    return () => {
-      this.#listeners.delete(listener);
-    };
+    return this.#bus.onCommit(listener);
   }
 
   // --- writes --------------------------------------------------------------------------------
 
   /**
-   * One commit under the log's write lock (see {@link SharedLog}); resolves after COMMIT.
+   * One commit under the log's write lock (see {@link LockedAppend}); resolves after COMMIT.
    * @throws UsageError when `prepare` returns a malformed batch or one that does not continue
    *   the head ('bad-batch', 'duplicate-leaf', 'token-already-spent'); whatever `prepare` throws.
    * @throws InternalError when PostgreSQL fails (the transaction is rolled back, or its outcome
    *   is unknown when the connection died during COMMIT).
    */
   async appendLocked(
-    probe: { readonly leafHashes: readonly Uint8Array[]; readonly tokens: readonly SpentToken[] },
+    probe: AppendProbe,
     prepare: (head: LockedHead) => Promise<AppendBatch | null>,
   ): Promise<void> {
     this.#assertOpen();
@@ -828,11 +454,7 @@ export class PostgresRelayStorage implements RelayStorage, SharedLog {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#listeners.clear();
-    if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
-    const listen = this.#listenClient;
-    this.#listenClient = undefined;
-    await listen?.end().catch(() => {});
+    await this.#bus.close();
     if (this.#ownsDb) await this.#db.close();
   }
 
@@ -911,20 +533,6 @@ async function writeBatch(client: pg.PoolClient, batch: AppendBatch, channel: st
   );
 }
 
-function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string')
-    return error instanceof Error && /Connection terminated|not queryable/i.test(error.message);
-  return (
-    code.startsWith('08') ||
-    code === '25P03' || // idle_in_transaction_session_timeout: the server ended the session
-    code === '57P01' ||
-    code === '57P02' ||
-    code === '57P03' ||
-    /^E[A-Z]+$/.test(code)
-  );
-}
-
 function mapWriteError(error: unknown): CwtchError {
   const e = error as { code?: unknown; constraint?: unknown };
   if (e?.code === '23505') {
@@ -940,22 +548,6 @@ function mapWriteError(error: unknown): CwtchError {
     }
   }
   return mapPgError(error, 'append a batch');
-}
-
-/**
- * A typed error for a pg failure. Messages name the operation and PostgreSQL's own message,
- * which never carries the connection password.
- */
-function mapPgError(error: unknown, what: string, opening = false): CwtchError {
-  if (error instanceof CwtchError) return error;
-  const code = (error as { code?: unknown } | null)?.code;
-  const message = error instanceof Error ? error.message : String(error);
-  if (opening && (isConnectionError(error) || code === '28P01' || code === '28000' || code === '3D000')) {
-    return new UsageError('storage-unreachable', `cannot ${what}: ${message}`, { cause: error });
-  }
-  if (code === '53100')
-    return new InternalError('storage-full', `cannot ${what}: ${message}`, { cause: error });
-  return new InternalError('storage-failed', `cannot ${what}: ${message}`, { cause: error });
 }
 
 function toCheckpoint(

@@ -7,10 +7,10 @@
  * checkpoint, and the anti-spam tokens its posts spent. One fsync thus carries up to a thousand
  * receipts, which is what makes ≥ 20k durable posts/s possible on a small machine.
  *
- * Contract (DESIGN.md, "Reliability and safety rules": "No receipt before the envelope is durable.
- * kill -9 at any moment loses nothing receipted."): the sequencer MUST NOT resolve a post, sign
- * its receipt, or announce its entry to subscribers before storage.appendBatch has resolved for
- * the batch holding it. After a failed commit the sequencer stops (fail-stop): an fsync that
+ * Contract (docs/storage.md, "Durability contract"; docs/PROTOCOL.md §8): no receipt before the
+ * envelope is durable, so kill -9 at any moment loses nothing receipted. The sequencer MUST NOT
+ * resolve a post, sign its receipt, or announce its entry to subscribers before the storage's
+ * locked append has resolved for the batch holding it. After a failed commit the sequencer stops (fail-stop): an fsync that
  * failed leaves the disk in an unknown state, and only a restart, which re-reads the log from
  * storage, knows what was kept.
  *
@@ -47,13 +47,13 @@ import { type Receipt, type ReceiptBody, receiptSignerFor, signReceipt } from '.
 import {
   computeWithNodes,
   type LockedHead,
+  type LogStore,
   MAX_READ_PAGE,
   MAX_TOKEN_ID_BYTES,
   type MaybePromise,
   type NewEntry,
-  type RelayStorage,
-  type SharedLog,
   type SpentToken,
+  type SpentTokenLedger,
   type StoredCheckpoint,
 } from './storage.ts';
 
@@ -76,11 +76,18 @@ export function localReceiptSigner(origin: string, secretKey: Uint8Array): Recei
   };
 }
 
+/** What the sequencer needs of a backend: the log store and the ledger's `isSpent`. */
+export type SequencerStorage = LogStore & Pick<SpentTokenLedger, 'isSpent'>;
+
+/** The probe of a log with one writer: it checked dedup and tokens at admission. */
+const NO_PROBE = { leafHashes: [], tokens: [] } as const;
+
 /** Signs the checkpoint of a batch: returns the signed note text. */
 export type CheckpointSigner = (origin: string, size: TreeSize, rootHash: Uint8Array) => string;
 
 export interface SequencerConfig {
-  readonly storage: RelayStorage;
+  /** The log it appends to, and the ledger it checks tokens against before queueing a post. */
+  readonly storage: SequencerStorage;
   /** The relay's Ed25519 log key; its public half must be the one the storage is bound to. */
   readonly signingKey: SigningKeyPair;
   /** The fixed envelope length; must equal the storage's. */
@@ -111,7 +118,7 @@ export interface CommittedEntry {
   readonly leafHash: Uint8Array;
   /**
    * The envelope; null only for an entry another process committed whose body retention pruned
-   * before this process announced it (shared logs).
+   * before this process announced it (logs other processes also write).
    */
   readonly envelope: Uint8Array | null;
   readonly receivedMs: number;
@@ -165,7 +172,7 @@ interface Pending {
   readonly tokenKey: string | undefined;
   readonly token: SpentToken | undefined;
   readonly receipt: Deferred<Receipt>;
-  /** Set when another process committed the same envelope first (shared logs). */
+  /** Set when another process committed the same envelope first (logs other processes also write). */
   duplicate?: boolean;
 }
 
@@ -194,7 +201,7 @@ function isPromiseLike<T>(value: MaybePromise<T>): value is Promise<T> {
  * writer of its storage.
  */
 export class Sequencer {
-  readonly #storage: RelayStorage;
+  readonly #storage: SequencerStorage;
   readonly #origin: string;
   readonly #envelopeBytes: number;
   readonly #maxBatch: number;
@@ -232,11 +239,11 @@ export class Sequencer {
   #failure: CwtchError | undefined;
   readonly #idleWaiters: (() => void)[] = [];
   readonly #listeners = new Set<BatchListener>();
-  /** Shared logs: another process committed; adopt its entries at the next pump. */
+  /** Another process committed; adopt its entries at the next pump. */
   #refreshWanted = false;
   /** Resolves when the post admitted last has been queued (or refused). */
   #admitTail: Promise<void> = Promise.resolve();
-  #unsubscribeShared: (() => void) | undefined;
+  #unsubscribeCommits: (() => void) | undefined;
 
   private constructor(
     config: SequencerConfig,
@@ -262,7 +269,7 @@ export class Sequencer {
     this.#frontier = frontier;
     this.#checkpoint = checkpoint;
     this.#lastMs = lastMs;
-    this.#unsubscribeShared = config.storage.shared?.onCommit((size) => {
+    this.#unsubscribeCommits = config.storage.onCommit((size) => {
       if (size !== undefined && size <= this.#frontier.size) return;
       this.#refreshWanted = true;
       this.#schedule();
@@ -394,10 +401,10 @@ export class Sequencer {
       endTurn = resolve;
     });
     try {
-      // A shared log answers both questions for the whole batch inside its commit (one round
-      // trip per batch, not two per post), where the answer cannot go stale (#commitShared).
-      const shared = this.#storage.shared !== undefined;
-      const existing = shared ? undefined : await this.#storage.lookupLeaf(leaf);
+      // A log other processes also write answers both questions for the whole batch inside its
+      // commit (one round trip per batch, not two per post), where the answer cannot go stale.
+      const otherWriters = this.#storage.otherWriters;
+      const existing = otherWriters ? undefined : await this.#storage.lookupLeaf(leaf);
       if (existing !== undefined) {
         // Already in the log from before a restart (or beyond the recent cache): no new entry,
         // no token spent.
@@ -407,7 +414,7 @@ export class Sequencer {
         receipt.resolve(original);
         return { receipt: original, duplicate: true };
       }
-      if (!shared && token !== undefined && (await this.#storage.isSpent(token.tokenId, token.keyId))) {
+      if (!otherWriters && token !== undefined && (await this.#storage.isSpent(token.tokenId, token.keyId))) {
         throw tokenSpentError();
       }
       await turn;
@@ -489,7 +496,7 @@ export class Sequencer {
    */
   async close(): Promise<void> {
     this.#closing = true;
-    this.#unsubscribeShared?.();
+    this.#unsubscribeCommits?.();
     this.#refreshWanted = false;
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
@@ -568,8 +575,7 @@ export class Sequencer {
     if (this.#committing || this.#failure !== undefined) return;
     const batch = this.#queue.splice(0, this.#maxBatch);
     const spends = this.#spendQueue.splice(0, this.#spendQueue.length);
-    const shared = this.#storage.shared;
-    const refresh = this.#refreshWanted && shared !== undefined;
+    const refresh = this.#refreshWanted;
     this.#refreshWanted = false;
     if (batch.length === 0 && spends.length === 0 && !refresh) {
       this.#checkIdle();
@@ -578,8 +584,7 @@ export class Sequencer {
     this.#committing = true;
     this.#committingCount = batch.length;
     try {
-      if (shared === undefined) await this.#commit(batch, spends);
-      else if (batch.length > 0 || spends.length > 0) await this.#commitShared(shared, batch, spends);
+      if (batch.length > 0 || spends.length > 0) await this.#commit(batch, spends);
       else await this.#adoptRemote();
     } catch (error) {
       if (batch.length === 0 && spends.length === 0) {
@@ -595,76 +600,24 @@ export class Sequencer {
     this.#checkIdle();
   }
 
-  async #commit(batch: Pending[], spends: PendingSpend[]): Promise<void> {
-    const firstIndex = this.#frontier.size as number;
-    // One time per batch, never below the last stored one (the wall clock may step back).
-    const receivedMs = Math.max(this.#lastMs, Math.floor(this.#now()));
-    const entries: NewEntry[] = batch.map((p) => ({
-      leafHash: p.leafHash,
-      envelope: p.envelope,
-      receivedMs,
-    }));
-    const spentTokens: SpentToken[] = spends.map((s) => s.token);
-    for (const p of batch) if (p.token !== undefined) spentTokens.push(p.token);
-
-    let next = this.#frontier;
-    let checkpoint: StoredCheckpoint | undefined;
-    let nodes: ReturnType<typeof appendLeaves>['newNodes'] = [];
-    if (batch.length > 0) {
-      const appended = appendLeaves(
-        this.#frontier,
-        entries.map((e) => e.leafHash),
-      );
-      next = appended.frontier;
-      nodes = appended.newNodes;
-      const note = this.#checkpointSigner(this.#origin, next.size, appended.root);
-      checkpoint = { size: next.size, rootHash: appended.root, note };
-    }
-
-    await this.#storage.appendBatch({
-      firstIndex: firstIndex as LogIndex,
-      entries,
-      nodes,
-      ...(checkpoint === undefined ? {} : { checkpoint }),
-      spentTokens,
-    });
-
-    // Durable from here on: adopt the new state, then release receipts and announcements.
-    this.#frontier = next;
-    if (checkpoint !== undefined) this.#checkpoint = checkpoint;
-    if (batch.length > 0) this.#lastMs = receivedMs;
-    for (const s of spends) {
-      this.#reservedTokens.delete(s.tokenKey);
-      s.done.resolve(true);
-    }
-    const bodies: ReceiptBody[] = new Array(batch.length);
-    const committed: CommittedEntry[] = new Array(batch.length);
-    for (let i = 0; i < batch.length; i++) {
-      const p = batch[i]!;
-      const index = (firstIndex + i) as LogIndex;
-      // The token is in storage now: the reservation is no longer needed to refuse a respend.
-      if (p.tokenKey !== undefined) this.#reservedTokens.delete(p.tokenKey);
-      this.#inflight.delete(p.key);
-      this.#remember(p.key, { index, receivedMs });
-      bodies[i] = { origin: this.#origin, index, leafHash: p.leafHash, timeMs: receivedMs };
-      committed[i] = { index, leafHash: p.leafHash, envelope: p.envelope, receivedMs };
-    }
-    if (batch.length > 0) {
-      this.#signAndResolve(batch, bodies);
-      this.#announce({ entries: committed, checkpoint: checkpoint! });
-    }
-  }
-
   /**
-   * Commit on a log that other processes also write (docs/storage.md, "Several relay processes"):
-   * inside the storage's write lock, adopt the head other processes committed, drop posts whose
-   * envelope another process committed meanwhile (they get its receipt) and posts whose token was
-   * spent meanwhile, then append what remains on top of that head and sign its checkpoint. The
-   * lock is held from reading the head to COMMIT, so the checkpoint chain cannot fork.
+   * Commit one batch through the log store's locked append (docs/storage.md, "Storage seams"):
+   * inside the write lock, adopt the head other processes committed (none when this process is
+   * the only writer), drop posts whose envelope another process committed meanwhile (they get
+   * its receipt) and posts whose token was spent meanwhile, then append what remains on top of
+   * that head and sign its checkpoint. The lock is held from reading the head to the durable
+   * commit, so the checkpoint chain cannot fork. A single-writer log answered the dedup and
+   * token questions at admission (they cannot go stale), so it is asked nothing here.
    */
-  async #commitShared(shared: SharedLog, batch: Pending[], spends: PendingSpend[]): Promise<void> {
+  async #commit(batch: Pending[], spends: PendingSpend[]): Promise<void> {
+    const probing = this.#storage.otherWriters;
     const postTokens = batch.filter((p) => p.token !== undefined);
-    const tokens = [...spends.map((s) => s.token), ...postTokens.map((p) => p.token!)];
+    const probe = probing
+      ? {
+          leafHashes: batch.map((p) => p.leafHash),
+          tokens: [...spends.map((s) => s.token), ...postTokens.map((p) => p.token!)],
+        }
+      : NO_PROBE;
     let plan:
       | {
           head: LockedHead;
@@ -678,20 +631,24 @@ export class Sequencer {
           receivedMs: number;
         }
       | undefined;
-    await shared.appendLocked({ leafHashes: batch.map((p) => p.leafHash), tokens }, async (head) => {
+    await this.#storage.appendLocked(probe, async (head) => {
       const frontier =
         head.size === this.#frontier.size
           ? this.#frontier
           : await this.#frontierAt(head.size, head.checkpoint);
-      const spentPosts = new Set(postTokens.filter((_, i) => head.spent[spends.length + i]));
-      const takenSpends = new Set(spends.filter((_, i) => head.spent[i]));
+      const spentPosts = new Set(probing ? postTokens.filter((_, i) => head.spent[spends.length + i]) : []);
+      const takenSpends = new Set(probing ? spends.filter((_, i) => head.spent[i]) : []);
       const dupes: { p: Pending; at: { index: LogIndex; receivedMs: number } }[] = [];
-      const fresh: Pending[] = [];
-      batch.forEach((p, i) => {
-        const at = head.existing[i];
-        if (at !== undefined) dupes.push({ p, at });
-        else if (!spentPosts.has(p)) fresh.push(p);
-      });
+      let fresh: Pending[] = batch;
+      if (probing) {
+        fresh = [];
+        batch.forEach((p, i) => {
+          const at = head.existing[i];
+          if (at !== undefined) dupes.push({ p, at });
+          else if (!spentPosts.has(p)) fresh.push(p);
+        });
+      }
+      // One time per batch, never below the last stored one (the wall clock may step back).
       const receivedMs = Math.max(this.#lastMs, head.lastReceivedMs, Math.floor(this.#now()));
       let next = frontier;
       let checkpoint: StoredCheckpoint | undefined;
@@ -710,14 +667,18 @@ export class Sequencer {
         };
       }
       plan = { head, frontier, fresh, dupes, spentPosts, takenSpends, next, checkpoint, receivedMs };
-      const spentTokens = [
-        ...spends.filter((s) => !takenSpends.has(s)).map((s) => s.token),
-        ...fresh.filter((p) => p.token !== undefined).map((p) => p.token!),
-      ];
+      const spentTokens: SpentToken[] = [];
+      for (const s of spends) if (!takenSpends.has(s)) spentTokens.push(s.token);
+      for (const p of fresh) if (p.token !== undefined) spentTokens.push(p.token);
       if (fresh.length === 0 && spentTokens.length === 0) return null;
+      const entries: NewEntry[] = fresh.map((p) => ({
+        leafHash: p.leafHash,
+        envelope: p.envelope,
+        receivedMs,
+      }));
       return {
         firstIndex: head.size as number as LogIndex,
-        entries: fresh.map((p) => ({ leafHash: p.leafHash, envelope: p.envelope, receivedMs })),
+        entries,
         nodes,
         ...(checkpoint === undefined ? {} : { checkpoint }),
         spentTokens,
@@ -725,7 +686,7 @@ export class Sequencer {
     });
     const done = plan!;
     // Durable from here on. First announce what other processes committed before us, so that
-    // subscribers see the log in order; then our own batch.
+    // subscribers see the log in order; then adopt our own batch and release its receipts.
     if (done.head.size > this.#frontier.size)
       await this.#announceRemote(done.head.checkpoint!, done.frontier);
     this.#frontier = done.next;
@@ -756,17 +717,20 @@ export class Sequencer {
         });
     }
     const first = done.head.size as number;
-    const bodies: ReceiptBody[] = [];
-    const committed: CommittedEntry[] = [];
-    done.fresh.forEach((p, i) => {
+    const n = done.fresh.length;
+    const bodies: ReceiptBody[] = new Array(n);
+    const committed: CommittedEntry[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const p = done.fresh[i]!;
       const index = (first + i) as LogIndex;
+      // The token is in storage now: the reservation is no longer needed to refuse a respend.
       if (p.tokenKey !== undefined) this.#reservedTokens.delete(p.tokenKey);
       this.#inflight.delete(p.key);
       this.#remember(p.key, { index, receivedMs: done.receivedMs });
-      bodies.push({ origin: this.#origin, index, leafHash: p.leafHash, timeMs: done.receivedMs });
-      committed.push({ index, leafHash: p.leafHash, envelope: p.envelope, receivedMs: done.receivedMs });
-    });
-    if (done.fresh.length > 0) {
+      bodies[i] = { origin: this.#origin, index, leafHash: p.leafHash, timeMs: done.receivedMs };
+      committed[i] = { index, leafHash: p.leafHash, envelope: p.envelope, receivedMs: done.receivedMs };
+    }
+    if (n > 0) {
       this.#signAndResolve(done.fresh, bodies);
       this.#announce({ entries: committed, checkpoint: done.checkpoint! });
     }

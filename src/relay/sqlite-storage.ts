@@ -1,5 +1,6 @@
 /**
- * The default RelayStorage: one SQLite file (better-sqlite3) under the relay's data directory.
+ * The default RelayStorage (log store, spent-token ledger and retention; storage.ts): one SQLite
+ * file (better-sqlite3) under the relay's data directory, written by one process only.
  *
  * better-sqlite3 is synchronous: every method here answers without a promise, and a commit blocks
  * the event loop for its fsync. That is a deliberate trade: the sequencer batches posts so one
@@ -19,11 +20,13 @@ import { HASH_BYTES, type LogIndex, type TreeSize } from '../log/index.ts';
 import { assertReceiptOrigin } from '../log/receipt.ts';
 import {
   type AppendBatch,
+  type AppendProbe,
   assertAppendBatch,
   assertCount,
   assertTokenId,
   type EntryRecord,
   type LeafLocation,
+  type LockedHead,
   type LogIdentity,
   MAX_READ_PAGE,
   type NodeCoord,
@@ -217,8 +220,8 @@ function configure(db: Database.Database, fresh: boolean, cacheMiB: number): voi
   const mode = db.pragma('journal_mode = WAL', { simple: true });
   if (mode !== 'wal')
     throw new InternalError('storage-failed', `could not enable WAL (journal_mode ${String(mode)})`);
-  // Durability contract. DESIGN.md, "Reliability and safety rules": "No receipt before the
-  // envelope is durable. kill -9 at any moment loses nothing receipted." docs/PROTOCOL.md §8:
+  // Durability contract (docs/storage.md, "Durability contract": no receipt before the envelope
+  // is durable; kill -9 or power loss at any moment loses nothing receipted). docs/PROTOCOL.md §8:
   // "The relay MUST NOT send a receipt before the envelope is durably committed."
   // So appendBatch MUST NOT return before its commit is on stable storage, power loss included.
   // In WAL mode synchronous=NORMAL only survives a process crash (the last commits may be lost
@@ -329,6 +332,8 @@ export class SqliteRelayStorage implements RelayStorage {
   #lastReceivedMs: number;
   readonly #stmt;
   readonly #appendTx: (batch: AppendBatch) => void;
+  /** Resolves when the locked append in progress (if any) has ended: the in-process write lock. */
+  #appendTail: Promise<void> = Promise.resolve();
 
   /** @internal Use openSqliteStorage. */
   constructor(db: Database.Database, identity: LogIdentity) {
@@ -387,6 +392,50 @@ export class SqliteRelayStorage implements RelayStorage {
   lastReceivedMs(): number {
     this.#assertOpen();
     return this.#lastReceivedMs;
+  }
+
+  /**
+   * The process holds the database's exclusive lock (locking_mode EXCLUSIVE): no other process
+   * can write this log, so nothing learnt before a commit goes stale before it.
+   */
+  readonly otherWriters = false;
+
+  /**
+   * The locked append of a single-writer log: the write lock is a promise chain in this process
+   * (appends run one after another; SQLite's exclusive lock keeps other processes out), the head
+   * is this process's cached view, and the probe is answered from the indexes.
+   * @throws as appendBatch; whatever `prepare` throws (nothing is written then).
+   */
+  async appendLocked(
+    probe: AppendProbe,
+    prepare: (head: LockedHead) => Promise<AppendBatch | null>,
+  ): Promise<void> {
+    const turn = this.#appendTail;
+    let endTurn!: () => void;
+    this.#appendTail = new Promise<void>((resolve) => {
+      endTurn = resolve;
+    });
+    try {
+      await turn;
+      this.#assertOpen();
+      const head: LockedHead = {
+        size: this.#size as TreeSize,
+        checkpoint: this.#size === 0 ? undefined : this.latestCheckpoint(),
+        lastReceivedMs: this.#lastReceivedMs,
+        existing: probe.leafHashes.map((leaf) => this.lookupLeaf(leaf)),
+        spent: probe.tokens.map((t) => this.isSpent(t.tokenId, t.keyId)),
+      };
+      const batch = await prepare(head);
+      if (batch !== null) this.appendBatch(batch);
+    } finally {
+      endTurn();
+    }
+  }
+
+  /** No other process writes this log, so there is never news of another's commit. */
+  onCommit(listener: (size: number | undefined) => void): () => void {
+    if (typeof listener !== 'function') throw new UsageError('bad-argument', 'listener must be a function');
+    return () => {};
   }
 
   /**

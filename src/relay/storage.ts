@@ -1,7 +1,10 @@
 /**
- * The relay's durable storage, as a backend-neutral interface. SQLite (sqlite-storage.ts) is the
- * default backend; a PostgreSQL backend implements the same interface, which is why every method
- * may return a promise and callers always `await` the result.
+ * The relay's durable storage, as backend-neutral seams (docs/storage.md, "Storage seams"): the
+ * log store ({@link LogStore}: append batches under a lock, read entries, nodes and checkpoints,
+ * the dedup index), the spent-token ledger ({@link SpentTokenLedger}) and retention
+ * ({@link RetentionStore}). SQLite (sqlite-storage.ts) is the default backend; PostgreSQL
+ * (postgres-storage.ts) implements the same seams, which is why every method may return a
+ * promise and callers always `await` the result.
  *
  * What a relay stores is deliberately little: opaque fixed-size envelopes under their log index,
  * their RFC 9162 leaf hashes, the Merkle tree's perfect-subtree hashes, the signed checkpoints,
@@ -9,9 +12,9 @@
  * or a member (docs/storage.md, "What the operator can learn").
  *
  * Contract shared by every backend (docs/PROTOCOL.md, "Relay log"):
- * - appendBatch MUST be one atomic, durable transaction: when its promise resolves the entries,
- *   their tree nodes, the checkpoint and the spent tokens survive a crash or power loss; when it
- *   rejects, none of them were written. The sequencer MUST NOT issue a receipt before it resolves.
+ * - appendBatch / appendLocked MUST be one atomic, durable transaction: when its promise
+ *   resolves, the entries, their tree nodes, the checkpoint and the spent tokens survive a crash
+ *   or power loss; when it rejects, none of them were written. The sequencer MUST NOT issue a receipt before it resolves.
  * - The log is append-only: entries are never rewritten or removed; retention only drops envelope
  *   bodies, keeping leaf hashes and tree nodes so every proof stays servable.
  */
@@ -27,7 +30,7 @@ import {
 /** A value, or a promise of it: SQLite answers synchronously, PostgreSQL does not. */
 export type MaybePromise<T> = T | Promise<T>;
 
-/** Largest page {@link RelayStorage.readEntries} returns, so one read cannot pin unbounded memory. */
+/** Largest page {@link LogReader.readEntries} returns, so one read cannot pin unbounded memory. */
 export const MAX_READ_PAGE = 4096;
 /** Token ids and key ids are opaque to storage; this bounds what a caller can make it keep. */
 export const MAX_TOKEN_ID_BYTES = 64;
@@ -122,8 +125,8 @@ export interface RetentionState {
 }
 
 /**
- * The committed head of a shared log as read under its write lock, with what the lock holder
- * asked about: which of its leaf hashes are already in the log and which tokens are spent.
+ * The committed head of the log as read under its write lock, with what the lock holder asked
+ * about: which of its leaf hashes are already in the log and which tokens are spent.
  */
 export interface LockedHead {
   readonly size: TreeSize;
@@ -137,45 +140,51 @@ export interface LockedHead {
   readonly spent: readonly boolean[];
 }
 
+/** What a writer asks about inside the lock (see {@link LockedAppend.otherWriters}). */
+export interface AppendProbe {
+  readonly leafHashes: readonly Uint8Array[];
+  readonly tokens: readonly SpentToken[];
+}
+
 /**
- * What a backend that several relay processes write (PostgreSQL) adds: commits serialised by a
- * lock held only inside the committing transaction, and news of other processes' commits.
+ * The log's one write path for the sequencer (docs/storage.md, "Storage seams"): commits
+ * serialised by a write lock, and news of other processes' commits. SQLite implements it
+ * trivially (the process holds the database's exclusive lock, so it is the only writer);
+ * PostgreSQL with a transaction-scoped advisory lock.
  *
- * Contract: `appendLocked` takes the log's write lock in a new transaction, reads the head, calls
- * `prepare`, writes what it returns and commits, all in that transaction. The lock ends with the
- * transaction, so a process that dies or loses its connection mid-commit writes nothing, and no
- * two commits can both extend the same head: the checkpoint chain cannot fork.
+ * Contract: `appendLocked` takes the log's write lock, reads the head, calls `prepare`, writes
+ * what it returns (an {@link AppendBatch}, checked by {@link assertAppendBatch}) in ONE atomic
+ * durable transaction and releases the lock. A writer that dies mid-commit writes nothing, and
+ * no two commits can both extend the same head: the checkpoint chain cannot fork.
  */
-export interface SharedLog {
-  appendLocked(
-    probe: { readonly leafHashes: readonly Uint8Array[]; readonly tokens: readonly SpentToken[] },
-    prepare: (head: LockedHead) => Promise<AppendBatch | null>,
-  ): Promise<void>;
+export interface LockedAppend {
   /**
-   * Be told after any process (this one included) commits; `size` is the new tree size, or
-   * undefined when news may have been missed (a reconnect): then re-read the head.
+   * True when other processes may append to this log too (PostgreSQL). What a writer learnt
+   * before taking the lock (is this envelope in the log? is this token spent?) can then be stale,
+   * so it asks inside the lock through `probe`. False when this process is the only writer
+   * (SQLite): answers found earlier stay true until it commits, and it may pass an empty probe.
+   */
+  readonly otherWriters: boolean;
+  appendLocked(probe: AppendProbe, prepare: (head: LockedHead) => Promise<AppendBatch | null>): Promise<void>;
+  /**
+   * Be told after another process commits (a backend may also report this process's own
+   * commits); `size` is the new tree size, or undefined when news may have been missed (a
+   * reconnect): then re-read the head. A single-writer backend never calls the listener.
    * @returns a function that unsubscribes.
    */
   onCommit(listener: (size: number | undefined) => void): () => void;
 }
 
-export interface RelayStorage {
+/**
+ * Reading the log: entries, tree nodes and checkpoints (what proofs and sync pages are made of),
+ * and the dedup index (leaf hash → index) that lets a replayed envelope get its first receipt.
+ */
+export interface LogReader {
   /** The identity the log was created with. */
   readonly identity: LogIdentity;
 
-  /** Present when several processes write this log (see {@link SharedLog}); the sequencer then commits through it. */
-  readonly shared?: SharedLog;
-
   /** Number of entries in the log (= size of the latest checkpoint). */
   treeSize(): MaybePromise<TreeSize>;
-
-  /**
-   * Append a batch in ONE atomic durable transaction (see the module contract).
-   * @throws UsageError when the batch is malformed (wrong firstIndex, sizes, hash lengths,
-   *   envelope length, a duplicate leaf hash or an already spent token).
-   * @throws InternalError when the backend fails (disk full, I/O error, corruption).
-   */
-  appendBatch(batch: AppendBatch): MaybePromise<void>;
 
   /** Find a leaf hash in the log (dedup: a replayed envelope gets its original receipt). */
   lookupLeaf(leafHash: Uint8Array): MaybePromise<LeafLocation | undefined>;
@@ -194,20 +203,41 @@ export interface RelayStorage {
 
   /** The checkpoint signed at exactly `size`, if one was (one per batch, so not every size). */
   checkpointAt(size: TreeSize): MaybePromise<StoredCheckpoint | undefined>;
+}
 
+/**
+ * The log store: reads, plus appending batches. A batch also carries the tokens its posts spent,
+ * so a receipted post's token is spent in the same transaction (the ledger below reads them).
+ */
+export interface LogStore extends LogReader, LockedAppend {
+  /**
+   * Append a batch in ONE atomic durable transaction (see the module contract), under the write
+   * lock, with no probe: for writers that already know the head (the migration, tests).
+   * @throws UsageError when the batch is malformed (wrong firstIndex, sizes, hash lengths,
+   *   envelope length, a duplicate leaf hash or an already spent token).
+   * @throws InternalError when the backend fails (disk full, I/O error, corruption).
+   */
+  appendBatch(batch: AppendBatch): MaybePromise<void>;
+}
+
+/** The spent-token ledger: ids of anti-spam tokens already redeemed, per token key. */
+export interface SpentTokenLedger {
   /** Whether a token id was spent under a key id. */
   isSpent(tokenId: Uint8Array, keyId: Uint8Array): MaybePromise<boolean>;
 
   /**
    * Durably record a token as spent in its own transaction; false when it already was
-   * (src/tokens SpentTokenStore). The sequencer instead spends tokens inside appendBatch, with
-   * the post they pay for, one fsync per batch.
+   * (src/tokens SpentTokenStore). The sequencer instead spends tokens inside the append batch,
+   * with the post they pay for, one fsync per batch.
    */
   trySpend(tokenId: Uint8Array, keyId: Uint8Array): MaybePromise<boolean>;
 
   /** Forget the spent ids of a retired token key (the issuer refuses its tokens by key id). */
   forgetKey(keyId: Uint8Array): MaybePromise<void>;
+}
 
+/** Retention: dropping old envelope bodies while leaf hashes and tree nodes stay. */
+export interface RetentionStore {
   retentionState(): MaybePromise<RetentionState>;
 
   /** The first index whose receivedMs ≥ timeMs (the tree size when there is none). */
@@ -219,7 +249,10 @@ export interface RelayStorage {
    * prune does not stall the ingest path; call again until it reaches `below`.
    */
   pruneBodies(below: LogIndex, maxEntries: number): MaybePromise<LogIndex>;
+}
 
+/** What a backend provides: the three seams over one database, and its release. */
+export interface RelayStorage extends LogStore, SpentTokenLedger, RetentionStore {
   /** Release the backend. Further calls throw UsageError('storage-closed'). */
   close(): MaybePromise<void>;
 }
@@ -237,7 +270,7 @@ const PLACEHOLDER_HASH = new Uint8Array(32);
  * @throws whatever `compute` throws (UsageError for bad sizes, InternalError 'missing-node').
  */
 export async function computeWithNodes<T>(
-  storage: Pick<RelayStorage, 'getNodes'>,
+  storage: Pick<LogReader, 'getNodes'>,
   compute: (reader: NodeHashReader) => T,
 ): Promise<T> {
   const wanted = new Map<string, NodeCoord>();

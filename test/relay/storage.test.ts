@@ -26,7 +26,8 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '../../src/log/index.ts';
-import { openPostgresStorage, PG_SCHEMA_VERSION } from '../../src/relay/postgres-storage.ts';
+import { PG_SCHEMA_VERSION } from '../../src/relay/pg-schema.ts';
+import { openPostgresStorage } from '../../src/relay/postgres-storage.ts';
 import { applyRetention, retentionCutoff } from '../../src/relay/retention.ts';
 import {
   APPLICATION_ID,
