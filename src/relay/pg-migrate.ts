@@ -26,6 +26,7 @@ import {
   type TreeSize,
   verifyCheckpoint,
 } from '../log/index.ts';
+import { toHex } from '../wire/bytes.ts';
 import { ENVELOPE_BYTES } from '../wire/frames.ts';
 import { holdClient, PostgresDatabase } from './pg-connection.ts';
 import { openPostgresLog } from './postgres-storage.ts';
@@ -208,10 +209,10 @@ export async function migrateSqliteToPostgres(opts: {
         throw new InconsistencyError(
           'migration-root-mismatch',
           `the copied tree of size ${size} does not hash to the signed checkpoint; the target schema ${db.schema} must not be used`,
-          { size, rehashed: rehashed.toString('hex'), checkpoint: latest?.note },
+          { size, rehashed: toHex(rehashed), checkpoint: latest?.note },
         );
       }
-      return { ...counts, root: rehashed.toString('hex'), origin: keys.origin };
+      return { ...counts, root: toHex(rehashed), origin: keys.origin };
     } finally {
       await storage.close();
     }

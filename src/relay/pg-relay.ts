@@ -10,6 +10,7 @@
  * of them sign receipts and checkpoints with the one log key the log is bound to.
  */
 import { assertBytes, InternalError } from '../errors.ts';
+import { bytesEqual } from '../wire/bytes.ts';
 import { ENVELOPE_BYTES } from '../wire/frames.ts';
 import { PostgresDatabase } from './pg-connection.ts';
 import { openPostgresLog, type PostgresRelayStorage } from './postgres-storage.ts';
@@ -34,7 +35,7 @@ export async function openPostgresRelay(opts: {
     if (sealed === undefined) {
       const fresh = await sealNewRelayKeys(opts.passphrase);
       sealed = await storeSealedRelayKeys(db, fresh);
-      created = Buffer.compare(Buffer.from(fresh), Buffer.from(sealed)) === 0;
+      created = bytesEqual(fresh, sealed);
     }
     const keys = await openRelayKeys(sealed, opts.passphrase);
     const storage = await openPostgresLog(

@@ -12,6 +12,7 @@ import { type Identity, identityFromSeed } from '../identity/identity.ts';
 import { type SignedKeyBundle, signKeyBundle } from '../identity/key-bundle.ts';
 import { openKeyFile, sealKeyFile } from '../identity/keyfile.ts';
 import { deriveTokenKeyPair } from '../tokens/index.ts';
+import { toHex } from '../wire/bytes.ts';
 import type { CborValue } from '../wire/cbor.ts';
 import { ENVELOPE_BYTES } from '../wire/frames.ts';
 import { MapReader } from '../wire/schema.ts';
@@ -65,7 +66,7 @@ export async function sealNewRelayKeys(passphrase: string): Promise<Uint8Array> 
   };
   const createdAtMs = Date.now();
   const identity = identityFromSeed(seeds.identity);
-  const origin = `cwtch-groups.relay/${identity.address.slice(0, 16)}/${randomBytes(4).toString('hex')}`;
+  const origin = `cwtch-groups.relay/${identity.address.slice(0, 16)}/${toHex(randomBytes(4))}`;
   const secrets = new Map<number, CborValue>([
     [1, seeds.identity],
     [2, seeds.log],
