@@ -198,7 +198,8 @@ function isPromiseLike<T>(value: MaybePromise<T>): value is Promise<T> {
 
 /**
  * The ingest sequencer of one relay log. Create with {@link Sequencer.open}; it must be the only
- * writer of its storage.
+ * writer of its storage in this process (other processes may write a PostgreSQL log: their
+ * commits serialise with its own through the locked append).
  */
 export class Sequencer {
   readonly #storage: SequencerStorage;
