@@ -1,5 +1,5 @@
 // "No receipt before the envelope is durable. kill -9 at any moment loses nothing receipted."
-// (DESIGN.md) — tested on a real relay process: clients post continuously over WebSocket, the
+// (docs/storage.md, "Durability contract") — tested on a real relay process: clients post continuously over WebSocket, the
 // relay is SIGKILLed at random moments and restarted on the same data directory and port; every
 // receipted envelope must be at its index with its leaf hash, and every checkpoint seen before a
 // kill must be consistent with the log after the restart. Then a graceful SIGTERM: in-flight posts

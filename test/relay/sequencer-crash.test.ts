@@ -1,5 +1,6 @@
 /**
- * Crash durability (DESIGN.md: "kill -9 at any moment loses nothing receipted"): a child process
+ * Crash durability (docs/storage.md, "Durability contract": kill -9 at any moment loses nothing
+ * receipted): a child process
  * posts continuously and prints every receipt and checkpoint it was given; the test SIGKILLs it at
  * a random moment, reopens the log (an SQLite file, or a PostgreSQL schema), and checks that every printed receipt's envelope is at its
  * index and every printed checkpoint is consistent with the log after the restart. Two rounds:

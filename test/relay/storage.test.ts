@@ -587,7 +587,7 @@ test('PostgreSQL: foreign, newer and inconsistent schemas and an unreachable ser
 });
 
 test('the storage, sequencer and retention modules know nothing of groups (import boundary)', () => {
-  // DESIGN.md: src/relay must never import src/group or src/transcript (or the client).
+  // docs/storage.md, "What the operator can learn": src/relay must never import src/group or src/transcript (or the client).
   const root = fileURLToPath(new URL('../../src/relay/', import.meta.url));
   for (const file of [
     'storage.ts',
