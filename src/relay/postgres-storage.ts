@@ -117,7 +117,7 @@ export async function openPostgresLog(
 
 /**
  * Connect, migrate and open the log in one call; closing the storage closes the pool.
- * @throws as {@link PostgresDatabase.connect} and {@link PostgresDatabase.openStorage}.
+ * @throws as {@link PostgresDatabase.connect} and {@link openPostgresLog}.
  */
 export async function openPostgresStorage(
   opts: PostgresConnectOptions & { readonly identity: LogIdentity; readonly listen?: boolean },
