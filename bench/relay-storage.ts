@@ -11,8 +11,8 @@
  * thread (the relay's `signerThreads: 0`) and with a no-op signer, to show where the CPU goes,
  * along with Ed25519 signs/s, leaf hashes/s, the batch sizes the group commit reached, and how
  * long a restart of the written log takes (Sequencer.open: frontier from O(log n) nodes).
- * --restart-entries N first grows the log to N entries (1 000 000 as measured in docs/storage.md, "Restart"; ~2 GB of
- * disk) and times the reopen.
+ * --restart-entries N first grows the log to N entries (1 000 000 as measured in docs/storage.md,
+ * "Restart"; ~2 GB of disk) and times the reopen.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
