@@ -18,6 +18,7 @@ import { ED25519_PUBLIC_BYTES, ed25519PublicToX25519, hashWithDomain, randomByte
 import { CodecError, CwtchError, InconsistencyError, UsageError, VerifyError } from '../errors.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { base64UrlDecode, base64UrlEncode } from '../wire/base64.ts';
+import { bytesEqual, toHex } from '../wire/bytes.ts';
 import { type CborMap, type CborValue, type DecodeLimits, decodeCbor, encodeCbor } from '../wire/cbor.ts';
 import { MapReader } from '../wire/schema.ts';
 import { INTRO_NONCE_BYTES } from './detection.ts';
@@ -384,7 +385,7 @@ export function decodeInvite(text: string): Invite {
   const payload = blob.subarray(0, blob.length - INVITE_CHECKSUM_BYTES);
   const checksum = blob.subarray(blob.length - INVITE_CHECKSUM_BYTES);
   // Not a secret comparison: the checksum is public and only detects accidents.
-  if (!checksumOf(payload).equals(checksum)) {
+  if (!bytesEqual(checksumOf(payload), checksum)) {
     throw new VerifyError('invite-checksum', 'the invite does not match its checksum: mistyped or truncated');
   }
   return parsePayload(Uint8Array.from(payload));
@@ -494,7 +495,7 @@ function validateInvite(invite: Invite): void {
       throw new InviteMalformedError(`${name}.url`, `not in canonical form (expected ${canonical})`);
     }
     checkPublicKey(`${name}.identityKey`, relay.identityKey);
-    const hex = Buffer.from(relay.identityKey).toString('hex');
+    const hex = toHex(relay.identityKey);
     if (urls.has(canonical)) throw new InviteMalformedError(`${name}.url`, 'listed twice');
     if (keys.has(hex)) throw new InviteMalformedError(`${name}.identityKey`, 'listed twice');
     urls.add(canonical);
@@ -510,7 +511,7 @@ function validateInvite(invite: Invite): void {
     checkPublicKey(`members[${i}].author`, m.author);
     if (!Number.isSafeInteger(m.nextSeq) || m.nextSeq < 0)
       throw new InviteMalformedError(`members[${i}].nextSeq`, 'must be a seq');
-    const k = Buffer.from(m.author).toString('hex');
+    const k = toHex(m.author);
     if (memberKeys.has(k)) throw new InviteMalformedError(`members[${i}].author`, 'listed twice');
     memberKeys.add(k);
   });
@@ -633,7 +634,7 @@ export function checkInviteAgainstPins(invite: Invite, pins: ReadonlyMap<string,
       newRelays.push(relay);
       continue;
     }
-    if (!Buffer.from(pinned).equals(Buffer.from(relay.identityKey))) {
+    if (!bytesEqual(pinned, relay.identityKey)) {
       const evidence: RelayKeyMismatch = {
         url: relay.url,
         pinnedKey: Uint8Array.from(pinned),
