@@ -1,6 +1,6 @@
 /**
  * Secrets sealed under a passphrase, for files that hold long-term keys (a relay's key file).
- * Keys never touch disk unencrypted (DESIGN.md): the file holds Argon2id parameters and salt in
+ * Keys never touch disk unencrypted (docs/storage.md, "Keys"): the file holds Argon2id parameters and salt in
  * clear, and the secrets as one XChaCha20-Poly1305 ciphertext under the derived key, with the
  * parameters as associated data so they cannot be weakened without detection.
  *
