@@ -5,7 +5,7 @@
 import { FORK_HINTS } from '../client/forks.ts';
 import { PROFILE_HINTS } from '../client/profile-store.ts';
 import { CwtchError, type ErrorCode, EXIT_CODES } from '../errors.ts';
-import { INVITE_HINTS } from '../group/invite.ts';
+import { INVITE_HINTS } from './hints.ts';
 
 export const PROGRAM = 'cwtch-groups';
 

@@ -26,7 +26,6 @@ import {
 } from '../group/epoch.ts';
 import { groupIdOf } from '../group/group-id.ts';
 import {
-  canonicalRelayUrl,
   createInvite,
   DEFAULT_INVITE_SKEW_MS,
   DEFAULT_INVITE_TTL_MS,
@@ -49,6 +48,7 @@ import { verifyCheckpoint } from '../log/checkpoint.ts';
 import { parseNote } from '../log/note.ts';
 import { ConsistencyChecker, type Finding, MessageDag } from '../transcript/index.ts';
 import type { CborValue } from '../wire/cbor.ts';
+import { canonicalRelayUrl } from '../wire/relay-url.ts';
 import { epochWindow, erasableBefore } from './epochs.ts';
 import { saveEvidence } from './evidence.ts';
 import { KeyRing } from './key-ring.ts';

@@ -30,16 +30,11 @@ import {
   openForkInvite,
 } from '../group/fork.ts';
 import { groupIdOf } from '../group/group-id.ts';
-import {
-  canonicalRelayUrl,
-  checkInviteTime,
-  createInvite,
-  decodeInvite,
-  encodeInvite,
-} from '../group/invite.ts';
+import { checkInviteTime, createInvite, decodeInvite, encodeInvite } from '../group/invite.ts';
 import { MessageKind, type VerifiedMessage } from '../group/message.ts';
 import { isOnionAddress, onionAddressOf, publicKeyOfOnionAddress } from '../identity/onion.ts';
 import type { CborValue } from '../wire/cbor.ts';
+import { canonicalRelayUrl } from '../wire/relay-url.ts';
 import { MapReader } from '../wire/schema.ts';
 import type { Client, GroupState, ReadMessage } from './client.ts';
 import { saveEvidence } from './evidence.ts';

@@ -41,6 +41,7 @@ import {
   wipe,
 } from '../crypto/index.ts';
 import { CodecError, CwtchError, UsageError, VerifyError } from '../errors.ts';
+import { bytesEqual } from '../wire/bytes.ts';
 import { type CborValue, type DecodeLimits, decodeCbor, encodeCbor } from '../wire/cbor.ts';
 import { expectBytes, MapReader } from '../wire/schema.ts';
 import { GROUP_ID_BYTES } from './group-id.ts';
@@ -234,11 +235,7 @@ export function assemblePayload(parts: readonly ForkPart[]): ForkPayload {
   if (n === undefined || parts.length !== n) throw malformed('parts are missing');
   const sorted = [...parts].sort((a, b) => a.part - b.part);
   sorted.forEach((p, i) => {
-    if (
-      p.part !== i ||
-      p.parts !== n ||
-      !Buffer.from(p.newGroupId).equals(Buffer.from(sorted[0]!.newGroupId))
-    )
+    if (p.part !== i || p.parts !== n || !bytesEqual(p.newGroupId, sorted[0]!.newGroupId))
       throw malformed('parts do not belong together');
   });
   try {

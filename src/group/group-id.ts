@@ -5,6 +5,7 @@
  */
 import { ED25519_PUBLIC_BYTES, hashWithDomain } from '../crypto/index.ts';
 import { assertBytes, UsageError } from '../errors.ts';
+import { bytesEqual } from '../wire/bytes.ts';
 import { GROUP_SECRET_BYTES } from './epoch.ts';
 
 export const GROUP_ID_BYTES = 32;
@@ -18,7 +19,8 @@ export function groupIdOf(initialSecret: Uint8Array, relayIdentityKeys: readonly
   });
   sorted.sort(Buffer.compare);
   for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i - 1]!.equals(sorted[i]!)) throw new UsageError('duplicate-relay', 'a relay is listed twice');
+    if (bytesEqual(sorted[i - 1]!, sorted[i]!))
+      throw new UsageError('duplicate-relay', 'a relay is listed twice');
   }
   return hashWithDomain('cwtch-groups/v1/group-id\n', initialSecret, ...sorted);
 }

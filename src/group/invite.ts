@@ -18,7 +18,9 @@ import { ED25519_PUBLIC_BYTES, ed25519PublicToX25519, hashWithDomain, randomByte
 import { CodecError, CwtchError, InconsistencyError, UsageError, VerifyError } from '../errors.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { base64UrlDecode, base64UrlEncode } from '../wire/base64.ts';
+import { bytesEqual, toHex } from '../wire/bytes.ts';
 import { type CborMap, type CborValue, type DecodeLimits, decodeCbor, encodeCbor } from '../wire/cbor.ts';
+import { canonicalRelayUrl, MAX_RELAY_URL_BYTES } from '../wire/relay-url.ts';
 import { MapReader } from '../wire/schema.ts';
 import { INTRO_NONCE_BYTES } from './detection.ts';
 import {
@@ -48,7 +50,6 @@ export const MAX_GROUP_NAME_BYTES = 64;
 export const MAX_INVITE_RELAYS = 8;
 /** Most members an invite lists; invites stay pasteable (each costs ~50 characters). */
 export const MAX_INVITE_MEMBERS = 48;
-export const MAX_RELAY_URL_BYTES = 256;
 export const INVITE_CHECKSUM_BYTES = 4;
 /** Default lifetime of a new invite. */
 export const DEFAULT_INVITE_TTL_MS = 3 * 24 * 60 * 60 * 1000;
@@ -77,7 +78,7 @@ const POLICY_CODES: Readonly<Record<GroupPolicy, number>> = { trusted: 0, strang
 const POLICY_BY_CODE: readonly GroupPolicy[] = ['trusted', 'strangers'];
 
 export interface InviteRelay {
-  /** Canonical ws:// or wss:// URL (see {@link canonicalRelayUrl}). */
+  /** Canonical ws:// or wss:// URL (src/wire/relay-url.ts). */
   readonly url: string;
   /** The relay's Ed25519 identity key; its onion address is the pin. */
   readonly identityKey: Uint8Array;
@@ -168,48 +169,6 @@ export class InviteMalformedError extends CodecError {
     this.name = 'InviteMalformedError';
     this.field = field;
   }
-}
-
-/** Hints the CLI prints under the error line, by error reason. */
-export const INVITE_HINTS: Readonly<Record<string, string>> = {
-  'invite-prefix': 'an invite starts with "cwtch-groups:invite:"; paste the whole text',
-  'invite-version':
-    'the invite was made by another version of cwtch-groups; upgrade, or ask for a new invite',
-  'invite-checksum': 'the invite was mistyped or cut short; copy it again in one piece',
-  'invite-malformed': 'the inviting client produced a broken invite; ask for a new one',
-  'invite-expired': 'ask a member for a new invite',
-  'invite-epoch-future': "the inviter's clock or ours is wrong; check both clocks",
-  'relay-key-mismatch':
-    'a relay answers under another identity than the one you pinned; do not join, and compare addresses with the inviter',
-};
-
-// ---------------------------------------------------------------------------------------------
-// Relay URLs
-
-/**
- * The one accepted spelling of a relay URL (WHATWG serialisation: lower-case host, default
- * port dropped, "/" path when empty). Credentials and fragments are refused.
- * @throws UsageError 'bad-relay-url' when `text` is not a ws:// or wss:// URL.
- */
-export function canonicalRelayUrl(text: string): string {
-  if (typeof text !== 'string') throw new UsageError('bad-relay-url', 'relay URL must be text');
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new UsageError('bad-relay-url', 'relay URL is not a URL');
-  }
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-    throw new UsageError('bad-relay-url', 'relay URL must start with ws:// or wss://');
-  }
-  if (url.username !== '' || url.password !== '') {
-    throw new UsageError('bad-relay-url', 'relay URL must not carry credentials');
-  }
-  if (url.hash !== '') throw new UsageError('bad-relay-url', 'relay URL must not have a fragment');
-  if (Buffer.byteLength(url.href, 'utf8') > MAX_RELAY_URL_BYTES) {
-    throw new UsageError('bad-relay-url', `relay URL is longer than ${MAX_RELAY_URL_BYTES} bytes`);
-  }
-  return url.href;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -384,7 +343,7 @@ export function decodeInvite(text: string): Invite {
   const payload = blob.subarray(0, blob.length - INVITE_CHECKSUM_BYTES);
   const checksum = blob.subarray(blob.length - INVITE_CHECKSUM_BYTES);
   // Not a secret comparison: the checksum is public and only detects accidents.
-  if (!checksumOf(payload).equals(checksum)) {
+  if (!bytesEqual(checksumOf(payload), checksum)) {
     throw new VerifyError('invite-checksum', 'the invite does not match its checksum: mistyped or truncated');
   }
   return parsePayload(Uint8Array.from(payload));
@@ -494,7 +453,7 @@ function validateInvite(invite: Invite): void {
       throw new InviteMalformedError(`${name}.url`, `not in canonical form (expected ${canonical})`);
     }
     checkPublicKey(`${name}.identityKey`, relay.identityKey);
-    const hex = Buffer.from(relay.identityKey).toString('hex');
+    const hex = toHex(relay.identityKey);
     if (urls.has(canonical)) throw new InviteMalformedError(`${name}.url`, 'listed twice');
     if (keys.has(hex)) throw new InviteMalformedError(`${name}.identityKey`, 'listed twice');
     urls.add(canonical);
@@ -510,7 +469,7 @@ function validateInvite(invite: Invite): void {
     checkPublicKey(`members[${i}].author`, m.author);
     if (!Number.isSafeInteger(m.nextSeq) || m.nextSeq < 0)
       throw new InviteMalformedError(`members[${i}].nextSeq`, 'must be a seq');
-    const k = Buffer.from(m.author).toString('hex');
+    const k = toHex(m.author);
     if (memberKeys.has(k)) throw new InviteMalformedError(`members[${i}].author`, 'listed twice');
     memberKeys.add(k);
   });
@@ -633,7 +592,7 @@ export function checkInviteAgainstPins(invite: Invite, pins: ReadonlyMap<string,
       newRelays.push(relay);
       continue;
     }
-    if (!Buffer.from(pinned).equals(Buffer.from(relay.identityKey))) {
+    if (!bytesEqual(pinned, relay.identityKey)) {
       const evidence: RelayKeyMismatch = {
         url: relay.url,
         pinnedKey: Uint8Array.from(pinned),

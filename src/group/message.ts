@@ -20,6 +20,7 @@ import {
   verify,
 } from '../crypto/index.ts';
 import { CodecError, UsageError, VerifyError } from '../errors.ts';
+import { toHex } from '../wire/bytes.ts';
 import { type CborMap, type CborValue, decodeCbor, encodeCbor } from '../wire/cbor.ts';
 import { expectArray, expectBytes, MapReader } from '../wire/schema.ts';
 import { asEpoch, type Epoch } from './epoch.ts';
@@ -108,7 +109,7 @@ function validateContent(c: MessageContent): void {
   const seen = new Set<string>();
   for (const p of c.parents) {
     if (p.length !== SHA256_BYTES) throw new UsageError('bad-argument', 'parent ids must be 32 bytes');
-    const k = Buffer.from(p).toString('hex');
+    const k = toHex(p);
     if (seen.has(k)) throw new UsageError('duplicate-parent', 'a parent is named twice');
     seen.add(k);
   }
@@ -186,7 +187,7 @@ export function decodeContent(bytes: Uint8Array): MessageContent {
   r.done();
   const seen = new Set<string>();
   for (const p of parents) {
-    const k = Buffer.from(p).toString('hex');
+    const k = toHex(p);
     if (seen.has(k)) throw new CodecError('duplicate-parent', 'message names a parent twice');
     seen.add(k);
   }

@@ -1,8 +1,8 @@
 /**
  * Secrets sealed under a passphrase, for files that hold long-term keys (a relay's key file).
- * Keys never touch disk unencrypted (DESIGN.md): the file holds Argon2id parameters and salt in
- * clear, and the secrets as one XChaCha20-Poly1305 ciphertext under the derived key, with the
- * parameters as associated data so they cannot be weakened without detection.
+ * Keys never touch disk unencrypted (docs/storage.md, "Keys"): the file holds Argon2id
+ * parameters and salt in clear, and the secrets as one XChaCha20-Poly1305 ciphertext under the
+ * derived key, with the parameters as associated data so they cannot be weakened without detection.
  *
  *   file = cbor { 1: version (1), 2: purpose (text), 3: ops limit, 4: mem limit bytes,
  *                 5: salt (16), 6: nonce (24), 7: ciphertext of cbor(secrets) }

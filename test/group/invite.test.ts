@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { INVITE_HINTS } from '../../src/cli/hints.ts';
 import { hashWithDomain, randomBytes } from '../../src/crypto/index.ts';
 import { CodecError, CwtchError, InconsistencyError, UsageError, VerifyError } from '../../src/errors.ts';
 import { introTag } from '../../src/group/detection.ts';
@@ -8,14 +9,12 @@ import { asEpoch, deriveEpochKeys, epochStartMs, ratchetForward } from '../../sr
 import { groupIdOf } from '../../src/group/group-id.ts';
 import {
   type CreateInviteInput,
-  canonicalRelayUrl,
   checkInviteAgainstPins,
   checkInviteTime,
   createInvite,
   decodeInvite,
   deriveInviteKeys,
   encodeInvite,
-  INVITE_HINTS,
   INVITE_PREFIX,
   type Invite,
   InviteMalformedError,
@@ -23,13 +22,13 @@ import {
   MAX_INVITE_CHARS,
   MAX_INVITE_MEMBERS,
   MAX_INVITE_RELAYS,
-  MAX_RELAY_URL_BYTES,
   type RelayKeyMismatch,
 } from '../../src/group/invite.ts';
 import { generateIdentity } from '../../src/identity/identity.ts';
 import { onionAddressOf } from '../../src/identity/onion.ts';
 import { base64UrlDecode, base64UrlEncode } from '../../src/wire/base64.ts';
 import { type CborMap, type CborValue, decodeCbor, encodeCbor } from '../../src/wire/cbor.ts';
+import { canonicalRelayUrl, MAX_RELAY_URL_BYTES } from '../../src/wire/relay-url.ts';
 import { HOSTILE_BYTES } from '../wire/hostile.ts';
 
 const HOUR = 3_600_000;

@@ -11,9 +11,9 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { canonicalRelayUrl } from '../../src/group/invite.ts';
 import { publicKeyOfOnionAddress } from '../../src/identity/onion.ts';
 import { isolationUsername } from '../../src/net/socks-agent.ts';
+import { canonicalRelayUrl } from '../../src/wire/relay-url.ts';
 import { ROOT } from '../helpers/relay-process.ts';
 import { skipUnlessPrograms } from '../helpers/tor.ts';
 
