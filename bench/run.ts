@@ -925,7 +925,7 @@ async function main(): Promise<number> {
     lines.push('notes:', ...[...rowNotes, ...notes].map((n) => `  - ${n}`), '');
   const goals = resolved.filter((r) => r.goal !== undefined);
   if (goals.length > 0) {
-    lines.push('goals (DESIGN.md):');
+    lines.push('goals (bench/README.md, "Goals"):');
     for (const r of goals)
       lines.push(`  ${metText(r).padEnd(26)} ${r.id}: ${fmt(r.value)} ${r.unit}, goal ${r.goal!.text}`);
     lines.push('');

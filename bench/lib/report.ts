@@ -12,7 +12,7 @@ export interface RawLimit {
   readonly unit: string;
 }
 
-/** A goal from DESIGN.md, "Goals that shape the code". */
+/** A goal of the project (bench/README.md, the goals table). */
 export interface Goal {
   readonly op: '>=' | '<';
   readonly value: number;

@@ -1,4 +1,4 @@
-// Layering (docs/storage.md, "What the operator can learn"; one direction of imports): src/relay must never import src/group or
+// Layering (docs/ARCHITECTURE.md; docs/storage.md, "What the operator can learn"): src/relay must never import src/group or
 // src/transcript — the server knows nothing about groups — and src/log builds only on src/crypto,
 // src/errors.ts and src/wire. Both are checked transitively: every relative import is followed, so
 // a forbidden module reached through a third one is caught, and the failure names the chain of
