@@ -1,7 +1,7 @@
 /** `cwtch-groups group fork|forks|fork-join` (docs/CLI.md). */
 import type { Command } from 'commander';
-import { acceptFork, describeFork, forkGroup, listForks, scanForks } from '../client/forks.ts';
-import { SyncEngine } from '../client/sync.ts';
+import { acceptFork, describeFork, forkGroup, listForks, scanForks } from '../client/forks/forks.ts';
+import { SyncEngine } from '../client/sync/sync.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { type GlobalOptions, withClient } from './context.ts';
 import { syncJoined } from './group-command.ts';

@@ -1,9 +1,8 @@
 /**
- * `cwtch-groups group policy|vouch|accept|block|unblock` (src/client/policy.ts): what this
+ * `cwtch-groups group policy|vouch|accept|block|unblock` (src/client/accountability/policy.ts): what this
  * profile shows and flags in a group. All local except `vouch`, which posts a signed vouch.
  */
 import type { Command } from 'commander';
-import type { Client, GroupState } from '../client/client.ts';
 import {
   acceptMember,
   blockMember,
@@ -14,8 +13,9 @@ import {
   suggestedFork,
   unblockMember,
   vouchFor,
-} from '../client/policy.ts';
-import { SyncEngine } from '../client/sync.ts';
+} from '../client/accountability/policy.ts';
+import type { Client, GroupState } from '../client/client.ts';
+import { SyncEngine } from '../client/sync/sync.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { type GlobalOptions, withClient } from './context.ts';
 import { printJson, reportSyncProblems } from './output.ts';

@@ -49,11 +49,9 @@ import { verifyCheckpoint } from '../log/checkpoint.ts';
 import { parseNote } from '../log/note.ts';
 import { ConsistencyChecker, type Finding, MessageDag } from '../transcript/index.ts';
 import type { CborValue } from '../wire/cbor.ts';
-import { epochWindow, erasableBefore } from './epochs.ts';
-import { saveEvidence } from './evidence.ts';
-import { KeyRing } from './key-ring.ts';
-import { ProfileStore } from './profile-store.ts';
-import { Recognizer } from './recognizer.ts';
+import { saveEvidence } from './accountability/evidence.ts';
+import { KeyRing } from './store/key-ring.ts';
+import { ProfileStore } from './store/profile-store.ts';
 import {
   decodeGroup,
   decodePost,
@@ -71,8 +69,10 @@ import {
   type PostRecord,
   type ProfileRecord,
   type RelayRecord,
-} from './records.ts';
-import { RelayClient } from './relay-client.ts';
+} from './store/records.ts';
+import { epochWindow, erasableBefore } from './sync/epochs.ts';
+import { Recognizer } from './sync/recognizer.ts';
+import { RelayClient } from './sync/relay-client.ts';
 
 /**
  * How long after its announcement an intro nonce stays expected: an honest joiner refuses an
@@ -253,7 +253,7 @@ export class Client {
   }
 
   /**
-   * Epoch keys whose tags we recognise (src/client/epochs.ts): every retained epoch up to the
+   * Epoch keys whose tags we recognise (src/client/sync/epochs.ts): every retained epoch up to the
    * grace window ahead of our clock, and a few later ones whose envelopes are held until then.
    */
   windowKeys(state: GroupState): EpochKeys[] {
@@ -665,7 +665,7 @@ export class Client {
     for (const r of state.record.relays) {
       const rec = this.relayRecord(r.url);
       // Gossip only a checkpoint whose entries we have all fetched: the message then says "I had
-      // everything below this size", which the omission rule relies on (src/client/conduct.ts).
+      // everything below this size", which the omission rule relies on (src/client/accountability/conduct.ts).
       if (rec?.verifiedNote && rec.signingKey && rec.origin && rec.cursor >= rec.verifiedSize) {
         const cp = verifyCheckpoint(rec.verifiedNote, rec.origin, rec.signingKey);
         const sig = parseNote(rec.verifiedNote).signatures[0];

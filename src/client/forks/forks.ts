@@ -14,9 +14,9 @@
  *   expired   the fork invite is too old to join
  * The invite itself is never stored: it is re-opened from the announcement when joining.
  */
-import { randomBytes, wipe } from '../crypto/index.ts';
-import { CwtchError, UsageError } from '../errors.ts';
-import { epochAt } from '../group/epoch.ts';
+import { randomBytes, wipe } from '../../crypto/index.ts';
+import { CwtchError, UsageError } from '../../errors.ts';
+import { epochAt } from '../../group/epoch.ts';
 import {
   assemblePayload,
   buildAnnouncement,
@@ -28,22 +28,22 @@ import {
   type ForkPart,
   MAX_FORK_RECIPIENTS,
   openForkInvite,
-} from '../group/fork.ts';
-import { groupIdOf } from '../group/group-id.ts';
+} from '../../group/fork.ts';
+import { groupIdOf } from '../../group/group-id.ts';
 import {
   canonicalRelayUrl,
   checkInviteTime,
   createInvite,
   decodeInvite,
   encodeInvite,
-} from '../group/invite.ts';
-import { MessageKind, type VerifiedMessage } from '../group/message.ts';
-import { isOnionAddress, onionAddressOf, publicKeyOfOnionAddress } from '../identity/onion.ts';
-import type { CborValue } from '../wire/cbor.ts';
-import { MapReader } from '../wire/schema.ts';
-import type { Client, GroupState, ReadMessage } from './client.ts';
-import { saveEvidence } from './evidence.ts';
-import type { GroupRecord } from './records.ts';
+} from '../../group/invite.ts';
+import { MessageKind, type VerifiedMessage } from '../../group/message.ts';
+import { isOnionAddress, onionAddressOf, publicKeyOfOnionAddress } from '../../identity/onion.ts';
+import type { CborValue } from '../../wire/cbor.ts';
+import { MapReader } from '../../wire/schema.ts';
+import { saveEvidence } from '../accountability/evidence.ts';
+import type { Client, GroupState, ReadMessage } from '../client.ts';
+import type { GroupRecord } from '../store/records.ts';
 
 export const KIND_FORK = 'fork';
 

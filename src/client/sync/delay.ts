@@ -20,7 +20,7 @@
  * that also lies about receive times hides a delay, which then looks like an author who wrote
  * offline (harmless, and the reason a late message alone is not a finding).
  */
-import type { Client, GroupState } from './client.ts';
+import type { Client, GroupState } from '../client.ts';
 
 export const DELAY_KIND = 'delay';
 /** Slack for a commit racing our sync (an entry received just before the checkpoint we got). */

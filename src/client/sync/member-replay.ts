@@ -10,15 +10,15 @@
  * made with the shared tag key, so the audit names the candidates (the key holders), and says
  * that the author whose signature is replayed may be the victim, not the culprit.
  */
-import { AEAD_NONCE_BYTES, aeadOpen, domain } from '../crypto/index.ts';
-import type { CwtchError } from '../errors.ts';
-import { TAG_BYTES } from '../group/detection.ts';
-import type { EpochKeys } from '../group/epoch.ts';
-import { openSignedMessage, type VerifiedMessage } from '../group/message.ts';
-import { onionAddressOf } from '../identity/onion.ts';
-import { unpad } from '../wire/padding.ts';
-import type { Client, GroupState } from './client.ts';
-import { saveEvidence } from './evidence.ts';
+import { AEAD_NONCE_BYTES, aeadOpen, domain } from '../../crypto/index.ts';
+import type { CwtchError } from '../../errors.ts';
+import { TAG_BYTES } from '../../group/detection.ts';
+import type { EpochKeys } from '../../group/epoch.ts';
+import { openSignedMessage, type VerifiedMessage } from '../../group/message.ts';
+import { onionAddressOf } from '../../identity/onion.ts';
+import { unpad } from '../../wire/padding.ts';
+import { saveEvidence } from '../accountability/evidence.ts';
+import type { Client, GroupState } from '../client.ts';
 
 const AD = domain('cwtch-groups/v1/envelope\n');
 

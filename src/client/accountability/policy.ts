@@ -23,14 +23,14 @@
  * backdated signed messages, omission, a forged envelope) is **remembered** in the profile and shown
  * on every later view of that member, even if the messages that proved it are later gone.
  */
-import { UsageError } from '../errors.ts';
-import { MessageKind } from '../group/message.ts';
-import { onionAddressOf, publicKeyOfOnionAddress } from '../identity/onion.ts';
-import type { Finding } from '../transcript/index.ts';
-import type { CborValue } from '../wire/cbor.ts';
-import { expectArray, expectBytes, MapReader } from '../wire/schema.ts';
-import type { Client, GroupState, MemberView, ReadMessage } from './client.ts';
-import { encodeGroup, type GroupRecord, KIND, type Policy } from './records.ts';
+import { UsageError } from '../../errors.ts';
+import { MessageKind } from '../../group/message.ts';
+import { onionAddressOf, publicKeyOfOnionAddress } from '../../identity/onion.ts';
+import type { Finding } from '../../transcript/index.ts';
+import type { CborValue } from '../../wire/cbor.ts';
+import { expectArray, expectBytes, MapReader } from '../../wire/schema.ts';
+import type { Client, GroupState, MemberView, ReadMessage } from '../client.ts';
+import { encodeGroup, type GroupRecord, KIND, type Policy } from '../store/records.ts';
 
 /** Store kind of the per-group local policy record (accepted, blocked, remembered malice). */
 export const POLICY_KIND = 'policy';

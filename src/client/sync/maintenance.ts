@@ -4,9 +4,9 @@
  * groups, then syncing them), and erase epoch secrets past the grace window of every group whose
  * relays all synced.
  */
-import type { Client } from './client.ts';
+import type { Client } from '../client.ts';
+import { scanForks } from '../forks/forks.ts';
 import { eraseExpired, releaseHeld } from './epochs.ts';
-import { scanForks } from './forks.ts';
 import { type RelaySyncReport, SyncEngine } from './sync.ts';
 
 /** @returns reports of relays synced for forks joined automatically (merged by the caller). */

@@ -6,23 +6,23 @@
  * Bundle (JSON): { format: "cwtch-groups-evidence/1", generatedAt, group: {name, id},
  *   items: [ { kind: "relay-log" | "relay-receipt" | "equivocation" | "finding", … } ] }
  */
-import { hashWithDomain } from '../crypto/index.ts';
-import { CodecError, CwtchError, UsageError, VerifyError } from '../errors.ts';
-import { openSignedMessage } from '../group/message.ts';
-import { openKeyBundle } from '../identity/key-bundle.ts';
-import { onionAddressOf } from '../identity/onion.ts';
-import { verifyCheckpoint } from '../log/checkpoint.ts';
+import { hashWithDomain } from '../../crypto/index.ts';
+import { CodecError, CwtchError, UsageError, VerifyError } from '../../errors.ts';
+import { openSignedMessage } from '../../group/message.ts';
+import { openKeyBundle } from '../../identity/key-bundle.ts';
+import { onionAddressOf } from '../../identity/onion.ts';
+import { verifyCheckpoint } from '../../log/checkpoint.ts';
 import {
   decodeLogEvidence,
   encodeLogEvidence,
   type LogEvidence,
   verifySplitViewEvidence,
-} from '../log/evidence.ts';
-import { decodeReceipt, verifyReceipt, verifyReceiptNotIncludedEvidence } from '../log/receipt.ts';
-import type { Finding } from '../transcript/index.ts';
-import type { Client } from './client.ts';
+} from '../../log/evidence.ts';
+import { decodeReceipt, verifyReceipt, verifyReceiptNotIncludedEvidence } from '../../log/receipt.ts';
+import type { Finding } from '../../transcript/index.ts';
+import type { Client } from '../client.ts';
+import { KIND } from '../store/records.ts';
 import { verifyConductItem, verifyDelayItem, verifyReplayItem } from './member-audit.ts';
-import { KIND } from './records.ts';
 
 export const EVIDENCE_FORMAT = 'cwtch-groups-evidence/1';
 const MAX_BUNDLE_BYTES = 4 * 1024 * 1024;
@@ -49,7 +49,7 @@ export interface EvidenceRecord {
     readonly proof: readonly string[];
     readonly signingKey: string;
   };
-  /** A signed message sealed again into another epoch or group (src/client/member-replay.ts). */
+  /** A signed message sealed again into another epoch or group (src/client/sync/member-replay.ts). */
   readonly replay?: {
     readonly signed: string;
     readonly foundGroup: string;

@@ -15,15 +15,15 @@
  * everything is stored as evidence. The same message at indices of two DIFFERENT relays is normal
  * (a group on several relays), and the same index twice (a rewound cursor) is harmless.
  */
-import { CodecError, VerifyError } from '../errors.ts';
-import type { VerifiedMessage } from '../group/message.ts';
-import { openKeyBundle } from '../identity/key-bundle.ts';
-import { verifyCheckpoint } from '../log/checkpoint.ts';
-import { type LogIndex, leafHash, type TreeSize } from '../log/hash.ts';
-import { verifyInclusion } from '../log/proof.ts';
-import { decodeReceipt } from '../log/receipt.ts';
-import type { Client, GroupState } from './client.ts';
-import { locations } from './conduct.ts';
+import { CodecError, VerifyError } from '../../errors.ts';
+import type { VerifiedMessage } from '../../group/message.ts';
+import { openKeyBundle } from '../../identity/key-bundle.ts';
+import { verifyCheckpoint } from '../../log/checkpoint.ts';
+import { type LogIndex, leafHash, type TreeSize } from '../../log/hash.ts';
+import { verifyInclusion } from '../../log/proof.ts';
+import { decodeReceipt } from '../../log/receipt.ts';
+import { locations } from '../accountability/conduct.ts';
+import type { Client, GroupState } from '../client.ts';
 import type { RelayClient } from './relay-client.ts';
 
 /** Store kind of replay records (JSON text). */

@@ -15,14 +15,14 @@
  * - **Roll-over**: nothing travels between epochs; when the clock crosses a boundary the tag
  *   expectations are recomputed from the retained secret (rollEpochs, called on every page).
  */
-import { CwtchError } from '../errors.ts';
-import { openEnvelope } from '../group/envelope.ts';
-import { asEpoch, type Epoch, type EpochSchedule, epochAt } from '../group/epoch.ts';
-import type { VerifiedMessage } from '../group/message.ts';
-import type { CborValue } from '../wire/cbor.ts';
-import { MapReader } from '../wire/schema.ts';
-import type { Client, GroupState } from './client.ts';
-import { saveEvidence } from './evidence.ts';
+import { CwtchError } from '../../errors.ts';
+import { openEnvelope } from '../../group/envelope.ts';
+import { asEpoch, type Epoch, type EpochSchedule, epochAt } from '../../group/epoch.ts';
+import type { VerifiedMessage } from '../../group/message.ts';
+import type { CborValue } from '../../wire/cbor.ts';
+import { MapReader } from '../../wire/schema.ts';
+import { saveEvidence } from '../accountability/evidence.ts';
+import type { Client, GroupState } from '../client.ts';
 
 /** How far two members' clocks may differ and still read each other at once. */
 export const EPOCH_GRACE_MS = 60 * 60 * 1000;

@@ -9,34 +9,34 @@
  * receipts, that the relay's log includes the envelope at the receipted index.
  * Checkpoints gossiped inside members' messages are compared with ours to expose split views.
  */
-import { CwtchError, InconsistencyError, PushbackError, UsageError, VerifyError } from '../errors.ts';
-import { openEnvelope } from '../group/envelope.ts';
-import type { VerifiedMessage } from '../group/message.ts';
+import { CwtchError, InconsistencyError, PushbackError, UsageError, VerifyError } from '../../errors.ts';
+import { openEnvelope } from '../../group/envelope.ts';
+import type { VerifiedMessage } from '../../group/message.ts';
 import {
   type Checkpoint,
   noteFromCompactCheckpoint,
   parseCheckpoint,
   verifyCheckpoint,
-} from '../log/checkpoint.ts';
+} from '../../log/checkpoint.ts';
 import {
   type ConsistencyFailureEvidence,
   checkCheckpointConsistency,
   type LogEvidence,
   type SplitViewEvidence,
   splitViewFromNotes,
-} from '../log/evidence.ts';
-import { type LogIndex, leafHash, type TreeSize } from '../log/hash.ts';
-import { rootFromInclusionProof, verifyConsistency, verifyInclusion } from '../log/proof.ts';
-import { decodeReceipt, encodeReceipt, type Receipt, verifyReceipt } from '../log/receipt.ts';
-import { TokenWallet } from '../tokens/index.ts';
-import type { WireEntry } from '../wire/frames.ts';
-import type { Client, GroupState } from './client.ts';
+} from '../../log/evidence.ts';
+import { type LogIndex, leafHash, type TreeSize } from '../../log/hash.ts';
+import { rootFromInclusionProof, verifyConsistency, verifyInclusion } from '../../log/proof.ts';
+import { decodeReceipt, encodeReceipt, type Receipt, verifyReceipt } from '../../log/receipt.ts';
+import { TokenWallet } from '../../tokens/index.ts';
+import type { WireEntry } from '../../wire/frames.ts';
+import { type EvidenceRecord, saveEvidence } from '../accountability/evidence.ts';
+import type { Client, GroupState } from '../client.ts';
+import { KIND, type PostRecord, type RelayRecord } from '../store/records.ts';
 import { checkDelay, noteOffset, notePage, noteServed } from './delay.ts';
 import { holdIfFuture, releaseHeld, rollEpochs } from './epochs.ts';
-import { type EvidenceRecord, saveEvidence } from './evidence.ts';
 import { afterSync, mergeReports } from './maintenance.ts';
 import { recordReplay, replayedMessage } from './member-replay.ts';
-import { KIND, type PostRecord, type RelayRecord } from './records.ts';
 import type { RelayClient } from './relay-client.ts';
 import { noteDuplicate, proveReplays } from './relay-replay.ts';
 
@@ -95,7 +95,7 @@ export class SyncEngine {
     const reports: RelaySyncReport[] = [];
     releaseHeld(this.#client);
     for (const url of urls) reports.push(await this.syncRelay(url));
-    // Epoch erasure, held envelopes, fork announcements (src/client/maintenance.ts).
+    // Epoch erasure, held envelopes, fork announcements (src/client/sync/maintenance.ts).
     for (const r of await afterSync(this.#client, reports)) {
       const i = reports.findIndex((x) => x.url === r.url);
       if (i < 0) reports.push(r);

@@ -3,12 +3,12 @@
  * the user can do — from the transcript's consistency findings, the evidence the sync engine
  * kept about relays and members, and the state of our own receipts.
  */
-import { onionAddressOf } from '../identity/onion.ts';
-import type { Finding } from '../transcript/index.ts';
-import type { Client, GroupState } from './client.ts';
+import { onionAddressOf } from '../../identity/onion.ts';
+import type { Finding } from '../../transcript/index.ts';
+import type { Client, GroupState } from '../client.ts';
+import { decodeRelay, KIND } from '../store/records.ts';
 import { buildBundle, listEvidence } from './evidence.ts';
 import { memberAudit } from './member-audit.ts';
-import { decodeRelay, KIND } from './records.ts';
 
 export interface AuditItem {
   readonly type: string;
@@ -176,7 +176,7 @@ export async function buildAudit(client: Client, ref: string): Promise<AuditRepo
       });
     }
   }
-  // Member conduct, relay replays and remembered malice (src/client/member-audit.ts).
+  // Member conduct, relay replays and remembered malice (src/client/accountability/member-audit.ts).
   const members = memberAudit(client, state, findings);
   items.push(...members.items);
   const relays: RelayStatus[] = [];

@@ -29,10 +29,10 @@ import {
   hmacSha256,
   randomBytes,
   wipe,
-} from '../crypto/index.ts';
-import { CwtchError, InternalError, UsageError, VerifyError } from '../errors.ts';
-import { type CborValue, type DecodeLimits, decodeCbor, encodeCbor } from '../wire/cbor.ts';
-import { pad, unpad } from '../wire/padding.ts';
+} from '../../crypto/index.ts';
+import { CwtchError, InternalError, UsageError, VerifyError } from '../../errors.ts';
+import { type CborValue, type DecodeLimits, decodeCbor, encodeCbor } from '../../wire/cbor.ts';
+import { pad, unpad } from '../../wire/padding.ts';
 import {
   DATA_KEY_BYTES,
   deriveKek,

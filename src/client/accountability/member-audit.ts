@@ -1,5 +1,5 @@
 /**
- * The audit's view of member conduct and local policy (src/client/conduct.ts, policy.ts) and of
+ * The audit's view of member conduct and local policy (src/client/accountability/conduct.ts, policy.ts) and of
  * relay replays (relay-replay.ts): audit items for people, bundle items for `evidence verify`, and the
  * offline verification of those bundle items.
  *
@@ -7,20 +7,20 @@
  * shown on every later view of that member, and re-reported here as `remembered-malice` if the
  * finding that revealed it is gone (e.g. after a fork left those messages behind).
  */
-import { CodecError, VerifyError } from '../errors.ts';
-import { openSignedMessage, type VerifiedMessage } from '../group/message.ts';
-import { openKeyBundle } from '../identity/key-bundle.ts';
-import { onionAddressOf } from '../identity/onion.ts';
-import { noteFromCompactCheckpoint, verifyCheckpoint } from '../log/checkpoint.ts';
-import type { TreeSize } from '../log/hash.ts';
-import { decodeReceipt, type Receipt, verifyReceipt } from '../log/receipt.ts';
-import type { Finding } from '../transcript/index.ts';
-import type { Client, GroupState } from './client.ts';
+import { CodecError, VerifyError } from '../../errors.ts';
+import { openSignedMessage, type VerifiedMessage } from '../../group/message.ts';
+import { openKeyBundle } from '../../identity/key-bundle.ts';
+import { onionAddressOf } from '../../identity/onion.ts';
+import { noteFromCompactCheckpoint, verifyCheckpoint } from '../../log/checkpoint.ts';
+import type { TreeSize } from '../../log/hash.ts';
+import { decodeReceipt, type Receipt, verifyReceipt } from '../../log/receipt.ts';
+import type { Finding } from '../../transcript/index.ts';
+import type { Client, GroupState } from '../client.ts';
+import { describeDelay, listDelays } from '../sync/delay.ts';
+import { describeReplay, listReplays, replayItem, verifyReplayItem } from '../sync/relay-replay.ts';
 import { type ConductFinding, conductFindings, conductMarks, locations } from './conduct.ts';
-import { describeDelay, listDelays } from './delay.ts';
 import { listEvidence } from './evidence.ts';
 import { localPolicy, rememberMalice, suggestedFork } from './policy.ts';
-import { describeReplay, listReplays, replayItem, verifyReplayItem } from './relay-replay.ts';
 
 export interface MemberAuditItem {
   readonly type: string;

@@ -12,16 +12,16 @@
  * docs/THREAT-MODEL.md §1.1. Both are findings (data), never log lines; each carries the signed
  * messages it rests on.
  */
-import { asEpoch, epochStartMs } from '../group/epoch.ts';
-import type { GossipedCheckpoint, VerifiedMessage } from '../group/message.ts';
-import { onionAddressOf } from '../identity/onion.ts';
-import { noteFromCompactCheckpoint, verifyCheckpoint } from '../log/checkpoint.ts';
-import type { TreeSize } from '../log/hash.ts';
-import { decodeReceipt } from '../log/receipt.ts';
-import { MAX_PARENTS } from '../transcript/index.ts';
-import type { Client, GroupState } from './client.ts';
+import { asEpoch, epochStartMs } from '../../group/epoch.ts';
+import type { GossipedCheckpoint, VerifiedMessage } from '../../group/message.ts';
+import { onionAddressOf } from '../../identity/onion.ts';
+import { noteFromCompactCheckpoint, verifyCheckpoint } from '../../log/checkpoint.ts';
+import type { TreeSize } from '../../log/hash.ts';
+import { decodeReceipt } from '../../log/receipt.ts';
+import { MAX_PARENTS } from '../../transcript/index.ts';
+import type { Client, GroupState } from '../client.ts';
+import { decodeStoredMessage } from '../store/records.ts';
 import { listEvidence } from './evidence.ts';
-import { decodeStoredMessage } from './records.ts';
 
 /**
  * An omission is judged only from a statement at most this many epochs after O's: conservative,
