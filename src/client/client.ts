@@ -847,20 +847,8 @@ export class Client {
     }
   }
 
-  /**
-   * A joiner's first envelope used an intro nonce. The nonce stays expected until its invite
-   * expires (see #liveIntros): someone else may join with the same invite. Nothing to store.
-   */
-  consumeIntro(_state: GroupState, _nonce: Uint8Array): void {}
-
   groupOfKey(key: string): GroupState | undefined {
     return this.groups.get(key);
-  }
-
-  /** Envelope size check for anything we are about to post. */
-  static assertEnvelope(envelope: Uint8Array): void {
-    if (envelope.length !== ENVELOPE_BYTES)
-      throw new CodecError('envelope-size', 'internal: bad envelope size');
   }
 
   relaysInUse(): string[] {
@@ -882,8 +870,4 @@ function* readAll(store: ProfileStore, scope: Uint8Array): Generator<import('../
     for (const it of items) yield it.value;
     from = items[items.length - 1]!.seq + 1;
   }
-}
-
-export function isCwtch(e: unknown): e is CwtchError {
-  return e instanceof CwtchError;
 }

@@ -354,7 +354,8 @@ export class SyncEngine {
         detail: `envelope tagged as seq ${expected.seq} of ${hex(expected.author).slice(0, 12)} holds seq ${msg.seq} of ${hex(msg.author).slice(0, 12)}`,
       });
     }
-    if (expected.kind === 'intro') client.consumeIntro(state, expected.nonce);
+    // An intro nonce stays expected until its invite expires (Client #liveIntros): someone else
+    // may join with the same invite, so a joiner's first envelope consumes nothing.
     checkDelay(client, state, url, index, entry.receivedMs ?? 0, msg);
     // A message we hold, served again: a replay when this relay had it at another index.
     if (state.dag.has(msg.id)) noteDuplicate(client, state, msg, url, index, entry.envelope);
