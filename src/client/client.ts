@@ -126,7 +126,7 @@ export interface GroupState {
   record: GroupRecord;
   readonly key: string;
   readonly ring: KeyRing;
-  readonly dag: MessageDag;
+  readonly dag: MessageDag<VerifiedMessage>;
   readonly checker: ConsistencyChecker;
   /** authorHex → display name from their join message. */
   readonly names: Map<string, string>;
@@ -232,7 +232,7 @@ export class Client {
 
   #loadGroup(record: GroupRecord): GroupState {
     const key = hex(record.id);
-    const dag = new MessageDag();
+    const dag = new MessageDag<VerifiedMessage>();
     const state: GroupState = {
       record,
       key,
@@ -776,7 +776,6 @@ export class Client {
     if (limit !== undefined) order = order.slice(Math.max(0, order.length - limit));
     return order.map((m) => {
       const author = hex(m.author);
-      const full = m as unknown as VerifiedMessage;
       return {
         id: hex(m.id),
         author: onionAddressOf(m.author),
@@ -784,8 +783,8 @@ export class Client {
         isMine: author === me,
         seq: m.seq,
         timestamp: m.timestamp,
-        kind: full.kind,
-        text: full.kind === MessageKind.text || full.kind === MessageKind.join ? decodeText(full.body) : null,
+        kind: m.kind,
+        text: m.kind === MessageKind.text || m.kind === MessageKind.join ? decodeText(m.body) : null,
         seenBy: author === me ? state.dag.seenBy(m.id).map((a) => onionAddressOf(a)) : [],
         waitingForParents: state.dag.isWaiting(m.id),
       };

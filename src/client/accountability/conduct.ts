@@ -175,7 +175,7 @@ export function conductFindings(
   const me = hex(client.identity.keyPair.publicKey);
   const dag = state.dag;
   const out: ConductFinding[] = [];
-  const full = (id: Uint8Array) => dag.get(id) as unknown as VerifiedMessage | undefined;
+  const full = (id: Uint8Array) => dag.get(id);
 
   // Omission. A relay already caught showing different logs (split view, rollback) explains any
   // omission on it: the member may have been on the other branch, where our index holds another
@@ -198,7 +198,7 @@ export function conductFindings(
   for (const author of dag.authors()) {
     const x = hex(author);
     if (x === me) continue;
-    const mine = dag.messagesBy(author).map((m) => m as unknown as VerifiedMessage);
+    const mine = dag.messagesBy(author);
     if (mine.length === 0) continue;
     const firstEpoch = Math.min(...mine.map((m) => m.epoch));
     // Messages of X that qualify as a statement "I had everything below N" (see the doc).
@@ -213,18 +213,17 @@ export function conductFindings(
     statements.sort((a, b) => a.m.seq - b.m.seq);
     for (const o of dag.displayOrder()) {
       if (hex(o.author) === x) continue;
-      const om = o as unknown as VerifiedMessage;
-      if (om.epoch < firstEpoch || seenBy(o.id).has(x)) continue;
+      if (o.epoch < firstEpoch || seenBy(o.id).has(x)) continue;
       for (const at of locs.get(hex(o.id)) ?? []) {
         if (!at.proven) continue;
         // X could open O: an honest client erases S(e) only at a complete sync that starts after
         // e ended plus the grace window (docs/PROTOCOL.md §4.1), so an O the relay received (our
         // signed receipt) before its epoch ended was readable at every sync of X that reached it.
         // An O posted late from an outbox, after its epoch, may have met erased keys: no finding.
-        if (at.receivedMs <= 0 || at.receivedMs >= epochStartMs(state.record.schedule, asEpoch(om.epoch + 1)))
+        if (at.receivedMs <= 0 || at.receivedMs >= epochStartMs(state.record.schedule, asEpoch(o.epoch + 1)))
           continue;
         const s = statements.find(
-          (st) => st.relay === at.relay && at.index < st.size && om.epoch + KEY_OVERLAP_EPOCHS >= st.m.epoch,
+          (st) => st.relay === at.relay && at.index < st.size && o.epoch + KEY_OVERLAP_EPOCHS >= st.m.epoch,
         );
         if (s === undefined) continue;
         out.push({
@@ -233,7 +232,7 @@ export function conductFindings(
           message: s.m,
           checkpoint: s.note,
           relay: s.relay,
-          omitted: om,
+          omitted: o,
           omittedAt: at,
           detail: `message ${hex(s.m.id).slice(0, 8)} (seq ${s.m.seq}) of ${onionAddressOf(author).slice(0, 8)} gossips ${s.relay} at size ${s.size}, yet neither it nor any later message of its author acknowledges message ${hex(o.id).slice(0, 8)} at index ${at.index}`,
         });
@@ -257,7 +256,7 @@ export function conductFindings(
       out.push({
         type: 'backdated-vs-relay',
         author: m.author,
-        message: m as unknown as VerifiedMessage,
+        message: m,
         parent,
         parentAt: at,
         toleranceMs: RELAY_TIME_TOLERANCE_MS,

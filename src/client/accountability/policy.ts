@@ -267,9 +267,8 @@ export function standings(client: Client, state: GroupState): Map<string, Standi
   // Vouches: voucher → vouched, from signed kind-4 messages whose body is a 32-byte key.
   const vouches = new Map<string, Set<string>>();
   for (const m of state.dag.messages()) {
-    const full = m as unknown as { kind: number; body: Uint8Array };
-    if (full.kind !== MessageKind.vouch || full.body.length !== 32) continue;
-    const target = hex(full.body);
+    if (m.kind !== MessageKind.vouch || m.body.length !== 32) continue;
+    const target = hex(m.body);
     authors.add(target);
     const set = vouches.get(target) ?? new Set<string>();
     set.add(hex(m.author));
@@ -368,9 +367,7 @@ export function readWithPolicy(
 }
 
 function vouchTarget(state: GroupState, idHex: string): string | null {
-  const m = state.dag.get(Buffer.from(idHex, 'hex')) as unknown as
-    | { kind: number; body: Uint8Array }
-    | undefined;
+  const m = state.dag.get(Buffer.from(idHex, 'hex'));
   return m?.kind === MessageKind.vouch && m.body.length === 32 ? onionAddressOf(m.body) : null;
 }
 

@@ -275,8 +275,7 @@ interface Parts {
 function announcements(state: GroupState): { groups: Parts[]; malformed: VerifiedMessage[] } {
   const byKey = new Map<string, Parts>();
   const malformed: VerifiedMessage[] = [];
-  for (const m of state.dag.messages()) {
-    const msg = m as unknown as VerifiedMessage;
+  for (const msg of state.dag.messages()) {
     if (msg.kind !== MessageKind.fork) continue;
     let body: ReturnType<typeof decodeForkBody>;
     try {
@@ -397,9 +396,7 @@ function evaluate(client: Client, state: GroupState, g: Parts): ForkRecord {
   if (state.dag.isWaiting(first.msg.id)) return { ...base, reason: 'heads-missing' };
   // A member is an author whose first message was a join; with its whole history present and no
   // join, the author never joined (it holds the key, e.g. from a leaked invite, and nothing more).
-  const isMember = state.dag
-    .messagesBy(g.author)
-    .some((m) => m.seq === 0 && (m as unknown as VerifiedMessage).kind === MessageKind.join);
+  const isMember = state.dag.messagesBy(g.author).some((m) => m.seq === 0 && m.kind === MessageKind.join);
   if (!isMember) {
     if (!state.dag.isComplete(first.msg.id)) return { ...base, reason: 'heads-missing' };
     return { ...base, status: 'rejected', reason: 'fork-not-member' };
@@ -552,7 +549,7 @@ export function annotateForks<M extends ReadMessage>(
   const forks = listForks(client);
   return messages.map((m) => {
     if (m.kind !== MessageKind.fork) return m;
-    const msg = state.dag.get(Buffer.from(m.id, 'hex')) as unknown as VerifiedMessage | undefined;
+    const msg = state.dag.get(Buffer.from(m.id, 'hex'));
     if (msg === undefined) return m;
     let text: string;
     try {
