@@ -10,10 +10,9 @@
  *   mid-sync resumes from the cursor with no duplicate and no loss.
  */
 import { randomBytes, wipe } from '../crypto/index.ts';
-import { CodecError, CwtchError, InconsistencyError, UsageError } from '../errors.ts';
+import { CodecError, InconsistencyError, UsageError } from '../errors.ts';
 import { composeMessage } from '../group/compose.ts';
 import { INTRO_NONCE_BYTES } from '../group/detection.ts';
-import { ENVELOPE_BYTES } from '../group/envelope.ts';
 import {
   asEpoch,
   DEFAULT_EPOCH_LENGTH_MS,
@@ -50,6 +49,7 @@ import { parseNote } from '../log/note.ts';
 import { ConsistencyChecker, type Finding, MessageDag } from '../transcript/index.ts';
 import type { CborValue } from '../wire/cbor.ts';
 import { saveEvidence } from './accountability/evidence.ts';
+import type { ClientContext, GroupState, MemberView } from './context.ts';
 import { KeyRing } from './store/key-ring.ts';
 import { ProfileStore } from './store/profile-store.ts';
 import {
@@ -96,17 +96,6 @@ export interface ClientOptions {
   readonly connect?: (url: string, profileAddress: string) => Promise<RelayClient>;
 }
 
-/** A member as the profile sees them. */
-export interface MemberView {
-  readonly address: string;
-  readonly publicKey: Uint8Array;
-  /** Self-chosen display name from the member's join message (unverified), or null. */
-  readonly name: string | null;
-  readonly messages: number;
-  readonly lastSeq: number;
-  readonly isMe: boolean;
-}
-
 export interface ReadMessage {
   readonly id: string;
   readonly author: string;
@@ -122,28 +111,6 @@ export interface ReadMessage {
   readonly waitingForParents: boolean;
 }
 
-export interface GroupState {
-  record: GroupRecord;
-  readonly key: string;
-  readonly ring: KeyRing;
-  readonly dag: MessageDag<VerifiedMessage>;
-  readonly checker: ConsistencyChecker;
-  /** authorHex → display name from their join message. */
-  readonly names: Map<string, string>;
-  /** Tag mismatches and undecryptable-but-tagged envelopes: misbehaviour by a key holder. */
-  readonly anomalies: Anomaly[];
-  /** Intro nonce (hex) → timestamp of the invite notice that announced it. */
-  readonly introNotices: Map<string, number>;
-}
-
-export interface Anomaly {
-  readonly type: 'tag-mismatch' | 'bad-envelope' | 'id-conflict';
-  readonly relay: string;
-  readonly index: number;
-  readonly detail: string;
-  readonly author?: string;
-}
-
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -155,7 +122,9 @@ function decodeText(body: Uint8Array): string | null {
   }
 }
 
-export class Client {
+export type { Anomaly, GroupState, MemberView } from './context.ts';
+
+export class Client implements ClientContext {
   readonly store: ProfileStore;
   readonly identity: Identity;
   readonly name: string;

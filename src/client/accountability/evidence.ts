@@ -20,9 +20,10 @@ import {
 } from '../../log/evidence.ts';
 import { decodeReceipt, verifyReceipt, verifyReceiptNotIncludedEvidence } from '../../log/receipt.ts';
 import type { Finding } from '../../transcript/index.ts';
-import type { Client } from '../client.ts';
+import type { ClientContext } from '../context.ts';
 import { KIND } from '../store/records.ts';
-import { verifyConductItem, verifyDelayItem, verifyReplayItem } from './member-audit.ts';
+import { verifyReplayItem } from '../sync/relay-replay.ts';
+import { verifyConductItem, verifyDelayItem } from './member-evidence.ts';
 
 export const EVIDENCE_FORMAT = 'cwtch-groups-evidence/1';
 const MAX_BUNDLE_BYTES = 4 * 1024 * 1024;
@@ -80,7 +81,7 @@ function toJson(r: EvidenceRecord): Json {
 }
 
 /** Persist evidence (idempotent: the same evidence twice is stored once). */
-export function saveEvidence(client: Client, record: EvidenceRecord): void {
+export function saveEvidence(client: ClientContext, record: EvidenceRecord): void {
   const text = JSON.stringify(toJson({ ...record, detectedMs: 0 }));
   const id = hashWithDomain('cwtch-groups/v1/evidence-id\n', Buffer.from(text)).toString('hex');
   if (client.store.get(KIND.evidence, id) !== undefined) return;
@@ -96,7 +97,7 @@ export interface StoredEvidence {
  * Stored evidence, oldest first. With `groupKey`: the group's own evidence, and evidence about a
  * relay in general (group null) only for the relays this group uses — never another group's.
  */
-export function listEvidence(client: Client, groupKey?: string): StoredEvidence[] {
+export function listEvidence(client: ClientContext, groupKey?: string): StoredEvidence[] {
   const out: StoredEvidence[] = [];
   const relays =
     groupKey === undefined ? null : new Set(client.groupOfKey(groupKey)?.record.relays.map((r) => r.url));
@@ -114,7 +115,7 @@ export function listEvidence(client: Client, groupKey?: string): StoredEvidence[
 
 /** Build the exportable bundle for a group: relay evidence, equivocations, and current findings. */
 export function buildBundle(
-  client: Client,
+  client: ClientContext,
   groupKey: string,
   groupName: string,
   findings: readonly Finding[],

@@ -18,7 +18,7 @@ import { openSignedMessage, type VerifiedMessage } from '../../group/message.ts'
 import { onionAddressOf } from '../../identity/onion.ts';
 import { unpad } from '../../wire/padding.ts';
 import { saveEvidence } from '../accountability/evidence.ts';
-import type { Client, GroupState } from '../client.ts';
+import type { ClientContext, GroupState } from '../context.ts';
 
 const AD = domain('cwtch-groups/v1/envelope\n');
 
@@ -55,7 +55,7 @@ function label(state: GroupState, key: Uint8Array): string {
 
 /** Record a replay found at (relay, index), sealed under epoch `foundEpoch` of `state`. */
 export function recordReplay(
-  client: Client,
+  client: ClientContext,
   state: GroupState,
   relay: string,
   index: number,

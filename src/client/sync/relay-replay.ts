@@ -22,8 +22,8 @@ import { verifyCheckpoint } from '../../log/checkpoint.ts';
 import { type LogIndex, leafHash, type TreeSize } from '../../log/hash.ts';
 import { verifyInclusion } from '../../log/proof.ts';
 import { decodeReceipt } from '../../log/receipt.ts';
-import { locations } from '../accountability/conduct.ts';
-import type { Client, GroupState } from '../client.ts';
+import type { ClientContext, GroupState } from '../context.ts';
+import { locations } from './locations.ts';
 import type { RelayClient } from './relay-client.ts';
 
 /** Store kind of replay records (JSON text). */
@@ -57,7 +57,7 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 /** Where we first had this message from `relay`: its index, or undefined when we do not know. */
 function firstIndex(
-  client: Client,
+  client: ClientContext,
   state: GroupState,
   msg: VerifiedMessage,
   relay: string,
@@ -80,7 +80,7 @@ const locationCache = new WeakMap<GroupState, { size: number; map: ReturnType<ty
  * it at another index. Called inside the page's store transaction.
  */
 export function noteDuplicate(
-  client: Client,
+  client: ClientContext,
   state: GroupState,
   msg: VerifiedMessage,
   relay: string,
@@ -108,7 +108,7 @@ export function noteDuplicate(
 }
 
 /** Replay records, oldest first (of one group when given). */
-export function listReplays(client: Client, groupKey?: string): ReplayRecord[] {
+export function listReplays(client: ClientContext, groupKey?: string): ReplayRecord[] {
   return client.store
     .list(REPLAY_KIND)
     .flatMap((r) => (typeof r.value === 'string' ? [JSON.parse(r.value) as ReplayRecord] : []))
@@ -117,7 +117,7 @@ export function listReplays(client: Client, groupKey?: string): ReplayRecord[] {
 }
 
 /** Ask the relay for the inclusion proofs of every replay on it not yet proven. Returns how many. */
-export async function proveReplays(client: Client, conn: RelayClient): Promise<number> {
+export async function proveReplays(client: ClientContext, conn: RelayClient): Promise<number> {
   const rec = client.relayRecord(conn.url);
   if (rec?.verifiedNote == null || rec.origin === null || rec.signingKey === null) return 0;
   const cp = verifyCheckpoint(rec.verifiedNote, rec.origin, rec.signingKey);
@@ -142,7 +142,7 @@ export async function proveReplays(client: Client, conn: RelayClient): Promise<n
 }
 
 /** The bundle item for a replay (see {@link verifyReplayItem}). */
-export function replayItem(client: Client, r: ReplayRecord): { [k: string]: unknown } {
+export function replayItem(client: ClientContext, r: ReplayRecord): { [k: string]: unknown } {
   const relay = client.relayRecord(r.relay);
   return {
     kind: 'relay-replay',

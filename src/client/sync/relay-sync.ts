@@ -1,0 +1,698 @@
+/**
+ * Relay sync: brings a profile up to date with its relays and keeps them honest.
+ *
+ * For each relay: connect and check the pin; fetch pages from the cursor; verify every served
+ * checkpoint and its consistency proof against the last verified one (an inconsistent
+ * checkpoint is kept as evidence and the relay is not trusted further); recognise our envelopes
+ * by tag, open and verify them, insert them into their groups' DAGs; advance the cursor in the
+ * same transaction as the messages; then post what the outbox holds and check, for each of our
+ * receipts, that the relay's log includes the envelope at the receipted index.
+ * Checkpoints gossiped inside members' messages are compared with ours to expose split views.
+ */
+import { CwtchError, InconsistencyError, PushbackError, UsageError, VerifyError } from '../../errors.ts';
+import { openEnvelope } from '../../group/envelope.ts';
+import type { VerifiedMessage } from '../../group/message.ts';
+import {
+  type Checkpoint,
+  noteFromCompactCheckpoint,
+  parseCheckpoint,
+  verifyCheckpoint,
+} from '../../log/checkpoint.ts';
+import {
+  type ConsistencyFailureEvidence,
+  checkCheckpointConsistency,
+  type LogEvidence,
+  type SplitViewEvidence,
+  splitViewFromNotes,
+} from '../../log/evidence.ts';
+import { type LogIndex, leafHash, type TreeSize } from '../../log/hash.ts';
+import { rootFromInclusionProof, verifyConsistency, verifyInclusion } from '../../log/proof.ts';
+import { decodeReceipt, encodeReceipt, type Receipt, verifyReceipt } from '../../log/receipt.ts';
+import { TokenWallet } from '../../tokens/index.ts';
+import type { WireEntry } from '../../wire/frames.ts';
+import { type EvidenceRecord, saveEvidence } from '../accountability/evidence.ts';
+import type { ClientContext, GroupState } from '../context.ts';
+import { KIND, type PostRecord, type RelayRecord } from '../store/records.ts';
+import { checkDelay, noteOffset, notePage, noteServed } from './delay.ts';
+import { holdIfFuture, rollEpochs } from './epochs.ts';
+import { recordReplay, replayedMessage } from './member-replay.ts';
+import type { RelayClient } from './relay-client.ts';
+import { noteDuplicate, proveReplays } from './relay-replay.ts';
+import type { RelaySyncReport } from './report.ts';
+
+export interface SyncProgress {
+  readonly url: string;
+  readonly scanned: number;
+  readonly total: number;
+  readonly ours: number;
+}
+
+export interface SyncOptions {
+  readonly onProgress?: (p: SyncProgress) => void;
+  /** Called for every new message accepted (watch). */
+  readonly onMessage?: (state: GroupState, msg: VerifiedMessage) => void;
+  readonly pageSize?: number;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+/** Pages with nothing of ours after which catchUp writes the cursor anyway. */
+const CURSOR_SAVE_PAGES = 64;
+
+/** Most gossiped checkpoints remembered as checked (see #checkGossip). */
+const MAX_GOSSIP_CHECKED = 4096;
+
+function gossipKey(g: NonNullable<VerifiedMessage['checkpoint']>): string {
+  return `${g.origin}\n${g.size}\n${hex(g.rootHash)}\n${hex(g.signature)}`;
+}
+
+/**
+ * The mechanism of a sync, relay by relay, over the narrow client core ({@link ClientContext}).
+ * {@link SyncEngine} (sync.ts) adds what a whole sync run does around it.
+ */
+export class RelaySync {
+  readonly #client: ClientContext;
+  readonly #opts: SyncOptions;
+  /** Gossiped checkpoints (gossipKey) already found consistent with the log we verified. */
+  readonly #gossipChecked = new Set<string>();
+
+  constructor(client: ClientContext, opts: SyncOptions = {}) {
+    this.#client = client;
+    this.#opts = opts;
+  }
+
+  /** One relay: catch up, post the outbox, verify receipts. Errors are reported, not thrown. */
+  async syncRelay(url: string): Promise<RelaySyncReport> {
+    const counts = { scanned: 0, ours: 0, newMessages: 0, posted: 0, receiptsVerified: 0, size: 0 };
+    let conn: RelayClient | null = null;
+    try {
+      conn = await this.#client.connectPinned(url);
+      await this.catchUp(conn, counts);
+      counts.posted = await this.flushOutbox(conn);
+      if (counts.posted > 0) await this.catchUp(conn, counts);
+      counts.receiptsVerified = await this.verifyReceipts(conn);
+      await proveReplays(this.#client, conn);
+      return { url, ...pick(counts), error: null };
+    } catch (e) {
+      if (!(e instanceof CwtchError)) throw e;
+      return { url, ...pick(counts), error: { code: e.code, reason: e.reason, message: e.message } };
+    } finally {
+      await conn?.close();
+    }
+  }
+
+  /**
+   * Fetch pages from the cursor to the relay's newest checkpoint.
+   *
+   * The next page is requested while the current one is checked and processed (a speculative
+   * request naming the cursor and verified size this page leaves if it is accepted; if it is not,
+   * the error propagates and that answer is dropped). The cursor is written in the transaction of
+   * every page that holds something of ours, and otherwise every CURSOR_SAVE_PAGES pages and on
+   * the last page: after a crash or an error, pages whose cursor was not written are scanned
+   * again, and since nothing of ours was in them that loses and duplicates nothing.
+   */
+  async catchUp(
+    conn: RelayClient,
+    counts: { scanned: number; ours: number; newMessages: number; size: number } = {
+      scanned: 0,
+      ours: 0,
+      newMessages: 0,
+      size: 0,
+    },
+  ): Promise<void> {
+    const url = conn.url;
+    const limit = this.#opts.pageSize ?? 256;
+    const fetch = (from: number, verifiedSize: number, verifiedNote: string | null) =>
+      conn.request({ type: 'sync', from, limit, verifiedSize }, 'entries').catch((e: unknown) => {
+        // The relay says its log is smaller than a checkpoint it signed for us (a rollback, or
+        // the other side of a fork). Fetch its newest checkpoint, so that acceptPage checks it
+        // against ours and keeps both as evidence, instead of reporting a mere refusal.
+        if (!(e instanceof CwtchError && e.reason === 'verified-size-ahead') || verifiedNote === null)
+          throw e;
+        return conn.request({ type: 'sync', from: 0, limit: 0, verifiedSize: 0 }, 'entries');
+      });
+    let rec = this.#relay(url);
+    let unsaved = 0;
+    let next = fetch(rec.cursor, rec.verifiedSize, rec.verifiedNote);
+    for (;;) {
+      const page = await next;
+      const end = page.first + page.entries.length;
+      const served = parseCheckpoint(page.checkpoint).checkpoint.size;
+      const more = page.entries.length > 0 && end < served;
+      if (more) {
+        next = fetch(end, Math.max(rec.verifiedSize, served), page.checkpoint);
+        next.catch(() => {}); // consumed (and its error thrown) on the next turn
+      }
+      const accepted = await this.#acceptPage(
+        conn,
+        rec,
+        page.first,
+        page.entries,
+        page.checkpoint,
+        page.proofFrom,
+        page.consistency,
+        counts,
+        !more || unsaved + 1 >= CURSOR_SAVE_PAGES,
+      );
+      rec = accepted.next;
+      unsaved = accepted.saved ? 0 : unsaved + 1;
+      const cp = accepted.checkpoint;
+      counts.size = cp.size;
+      this.#opts.onProgress?.({ url, scanned: end, total: cp.size, ours: counts.ours });
+      if (page.entries.length === 0 || end >= cp.size) return;
+    }
+  }
+
+  /**
+   * Verify a page's checkpoint, process its entries and advance the cursor, atomically.
+   * @throws InconsistencyError (evidence saved first) when the relay contradicts itself.
+   */
+  async acceptPage(
+    conn: RelayClient,
+    rec: RelayRecord,
+    first: number,
+    entries: readonly WireEntry[],
+    note: string,
+    proofFrom: number,
+    consistency: readonly Uint8Array[],
+    counts: { scanned: number; ours: number; newMessages: number },
+  ): Promise<Checkpoint> {
+    return (await this.#acceptPage(conn, rec, first, entries, note, proofFrom, consistency, counts, true))
+      .checkpoint;
+  }
+
+  /**
+   * acceptPage. The advanced relay record (`next`) is written in the page's transaction when the
+   * page holds an envelope of ours or `save` is set (`saved`); otherwise the caller keeps it.
+   */
+  async #acceptPage(
+    conn: RelayClient,
+    rec: RelayRecord,
+    first: number,
+    entries: readonly WireEntry[],
+    note: string,
+    proofFrom: number,
+    consistency: readonly Uint8Array[],
+    counts: { scanned: number; ours: number; newMessages: number },
+    save: boolean,
+  ): Promise<{ checkpoint: Checkpoint; next: RelayRecord; saved: boolean }> {
+    const client = this.#client;
+    rollEpochs(client);
+    if (rec.signingKey === null || rec.origin === null)
+      throw new UsageError('relay-unpinned', `relay ${rec.url} is not pinned`);
+    // The relay serves its newest checkpoint with every page: while the log does not grow it is
+    // the very note we verified (and proved consistent) for the previous page.
+    const same = rec.verifiedNote !== null && note === rec.verifiedNote;
+    const cp = same ? parseCheckpoint(note).checkpoint : verifyCheckpoint(note, rec.origin, rec.signingKey);
+    if (first !== rec.cursor && entries.length > 0) {
+      throw new VerifyError(
+        'page-misplaced',
+        `relay ${rec.url} served index ${first} when ${rec.cursor} was asked`,
+      );
+    }
+    if (cp.size < first + entries.length) {
+      throw new VerifyError(
+        'page-beyond-checkpoint',
+        `relay ${rec.url} served entries its checkpoint does not cover`,
+      );
+    }
+    let verifiedNote = rec.verifiedNote;
+    let verifiedSize = rec.verifiedSize;
+    if (rec.verifiedNote !== null && !same) {
+      if (cp.size < rec.verifiedSize) {
+        // A smaller newest checkpoint: stale or rolled back. Ask the relay to prove it is a prefix.
+        const p = await conn
+          .request({ type: 'consistency', from: cp.size, to: rec.verifiedSize }, 'consistencyProof')
+          .catch(() => null);
+        await this.#checkConsistency(conn, rec, note, rec.verifiedNote, p?.proof ?? []);
+        throw new UsageError(
+          'relay-stale',
+          `relay ${rec.url} served an older checkpoint (size ${cp.size} < ${rec.verifiedSize})`,
+        );
+      }
+      if (proofFrom !== rec.verifiedSize) {
+        throw new VerifyError(
+          'proof-from-mismatch',
+          `relay ${rec.url} proved consistency from ${proofFrom}, not ${rec.verifiedSize}`,
+        );
+      }
+      await this.#checkConsistency(conn, rec, rec.verifiedNote, note, consistency);
+    }
+    if (cp.size > verifiedSize || verifiedNote === null) {
+      verifiedNote = note;
+      verifiedSize = cp.size;
+    }
+    const gossip: { state: GroupState; msg: VerifiedMessage }[] = [];
+    const accepted: { state: GroupState; msg: VerifiedMessage }[] = [];
+    const next: RelayRecord = { ...rec, cursor: first + entries.length, verifiedNote, verifiedSize };
+    const recognizer = client.recognizer;
+    // Most envelopes are not ours: one tag lookup each, and no transaction for a page of them.
+    let mine = false;
+    for (const entry of entries) {
+      if (entry.envelope !== null && recognizer.lookupEnvelope(entry.envelope) !== undefined) {
+        mine = true;
+        break;
+      }
+    }
+    // The page's newest receive time bounds the relay's clock for delay checks of our entries.
+    if (mine) notePage(client, entries);
+    const saved = mine || save;
+    if (saved) {
+      client.store.transaction(() => {
+        client.batchAppends(() => {
+          for (let i = 0; mine && i < entries.length; i++) {
+            const r = this.#processEntry(rec.url, first + i, entries[i]!);
+            if (r === null) continue;
+            counts.ours++;
+            if (r.added) {
+              counts.newMessages++;
+              accepted.push(r);
+            }
+            if (r.msg.checkpoint !== null) gossip.push(r);
+          }
+        });
+        client.saveRelay({ ...this.#relay(rec.url), cursor: next.cursor, verifiedNote, verifiedSize });
+      });
+    }
+    counts.scanned += entries.length;
+    // Caught up with this checkpoint: "at this time the relay's log had cp.size entries" (delay.ts).
+    if (first + entries.length >= cp.size) noteServed(client, rec.url, cp.size, note);
+    for (const a of accepted) this.#opts.onMessage?.(a.state, a.msg);
+    for (const g of gossip) await this.#checkGossip(conn, g.state, g.msg);
+    return { checkpoint: cp, next, saved };
+  }
+
+  #relay(url: string): RelayRecord {
+    const rec = this.#client.relayRecord(url);
+    if (rec === undefined) throw new UsageError('relay-unpinned', `relay ${url} is not known`);
+    return rec;
+  }
+
+  /** Recognise, open and accept one entry; null when it is not ours. */
+  #processEntry(
+    url: string,
+    index: number,
+    entry: WireEntry,
+  ): { state: GroupState; msg: VerifiedMessage; added: boolean } | null {
+    const client = this.#client;
+    if (entry.envelope === null) return null;
+    const expected = client.recognizer.lookupEnvelope(entry.envelope);
+    if (expected === undefined) return null;
+    const state = client.groupOfKey(expected.groupKey);
+    const keys = state?.ring.keys(expected.epoch);
+    if (state === undefined || keys === null || keys === undefined) return null;
+    if (holdIfFuture(client, state, expected.epoch, url, index, entry.envelope, entry.receivedMs ?? 0))
+      return null;
+    let msg: VerifiedMessage;
+    try {
+      msg = openEnvelope(entry.envelope, { groupId: state.record.id, keys });
+    } catch (e) {
+      // Only a key holder can produce a tag we expect; a failure here is a member's misbehaviour
+      // (or damage), never silently dropped.
+      const replayed = e instanceof CwtchError ? replayedMessage(entry.envelope, keys, e) : null;
+      if (replayed !== null) {
+        state.anomalies.push({ type: 'bad-envelope', relay: url, index, detail: 'replay' });
+        recordReplay(client, state, url, index, replayed, expected.epoch);
+        return null;
+      }
+      const detail = e instanceof CwtchError ? `${e.reason}: ${e.message}` : String(e);
+      this.#anomaly(state, { type: 'bad-envelope', relay: url, index, detail });
+      return null;
+    }
+    if (
+      expected.kind === 'message' &&
+      (!Buffer.from(expected.author).equals(Buffer.from(msg.author)) || expected.seq !== msg.seq)
+    ) {
+      this.#anomaly(state, {
+        type: 'tag-mismatch',
+        relay: url,
+        index,
+        author: hex(msg.author),
+        detail: `envelope tagged as seq ${expected.seq} of ${hex(expected.author).slice(0, 12)} holds seq ${msg.seq} of ${hex(msg.author).slice(0, 12)}`,
+      });
+    }
+    // An intro nonce stays expected until its invite expires (Client #liveIntros): someone else
+    // may join with the same invite, so a joiner's first envelope consumes nothing.
+    checkDelay(client, state, url, index, entry.receivedMs ?? 0, msg);
+    // A message we hold, served again: a replay when this relay had it at another index.
+    if (state.dag.has(msg.id)) noteDuplicate(client, state, msg, url, index, entry.envelope);
+    let added: boolean;
+    try {
+      added = client.acceptOpened(state, msg, url, index, entry.receivedMs ?? 0);
+    } catch (e) {
+      const detail = e instanceof CwtchError ? `${e.reason}: ${e.message}` : String(e);
+      this.#anomaly(state, { type: 'id-conflict', relay: url, index, detail, author: hex(msg.author) });
+      return null;
+    }
+    return { state, msg, added };
+  }
+
+  #anomaly(state: GroupState, a: GroupState['anomalies'][number]): void {
+    state.anomalies.push(a);
+    saveEvidence(this.#client, {
+      kind: 'anomaly',
+      group: state.key,
+      relay: a.relay,
+      detectedMs: this.#client.now(),
+      detail: `${a.type} at index ${a.index}: ${a.detail}`,
+      ...(a.author === undefined ? {} : { member: a.author }),
+      log: null,
+      members: [],
+    });
+  }
+
+  /**
+   * Consistency of two checkpoints of a relay, `proof` as the relay served it; evidence is saved
+   * (made a proof of the fork when the relay's answers allow it) before the error propagates.
+   * @throws InconsistencyError carrying ConsistencyFailureEvidence.
+   */
+  async #checkConsistency(
+    conn: RelayClient,
+    rec: RelayRecord,
+    older: string,
+    newer: string,
+    proof: readonly Uint8Array[],
+    group: string | null = null,
+  ): Promise<void> {
+    try {
+      checkCheckpointConsistency(older, newer, proof, rec.origin!, rec.signingKey!);
+    } catch (e) {
+      if (!(e instanceof InconsistencyError)) throw e;
+      const failure = e.evidence as ConsistencyFailureEvidence;
+      const split = failure.splitView ?? (await this.#proveFork(conn, rec, failure));
+      if (split === undefined || split === failure.splitView) {
+        this.#saveLogEvidence(rec, failure, e.message, group);
+        throw e;
+      }
+      const proven: ConsistencyFailureEvidence = { ...failure, splitView: split };
+      const [a, b] = [failure.older, failure.newer].map((n) => parseCheckpoint(n).checkpoint.size);
+      const message = `the log signed conflicting checkpoints of sizes ${a} and ${b}`;
+      this.#saveLogEvidence(rec, proven, message, group);
+      throw new InconsistencyError('split-view', message, proven);
+    }
+  }
+
+  /**
+   * A failed consistency proof from a checkpoint of size m proves a fork by itself only when m is
+   * not a power of two (docs/log.md §4): otherwise the proof never names the root the relay's tree
+   * has at m. Ask the relay for that root (an inclusion proof of leaf m − 1 in its tree of size m)
+   * and, if its own consistency proof ties that root to the newer checkpoint while the older
+   * checkpoint has another root, that is prefix evidence anyone can verify with the relay's key.
+   * @returns the evidence, or undefined when the relay's answers prove nothing.
+   */
+  async #proveFork(
+    conn: RelayClient,
+    rec: RelayRecord,
+    failure: ConsistencyFailureEvidence,
+  ): Promise<SplitViewEvidence | undefined> {
+    const older = verifyCheckpoint(failure.older, rec.origin!, rec.signingKey!);
+    const newer = verifyCheckpoint(failure.newer, rec.origin!, rec.signingKey!);
+    if (older.size === 0 || older.size >= newer.size) return undefined;
+    try {
+      const last = (older.size - 1) as LogIndex;
+      const p = await conn.request({ type: 'prove', index: last, size: older.size }, 'proof');
+      const prefixRoot = rootFromInclusionProof(p.leafHash, last, older.size, p.proof);
+      if (prefixRoot.equals(Buffer.from(older.rootHash))) return undefined;
+      if (!verifyConsistency(older.size, newer.size, failure.proof, prefixRoot, newer.rootHash))
+        return undefined;
+      return { kind: 'prefix', older: failure.older, newer: failure.newer, prefixRoot, proof: failure.proof };
+    } catch (e) {
+      // A refusal or a malformed answer proves nothing; the failure is kept as it is.
+      if (e instanceof CwtchError) return undefined;
+      throw e;
+    }
+  }
+
+  #saveLogEvidence(
+    rec: RelayRecord,
+    evidence: LogEvidence,
+    detail: string,
+    group: string | null = null,
+  ): void {
+    saveEvidence(this.#client, {
+      kind: 'relay',
+      group,
+      relay: rec.url,
+      detectedMs: this.#client.now(),
+      detail,
+      log: { origin: rec.origin!, signingKey: hex(rec.signingKey!), evidence },
+      members: [],
+    });
+  }
+
+  /**
+   * A member's message carries the relay checkpoint that member saw. If the relay showed them a
+   * tree ours cannot be consistent with, that is a split view: prove it or record it.
+   */
+  async #checkGossip(conn: RelayClient, state: GroupState, msg: VerifiedMessage): Promise<void> {
+    const g = msg.checkpoint!;
+    // Members gossip the checkpoint they last verified, so one checkpoint comes in many messages
+    // (every message an author writes between two syncs): check each once.
+    const seen = gossipKey(g);
+    if (this.#gossipChecked.has(seen)) return;
+    const rec = state.record.relays
+      .map((r) => this.#client.relayRecord(r.url))
+      .find((r) => r?.origin === g.origin);
+    if (rec === undefined || rec.signingKey === null || rec.verifiedNote === null) return;
+    let theirs: string;
+    try {
+      theirs = noteFromCompactCheckpoint({ ...g, size: g.size as TreeSize }, g.origin, rec.signingKey);
+      verifyCheckpoint(theirs, g.origin, rec.signingKey);
+    } catch {
+      this.#anomaly(state, {
+        type: 'bad-envelope',
+        relay: rec.url,
+        index: -1,
+        author: hex(msg.author),
+        detail: 'gossiped checkpoint is not signed by the relay',
+      });
+      return;
+    }
+    const ours = this.#client.relayRecord(rec.url)!;
+    const oursNote = ours.verifiedNote!;
+    if (g.size === ours.verifiedSize) {
+      const split = splitViewFromNotes(theirs, oursNote, g.origin, rec.signingKey);
+      if (split !== null) {
+        this.#saveLogEvidence(
+          rec,
+          split,
+          `relay ${rec.url} showed another member a different log of the same size ${g.size}`,
+          state.key,
+        );
+      } else this.#gossipPassed(seen);
+      return;
+    }
+    if (conn.url !== rec.url) return;
+    const [from, to, older, newer] =
+      g.size < ours.verifiedSize
+        ? [g.size, ours.verifiedSize, theirs, oursNote]
+        : [ours.verifiedSize, g.size, oursNote, theirs];
+    let proof: readonly Uint8Array[] = [];
+    try {
+      proof = (await conn.request({ type: 'consistency', from, to }, 'consistencyProof')).proof;
+    } catch (e) {
+      if (e instanceof CwtchError && e.reason === 'bad-range') {
+        // The member saw a larger tree than the relay now admits to us: it is withholding entries.
+        saveEvidence(this.#client, {
+          kind: 'relay',
+          group: state.key,
+          relay: rec.url,
+          detectedMs: this.#client.now(),
+          detail: `relay ${rec.url} showed a member a log of size ${to} but tells us its log has fewer entries (withholding or split view)`,
+          log: {
+            origin: rec.origin!,
+            signingKey: hex(rec.signingKey),
+            evidence: { kind: 'consistency-failure', older, newer, proof: [] },
+          },
+          members: [],
+        });
+        return;
+      }
+      throw e;
+    }
+    try {
+      await this.#checkConsistency(conn, rec, older, newer, proof, state.key);
+      // A prefix of a checkpoint we verified is a prefix of every later one we verify (each is
+      // proven consistent with the one before), so it never needs checking again. A gossiped
+      // checkpoint larger than ours is checked again when it comes again: ours has grown.
+      if (g.size < ours.verifiedSize) this.#gossipPassed(seen);
+    } catch (e) {
+      // Evidence is kept; the relay's own view (ours) stays verified, so sync goes on.
+      if (!(e instanceof InconsistencyError)) throw e;
+    }
+  }
+
+  #gossipPassed(key: string): void {
+    // Bounded: an author's gossip changes only when it syncs; forgetting costs a re-check.
+    if (this.#gossipChecked.size >= MAX_GOSSIP_CHECKED) this.#gossipChecked.clear();
+    this.#gossipChecked.add(key);
+  }
+
+  /** Post every outbox entry that lacks a receipt from this relay. */
+  async flushOutbox(conn: RelayClient): Promise<number> {
+    const client = this.#client;
+    const rec = this.#relay(conn.url);
+    let posted = 0;
+    for (const post of inPostingOrder(client, client.pendingPosts())) {
+      const slot = post.receipts.find((r) => r.url === conn.url && r.receipt === null);
+      if (slot === undefined) continue;
+      const receipt = await this.#postWithRetry(conn, post.envelope);
+      if (
+        !verifyReceipt(receipt, rec.signingKey!) ||
+        !leafHash(post.envelope).equals(Buffer.from(receipt.leafHash))
+      ) {
+        throw new VerifyError(
+          'bad-receipt',
+          `relay ${conn.url} returned a receipt that does not match the post`,
+        );
+      }
+      noteOffset(client, conn.url, receipt.timeMs); // the relay's clock, for delay.ts
+      // Re-read this one post (another relay's receipt may have landed meanwhile), not the outbox.
+      const fresh = client.post(post.messageId) ?? post;
+      client.savePost({
+        ...fresh,
+        receipts: fresh.receipts.map((r) =>
+          r.url === conn.url ? { ...r, receipt: encodeReceipt(receipt) } : r,
+        ),
+      });
+      posted++;
+    }
+    return posted;
+  }
+
+  async #postWithRetry(conn: RelayClient, envelope: Uint8Array): Promise<Receipt> {
+    let delay = 100;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const token = conn.tokens.required ? await this.#takeToken(conn) : null;
+        const r = await conn.request({ type: 'post', envelope, token }, 'receipt');
+        return decodeReceipt(r.receipt);
+      } catch (e) {
+        if (!(e instanceof PushbackError) || attempt >= 8) throw e;
+        await new Promise((res) => setTimeout(res, Math.max(delay, e.retryAfterMs)));
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  /** A token for one post, from the sealed wallet; fetches a batch when empty. */
+  async #takeToken(conn: RelayClient): Promise<Uint8Array> {
+    const client = this.#client;
+    const key = conn.bundle.bundle.tokenKey;
+    if (key === null)
+      throw new UsageError(
+        'tokens-unavailable',
+        `relay ${conn.url} requires tokens but publishes no token key`,
+      );
+    const wallet = new TokenWallet(key);
+    const stored = client.store.get(KIND.tokens, conn.url);
+    if (Array.isArray(stored))
+      wallet.importTokens(stored.filter((t): t is Uint8Array => t instanceof Uint8Array));
+    if (wallet.exportTokens().length === 0) {
+      await wallet.acquire(Math.min(32, conn.tokens.maxBatch || 32), {
+        challenge: async () => (await conn.request({ type: 'tokenChallenge' }, 'challenge')).challenge,
+        issue: async (challenge, solution, blinded) => {
+          const r = await conn.request({ type: 'tokenIssue', challenge, solution, blinded }, 'tokens');
+          return { keyId: wallet.keyId, evaluated: r.evaluated, proof: r.proof };
+        },
+      });
+    }
+    const token = wallet.take();
+    // The token is spent from our point of view once handed out: never reuse it after a crash.
+    client.store.put(KIND.tokens, conn.url, wallet.exportTokens());
+    return token;
+  }
+
+  /** Ask the relay to prove each of our receipted posts is in its log where the receipt says. */
+  async verifyReceipts(conn: RelayClient): Promise<number> {
+    const client = this.#client;
+    const rec = this.#relay(conn.url);
+    if (rec.verifiedNote === null) return 0;
+    const cp = verifyCheckpoint(rec.verifiedNote, rec.origin!, rec.signingKey!);
+    let verified = 0;
+    for (const post of client.allPosts()) {
+      const slot = post.receipts.find((r) => r.url === conn.url && r.receipt !== null && !r.included);
+      if (slot === undefined) continue;
+      const receipt = decodeReceipt(slot.receipt!);
+      if (receipt.index >= cp.size) continue;
+      const p = await conn.request({ type: 'prove', index: receipt.index, size: cp.size }, 'proof');
+      const sameLeaf = Buffer.from(p.leafHash).equals(Buffer.from(receipt.leafHash));
+      const proves = verifyInclusion(
+        p.leafHash,
+        receipt.index as LogIndex,
+        cp.size as TreeSize,
+        p.proof,
+        cp.rootHash,
+      );
+      if (sameLeaf && proves) {
+        client.savePost(markIncluded(post, conn.url));
+        verified++;
+        continue;
+      }
+      saveEvidence(client, {
+        kind: 'receipt',
+        group: hex(post.groupId),
+        relay: conn.url,
+        detectedMs: client.now(),
+        detail: `relay ${conn.url} receipted our envelope at index ${receipt.index} but its checkpoint of size ${cp.size} ${proves ? 'holds another envelope there' : 'does not prove it'}`,
+        log: null,
+        members: [],
+        receipt: {
+          receipt: hex(slot.receipt!),
+          checkpoint: rec.verifiedNote,
+          servedLeaf: hex(p.leafHash),
+          proof: p.proof.map(hex),
+          signingKey: hex(rec.signingKey!),
+        },
+      });
+    }
+    return verified;
+  }
+}
+
+/**
+ * The outbox in the order its messages were written: per group by seq (the profile store lists
+ * records in the order of their keyed lookup hashes, i.e. at random). Posting seq 2 before seq 1
+ * would show every reader a gap in our messages until seq 1 arrives, and after a lost connection
+ * one that looks exactly like censorship.
+ */
+function inPostingOrder(client: ClientContext, posts: readonly PostRecord[]): PostRecord[] {
+  const key = (p: PostRecord) => {
+    const group = hex(p.groupId);
+    return { group, seq: client.groupOfKey(group)?.dag.get(p.messageId)?.seq ?? 0 };
+  };
+  return posts
+    .map((p) => ({ p, k: key(p) }))
+    .sort((a, b) =>
+      a.k.group === b.k.group
+        ? a.k.seq - b.k.seq || a.p.createdMs - b.p.createdMs
+        : a.k.group < b.k.group
+          ? -1
+          : 1,
+    )
+    .map((x) => x.p);
+}
+
+function markIncluded(post: PostRecord, url: string): PostRecord {
+  return { ...post, receipts: post.receipts.map((r) => (r.url === url ? { ...r, included: true } : r)) };
+}
+
+function pick(c: {
+  scanned: number;
+  ours: number;
+  newMessages: number;
+  posted: number;
+  receiptsVerified: number;
+  size: number;
+}) {
+  return {
+    scanned: c.scanned,
+    ours: c.ours,
+    newMessages: c.newMessages,
+    checkpointSize: c.size,
+    posted: c.posted,
+    receiptsVerified: c.receiptsVerified,
+  };
+}
+
+export type { EvidenceRecord };
