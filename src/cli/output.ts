@@ -2,10 +2,11 @@
  * The CLI's voice (after age): results on stdout, `cwtch-groups: error: …` and
  * `cwtch-groups: hint: …` on stderr, lower case, no secrets. Exit codes by error code.
  */
-import { FORK_HINTS } from '../client/forks/forks.ts';
-import { PROFILE_HINTS } from '../client/store/profile-store.ts';
+
 import { CwtchError, type ErrorCode, EXIT_CODES } from '../errors.ts';
 import { INVITE_HINTS } from '../group/invite.ts';
+import { FORK_HINTS } from './fork-hints.ts';
+import { PROFILE_HINTS } from './profile-hints.ts';
 
 export const PROGRAM = 'cwtch-groups';
 

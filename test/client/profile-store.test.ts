@@ -9,13 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
+import { resolveHome } from '../../src/cli/home.ts';
 import { KDF_ENV_VAR, kdfParamsFromEnv, WRAPPED_KEY_BYTES } from '../../src/client/store/passphrase.ts';
-import {
-  PROFILE_APPLICATION_ID,
-  PROFILE_FILE,
-  ProfileStore,
-  resolveHome,
-} from '../../src/client/store/profile-store.ts';
+import { PROFILE_APPLICATION_ID, PROFILE_FILE, ProfileStore } from '../../src/client/store/profile-store.ts';
 import { ARGON2ID_DEFAULT, ARGON2ID_TEST, randomBytes } from '../../src/crypto/index.ts';
 import { CwtchError, InternalError, UsageError, VerifyError } from '../../src/errors.ts';
 import { generateIdentity, identitySeed } from '../../src/identity/identity.ts';
@@ -499,7 +495,7 @@ test('missing, existing, foreign, damaged and too-new profiles are typed errors 
   xdb.close();
   await assert.rejects(ProfileStore.open(flipped, PASS), rejectsWith('usage', 'wrong-passphrase'));
 
-  const { PROFILE_HINTS } = await import('../../src/client/store/profile-store.ts');
+  const { PROFILE_HINTS } = await import('../../src/cli/profile-hints.ts');
   for (const reason of [
     'profile-missing',
     'profile-foreign',
