@@ -47,6 +47,7 @@ import { onionAddressOf } from '../identity/onion.ts';
 import { verifyCheckpoint } from '../log/checkpoint.ts';
 import { parseNote } from '../log/note.ts';
 import { ConsistencyChecker, type Finding, MessageDag } from '../transcript/index.ts';
+import { bytesEqual, toHex } from '../wire/bytes.ts';
 import type { CborValue } from '../wire/cbor.ts';
 import { saveEvidence } from './accountability/evidence.ts';
 import type { ClientContext, GroupState, MemberView } from './context.ts';
@@ -111,7 +112,6 @@ export interface ReadMessage {
   readonly waitingForParents: boolean;
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function decodeText(body: Uint8Array): string | null {
@@ -200,7 +200,7 @@ export class Client implements ClientContext {
   // Groups
 
   #loadGroup(record: GroupRecord): GroupState {
-    const key = hex(record.id);
+    const key = toHex(record.id);
     const dag = new MessageDag<VerifiedMessage>();
     const state: GroupState = {
       record,
@@ -247,7 +247,8 @@ export class Client implements ClientContext {
 
   /** Store and load a group made elsewhere (a fork this profile starts). */
   adoptGroup(record: GroupRecord): GroupState {
-    if (this.groups.has(hex(record.id))) throw new UsageError('already-member', 'that group exists already');
+    if (this.groups.has(toHex(record.id)))
+      throw new UsageError('already-member', 'that group exists already');
     return this.store.transaction(() => {
       this.store.put(KIND.group, record.id, encodeGroup(record));
       return this.#loadGroup(record);
@@ -270,7 +271,7 @@ export class Client implements ClientContext {
     const keys = this.windowKeys(state);
     const seen = new Set<string>();
     for (const author of state.dag.authors()) {
-      seen.add(hex(author));
+      seen.add(toHex(author));
       const latest = state.dag.latestSeq(author) ?? -1;
       const have = new Set(state.dag.messagesBy(author).map((m) => m.seq as number));
       const missing: number[] = [];
@@ -278,7 +279,7 @@ export class Client implements ClientContext {
       this.recognizer.expectAuthor(state.key, keys, author, latest + 1, missing);
     }
     for (const m of state.record.seedMembers) {
-      if (seen.has(hex(m.author))) continue;
+      if (seen.has(toHex(m.author))) continue;
       // Also expect the messages the member sent before our invite: history of epochs we hold.
       const earlier: number[] = [];
       for (let s = Math.max(0, m.nextSeq - 64); s < m.nextSeq; s++) earlier.push(s);
@@ -297,7 +298,7 @@ export class Client implements ClientContext {
   #liveIntros(state: GroupState, nonces: readonly Uint8Array[]): Uint8Array[] {
     const now = this.now();
     const live = nonces.filter((n) => {
-      const announced = state.introNotices.get(hex(n));
+      const announced = state.introNotices.get(toHex(n));
       return announced === undefined || announced + INTRO_LIFETIME_MS >= now;
     });
     return live.slice(Math.max(0, live.length - MAX_PENDING_INTROS));
@@ -305,7 +306,7 @@ export class Client implements ClientContext {
 
   /** The group's pending intros with `nonce` added (once) and expired ones dropped. */
   #withIntro(state: GroupState, nonce: Uint8Array): Uint8Array[] {
-    const others = state.record.pendingIntros.filter((n) => !Buffer.from(n).equals(Buffer.from(nonce)));
+    const others = state.record.pendingIntros.filter((n) => !bytesEqual(n, nonce));
     return [...this.#liveIntros(state, others).slice(-(MAX_PENDING_INTROS - 1)), nonce];
   }
 
@@ -314,10 +315,10 @@ export class Client implements ClientContext {
     const result = state.dag.insert(msg);
     if (!result.added) return false;
     if (msg.kind === MessageKind.inviteNotice && msg.body.length === INTRO_NONCE_BYTES)
-      state.introNotices.set(hex(msg.body), msg.timestamp);
+      state.introNotices.set(toHex(msg.body), msg.timestamp);
     if (msg.kind === MessageKind.join && msg.seq === 0) {
       const name = decodeText(msg.body);
-      if (name !== null && name.length > 0 && name.length <= 64) state.names.set(hex(msg.author), name);
+      if (name !== null && name.length > 0 && name.length <= 64) state.names.set(toHex(msg.author), name);
     }
     return true;
   }
@@ -368,7 +369,7 @@ export class Client implements ClientContext {
       const got = conn.bundle.bundle;
       const rec = this.relayRecord(url);
       const pinned = rec?.identityKey ?? expectedKey;
-      if (pinned !== undefined && !Buffer.from(pinned).equals(Buffer.from(got.identityKey))) {
+      if (pinned !== undefined && !bytesEqual(pinned, got.identityKey)) {
         // Remembered, so the next audit says so even after the impostor is gone.
         saveEvidence(this, {
           kind: 'impostor',
@@ -385,10 +386,7 @@ export class Client implements ClientContext {
           { url, pinned: onionAddressOf(pinned), presented: conn.bundle.address },
         );
       }
-      if (
-        rec?.signingKey &&
-        (!Buffer.from(rec.signingKey).equals(Buffer.from(got.signingKey)) || rec.origin !== got.logOrigin)
-      ) {
+      if (rec?.signingKey && (!bytesEqual(rec.signingKey, got.signingKey) || rec.origin !== got.logOrigin)) {
         throw new InconsistencyError(
           'relay-log-changed',
           `the relay at ${url} started a new log (origin ${got.logOrigin}); its old checkpoints are kept as evidence`,
@@ -490,11 +488,11 @@ export class Client implements ClientContext {
 
   #memberSeeds(state: GroupState): { author: Uint8Array; nextSeq: number }[] {
     const seeds = new Map<string, { author: Uint8Array; nextSeq: number }>();
-    for (const m of state.record.seedMembers) seeds.set(hex(m.author), m);
+    for (const m of state.record.seedMembers) seeds.set(toHex(m.author), m);
     for (const a of state.dag.authors())
-      seeds.set(hex(a), { author: a, nextSeq: (state.dag.latestSeq(a) ?? -1) + 1 });
+      seeds.set(toHex(a), { author: a, nextSeq: (state.dag.latestSeq(a) ?? -1) + 1 });
     // Our own next message will follow the invite notice we are about to post.
-    const me = hex(this.identity.keyPair.publicKey);
+    const me = toHex(this.identity.keyPair.publicKey);
     const mine = seeds.get(me);
     if (mine) seeds.set(me, { ...mine, nextSeq: mine.nextSeq + 1 });
     return [...seeds.values()];
@@ -507,7 +505,7 @@ export class Client implements ClientContext {
    */
   async joinGroup(text: string, opts: { intro?: boolean } = {}): Promise<GroupState> {
     const invite: Invite = decodeInvite(text.trim());
-    const key = hex(invite.groupId);
+    const key = toHex(invite.groupId);
     if (this.groups.has(key))
       throw new UsageError('already-member', `you are already in group "${invite.name}"`);
     const now = this.now();
@@ -549,12 +547,10 @@ export class Client implements ClientContext {
       pendingIntros: [],
       myIntro: opts.intro === false ? null : invite.introNonce,
       seedMembers: [
-        ...invite.members.filter((m) => !Buffer.from(m.author).equals(Buffer.from(invite.inviter))),
+        ...invite.members.filter((m) => !bytesEqual(m.author, invite.inviter)),
         {
           author: invite.inviter,
-          nextSeq:
-            invite.members.find((m) => Buffer.from(m.author).equals(Buffer.from(invite.inviter)))?.nextSeq ??
-            0,
+          nextSeq: invite.members.find((m) => bytesEqual(m.author, invite.inviter))?.nextSeq ?? 0,
         },
       ],
       joinedMs: now,
@@ -596,11 +592,11 @@ export class Client implements ClientContext {
 
   members(ref: string): MemberView[] {
     const state = this.resolveGroup(ref);
-    const me = hex(this.identity.keyPair.publicKey);
+    const me = toHex(this.identity.keyPair.publicKey);
     const out: MemberView[] = [];
     const seen = new Set<string>();
     for (const a of state.dag.authors()) {
-      const k = hex(a);
+      const k = toHex(a);
       seen.add(k);
       const msgs = state.dag.messagesBy(a);
       out.push({
@@ -613,7 +609,7 @@ export class Client implements ClientContext {
       });
     }
     for (const m of state.record.seedMembers) {
-      if (seen.has(hex(m.author))) continue;
+      if (seen.has(toHex(m.author))) continue;
       out.push({
         address: onionAddressOf(m.author),
         publicKey: m.author,
@@ -711,7 +707,7 @@ export class Client implements ClientContext {
    * (TAG_WINDOW) ahead of what readers expect, and they would never recognise it.
    */
   pendingPosts(): PostRecord[] {
-    const seqOf = (p: PostRecord) => this.groups.get(hex(p.groupId))?.dag.get(p.messageId)?.seq ?? 0;
+    const seqOf = (p: PostRecord) => this.groups.get(toHex(p.groupId))?.dag.get(p.messageId)?.seq ?? 0;
     return this.store
       .list(KIND.post)
       .map((r) => decodePost(r.value))
@@ -740,13 +736,13 @@ export class Client implements ClientContext {
 
   read(ref: string, limit?: number): ReadMessage[] {
     const state = this.resolveGroup(ref);
-    const me = hex(this.identity.keyPair.publicKey);
+    const me = toHex(this.identity.keyPair.publicKey);
     let order = state.dag.displayOrder();
     if (limit !== undefined) order = order.slice(Math.max(0, order.length - limit));
     return order.map((m) => {
-      const author = hex(m.author);
+      const author = toHex(m.author);
       return {
-        id: hex(m.id),
+        id: toHex(m.id),
         author: onionAddressOf(m.author),
         authorName: state.names.get(author) ?? null,
         isMine: author === me,
@@ -789,7 +785,7 @@ export class Client implements ClientContext {
     }
     this.recognizer.expectAuthor(state.key, this.windowKeys(state), msg.author, msg.seq + 1);
     if (msg.kind === MessageKind.inviteNotice && msg.body.length === INTRO_NONCE_BYTES) {
-      if (!state.record.pendingIntros.some((n) => Buffer.from(n).equals(Buffer.from(msg.body)))) {
+      if (!state.record.pendingIntros.some((n) => bytesEqual(n, msg.body))) {
         this.#saveGroup(state, { ...state.record, pendingIntros: this.#withIntro(state, msg.body) });
         this.recognizer.expectIntro(state.key, this.windowKeys(state), msg.body);
       }

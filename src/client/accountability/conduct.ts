@@ -18,6 +18,7 @@ import { onionAddressOf } from '../../identity/onion.ts';
 import { noteFromCompactCheckpoint, verifyCheckpoint } from '../../log/checkpoint.ts';
 import type { TreeSize } from '../../log/hash.ts';
 import { MAX_PARENTS } from '../../transcript/index.ts';
+import { toHex } from '../../wire/bytes.ts';
 import type { ClientContext, GroupState } from '../context.ts';
 import { type Location, locations } from '../sync/locations.ts';
 import { listEvidence } from './evidence.ts';
@@ -36,8 +37,6 @@ const KEY_OVERLAP_EPOCHS = 1;
  * names. Honest clients take their time from their own clock, which may lag the relay's.
  */
 export const RELAY_TIME_TOLERANCE_MS = 10 * 60 * 1000;
-
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 export interface OmissionFinding {
   readonly type: 'omission';
@@ -95,7 +94,7 @@ export function conductFindings(
   state: GroupState,
   locs = locations(client, state),
 ): ConductFinding[] {
-  const me = hex(client.identity.keyPair.publicKey);
+  const me = toHex(client.identity.keyPair.publicKey);
   const dag = state.dag;
   const out: ConductFinding[] = [];
   const full = (id: Uint8Array) => dag.get(id);
@@ -110,16 +109,16 @@ export function conductFindings(
   );
   const seenCache = new Map<string, Set<string>>();
   const seenBy = (id: Uint8Array) => {
-    const k = hex(id);
+    const k = toHex(id);
     let s = seenCache.get(k);
     if (s === undefined) {
-      s = new Set(dag.seenBy(id).map(hex));
+      s = new Set(dag.seenBy(id).map(toHex));
       seenCache.set(k, s);
     }
     return s;
   };
   for (const author of dag.authors()) {
-    const x = hex(author);
+    const x = toHex(author);
     if (x === me) continue;
     const mine = dag.messagesBy(author);
     if (mine.length === 0) continue;
@@ -135,9 +134,9 @@ export function conductFindings(
     if (statements.length === 0) continue;
     statements.sort((a, b) => a.m.seq - b.m.seq);
     for (const o of dag.displayOrder()) {
-      if (hex(o.author) === x) continue;
+      if (toHex(o.author) === x) continue;
       if (o.epoch < firstEpoch || seenBy(o.id).has(x)) continue;
-      for (const at of locs.get(hex(o.id)) ?? []) {
+      for (const at of locs.get(toHex(o.id)) ?? []) {
         if (!at.proven) continue;
         // X could open O: an honest client erases S(e) only at a complete sync that starts after
         // e ended plus the grace window (docs/PROTOCOL.md §4.1), so an O the relay received (our
@@ -157,7 +156,7 @@ export function conductFindings(
           relay: s.relay,
           omitted: o,
           omittedAt: at,
-          detail: `message ${hex(s.m.id).slice(0, 8)} (seq ${s.m.seq}) of ${onionAddressOf(author).slice(0, 8)} gossips ${s.relay} at size ${s.size}, yet neither it nor any later message of its author acknowledges message ${hex(o.id).slice(0, 8)} at index ${at.index}`,
+          detail: `message ${toHex(s.m.id).slice(0, 8)} (seq ${s.m.seq}) of ${onionAddressOf(author).slice(0, 8)} gossips ${s.relay} at size ${s.size}, yet neither it nor any later message of its author acknowledges message ${toHex(o.id).slice(0, 8)} at index ${at.index}`,
         });
         break;
       }
@@ -166,11 +165,11 @@ export function conductFindings(
 
   // Backdated against the relay's receive time of a parent.
   for (const m of dag.messages()) {
-    if (hex(m.author) === me) continue;
+    if (toHex(m.author) === me) continue;
     for (const p of m.parents) {
       // Only other authors' messages: an author holds its own before any relay does (an outbox).
-      if (hex(full(p)?.author ?? new Uint8Array()) === hex(m.author)) continue;
-      const at = (locs.get(hex(p)) ?? [])
+      if (toHex(full(p)?.author ?? new Uint8Array()) === toHex(m.author)) continue;
+      const at = (locs.get(toHex(p)) ?? [])
         .filter((l) => l.receivedMs > 0)
         .sort((a, b) => a.receivedMs - b.receivedMs)[0];
       const parent = full(p);
@@ -183,13 +182,13 @@ export function conductFindings(
         parent,
         parentAt: at,
         toleranceMs: RELAY_TIME_TOLERANCE_MS,
-        detail: `message ${hex(m.id).slice(0, 8)} claims ${new Date(m.timestamp).toISOString()}, ${Math.round((at.receivedMs - m.timestamp) / 60000)} min before ${at.relay} received its parent ${hex(p).slice(0, 8)}`,
+        detail: `message ${toHex(m.id).slice(0, 8)} claims ${new Date(m.timestamp).toISOString()}, ${Math.round((at.receivedMs - m.timestamp) / 60000)} min before ${at.relay} received its parent ${toHex(p).slice(0, 8)}`,
       });
     }
   }
   const rank = (f: ConductFinding) => (f.type === 'omission' ? 0 : 1);
   const key = (f: ConductFinding) =>
-    `${hex(f.author)}:${hex(f.message.id)}:${hex(f.type === 'omission' ? f.omitted.id : f.parent.id)}`;
+    `${toHex(f.author)}:${toHex(f.message.id)}:${toHex(f.type === 'omission' ? f.omitted.id : f.parent.id)}`;
   return out.sort((a, b) => rank(a) - rank(b) || (key(a) < key(b) ? -1 : 1));
 }
 
@@ -204,6 +203,6 @@ export function conductMarks(findings: readonly ConductFinding[]): {
     author: f.author,
     type: f.type,
     detail: f.detail,
-    key: `${f.type}:${hex(f.message.id)},${hex(f.type === 'omission' ? f.omitted.id : f.parent.id)}`,
+    key: `${f.type}:${toHex(f.message.id)},${toHex(f.type === 'omission' ? f.omitted.id : f.parent.id)}`,
   }));
 }

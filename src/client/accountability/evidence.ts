@@ -20,6 +20,7 @@ import {
 } from '../../log/evidence.ts';
 import { decodeReceipt, verifyReceipt, verifyReceiptNotIncludedEvidence } from '../../log/receipt.ts';
 import type { Finding } from '../../transcript/index.ts';
+import { bytesEqual } from '../../wire/bytes.ts';
 import type { ClientContext } from '../context.ts';
 import { KIND } from '../store/records.ts';
 import { verifyReplayItem } from '../sync/relay-replay.ts';
@@ -292,10 +293,10 @@ function verifyItem(item: { [k: string]: unknown }): VerifiedItem {
         return { kind, status: 'invalid', who: '?', summary: 'an equivocation needs two messages' };
       const [a, b] = signed as [ReturnType<typeof openSignedMessage>, ReturnType<typeof openSignedMessage>];
       const same =
-        Buffer.from(a.author).equals(Buffer.from(b.author)) &&
-        Buffer.from(a.groupId).equals(Buffer.from(b.groupId)) &&
+        bytesEqual(a.author, b.author) &&
+        bytesEqual(a.groupId, b.groupId) &&
         a.seq === b.seq &&
-        !Buffer.from(a.id).equals(Buffer.from(b.id));
+        !bytesEqual(a.id, b.id);
       const who = `member ${onionAddressOf(a.author)}`;
       return same
         ? { kind, status: 'proven', who, summary: `signed two different messages as seq ${a.seq}` }

@@ -1,5 +1,6 @@
 import { onionAddressOf } from '../../identity/onion.ts';
 import type { Finding } from '../../transcript/index.ts';
+import { toHex } from '../../wire/bytes.ts';
 import type { Client, GroupState } from '../client.ts';
 import { describeDelay, listDelays } from '../sync/delay.ts';
 import { describeReplay, listReplays, replayItem } from '../sync/relay-replay.ts';
@@ -16,11 +17,10 @@ export interface MemberAuditItem {
   readonly advice: string;
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64url');
 
 function label(state: GroupState, author: Uint8Array): string {
-  return `${state.names.get(hex(author)) ?? 'unnamed member'} (${onionAddressOf(author)})`;
+  return `${state.names.get(toHex(author)) ?? 'unnamed member'} (${onionAddressOf(author)})`;
 }
 
 function remember(client: Client, state: GroupState, findings: readonly Finding[]) {
@@ -74,7 +74,7 @@ export function memberAudit(
         who: `${label(state, f.author)}, or ${relayOf(f.relay)} if it withheld the message from them`,
         since: since(keys[i]!),
         what: f.detail,
-        advice: `ask ${state.names.get(hex(f.author)) ?? 'them'} whether they have message ${hex(f.omitted.id).slice(0, 12)}; if they do, they are hiding it from the group (consider: ${suggestedFork(state, f.author)})`,
+        advice: `ask ${state.names.get(toHex(f.author)) ?? 'them'} whether they have message ${toHex(f.omitted.id).slice(0, 12)}; if they do, they are hiding it from the group (consider: ${suggestedFork(state, f.author)})`,
       });
       bundle.push({
         kind: 'omission',
@@ -147,7 +147,7 @@ export function memberAudit(
 
   // Remembered malice whose finding is no longer present.
   const present = new Set([
-    ...findings.map((f) => `${f.type}:${f.ids.map(hex).join(',')}`),
+    ...findings.map((f) => `${f.type}:${f.ids.map(toHex).join(',')}`),
     ...keys,
     ...anomalies.map((a) => a.key),
   ]);

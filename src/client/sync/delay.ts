@@ -20,6 +20,8 @@
  * that also lies about receive times hides a delay, which then looks like an author who wrote
  * offline (harmless, and the reason a late message alone is not a finding).
  */
+
+import { toHex } from '../../wire/bytes.ts';
 import type { ClientContext, GroupState } from '../context.ts';
 
 export const DELAY_KIND = 'delay';
@@ -58,8 +60,6 @@ export interface DelayRecord {
   readonly servedCheckpoint: string;
   readonly detectedMs: number;
 }
-
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 /**
  * What each relay last said, per client: read from the store once, then kept by noteServed.
@@ -126,8 +126,8 @@ export function checkDelay(
     group: state.key,
     relay,
     index,
-    messageId: hex(message.id),
-    author: hex(message.author),
+    messageId: toHex(message.id),
+    author: toHex(message.author),
     receivedMs,
     servedSize: served.size,
     servedAtMs: served.atMs,

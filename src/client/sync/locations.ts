@@ -4,10 +4,9 @@
  * replay checks and the reader's view.
  */
 import { decodeReceipt } from '../../log/receipt.ts';
+import { toHex } from '../../wire/bytes.ts';
 import type { ClientContext, GroupState } from '../context.ts';
 import { decodeStoredMessage } from '../store/records.ts';
-
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 /** Where this profile got one message: the relay, its index there and the relay's receive time. */
 export interface Location {
@@ -51,16 +50,16 @@ export function locations(client: ClientContext, state: GroupState): Map<string,
     from = items[items.length - 1]!.seq + 1;
   }
   for (const p of client.allPosts()) {
-    if (hex(p.groupId) !== state.key) continue;
+    if (toHex(p.groupId) !== state.key) continue;
     for (const r of p.receipts) {
       if (r.receipt === null) continue;
       const receipt = decodeReceipt(r.receipt);
-      add(hex(p.messageId), {
+      add(toHex(p.messageId), {
         relay: r.url,
         index: receipt.index,
         receivedMs: receipt.timeMs,
         signedTime: true,
-        receipt: hex(r.receipt),
+        receipt: toHex(r.receipt),
         proven: r.included,
       });
     }
@@ -74,7 +73,7 @@ function idOfSigned(state: GroupState, signed: Uint8Array): string {
   let cache = signedIndex.get(state);
   if (cache === undefined || cache.size !== state.dag.size) {
     cache = new Map();
-    for (const m of state.dag.messages()) cache.set(Buffer.from(m.signed).toString('base64'), hex(m.id));
+    for (const m of state.dag.messages()) cache.set(Buffer.from(m.signed).toString('base64'), toHex(m.id));
     signedIndex.set(state, cache);
   }
   return cache.get(Buffer.from(signed).toString('base64')) ?? '';

@@ -22,6 +22,7 @@ import { verifyCheckpoint } from '../../log/checkpoint.ts';
 import { type LogIndex, leafHash, type TreeSize } from '../../log/hash.ts';
 import { verifyInclusion } from '../../log/proof.ts';
 import { decodeReceipt } from '../../log/receipt.ts';
+import { toHex } from '../../wire/bytes.ts';
 import type { ClientContext, GroupState } from '../context.ts';
 import { locations } from './locations.ts';
 import type { RelayClient } from './relay-client.ts';
@@ -53,8 +54,6 @@ export interface ReplayRecord {
   readonly served: ReplayProof | null;
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
 /** Where we first had this message from `relay`: its index, or undefined when we do not know. */
 function firstIndex(
   client: ClientContext,
@@ -71,7 +70,7 @@ function firstIndex(
     cached = { size: state.dag.size, map: locations(client, state) };
     locationCache.set(state, cached);
   }
-  return cached.map.get(hex(msg.id))?.find((l) => l.relay === relay)?.index;
+  return cached.map.get(toHex(msg.id))?.find((l) => l.relay === relay)?.index;
 }
 const locationCache = new WeakMap<GroupState, { size: number; map: ReturnType<typeof locations> }>();
 
@@ -94,11 +93,11 @@ export function noteDuplicate(
   const record: ReplayRecord = {
     group: state.key,
     relay,
-    messageId: hex(msg.id),
-    author: hex(msg.author),
+    messageId: toHex(msg.id),
+    author: toHex(msg.author),
     firstIndex: first,
     servedIndex: index,
-    servedLeaf: hex(leafHash(envelope)),
+    servedLeaf: toHex(leafHash(envelope)),
     detectedMs: client.now(),
     checkpoint: null,
     first: null,
@@ -127,7 +126,7 @@ export async function proveReplays(client: ClientContext, conn: RelayClient): Pr
     if (Math.max(r.firstIndex, r.servedIndex) >= cp.size) continue;
     const prove = async (index: number): Promise<ReplayProof> => {
       const p = await conn.request({ type: 'prove', index, size: cp.size }, 'proof');
-      return { index, leafHash: hex(p.leafHash), proof: p.proof.map(hex) };
+      return { index, leafHash: toHex(p.leafHash), proof: p.proof.map(toHex) };
     };
     const done: ReplayRecord = {
       ...r,
@@ -150,7 +149,7 @@ export function replayItem(client: ClientContext, r: ReplayRecord): { [k: string
     detail: describeReplay(r),
     keyBundle: relay?.bundle === undefined ? null : Buffer.from(relay.bundle).toString('base64url'),
     origin: relay?.origin ?? null,
-    signingKey: relay?.signingKey ? hex(relay.signingKey) : null,
+    signingKey: relay?.signingKey ? toHex(relay.signingKey) : null,
     checkpoint: r.checkpoint,
     servedLeaf: r.servedLeaf,
     first: r.first,

@@ -29,6 +29,7 @@ import { type LogIndex, leafHash, type TreeSize } from '../../log/hash.ts';
 import { rootFromInclusionProof, verifyConsistency, verifyInclusion } from '../../log/proof.ts';
 import { decodeReceipt, encodeReceipt, type Receipt, verifyReceipt } from '../../log/receipt.ts';
 import { TokenWallet } from '../../tokens/index.ts';
+import { bytesEqual, toHex } from '../../wire/bytes.ts';
 import type { WireEntry } from '../../wire/frames.ts';
 import { type EvidenceRecord, saveEvidence } from '../accountability/evidence.ts';
 import type { ClientContext, GroupState } from '../context.ts';
@@ -54,8 +55,6 @@ export interface SyncOptions {
   readonly pageSize?: number;
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
 /** Pages with nothing of ours after which catchUp writes the cursor anyway. */
 const CURSOR_SAVE_PAGES = 64;
 
@@ -63,7 +62,7 @@ const CURSOR_SAVE_PAGES = 64;
 const MAX_GOSSIP_CHECKED = 4096;
 
 function gossipKey(g: NonNullable<VerifiedMessage['checkpoint']>): string {
-  return `${g.origin}\n${g.size}\n${hex(g.rootHash)}\n${hex(g.signature)}`;
+  return `${g.origin}\n${g.size}\n${toHex(g.rootHash)}\n${toHex(g.signature)}`;
 }
 
 /**
@@ -321,14 +320,14 @@ export class RelaySync {
     }
     if (
       expected.kind === 'message' &&
-      (!Buffer.from(expected.author).equals(Buffer.from(msg.author)) || expected.seq !== msg.seq)
+      (!bytesEqual(expected.author, msg.author) || expected.seq !== msg.seq)
     ) {
       this.#anomaly(state, {
         type: 'tag-mismatch',
         relay: url,
         index,
-        author: hex(msg.author),
-        detail: `envelope tagged as seq ${expected.seq} of ${hex(expected.author).slice(0, 12)} holds seq ${msg.seq} of ${hex(msg.author).slice(0, 12)}`,
+        author: toHex(msg.author),
+        detail: `envelope tagged as seq ${expected.seq} of ${toHex(expected.author).slice(0, 12)} holds seq ${msg.seq} of ${toHex(msg.author).slice(0, 12)}`,
       });
     }
     // An intro nonce stays expected until its invite expires (Client #liveIntros): someone else
@@ -341,7 +340,7 @@ export class RelaySync {
       added = client.acceptOpened(state, msg, url, index, entry.receivedMs ?? 0);
     } catch (e) {
       const detail = e instanceof CwtchError ? `${e.reason}: ${e.message}` : String(e);
-      this.#anomaly(state, { type: 'id-conflict', relay: url, index, detail, author: hex(msg.author) });
+      this.#anomaly(state, { type: 'id-conflict', relay: url, index, detail, author: toHex(msg.author) });
       return null;
     }
     return { state, msg, added };
@@ -435,7 +434,7 @@ export class RelaySync {
       relay: rec.url,
       detectedMs: this.#client.now(),
       detail,
-      log: { origin: rec.origin!, signingKey: hex(rec.signingKey!), evidence },
+      log: { origin: rec.origin!, signingKey: toHex(rec.signingKey!), evidence },
       members: [],
     });
   }
@@ -463,7 +462,7 @@ export class RelaySync {
         type: 'bad-envelope',
         relay: rec.url,
         index: -1,
-        author: hex(msg.author),
+        author: toHex(msg.author),
         detail: 'gossiped checkpoint is not signed by the relay',
       });
       return;
@@ -501,7 +500,7 @@ export class RelaySync {
           detail: `relay ${rec.url} showed a member a log of size ${to} but tells us its log has fewer entries (withholding or split view)`,
           log: {
             origin: rec.origin!,
-            signingKey: hex(rec.signingKey),
+            signingKey: toHex(rec.signingKey),
             evidence: { kind: 'consistency-failure', older, newer, proof: [] },
           },
           members: [],
@@ -616,7 +615,7 @@ export class RelaySync {
       const receipt = decodeReceipt(slot.receipt!);
       if (receipt.index >= cp.size) continue;
       const p = await conn.request({ type: 'prove', index: receipt.index, size: cp.size }, 'proof');
-      const sameLeaf = Buffer.from(p.leafHash).equals(Buffer.from(receipt.leafHash));
+      const sameLeaf = bytesEqual(p.leafHash, receipt.leafHash);
       const proves = verifyInclusion(
         p.leafHash,
         receipt.index as LogIndex,
@@ -631,18 +630,18 @@ export class RelaySync {
       }
       saveEvidence(client, {
         kind: 'receipt',
-        group: hex(post.groupId),
+        group: toHex(post.groupId),
         relay: conn.url,
         detectedMs: client.now(),
         detail: `relay ${conn.url} receipted our envelope at index ${receipt.index} but its checkpoint of size ${cp.size} ${proves ? 'holds another envelope there' : 'does not prove it'}`,
         log: null,
         members: [],
         receipt: {
-          receipt: hex(slot.receipt!),
+          receipt: toHex(slot.receipt!),
           checkpoint: rec.verifiedNote,
-          servedLeaf: hex(p.leafHash),
-          proof: p.proof.map(hex),
-          signingKey: hex(rec.signingKey!),
+          servedLeaf: toHex(p.leafHash),
+          proof: p.proof.map(toHex),
+          signingKey: toHex(rec.signingKey!),
         },
       });
     }
@@ -658,7 +657,7 @@ export class RelaySync {
  */
 function inPostingOrder(client: ClientContext, posts: readonly PostRecord[]): PostRecord[] {
   const key = (p: PostRecord) => {
-    const group = hex(p.groupId);
+    const group = toHex(p.groupId);
     return { group, seq: client.groupOfKey(group)?.dag.get(p.messageId)?.seq ?? 0 };
   };
   return posts
