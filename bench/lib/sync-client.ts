@@ -1,6 +1,6 @@
 /**
  * One client sync, measured: open the profile at HOME and run the real sync engine
- * (src/client/sync.ts: pages, checkpoint and consistency checks, tag recognition, open + verify +
+ * (src/client/sync/sync.ts: pages, checkpoint and consistency checks, tag recognition, open + verify +
  * DAG insert + store, cursor) against its relay, from its cursor to the relay's head.
  *
  *   sync-client.ts HOME [MARK,MARK,…]
@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Client } from '../../src/client/client.ts';
-import { SyncEngine } from '../../src/client/sync.ts';
+import { SyncEngine } from '../../src/client/sync/sync.ts';
 
 const home = process.argv[2];
 if (home === undefined) {

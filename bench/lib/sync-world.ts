@@ -18,7 +18,7 @@
  */
 import { join } from 'node:path';
 import { Client } from '../../src/client/client.ts';
-import { SyncEngine } from '../../src/client/sync.ts';
+import { SyncEngine } from '../../src/client/sync/sync.ts';
 import { composeMessage } from '../../src/group/compose.ts';
 import { epochAt } from '../../src/group/epoch.ts';
 import { asSeq, type GossipedCheckpoint, MessageKind } from '../../src/group/message.ts';

@@ -9,7 +9,7 @@
  * measured window. A pushback (rate limit, overload) waits the relay's retry-after (doubled on
  * each further refusal of the same post) and resends.
  */
-import { RelayClient } from '../../src/client/relay-client.ts';
+import { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { PushbackError } from '../../src/errors.ts';
 import { leafHash } from '../../src/log/index.ts';

@@ -10,7 +10,7 @@
  * Pacing: a 1 ms timer sends whatever is due by the clock (rate × elapsed), round-robin over the
  * posters; each poster stays under the relay's per-connection rate limit.
  */
-import type { RelayClient } from '../../src/client/relay-client.ts';
+import type { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { CwtchError } from '../../src/errors.ts';
 import { ENVELOPE_BYTES } from '../../src/wire/frames.ts';

@@ -9,7 +9,7 @@
  * in large batches) on one directory, from one size to the next.
  */
 import { join } from 'node:path';
-import type { RelayClient } from '../../src/client/relay-client.ts';
+import type { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { ENVELOPE_BYTES } from '../../src/wire/frames.ts';
 import { RELAY_ENV, ROOT, runNodeScript } from '../lib/procs.ts';

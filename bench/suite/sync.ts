@@ -1,6 +1,6 @@
 /**
- * Client sync: envelopes scanned per second by the real sync engine (src/client/sync.ts with the
- * tag recogniser, src/client/recognizer.ts) of a real profile, against a real relay process
+ * Client sync: envelopes scanned per second by the real sync engine (src/client/sync/sync.ts with the
+ * tag recogniser, src/client/sync/recognizer.ts) of a real profile, against a real relay process
  * holding pre-generated envelopes, for profiles holding 1, 10 and 100 groups on that relay.
  *
  * The world (bench/lib/sync-world.ts): readers reader-G holding G groups each, and one writer

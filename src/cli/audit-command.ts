@@ -1,8 +1,8 @@
 /** `cwtch-groups audit GROUP [--export FILE]` and `cwtch-groups evidence verify FILE`. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { buildAudit } from '../client/audit.ts';
-import { verifyBundle } from '../client/evidence.ts';
+import { buildAudit } from '../client/accountability/audit.ts';
+import { verifyBundle } from '../client/accountability/evidence.ts';
 import { UsageError } from '../errors.ts';
 import { type GlobalOptions, withClient } from './context.ts';
 import { printJson } from './output.ts';

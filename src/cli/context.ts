@@ -1,6 +1,6 @@
 /** Opening the profile for a command: home directory, passphrase, and closing it afterwards. */
 import { Client } from '../client/client.ts';
-import { resolveHome } from '../client/profile-store.ts';
+import { resolveHome } from './home.ts';
 import { PROGRAM } from './output.ts';
 import { obtainPassphrase } from './passphrase.ts';
 import { torConnector } from './tor-options.ts';

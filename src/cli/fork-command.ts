@@ -1,13 +1,12 @@
 /** `cwtch-groups group fork|forks|fork-join` (docs/CLI.md). */
 import type { Command } from 'commander';
-import { acceptFork, describeFork, forkGroup, listForks, scanForks } from '../client/forks.ts';
-import { SyncEngine } from '../client/sync.ts';
+import { acceptFork, describeFork, forkGroup, listForks, scanForks } from '../client/forks/forks.ts';
+import { SyncEngine } from '../client/sync/sync.ts';
 import { onionAddressOf } from '../identity/onion.ts';
+import { toHex } from '../wire/bytes.ts';
 import { type GlobalOptions, withClient } from './context.ts';
 import { syncJoined } from './group-command.ts';
 import { printJson, reportSyncProblems } from './output.ts';
-
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 /** Adds the fork commands to the `group` command registered by group-command.ts. */
 export function registerForkCommands(program: Command): void {
@@ -39,7 +38,7 @@ export function registerForkCommands(program: Command): void {
             parent: parent.record.name,
             name: fork.child.record.name,
             id: fork.child.key,
-            announcement: hex(fork.announcement),
+            announcement: toHex(fork.announcement),
             policy: fork.child.record.policy,
             relays: fork.child.record.relays.map((r) => r.url),
             members: fork.members.map((m) => onionAddressOf(m)),
@@ -62,10 +61,10 @@ export function registerForkCommands(program: Command): void {
         const state = client.resolveGroup(ref);
         await scanForks(client, { autoJoin: false });
         const out = listForks(client, state).map((f) => ({
-          announcement: hex(f.announcement),
+          announcement: toHex(f.announcement),
           forker: onionAddressOf(f.forker),
-          forkerName: state.names.get(hex(f.forker)) ?? null,
-          group: f.reason === 'fork-malformed' ? null : hex(f.child),
+          forkerName: state.names.get(toHex(f.forker)) ?? null,
+          group: f.reason === 'fork-malformed' ? null : toHex(f.child),
           name: f.name,
           status: f.status,
           reason: f.reason,

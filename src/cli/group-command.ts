@@ -1,9 +1,9 @@
 /** `cwtch-groups group create|join|list|invite|members`. */
 import type { Command } from 'commander';
+import { rememberAll } from '../client/accountability/member-audit.ts';
+import { membersWithPolicy } from '../client/accountability/policy.ts';
 import type { Client, GroupState } from '../client/client.ts';
-import { rememberAll } from '../client/member-audit.ts';
-import { membersWithPolicy } from '../client/policy.ts';
-import { SyncEngine } from '../client/sync.ts';
+import { SyncEngine } from '../client/sync/sync.ts';
 import { UsageError } from '../errors.ts';
 import { epochAt } from '../group/epoch.ts';
 import { type GlobalOptions, withClient } from './context.ts';

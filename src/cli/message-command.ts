@@ -1,12 +1,12 @@
 /** `cwtch-groups send|sync|read|watch`. */
 import type { Command } from 'commander';
+import { locations, receivedAt } from '../client/accountability/conduct.ts';
+import { rememberAll } from '../client/accountability/member-audit.ts';
+import { type PolicyMessage, readWithPolicy } from '../client/accountability/policy.ts';
 import type { Client } from '../client/client.ts';
-import { locations, receivedAt } from '../client/conduct.ts';
-import { annotateForks, forkNews, forkStates } from '../client/forks.ts';
-import { rememberAll } from '../client/member-audit.ts';
-import { type PolicyMessage, readWithPolicy } from '../client/policy.ts';
-import type { RelayClient } from '../client/relay-client.ts';
-import { SyncEngine } from '../client/sync.ts';
+import { annotateForks, forkNews, forkStates } from '../client/forks/forks.ts';
+import type { RelayClient } from '../client/sync/relay-client.ts';
+import { SyncEngine } from '../client/sync/sync.ts';
 import { CwtchError, UsageError } from '../errors.ts';
 import { MAX_BODY_BYTES } from '../group/message.ts';
 import { type GlobalOptions, progressReporter, withClient } from './context.ts';
@@ -74,7 +74,7 @@ function formatMessage(m: PolicyMessage): string {
   return `${when}  ${who}: ${body}${acks}${gap}`;
 }
 
-/** `read` under the group's policy (src/client/policy.ts), rate limits by relay receive time. */
+/** `read` under the group's policy (src/client/accountability/policy.ts), rate limits by relay receive time. */
 function policyRead(client: Client, ref: string, limit?: number) {
   const state = client.resolveGroup(ref);
   rememberAll(client, state);

@@ -2,10 +2,9 @@
  * The CLI's voice (after age): results on stdout, `cwtch-groups: error: …` and
  * `cwtch-groups: hint: …` on stderr, lower case, no secrets. Exit codes by error code.
  */
-import { FORK_HINTS } from '../client/forks.ts';
-import { PROFILE_HINTS } from '../client/profile-store.ts';
+
 import { CwtchError, type ErrorCode, EXIT_CODES } from '../errors.ts';
-import { INVITE_HINTS } from './hints.ts';
+import { FORK_HINTS, INVITE_HINTS, PROFILE_HINTS } from './hints.ts';
 
 export const PROGRAM = 'cwtch-groups';
 
@@ -64,7 +63,7 @@ export function exitStatusOf(codes: readonly ErrorCode[]): number {
   return 0;
 }
 
-/** What a relay sync reports, as far as the CLI cares (src/client/sync.ts RelaySyncReport). */
+/** What a relay sync reports, as far as the CLI cares (src/client/sync/sync.ts RelaySyncReport). */
 export interface SyncOutcome {
   readonly url: string;
   readonly error: { readonly code: string; readonly reason: string; readonly message: string } | null;

@@ -1,9 +1,10 @@
 /** `cwtch-groups profile create|show|passphrase`. */
 import type { Command } from 'commander';
 import { Client } from '../client/client.ts';
-import { ProfileStore, resolveHome } from '../client/profile-store.ts';
+import { ProfileStore } from '../client/store/profile-store.ts';
 import { UsageError } from '../errors.ts';
 import { type GlobalOptions, PASSPHRASE_ENV, withClient } from './context.ts';
+import { resolveHome } from './home.ts';
 import { printJson } from './output.ts';
 import { obtainPassphrase } from './passphrase.ts';
 

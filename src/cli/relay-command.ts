@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { pino } from 'pino';
-import { RelayClient } from '../client/relay-client.ts';
+import { RelayClient } from '../client/sync/relay-client.ts';
 import { UsageError } from '../errors.ts';
 import { keyBundleDigest, type SignedKeyBundle } from '../identity/key-bundle.ts';
 import { hostOnion, type OnionHost } from '../net/onion-host.ts';

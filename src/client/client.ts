@@ -10,10 +10,9 @@
  *   mid-sync resumes from the cursor with no duplicate and no loss.
  */
 import { randomBytes, wipe } from '../crypto/index.ts';
-import { CodecError, CwtchError, InconsistencyError, UsageError } from '../errors.ts';
+import { CodecError, InconsistencyError, UsageError } from '../errors.ts';
 import { composeMessage } from '../group/compose.ts';
 import { INTRO_NONCE_BYTES } from '../group/detection.ts';
-import { ENVELOPE_BYTES } from '../group/envelope.ts';
 import {
   asEpoch,
   DEFAULT_EPOCH_LENGTH_MS,
@@ -47,13 +46,13 @@ import { onionAddressOf } from '../identity/onion.ts';
 import { verifyCheckpoint } from '../log/checkpoint.ts';
 import { parseNote } from '../log/note.ts';
 import { ConsistencyChecker, type Finding, MessageDag } from '../transcript/index.ts';
+import { bytesEqual, toHex } from '../wire/bytes.ts';
 import type { CborValue } from '../wire/cbor.ts';
 import { canonicalRelayUrl } from '../wire/relay-url.ts';
-import { epochWindow, erasableBefore } from './epochs.ts';
-import { saveEvidence } from './evidence.ts';
-import { KeyRing } from './key-ring.ts';
-import { ProfileStore } from './profile-store.ts';
-import { Recognizer } from './recognizer.ts';
+import { saveEvidence } from './accountability/evidence.ts';
+import type { ClientContext, GroupState, MemberView } from './context.ts';
+import { KeyRing } from './store/key-ring.ts';
+import { ProfileStore } from './store/profile-store.ts';
 import {
   decodeGroup,
   decodePost,
@@ -71,8 +70,10 @@ import {
   type PostRecord,
   type ProfileRecord,
   type RelayRecord,
-} from './records.ts';
-import { RelayClient } from './relay-client.ts';
+} from './store/records.ts';
+import { epochWindow, erasableBefore } from './sync/epochs.ts';
+import { Recognizer } from './sync/recognizer.ts';
+import { RelayClient } from './sync/relay-client.ts';
 
 /**
  * How long after its announcement an intro nonce stays expected: an honest joiner refuses an
@@ -96,17 +97,6 @@ export interface ClientOptions {
   readonly connect?: (url: string, profileAddress: string) => Promise<RelayClient>;
 }
 
-/** A member as the profile sees them. */
-export interface MemberView {
-  readonly address: string;
-  readonly publicKey: Uint8Array;
-  /** Self-chosen display name from the member's join message (unverified), or null. */
-  readonly name: string | null;
-  readonly messages: number;
-  readonly lastSeq: number;
-  readonly isMe: boolean;
-}
-
 export interface ReadMessage {
   readonly id: string;
   readonly author: string;
@@ -122,29 +112,6 @@ export interface ReadMessage {
   readonly waitingForParents: boolean;
 }
 
-export interface GroupState {
-  record: GroupRecord;
-  readonly key: string;
-  readonly ring: KeyRing;
-  readonly dag: MessageDag;
-  readonly checker: ConsistencyChecker;
-  /** authorHex → display name from their join message. */
-  readonly names: Map<string, string>;
-  /** Tag mismatches and undecryptable-but-tagged envelopes: misbehaviour by a key holder. */
-  readonly anomalies: Anomaly[];
-  /** Intro nonce (hex) → timestamp of the invite notice that announced it. */
-  readonly introNotices: Map<string, number>;
-}
-
-export interface Anomaly {
-  readonly type: 'tag-mismatch' | 'bad-envelope' | 'id-conflict';
-  readonly relay: string;
-  readonly index: number;
-  readonly detail: string;
-  readonly author?: string;
-}
-
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function decodeText(body: Uint8Array): string | null {
@@ -155,7 +122,9 @@ function decodeText(body: Uint8Array): string | null {
   }
 }
 
-export class Client {
+export type { Anomaly, GroupState, MemberView } from './context.ts';
+
+export class Client implements ClientContext {
   readonly store: ProfileStore;
   readonly identity: Identity;
   readonly name: string;
@@ -231,8 +200,8 @@ export class Client {
   // Groups
 
   #loadGroup(record: GroupRecord): GroupState {
-    const key = hex(record.id);
-    const dag = new MessageDag();
+    const key = toHex(record.id);
+    const dag = new MessageDag<VerifiedMessage>();
     const state: GroupState = {
       record,
       key,
@@ -253,7 +222,7 @@ export class Client {
   }
 
   /**
-   * Epoch keys whose tags we recognise (src/client/epochs.ts): every retained epoch up to the
+   * Epoch keys whose tags we recognise (src/client/sync/epochs.ts): every retained epoch up to the
    * grace window ahead of our clock, and a few later ones whose envelopes are held until then.
    */
   windowKeys(state: GroupState): EpochKeys[] {
@@ -278,7 +247,8 @@ export class Client {
 
   /** Store and load a group made elsewhere (a fork this profile starts). */
   adoptGroup(record: GroupRecord): GroupState {
-    if (this.groups.has(hex(record.id))) throw new UsageError('already-member', 'that group exists already');
+    if (this.groups.has(toHex(record.id)))
+      throw new UsageError('already-member', 'that group exists already');
     return this.store.transaction(() => {
       this.store.put(KIND.group, record.id, encodeGroup(record));
       return this.#loadGroup(record);
@@ -301,7 +271,7 @@ export class Client {
     const keys = this.windowKeys(state);
     const seen = new Set<string>();
     for (const author of state.dag.authors()) {
-      seen.add(hex(author));
+      seen.add(toHex(author));
       const latest = state.dag.latestSeq(author) ?? -1;
       const have = new Set(state.dag.messagesBy(author).map((m) => m.seq as number));
       const missing: number[] = [];
@@ -309,7 +279,7 @@ export class Client {
       this.recognizer.expectAuthor(state.key, keys, author, latest + 1, missing);
     }
     for (const m of state.record.seedMembers) {
-      if (seen.has(hex(m.author))) continue;
+      if (seen.has(toHex(m.author))) continue;
       // Also expect the messages the member sent before our invite: history of epochs we hold.
       const earlier: number[] = [];
       for (let s = Math.max(0, m.nextSeq - 64); s < m.nextSeq; s++) earlier.push(s);
@@ -328,7 +298,7 @@ export class Client {
   #liveIntros(state: GroupState, nonces: readonly Uint8Array[]): Uint8Array[] {
     const now = this.now();
     const live = nonces.filter((n) => {
-      const announced = state.introNotices.get(hex(n));
+      const announced = state.introNotices.get(toHex(n));
       return announced === undefined || announced + INTRO_LIFETIME_MS >= now;
     });
     return live.slice(Math.max(0, live.length - MAX_PENDING_INTROS));
@@ -336,7 +306,7 @@ export class Client {
 
   /** The group's pending intros with `nonce` added (once) and expired ones dropped. */
   #withIntro(state: GroupState, nonce: Uint8Array): Uint8Array[] {
-    const others = state.record.pendingIntros.filter((n) => !Buffer.from(n).equals(Buffer.from(nonce)));
+    const others = state.record.pendingIntros.filter((n) => !bytesEqual(n, nonce));
     return [...this.#liveIntros(state, others).slice(-(MAX_PENDING_INTROS - 1)), nonce];
   }
 
@@ -345,10 +315,10 @@ export class Client {
     const result = state.dag.insert(msg);
     if (!result.added) return false;
     if (msg.kind === MessageKind.inviteNotice && msg.body.length === INTRO_NONCE_BYTES)
-      state.introNotices.set(hex(msg.body), msg.timestamp);
+      state.introNotices.set(toHex(msg.body), msg.timestamp);
     if (msg.kind === MessageKind.join && msg.seq === 0) {
       const name = decodeText(msg.body);
-      if (name !== null && name.length > 0 && name.length <= 64) state.names.set(hex(msg.author), name);
+      if (name !== null && name.length > 0 && name.length <= 64) state.names.set(toHex(msg.author), name);
     }
     return true;
   }
@@ -399,7 +369,7 @@ export class Client {
       const got = conn.bundle.bundle;
       const rec = this.relayRecord(url);
       const pinned = rec?.identityKey ?? expectedKey;
-      if (pinned !== undefined && !Buffer.from(pinned).equals(Buffer.from(got.identityKey))) {
+      if (pinned !== undefined && !bytesEqual(pinned, got.identityKey)) {
         // Remembered, so the next audit says so even after the impostor is gone.
         saveEvidence(this, {
           kind: 'impostor',
@@ -416,10 +386,7 @@ export class Client {
           { url, pinned: onionAddressOf(pinned), presented: conn.bundle.address },
         );
       }
-      if (
-        rec?.signingKey &&
-        (!Buffer.from(rec.signingKey).equals(Buffer.from(got.signingKey)) || rec.origin !== got.logOrigin)
-      ) {
+      if (rec?.signingKey && (!bytesEqual(rec.signingKey, got.signingKey) || rec.origin !== got.logOrigin)) {
         throw new InconsistencyError(
           'relay-log-changed',
           `the relay at ${url} started a new log (origin ${got.logOrigin}); its old checkpoints are kept as evidence`,
@@ -521,11 +488,11 @@ export class Client {
 
   #memberSeeds(state: GroupState): { author: Uint8Array; nextSeq: number }[] {
     const seeds = new Map<string, { author: Uint8Array; nextSeq: number }>();
-    for (const m of state.record.seedMembers) seeds.set(hex(m.author), m);
+    for (const m of state.record.seedMembers) seeds.set(toHex(m.author), m);
     for (const a of state.dag.authors())
-      seeds.set(hex(a), { author: a, nextSeq: (state.dag.latestSeq(a) ?? -1) + 1 });
+      seeds.set(toHex(a), { author: a, nextSeq: (state.dag.latestSeq(a) ?? -1) + 1 });
     // Our own next message will follow the invite notice we are about to post.
-    const me = hex(this.identity.keyPair.publicKey);
+    const me = toHex(this.identity.keyPair.publicKey);
     const mine = seeds.get(me);
     if (mine) seeds.set(me, { ...mine, nextSeq: mine.nextSeq + 1 });
     return [...seeds.values()];
@@ -538,7 +505,7 @@ export class Client {
    */
   async joinGroup(text: string, opts: { intro?: boolean } = {}): Promise<GroupState> {
     const invite: Invite = decodeInvite(text.trim());
-    const key = hex(invite.groupId);
+    const key = toHex(invite.groupId);
     if (this.groups.has(key))
       throw new UsageError('already-member', `you are already in group "${invite.name}"`);
     const now = this.now();
@@ -580,12 +547,10 @@ export class Client {
       pendingIntros: [],
       myIntro: opts.intro === false ? null : invite.introNonce,
       seedMembers: [
-        ...invite.members.filter((m) => !Buffer.from(m.author).equals(Buffer.from(invite.inviter))),
+        ...invite.members.filter((m) => !bytesEqual(m.author, invite.inviter)),
         {
           author: invite.inviter,
-          nextSeq:
-            invite.members.find((m) => Buffer.from(m.author).equals(Buffer.from(invite.inviter)))?.nextSeq ??
-            0,
+          nextSeq: invite.members.find((m) => bytesEqual(m.author, invite.inviter))?.nextSeq ?? 0,
         },
       ],
       joinedMs: now,
@@ -627,11 +592,11 @@ export class Client {
 
   members(ref: string): MemberView[] {
     const state = this.resolveGroup(ref);
-    const me = hex(this.identity.keyPair.publicKey);
+    const me = toHex(this.identity.keyPair.publicKey);
     const out: MemberView[] = [];
     const seen = new Set<string>();
     for (const a of state.dag.authors()) {
-      const k = hex(a);
+      const k = toHex(a);
       seen.add(k);
       const msgs = state.dag.messagesBy(a);
       out.push({
@@ -644,7 +609,7 @@ export class Client {
       });
     }
     for (const m of state.record.seedMembers) {
-      if (seen.has(hex(m.author))) continue;
+      if (seen.has(toHex(m.author))) continue;
       out.push({
         address: onionAddressOf(m.author),
         publicKey: m.author,
@@ -665,7 +630,7 @@ export class Client {
     for (const r of state.record.relays) {
       const rec = this.relayRecord(r.url);
       // Gossip only a checkpoint whose entries we have all fetched: the message then says "I had
-      // everything below this size", which the omission rule relies on (src/client/conduct.ts).
+      // everything below this size", which the omission rule relies on (src/client/accountability/conduct.ts).
       if (rec?.verifiedNote && rec.signingKey && rec.origin && rec.cursor >= rec.verifiedSize) {
         const cp = verifyCheckpoint(rec.verifiedNote, rec.origin, rec.signingKey);
         const sig = parseNote(rec.verifiedNote).signatures[0];
@@ -742,7 +707,7 @@ export class Client {
    * (TAG_WINDOW) ahead of what readers expect, and they would never recognise it.
    */
   pendingPosts(): PostRecord[] {
-    const seqOf = (p: PostRecord) => this.groups.get(hex(p.groupId))?.dag.get(p.messageId)?.seq ?? 0;
+    const seqOf = (p: PostRecord) => this.groups.get(toHex(p.groupId))?.dag.get(p.messageId)?.seq ?? 0;
     return this.store
       .list(KIND.post)
       .map((r) => decodePost(r.value))
@@ -771,21 +736,20 @@ export class Client {
 
   read(ref: string, limit?: number): ReadMessage[] {
     const state = this.resolveGroup(ref);
-    const me = hex(this.identity.keyPair.publicKey);
+    const me = toHex(this.identity.keyPair.publicKey);
     let order = state.dag.displayOrder();
     if (limit !== undefined) order = order.slice(Math.max(0, order.length - limit));
     return order.map((m) => {
-      const author = hex(m.author);
-      const full = m as unknown as VerifiedMessage;
+      const author = toHex(m.author);
       return {
-        id: hex(m.id),
+        id: toHex(m.id),
         author: onionAddressOf(m.author),
         authorName: state.names.get(author) ?? null,
         isMine: author === me,
         seq: m.seq,
         timestamp: m.timestamp,
-        kind: full.kind,
-        text: full.kind === MessageKind.text || full.kind === MessageKind.join ? decodeText(full.body) : null,
+        kind: m.kind,
+        text: m.kind === MessageKind.text || m.kind === MessageKind.join ? decodeText(m.body) : null,
         seenBy: author === me ? state.dag.seenBy(m.id).map((a) => onionAddressOf(a)) : [],
         waitingForParents: state.dag.isWaiting(m.id),
       };
@@ -821,7 +785,7 @@ export class Client {
     }
     this.recognizer.expectAuthor(state.key, this.windowKeys(state), msg.author, msg.seq + 1);
     if (msg.kind === MessageKind.inviteNotice && msg.body.length === INTRO_NONCE_BYTES) {
-      if (!state.record.pendingIntros.some((n) => Buffer.from(n).equals(Buffer.from(msg.body)))) {
+      if (!state.record.pendingIntros.some((n) => bytesEqual(n, msg.body))) {
         this.#saveGroup(state, { ...state.record, pendingIntros: this.#withIntro(state, msg.body) });
         this.recognizer.expectIntro(state.key, this.windowKeys(state), msg.body);
       }
@@ -847,20 +811,8 @@ export class Client {
     }
   }
 
-  /**
-   * A joiner's first envelope used an intro nonce. The nonce stays expected until its invite
-   * expires (see #liveIntros): someone else may join with the same invite. Nothing to store.
-   */
-  consumeIntro(_state: GroupState, _nonce: Uint8Array): void {}
-
   groupOfKey(key: string): GroupState | undefined {
     return this.groups.get(key);
-  }
-
-  /** Envelope size check for anything we are about to post. */
-  static assertEnvelope(envelope: Uint8Array): void {
-    if (envelope.length !== ENVELOPE_BYTES)
-      throw new CodecError('envelope-size', 'internal: bad envelope size');
   }
 
   relaysInUse(): string[] {
@@ -882,8 +834,4 @@ function* readAll(store: ProfileStore, scope: Uint8Array): Generator<import('../
     for (const it of items) yield it.value;
     from = items[items.length - 1]!.seq + 1;
   }
-}
-
-export function isCwtch(e: unknown): e is CwtchError {
-  return e instanceof CwtchError;
 }

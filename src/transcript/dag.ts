@@ -49,25 +49,25 @@ export interface Acknowledgement {
 }
 
 /** Internal: per-author state (exported for the checker only, not from index.ts). */
-export interface AuthorState {
+export interface AuthorState<M extends DagMessage = DagMessage> {
   readonly key: string;
   /** Dense index of this author in the per-message seen-by bitsets (internal, arrival dependent). */
   readonly index: number;
   readonly id: Uint8Array;
   /** seq → the messages claiming it; two or more is an equivocation. */
-  readonly bySeq: Map<number, DagNode[]>;
+  readonly bySeq: Map<number, DagNode<M>[]>;
   maxSeq: number;
 }
 
 /** Internal: one present message with its links (exported for the checker only, not from index.ts). */
-export interface DagNode {
-  readonly msg: DagMessage;
+export interface DagNode<M extends DagMessage = DagMessage> {
+  readonly msg: M;
   readonly key: string;
-  readonly author: AuthorState;
+  readonly author: AuthorState<M>;
   /** Distinct parent keys in first-occurrence order (duplicates are a finding, not an edge). */
   readonly parentKeys: readonly string[];
   /** Parent nodes aligned with parentKeys, undefined while absent (filled in when they arrive). */
-  readonly parentNodes: (DagNode | undefined)[];
+  readonly parentNodes: (DagNode<M> | undefined)[];
   /** Number of distinct parents absent from the DAG: > 0 means waiting. */
   absentParents: number;
   /** Number of distinct parents that are absent or not complete: 0 means complete. */
@@ -108,14 +108,14 @@ function hasBit(bits: Uint32Array, i: number): boolean {
  * a static block of MessageDag). Named …Unsafe: they hand out live internal objects without copies
  * or argument checks, so callers MUST NOT mutate what they get. Not exported from index.ts.
  */
-let nodesOf: (dag: MessageDag) => Iterable<DagNode>;
-let authorsOf: (dag: MessageDag) => Iterable<AuthorState>;
+let nodesOf: <M extends DagMessage>(dag: MessageDag<M>) => Iterable<DagNode<M>>;
+let authorsOf: <M extends DagMessage>(dag: MessageDag<M>) => Iterable<AuthorState<M>>;
 
-export function nodesUnsafe(dag: MessageDag): Iterable<DagNode> {
+export function nodesUnsafe<M extends DagMessage>(dag: MessageDag<M>): Iterable<DagNode<M>> {
   return nodesOf(dag);
 }
 
-export function authorsUnsafe(dag: MessageDag): Iterable<AuthorState> {
+export function authorsUnsafe<M extends DagMessage>(dag: MessageDag<M>): Iterable<AuthorState<M>> {
   return authorsOf(dag);
 }
 
@@ -126,19 +126,19 @@ export function authorsUnsafe(dag: MessageDag): Iterable<AuthorState> {
  * Contract (docs/transcript.md): insertion is idempotent; a message is never discarded, whatever its
  * parents; every query result is a function of the set of messages present.
  */
-export class MessageDag {
-  readonly #nodes = new Map<string, DagNode>();
+export class MessageDag<M extends DagMessage = DagMessage> {
+  readonly #nodes = new Map<string, DagNode<M>>();
   /** parent key → present messages naming it (the parent itself may be absent). */
-  readonly #children = new Map<string, DagNode[]>();
+  readonly #children = new Map<string, DagNode<M>[]>();
   /** Keys named as a parent by some present message but absent themselves. */
   readonly #missing = new Set<string>();
   readonly #heads = new Set<string>();
   readonly #waiting = new Set<string>();
-  readonly #authors = new Map<string, AuthorState>();
-  readonly #authorList: AuthorState[] = [];
-  #order: readonly DagMessage[] | undefined;
+  readonly #authors = new Map<string, AuthorState<M>>();
+  readonly #authorList: AuthorState<M>[] = [];
+  #order: readonly M[] | undefined;
   /** Reused work stacks of the seen-by propagation (see #propagateSeen). */
-  readonly #stackNodes: DagNode[] = [];
+  readonly #stackNodes: DagNode<M>[] = [];
   readonly #stackMasks: number[] = [];
 
   static {
@@ -163,7 +163,7 @@ export class MessageDag {
    * @throws UsageError (`id-conflict`) if a different message with the same id is already present;
    *   ids are hashes of the content, so this too means the caller did not verify the id.
    */
-  insert(message: DagMessage): InsertResult {
+  insert(message: M): InsertResult {
     assertDagMessage(message);
     const key = keyOf(message.id);
     const existing = this.#nodes.get(key);
@@ -177,7 +177,7 @@ export class MessageDag {
     // Parents are few (≤ 8 in a well-formed message), so a linear scan beats a Set for dedup.
     // Nothing is mutated before the last check that can throw, so a rejected insert leaves no trace.
     const parentKeys: string[] = [];
-    const parentNodes: (DagNode | undefined)[] = [];
+    const parentNodes: (DagNode<M> | undefined)[] = [];
     let absent = 0;
     let pending = 0;
     for (const p of message.parents) {
@@ -209,7 +209,7 @@ export class MessageDag {
       this.#authorList.push(author);
     }
 
-    const node: DagNode = {
+    const node: DagNode<M> = {
       msg: message,
       key,
       author,
@@ -272,20 +272,20 @@ export class MessageDag {
   }
 
   /** The present message with this id, or undefined. */
-  get(id: Uint8Array): DagMessage | undefined {
+  get(id: Uint8Array): M | undefined {
     assertBytes('id', id, ID_BYTES);
     return this.#nodes.get(keyOf(id))?.msg;
   }
 
   /** All present messages, in no specified order (use {@link displayOrder} for a defined one). */
-  *messages(): Generator<DagMessage, void, undefined> {
+  *messages(): Generator<M, void, undefined> {
     for (const n of this.#nodes.values()) yield n.msg;
   }
 
   /**
    * Messages named as a parent by no present message, in display order (timestamp, then id bytes).
    */
-  heads(): DagMessage[] {
+  heads(): M[] {
     return this.#sortedNodes(this.#heads).map((n) => n.msg);
   }
 
@@ -295,7 +295,7 @@ export class MessageDag {
   }
 
   /** Present messages with at least one absent parent, in display order. */
-  waiting(): DagMessage[] {
+  waiting(): M[] {
     return this.#sortedNodes(this.#waiting).map((n) => n.msg);
   }
 
@@ -316,7 +316,7 @@ export class MessageDag {
   }
 
   /** Present messages naming this id as a parent (it may itself be absent), ordered by id bytes. */
-  childrenOf(id: Uint8Array): DagMessage[] {
+  childrenOf(id: Uint8Array): M[] {
     assertBytes('id', id, ID_BYTES);
     return [...(this.#children.get(keyOf(id)) ?? [])].sort(byKey).map((n) => n.msg);
   }
@@ -327,11 +327,11 @@ export class MessageDag {
   }
 
   /** Present messages of `author`, ordered by seq, then id bytes (equivocations are adjacent). */
-  messagesBy(author: Uint8Array): DagMessage[] {
+  messagesBy(author: Uint8Array): M[] {
     assertBytes('author', author, AUTHOR_BYTES);
     const a = this.#authors.get(keyOf(author));
     if (a === undefined) return [];
-    const out: DagNode[] = [];
+    const out: DagNode<M>[] = [];
     for (const nodes of a.bySeq.values()) out.push(...nodes);
     return out.sort(bySeqThenKey).map((n) => n.msg);
   }
@@ -380,18 +380,18 @@ export class MessageDag {
       const latest = [...(mine.bySeq.get(mine.maxSeq) ?? [])].sort(byKey)[0];
       if (latest !== undefined) out.push(latest.msg.id);
     }
-    const candidates: DagNode[] = [];
+    const candidates: DagNode<M>[] = [];
     for (const hk of this.#heads) {
       const n = this.#nodes.get(hk)!;
       if (n.author.key !== meKey) candidates.push(n);
     }
     candidates.sort(recentFirst);
     const slots = maxParents - out.length;
-    let chosen: DagNode[];
+    let chosen: DagNode<M>[];
     if (candidates.length <= slots) {
       chosen = candidates;
     } else {
-      const picked = new Set<DagNode>();
+      const picked = new Set<DagNode<M>>();
       const authorsTaken = new Set<string>();
       for (const n of candidates) {
         if (picked.size === slots) break;
@@ -420,19 +420,19 @@ export class MessageDag {
    * hash ids; if a caller feeds one anyway, the smallest remaining message is placed to break it,
    * which keeps the order deterministic.
    */
-  displayOrder(): readonly DagMessage[] {
+  displayOrder(): readonly M[] {
     if (this.#order !== undefined) return this.#order;
     const nodes = [...this.#nodes.values()];
-    const indegree = new Map<DagNode, number>();
-    const ready = new MinHeap<DagNode>(before);
+    const indegree = new Map<DagNode<M>, number>();
+    const ready = new MinHeap<DagNode<M>>(before);
     for (const n of nodes) {
       let d = 0;
       for (const p of n.parentNodes) if (p !== undefined) d++;
       indegree.set(n, d);
       if (d === 0) ready.push(n);
     }
-    const out: DagMessage[] = [];
-    const placed = new Set<DagNode>();
+    const out: M[] = [];
+    const placed = new Set<DagNode<M>>();
     while (out.length < nodes.length) {
       let n = ready.pop();
       if (n === undefined) {
@@ -471,34 +471,34 @@ export class MessageDag {
     assertBytes('author', author, AUTHOR_BYTES);
     const a = this.#authors.get(keyOf(author));
     if (a === undefined) return [];
-    const nodes: DagNode[] = [];
+    const nodes: DagNode<M>[] = [];
     for (const ns of a.bySeq.values()) nodes.push(...ns);
     return nodes
       .sort(bySeqThenKey)
       .map((n) => ({ id: n.msg.id, seq: toSeq(n.msg.seq), seenBy: this.#seenBy(n) }));
   }
 
-  #seenBy(n: DagNode): Uint8Array[] {
-    const out: AuthorState[] = [];
+  #seenBy(n: DagNode<M>): Uint8Array[] {
+    const out: AuthorState<M>[] = [];
     for (const a of this.#authorList) if (a !== n.author && hasBit(n.seen, a.index)) out.push(a);
     return out.sort(byKey).map((a) => a.id);
   }
 
-  #node(id: Uint8Array): DagNode {
+  #node(id: Uint8Array): DagNode<M> {
     assertBytes('id', id, ID_BYTES);
     const n = this.#nodes.get(keyOf(id));
     if (n === undefined) throw new UsageError('unknown-message', `message ${keyOf(id)} is not in the DAG`);
     return n;
   }
 
-  #sortedNodes(keys: Iterable<string>): DagNode[] {
-    const out: DagNode[] = [];
+  #sortedNodes(keys: Iterable<string>): DagNode<M>[] {
+    const out: DagNode<M>[] = [];
     for (const k of keys) out.push(this.#nodes.get(k)!);
     return out.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
   }
 
   /** A message just became complete: children whose last pending parent it was become complete. */
-  #markComplete(start: DagNode): void {
+  #markComplete(start: DagNode<M>): void {
     const stack = [start];
     for (let n = stack.pop(); n !== undefined; n = stack.pop()) {
       for (const kid of this.#children.get(n.key) ?? []) {
@@ -514,7 +514,7 @@ export class MessageDag {
    * nothing is new; each (message, author) bit is set once, which bounds the total work. One word at a
    * time with plain numbers and reused stacks: this is the hot loop of insert, so it allocates nothing.
    */
-  #propagateSeen(start: DagNode, w: number, bits: number): void {
+  #propagateSeen(start: DagNode<M>, w: number, bits: number): void {
     const nodes = this.#stackNodes;
     const masks = this.#stackMasks;
     nodes.push(start);

@@ -12,11 +12,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { buildAudit } from '../../src/client/audit.ts';
+import { buildAudit } from '../../src/client/accountability/audit.ts';
 import { Client } from '../../src/client/client.ts';
-import { acceptFork, annotateForks, describeFork, listForks } from '../../src/client/forks.ts';
-import { RelayClient } from '../../src/client/relay-client.ts';
-import { SyncEngine } from '../../src/client/sync.ts';
+import { acceptFork, annotateForks, describeFork, listForks } from '../../src/client/forks/forks.ts';
+import { RelayClient } from '../../src/client/sync/relay-client.ts';
+import { SyncEngine } from '../../src/client/sync/sync.ts';
 import { aeadOpen, openSealedToIdentity } from '../../src/crypto/index.ts';
 import { CodecError, CwtchError } from '../../src/errors.ts';
 import { composeMessage } from '../../src/group/compose.ts';

@@ -17,12 +17,12 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { Client } from '../../src/client/client.ts';
-import { EPOCH_GRACE_MS, heldEnvelopes } from '../../src/client/epochs.ts';
-import { deriveKek, passphraseBytes, profileKeys, unwrapDataKey } from '../../src/client/passphrase.ts';
-import { PROFILE_FILE, ProfileStore } from '../../src/client/profile-store.ts';
-import { decodeGroup, KIND } from '../../src/client/records.ts';
-import { RelayClient } from '../../src/client/relay-client.ts';
-import { SyncEngine } from '../../src/client/sync.ts';
+import { deriveKek, passphraseBytes, profileKeys, unwrapDataKey } from '../../src/client/store/passphrase.ts';
+import { PROFILE_FILE, ProfileStore } from '../../src/client/store/profile-store.ts';
+import { decodeGroup, KIND } from '../../src/client/store/records.ts';
+import { EPOCH_GRACE_MS, heldEnvelopes } from '../../src/client/sync/epochs.ts';
+import { RelayClient } from '../../src/client/sync/relay-client.ts';
+import { SyncEngine } from '../../src/client/sync/sync.ts';
 import { aeadOpen, domain, hmacSha256 } from '../../src/crypto/index.ts';
 import {
   asEpoch,

@@ -19,10 +19,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { buildAudit } from '../../src/client/audit.ts';
-import { conductFindings } from '../../src/client/conduct.ts';
-import { localPolicy } from '../../src/client/policy.ts';
-import { KIND } from '../../src/client/records.ts';
+import { buildAudit } from '../../src/client/accountability/audit.ts';
+import { conductFindings } from '../../src/client/accountability/conduct.ts';
+import { localPolicy } from '../../src/client/accountability/policy.ts';
+import { KIND } from '../../src/client/store/records.ts';
 import { decodeInvite } from '../../src/group/invite.ts';
 import type { VerifiedMessage } from '../../src/group/message.ts';
 import { onionAddressOf } from '../../src/identity/onion.ts';

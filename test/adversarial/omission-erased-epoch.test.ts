@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { conductFindings, locations } from '../../src/client/conduct.ts';
+import { conductFindings, locations } from '../../src/client/accountability/conduct.ts';
 import type { VerifiedMessage } from '../../src/group/message.ts';
 import { decodeReceipt } from '../../src/log/receipt.ts';
 import { EvilRelay } from '../helpers/evil-relay.ts';

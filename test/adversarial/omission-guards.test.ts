@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { conductFindings } from '../../src/client/conduct.ts';
+import { conductFindings } from '../../src/client/accountability/conduct.ts';
 import { MAX_PARENTS } from '../../src/transcript/index.ts';
 import { EvilRelay } from '../helpers/evil-relay.ts';
 import { type Member, World } from './world.ts';

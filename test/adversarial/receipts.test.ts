@@ -11,11 +11,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { buildAudit } from '../../src/client/audit.ts';
-import { listEvidence, verifyBundle } from '../../src/client/evidence.ts';
-import type { PostRecord } from '../../src/client/records.ts';
-import { RelayClient } from '../../src/client/relay-client.ts';
-import type { RelaySyncReport } from '../../src/client/sync.ts';
+import { buildAudit } from '../../src/client/accountability/audit.ts';
+import { listEvidence, verifyBundle } from '../../src/client/accountability/evidence.ts';
+import type { PostRecord } from '../../src/client/store/records.ts';
+import { RelayClient } from '../../src/client/sync/relay-client.ts';
+import type { RelaySyncReport } from '../../src/client/sync/sync.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { onionAddressOf } from '../../src/identity/onion.ts';
 import { verifyCheckpoint } from '../../src/log/checkpoint.ts';

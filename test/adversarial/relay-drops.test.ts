@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { buildAudit } from '../../src/client/audit.ts';
+import { buildAudit } from '../../src/client/accountability/audit.ts';
 import { onionAddressOf } from '../../src/identity/onion.ts';
 import { EvilRelay, sameBytes } from '../helpers/evil-relay.ts';
 import { cli, type Member, World } from './world.ts';

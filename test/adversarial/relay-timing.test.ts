@@ -14,10 +14,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { buildAudit } from '../../src/client/audit.ts';
-import { listDelays } from '../../src/client/delay.ts';
-import { RelayClient } from '../../src/client/relay-client.ts';
-import { listReplays } from '../../src/client/relay-replay.ts';
+import { buildAudit } from '../../src/client/accountability/audit.ts';
+import { listDelays } from '../../src/client/sync/delay.ts';
+import { RelayClient } from '../../src/client/sync/relay-client.ts';
+import { listReplays } from '../../src/client/sync/relay-replay.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { onionAddressOf } from '../../src/identity/onion.ts';
 import { leafHash } from '../../src/log/hash.ts';

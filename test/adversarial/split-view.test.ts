@@ -14,9 +14,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { buildAudit } from '../../src/client/audit.ts';
-import { listEvidence, verifyBundle } from '../../src/client/evidence.ts';
-import { SyncEngine } from '../../src/client/sync.ts';
+import { buildAudit } from '../../src/client/accountability/audit.ts';
+import { listEvidence, verifyBundle } from '../../src/client/accountability/evidence.ts';
+import { SyncEngine } from '../../src/client/sync/sync.ts';
 import { InconsistencyError } from '../../src/errors.ts';
 import { onionAddressOf } from '../../src/identity/onion.ts';
 import { verifyCheckpoint } from '../../src/log/checkpoint.ts';

@@ -10,8 +10,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import {
+  blockMember,
+  mayInviteOrFork,
+  RATE_LIMITS,
+  unblockMember,
+} from '../../src/client/accountability/policy.ts';
 import { Client } from '../../src/client/client.ts';
-import { blockMember, mayInviteOrFork, RATE_LIMITS, unblockMember } from '../../src/client/policy.ts';
 import { generateIdentity } from '../../src/identity/identity.ts';
 import { onionAddressOf } from '../../src/identity/onion.ts';
 import { EvilRelay } from '../helpers/evil-relay.ts';

@@ -8,7 +8,7 @@ import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from '../../src/client/client.ts';
-import { type RelaySyncReport, SyncEngine } from '../../src/client/sync.ts';
+import { type RelaySyncReport, SyncEngine } from '../../src/client/sync/sync.ts';
 import type { EvilRelay } from '../helpers/evil-relay.ts';
 import { CLI, type RelayProcess, ROOT, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 

@@ -9,13 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
-import { KDF_ENV_VAR, kdfParamsFromEnv, WRAPPED_KEY_BYTES } from '../../src/client/passphrase.ts';
-import {
-  PROFILE_APPLICATION_ID,
-  PROFILE_FILE,
-  ProfileStore,
-  resolveHome,
-} from '../../src/client/profile-store.ts';
+import { resolveHome } from '../../src/cli/home.ts';
+import { KDF_ENV_VAR, kdfParamsFromEnv, WRAPPED_KEY_BYTES } from '../../src/client/store/passphrase.ts';
+import { PROFILE_APPLICATION_ID, PROFILE_FILE, ProfileStore } from '../../src/client/store/profile-store.ts';
 import { ARGON2ID_DEFAULT, ARGON2ID_TEST, randomBytes } from '../../src/crypto/index.ts';
 import { CwtchError, InternalError, UsageError, VerifyError } from '../../src/errors.ts';
 import { generateIdentity, identitySeed } from '../../src/identity/identity.ts';
@@ -25,7 +21,7 @@ import type { CborValue } from '../../src/wire/cbor.ts';
 process.env[KDF_ENV_VAR] = 'test';
 
 const PASS = 'correct horse battery staple';
-const STORE_MODULE = fileURLToPath(new URL('../../src/client/profile-store.ts', import.meta.url));
+const STORE_MODULE = fileURLToPath(new URL('../../src/client/store/profile-store.ts', import.meta.url));
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'cwtch-profile-'));
@@ -499,7 +495,7 @@ test('missing, existing, foreign, damaged and too-new profiles are typed errors 
   xdb.close();
   await assert.rejects(ProfileStore.open(flipped, PASS), rejectsWith('usage', 'wrong-passphrase'));
 
-  const { PROFILE_HINTS } = await import('../../src/client/profile-store.ts');
+  const { PROFILE_HINTS } = await import('../../src/cli/hints.ts');
   for (const reason of [
     'profile-missing',
     'profile-foreign',

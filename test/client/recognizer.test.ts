@@ -1,10 +1,10 @@
 /**
- * The tag recogniser (src/client/recognizer.ts, docs/PROTOCOL.md §7): one map for every group,
+ * The tag recogniser (src/client/sync/recognizer.ts, docs/PROTOCOL.md §7): one map for every group,
  * a bounded window of tags per author however many messages it sends, gaps kept until filled.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Recognizer, TAG_KEEP_BELOW, TAG_WINDOW } from '../../src/client/recognizer.ts';
+import { Recognizer, TAG_KEEP_BELOW, TAG_WINDOW } from '../../src/client/sync/recognizer.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { introTag, messageTag } from '../../src/group/detection.ts';
 import { asEpoch, deriveEpochKeys } from '../../src/group/epoch.ts';

@@ -1,12 +1,12 @@
 /**
- * Offline verification of `relay-replay` evidence (src/client/replay.ts) against a hand-built log:
+ * Offline verification of `relay-replay` evidence (src/client/sync/relay-replay.ts) against a hand-built log:
  * a log that holds one envelope twice is proven against its relay; one that holds another leaf at
  * the second index is a claim; forged or mismatched parts are refused. The end-to-end attack is in
  * test/adversarial/relay-timing.test.ts.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { verifyReplayItem } from '../../src/client/relay-replay.ts';
+import { verifyReplayItem } from '../../src/client/sync/relay-replay.ts';
 import { generateSigningKeyPair, randomBytes } from '../../src/crypto/index.ts';
 import { CwtchError } from '../../src/errors.ts';
 import { signCheckpoint } from '../../src/log/checkpoint.ts';

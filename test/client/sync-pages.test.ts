@@ -1,5 +1,5 @@
 /**
- * The sync engine over many pages (src/client/sync.ts catchUp): the next page is fetched while
+ * The sync engine over many pages (src/client/sync/sync.ts catchUp): the next page is fetched while
  * one is processed, and the cursor of pages with nothing of ours is written only every
  * CURSOR_SAVE_PAGES pages. A sync stopped in the middle resumes with no loss and no duplicate,
  * against a real relay process.
@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Client } from '../../src/client/client.ts';
-import { RelayClient } from '../../src/client/relay-client.ts';
-import { SyncEngine } from '../../src/client/sync.ts';
+import { RelayClient } from '../../src/client/sync/relay-client.ts';
+import { SyncEngine } from '../../src/client/sync/sync.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { ENVELOPE_BYTES } from '../../src/group/envelope.ts';
 import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';

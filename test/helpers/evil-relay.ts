@@ -18,7 +18,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
-import { RelayClient } from '../../src/client/relay-client.ts';
+import { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { decodeFrame, encodeFrame, type Frame, MAX_RELAY_FRAME_BYTES } from '../../src/wire/frames.ts';
 
 export interface ProxyConnection {

@@ -8,7 +8,7 @@
 // previous one) by VerifiedLog as they arrive, and again after each restart.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { RelayClient } from '../../src/client/relay-client.ts';
+import { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { CwtchError } from '../../src/errors.ts';
 import { leafHash, type TreeSize } from '../../src/log/hash.ts';

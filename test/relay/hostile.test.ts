@@ -4,7 +4,7 @@
 // keeps serving everyone else. docs/PROTOCOL.md §8, docs/ERRORS.md.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { RelayClient } from '../../src/client/relay-client.ts';
+import { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { CwtchError, PushbackError } from '../../src/errors.ts';
 import { encodeCbor } from '../../src/wire/cbor.ts';

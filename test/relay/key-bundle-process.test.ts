@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
-import { RelayClient } from '../../src/client/relay-client.ts';
+import { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { keyBundleDigest } from '../../src/identity/key-bundle.ts';
 import { toHex } from '../../src/wire/bytes.ts';
 import { CLI, type RelayProcess, ROOT, startRelayProcess, tempDir } from '../helpers/relay-process.ts';

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { RelayClient } from '../../src/client/relay-client.ts';
+import { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { verifyCheckpoint } from '../../src/log/checkpoint.ts';
 import type { LogIndex, TreeSize } from '../../src/log/hash.ts';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, describe, test } from 'node:test';
-import { RelayClient } from '../../src/client/relay-client.ts';
+import { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { CLI, ROOT, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 import { dropSchema, freshSchema, postgresServer } from './fixtures/backends.ts';

@@ -2,7 +2,7 @@
 // every test once against a relay on SQLite and once against a relay on PostgreSQL (--db).
 import assert from 'node:assert/strict';
 import { after, before, test as nodeTest } from 'node:test';
-import { RelayClient } from '../../src/client/relay-client.ts';
+import { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { CwtchError } from '../../src/errors.ts';
 import { verifyCheckpoint } from '../../src/log/checkpoint.ts';

@@ -7,7 +7,7 @@
 // docs/tokens.md, docs/PROTOCOL.md §8.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { RelayClient } from '../../src/client/relay-client.ts';
+import { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { CwtchError, VerifyError } from '../../src/errors.ts';
 import { leafHash } from '../../src/log/hash.ts';

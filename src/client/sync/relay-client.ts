@@ -5,8 +5,8 @@
  */
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
-import { CodecError, CwtchError, InternalError, PushbackError, UsageError } from '../errors.ts';
-import { openKeyBundle, type SignedKeyBundle } from '../identity/key-bundle.ts';
+import { CodecError, CwtchError, InternalError, PushbackError, UsageError } from '../../errors.ts';
+import { openKeyBundle, type SignedKeyBundle } from '../../identity/key-bundle.ts';
 import {
   type ClientFrame,
   decodeFrame,
@@ -15,7 +15,7 @@ import {
   PROTOCOL_VERSION,
   type RelayFrame,
   type TokenPolicy,
-} from '../wire/frames.ts';
+} from '../../wire/frames.ts';
 
 type Reply<T extends RelayFrame['type']> = Extract<RelayFrame, { type: T }>;
 type EntriesFrame = Reply<'entries'>;

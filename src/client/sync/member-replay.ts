@@ -10,15 +10,16 @@
  * made with the shared tag key, so the audit names the candidates (the key holders), and says
  * that the author whose signature is replayed may be the victim, not the culprit.
  */
-import { AEAD_NONCE_BYTES, aeadOpen, domain } from '../crypto/index.ts';
-import type { CwtchError } from '../errors.ts';
-import { TAG_BYTES } from '../group/detection.ts';
-import type { EpochKeys } from '../group/epoch.ts';
-import { openSignedMessage, type VerifiedMessage } from '../group/message.ts';
-import { onionAddressOf } from '../identity/onion.ts';
-import { unpad } from '../wire/padding.ts';
-import type { Client, GroupState } from './client.ts';
-import { saveEvidence } from './evidence.ts';
+import { AEAD_NONCE_BYTES, aeadOpen, domain } from '../../crypto/index.ts';
+import type { CwtchError } from '../../errors.ts';
+import { TAG_BYTES } from '../../group/detection.ts';
+import type { EpochKeys } from '../../group/epoch.ts';
+import { openSignedMessage, type VerifiedMessage } from '../../group/message.ts';
+import { onionAddressOf } from '../../identity/onion.ts';
+import { bytesEqual, toHex } from '../../wire/bytes.ts';
+import { unpad } from '../../wire/padding.ts';
+import { saveEvidence } from '../accountability/evidence.ts';
+import type { ClientContext, GroupState } from '../context.ts';
 
 const AD = domain('cwtch-groups/v1/envelope\n');
 
@@ -47,27 +48,25 @@ export function replayedMessage(
   }
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
 function label(state: GroupState, key: Uint8Array): string {
-  return `${state.names.get(hex(key)) ?? 'unnamed member'} (${onionAddressOf(key)})`;
+  return `${state.names.get(toHex(key)) ?? 'unnamed member'} (${onionAddressOf(key)})`;
 }
 
 /** Record a replay found at (relay, index), sealed under epoch `foundEpoch` of `state`. */
 export function recordReplay(
-  client: Client,
+  client: ClientContext,
   state: GroupState,
   relay: string,
   index: number,
   msg: VerifiedMessage,
   foundEpoch: number,
 ): void {
-  const sameGroup = Buffer.from(msg.groupId).equals(Buffer.from(state.record.id));
+  const sameGroup = bytesEqual(msg.groupId, state.record.id);
   const origin = sameGroup
     ? `epoch ${msg.epoch} of this group`
     : (() => {
-        const g = client.groupOfKey(hex(msg.groupId));
-        return `${g === undefined ? `another group (${hex(msg.groupId).slice(0, 12)})` : `the group "${g.record.name}"`}, epoch ${msg.epoch}`;
+        const g = client.groupOfKey(toHex(msg.groupId));
+        return `${g === undefined ? `another group (${toHex(msg.groupId).slice(0, 12)})` : `the group "${g.record.name}"`}, epoch ${msg.epoch}`;
       })();
   const holders = client
     .members(state.key)
@@ -79,7 +78,7 @@ export function recordReplay(
     group: state.key,
     relay,
     detectedMs: client.now(),
-    detail: `replay at index ${index}: message ${hex(msg.id).slice(0, 12)} signed by ${author} for ${origin} was sealed again into epoch ${foundEpoch} of "${state.record.name}"; it was refused`,
+    detail: `replay at index ${index}: message ${toHex(msg.id).slice(0, 12)} signed by ${author} for ${origin} was sealed again into epoch ${foundEpoch} of "${state.record.name}"; it was refused`,
     log: null,
     members: [],
     replay: {

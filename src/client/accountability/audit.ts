@@ -3,12 +3,13 @@
  * the user can do — from the transcript's consistency findings, the evidence the sync engine
  * kept about relays and members, and the state of our own receipts.
  */
-import { onionAddressOf } from '../identity/onion.ts';
-import type { Finding } from '../transcript/index.ts';
-import type { Client, GroupState } from './client.ts';
+import { onionAddressOf } from '../../identity/onion.ts';
+import type { Finding } from '../../transcript/index.ts';
+import { toHex } from '../../wire/bytes.ts';
+import type { Client, GroupState } from '../client.ts';
+import { decodeRelay, KIND } from '../store/records.ts';
 import { buildBundle, listEvidence } from './evidence.ts';
 import { memberAudit } from './member-audit.ts';
-import { decodeRelay, KIND } from './records.ts';
 
 export interface AuditItem {
   readonly type: string;
@@ -34,10 +35,8 @@ export interface AuditReport {
   readonly bundle: ReturnType<typeof buildBundle>;
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
 function memberLabel(state: GroupState, author: Uint8Array): string {
-  const name = state.names.get(hex(author));
+  const name = state.names.get(toHex(author));
   return `${name ?? 'unnamed member'} (${onionAddressOf(author)})`;
 }
 
@@ -63,7 +62,7 @@ function describe(state: GroupState, f: Finding, relays: string): Omit<AuditItem
               .map((m) => memberLabel(state, m.author)),
           ),
         ].join(', ')}`,
-        what: `message ${hex(f.parent).slice(0, 12)} is named as a parent by ${f.referencedBy.length} message(s) you have, but the relay has not delivered it`,
+        what: `message ${toHex(f.parent).slice(0, 12)} is named as a parent by ${f.referencedBy.length} message(s) you have, but the relay has not delivered it`,
         advice:
           'sync again; if it persists, the relay is censoring it: export evidence and ask a member to re-post, or fork to another relay',
       };
@@ -89,7 +88,7 @@ function describe(state: GroupState, f: Finding, relays: string): Omit<AuditItem
         type: f.type,
         title: `${memberLabel(state, f.author)} dated a message before a message it replies to`,
         who: memberLabel(state, f.author),
-        what: `message ${hex(f.message).slice(0, 12)} claims ${new Date(f.timestamp).toISOString()}, earlier than its parent (${new Date(f.parentTimestamp).toISOString()})`,
+        what: `message ${toHex(f.message).slice(0, 12)} claims ${new Date(f.timestamp).toISOString()}, earlier than its parent (${new Date(f.parentTimestamp).toISOString()})`,
         advice:
           'a wrong clock or an attempt to rewrite when something was said; treat its time as untrustworthy',
       };
@@ -112,7 +111,7 @@ export async function buildAudit(client: Client, ref: string): Promise<AuditRepo
   const relayText =
     relayUrls.length === 1 ? `the relay ${relayUrls[0]}` : `one of the relays (${relayUrls.join(', ')})`;
   const items: AuditItem[] = findings.map((f) => {
-    const since = firstSeen(client, `${state.key}:${f.type}:${f.ids.map(hex).join(',')}`, now);
+    const since = firstSeen(client, `${state.key}:${f.type}:${f.ids.map(toHex).join(',')}`, now);
     return { ...describe(state, f, relayText), since: new Date(since).toISOString() };
   });
   for (const e of listEvidence(client, state.key)) {
@@ -176,7 +175,7 @@ export async function buildAudit(client: Client, ref: string): Promise<AuditRepo
       });
     }
   }
-  // Member conduct, relay replays and remembered malice (src/client/member-audit.ts).
+  // Member conduct, relay replays and remembered malice (src/client/accountability/member-audit.ts).
   const members = memberAudit(client, state, findings);
   items.push(...members.items);
   const relays: RelayStatus[] = [];
@@ -187,7 +186,7 @@ export async function buildAudit(client: Client, ref: string): Promise<AuditRepo
     if (rec?.bundle) bundles.set(url, rec.bundle);
     const unproven = client
       .allPosts()
-      .filter((p) => hex(p.groupId) === state.key)
+      .filter((p) => toHex(p.groupId) === state.key)
       .flatMap((p) => p.receipts.filter((r) => r.url === url));
     const waiting = unproven.filter((r) => r.receipt === null).length;
     const notProven = unproven.filter((r) => r.receipt !== null && !r.included).length;

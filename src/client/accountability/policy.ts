@@ -23,14 +23,15 @@
  * backdated signed messages, omission, a forged envelope) is **remembered** in the profile and shown
  * on every later view of that member, even if the messages that proved it are later gone.
  */
-import { UsageError } from '../errors.ts';
-import { MessageKind } from '../group/message.ts';
-import { onionAddressOf, publicKeyOfOnionAddress } from '../identity/onion.ts';
-import type { Finding } from '../transcript/index.ts';
-import type { CborValue } from '../wire/cbor.ts';
-import { expectArray, expectBytes, MapReader } from '../wire/schema.ts';
-import type { Client, GroupState, MemberView, ReadMessage } from './client.ts';
-import { encodeGroup, type GroupRecord, KIND, type Policy } from './records.ts';
+import { UsageError } from '../../errors.ts';
+import { MessageKind } from '../../group/message.ts';
+import { onionAddressOf, publicKeyOfOnionAddress } from '../../identity/onion.ts';
+import type { Finding } from '../../transcript/index.ts';
+import { toHex } from '../../wire/bytes.ts';
+import type { CborValue } from '../../wire/cbor.ts';
+import { expectArray, expectBytes, MapReader } from '../../wire/schema.ts';
+import type { Client, GroupState, MemberView, ReadMessage } from '../client.ts';
+import { encodeGroup, type GroupRecord, KIND, type Policy } from '../store/records.ts';
 
 /** Store kind of the per-group local policy record (accepted, blocked, remembered malice). */
 export const POLICY_KIND = 'policy';
@@ -65,8 +66,6 @@ export interface LocalPolicy {
   readonly blocked: readonly Uint8Array[];
   readonly malice: readonly MaliceMark[];
 }
-
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 function encodeLocal(p: LocalPolicy): CborValue {
   return new Map<number, CborValue>([
@@ -122,7 +121,7 @@ function saveLocal(client: Client, state: GroupState, p: LocalPolicy): void {
   client.store.put(POLICY_KIND, state.record.id, encodeLocal(p));
 }
 
-const has = (list: readonly Uint8Array[], key: Uint8Array) => list.some((k) => hex(k) === hex(key));
+const has = (list: readonly Uint8Array[], key: Uint8Array) => list.some((k) => toHex(k) === toHex(key));
 
 /**
  * A member address from the command line.
@@ -148,11 +147,11 @@ export function setPolicy(client: Client, state: GroupState, policy: string): Po
 }
 
 function self(client: Client, state: GroupState, author: Uint8Array, what: string): void {
-  if (hex(author) === hex(client.identity.keyPair.publicKey))
+  if (toHex(author) === toHex(client.identity.keyPair.publicKey))
     throw new UsageError('member-is-you', `you cannot ${what} yourself`);
   const known =
     state.dag.messagesBy(author).length > 0 ||
-    state.record.seedMembers.some((m) => hex(m.author) === hex(author));
+    state.record.seedMembers.some((m) => toHex(m.author) === toHex(author));
   if (!known)
     throw new UsageError(
       'unknown-member',
@@ -181,7 +180,7 @@ export function blockMember(client: Client, state: GroupState, author: Uint8Arra
 export function unblockMember(client: Client, state: GroupState, author: Uint8Array): boolean {
   const p = localPolicy(client, state);
   if (!has(p.blocked, author)) return false;
-  saveLocal(client, state, { ...p, blocked: p.blocked.filter((k) => hex(k) !== hex(author)) });
+  saveLocal(client, state, { ...p, blocked: p.blocked.filter((k) => toHex(k) !== toHex(author)) });
   return true;
 }
 
@@ -209,7 +208,7 @@ export function rememberMalice(
       author: f.author,
       type: f.type,
       detail: f.detail,
-      key: `${f.type}:${f.ids.map(hex).join(',')}`,
+      key: `${f.type}:${f.ids.map(toHex).join(',')}`,
     });
   }
   const p = localPolicy(client, state);
@@ -238,7 +237,7 @@ function acknowledgedSince(state: GroupState, m: MaliceMark): boolean {
   const omitted = m.key.split(',')[1];
   if (omitted === undefined || !/^[0-9a-f]{64}$/.test(omitted)) return false;
   const id = Buffer.from(omitted, 'hex');
-  return state.dag.has(id) && state.dag.seenBy(id).some((a) => hex(a) === hex(m.author));
+  return state.dag.has(id) && state.dag.seenBy(id).some((a) => toHex(a) === toHex(m.author));
 }
 
 /** How this client regards one author of a group. */
@@ -255,31 +254,30 @@ export interface Standing {
 /** The standing of every author this profile knows in a group, by author hex. */
 export function standings(client: Client, state: GroupState): Map<string, Standing> {
   const p = localPolicy(client, state);
-  const me = hex(client.identity.keyPair.publicKey);
-  const blocked = new Set(p.blocked.map(hex));
+  const me = toHex(client.identity.keyPair.publicKey);
+  const blocked = new Set(p.blocked.map(toHex));
   const malice = new Map<string, MaliceMark[]>();
-  for (const m of p.malice) malice.set(hex(m.author), [...(malice.get(hex(m.author)) ?? []), m]);
+  for (const m of p.malice) malice.set(toHex(m.author), [...(malice.get(toHex(m.author)) ?? []), m]);
   const authors = new Set<string>([
-    ...state.dag.authors().map(hex),
-    ...state.record.seedMembers.map((s) => hex(s.author)),
+    ...state.dag.authors().map(toHex),
+    ...state.record.seedMembers.map((s) => toHex(s.author)),
   ]);
 
   // Vouches: voucher → vouched, from signed kind-4 messages whose body is a 32-byte key.
   const vouches = new Map<string, Set<string>>();
   for (const m of state.dag.messages()) {
-    const full = m as unknown as { kind: number; body: Uint8Array };
-    if (full.kind !== MessageKind.vouch || full.body.length !== 32) continue;
-    const target = hex(full.body);
+    if (m.kind !== MessageKind.vouch || m.body.length !== 32) continue;
+    const target = toHex(m.body);
     authors.add(target);
     const set = vouches.get(target) ?? new Set<string>();
-    set.add(hex(m.author));
+    set.add(toHex(m.author));
     vouches.set(target, set);
   }
 
-  const verified = new Set<string>([me, ...p.accepted.map(hex)]);
+  const verified = new Set<string>([me, ...p.accepted.map(toHex)]);
   // The member whose invite we joined with (joinGroup puts it last among the seed members).
   const inviter = state.record.seedMembers[state.record.seedMembers.length - 1];
-  if (inviter !== undefined) verified.add(hex(inviter.author));
+  if (inviter !== undefined) verified.add(toHex(inviter.author));
   const counts = (a: string) => !blocked.has(a) && !malice.has(a) && verified.has(a);
   // Transitive closure: a vouch counts once its voucher is verified.
   for (let changed = true; changed; ) {
@@ -305,7 +303,7 @@ export function standings(client: Client, state: GroupState): Map<string, Standi
     out.set(a, {
       status,
       blocked: blocked.has(a),
-      accepted: p.accepted.some((k) => hex(k) === a),
+      accepted: p.accepted.some((k) => toHex(k) === a),
       vouchedBy: [...(vouches.get(a) ?? [])]
         .filter((v) => counts(v) && v !== a)
         .sort()
@@ -347,7 +345,7 @@ export function readWithPolicy(
   const limited = rateLimited(state, all, who, receivedAt);
   const hidden = { blocked: 0, rateLimited: 0 };
   let out: PolicyMessage[] = all.map((m) => {
-    const authorHex = hex(publicKeyOfOnionAddress(m.author));
+    const authorHex = toHex(publicKeyOfOnionAddress(m.author));
     const s = who.get(authorHex);
     const why = s?.blocked ? 'blocked' : limited.has(m.id) ? 'rate-limited' : null;
     return {
@@ -368,9 +366,7 @@ export function readWithPolicy(
 }
 
 function vouchTarget(state: GroupState, idHex: string): string | null {
-  const m = state.dag.get(Buffer.from(idHex, 'hex')) as unknown as
-    | { kind: number; body: Uint8Array }
-    | undefined;
+  const m = state.dag.get(Buffer.from(idHex, 'hex'));
   return m?.kind === MessageKind.vouch && m.body.length === 32 ? onionAddressOf(m.body) : null;
 }
 
@@ -396,7 +392,7 @@ function rateLimited(
     byAuthor.set(m.author, list);
   }
   for (const [address, list] of byAuthor) {
-    const s = who.get(hex(publicKeyOfOnionAddress(address)));
+    const s = who.get(toHex(publicKeyOfOnionAddress(address)));
     const limit = s?.status === 'verified' ? RATE_LIMITS.verified : RATE_LIMITS.unverified;
     list.sort((a, b) => a.t - b.t || (a.id < b.id ? -1 : 1));
     const shown: number[] = [];
@@ -419,7 +415,7 @@ export function membersWithPolicy(client: Client, ref: string): PolicyMember[] {
   const who = standings(client, state);
   return client.members(ref).map((m) => ({
     ...m,
-    standing: who.get(hex(m.publicKey)) ?? {
+    standing: who.get(toHex(m.publicKey)) ?? {
       status: 'unverified',
       blocked: false,
       accepted: false,
@@ -440,7 +436,7 @@ export function suggestedFork(state: GroupState, author: Uint8Array): string {
  * blocked member or one with remembered malice. (For `group fork` and fork announcements, kind 3.)
  */
 export function mayInviteOrFork(client: Client, state: GroupState, author: Uint8Array): boolean {
-  const s = standings(client, state).get(hex(author));
+  const s = standings(client, state).get(toHex(author));
   if (s === undefined || s.blocked || s.malice.length > 0) return s?.status === 'me';
   return s.status === 'me' || s.status === 'member' || s.status === 'verified';
 }

@@ -1,5 +1,5 @@
 /**
- * The sync engine: brings a profile up to date with its relays and keeps them honest.
+ * Relay sync: brings a profile up to date with its relays and keeps them honest.
  *
  * For each relay: connect and check the pin; fetch pages from the cursor; verify every served
  * checkpoint and its consistency proof against the last verified one (an inconsistent
@@ -9,53 +9,43 @@
  * receipts, that the relay's log includes the envelope at the receipted index.
  * Checkpoints gossiped inside members' messages are compared with ours to expose split views.
  */
-import { CwtchError, InconsistencyError, PushbackError, UsageError, VerifyError } from '../errors.ts';
-import { openEnvelope } from '../group/envelope.ts';
-import type { VerifiedMessage } from '../group/message.ts';
+import { CwtchError, InconsistencyError, PushbackError, UsageError, VerifyError } from '../../errors.ts';
+import { openEnvelope } from '../../group/envelope.ts';
+import type { VerifiedMessage } from '../../group/message.ts';
 import {
   type Checkpoint,
   noteFromCompactCheckpoint,
   parseCheckpoint,
   verifyCheckpoint,
-} from '../log/checkpoint.ts';
+} from '../../log/checkpoint.ts';
 import {
   type ConsistencyFailureEvidence,
   checkCheckpointConsistency,
   type LogEvidence,
   type SplitViewEvidence,
   splitViewFromNotes,
-} from '../log/evidence.ts';
-import { type LogIndex, leafHash, type TreeSize } from '../log/hash.ts';
-import { rootFromInclusionProof, verifyConsistency, verifyInclusion } from '../log/proof.ts';
-import { decodeReceipt, encodeReceipt, type Receipt, verifyReceipt } from '../log/receipt.ts';
-import { TokenWallet } from '../tokens/index.ts';
-import type { WireEntry } from '../wire/frames.ts';
-import type { Client, GroupState } from './client.ts';
+} from '../../log/evidence.ts';
+import { type LogIndex, leafHash, type TreeSize } from '../../log/hash.ts';
+import { rootFromInclusionProof, verifyConsistency, verifyInclusion } from '../../log/proof.ts';
+import { decodeReceipt, encodeReceipt, type Receipt, verifyReceipt } from '../../log/receipt.ts';
+import { TokenWallet } from '../../tokens/index.ts';
+import { bytesEqual, toHex } from '../../wire/bytes.ts';
+import type { WireEntry } from '../../wire/frames.ts';
+import { type EvidenceRecord, saveEvidence } from '../accountability/evidence.ts';
+import type { ClientContext, GroupState } from '../context.ts';
+import { KIND, type PostRecord, type RelayRecord } from '../store/records.ts';
 import { checkDelay, noteOffset, notePage, noteServed } from './delay.ts';
-import { holdIfFuture, releaseHeld, rollEpochs } from './epochs.ts';
-import { type EvidenceRecord, saveEvidence } from './evidence.ts';
-import { afterSync, mergeReports } from './maintenance.ts';
+import { holdIfFuture, rollEpochs } from './epochs.ts';
 import { recordReplay, replayedMessage } from './member-replay.ts';
-import { KIND, type PostRecord, type RelayRecord } from './records.ts';
 import type { RelayClient } from './relay-client.ts';
 import { noteDuplicate, proveReplays } from './relay-replay.ts';
+import type { RelaySyncReport } from './report.ts';
 
 export interface SyncProgress {
   readonly url: string;
   readonly scanned: number;
   readonly total: number;
   readonly ours: number;
-}
-
-export interface RelaySyncReport {
-  readonly url: string;
-  readonly scanned: number;
-  readonly ours: number;
-  readonly newMessages: number;
-  readonly checkpointSize: number;
-  readonly posted: number;
-  readonly receiptsVerified: number;
-  readonly error: { readonly code: string; readonly reason: string; readonly message: string } | null;
 }
 
 export interface SyncOptions {
@@ -65,8 +55,6 @@ export interface SyncOptions {
   readonly pageSize?: number;
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
 /** Pages with nothing of ours after which catchUp writes the cursor anyway. */
 const CURSOR_SAVE_PAGES = 64;
 
@@ -74,34 +62,22 @@ const CURSOR_SAVE_PAGES = 64;
 const MAX_GOSSIP_CHECKED = 4096;
 
 function gossipKey(g: NonNullable<VerifiedMessage['checkpoint']>): string {
-  return `${g.origin}\n${g.size}\n${hex(g.rootHash)}\n${hex(g.signature)}`;
+  return `${g.origin}\n${g.size}\n${toHex(g.rootHash)}\n${toHex(g.signature)}`;
 }
 
-export class SyncEngine {
-  readonly #client: Client;
+/**
+ * The mechanism of a sync, relay by relay, over the narrow client core ({@link ClientContext}).
+ * {@link SyncEngine} (sync.ts) adds what a whole sync run does around it.
+ */
+export class RelaySync {
+  readonly #client: ClientContext;
   readonly #opts: SyncOptions;
   /** Gossiped checkpoints (gossipKey) already found consistent with the log we verified. */
   readonly #gossipChecked = new Set<string>();
 
-  constructor(client: Client, opts: SyncOptions = {}) {
+  constructor(client: ClientContext, opts: SyncOptions = {}) {
     this.#client = client;
     this.#opts = opts;
-  }
-
-  /** Sync every relay of the given groups (all groups when none given). */
-  async syncAll(groups?: readonly GroupState[]): Promise<RelaySyncReport[]> {
-    const urls = new Set<string>();
-    for (const g of groups ?? this.#client.groups.values()) for (const r of g.record.relays) urls.add(r.url);
-    const reports: RelaySyncReport[] = [];
-    releaseHeld(this.#client);
-    for (const url of urls) reports.push(await this.syncRelay(url));
-    // Epoch erasure, held envelopes, fork announcements (src/client/maintenance.ts).
-    for (const r of await afterSync(this.#client, reports)) {
-      const i = reports.findIndex((x) => x.url === r.url);
-      if (i < 0) reports.push(r);
-      else reports[i] = mergeReports(reports[i]!, r);
-    }
-    return reports;
   }
 
   /** One relay: catch up, post the outbox, verify receipts. Errors are reported, not thrown. */
@@ -344,17 +320,18 @@ export class SyncEngine {
     }
     if (
       expected.kind === 'message' &&
-      (!Buffer.from(expected.author).equals(Buffer.from(msg.author)) || expected.seq !== msg.seq)
+      (!bytesEqual(expected.author, msg.author) || expected.seq !== msg.seq)
     ) {
       this.#anomaly(state, {
         type: 'tag-mismatch',
         relay: url,
         index,
-        author: hex(msg.author),
-        detail: `envelope tagged as seq ${expected.seq} of ${hex(expected.author).slice(0, 12)} holds seq ${msg.seq} of ${hex(msg.author).slice(0, 12)}`,
+        author: toHex(msg.author),
+        detail: `envelope tagged as seq ${expected.seq} of ${toHex(expected.author).slice(0, 12)} holds seq ${msg.seq} of ${toHex(msg.author).slice(0, 12)}`,
       });
     }
-    if (expected.kind === 'intro') client.consumeIntro(state, expected.nonce);
+    // An intro nonce stays expected until its invite expires (Client #liveIntros): someone else
+    // may join with the same invite, so a joiner's first envelope consumes nothing.
     checkDelay(client, state, url, index, entry.receivedMs ?? 0, msg);
     // A message we hold, served again: a replay when this relay had it at another index.
     if (state.dag.has(msg.id)) noteDuplicate(client, state, msg, url, index, entry.envelope);
@@ -363,7 +340,7 @@ export class SyncEngine {
       added = client.acceptOpened(state, msg, url, index, entry.receivedMs ?? 0);
     } catch (e) {
       const detail = e instanceof CwtchError ? `${e.reason}: ${e.message}` : String(e);
-      this.#anomaly(state, { type: 'id-conflict', relay: url, index, detail, author: hex(msg.author) });
+      this.#anomaly(state, { type: 'id-conflict', relay: url, index, detail, author: toHex(msg.author) });
       return null;
     }
     return { state, msg, added };
@@ -457,7 +434,7 @@ export class SyncEngine {
       relay: rec.url,
       detectedMs: this.#client.now(),
       detail,
-      log: { origin: rec.origin!, signingKey: hex(rec.signingKey!), evidence },
+      log: { origin: rec.origin!, signingKey: toHex(rec.signingKey!), evidence },
       members: [],
     });
   }
@@ -485,7 +462,7 @@ export class SyncEngine {
         type: 'bad-envelope',
         relay: rec.url,
         index: -1,
-        author: hex(msg.author),
+        author: toHex(msg.author),
         detail: 'gossiped checkpoint is not signed by the relay',
       });
       return;
@@ -523,7 +500,7 @@ export class SyncEngine {
           detail: `relay ${rec.url} showed a member a log of size ${to} but tells us its log has fewer entries (withholding or split view)`,
           log: {
             origin: rec.origin!,
-            signingKey: hex(rec.signingKey),
+            signingKey: toHex(rec.signingKey),
             evidence: { kind: 'consistency-failure', older, newer, proof: [] },
           },
           members: [],
@@ -638,7 +615,7 @@ export class SyncEngine {
       const receipt = decodeReceipt(slot.receipt!);
       if (receipt.index >= cp.size) continue;
       const p = await conn.request({ type: 'prove', index: receipt.index, size: cp.size }, 'proof');
-      const sameLeaf = Buffer.from(p.leafHash).equals(Buffer.from(receipt.leafHash));
+      const sameLeaf = bytesEqual(p.leafHash, receipt.leafHash);
       const proves = verifyInclusion(
         p.leafHash,
         receipt.index as LogIndex,
@@ -653,18 +630,18 @@ export class SyncEngine {
       }
       saveEvidence(client, {
         kind: 'receipt',
-        group: hex(post.groupId),
+        group: toHex(post.groupId),
         relay: conn.url,
         detectedMs: client.now(),
         detail: `relay ${conn.url} receipted our envelope at index ${receipt.index} but its checkpoint of size ${cp.size} ${proves ? 'holds another envelope there' : 'does not prove it'}`,
         log: null,
         members: [],
         receipt: {
-          receipt: hex(slot.receipt!),
+          receipt: toHex(slot.receipt!),
           checkpoint: rec.verifiedNote,
-          servedLeaf: hex(p.leafHash),
-          proof: p.proof.map(hex),
-          signingKey: hex(rec.signingKey!),
+          servedLeaf: toHex(p.leafHash),
+          proof: p.proof.map(toHex),
+          signingKey: toHex(rec.signingKey!),
         },
       });
     }
@@ -678,9 +655,9 @@ export class SyncEngine {
  * would show every reader a gap in our messages until seq 1 arrives, and after a lost connection
  * one that looks exactly like censorship.
  */
-function inPostingOrder(client: Client, posts: readonly PostRecord[]): PostRecord[] {
+function inPostingOrder(client: ClientContext, posts: readonly PostRecord[]): PostRecord[] {
   const key = (p: PostRecord) => {
-    const group = hex(p.groupId);
+    const group = toHex(p.groupId);
     return { group, seq: client.groupOfKey(group)?.dag.get(p.messageId)?.seq ?? 0 };
   };
   return posts

@@ -14,9 +14,9 @@
  *   expired   the fork invite is too old to join
  * The invite itself is never stored: it is re-opened from the announcement when joining.
  */
-import { randomBytes, wipe } from '../crypto/index.ts';
-import { CwtchError, UsageError } from '../errors.ts';
-import { epochAt } from '../group/epoch.ts';
+import { randomBytes, wipe } from '../../crypto/index.ts';
+import { CwtchError, UsageError } from '../../errors.ts';
+import { epochAt } from '../../group/epoch.ts';
 import {
   assemblePayload,
   buildAnnouncement,
@@ -28,29 +28,20 @@ import {
   type ForkPart,
   MAX_FORK_RECIPIENTS,
   openForkInvite,
-} from '../group/fork.ts';
-import { groupIdOf } from '../group/group-id.ts';
-import { checkInviteTime, createInvite, decodeInvite, encodeInvite } from '../group/invite.ts';
-import { MessageKind, type VerifiedMessage } from '../group/message.ts';
-import { isOnionAddress, onionAddressOf, publicKeyOfOnionAddress } from '../identity/onion.ts';
-import type { CborValue } from '../wire/cbor.ts';
-import { canonicalRelayUrl } from '../wire/relay-url.ts';
-import { MapReader } from '../wire/schema.ts';
-import type { Client, GroupState, ReadMessage } from './client.ts';
-import { saveEvidence } from './evidence.ts';
-import type { GroupRecord } from './records.ts';
+} from '../../group/fork.ts';
+import { groupIdOf } from '../../group/group-id.ts';
+import { checkInviteTime, createInvite, decodeInvite, encodeInvite } from '../../group/invite.ts';
+import { MessageKind, type VerifiedMessage } from '../../group/message.ts';
+import { isOnionAddress, onionAddressOf, publicKeyOfOnionAddress } from '../../identity/onion.ts';
+import { bytesEqual, toHex } from '../../wire/bytes.ts';
+import type { CborValue } from '../../wire/cbor.ts';
+import { canonicalRelayUrl } from '../../wire/relay-url.ts';
+import { MapReader } from '../../wire/schema.ts';
+import { saveEvidence } from '../accountability/evidence.ts';
+import type { Client, GroupState, ReadMessage } from '../client.ts';
+import type { GroupRecord } from '../store/records.ts';
 
 export const KIND_FORK = 'fork';
-
-/** Hints the CLI prints under the error line, by error reason. */
-export const FORK_HINTS: Readonly<Record<string, string>> = {
-  'unknown-member': 'give a member address as `cwtch-groups group members GROUP` prints it',
-  'unknown-fork': 'list the forks of a group with: cwtch-groups group forks GROUP',
-  'ambiguous-fork': 'give more hex digits of the announcement id',
-  'fork-not-pending': 'see its status with: cwtch-groups group forks GROUP',
-  'fork-too-small': 'a fork needs at least one other member',
-  'fork-too-large': 'a fork holds at most 48 members; fork into several groups',
-};
 
 export type ForkStatus = 'mine' | 'pending' | 'joined' | 'excluded' | 'waiting' | 'rejected' | 'expired';
 const FINAL: ReadonlySet<ForkStatus> = new Set(['mine', 'joined', 'excluded', 'rejected', 'expired']);
@@ -66,8 +57,6 @@ export interface ForkRecord {
   readonly name: string | null;
   readonly seenMs: number;
 }
-
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 function encodeFork(f: ForkRecord): CborValue {
   return new Map<number, CborValue>([
@@ -105,16 +94,16 @@ export function listForks(client: Client, parent?: GroupState): ForkRecord[] {
   return client.store
     .list(KIND_FORK)
     .map((r) => decodeFork(r.value))
-    .filter((f) => parent === undefined || hex(f.parent) === parent.key)
+    .filter((f) => parent === undefined || toHex(f.parent) === parent.key)
     .sort((a, b) => a.seenMs - b.seenMs || Buffer.compare(a.announcement, b.announcement));
 }
 
 function saveFork(client: Client, f: ForkRecord): void {
-  client.store.put(KIND_FORK, hex(f.announcement), encodeFork(f));
+  client.store.put(KIND_FORK, toHex(f.announcement), encodeFork(f));
 }
 
 function getFork(client: Client, announcement: Uint8Array): ForkRecord | undefined {
-  const v = client.store.get(KIND_FORK, hex(announcement));
+  const v = client.store.get(KIND_FORK, toHex(announcement));
   return v === undefined ? undefined : decodeFork(v);
 }
 
@@ -148,21 +137,21 @@ export interface ForkResult {
 export async function forkGroup(client: Client, ref: string, opts: ForkOptions = {}): Promise<ForkResult> {
   const parent = client.resolveGroup(ref);
   const me = client.identity.keyPair.publicKey;
-  const meHex = hex(me);
+  const meHex = toHex(me);
   const members = new Map<string, Uint8Array>();
   for (const m of client.members(ref))
-    if (hex(m.publicKey) !== meHex) members.set(hex(m.publicKey), m.publicKey);
+    if (toHex(m.publicKey) !== meHex) members.set(toHex(m.publicKey), m.publicKey);
   const excluded: Uint8Array[] = [];
   for (const address of opts.exclude ?? []) {
     if (!isOnionAddress(address))
       throw new UsageError('bad-argument', `--exclude takes a member's address, not "${address}"`);
     const key = publicKeyOfOnionAddress(address);
-    if (hex(key) === meHex)
+    if (toHex(key) === meHex)
       throw new UsageError('bad-argument', 'you cannot exclude yourself from your fork');
-    if (!members.has(hex(key)))
+    if (!members.has(toHex(key)))
       throw new UsageError('unknown-member', `${address} is not a member of "${parent.record.name}"`);
     excluded.push(key);
-    members.delete(hex(key));
+    members.delete(toHex(key));
   }
   const remaining = [...members.values()];
   if (remaining.length === 0)
@@ -234,7 +223,7 @@ export async function forkGroup(client: Client, ref: string, opts: ForkOptions =
         const posted = parent.dag.get(mid)!;
         if (
           posted.parents.length !== heads.length ||
-          posted.parents.some((p, i) => !Buffer.from(p).equals(Buffer.from(heads[i]!)))
+          posted.parents.some((p, i) => !bytesEqual(p, heads[i]!))
         )
           throw new UsageError('bad-argument', 'internal: the announcement was posted with other heads');
       }
@@ -270,8 +259,7 @@ interface Parts {
 function announcements(state: GroupState): { groups: Parts[]; malformed: VerifiedMessage[] } {
   const byKey = new Map<string, Parts>();
   const malformed: VerifiedMessage[] = [];
-  for (const m of state.dag.messages()) {
-    const msg = m as unknown as VerifiedMessage;
+  for (const msg of state.dag.messages()) {
     if (msg.kind !== MessageKind.fork) continue;
     let body: ReturnType<typeof decodeForkBody>;
     try {
@@ -282,7 +270,7 @@ function announcements(state: GroupState): { groups: Parts[]; malformed: Verifie
       continue;
     }
     if (body.type !== FORK_TYPE_ANNOUNCEMENT) continue;
-    const key = `${hex(msg.author)}/${hex(body.newGroupId)}`;
+    const key = `${toHex(msg.author)}/${toHex(body.newGroupId)}`;
     let g = byKey.get(key);
     if (g === undefined) {
       g = { author: msg.author, newGroupId: body.newGroupId, msgs: [] };
@@ -307,7 +295,7 @@ function anomaly(client: Client, state: GroupState, author: Uint8Array, detail: 
     relay: null,
     detectedMs: client.now(),
     detail,
-    member: hex(author),
+    member: toHex(author),
     log: null,
     members: [],
   });
@@ -339,7 +327,7 @@ export async function scanForks(client: Client, opts: { autoJoin?: boolean } = {
         client,
         state,
         msg.author,
-        `fork-malformed: message ${hex(msg.id).slice(0, 12)} is a malformed fork message`,
+        `fork-malformed: message ${toHex(msg.id).slice(0, 12)} is a malformed fork message`,
       );
       fresh.push(rec);
     }
@@ -354,13 +342,13 @@ export async function scanForks(client: Client, opts: { autoJoin?: boolean } = {
             client,
             state,
             g.author,
-            `${rec.reason}: fork announcement ${hex(rec.announcement).slice(0, 12)} refused`,
+            `${rec.reason}: fork announcement ${toHex(rec.announcement).slice(0, 12)} refused`,
           );
         if (before === undefined || before.status === 'waiting') fresh.push(rec);
       }
       if (rec.status === 'pending' && opts.autoJoin === true && state.record.policy === 'trusted') {
         try {
-          joined.push(await acceptFork(client, hex(rec.announcement)));
+          joined.push(await acceptFork(client, toHex(rec.announcement)));
         } catch (e) {
           if (!(e instanceof CwtchError)) throw e;
           // Left pending: `group forks` shows it and `group fork-join` says why it fails.
@@ -386,15 +374,13 @@ function evaluate(client: Client, state: GroupState, g: Parts): ForkRecord {
     seenMs: client.now(),
   };
   const me = client.identity.keyPair.publicKey;
-  if (Buffer.from(g.author).equals(Buffer.from(me))) return { ...base, status: 'mine' };
+  if (bytesEqual(g.author, me)) return { ...base, status: 'mine' };
   if (first === undefined || g.msgs.length < first.part.parts) return { ...base, reason: 'parts-missing' };
   // The heads must be messages we hold: only then does the fork provably continue our transcript.
   if (state.dag.isWaiting(first.msg.id)) return { ...base, reason: 'heads-missing' };
   // A member is an author whose first message was a join; with its whole history present and no
   // join, the author never joined (it holds the key, e.g. from a leaked invite, and nothing more).
-  const isMember = state.dag
-    .messagesBy(g.author)
-    .some((m) => m.seq === 0 && (m as unknown as VerifiedMessage).kind === MessageKind.join);
+  const isMember = state.dag.messagesBy(g.author).some((m) => m.seq === 0 && m.kind === MessageKind.join);
   if (!isMember) {
     if (!state.dag.isComplete(first.msg.id)) return { ...base, reason: 'heads-missing' };
     return { ...base, status: 'rejected', reason: 'fork-not-member' };
@@ -417,13 +403,10 @@ function evaluate(client: Client, state: GroupState, g: Parts): ForkRecord {
   if (text === null) return { ...base, status: 'excluded' };
   try {
     const invite = decodeInvite(text);
-    if (
-      !Buffer.from(invite.groupId).equals(Buffer.from(g.newGroupId)) ||
-      !Buffer.from(invite.inviter).equals(Buffer.from(g.author))
-    )
+    if (!bytesEqual(invite.groupId, g.newGroupId) || !bytesEqual(invite.inviter, g.author))
       return { ...base, status: 'rejected', reason: 'fork-invite-mismatch' };
     wipe(invite.epochSecret);
-    if (client.groupOfKey(hex(g.newGroupId)) !== undefined)
+    if (client.groupOfKey(toHex(g.newGroupId)) !== undefined)
       return { ...base, status: 'joined', name: invite.name };
     try {
       checkInviteTime(invite, client.now());
@@ -445,7 +428,8 @@ export function resolveFork(client: Client, ref: string): ForkRecord {
     throw new UsageError('unknown-fork', `"${ref}" is not a fork id (see: cwtch-groups group forks GROUP)`);
   const all = listForks(client).filter(
     (f) =>
-      hex(f.announcement).startsWith(lower) || (f.status !== 'rejected' && hex(f.child).startsWith(lower)),
+      toHex(f.announcement).startsWith(lower) ||
+      (f.status !== 'rejected' && toHex(f.child).startsWith(lower)),
   );
   if (all.length === 1) return all[0]!;
   if (all.length > 1)
@@ -464,16 +448,14 @@ export function resolveFork(client: Client, ref: string): ForkRecord {
 export async function acceptFork(client: Client, ref: string): Promise<GroupState> {
   const rec = resolveFork(client, ref);
   if (rec.status === 'joined') {
-    const g = client.groupOfKey(hex(rec.child));
+    const g = client.groupOfKey(toHex(rec.child));
     if (g !== undefined) return g;
   }
   if (rec.status !== 'pending') throw notPending(rec);
-  const parent = client.groupOfKey(hex(rec.parent));
+  const parent = client.groupOfKey(toHex(rec.parent));
   if (parent === undefined) throw new UsageError('unknown-group', 'the parent group of this fork is gone');
   const g = announcements(parent).groups.find(
-    (x) =>
-      Buffer.from(x.author).equals(Buffer.from(rec.forker)) &&
-      Buffer.from(x.newGroupId).equals(Buffer.from(rec.child)),
+    (x) => bytesEqual(x.author, rec.forker) && bytesEqual(x.newGroupId, rec.child),
   );
   const first = g?.msgs.find((x) => x.part.part === 0);
   if (g === undefined || first === undefined) throw notPending({ ...rec, status: 'waiting' });
@@ -503,7 +485,7 @@ function notPending(rec: ForkRecord): UsageError {
   };
   return new UsageError(
     'fork-not-pending',
-    `cannot join fork ${hex(rec.announcement).slice(0, 12)}: ${why[rec.status]}`,
+    `cannot join fork ${toHex(rec.announcement).slice(0, 12)}: ${why[rec.status]}`,
   );
 }
 
@@ -512,17 +494,17 @@ function notPending(rec: ForkRecord): UsageError {
 
 /** One line for people about a fork record, as `group forks` and `read` show it. */
 export function describeFork(client: Client, rec: ForkRecord): string {
-  const parent = client.groupOfKey(hex(rec.parent));
-  const forker = parent?.names.get(hex(rec.forker)) ?? 'a member';
+  const parent = client.groupOfKey(toHex(rec.parent));
+  const forker = parent?.names.get(toHex(rec.forker)) ?? 'a member';
   const who = `${forker} (${onionAddressOf(rec.forker).slice(0, 8)})`;
-  const child = `"${rec.name ?? '?'}" (${hex(rec.child).slice(0, 12)})`;
+  const child = `"${rec.name ?? '?'}" (${toHex(rec.child).slice(0, 12)})`;
   switch (rec.status) {
     case 'mine':
       return `you forked this group into ${child}`;
     case 'joined':
       return `${who} forked this group into ${child}; you joined it`;
     case 'pending':
-      return `${who} forked this group into ${child}; join with: cwtch-groups group fork-join ${hex(rec.announcement).slice(0, 12)}`;
+      return `${who} forked this group into ${child}; join with: cwtch-groups group fork-join ${toHex(rec.announcement).slice(0, 12)}`;
     case 'excluded':
       return `${who} forked this group without you: the new group is closed to you and you cannot read it`;
     case 'waiting':
@@ -547,25 +529,24 @@ export function annotateForks<M extends ReadMessage>(
   const forks = listForks(client);
   return messages.map((m) => {
     if (m.kind !== MessageKind.fork) return m;
-    const msg = state.dag.get(Buffer.from(m.id, 'hex')) as unknown as VerifiedMessage | undefined;
+    const msg = state.dag.get(Buffer.from(m.id, 'hex'));
     if (msg === undefined) return m;
     let text: string;
     try {
       const body = decodeForkBody(msg.body);
       if (body.type === FORK_TYPE_ORIGIN) {
-        const parent = client.groupOfKey(hex(body.parentGroupId));
+        const parent = client.groupOfKey(toHex(body.parentGroupId));
         const rec = forks.find(
-          (f) => hex(f.child) === state.key && hex(f.parent) === hex(body.parentGroupId),
+          (f) => toHex(f.child) === state.key && toHex(f.parent) === toHex(body.parentGroupId),
         );
-        const matches =
-          rec === undefined || Buffer.from(rec.announcement).equals(Buffer.from(body.announcementId));
-        text = `[continues "${parent?.record.name ?? hex(body.parentGroupId).slice(0, 12)}" after fork announcement ${hex(body.announcementId).slice(0, 12)}${matches ? '' : ' ⚠ not the announcement you joined from'}]`;
+        const matches = rec === undefined || bytesEqual(rec.announcement, body.announcementId);
+        text = `[continues "${parent?.record.name ?? toHex(body.parentGroupId).slice(0, 12)}" after fork announcement ${toHex(body.announcementId).slice(0, 12)}${matches ? '' : ' ⚠ not the announcement you joined from'}]`;
       } else {
         const rec = forks.find(
           (f) =>
-            hex(f.parent) === state.key &&
-            hex(f.child) === hex(body.newGroupId) &&
-            Buffer.from(f.forker).equals(Buffer.from(msg.author)),
+            toHex(f.parent) === state.key &&
+            toHex(f.child) === toHex(body.newGroupId) &&
+            bytesEqual(f.forker, msg.author),
         );
         text =
           body.part > 0
@@ -582,12 +563,12 @@ export function annotateForks<M extends ReadMessage>(
 
 /** Status of every fork record, by announcement id (to report what a sync changed). */
 export function forkStates(client: Client): Map<string, ForkStatus> {
-  return new Map(listForks(client).map((f) => [hex(f.announcement), f.status]));
+  return new Map(listForks(client).map((f) => [toHex(f.announcement), f.status]));
 }
 
 /** One line per fork first seen, or whose status changed, since `before`: "GROUP: description". */
 export function forkNews(client: Client, before: ReadonlyMap<string, ForkStatus>): string[] {
   return listForks(client)
-    .filter((f) => before.get(hex(f.announcement)) !== f.status && f.status !== 'mine')
-    .map((f) => `${client.groupOfKey(hex(f.parent))?.record.name ?? '?'}: ${describeFork(client, f)}`);
+    .filter((f) => before.get(toHex(f.announcement)) !== f.status && f.status !== 'mine')
+    .map((f) => `${client.groupOfKey(toHex(f.parent))?.record.name ?? '?'}: ${describeFork(client, f)}`);
 }

@@ -15,15 +15,16 @@
  * everything is stored as evidence. The same message at indices of two DIFFERENT relays is normal
  * (a group on several relays), and the same index twice (a rewound cursor) is harmless.
  */
-import { CodecError, VerifyError } from '../errors.ts';
-import type { VerifiedMessage } from '../group/message.ts';
-import { openKeyBundle } from '../identity/key-bundle.ts';
-import { verifyCheckpoint } from '../log/checkpoint.ts';
-import { type LogIndex, leafHash, type TreeSize } from '../log/hash.ts';
-import { verifyInclusion } from '../log/proof.ts';
-import { decodeReceipt } from '../log/receipt.ts';
-import type { Client, GroupState } from './client.ts';
-import { locations } from './conduct.ts';
+import { CodecError, VerifyError } from '../../errors.ts';
+import type { VerifiedMessage } from '../../group/message.ts';
+import { openKeyBundle } from '../../identity/key-bundle.ts';
+import { verifyCheckpoint } from '../../log/checkpoint.ts';
+import { type LogIndex, leafHash, type TreeSize } from '../../log/hash.ts';
+import { verifyInclusion } from '../../log/proof.ts';
+import { decodeReceipt } from '../../log/receipt.ts';
+import { toHex } from '../../wire/bytes.ts';
+import type { ClientContext, GroupState } from '../context.ts';
+import { locations } from './locations.ts';
 import type { RelayClient } from './relay-client.ts';
 
 /** Store kind of replay records (JSON text). */
@@ -53,11 +54,9 @@ export interface ReplayRecord {
   readonly served: ReplayProof | null;
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
 /** Where we first had this message from `relay`: its index, or undefined when we do not know. */
 function firstIndex(
-  client: Client,
+  client: ClientContext,
   state: GroupState,
   msg: VerifiedMessage,
   relay: string,
@@ -71,7 +70,7 @@ function firstIndex(
     cached = { size: state.dag.size, map: locations(client, state) };
     locationCache.set(state, cached);
   }
-  return cached.map.get(hex(msg.id))?.find((l) => l.relay === relay)?.index;
+  return cached.map.get(toHex(msg.id))?.find((l) => l.relay === relay)?.index;
 }
 const locationCache = new WeakMap<GroupState, { size: number; map: ReturnType<typeof locations> }>();
 
@@ -80,7 +79,7 @@ const locationCache = new WeakMap<GroupState, { size: number; map: ReturnType<ty
  * it at another index. Called inside the page's store transaction.
  */
 export function noteDuplicate(
-  client: Client,
+  client: ClientContext,
   state: GroupState,
   msg: VerifiedMessage,
   relay: string,
@@ -94,11 +93,11 @@ export function noteDuplicate(
   const record: ReplayRecord = {
     group: state.key,
     relay,
-    messageId: hex(msg.id),
-    author: hex(msg.author),
+    messageId: toHex(msg.id),
+    author: toHex(msg.author),
     firstIndex: first,
     servedIndex: index,
-    servedLeaf: hex(leafHash(envelope)),
+    servedLeaf: toHex(leafHash(envelope)),
     detectedMs: client.now(),
     checkpoint: null,
     first: null,
@@ -108,7 +107,7 @@ export function noteDuplicate(
 }
 
 /** Replay records, oldest first (of one group when given). */
-export function listReplays(client: Client, groupKey?: string): ReplayRecord[] {
+export function listReplays(client: ClientContext, groupKey?: string): ReplayRecord[] {
   return client.store
     .list(REPLAY_KIND)
     .flatMap((r) => (typeof r.value === 'string' ? [JSON.parse(r.value) as ReplayRecord] : []))
@@ -117,7 +116,7 @@ export function listReplays(client: Client, groupKey?: string): ReplayRecord[] {
 }
 
 /** Ask the relay for the inclusion proofs of every replay on it not yet proven. Returns how many. */
-export async function proveReplays(client: Client, conn: RelayClient): Promise<number> {
+export async function proveReplays(client: ClientContext, conn: RelayClient): Promise<number> {
   const rec = client.relayRecord(conn.url);
   if (rec?.verifiedNote == null || rec.origin === null || rec.signingKey === null) return 0;
   const cp = verifyCheckpoint(rec.verifiedNote, rec.origin, rec.signingKey);
@@ -127,7 +126,7 @@ export async function proveReplays(client: Client, conn: RelayClient): Promise<n
     if (Math.max(r.firstIndex, r.servedIndex) >= cp.size) continue;
     const prove = async (index: number): Promise<ReplayProof> => {
       const p = await conn.request({ type: 'prove', index, size: cp.size }, 'proof');
-      return { index, leafHash: hex(p.leafHash), proof: p.proof.map(hex) };
+      return { index, leafHash: toHex(p.leafHash), proof: p.proof.map(toHex) };
     };
     const done: ReplayRecord = {
       ...r,
@@ -142,7 +141,7 @@ export async function proveReplays(client: Client, conn: RelayClient): Promise<n
 }
 
 /** The bundle item for a replay (see {@link verifyReplayItem}). */
-export function replayItem(client: Client, r: ReplayRecord): { [k: string]: unknown } {
+export function replayItem(client: ClientContext, r: ReplayRecord): { [k: string]: unknown } {
   const relay = client.relayRecord(r.relay);
   return {
     kind: 'relay-replay',
@@ -150,7 +149,7 @@ export function replayItem(client: Client, r: ReplayRecord): { [k: string]: unkn
     detail: describeReplay(r),
     keyBundle: relay?.bundle === undefined ? null : Buffer.from(relay.bundle).toString('base64url'),
     origin: relay?.origin ?? null,
-    signingKey: relay?.signingKey ? hex(relay.signingKey) : null,
+    signingKey: relay?.signingKey ? toHex(relay.signingKey) : null,
     checkpoint: r.checkpoint,
     servedLeaf: r.servedLeaf,
     first: r.first,

@@ -15,8 +15,7 @@
  * asynchronous, running on libuv's thread pool.
  */
 import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import {
   AEAD_NONCE_BYTES,
@@ -29,10 +28,10 @@ import {
   hmacSha256,
   randomBytes,
   wipe,
-} from '../crypto/index.ts';
-import { CwtchError, InternalError, UsageError, VerifyError } from '../errors.ts';
-import { type CborValue, type DecodeLimits, decodeCbor, encodeCbor } from '../wire/cbor.ts';
-import { pad, unpad } from '../wire/padding.ts';
+} from '../../crypto/index.ts';
+import { CwtchError, InternalError, UsageError, VerifyError } from '../../errors.ts';
+import { type CborValue, type DecodeLimits, decodeCbor, encodeCbor } from '../../wire/cbor.ts';
+import { pad, unpad } from '../../wire/padding.ts';
 import {
   DATA_KEY_BYTES,
   deriveKek,
@@ -56,9 +55,6 @@ export const PROFILE_FILE = 'profile.sqlite';
 export const PROFILE_APPLICATION_ID = 0x63776770;
 /** The schema version this code writes and understands (kept in PRAGMA user_version). */
 export const PROFILE_SCHEMA_VERSION = 1;
-/** Directory name under the user's home when neither --home nor the variable says otherwise. */
-export const DEFAULT_HOME_DIR = '.cwtch-groups';
-export const HOME_ENV_VAR = 'CWTCH_GROUPS_HOME';
 /** How long a statement waits for another process's write lock before failing. */
 export const BUSY_TIMEOUT_MS = 5000;
 /** Largest encoded value (record or appended item). */
@@ -80,21 +76,6 @@ const VALUE_LIMITS: DecodeLimits = {
   maxDepth: 65,
   maxItems: MAX_VALUE_BYTES,
   maxStringBytes: MAX_VALUE_BYTES,
-};
-
-/** Hints the CLI prints under the error line, by error reason. */
-export const PROFILE_HINTS: Readonly<Record<string, string>> = {
-  'profile-missing': 'create a profile first, or point --home / CWTCH_GROUPS_HOME at an existing one',
-  'profile-exists': 'open the existing profile, or choose another --home',
-  'profile-foreign': 'the file is not a cwtch-groups profile; check --home / CWTCH_GROUPS_HOME',
-  'profile-too-new': 'a newer cwtch-groups wrote this profile: upgrade cwtch-groups to open it',
-  'profile-corrupt': 'restore the profile directory from a backup',
-  'profile-locked': 'another cwtch-groups process is writing the profile; retry in a moment',
-  'wrong-passphrase': 'passphrases are case-sensitive; nothing was changed',
-  'empty-passphrase': 'choose a non-empty passphrase',
-  'profile-record-tampered': 'the profile file was modified outside cwtch-groups; restore it from a backup',
-  'profile-append-gap': 'the profile file was modified outside cwtch-groups; restore it from a backup',
-  'profile-keyring-changed': 'another process changed the passphrase meanwhile; open the profile again',
 };
 
 /**
@@ -166,23 +147,6 @@ export interface ChangePassphraseOptions {
 export interface CheckReport {
   readonly records: number;
   readonly appended: number;
-}
-
-/**
- * The profile directory: `optionHome` (--home) if given, else $CWTCH_GROUPS_HOME, else
- * ~/.cwtch-groups. A leading `~/` is expanded (shells leave `--home=~/x` alone). Always absolute.
- * @throws UsageError 'bad-argument' when optionHome is given but not a non-empty string.
- */
-export function resolveHome(optionHome?: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (optionHome !== undefined && (typeof optionHome !== 'string' || optionHome.length === 0)) {
-    throw new UsageError('bad-argument', '--home must be a non-empty path');
-  }
-  const fromEnv = env[HOME_ENV_VAR];
-  const chosen = optionHome ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined);
-  if (chosen === undefined) return join(homedir(), DEFAULT_HOME_DIR);
-  const expanded =
-    chosen === '~' ? homedir() : chosen.startsWith('~/') ? join(homedir(), chosen.slice(2)) : chosen;
-  return isAbsolute(expanded) ? resolve(expanded) : resolve(process.cwd(), expanded);
 }
 
 /**

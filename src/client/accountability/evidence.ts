@@ -6,23 +6,25 @@
  * Bundle (JSON): { format: "cwtch-groups-evidence/1", generatedAt, group: {name, id},
  *   items: [ { kind: "relay-log" | "relay-receipt" | "equivocation" | "finding", … } ] }
  */
-import { hashWithDomain } from '../crypto/index.ts';
-import { CodecError, CwtchError, UsageError, VerifyError } from '../errors.ts';
-import { openSignedMessage } from '../group/message.ts';
-import { openKeyBundle } from '../identity/key-bundle.ts';
-import { onionAddressOf } from '../identity/onion.ts';
-import { verifyCheckpoint } from '../log/checkpoint.ts';
+import { hashWithDomain } from '../../crypto/index.ts';
+import { CodecError, CwtchError, UsageError, VerifyError } from '../../errors.ts';
+import { openSignedMessage } from '../../group/message.ts';
+import { openKeyBundle } from '../../identity/key-bundle.ts';
+import { onionAddressOf } from '../../identity/onion.ts';
+import { verifyCheckpoint } from '../../log/checkpoint.ts';
 import {
   decodeLogEvidence,
   encodeLogEvidence,
   type LogEvidence,
   verifySplitViewEvidence,
-} from '../log/evidence.ts';
-import { decodeReceipt, verifyReceipt, verifyReceiptNotIncludedEvidence } from '../log/receipt.ts';
-import type { Finding } from '../transcript/index.ts';
-import type { Client } from './client.ts';
-import { verifyConductItem, verifyDelayItem, verifyReplayItem } from './member-audit.ts';
-import { KIND } from './records.ts';
+} from '../../log/evidence.ts';
+import { decodeReceipt, verifyReceipt, verifyReceiptNotIncludedEvidence } from '../../log/receipt.ts';
+import type { Finding } from '../../transcript/index.ts';
+import { bytesEqual } from '../../wire/bytes.ts';
+import type { ClientContext } from '../context.ts';
+import { KIND } from '../store/records.ts';
+import { verifyReplayItem } from '../sync/relay-replay.ts';
+import { verifyConductItem, verifyDelayItem } from './member-evidence.ts';
 
 export const EVIDENCE_FORMAT = 'cwtch-groups-evidence/1';
 const MAX_BUNDLE_BYTES = 4 * 1024 * 1024;
@@ -49,7 +51,7 @@ export interface EvidenceRecord {
     readonly proof: readonly string[];
     readonly signingKey: string;
   };
-  /** A signed message sealed again into another epoch or group (src/client/member-replay.ts). */
+  /** A signed message sealed again into another epoch or group (src/client/sync/member-replay.ts). */
   readonly replay?: {
     readonly signed: string;
     readonly foundGroup: string;
@@ -80,7 +82,7 @@ function toJson(r: EvidenceRecord): Json {
 }
 
 /** Persist evidence (idempotent: the same evidence twice is stored once). */
-export function saveEvidence(client: Client, record: EvidenceRecord): void {
+export function saveEvidence(client: ClientContext, record: EvidenceRecord): void {
   const text = JSON.stringify(toJson({ ...record, detectedMs: 0 }));
   const id = hashWithDomain('cwtch-groups/v1/evidence-id\n', Buffer.from(text)).toString('hex');
   if (client.store.get(KIND.evidence, id) !== undefined) return;
@@ -96,7 +98,7 @@ export interface StoredEvidence {
  * Stored evidence, oldest first. With `groupKey`: the group's own evidence, and evidence about a
  * relay in general (group null) only for the relays this group uses — never another group's.
  */
-export function listEvidence(client: Client, groupKey?: string): StoredEvidence[] {
+export function listEvidence(client: ClientContext, groupKey?: string): StoredEvidence[] {
   const out: StoredEvidence[] = [];
   const relays =
     groupKey === undefined ? null : new Set(client.groupOfKey(groupKey)?.record.relays.map((r) => r.url));
@@ -114,7 +116,7 @@ export function listEvidence(client: Client, groupKey?: string): StoredEvidence[
 
 /** Build the exportable bundle for a group: relay evidence, equivocations, and current findings. */
 export function buildBundle(
-  client: Client,
+  client: ClientContext,
   groupKey: string,
   groupName: string,
   findings: readonly Finding[],
@@ -291,10 +293,10 @@ function verifyItem(item: { [k: string]: unknown }): VerifiedItem {
         return { kind, status: 'invalid', who: '?', summary: 'an equivocation needs two messages' };
       const [a, b] = signed as [ReturnType<typeof openSignedMessage>, ReturnType<typeof openSignedMessage>];
       const same =
-        Buffer.from(a.author).equals(Buffer.from(b.author)) &&
-        Buffer.from(a.groupId).equals(Buffer.from(b.groupId)) &&
+        bytesEqual(a.author, b.author) &&
+        bytesEqual(a.groupId, b.groupId) &&
         a.seq === b.seq &&
-        !Buffer.from(a.id).equals(Buffer.from(b.id));
+        !bytesEqual(a.id, b.id);
       const who = `member ${onionAddressOf(a.author)}`;
       return same
         ? { kind, status: 'proven', who, summary: `signed two different messages as seq ${a.seq}` }

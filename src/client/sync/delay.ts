@@ -20,7 +20,9 @@
  * that also lies about receive times hides a delay, which then looks like an author who wrote
  * offline (harmless, and the reason a late message alone is not a finding).
  */
-import type { Client, GroupState } from './client.ts';
+
+import { toHex } from '../../wire/bytes.ts';
+import type { ClientContext, GroupState } from '../context.ts';
 
 export const DELAY_KIND = 'delay';
 /** Slack for a commit racing our sync (an entry received just before the checkpoint we got). */
@@ -35,11 +37,11 @@ interface Served {
 }
 
 /** A receipt signed at `relayTimeMs` just arrived: the relay's clock minus ours. */
-export function noteOffset(client: Client, relay: string, relayTimeMs: number): void {
+export function noteOffset(client: ClientContext, relay: string, relayTimeMs: number): void {
   client.store.put(DELAY_KIND, `offset ${relay}`, relayTimeMs - client.now());
 }
 
-function offsetOf(client: Client, relay: string): number | null {
+function offsetOf(client: ClientContext, relay: string): number | null {
   const v = client.store.get(DELAY_KIND, `offset ${relay}`);
   return typeof v === 'number' ? v : null;
 }
@@ -59,8 +61,6 @@ export interface DelayRecord {
   readonly detectedMs: number;
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
 /**
  * What each relay last said, per client: read from the store once, then kept by noteServed.
  * checkDelay runs for every message of ours, and a store read opens a sealed record. A record
@@ -68,9 +68,9 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
  * statement is still true (at that time the log had that size), so a delay judged against it is
  * still a delay: only sensitivity is lost.
  */
-const servedCache = new WeakMap<Client, Map<string, Served | undefined>>();
+const servedCache = new WeakMap<ClientContext, Map<string, Served | undefined>>();
 
-function lastServed(client: Client, relay: string): Served | undefined {
+function lastServed(client: ClientContext, relay: string): Served | undefined {
   let byRelay = servedCache.get(client);
   if (byRelay === undefined) {
     byRelay = new Map();
@@ -84,7 +84,7 @@ function lastServed(client: Client, relay: string): Served | undefined {
 }
 
 /** A sync reached the relay's newest checkpoint of `size` (its signed note `checkpoint`). */
-export function noteServed(client: Client, relay: string, size: number, checkpoint: string): void {
+export function noteServed(client: ClientContext, relay: string, size: number, checkpoint: string): void {
   const before = lastServed(client, relay);
   if (before !== undefined && before.size > size) return;
   const offset = offsetOf(client, relay);
@@ -95,9 +95,9 @@ export function noteServed(client: Client, relay: string, size: number, checkpoi
 }
 
 /** The newest receive time in the page being processed (set by sync before its entries). */
-const pageNewest = new WeakMap<Client, number>();
+const pageNewest = new WeakMap<ClientContext, number>();
 
-export function notePage(client: Client, entries: readonly { receivedMs?: number }[]): void {
+export function notePage(client: ClientContext, entries: readonly { receivedMs?: number }[]): void {
   let newest = 0;
   for (const e of entries) if ((e.receivedMs ?? 0) > newest) newest = e.receivedMs ?? 0;
   pageNewest.set(client, newest);
@@ -105,7 +105,7 @@ export function notePage(client: Client, entries: readonly { receivedMs?: number
 
 /** One of our entries arrived: record a delay if the relay had it before it said its log ended. */
 export function checkDelay(
-  client: Client,
+  client: ClientContext,
   state: GroupState,
   relay: string,
   index: number,
@@ -126,8 +126,8 @@ export function checkDelay(
     group: state.key,
     relay,
     index,
-    messageId: hex(message.id),
-    author: hex(message.author),
+    messageId: toHex(message.id),
+    author: toHex(message.author),
     receivedMs,
     servedSize: served.size,
     servedAtMs: served.atMs,
@@ -138,7 +138,7 @@ export function checkDelay(
 }
 
 /** Delay records of a group, oldest first. */
-export function listDelays(client: Client, groupKey: string): DelayRecord[] {
+export function listDelays(client: ClientContext, groupKey: string): DelayRecord[] {
   return client.store
     .list(DELAY_KIND)
     .flatMap((r) => (typeof r.value === 'string' ? [JSON.parse(r.value) as DelayRecord | Served] : []))

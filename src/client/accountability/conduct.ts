@@ -12,16 +12,19 @@
  * docs/THREAT-MODEL.md §1.1. Both are findings (data), never log lines; each carries the signed
  * messages it rests on.
  */
-import { asEpoch, epochStartMs } from '../group/epoch.ts';
-import type { GossipedCheckpoint, VerifiedMessage } from '../group/message.ts';
-import { onionAddressOf } from '../identity/onion.ts';
-import { noteFromCompactCheckpoint, verifyCheckpoint } from '../log/checkpoint.ts';
-import type { TreeSize } from '../log/hash.ts';
-import { decodeReceipt } from '../log/receipt.ts';
-import { MAX_PARENTS } from '../transcript/index.ts';
-import type { Client, GroupState } from './client.ts';
+import { asEpoch, epochStartMs } from '../../group/epoch.ts';
+import type { GossipedCheckpoint, VerifiedMessage } from '../../group/message.ts';
+import { onionAddressOf } from '../../identity/onion.ts';
+import { noteFromCompactCheckpoint, verifyCheckpoint } from '../../log/checkpoint.ts';
+import type { TreeSize } from '../../log/hash.ts';
+import { MAX_PARENTS } from '../../transcript/index.ts';
+import { toHex } from '../../wire/bytes.ts';
+import type { ClientContext, GroupState } from '../context.ts';
+import { type Location, locations } from '../sync/locations.ts';
 import { listEvidence } from './evidence.ts';
-import { decodeStoredMessage } from './records.ts';
+
+// Kept importable from here for the CLI (src/cli/message-command.ts).
+export { type Location, locations, receivedAt } from '../sync/locations.ts';
 
 /**
  * An omission is judged only from a statement at most this many epochs after O's: conservative,
@@ -34,87 +37,6 @@ const KEY_OVERLAP_EPOCHS = 1;
  * names. Honest clients take their time from their own clock, which may lag the relay's.
  */
 export const RELAY_TIME_TOLERANCE_MS = 10 * 60 * 1000;
-
-/** Where this profile got one message: the relay, its index there and the relay's receive time. */
-export interface Location {
-  readonly relay: string;
-  readonly index: number;
-  readonly receivedMs: number;
-  /** True when the time comes from a receipt the relay signed (our own posts). */
-  readonly signedTime: boolean;
-  /** Our own receipt for it, hex (our posts only). */
-  readonly receipt?: string;
-  /**
-   * The relay proved the envelope is in its log at this index (our receipted posts, once sync
-   * checked their inclusion). Only proven positions feed the omission rule: an index a relay merely
-   * served could be a reordering of its own.
-   */
-  readonly proven: boolean;
-}
-
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
-/**
- * Every stored message's location, by id hex: where sync got it; for our own posts, each relay's
- * receipt (index and signed time). O(messages); read from the sealed store.
- */
-export function locations(client: Client, state: GroupState): Map<string, Location[]> {
-  const out = new Map<string, Location[]>();
-  const add = (id: string, l: Location) => out.set(id, [...(out.get(id) ?? []), l]);
-  for (let from = 0; ; ) {
-    const items = client.store.readAppended(state.record.id, from, 1000);
-    if (items.length === 0) break;
-    for (const it of items) {
-      const s = decodeStoredMessage(it.value);
-      if (s.relay === '') continue;
-      // The id is the message's; recomputing it would mean re-verifying: look it up in the DAG.
-      add(idOfSigned(state, s.signed), {
-        relay: s.relay,
-        index: s.index,
-        receivedMs: s.receivedMs,
-        signedTime: false,
-        proven: false,
-      });
-    }
-    from = items[items.length - 1]!.seq + 1;
-  }
-  for (const p of client.allPosts()) {
-    if (hex(p.groupId) !== state.key) continue;
-    for (const r of p.receipts) {
-      if (r.receipt === null) continue;
-      const receipt = decodeReceipt(r.receipt);
-      add(hex(p.messageId), {
-        relay: r.url,
-        index: receipt.index,
-        receivedMs: receipt.timeMs,
-        signedTime: true,
-        receipt: hex(r.receipt),
-        proven: r.included,
-      });
-    }
-  }
-  out.delete('');
-  return out;
-}
-
-/** The id of a stored signed message, found through the DAG (stored messages are all in it). */
-function idOfSigned(state: GroupState, signed: Uint8Array): string {
-  let cache = signedIndex.get(state);
-  if (cache === undefined || cache.size !== state.dag.size) {
-    cache = new Map();
-    for (const m of state.dag.messages()) cache.set(Buffer.from(m.signed).toString('base64'), hex(m.id));
-    signedIndex.set(state, cache);
-  }
-  return cache.get(Buffer.from(signed).toString('base64')) ?? '';
-}
-const signedIndex = new WeakMap<GroupState, Map<string, string>>();
-
-/** The earliest relay receive time we know for a message, or undefined. */
-export function receivedAt(locs: Map<string, Location[]>, idHex: string): number | undefined {
-  const l = locs.get(idHex);
-  if (l === undefined || l.length === 0) return undefined;
-  return Math.min(...l.map((x) => x.receivedMs).filter((t) => t > 0));
-}
 
 export interface OmissionFinding {
   readonly type: 'omission';
@@ -145,7 +67,7 @@ export type ConductFinding = OmissionFinding | BackdatedVsRelayFinding;
 
 /** The verified note of a gossiped checkpoint, if it is one of the group's relays' and verifies. */
 function gossipNote(
-  client: Client,
+  client: ClientContext,
   state: GroupState,
   g: GossipedCheckpoint,
 ): { note: string; relay: string } | null {
@@ -168,14 +90,14 @@ function gossipNote(
  * stored messages, their locations and the relays' pinned keys.
  */
 export function conductFindings(
-  client: Client,
+  client: ClientContext,
   state: GroupState,
   locs = locations(client, state),
 ): ConductFinding[] {
-  const me = hex(client.identity.keyPair.publicKey);
+  const me = toHex(client.identity.keyPair.publicKey);
   const dag = state.dag;
   const out: ConductFinding[] = [];
-  const full = (id: Uint8Array) => dag.get(id) as unknown as VerifiedMessage | undefined;
+  const full = (id: Uint8Array) => dag.get(id);
 
   // Omission. A relay already caught showing different logs (split view, rollback) explains any
   // omission on it: the member may have been on the other branch, where our index holds another
@@ -187,18 +109,18 @@ export function conductFindings(
   );
   const seenCache = new Map<string, Set<string>>();
   const seenBy = (id: Uint8Array) => {
-    const k = hex(id);
+    const k = toHex(id);
     let s = seenCache.get(k);
     if (s === undefined) {
-      s = new Set(dag.seenBy(id).map(hex));
+      s = new Set(dag.seenBy(id).map(toHex));
       seenCache.set(k, s);
     }
     return s;
   };
   for (const author of dag.authors()) {
-    const x = hex(author);
+    const x = toHex(author);
     if (x === me) continue;
-    const mine = dag.messagesBy(author).map((m) => m as unknown as VerifiedMessage);
+    const mine = dag.messagesBy(author);
     if (mine.length === 0) continue;
     const firstEpoch = Math.min(...mine.map((m) => m.epoch));
     // Messages of X that qualify as a statement "I had everything below N" (see the doc).
@@ -212,19 +134,18 @@ export function conductFindings(
     if (statements.length === 0) continue;
     statements.sort((a, b) => a.m.seq - b.m.seq);
     for (const o of dag.displayOrder()) {
-      if (hex(o.author) === x) continue;
-      const om = o as unknown as VerifiedMessage;
-      if (om.epoch < firstEpoch || seenBy(o.id).has(x)) continue;
-      for (const at of locs.get(hex(o.id)) ?? []) {
+      if (toHex(o.author) === x) continue;
+      if (o.epoch < firstEpoch || seenBy(o.id).has(x)) continue;
+      for (const at of locs.get(toHex(o.id)) ?? []) {
         if (!at.proven) continue;
         // X could open O: an honest client erases S(e) only at a complete sync that starts after
         // e ended plus the grace window (docs/PROTOCOL.md §4.1), so an O the relay received (our
         // signed receipt) before its epoch ended was readable at every sync of X that reached it.
         // An O posted late from an outbox, after its epoch, may have met erased keys: no finding.
-        if (at.receivedMs <= 0 || at.receivedMs >= epochStartMs(state.record.schedule, asEpoch(om.epoch + 1)))
+        if (at.receivedMs <= 0 || at.receivedMs >= epochStartMs(state.record.schedule, asEpoch(o.epoch + 1)))
           continue;
         const s = statements.find(
-          (st) => st.relay === at.relay && at.index < st.size && om.epoch + KEY_OVERLAP_EPOCHS >= st.m.epoch,
+          (st) => st.relay === at.relay && at.index < st.size && o.epoch + KEY_OVERLAP_EPOCHS >= st.m.epoch,
         );
         if (s === undefined) continue;
         out.push({
@@ -233,9 +154,9 @@ export function conductFindings(
           message: s.m,
           checkpoint: s.note,
           relay: s.relay,
-          omitted: om,
+          omitted: o,
           omittedAt: at,
-          detail: `message ${hex(s.m.id).slice(0, 8)} (seq ${s.m.seq}) of ${onionAddressOf(author).slice(0, 8)} gossips ${s.relay} at size ${s.size}, yet neither it nor any later message of its author acknowledges message ${hex(o.id).slice(0, 8)} at index ${at.index}`,
+          detail: `message ${toHex(s.m.id).slice(0, 8)} (seq ${s.m.seq}) of ${onionAddressOf(author).slice(0, 8)} gossips ${s.relay} at size ${s.size}, yet neither it nor any later message of its author acknowledges message ${toHex(o.id).slice(0, 8)} at index ${at.index}`,
         });
         break;
       }
@@ -244,11 +165,11 @@ export function conductFindings(
 
   // Backdated against the relay's receive time of a parent.
   for (const m of dag.messages()) {
-    if (hex(m.author) === me) continue;
+    if (toHex(m.author) === me) continue;
     for (const p of m.parents) {
       // Only other authors' messages: an author holds its own before any relay does (an outbox).
-      if (hex(full(p)?.author ?? new Uint8Array()) === hex(m.author)) continue;
-      const at = (locs.get(hex(p)) ?? [])
+      if (toHex(full(p)?.author ?? new Uint8Array()) === toHex(m.author)) continue;
+      const at = (locs.get(toHex(p)) ?? [])
         .filter((l) => l.receivedMs > 0)
         .sort((a, b) => a.receivedMs - b.receivedMs)[0];
       const parent = full(p);
@@ -257,17 +178,17 @@ export function conductFindings(
       out.push({
         type: 'backdated-vs-relay',
         author: m.author,
-        message: m as unknown as VerifiedMessage,
+        message: m,
         parent,
         parentAt: at,
         toleranceMs: RELAY_TIME_TOLERANCE_MS,
-        detail: `message ${hex(m.id).slice(0, 8)} claims ${new Date(m.timestamp).toISOString()}, ${Math.round((at.receivedMs - m.timestamp) / 60000)} min before ${at.relay} received its parent ${hex(p).slice(0, 8)}`,
+        detail: `message ${toHex(m.id).slice(0, 8)} claims ${new Date(m.timestamp).toISOString()}, ${Math.round((at.receivedMs - m.timestamp) / 60000)} min before ${at.relay} received its parent ${toHex(p).slice(0, 8)}`,
       });
     }
   }
   const rank = (f: ConductFinding) => (f.type === 'omission' ? 0 : 1);
   const key = (f: ConductFinding) =>
-    `${hex(f.author)}:${hex(f.message.id)}:${hex(f.type === 'omission' ? f.omitted.id : f.parent.id)}`;
+    `${toHex(f.author)}:${toHex(f.message.id)}:${toHex(f.type === 'omission' ? f.omitted.id : f.parent.id)}`;
   return out.sort((a, b) => rank(a) - rank(b) || (key(a) < key(b) ? -1 : 1));
 }
 
@@ -282,6 +203,6 @@ export function conductMarks(findings: readonly ConductFinding[]): {
     author: f.author,
     type: f.type,
     detail: f.detail,
-    key: `${f.type}:${hex(f.message.id)},${hex(f.type === 'omission' ? f.omitted.id : f.parent.id)}`,
+    key: `${f.type}:${toHex(f.message.id)},${toHex(f.type === 'omission' ? f.omitted.id : f.parent.id)}`,
   }));
 }

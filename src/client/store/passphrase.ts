@@ -24,12 +24,12 @@ import {
   hkdfSha256,
   randomBytes,
   wipe,
-} from '../crypto/index.ts';
-import { UsageError } from '../errors.ts';
-import { encodeCbor } from '../wire/cbor.ts';
+} from '../../crypto/index.ts';
+import { UsageError } from '../../errors.ts';
+import { encodeCbor } from '../../wire/cbor.ts';
 
 // One definition of the test-only KDF switch, shared with relay key files.
-export { KDF_ENV_VAR, kdfParamsFromEnv } from '../identity/keyfile.ts';
+export { KDF_ENV_VAR, kdfParamsFromEnv } from '../../identity/keyfile.ts';
 
 /** Longest passphrase accepted, in UTF-8 bytes (a bound, not a recommendation). */
 export const MAX_PASSPHRASE_BYTES = 4096;

@@ -2,14 +2,14 @@
  * The epoch keys of one group that a member holds: the oldest retained epoch secret, and every
  * later epoch's keys derived from it on demand by the clock-driven ratchet (docs/PROTOCOL.md §4).
  */
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../../errors.ts';
 import {
   deriveEpochKeys,
   type Epoch,
   type EpochKeys,
   ratchetForward,
   wipeEpochKeys,
-} from '../group/epoch.ts';
+} from '../../group/epoch.ts';
 
 export class KeyRing {
   readonly groupId: Uint8Array;

@@ -3,9 +3,9 @@
  * sealed by the profile store; these codecs only map types ↔ CBOR, strictly (a damaged record is
  * a CodecError naming its kind).
  */
-import { asEpoch, type Epoch, type EpochSchedule } from '../group/epoch.ts';
-import type { CborMap, CborValue } from '../wire/cbor.ts';
-import { expectArray, expectBytes, expectText, expectUint, MapReader } from '../wire/schema.ts';
+import { asEpoch, type Epoch, type EpochSchedule } from '../../group/epoch.ts';
+import type { CborMap, CborValue } from '../../wire/cbor.ts';
+import { expectArray, expectBytes, expectText, expectUint, MapReader } from '../../wire/schema.ts';
 
 export type Policy = 'trusted' | 'strangers';
 

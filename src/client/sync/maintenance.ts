@@ -4,23 +4,25 @@
  * groups, then syncing them), and erase epoch secrets past the grace window of every group whose
  * relays all synced.
  */
-import type { Client } from './client.ts';
+import type { Client } from '../client.ts';
+import { scanForks } from '../forks/forks.ts';
 import { eraseExpired, releaseHeld } from './epochs.ts';
-import { scanForks } from './forks.ts';
-import { type RelaySyncReport, SyncEngine } from './sync.ts';
+import type { RelaySyncReport } from './report.ts';
 
-/** @returns reports of relays synced for forks joined automatically (merged by the caller). */
+/**
+ * `syncRelay` is the caller's engine (SyncEngine.syncRelay), so this module does not import it.
+ * @returns reports of relays synced for forks joined automatically (merged by the caller). */
 export async function afterSync(
   client: Client,
   reports: readonly RelaySyncReport[],
+  syncRelay: (url: string) => Promise<RelaySyncReport>,
 ): Promise<RelaySyncReport[]> {
   releaseHeld(client);
   const { joined } = await scanForks(client, { autoJoin: true });
   const extra: RelaySyncReport[] = [];
   if (joined.length > 0) {
-    const engine = new SyncEngine(client);
     const urls = new Set(joined.flatMap((g) => g.record.relays.map((r) => r.url)));
-    for (const url of urls) extra.push(await engine.syncRelay(url));
+    for (const url of urls) extra.push(await syncRelay(url));
   }
   const ok = new Set([...reports, ...extra].filter((r) => r.error === null).map((r) => r.url));
   const failed = new Set([...reports, ...extra].filter((r) => r.error !== null).map((r) => r.url));
@@ -29,18 +31,4 @@ export async function afterSync(
     if (state.record.relays.every((r) => ok.has(r.url) && !failed.has(r.url))) eraseExpired(client, state);
   }
   return extra;
-}
-
-/** One report for a relay synced twice in one run. */
-export function mergeReports(a: RelaySyncReport, b: RelaySyncReport): RelaySyncReport {
-  return {
-    url: a.url,
-    scanned: a.scanned + b.scanned,
-    ours: a.ours + b.ours,
-    newMessages: a.newMessages + b.newMessages,
-    checkpointSize: Math.max(a.checkpointSize, b.checkpointSize),
-    posted: a.posted + b.posted,
-    receiptsVerified: a.receiptsVerified + b.receiptsVerified,
-    error: b.error ?? a.error,
-  };
 }

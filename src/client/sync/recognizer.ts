@@ -4,8 +4,8 @@
  * envelope is one lookup whatever the number of groups. Envelopes whose tag is not in the map
  * are not ours (or are beyond the prediction window: see `expectAuthor`).
  */
-import { introTag, messageTag, TAG_BYTES } from '../group/detection.ts';
-import type { Epoch, EpochKeys } from '../group/epoch.ts';
+import { introTag, messageTag, TAG_BYTES } from '../../group/detection.ts';
+import type { Epoch, EpochKeys } from '../../group/epoch.ts';
 
 /** How many future seqs of each known author we expect per epoch. */
 export const TAG_WINDOW = 32;

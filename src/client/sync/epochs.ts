@@ -15,14 +15,14 @@
  * - **Roll-over**: nothing travels between epochs; when the clock crosses a boundary the tag
  *   expectations are recomputed from the retained secret (rollEpochs, called on every page).
  */
-import { CwtchError } from '../errors.ts';
-import { openEnvelope } from '../group/envelope.ts';
-import { asEpoch, type Epoch, type EpochSchedule, epochAt } from '../group/epoch.ts';
-import type { VerifiedMessage } from '../group/message.ts';
-import type { CborValue } from '../wire/cbor.ts';
-import { MapReader } from '../wire/schema.ts';
-import type { Client, GroupState } from './client.ts';
-import { saveEvidence } from './evidence.ts';
+import { CwtchError } from '../../errors.ts';
+import { openEnvelope } from '../../group/envelope.ts';
+import { asEpoch, type Epoch, type EpochSchedule, epochAt } from '../../group/epoch.ts';
+import type { VerifiedMessage } from '../../group/message.ts';
+import type { CborValue } from '../../wire/cbor.ts';
+import { MapReader } from '../../wire/schema.ts';
+import { saveEvidence } from '../accountability/evidence.ts';
+import type { ClientContext, GroupState } from '../context.ts';
 
 /** How far two members' clocks may differ and still read each other at once. */
 export const EPOCH_GRACE_MS = 60 * 60 * 1000;
@@ -66,7 +66,7 @@ export function erasableBefore(schedule: EpochSchedule, nowMs: number): Epoch {
 const built = new WeakMap<GroupState, string>();
 
 /** Recompute tag expectations of every group whose window moved since they were last computed. */
-export function rollEpochs(client: Client): void {
+export function rollEpochs(client: ClientContext): void {
   const now = client.now();
   for (const state of client.groups.values()) {
     const w = epochWindow(state.record.schedule, state.ring.baseEpoch, now);
@@ -82,7 +82,7 @@ export function rollEpochs(client: Client): void {
  * only do so after a sync that completed on every relay of the group.
  * @returns the number of epochs erased.
  */
-export function eraseExpired(client: Client, state: GroupState): number {
+export function eraseExpired(client: ClientContext, state: GroupState): number {
   const before = erasableBefore(state.record.schedule, client.now());
   const old = state.ring.baseEpoch;
   if (before <= old) return 0;
@@ -137,7 +137,7 @@ function decodeHeld(v: CborValue): Held {
  * window, store it (sealed, in the profile) for later and return true.
  */
 export function holdIfFuture(
-  client: Client,
+  client: ClientContext,
   state: GroupState,
   epoch: Epoch,
   relay: string,
@@ -169,7 +169,7 @@ export function holdIfFuture(
 
 /** Envelopes of a group held for a later epoch. */
 export function heldEnvelopes(
-  client: Client,
+  client: ClientContext,
   state: GroupState,
 ): { epoch: Epoch; relay: string; index: number }[] {
   return client.store
@@ -184,7 +184,7 @@ export function heldEnvelopes(
  * Open and accept held envelopes whose epoch is now readable.
  * @returns how many were released (accepted or found wrong, which is recorded as an anomaly).
  */
-export function releaseHeld(client: Client): number {
+export function releaseHeld(client: ClientContext): number {
   let released = 0;
   const now = client.now();
   for (const r of client.store.list(KIND_HELD)) {

@@ -1,0 +1,171 @@
+import { onionAddressOf } from '../../identity/onion.ts';
+import type { Finding } from '../../transcript/index.ts';
+import { toHex } from '../../wire/bytes.ts';
+import type { Client, GroupState } from '../client.ts';
+import { describeDelay, listDelays } from '../sync/delay.ts';
+import { describeReplay, listReplays, replayItem } from '../sync/relay-replay.ts';
+import { type ConductFinding, conductFindings, conductMarks, locations } from './conduct.ts';
+import { listEvidence } from './evidence.ts';
+import { localPolicy, rememberMalice, suggestedFork } from './policy.ts';
+
+export interface MemberAuditItem {
+  readonly type: string;
+  readonly title: string;
+  readonly who: string;
+  readonly since: string;
+  readonly what: string;
+  readonly advice: string;
+}
+
+const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64url');
+
+function label(state: GroupState, author: Uint8Array): string {
+  return `${state.names.get(toHex(author)) ?? 'unnamed member'} (${onionAddressOf(author)})`;
+}
+
+function remember(client: Client, state: GroupState, findings: readonly Finding[]) {
+  const conduct = conductFindings(client, state, locations(client, state));
+  const anomalies = listEvidence(client, state.key)
+    .filter((e) => e.json.kind === 'anomaly' && typeof e.json.member === 'string')
+    .map((e) => ({
+      author: Buffer.from(String(e.json.member), 'hex'),
+      type: 'member-anomaly',
+      detail: String(e.json.detail),
+      key: `member-anomaly:${e.id}`,
+    }));
+  rememberMalice(client, state, findings, [...conductMarks(conduct), ...anomalies]);
+  return { conduct, anomalies };
+}
+
+/**
+ * Check a group's transcript and conduct now and remember any malice it shows, so that every view
+ * (read, members, audit) marks the member from the first time it is seen.
+ */
+export function rememberAll(client: Client, state: GroupState): void {
+  remember(client, state, state.checker.check(client.now()));
+}
+
+/**
+ * Items and bundle items for conduct findings, relay replays and remembered malice; remembers the
+ * malice in `findings` and in conduct findings first.
+ */
+export function memberAudit(
+  client: Client,
+  state: GroupState,
+  findings: readonly Finding[],
+): { items: MemberAuditItem[]; bundle: { [k: string]: unknown }[]; conduct: ConductFinding[] } {
+  const now = client.now();
+  const { conduct, anomalies } = remember(client, state, findings);
+
+  const items: MemberAuditItem[] = [];
+  const bundle: { [k: string]: unknown }[] = [];
+  const relayOf = (url: string) => {
+    const rec = client.relayRecord(url);
+    return `relay ${url}${rec === undefined ? '' : ` (${onionAddressOf(rec.identityKey)})`}`;
+  };
+  const marks = localPolicy(client, state).malice;
+  const since = (key: string) => new Date(marks.find((m) => m.key === key)?.since ?? now).toISOString();
+  const keys = conductMarks(conduct).map((m) => m.key);
+  conduct.forEach((f, i) => {
+    if (f.type === 'omission') {
+      items.push({
+        type: 'omission',
+        title: `${label(state, f.author)} wrote as if a message it had received did not exist`,
+        who: `${label(state, f.author)}, or ${relayOf(f.relay)} if it withheld the message from them`,
+        since: since(keys[i]!),
+        what: f.detail,
+        advice: `ask ${state.names.get(toHex(f.author)) ?? 'them'} whether they have message ${toHex(f.omitted.id).slice(0, 12)}; if they do, they are hiding it from the group (consider: ${suggestedFork(state, f.author)})`,
+      });
+      bundle.push({
+        kind: 'omission',
+        member: onionAddressOf(f.author),
+        relay: f.relay,
+        detail: f.detail,
+        keyBundle: keyBundleOf(client, f.relay),
+        message: b64(f.message.signed),
+        omitted: b64(f.omitted.signed),
+        omittedIndex: f.omittedAt.index,
+        receipt: f.omittedAt.receipt ?? null,
+      });
+    } else {
+      items.push({
+        type: 'backdated-vs-relay',
+        title: `${label(state, f.author)} dated a message before the relay received what it replies to`,
+        who: `${label(state, f.author)}, or ${relayOf(f.parentAt.relay)} if it lied about when it received the parent`,
+        since: since(keys[i]!),
+        what: f.detail,
+        advice: 'treat the claimed time of this message as false',
+      });
+      bundle.push({
+        kind: 'backdated-vs-relay',
+        member: onionAddressOf(f.author),
+        relay: f.parentAt.relay,
+        detail: f.detail,
+        message: b64(f.message.signed),
+        parent: b64(f.parent.signed),
+        keyBundle: keyBundleOf(client, f.parentAt.relay),
+        parentReceivedMs: f.parentAt.receivedMs,
+        receipt: f.parentAt.receipt ?? null,
+        toleranceMs: f.toleranceMs,
+      });
+    }
+  });
+
+  for (const r of listReplays(client, state.key)) {
+    items.push({
+      type: 'relay-replay',
+      title: `the relay ${r.relay} served an old message again at a new index`,
+      who: relayOf(r.relay),
+      since: new Date(r.detectedMs).toISOString(),
+      what: describeReplay(r),
+      advice:
+        'the message is shown once; the relay is tampering with its log or with what it serves you — export the evidence and compare with other members',
+    });
+    if (r.checkpoint !== null) bundle.push(replayItem(client, r));
+  }
+
+  for (const d of listDelays(client, state.key)) {
+    items.push({
+      type: 'relay-delay',
+      title: `the relay ${d.relay} held a message back from you`,
+      who: relayOf(d.relay),
+      since: new Date(d.detectedMs).toISOString(),
+      what: describeDelay(d),
+      advice: 'the relay delays what you see; compare with other members and prefer another relay',
+    });
+    bundle.push({
+      kind: 'relay-delay',
+      relay: d.relay,
+      detail: describeDelay(d),
+      keyBundle: keyBundleOf(client, d.relay),
+      checkpoint: d.servedCheckpoint,
+      servedAtMs: d.servedAtMs,
+      index: d.index,
+      receivedMs: d.receivedMs,
+    });
+  }
+
+  // Remembered malice whose finding is no longer present.
+  const present = new Set([
+    ...findings.map((f) => `${f.type}:${f.ids.map(toHex).join(',')}`),
+    ...keys,
+    ...anomalies.map((a) => a.key),
+  ]);
+  for (const m of marks) {
+    if (present.has(m.key)) continue;
+    items.push({
+      type: 'remembered-malice',
+      title: `${label(state, m.author)} misbehaved before (${m.type})`,
+      who: label(state, m.author),
+      since: new Date(m.since).toISOString(),
+      what: m.detail,
+      advice: `this profile remembers it even though the messages that showed it are gone; consider: ${suggestedFork(state, m.author)}`,
+    });
+  }
+  return { items, bundle, conduct };
+}
+
+function keyBundleOf(client: Client, url: string): string | null {
+  const b = client.relayRecord(url)?.bundle;
+  return b === undefined ? null : Buffer.from(b).toString('base64url');
+}

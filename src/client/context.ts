@@ -1,0 +1,93 @@
+/**
+ * The narrow core that the client's mechanism modules (sync, epochs, delay, replay checks, conduct,
+ * evidence) work against, instead of the whole `Client` façade: what a group is in memory, and the
+ * few profile operations those modules need. `Client` implements it; use-case modules (forks,
+ * policy, audit) and front ends use `Client` itself.
+ *
+ * Keeping this file free of imports from the rest of src/client is what keeps the client's
+ * import graph free of circles.
+ */
+import type { EpochKeys } from '../group/epoch.ts';
+import type { VerifiedMessage } from '../group/message.ts';
+import type { Identity } from '../identity/identity.ts';
+import type { ConsistencyChecker, MessageDag } from '../transcript/index.ts';
+import type { KeyRing } from './store/key-ring.ts';
+import type { ProfileStore } from './store/profile-store.ts';
+import type { GroupRecord, PostRecord, RelayRecord } from './store/records.ts';
+import type { Recognizer } from './sync/recognizer.ts';
+import type { RelayClient } from './sync/relay-client.ts';
+
+/** One group as the profile holds it in memory. */
+export interface GroupState {
+  record: GroupRecord;
+  readonly key: string;
+  readonly ring: KeyRing;
+  readonly dag: MessageDag<VerifiedMessage>;
+  readonly checker: ConsistencyChecker;
+  /** authorHex → display name from their join message. */
+  readonly names: Map<string, string>;
+  /** Tag mismatches and undecryptable-but-tagged envelopes: misbehaviour by a key holder. */
+  readonly anomalies: Anomaly[];
+  /** Intro nonce (hex) → timestamp of the invite notice that announced it. */
+  readonly introNotices: Map<string, number>;
+}
+
+export interface Anomaly {
+  readonly type: 'tag-mismatch' | 'bad-envelope' | 'id-conflict';
+  readonly relay: string;
+  readonly index: number;
+  readonly detail: string;
+  readonly author?: string;
+}
+
+/** A member as the profile sees them. */
+export interface MemberView {
+  readonly address: string;
+  readonly publicKey: Uint8Array;
+  /** Self-chosen display name from the member's join message (unverified), or null. */
+  readonly name: string | null;
+  readonly messages: number;
+  readonly lastSeq: number;
+  readonly isMe: boolean;
+}
+
+/** What the mechanism modules may use of a profile. */
+export interface ClientContext {
+  readonly store: ProfileStore;
+  readonly identity: Identity;
+  readonly now: () => number;
+  /** group key (hex group id) → state. */
+  readonly groups: ReadonlyMap<string, GroupState>;
+  readonly recognizer: Recognizer;
+  groupOfKey(key: string): GroupState | undefined;
+  /** The members of a group (by name, key or address), this profile included. */
+  members(ref: string): MemberView[];
+
+  // Groups
+  /** The epoch keys a group may currently receive under (held epochs included). */
+  windowKeys(state: GroupState): EpochKeys[];
+  /** Recompute the tags the recognizer expects for a group after its keys changed. */
+  rebuildExpectations(state: GroupState): void;
+  /** Replace a group's stored record (epoch erasure, forks). */
+  saveGroupRecord(state: GroupState, record: GroupRecord): void;
+  /** Accept one opened envelope from a relay into its group; false when already held. */
+  acceptOpened(
+    state: GroupState,
+    msg: VerifiedMessage,
+    relay: string,
+    index: number,
+    receivedMs: number,
+  ): boolean;
+  /** Run `fn` with the appends of accepted messages batched into one store write per group. */
+  batchAppends<T>(fn: () => T): T;
+
+  // Relays and posts
+  relayRecord(url: string): RelayRecord | undefined;
+  saveRelay(rec: RelayRecord): void;
+  /** Connect to a relay and check it against our pin (first use pins it). */
+  connectPinned(url: string, expectedKey?: Uint8Array): Promise<RelayClient>;
+  post(messageId: Uint8Array): PostRecord | undefined;
+  allPosts(): PostRecord[];
+  pendingPosts(): PostRecord[];
+  savePost(p: PostRecord): void;
+}

@@ -1,0 +1,88 @@
+/**
+ * Where this profile got each message of a group: the relay, the index in its log and the relay's
+ * receive time, read from the sealed store and from our posts' receipts. Used by the conduct rules,
+ * replay checks and the reader's view.
+ */
+import { decodeReceipt } from '../../log/receipt.ts';
+import { toHex } from '../../wire/bytes.ts';
+import type { ClientContext, GroupState } from '../context.ts';
+import { decodeStoredMessage } from '../store/records.ts';
+
+/** Where this profile got one message: the relay, its index there and the relay's receive time. */
+export interface Location {
+  readonly relay: string;
+  readonly index: number;
+  readonly receivedMs: number;
+  /** True when the time comes from a receipt the relay signed (our own posts). */
+  readonly signedTime: boolean;
+  /** Our own receipt for it, hex (our posts only). */
+  readonly receipt?: string;
+  /**
+   * The relay proved the envelope is in its log at this index (our receipted posts, once sync
+   * checked their inclusion). Only proven positions feed the omission rule: an index a relay merely
+   * served could be a reordering of its own.
+   */
+  readonly proven: boolean;
+}
+
+/**
+ * Every stored message's location, by id hex: where sync got it; for our own posts, each relay's
+ * receipt (index and signed time). O(messages); read from the sealed store.
+ */
+export function locations(client: ClientContext, state: GroupState): Map<string, Location[]> {
+  const out = new Map<string, Location[]>();
+  const add = (id: string, l: Location) => out.set(id, [...(out.get(id) ?? []), l]);
+  for (let from = 0; ; ) {
+    const items = client.store.readAppended(state.record.id, from, 1000);
+    if (items.length === 0) break;
+    for (const it of items) {
+      const s = decodeStoredMessage(it.value);
+      if (s.relay === '') continue;
+      // The id is the message's; recomputing it would mean re-verifying: look it up in the DAG.
+      add(idOfSigned(state, s.signed), {
+        relay: s.relay,
+        index: s.index,
+        receivedMs: s.receivedMs,
+        signedTime: false,
+        proven: false,
+      });
+    }
+    from = items[items.length - 1]!.seq + 1;
+  }
+  for (const p of client.allPosts()) {
+    if (toHex(p.groupId) !== state.key) continue;
+    for (const r of p.receipts) {
+      if (r.receipt === null) continue;
+      const receipt = decodeReceipt(r.receipt);
+      add(toHex(p.messageId), {
+        relay: r.url,
+        index: receipt.index,
+        receivedMs: receipt.timeMs,
+        signedTime: true,
+        receipt: toHex(r.receipt),
+        proven: r.included,
+      });
+    }
+  }
+  out.delete('');
+  return out;
+}
+
+/** The id of a stored signed message, found through the DAG (stored messages are all in it). */
+function idOfSigned(state: GroupState, signed: Uint8Array): string {
+  let cache = signedIndex.get(state);
+  if (cache === undefined || cache.size !== state.dag.size) {
+    cache = new Map();
+    for (const m of state.dag.messages()) cache.set(Buffer.from(m.signed).toString('base64'), toHex(m.id));
+    signedIndex.set(state, cache);
+  }
+  return cache.get(Buffer.from(signed).toString('base64')) ?? '';
+}
+const signedIndex = new WeakMap<GroupState, Map<string, string>>();
+
+/** The earliest relay receive time we know for a message, or undefined. */
+export function receivedAt(locs: Map<string, Location[]>, idHex: string): number | undefined {
+  const l = locs.get(idHex);
+  if (l === undefined || l.length === 0) return undefined;
+  return Math.min(...l.map((x) => x.receivedMs).filter((t) => t > 0));
+}
