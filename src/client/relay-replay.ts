@@ -24,34 +24,17 @@ import { verifyInclusion } from '../log/proof.ts';
 import { decodeReceipt } from '../log/receipt.ts';
 import type { Client, GroupState } from './client.ts';
 import { locations } from './conduct.ts';
+import {
+  listRecords,
+  REPLAY_KIND,
+  type ReplayProof,
+  type ReplayRecord,
+  replayKind,
+  writeRecord,
+} from './record-kinds.ts';
 import type { RelayClient } from './relay-client.ts';
 
-/** Store kind of replay records (JSON text). */
-export const REPLAY_KIND = 'replay';
-
-export interface ReplayProof {
-  readonly index: number;
-  readonly leafHash: string;
-  readonly proof: readonly string[];
-}
-
-/** One replay: stored at detection, completed with the relay's proofs on the same connection. */
-export interface ReplayRecord {
-  readonly group: string;
-  readonly relay: string;
-  readonly messageId: string;
-  readonly author: string;
-  /** Where we first had the message from this relay, and where it was served again. */
-  readonly firstIndex: number;
-  readonly servedIndex: number;
-  /** Leaf hash of the envelope served at servedIndex. */
-  readonly servedLeaf: string;
-  readonly detectedMs: number;
-  /** The relay's signed checkpoint both proofs are under, and the proofs; null until asked. */
-  readonly checkpoint: string | null;
-  readonly first: ReplayProof | null;
-  readonly served: ReplayProof | null;
-}
+export { REPLAY_KIND, type ReplayProof, type ReplayRecord } from './record-kinds.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
@@ -104,14 +87,13 @@ export function noteDuplicate(
     first: null,
     served: null,
   };
-  client.store.put(REPLAY_KIND, key, JSON.stringify(record));
+  writeRecord(client.store, replayKind, key, record);
 }
 
 /** Replay records, oldest first (of one group when given). */
 export function listReplays(client: Client, groupKey?: string): ReplayRecord[] {
-  return client.store
-    .list(REPLAY_KIND)
-    .flatMap((r) => (typeof r.value === 'string' ? [JSON.parse(r.value) as ReplayRecord] : []))
+  return listRecords(client.store, replayKind, () => true)
+    .map((r) => r.value)
     .filter((r) => groupKey === undefined || r.group === groupKey)
     .sort((a, b) => a.detectedMs - b.detectedMs || a.servedIndex - b.servedIndex);
 }
@@ -135,7 +117,7 @@ export async function proveReplays(client: Client, conn: RelayClient): Promise<n
       first: await prove(r.firstIndex),
       served: await prove(r.servedIndex),
     };
-    client.store.put(REPLAY_KIND, `${r.relay} ${r.servedIndex}`, JSON.stringify(done));
+    writeRecord(client.store, replayKind, `${r.relay} ${r.servedIndex}`, done);
     n++;
   }
   return n;

@@ -13,6 +13,7 @@ import { KDF_ENV_VAR, kdfParamsFromEnv, WRAPPED_KEY_BYTES } from '../../src/clie
 import {
   PROFILE_APPLICATION_ID,
   PROFILE_FILE,
+  PROFILE_SCHEMA_VERSION,
   ProfileStore,
   resolveHome,
 } from '../../src/client/profile-store.ts';
@@ -475,11 +476,12 @@ test('missing, existing, foreign, damaged and too-new profiles are typed errors 
   const newer = join(root, 'newer');
   (await ProfileStore.create(newer, PASS)).close();
   const ndb = rawDb(newer);
-  ndb.pragma('user_version = 2');
+  // One past what this code understands (2 since the record-kind migration).
+  ndb.pragma(`user_version = ${PROFILE_SCHEMA_VERSION + 1}`);
   ndb.close();
   await assert.rejects(ProfileStore.open(newer, PASS), (error: unknown) => {
     rejectsWith('usage', 'profile-too-new')(error);
-    assert.match((error as Error).message, /schema version 2/);
+    assert.match((error as Error).message, new RegExp(`schema version ${PROFILE_SCHEMA_VERSION + 1}`));
     return true;
   });
 
