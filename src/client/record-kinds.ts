@@ -525,7 +525,7 @@ export function legacyJsonToCbor(text: string, what: string): CborValue {
     throw new CodecError('schema-type', `${what}: not JSON`, { cause });
   }
   const convert = (x: unknown, depth: number): CborValue => {
-    if (depth > 8) throw new CodecError('schema-depth', `${what}: nested too deeply`);
+    if (depth > 8) throw new CodecError('schema-shape', `${what}: nested too deeply`);
     if (x === null || typeof x === 'string' || typeof x === 'boolean' || typeof x === 'number') return x;
     if (Array.isArray(x)) return x.map((y) => convert(y, depth + 1));
     if (typeof x === 'object') {
