@@ -26,7 +26,7 @@ export type { EvidenceRecord } from './record-kinds.ts';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
-function toJson(r: EvidenceRecord): Json {
+function toJson(r: EvidenceRecord): { [k: string]: Json } {
   return {
     kind: r.kind,
     group: r.group,
@@ -72,7 +72,7 @@ export function listEvidence(client: Client, groupKey?: string): StoredEvidence[
     (key) => typeof key !== 'string' || !key.startsWith('seen:'),
   );
   for (const r of stored) {
-    const json = toJson(r.value) as { [k: string]: Json };
+    const json = toJson(r.value);
     if (relays !== null) {
       if (json.group === null ? !relays.has(String(json.relay)) : json.group !== groupKey) continue;
     }
