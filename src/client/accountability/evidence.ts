@@ -12,58 +12,23 @@ import { openSignedMessage } from '../../group/message.ts';
 import { openKeyBundle } from '../../identity/key-bundle.ts';
 import { onionAddressOf } from '../../identity/onion.ts';
 import { verifyCheckpoint } from '../../log/checkpoint.ts';
-import {
-  decodeLogEvidence,
-  encodeLogEvidence,
-  type LogEvidence,
-  verifySplitViewEvidence,
-} from '../../log/evidence.ts';
+import { decodeLogEvidence, encodeLogEvidence, verifySplitViewEvidence } from '../../log/evidence.ts';
 import { decodeReceipt, verifyReceipt, verifyReceiptNotIncludedEvidence } from '../../log/receipt.ts';
 import type { Finding } from '../../transcript/index.ts';
 import { bytesEqual } from '../../wire/bytes.ts';
 import type { ClientContext } from '../context.ts';
-import { KIND } from '../store/records.ts';
+import { type EvidenceRecord, evidenceKind, listRecords, writeRecord } from '../store/record-kinds.ts';
 import { verifyReplayItem } from '../sync/relay-replay.ts';
 import { verifyConductItem, verifyDelayItem } from './member-evidence.ts';
 
 export const EVIDENCE_FORMAT = 'cwtch-groups-evidence/1';
 const MAX_BUNDLE_BYTES = 4 * 1024 * 1024;
 
-export interface EvidenceRecord {
-  /** impostor: a server at a pinned relay's URL presented another identity (a claim, not a proof). */
-  readonly kind: 'relay' | 'receipt' | 'anomaly' | 'impostor';
-  /** Group id hex, when the evidence concerns one group. */
-  readonly group: string | null;
-  readonly relay: string | null;
-  readonly detectedMs: number;
-  readonly detail: string;
-  readonly member?: string;
-  readonly log: {
-    readonly origin: string;
-    readonly signingKey: string;
-    readonly evidence: LogEvidence;
-  } | null;
-  readonly members: readonly string[];
-  readonly receipt?: {
-    readonly receipt: string;
-    readonly checkpoint: string;
-    readonly servedLeaf: string;
-    readonly proof: readonly string[];
-    readonly signingKey: string;
-  };
-  /** A signed message sealed again into another epoch or group (src/client/sync/member-replay.ts). */
-  readonly replay?: {
-    readonly signed: string;
-    readonly foundGroup: string;
-    readonly foundEpoch: number;
-    /** The candidates: who held the key it was sealed with. */
-    readonly who: string;
-  };
-}
+export type { EvidenceRecord } from '../store/record-kinds.ts';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
-function toJson(r: EvidenceRecord): Json {
+function toJson(r: EvidenceRecord): { [k: string]: Json } {
   return {
     kind: r.kind,
     group: r.group,
@@ -85,8 +50,8 @@ function toJson(r: EvidenceRecord): Json {
 export function saveEvidence(client: ClientContext, record: EvidenceRecord): void {
   const text = JSON.stringify(toJson({ ...record, detectedMs: 0 }));
   const id = hashWithDomain('cwtch-groups/v1/evidence-id\n', Buffer.from(text)).toString('hex');
-  if (client.store.get(KIND.evidence, id) !== undefined) return;
-  client.store.put(KIND.evidence, id, JSON.stringify(toJson(record)));
+  if (client.store.get(evidenceKind.kind, id) !== undefined) return;
+  writeRecord(client.store, evidenceKind, id, record);
 }
 
 export interface StoredEvidence {
@@ -102,9 +67,14 @@ export function listEvidence(client: ClientContext, groupKey?: string): StoredEv
   const out: StoredEvidence[] = [];
   const relays =
     groupKey === undefined ? null : new Set(client.groupOfKey(groupKey)?.record.relays.map((r) => r.url));
-  for (const r of client.store.list(KIND.evidence)) {
-    if (typeof r.value !== 'string') continue;
-    const json = JSON.parse(r.value) as { [k: string]: Json };
+  // The evidence kind also holds audit's first-seen times (keys "seen:…"): not evidence.
+  const stored = listRecords(
+    client.store,
+    evidenceKind,
+    (key) => typeof key !== 'string' || !key.startsWith('seen:'),
+  );
+  for (const r of stored) {
+    const json = toJson(r.value);
     if (relays !== null) {
       if (json.group === null ? !relays.has(String(json.relay)) : json.group !== groupKey) continue;
     }

@@ -48,13 +48,21 @@ import {
   wipeProfileKeys,
   wrapDataKey,
 } from './passphrase.ts';
+import { LEGACY_JSON_KINDS, migrateLegacyRecord } from './record-kinds.ts';
 
 /** File name of the profile database inside the profile directory (plus -wal and -shm). */
 export const PROFILE_FILE = 'profile.sqlite';
 /** PRAGMA application_id of a cwtch-groups profile: ASCII "cwgp". */
 export const PROFILE_APPLICATION_ID = 0x63776770;
 /** The schema version this code writes and understands (kept in PRAGMA user_version). */
-export const PROFILE_SCHEMA_VERSION = 1;
+export const PROFILE_SCHEMA_VERSION = 2;
+/**
+ * From this version on, every record value is CBOR of its registered kind (src/client/store/record-kinds.ts).
+ * Version 1 kept delay, replay and evidence records as JSON strings; the first open by this code
+ * rewrites them (docs/profile.md, "Migration to version 2"). It needs the data key, so it runs
+ * after unlock and not among the SQL migrations.
+ */
+const RECORDS_CBOR_VERSION = 2;
 /** How long a statement waits for another process's write lock before failing. */
 export const BUSY_TIMEOUT_MS = 5000;
 /** Largest encoded value (record or appended item). */
@@ -611,7 +619,16 @@ export class ProfileStore {
       });
       const opened = dataKey;
       dataKey = null;
-      return new ProfileStore(home, db, profileKeys(opened), header.wrap.params);
+      const store = new ProfileStore(home, db, profileKeys(opened), header.wrap.params);
+      if (header.version < RECORDS_CBOR_VERSION) {
+        try {
+          store.#migrateRecordsToCbor();
+        } catch (error) {
+          store.close();
+          throw error;
+        }
+      }
+      return store;
     } catch (error) {
       wipe(dataKey);
       db.close();
@@ -620,6 +637,39 @@ export class ProfileStore {
   }
 
   // -------------------------------------------------------------------------------------------
+
+  /**
+   * Version 1 → 2: rewrite the JSON-string records as CBOR, all in one IMMEDIATE transaction that
+   * also sets user_version, so a crash leaves either the untouched version-1 rows or the complete
+   * version-2 ones. Idempotent: a process that migrated meanwhile is seen under the write lock,
+   * and a record already CBOR is left as it is.
+   * @throws InternalError 'profile-corrupt' when an old record does not decode as its kind (nothing
+   *   is changed then).
+   */
+  #migrateRecordsToCbor(): void {
+    this.#guard('migrate the profile records', () =>
+      this.#db
+        .transaction(() => {
+          const version = this.#db.pragma('user_version', { simple: true });
+          if (typeof version === 'number' && version >= RECORDS_CBOR_VERSION) return;
+          for (const kind of LEGACY_JSON_KINDS) {
+            for (const r of this.list(kind)) {
+              let migrated: CborValue | null;
+              try {
+                migrated = migrateLegacyRecord(kind, r.key, r.value);
+              } catch (error) {
+                throw new InternalError('profile-corrupt', `a version-1 ${kind} record does not decode`, {
+                  cause: error,
+                });
+              }
+              if (migrated !== null) this.put(kind, r.key, migrated);
+            }
+          }
+          this.#db.pragma(`user_version = ${RECORDS_CBOR_VERSION}`);
+        })
+        .immediate(),
+    );
+  }
 
   #assertOpen(): void {
     if (this.#closed) throw new UsageError('profile-closed', 'the profile store is closed');

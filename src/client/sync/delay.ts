@@ -20,45 +20,30 @@
  * that also lies about receive times hides a delay, which then looks like an author who wrote
  * offline (harmless, and the reason a late message alone is not a finding).
  */
-
 import { toHex } from '../../wire/bytes.ts';
 import type { ClientContext, GroupState } from '../context.ts';
+import {
+  type DelayRecord,
+  delayKind,
+  delayOffsetKind,
+  listRecords,
+  readRecord,
+  type ServedRecord as Served,
+  servedKind,
+  writeRecord,
+} from '../store/record-kinds.ts';
 
-export const DELAY_KIND = 'delay';
+export { DELAY_KIND, type DelayRecord } from '../store/record-kinds.ts';
 /** Slack for a commit racing our sync (an entry received just before the checkpoint we got). */
 export const DELAY_TOLERANCE_MS = 60 * 1000;
 
-interface Served {
-  readonly size: number;
-  /** Our clock when the relay served the checkpoint, and the relay's clock then if we knew it. */
-  readonly atMs: number;
-  readonly atRelayMs: number | null;
-  readonly checkpoint: string;
-}
-
 /** A receipt signed at `relayTimeMs` just arrived: the relay's clock minus ours. */
 export function noteOffset(client: ClientContext, relay: string, relayTimeMs: number): void {
-  client.store.put(DELAY_KIND, `offset ${relay}`, relayTimeMs - client.now());
+  writeRecord(client.store, delayOffsetKind, `offset ${relay}`, relayTimeMs - client.now());
 }
 
 function offsetOf(client: ClientContext, relay: string): number | null {
-  const v = client.store.get(DELAY_KIND, `offset ${relay}`);
-  return typeof v === 'number' ? v : null;
-}
-
-export interface DelayRecord {
-  readonly group: string;
-  readonly relay: string;
-  readonly index: number;
-  readonly messageId: string;
-  readonly author: string;
-  /** The relay's own receive time of the entry. */
-  readonly receivedMs: number;
-  /** What the relay said before: its log size, when (our clock), and the signed checkpoint. */
-  readonly servedSize: number;
-  readonly servedAtMs: number;
-  readonly servedCheckpoint: string;
-  readonly detectedMs: number;
+  return readRecord(client.store, delayOffsetKind, `offset ${relay}`) ?? null;
 }
 
 /**
@@ -77,8 +62,7 @@ function lastServed(client: ClientContext, relay: string): Served | undefined {
     servedCache.set(client, byRelay);
   }
   if (byRelay.has(relay)) return byRelay.get(relay);
-  const v = client.store.get(DELAY_KIND, `served ${relay}`);
-  const served = typeof v === 'string' ? (JSON.parse(v) as Served) : undefined;
+  const served = readRecord(client.store, servedKind, `served ${relay}`);
   byRelay.set(relay, served);
   return served;
 }
@@ -90,7 +74,7 @@ export function noteServed(client: ClientContext, relay: string, size: number, c
   const offset = offsetOf(client, relay);
   const now = client.now();
   const served: Served = { size, atMs: now, atRelayMs: offset === null ? null : now + offset, checkpoint };
-  client.store.put(DELAY_KIND, `served ${relay}`, JSON.stringify(served));
+  writeRecord(client.store, servedKind, `served ${relay}`, served);
   servedCache.get(client)?.set(relay, served);
 }
 
@@ -121,7 +105,7 @@ export function checkDelay(
     if (receivedMs + elapsed >= (pageNewest.get(client) ?? 0) - DELAY_TOLERANCE_MS) return;
   }
   const key = `entry ${relay} ${index}`;
-  if (client.store.get(DELAY_KIND, key) !== undefined) return;
+  if (client.store.get(delayKind.kind, key) !== undefined) return;
   const record: DelayRecord = {
     group: state.key,
     relay,
@@ -134,15 +118,14 @@ export function checkDelay(
     servedCheckpoint: served.checkpoint,
     detectedMs: client.now(),
   };
-  client.store.put(DELAY_KIND, key, JSON.stringify(record));
+  writeRecord(client.store, delayKind, key, record);
 }
 
 /** Delay records of a group, oldest first. */
 export function listDelays(client: ClientContext, groupKey: string): DelayRecord[] {
-  return client.store
-    .list(DELAY_KIND)
-    .flatMap((r) => (typeof r.value === 'string' ? [JSON.parse(r.value) as DelayRecord | Served] : []))
-    .filter((r): r is DelayRecord => 'group' in r && r.group === groupKey)
+  return listRecords(client.store, delayKind, (key) => typeof key === 'string' && key.startsWith('entry '))
+    .map((r) => r.value)
+    .filter((r) => r.group === groupKey)
     .sort((a, b) => a.detectedMs - b.detectedMs || a.index - b.index);
 }
 

@@ -24,35 +24,18 @@ import { verifyInclusion } from '../../log/proof.ts';
 import { decodeReceipt } from '../../log/receipt.ts';
 import { toHex } from '../../wire/bytes.ts';
 import type { ClientContext, GroupState } from '../context.ts';
+import {
+  listRecords,
+  REPLAY_KIND,
+  type ReplayProof,
+  type ReplayRecord,
+  replayKind,
+  writeRecord,
+} from '../store/record-kinds.ts';
 import { locations } from './locations.ts';
 import type { RelayClient } from './relay-client.ts';
 
-/** Store kind of replay records (JSON text). */
-export const REPLAY_KIND = 'replay';
-
-export interface ReplayProof {
-  readonly index: number;
-  readonly leafHash: string;
-  readonly proof: readonly string[];
-}
-
-/** One replay: stored at detection, completed with the relay's proofs on the same connection. */
-export interface ReplayRecord {
-  readonly group: string;
-  readonly relay: string;
-  readonly messageId: string;
-  readonly author: string;
-  /** Where we first had the message from this relay, and where it was served again. */
-  readonly firstIndex: number;
-  readonly servedIndex: number;
-  /** Leaf hash of the envelope served at servedIndex. */
-  readonly servedLeaf: string;
-  readonly detectedMs: number;
-  /** The relay's signed checkpoint both proofs are under, and the proofs; null until asked. */
-  readonly checkpoint: string | null;
-  readonly first: ReplayProof | null;
-  readonly served: ReplayProof | null;
-}
+export { REPLAY_KIND, type ReplayProof, type ReplayRecord } from '../store/record-kinds.ts';
 
 /** Where we first had this message from `relay`: its index, or undefined when we do not know. */
 function firstIndex(
@@ -103,14 +86,13 @@ export function noteDuplicate(
     first: null,
     served: null,
   };
-  client.store.put(REPLAY_KIND, key, JSON.stringify(record));
+  writeRecord(client.store, replayKind, key, record);
 }
 
 /** Replay records, oldest first (of one group when given). */
 export function listReplays(client: ClientContext, groupKey?: string): ReplayRecord[] {
-  return client.store
-    .list(REPLAY_KIND)
-    .flatMap((r) => (typeof r.value === 'string' ? [JSON.parse(r.value) as ReplayRecord] : []))
+  return listRecords(client.store, replayKind, () => true)
+    .map((r) => r.value)
     .filter((r) => groupKey === undefined || r.group === groupKey)
     .sort((a, b) => a.detectedMs - b.detectedMs || a.servedIndex - b.servedIndex);
 }
@@ -134,7 +116,7 @@ export async function proveReplays(client: ClientContext, conn: RelayClient): Pr
       first: await prove(r.firstIndex),
       served: await prove(r.servedIndex),
     };
-    client.store.put(REPLAY_KIND, `${r.relay} ${r.servedIndex}`, JSON.stringify(done));
+    writeRecord(client.store, replayKind, `${r.relay} ${r.servedIndex}`, done);
     n++;
   }
   return n;
