@@ -7,6 +7,7 @@ import type { RelayClient } from '../client/relay-client.ts';
 import { SyncEngine } from '../client/sync.ts';
 import { CwtchError, UsageError } from '../errors.ts';
 import { MAX_BODY_BYTES } from '../group/message.ts';
+import { toHex } from '../wire/bytes.ts';
 import { type GlobalOptions, progressReporter, withClient } from './context.ts';
 import {
   PROGRAM,
@@ -94,7 +95,7 @@ export function registerMessageCommands(program: Command): void {
         const reports = await engine.syncAll([g]);
         const post = client.post(id);
         const out = {
-          id: Buffer.from(id).toString('hex'),
+          id: toHex(id),
           receipts: (post?.receipts ?? []).map((r) => ({ relay: r.url, received: r.receipt !== null })),
           sync: reports,
         };

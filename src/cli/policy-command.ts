@@ -17,13 +17,12 @@ import {
 } from '../client/policy.ts';
 import { SyncEngine } from '../client/sync.ts';
 import { onionAddressOf } from '../identity/onion.ts';
+import { toHex } from '../wire/bytes.ts';
 import { type GlobalOptions, withClient } from './context.ts';
 import { printJson, reportSyncProblems } from './output.ts';
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
 function nameOf(state: GroupState, author: Uint8Array): string {
-  return `${state.names.get(hex(author)) ?? 'unnamed member'} (${onionAddressOf(author)})`;
+  return `${state.names.get(toHex(author)) ?? 'unnamed member'} (${onionAddressOf(author)})`;
 }
 
 /** Messages of `author` this profile holds in the group. */
@@ -70,7 +69,12 @@ export function registerPolicyCommands(program: Command): void {
         const id = await vouchFor(client, state, author);
         const reports = await engine.syncAll([state]);
         process.exitCode = reportSyncProblems(reports);
-        const out = { group: state.record.name, member: onionAddressOf(author), id: hex(id), sync: reports };
+        const out = {
+          group: state.record.name,
+          member: onionAddressOf(author),
+          id: toHex(id),
+          sync: reports,
+        };
         if (opts.json) return printJson(out);
         process.stdout.write(
           `vouched for ${nameOf(state, author)} in ${state.record.name} (${out.id.slice(0, 12)})\n`,
