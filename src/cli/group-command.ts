@@ -1,14 +1,13 @@
 /** `cwtch-groups group create|join|list|invite|members`. */
 import type { Command } from 'commander';
-import { rememberAll } from '../client/accountability/member-audit.ts';
-import { membersWithPolicy } from '../client/accountability/policy.ts';
 import type { Client, GroupState } from '../client/client.ts';
+import { groupView } from '../client/group-view.ts';
 import { SyncEngine } from '../client/sync/sync.ts';
 import { UsageError } from '../errors.ts';
 import { epochAt } from '../group/epoch.ts';
 import { type GlobalOptions, withClient } from './context.ts';
 import { printJson, reportSyncProblems } from './output.ts';
-import { formatMarks, memberMarks } from './policy-command.ts';
+import { formatMarks } from './policy-command.ts';
 
 /**
  * Sync a group just joined (by invite or fork) and say so: the JSON of `group join` and
@@ -121,14 +120,16 @@ export function registerGroupCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (ref: string, opts: { json?: boolean }) => {
       await withClient(program.opts<GlobalOptions>(), async (client) => {
-        rememberAll(client, client.resolveGroup(ref));
-        const members = membersWithPolicy(client, ref).map((m) => ({
+        const members = groupView(client, ref).members.map((m) => ({
           address: m.address,
           name: m.name,
           messages: m.messages,
           lastSeq: m.lastSeq,
           isMe: m.isMe,
-          ...memberMarks(m.standing),
+          status: m.status,
+          blocked: m.blocked,
+          vouchedBy: m.vouchedBy,
+          malice: m.malice,
         }));
         if (opts.json) return printJson(members);
         for (const m of members) {

@@ -1,14 +1,13 @@
 /** `cwtch-groups send|sync|read|watch`. */
 import type { Command } from 'commander';
-import { locations, receivedAt } from '../client/accountability/conduct.ts';
-import { rememberAll } from '../client/accountability/member-audit.ts';
-import { type PolicyMessage, readWithPolicy } from '../client/accountability/policy.ts';
 import type { Client } from '../client/client.ts';
-import { annotateForks, forkNews, forkStates } from '../client/forks/forks.ts';
+import { forkNews, forkStates } from '../client/forks/forks.ts';
+import { groupView, type ViewMessage } from '../client/group-view.ts';
 import type { RelayClient } from '../client/sync/relay-client.ts';
 import { SyncEngine } from '../client/sync/sync.ts';
 import { CwtchError, UsageError } from '../errors.ts';
 import { MAX_BODY_BYTES } from '../group/message.ts';
+import { toHex } from '../wire/bytes.ts';
 import { type GlobalOptions, progressReporter, withClient } from './context.ts';
 import {
   PROGRAM,
@@ -50,7 +49,7 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\n$/, '');
 }
 
-function formatMessage(m: PolicyMessage): string {
+function formatMessage(m: ViewMessage): string {
   const when = new Date(m.timestamp).toISOString().replace('T', ' ').slice(0, 19);
   const marks = formatMarks({
     status: m.authorStatus,
@@ -72,15 +71,6 @@ function formatMessage(m: PolicyMessage): string {
     m.isMine && m.seenBy.length > 0 ? `  ✓ seen by ${m.seenBy.map((a) => a.slice(0, 8)).join(', ')}` : '';
   const gap = m.waitingForParents ? '  ⚠ earlier messages missing' : '';
   return `${when}  ${who}: ${body}${acks}${gap}`;
-}
-
-/** `read` under the group's policy (src/client/accountability/policy.ts), rate limits by relay receive time. */
-function policyRead(client: Client, ref: string, limit?: number) {
-  const state = client.resolveGroup(ref);
-  rememberAll(client, state);
-  const locs = locations(client, state);
-  const read = readWithPolicy(client, ref, (id) => receivedAt(locs, id), limit);
-  return { ...read, messages: annotateForks(client, ref, read.messages) };
 }
 
 function kindName(kind: number): string {
@@ -105,7 +95,7 @@ export function registerMessageCommands(program: Command): void {
         const reports = await engine.syncAll([g]);
         const post = client.post(id);
         const out = {
-          id: Buffer.from(id).toString('hex'),
+          id: toHex(id),
           receipts: (post?.receipts ?? []).map((r) => ({ relay: r.url, received: r.receipt !== null })),
           sync: reports,
         };
@@ -156,7 +146,7 @@ export function registerMessageCommands(program: Command): void {
         throw new UsageError('bad-argument', '--limit takes a positive whole number');
       }
       await withClient(program.opts<GlobalOptions>(), async (client) => {
-        const { messages, hidden } = policyRead(client, ref, opts.limit);
+        const { messages, hidden } = groupView(client, ref, { limit: opts.limit });
         if (opts.json) return printJson(messages);
         for (const m of messages) process.stdout.write(`${formatMessage(m)}\n`);
         if (hidden.blocked + hidden.rateLimited > 0)
@@ -179,15 +169,15 @@ export function registerMessageCommands(program: Command): void {
 
 async function watch(client: Client, ref: string, json: boolean): Promise<void> {
   const state = client.resolveGroup(ref);
-  const print = (m: PolicyMessage) =>
+  const print = (m: ViewMessage) =>
     process.stdout.write(json ? `${JSON.stringify(m)}\n` : `${formatMessage(m)}\n`);
   const shown = new Set<string>();
-  for (const m of policyRead(client, ref, 20).messages) {
+  for (const m of groupView(client, ref, { limit: 20 }).messages) {
     shown.add(m.id);
     print(m);
   }
   const emitNew = () => {
-    for (const m of policyRead(client, ref).messages) {
+    for (const m of groupView(client, ref).messages) {
       if (shown.has(m.id)) continue;
       shown.add(m.id);
       print(m);

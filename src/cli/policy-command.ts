@@ -7,7 +7,6 @@ import {
   acceptMember,
   blockMember,
   parseMember,
-  type Standing,
   setPolicy,
   standings,
   suggestedFork,
@@ -129,21 +128,6 @@ export function registerPolicyCommands(program: Command): void {
     (client, state, author) => unblockMember(client, state, author),
     (s, a, changed) => `${changed ? 'unblocked' : 'was not blocked:'} ${nameOf(s, a)} in ${s.record.name}`,
   );
-}
-
-/** The policy fields of a member in `group members --json`. */
-export function memberMarks(s: Standing): {
-  status: string;
-  blocked: boolean;
-  vouchedBy: string[];
-  malice: string[];
-} {
-  return {
-    status: s.status,
-    blocked: s.blocked,
-    vouchedBy: [...s.vouchedBy],
-    malice: [...new Set(s.malice.map((m) => m.type))],
-  };
 }
 
 /** `  [unverified] [blocked] ⚠ malice: equivocation` for the text views. */

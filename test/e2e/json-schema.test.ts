@@ -90,6 +90,7 @@ const T = {
   ),
   memberStatus: scalar('member-status', oneOf('me', 'member', 'verified', 'unverified')),
   hiddenReason: scalar('hidden-reason', oneOf('blocked', 'rate-limited')),
+  deliveryState: scalar('delivery-state', oneOf('queued', 'receipted', 'unknown')),
   evidenceStatus: scalar('evidence-status', oneOf('proven', 'claim', 'invalid')),
   forkStatus: scalar(
     'fork-status',
@@ -131,6 +132,13 @@ const TYPES = {
     authorMalice: arr(T.string),
     hidden: nul(T.hiddenReason),
     vouchFor: nul(T.address),
+    seenByMembers: arr(obj({ address: T.address, name: nul(T.string) })),
+    delivery: nul(
+      obj({
+        state: T.deliveryState,
+        relays: arr(obj({ relay: T.url, receipted: T.boolean, included: T.boolean })),
+      }),
+    ),
   }),
 } satisfies Record<string, Shape>;
 
