@@ -239,4 +239,35 @@ describe('architecture checker (synthetic trees)', () => {
       ],
     );
   });
+  test('folders inside a part: an arrow between them that the inside table does not list fails', () => {
+    const doc = `${DOC}
+<!-- architecture:inside -->
+| Folder | Path | May import |
+|---|---|---|
+| low/core | \`src/low/a.ts\` | low/store |
+| low/store | \`src/low/store/**\` | — |
+<!-- /architecture:inside -->
+`;
+    const inside = parseArchitecture(doc);
+    assert.deepEqual(
+      inside.inside.map((p) => [p.name, p.path, p.mayImport]),
+      [
+        ['low/core', 'src/low/a.ts', ['low/store']],
+        ['low/store', 'src/low/store/**', []],
+      ],
+    );
+    // b.ts belongs to no folder of 'low': named; a.ts → store/s.ts is allowed; s.ts → a.ts is not.
+    const root = tree({
+      'src/low/a.ts':
+        "import { b } from './b.ts';\nimport { s } from './store/s.ts';\nexport const a = [b, s];\n",
+      'src/low/store/s.ts': "import type { a } from '../a.ts';\nexport const s: typeof a | 1 = 1;\n",
+    });
+    const messages = checkTree(root, inside)
+      .filter((v) => v.rule !== 'circle')
+      .map((v) => v.message);
+    assert.deepEqual(messages, [
+      "[arrow-inside] src/low/store/s.ts line 1: import type '../a.ts': 'low/store' may not import 'low/core' (allowed: nothing)",
+      "[no-part] src/low/b.ts belongs to no folder of part 'low' in docs/ARCHITECTURE.md; add it to a row of the inside table",
+    ]);
+  });
 });

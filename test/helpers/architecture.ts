@@ -26,9 +26,14 @@ export interface ArchitectureRules {
   readonly parts: readonly Part[];
   /** Module names (`sodium-native`, `@noble/*`, `node:crypto`) only `restrictedTo` may import. */
   readonly restricted: readonly { readonly module: string; readonly restrictedTo: string }[];
+  /**
+   * Folders inside a part and the arrows allowed between them (optional block). A part with rows
+   * here has every file in one of them; imports within one folder are always allowed.
+   */
+  readonly inside: readonly Part[];
 }
 
-export type RuleName = 'arrow' | 'circle' | 'crypto-only' | 'no-part' | 'layering';
+export type RuleName = 'arrow' | 'arrow-inside' | 'circle' | 'crypto-only' | 'no-part' | 'layering';
 
 export interface Violation {
   readonly rule: RuleName;
@@ -48,6 +53,8 @@ const PARTS_START = '<!-- architecture:parts -->';
 const PARTS_END = '<!-- /architecture:parts -->';
 const RESTRICTED_START = '<!-- architecture:restricted -->';
 const RESTRICTED_END = '<!-- /architecture:restricted -->';
+const INSIDE_START = '<!-- architecture:inside -->';
+const INSIDE_END = '<!-- /architecture:inside -->';
 
 function block(markdown: string, start: string, end: string): string {
   const from = markdown.indexOf(start);
@@ -90,7 +97,13 @@ export function parseArchitecture(markdown: string): ArchitectureRules {
     if (!module || !to) throw new Error(`docs/ARCHITECTURE.md: a restricted row lacks a module or a part`);
     return { module, restrictedTo: to };
   });
-  return { parts, restricted };
+  const inside = markdown.includes(INSIDE_START)
+    ? tableRows(block(markdown, INSIDE_START, INSIDE_END)).map(([name, path, mayImport]) => {
+        if (!name || !path) throw new Error(`docs/ARCHITECTURE.md: an inside row lacks a name or a path`);
+        return { name, path, mayImport: list(mayImport) };
+      })
+    : [];
+  return { parts, restricted, inside };
 }
 
 /** Every import a file makes, whatever its form. */
@@ -211,6 +224,17 @@ export function checkTree(root: string, rules: ArchitectureRules): Violation[] {
   for (const abs of files) {
     const file = rel(root, abs);
     const part = partOf(rules.parts, file);
+    if (
+      part !== undefined &&
+      partOf(rules.inside, file) === undefined &&
+      rules.inside.some((r) => partOf([part], r.path.replace(/\/\*\*$/, '/x.ts')) !== undefined)
+    ) {
+      violations.push({
+        rule: 'no-part',
+        file,
+        message: `[no-part] ${file} belongs to no folder of part '${part.name}' in docs/ARCHITECTURE.md; add it to a row of the inside table`,
+      });
+    }
     if (part === undefined) {
       violations.push({
         rule: 'no-part',
@@ -236,6 +260,15 @@ export function checkTree(root: string, rules: ArchitectureRules): Violation[] {
       const to = rel(root, target);
       fileEdges.push({ to, ref });
       if (part === undefined) continue;
+      const sub = partOf(rules.inside, file);
+      const toSub = partOf(rules.inside, to);
+      if (sub !== undefined && toSub !== undefined && sub !== toSub && !sub.mayImport.includes(toSub.name)) {
+        violations.push({
+          rule: 'arrow-inside',
+          file,
+          message: `[arrow-inside] ${file} ${describe(ref)}: '${sub.name}' may not import '${toSub.name}' (allowed: ${sub.mayImport.join(', ') || 'nothing'})`,
+        });
+      }
       const toPart = partOf(rules.parts, to);
       if (toPart === undefined) {
         violations.push({
