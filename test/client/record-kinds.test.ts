@@ -31,6 +31,7 @@ import {
   servedKind,
 } from '../../src/client/store/record-kinds.ts';
 import { CwtchError } from '../../src/errors.ts';
+import { asEpoch } from '../../src/group/epoch.ts';
 import { type CborValue, decodeCbor, encodeCbor } from '../../src/wire/cbor.ts';
 import { HOSTILE_BYTES } from '../wire/hostile.ts';
 
@@ -186,6 +187,38 @@ test('migration: a JSON record that does not decode strictly is refused, not gue
   assert.equal(migrateLegacyRecord(DELAY_KIND, `offset ${RELAY}`, -5), null);
 });
 
+const POLICY = {
+  accepted: [new Uint8Array(32).fill(1)],
+  blocked: [new Uint8Array(32).fill(2)],
+  malice: [
+    {
+      author: new Uint8Array(32).fill(3),
+      type: 'equivocation',
+      since: 1700000000000,
+      detail: 'two messages at seq 4',
+      key: 'equivocation:ab',
+    },
+  ],
+};
+const FORK = {
+  announcement: new Uint8Array(32).fill(4),
+  parent: new Uint8Array(32).fill(5),
+  child: new Uint8Array(32).fill(6),
+  forker: new Uint8Array(32).fill(7),
+  status: 'pending' as const,
+  reason: 'waiting for confirmation',
+  name: 'friends-fork',
+  seenMs: 1700000000000,
+};
+const HELD = {
+  groupId: new Uint8Array(32).fill(8),
+  epoch: asEpoch(42),
+  relay: RELAY,
+  index: 17,
+  receivedMs: 1700000000000,
+  envelope: new Uint8Array(2048).fill(9),
+};
+
 test('every registered codec round-trips its sample', () => {
   const samples: [keyof typeof RECORD_KINDS, unknown][] = [
     ['served', SERVED],
@@ -196,6 +229,11 @@ test('every registered codec round-trips its sample', () => {
     ...Object.values(EVIDENCE).map((e): [keyof typeof RECORD_KINDS, unknown] => ['evidence', e]),
     ['delayOffset', -1234],
     ['firstSeen', 1700000000000],
+    ['policy', POLICY],
+    ['fork', FORK],
+    ['fork', { ...FORK, reason: null, name: null }],
+    ['held', HELD],
+    ['tokens', [new Uint8Array(64).fill(7), new Uint8Array(64).fill(8)]],
   ];
   for (const [name, sample] of samples) {
     const kind = RECORD_KINDS[name] as {
@@ -225,6 +263,11 @@ test('strict decoders refuse unknown fields, wrong types and over-long values', 
     name: 'CodecError',
   });
   assert.throws(() => delayOffsetKind.decode('12'), { name: 'CodecError' });
+  // A fork record's status is one of the known states, not any text.
+  const fork = RECORD_KINDS.fork.encode(FORK) as Map<number, CborValue>;
+  assert.throws(() => RECORD_KINDS.fork.decode(new Map([...fork, [5, 'owned']])), { name: 'CodecError' });
+  assert.throws(() => RECORD_KINDS.tokens.decode([new Uint8Array(4), 'x']), { name: 'CodecError' });
+  assert.throws(() => RECORD_KINDS.held.decode(new Map([[1, new Uint8Array(32)]])), { name: 'CodecError' });
 });
 
 function decodeEvery(bytes: Uint8Array): void {

@@ -28,13 +28,21 @@ import { MessageKind } from '../../group/message.ts';
 import { onionAddressOf, publicKeyOfOnionAddress } from '../../identity/onion.ts';
 import type { Finding } from '../../transcript/index.ts';
 import { toHex } from '../../wire/bytes.ts';
-import type { CborValue } from '../../wire/cbor.ts';
-import { expectArray, expectBytes, MapReader } from '../../wire/schema.ts';
 import type { Client, GroupState, MemberView, ReadMessage } from '../client.ts';
-import { encodeGroup, type GroupRecord, KIND, type Policy } from '../store/records.ts';
+import { policyKind, readRecord, writeRecord } from '../store/record-kinds.ts';
+import {
+  encodeGroup,
+  type GroupRecord,
+  KIND,
+  type LocalPolicy,
+  MAX_MALICE,
+  type MaliceMark,
+  type Policy,
+} from '../store/records.ts';
 
-/** Store kind of the per-group local policy record (accepted, blocked, remembered malice). */
-export const POLICY_KIND = 'policy';
+export type { LocalPolicy, MaliceMark } from '../store/records.ts';
+
+export { POLICY_KIND } from '../store/records.ts';
 
 /** Per-author rate limits under the `strangers` policy, by the relay's receive time. */
 export const RATE_LIMITS = {
@@ -44,81 +52,15 @@ export const RATE_LIMITS = {
   verified: { messages: 120, windowMs: 60 * 60 * 1000 },
 } as const;
 
-const MAX_LIST = 4096;
-const MAX_MALICE = 1024;
-
 export type MemberStatus = 'me' | 'member' | 'verified' | 'unverified';
-
-/** A piece of misbehaviour by a member, remembered in the profile. */
-export interface MaliceMark {
-  readonly author: Uint8Array;
-  /** The finding or audit type that revealed it (equivocation, omission, backdated, …). */
-  readonly type: string;
-  /** First detection (ms). */
-  readonly since: number;
-  readonly detail: string;
-  /** Stable identity of this mark (type and the ids involved), so it is stored once. */
-  readonly key: string;
-}
-
-export interface LocalPolicy {
-  readonly accepted: readonly Uint8Array[];
-  readonly blocked: readonly Uint8Array[];
-  readonly malice: readonly MaliceMark[];
-}
-
-function encodeLocal(p: LocalPolicy): CborValue {
-  return new Map<number, CborValue>([
-    [1, [...p.accepted]],
-    [2, [...p.blocked]],
-    [
-      3,
-      p.malice.map(
-        (m) =>
-          new Map<number, CborValue>([
-            [1, m.author],
-            [2, m.type],
-            [3, m.since],
-            [4, m.detail],
-            [5, m.key],
-          ]),
-      ),
-    ],
-  ]);
-}
-
-function decodeLocal(v: CborValue): LocalPolicy {
-  const r = MapReader.of(v, 'policy record');
-  const keys = (k: number, name: string) =>
-    r.array(k, name, MAX_LIST).map((x) => expectBytes(x, `policy record.${name}[]`, 32));
-  const out: LocalPolicy = {
-    accepted: keys(1, 'accepted'),
-    blocked: keys(2, 'blocked'),
-    malice: expectArray(r.raw(3, 'malice'), 'policy record.malice', MAX_MALICE).map((x) => {
-      const m = MapReader.of(x, 'malice mark');
-      const mark = {
-        author: m.bytes(1, 'author', 32),
-        type: m.text(2, 'type', 64),
-        since: m.uint(3, 'since'),
-        detail: m.text(4, 'detail', 1024),
-        key: m.text(5, 'key', 2048),
-      };
-      m.done();
-      return mark;
-    }),
-  };
-  r.done();
-  return out;
-}
 
 /** The group's local policy record (empty when none was stored). */
 export function localPolicy(client: Client, state: GroupState): LocalPolicy {
-  const v = client.store.get(POLICY_KIND, state.record.id);
-  return v === undefined ? { accepted: [], blocked: [], malice: [] } : decodeLocal(v);
+  return readRecord(client.store, policyKind, state.record.id) ?? { accepted: [], blocked: [], malice: [] };
 }
 
 function saveLocal(client: Client, state: GroupState, p: LocalPolicy): void {
-  client.store.put(POLICY_KIND, state.record.id, encodeLocal(p));
+  writeRecord(client.store, policyKind, state.record.id, p);
 }
 
 const has = (list: readonly Uint8Array[], key: Uint8Array) => list.some((k) => toHex(k) === toHex(key));

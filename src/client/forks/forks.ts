@@ -34,77 +34,29 @@ import { checkInviteTime, createInvite, decodeInvite, encodeInvite } from '../..
 import { MessageKind, type VerifiedMessage } from '../../group/message.ts';
 import { isOnionAddress, onionAddressOf, publicKeyOfOnionAddress } from '../../identity/onion.ts';
 import { bytesEqual, toHex } from '../../wire/bytes.ts';
-import type { CborValue } from '../../wire/cbor.ts';
 import { canonicalRelayUrl } from '../../wire/relay-url.ts';
-import { MapReader } from '../../wire/schema.ts';
 import { saveEvidence } from '../accountability/evidence.ts';
 import type { Client, GroupState, ReadMessage } from '../client.ts';
-import type { GroupRecord } from '../store/records.ts';
+import { forkKind, listRecords, readRecord, writeRecord } from '../store/record-kinds.ts';
+import type { ForkRecord, ForkStatus, GroupRecord } from '../store/records.ts';
 
-export const KIND_FORK = 'fork';
+export { type ForkRecord, type ForkStatus, KIND_FORK } from '../store/records.ts';
 
-export type ForkStatus = 'mine' | 'pending' | 'joined' | 'excluded' | 'waiting' | 'rejected' | 'expired';
 const FINAL: ReadonlySet<ForkStatus> = new Set(['mine', 'joined', 'excluded', 'rejected', 'expired']);
 
-export interface ForkRecord {
-  readonly announcement: Uint8Array;
-  readonly parent: Uint8Array;
-  readonly child: Uint8Array;
-  readonly forker: Uint8Array;
-  readonly status: ForkStatus;
-  readonly reason: string | null;
-  /** The new group's name from the invite (null when we cannot open it). */
-  readonly name: string | null;
-  readonly seenMs: number;
-}
-
-function encodeFork(f: ForkRecord): CborValue {
-  return new Map<number, CborValue>([
-    [1, f.announcement],
-    [2, f.parent],
-    [3, f.child],
-    [4, f.forker],
-    [5, f.status],
-    [6, f.reason],
-    [7, f.name],
-    [8, f.seenMs],
-  ]);
-}
-
-function decodeFork(v: CborValue): ForkRecord {
-  const r = MapReader.of(v, 'fork record');
-  const status = r.text(5, 'status', 16) as ForkStatus;
-  const reason = r.raw(6, 'reason');
-  const name = r.raw(7, 'name');
-  const out: ForkRecord = {
-    announcement: r.bytes(1, 'announcement', 32),
-    parent: r.bytes(2, 'parent', 32),
-    child: r.bytes(3, 'child', 32),
-    forker: r.bytes(4, 'forker', 32),
-    status,
-    reason: typeof reason === 'string' ? reason : null,
-    name: typeof name === 'string' ? name : null,
-    seenMs: r.uint(8, 'seenMs'),
-  };
-  r.done();
-  return out;
-}
-
 export function listForks(client: Client, parent?: GroupState): ForkRecord[] {
-  return client.store
-    .list(KIND_FORK)
-    .map((r) => decodeFork(r.value))
+  return listRecords(client.store, forkKind, () => true)
+    .map((r) => r.value)
     .filter((f) => parent === undefined || toHex(f.parent) === parent.key)
     .sort((a, b) => a.seenMs - b.seenMs || Buffer.compare(a.announcement, b.announcement));
 }
 
 function saveFork(client: Client, f: ForkRecord): void {
-  client.store.put(KIND_FORK, toHex(f.announcement), encodeFork(f));
+  writeRecord(client.store, forkKind, toHex(f.announcement), f);
 }
 
 function getFork(client: Client, announcement: Uint8Array): ForkRecord | undefined {
-  const v = client.store.get(KIND_FORK, toHex(announcement));
-  return v === undefined ? undefined : decodeFork(v);
+  return readRecord(client.store, forkKind, toHex(announcement));
 }
 
 // ---------------------------------------------------------------------------------------------

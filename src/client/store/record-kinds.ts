@@ -18,20 +18,32 @@ import {
 import { MAX_NOTE_BYTES } from '../../log/note.ts';
 import { MAX_PROOF_HASHES } from '../../log/proof.ts';
 import type { CborMap, CborValue } from '../../wire/cbor.ts';
-import { expectArray, expectText, expectUint, MapReader } from '../../wire/schema.ts';
+import { expectArray, expectBytes, expectText, expectUint, MapReader } from '../../wire/schema.ts';
 import {
+  decodeFork,
   decodeGroup,
+  decodeHeld,
+  decodeLocalPolicy,
   decodePost,
   decodeProfile,
   decodeRelay,
   decodeStoredMessage,
+  encodeFork,
   encodeGroup,
+  encodeHeld,
+  encodeLocalPolicy,
   encodePost,
   encodeProfile,
   encodeRelay,
   encodeStoredMessage,
+  type ForkRecord,
   type GroupRecord,
+  type HeldEnvelope,
   KIND,
+  KIND_FORK,
+  KIND_HELD,
+  type LocalPolicy,
+  POLICY_KIND,
   type PostRecord,
   type ProfileRecord,
   type RelayRecord,
@@ -463,6 +475,37 @@ export const storedMessageKind: RecordKind<StoredMessage> = {
  * module that owns the record (policy, fork, epoch secrets, token wallet) are listed in
  * docs/profile.md; their codecs are strict CBOR already.
  */
+export const policyKind: RecordKind<LocalPolicy> = {
+  kind: POLICY_KIND,
+  keyScheme: 'group id (bytes)',
+  encode: encodeLocalPolicy,
+  decode: decodeLocalPolicy,
+};
+export const forkKind: RecordKind<ForkRecord> = {
+  kind: KIND_FORK,
+  keyScheme: 'announcement id (hex)',
+  encode: encodeFork,
+  decode: decodeFork,
+};
+export const heldKind: RecordKind<HeldEnvelope> = {
+  kind: KIND_HELD,
+  keyScheme: '<group hex>/<relay url>/<index>',
+  encode: encodeHeld,
+  decode: decodeHeld,
+};
+/** Most tokens kept per relay (a wallet buys at most a batch at a time). */
+const MAX_STORED_TOKENS = 4096;
+/** Unspent anti-spam tokens bought from one relay (src/tokens/wallet.ts checks each on import). */
+export const tokensKind: RecordKind<readonly Uint8Array[]> = {
+  kind: KIND.tokens,
+  keyScheme: 'relay URL',
+  encode: (tokens) => [...tokens],
+  decode: (v) =>
+    expectArray(v, 'tokens record', MAX_STORED_TOKENS).map((t) =>
+      expectBytes(t, 'tokens record[]', undefined, 1024),
+    ),
+};
+
 export const RECORD_KINDS = {
   profile: profileKind,
   group: groupKind,
@@ -475,6 +518,10 @@ export const RECORD_KINDS = {
   replay: replayKind,
   evidence: evidenceKind,
   firstSeen: firstSeenKind,
+  policy: policyKind,
+  fork: forkKind,
+  held: heldKind,
+  tokens: tokensKind,
 } as const;
 
 // ---------------------------------------------------------------------------------------------

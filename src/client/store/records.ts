@@ -3,6 +3,7 @@
  * sealed by the profile store; these codecs only map types ↔ CBOR, strictly (a damaged record is
  * a CodecError naming its kind).
  */
+import { CodecError } from '../../errors.ts';
 import { asEpoch, type Epoch, type EpochSchedule } from '../../group/epoch.ts';
 import type { CborMap, CborValue } from '../../wire/cbor.ts';
 import { expectArray, expectBytes, expectText, expectUint, MapReader } from '../../wire/schema.ts';
@@ -278,4 +279,180 @@ export function decodePost(v: CborValue): PostRecord {
 
 export function uintList(v: CborValue, what: string): number[] {
   return expectArray(v, what, 1 << 16).map((x) => expectUint(x, what));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Local policy (src/client/accountability/policy.ts)
+
+/** Store kind of the per-group local policy record (accepted, blocked, remembered malice). */
+export const POLICY_KIND = 'policy';
+const MAX_LIST = 4096;
+/** Most malice marks a group's policy record keeps. */
+export const MAX_MALICE = 1024;
+
+/** A piece of misbehaviour by a member, remembered in the profile. */
+export interface MaliceMark {
+  readonly author: Uint8Array;
+  /** The finding or audit type that revealed it (equivocation, omission, backdated, …). */
+  readonly type: string;
+  /** First detection (ms). */
+  readonly since: number;
+  readonly detail: string;
+  /** Stable identity of this mark (type and the ids involved), so it is stored once. */
+  readonly key: string;
+}
+
+export interface LocalPolicy {
+  readonly accepted: readonly Uint8Array[];
+  readonly blocked: readonly Uint8Array[];
+  readonly malice: readonly MaliceMark[];
+}
+
+export function encodeLocalPolicy(p: LocalPolicy): CborValue {
+  return new Map<number, CborValue>([
+    [1, [...p.accepted]],
+    [2, [...p.blocked]],
+    [
+      3,
+      p.malice.map(
+        (m) =>
+          new Map<number, CborValue>([
+            [1, m.author],
+            [2, m.type],
+            [3, m.since],
+            [4, m.detail],
+            [5, m.key],
+          ]),
+      ),
+    ],
+  ]);
+}
+
+export function decodeLocalPolicy(v: CborValue): LocalPolicy {
+  const r = MapReader.of(v, 'policy record');
+  const keys = (k: number, name: string) =>
+    r.array(k, name, MAX_LIST).map((x) => expectBytes(x, `policy record.${name}[]`, 32));
+  const out: LocalPolicy = {
+    accepted: keys(1, 'accepted'),
+    blocked: keys(2, 'blocked'),
+    malice: expectArray(r.raw(3, 'malice'), 'policy record.malice', MAX_MALICE).map((x) => {
+      const m = MapReader.of(x, 'malice mark');
+      const mark = {
+        author: m.bytes(1, 'author', 32),
+        type: m.text(2, 'type', 64),
+        since: m.uint(3, 'since'),
+        detail: m.text(4, 'detail', 1024),
+        key: m.text(5, 'key', 2048),
+      };
+      m.done();
+      return mark;
+    }),
+  };
+  r.done();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forks (src/client/forks/forks.ts)
+
+/** Store kind of fork records (keyed by the announcement's hex id). */
+export const KIND_FORK = 'fork';
+
+export const FORK_STATUSES = [
+  'mine',
+  'pending',
+  'joined',
+  'excluded',
+  'waiting',
+  'rejected',
+  'expired',
+] as const;
+export type ForkStatus = (typeof FORK_STATUSES)[number];
+const isForkStatus = (s: string): s is ForkStatus => (FORK_STATUSES as readonly string[]).includes(s);
+
+export interface ForkRecord {
+  readonly announcement: Uint8Array;
+  readonly parent: Uint8Array;
+  readonly child: Uint8Array;
+  readonly forker: Uint8Array;
+  readonly status: ForkStatus;
+  readonly reason: string | null;
+  /** The new group's name from the invite (null when we cannot open it). */
+  readonly name: string | null;
+  readonly seenMs: number;
+}
+
+export function encodeFork(f: ForkRecord): CborValue {
+  return new Map<number, CborValue>([
+    [1, f.announcement],
+    [2, f.parent],
+    [3, f.child],
+    [4, f.forker],
+    [5, f.status],
+    [6, f.reason],
+    [7, f.name],
+    [8, f.seenMs],
+  ]);
+}
+
+export function decodeFork(v: CborValue): ForkRecord {
+  const r = MapReader.of(v, 'fork record');
+  const statusText = r.text(5, 'status', 16);
+  if (!isForkStatus(statusText)) throw new CodecError('schema-range', `fork record.status: unknown status`);
+  const status = statusText;
+  const reason = r.raw(6, 'reason');
+  const name = r.raw(7, 'name');
+  const out: ForkRecord = {
+    announcement: r.bytes(1, 'announcement', 32),
+    parent: r.bytes(2, 'parent', 32),
+    child: r.bytes(3, 'child', 32),
+    forker: r.bytes(4, 'forker', 32),
+    status,
+    reason: typeof reason === 'string' ? reason : null,
+    name: typeof name === 'string' ? name : null,
+    seenMs: r.uint(8, 'seenMs'),
+  };
+  r.done();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Held envelopes (src/client/sync/epochs.ts)
+
+/** Store kind of held envelopes (key `<group>/<relay>/<index>`). */
+export const KIND_HELD = 'held';
+
+/** An envelope sealed in an epoch we do not have yet, kept until it arrives (docs/PROTOCOL.md §4.1). */
+export interface HeldEnvelope {
+  readonly groupId: Uint8Array;
+  readonly epoch: Epoch;
+  readonly relay: string;
+  readonly index: number;
+  readonly receivedMs: number;
+  readonly envelope: Uint8Array;
+}
+
+export function encodeHeld(h: HeldEnvelope): CborValue {
+  return new Map<number, CborValue>([
+    [1, h.groupId],
+    [2, h.epoch],
+    [3, h.relay],
+    [4, h.index],
+    [5, h.receivedMs],
+    [6, h.envelope],
+  ]);
+}
+
+export function decodeHeld(v: CborValue): HeldEnvelope {
+  const r = MapReader.of(v, 'held envelope');
+  const out: HeldEnvelope = {
+    groupId: r.bytes(1, 'groupId', 32),
+    epoch: asEpoch(r.uint(2, 'epoch')),
+    relay: r.text(3, 'relay', 512),
+    index: r.uint(4, 'index'),
+    receivedMs: r.uint(5, 'receivedMs'),
+    envelope: r.bytes(6, 'envelope', undefined, 4096),
+  };
+  r.done();
+  return out;
 }

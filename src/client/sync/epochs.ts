@@ -19,10 +19,11 @@ import { CwtchError } from '../../errors.ts';
 import { openEnvelope } from '../../group/envelope.ts';
 import { asEpoch, type Epoch, type EpochSchedule, epochAt } from '../../group/epoch.ts';
 import type { VerifiedMessage } from '../../group/message.ts';
-import type { CborValue } from '../../wire/cbor.ts';
-import { MapReader } from '../../wire/schema.ts';
+import { toHex } from '../../wire/bytes.ts';
 import { saveEvidence } from '../accountability/evidence.ts';
 import type { ClientContext, GroupState } from '../context.ts';
+import { heldKind, listRecords, writeRecord } from '../store/record-kinds.ts';
+import { KIND_HELD } from '../store/records.ts';
 
 /** How far two members' clocks may differ and still read each other at once. */
 export const EPOCH_GRACE_MS = 60 * 60 * 1000;
@@ -33,7 +34,7 @@ export const MAX_HOLD_EPOCHS = 8;
 /** A member back from a longer absence recognises the backlog of this many epochs only. */
 export const MAX_BACKLOG_EPOCHS = 64;
 /** Profile record kind of held envelopes. */
-export const KIND_HELD = 'held';
+export { KIND_HELD } from '../store/records.ts';
 
 export interface EpochWindow {
   /** Oldest epoch recognised (the retained base, or the backlog cap). */
@@ -98,40 +99,6 @@ export function eraseExpired(client: ClientContext, state: GroupState): number {
   return before - old;
 }
 
-interface Held {
-  readonly groupId: Uint8Array;
-  readonly epoch: Epoch;
-  readonly relay: string;
-  readonly index: number;
-  readonly receivedMs: number;
-  readonly envelope: Uint8Array;
-}
-
-function encodeHeld(h: Held): CborValue {
-  return new Map<number, CborValue>([
-    [1, h.groupId],
-    [2, h.epoch],
-    [3, h.relay],
-    [4, h.index],
-    [5, h.receivedMs],
-    [6, h.envelope],
-  ]);
-}
-
-function decodeHeld(v: CborValue): Held {
-  const r = MapReader.of(v, 'held envelope');
-  const out: Held = {
-    groupId: r.bytes(1, 'groupId', 32),
-    epoch: asEpoch(r.uint(2, 'epoch')),
-    relay: r.text(3, 'relay', 512),
-    index: r.uint(4, 'index'),
-    receivedMs: r.uint(5, 'receivedMs'),
-    envelope: r.bytes(6, 'envelope', undefined, 4096),
-  };
-  r.done();
-  return out;
-}
-
 /**
  * Called by the sync engine for a recognised envelope: when its epoch lies beyond the readable
  * window, store it (sealed, in the profile) for later and return true.
@@ -159,11 +126,14 @@ export function holdIfFuture(
   // Not shown before its epoch, but its author's next envelopes are expected (a joiner's first
   // message reveals who they are): otherwise they would pass unrecognised and be lost.
   client.recognizer.expectAuthor(state.key, client.windowKeys(state), msg.author, msg.seq + 1);
-  client.store.put(
-    KIND_HELD,
-    `${state.key}/${relay}/${index}`,
-    encodeHeld({ groupId: state.record.id, epoch, relay, index, receivedMs, envelope }),
-  );
+  writeRecord(client.store, heldKind, `${state.key}/${relay}/${index}`, {
+    groupId: state.record.id,
+    epoch,
+    relay,
+    index,
+    receivedMs,
+    envelope,
+  });
   return true;
 }
 
@@ -172,10 +142,9 @@ export function heldEnvelopes(
   client: ClientContext,
   state: GroupState,
 ): { epoch: Epoch; relay: string; index: number }[] {
-  return client.store
-    .list(KIND_HELD)
-    .map((r) => decodeHeld(r.value))
-    .filter((h) => Buffer.from(h.groupId).toString('hex') === state.key)
+  return listRecords(client.store, heldKind, () => true)
+    .map((r) => r.value)
+    .filter((h) => toHex(h.groupId) === state.key)
     .map((h) => ({ epoch: h.epoch, relay: h.relay, index: h.index }))
     .sort((a, b) => a.epoch - b.epoch || a.index - b.index);
 }
@@ -187,11 +156,10 @@ export function heldEnvelopes(
 export function releaseHeld(client: ClientContext): number {
   let released = 0;
   const now = client.now();
-  for (const r of client.store.list(KIND_HELD)) {
-    const h = decodeHeld(r.value);
-    const state = client.groupOfKey(Buffer.from(h.groupId).toString('hex'));
+  for (const { key, value: h } of listRecords(client.store, heldKind, () => true)) {
+    const state = client.groupOfKey(toHex(h.groupId));
     if (state === undefined) {
-      client.store.delete(KIND_HELD, r.key);
+      client.store.delete(KIND_HELD, key);
       continue;
     }
     const w = epochWindow(state.record.schedule, state.ring.baseEpoch, now);
@@ -214,7 +182,7 @@ export function releaseHeld(client: ClientContext): number {
           members: [],
         });
       }
-      client.store.delete(KIND_HELD, r.key);
+      client.store.delete(KIND_HELD, key);
     });
     released++;
   }

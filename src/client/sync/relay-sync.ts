@@ -33,7 +33,8 @@ import { bytesEqual, toHex } from '../../wire/bytes.ts';
 import type { WireEntry } from '../../wire/frames.ts';
 import { type EvidenceRecord, saveEvidence } from '../accountability/evidence.ts';
 import type { ClientContext, GroupState } from '../context.ts';
-import { KIND, type PostRecord, type RelayRecord } from '../store/records.ts';
+import { readRecord, tokensKind, writeRecord } from '../store/record-kinds.ts';
+import type { PostRecord, RelayRecord } from '../store/records.ts';
 import { checkDelay, noteOffset, notePage, noteServed } from './delay.ts';
 import { holdIfFuture, rollEpochs } from './epochs.ts';
 import { recordReplay, replayedMessage } from './member-replay.ts';
@@ -584,9 +585,8 @@ export class RelaySync {
         `relay ${conn.url} requires tokens but publishes no token key`,
       );
     const wallet = new TokenWallet(key);
-    const stored = client.store.get(KIND.tokens, conn.url);
-    if (Array.isArray(stored))
-      wallet.importTokens(stored.filter((t): t is Uint8Array => t instanceof Uint8Array));
+    const stored = readRecord(client.store, tokensKind, conn.url);
+    if (stored !== undefined) wallet.importTokens(stored);
     if (wallet.exportTokens().length === 0) {
       await wallet.acquire(Math.min(32, conn.tokens.maxBatch || 32), {
         challenge: async () => (await conn.request({ type: 'tokenChallenge' }, 'challenge')).challenge,
@@ -598,7 +598,7 @@ export class RelaySync {
     }
     const token = wallet.take();
     // The token is spent from our point of view once handed out: never reuse it after a crash.
-    client.store.put(KIND.tokens, conn.url, wallet.exportTokens());
+    writeRecord(client.store, tokensKind, conn.url, wallet.exportTokens());
     return token;
   }
 
