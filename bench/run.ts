@@ -5,7 +5,7 @@
  * stdout (progress goes to stderr) and writes bench/results/: latest.json, table.md,
  * figures.svg, latency.svg, and relay-profile.txt when the relay ingest goal is not met.
  *
- *   npm run bench -- [--quick] [--huge | --no-huge] [--runs N] [--only raw,ingest,latency,sync,scale,scripts]
+ *   npm run bench -- [--quick] [--huge | --no-huge] [--runs N] [--only raw,ingest,latency,sync,scale,scripts,postgres,cli]
  *                    [--profile] [--no-profile]
  *
  * A full run grows the relay's log to 1M entries (restart, memory and client sync; the DESIGN goals
@@ -29,6 +29,7 @@ import {
 } from './lib/report.ts';
 import { fmt, median } from './lib/stats.ts';
 import { figuresVsLimitsSvg, latencyHistogramSvg, type SyncSeries, syncVsGroupsSvg } from './lib/svg.ts';
+import { cliSection } from './suite/cli.ts';
 import { type IngestResult, runIngest } from './suite/ingest.ts';
 import { type LatencyResult, runLatency } from './suite/latency.ts';
 import { postgresSection } from './suite/postgres.ts';
@@ -49,7 +50,7 @@ import {
 // ---------------------------------------------------------------------------------------------
 // Arguments
 
-const SECTIONS = ['raw', 'ingest', 'latency', 'sync', 'scale', 'scripts', 'postgres'] as const;
+const SECTIONS = ['raw', 'ingest', 'latency', 'sync', 'scale', 'scripts', 'postgres', 'cli'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -63,7 +64,7 @@ interface Args {
 function usage(message?: string): never {
   if (message !== undefined) process.stderr.write(`bench: error: ${message}\n`);
   process.stderr.write(
-    'usage: npm run bench -- [--quick] [--huge | --no-huge] [--runs N] [--only raw,ingest,latency,sync,scale,scripts,postgres] [--profile | --no-profile]\n',
+    'usage: npm run bench -- [--quick] [--huge | --no-huge] [--runs N] [--only raw,ingest,latency,sync,scale,scripts,postgres,cli] [--profile | --no-profile]\n',
   );
   process.exit(message === undefined ? 0 : 64);
 }
@@ -895,6 +896,9 @@ async function main(): Promise<number> {
     scripts: scriptsSection,
     postgres: async () => {
       rows.push(...(await postgresSection({ quick: Q, runs: RUNS, log, notes })));
+    },
+    cli: async () => {
+      rows.push(...(await cliSection({ runs: RUNS, log, notes })));
     },
   };
   let failed = false;

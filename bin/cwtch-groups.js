@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-// Thin launcher: the CLI is TypeScript run through tsx, so there is no build step to forget.
-import { register } from 'tsx/esm/api';
+// Thin launcher for the compiled CLI: `npm ci` builds dist/ (the `prepare` script, docs/ARCHITECTURE.md
+// "Build"), so no transpiler runs when a person types a command.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli/main.ts');
+const main = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(main)) {
+  process.stderr.write(
+    'cwtch-groups: error: the compiled CLI (dist/) is missing\ncwtch-groups: hint: run `npm run build` (or `npm ci`) in the repository\n',
+  );
+  process.exit(70);
+}
+await import(main.href);

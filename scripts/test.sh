@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The one test command: types, lint/format, then every test file through node's runner.
+# The one test command: types, lint/format, the build, then every test file through node's runner.
 # Node 20 does not expand globs, so the file list is built with find.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npx tsc --noEmit
 npx biome check .
+# Tests spawn the compiled CLI (bin/cwtch-groups.js → dist/): build from these sources every run,
+# so a stale dist/ can never be what is tested.
+npm run build --silent
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 if [ "${#files[@]}" -eq 0 ]; then echo "no test files found" >&2; exit 1; fi
 # The relay tests run on SQLite and on PostgreSQL: one throwaway cluster for the whole run

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(ROOT, 'src/cli/main.ts');
+/** The launcher of the compiled CLI (needs `npm run build`). */
+export const COMPILED_CLI = join(ROOT, 'bin/cwtch-groups.js');
 /** Environment every relay the suite starts gets: a throwaway passphrase, fast test KDF. */
 export const RELAY_ENV = { CWTCH_RELAY_PASSPHRASE: 'bench passphrase', CWTCH_GROUPS_KDF: 'test' };
 

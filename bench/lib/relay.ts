@@ -8,7 +8,7 @@
  * measure what one connection, rather than the anti-abuse policy, sustains.
  */
 import type { ChildProcess } from 'node:child_process';
-import { CLI, cpuMsOf, memoryOf, RELAY_ENV, ROOT, spawnTracked, waitExit } from './procs.ts';
+import { CLI, COMPILED_CLI, cpuMsOf, memoryOf, RELAY_ENV, ROOT, spawnTracked, waitExit } from './procs.ts';
 
 /** The relay's hidden limit flags that lift the per-connection caps (not its global ones). */
 export const LIFTED_LIMITS: readonly string[] = [
@@ -44,11 +44,13 @@ export interface SpawnRelayOptions {
   /** Loopback port (default 0: any free one). Clients that stored the URL need the same port. */
   readonly port?: number;
   readonly timeoutMs?: number;
+  /** Run the compiled CLI (bin/cwtch-groups.js → dist/, as `npm start` does) instead of the sources through tsx. */
+  readonly compiled?: boolean;
 }
 
 export async function spawnRelay(opts: SpawnRelayOptions): Promise<BenchRelay> {
   const entry = [
-    CLI,
+    ...(opts.compiled === true ? [COMPILED_CLI] : ['--import', 'tsx', CLI]),
     'relay',
     '--data',
     opts.dataDir,
@@ -58,7 +60,7 @@ export async function spawnRelay(opts: SpawnRelayOptions): Promise<BenchRelay> {
     ...(opts.args ?? []),
   ];
   const t0 = performance.now();
-  const proc = spawnTracked(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', ...entry], {
+  const proc = spawnTracked(process.execPath, [...(opts.nodeArgs ?? []), ...entry], {
     cwd: ROOT,
     env: { ...process.env, ...RELAY_ENV },
     stdio: ['ignore', 'pipe', 'pipe'],

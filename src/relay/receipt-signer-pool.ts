@@ -18,9 +18,10 @@
  *   Nothing is ever resolved without the worker's signatures: the sequencer hands out no receipt
  *   for a failed batch (its entries are durable; a retried post gets the original receipt).
  *
- * Workers run TypeScript through tsx, registered inside the worker by a two-line bootstrap, since
- * the relay may itself have been started either with `node --import tsx` or through tsx's API (the
- * bin launcher), and Node 20 does not carry either into a worker.
+ * The worker file is this file's sibling with this file's extension: the compiled relay (dist/,
+ * docs/ARCHITECTURE.md "Build") loads receipt-signer-worker.js directly, with no transpiler. Run
+ * from the sources (tests, `node --import tsx`), a two-line bootstrap registers tsx inside the
+ * worker first, since Node 20 does not carry the parent's loader into a worker.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -53,10 +54,20 @@ export const MAX_SIGNER_THREADS = 64;
 /** A batch is split across workers only in chunks of at least this many bodies. */
 const MIN_CHUNK = 64;
 
-const WORKER_URL = new URL('./receipt-signer-worker.ts', import.meta.url);
-/** Registers tsx in the worker, then loads the TypeScript worker. Holds no secret. */
-const BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
+/** True when this module is the compiled JavaScript, false when it runs from the TypeScript source. */
+const COMPILED = import.meta.url.endsWith('.js');
+const WORKER_URL = new URL(`./receipt-signer-worker.${COMPILED ? 'js' : 'ts'}`, import.meta.url);
+/**
+ * What a worker runs: the compiled worker file itself, or (from the sources) a bootstrap that
+ * registers tsx in the worker and then loads the TypeScript worker. Holds no secret.
+ */
+function workerScript(): { readonly script: string | URL; readonly eval: boolean } {
+  if (COMPILED) return { script: WORKER_URL, eval: false };
+  // Resolved only here: the compiled relay must not need tsx (a devDependency) installed.
+  const bootstrap = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
   .then(({ register }) => { register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
+  return { script: bootstrap, eval: true };
+}
 
 /** One fewer worker than the machine has CPUs (the event loop keeps one), and at least one. */
 export function defaultSignerThreads(): number {
@@ -267,7 +278,8 @@ export class ReceiptSignerPool implements ReceiptSigner {
 
   /** Start a worker in the slot and hand it the key; resolves once it is ready. */
   #spawn(slot: Slot): Promise<void> {
-    const worker = new Worker(BOOTSTRAP, { eval: true, execArgv: [], workerData: SIGNER_WORKER_ROLE });
+    const { script, eval: isEval } = workerScript();
+    const worker = new Worker(script, { eval: isEval, execArgv: [], workerData: SIGNER_WORKER_ROLE });
     slot.worker = worker;
     slot.ready = false;
     slot.failure = undefined;

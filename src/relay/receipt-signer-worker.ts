@@ -1,7 +1,7 @@
 /**
  * The worker-thread half of src/relay/receipt-signer-pool.ts: holds the relay's log key and signs
- * receipt bodies, one batch per message. Runs as TypeScript through tsx (the pool's bootstrap
- * registers it) and signs with src/log/receipt.ts's signReceipt (its encoding, src/crypto's
+ * receipt bodies, one batch per message. Runs compiled (dist/) or, from the sources, through tsx
+ * (the pool's bootstrap registers it) and signs with src/log/receipt.ts's signReceipt (its encoding, src/crypto's
  * Ed25519), so a receipt signed here is byte for byte the one the main thread would sign.
  *
  * Protocol (every message is a plain object; buffers are transferred, never copied):

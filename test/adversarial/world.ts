@@ -129,7 +129,7 @@ export async function cli(
   delete env.CWTCH_GROUPS_PASSPHRASE;
   delete env.CWTCH_GROUPS_HOME;
   if (opts.passphrase !== false) env.CWTCH_GROUPS_PASSPHRASE = PASSPHRASE;
-  const argv = ['--import', 'tsx', CLI, ...(opts.home === undefined ? [] : ['--home', opts.home]), ...args];
+  const argv = [CLI, ...(opts.home === undefined ? [] : ['--home', opts.home]), ...args];
   try {
     const { stdout, stderr } = await promisify(execFile)(process.execPath, argv, {
       cwd: ROOT,

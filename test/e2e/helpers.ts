@@ -1,5 +1,5 @@
 /**
- * End-to-end harness: real CLI processes (`node --import tsx src/cli/main.ts --home DIR …`), one
+ * End-to-end harness: real CLI processes (`node bin/cwtch-groups.js --home DIR …`, the compiled CLI), one
  * profile directory per member, talking to real relay processes on 127.0.0.1. Every wait is
  * bounded by a generous deadline and fails with what the processes printed so far.
  */
@@ -76,7 +76,7 @@ export interface CliProcess {
 
 export function spawnCli(home: string | null, args: readonly string[], opts: CliOptions = {}): CliProcess {
   const full = [...(home === null ? [] : ['--home', home]), ...args];
-  const proc = spawn(process.execPath, ['--import', 'tsx', CLI, ...full], {
+  const proc = spawn(process.execPath, [CLI, ...full], {
     cwd: ROOT,
     env: cliEnv(opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],

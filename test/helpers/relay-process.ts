@@ -1,5 +1,5 @@
 /**
- * Start a real relay process (the CLI, through tsx) on a free loopback port with a temp data
+ * Start a real relay process (the compiled CLI, bin/cwtch-groups.js) on a free loopback port with a temp data
  * directory, as a user would run it. Tests talk to it over WebSocket only.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const CLI = join(ROOT, 'src/cli/main.ts');
+/** The CLI as a person runs it: the launcher of the compiled code (scripts/test.sh builds dist/ first). */
+export const CLI = join(ROOT, 'bin/cwtch-groups.js');
 
 export interface RelayProcess {
   readonly url: string;
@@ -47,17 +48,7 @@ export async function startRelayProcess(opts: {
 }): Promise<RelayProcess> {
   const proc = spawn(
     process.execPath,
-    [
-      '--import',
-      'tsx',
-      CLI,
-      'relay',
-      '--data',
-      opts.dataDir,
-      '--listen',
-      `127.0.0.1:${opts.port ?? 0}`,
-      ...(opts.args ?? []),
-    ],
+    [CLI, 'relay', '--data', opts.dataDir, '--listen', `127.0.0.1:${opts.port ?? 0}`, ...(opts.args ?? [])],
     {
       cwd: ROOT,
       env: {

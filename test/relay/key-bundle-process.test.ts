@@ -33,7 +33,7 @@ async function servedDigest(relay: RelayProcess): Promise<{ digest: string; toke
 async function infoDigest(dataDir: string, flags: string[]): Promise<{ digest: string; tokenKey: boolean }> {
   const { stdout } = await run(
     process.execPath,
-    ['--import', 'tsx', CLI, 'relay', 'info', '--data', dataDir, ...flags, '--json'],
+    [CLI, 'relay', 'info', '--data', dataDir, ...flags, '--json'],
     {
       cwd: ROOT,
       env: { ...process.env, CWTCH_RELAY_PASSPHRASE: 'relay test passphrase', CWTCH_GROUPS_KDF: 'test' },

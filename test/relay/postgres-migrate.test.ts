@@ -15,7 +15,7 @@ const skip = 'skip' in server ? server.skip : undefined;
 const PASSWORD = 'never-printed-pw';
 
 function cli(args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], {
+  return spawnSync(process.execPath, [CLI, ...args], {
     cwd: ROOT,
     env: { ...process.env, CWTCH_RELAY_PASSPHRASE: 'relay test passphrase', CWTCH_GROUPS_KDF: 'test' },
     encoding: 'utf8',

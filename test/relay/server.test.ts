@@ -202,7 +202,7 @@ test('a second relay on a busy port fails with a typed error, not a crash', asyn
   const port = new URL(relay.url).port;
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', CLI, 'relay', '--data', other.path, '--listen', `127.0.0.1:${port}`, '--no-tokens'],
+    [CLI, 'relay', '--data', other.path, '--listen', `127.0.0.1:${port}`, '--no-tokens'],
     {
       cwd: ROOT,
       env: { ...process.env, CWTCH_RELAY_PASSPHRASE: 'x', CWTCH_GROUPS_KDF: 'test' },
