@@ -8,8 +8,9 @@
  * exits, and the first control connection takes ownership: a tor we started never outlives us.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirectory } from '../disk.ts';
 import { CwtchError, UsageError } from '../errors.ts';
 import { type ControlEndpoint, TorControl } from './tor-control.ts';
 
@@ -51,7 +52,7 @@ const TAIL_LINES = 20;
  *   does not open its control port (its last log lines are in the message).
  */
 export async function startTor(opts: TorProcessOptions): Promise<TorProcess> {
-  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  makeDirectory(opts.dataDir);
   chmodSync(opts.dataDir, 0o700);
   const portFile = join(opts.dataDir, 'control-port');
   rmSync(portFile, { force: true });

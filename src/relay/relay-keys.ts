@@ -3,10 +3,11 @@
  * the identity key (its address, and the key-bundle signer), the log key (checkpoints and
  * receipts), the VOPRF token key and the proof-of-work challenge MAC key. Created on first start.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes, type SigningKeyPair, signingKeyPairFromSeed } from '../crypto/index.ts';
 import type { VoprfKeyPair } from '../crypto/voprf.ts';
+import { makeDirectory } from '../disk.ts';
 import { CodecError } from '../errors.ts';
 import { type Identity, identityFromSeed } from '../identity/identity.ts';
 import { type SignedKeyBundle, signKeyBundle } from '../identity/key-bundle.ts';
@@ -45,7 +46,7 @@ export async function loadOrCreateRelayKeys(
 ): Promise<{ keys: RelayKeys; created: boolean }> {
   const path = relayKeyFilePath(dataDir);
   if (existsSync(path)) return { keys: await openRelayKeys(readFileSync(path), passphrase), created: false };
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  makeDirectory(dataDir);
   const file = await sealNewRelayKeys(passphrase);
   // Write then rename: a crash never leaves a half-written key file behind.
   writeFileSync(`${path}.tmp`, file, { mode: 0o600 });
