@@ -12,7 +12,7 @@ import type { RelayLimits } from '../relay/limits.ts';
 import { assertPostgresUrl, databaseUrlHasPassword, redactDatabaseUrl } from '../relay/pg-connection.ts';
 import { migrateSqliteToPostgres } from '../relay/pg-migrate.ts';
 import { postgresRelayKeysExist } from '../relay/pg-relay.ts';
-import { startRelay } from '../relay/relay.ts';
+import { RELAY_POW_DEFAULT_BITS, startRelay } from '../relay/relay.ts';
 import { loadOrCreateRelayKeys, relayKeyBundle, relayKeysExist } from '../relay/relay-keys.ts';
 import { base64UrlEncode } from '../wire/base64.ts';
 import { toHex } from '../wire/bytes.ts';
@@ -153,7 +153,7 @@ export function registerRelayCommands(program: Command): void {
       '--pow-difficulty <bits>',
       'proof-of-work bits per token batch',
       intOption('--pow-difficulty'),
-      16,
+      RELAY_POW_DEFAULT_BITS,
     )
     .option(
       '--retain-entries <n>',
