@@ -3,6 +3,7 @@
  * `cwtch-groups: hint: …` on stderr, lower case, no secrets. Exit codes by error code.
  */
 
+import { diskError } from '../disk.ts';
 import { CwtchError, type ErrorCode, EXIT_CODES } from '../errors.ts';
 import { FORK_HINTS, INVITE_HINTS, PROFILE_HINTS } from './hints.ts';
 
@@ -37,6 +38,8 @@ export function printError(e: unknown): number {
     printErrorLine(e.message, e.reason);
     return EXIT_CODES[e.code];
   }
+  const disk = diskError(e);
+  if (disk !== undefined) return printError(disk);
   const message = e instanceof Error ? e.message : String(e);
   process.stderr.write(`${PROGRAM}: error: internal error: ${message}\n`);
   process.stderr.write(`${PROGRAM}: hint: this is a bug; please report it with the command you ran\n`);

@@ -1,4 +1,5 @@
 /** `cwtch-groups relay …`: run a relay, or print the key bundle of one. */
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
@@ -8,18 +9,53 @@ import { UsageError } from '../errors.ts';
 import { keyBundleDigest, type SignedKeyBundle } from '../identity/key-bundle.ts';
 import { hostOnion, type OnionHost } from '../net/onion-host.ts';
 import type { RelayLimits } from '../relay/limits.ts';
-import { assertPostgresUrl, redactDatabaseUrl } from '../relay/pg-connection.ts';
+import { assertPostgresUrl, databaseUrlHasPassword, redactDatabaseUrl } from '../relay/pg-connection.ts';
 import { migrateSqliteToPostgres } from '../relay/pg-migrate.ts';
 import { postgresRelayKeysExist } from '../relay/pg-relay.ts';
-import { startRelay } from '../relay/relay.ts';
+import { RELAY_POW_DEFAULT_BITS, startRelay } from '../relay/relay.ts';
 import { loadOrCreateRelayKeys, relayKeyBundle, relayKeysExist } from '../relay/relay-keys.ts';
 import { base64UrlEncode } from '../wire/base64.ts';
 import { toHex } from '../wire/bytes.ts';
-import { printJson } from './output.ts';
+import { printJson, printWarning } from './output.ts';
 import { obtainPassphrase } from './passphrase.ts';
 import { parseTorEndpoint, torAgentFor } from './tor-options.ts';
 
 export const RELAY_PASSPHRASE_ENV = 'CWTCH_RELAY_PASSPHRASE';
+/** The PostgreSQL URL from the environment: unlike --db, not visible to other users in `ps`. */
+export const RELAY_DB_ENV = 'CWTCH_RELAY_DB';
+
+/**
+ * The database URL from --db, --db-file or $CWTCH_RELAY_DB (that order; --db and --db-file
+ * together are a usage error). A password on the command line is visible to every user of the
+ * machine in `ps` (issue 13 finding 10): it still works, with a warning naming the safer ways.
+ */
+export function resolveDatabaseUrl(opts: { db?: string; dbFile?: string }): string | undefined {
+  if (opts.db !== undefined && opts.dbFile !== undefined) {
+    throw new UsageError('bad-argument', '--db and --db-file are two ways to say one thing: give one');
+  }
+  let url: string | undefined;
+  if (opts.db !== undefined) {
+    url = opts.db;
+    if (databaseUrlHasPassword(url)) {
+      printWarning(
+        `the --db URL carries a password, which every user of this machine can read in ps; use --db-file FILE or $${RELAY_DB_ENV} instead`,
+      );
+    }
+  } else if (opts.dbFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(opts.dbFile, 'utf8');
+    } catch (cause) {
+      throw new UsageError('bad-database-url', `cannot read --db-file ${opts.dbFile}`, { cause });
+    }
+    url = text.trim();
+  } else {
+    const fromEnv = process.env[RELAY_DB_ENV];
+    url = fromEnv === undefined || fromEnv.trim() === '' ? undefined : fromEnv.trim();
+  }
+  if (url !== undefined) assertPostgresUrl(url);
+  return url;
+}
 
 export function defaultRelayDataDir(): string {
   return process.env.CWTCH_RELAY_DATA ?? join(homedir(), '.cwtch-groups-relay');
@@ -78,6 +114,7 @@ function camel(flag: string): string {
 interface RunOptions {
   data: string;
   db?: string;
+  dbFile?: string;
   dbSchema?: string;
   listen: string;
   tokens: boolean;
@@ -105,6 +142,10 @@ export function registerRelayCommands(program: Command): void {
       '--db <postgres-url>',
       'keep the log and keys in PostgreSQL (postgres://…); several relays may share one (default: SQLite in --data)',
     )
+    .option(
+      '--db-file <file>',
+      `read the --db URL from FILE (or set $${RELAY_DB_ENV}): a password stays out of ps`,
+    )
     .option('--db-schema <name>', 'PostgreSQL schema holding the log (one schema, one log)', 'cwtch_relay')
     .option('--listen <host:port>', 'address to listen on (loopback by default)', '127.0.0.1:7700')
     .option('--no-tokens', 'accept posts without anti-spam tokens (a private relay)')
@@ -112,7 +153,7 @@ export function registerRelayCommands(program: Command): void {
       '--pow-difficulty <bits>',
       'proof-of-work bits per token batch',
       intOption('--pow-difficulty'),
-      16,
+      RELAY_POW_DEFAULT_BITS,
     )
     .option(
       '--retain-entries <n>',
@@ -148,6 +189,9 @@ export function registerRelayCommands(program: Command): void {
   );
   relay.action(async (opts: RunOptions & Record<string, unknown>) => {
     const dataDir = resolve(opts.data);
+    const db = resolveDatabaseUrl(opts);
+    if (db === undefined) delete opts.db;
+    else opts.db = db;
     const { host, port } = parseListen(opts.listen);
     if (
       !opts.tor &&
@@ -156,7 +200,6 @@ export function registerRelayCommands(program: Command): void {
       throw new UsageError('bad-argument', '--tor-control, --tor-path and --tor-config go with --tor');
     const torControl =
       opts.torControl === undefined ? undefined : parseTorEndpoint(opts.torControl, '--tor-control');
-    if (opts.db !== undefined) assertPostgresUrl(opts.db);
     // A new passphrase (no keys yet: in the data directory, or with --db in the database) is
     // asked twice at a prompt.
     const fresh =
@@ -287,11 +330,15 @@ export function registerRelayCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       // As for `relay info`: the parent parses the options it shares with us.
-      const parent = relay.opts<{ data: string; db?: string; dbSchema?: string }>();
-      const dataDir = resolve(parent.data);
-      if (parent.db === undefined)
-        throw new UsageError('bad-database-url', 'relay migrate needs --db postgres://…');
-      assertPostgresUrl(parent.db);
+      const parentOpts = relay.opts<{ data: string; db?: string; dbFile?: string; dbSchema?: string }>();
+      const dataDir = resolve(parentOpts.data);
+      const db = resolveDatabaseUrl(parentOpts);
+      if (db === undefined)
+        throw new UsageError(
+          'bad-database-url',
+          `relay migrate needs --db postgres://…, --db-file or $${RELAY_DB_ENV}`,
+        );
+      const parent = { ...parentOpts, db };
       if (!relayKeysExist(dataDir)) throw new UsageError('no-relay', `no relay keys in ${dataDir}`);
       const passphrase = await obtainPassphrase(RELAY_PASSPHRASE_ENV, 'relay keys');
       const result = await migrateSqliteToPostgres({

@@ -197,10 +197,14 @@ export class TorControl {
   }
 
   /**
-   * Authenticate: PROTOCOLINFO, then SAFECOOKIE (preferred), COOKIE, or NULL, whichever tor offers.
+   * Authenticate: PROTOCOLINFO, then SAFECOOKIE only. NULL and plain COOKIE are refused: with
+   * them a process squatting the control port learns nothing it must prove, and the next command
+   * (ADD_ONION) would hand it the relay's identity key (issue 13 finding 9). SAFECOOKIE makes
+   * the port prove it knows tor's cookie (checked in constant time) before we say anything.
    * Passwords are not supported: run tor with CookieAuthentication 1.
-   * @throws UsageError 'tor-auth-unsupported'; TorRefusedError when tor rejects the cookie;
-   *   VerifyError-like UsageError 'tor-auth-failed' when tor cannot prove it knows the cookie.
+   * @throws UsageError 'tor-auth-unsupported' when SAFECOOKIE is not offered; 'tor-auth-failed'
+   *   when the cookie cannot be read or the port cannot prove it knows it; TorRefusedError when
+   *   tor rejects our proof.
    */
   async authenticate(): Promise<void> {
     const info = await this.command('PROTOCOLINFO 1');
@@ -212,14 +216,10 @@ export class TorControl {
       methods = (pairs.get('METHODS') ?? '').split(',');
       cookieFile = pairs.get('COOKIEFILE') ?? null;
     }
-    if (methods.includes('NULL')) {
-      await this.command('AUTHENTICATE');
-      return;
-    }
-    if (cookieFile === null || !(methods.includes('SAFECOOKIE') || methods.includes('COOKIE'))) {
+    if (cookieFile === null || !methods.includes('SAFECOOKIE')) {
       throw new UsageError(
         'tor-auth-unsupported',
-        `tor offers authentication ${methods.join(',') || 'none'}; cwtch-groups needs CookieAuthentication 1`,
+        `tor offers authentication ${methods.join(',') || 'none'}; cwtch-groups needs SAFECOOKIE (CookieAuthentication 1), since a port that asks for no proof may not be tor`,
       );
     }
     let cookie: Buffer;
@@ -234,8 +234,7 @@ export class TorControl {
           'tor-auth-failed',
           `tor's auth cookie ${cookieFile} is not ${COOKIE_BYTES} bytes`,
         );
-      if (methods.includes('SAFECOOKIE')) await this.#safeCookie(cookie);
-      else await this.command(`AUTHENTICATE ${cookie.toString('hex')}`, 'AUTHENTICATE');
+      await this.#safeCookie(cookie);
     } finally {
       wipe(cookie);
     }

@@ -8,8 +8,9 @@
  * exits, and the first control connection takes ownership: a tor we started never outlives us.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirectory } from '../disk.ts';
 import { CwtchError, UsageError } from '../errors.ts';
 import { type ControlEndpoint, TorControl } from './tor-control.ts';
 
@@ -45,13 +46,30 @@ export interface TorProcess {
 
 const TAIL_LINES = 20;
 
+/** What tor inherits: enough to find its libraries and locale, never a passphrase or URL. */
+const TOR_ENV_KEEP = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'LD_LIBRARY_PATH'] as const;
+
+/**
+ * The environment tor is started with: a short allow-list, not the relay's environment, which
+ * holds CWTCH_RELAY_PASSPHRASE, CWTCH_RELAY_DB and whatever else the operator exported (issue 13
+ * finding 11). tor reads its configuration from the torrc alone.
+ */
+export function torEnvironment(from: NodeJS.ProcessEnv): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of TOR_ENV_KEEP) {
+    const value = from[key];
+    if (value !== undefined) env[key] = value;
+  }
+  return env;
+}
+
 /**
  * Start tor and connect to its control port.
  * @throws UsageError 'tor-missing' when there is no tor binary; 'tor-failed' when tor exits or
  *   does not open its control port (its last log lines are in the message).
  */
 export async function startTor(opts: TorProcessOptions): Promise<TorProcess> {
-  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  makeDirectory(opts.dataDir);
   chmodSync(opts.dataDir, 0o700);
   const portFile = join(opts.dataDir, 'control-port');
   rmSync(portFile, { force: true });
@@ -77,6 +95,7 @@ export async function startTor(opts: TorProcessOptions): Promise<TorProcess> {
   const tail: string[] = [];
   const proc = spawn(opts.torPath ?? 'tor', ['-f', torrcPath, '--defaults-torrc', '/dev/null'], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: torEnvironment(process.env),
   });
   const exited = new Promise<number | string | null>((resolve) => {
     proc.once('exit', (code, signal) => resolve(code ?? signal));

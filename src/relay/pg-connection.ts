@@ -29,11 +29,25 @@ const TYPES = {
   },
 };
 
-/** The URL with any password replaced by ***, for logs and banners. */
+/** Query parameters of a libpq URL that carry a secret (`?password=`, `?sslpassword=`). */
+const SECRET_PARAMS = /^(password|sslpassword|passfile|sslkey)$/i;
+
+/** True when the URL carries a password, in `user:pass@` or in a query parameter. */
+export function databaseUrlHasPassword(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.password !== '' || [...u.searchParams.keys()].some((k) => SECRET_PARAMS.test(k));
+  } catch {
+    return false;
+  }
+}
+
+/** The URL with any password (`user:pass@`, `?password=`) replaced by ***, for logs and banners. */
 export function redactDatabaseUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password !== '') u.password = '***';
+    for (const key of [...u.searchParams.keys()]) if (SECRET_PARAMS.test(key)) u.searchParams.set(key, '***');
     return u.toString();
   } catch {
     return '(unparseable database URL)';

@@ -3,10 +3,11 @@
  * the identity key (its address, and the key-bundle signer), the log key (checkpoints and
  * receipts), the VOPRF token key and the proof-of-work challenge MAC key. Created on first start.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { randomBytes, type SigningKeyPair, signingKeyPairFromSeed } from '../crypto/index.ts';
 import type { VoprfKeyPair } from '../crypto/voprf.ts';
+import { makeDirectory } from '../disk.ts';
 import { CodecError } from '../errors.ts';
 import { type Identity, identityFromSeed } from '../identity/identity.ts';
 import { type SignedKeyBundle, signKeyBundle } from '../identity/key-bundle.ts';
@@ -45,12 +46,33 @@ export async function loadOrCreateRelayKeys(
 ): Promise<{ keys: RelayKeys; created: boolean }> {
   const path = relayKeyFilePath(dataDir);
   if (existsSync(path)) return { keys: await openRelayKeys(readFileSync(path), passphrase), created: false };
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  makeDirectory(dataDir);
   const file = await sealNewRelayKeys(passphrase);
-  // Write then rename: a crash never leaves a half-written key file behind.
-  writeFileSync(`${path}.tmp`, file, { mode: 0o600 });
-  renameSync(`${path}.tmp`, path);
+  writeDurably(path, file);
   return { keys: await openRelayKeys(file, passphrase), created: true };
+}
+
+/**
+ * Write then rename, with an fsync of the file before the rename and of the directory after it:
+ * without them a crash shortly after first start can leave an empty or missing key file behind a
+ * relay whose address members already pinned (issue 13 finding 11).
+ */
+function writeDurably(path: string, bytes: Uint8Array): void {
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeFileSync(fd, bytes);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 }
 
 /**

@@ -10,10 +10,11 @@
  * Schema and durability are documented in docs/storage.md; the migrations below are the source of
  * truth for the schema.
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { constantTimeEqual, ED25519_PUBLIC_BYTES } from '../crypto/index.ts';
+import { makeDirectory } from '../disk.ts';
 import { assertBytes, CwtchError, InternalError, UsageError } from '../errors.ts';
 import type { NodeHashReader } from '../log/index.ts';
 import { HASH_BYTES, type LogIndex, type TreeSize } from '../log/index.ts';
@@ -158,7 +159,7 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteRelaySto
   }
   const now = options.now ?? Date.now;
 
-  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  makeDirectory(options.dataDir);
   const path = join(options.dataDir, DATABASE_FILE);
   const fresh = !existsSync(path) || statSync(path).size === 0;
   let db: Database.Database;

@@ -14,7 +14,7 @@
  * method answers without a promise; only the Argon2id steps (create, open, passphrase change) are
  * asynchronous, running on libuv's thread pool.
  */
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, openSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import {
@@ -29,6 +29,7 @@ import {
   randomBytes,
   wipe,
 } from '../../crypto/index.ts';
+import { diskError, makeDirectory } from '../../disk.ts';
 import { CwtchError, InternalError, UsageError, VerifyError } from '../../errors.ts';
 import { type CborValue, type DecodeLimits, decodeCbor, encodeCbor } from '../../wire/cbor.ts';
 import { pad, unpad } from '../../wire/padding.ts';
@@ -219,7 +220,7 @@ export class ProfileStore {
     const wrap = wrapDataKey(kek, dataKey, params, salt);
     wipe(kek);
     try {
-      mkdirSync(home, { recursive: true, mode: 0o700 });
+      makeDirectory(home);
       buildProfileFile(home, path, wrap);
     } catch (error) {
       wipe(dataKey);
@@ -1026,7 +1027,10 @@ function mapFsOrSqliteError(error: unknown, doing: string): CwtchError {
   if (error instanceof CwtchError) return error;
   const errno = (error as NodeJS.ErrnoException | undefined)?.code;
   if (typeof errno === 'string' && !(error instanceof Database.SqliteError)) {
-    return new InternalError('profile-failed', `could not ${doing}: ${errno}`, { cause: error });
+    return (
+      diskError(error, doing) ??
+      new InternalError('profile-failed', `could not ${doing}: ${errno}`, { cause: error })
+    );
   }
   return mapSqliteError(error, doing);
 }
