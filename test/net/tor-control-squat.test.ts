@@ -38,8 +38,6 @@ for (const method of ['NULL', 'COOKIE'] as const) {
     const r = spawnSync(
       process.execPath,
       [
-        '--import',
-        'tsx',
         CLI,
         'relay',
         '--data',

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { CLI, ROOT, tempDir } from '../helpers/relay-process.ts';
 
 function runCli(args: string[]): { status: number | null; stderr: string; signal: NodeJS.Signals | null } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -31,8 +31,6 @@ test('the relay key file is fsynced before the rename and its directory after', 
       '-e',
       'trace=openat,fsync,fdatasync,rename,renameat,renameat2',
       process.execPath,
-      '--import',
-      'tsx',
       CLI,
       'relay',
       '--data',
@@ -72,8 +70,6 @@ test('tor is started with an allow-listed environment: no passphrase, no databas
   const r = spawnSync(
     process.execPath,
     [
-      '--import',
-      'tsx',
       CLI,
       'relay',
       '--data',
