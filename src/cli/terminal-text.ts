@@ -100,7 +100,8 @@ export function terminalSafe(s: string): string {
  * nothing it would act on.
  */
 export function jsonText(value: unknown, indent?: number): string {
-  return JSON.stringify(value, null, indent).replace(UNSAFE, (ch) => {
+  // Inside strings JSON.stringify has escaped every newline already; a raw one is indentation.
+  return JSON.stringify(value, null, indent).replace(UNSAFE_EXCEPT_NEWLINE, (ch) => {
     let out = '';
     for (let i = 0; i < ch.length; i++) out += `\\u${ch.charCodeAt(i).toString(16).padStart(4, '0')}`;
     return out;
