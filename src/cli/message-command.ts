@@ -1,6 +1,7 @@
 /** `cwtch-groups send|sync|read|watch`. */
 import type { Command } from 'commander';
 import type { Client } from '../client/client.ts';
+import { displayNameProblem } from '../client/display-names.ts';
 import { forkNews, forkStates } from '../client/forks/forks.ts';
 import { groupView, type ViewMessage } from '../client/group-view.ts';
 import type { RelayClient } from '../client/sync/relay-client.ts';
@@ -64,7 +65,7 @@ function formatMessage(m: ViewMessage): string {
       : m.hidden === 'rate-limited'
         ? '[hidden: over the rate limit for this member]'
         : m.kind === 5
-          ? `[joined the group as ${inlineText(m.text ?? '?')}]`
+          ? joinedAs(m.text)
           : m.vouchFor !== null
             ? `[vouches for ${m.vouchFor}]`
             : m.text !== null
@@ -74,6 +75,15 @@ function formatMessage(m: ViewMessage): string {
     m.isMine && m.seenBy.length > 0 ? `  ✓ seen by ${m.seenBy.map((a) => a.slice(0, 8)).join(', ')}` : '';
   const gap = m.waitingForParents ? '  ⚠ earlier messages missing' : '';
   return `${when}  ${who}: ${body}${acks}${gap}`;
+}
+
+/** A join message: the name it gives, or that the name was refused on receipt (display-names.ts). */
+function joinedAs(name: string | null): string {
+  if (name === null) return '[joined the group]';
+  const problem = displayNameProblem(name);
+  return problem === null
+    ? `[joined the group as ${inlineText(name)}]`
+    : `[joined the group; name refused (${problem}): ${inlineText(name)}]`;
 }
 
 function kindName(kind: number): string {
