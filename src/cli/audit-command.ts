@@ -6,6 +6,7 @@ import { verifyBundle } from '../client/accountability/evidence.ts';
 import { UsageError } from '../errors.ts';
 import { type GlobalOptions, withClient } from './context.ts';
 import { printJson } from './output.ts';
+import { inlineText } from './terminal-text.ts';
 
 export const EXIT_FINDINGS = 3;
 
@@ -47,12 +48,13 @@ export function registerAuditCommands(program: Command): void {
           printJson({ group: report.group, clean: report.clean, items: report.items, relays: report.relays });
         else {
           process.stdout.write(
-            `audit of "${report.group}": ${report.clean ? 'no problems found' : `${report.items.length} problem(s)`}\n`,
+            `audit of "${inlineText(report.group)}": ${report.clean ? 'no problems found' : `${report.items.length} problem(s)`}\n`,
           );
-          for (const r of report.relays) process.stdout.write(`  relay ${r.url}: ${r.status}\n`);
+          for (const r of report.relays)
+            process.stdout.write(`  relay ${inlineText(r.url)}: ${inlineText(r.status)}\n`);
           for (const it of report.items) {
             process.stdout.write(
-              `\n- ${it.title}\n  who: ${it.who}\n  since: ${it.since}\n  what happened: ${it.what}\n  what you can do: ${it.advice}\n`,
+              `\n- ${inlineText(it.title)}\n  who: ${inlineText(it.who)}\n  since: ${inlineText(String(it.since))}\n  what happened: ${inlineText(it.what)}\n  what you can do: ${inlineText(it.advice)}\n`,
             );
           }
           if (opts.export !== undefined) process.stdout.write(`\nevidence written to ${opts.export}\n`);
@@ -77,7 +79,9 @@ export function registerAuditCommands(program: Command): void {
       if (opts.json) printJson({ proven: proven.length, items });
       else {
         for (const i of items)
-          process.stdout.write(`${i.status.padEnd(8)} ${i.kind}: ${i.who} ${i.summary}\n`);
+          process.stdout.write(
+            `${inlineText(i.status.padEnd(8))} ${inlineText(i.kind)}: ${inlineText(i.who)} ${inlineText(i.summary)}\n`,
+          );
         process.stdout.write(
           `${proven.length} proven, ${items.length - proven.length} not provable offline\n`,
         );

@@ -3,6 +3,7 @@ import { Client } from '../client/client.ts';
 import { resolveHome } from './home.ts';
 import { PROGRAM } from './output.ts';
 import { obtainPassphrase } from './passphrase.ts';
+import { writeStderrControl } from './terminal-text.ts';
 import { torConnector } from './tor-options.ts';
 
 export const PASSPHRASE_ENV = 'CWTCH_GROUPS_PASSPHRASE';
@@ -52,7 +53,7 @@ export function progressReporter(
     const width = 24;
     const filled = p.total > 0 ? Math.round((p.scanned / p.total) * width) : width;
     const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
-    process.stderr.write(
+    writeStderrControl(
       `\r[${bar}] ${p.scanned}/${p.total} envelopes, ${Math.round(rate)}/s, ${p.ours} ours, eta ${eta}s  `,
     );
     shown = true;

@@ -7,6 +7,7 @@ import { toHex } from '../wire/bytes.ts';
 import { type GlobalOptions, withClient } from './context.ts';
 import { syncJoined } from './group-command.ts';
 import { printJson, reportSyncProblems } from './output.ts';
+import { inlineText } from './terminal-text.ts';
 
 /** Adds the fork commands to the `group` command registered by group-command.ts. */
 export function registerForkCommands(program: Command): void {
@@ -47,7 +48,7 @@ export function registerForkCommands(program: Command): void {
           };
           if (opts.json) return printJson(out);
           process.stdout.write(
-            `forked "${out.parent}" into "${out.name}" (${out.id.slice(0, 12)}): ${out.members.length} members, ${out.excluded.length} excluded\n`,
+            `forked "${inlineText(out.parent)}" into "${inlineText(out.name)}" (${out.id.slice(0, 12)}): ${out.members.length} members, ${out.excluded.length} excluded\n`,
           );
         });
       },
@@ -71,9 +72,10 @@ export function registerForkCommands(program: Command): void {
           description: describeFork(client, f),
         }));
         if (opts.json) return printJson(out);
-        if (out.length === 0) return void process.stdout.write(`no forks of "${state.record.name}"\n`);
+        if (out.length === 0)
+          return void process.stdout.write(`no forks of "${inlineText(state.record.name)}"\n`);
         for (const f of out)
-          process.stdout.write(`${f.announcement.slice(0, 12)}  ${f.status}  ${f.description}\n`);
+          process.stdout.write(`${f.announcement.slice(0, 12)}  ${f.status}  ${inlineText(f.description)}\n`);
       });
     });
   group
@@ -86,7 +88,7 @@ export function registerForkCommands(program: Command): void {
         const g = await acceptFork(client, ref);
         const out = await syncJoined(client, g);
         if (opts.json) return printJson(out);
-        process.stdout.write(`joined fork "${g.record.name}" (${g.key.slice(0, 12)})\n`);
+        process.stdout.write(`joined fork "${inlineText(g.record.name)}" (${g.key.slice(0, 12)})\n`);
       });
     });
 }

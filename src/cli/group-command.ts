@@ -7,7 +7,8 @@ import { UsageError } from '../errors.ts';
 import { epochAt } from '../group/epoch.ts';
 import { type GlobalOptions, withClient } from './context.ts';
 import { printJson, reportSyncProblems } from './output.ts';
-import { formatMarks } from './policy-command.ts';
+import { formatMarks, lookAlikeMark } from './policy-command.ts';
+import { inlineText } from './terminal-text.ts';
 
 /**
  * Sync a group just joined (by invite or fork) and say so: the JSON of `group join` and
@@ -52,7 +53,7 @@ export function registerGroupCommands(program: Command): void {
         };
         if (opts.json) return printJson(out);
         process.stderr.write(
-          `created group "${g.record.name}" (${g.key.slice(0, 12)}); share this invite privately:\n`,
+          `created group "${inlineText(g.record.name)}" (${g.key.slice(0, 12)}); share this invite privately:\n`,
         );
         process.stdout.write(`${invite}\n`);
       });
@@ -67,7 +68,7 @@ export function registerGroupCommands(program: Command): void {
         const out = await syncJoined(client, g);
         if (opts.json) return printJson(out);
         process.stdout.write(
-          `joined group "${g.record.name}" (${g.key.slice(0, 12)}), policy ${g.record.policy}\n`,
+          `joined group "${inlineText(g.record.name)}" (${g.key.slice(0, 12)}), policy ${g.record.policy}\n`,
         );
       });
     });
@@ -93,7 +94,7 @@ export function registerGroupCommands(program: Command): void {
           );
         for (const g of out) {
           process.stdout.write(
-            `${g.name}  ${g.id.slice(0, 12)}  ${g.policy}  ${g.members} members  ${g.messages} messages  ${g.relays.join(' ')}\n`,
+            `${inlineText(g.name)}  ${g.id.slice(0, 12)}  ${g.policy}  ${g.members} members  ${g.messages} messages  ${inlineText(g.relays.join(' '))}\n`,
           );
         }
       });
@@ -130,11 +131,12 @@ export function registerGroupCommands(program: Command): void {
           blocked: m.blocked,
           vouchedBy: m.vouchedBy,
           malice: m.malice,
+          lookAlikeOf: m.lookAlikeOf,
         }));
         if (opts.json) return printJson(members);
         for (const m of members) {
           process.stdout.write(
-            `${m.name ?? '(no name yet)'}${m.isMe ? ' (you)' : ''}  ${m.address}  ${m.messages} messages${formatMarks(m)}\n`,
+            `${m.name === null ? '(no name yet)' : inlineText(m.name)}${m.isMe ? ' (you)' : ''}  ${m.address}  ${m.messages} messages${formatMarks(m)}${lookAlikeMark(m.lookAlikeOf)}\n`,
           );
         }
       });

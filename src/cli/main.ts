@@ -8,6 +8,7 @@ import { EXIT_HELP, PROGRAM, printError } from './output.ts';
 import { registerPolicyCommands } from './policy-command.ts';
 import { registerProfileCommands } from './profile-command.ts';
 import { registerRelayCommands } from './relay-command.ts';
+import { guardTerminalOutput } from './terminal-text.ts';
 
 /**
  * A reader that stops early (`cwtch-groups read --json | head -1`, a closed `watch` pipe) closes
@@ -54,6 +55,7 @@ Environment:
 }
 
 export async function main(argv: string[]): Promise<number> {
+  guardTerminalOutput();
   exitQuietlyOnClosedPipe(process.stdout);
   exitQuietlyOnClosedPipe(process.stderr);
   const program = buildProgram();

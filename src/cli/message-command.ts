@@ -1,6 +1,7 @@
 /** `cwtch-groups send|sync|read|watch`. */
 import type { Command } from 'commander';
 import type { Client } from '../client/client.ts';
+import { displayNameProblem } from '../client/display-names.ts';
 import { forkNews, forkStates } from '../client/forks/forks.ts';
 import { groupView, type ViewMessage } from '../client/group-view.ts';
 import type { RelayClient } from '../client/sync/relay-client.ts';
@@ -18,7 +19,8 @@ import {
   reportSyncProblems,
   withUrl,
 } from './output.ts';
-import { formatMarks } from './policy-command.ts';
+import { formatMarks, lookAlikeMark } from './policy-command.ts';
+import { bodyText, inlineText, jsonText } from './terminal-text.ts';
 
 /**
  * Refuse an empty or too long message, as `Client.sendText` would, but before the passphrase
@@ -56,21 +58,32 @@ function formatMessage(m: ViewMessage): string {
     blocked: m.hidden === 'blocked',
     malice: m.authorMalice,
   });
-  const who = `${m.authorName ?? '?'}${m.isMine ? ' (you)' : ''} ${m.author.slice(0, 8)}${marks}`;
+  const who = `${inlineText(m.authorName ?? '?')}${m.isMine ? ' (you)' : ''} ${m.author.slice(0, 8)}${marks}${lookAlikeMark(m.authorLookAlikeOf)}`;
   const body =
     m.hidden === 'blocked'
       ? '[hidden: you blocked this member]'
       : m.hidden === 'rate-limited'
         ? '[hidden: over the rate limit for this member]'
         : m.kind === 5
-          ? `[joined the group as ${m.text ?? '?'}]`
+          ? joinedAs(m.text)
           : m.vouchFor !== null
             ? `[vouches for ${m.vouchFor}]`
-            : (m.text ?? `[${kindName(m.kind)}]`);
+            : m.text !== null
+              ? bodyText(m.text)
+              : `[${kindName(m.kind)}]`;
   const acks =
     m.isMine && m.seenBy.length > 0 ? `  ✓ seen by ${m.seenBy.map((a) => a.slice(0, 8)).join(', ')}` : '';
   const gap = m.waitingForParents ? '  ⚠ earlier messages missing' : '';
   return `${when}  ${who}: ${body}${acks}${gap}`;
+}
+
+/** A join message: the name it gives, or that the name was refused on receipt (display-names.ts). */
+function joinedAs(name: string | null): string {
+  if (name === null) return '[joined the group]';
+  const problem = displayNameProblem(name);
+  return problem === null
+    ? `[joined the group as ${inlineText(name)}]`
+    : `[joined the group; name refused (${problem}): ${inlineText(name)}]`;
 }
 
 function kindName(kind: number): string {
@@ -169,8 +182,7 @@ export function registerMessageCommands(program: Command): void {
 
 async function watch(client: Client, ref: string, json: boolean): Promise<void> {
   const state = client.resolveGroup(ref);
-  const print = (m: ViewMessage) =>
-    process.stdout.write(json ? `${JSON.stringify(m)}\n` : `${formatMessage(m)}\n`);
+  const print = (m: ViewMessage) => process.stdout.write(json ? `${jsonText(m)}\n` : `${formatMessage(m)}\n`);
   const shown = new Set<string>();
   for (const m of groupView(client, ref, { limit: 20 }).messages) {
     shown.add(m.id);
@@ -227,7 +239,7 @@ async function watch(client: Client, ref: string, json: boolean): Promise<void> 
   emitNew();
   const n = state.record.relays.length;
   process.stderr.write(
-    `${PROGRAM}: watching "${state.record.name}" on ${live} of ${n} relay${n === 1 ? '' : 's'}; Ctrl-C to stop\n`,
+    `${PROGRAM}: watching "${inlineText(state.record.name)}" on ${live} of ${n} relay${n === 1 ? '' : 's'}; Ctrl-C to stop\n`,
   );
   await stop;
   await Promise.all(conns.map((c) => c.close()));

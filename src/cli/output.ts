@@ -6,6 +6,7 @@
 import { diskError } from '../disk.ts';
 import { CwtchError, type ErrorCode, EXIT_CODES } from '../errors.ts';
 import { FORK_HINTS, INVITE_HINTS, PROFILE_HINTS } from './hints.ts';
+import { inlineText, jsonText } from './terminal-text.ts';
 
 export const PROGRAM = 'cwtch-groups';
 
@@ -41,20 +42,20 @@ export function printError(e: unknown): number {
   const disk = diskError(e);
   if (disk !== undefined) return printError(disk);
   const message = e instanceof Error ? e.message : String(e);
-  process.stderr.write(`${PROGRAM}: error: internal error: ${message}\n`);
+  process.stderr.write(`${PROGRAM}: error: internal error: ${inlineText(message)}\n`);
   process.stderr.write(`${PROGRAM}: hint: this is a bug; please report it with the command you ran\n`);
   return EXIT_CODES.internal;
 }
 
 /** `cwtch-groups: error: MESSAGE` and, when there is one, the hint for `reason`. */
 export function printErrorLine(message: string, reason?: string): void {
-  process.stderr.write(`${PROGRAM}: error: ${lowerFirst(message)}\n`);
+  process.stderr.write(`${PROGRAM}: error: ${inlineText(lowerFirst(message))}\n`);
   const hint = reason === undefined ? undefined : HINTS[reason];
   if (hint) process.stderr.write(`${PROGRAM}: hint: ${hint}\n`);
 }
 
 export function printWarning(message: string): void {
-  process.stderr.write(`${PROGRAM}: warning: ${lowerFirst(message)}\n`);
+  process.stderr.write(`${PROGRAM}: warning: ${inlineText(lowerFirst(message))}\n`);
 }
 
 /** Most serious first: the exit status of a command that met several errors is the first present. */
@@ -109,7 +110,7 @@ function lowerFirst(s: string): string {
 }
 
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  process.stdout.write(`${jsonText(value, 2)}\n`);
 }
 
 export const EXIT_HELP = `

@@ -19,6 +19,7 @@ import { onionAddressOf } from '../identity/onion.ts';
 import { toHex } from '../wire/bytes.ts';
 import { type GlobalOptions, withClient } from './context.ts';
 import { printJson, reportSyncProblems } from './output.ts';
+import { inlineText } from './terminal-text.ts';
 
 function nameOf(state: GroupState, author: Uint8Array): string {
   return `${state.names.get(toHex(author)) ?? 'unnamed member'} (${onionAddressOf(author)})`;
@@ -48,7 +49,7 @@ export function registerPolicyCommands(program: Command): void {
         const out = { group: state.record.name, policy: after, changed: after !== before, unverified };
         if (opts.json) return printJson(out);
         process.stdout.write(
-          `${out.group}: policy ${after}${out.changed ? ` (was ${before})` : ''}${
+          `${inlineText(out.group)}: policy ${after}${out.changed ? ` (was ${before})` : ''}${
             after === 'strangers' ? `; ${unverified} unverified member(s)` : ''
           }\n`,
         );
@@ -76,7 +77,7 @@ export function registerPolicyCommands(program: Command): void {
         };
         if (opts.json) return printJson(out);
         process.stdout.write(
-          `vouched for ${nameOf(state, author)} in ${state.record.name} (${out.id.slice(0, 12)})\n`,
+          `vouched for ${inlineText(nameOf(state, author))} in ${inlineText(state.record.name)} (${out.id.slice(0, 12)})\n`,
         );
       });
     });
@@ -104,7 +105,7 @@ export function registerPolicyCommands(program: Command): void {
             ...extra(state, author),
           };
           if (opts.json) return printJson(out);
-          process.stdout.write(`${say(state, author, changed)}\n`);
+          process.stdout.write(`${inlineText(say(state, author, changed))}\n`);
         });
       });
 
@@ -131,6 +132,11 @@ export function registerPolicyCommands(program: Command): void {
 }
 
 /** `  [unverified] [blocked] ⚠ malice: equivocation` for the text views. */
+/** `  [look-alike of ADDR8, …]` for a member whose name looks like others' (src/client/display-names.ts). */
+export function lookAlikeMark(addresses: readonly string[]): string {
+  return addresses.length === 0 ? '' : `  [look-alike of ${addresses.map((a) => a.slice(0, 8)).join(', ')}]`;
+}
+
 export function formatMarks(m: { status: string; blocked: boolean; malice: readonly string[] }): string {
   const parts: string[] = [];
   if (m.status === 'unverified') parts.push('[unverified]');

@@ -7,6 +7,7 @@ import { type GlobalOptions, PASSPHRASE_ENV, withClient } from './context.ts';
 import { resolveHome } from './home.ts';
 import { printJson } from './output.ts';
 import { obtainPassphrase } from './passphrase.ts';
+import { inlineText } from './terminal-text.ts';
 
 export function registerProfileCommands(program: Command): void {
   const profile = program
@@ -49,7 +50,7 @@ export function registerProfileCommands(program: Command): void {
         };
         if (opts.json) return printJson(out);
         process.stdout.write(
-          `name     ${out.name}\naddress  ${out.address}\nhome     ${out.home}\ngroups   ${out.groups.join(', ') || '(none)'}\nrelays   ${out.relays.join(', ') || '(none)'}\n`,
+          `name     ${out.name}\naddress  ${out.address}\nhome     ${out.home}\ngroups   ${inlineText(out.groups.join(', ')) || '(none)'}\nrelays   ${out.relays.join(', ') || '(none)'}\n`,
         );
       });
     });

@@ -51,6 +51,7 @@ import type { CborValue } from '../wire/cbor.ts';
 import { canonicalRelayUrl } from '../wire/relay-url.ts';
 import { saveEvidence } from './accountability/evidence.ts';
 import type { ClientContext, GroupState, MemberView } from './context.ts';
+import { displayNameProblem } from './display-names.ts';
 import { KeyRing } from './store/key-ring.ts';
 import { ProfileStore } from './store/profile-store.ts';
 import {
@@ -154,12 +155,11 @@ export class Client implements ClientContext {
     opts: ClientOptions = {},
   ): Promise<Client> {
     const trimmed = name.trim();
-    if (
-      trimmed.length === 0 ||
-      Buffer.byteLength(trimmed) > 64 ||
-      [...trimmed].some((c) => c.charCodeAt(0) < 0x20)
-    ) {
-      throw new UsageError('bad-name', 'a profile name is 1–64 bytes of printable text');
+    if (displayNameProblem(trimmed) !== null) {
+      throw new UsageError(
+        'bad-name',
+        'a profile name is 1–64 bytes of visible text, with no control, bidi or zero-width characters and no mark such as "(you)"',
+      );
     }
     const store = await ProfileStore.create(home, passphrase);
     const identity = generateIdentity();
@@ -318,7 +318,9 @@ export class Client implements ClientContext {
       state.introNotices.set(toHex(msg.body), msg.timestamp);
     if (msg.kind === MessageKind.join && msg.seq === 0) {
       const name = decodeText(msg.body);
-      if (name !== null && name.length > 0 && name.length <= 64) state.names.set(toHex(msg.author), name);
+      // Names are checked on receipt, not only by the sender's client: a refused name is not
+      // recorded, and the member shows as unnamed (docs/CLI.md "Untrusted text").
+      if (name !== null && displayNameProblem(name) === null) state.names.set(toHex(msg.author), name);
     }
     return true;
   }

@@ -18,6 +18,7 @@ import {
   readWithPolicy,
 } from './accountability/policy.ts';
 import type { Client } from './client.ts';
+import { lookAlikes } from './display-names.ts';
 import { annotateForks } from './forks/forks.ts';
 import { locations, receivedAt } from './sync/locations.ts';
 
@@ -56,6 +57,8 @@ export interface ViewMessage extends PolicyMessage {
   readonly seenByMembers: readonly SeenBy[];
   /** For our own messages; null for others'. */
   readonly delivery: Delivery | null;
+  /** Addresses of members (or me) whose display name looks like the author's (display-names.ts). */
+  readonly authorLookAlikeOf: readonly string[];
 }
 
 /** A member with the marks `group members` shows. */
@@ -70,6 +73,8 @@ export interface ViewMember {
   readonly vouchedBy: readonly string[];
   /** Remembered malice types, distinct, in order of detection. */
   readonly malice: readonly string[];
+  /** Addresses of other members (or me) whose display name looks like this one's (display-names.ts). */
+  readonly lookAlikeOf: readonly string[];
 }
 
 /** A transcript finding as plain data (ids and keys as hex, the author as an address). */
@@ -108,7 +113,9 @@ export function groupView(client: Client, ref: string, opts: GroupViewOptions = 
   rememberAll(client, state);
   const locs = locations(client, state);
   const read = readWithPolicy(client, ref, (id) => receivedAt(locs, id), opts.limit);
-  const members = membersWithPolicy(client, ref).map(
+  const listed = membersWithPolicy(client, ref);
+  const alike = lookAlikes(listed);
+  const members = listed.map(
     (m): ViewMember => ({
       address: m.address,
       name: m.name,
@@ -119,6 +126,7 @@ export function groupView(client: Client, ref: string, opts: GroupViewOptions = 
       blocked: m.standing.blocked,
       vouchedBy: [...m.standing.vouchedBy],
       malice: [...new Set(m.standing.malice.map((x) => x.type))],
+      lookAlikeOf: alike.get(m.address) ?? [],
     }),
   );
   const nameOf = new Map(members.map((m) => [m.address, m.name]));
@@ -127,6 +135,7 @@ export function groupView(client: Client, ref: string, opts: GroupViewOptions = 
       ...m,
       seenByMembers: m.seenBy.map((address) => ({ address, name: nameOf.get(address) ?? null })),
       delivery: m.isMine ? deliveryOf(client, m.id) : null,
+      authorLookAlikeOf: alike.get(m.author) ?? [],
     }),
   );
   return {

@@ -139,6 +139,7 @@ const TYPES = {
         relays: arr(obj({ relay: T.url, receipted: T.boolean, included: T.boolean })),
       }),
     ),
+    authorLookAlikeOf: arr(T.address),
   }),
 } satisfies Record<string, Shape>;
 
@@ -189,6 +190,7 @@ const OUTPUTS: Record<string, Shape> = {
       blocked: T.boolean,
       vouchedBy: arr(T.address),
       malice: arr(T.string),
+      lookAlikeOf: arr(T.address),
     }),
   ),
   'group fork': obj({
