@@ -5,7 +5,7 @@ import { SyncEngine } from '../client/sync/sync.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { toHex } from '../wire/bytes.ts';
 import { type GlobalOptions, withClient } from './context.ts';
-import { syncJoined } from './group-command.ts';
+import { plural, syncJoined } from './group-command.ts';
 import { printJson, reportSyncProblems } from './output.ts';
 
 /** Adds the fork commands to the `group` command registered by group-command.ts. */
@@ -47,7 +47,7 @@ export function registerForkCommands(program: Command): void {
           };
           if (opts.json) return printJson(out);
           process.stdout.write(
-            `forked "${out.parent}" into "${out.name}" (${out.id.slice(0, 12)}): ${out.members.length} members, ${out.excluded.length} excluded\n`,
+            `forked "${out.parent}" into "${out.name}" (${out.id.slice(0, 12)}): ${plural(out.members.length, 'member')}, ${out.excluded.length} excluded\n`,
           );
         });
       },

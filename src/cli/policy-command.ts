@@ -18,7 +18,7 @@ import { SyncEngine } from '../client/sync/sync.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { toHex } from '../wire/bytes.ts';
 import { type GlobalOptions, withClient } from './context.ts';
-import { printJson, reportSyncProblems } from './output.ts';
+import { PROGRAM, printJson, reportSyncProblems } from './output.ts';
 
 function nameOf(state: GroupState, author: Uint8Array): string {
   return `${state.names.get(toHex(author)) ?? 'unnamed member'} (${onionAddressOf(author)})`;
@@ -87,6 +87,7 @@ export function registerPolicyCommands(program: Command): void {
     act: (client: Client, state: GroupState, author: Uint8Array) => boolean,
     say: (state: GroupState, author: Uint8Array, changed: boolean) => string,
     extra: (state: GroupState, author: Uint8Array) => Record<string, unknown> = () => ({}),
+    hint?: (state: GroupState, author: Uint8Array) => string,
   ) =>
     program
       .command(`${name} <group> <address>`)
@@ -105,6 +106,7 @@ export function registerPolicyCommands(program: Command): void {
           };
           if (opts.json) return printJson(out);
           process.stdout.write(`${say(state, author, changed)}\n`);
+          if (hint !== undefined) process.stderr.write(`${PROGRAM}: hint: ${hint(state, author)}\n`);
         });
       });
 
@@ -119,8 +121,9 @@ export function registerPolicyCommands(program: Command): void {
     'hide a member’s messages in a group (locally) and ignore their vouches',
     blockMember,
     (s, a, changed) =>
-      `${changed ? 'blocked' : 'already blocked'} ${nameOf(s, a)} in ${s.record.name}: ${messageCount(s, a)} message(s) hidden\nto leave them behind for good, fork the group: ${suggestedFork(s, a)}`,
+      `${changed ? 'blocked' : 'already blocked'} ${nameOf(s, a)} in ${s.record.name}: ${messageCount(s, a)} message(s) hidden`,
     (s, a) => ({ hiddenMessages: messageCount(s, a), suggestedFork: suggestedFork(s, a) }),
+    (s, a) => `to leave them behind for good, fork the group: ${suggestedFork(s, a)}`,
   );
   local(
     'unblock',
