@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import {
   acceptMember,
   blockMember,
-  parseMember,
+  resolveMember,
   setPolicy,
   standings,
   suggestedFork,
@@ -56,13 +56,13 @@ export function registerPolicyCommands(program: Command): void {
     });
 
   program
-    .command('vouch <group> <address>')
+    .command('vouch <group> <member>')
     .description('vouch for a member: a signed message that makes them verified for strangers groups')
     .option('--json', 'machine-readable output')
     .action(async (ref: string, address: string, opts: { json?: boolean }) => {
-      const author = parseMember(address);
       await withClient(global(), async (client) => {
         const state = client.resolveGroup(ref);
+        const author = resolveMember(state, address);
         const engine = new SyncEngine(client);
         await engine.syncAll([state]);
         const id = await vouchFor(client, state, author);
@@ -90,13 +90,13 @@ export function registerPolicyCommands(program: Command): void {
     hint?: (state: GroupState, author: Uint8Array) => string,
   ) =>
     program
-      .command(`${name} <group> <address>`)
+      .command(`${name} <group> <member>`)
       .description(description)
       .option('--json', 'machine-readable output')
       .action(async (ref: string, address: string, opts: { json?: boolean }) => {
-        const author = parseMember(address);
         await withClient(global(), async (client) => {
           const state = client.resolveGroup(ref);
+          const author = resolveMember(state, address);
           const changed = act(client, state, author);
           const out = {
             group: state.record.name,

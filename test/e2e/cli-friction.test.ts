@@ -89,6 +89,17 @@ describe('cwtch-groups CLI friction (issue 15)', () => {
     assert.match(list, /^crew {2}[0-9a-f]{12} {2}trusted {2}1 member {2}\d+ messages? {2}ws:/m, list);
   });
 
+  it('evidence verify on the export of a clean audit exits 0 and says there is nothing to prove', async () => {
+    const file = join(root.path, 'clean-evidence.json');
+    const audit = await cli(alice.home, ['audit', GROUP, '--export', file]);
+    assert.equal(audit.code, 0, describeRun(audit));
+    const r = await cli(null, ['evidence', 'verify', file]);
+    assert.equal(r.code, 0, describeRun(r));
+    assert.equal(r.stdout, 'nothing to prove: the bundle lists no findings (a clean audit)\n');
+    const json = await cliJson<{ proven: number; items: unknown[] }>(null, ['evidence', 'verify', file]);
+    assert.deepEqual(json, { proven: 0, items: [] });
+  });
+
   it("block's suggestion to fork is a `cwtch-groups: hint:` line on stderr, not a result", async () => {
     const profile = await cliJson<{ address: string }>(bob.home, ['profile', 'show']);
     await cliOk(alice.home, ['sync']);
