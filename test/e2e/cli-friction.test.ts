@@ -113,4 +113,28 @@ describe('cwtch-groups CLI friction (issue 15)', () => {
       describeRun(r),
     );
   });
+
+  it('members are named by unique address prefix or display name; a typo exits 2; ambiguity lists the candidates', async () => {
+    const bobAddress = (await cliJson<{ address: string }>(bob.home, ['profile', 'show'])).address;
+    // A second member who also calls themselves "bob".
+    const other = join(root.path, 'other');
+    await cliJson(other, ['profile', 'create', '--name', 'bob']);
+    const joined = await cli(other, ['group', 'join', invite]);
+    assert.equal(joined.code, 0, describeRun(joined));
+    const otherAddress = (await cliJson<{ address: string }>(other, ['profile', 'show'])).address;
+    await cliOk(alice.home, ['sync']);
+
+    const byPrefix = await cliJson<{ member: string }>(alice.home, ['accept', GROUP, bobAddress.slice(0, 8)]);
+    assert.equal(byPrefix.member, bobAddress);
+
+    const ambiguous = await cli(alice.home, ['accept', GROUP, 'bob']);
+    assertFailed(ambiguous, 2, /"bob" matches 2 members of "crew": /);
+    assert.ok(
+      ambiguous.stderr.includes(bobAddress) && ambiguous.stderr.includes(otherAddress),
+      describeRun(ambiguous),
+    );
+
+    const typo = `${bobAddress.slice(0, 20)}${bobAddress[20] === 'a' ? 'b' : 'a'}${bobAddress.slice(21)}`;
+    assertFailed(await cli(alice.home, ['unblock', GROUP, typo]), 2, /no member of "crew" has the address/);
+  });
 });
