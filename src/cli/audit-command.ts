@@ -77,7 +77,9 @@ export function registerAuditCommands(program: Command): void {
       const items = verifyBundle(text);
       const proven = items.filter((i) => i.status === 'proven');
       if (opts.json) printJson({ proven: proven.length, items });
-      else {
+      else if (items.length === 0) {
+        process.stdout.write('nothing to prove: the bundle lists no findings (a clean audit)\n');
+      } else {
         for (const i of items)
           process.stdout.write(
             `${inlineText(i.status.padEnd(8))} ${inlineText(i.kind)}: ${inlineText(i.who)} ${inlineText(i.summary)}\n`,
@@ -86,6 +88,7 @@ export function registerAuditCommands(program: Command): void {
           `${proven.length} proven, ${items.length - proven.length} not provable offline\n`,
         );
       }
-      if (proven.length === 0) process.exitCode = 5;
+      // A clean audit's export holds nothing to prove: that is not a failed proof (docs/CLI.md).
+      if (items.length > 0 && proven.length === 0) process.exitCode = 5;
     });
 }

@@ -1,11 +1,12 @@
 /** `cwtch-groups group fork|forks|fork-join` (docs/CLI.md). */
 import type { Command } from 'commander';
+import { resolveMember } from '../client/accountability/policy.ts';
 import { acceptFork, describeFork, forkGroup, listForks, scanForks } from '../client/forks/forks.ts';
 import { SyncEngine } from '../client/sync/sync.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { toHex } from '../wire/bytes.ts';
 import { type GlobalOptions, withClient } from './context.ts';
-import { syncJoined } from './group-command.ts';
+import { plural, syncJoined } from './group-command.ts';
 import { printJson, reportSyncProblems } from './output.ts';
 import { inlineText } from './terminal-text.ts';
 
@@ -17,7 +18,7 @@ export function registerForkCommands(program: Command): void {
   group
     .command('fork <group>')
     .description('start a new group with the members of GROUP, leaving out the excluded ones')
-    .option('--exclude <address...>', 'addresses of members to leave out')
+    .option('--exclude <address...>', 'members to leave out: address, unique address prefix or display name')
     .option('--relay <url...>', 'relay(s) of the new group (default: those of GROUP)')
     .option('--name <name>', 'name of the new group (default: GROUP-fork)')
     .option('--json', 'machine-readable output')
@@ -29,7 +30,9 @@ export function registerForkCommands(program: Command): void {
           // Catch up first: the announcement names the heads of what the group has said.
           await engine.syncAll([parent]);
           const fork = await forkGroup(client, ref, {
-            ...(opts.exclude === undefined ? {} : { exclude: opts.exclude }),
+            ...(opts.exclude === undefined
+              ? {}
+              : { exclude: opts.exclude.map((m) => onionAddressOf(resolveMember(parent, m))) }),
             ...(opts.relay === undefined ? {} : { relays: opts.relay }),
             ...(opts.name === undefined ? {} : { name: opts.name }),
           });
@@ -48,7 +51,7 @@ export function registerForkCommands(program: Command): void {
           };
           if (opts.json) return printJson(out);
           process.stdout.write(
-            `forked "${inlineText(out.parent)}" into "${inlineText(out.name)}" (${out.id.slice(0, 12)}): ${out.members.length} members, ${out.excluded.length} excluded\n`,
+            `forked "${inlineText(out.parent)}" into "${inlineText(out.name)}" (${out.id.slice(0, 12)}): ${plural(out.members.length, 'member')}, ${out.excluded.length} excluded\n`,
           );
         });
       },

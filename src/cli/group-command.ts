@@ -5,6 +5,7 @@ import { groupView } from '../client/group-view.ts';
 import { SyncEngine } from '../client/sync/sync.ts';
 import { UsageError } from '../errors.ts';
 import { epochAt } from '../group/epoch.ts';
+import { checkGroupName, decodeInvite } from '../group/invite.ts';
 import { type GlobalOptions, withClient } from './context.ts';
 import { printJson, reportSyncProblems } from './output.ts';
 import { formatMarks, lookAlikeMark } from './policy-command.ts';
@@ -26,6 +27,11 @@ export async function syncJoined(client: Client, g: GroupState) {
   };
 }
 
+/** `1 member`, `2 members`. */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 export function registerGroupCommands(program: Command): void {
   const group = program.command('group').description('create, join and inspect groups');
   group
@@ -39,6 +45,8 @@ export function registerGroupCommands(program: Command): void {
         throw new UsageError('bad-policy', `--policy is trusted or strangers, not ${opts.policy}`);
       }
       const policy = opts.policy;
+      // Checked before the passphrase prompt too, so a bad name costs no key derivation.
+      checkGroupName(name);
       await withClient(program.opts<GlobalOptions>(), async (client) => {
         const { group: g, invite } = await client.createGroup(name, opts.relay, policy);
         const reports = await new SyncEngine(client).syncAll([g]);
@@ -62,7 +70,11 @@ export function registerGroupCommands(program: Command): void {
     .command('join <invite>')
     .description('join a group with an invite string')
     .option('--json', 'machine-readable output')
-    .action(async (invite: string, opts: { json?: boolean }) => {
+    .action(async (text: string, opts: { json?: boolean }) => {
+      // Mail clients break long lines: whitespace anywhere is dropped (an invite has none).
+      const invite = text.replace(/\s+/g, '');
+      // Parsed before the passphrase prompt, so a broken invite is reported at once.
+      decodeInvite(invite);
       await withClient(program.opts<GlobalOptions>(), async (client) => {
         const g = await client.joinGroup(invite);
         const out = await syncJoined(client, g);
@@ -94,7 +106,7 @@ export function registerGroupCommands(program: Command): void {
           );
         for (const g of out) {
           process.stdout.write(
-            `${inlineText(g.name)}  ${g.id.slice(0, 12)}  ${g.policy}  ${g.members} members  ${g.messages} messages  ${inlineText(g.relays.join(' '))}\n`,
+            `${inlineText(g.name)}  ${g.id.slice(0, 12)}  ${g.policy}  ${plural(g.members, 'member')}  ${plural(g.messages, 'message')}  ${inlineText(g.relays.join(' '))}\n`,
           );
         }
       });
@@ -136,7 +148,7 @@ export function registerGroupCommands(program: Command): void {
         if (opts.json) return printJson(members);
         for (const m of members) {
           process.stdout.write(
-            `${m.name === null ? '(no name yet)' : inlineText(m.name)}${m.isMe ? ' (you)' : ''}  ${m.address}  ${m.messages} messages${formatMarks(m)}${lookAlikeMark(m.lookAlikeOf)}\n`,
+            `${m.name === null ? '(no name yet)' : inlineText(m.name)}${m.isMe ? ' (you)' : ''}  ${m.address}  ${plural(m.messages, 'message')}${formatMarks(m)}${lookAlikeMark(m.lookAlikeOf)}\n`,
           );
         }
       });

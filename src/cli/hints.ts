@@ -19,7 +19,9 @@ export const INVITE_HINTS: Readonly<Record<string, string>> = {
 
 /** Forks (src/client/forks/forks.ts raises them). */
 export const FORK_HINTS: Readonly<Record<string, string>> = {
-  'unknown-member': 'give a member address as `cwtch-groups group members GROUP` prints it',
+  'unknown-member':
+    'name a member by address, a unique address prefix or display name, as `cwtch-groups group members GROUP` prints them',
+  'ambiguous-member': 'give more characters of the address',
   'unknown-fork': 'list the forks of a group with: cwtch-groups group forks GROUP',
   'ambiguous-fork': 'give more hex digits of the announcement id',
   'fork-not-pending': 'see its status with: cwtch-groups group forks GROUP',

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import {
   acceptMember,
   blockMember,
-  parseMember,
+  resolveMember,
   setPolicy,
   standings,
   suggestedFork,
@@ -18,7 +18,7 @@ import { SyncEngine } from '../client/sync/sync.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { toHex } from '../wire/bytes.ts';
 import { type GlobalOptions, withClient } from './context.ts';
-import { printJson, reportSyncProblems } from './output.ts';
+import { PROGRAM, printJson, reportSyncProblems } from './output.ts';
 import { inlineText } from './terminal-text.ts';
 
 function nameOf(state: GroupState, author: Uint8Array): string {
@@ -57,13 +57,13 @@ export function registerPolicyCommands(program: Command): void {
     });
 
   program
-    .command('vouch <group> <address>')
+    .command('vouch <group> <member>')
     .description('vouch for a member: a signed message that makes them verified for strangers groups')
     .option('--json', 'machine-readable output')
     .action(async (ref: string, address: string, opts: { json?: boolean }) => {
-      const author = parseMember(address);
       await withClient(global(), async (client) => {
         const state = client.resolveGroup(ref);
+        const author = resolveMember(state, address);
         const engine = new SyncEngine(client);
         await engine.syncAll([state]);
         const id = await vouchFor(client, state, author);
@@ -88,15 +88,16 @@ export function registerPolicyCommands(program: Command): void {
     act: (client: Client, state: GroupState, author: Uint8Array) => boolean,
     say: (state: GroupState, author: Uint8Array, changed: boolean) => string,
     extra: (state: GroupState, author: Uint8Array) => Record<string, unknown> = () => ({}),
+    hint?: (state: GroupState, author: Uint8Array) => string,
   ) =>
     program
-      .command(`${name} <group> <address>`)
+      .command(`${name} <group> <member>`)
       .description(description)
       .option('--json', 'machine-readable output')
       .action(async (ref: string, address: string, opts: { json?: boolean }) => {
-        const author = parseMember(address);
         await withClient(global(), async (client) => {
           const state = client.resolveGroup(ref);
+          const author = resolveMember(state, address);
           const changed = act(client, state, author);
           const out = {
             group: state.record.name,
@@ -106,6 +107,8 @@ export function registerPolicyCommands(program: Command): void {
           };
           if (opts.json) return printJson(out);
           process.stdout.write(`${inlineText(say(state, author, changed))}\n`);
+          if (hint !== undefined)
+            process.stderr.write(`${PROGRAM}: hint: ${inlineText(hint(state, author))}\n`);
         });
       });
 
@@ -120,8 +123,9 @@ export function registerPolicyCommands(program: Command): void {
     'hide a member’s messages in a group (locally) and ignore their vouches',
     blockMember,
     (s, a, changed) =>
-      `${changed ? 'blocked' : 'already blocked'} ${nameOf(s, a)} in ${s.record.name}: ${messageCount(s, a)} message(s) hidden\nto leave them behind for good, fork the group: ${suggestedFork(s, a)}`,
+      `${changed ? 'blocked' : 'already blocked'} ${nameOf(s, a)} in ${s.record.name}: ${messageCount(s, a)} message(s) hidden`,
     (s, a) => ({ hiddenMessages: messageCount(s, a), suggestedFork: suggestedFork(s, a) }),
+    (s, a) => `to leave them behind for good, fork the group: ${suggestedFork(s, a)}`,
   );
   local(
     'unblock',

@@ -25,6 +25,7 @@ import {
 } from '../group/epoch.ts';
 import { groupIdOf } from '../group/group-id.ts';
 import {
+  checkGroupName,
   createInvite,
   DEFAULT_INVITE_SKEW_MS,
   DEFAULT_INVITE_TTL_MS,
@@ -32,6 +33,7 @@ import {
   deriveInviteKeys,
   encodeInvite,
   type Invite,
+  MAX_INVITE_RELAYS,
 } from '../group/invite.ts';
 import {
   asSeq,
@@ -420,11 +422,23 @@ export class Client implements ClientContext {
     relayUrls: readonly string[],
     policy: Policy = 'trusted',
   ): Promise<{ group: GroupState; invite: string }> {
+    // Every check that can fail comes before the first connection: nothing half-made is left.
+    name = checkGroupName(name);
     if (relayUrls.length === 0)
       throw new UsageError('no-relay', 'a group needs at least one relay (--relay ws://HOST:PORT)');
+    if ([...this.groups.values()].some((g) => g.record.name === name)) {
+      throw new UsageError('group-name-taken', `you already have a group named "${name}"`);
+    }
+    const urls = relayUrls.map((raw) => canonicalRelayUrl(raw));
+    if (urls.length > MAX_INVITE_RELAYS)
+      throw new UsageError(
+        'bad-argument',
+        `a group has at most ${MAX_INVITE_RELAYS} relays, not ${urls.length}`,
+      );
+    if (new Set(urls).size !== urls.length)
+      throw new UsageError('bad-argument', 'a relay is listed twice in --relay');
     const relays = [];
-    for (const raw of relayUrls) {
-      const url = canonicalRelayUrl(raw);
+    for (const url of urls) {
       const conn = await this.connectPinned(url);
       relays.push({ url, identityKey: conn.bundle.bundle.identityKey });
       await conn.close();
@@ -434,9 +448,6 @@ export class Client implements ClientContext {
       secret0,
       relays.map((r) => r.identityKey),
     );
-    if ([...this.groups.values()].some((g) => g.record.name === name)) {
-      throw new UsageError('group-name-taken', `you already have a group named "${name}"`);
-    }
     const now = this.now();
     const record: GroupRecord = {
       id,
@@ -506,7 +517,7 @@ export class Client implements ClientContext {
    * members' first envelopes do not share one intro tag.
    */
   async joinGroup(text: string, opts: { intro?: boolean } = {}): Promise<GroupState> {
-    const invite: Invite = decodeInvite(text.trim());
+    const invite: Invite = decodeInvite(text.replace(/\s+/g, ''));
     const key = toHex(invite.groupId);
     if (this.groups.has(key))
       throw new UsageError('already-member', `you are already in group "${invite.name}"`);

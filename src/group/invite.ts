@@ -164,10 +164,13 @@ export interface RelayKeyMismatch {
 export class InviteMalformedError extends CodecError {
   /** The offending field, e.g. `relays[1].url`. */
   readonly field: string;
+  /** What is wrong with it, e.g. `must be text`. */
+  readonly detail: string;
   constructor(field: string, detail: string, options?: { cause?: unknown }) {
     super('invite-malformed', `invite is malformed: ${field}: ${detail}`, options);
     this.name = 'InviteMalformedError';
     this.field = field;
+    this.detail = detail;
   }
 }
 
@@ -476,6 +479,23 @@ function validateInvite(invite: Invite): void {
   if (!Number.isSafeInteger(invite.expiresAtMs) || invite.expiresAtMs <= invite.schedule.originMs) {
     throw new InviteMalformedError('expiresAtMs', 'must be a time after the epoch origin');
   }
+}
+
+/**
+ * A group name as `group create` accepts it, checked before anything is created or posted: the
+ * rules an invite's name field follows (docs/invites.md). Returns the name in NFC.
+ * @throws UsageError 'bad-group-name' naming the rule broken.
+ */
+export function checkGroupName(name: string): string {
+  const nfc = typeof name === 'string' ? name.normalize('NFC') : name;
+  try {
+    checkName(nfc);
+  } catch (error) {
+    if (error instanceof InviteMalformedError)
+      throw new UsageError('bad-group-name', `a group name ${error.detail}`);
+    throw error;
+  }
+  return nfc;
 }
 
 function checkName(name: unknown): void {

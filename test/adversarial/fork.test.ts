@@ -260,7 +260,7 @@ test('dave, offline during the fork, gets it from the relay and joins from the C
   assert.equal(notMember.stdout, '');
   assert.match(
     notMember.stderr,
-    /^cwtch-groups: error: .* is not a member of "club"\ncwtch-groups: hint: give a member address/m,
+    /^cwtch-groups: error: no member of "club" has the address, address prefix or name .*\ncwtch-groups: hint: name a member by address/m,
   );
   const unknown = await cli(['group', 'fork-join', 'ffff0000'], { home: dave.home });
   assert.equal(unknown.code, 2);

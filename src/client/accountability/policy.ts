@@ -65,16 +65,43 @@ function saveLocal(client: Client, state: GroupState, p: LocalPolicy): void {
 
 const has = (list: readonly Uint8Array[], key: Uint8Array) => list.some((k) => toHex(k) === toHex(key));
 
+/** The members this profile knows in a group: everyone who has written, and the invite's seed list. */
+function knownMembers(state: GroupState): Uint8Array[] {
+  const out = new Map<string, Uint8Array>();
+  for (const a of state.dag.authors()) out.set(toHex(a), a);
+  for (const m of state.record.seedMembers) out.set(toHex(m.author), m.author);
+  return [...out.values()];
+}
+
 /**
- * A member address from the command line.
- * @throws CodecError from the onion parser when it is not a valid address.
+ * A member of a group named on the command line (docs/CLI.md "Naming a member"): a full address,
+ * a unique prefix of one (as `read` shows them), or a display name. An address is what the
+ * member's key says; a display name is only what they call themselves, so a name two members
+ * share is ambiguous, never guessed.
+ * @throws UsageError 'unknown-member' when nothing matches, 'ambiguous-member' (listing the
+ *   candidates) when more than one does.
  */
-export function parseMember(address: string): Uint8Array {
-  return publicKeyOfOnionAddress(
-    address
-      .trim()
-      .replace(/\.onion$/i, '')
-      .toLowerCase(),
+export function resolveMember(state: GroupState, text: string): Uint8Array {
+  const wanted = text.trim();
+  const address = wanted.replace(/\.onion$/i, '').toLowerCase();
+  const known = knownMembers(state);
+  const matches = known.filter(
+    (k) =>
+      (address.length > 0 && onionAddressOf(k).startsWith(address)) || state.names.get(toHex(k)) === wanted,
+  );
+  if (matches.length === 1) return matches[0]!;
+  const group = state.record.name;
+  if (matches.length === 0)
+    throw new UsageError(
+      'unknown-member',
+      `no member of "${group}" has the address, address prefix or name "${wanted}" (see: cwtch-groups group members ${group})`,
+    );
+  const list = matches
+    .map((k) => `${state.names.get(toHex(k)) ?? 'unnamed member'} (${onionAddressOf(k)})`)
+    .join(', ');
+  throw new UsageError(
+    'ambiguous-member',
+    `"${wanted}" matches ${matches.length} members of "${group}": ${list}`,
   );
 }
 
