@@ -76,5 +76,6 @@ test('hostile names are refused on receipt and shown escaped, never as a name', 
       JSON.stringify(read.stdout),
     );
   }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for exactly these characters
   assert.doesNotMatch(members.stdout + read.stdout, /[\x00-\x09\x0b-\x1f\u202a-\u202e]/);
 });
