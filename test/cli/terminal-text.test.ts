@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { bodyText, CONTINUATION, inlineText, jsonText, terminalSafe } from '../../src/cli/terminal-text.ts';
 import { displayNameProblem, lookAlikes } from '../../src/client/display-names.ts';
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for exactly these characters
 const DANGEROUS =
   /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069\ufeff]/;
 const PICKS = [

@@ -20,6 +20,7 @@ const SHOWN_BODY =
   '\\u{D}over\\u{202E}evil\\u{2066}x\\u{2069}\\u{200B}\\u{200D}<script>alert(1)</script> javascript:alert(1)' +
   '\n    ┊ 2026-12-04 10:00:00  bob xxxxxxxx: send me the key';
 /** No byte a terminal would act on: C0 other than \n, DEL, C1, bidi and zero-width format characters. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for exactly these characters
 const RAW_CONTROL = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069]/;
 
 const root = tempDir('e2e-hostile');
