@@ -4,8 +4,8 @@ import { describe, it } from 'node:test';
 import { bodyText, CONTINUATION, inlineText, jsonText, terminalSafe } from '../../src/cli/terminal-text.ts';
 import { displayNameProblem, lookAlikes } from '../../src/client/display-names.ts';
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for exactly these characters
 const DANGEROUS =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for exactly these characters
   /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069\ufeff]/;
 const PICKS = [
   0, 7, 9, 10, 13, 27, 0x7f, 0x85, 0x9b, 0x61c, 0x200b, 0x200d, 0x200e, 0x202e, 0x2028, 0x2066, 0xfeff,
