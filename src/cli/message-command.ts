@@ -38,6 +38,24 @@ function checkMessageText(text: string): void {
   }
 }
 
+/** Most seconds `send --timeout` accepts (an hour: beyond that, run `sync`). */
+const MAX_SEND_TIMEOUT_S = 3600;
+
+/**
+ * `send --timeout SECONDS` in ms.
+ * @throws UsageError 'bad-timeout' unless a number of seconds in (0, 3600]
+ */
+function parseTimeout(text: string): number {
+  const s = /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
+  if (!(s > 0 && s <= MAX_SEND_TIMEOUT_S)) {
+    throw new UsageError(
+      'bad-timeout',
+      `--timeout takes a number of seconds above 0 and at most ${MAX_SEND_TIMEOUT_S}, got ${JSON.stringify(text)}`,
+    );
+  }
+  return Math.round(s * 1000);
+}
+
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY)
     throw new UsageError('no-text', 'give the message as an argument or on standard input');
@@ -94,17 +112,20 @@ export function registerMessageCommands(program: Command): void {
   program
     .command('send <group> [text]')
     .description('send a message (text from the argument or standard input); posts it to the group’s relays')
+    .option('--timeout <seconds>', 'wait at most this long for the relays (the message stays queued)', '15')
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, text: string | undefined, opts: { json?: boolean }) => {
+    .action(async (ref: string, text: string | undefined, opts: { json?: boolean; timeout: string }) => {
+      const timeoutMs = parseTimeout(opts.timeout);
       const body = text ?? (await readStdin());
       // Refuse a bad message before asking for the passphrase or touching the network.
       checkMessageText(body);
       await withClient(program.opts<GlobalOptions>(), async (client) => {
         const g = client.resolveGroup(ref);
-        const engine = new SyncEngine(client);
-        // Catch up first, so the new message names as parents what the group has really said.
-        await engine.syncAll([g]);
+        // Stored (and queued) before any network I/O: an interrupt or a relay that swallows
+        // frames can delay the message but never lose it. Its parents are what this profile
+        // holds, which is what it has proof of (docs/CLI.md `send`).
         const id = await client.sendText(ref, body);
+        const engine = new SyncEngine(client, { deadlineMs: Date.now() + timeoutMs });
         const reports = await engine.syncAll([g]);
         const post = client.post(id);
         const out = {
@@ -115,7 +136,12 @@ export function registerMessageCommands(program: Command): void {
         // The message is stored and queued whatever the relays said.
         process.exitCode = reportSyncProblems(reports);
         if (opts.json) return printJson(out);
-        const pending = out.receipts.filter((r) => !r.received).map((r) => r.relay);
+        const pending = out.receipts
+          .filter((r) => !r.received)
+          .map((r) => {
+            const why = reports.find((x) => x.url === r.relay)?.error?.reason;
+            return why === undefined ? r.relay : `${r.relay} (${why})`;
+          });
         process.stdout.write(
           pending.length === 0
             ? `sent ${out.id.slice(0, 12)} (receipted by ${out.receipts.length} relay${out.receipts.length === 1 ? '' : 's'})\n`

@@ -10,7 +10,9 @@
  *   of it (same keys and origin, started on a copy of A's data directory);
  * - mirrorPosts(from, to): also post to backend `to` what clients post on backend `from`, so the
  *   members on `to` keep receiving messages while the fork hides theirs from the others;
- * - cutAfterReceipt(reader): deliver a post's receipt, then drop the connection.
+ * - cutAfterReceipt(reader): deliver a post's receipt, then drop the connection;
+ * - swallow(types): accept the connection, then never forward client frames of these types
+ *   (the relay never sees them, the client never gets an answer).
  *
  * Clients are told apart by a label: in-process clients dial through `dial(label, url)` (their
  * `connect` option); CLI processes get the label the test set with `label()` before running them.
@@ -46,6 +48,8 @@ export class EvilRelay {
   readonly connections: ProxyConnection[] = [];
   /** Entries withheld from readers so far. */
   dropped = 0;
+  /** Client frames swallowed so far (see swallow). */
+  swallowed = 0;
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #backends: Map<string, string>;
@@ -57,6 +61,7 @@ export class EvilRelay {
   #drops: Drop[] = [];
   #mirror: { from: string; to: string } | null = null;
   #cut: Pred<ProxyConnection> | null = null;
+  #swallowed: ReadonlySet<string> = new Set();
   #rewrites: { readonly reader: Pred<ProxyConnection>; readonly fn: (f: EntriesFrame) => EntriesFrame }[] =
     [];
 
@@ -135,6 +140,11 @@ export class EvilRelay {
     this.#cut = reader;
   }
 
+  /** Client frames of these types are dropped from now on (an empty list forwards all again). */
+  swallow(types: readonly Frame['type'][]): void {
+    this.#swallowed = new Set(types);
+  }
+
   /** Envelopes posted on connections with this label, in order. */
   postsBy(label: string): Uint8Array[] {
     return this.connections.filter((c) => c.label === label).flatMap((c) => c.posted);
@@ -177,6 +187,10 @@ export class EvilRelay {
 
   async #fromClient(conn: ProxyConnection, raw: Uint8Array, upstream: WebSocket): Promise<void> {
     const frame = tryDecode(raw);
+    if (frame !== null && this.#swallowed.has(frame.type)) {
+      this.swallowed++;
+      return;
+    }
     if (frame?.type === 'post') {
       conn.posted.push(frame.envelope);
       const to = this.#mirror?.from === conn.backend ? this.#mirror.to : null;

@@ -36,6 +36,7 @@ import { isOnionAddress, onionAddressOf, publicKeyOfOnionAddress } from '../../i
 import { bytesEqual, toHex } from '../../wire/bytes.ts';
 import { canonicalRelayUrl } from '../../wire/relay-url.ts';
 import { saveEvidence } from '../accountability/evidence.ts';
+import { mayInviteOrFork, standings } from '../accountability/policy.ts';
 import type { Client, GroupState, ReadMessage } from '../client.ts';
 import { forkKind, listRecords, readRecord, writeRecord } from '../store/record-kinds.ts';
 import type { ForkRecord, ForkStatus, GroupRecord } from '../store/records.ts';
@@ -284,7 +285,9 @@ export async function scanForks(client: Client, opts: { autoJoin?: boolean } = {
       fresh.push(rec);
     }
     for (const g of groups) {
-      const rec = evaluate(client, state, g);
+      const found = evaluate(client, state, g);
+      const rec =
+        found.status === 'pending' ? { ...found, reason: autoJoinHold(client, state, found) } : found;
       const before = getFork(client, rec.announcement);
       if (before !== undefined && FINAL.has(before.status)) continue;
       if (before === undefined || before.status !== rec.status || before.reason !== rec.reason) {
@@ -298,7 +301,12 @@ export async function scanForks(client: Client, opts: { autoJoin?: boolean } = {
           );
         if (before === undefined || before.status === 'waiting') fresh.push(rec);
       }
-      if (rec.status === 'pending' && opts.autoJoin === true && state.record.policy === 'trusted') {
+      if (
+        rec.status === 'pending' &&
+        rec.reason === null &&
+        opts.autoJoin === true &&
+        state.record.policy === 'trusted'
+      ) {
         try {
           joined.push(await acceptFork(client, toHex(rec.announcement)));
         } catch (e) {
@@ -309,6 +317,41 @@ export async function scanForks(client: Client, opts: { autoJoin?: boolean } = {
     }
   }
   return { fresh, joined };
+}
+
+/** Why a pending fork is not joined automatically (docs/THREAT-MODEL.md, "forks go through the policy"). */
+export type AutoJoinHold = 'fork-relays-changed' | 'forker-blocked' | 'forker-malice' | 'forker-unverified';
+
+const HOLD_TEXT: Record<AutoJoinHold, string> = {
+  'fork-relays-changed': 'it moves the group to other relays',
+  'forker-blocked': 'you blocked the forker',
+  'forker-malice': 'the forker is remembered for misbehaviour',
+  'forker-unverified': 'the forker is unverified',
+};
+
+/**
+ * Whether a pending fork must wait for an explicit `group fork-join`, and why; null when it may be
+ * joined automatically. A fork is a new key and a new place to talk: it MUST NOT be followed
+ * blindly when it moves the group to relays the forker chose, or when the forker is blocked,
+ * unverified or remembered for malice ({@link mayInviteOrFork}).
+ */
+function autoJoinHold(client: Client, state: GroupState, rec: ForkRecord): AutoJoinHold | null {
+  if (rec.reason === 'fork-relays-changed') return rec.reason;
+  if (mayInviteOrFork(client, state, rec.forker)) return null;
+  const s = standings(client, state).get(toHex(rec.forker));
+  if (s?.blocked === true) return 'forker-blocked';
+  if (s !== undefined && s.malice.length > 0) return 'forker-malice';
+  return 'forker-unverified';
+}
+
+/** Whether two relay lists name the same relays (by identity key and URL), in any order. */
+function sameRelays(
+  a: readonly { url: string; identityKey: Uint8Array }[],
+  b: readonly { url: string; identityKey: Uint8Array }[],
+): boolean {
+  const key = (r: { url: string; identityKey: Uint8Array }) => `${toHex(r.identityKey)} ${r.url}`;
+  const left = new Set(a.map(key));
+  return a.length === b.length && left.size === new Set(b.map(key)).size && b.every((r) => left.has(key(r)));
 }
 
 /** What one announcement is for us, without side effects. */
@@ -366,7 +409,8 @@ function evaluate(client: Client, state: GroupState, g: Parts): ForkRecord {
       if (!(e instanceof CwtchError)) throw e;
       return { ...base, status: 'expired', reason: e.reason, name: invite.name };
     }
-    return { ...base, status: 'pending', name: invite.name };
+    const moved = !sameRelays(invite.relays, state.record.relays);
+    return { ...base, status: 'pending', name: invite.name, reason: moved ? 'fork-relays-changed' : null };
   } catch (e) {
     if (!(e instanceof CwtchError)) throw e;
     return { ...base, status: 'rejected', reason: e.reason };
@@ -455,8 +499,13 @@ export function describeFork(client: Client, rec: ForkRecord): string {
       return `you forked this group into ${child}`;
     case 'joined':
       return `${who} forked this group into ${child}; you joined it`;
-    case 'pending':
-      return `${who} forked this group into ${child}; join with: cwtch-groups group fork-join ${toHex(rec.announcement).slice(0, 12)}`;
+    case 'pending': {
+      const join = `cwtch-groups group fork-join ${toHex(rec.announcement).slice(0, 12)}`;
+      const hold = rec.reason === null ? undefined : HOLD_TEXT[rec.reason as AutoJoinHold];
+      return hold === undefined
+        ? `${who} forked this group into ${child}; join with: ${join}`
+        : `${who} forked this group into ${child}; not joined automatically: ${hold}; to join anyway: ${join}`;
+    }
     case 'excluded':
       return `${who} forked this group without you: the new group is closed to you and you cannot read it`;
     case 'waiting':

@@ -242,9 +242,16 @@ export class RelayClient {
     const id = this.#nextId++;
     const bytes = encodeFrame({ ...frame, id } as ClientFrame);
     const reply = await new Promise<RelayFrame>((resolve, reject) => {
+      // Silence is not pushback: a relay that is busy says so with a pushback frame and a
+      // retry-after. One that swallows a request gets no retries (docs/ERRORS.md `request-timeout`).
       const timer = setTimeout(() => {
         this.#waiters.delete(id);
-        reject(new PushbackError('request-timeout', `relay did not answer ${frame.type} in time`));
+        reject(
+          new UsageError(
+            'request-timeout',
+            `relay did not answer ${frame.type} within ${this.#requestTimeoutMs} ms`,
+          ),
+        );
       }, this.#requestTimeoutMs);
       this.#waiters.set(id, { resolve, reject, timer });
       this.#cork();

@@ -54,6 +54,45 @@ export interface SyncOptions {
   /** Called for every new message accepted (watch). */
   readonly onMessage?: (state: GroupState, msg: VerifiedMessage) => void;
   readonly pageSize?: number;
+  /**
+   * Absolute time (ms, Date.now) after which no relay is waited for: the connection is closed and
+   * the relay's report says `deadline` (a `usage` error: the outbox keeps what was not receipted).
+   * `send --timeout` sets it, so a relay that swallows frames cannot hold a user for minutes.
+   */
+  readonly deadlineMs?: number;
+}
+
+function deadlineError(url: string): UsageError {
+  return new UsageError('deadline', `relay ${url} did not finish in the time allowed`);
+}
+
+/**
+ * Settle with `work`, or reject with UsageError('deadline') at `deadlineMs` (calling `onExpire`
+ * first). The work's own later failure is consumed: the caller has moved on.
+ */
+async function withDeadline(
+  work: Promise<void>,
+  deadlineMs: number | undefined,
+  url: string,
+  onExpire: () => void,
+): Promise<void> {
+  if (deadlineMs === undefined) return work;
+  work.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  const expiry = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => {
+        onExpire();
+        reject(deadlineError(url));
+      },
+      Math.max(0, deadlineMs - Date.now()),
+    );
+  });
+  try {
+    await Promise.race([work, expiry]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Pages with nothing of ours after which catchUp writes the cursor anyway. */
@@ -85,19 +124,32 @@ export class RelaySync {
   async syncRelay(url: string): Promise<RelaySyncReport> {
     const counts = { scanned: 0, ours: 0, newMessages: 0, posted: 0, receiptsVerified: 0, size: 0 };
     let conn: RelayClient | null = null;
+    let expired = false;
+    const work = async (): Promise<void> => {
+      const c = await this.#client.connectPinned(url);
+      if (expired) {
+        await c.close();
+        throw deadlineError(url);
+      }
+      conn = c;
+      await this.catchUp(c, counts);
+      counts.posted = await this.flushOutbox(c);
+      if (counts.posted > 0) await this.catchUp(c, counts);
+      counts.receiptsVerified = await this.verifyReceipts(c);
+      await proveReplays(this.#client, c);
+    };
     try {
-      conn = await this.#client.connectPinned(url);
-      await this.catchUp(conn, counts);
-      counts.posted = await this.flushOutbox(conn);
-      if (counts.posted > 0) await this.catchUp(conn, counts);
-      counts.receiptsVerified = await this.verifyReceipts(conn);
-      await proveReplays(this.#client, conn);
+      await withDeadline(work(), this.#opts.deadlineMs, url, () => {
+        expired = true;
+      });
       return { url, ...pick(counts), error: null };
     } catch (e) {
       if (!(e instanceof CwtchError)) throw e;
       return { url, ...pick(counts), error: { code: e.code, reason: e.reason, message: e.message } };
     } finally {
-      await conn?.close();
+      // After a deadline the work may still be waiting on this connection: closing it rejects its
+      // requests, and a connection that opens later is closed by `work` itself.
+      await (conn as RelayClient | null)?.close();
     }
   }
 

@@ -15,10 +15,12 @@ export type { RelaySyncReport } from './report.ts';
 
 export class SyncEngine extends RelaySync {
   readonly #facade: Client;
+  readonly #deadlineMs: number | undefined;
 
   constructor(client: Client, opts: SyncOptions = {}) {
     super(client, opts);
     this.#facade = client;
+    this.#deadlineMs = opts.deadlineMs;
   }
 
   /** Sync every relay of the given groups (all groups when none given). */
@@ -30,7 +32,10 @@ export class SyncEngine extends RelaySync {
     for (const url of urls) reports.push(await this.syncRelay(url));
     // Epoch erasure, held envelopes, fork announcements (maintenance.ts).
     // Forks joined there sync on an engine of their own, without this one's callbacks.
-    const forkEngine = new SyncEngine(this.#facade);
+    const forkEngine = new SyncEngine(
+      this.#facade,
+      this.#deadlineMs === undefined ? {} : { deadlineMs: this.#deadlineMs },
+    );
     for (const r of await afterSync(this.#facade, reports, (url) => forkEngine.syncRelay(url))) {
       const i = reports.findIndex((x) => x.url === r.url);
       if (i < 0) reports.push(r);
