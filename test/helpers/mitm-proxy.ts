@@ -79,6 +79,7 @@ export class MitmProxy {
   readonly #routes = new Map<Who, string>();
   readonly #sockets = new Set<WebSocket>();
   readonly #swallow = new Set<Who>();
+  readonly #mirrors = new Map<Who, string>();
   #rules: Rule[] = [];
   #label = '';
 
@@ -130,6 +131,14 @@ export class MitmProxy {
 
   reorder(who: Who, permute: (e: WireEntry[]) => WireEntry[]): void {
     this.#rules.push({ kind: 'reorder', who, permute });
+  }
+
+  /**
+   * Also send everything `who` sends to backend `to` (replies ignored): its posts land on both
+   * relays, so members routed to one see what was written on the other (a fork kept in step).
+   */
+  mirror(who: Who, to: string): void {
+    this.#mirrors.set(who, to);
   }
 
   swallowPosts(who: Who): void {
@@ -191,8 +200,24 @@ export class MitmProxy {
     }
     client.once('close', () => upstream.terminate());
     upstream.once('close', () => client.close());
-    const opened = new Promise<void>((resolve) => upstream.once('open', () => resolve()));
-    let toRelay: Promise<void> = opened;
+    const mirrorTo = this.#mirrors.get(label) ?? this.#mirrors.get('*');
+    const mirror =
+      mirrorTo === undefined
+        ? null
+        : new WebSocket(this.#backends.get(mirrorTo)!, {
+            maxPayload: MAX_RELAY_FRAME_BYTES,
+            perMessageDeflate: false,
+          });
+    if (mirror !== null) {
+      this.#sockets.add(mirror);
+      mirror.on('error', () => {});
+      client.once('close', () => mirror.close());
+    }
+    const opened = Promise.all([
+      new Promise<void>((resolve) => upstream.once('open', () => resolve())),
+      mirror === null ? null : new Promise<void>((resolve) => mirror.once('open', () => resolve())),
+    ]);
+    let toRelay: Promise<unknown> = opened;
     client.on('message', (data) => {
       const raw = bytes(data);
       toRelay = toRelay.then(() => {
@@ -203,6 +228,7 @@ export class MitmProxy {
           if ([...this.#swallow].some((w) => this.#applies(w, conn))) return;
         }
         upstream.send(raw);
+        mirror?.send(raw);
       });
     });
     upstream.on('message', (data) => client.send(this.#fromRelay(conn, bytes(data))));
