@@ -55,7 +55,7 @@ after(async () => {
 describe('MITM harness (process level)', () => {
   it('passes everything through unchanged: audit exits 0 and read shows every message', async () => {
     const sent: string[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 2; i++) {
       proxy.as('alice');
       sent.push((await send(alice, GROUP, `a${i}`)).id);
       proxy.as('bob');
@@ -80,7 +80,7 @@ describe('MITM harness (process level)', () => {
         [],
       );
     }
-    assert.ok(proxy.connections.length >= 10, 'every step went through the proxy');
-    assert.ok(proxy.log.size >= 12, `the proxy saw the log (${proxy.log.size} entries)`);
+    assert.ok(proxy.connections.length >= 8, 'every step went through the proxy');
+    assert.ok(proxy.log.size >= 6, `the proxy saw the log (${proxy.log.size} entries)`);
   });
 });
