@@ -1,12 +1,13 @@
 /** `cwtch-groups send|sync|read|watch`. */
 import type { Command } from 'commander';
+import { listEvidence } from '../client/accountability/evidence.ts';
 import type { Client } from '../client/client.ts';
 import { displayNameProblem } from '../client/display-names.ts';
 import { forkNews, forkStates } from '../client/forks/forks.ts';
 import { groupView, type ViewMessage } from '../client/group-view.ts';
 import type { RelayClient } from '../client/sync/relay-client.ts';
 import { SyncEngine } from '../client/sync/sync.ts';
-import { CwtchError, UsageError } from '../errors.ts';
+import { CwtchError, EXIT_CODES, UsageError } from '../errors.ts';
 import { MAX_BODY_BYTES } from '../group/message.ts';
 import { toHex } from '../wire/bytes.ts';
 import { type GlobalOptions, progressReporter, withClient } from './context.ts';
@@ -160,9 +161,18 @@ export function registerMessageCommands(program: Command): void {
         const progress = progressReporter(opts.progress === true);
         const groups = ref === undefined ? undefined : [client.resolveGroup(ref)];
         const forksBefore = forkStates(client);
+        const evidenceBefore = new Set(listEvidence(client).map((e) => e.id));
         const reports = await new SyncEngine(client, { onProgress: progress }).syncAll(groups);
         progress.done();
-        process.exitCode = reportSyncErrors(reports);
+        // A contradiction found on the way (a split view in gossip, a receipt the log does not
+        // honour) leaves evidence and lets sync go on; it still makes the exit status 6
+        // (docs/CLI.md "Exit status").
+        const contradictions = listEvidence(client).filter(
+          (e) => !evidenceBefore.has(e.id) && (e.json.kind === 'relay' || e.json.kind === 'receipt'),
+        );
+        const status = reportSyncErrors(reports);
+        for (const e of contradictions) printErrorLine(String(e.json.detail));
+        process.exitCode = contradictions.length > 0 ? EXIT_CODES.inconsistency : status;
         if (opts.json) return printJson(reports);
         for (const r of reports) {
           if (r.error) continue;
