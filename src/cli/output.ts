@@ -67,6 +67,15 @@ export function exitStatusOf(codes: readonly ErrorCode[]): number {
 export interface SyncOutcome {
   readonly url: string;
   readonly error: { readonly code: string; readonly reason: string; readonly message: string } | null;
+  readonly erasureDelayed?: readonly string[];
+}
+
+/** A relay that failed is keeping old epoch secrets of these groups on disk (epochs.ts ERASE_BOUND_MS). */
+function warnErasureDelayed(r: SyncOutcome): void {
+  for (const g of r.erasureDelayed ?? [])
+    printWarning(
+      `relay ${r.url} is delaying erasure of old keys of group ${JSON.stringify(g)}; they are erased 25 hours after their epoch ends whatever the relay does`,
+    );
 }
 
 /** Error codes of a relay that is down or busy: the outbox keeps what we wrote for the next sync. */
@@ -86,6 +95,7 @@ export function reportSyncProblems(reports: readonly SyncOutcome[]): number {
   const serious: ErrorCode[] = [];
   for (const r of reports) {
     if (r.error === null) continue;
+    warnErasureDelayed(r);
     if (TRANSIENT.has(r.error.code)) printWarning(withUrl(r.url, r.error.message));
     else {
       printErrorLine(withUrl(r.url, r.error.message), r.error.reason);
@@ -97,7 +107,10 @@ export function reportSyncProblems(reports: readonly SyncOutcome[]): number {
 
 /** After `sync`: every relay error is an error. Returns the exit status (0 when all synced). */
 export function reportSyncErrors(reports: readonly SyncOutcome[]): number {
-  for (const r of reports) if (r.error) printErrorLine(withUrl(r.url, r.error.message), r.error.reason);
+  for (const r of reports) {
+    if (r.error) printErrorLine(withUrl(r.url, r.error.message), r.error.reason);
+    warnErasureDelayed(r);
+  }
   return exitStatusOf(reports.flatMap((r) => (r.error ? [r.error.code as ErrorCode] : [])));
 }
 

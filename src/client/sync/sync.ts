@@ -31,11 +31,15 @@ export class SyncEngine extends RelaySync {
     // Epoch erasure, held envelopes, fork announcements (maintenance.ts).
     // Forks joined there sync on an engine of their own, without this one's callbacks.
     const forkEngine = new SyncEngine(this.#facade);
-    for (const r of await afterSync(this.#facade, reports, (url) => forkEngine.syncRelay(url))) {
+    const after = await afterSync(this.#facade, reports, (url) => forkEngine.syncRelay(url));
+    for (const r of after.extra) {
       const i = reports.findIndex((x) => x.url === r.url);
       if (i < 0) reports.push(r);
       else reports[i] = mergeReports(reports[i]!, r);
     }
-    return reports;
+    return reports.map((r) => {
+      const groups = after.delayed.get(r.url);
+      return groups === undefined ? r : { ...r, erasureDelayed: groups };
+    });
   }
 }
