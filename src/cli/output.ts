@@ -19,6 +19,8 @@ const HINTS: Readonly<Record<string, string>> = {
     'the pin was kept and nothing was sent; compare the relay address with a member before trusting it',
   'relay-log-changed':
     'ask the relay operator why its log was replaced, and compare views with members (audit)',
+  'relay-token-key-changed':
+    'the relay broke its pin (evidence kept: audit); use another relay or ask its operator why',
   'storage-locked': 'another relay process is using this data directory',
   'tor-required': 'pass --tor-socks 127.0.0.1:9050 (or export CWTCH_TOR_SOCKS) to reach onion relays',
   'tor-missing': 'install tor (apt-get install tor), or use a running one with --tor-control HOST:PORT',
