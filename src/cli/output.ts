@@ -21,6 +21,8 @@ const HINTS: Readonly<Record<string, string>> = {
     'the pin was kept and nothing was sent; compare the relay address with a member before trusting it',
   'relay-log-changed':
     'ask the relay operator why its log was replaced, and compare views with members (audit)',
+  'relay-token-key-changed':
+    'the relay broke its pin (evidence kept: audit); use another relay or ask its operator why',
   'storage-locked': 'another relay process is using this data directory',
   'tor-required': 'pass --tor-socks 127.0.0.1:9050 (or export CWTCH_TOR_SOCKS) to reach onion relays',
   'tor-missing': 'install tor (apt-get install tor), or use a running one with --tor-control HOST:PORT',
@@ -71,6 +73,15 @@ export function exitStatusOf(codes: readonly ErrorCode[]): number {
 export interface SyncOutcome {
   readonly url: string;
   readonly error: { readonly code: string; readonly reason: string; readonly message: string } | null;
+  readonly erasureDelayed?: readonly string[];
+}
+
+/** A relay that failed is keeping old epoch secrets of these groups on disk (epochs.ts ERASE_BOUND_MS). */
+function warnErasureDelayed(r: SyncOutcome): void {
+  for (const g of r.erasureDelayed ?? [])
+    printWarning(
+      `relay ${r.url} is delaying erasure of old keys of group ${JSON.stringify(g)}; they are erased 25 hours after their epoch ends whatever the relay does`,
+    );
 }
 
 /** Error codes of a relay that is down or busy: the outbox keeps what we wrote for the next sync. */
@@ -90,6 +101,7 @@ export function reportSyncProblems(reports: readonly SyncOutcome[]): number {
   const serious: ErrorCode[] = [];
   for (const r of reports) {
     if (r.error === null) continue;
+    warnErasureDelayed(r);
     if (TRANSIENT.has(r.error.code)) printWarning(withUrl(r.url, r.error.message));
     else {
       printErrorLine(withUrl(r.url, r.error.message), r.error.reason);
@@ -101,7 +113,10 @@ export function reportSyncProblems(reports: readonly SyncOutcome[]): number {
 
 /** After `sync`: every relay error is an error. Returns the exit status (0 when all synced). */
 export function reportSyncErrors(reports: readonly SyncOutcome[]): number {
-  for (const r of reports) if (r.error) printErrorLine(withUrl(r.url, r.error.message), r.error.reason);
+  for (const r of reports) {
+    if (r.error) printErrorLine(withUrl(r.url, r.error.message), r.error.reason);
+    warnErasureDelayed(r);
+  }
   return exitStatusOf(reports.flatMap((r) => (r.error ? [r.error.code as ErrorCode] : [])));
 }
 

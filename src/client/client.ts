@@ -44,6 +44,7 @@ import {
   type VerifiedMessage,
 } from '../group/message.ts';
 import { generateIdentity, type Identity, identityFromSeed, identitySeed } from '../identity/identity.ts';
+import { openKeyBundle } from '../identity/key-bundle.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { verifyCheckpoint } from '../log/checkpoint.ts';
 import { parseNote } from '../log/note.ts';
@@ -397,6 +398,7 @@ export class Client implements ClientContext {
           { url, oldOrigin: rec.origin, newOrigin: got.logOrigin },
         );
       }
+      if (rec?.bundle !== undefined) this.#checkTokenKeyPin(url, rec.bundle, conn);
       if (rec === undefined || rec.signingKey === null || rec.bundle === undefined) {
         this.saveRelay({
           url,
@@ -414,6 +416,33 @@ export class Client implements ClientContext {
       await conn.close();
       throw e;
     }
+  }
+
+  /**
+   * The token key is pinned with the relay's bundle (docs/THREAT-MODEL.md §2): a relay that
+   * presented another one could tie the tokens it issues to the connection that bought them.
+   * Both bundles are signed by the relay's identity: kept as evidence naming the relay.
+   * @throws InconsistencyError('relay-token-key-changed'); nothing is bought or spent.
+   */
+  #checkTokenKeyPin(url: string, pinnedBundle: Uint8Array, conn: RelayClient): void {
+    const pinned = openKeyBundle(pinnedBundle).bundle.tokenKey;
+    const got = conn.bundle.bundle.tokenKey;
+    if (pinned === null ? got === null : got !== null && bytesEqual(pinned, got)) return;
+    saveEvidence(this, {
+      kind: 'relay',
+      group: null,
+      relay: url,
+      detectedMs: this.now(),
+      detail: `relay ${url} signed two key bundles with different token keys: pinned ${Buffer.from(pinnedBundle).toString('base64url')}, presented ${Buffer.from(conn.bundle.bytes).toString('base64url')}`,
+      log: null,
+      members: [],
+    });
+    // Tokens of the pinned key are kept; none of the presented key is ever stored.
+    throw new InconsistencyError(
+      'relay-token-key-changed',
+      `the relay at ${url} presents another token key than the one pinned with its bundle; nothing is bought or spent with it`,
+      { url },
+    );
   }
 
   /** Create a group on relays; returns it with an invite for others. */

@@ -10,7 +10,8 @@
  *   reaches their epoch's window — never dropped, never read early.
  * - **Erased**: S(e) and its keys are erased once epoch e ended more than EPOCH_GRACE_MS ago,
  *   at the first sync that completed on every relay of the group (so a member coming back from a
- *   long absence reads the backlog first). The new base secret replaces the old one in the
+ *   long absence reads the backlog first) — and, whatever the relays do, at the first sync after
+ *   epoch e ended more than ERASE_BOUND_MS ago (a relay that refuses us cannot keep them). The new base secret replaces the old one in the
  *   profile; secure_delete and a WAL checkpoint take the old one out of the files.
  * - **Roll-over**: nothing travels between epochs; when the clock crosses a boundary the tag
  *   expectations are recomputed from the retained secret (rollEpochs, called on every page).
@@ -27,6 +28,12 @@ import { KIND_HELD } from '../store/records.ts';
 
 /** How far two members' clocks may differ and still read each other at once. */
 export const EPOCH_GRACE_MS = 60 * 60 * 1000;
+/**
+ * The hard bound of erasure (docs/THREAT-MODEL.md §1, forward secrecy): epoch secrets are erased
+ * this long after their epoch ended even when a relay of the group failed or refused every sync
+ * since; envelopes still unread on that relay are then lost to us, which the sync report names.
+ */
+export const ERASE_BOUND_MS = EPOCH_GRACE_MS + 24 * 60 * 60 * 1000;
 /** Envelopes of epochs up to this far ahead of our clock are held; later ones are not recognised. */
 export const HOLD_HORIZON_MS = 7 * 24 * 60 * 60 * 1000;
 /** At most this many epochs beyond the readable window are held (short epochs). */
@@ -64,6 +71,11 @@ export function erasableBefore(schedule: EpochSchedule, nowMs: number): Epoch {
   return epochAt(schedule, Math.max(0, nowMs - EPOCH_GRACE_MS));
 }
 
+/** Epochs past the grace window whose secrets the group still keeps (erasure is being delayed). */
+export function epochsPastGrace(client: ClientContext, state: GroupState): number {
+  return Math.max(0, erasableBefore(state.record.schedule, client.now()) - state.ring.baseEpoch);
+}
+
 const built = new WeakMap<GroupState, string>();
 
 /** Recompute tag expectations of every group whose window moved since they were last computed. */
@@ -83,8 +95,16 @@ export function rollEpochs(client: ClientContext): void {
  * only do so after a sync that completed on every relay of the group.
  * @returns the number of epochs erased.
  */
-export function eraseExpired(client: ClientContext, state: GroupState): number {
-  const before = erasableBefore(state.record.schedule, client.now());
+/**
+ * Erase the epoch secrets past the grace window (`allSynced`: every relay of the group synced
+ * in this run) or, when some relay did not, only those past the hard bound ERASE_BOUND_MS.
+ * @returns how many epochs were erased.
+ */
+export function eraseExpired(client: ClientContext, state: GroupState, allSynced = true): number {
+  const now = client.now();
+  const before = allSynced
+    ? erasableBefore(state.record.schedule, now)
+    : epochAt(state.record.schedule, Math.max(0, now - ERASE_BOUND_MS));
   const old = state.ring.baseEpoch;
   if (before <= old) return 0;
   const secret = state.ring.eraseBefore(before);

@@ -8,6 +8,11 @@ export interface RelaySyncReport {
   readonly posted: number;
   readonly receiptsVerified: number;
   readonly error: { readonly code: string; readonly reason: string; readonly message: string } | null;
+  /**
+   * Groups whose old epoch secrets are kept past the grace window because this relay failed
+   * (erased at the latest ERASE_BOUND_MS after their epoch ended: epochs.ts).
+   */
+  readonly erasureDelayed?: readonly string[];
 }
 
 /** One report for a relay synced twice in one run. */

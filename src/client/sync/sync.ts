@@ -36,11 +36,15 @@ export class SyncEngine extends RelaySync {
       this.#facade,
       this.#deadlineMs === undefined ? {} : { deadlineMs: this.#deadlineMs },
     );
-    for (const r of await afterSync(this.#facade, reports, (url) => forkEngine.syncRelay(url))) {
+    const after = await afterSync(this.#facade, reports, (url) => forkEngine.syncRelay(url));
+    for (const r of after.extra) {
       const i = reports.findIndex((x) => x.url === r.url);
       if (i < 0) reports.push(r);
       else reports[i] = mergeReports(reports[i]!, r);
     }
-    return reports;
+    return reports.map((r) => {
+      const groups = after.delayed.get(r.url);
+      return groups === undefined ? r : { ...r, erasureDelayed: groups };
+    });
   }
 }
