@@ -67,7 +67,7 @@ test('hostile names are refused on receipt and shown escaped, never as a name', 
   for (const [i, h] of HOSTILE.entries()) {
     const address = onionAddressOf(forgers[i]!.publicKey);
     const line = members.stdout.split('\n').find((l) => l.includes(address));
-    assert.equal(line, `(no name yet)  ${address}  1 messages`, members.stdout);
+    assert.equal(line, `(no name yet)  ${address}  1 message`, members.stdout);
     const joined = read.stdout.split('\n').find((l) => l.includes(` ${address.slice(0, 8)}: `));
     assert.ok(
       joined?.endsWith(

@@ -63,7 +63,7 @@ describe('MITM split view (process level)', () => {
   it('alice’s sync exits 6 with the relay’s conflicting checkpoints when bob’s gossip shows a forked log; audit reports it', async () => {
     // The operator copies its data directory while stopped, and runs both.
     await relay.stop();
-    fork = await cloneRelay(relay);
+    fork = await cloneRelay(relay, RELAY_ARGS);
     relay = await startRelayOnPort(relay.port, relay.dataDir, RELAY_ARGS);
     proxy.addBackend('fork', fork.relay.url);
     proxy.route('bob', 'fork');

@@ -288,11 +288,15 @@ function applyRule(r: Rule, f: EntriesFrame, checkpoints: Map<number, string>): 
  * Start a second relay on a copy of `relay`'s data directory (same keys and origin): a clone the
  * proxy can route members to. The copy is taken now; stop the original first for a clean copy.
  */
-export async function cloneRelay(relay: RelayProcess): Promise<{ relay: RelayProcess; remove: () => void }> {
+/** A relay on a copy of `relay`'s data directory, started with the same `args` (a relay's options, e.g. --no-tokens, are not stored in its data). */
+export async function cloneRelay(
+  relay: RelayProcess,
+  args: readonly string[] = [],
+): Promise<{ relay: RelayProcess; remove: () => void }> {
   const dir = tempDir('relay-clone');
   const dataDir = join(dir.path, 'data');
   cpSync(relay.dataDir, dataDir, { recursive: true });
-  const clone = await startRelayProcess({ dataDir });
+  const clone = await startRelayProcess({ dataDir, args: [...args] });
   return { relay: clone, remove: dir.remove };
 }
 
