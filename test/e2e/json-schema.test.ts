@@ -491,9 +491,11 @@ describe('--json outputs of real commands', () => {
     const audit = await cli(alice.home, ['audit', 'team', '--json', '--export', file]);
     assert.equal(audit.code, 0, describeRun(audit));
     record('audit', JSON.parse(audit.stdout));
-    // A clean bundle proves nothing (exit 5); one with an unreadable item lists it as invalid.
+    // A clean bundle lists nothing to prove (exit 0, docs/CLI.md "evidence verify"); one with an
+    // unreadable item lists it as invalid.
     const clean = await cli(null, ['evidence', 'verify', file, '--json']);
-    assert.equal(clean.code, 5, describeRun(clean));
+    assert.equal(clean.code, 0, describeRun(clean));
+    assert.deepEqual(JSON.parse(clean.stdout), { proven: 0, items: [] });
     record('evidence verify', JSON.parse(clean.stdout));
     const bad = join(root.path, 'bad-evidence.json');
     const bundle = JSON.parse(readFileSync(file, 'utf8')) as { items: unknown[] };
