@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { CLI, ROOT, tempDir } from '../helpers/relay-process.ts';
@@ -16,11 +17,15 @@ const hasStrace = spawnSync('strace', ['-V']).status === 0;
 
 test('the relay key file is fsynced before the rename and its directory after', {
   skip: hasStrace ? undefined : 'strace is not installed',
-}, () => {
+}, async () => {
   const data = join(tmp.path, 'keys');
   const trace = join(tmp.path, 'trace');
-  // `relay info --data` creates nothing; a first start does. A bad --listen makes the relay stop
-  // right after creating its keys, so the trace ends by itself.
+  // `relay info --data` creates nothing; a first start does. A --listen address already taken
+  // makes the relay stop right after creating its keys, so the trace ends by itself. (Not a low
+  // port: as root it binds, and a relay left running under a killed strace holds it.)
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const port = (taken.address() as { port: number }).port;
   const r = spawnSync(
     'strace',
     [
@@ -36,7 +41,7 @@ test('the relay key file is fsynced before the rename and its directory after', 
       '--data',
       data,
       '--listen',
-      '127.0.0.1:1',
+      `127.0.0.1:${port}`,
     ],
     {
       cwd: ROOT,
@@ -46,6 +51,7 @@ test('the relay key file is fsynced before the rename and its directory after', 
       killSignal: 'SIGKILL',
     },
   );
+  taken.close();
   assert.ok(existsSync(join(data, 'relay-keys.cwtch')), `no key file was made:\n${r.stderr}`);
   const lines = readFileSync(trace, 'utf8').split('\n');
   const at = (pattern: RegExp) => lines.findIndex((l) => pattern.test(l));
