@@ -9,17 +9,10 @@ import { toHex } from '../../wire/bytes.ts';
 import type { Client, GroupState } from '../client.ts';
 import { decodeRelay, KIND } from '../store/records.ts';
 import { buildBundle, listEvidence } from './evidence.ts';
-import { memberAudit } from './member-audit.ts';
+import { type MemberAuditItem, memberAudit } from './member-audit.ts';
 
-export interface AuditItem {
-  readonly type: string;
-  readonly title: string;
-  /** The responsible party: a member address, a relay URL, or both candidates. */
-  readonly who: string;
-  readonly since: string;
-  readonly what: string;
-  readonly advice: string;
-}
+/** One audit finding; its `who` is the responsible party: a member address, a relay URL, or both candidates. */
+export type AuditItem = MemberAuditItem;
 
 export interface RelayStatus {
   readonly url: string;
