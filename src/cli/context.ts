@@ -1,5 +1,6 @@
 /** Opening the profile for a command: home directory, passphrase, and closing it afterwards. */
 import { Client } from '../client/client.ts';
+import { assertNoApp } from './app-lock.ts';
 import { resolveHome } from './home.ts';
 import { PROGRAM } from './output.ts';
 import { obtainPassphrase } from './passphrase.ts';
@@ -16,6 +17,7 @@ export interface GlobalOptions {
 
 export async function withClient<T>(global: GlobalOptions, fn: (client: Client) => Promise<T>): Promise<T> {
   const home = resolveHome(global.home);
+  assertNoApp(home);
   const connect = torConnector(global.torSocks);
   const passphrase = await obtainPassphrase(PASSPHRASE_ENV, `profile at ${home}`);
   const client = await Client.open(home, passphrase, connect === undefined ? {} : { connect });

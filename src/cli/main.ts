@@ -1,5 +1,6 @@
 /** The cwtch-groups command line. */
 import { Command, CommanderError } from 'commander';
+import { registerAppCommand } from './app-command.ts';
 import { registerAuditCommands } from './audit-command.ts';
 import { registerForkCommands } from './fork-command.ts';
 import { registerGroupCommands } from './group-command.ts';
@@ -51,6 +52,7 @@ Environment:
   registerMessageCommands(program);
   registerAuditCommands(program);
   registerPolicyCommands(program);
+  registerAppCommand(program);
   return program;
 }
 

@@ -1,0 +1,187 @@
+/**
+ * The running service's hold on one open profile (docs/CLI.md `app`): live relay connections with
+ * subscriptions (the relay pushes new entries, docs/PROTOCOL.md §8), the outbox flushed on every
+ * post and retried in the background, a periodic full sync (epoch erasure, held envelopes, forks),
+ * and one event per change for the web app. Every piece of work on the client runs one at a time,
+ * in order: the client and its store are not re-entrant.
+ */
+import type { Client } from '../client/client.ts';
+import type { RelayClient } from '../client/sync/relay-client.ts';
+import { SyncEngine } from '../client/sync/sync.ts';
+import { CwtchError } from '../errors.ts';
+
+/** What the web app is told: which group changed, or that relay status changed. */
+export type SessionEvent =
+  | { readonly type: 'group'; readonly group: string }
+  | { readonly type: 'groups' }
+  | { readonly type: 'relay'; readonly url: string };
+
+export interface RelayStatus {
+  readonly url: string;
+  readonly live: boolean;
+  readonly lastSyncMs: number | null;
+  readonly error: string | null;
+}
+
+/** How often the background full sync runs (retries the outbox, erases old epoch keys). */
+export const BACKGROUND_SYNC_MS = 30_000;
+
+export class AppSession {
+  readonly client: Client;
+  readonly #engine: SyncEngine;
+  readonly #live = new Map<string, RelayClient>();
+  readonly #status = new Map<string, { lastSyncMs: number | null; error: string | null }>();
+  readonly #listeners = new Set<(e: SessionEvent) => void>();
+  /** Per group key: how many messages the owner has seen in the app. */
+  readonly #readCount = new Map<string, number>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #timer: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  constructor(client: Client) {
+    this.client = client;
+    this.#engine = new SyncEngine(client, {
+      onMessage: (state) => this.#emit({ type: 'group', group: state.key }),
+    });
+  }
+
+  /** Connect to every relay in use and keep syncing in the background. */
+  async start(): Promise<void> {
+    for (const url of this.client.relaysInUse()) await this.ensureLive(url);
+    this.#timer = setInterval(() => void this.backgroundSync(), BACKGROUND_SYNC_MS);
+    this.#timer.unref();
+  }
+
+  onEvent(fn: (e: SessionEvent) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  #emit(e: SessionEvent): void {
+    for (const fn of this.#listeners) fn(e);
+  }
+
+  /** Run `fn` after every earlier piece of work, alone. */
+  serial<T>(fn: () => Promise<T> | T): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  relayStatus(): RelayStatus[] {
+    return this.client.relaysInUse().map((url) => {
+      const s = this.#status.get(url);
+      return { url, live: this.#live.has(url), lastSyncMs: s?.lastSyncMs ?? null, error: s?.error ?? null };
+    });
+  }
+
+  unread(groupKey: string, total: number): number {
+    return Math.max(0, total - (this.#readCount.get(groupKey) ?? 0));
+  }
+
+  markRead(groupKey: string, total: number): void {
+    this.#readCount.set(groupKey, total);
+  }
+
+  #synced(url: string, error: string | null): void {
+    const lastSyncMs = error === null ? Date.now() : (this.#status.get(url)?.lastSyncMs ?? null);
+    this.#status.set(url, { lastSyncMs, error });
+    this.#emit({ type: 'relay', url });
+  }
+
+  /** Open a subscribed connection to `url` unless one is open. Errors are recorded, not thrown. */
+  ensureLive(url: string): Promise<void> {
+    return this.serial(async () => {
+      if (this.#closed || this.#live.has(url)) return;
+      let conn: RelayClient | undefined;
+      try {
+        conn = await this.client.connectPinned(url);
+        await this.#engine.catchUp(conn);
+        await this.#engine.flushOutbox(conn);
+        const live = conn;
+        live.onEntries((f) => {
+          void this.serial(async () => {
+            const rec = this.client.relayRecord(url);
+            if (rec === undefined) return;
+            await this.#engine.acceptPage(
+              live,
+              rec,
+              f.first,
+              f.entries,
+              f.checkpoint,
+              f.proofFrom,
+              f.consistency,
+              {
+                scanned: 0,
+                ours: 0,
+                newMessages: 0,
+              },
+            );
+            this.#synced(url, null);
+          }).catch((e: unknown) => {
+            this.#synced(url, messageOf(e));
+            void live.close();
+          });
+        });
+        live.onClose((e) => {
+          if (this.#live.get(url) === live) this.#live.delete(url);
+          this.#synced(url, e ? e.message : 'connection closed');
+        });
+        const rec = this.client.relayRecord(url);
+        if (rec === undefined) throw new Error('relay not pinned');
+        await live.request(
+          { type: 'subscribe', from: rec.cursor, verifiedSize: rec.verifiedSize },
+          'entries',
+        );
+        this.#live.set(url, live);
+        this.#synced(url, null);
+      } catch (e) {
+        if (conn !== undefined) await conn.close();
+        this.#synced(url, messageOf(e));
+        if (!(e instanceof CwtchError)) throw e;
+      }
+    });
+  }
+
+  /** Post what the outbox holds for `relays` on their live connections (receipts come back now). */
+  async flush(relays: readonly string[]): Promise<void> {
+    for (const url of relays) {
+      await this.ensureLive(url);
+      await this.serial(async () => {
+        const conn = this.#live.get(url);
+        if (conn === undefined) return;
+        try {
+          await this.#engine.flushOutbox(conn);
+        } catch (e) {
+          this.#synced(url, messageOf(e));
+          if (!(e instanceof CwtchError)) throw e;
+        }
+      });
+    }
+  }
+
+  /** The full sync a `cwtch-groups sync` does, plus reconnecting relays that dropped. */
+  async backgroundSync(): Promise<void> {
+    if (this.#closed) return;
+    await this.serial(async () => {
+      const reports = await this.#engine.syncAll();
+      for (const r of reports) this.#synced(r.url, r.error?.message ?? null);
+      this.#emit({ type: 'groups' });
+    });
+    for (const url of this.client.relaysInUse()) await this.ensureLive(url);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    await this.serial(async () => {
+      await Promise.all([...this.#live.values()].map((c) => c.close()));
+      this.#live.clear();
+    });
+    this.client.close();
+  }
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

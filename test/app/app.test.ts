@@ -1,0 +1,264 @@
+/**
+ * `cwtch-groups app` as a person runs it: real relay process, real profiles, the app as a fresh
+ * CLI process, its API over HTTP and its events over a WebSocket. Two apps chat through the relay
+ * and each hears the other's message live; and the local surface refuses everything that is not
+ * its owner's page (docs/THREAT-MODEL.md "The local app").
+ */
+import assert from 'node:assert/strict';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { type CliProcess, cliJson, createMember, type Member, spawnCli } from '../e2e/helpers.ts';
+import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
+
+interface Reply {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: string;
+}
+
+function http(
+  port: number,
+  path: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path, method: opts.method ?? 'GET', headers: opts.headers },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => {
+          body += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+/** A running app and the cookie its printed URL was exchanged for. */
+interface App {
+  readonly proc: CliProcess;
+  readonly port: number;
+  readonly token: string;
+  readonly cookie: string;
+  readonly origin: string;
+  api(method: string, path: string, body?: unknown): Promise<Reply>;
+}
+
+async function startApp(m: Member): Promise<App> {
+  const proc = spawnCli(m.home, ['app', '--listen', '127.0.0.1:0'], { timeoutMs: 600_000 });
+  await proc.waitFor(
+    'stdout',
+    (t) => /open http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{64}\n/.test(t),
+    'the app URL',
+  );
+  const url = new URL(/open (\S+)\n/.exec(proc.stdout())![1]!);
+  const port = Number(url.port);
+  const token = url.searchParams.get('token')!;
+  const origin = `http://127.0.0.1:${port}`;
+  const login = await http(port, `/?token=${token}`, { headers: { Host: `127.0.0.1:${port}` } });
+  assert.equal(login.status, 303);
+  assert.equal(login.headers.location, '/');
+  const setCookie = String(login.headers['set-cookie']);
+  assert.match(setCookie, /HttpOnly/);
+  assert.match(setCookie, /SameSite=Strict/);
+  const cookie = setCookie.split(';')[0]!;
+  return {
+    proc,
+    port,
+    token,
+    cookie,
+    origin,
+    api: (method, path, body) =>
+      http(port, path, {
+        method,
+        headers: {
+          Host: `127.0.0.1:${port}`,
+          Cookie: cookie,
+          ...(method === 'GET' ? {} : { Origin: origin, 'Content-Type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      }),
+  };
+}
+
+async function json<T>(p: Promise<Reply>): Promise<T> {
+  const r = await p;
+  assert.equal(r.status, 200, r.body);
+  return JSON.parse(r.body) as T;
+}
+
+function wsOpen(port: number, headers: Record<string, string>): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/api/events`, { headers });
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`refused: ${res.statusCode}`)));
+  });
+}
+
+interface ViewJson {
+  messages: {
+    text: string | null;
+    authorName: string | null;
+    isMine: boolean;
+    delivery: { state: string } | null;
+  }[];
+}
+
+const root = tempDir('app');
+let relay: RelayProcess;
+let alice: Member;
+let bob: Member;
+let aliceApp: App;
+let bobApp: App;
+let foreign: Server;
+let foreignOrigin: string;
+let groupKey: string;
+
+before(async () => {
+  relay = await startRelayProcess({ dataDir: join(root.path, 'relay'), args: ['--no-tokens'] });
+  [alice, bob] = (await Promise.all(['alice', 'bob'].map((n) => createMember(root.path, n)))) as [
+    Member,
+    Member,
+  ];
+  const { invite } = await cliJson<{ invite: string }>(alice.home, [
+    'group',
+    'create',
+    'crew',
+    '--relay',
+    relay.url,
+  ]);
+  await cliJson(bob.home, ['group', 'join', invite]);
+  [aliceApp, bobApp] = await Promise.all([startApp(alice), startApp(bob)]);
+  // Another page the person has open, on another loopback port: same site, other origin.
+  foreign = createServer((_req, res) => res.end('<p>another page</p>'));
+  await new Promise<void>((resolve) => foreign.listen(0, '127.0.0.1', () => resolve()));
+  foreignOrigin = `http://127.0.0.1:${(foreign.address() as AddressInfo).port}`;
+  const state = await json<{ groups: { key: string; name: string }[] }>(aliceApp.api('GET', '/api/state'));
+  groupKey = state.groups.find((g) => g.name === 'crew')!.key;
+});
+
+after(async () => {
+  for (const app of [aliceApp, bobApp]) {
+    if (app === undefined) continue;
+    app.proc.proc.kill('SIGTERM');
+    await app.proc.done;
+  }
+  foreign?.close();
+  await relay?.stop();
+  root.remove();
+});
+
+describe('cwtch-groups app', () => {
+  it('two apps chat through a real relay; the reader hears of it live, the sender sees it receipted', async () => {
+    const ws = await wsOpen(bobApp.port, { Origin: bobApp.origin, Cookie: bobApp.cookie });
+    const heard = new Promise<unknown>((resolve) =>
+      ws.on('message', (d) => {
+        const e = JSON.parse(String(d)) as { type: string; group?: string };
+        if (e.type === 'group' && e.group === groupKey) resolve(e);
+      }),
+    );
+    await json(aliceApp.api('POST', `/api/groups/${groupKey}/messages`, { text: 'hello from the app' }));
+    await heard;
+    ws.close();
+    const seen = await json<ViewJson>(bobApp.api('GET', `/api/groups/${groupKey}`));
+    const m = seen.messages.find((x) => x.text === 'hello from the app');
+    assert.ok(m, 'bob sees the message without any sync command');
+    assert.equal(m.authorName, 'alice');
+    const mine = await json<ViewJson>(aliceApp.api('GET', `/api/groups/${groupKey}`));
+    assert.equal(mine.messages.find((x) => x.text === 'hello from the app')?.delivery?.state, 'receipted');
+    const state = await json<{ groups: { key: string; unread: number }[] }>(bobApp.api('GET', '/api/state'));
+    assert.ok(state.groups.find((g) => g.key === groupKey)!.unread > 0);
+    await json(bobApp.api('POST', `/api/groups/${groupKey}/read`, {}));
+    const after = await json<{ groups: { key: string; unread: number }[] }>(bobApp.api('GET', '/api/state'));
+    assert.equal(after.groups.find((g) => g.key === groupKey)!.unread, 0);
+  });
+
+  it('refuses a request without the cookie, or with a wrong token', async () => {
+    const host = { Host: `127.0.0.1:${aliceApp.port}` };
+    assert.equal((await http(aliceApp.port, '/api/state', { headers: host })).status, 401);
+    assert.equal((await http(aliceApp.port, '/', { headers: host })).status, 401);
+    const wrong = `cwtch_app_${aliceApp.port}=${'0'.repeat(64)}`;
+    assert.equal(
+      (await http(aliceApp.port, '/api/state', { headers: { ...host, Cookie: wrong } })).status,
+      401,
+    );
+    const badToken = await http(aliceApp.port, `/?token=${'1'.repeat(64)}`, { headers: host });
+    assert.equal(badToken.status, 403);
+    assert.equal(badToken.headers['set-cookie'], undefined);
+  });
+
+  it('refuses a foreign Host (DNS rebinding), even with the cookie', async () => {
+    for (const h of ['evil.example', `evil.example:${aliceApp.port}`, `127.0.0.1:${aliceApp.port + 1}`]) {
+      const r = await http(aliceApp.port, '/api/state', { headers: { Host: h, Cookie: aliceApp.cookie } });
+      assert.equal(r.status, 421, h);
+    }
+  });
+
+  it('refuses writes from a foreign Origin or with none (CSRF), and changes nothing', async () => {
+    const before = await json<ViewJson>(aliceApp.api('GET', `/api/groups/${groupKey}`));
+    for (const origin of [foreignOrigin, 'null', undefined]) {
+      const r = await http(aliceApp.port, `/api/groups/${groupKey}/messages`, {
+        method: 'POST',
+        headers: {
+          Host: `127.0.0.1:${aliceApp.port}`,
+          Cookie: aliceApp.cookie,
+          'Content-Type': 'application/json',
+          ...(origin === undefined ? {} : { Origin: origin }),
+        },
+        body: JSON.stringify({ text: 'forged' }),
+      });
+      assert.equal(r.status, 403, String(origin));
+    }
+    const read = await http(aliceApp.port, '/api/state', {
+      headers: { Host: `127.0.0.1:${aliceApp.port}`, Cookie: aliceApp.cookie, Origin: foreignOrigin },
+    });
+    assert.equal(read.status, 403);
+    const after = await json<ViewJson>(aliceApp.api('GET', `/api/groups/${groupKey}`));
+    assert.equal(after.messages.length, before.messages.length);
+  });
+
+  it('refuses WebSocket upgrades from a foreign Origin, without the cookie, or with a foreign Host', async () => {
+    const base = { Cookie: aliceApp.cookie, Origin: aliceApp.origin };
+    await assert.rejects(wsOpen(aliceApp.port, { ...base, Origin: foreignOrigin }), /refused: 403/);
+    await assert.rejects(wsOpen(aliceApp.port, { Origin: aliceApp.origin }), /refused: 403/);
+    await assert.rejects(wsOpen(aliceApp.port, { ...base, Host: 'evil.example' }), /refused: 403/);
+    (await wsOpen(aliceApp.port, base)).close();
+  });
+
+  it('sends a strict CSP and no-framing on every response; the secret is printed once and never logged', async () => {
+    for (const r of [
+      await aliceApp.api('GET', '/api/state'),
+      await http(aliceApp.port, '/', { headers: {} }),
+    ]) {
+      const csp = String(r.headers['content-security-policy']);
+      assert.match(csp, /default-src 'self'/);
+      assert.match(csp, /frame-ancestors 'none'/);
+      assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+      assert.equal(r.headers['x-frame-options'], 'DENY');
+    }
+    assert.equal(aliceApp.proc.stdout().split(aliceApp.token).length, 2);
+    assert.ok(!aliceApp.proc.stderr().includes(aliceApp.token));
+  });
+
+  it('holds the profile alone: other commands and a second app refuse while it runs', async () => {
+    for (const args of [['read', 'crew'], ['send', 'crew', 'beside the app'], ['app']]) {
+      const r = await spawnCli(alice.home, args).done;
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, /cwtch-groups app \(pid \d+\) holds the profile/);
+    }
+  });
+
+  it('listens on loopback only', async () => {
+    const r = spawnCli(alice.home, ['app', '--listen', '0.0.0.0:0']);
+    const done = await r.done;
+    assert.equal(done.code, 2);
+    assert.match(done.stderr, /loopback only/);
+  });
+});
