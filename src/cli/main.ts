@@ -1,6 +1,7 @@
 /** The cwtch-groups command line. */
 import { Command, CommanderError } from 'commander';
 import { registerAuditCommands } from './audit-command.ts';
+import { addExamples } from './examples.ts';
 import { registerForkCommands } from './fork-command.ts';
 import { registerGroupCommands } from './group-command.ts';
 import { registerMessageCommands } from './message-command.ts';
@@ -51,6 +52,7 @@ Environment:
   registerMessageCommands(program);
   registerAuditCommands(program);
   registerPolicyCommands(program);
+  addExamples(program);
   return program;
 }
 
