@@ -86,7 +86,11 @@ describe('cwtch-groups CLI friction (issue 15)', () => {
     assert.match(out, new RegExp(`joined group "${GROUP}"`));
     // Before alice syncs she knows one member: "1 member", not "1 members".
     const list = await cliOk(alice.home, ['group', 'list']);
-    assert.match(list, /^crew {2}[0-9a-f]{12} {2}trusted {2}1 member {2}\d+ messages? {2}ws:/m, list);
+    assert.match(
+      list,
+      /^crew {2}[0-9a-f]{12} {2}trusted {2}1 member {2}\d+ messages? {2}\d+ unread {2}ws:/m,
+      list,
+    );
   });
 
   it('evidence verify on the export of a clean audit exits 0 and says there is nothing to prove', async () => {
