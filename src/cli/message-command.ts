@@ -27,15 +27,16 @@ import { dayOf, daySeparator, formatTime } from './time-format.ts';
 
 /**
  * Refuse an empty or too long message, as `Client.sendText` would, but before the passphrase
- * prompt and the network.
- * @throws UsageError 'empty-message' | 'too-long'
+ * prompt and the network. Long text is not split into several messages (docs/CLI.md `send`
+ * "Long text"): the hint says how much fits.
+ * @throws UsageError 'empty-message' | 'message-too-long'
  */
 function checkMessageText(text: string): void {
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes === 0) throw new UsageError('empty-message', 'nothing to send: the message is empty');
   if (bytes > MAX_BODY_BYTES) {
     throw new UsageError(
-      'too-long',
+      'message-too-long',
       `the message is ${bytes} bytes; one message carries at most ${MAX_BODY_BYTES}`,
     );
   }
@@ -66,7 +67,8 @@ async function readStdin(): Promise<string> {
   let size = 0;
   for await (const chunk of process.stdin) {
     size += (chunk as Buffer).length;
-    if (size > 64 * 1024) throw new UsageError('too-long', 'standard input is too long for a message');
+    if (size > 64 * 1024)
+      throw new UsageError('message-too-long', 'standard input is too long for a message');
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8').replace(/\n$/, '');
