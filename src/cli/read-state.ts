@@ -16,9 +16,9 @@ import {
 } from '../client/store/record-kinds.ts';
 import type { SyncOutcome } from './output.ts';
 
-/** Messages of others this profile holds in the group. */
+/** Messages of others this profile holds in the group (from the DAG: no display order needed). */
 export function othersCount(client: Client, state: GroupState): number {
-  return client.read(state.key).filter((m) => !m.isMine).length;
+  return state.dag.size - state.dag.messagesBy(client.identity.keyPair.publicKey).length;
 }
 
 /**
