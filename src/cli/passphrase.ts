@@ -27,6 +27,7 @@ const SETTLE_MS = 40;
  */
 class Terminal {
   #claimed = false;
+  #exitHooked = false;
   #line: ((chunk: string) => void) | null = null;
   /** Characters typed while no prompt was showing (dropped). */
   #discarded = 0;
@@ -40,7 +41,8 @@ class Terminal {
     stdin.setEncoding('utf8');
     stdin.on('data', this.#onData);
     stdin.resume();
-    process.once('exit', () => this.release());
+    if (!this.#exitHooked) process.once('exit', () => this.release());
+    this.#exitHooked = true;
   }
 
   /** Give the terminal back (echo on); the process may then exit. */
