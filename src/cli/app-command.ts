@@ -6,7 +6,7 @@ import { takeAppLock } from './app-lock.ts';
 import { type GlobalOptions, PASSPHRASE_ENV } from './context.ts';
 import { resolveHome } from './home.ts';
 import { PROGRAM } from './output.ts';
-import { obtainPassphrase } from './passphrase.ts';
+import { openWithPassphrase, releaseTerminal } from './passphrase.ts';
 import { torConnector } from './tor-options.ts';
 
 export function registerAppCommand(program: Command): void {
@@ -19,8 +19,10 @@ export function registerAppCommand(program: Command): void {
       const global = program.opts<GlobalOptions>();
       const home = resolveHome(global.home);
       const connect = torConnector(global.torSocks);
-      const passphrase = await obtainPassphrase(PASSPHRASE_ENV, `profile at ${home}`);
-      const client = await Client.open(home, passphrase, connect === undefined ? {} : { connect });
+      const client = await openWithPassphrase(PASSPHRASE_ENV, `profile at ${home}`, (passphrase) =>
+        Client.open(home, passphrase, connect === undefined ? {} : { connect }),
+      );
+      releaseTerminal();
       let release: () => void;
       try {
         release = takeAppLock(home);

@@ -3,11 +3,11 @@ import { Client } from '../client/client.ts';
 import { assertNoApp } from './app-lock.ts';
 import { resolveHome } from './home.ts';
 import { PROGRAM } from './output.ts';
-import { obtainPassphrase } from './passphrase.ts';
+import { openWithPassphrase, PASSPHRASE_ENV, releaseTerminal } from './passphrase.ts';
 import { writeStderrControl } from './terminal-text.ts';
 import { torConnector } from './tor-options.ts';
 
-export const PASSPHRASE_ENV = 'CWTCH_GROUPS_PASSPHRASE';
+export { PASSPHRASE_ENV };
 
 export interface GlobalOptions {
   home?: string;
@@ -19,8 +19,11 @@ export async function withClient<T>(global: GlobalOptions, fn: (client: Client) 
   const home = resolveHome(global.home);
   assertNoApp(home);
   const connect = torConnector(global.torSocks);
-  const passphrase = await obtainPassphrase(PASSPHRASE_ENV, `profile at ${home}`);
-  const client = await Client.open(home, passphrase, connect === undefined ? {} : { connect });
+  const client = await openWithPassphrase(PASSPHRASE_ENV, `profile at ${home}`, (passphrase) =>
+    Client.open(home, passphrase, connect === undefined ? {} : { connect }),
+  );
+  // Unlocked: the terminal echoes again, and Ctrl-C is a signal again (watch stops on it).
+  releaseTerminal();
   try {
     return await fn(client);
   } finally {

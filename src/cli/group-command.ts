@@ -7,9 +7,11 @@ import { UsageError } from '../errors.ts';
 import { epochAt } from '../group/epoch.ts';
 import { checkGroupName, decodeInvite } from '../group/invite.ts';
 import { type GlobalOptions, withClient } from './context.ts';
-import { printJson, reportSyncProblems } from './output.ts';
+import { PROGRAM, printJson, reportSyncProblems } from './output.ts';
 import { formatMarks, lookAlikeMark } from './policy-command.ts';
+import { lastSyncMs, rememberSyncOutcomes, unreadCount } from './read-state.ts';
 import { inlineText } from './terminal-text.ts';
+import { ago, formatTimeWithZone } from './time-format.ts';
 
 /**
  * Sync a group just joined (by invite or fork) and say so: the JSON of `group join` and
@@ -17,6 +19,7 @@ import { inlineText } from './terminal-text.ts';
  */
 export async function syncJoined(client: Client, g: GroupState) {
   const reports = await new SyncEngine(client).syncAll([g]);
+  rememberSyncOutcomes(client, reports);
   process.exitCode = reportSyncProblems(reports);
   return {
     name: g.record.name,
@@ -50,6 +53,7 @@ export function registerGroupCommands(program: Command): void {
       await withClient(program.opts<GlobalOptions>(), async (client) => {
         const { group: g, invite } = await client.createGroup(name, opts.relay, policy);
         const reports = await new SyncEngine(client).syncAll([g]);
+        rememberSyncOutcomes(client, reports);
         process.exitCode = reportSyncProblems(reports);
         const out = {
           name: g.record.name,
@@ -98,6 +102,7 @@ export function registerGroupCommands(program: Command): void {
           epoch: epochAt(g.record.schedule, client.now()),
           messages: g.dag.size,
           members: g.dag.authors().length,
+          unread: unreadCount(client, g),
         }));
         if (opts.json) return printJson(out);
         if (out.length === 0)
@@ -106,7 +111,7 @@ export function registerGroupCommands(program: Command): void {
           );
         for (const g of out) {
           process.stdout.write(
-            `${inlineText(g.name)}  ${g.id.slice(0, 12)}  ${g.policy}  ${plural(g.members, 'member')}  ${plural(g.messages, 'message')}  ${inlineText(g.relays.join(' '))}\n`,
+            `${inlineText(g.name)}  ${g.id.slice(0, 12)}  ${g.policy}  ${plural(g.members, 'member')}  ${plural(g.messages, 'message')}  ${g.unread} unread  ${inlineText(g.relays.join(' '))}\n`,
           );
         }
       });
@@ -122,6 +127,7 @@ export function registerGroupCommands(program: Command): void {
         await engine.syncAll([g]);
         const invite = await client.invite(ref);
         const reports = await engine.syncAll([g]);
+        rememberSyncOutcomes(client, reports);
         process.exitCode = reportSyncProblems(reports);
         if (opts.json) return printJson({ group: g.record.name, invite, sync: reports });
         process.stdout.write(`${invite}\n`);
@@ -130,8 +136,9 @@ export function registerGroupCommands(program: Command): void {
   group
     .command('members <group>')
     .description('list the members of a group as this profile knows them')
+    .option('--utc', 'the last sync time in UTC instead of this machine’s zone (TZ)')
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, opts: { json?: boolean }) => {
+    .action(async (ref: string, opts: { json?: boolean; utc?: boolean }) => {
       await withClient(program.opts<GlobalOptions>(), async (client) => {
         const members = groupView(client, ref).members.map((m) => ({
           address: m.address,
@@ -151,6 +158,14 @@ export function registerGroupCommands(program: Command): void {
             `${m.name === null ? '(no name yet)' : inlineText(m.name)}${m.isMe ? ' (you)' : ''}  ${m.address}  ${plural(m.messages, 'message')}${formatMarks(m)}${lookAlikeMark(m.lookAlikeOf)}\n`,
           );
         }
+        // What the list is as of: members who joined since the last sync are not in it yet.
+        const state = client.resolveGroup(ref);
+        const synced = lastSyncMs(client, state);
+        process.stdout.write(
+          synced === null
+            ? `never synced: run ${PROGRAM} sync ${inlineText(state.record.name)} to see who has joined\n`
+            : `last sync ${ago(synced, client.now())} (${formatTimeWithZone(synced, opts.utc === true)})\n`,
+        );
       });
     });
 }

@@ -1,75 +1,13 @@
-/** The cwtch-groups command line. */
-import { Command, CommanderError } from 'commander';
-import { registerAppCommand } from './app-command.ts';
-import { registerAuditCommands } from './audit-command.ts';
-import { registerForkCommands } from './fork-command.ts';
-import { registerGroupCommands } from './group-command.ts';
-import { registerMessageCommands } from './message-command.ts';
-import { EXIT_HELP, PROGRAM, printError } from './output.ts';
-import { registerPolicyCommands } from './policy-command.ts';
-import { registerProfileCommands } from './profile-command.ts';
-import { registerRelayCommands } from './relay-command.ts';
-import { guardTerminalOutput } from './terminal-text.ts';
-
 /**
- * A reader that stops early (`cwtch-groups read --json | head -1`, a closed `watch` pipe) closes
- * our stdout: its choice, not a failure. Exit quietly instead of dying on an unhandled EPIPE with
- * a stack trace; any other stream error still surfaces.
+ * The cwtch-groups command line's entry. Only the passphrase module is loaded before the command
+ * runs: a command that will ask for the profile passphrase silences the terminal and shows its
+ * prompt now, while the rest of the program (the client, SQLite, libsodium) loads
+ * (docs/CLI.md "Passphrases").
  */
-function exitQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
-  stream.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(0);
-    throw e;
-  });
-}
+import { askEarly } from './passphrase.ts';
 
-export function buildProgram(): Command {
-  const program = new Command(PROGRAM)
-    .description('private group messaging over untrusted, accountable relays')
-    .version('0.1.0')
-    .option('--home <dir>', 'profile directory (default $CWTCH_GROUPS_HOME or ~/.cwtch-groups)')
-    .option('--tor-socks <host:port>', 'reach relays through this tor SOCKS port (default $CWTCH_TOR_SOCKS)')
-    // The parser's own errors speak in the CLI's voice too: `cwtch-groups: error: …` (exit 1).
-    .configureOutput({
-      outputError: (text, write) => write(text.replace(/^error: /gm, `${PROGRAM}: error: `)),
-    })
-    .showHelpAfterError(`${PROGRAM}: hint: run ${PROGRAM} --help for usage`)
-    .addHelpText(
-      'after',
-      `${EXIT_HELP}
-Environment:
-  CWTCH_GROUPS_PASSPHRASE   profile passphrase for scripts (otherwise a no-echo prompt)
-  CWTCH_GROUPS_HOME         profile directory
-  CWTCH_RELAY_PASSPHRASE    relay key passphrase for scripts
-  CWTCH_TOR_SOCKS           tor SOCKS port (HOST:PORT) for relay connections, as --tor-socks
-`,
-    )
-    .exitOverride();
-  registerRelayCommands(program);
-  registerProfileCommands(program);
-  registerGroupCommands(program);
-  registerForkCommands(program);
-  registerMessageCommands(program);
-  registerAuditCommands(program);
-  registerPolicyCommands(program);
-  registerAppCommand(program);
-  return program;
-}
-
-export async function main(argv: string[]): Promise<number> {
-  guardTerminalOutput();
-  exitQuietlyOnClosedPipe(process.stdout);
-  exitQuietlyOnClosedPipe(process.stderr);
-  const program = buildProgram();
-  try {
-    await program.parseAsync(argv);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
-    return printError(e);
-  }
-}
-
+askEarly(process.argv);
+const { main } = await import('./program.ts');
 const code = await main(process.argv);
 // A running relay keeps the event loop alive; one-shot commands end here.
 if (code !== 0) process.exit(code);

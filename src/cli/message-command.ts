@@ -4,7 +4,7 @@ import { listEvidence } from '../client/accountability/evidence.ts';
 import type { Client } from '../client/client.ts';
 import { displayNameProblem } from '../client/display-names.ts';
 import { forkNews, forkStates } from '../client/forks/forks.ts';
-import { groupView, type ViewMessage } from '../client/group-view.ts';
+import { type GroupView, groupView, type SeenBy, type ViewMessage } from '../client/group-view.ts';
 import type { RelayClient } from '../client/sync/relay-client.ts';
 import { SyncEngine } from '../client/sync/sync.ts';
 import { CwtchError, EXIT_CODES, UsageError } from '../errors.ts';
@@ -21,19 +21,22 @@ import {
   withUrl,
 } from './output.ts';
 import { formatMarks, lookAlikeMark } from './policy-command.ts';
+import { lastAttempt, markRead, rememberSyncOutcomes } from './read-state.ts';
 import { bodyText, inlineText, jsonText } from './terminal-text.ts';
+import { dayOf, daySeparator, formatTime } from './time-format.ts';
 
 /**
  * Refuse an empty or too long message, as `Client.sendText` would, but before the passphrase
- * prompt and the network.
- * @throws UsageError 'empty-message' | 'too-long'
+ * prompt and the network. Long text is not split into several messages (docs/CLI.md `send`
+ * "Long text"): the hint says how much fits.
+ * @throws UsageError 'empty-message' | 'message-too-long'
  */
 function checkMessageText(text: string): void {
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes === 0) throw new UsageError('empty-message', 'nothing to send: the message is empty');
   if (bytes > MAX_BODY_BYTES) {
     throw new UsageError(
-      'too-long',
+      'message-too-long',
       `the message is ${bytes} bytes; one message carries at most ${MAX_BODY_BYTES}`,
     );
   }
@@ -64,14 +67,64 @@ async function readStdin(): Promise<string> {
   let size = 0;
   for await (const chunk of process.stdin) {
     size += (chunk as Buffer).length;
-    if (size > 64 * 1024) throw new UsageError('too-long', 'standard input is too long for a message');
+    if (size > 64 * 1024)
+      throw new UsageError('message-too-long', 'standard input is too long for a message');
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8').replace(/\n$/, '');
 }
 
-function formatMessage(m: ViewMessage): string {
-  const when = new Date(m.timestamp).toISOString().replace('T', ' ').slice(0, 19);
+/** How `read` and `watch` print: the zone, and who is who for the seen-by names. */
+interface ReadFormat {
+  readonly client: Client;
+  readonly utc: boolean;
+  /** How many members use each display name: a shared or missing name is shown with its prefix. */
+  readonly nameUses: ReadonlyMap<string, number>;
+}
+
+function readFormat(client: Client, view: GroupView, utc: boolean): ReadFormat {
+  const nameUses = new Map<string, number>();
+  for (const m of view.members) if (m.name !== null) nameUses.set(m.name, (nameUses.get(m.name) ?? 0) + 1);
+  return { client, utc, nameUses };
+}
+
+/** A member who saw our message, by name; the address prefix when the name is missing or shared. */
+function seenName(f: ReadFormat, s: SeenBy): string {
+  if (s.name === null) return s.address.slice(0, 8);
+  const name = inlineText(s.name);
+  return (f.nameUses.get(s.name) ?? 0) > 1 ? `${name} (${s.address.slice(0, 8)})` : name;
+}
+
+/** `1 relay`, `2 relays`. */
+function relays(n: number): string {
+  return `${n} relay${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * Our message's delivery, as facts the profile holds (docs/CLI.md "Delivery"): receipted by the
+ * relays, or queued for the ones that have not receipted it and how the last sync of each ended.
+ */
+function deliveryText(f: ReadFormat, m: ViewMessage): string {
+  const d = m.delivery;
+  if (d === null) return '';
+  if (d.state === 'unknown') return '  · delivery unknown (no outbox entry)';
+  if (d.state === 'receipted')
+    return `  ✓ receipted by ${d.relays.length === 1 ? 'the relay' : relays(d.relays.length)}`;
+  const waiting = d.relays
+    .filter((r) => !r.receipted)
+    .map((r) => {
+      const last = lastAttempt(f.client, r.relay);
+      const why =
+        last === undefined || last.atMs < m.timestamp
+          ? 'not tried yet'
+          : `last sync ${formatTime(last.atMs, f.utc).slice(11)}: ${last.reason ?? 'no receipt yet'}`;
+      return `${r.relay} (${why})`;
+    });
+  return `  ⧗ queued for ${waiting.join(', ')}`;
+}
+
+function formatMessage(f: ReadFormat, m: ViewMessage): string {
+  const when = formatTime(m.timestamp, f.utc);
   const marks = formatMarks({
     status: m.authorStatus,
     blocked: m.hidden === 'blocked',
@@ -90,10 +143,44 @@ function formatMessage(m: ViewMessage): string {
             : m.text !== null
               ? bodyText(m.text)
               : `[${kindName(m.kind)}]`;
-  const acks =
-    m.isMine && m.seenBy.length > 0 ? `  ✓ seen by ${m.seenBy.map((a) => a.slice(0, 8)).join(', ')}` : '';
+  const seen =
+    m.isMine && m.seenByMembers.length > 0
+      ? ` · seen by ${m.seenByMembers.map((s) => seenName(f, s)).join(', ')}`
+      : '';
   const gap = m.waitingForParents ? '  ⚠ earlier messages missing' : '';
-  return `${when}  ${who}: ${body}${acks}${gap}`;
+  return `${when}  ${who}: ${body}${deliveryText(f, m)}${seen}${gap}`;
+}
+
+/** Prints messages with a day separator before the first message of each day (in the shown zone). */
+function messagePrinter(f: ReadFormat): (m: ViewMessage) => void {
+  let day: string | null = null;
+  return (m) => {
+    const today = dayOf(m.timestamp, f.utc);
+    if (today !== day) process.stdout.write(`${daySeparator(m.timestamp, f.utc)}\n`);
+    day = today;
+    process.stdout.write(`${formatMessage(f, m)}\n`);
+  };
+}
+
+/**
+ * A message for `read --json` / `watch --json`: the view's, with each unreceipted relay's last
+ * sync outcome (`delivery.relays[].lastTry`) from this profile's records.
+ */
+function messageJson(client: Client, m: ViewMessage): unknown {
+  if (m.delivery === null) return m;
+  return {
+    ...m,
+    delivery: {
+      ...m.delivery,
+      relays: m.delivery.relays.map((r) => {
+        const last = r.receipted ? undefined : lastAttempt(client, r.relay);
+        return {
+          ...r,
+          lastTry: last === undefined ? null : { atMs: last.atMs, reason: last.reason },
+        };
+      }),
+    },
+  };
 }
 
 /** A join message: the name it gives, or that the name was refused on receipt (display-names.ts). */
@@ -128,6 +215,7 @@ export function registerMessageCommands(program: Command): void {
         const id = await client.sendText(ref, body);
         const engine = new SyncEngine(client, { deadlineMs: Date.now() + timeoutMs });
         const reports = await engine.syncAll([g]);
+        rememberSyncOutcomes(client, reports);
         const post = client.post(id);
         const out = {
           id: toHex(id),
@@ -162,8 +250,10 @@ export function registerMessageCommands(program: Command): void {
         const groups = ref === undefined ? undefined : [client.resolveGroup(ref)];
         const forksBefore = forkStates(client);
         const evidenceBefore = new Set(listEvidence(client).map((e) => e.id));
+        const sizesBefore = new Map([...client.groups.values()].map((g) => [g.key, g.dag.size]));
         const reports = await new SyncEngine(client, { onProgress: progress }).syncAll(groups);
         progress.done();
+        rememberSyncOutcomes(client, reports);
         // A contradiction found on the way (a split view in gossip, a receipt the log does not
         // honour) leaves evidence and lets sync go on; it still makes the exit status 6
         // (docs/CLI.md "Exit status").
@@ -180,6 +270,14 @@ export function registerMessageCommands(program: Command): void {
             `${r.url}: ${r.newMessages} new, ${r.posted} posted, log size ${r.checkpointSize}, ${r.receiptsVerified} receipts proven\n`,
           );
         }
+        // Which groups the new messages are in (a group joined on the way, a fork, counts from 0).
+        for (const g of client.groups.values()) {
+          const added = g.dag.size - (sizesBefore.get(g.key) ?? 0);
+          if (added > 0)
+            process.stdout.write(
+              `group "${inlineText(g.record.name)}": ${added} new message${added === 1 ? '' : 's'}\n`,
+            );
+        }
         // Forks that appeared or changed in this sync, in plain words (docs/CLI.md `group forks`).
         for (const line of forkNews(client, forksBefore)) process.stdout.write(`${line}\n`);
       });
@@ -189,15 +287,20 @@ export function registerMessageCommands(program: Command): void {
     .command('read <group>')
     .description('show a group’s messages in the order every member sees them')
     .option('--limit <n>', 'only the last N messages', (v) => Number.parseInt(v, 10))
+    .option('--utc', 'times in UTC instead of this machine’s zone (TZ)')
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, opts: { limit?: number; json?: boolean }) => {
+    .action(async (ref: string, opts: { limit?: number; json?: boolean; utc?: boolean }) => {
       if (opts.limit !== undefined && (!Number.isSafeInteger(opts.limit) || opts.limit < 1)) {
         throw new UsageError('bad-argument', '--limit takes a positive whole number');
       }
       await withClient(program.opts<GlobalOptions>(), async (client) => {
-        const { messages, hidden } = groupView(client, ref, { limit: opts.limit });
-        if (opts.json) return printJson(messages);
-        for (const m of messages) process.stdout.write(`${formatMessage(m)}\n`);
+        const view = groupView(client, ref, { limit: opts.limit });
+        const { messages, hidden } = view;
+        // Shown (text or JSON): the group's messages so far count as read (docs/CLI.md `group list`).
+        markRead(client, client.resolveGroup(ref));
+        if (opts.json) return printJson(messages.map((m) => messageJson(client, m)));
+        const print = messagePrinter(readFormat(client, view, opts.utc === true));
+        for (const m of messages) print(m);
         if (hidden.blocked + hidden.rateLimited > 0)
           process.stdout.write(
             `(${hidden.blocked} message(s) of blocked members and ${hidden.rateLimited} over a rate limit hidden)\n`,
@@ -208,28 +311,36 @@ export function registerMessageCommands(program: Command): void {
   program
     .command('watch <group>')
     .description('sync, then print new messages as they arrive (Ctrl-C to stop)')
+    .option('--utc', 'times in UTC instead of this machine’s zone (TZ)')
     .option('--json', 'one JSON object per line')
-    .action(async (ref: string, opts: { json?: boolean }) => {
+    .action(async (ref: string, opts: { json?: boolean; utc?: boolean }) => {
       await withClient(program.opts<GlobalOptions>(), async (client) =>
-        watch(client, ref, opts.json === true),
+        watch(client, ref, opts.json === true, opts.utc === true),
       );
     });
 }
 
-async function watch(client: Client, ref: string, json: boolean): Promise<void> {
+async function watch(client: Client, ref: string, json: boolean, utc: boolean): Promise<void> {
   const state = client.resolveGroup(ref);
-  const print = (m: ViewMessage) => process.stdout.write(json ? `${jsonText(m)}\n` : `${formatMessage(m)}\n`);
+  const first = groupView(client, ref, { limit: 20 });
+  const text = messagePrinter(readFormat(client, first, utc));
+  const print = (m: ViewMessage) =>
+    json ? process.stdout.write(`${jsonText(messageJson(client, m))}\n`) : text(m);
   const shown = new Set<string>();
-  for (const m of groupView(client, ref, { limit: 20 }).messages) {
+  for (const m of first.messages) {
     shown.add(m.id);
     print(m);
   }
+  markRead(client, state);
   const emitNew = () => {
+    let any = false;
     for (const m of groupView(client, ref).messages) {
       if (shown.has(m.id)) continue;
       shown.add(m.id);
       print(m);
+      any = true;
     }
+    if (any) markRead(client, state);
   };
   const engine = new SyncEngine(client, { onMessage: (g) => g === state && emitNew() });
   const conns: RelayClient[] = [];

@@ -5,6 +5,7 @@
 
 import { diskError } from '../disk.ts';
 import { CwtchError, type ErrorCode, EXIT_CODES } from '../errors.ts';
+import { MAX_BODY_BYTES } from '../group/message.ts';
 import { FORK_HINTS, INVITE_HINTS, PROFILE_HINTS } from './hints.ts';
 import { inlineText, jsonText } from './terminal-text.ts';
 
@@ -16,6 +17,7 @@ const HINTS: Readonly<Record<string, string>> = {
   ...INVITE_HINTS,
   ...FORK_HINTS,
   'passphrase-required': 'export CWTCH_GROUPS_PASSPHRASE (or CWTCH_RELAY_PASSPHRASE for a relay) in scripts',
+  'message-too-long': `a message holds ${MAX_BODY_BYTES} bytes of UTF-8 (${MAX_BODY_BYTES} ASCII letters, about ${Math.floor(MAX_BODY_BYTES / 3)} CJK characters); send the text as several messages`,
   'relay-unreachable': 'is the relay running? check the URL and your network (or tor)',
   'relay-key-changed':
     'the pin was kept and nothing was sent; compare the relay address with a member before trusting it',
@@ -139,4 +141,5 @@ Exit status:
   6   inconsistency: a relay or member contradicted itself (evidence kept)
   7   pushback: the relay is overloaded or rate-limiting; retry later
   70  internal error (a bug)
+  130 interrupted (Ctrl-C at a passphrase prompt)
 `;

@@ -5,8 +5,9 @@ import { ProfileStore } from '../client/store/profile-store.ts';
 import { UsageError } from '../errors.ts';
 import { type GlobalOptions, PASSPHRASE_ENV, withClient } from './context.ts';
 import { resolveHome } from './home.ts';
+import { obtainNewPassphrase } from './new-passphrase.ts';
 import { printJson } from './output.ts';
-import { obtainPassphrase } from './passphrase.ts';
+import { openWithPassphrase } from './passphrase.ts';
 import { inlineText } from './terminal-text.ts';
 
 export function registerProfileCommands(program: Command): void {
@@ -22,7 +23,7 @@ export function registerProfileCommands(program: Command): void {
       const home = resolveHome(program.opts<GlobalOptions>().home);
       if (ProfileStore.exists(home))
         throw new UsageError('profile-exists', `a profile already exists at ${home}`);
-      const passphrase = await obtainPassphrase(PASSPHRASE_ENV, `new profile at ${home}`, true);
+      const passphrase = await obtainNewPassphrase(PASSPHRASE_ENV, `new profile at ${home}`);
       const client = await Client.create(home, passphrase, opts.name);
       try {
         const out = { name: client.name, address: client.address, home };
@@ -59,10 +60,13 @@ export function registerProfileCommands(program: Command): void {
     .description('change the profile passphrase (the new one from CWTCH_GROUPS_NEW_PASSPHRASE or a prompt)')
     .action(async () => {
       const home = resolveHome(program.opts<GlobalOptions>().home);
-      const old = await obtainPassphrase(PASSPHRASE_ENV, `profile at ${home}`);
-      const next = await obtainPassphrase('CWTCH_GROUPS_NEW_PASSPHRASE', 'new passphrase', true);
-      const store = await ProfileStore.open(home, old);
+      let old = '';
+      const store = await openWithPassphrase(PASSPHRASE_ENV, `profile at ${home}`, (p) => {
+        old = p;
+        return ProfileStore.open(home, p);
+      });
       try {
+        const next = await obtainNewPassphrase('CWTCH_GROUPS_NEW_PASSPHRASE', 'new passphrase');
         await store.changePassphrase(old, next);
       } finally {
         store.close();

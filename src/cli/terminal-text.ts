@@ -121,7 +121,7 @@ export function writeStderrControl(text: string): void {
 /**
  * Make every write to stdout and stderr go through `terminalSafe`: whatever a command prints, and
  * whatever a future command forgets to format, a terminal never receives a control character,
- * escape sequence or bidi override from it. Installed once by main.ts before any command runs.
+ * escape sequence or bidi override from it. Installed once by program.ts before any command runs.
  */
 export function guardTerminalOutput(): void {
   for (const stream of [process.stdout, process.stderr]) {

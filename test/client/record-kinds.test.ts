@@ -234,6 +234,9 @@ test('every registered codec round-trips its sample', () => {
     ['fork', { ...FORK, reason: null, name: null }],
     ['held', HELD],
     ['tokens', [new Uint8Array(64).fill(7), new Uint8Array(64).fill(8)]],
+    ['readMarker', { othersShown: 12, atMs: 1700000000000 }],
+    ['relayAttempt', { atMs: 1700000000000, reason: 'relay-unreachable' }],
+    ['relayAttempt', { atMs: 1700000000000, reason: null }],
   ];
   for (const [name, sample] of samples) {
     const kind = RECORD_KINDS[name] as {
@@ -268,6 +271,30 @@ test('strict decoders refuse unknown fields, wrong types and over-long values', 
   assert.throws(() => RECORD_KINDS.fork.decode(new Map([...fork, [5, 'owned']])), { name: 'CodecError' });
   assert.throws(() => RECORD_KINDS.tokens.decode([new Uint8Array(4), 'x']), { name: 'CodecError' });
   assert.throws(() => RECORD_KINDS.held.decode(new Map([[1, new Uint8Array(32)]])), { name: 'CodecError' });
+  assert.throws(
+    () =>
+      RECORD_KINDS.readMarker.decode(
+        new Map([
+          ['othersShown', -1],
+          ['atMs', 0],
+        ]),
+      ),
+    {
+      name: 'CodecError',
+    },
+  );
+  assert.throws(
+    () =>
+      RECORD_KINDS.relayAttempt.decode(
+        new Map<string, CborValue>([
+          ['atMs', 0],
+          ['reason', 'x'.repeat(65)],
+        ]),
+      ),
+    {
+      name: 'CodecError',
+    },
+  );
 });
 
 function decodeEvery(bytes: Uint8Array): void {

@@ -86,7 +86,23 @@ describe('cwtch-groups CLI friction (issue 15)', () => {
     assert.match(out, new RegExp(`joined group "${GROUP}"`));
     // Before alice syncs she knows one member: "1 member", not "1 members".
     const list = await cliOk(alice.home, ['group', 'list']);
-    assert.match(list, /^crew {2}[0-9a-f]{12} {2}trusted {2}1 member {2}\d+ messages? {2}ws:/m, list);
+    assert.match(
+      list,
+      /^crew {2}[0-9a-f]{12} {2}trusted {2}1 member {2}\d+ messages? {2}\d+ unread {2}ws:/m,
+      list,
+    );
+  });
+
+  it('a message over the limit is refused with a hint saying how much fits, before anything is stored', async () => {
+    const cjk = '漢'.repeat(500);
+    const r = await cli(alice.home, ['send', GROUP, cjk], { env: { CWTCH_GROUPS_PASSPHRASE: undefined } });
+    assertFailed(r, 2, /the message is 1500 bytes; one message carries at most 1200/);
+    assert.ok(
+      r.stderr.includes(
+        'cwtch-groups: hint: a message holds 1200 bytes of UTF-8 (1200 ASCII letters, about 400 CJK characters); send the text as several messages\n',
+      ),
+      describeRun(r),
+    );
   });
 
   it('evidence verify on the export of a clean audit exits 0 and says there is nothing to prove', async () => {

@@ -78,8 +78,9 @@ describe('untrusted text in the terminal', () => {
     assert.ok(shown.endsWith(`: ${SHOWN_BODY}`), JSON.stringify(shown));
     assert.ok(shown.includes(`[look-alike of ${aliceAddress.slice(0, 8)}]`));
     assertInert(r.stdout + r.stderr, 'read');
-    // Every line is a message line or a continuation: none can pass for a message of bob's.
-    for (const l of r.stdout.trimEnd().split('\n')) assert.match(l, /^(\d{4}-\d\d-\d\d | {4}┊ )/);
+    // Every line is a message line, a continuation or a day separator: none can pass for a message of bob's.
+    for (const l of r.stdout.trimEnd().split('\n'))
+      assert.match(l, /^(\d{4}-\d\d-\d\d | {4}┊ |── [A-Z][a-z]+day \d{4}-\d\d-\d\d · times in )/);
   });
 
   it('read --json: U+2028, bidi and C1 characters are \\u escapes, the strings unchanged', async () => {

@@ -136,7 +136,14 @@ const TYPES = {
     delivery: nul(
       obj({
         state: T.deliveryState,
-        relays: arr(obj({ relay: T.url, receipted: T.boolean, included: T.boolean })),
+        relays: arr(
+          obj({
+            relay: T.url,
+            receipted: T.boolean,
+            included: T.boolean,
+            lastTry: nul(obj({ atMs: T.ms, reason: nul(T.reason) })),
+          }),
+        ),
       }),
     ),
     authorLookAlikeOf: arr(T.address),
@@ -176,6 +183,7 @@ const OUTPUTS: Record<string, Shape> = {
       epoch: T.uint,
       messages: T.uint,
       members: T.uint,
+      unread: T.uint,
     }),
   ),
   'group invite': obj({ group: T.string, invite: T.invite, sync: arr(named('SyncReport')) }),

@@ -84,6 +84,27 @@ export function passphraseBytes(name: string, passphrase: string): Buffer {
   return bytes;
 }
 
+/** Fewest characters of a passphrase not called weak (docs/CLI.md "Passphrases"). */
+export const MIN_STRONG_PASSPHRASE_CHARS = 12;
+/** Fewest different characters: `aaaaaaaaaaaa` or `abababababab` is long but tiny. */
+export const MIN_STRONG_PASSPHRASE_DISTINCT = 6;
+
+/**
+ * Why a new passphrase is weak, or null. Anyone holding a copy of the profile file can try
+ * passphrases offline at the cost of one Argon2id each, so length and variety are what count; this
+ * is a floor that catches the obvious (a word, a PIN, a repeated key), not a strength meter.
+ * Characters are Unicode code points of the NFC form, as the KDF sees them.
+ */
+export function passphraseWeakness(passphrase: string): string | null {
+  const chars = [...passphrase.normalize('NFC')];
+  if (chars.length < MIN_STRONG_PASSPHRASE_CHARS)
+    return `it has ${chars.length} character${chars.length === 1 ? '' : 's'}; ${MIN_STRONG_PASSPHRASE_CHARS} or more are advised`;
+  const distinct = new Set(chars).size;
+  if (distinct < MIN_STRONG_PASSPHRASE_DISTINCT)
+    return `it uses only ${distinct} different character${distinct === 1 ? '' : 's'}; ${MIN_STRONG_PASSPHRASE_DISTINCT} or more are advised`;
+  return null;
+}
+
 /**
  * The Argon2id parameters for new wraps, chosen by {@link KDF_ENV_VAR}.
  * @throws UsageError 'bad-kdf-setting' when the variable holds anything but `test`.

@@ -506,6 +506,65 @@ export const tokensKind: RecordKind<readonly Uint8Array[]> = {
     ),
 };
 
+// ---------------------------------------------------------------------------------------------
+// What the command line remembers between runs (src/cli/read-state.ts, docs/CLI.md)
+
+export const READ_MARKER_KIND = 'read-marker';
+
+/** How far the reader has read a group: `read`/`watch` set it, `group list` counts unread from it. */
+export interface ReadMarker {
+  /** Messages of others the group held when they were last shown. */
+  readonly othersShown: number;
+  readonly atMs: number;
+}
+
+export const readMarkerKind: RecordKind<ReadMarker> = {
+  kind: READ_MARKER_KIND,
+  keyScheme: 'group id (bytes)',
+  encode: (r) =>
+    m([
+      ['othersShown', r.othersShown],
+      ['atMs', r.atMs],
+    ]),
+  decode: (v) => {
+    const r = MapReader.of(v, 'read marker');
+    const out: ReadMarker = {
+      othersShown: r.uint('othersShown', 'othersShown'),
+      atMs: r.uint('atMs', 'atMs'),
+    };
+    r.done();
+    return out;
+  },
+};
+
+export const RELAY_ATTEMPT_KIND = 'relay-attempt';
+
+/** The outcome of the last sync this profile's command line ran against a relay. */
+export interface RelayAttempt {
+  readonly atMs: number;
+  /** The error reason that stopped it (e.g. `relay-unreachable`), or null when it completed. */
+  readonly reason: string | null;
+}
+
+export const relayAttemptKind: RecordKind<RelayAttempt> = {
+  kind: RELAY_ATTEMPT_KIND,
+  keyScheme: 'relay URL',
+  encode: (a) =>
+    m([
+      ['atMs', a.atMs],
+      ['reason', a.reason],
+    ]),
+  decode: (v) => {
+    const r = MapReader.of(v, 'relay attempt');
+    const out: RelayAttempt = {
+      atMs: r.uint('atMs', 'atMs'),
+      reason: nullable(r.raw('reason', 'reason'), (x) => expectText(x, 'relay attempt.reason', 64)),
+    };
+    r.done();
+    return out;
+  },
+};
+
 export const RECORD_KINDS = {
   profile: profileKind,
   group: groupKind,
@@ -522,6 +581,8 @@ export const RECORD_KINDS = {
   fork: forkKind,
   held: heldKind,
   tokens: tokensKind,
+  readMarker: readMarkerKind,
+  relayAttempt: relayAttemptKind,
 } as const;
 
 // ---------------------------------------------------------------------------------------------
