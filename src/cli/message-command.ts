@@ -70,7 +70,8 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\n$/, '');
 }
 
-function formatMessage(m: ViewMessage): string {
+/** One message as `read`, `watch` and `chat` print it (untrusted fields made inert). */
+export function formatMessage(m: ViewMessage): string {
   const when = new Date(m.timestamp).toISOString().replace('T', ' ').slice(0, 19);
   const marks = formatMarks({
     status: m.authorStatus,
