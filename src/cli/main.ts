@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerAppCommand } from './app-command.ts';
 import { registerAuditCommands } from './audit-command.ts';
+import { registerChatCommand } from './chat-command.ts';
 import { registerForkCommands } from './fork-command.ts';
 import { registerGroupCommands } from './group-command.ts';
 import { registerMessageCommands } from './message-command.ts';
@@ -53,6 +54,7 @@ Environment:
   registerAuditCommands(program);
   registerPolicyCommands(program);
   registerAppCommand(program);
+  registerChatCommand(program);
   return program;
 }
 
