@@ -75,14 +75,14 @@ async function readStdin(): Promise<string> {
 }
 
 /** How `read` and `watch` print: the zone, and who is who for the seen-by names. */
-interface ReadFormat {
+export interface ReadFormat {
   readonly client: Client;
   readonly utc: boolean;
   /** How many members use each display name: a shared or missing name is shown with its prefix. */
   readonly nameUses: ReadonlyMap<string, number>;
 }
 
-function readFormat(client: Client, view: GroupView, utc: boolean): ReadFormat {
+export function readFormat(client: Client, view: GroupView, utc: boolean): ReadFormat {
   const nameUses = new Map<string, number>();
   for (const m of view.members) if (m.name !== null) nameUses.set(m.name, (nameUses.get(m.name) ?? 0) + 1);
   return { client, utc, nameUses };
@@ -123,7 +123,8 @@ function deliveryText(f: ReadFormat, m: ViewMessage): string {
   return `  ⧗ queued for ${waiting.join(', ')}`;
 }
 
-function formatMessage(f: ReadFormat, m: ViewMessage): string {
+/** One message as `read`, `watch` and `chat` print it (untrusted fields made inert). */
+export function formatMessage(f: ReadFormat, m: ViewMessage): string {
   const when = formatTime(m.timestamp, f.utc);
   const marks = formatMarks({
     status: m.authorStatus,

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerAppCommand } from './app-command.ts';
 import { registerAuditCommands } from './audit-command.ts';
+import { registerChatCommand } from './chat-command.ts';
 import { addExamples } from './examples.ts';
 import { registerForkCommands } from './fork-command.ts';
 import { registerGroupCommands } from './group-command.ts';
@@ -55,6 +56,7 @@ Environment:
   registerAuditCommands(program);
   registerPolicyCommands(program);
   registerAppCommand(program);
+  registerChatCommand(program);
   addExamples(program);
   return program;
 }

@@ -109,6 +109,7 @@ export function jsonText(value: unknown, indent?: number): string {
 }
 
 let writeStderrRaw: (text: string) => void = (text) => void process.stderr.write(text);
+let writeStdoutRaw: (text: string) => void = (text) => void process.stdout.write(text);
 
 /**
  * The CLI's own terminal control (the progress line's `\r`), which the guard would escape. Never
@@ -116,6 +117,15 @@ let writeStderrRaw: (text: string) => void = (text) => void process.stderr.write
  */
 export function writeStderrControl(text: string): void {
   writeStderrRaw(text);
+}
+
+/**
+ * The CLI's own terminal control on stdout (`chat` redraws its input line and rings the bell),
+ * which the guard would escape. Never pass it untrusted text: format that with `inlineText` /
+ * `bodyText` and `terminalSafe` first.
+ */
+export function writeStdoutControl(text: string): void {
+  writeStdoutRaw(text);
 }
 
 /**
@@ -130,5 +140,6 @@ export function guardTerminalOutput(): void {
       raw(terminalSafe(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8')), ...rest);
     stream.write = guarded as typeof stream.write;
     if (stream === process.stderr) writeStderrRaw = (text) => void raw(text);
+    else writeStdoutRaw = (text) => void raw(text);
   }
 }

@@ -28,7 +28,7 @@ export interface CliOptions {
   readonly timeoutMs?: number;
 }
 
-function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     CWTCH_GROUPS_PASSPHRASE: PASSPHRASE,
