@@ -18,6 +18,7 @@ import { UsageError } from '../errors.ts';
 import { MAX_BODY_BYTES } from '../group/message.ts';
 import { toHex } from '../wire/bytes.ts';
 import { findingPicture } from './finding-picture.ts';
+import { qrMatrix } from './invite-qr.ts';
 import type { AppSession } from './session.ts';
 import type { ApiRequest } from './surface.ts';
 
@@ -175,7 +176,10 @@ export function apiHandler(session: AppSession): (req: ApiRequest) => Promise<un
           });
       }
       case 'POST groups/:key/invite':
-        return session.serial(async () => ({ invite: await client.invite(key!) }));
+        return session.serial(async () => {
+          const invite = await client.invite(key!);
+          return { invite, qr: qrMatrix(invite) };
+        });
       case 'POST groups/:key/messages': {
         const text = field(req.body, 'text', MAX_BODY_BYTES);
         return session

@@ -203,6 +203,19 @@ describe('cwtch-groups app', () => {
     assert.ok(view.members.every((m) => !m.blocked));
   });
 
+  it('gives an invite with its QR code as a module matrix (no markup)', async () => {
+    const r = await json<{ invite: string; qr: { size: number; rows: string[] } }>(
+      aliceApp.api('POST', `/api/groups/${groupKey}/invite`, {}),
+    );
+    assert.match(r.invite, /^cwtch-groups:invite:/);
+    assert.ok(r.qr.size >= 21 && (r.qr.size - 17) % 4 === 0);
+    assert.equal(r.qr.rows.length, r.qr.size);
+    assert.ok(r.qr.rows.every((row) => row.length === r.qr.size && /^[01]+$/.test(row)));
+    // The finder pattern's top row: seven dark modules in each top corner.
+    assert.equal(r.qr.rows[0]!.slice(0, 7), '1111111');
+    assert.equal(r.qr.rows[0]!.slice(-7), '1111111');
+  });
+
   it('serves the audit with a picture slot per item, and the evidence bundle', async () => {
     const audit = await json<{ clean: boolean; items: { picture: unknown }[] }>(
       aliceApp.api('GET', `/api/groups/${groupKey}/audit`),

@@ -136,6 +136,12 @@ describe('the web app in Chromium', { skip }, () => {
     await alice.click('#create-form button');
     await alice.locator('#group-name', { hasText: 'crew' }).waitFor();
     const invite = await inviteFrom(alice);
+    // The invite as a QR code, drawn from the module matrix (a version-v code is 17 + 4v modules wide).
+    const modules = Number(
+      await alice.locator('#invite-qr svg.qr path.qr-dark').getAttribute('data-modules'),
+    );
+    assert.ok(modules >= 21 && (modules - 17) % 4 === 0, String(modules));
+    await alice.locator('#copy-button').waitFor();
     await shot(alice, 'invite');
     // Pasted with line breaks and spaces, as a chat app or mail client may wrap it.
     await joinWith(bob, `  ${invite.match(/.{1,40}/g)!.join('\n')}  \n`);

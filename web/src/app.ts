@@ -395,6 +395,9 @@ async function openGroup(key: string): Promise<void> {
   $('chat').hidden = false;
   $('side').hidden = false;
   $('invite-out').textContent = '';
+  $('invite-qr').replaceChildren();
+  $('copy-button').hidden = true;
+  $('copy-button').textContent = 'Copy';
   $('fork-form').hidden = true;
   await refreshGroup();
   await refreshState();
@@ -453,13 +456,42 @@ onSubmit('join-form', async () => {
 });
 $('invite-button').addEventListener('click', () => {
   if (current === null) return;
-  api<{ invite: string }>('POST', `groups/${encodeURIComponent(current)}/invite`, {})
-    .then(async ({ invite }) => {
+  api<{ invite: string; qr: { size: number; rows: string[] } }>(
+    'POST',
+    `groups/${encodeURIComponent(current)}/invite`,
+    {},
+  )
+    .then(({ invite, qr }) => {
       $('invite-out').textContent = invite;
-      await navigator.clipboard?.writeText(invite).catch(() => undefined);
+      $('copy-button').hidden = false;
+      $('invite-qr').replaceChildren(qrPicture(qr));
     })
     .catch(showError);
 });
+$('copy-button').addEventListener('click', () => {
+  const text = $('invite-out').textContent ?? '';
+  navigator.clipboard
+    .writeText(text)
+    .then(() => {
+      $('copy-button').textContent = 'Copied';
+    })
+    .catch(showError);
+});
+
+/** The invite's QR code: one path of unit squares, built from the module matrix (no markup). */
+function qrPicture(qr: { size: number; rows: string[] }): SVGElement {
+  const quiet = 4;
+  const side = qr.size + 2 * quiet;
+  let d = '';
+  qr.rows.forEach((row, y) => {
+    for (let x = 0; x < row.length; x++) if (row[x] === '1') d += `M${x + quiet},${y + quiet}h1v1h-1z`;
+  });
+  const root = svg('svg', { class: 'qr', viewBox: `0 0 ${side} ${side}`, width: 240, height: 240, role: 'img' });
+  root.append(svg('title', {}, 'the invite as a QR code'));
+  root.append(svg('rect', { x: 0, y: 0, width: side, height: side, class: 'qr-light' }));
+  root.append(svg('path', { d, class: 'qr-dark', 'data-modules': qr.size }));
+  return root;
+}
 $('compose').addEventListener('input', updateSize);
 $('fork-button').addEventListener('click', () => {
   const form = $('fork-form');
