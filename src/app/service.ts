@@ -32,8 +32,9 @@ export async function startApp(
   client: Client,
   listen: { host: string; port: number },
   log: (line: string) => void,
+  opts: { viaTor?: boolean } = {},
 ): Promise<RunningApp> {
-  const session = new AppSession(client);
+  const session = new AppSession(client, opts);
   const surface = await startSurface({
     host: listen.host,
     port: listen.port,

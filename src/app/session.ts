@@ -9,6 +9,7 @@ import type { Client } from '../client/client.ts';
 import type { RelayClient } from '../client/sync/relay-client.ts';
 import { SyncEngine } from '../client/sync/sync.ts';
 import { CwtchError } from '../errors.ts';
+import { MessageKind } from '../group/message.ts';
 
 /** What the web app is told: which group changed, or that relay status changed. */
 export type SessionEvent =
@@ -20,11 +21,19 @@ export interface RelayStatus {
   readonly url: string;
   readonly live: boolean;
   readonly lastSyncMs: number | null;
+  /** Why the relay is not live or the last sync failed (what a queued message waits for). */
   readonly error: string | null;
+  /** The log size this profile has verified (checkpoints and consistency proofs checked). */
+  readonly verifiedSize: number | null;
+  /** Connections go through Tor (--tor-socks), or straight to the relay. */
+  readonly viaTor: boolean;
 }
 
 /** How often the background full sync runs (retries the outbox, erases old epoch keys). */
 export const BACKGROUND_SYNC_MS = 30_000;
+
+/** First wait before reconnecting a relay that dropped or refused; doubled up to the background period. */
+export const RECONNECT_FIRST_MS = 1_000;
 
 export class AppSession {
   readonly client: Client;
@@ -36,12 +45,21 @@ export class AppSession {
   readonly #readCount = new Map<string, number>();
   #queue: Promise<unknown> = Promise.resolve();
   #timer: NodeJS.Timeout | null = null;
+  readonly #retry = new Map<string, { timer: NodeJS.Timeout; waitMs: number }>();
+  readonly #viaTor: boolean;
+  #forkScanDue = false;
   #closed = false;
 
-  constructor(client: Client) {
+  constructor(client: Client, opts: { viaTor?: boolean } = {}) {
     this.client = client;
+    this.#viaTor = opts.viaTor === true;
     this.#engine = new SyncEngine(client, {
-      onMessage: (state) => this.#emit({ type: 'group', group: state.key }),
+      onMessage: (state, msg) => {
+        this.#emit({ type: 'group', group: state.key });
+        // A fork announcement is examined (and, in a trusted group, joined) by the full sync's
+        // fork scan (docs/CLI.md `group fork`): run one now rather than at the next period.
+        if (msg.kind === MessageKind.fork) this.#forkScanDue = true;
+      },
     });
   }
 
@@ -71,9 +89,33 @@ export class AppSession {
   relayStatus(): RelayStatus[] {
     return this.client.relaysInUse().map((url) => {
       const s = this.#status.get(url);
-      return { url, live: this.#live.has(url), lastSyncMs: s?.lastSyncMs ?? null, error: s?.error ?? null };
+      return {
+        url,
+        live: this.#live.has(url),
+        lastSyncMs: s?.lastSyncMs ?? null,
+        error: s?.error ?? null,
+        verifiedSize: this.client.relayRecord(url)?.verifiedSize ?? null,
+        viaTor: this.#viaTor,
+      };
     });
   }
+
+  /**
+   * Try `url` again later, waiting twice as long each time it fails (up to the background
+   * period): a relay that was down gets our queued posts soon after it is back.
+   */
+  #scheduleReconnect(url: string): void {
+    if (this.#closed || this.#retry.has(url)) return;
+    const waitMs = this.#nextWait.get(url) ?? RECONNECT_FIRST_MS;
+    this.#nextWait.set(url, Math.min(waitMs * 2, BACKGROUND_SYNC_MS));
+    const timer = setTimeout(() => {
+      this.#retry.delete(url);
+      void this.ensureLive(url).catch(() => undefined);
+    }, waitMs);
+    timer.unref();
+    this.#retry.set(url, { timer, waitMs });
+  }
+  readonly #nextWait = new Map<string, number>();
 
   unread(groupKey: string, total: number): number {
     return Math.max(0, total - (this.#readCount.get(groupKey) ?? 0));
@@ -118,14 +160,17 @@ export class AppSession {
               },
             );
             this.#synced(url, null);
+            this.#runForkScanIfDue();
           }).catch((e: unknown) => {
             this.#synced(url, messageOf(e));
             void live.close();
           });
         });
         live.onClose((e) => {
-          if (this.#live.get(url) === live) this.#live.delete(url);
+          if (this.#live.get(url) !== live) return;
+          this.#live.delete(url);
           this.#synced(url, e ? e.message : 'connection closed');
+          this.#scheduleReconnect(url);
         });
         const rec = this.client.relayRecord(url);
         if (rec === undefined) throw new Error('relay not pinned');
@@ -134,13 +179,24 @@ export class AppSession {
           'entries',
         );
         this.#live.set(url, live);
+        this.#nextWait.delete(url);
         this.#synced(url, null);
+        // The outbox was flushed: our queued messages may be receipted now.
+        this.#emit({ type: 'groups' });
+        this.#runForkScanIfDue();
       } catch (e) {
         if (conn !== undefined) await conn.close();
         this.#synced(url, messageOf(e));
+        this.#scheduleReconnect(url);
         if (!(e instanceof CwtchError)) throw e;
       }
     });
+  }
+
+  #runForkScanIfDue(): void {
+    if (!this.#forkScanDue || this.#closed) return;
+    this.#forkScanDue = false;
+    void this.backgroundSync().catch(() => undefined);
   }
 
   /** Post what the outbox holds for `relays` on their live connections (receipts come back now). */
@@ -174,6 +230,8 @@ export class AppSession {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== null) clearInterval(this.#timer);
+    for (const r of this.#retry.values()) clearTimeout(r.timer);
+    this.#retry.clear();
     await this.serial(async () => {
       await Promise.all([...this.#live.values()].map((c) => c.close()));
       this.#live.clear();

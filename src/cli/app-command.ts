@@ -30,7 +30,9 @@ export function registerAppCommand(program: Command): void {
         client.close();
         throw e;
       }
-      const app = await startApp(client, listen, (line) => process.stderr.write(`${PROGRAM}: ${line}\n`));
+      const app = await startApp(client, listen, (line) => process.stderr.write(`${PROGRAM}: ${line}\n`), {
+        viaTor: connect !== undefined,
+      });
       // The one place the secret is shown: the owner opens this address (docs/CLI.md `app`).
       process.stdout.write(`open ${app.url}\n`);
       process.stderr.write(`${PROGRAM}: serving the app on 127.0.0.1:${app.port}; Ctrl-C to stop\n`);

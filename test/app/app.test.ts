@@ -180,6 +180,52 @@ describe('cwtch-groups app', () => {
     assert.equal(after.groups.find((g) => g.key === groupKey)!.unread, 0);
   });
 
+  it('checks member actions and fork requests before any side effect, with typed errors', async () => {
+    const groupsBefore = await json<{ groups: unknown[] }>(aliceApp.api('GET', '/api/state'));
+    const bad: [string, unknown, string][] = [
+      ['member', { member: 'bob', action: 'delete' }, 'bad-argument'],
+      ['member', { member: 'nobody-by-this-name', action: 'block' }, 'unknown-member'],
+      ['member', { member: 42, action: 'block' }, 'bad-argument'],
+      ['fork', { exclude: 'bob' }, 'bad-argument'],
+      ['fork', { exclude: ['not-an-address'] }, 'bad-argument'],
+      ['fork', { exclude: Array.from({ length: 300 }, () => 'x') }, 'bad-argument'],
+    ];
+    for (const [action, body, reason] of bad) {
+      const r = await aliceApp.api('POST', `/api/groups/${groupKey}/${action}`, body);
+      assert.equal(r.status, 400, `${action} ${JSON.stringify(body).slice(0, 60)}: ${r.body}`);
+      assert.equal((JSON.parse(r.body) as { error: { reason: string } }).error.reason, reason);
+    }
+    const groupsAfter = await json<{ groups: unknown[] }>(aliceApp.api('GET', '/api/state'));
+    assert.equal(groupsAfter.groups.length, groupsBefore.groups.length);
+    const view = await json<{ members: { name: string | null; blocked: boolean }[] }>(
+      aliceApp.api('GET', `/api/groups/${groupKey}`),
+    );
+    assert.ok(view.members.every((m) => !m.blocked));
+  });
+
+  it('gives an invite with its QR code as a module matrix (no markup)', async () => {
+    const r = await json<{ invite: string; qr: { size: number; rows: string[] } }>(
+      aliceApp.api('POST', `/api/groups/${groupKey}/invite`, {}),
+    );
+    assert.match(r.invite, /^cwtch-groups:invite:/);
+    assert.ok(r.qr.size >= 21 && (r.qr.size - 17) % 4 === 0);
+    assert.equal(r.qr.rows.length, r.qr.size);
+    assert.ok(r.qr.rows.every((row) => row.length === r.qr.size && /^[01]+$/.test(row)));
+    // The finder pattern's top row: seven dark modules in each top corner.
+    assert.equal(r.qr.rows[0]!.slice(0, 7), '1111111');
+    assert.equal(r.qr.rows[0]!.slice(-7), '1111111');
+  });
+
+  it('serves the audit with a picture slot per item, and the evidence bundle', async () => {
+    const audit = await json<{ clean: boolean; items: { picture: unknown }[] }>(
+      aliceApp.api('GET', `/api/groups/${groupKey}/audit`),
+    );
+    assert.equal(typeof audit.clean, 'boolean');
+    assert.ok(audit.items.every((i) => 'picture' in i));
+    const bundle = await json<{ format: string }>(aliceApp.api('GET', `/api/groups/${groupKey}/evidence`));
+    assert.equal(bundle.format, 'cwtch-groups-evidence/1');
+  });
+
   it('refuses a request without the cookie, or with a wrong token', async () => {
     const host = { Host: `127.0.0.1:${aliceApp.port}` };
     assert.equal((await http(aliceApp.port, '/api/state', { headers: host })).status, 401);

@@ -1,24 +1,34 @@
 /**
  * The web app in real Chromium (Debian's package, driven by playwright-core, which never
- * downloads a browser): two profiles, each with its own `cwtch-groups app` process and its own
- * browser context, create a group on a real relay process, invite, join and chat; each sees the
- * other's messages live without a reload, and what one member wrote as HTML stays text at the
- * other. Screenshots of each step go to test-artifacts/browser/ (git-ignored).
+ * downloads a browser): three profiles, each with its own `cwtch-groups app` process and its own
+ * browser context, on a real relay process. Alice and bob create a group, invite, join and chat;
+ * each sees the other's messages live without a reload, and what one member wrote as HTML stays
+ * text at the other. Alice's message sent while the relay is down shows as queued (and why), then
+ * receipted once the relay is back, then seen by bob. Carol reaches the relay through a
+ * man-in-the-middle (test/helpers/mitm-proxy.ts, behind a SOCKS redirect given to her app as
+ * `--tor-socks`) that withholds one of alice's messages from her alone: her audit panel shows the
+ * finding with its picture, and exports the evidence. Alice's members panel blocks, unblocks and
+ * vouches; her fork leaves carol out: bob gets the fork live, carol only learns she was left out.
+ * Screenshots of each step go to test-artifacts/browser/ (git-ignored).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { type CliProcess, cliJson, spawnCli } from '../e2e/helpers.ts';
+import { MitmProxy } from '../helpers/mitm-proxy.ts';
 import { type RelayProcess, ROOT, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
+import { type SocksRedirect, startSocksRedirect } from './socks-redirect.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(ROOT, 'test-artifacts/browser');
 /** A display name and a body that would run script if they ever became markup. */
 const HOSTILE_NAME = 'bob<img src=x onerror=window.__pwned=1>';
 const HOSTILE_BODY = '<script>window.__pwned=2</script><a href="javascript:window.__pwned=3">click</a>';
+/** Carol's self-chosen name: "alice" with a Cyrillic а, which the app marks as a look-alike. */
+const CAROL_NAME = '\u0430lice';
 
 // Outside CI a machine without Chromium skips this file; CI installs it (.ci/setup-chromium.sh).
 const skip = !existsSync(CHROMIUM) && process.env.CI === undefined ? `${CHROMIUM} is not installed` : false;
@@ -28,8 +38,8 @@ interface RunningApp {
   readonly url: string;
 }
 
-async function startApp(home: string): Promise<RunningApp> {
-  const proc = spawnCli(home, ['app', '--listen', '127.0.0.1:0'], { timeoutMs: 600_000 });
+async function startApp(home: string, extra: readonly string[] = []): Promise<RunningApp> {
+  const proc = spawnCli(home, [...extra, 'app', '--listen', '127.0.0.1:0'], { timeoutMs: 600_000 });
   await proc.waitFor('stdout', (t) => /open http\S+\n/.test(t), 'the app URL');
   return { proc, url: /open (\S+)\n/.exec(proc.stdout())![1]! };
 }
@@ -38,8 +48,11 @@ const root = tempDir('browser');
 let relay: RelayProcess;
 let apps: RunningApp[] = [];
 let browser: Browser;
+let proxy: MitmProxy;
+let socks: SocksRedirect;
 let alice: Page;
 let bob: Page;
+let carol: Page;
 let step = 0;
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -54,6 +67,7 @@ async function pwned(page: Page): Promise<unknown> {
 
 describe('the web app in Chromium', { skip }, () => {
   before(async () => {
+    rmSync(ARTIFACTS, { recursive: true, force: true });
     mkdirSync(ARTIFACTS, { recursive: true });
     // The page's script, as `npm run build:web` builds it.
     execFileSync(process.execPath, [
@@ -64,7 +78,15 @@ describe('the web app in Chromium', { skip }, () => {
     relay = await startRelayProcess({ dataDir: join(root.path, 'relay'), args: ['--no-tokens'] });
     await cliJson(join(root.path, 'alice'), ['profile', 'create', '--name', 'alice']);
     await cliJson(join(root.path, 'bob'), ['profile', 'create', '--name', HOSTILE_NAME]);
-    apps = await Promise.all([startApp(join(root.path, 'alice')), startApp(join(root.path, 'bob'))]);
+    await cliJson(join(root.path, 'carol'), ['profile', 'create', '--name', CAROL_NAME]);
+    // Only carol's connections pass the proxy: every one it accepts is hers.
+    proxy = (await MitmProxy.start(relay.url)).as('carol');
+    socks = await startSocksRedirect(Number(new URL(proxy.url).port));
+    apps = await Promise.all([
+      startApp(join(root.path, 'alice')),
+      startApp(join(root.path, 'bob')),
+      startApp(join(root.path, 'carol'), ['--tor-socks', `127.0.0.1:${socks.port}`]),
+    ]);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -85,7 +107,7 @@ describe('the web app in Chromium', { skip }, () => {
       await page.goto(app.url);
       pages.push(page);
     }
-    [alice, bob] = pages as [Page, Page];
+    [alice, bob, carol] = pages as [Page, Page, Page];
   });
 
   after(async () => {
@@ -94,12 +116,14 @@ describe('the web app in Chromium', { skip }, () => {
       app.proc.proc.kill('SIGTERM');
       await app.proc.done;
     }
+    await socks?.close();
+    await proxy?.close();
     await relay?.stop();
     root.remove();
   });
 
   it('signs in with the printed URL and removes the secret from the address bar', async () => {
-    for (const page of [alice, bob]) {
+    for (const page of [alice, bob, carol]) {
       await page.locator('#me').filter({ hasText: /\S/ }).waitFor();
       assert.ok(!page.url().includes('token'), page.url());
     }
@@ -111,17 +135,16 @@ describe('the web app in Chromium', { skip }, () => {
     await alice.fill('#create-relay', relay.url);
     await alice.click('#create-form button');
     await alice.locator('#group-name', { hasText: 'crew' }).waitFor();
-    await alice.click('#invite-button');
-    const invite = await alice
-      .locator('#invite-out')
-      .filter({ hasText: /\S{20}/ })
-      .textContent();
+    const invite = await inviteFrom(alice);
+    // The invite as a QR code, drawn from the module matrix (a version-v code is 17 + 4v modules wide).
+    const modules = Number(
+      await alice.locator('#invite-qr svg.qr path.qr-dark').getAttribute('data-modules'),
+    );
+    assert.ok(modules >= 21 && (modules - 17) % 4 === 0, String(modules));
+    await alice.locator('#copy-button').waitFor();
     await shot(alice, 'invite');
     // Pasted with line breaks and spaces, as a chat app or mail client may wrap it.
-    const wrapped = `  ${invite!.match(/.{1,40}/g)!.join('\n')}  \n`;
-    await bob.fill('#join-invite', wrapped);
-    await bob.click('#join-form button');
-    await bob.locator('#group-name', { hasText: 'crew' }).waitFor();
+    await joinWith(bob, `  ${invite.match(/.{1,40}/g)!.join('\n')}  \n`);
     await shot(bob, 'joined');
 
     await alice.fill('#compose', 'hello from alice');
@@ -130,29 +153,162 @@ describe('the web app in Chromium', { skip }, () => {
     await bob.locator('#messages li', { hasText: 'hello from alice' }).waitFor();
     const liveMs = Date.now() - sentAt;
     process.stderr.write(`# post to appearance in the other browser: ${liveMs} ms\n`);
-    await alice
-      .locator('#messages li.mine', { hasText: 'hello from alice' })
-      .locator('.state', { hasText: 'receipted' })
-      .waitFor();
+    await mine(alice, 'hello from alice').locator('.state', { hasText: 'receipted' }).waitFor();
+    // Relay status: the verified log size, the last sync, and that no Tor is in the way.
+    await alice.locator('#relays .relay.live', { hasText: /log verified: \d+ entries/ }).waitFor();
+    assert.match((await alice.locator('#relays').textContent()) ?? '', /last sync .*direct \(no Tor\)/);
     await shot(alice, 'receipted');
+  });
+
+  it('shows a message sent while the relay is down as queued and why, then receipted, then seen by name', async () => {
+    await relay.stop();
+    await alice.locator('#relays .relay.down').waitFor();
+    await alice.fill('#compose', 'sent while the relay was down');
+    await alice.click('#compose-form button');
+    const state = mine(alice, 'sent while the relay was down').locator('.state');
+    await state.filter({ hasText: /^queued: .* is unreachable/ }).waitFor();
+    await shot(alice, 'queued-relay-down');
+    relay = await startRelayProcess({ dataDir: relay.dataDir, port: relay.port, args: ['--no-tokens'] });
+    // No reload and no click: the app reconnects, posts the queued message and the page updates.
+    await state.filter({ hasText: 'receipted by the relay' }).waitFor({ timeout: 60_000 });
+    await shot(alice, 'receipted-after-reconnect');
+    await bob.locator('#messages li', { hasText: 'sent while the relay was down' }).waitFor();
 
     await bob.fill('#compose', HOSTILE_BODY);
     await bob.click('#compose-form button');
     const reply = alice.locator('#messages li', { hasText: 'click' });
     await reply.waitFor();
-    // Bob's reply acknowledges alice's message: she sees who has seen it, by name.
-    await alice
-      .locator('#messages li.mine', { hasText: 'hello from alice' })
-      .locator('.state', { hasText: 'seen by' })
-      .waitFor();
+    // Bob's reply names alice's message as a parent: she sees who has seen it, by name.
+    await state.filter({ hasText: 'seen by' }).waitFor();
     await shot(alice, 'seen-and-hostile-reply');
-
+    assert.equal(await state.textContent(), `seen by ${HOSTILE_NAME}`);
     assert.equal(await reply.locator('.body').textContent(), HOSTILE_BODY);
     assert.equal(await reply.locator('.author').textContent(), HOSTILE_NAME);
     assert.equal(await alice.locator('#messages script, #messages img, #messages a').count(), 0);
-    const seen = await alice.locator('#messages li.mine .state').first().textContent();
-    assert.equal(seen, `seen by ${HOSTILE_NAME}`);
     assert.equal(await pwned(alice), undefined);
     assert.equal(await pwned(bob), undefined);
   });
+
+  it('members panel: a look-alike name is marked; block, unblock and vouch from the panel', async () => {
+    await joinWith(carol, await inviteFrom(alice));
+    await shot(carol, 'joined-through-the-proxy');
+    await alice.fill('#compose', 'welcome');
+    await alice.click('#compose-form button');
+    await carol.locator('#messages li', { hasText: 'welcome' }).waitFor();
+    const carolAtAlice = alice.locator('#members li.member', { hasText: CAROL_NAME });
+    await carolAtAlice.waitFor();
+    await carolAtAlice.locator('.mark.lookalike').waitFor();
+    assert.equal(await carolAtAlice.locator('.author').textContent(), CAROL_NAME);
+    await carolAtAlice.locator('button.act-block').click();
+    await carolAtAlice.locator('.mark.blocked').waitFor();
+    await shot(alice, 'member-blocked');
+    await carolAtAlice.locator('button.act-unblock').click();
+    await carolAtAlice.locator('button.act-block').waitFor();
+    assert.equal(await carolAtAlice.locator('.mark.blocked').count(), 0);
+    const bobAtAlice = alice.locator('#members li.member', { hasText: 'onerror' });
+    await bobAtAlice.locator('button.act-vouch').click();
+    await bobAtAlice.locator('.mark.vouched').waitFor();
+    await shot(alice, 'member-vouched');
+    assert.equal(await alice.locator('#members img, #members script').count(), 0);
+  });
+
+  it('forks with a choice of who stays: bob gets the fork live, carol is left out', async () => {
+    await alice.click('#fork-button');
+    const carolBox = alice.locator('#fork-members label', { hasText: CAROL_NAME }).locator('input');
+    await carolBox.uncheck();
+    assert.equal(
+      await alice.locator('#fork-members label', { hasText: 'onerror' }).locator('input').isChecked(),
+      true,
+    );
+    await shot(alice, 'fork-choose-members');
+    await alice.click('#fork-form button');
+    await alice.locator('#group-name', { hasText: 'crew-fork' }).waitFor();
+    await bob.locator('#groups li', { hasText: 'crew-fork' }).waitFor({ timeout: 60_000 });
+    await shot(bob, 'fork-arrived');
+    // Carol sees the announcement, and that she was left out; the new group never appears for her.
+    await carol.locator('#forks li', { hasText: 'without you' }).waitFor({ timeout: 60_000 });
+    assert.equal(await carol.locator('#groups li', { hasText: 'crew-fork' }).count(), 0);
+    await shot(carol, 'fork-excluded');
+    // Back in the old group, alice sees it was replaced.
+    await alice
+      .locator('#groups li button')
+      .filter({ hasText: /^crew\d*$/ })
+      .click();
+    await alice.locator('#group-banner', { hasText: 'replaced by the fork "crew-fork"' }).waitFor();
+    await shot(alice, 'replaced-group');
+  });
+  it('a relay withholding one message from one reader: her audit shows it with its picture, and exports evidence', async () => {
+    // Carol has everything so far; the next entry of the log is withheld from her alone.
+    await alice.fill('#compose', 'checking in');
+    await alice.click('#compose-form button');
+    await carol.locator('#messages li', { hasText: 'checking in' }).waitFor();
+    const seenByCarol = Math.max(...proxy.log.keys());
+    let target: number | undefined;
+    proxy.withhold('carol', (index) => {
+      if (target === undefined && index > seenByCarol) target = index;
+      return index === target;
+    });
+    await alice.fill('#compose', 'meet at the north gate');
+    await alice.click('#compose-form button');
+    await bob.locator('#messages li', { hasText: 'north gate' }).waitFor();
+    // Alice's next message names the withheld one as its parent: carol holds the reply, not what it answers.
+    await alice.fill('#compose', 'bring the maps');
+    await alice.click('#compose-form button');
+    await carol
+      .locator('#messages li', { hasText: 'bring the maps' })
+      .waitFor()
+      .catch(async (e: unknown) => {
+        await shot(carol, 'withheld-debug');
+        process.stderr.write(
+          `# withheld index ${target}, carol had up to ${seenByCarol}; served: ${[...proxy.log.keys()].join(',')}\n`,
+        );
+        throw e;
+      });
+    assert.equal(await carol.locator('#messages li', { hasText: 'north gate' }).count(), 0);
+
+    const item = carol
+      .locator('#audit-items li.audit-item.missing-parent')
+      .filter({ has: carol.locator('svg .node.present', { hasText: 'bring the maps' }) });
+    await item.waitFor();
+    await item.locator('svg.picture .node.missing').waitFor();
+    // The picture: the absent message, and alice's message citing it.
+    assert.equal(await item.locator('svg.picture .node.missing').count(), 1);
+    assert.ok((await item.locator('svg.picture line.edge').count()) >= 1);
+    assert.match((await item.textContent()) ?? '', /What happened.*Who may be responsible.*What to do/s);
+    await item.scrollIntoViewIfNeeded();
+    await shot(carol, 'audit-withheld-message');
+    // Bob was shown everything: no finding of his names the message carol was denied.
+    await bob.locator('#messages li', { hasText: 'bring the maps' }).waitFor();
+    const withheld = await item.locator('svg.picture .node.missing').getAttribute('data-id');
+    assert.equal(await bob.locator(`#audit-items svg .node.missing[data-id="${withheld}"]`).count(), 0);
+
+    const download = carol.waitForEvent('download');
+    await carol.click('#evidence-button');
+    const saved = join(ARTIFACTS, 'evidence.json');
+    await (await download).saveAs(saved);
+    const bundle = JSON.parse(readFileSync(saved, 'utf8')) as { format: string; items: { type?: string }[] };
+    assert.equal(bundle.format, 'cwtch-groups-evidence/1');
+    assert.ok(bundle.items.some((i) => i.type === 'missing-parent'));
+    assert.equal(await pwned(carol), undefined);
+  });
 });
+
+function mine(page: Page, text: string) {
+  return page.locator('#messages li.mine', { hasText: text });
+}
+
+async function inviteFrom(page: Page): Promise<string> {
+  await page.locator('#invite-out').evaluate('e => { e.textContent = "" }');
+  await page.click('#invite-button');
+  const invite = await page
+    .locator('#invite-out')
+    .filter({ hasText: /\S{20}/ })
+    .textContent();
+  return invite!;
+}
+
+async function joinWith(page: Page, invite: string): Promise<void> {
+  await page.fill('#join-invite', invite);
+  await page.click('#join-form button');
+  await page.locator('#group-name', { hasText: 'crew' }).waitFor();
+}

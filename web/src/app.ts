@@ -13,6 +13,8 @@ interface RelayStatus {
   live: boolean;
   lastSyncMs: number | null;
   error: string | null;
+  verifiedSize: number | null;
+  viaTor: boolean;
 }
 interface State {
   me: { name: string; address: string };
@@ -30,6 +32,7 @@ interface ViewMessage {
   text: string | null;
   seenByMembers: { address: string; name: string | null }[];
   delivery: { state: string; relays: { relay: string; receipted: boolean }[] } | null;
+  authorLookAlikeOf: string[];
 }
 interface ViewMember {
   address: string;
@@ -39,6 +42,7 @@ interface ViewMember {
   blocked: boolean;
   vouchedBy: string[];
   malice: string[];
+  lookAlikeOf: string[];
 }
 interface GroupView {
   group: { name: string; id: string; policy: string };
@@ -46,11 +50,39 @@ interface GroupView {
   members: ViewMember[];
   findings: { type: string; detail: string; author: string | null }[];
   relays: { url: string; verifiedSize: number | null }[];
+  forks: { name: string | null; status: string; childKey: string | null; text: string }[];
+  replacedBy: { name: string | null; key: string | null } | null;
+}
+interface PictureNode {
+  id: string;
+  role: 'present' | 'missing' | 'conflict';
+  author: string | null;
+  caption: string;
+  column: number;
+}
+interface FindingPicture {
+  type: string;
+  nodes: PictureNode[];
+  edges: { from: string; to: string }[];
+}
+interface AuditItem {
+  type: string;
+  title: string;
+  who: string;
+  since: string;
+  what: string;
+  advice: string;
+}
+interface Audit {
+  clean: boolean;
+  items: (AuditItem & { picture: FindingPicture | null })[];
+  relays: { url: string; verifiedSize: number; status: string }[];
 }
 
 /** What the group protocol's other message kinds mean (MessageKind in src/group/message.ts). */
 const KIND_WORDS: Record<number, string> = {
   1: 'acknowledged the messages before',
+  2: 'invited someone',
   3: 'announced a fork',
   4: 'vouched for a member',
   5: 'joined the group',
@@ -102,13 +134,17 @@ async function refreshState(): Promise<void> {
   $('me').textContent = `${state.me.name} (${short(state.me.address)})`;
   const relays = $('relays');
   relays.replaceChildren(
-    ...state.relays.map((r) =>
-      el(
-        'span',
-        'relay',
-        `${r.url}: ${r.live ? 'live' : 'offline'}${r.lastSyncMs === null ? '' : `, synced ${new Date(r.lastSyncMs).toLocaleTimeString()}`}${r.error === null ? '' : ` (${r.error})`}; direct (no Tor) `,
-      ),
-    ),
+    ...state.relays.map((r) => {
+      const parts = [
+        r.live ? 'live' : 'not connected',
+        r.verifiedSize === null ? 'log not verified yet' : `log verified: ${r.verifiedSize} entries`,
+        r.lastSyncMs === null ? 'never synced' : `last sync ${new Date(r.lastSyncMs).toLocaleTimeString()}`,
+        r.viaTor ? 'through Tor' : 'direct (no Tor)',
+      ];
+      const span = el('span', r.live ? 'relay live' : 'relay down', `${r.url}: ${parts.join(', ')}`);
+      if (r.error !== null) span.title = r.error;
+      return span;
+    }),
   );
   const list = $('groups');
   list.replaceChildren(
@@ -132,6 +168,8 @@ function marksOf(m: ViewMember | undefined): HTMLElement[] {
   if (m.blocked) out.push(el('span', 'mark blocked', 'blocked'));
   else if (m.vouchedBy.length > 0) out.push(el('span', 'mark vouched', 'vouched'));
   else if (m.status === 'unverified') out.push(el('span', 'mark unverified', 'unverified'));
+  if (m.lookAlikeOf.length > 0)
+    out.push(el('span', 'mark lookalike', `name looks like ${m.lookAlikeOf.map(short).join(', ')}`));
   return out;
 }
 
@@ -140,7 +178,12 @@ function deliveryText(m: ViewMessage): string {
   if (m.seenByMembers.length > 0) return `seen by ${m.seenByMembers.map((s) => nameOf(s.name, s.address)).join(', ')}`;
   if (m.delivery.state === 'queued') {
     const waiting = m.delivery.relays.filter((r) => !r.receipted).map((r) => r.relay);
-    return `queued (not yet accepted by ${waiting.join(', ')})`;
+    const why = waiting.map((url) => {
+      const r = state?.relays.find((x) => x.url === url);
+      if (r === undefined || r.live) return `${url} has not answered yet`;
+      return `${url} is unreachable${r.error === null ? '' : ` (${r.error})`}; sent when it is back`;
+    });
+    return `queued: ${why.join('; ')}`;
   }
   return m.delivery.state === 'receipted' ? 'receipted by the relay' : '';
 }
@@ -169,14 +212,182 @@ function renderView(v: GroupView): void {
   const atBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 10;
   box.replaceChildren(...items);
   if (atBottom) box.scrollTop = box.scrollHeight;
-  $('members').replaceChildren(
-    ...v.members.map((m) => {
-      const li = el('li', '');
-      li.append(el('span', 'author', `${nameOf(m.name, m.address)}${m.isMe ? ' (you)' : ''}`), ...marksOf(m));
+  $('members').replaceChildren(...v.members.map(memberItem));
+  $('forks').replaceChildren(
+    ...(v.forks.length === 0 ? [el('li', 'none', 'no forks')] : v.forks.map((f) => el('li', 'fork', f.text))),
+  );
+  const banner = $('group-banner');
+  banner.hidden = v.replacedBy === null;
+  banner.textContent =
+    v.replacedBy === null
+      ? ''
+      : `This group was replaced by the fork "${v.replacedBy.name ?? '?'}": write there. This one stays readable.`;
+  $('fork-members').replaceChildren(
+    ...v.members
+      .filter((m) => !m.isMe)
+      .map((m) => {
+        const li = el('li', '');
+        const label = el('label', '');
+        const box = document.createElement('input');
+        box.type = 'checkbox';
+        box.checked = !m.blocked && m.malice.length === 0;
+        box.value = m.address;
+        label.append(box, el('span', 'author', nameOf(m.name, m.address)), ...marksOf(m));
+        li.append(label);
+        return li;
+      }),
+  );
+}
+
+/** A member of the members panel: name, marks, and what I can do about them. */
+function memberItem(m: ViewMember): HTMLElement {
+  const li = el('li', 'member');
+  li.dataset.address = m.address;
+  li.append(el('span', 'author', nameOf(m.name, m.address)));
+  if (m.isMe) li.append(el('span', 'mark me', 'you'));
+  li.append(...marksOf(m));
+  li.append(el('div', 'address', m.address));
+  if (m.isMe) return li;
+  const actions = el('div', 'actions');
+  const button = (action: string, label: string, title: string) => {
+    const b = el('button', `act-${action}`, label);
+    b.setAttribute('type', 'button');
+    b.title = title;
+    b.addEventListener('click', () => {
+      if (current === null) return;
+      $('error').textContent = '';
+      api('POST', `groups/${encodeURIComponent(current)}/member`, { member: m.address, action })
+        .then(() => refreshGroup())
+        .catch(showError);
+    });
+    return b;
+  };
+  if (m.status === 'unverified')
+    actions.append(button('accept', 'Accept', 'verified for you (nothing is posted)'));
+  actions.append(button('vouch', 'Vouch', 'tell the group you vouch for this member (a signed message)'));
+  actions.append(
+    m.blocked
+      ? button('unblock', 'Unblock', 'show their messages again')
+      : button('block', 'Block', 'hide their messages from you (only you)'),
+  );
+  li.append(actions);
+  return li;
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** An SVG element with attributes; member text goes in only through `textContent`. */
+function svg(tag: string, attrs: Record<string, string | number>, text?: string): SVGElement {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+const NODE_W = 150;
+const NODE_H = 40;
+const COL_GAP = 14;
+const ROW_GAP = 34;
+
+/**
+ * The message graph around a finding, newest on top, arrows from a message down to the messages
+ * it replies to (its parents). Fits the narrow side panel: a level holds one or two messages.
+ */
+function pictureOf(p: FindingPicture): SVGElement {
+  // Columns with no message drawn take no room: levels are the columns in use, oldest lowest.
+  const used = [...new Set(p.nodes.map((n) => n.column))].sort((a, b) => a - b);
+  const levels = used.length;
+  const perLevel = new Map<number, number>();
+  const at = new Map<string, { x: number; y: number }>();
+  for (const n of p.nodes) {
+    const slot = perLevel.get(n.column) ?? 0;
+    perLevel.set(n.column, slot + 1);
+    const level = used.indexOf(n.column);
+    at.set(n.id, { x: 10 + slot * (NODE_W + COL_GAP), y: 10 + (levels - 1 - level) * (NODE_H + ROW_GAP) });
+  }
+  const wide = Math.max(...perLevel.values());
+  const width = 20 + wide * NODE_W + (wide - 1) * COL_GAP;
+  const height = 20 + levels * NODE_H + (levels - 1) * ROW_GAP;
+  const root = svg('svg', {
+    class: `picture ${p.type}`,
+    viewBox: `0 0 ${width} ${height}`,
+    width,
+    height,
+    role: 'img',
+  });
+  root.append(svg('title', {}, 'the messages around this finding; arrows point to the messages each one replies to'));
+  const defs = svg('defs', {});
+  const marker = svg('marker', {
+    id: 'arrow',
+    viewBox: '0 0 10 10',
+    refX: 10,
+    refY: 5,
+    markerWidth: 8,
+    markerHeight: 8,
+    orient: 'auto',
+  });
+  marker.append(svg('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }));
+  defs.append(marker);
+  root.append(defs);
+  for (const e of p.edges) {
+    const a = at.get(e.from);
+    const b = at.get(e.to);
+    if (a === undefined || b === undefined) continue;
+    root.append(
+      svg('line', {
+        class: 'edge',
+        x1: a.x + NODE_W / 2,
+        y1: a.y + NODE_H,
+        x2: b.x + NODE_W / 2,
+        y2: b.y,
+        'marker-end': 'url(#arrow)',
+      }),
+    );
+  }
+  for (const n of p.nodes) {
+    const { x, y } = at.get(n.id)!;
+    const g = svg('g', { class: `node ${n.role}`, 'data-id': n.id });
+    g.append(svg('rect', { x, y, width: NODE_W, height: NODE_H, rx: 6 }));
+    const who = n.role === 'missing' && n.author === null ? 'missing message' : (n.author ?? '?');
+    g.append(svg('text', { x: x + 6, y: y + 16, class: 'who' }, clip(who, 22)));
+    g.append(svg('text', { x: x + 6, y: y + 32, class: 'caption' }, clip(n.caption, 24)));
+    root.append(g);
+  }
+  return root;
+}
+
+function clip(text: string, chars: number): string {
+  return text.length > chars ? `${text.slice(0, chars - 1)}…` : text;
+}
+
+/** The audit panel: each finding in plain words, with its picture when it has one. */
+function renderAudit(a: Audit): void {
+  $('audit-summary').textContent = a.clean
+    ? 'Nothing wrong found: every message referred to has arrived and no one contradicted themselves.'
+    : `${a.items.length} problem(s) found. Each says what happened, who may be responsible and what you can do.`;
+  $('audit-items').replaceChildren(
+    ...a.items.map((item) => {
+      const li = el('li', `audit-item ${item.type}`);
+      li.append(el('strong', 'title', item.title));
+      const dl = el('dl', '');
+      for (const [term, text] of [
+        ['What happened', item.what],
+        ['Who may be responsible', item.who],
+        ['What to do', item.advice],
+        ['First noticed', new Date(item.since).toLocaleString()],
+      ] as const) {
+        dl.append(el('dt', '', term), el('dd', '', text));
+      }
+      li.append(dl);
+      if (item.picture !== null) li.append(pictureOf(item.picture));
       return li;
     }),
   );
-  $('findings').replaceChildren(...v.findings.map((f) => el('li', 'finding', `${f.type}: ${f.detail}`)));
+}
+
+async function refreshAudit(): Promise<void> {
+  if (current === null) return;
+  renderAudit(await api<Audit>('GET', `groups/${encodeURIComponent(current)}/audit`));
 }
 
 async function openGroup(key: string): Promise<void> {
@@ -184,6 +395,10 @@ async function openGroup(key: string): Promise<void> {
   $('chat').hidden = false;
   $('side').hidden = false;
   $('invite-out').textContent = '';
+  $('invite-qr').replaceChildren();
+  $('copy-button').hidden = true;
+  $('copy-button').textContent = 'Copy';
+  $('fork-form').hidden = true;
   await refreshGroup();
   await refreshState();
 }
@@ -192,6 +407,7 @@ async function refreshGroup(): Promise<void> {
   if (current === null) return;
   renderView(await api<GroupView>('GET', `groups/${encodeURIComponent(current)}`));
   await api('POST', `groups/${encodeURIComponent(current)}/read`, {});
+  await refreshAudit();
 }
 
 function updateSize(): void {
@@ -204,7 +420,8 @@ function connectEvents(): void {
   const ws = new WebSocket(`ws://${location.host}/api/events`);
   ws.addEventListener('message', (ev) => {
     const e = JSON.parse(String(ev.data)) as { type: string; group?: string };
-    if (e.type === 'group' && e.group === current) void refreshGroup().catch(showError);
+    // A relay coming back or a full sync can change delivery states and forks of any group.
+    if (e.type !== 'group' || e.group === current) void refreshGroup().catch(showError);
     void refreshState().catch(showError);
   });
   ws.addEventListener('close', () => setTimeout(connectEvents, 2000));
@@ -239,14 +456,77 @@ onSubmit('join-form', async () => {
 });
 $('invite-button').addEventListener('click', () => {
   if (current === null) return;
-  api<{ invite: string }>('POST', `groups/${encodeURIComponent(current)}/invite`, {})
-    .then(async ({ invite }) => {
+  api<{ invite: string; qr: { size: number; rows: string[] } }>(
+    'POST',
+    `groups/${encodeURIComponent(current)}/invite`,
+    {},
+  )
+    .then(({ invite, qr }) => {
       $('invite-out').textContent = invite;
-      await navigator.clipboard?.writeText(invite).catch(() => undefined);
+      $('copy-button').hidden = false;
+      $('invite-qr').replaceChildren(qrPicture(qr));
     })
     .catch(showError);
 });
+$('copy-button').addEventListener('click', () => {
+  const text = $('invite-out').textContent ?? '';
+  navigator.clipboard
+    .writeText(text)
+    .then(() => {
+      $('copy-button').textContent = 'Copied';
+    })
+    .catch(showError);
+});
+
+/** The invite's QR code: one path of unit squares, built from the module matrix (no markup). */
+function qrPicture(qr: { size: number; rows: string[] }): SVGElement {
+  const quiet = 4;
+  const side = qr.size + 2 * quiet;
+  let d = '';
+  qr.rows.forEach((row, y) => {
+    for (let x = 0; x < row.length; x++) if (row[x] === '1') d += `M${x + quiet},${y + quiet}h1v1h-1z`;
+  });
+  const root = svg('svg', { class: 'qr', viewBox: `0 0 ${side} ${side}`, width: 240, height: 240, role: 'img' });
+  root.append(svg('title', {}, 'the invite as a QR code'));
+  root.append(svg('rect', { x: 0, y: 0, width: side, height: side, class: 'qr-light' }));
+  root.append(svg('path', { d, class: 'qr-dark', 'data-modules': qr.size }));
+  return root;
+}
 $('compose').addEventListener('input', updateSize);
+$('fork-button').addEventListener('click', () => {
+  const form = $('fork-form');
+  form.hidden = !form.hidden;
+});
+onSubmit('fork-form', async () => {
+  if (current === null) return;
+  const boxes = [...$('fork-members').querySelectorAll('input[type=checkbox]')] as HTMLInputElement[];
+  const exclude = boxes.filter((b) => !b.checked).map((b) => b.value);
+  const name = ($('fork-name') as HTMLInputElement).value.trim();
+  const fork = await api<{ key: string }>('POST', `groups/${encodeURIComponent(current)}/fork`, { exclude, name });
+  $('fork-form').hidden = true;
+  await openGroup(fork.key);
+});
+$('audit-button').addEventListener('click', () => {
+  $('audit').scrollIntoView();
+  refreshAudit().catch(showError);
+});
+$('evidence-button').addEventListener('click', () => {
+  if (current === null) return;
+  const group = current;
+  api<unknown>('GET', `groups/${encodeURIComponent(group)}/evidence`)
+    .then((bundle) => {
+      // A file the person can hand to anyone: `cwtch-groups evidence verify FILE` checks it offline.
+      const blob = new Blob([`${JSON.stringify(bundle, null, 2)}\n`], { type: 'application/json' });
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = `evidence-${group.slice(0, 12)}.json`;
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+    })
+    .catch(showError);
+});
 
 refreshState()
   .then(() => {
