@@ -312,8 +312,10 @@ export class RelaySync {
     if (saved) {
       client.store.transaction(() => {
         client.batchAppends(() => {
+          // Where this page served each message: a second copy in the same page is a replay too.
+          const pageIndex = new Map<string, number>();
           for (let i = 0; mine && i < entries.length; i++) {
-            const r = this.#processEntry(rec.url, first + i, entries[i]!);
+            const r = this.#processEntry(rec.url, first + i, entries[i]!, pageIndex);
             if (r === null) continue;
             counts.ours++;
             if (r.added) {
@@ -345,6 +347,7 @@ export class RelaySync {
     url: string,
     index: number,
     entry: WireEntry,
+    pageIndex: Map<string, number>,
   ): { state: GroupState; msg: VerifiedMessage; added: boolean } | null {
     const client = this.#client;
     if (entry.envelope === null) return null;
@@ -387,7 +390,10 @@ export class RelaySync {
     // may join with the same invite, so a joiner's first envelope consumes nothing.
     checkDelay(client, state, url, index, entry.receivedMs ?? 0, msg);
     // A message we hold, served again: a replay when this relay had it at another index.
-    if (state.dag.has(msg.id)) noteDuplicate(client, state, msg, url, index, entry.envelope);
+    const idKey = `${state.key}/${toHex(msg.id)}`;
+    if (state.dag.has(msg.id))
+      noteDuplicate(client, state, msg, url, index, entry.envelope, pageIndex.get(idKey));
+    else pageIndex.set(idKey, index);
     let added: boolean;
     try {
       added = client.acceptOpened(state, msg, url, index, entry.receivedMs ?? 0);
