@@ -6,6 +6,7 @@ import { displayNameProblem } from '../client/display-names.ts';
 import { forkNews, forkStates } from '../client/forks/forks.ts';
 import { type GroupView, groupView, type SeenBy, type ViewMessage } from '../client/group-view.ts';
 import type { RelayClient } from '../client/sync/relay-client.ts';
+import { describeReplay, listReplays } from '../client/sync/relay-replay.ts';
 import { SyncEngine } from '../client/sync/sync.ts';
 import { CwtchError, EXIT_CODES, UsageError } from '../errors.ts';
 import { MAX_BODY_BYTES } from '../group/message.ts';
@@ -252,17 +253,21 @@ export function registerMessageCommands(program: Command): void {
         const forksBefore = forkStates(client);
         const evidenceBefore = new Set(listEvidence(client).map((e) => e.id));
         const sizesBefore = new Map([...client.groups.values()].map((g) => [g.key, g.dag.size]));
+        const replayKey = (r: { relay: string; servedIndex: number }) => `${r.relay} ${r.servedIndex}`;
+        const replaysBefore = new Set(listReplays(client).map(replayKey));
         const reports = await new SyncEngine(client, { onProgress: progress }).syncAll(groups);
         progress.done();
         rememberSyncOutcomes(client, reports);
         // A contradiction found on the way (a split view in gossip, a receipt the log does not
-        // honour) leaves evidence and lets sync go on; it still makes the exit status 6
-        // (docs/CLI.md "Exit status").
-        const contradictions = listEvidence(client).filter(
-          (e) => !evidenceBefore.has(e.id) && (e.json.kind === 'relay' || e.json.kind === 'receipt'),
-        );
+        // honour, a message served again at another index) leaves evidence and lets sync go on;
+        // it still makes the exit status 6 (docs/CLI.md "Exit status").
+        const contradictions = listEvidence(client)
+          .filter((e) => !evidenceBefore.has(e.id) && (e.json.kind === 'relay' || e.json.kind === 'receipt'))
+          .map((e) => String(e.json.detail));
+        for (const r of listReplays(client))
+          if (!replaysBefore.has(replayKey(r))) contradictions.push(describeReplay(r));
         const status = reportSyncErrors(reports);
-        for (const e of contradictions) printErrorLine(String(e.json.detail));
+        for (const detail of contradictions) printErrorLine(detail);
         process.exitCode = contradictions.length > 0 ? EXIT_CODES.inconsistency : status;
         if (opts.json) return printJson(reports);
         for (const r of reports) {

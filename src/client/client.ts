@@ -39,6 +39,8 @@ import {
   asSeq,
   type GossipedCheckpoint,
   MAX_BODY_BYTES,
+  MESSAGE_VERSION,
+  MESSAGE_VERSION_NO_CLAIM,
   MessageKind,
   openSignedMessage,
   type VerifiedMessage,
@@ -691,7 +693,10 @@ export class Client implements ClientContext {
     const keys = state.ring.keys(epoch);
     if (keys === null) throw new UsageError('epoch-erased', 'this group’s current keys are not available');
     const seq = state.dag.nextSeq(me);
+    // Only complete messages are chosen (MessageDag.chooseParents); our own previous one is always
+    // first, and claiming to hold every parent's ancestry needs it complete too (message.ts).
     const parents = state.dag.chooseParents(me);
+    const holdsAncestry = seq === 0 || parents[0] === undefined || state.dag.isComplete(parents[0]);
     // Timestamps never run backwards from a parent's: a skewed clock must not make us look like a backdater.
     let timestamp = now;
     for (const p of parents) timestamp = Math.max(timestamp, state.dag.get(p)?.timestamp ?? 0);
@@ -706,6 +711,7 @@ export class Client implements ClientContext {
       kind,
       body,
       checkpoint: this.#gossip(state),
+      version: holdsAncestry ? MESSAGE_VERSION : MESSAGE_VERSION_NO_CLAIM,
       ...(useIntro ? { introNonce: state.record.myIntro! } : {}),
     });
     const post: PostRecord = {
@@ -781,6 +787,8 @@ export class Client implements ClientContext {
     const me = toHex(this.identity.keyPair.publicKey);
     let order = state.dag.displayOrder();
     if (limit !== undefined) order = order.slice(Math.max(0, order.length - limit));
+    // "Seen by M" only where M's messages prove M holds it (MessageDag.heldBy, docs/PROTOCOL.md §5).
+    const heldBy = state.dag.heldBy((m) => m.version >= MESSAGE_VERSION);
     return order.map((m) => {
       const author = toHex(m.author);
       return {
@@ -792,7 +800,7 @@ export class Client implements ClientContext {
         timestamp: m.timestamp,
         kind: m.kind,
         text: m.kind === MessageKind.text || m.kind === MessageKind.join ? decodeText(m.body) : null,
-        seenBy: author === me ? state.dag.seenBy(m.id).map((a) => onionAddressOf(a)) : [],
+        seenBy: author === me ? heldBy(m.id).map((a) => onionAddressOf(a)) : [],
         waitingForParents: state.dag.isWaiting(m.id),
       };
     });

@@ -26,14 +26,17 @@ export interface GroupState {
   readonly checker: ConsistencyChecker;
   /** authorHex → display name from their join message. */
   readonly names: Map<string, string>;
-  /** Tag mismatches and undecryptable-but-tagged envelopes: misbehaviour by a key holder. */
+  /**
+   * Tag mismatches and tagged envelopes whose content is wrong (misbehaviour by a key holder), and
+   * `junk`: a tagged envelope that does not open, which anyone who saw the tag could post.
+   */
   readonly anomalies: Anomaly[];
   /** Intro nonce (hex) → timestamp of the invite notice that announced it. */
   readonly introNotices: Map<string, number>;
 }
 
 export interface Anomaly {
-  readonly type: 'tag-mismatch' | 'bad-envelope' | 'id-conflict';
+  readonly type: 'tag-mismatch' | 'bad-envelope' | 'id-conflict' | 'junk';
   readonly relay: string;
   readonly index: number;
   readonly detail: string;

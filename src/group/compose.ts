@@ -27,6 +27,11 @@ export interface ComposeInput {
   readonly checkpoint?: GossipedCheckpoint | null;
   /** A joiner's first message is tagged with its invite's intro nonce, which members expect. */
   readonly introNonce?: Uint8Array;
+  /**
+   * MESSAGE_VERSION (default) only when the author holds the full ancestry of every parent;
+   * MESSAGE_VERSION_NO_CLAIM otherwise (message.ts).
+   */
+  readonly version?: number;
 }
 
 export interface Composed {
@@ -37,7 +42,7 @@ export interface Composed {
 export function composeMessage(input: ComposeInput): Composed {
   const message = signMessage(
     {
-      version: MESSAGE_VERSION,
+      version: input.version ?? MESSAGE_VERSION,
       groupId: input.groupId,
       epoch: input.keys.epoch,
       author: input.author.keyPair.publicKey,

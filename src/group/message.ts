@@ -26,7 +26,16 @@ import { expectArray, expectBytes, MapReader } from '../wire/schema.ts';
 import { asEpoch, type Epoch } from './epoch.ts';
 import { GROUP_ID_BYTES } from './group-id.ts';
 
-export const MESSAGE_VERSION = 1;
+/**
+ * The version a client writes when every parent's full ancestry is in its hands: the message then
+ * says "I hold each message I cite and everything it descends from", and readers may count it
+ * as an acknowledgement of all those messages (docs/PROTOCOL.md §5, "seen by"). Version 1 makes
+ * no such claim: only its direct parents count as seen by its author.
+ */
+export const MESSAGE_VERSION = 2;
+/** A message written without the holding claim (older clients; an author whose own chain has a gap). */
+export const MESSAGE_VERSION_NO_CLAIM = 1;
+const VERSIONS: readonly number[] = [MESSAGE_VERSION_NO_CLAIM, MESSAGE_VERSION];
 export const MAX_PARENTS = 8;
 /** The largest body any message may carry; every message of at most this size fits one envelope. */
 export const MAX_BODY_BYTES = 1200;
@@ -97,8 +106,8 @@ function checkpointMap(c: GossipedCheckpoint): CborMap {
 }
 
 function validateContent(c: MessageContent): void {
-  if (c.version !== MESSAGE_VERSION)
-    throw new UsageError('bad-argument', `version must be ${MESSAGE_VERSION}`);
+  if (!VERSIONS.includes(c.version))
+    throw new UsageError('bad-argument', `version must be one of ${VERSIONS.join(', ')}`);
   if (c.groupId.length !== GROUP_ID_BYTES) throw new UsageError('bad-argument', 'groupId must be 32 bytes');
   if (c.author.length !== ED25519_PUBLIC_BYTES)
     throw new UsageError('bad-argument', 'author must be 32 bytes');
@@ -156,11 +165,11 @@ export function encodeContent(c: MessageContent): Uint8Array {
   );
 }
 
-/** @throws CodecError when content bytes are not a canonical, valid version-1 content. */
+/** @throws CodecError when content bytes are not a canonical, valid version-1 or -2 content. */
 export function decodeContent(bytes: Uint8Array): MessageContent {
   const r = MapReader.of(decodeCbor(bytes), 'message');
   const version = r.uint(1, 'version');
-  if (version !== MESSAGE_VERSION)
+  if (!VERSIONS.includes(version))
     throw new CodecError('unknown-version', `message version ${version} is not supported`);
   const groupId = r.bytes(2, 'groupId', GROUP_ID_BYTES);
   const epoch = r.uint(3, 'epoch') as Epoch;

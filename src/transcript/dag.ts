@@ -354,7 +354,11 @@ export class MessageDag<M extends DagMessage = DagMessage> {
 
   /**
    * Parents for a new message by `me`: my previous message first (protocol rule: when seq > 0,
-   * parents[0] MUST be the author's own previous message), then current heads of other authors.
+   * parents[0] MUST be the author's own previous message), then the heads of other authors among
+   * the complete messages (every ancestor present: {@link isComplete}). A message whose history
+   * has a gap is never cited, nor is anything after the gap: citing it would tell readers that its
+   * whole ancestry is in my hands, which "seen by" relies on (docs/PROTOCOL.md §5); its complete
+   * ancestors are cited instead.
    *
    * When more heads compete than slots remain, the choice is deterministic: heads are ranked by most
    * recent claimed timestamp, then id bytes; first the best-ranked head of each distinct author is
@@ -381,10 +385,7 @@ export class MessageDag<M extends DagMessage = DagMessage> {
       if (latest !== undefined) out.push(latest.msg.id);
     }
     const candidates: DagNode<M>[] = [];
-    for (const hk of this.#heads) {
-      const n = this.#nodes.get(hk)!;
-      if (n.author.key !== meKey) candidates.push(n);
-    }
+    for (const n of this.#completeHeads()) if (n.author.key !== meKey) candidates.push(n);
     candidates.sort(recentFirst);
     const slots = maxParents - out.length;
     let chosen: DagNode<M>[];
@@ -466,6 +467,40 @@ export class MessageDag<M extends DagMessage = DagMessage> {
     return this.#seenBy(this.#node(id));
   }
 
+  /**
+   * Who holds each message, as far as the messages prove it: a function from a present message's
+   * id to the other authors (ordered by key bytes) with a message that
+   * - names it as a parent (citing a message is holding it), or
+   * - descends from it and `claimsAncestry` (its author states that it held the full ancestry of
+   *   every parent when it wrote it: docs/PROTOCOL.md §5, version 2).
+   * Unlike {@link seenBy}, a message that only descends from it through another author's message
+   * proves nothing about its author without that claim: the other message may name it while its
+   * author lacked it (a gap the relay made). One pass over the DAG, children before parents.
+   */
+  heldBy(claimsAncestry: (m: M) => boolean): (id: Uint8Array) => Uint8Array[] {
+    const order = this.displayOrder();
+    const deep = new Map<DagNode<M>, Set<AuthorState<M>>>();
+    const direct = new Map<DagNode<M>, Set<AuthorState<M>>>();
+    for (let i = order.length - 1; i >= 0; i--) {
+      const n = this.#nodes.get(keyOf(order[i]!.id))!;
+      const d = new Set<AuthorState<M>>();
+      const g = new Set<AuthorState<M>>();
+      for (const k of this.#children.get(n.key) ?? []) {
+        d.add(k.author);
+        if (claimsAncestry(k.msg)) g.add(k.author);
+        for (const a of deep.get(k) ?? []) g.add(a);
+      }
+      direct.set(n, d);
+      deep.set(n, g);
+    }
+    return (id) => {
+      const n = this.#node(id);
+      const out = new Set([...direct.get(n)!, ...deep.get(n)!]);
+      out.delete(n.author);
+      return [...out].sort(byKey).map((a) => a.id);
+    };
+  }
+
   /** {@link seenBy} for every present message of `author`, ordered by seq, then id bytes. */
   acknowledgementsFor(author: Uint8Array): Acknowledgement[] {
     assertBytes('author', author, AUTHOR_BYTES);
@@ -495,6 +530,32 @@ export class MessageDag<M extends DagMessage = DagMessage> {
     const out: DagNode<M>[] = [];
     for (const k of keys) out.push(this.#nodes.get(k)!);
     return out.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+  }
+
+  /**
+   * Complete messages with no complete child: the heads of the part of the DAG whose history is
+   * whole. Found from the heads down through incomplete messages only (everything after a gap is
+   * incomplete), so the cost is the size of the incomplete part.
+   */
+  #completeHeads(): DagNode<M>[] {
+    const out = new Set<DagNode<M>>();
+    const seen = new Set<DagNode<M>>();
+    const stack: DagNode<M>[] = [];
+    for (const hk of this.#heads) {
+      const n = this.#nodes.get(hk)!;
+      if (n.pendingParents === 0) out.add(n);
+      else stack.push(n);
+    }
+    for (let n = stack.pop(); n !== undefined; n = stack.pop()) {
+      if (seen.has(n)) continue;
+      seen.add(n);
+      for (const p of n.parentNodes) {
+        if (p === undefined) continue;
+        if (p.pendingParents > 0) stack.push(p);
+        else if (!(this.#children.get(p.key) ?? []).some((k) => k.pendingParents === 0)) out.add(p);
+      }
+    }
+    return [...out];
   }
 
   /** A message just became complete: children whose last pending parent it was become complete. */

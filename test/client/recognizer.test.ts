@@ -49,3 +49,21 @@ test('gaps (missing seqs) stay expected however far the author goes on; other gr
   assert.equal(r.lookupEnvelope(randomBytes(8)), undefined, 'too short to carry a tag');
   assert.equal(r.lookup(introTag(keys[0]!.tagKey, randomBytes(16))), undefined);
 });
+
+test('a fresh recogniser (a profile opened again) recognises the seqs held below the latest, down to TAG_KEEP_BELOW', () => {
+  const keys = groupKeys();
+  const author = randomBytes(32);
+  const live = new Recognizer();
+  for (let seq = 0; seq < 200; seq++) live.expectAuthor('g', keys, author, seq + 1);
+  const fresh = new Recognizer();
+  fresh.expectAuthor('g', keys, author, 200);
+  for (const seq of [199, 200 - TAG_KEEP_BELOW, 150]) {
+    const tag = messageTag(keys[1]!.tagKey, author, seq);
+    assert.ok(live.lookup(tag), `live process holds seq ${seq}`);
+    assert.ok(fresh.lookup(tag), `a fresh process holds seq ${seq} too`);
+  }
+  const old = messageTag(keys[1]!.tagKey, author, 200 - TAG_KEEP_BELOW - 1);
+  assert.equal(fresh.lookup(old), undefined, 'older seqs are forgotten by both');
+  assert.equal(live.lookup(old), undefined);
+  assert.equal(fresh.size, live.size);
+});

@@ -85,6 +85,7 @@ const T = {
       'relay-replay',
       'relay-delay',
       'relay-impostor',
+      'junk-envelope',
       'member-anomaly',
     ),
   ),

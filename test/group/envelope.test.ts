@@ -171,7 +171,12 @@ test('tampering with any field of a signed message is rejected', () => {
   }
   // Unknown fields and a changed version are malformed, not merely unsigned.
   assert.throws(() => openSignedMessage(tamperedSigned(message.signed, (m) => m.set(11, 0))), CodecError);
-  assert.throws(() => openSignedMessage(tamperedSigned(message.signed, (m) => m.set(1, 2))), CodecError);
+  assert.throws(() => openSignedMessage(tamperedSigned(message.signed, (m) => m.set(1, 3))), CodecError);
+  // Version 1 is known (no claim to hold the parents' ancestry): dropping the claim breaks the signature.
+  assert.throws(
+    () => openSignedMessage(tamperedSigned(message.signed, (m) => m.set(1, 1))),
+    (e: unknown) => e instanceof VerifyError && e.reason === 'message-signature',
+  );
 });
 
 test('a member cannot forge a message as another member', () => {

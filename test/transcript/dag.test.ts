@@ -171,6 +171,35 @@ describe('MessageDag: heads, seq, parents', () => {
     assert.deepEqual(hexes(dag.chooseParents(A, 1)), [hex(a1.id)]);
   });
 
+  it('chooseParents never cites a message whose history has a gap, nor anything after it: it cites the complete ancestors', () => {
+    const c1 = msg('c1', C, 0, [], 1);
+    const c2 = msg('c2', C, 1, [c1.id], 2);
+    const c3 = msg('c3', C, 2, [c2.id], 3); // never arrives
+    const c4 = msg('c4', C, 3, [c3.id], 4);
+    const b0 = msg('b0', B, 0, [c4.id], 5);
+    const dag = new MessageDag();
+    for (const m of [c1, c2, c4, b0]) dag.insert(m);
+    assert.deepEqual(hexes(dag.chooseParents(A)), [hex(c2.id)]);
+    dag.insert(c3);
+    assert.deepEqual(hexes(dag.chooseParents(A)), [hex(b0.id)], 'once the gap is filled, the head');
+  });
+
+  it('heldBy: a reference beyond direct parents counts only when its message claims to hold the ancestry', () => {
+    const c1 = msg('c1', C, 0, [], 1);
+    const c2 = msg('c2', C, 1, [c1.id], 2);
+    const a0 = msg('a0', A, 0, [c2.id], 3); // names c2 directly
+    const b0 = msg('b0', B, 0, [a0.id], 4); // descends from c1, c2 only through a0
+    const dag = new MessageDag();
+    for (const m of [c1, c2, a0, b0]) dag.insert(m);
+    const none = dag.heldBy(() => false);
+    assert.deepEqual(hexes(none(c2.id)), [hex(A)], 'a direct reference proves holding');
+    assert.deepEqual(hexes(none(c1.id)), [], 'without the claim, nothing beyond direct parents');
+    const bClaims = dag.heldBy((m) => hex(m.author) === hex(B));
+    assert.deepEqual(new Set(hexes(bClaims(c1.id))), new Set([hex(B)]));
+    assert.deepEqual(new Set(hexes(bClaims(c2.id))), new Set([hex(A), hex(B)]));
+    assert.deepEqual(hexes(bClaims(b0.id)), [], 'never its own author');
+  });
+
   it('chooseParents: with more heads than slots, one head per author first, then by recency', () => {
     const dag = new MessageDag();
     // Author B forks into 10 branches (an equivocation), all recent; C and D have one older head each.

@@ -109,7 +109,8 @@ export async function buildAudit(client: Client, ref: string): Promise<AuditRepo
   });
   for (const e of listEvidence(client, state.key)) {
     const j = e.json;
-    if (typeof j.kind !== 'string' || !['relay', 'receipt', 'anomaly', 'impostor'].includes(j.kind)) continue;
+    if (typeof j.kind !== 'string' || !['relay', 'receipt', 'anomaly', 'impostor', 'junk'].includes(j.kind))
+      continue;
     const relay = typeof j.relay === 'string' ? j.relay : 'a relay';
     // The URL says where we reach the relay; its pinned address says who signed what we hold.
     const pinned = typeof j.relay === 'string' ? client.relayRecord(j.relay)?.identityKey : undefined;
@@ -143,6 +144,17 @@ export async function buildAudit(client: Client, ref: string): Promise<AuditRepo
         since,
         what: String(j.detail),
         advice: 'export the evidence: the signed receipt and checkpoint prove it to anyone',
+      });
+    } else if (j.kind === 'junk') {
+      // Anyone who saw the tag on the relay can copy it onto junk (src/client/sync/junk.ts).
+      items.push({
+        type: 'junk-envelope',
+        title: `the relay ${relay} served junk under one of this group's detection tags`,
+        who: `${who}: it accepted and served the envelope; it may have made it or only let someone post it. No member is implicated`,
+        since,
+        what: `${String(j.detail)}. A tag is visible to anyone who reads the relay, so anyone could have copied it onto random bytes; this says nothing about any member. The envelope was ignored: nothing you read changed`,
+        advice:
+          'nothing to do about members (this is no reason to fork anyone out); if it keeps happening, the relay is being filled with junk — prefer another relay',
       });
     } else if (typeof j.replay === 'object' && j.replay !== null && !Array.isArray(j.replay)) {
       items.push({

@@ -108,6 +108,7 @@ export function buildBundle(
         keyBundle,
         receipt: j.receipt ?? null,
       });
+    else if (j.kind === 'junk') items.push({ kind: 'junk', relay, detail: j.detail ?? '' });
     else if (typeof j.replay === 'object' && j.replay !== null && !Array.isArray(j.replay))
       items.push({ kind: 'replay', relay, detail: j.detail ?? '', ...j.replay });
     else items.push({ kind: 'anomaly', relay, detail: j.detail ?? '', member: j.member ?? null });

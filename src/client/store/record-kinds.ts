@@ -130,8 +130,11 @@ export interface ReplayRecord {
 // Evidence records (src/client/evidence.ts)
 
 export interface EvidenceRecord {
-  /** impostor: a server at a pinned relay's URL presented another identity (a claim, not a proof). */
-  readonly kind: 'relay' | 'receipt' | 'anomaly' | 'impostor';
+  /**
+   * impostor: a server at a pinned relay's URL presented another identity (a claim, not a proof).
+   * junk: an envelope under one of our tags that does not open (src/client/sync/junk.ts).
+   */
+  readonly kind: 'relay' | 'receipt' | 'anomaly' | 'impostor' | 'junk';
   /** Group id hex, when the evidence concerns one group. */
   readonly group: string | null;
   readonly relay: string | null;
@@ -171,7 +174,7 @@ const MAX_DETAIL = 64 * 1024;
 /** A signed message or receipt, hex: two characters per byte of a 64 KiB message. */
 const MAX_HEX_BLOB = 256 * 1024;
 const MAX_MEMBERS = 256;
-const EVIDENCE_KINDS = ['relay', 'receipt', 'anomaly', 'impostor'] as const;
+const EVIDENCE_KINDS = ['relay', 'receipt', 'anomaly', 'impostor', 'junk'] as const;
 
 function m(entries: [string, CborValue][]): CborMap {
   return new Map(entries);

@@ -25,6 +25,7 @@ import { saveEvidence } from '../accountability/evidence.ts';
 import type { ClientContext, GroupState } from '../context.ts';
 import { heldKind, listRecords, writeRecord } from '../store/record-kinds.ts';
 import { KIND_HELD } from '../store/records.ts';
+import { recordJunk } from './junk.ts';
 
 /** How far two members' clocks may differ and still read each other at once. */
 export const EPOCH_GRACE_MS = 60 * 60 * 1000;
@@ -192,6 +193,11 @@ export function releaseHeld(client: ClientContext): number {
         client.acceptOpened(state, msg, h.relay, h.index, h.receivedMs);
       } catch (e) {
         if (!(e instanceof CwtchError)) throw e;
+        if (e.reason === 'envelope-aead') {
+          recordJunk(client, state, h.relay, h.index, client.recognizer.lookupEnvelope(h.envelope));
+          client.store.delete(KIND_HELD, key);
+          return;
+        }
         saveEvidence(client, {
           kind: 'anomaly',
           group: state.key,

@@ -95,6 +95,13 @@ export class Recognizer {
    * Expect `author`'s messages with seqs in [fromSeq, fromSeq + TAG_WINDOW) in each given epoch,
    * plus any `missing` seqs below (a gap we still hope to fill). Tags of seqs more than
    * TAG_KEEP_BELOW below fromSeq are forgotten (not the missing ones).
+   *
+   * The first call for an author also registers the seqs in [fromSeq − TAG_KEEP_BELOW, fromSeq):
+   * the window a process that saw every one of them arrive would still hold. A profile opened
+   * afresh (Client rebuilds its groups this way) thus recognises the envelopes it already holds
+   * down to TAG_KEEP_BELOW below each author's latest, as a long-running one does, so a relay
+   * serving one of them again is caught whichever process syncs (docs/THREAT-MODEL.md §1.1,
+   * "Replay").
    */
   expectAuthor(
     groupKey: string,
@@ -105,11 +112,12 @@ export class Recognizer {
   ): void {
     const h = `${groupKey}/${Buffer.from(author.buffer, author.byteOffset, author.length).toString('latin1')}`;
     let w = this.#authors.get(h);
+    let start: number;
     if (w === undefined) {
-      w = { horizon: -1, low: fromSeq, tags: new Map(), pinned: new Set() };
+      start = Math.max(0, fromSeq - TAG_KEEP_BELOW);
+      w = { horizon: -1, low: start, tags: new Map(), pinned: new Set() };
       this.#authors.set(h, w);
-    }
-    const start = Math.max(fromSeq, w.horizon + 1);
+    } else start = Math.max(fromSeq, w.horizon + 1);
     const end = fromSeq + TAG_WINDOW;
     for (const keys of epochs) {
       for (const seq of missing) {

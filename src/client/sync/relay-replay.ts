@@ -59,7 +59,9 @@ const locationCache = new WeakMap<GroupState, { size: number; map: ReturnType<ty
 
 /**
  * Sync met a message it already holds, at `index` of `relay`: record a replay when the relay had
- * it at another index. Called inside the page's store transaction.
+ * it at another index. Called inside the page's store transaction. `inPage` is where this relay
+ * served it earlier in the same page: messages accepted there are not stored until the page's
+ * end, so the store does not know that index yet.
  */
 export function noteDuplicate(
   client: ClientContext,
@@ -68,8 +70,9 @@ export function noteDuplicate(
   relay: string,
   index: number,
   envelope: Uint8Array,
+  inPage?: number,
 ): void {
-  const first = firstIndex(client, state, msg, relay);
+  const first = inPage ?? firstIndex(client, state, msg, relay);
   if (first === undefined || first === index) return;
   const key = `${relay} ${index}`;
   if (client.store.get(REPLAY_KIND, key) !== undefined) return;

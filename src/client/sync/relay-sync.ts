@@ -11,7 +11,7 @@
  */
 import { CwtchError, InconsistencyError, PushbackError, UsageError, VerifyError } from '../../errors.ts';
 import { openEnvelope } from '../../group/envelope.ts';
-import type { VerifiedMessage } from '../../group/message.ts';
+import { MessageKind, type VerifiedMessage } from '../../group/message.ts';
 import {
   type Checkpoint,
   noteFromCompactCheckpoint,
@@ -37,7 +37,9 @@ import { readRecord, tokensKind, writeRecord } from '../store/record-kinds.ts';
 import type { PostRecord, RelayRecord } from '../store/records.ts';
 import { checkDelay, noteOffset, notePage, noteServed } from './delay.ts';
 import { holdIfFuture, rollEpochs } from './epochs.ts';
+import { recordJunk } from './junk.ts';
 import { recordReplay, replayedMessage } from './member-replay.ts';
+import type { Expected } from './recognizer.ts';
 import type { RelayClient } from './relay-client.ts';
 import { noteDuplicate, proveReplays } from './relay-replay.ts';
 import type { RelaySyncReport } from './report.ts';
@@ -312,8 +314,10 @@ export class RelaySync {
     if (saved) {
       client.store.transaction(() => {
         client.batchAppends(() => {
+          // Where this page served each message: a second copy in the same page is a replay too.
+          const pageIndex = new Map<string, number>();
           for (let i = 0; mine && i < entries.length; i++) {
-            const r = this.#processEntry(rec.url, first + i, entries[i]!);
+            const r = this.#processEntry(rec.url, first + i, entries[i]!, pageIndex);
             if (r === null) continue;
             counts.ours++;
             if (r.added) {
@@ -345,6 +349,7 @@ export class RelaySync {
     url: string,
     index: number,
     entry: WireEntry,
+    pageIndex: Map<string, number>,
   ): { state: GroupState; msg: VerifiedMessage; added: boolean } | null {
     const client = this.#client;
     if (entry.envelope === null) return null;
@@ -359,8 +364,12 @@ export class RelaySync {
     try {
       msg = openEnvelope(entry.envelope, { groupId: state.record.id, keys });
     } catch (e) {
-      // Only a key holder can produce a tag we expect; a failure here is a member's misbehaviour
-      // (or damage), never silently dropped.
+      // A tag is public once its envelope is on the relay: junk under it proves nothing about
+      // members (junk.ts). Content that does authenticate but is wrong came from a key holder.
+      if (e instanceof CwtchError && e.reason === 'envelope-aead') {
+        recordJunk(client, state, url, index, expected);
+        return null;
+      }
       const replayed = e instanceof CwtchError ? replayedMessage(entry.envelope, keys, e) : null;
       if (replayed !== null) {
         state.anomalies.push({ type: 'bad-envelope', relay: url, index, detail: 'replay' });
@@ -371,23 +380,23 @@ export class RelaySync {
       this.#anomaly(state, { type: 'bad-envelope', relay: url, index, detail });
       return null;
     }
-    if (
-      expected.kind === 'message' &&
-      (!bytesEqual(expected.author, msg.author) || expected.seq !== msg.seq)
-    ) {
+    const mismatch = tagMismatch(expected, msg);
+    if (mismatch !== null)
       this.#anomaly(state, {
         type: 'tag-mismatch',
         relay: url,
         index,
         author: toHex(msg.author),
-        detail: `envelope tagged as seq ${expected.seq} of ${toHex(expected.author).slice(0, 12)} holds seq ${msg.seq} of ${toHex(msg.author).slice(0, 12)}`,
+        detail: mismatch,
       });
-    }
     // An intro nonce stays expected until its invite expires (Client #liveIntros): someone else
     // may join with the same invite, so a joiner's first envelope consumes nothing.
     checkDelay(client, state, url, index, entry.receivedMs ?? 0, msg);
     // A message we hold, served again: a replay when this relay had it at another index.
-    if (state.dag.has(msg.id)) noteDuplicate(client, state, msg, url, index, entry.envelope);
+    const idKey = `${state.key}/${toHex(msg.id)}`;
+    if (state.dag.has(msg.id))
+      noteDuplicate(client, state, msg, url, index, entry.envelope, pageIndex.get(idKey));
+    else pageIndex.set(idKey, index);
     let added: boolean;
     try {
       added = client.acceptOpened(state, msg, url, index, entry.receivedMs ?? 0);
@@ -699,6 +708,22 @@ export class RelaySync {
     }
     return verified;
   }
+}
+
+/**
+ * How an opened message contradicts what its tag announced, or null. A message tag announces
+ * (author, seq); an intro tag announces a joiner's first message: seq 0, a join (docs/PROTOCOL.md
+ * §7). The envelope authenticated, so a key holder sealed it.
+ */
+function tagMismatch(expected: Expected, msg: VerifiedMessage): string | null {
+  const who = `seq ${msg.seq} (kind ${msg.kind}) of ${toHex(msg.author).slice(0, 12)}`;
+  if (expected.kind === 'message')
+    return bytesEqual(expected.author, msg.author) && expected.seq === msg.seq
+      ? null
+      : `envelope tagged as seq ${expected.seq} of ${toHex(expected.author).slice(0, 12)} holds ${who}`;
+  return msg.seq === 0 && msg.kind === MessageKind.join
+    ? null
+    : `envelope tagged as a joiner's first message (an invite's intro) holds ${who}`;
 }
 
 /**
