@@ -8,11 +8,18 @@
  * this process's own event-loop delays (a pessimistic bias).
  *
  * Pacing: a 1 ms timer sends whatever is due by the clock (rate × elapsed), round-robin over the
- * posters; each poster stays under the relay's per-connection rate limit.
+ * posters; each poster stays under the relay's per-connection rate limit. A post the relay pushes
+ * back (pushback/…, e.g. too-many-in-flight during a stall) is sent again after the retry-after it
+ * names, as a client does; its latency still counts from the first attempt (the time is in the
+ * envelope), and only a post given up after MAX_POST_ATTEMPTS is a post error.
+ *
+ * Missing is counted per subscriber and per post: every post sent must reach every subscriber
+ * once; a post that never got in is missing for all of them, a delivery seen twice is counted as
+ * a duplicate, not as a second delivery.
  */
 import type { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
-import { CwtchError } from '../../src/errors.ts';
+import { CwtchError, PushbackError } from '../../src/errors.ts';
 import { ENVELOPE_BYTES } from '../../src/wire/frames.ts';
 import { quantileSorted, sleep } from '../lib/stats.ts';
 import { closeClients, connectClients } from './ingest.ts';
@@ -38,8 +45,12 @@ export interface LatencyResult {
   readonly posted: number;
   /** Achieved posting rate over the measured part. */
   readonly postedRate: number;
-  /** Deliveries expected but not seen (bounded wait after the last post). */
+  /** Deliveries expected (every post sent × every subscriber) but not seen (bounded wait). */
   readonly missing: number;
+  /** Deliveries of an envelope a subscriber had already been given. */
+  readonly duplicates: number;
+  /** Posts sent again after a pushback, by reason (each retry once). */
+  readonly retries: Record<string, number>;
   readonly postErrors: number;
   /** Post failures by error reason. */
   readonly errorReasons: Record<string, number>;
@@ -50,6 +61,8 @@ export interface LatencyResult {
 }
 
 const MAGIC_AT = 16;
+/** Attempts per post before it counts as a post error. */
+const MAX_POST_ATTEMPTS = 8;
 
 export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
   const runId = randomBytes(8);
@@ -60,6 +73,9 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
   const samples = new Float64Array(capacity);
   let count = 0;
   let delivered = 0;
+  let duplicates = 0;
+  /** Per subscriber, one byte per post sequence number: seen or not. */
+  const seen = Array.from({ length: opts.subscribers }, () => new Uint8Array(total));
   /** Post time of each measured envelope, and its slowest delivery. */
   const postTimes = new Float64Array(measured);
   const slowest = new Float64Array(measured);
@@ -68,7 +84,8 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
   const posters: RelayClient[] = [];
   try {
     posters.push(...(await connectClients(opts.url, opts.posters)));
-    for (const sub of subscribers) {
+    for (const [s, sub] of subscribers.entries()) {
+      const seenHere = seen[s]!;
       sub.onEntries((frame) => {
         const t = performance.now();
         for (const entry of frame.entries) {
@@ -76,8 +93,14 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
           if (e === null || e.length !== ENVELOPE_BYTES) continue;
           const view = Buffer.from(e.buffer, e.byteOffset, e.byteLength);
           if (!view.subarray(MAGIC_AT, MAGIC_AT + 8).equals(runId)) continue;
-          delivered++;
           const seq = view.readUInt32LE(8);
+          if (seq >= total) continue;
+          if (seenHere[seq] === 1) {
+            duplicates++;
+            continue;
+          }
+          seenHere[seq] = 1;
+          delivered++;
           if (seq >= warmupPosts && count < capacity) {
             const postedAt = view.readDoubleLE(0);
             const latency = t - postedAt;
@@ -103,6 +126,24 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
     let receipts = 0;
     let postErrors = 0;
     const errorReasons: Record<string, number> = {};
+    const retries: Record<string, number> = {};
+    const post = (poster: RelayClient, e: Buffer, attempt: number): void => {
+      poster.request({ type: 'post', envelope: e, token: null }, 'receipt').then(
+        () => {
+          receipts++;
+        },
+        (error: unknown) => {
+          if (error instanceof PushbackError && attempt + 1 < MAX_POST_ATTEMPTS) {
+            retries[error.reason] = (retries[error.reason] ?? 0) + 1;
+            setTimeout(() => post(poster, e, attempt + 1), error.retryAfterMs);
+            return;
+          }
+          postErrors++;
+          const reason = error instanceof CwtchError ? error.reason : String(error).slice(0, 60);
+          errorReasons[reason] = (errorReasons[reason] ?? 0) + 1;
+        },
+      );
+    };
     const start = performance.now();
     let measureStart = 0;
     let measureEnd = 0;
@@ -124,16 +165,7 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
           e.writeDoubleLE(performance.now(), 0);
           const poster = posters[sent % posters.length]!;
           sent++;
-          poster.request({ type: 'post', envelope: e, token: null }, 'receipt').then(
-            () => {
-              receipts++;
-            },
-            (error: unknown) => {
-              postErrors++;
-              const reason = error instanceof CwtchError ? error.reason : String(error).slice(0, 60);
-              errorReasons[reason] = (errorReasons[reason] ?? 0) + 1;
-            },
-          );
+          post(poster, e, 0);
         }
         if (sent >= total || t > deadline) {
           measureEnd = performance.now();
@@ -145,8 +177,8 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
     });
     // Let the last deliveries arrive (bounded).
     const expected = sent * opts.subscribers;
+    for (let waited = 0; receipts + postErrors < sent && waited < 10_000; waited += 20) await sleep(20);
     for (let waited = 0; delivered < expected && waited < 5000; waited += 20) await sleep(20);
-    for (let waited = 0; receipts + postErrors < sent && waited < 5000; waited += 20) await sleep(20);
 
     const sorted = samples.slice(0, count).sort();
     // The slowest delivery per 250 ms of post time, for the 20 slowest such slices: whether the
@@ -171,6 +203,8 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
       posted: sent,
       postedRate: ((sent - warmupPosts) * 1000) / elapsed,
       missing: expected - delivered,
+      duplicates,
+      retries,
       postErrors,
       errorReasons,
       worst,

@@ -105,6 +105,7 @@ const LIMIT_FLAGS: readonly (readonly [flag: string, key: keyof RelayLimits, wha
   ['--high-water-bytes', 'highWaterBytes', 'queued bytes above which catch-up pauses'],
   ['--max-buffered-bytes', 'maxBufferedBytes', 'queued bytes above which a subscriber is dropped'],
   ['--page-entries', 'pageEntries', 'entries per sync page or live push'],
+  ['--max-output-bytes', 'maxOutputBytes', 'queued output bytes across all connections'],
 ];
 
 function camel(flag: string): string {
@@ -121,6 +122,7 @@ interface RunOptions {
   powDifficulty: number;
   retainEntries?: number;
   retainDays?: number;
+  maxLogBytes?: number;
   logLevel: string;
   tor?: boolean;
   torControl?: string;
@@ -161,6 +163,11 @@ export function registerRelayCommands(program: Command): void {
       intOption('--retain-entries'),
     )
     .option('--retain-days <d>', 'drop envelope bodies older than D days', intOption('--retain-days'))
+    .option(
+      '--max-log-bytes <bytes>',
+      'disk quota: envelope bodies held (past it, posts get pushback relay-full; default 8 GiB)',
+      intOption('--max-log-bytes'),
+    )
     .option('--log-level <level>', 'pino log level (logs go to stderr, never envelope content)', 'info')
     .option('--tor', 'also publish the relay as a Tor onion service at its own address (starts tor)')
     .option('--tor-control <host:port>', 'with --tor: use the running tor with this control port')
@@ -223,6 +230,7 @@ export function registerRelayCommands(program: Command): void {
       const value = opts[camel(flag)];
       if (typeof value === 'number') limits[key] = value;
     }
+    if (typeof opts.maxLogBytes === 'number') limits.maxLogBytes = opts.maxLogBytes;
     const running = await startRelay({
       dataDir,
       ...(opts.db === undefined

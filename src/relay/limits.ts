@@ -27,6 +27,17 @@ export interface RelayLimits {
   readonly maxBufferedBytes: number;
   /** Most entries in one sync page or live push. */
   readonly pageEntries: number;
+  /**
+   * Bytes queued for output across ALL connections (issue 13 finding 6: without a global bound,
+   * connections that send requests and never read grow the relay's memory without limit). Over
+   * it, the connections whose queues have made no progress for the longest are cut first.
+   */
+  readonly maxOutputBytes: number;
+  /**
+   * Disk quota: envelope bodies the relay holds (entries not pruned by retention × the envelope
+   * size). A post that would exceed it is refused with pushback/relay-full (docs/storage.md).
+   */
+  readonly maxLogBytes: number;
 }
 
 export const DEFAULT_RELAY_LIMITS: RelayLimits = {
@@ -39,6 +50,8 @@ export const DEFAULT_RELAY_LIMITS: RelayLimits = {
   highWaterBytes: 1024 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
   pageEntries: Math.min(256, MAX_PAGE_ENTRIES),
+  maxOutputBytes: 64 * 1024 * 1024,
+  maxLogBytes: 8 * 1024 * 1024 * 1024,
 };
 
 /**
@@ -55,7 +68,8 @@ export function maxEntriesFrameBytes(pageEntries: number, envelopeBytes: number)
  * @throws UsageError 'bad-argument' naming the limit that is not a positive safe integer, a page
  *   that exceeds the frame limits, or a slow-consumer bound that a well-behaved subscriber could
  *   reach: a catching-up subscriber is sent a page whenever its queue is at or below
- *   highWaterBytes, so maxBufferedBytes MUST leave room for one more page above it.
+ *   highWaterBytes, so maxBufferedBytes MUST leave room for one more page above it, and the
+ *   global maxOutputBytes room for two such subscribers; a quota below one envelope.
  */
 export function resolveRelayLimits(overrides: Partial<RelayLimits>, envelopeBytes: number): RelayLimits {
   const limits: RelayLimits = { ...DEFAULT_RELAY_LIMITS, ...overrides };
@@ -75,6 +89,15 @@ export function resolveRelayLimits(overrides: Partial<RelayLimits>, envelopeByte
       'bad-argument',
       `relay limit maxBufferedBytes must be at least highWaterBytes + one page (${limits.highWaterBytes + page})`,
     );
+  }
+  if (limits.maxOutputBytes < 2 * (limits.highWaterBytes + page)) {
+    throw new UsageError(
+      'bad-argument',
+      `relay limit maxOutputBytes must be at least twice highWaterBytes + one page (${2 * (limits.highWaterBytes + page)})`,
+    );
+  }
+  if (limits.maxLogBytes < envelopeBytes) {
+    throw new UsageError('bad-argument', `relay limit maxLogBytes must hold one envelope (${envelopeBytes})`);
   }
   return limits;
 }

@@ -9,6 +9,16 @@
  * - After a codec error on a frame, the relay closes that connection and keeps serving others.
  * - A subscriber that does not read is disconnected once its buffered bytes exceed the bound;
  *   it never slows other connections.
+ * - A live subscriber that falls behind (its queue over highWaterBytes) is not skipped: its live
+ *   pushes stop and it is served from its cursor like a new subscriber, then goes live again, so
+ *   a live delivery is never silently missed (docs/PROTOCOL.md §8).
+ *
+ * Memory (issue 13 finding 6): every byte handed to a socket is counted per connection and for
+ * the relay as a whole until its write completes. A connection whose queue is over
+ * highWaterBytes is not read from (back-pressure: a peer that does not read cannot make the relay
+ * produce more for it), its syncs are served one at a time and only once its queue has drained,
+ * and when the relay's total is over maxOutputBytes the connections that have made no write
+ * progress for the longest are cut first, so a reader keeps being served.
  *
  * Bounds on what an unauthenticated peer can hold: a TCP connection that has not completed the
  * WebSocket upgrade within the handshake timeout is closed by the HTTP layer (408), and the
@@ -79,6 +89,13 @@ export class RelayServer {
   readonly #unsubscribeBatches: () => void;
   readonly #emptyCheckpoint: StoredCheckpoint;
   #closing = false;
+  /** Bytes handed to sockets whose writes have not completed, across all connections. */
+  #outputBytes = 0;
+  /** Posts admitted past the disk quota check and not yet answered. */
+  #pendingPosts = 0;
+  /** Retention's cut-off as last read, and when (performance.now()). */
+  #prunedBelow = 0;
+  #prunedReadAt = Number.NEGATIVE_INFINITY;
 
   private constructor(opts: RelayServerOptions, limits: RelayLimits, http: Server, wss: WebSocketServer) {
     this.#opts = opts;
@@ -155,6 +172,59 @@ export class RelayServer {
     return this.#connections.size;
   }
 
+  /** Bytes queued for output across all connections (writes not yet completed). */
+  get outputBytes(): number {
+    return this.#outputBytes;
+  }
+
+  /** Count `n` more queued bytes; over the global budget, cut the most stalled connections. */
+  reserveOutput(n: number): void {
+    this.#outputBytes += n;
+    while (this.#outputBytes > this.#limits.maxOutputBytes) {
+      // Fairness: the connection whose queue has waited longest without a completed write is one
+      // that does not read; a reading connection makes progress whenever the network does.
+      let worst: RelayConnection | undefined;
+      for (const c of this.#connections) {
+        if (c.queuedBytes > 0 && (worst === undefined || c.progressAt < worst.progressAt)) worst = c;
+      }
+      if (worst === undefined) return;
+      worst.cut('output-budget');
+    }
+  }
+
+  releaseOutput(n: number): void {
+    this.#outputBytes -= n;
+  }
+
+  /**
+   * Admit one post under the disk quota (limits.maxLogBytes), counting it until `done`.
+   * @throws PushbackError 'relay-full' when the bodies held, the posts in flight and this one
+   *   would exceed the quota. Retention's cut-off is re-read (at most once a second) before
+   *   refusing, so bodies pruned meanwhile free room at once.
+   */
+  async admitPost(): Promise<() => void> {
+    const envelope = this.#opts.storage.identity.envelopeBytes;
+    const heldAfter = (): number =>
+      (this.latestCheckpoint().size - this.#prunedBelow + this.#pendingPosts + 1) * envelope;
+    if (heldAfter() > this.#limits.maxLogBytes && performance.now() - this.#prunedReadAt > 1000) {
+      this.#prunedReadAt = performance.now();
+      this.#prunedBelow = (await this.#opts.storage.retentionState()).prunedBelow;
+    }
+    if (heldAfter() > this.#limits.maxLogBytes) {
+      throw new PushbackError(
+        'relay-full',
+        `the relay is full: it holds ${this.latestCheckpoint().size - this.#prunedBelow} envelopes and its quota is ${this.#limits.maxLogBytes} bytes`,
+        60_000,
+      );
+    }
+    this.#pendingPosts++;
+    let done = false;
+    return () => {
+      if (!done) this.#pendingPosts--;
+      done = true;
+    };
+  }
+
   get limits(): RelayLimits {
     return this.#limits;
   }
@@ -192,9 +262,16 @@ export class RelayServer {
     // Live pushes are identical for every subscriber that was proven the same previous size,
     // so each distinct frame is built and encoded once, whatever the number of subscribers.
     const frames = new Map<number, Promise<Uint8Array[]>>();
+    const end = first + batch.entries.length;
     for (const conn of this.#connections) {
       const sub = conn.subscription;
-      if (sub === null || !sub.live || sub.next !== first) continue;
+      if (sub === null || !sub.live || sub.next >= end) continue;
+      if (sub.next !== first || conn.fallingBehind) {
+        // Never skip: a subscriber whose queue is over its share, or whose cursor is not where
+        // this batch starts, is served from its cursor instead (and goes live again after).
+        conn.resumeFromCursor(sub);
+        continue;
+      }
       let pages = frames.get(sub.proven);
       if (pages === undefined) {
         pages = this.#liveFrames(batch, sub.proven);
@@ -320,6 +397,17 @@ class RelayConnection {
   /** The TCP socket under the WebSocket: corked while a burst of frames is queued (sendEncoded). */
   readonly #socket: Duplex;
   #corked = false;
+  /** Bytes handed to ws.send whose write has not completed (counted in the server's total too). */
+  #queued = 0;
+  /** performance.now() when the queue last made progress (a write completed, or it was empty). */
+  #progressAt = performance.now();
+  /** Reading is paused while the queue is over highWaterBytes (back-pressure). */
+  #readPaused = false;
+  /** Waiters for the queue to drain to highWaterBytes, and the timer that notices a stall. */
+  #drainWaiters: ((drained: boolean) => void)[] = [];
+  #stallTimer: NodeJS.Timeout | undefined;
+  /** Syncs are served one at a time, in order: the tail of that chain. */
+  #syncTail: Promise<void> = Promise.resolve();
   subscription: Subscription | null = null;
   /** Live pushes queued for this connection, sent in batch order. */
   liveTail: Promise<void> = Promise.resolve();
@@ -372,6 +460,96 @@ class RelayConnection {
     this.subscription = null;
     clearTimeout(this.#handshakeTimer);
     clearTimeout(this.#idleTimer);
+    this.#releaseQueue();
+    this.#wakeDrainWaiters(false);
+  }
+
+  get queuedBytes(): number {
+    return this.#queued;
+  }
+
+  get progressAt(): number {
+    return this.#progressAt;
+  }
+
+  /** Over its share of output: live pushes wait, and it is served from its cursor instead. */
+  get fallingBehind(): boolean {
+    return this.#queued > this.#limits.highWaterBytes;
+  }
+
+  /** Stop live pushes to `sub` and serve it from its cursor, after the pushes already queued. */
+  resumeFromCursor(sub: Subscription): void {
+    sub.live = false;
+    this.#log.debug({ from: sub.next, buffered: this.#queued }, 'subscriber behind; serving from its cursor');
+    this.liveTail = this.liveTail
+      .then(() => this.#catchUp(sub))
+      .catch((e: unknown) => this.fail(toCwtchError(e), sub.requestId));
+  }
+
+  /** Cut the connection at once (no closing handshake): its queued bytes are freed now. */
+  cut(reason: string): void {
+    this.#log.info({ buffered: this.#queued, reason }, 'cutting connection');
+    this.#closed = true;
+    this.#releaseQueue();
+    this.#wakeDrainWaiters(false);
+    this.#ws.terminate();
+  }
+
+  /** Forget this connection's queued bytes in the server's total (its writes will never count). */
+  #releaseQueue(): void {
+    this.#server.releaseOutput(this.#queued);
+    this.#queued = 0;
+    clearTimeout(this.#stallTimer);
+  }
+
+  /** A write of n bytes completed (or failed because the socket is gone). */
+  #written(n: number): void {
+    if (this.#closed) return; // released in one go by #releaseQueue
+    this.#queued -= n;
+    this.#server.releaseOutput(n);
+    this.#progressAt = performance.now();
+    if (this.#queued <= this.#limits.highWaterBytes) {
+      if (this.#readPaused && this.#queued <= this.#limits.highWaterBytes >> 1) {
+        this.#readPaused = false;
+        this.#ws.resume();
+      }
+      this.#wakeDrainWaiters(true);
+    }
+  }
+
+  #wakeDrainWaiters(drained: boolean): void {
+    if (this.#drainWaiters.length === 0) return;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
+    for (const w of waiters) w(drained);
+  }
+
+  /**
+   * True once the queue is at or below highWaterBytes; false if the connection closes, the relay
+   * shuts down, or the queue makes no progress for idleTimeoutMs (then it is dropped as a slow
+   * consumer: a subscribed connection is never idle, so this is what bounds a non-reader).
+   */
+  #drained(): Promise<boolean> {
+    if (this.#closed || this.#draining) return Promise.resolve(false);
+    if (this.#queued <= this.#limits.highWaterBytes) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      this.#drainWaiters.push(resolve);
+      if (this.#stallTimer === undefined) this.#armStall(this.#limits.idleTimeoutMs);
+    });
+  }
+
+  #armStall(ms: number): void {
+    this.#stallTimer = setTimeout(() => {
+      this.#stallTimer = undefined;
+      if (this.#closed || this.#drainWaiters.length === 0) return;
+      const stalled = performance.now() - this.#progressAt;
+      if (stalled >= this.#limits.idleTimeoutMs) {
+        this.#wakeDrainWaiters(false);
+        this.#dropSlowConsumer();
+      } else this.#armStall(Math.max(1, this.#limits.idleTimeoutMs - stalled));
+    }, ms);
   }
 
   close(code: number, reason: string): void {
@@ -391,6 +569,7 @@ class RelayConnection {
   /** Finish the requests in flight (at most graceMs), then close with 1001. */
   async shutdown(graceMs: number): Promise<void> {
     this.#draining = true;
+    this.#wakeDrainWaiters(false);
     if (this.#inFlight > 0 && !this.#closed) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs);
@@ -406,7 +585,8 @@ class RelayConnection {
   /** Queue encoded bytes; drop the connection if the peer is not reading. */
   sendEncoded(bytes: Uint8Array): void {
     if (this.#closed) return;
-    if (this.#ws.bufferedAmount + bytes.length > this.#limits.maxBufferedBytes) {
+    const n = bytes.length;
+    if (this.#queued + n > this.#limits.maxBufferedBytes) {
       this.#dropSlowConsumer();
       return;
     }
@@ -420,7 +600,15 @@ class RelayConnection {
         this.#socket.uncork();
       });
     }
-    this.#ws.send(bytes);
+    if (this.#queued === 0) this.#progressAt = performance.now();
+    this.#queued += n;
+    this.#ws.send(bytes, () => this.#written(n));
+    if (!this.#readPaused && this.#queued > this.#limits.highWaterBytes) {
+      this.#readPaused = true;
+      this.#ws.pause();
+    }
+    // Last: over the global budget this may cut connections, this one included.
+    this.#server.reserveOutput(n);
   }
 
   send(frame: RelayFrame): void {
@@ -535,29 +723,23 @@ class RelayConnection {
             throw new UsageError('token-required', 'this relay requires an anti-spam token per post');
           token = opts.issuer.verifyToken(f.token);
         }
-        const { receipt, duplicate } = await opts.sequencer.submit(
-          f.envelope,
-          token === undefined ? {} : { token },
-        );
+        const admitted = await this.#server.admitPost();
+        let answer: Awaited<ReturnType<Sequencer['submit']>>;
+        try {
+          answer = await opts.sequencer.submit(f.envelope, token === undefined ? {} : { token });
+        } finally {
+          admitted();
+        }
+        const { receipt, duplicate } = answer;
         this.send({ type: 'receipt', id: f.id, receipt: encodeReceipt(receipt), duplicate });
         return;
       }
       case 'sync': {
-        const cp = this.#server.latestCheckpoint();
-        checkRange(f.from, f.verifiedSize, cp.size);
-        const count = Math.min(f.limit, this.#limits.pageEntries, cp.size - f.from);
-        const entries = count === 0 ? [] : await opts.storage.readEntries(f.from as LogIndex, count);
-        this.send({
-          type: 'entries',
-          id: f.id,
-          first: f.from,
-          entries: entries.map(toWire),
-          checkpoint: cp.note,
-          proofFrom: f.verifiedSize,
-          consistency: await this.#server.consistency(f.verifiedSize, cp.size),
-          live: false,
-        });
-        return;
+        // One sync at a time per connection, each only once the previous answers have drained:
+        // a sync is a few bytes that buy a page of up to ~0.5 MiB (issue 13 finding 6).
+        const served = this.#syncTail.then(() => this.#serveSync(f));
+        this.#syncTail = served.catch(() => {});
+        return served;
       }
       case 'subscribe': {
         if (this.subscription !== null)
@@ -615,6 +797,25 @@ class RelayConnection {
     }
   }
 
+  async #serveSync(f: Extract<ClientFrame, { type: 'sync' }>): Promise<void> {
+    if (!(await this.#drained())) return;
+    const opts = this.#server.options;
+    const cp = this.#server.latestCheckpoint();
+    checkRange(f.from, f.verifiedSize, cp.size);
+    const count = Math.min(f.limit, this.#limits.pageEntries, cp.size - f.from);
+    const entries = count === 0 ? [] : await opts.storage.readEntries(f.from as LogIndex, count);
+    this.send({
+      type: 'entries',
+      id: f.id,
+      first: f.from,
+      entries: entries.map(toWire),
+      checkpoint: cp.note,
+      proofFrom: f.verifiedSize,
+      consistency: await this.#server.consistency(f.verifiedSize, cp.size),
+      live: false,
+    });
+  }
+
   /** Serve a new subscriber from its cursor to the head, then switch it to live pushes. */
   async #catchUp(sub: Subscription): Promise<void> {
     const opts = this.#server.options;
@@ -656,11 +857,7 @@ class RelayConnection {
       // Backpressure: let the socket drain before reading more pages into it. A subscriber that
       // reads nothing for the idle timeout is a slow consumer like a live one: without this it
       // would hold its queue and this loop forever (a subscribed connection is never idle).
-      const stalledAt = performance.now();
-      while (!this.#closed && !this.#draining && this.#ws.bufferedAmount > this.#limits.highWaterBytes) {
-        if (performance.now() - stalledAt > this.#limits.idleTimeoutMs) return this.#dropSlowConsumer();
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      if (!(await this.#drained())) return;
     }
   }
 }

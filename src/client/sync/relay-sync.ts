@@ -629,7 +629,9 @@ export class RelaySync {
         const r = await conn.request({ type: 'post', envelope, token }, 'receipt');
         return decodeReceipt(r.receipt);
       } catch (e) {
-        if (!(e instanceof PushbackError) || attempt >= 8) throw e;
+        // A relay that asks for a long wait (pushback/relay-full: its disk quota) is reported
+        // now; the post stays in the outbox for the next sync.
+        if (!(e instanceof PushbackError) || attempt >= 8 || e.retryAfterMs > 5000) throw e;
         await new Promise((res) => setTimeout(res, Math.max(delay, e.retryAfterMs)));
         delay = Math.min(delay * 2, 5000);
       }
