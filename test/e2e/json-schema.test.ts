@@ -84,6 +84,7 @@ const T = {
       'relay-receipt',
       'relay-replay',
       'relay-delay',
+      'relay-withheld',
       'relay-impostor',
       'member-anomaly',
     ),
