@@ -177,6 +177,7 @@ const OUTPUTS: Record<string, Shape> = {
       epoch: T.uint,
       messages: T.uint,
       members: T.uint,
+      replacedBy: nul(T.string),
     }),
   ),
   'group invite': obj({ group: T.string, invite: T.invite, sync: arr(named('SyncReport')) }),
