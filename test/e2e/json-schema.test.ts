@@ -542,7 +542,7 @@ describe('--json outputs of real commands', () => {
     const r = await cli(alice.home, ['sync', '--json']);
     assert.equal(r.code, 2, describeRun(r));
     record('sync', JSON.parse(r.stdout));
-    const s = await cli(alice.home, ['send', 'team', 'queued', '--json']);
+    const s = await cli(alice.home, ['send', 'team', 'queued', '--force', '--json']);
     assert.equal(s.code, 0, describeRun(s));
     record('send', JSON.parse(s.stdout));
   });
