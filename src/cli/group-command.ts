@@ -1,11 +1,13 @@
 /** `cwtch-groups group create|join|list|invite|members`. */
 import type { Command } from 'commander';
 import type { Client, GroupState } from '../client/client.ts';
+import { replacedBy } from '../client/forks/forks.ts';
 import { groupView } from '../client/group-view.ts';
 import { SyncEngine } from '../client/sync/sync.ts';
 import { UsageError } from '../errors.ts';
 import { epochAt } from '../group/epoch.ts';
 import { checkGroupName, decodeInvite } from '../group/invite.ts';
+import { toHex } from '../wire/bytes.ts';
 import { type GlobalOptions, withClient } from './context.ts';
 import { PROGRAM, printJson, reportSyncProblems } from './output.ts';
 import { formatMarks, lookAlikeMark } from './policy-command.ts';
@@ -103,6 +105,7 @@ export function registerGroupCommands(program: Command): void {
           messages: g.dag.size,
           members: g.dag.authors().length,
           unread: unreadCount(client, g),
+          replacedBy: ((f) => (f === undefined ? null : (f.name ?? toHex(f.child))))(replacedBy(client, g)),
         }));
         if (opts.json) return printJson(out);
         if (out.length === 0)
@@ -111,7 +114,7 @@ export function registerGroupCommands(program: Command): void {
           );
         for (const g of out) {
           process.stdout.write(
-            `${inlineText(g.name)}  ${g.id.slice(0, 12)}  ${g.policy}  ${plural(g.members, 'member')}  ${plural(g.messages, 'message')}  ${g.unread} unread  ${inlineText(g.relays.join(' '))}\n`,
+            `${inlineText(g.name)}  ${g.id.slice(0, 12)}  ${g.policy}  ${plural(g.members, 'member')}  ${plural(g.messages, 'message')}  ${g.unread} unread  ${inlineText(g.relays.join(' '))}${g.replacedBy === null ? '' : `  (replaced by fork "${inlineText(g.replacedBy)}")`}\n`,
           );
         }
       });

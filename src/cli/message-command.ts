@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { listEvidence } from '../client/accountability/evidence.ts';
 import type { Client } from '../client/client.ts';
 import { displayNameProblem } from '../client/display-names.ts';
-import { forkNews, forkStates } from '../client/forks/forks.ts';
+import { assertNotReplaced, forkNews, forkStates, replacedBy } from '../client/forks/forks.ts';
 import { type GroupView, groupView, type SeenBy, type ViewMessage } from '../client/group-view.ts';
 import type { RelayClient } from '../client/sync/relay-client.ts';
 import { describeReplay, listReplays } from '../client/sync/relay-replay.ts';
@@ -198,19 +198,23 @@ function kindName(kind: number): string {
   return ['text', 'ack', 'invite', 'fork', 'vouch', 'joined'][kind] ?? `kind ${kind}`;
 }
 
+type SendOptions = { json?: boolean; timeout: string; force?: boolean };
+
 export function registerMessageCommands(program: Command): void {
   program
     .command('send <group> [text]')
     .description('send a message (text from the argument or standard input); posts it to the group’s relays')
     .option('--timeout <seconds>', 'wait at most this long for the relays (the message stays queued)', '15')
+    .option('--force', 'send even into a group a fork of yours replaced')
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, text: string | undefined, opts: { json?: boolean; timeout: string }) => {
+    .action(async (ref: string, text: string | undefined, opts: SendOptions) => {
       const timeoutMs = parseTimeout(opts.timeout);
       const body = text ?? (await readStdin());
       // Refuse a bad message before asking for the passphrase or touching the network.
       checkMessageText(body);
       await withClient(program.opts<GlobalOptions>(), async (client) => {
         const g = client.resolveGroup(ref);
+        if (opts.force !== true) assertNotReplaced(client, g);
         // Stored (and queued) before any network I/O: an interrupt or a relay that swallows
         // frames can delay the message but never lose it. Its parents are what this profile
         // holds, which is what it has proof of (docs/CLI.md `send`).
@@ -307,6 +311,11 @@ export function registerMessageCommands(program: Command): void {
         if (opts.json) return printJson(messages.map((m) => messageJson(client, m)));
         const print = messagePrinter(readFormat(client, view, opts.utc === true));
         for (const m of messages) print(m);
+        const fork = replacedBy(client, client.resolveGroup(ref));
+        if (fork !== undefined)
+          process.stdout.write(
+            `(this group was replaced by the fork "${inlineText(fork.name ?? toHex(fork.child).slice(0, 12))}"; what you write here reaches the members it left out)\n`,
+          );
         if (hidden.blocked + hidden.rateLimited > 0)
           process.stdout.write(
             `(${hidden.blocked} message(s) of blocked members and ${hidden.rateLimited} over a rate limit hidden)\n`,

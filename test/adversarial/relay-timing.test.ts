@@ -174,7 +174,7 @@ test('delay: the relay says its log ended while holding alice’s message; dave�
   assert.equal(forgedItems.find((i) => i.kind === 'relay-replay')?.status, 'invalid');
 });
 
-test('reorder: carol, served every page backwards, sees exactly alice’s transcript and no finding', async () => {
+test('reorder: carol, served every page backwards, sees exactly alice’s transcript; no member is named', async () => {
   await carol.syncClean();
   await alice.syncClean();
   assert.ok(reversedPages > 0, 'carol was really served pages backwards');
@@ -182,7 +182,14 @@ test('reorder: carol, served every page backwards, sees exactly alice’s transc
   assert.deepEqual(ids(carol), ids(alice));
   assert.ok(carol.texts('ring').includes('alice: new time, 1pm'));
   const report = await buildAudit(carol.client, 'ring');
-  assert.deepEqual(report.items, [], JSON.stringify(report.items, null, 2));
+  // Each page is asked from one entry before the cursor (the anchor of the withheld-entry check,
+  // src/client/sync/relay-sync.ts): backwards, that old entry comes back at another position, a
+  // true `relay-replay` about what the relay served. Only the relay may be named.
+  assert.deepEqual(
+    report.items.filter((i) => i.type !== 'relay-replay' || !i.who.startsWith('relay ')),
+    [],
+    JSON.stringify(report.items, null, 2),
+  );
 });
 
 test('fork after a restart: the relay comes back from an old backup and grows past what alice verified', async () => {

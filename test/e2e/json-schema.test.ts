@@ -84,6 +84,7 @@ const T = {
       'relay-receipt',
       'relay-replay',
       'relay-delay',
+      'relay-withheld',
       'relay-impostor',
       'junk-envelope',
       'member-anomaly',
@@ -185,6 +186,7 @@ const OUTPUTS: Record<string, Shape> = {
       messages: T.uint,
       members: T.uint,
       unread: T.uint,
+      replacedBy: nul(T.string),
     }),
   ),
   'group invite': obj({ group: T.string, invite: T.invite, sync: arr(named('SyncReport')) }),
@@ -549,7 +551,7 @@ describe('--json outputs of real commands', () => {
     const r = await cli(alice.home, ['sync', '--json']);
     assert.equal(r.code, 2, describeRun(r));
     record('sync', JSON.parse(r.stdout));
-    const s = await cli(alice.home, ['send', 'team', 'queued', '--json']);
+    const s = await cli(alice.home, ['send', 'team', 'queued', '--force', '--json']);
     assert.equal(s.code, 0, describeRun(s));
     record('send', JSON.parse(s.stdout));
   });

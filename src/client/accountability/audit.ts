@@ -43,30 +43,35 @@ function firstSeen(client: Client, key: string, now: number): number {
 
 function describe(state: GroupState, f: Finding, relays: string): Omit<AuditItem, 'since'> {
   switch (f.type) {
-    case 'missing-parent':
+    case 'missing-parent': {
+      // Findings name the relay as the suspect whenever the relay could be the cause
+      // (docs/THREAT-MODEL.md §1): a missing parent is what withholding looks like. The members
+      // whose messages cite it are no suspects — citing it shows their clients hold it.
+      const citing = [
+        ...new Set(
+          f.referencedBy
+            .map((id) => state.dag.get(id))
+            .filter((m) => m !== undefined)
+            .map((m) => memberLabel(state, m.author)),
+        ),
+      ];
       return {
         type: f.type,
         title: 'a message others refer to never reached you',
-        who: `${relays} (withholding it), or the members who cite it: ${[
-          ...new Set(
-            f.referencedBy
-              .map((id) => state.dag.get(id))
-              .filter((m) => m !== undefined)
-              .map((m) => memberLabel(state, m.author)),
-          ),
-        ].join(', ')}`,
-        what: `message ${toHex(f.parent).slice(0, 12)} is named as a parent by ${f.referencedBy.length} message(s) you have, but the relay has not delivered it`,
+        who: `${relays} (it may be withholding it from you)`,
+        what: `message ${toHex(f.parent).slice(0, 12)} is named as a parent by ${f.referencedBy.length} message(s) you have (cited by ${citing.join(', ')}, whose clients therefore hold it), but the relay has not delivered it; who wrote it shows when it arrives`,
         advice:
-          'sync again; if it persists, the relay is censoring it: export evidence and ask a member to re-post, or fork to another relay',
+          'sync again (missed entries are fetched again); if it persists, the relay is censoring it: export evidence and ask a member to re-post, or fork to another relay',
       };
+    }
     case 'author-gap':
       return {
         type: f.type,
         title: `messages of ${memberLabel(state, f.author)} are missing`,
-        who: `${relays} (dropping them), or ${memberLabel(state, f.author)}`,
-        what: `you have later messages from this member but not their messages #${f.fromSeq}${f.toSeq !== f.fromSeq ? `–#${f.toSeq}` : ''}`,
+        who: `${relays} (it may be dropping them)`,
+        what: `${memberLabel(state, f.author)} wrote them (the author, not a suspect: you have their later messages #${f.toSeq + 1} and on, which build on them) but messages #${f.fromSeq}${f.toSeq !== f.fromSeq ? `–#${f.toSeq}` : ''} have not reached you`,
         advice:
-          'sync again; if the gap stays, the relay is hiding this member’s messages from you — compare with other members and export evidence',
+          'sync again (missed entries are fetched again); if the gap stays, the relay is hiding this member’s messages from you — compare with other members and export evidence',
       };
     case 'equivocation':
       return {
@@ -179,6 +184,23 @@ export async function buildAudit(client: Client, ref: string): Promise<AuditRepo
         advice: 'someone with the group key is forging or tampering; consider forking the group',
       });
     }
+  }
+  // Entries a relay served without their content after older ones with theirs (relay-sync.ts
+  // `holes`): only the relay (or the path to it) does that; every sync asks for them again.
+  for (const url of relayUrls) {
+    const holes = client.relayRecord(url)?.holes ?? [];
+    if (holes.length === 0) continue;
+    const pinned = client.relayRecord(url)?.identityKey;
+    const shown = holes.slice(0, 8).join(', ') + (holes.length > 8 ? `, … (${holes.length} in all)` : '');
+    items.push({
+      type: 'relay-withheld',
+      title: `the relay ${url} withheld ${holes.length} entr${holes.length === 1 ? 'y' : 'ies'} of its log from you`,
+      who: `relay ${url}${pinned === undefined ? '' : ` (${onionAddressOf(pinned)})`}`,
+      since: new Date(firstSeen(client, `${state.key}:relay-withheld:${url}:${holes[0]}`, now)).toISOString(),
+      what: `it served log entr${holes.length === 1 ? 'y' : 'ies'} ${shown} without ${holes.length === 1 ? 'its' : 'their'} content, in the same answer as an older entry with its content; a relay removes only its oldest entries, so these were held back (they may be messages of this group or of another)`,
+      advice:
+        'sync again: every sync asks for them again; if they stay missing, compare with other members and prefer another relay (fork)',
+    });
   }
   // Member conduct, relay replays and remembered malice (src/client/accountability/member-audit.ts).
   const members = memberAudit(client, state, findings);

@@ -71,7 +71,10 @@ export function memberAudit(
       items.push({
         type: 'omission',
         title: `${label(state, f.author)} wrote as if a message it had received did not exist`,
-        who: `${label(state, f.author)}, or ${relayOf(f.relay)} if it withheld the message from them`,
+        // The relay first: withholding O from the member produces this finding exactly as well as
+        // the member hiding it does (docs/THREAT-MODEL.md §1.1), so the member is named only as
+        // the other explanation, never alone.
+        who: `${relayOf(f.relay)} if it withheld the message from ${label(state, f.author)}, or that member if they hold it and hide it`,
         since: since(keys[i]!),
         what: f.detail,
         advice: `ask ${state.names.get(toHex(f.author)) ?? 'them'} whether they have message ${toHex(f.omitted.id).slice(0, 12)}; if they do, they are hiding it from the group (consider: ${suggestedFork(state, f.author)})`,

@@ -60,6 +60,27 @@ function getFork(client: Client, announcement: Uint8Array): ForkRecord | undefin
   return readRecord(client.store, forkKind, toHex(announcement));
 }
 
+/**
+ * The fork that replaced a group for this profile: one we started, or one we joined. The old
+ * group goes on for the members the fork left out, so it is retired, not deleted: sending into it
+ * asks for `--force` (docs/CLI.md `send`), `group list` and `read` say what replaced it.
+ */
+export function replacedBy(client: Client, state: GroupState): ForkRecord | undefined {
+  return listForks(client, state).find((f) => f.status === 'mine' || f.status === 'joined');
+}
+
+/**
+ * @throws UsageError 'group-replaced' when a fork we started or joined replaced the group.
+ */
+export function assertNotReplaced(client: Client, state: GroupState): void {
+  const fork = replacedBy(client, state);
+  if (fork === undefined) return;
+  throw new UsageError(
+    'group-replaced',
+    `"${state.record.name}" was replaced by the fork "${fork.name ?? toHex(fork.child).slice(0, 12)}"; members left out of the fork still read the old group`,
+  );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Starting a fork
 

@@ -63,7 +63,16 @@ export interface RelayRecord {
   readonly verifiedSize: number;
   /** The relay's signed key bundle as last seen (for evidence: it binds the log key to the relay). */
   readonly bundle?: Uint8Array;
+  /**
+   * Log indices below the cursor the relay served without a body in the same answer as a body at
+   * a lower index: retention prunes only a prefix (src/relay/retention.ts), so these were
+   * withheld. Each later sync asks for them again (relay-sync.ts); at most MAX_HOLES, oldest kept.
+   */
+  readonly holes?: readonly number[];
 }
+
+/** Most withheld indices remembered per relay (a relay withholding more is named all the same). */
+export const MAX_HOLES = 1024;
 
 export interface StoredMessage {
   readonly signed: Uint8Array;
@@ -190,6 +199,7 @@ export function encodeRelay(x: RelayRecord): CborValue {
     [6, x.verifiedNote],
     [7, x.verifiedSize],
     ...(x.bundle === undefined ? [] : ([[8, x.bundle]] as [number, CborValue][])),
+    ...(x.holes === undefined || x.holes.length === 0 ? [] : ([[9, [...x.holes]]] as [number, CborValue][])),
   ]);
 }
 
@@ -208,6 +218,11 @@ export function decodeRelay(v: CborValue): RelayRecord {
     verifiedSize: r.uint(7, 'verifiedSize'),
     ...((b) => (b === undefined ? {} : { bundle: b }))(
       r.optional(8, (v) => expectBytes(v, 'relay record.bundle', undefined, 4096)),
+    ),
+    ...((h) => (h === undefined ? {} : { holes: h }))(
+      r.optional(9, (v) =>
+        expectArray(v, 'relay record.holes', MAX_HOLES).map((x) => expectUint(x, 'relay record.holes[]')),
+      ),
     ),
   };
   r.done();

@@ -30,11 +30,11 @@ import { rootFromInclusionProof, verifyConsistency, verifyInclusion } from '../.
 import { decodeReceipt, encodeReceipt, type Receipt, verifyReceipt } from '../../log/receipt.ts';
 import { TokenWallet } from '../../tokens/index.ts';
 import { bytesEqual, toHex } from '../../wire/bytes.ts';
-import type { WireEntry } from '../../wire/frames.ts';
+import { MAX_PAGE_ENTRIES, type WireEntry } from '../../wire/frames.ts';
 import { type EvidenceRecord, saveEvidence } from '../accountability/evidence.ts';
 import type { ClientContext, GroupState } from '../context.ts';
 import { readRecord, tokensKind, writeRecord } from '../store/record-kinds.ts';
-import type { PostRecord, RelayRecord } from '../store/records.ts';
+import { MAX_HOLES, type PostRecord, type RelayRecord } from '../store/records.ts';
 import { checkDelay, noteOffset, notePage, noteServed } from './delay.ts';
 import { holdIfFuture, rollEpochs } from './epochs.ts';
 import { recordJunk } from './junk.ts';
@@ -134,6 +134,7 @@ export class RelaySync {
         throw deadlineError(url);
       }
       conn = c;
+      await this.refetchHoles(c, counts);
       await this.catchUp(c, counts);
       counts.posted = await this.flushOutbox(c);
       if (counts.posted > 0) await this.catchUp(c, counts);
@@ -176,15 +177,31 @@ export class RelaySync {
   ): Promise<void> {
     const url = conn.url;
     const limit = this.#opts.pageSize ?? 256;
+    // Each page is asked from one entry before `from` (the anchor): a body there, in the same
+    // answer, proves nothing from it on was pruned, so a body-less entry after it was withheld.
     const fetch = (from: number, verifiedSize: number, verifiedNote: string | null) =>
-      conn.request({ type: 'sync', from, limit, verifiedSize }, 'entries').catch((e: unknown) => {
-        // The relay says its log is smaller than a checkpoint it signed for us (a rollback, or
-        // the other side of a fork). Fetch its newest checkpoint, so that acceptPage checks it
-        // against ours and keeps both as evidence, instead of reporting a mere refusal.
-        if (!(e instanceof CwtchError && e.reason === 'verified-size-ahead') || verifiedNote === null)
-          throw e;
-        return conn.request({ type: 'sync', from: 0, limit: 0, verifiedSize: 0 }, 'entries');
-      });
+      conn
+        .request(
+          from > 0
+            ? { type: 'sync', from: from - 1, limit: Math.min(limit + 1, MAX_PAGE_ENTRIES), verifiedSize }
+            : { type: 'sync', from, limit, verifiedSize },
+          'entries',
+        )
+        .then((page) =>
+          from > 0 && page.first === from - 1
+            ? { ...page, first: from, entries: page.entries.slice(1), anchor: page.entries[0] ?? null }
+            : { ...page, anchor: null },
+        )
+        .catch((e: unknown) => {
+          // The relay says its log is smaller than a checkpoint it signed for us (a rollback, or
+          // the other side of a fork). Fetch its newest checkpoint, so that acceptPage checks it
+          // against ours and keeps both as evidence, instead of reporting a mere refusal.
+          if (!(e instanceof CwtchError && e.reason === 'verified-size-ahead') || verifiedNote === null)
+            throw e;
+          return conn
+            .request({ type: 'sync', from: 0, limit: 0, verifiedSize: 0 }, 'entries')
+            .then((page) => ({ ...page, anchor: null }));
+        });
     let rec = this.#relay(url);
     let unsaved = 0;
     let next = fetch(rec.cursor, rec.verifiedSize, rec.verifiedNote);
@@ -207,6 +224,7 @@ export class RelaySync {
         page.consistency,
         counts,
         !more || unsaved + 1 >= CURSOR_SAVE_PAGES,
+        page.anchor,
       );
       rec = accepted.next;
       unsaved = accepted.saved ? 0 : unsaved + 1;
@@ -249,6 +267,7 @@ export class RelaySync {
     consistency: readonly Uint8Array[],
     counts: { scanned: number; ours: number; newMessages: number },
     save: boolean,
+    anchor: WireEntry | null = null,
   ): Promise<{ checkpoint: Checkpoint; next: RelayRecord; saved: boolean }> {
     const client = this.#client;
     rollEpochs(client);
@@ -298,11 +317,22 @@ export class RelaySync {
     }
     const gossip: { state: GroupState; msg: VerifiedMessage }[] = [];
     const accepted: { state: GroupState; msg: VerifiedMessage }[] = [];
-    const next: RelayRecord = { ...rec, cursor: first + entries.length, verifiedNote, verifiedSize };
+    const withheld = holesOf(rec, first, entries, anchor);
+    const next: RelayRecord = {
+      ...rec,
+      cursor: first + entries.length,
+      verifiedNote,
+      verifiedSize,
+      ...withheld,
+    };
+    const newHoles = (withheld.holes?.length ?? 0) !== (rec.holes?.length ?? 0);
     const recognizer = client.recognizer;
     // Most envelopes are not ours: one tag lookup each, and no transaction for a page of them.
+    // The anchor is processed too: it is an entry we scanned before, so normally a no-op, but a
+    // relay serving pages out of order may have put a new entry there.
+    const scan = anchor === null ? entries : [anchor, ...entries];
     let mine = false;
-    for (const entry of entries) {
+    for (const entry of scan) {
       if (entry.envelope !== null && recognizer.lookupEnvelope(entry.envelope) !== undefined) {
         mine = true;
         break;
@@ -310,24 +340,24 @@ export class RelaySync {
     }
     // The page's newest receive time bounds the relay's clock for delay checks of our entries.
     if (mine) notePage(client, entries);
-    const saved = mine || save;
+    const saved = mine || save || newHoles;
     if (saved) {
       client.store.transaction(() => {
-        client.batchAppends(() => {
-          // Where this page served each message: a second copy in the same page is a replay too.
-          const pageIndex = new Map<string, number>();
-          for (let i = 0; mine && i < entries.length; i++) {
-            const r = this.#processEntry(rec.url, first + i, entries[i]!, pageIndex);
-            if (r === null) continue;
-            counts.ours++;
-            if (r.added) {
-              counts.newMessages++;
-              accepted.push(r);
-            }
-            if (r.msg.checkpoint !== null) gossip.push(r);
-          }
+        if (mine) {
+          const list = scan.map((entry, i) => ({
+            index: first + i - (scan.length - entries.length),
+            entry,
+            anchor: i < scan.length - entries.length,
+          }));
+          this.#processEntries(rec.url, list, counts, accepted, gossip);
+        }
+        client.saveRelay({
+          ...this.#relay(rec.url),
+          cursor: next.cursor,
+          verifiedNote,
+          verifiedSize,
+          ...withheld,
         });
-        client.saveRelay({ ...this.#relay(rec.url), cursor: next.cursor, verifiedNote, verifiedSize });
       });
     }
     counts.scanned += entries.length;
@@ -336,6 +366,143 @@ export class RelaySync {
     for (const a of accepted) this.#opts.onMessage?.(a.state, a.msg);
     for (const g of gossip) await this.#checkGossip(conn, g.state, g.msg);
     return { checkpoint: cp, next, saved };
+  }
+
+  /**
+   * Open and accept `list` (entries of one relay with their log indices), in log order. An entry
+   * not recognised may become recognisable once an earlier-processed one is accepted (a joiner's
+   * messages once their join is in, whatever order the relay served them in): those are tried
+   * again until a pass accepts nothing new. Call inside a store transaction.
+   */
+  #processEntries(
+    url: string,
+    list: readonly { index: number; entry: WireEntry; anchor?: boolean }[],
+    counts: { ours: number; newMessages: number },
+    accepted: { state: GroupState; msg: VerifiedMessage }[],
+    gossip: { state: GroupState; msg: VerifiedMessage }[],
+  ): void {
+    const recognizer = this.#client.recognizer;
+    // Where this page served each message: a second copy in the same page is a replay too.
+    const pageIndex = new Map<string, number>();
+    this.#client.batchAppends(() => {
+      let pending = list;
+      for (;;) {
+        const unknown: { index: number; entry: WireEntry; anchor?: boolean }[] = [];
+        let added = 0;
+        for (const x of pending) {
+          if (x.entry.envelope === null) continue;
+          if (recognizer.lookupEnvelope(x.entry.envelope) === undefined) {
+            unknown.push(x);
+            continue;
+          }
+          const r = this.#processEntry(url, x.index, x.entry, x.anchor === true, pageIndex);
+          if (r === null) continue;
+          counts.ours++;
+          if (r.added) {
+            counts.newMessages++;
+            accepted.push(r);
+            added++;
+          }
+          if (r.msg.checkpoint !== null) gossip.push(r);
+        }
+        if (added === 0 || unknown.length === 0) return;
+        pending = unknown;
+      }
+    });
+  }
+
+  /**
+   * Ask the relay again for the entries it served without a body although it had them (the
+   * relay record's `holes`): a missed range is fetched again at every sync, not only reported.
+   * A hole that now comes with a body is opened and accepted like any entry, and the entries
+   * between it and the cursor are scanned again, because what it teaches the recognizer (a
+   * joiner's tags) may make some of them ours (docs/THREAT-MODEL.md, "the relay withholds").
+   */
+  async refetchHoles(
+    conn: RelayClient,
+    counts: { scanned: number; ours: number; newMessages: number },
+  ): Promise<void> {
+    const client = this.#client;
+    const rec = this.#relay(conn.url);
+    const holes = rec.holes ?? [];
+    if (holes.length === 0 || rec.signingKey === null || rec.origin === null) return;
+    const filled: { index: number; entry: WireEntry }[] = [];
+    const forget = new Set<number>();
+    for (const run of runsOf(holes)) {
+      // From the entry before the run (a hole always has one): still a body there means nothing
+      // of the run was pruned since; none means retention may have reached it, and a body-less
+      // answer no longer shows withholding, so the hole is forgotten.
+      const from = run.from - 1;
+      const page = await conn.request(
+        {
+          type: 'sync',
+          from,
+          limit: Math.min(run.count + 1, MAX_PAGE_ENTRIES),
+          verifiedSize: rec.verifiedSize,
+        },
+        'entries',
+      );
+      verifyCheckpoint(page.checkpoint, rec.origin, rec.signingKey);
+      if (page.entries.length > 0 && page.first !== from)
+        throw new VerifyError(
+          'page-misplaced',
+          `relay ${rec.url} served index ${page.first} when ${from} was asked`,
+        );
+      const anchored = (page.entries[0]?.envelope ?? null) !== null;
+      page.entries.slice(1, run.count + 1).forEach((entry, k) => {
+        if (entry.envelope !== null) filled.push({ index: run.from + k, entry });
+        else if (!anchored) forget.add(run.from + k);
+      });
+    }
+    if (filled.length === 0) {
+      if (forget.size > 0)
+        client.saveRelay({ ...this.#relay(rec.url), holes: holes.filter((h) => !forget.has(h)) });
+      return;
+    }
+    const accepted: { state: GroupState; msg: VerifiedMessage }[] = [];
+    const gossip: { state: GroupState; msg: VerifiedMessage }[] = [];
+    client.store.transaction(() => {
+      this.#processEntries(rec.url, filled, counts, accepted, gossip);
+      const done = new Set([...filled.map((f) => f.index), ...forget]);
+      client.saveRelay({ ...this.#relay(rec.url), holes: holes.filter((h) => !done.has(h)) });
+    });
+    for (const a of accepted) this.#opts.onMessage?.(a.state, a.msg);
+    for (const g of gossip) await this.#checkGossip(conn, g.state, g.msg);
+    // Whether the filled entry is ours or not (a fresh process may not recognise a message it
+    // already holds), what follows it was scanned while it was missing.
+    await this.#rescan(conn, filled[0]!.index + 1, rec.cursor, counts);
+  }
+
+  /** Process again, without moving the cursor, the entries in [from, to) (see refetchHoles). */
+  async #rescan(
+    conn: RelayClient,
+    from: number,
+    to: number,
+    counts: { scanned: number; ours: number; newMessages: number },
+  ): Promise<void> {
+    const client = this.#client;
+    const rec = this.#relay(conn.url);
+    const limit = this.#opts.pageSize ?? 256;
+    for (let at = from; at < to; ) {
+      const page = await conn.request(
+        { type: 'sync', from: at, limit: Math.min(limit, to - at), verifiedSize: rec.verifiedSize },
+        'entries',
+      );
+      verifyCheckpoint(page.checkpoint, rec.origin!, rec.signingKey!);
+      if (page.entries.length === 0) return;
+      if (page.first !== at)
+        throw new VerifyError(
+          'page-misplaced',
+          `relay ${rec.url} served index ${page.first} when ${at} was asked`,
+        );
+      const list = page.entries.slice(0, to - at).map((entry, k) => ({ index: at + k, entry }));
+      const accepted: { state: GroupState; msg: VerifiedMessage }[] = [];
+      const gossip: { state: GroupState; msg: VerifiedMessage }[] = [];
+      client.store.transaction(() => this.#processEntries(rec.url, list, counts, accepted, gossip));
+      for (const a of accepted) this.#opts.onMessage?.(a.state, a.msg);
+      for (const g of gossip) await this.#checkGossip(conn, g.state, g.msg);
+      at += list.length;
+    }
   }
 
   #relay(url: string): RelayRecord {
@@ -349,7 +516,8 @@ export class RelaySync {
     url: string,
     index: number,
     entry: WireEntry,
-    pageIndex: Map<string, number>,
+    anchor = false,
+    pageIndex?: Map<string, number>,
   ): { state: GroupState; msg: VerifiedMessage; added: boolean } | null {
     const client = this.#client;
     if (entry.envelope === null) return null;
@@ -391,12 +559,14 @@ export class RelaySync {
       });
     // An intro nonce stays expected until its invite expires (Client #liveIntros): someone else
     // may join with the same invite, so a joiner's first envelope consumes nothing.
-    checkDelay(client, state, url, index, entry.receivedMs ?? 0, msg);
+    // An anchor's position was asked for the hole check only; what it says about delays and
+    // replays was judged when it was first served (a reordered page may put any entry there).
+    if (!anchor) checkDelay(client, state, url, index, entry.receivedMs ?? 0, msg);
     // A message we hold, served again: a replay when this relay had it at another index.
     const idKey = `${state.key}/${toHex(msg.id)}`;
-    if (state.dag.has(msg.id))
-      noteDuplicate(client, state, msg, url, index, entry.envelope, pageIndex.get(idKey));
-    else pageIndex.set(idKey, index);
+    if (!anchor && state.dag.has(msg.id))
+      noteDuplicate(client, state, msg, url, index, entry.envelope, pageIndex?.get(idKey));
+    else if (!anchor) pageIndex?.set(idKey, index);
     let added: boolean;
     try {
       added = client.acceptOpened(state, msg, url, index, entry.receivedMs ?? 0);
@@ -749,6 +919,38 @@ function inPostingOrder(client: ClientContext, posts: readonly PostRecord[]): Po
           : 1,
     )
     .map((x) => x.p);
+}
+
+/**
+ * The relay record's withheld indices after a page (`anchor`: the entry just before `first` in the
+ * same answer, or null). Retention removes only a prefix of the log (src/relay/retention.ts): an
+ * entry served without a body after an entry served with one, in one answer, was withheld.
+ */
+function holesOf(
+  rec: RelayRecord,
+  first: number,
+  entries: readonly WireEntry[],
+  anchor: WireEntry | null,
+): { holes?: readonly number[] } {
+  const holes = [...(rec.holes ?? [])];
+  const known = new Set(holes);
+  let body = (anchor?.envelope ?? null) !== null;
+  entries.forEach((e, k) => {
+    if (e.envelope !== null) body = true;
+    else if (body && !known.has(first + k)) holes.push(first + k);
+  });
+  return holes.length === 0 ? {} : { holes: holes.slice(0, MAX_HOLES) };
+}
+
+/** Sorted indices as runs of consecutive ones. */
+function runsOf(indices: readonly number[]): { from: number; count: number }[] {
+  const out: { from: number; count: number }[] = [];
+  for (const i of [...indices].sort((a, b) => a - b)) {
+    const last = out[out.length - 1];
+    if (last !== undefined && last.from + last.count === i) last.count++;
+    else out.push({ from: i, count: 1 });
+  }
+  return out;
 }
 
 function markIncluded(post: PostRecord, url: string): PostRecord {
