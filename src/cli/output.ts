@@ -5,7 +5,7 @@
 
 import { diskError } from '../disk.ts';
 import { CwtchError, type ErrorCode, EXIT_CODES } from '../errors.ts';
-import { FORK_HINTS, INVITE_HINTS, PROFILE_HINTS } from './hints.ts';
+import { FORK_HINTS, INVITE_HINTS, PROFILE_HINTS, RELAY_HINTS } from './hints.ts';
 import { inlineText, jsonText } from './terminal-text.ts';
 
 export const PROGRAM = 'cwtch-groups';
@@ -15,6 +15,7 @@ const HINTS: Readonly<Record<string, string>> = {
   ...PROFILE_HINTS,
   ...INVITE_HINTS,
   ...FORK_HINTS,
+  ...RELAY_HINTS,
   'passphrase-required': 'export CWTCH_GROUPS_PASSPHRASE (or CWTCH_RELAY_PASSPHRASE for a relay) in scripts',
   'relay-unreachable': 'is the relay running? check the URL and your network (or tor)',
   'relay-key-changed':
