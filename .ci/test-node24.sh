@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole suite again on Node 24 LTS, installed from the npm registry (the `node` package), in a
-# scratch copy of the repository. Why a copy and not `npm rebuild` in place: native modules
-# (better-sqlite3, sodium-native) are built for one Node ABI, so an in-place rebuild would leave the
+# scratch copy of the repository (.ci/run runs it after the Node 20 suite). On 24 the profile
+# store and the relay use better-sqlite3 13 (src/sqlite.ts: 12 aborts at exit on Node >= 24.19).
+# Why a copy and not `npm rebuild` in place: native modules (better-sqlite3, sodium-native) are
+# built for one Node ABI, so an in-place rebuild would leave the
 # Node 20 tree broken whenever this run stops half-way; the copy keeps the two installs apart, and
 # its own `npm ci` proves the README's set-up (install, native builds, the `prepare` compile) on 24.
 # NODE24_DIR (optional): a folder where `npm i node@24` already ran, to skip the download.

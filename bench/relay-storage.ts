@@ -17,13 +17,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { randomBytes, sign, signingKeyPairFromSeed } from '../src/crypto/index.ts';
 import { leafHash } from '../src/log/index.ts';
 import type { Receipt, ReceiptBody } from '../src/log/receipt.ts';
 import { defaultSignerThreads, ReceiptSignerPool } from '../src/relay/receipt-signer-pool.ts';
 import { type ReceiptSigner, Sequencer } from '../src/relay/sequencer.ts';
 import { DATABASE_FILE, openSqliteStorage } from '../src/relay/sqlite-storage.ts';
+import Database from '../src/sqlite.ts';
 
 const ENVELOPE_BYTES = 2048;
 const ORIGIN = 'bench.relay/log';

@@ -14,7 +14,6 @@
  *   one connection, sequential ping-pong (rate and RTT percentiles), and pipelined (64 in flight).
  */
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { WebSocket } from 'ws';
 import {
   AEAD_NONCE_BYTES,
@@ -27,6 +26,7 @@ import {
   signingKeyPairFromSeed,
   verify,
 } from '../../src/crypto/index.ts';
+import Database from '../../src/sqlite.ts';
 import { ROOT, removeDir, spawnTracked, tempDir, waitExit } from '../lib/procs.ts';
 import { opsPerSecond, quantileSorted, sortedCopy } from '../lib/stats.ts';
 

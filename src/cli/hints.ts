@@ -45,3 +45,9 @@ export const PROFILE_HINTS: Readonly<Record<string, string>> = {
   'profile-append-gap': 'the profile file was modified outside cwtch-groups; restore it from a backup',
   'profile-keyring-changed': 'another process changed the passphrase meanwhile; open the profile again',
 };
+
+/** Running a relay (src/relay/server.ts raises them). */
+export const RELAY_HINTS: Readonly<Record<string, string>> = {
+  'listen-failed':
+    'another program, perhaps a relay started earlier (`npm start`), holds that address: stop it, or choose another port with --listen 127.0.0.1:PORT (`npm start -- --listen 127.0.0.1:7701`)',
+};

@@ -6,7 +6,7 @@
 import { diskError } from '../disk.ts';
 import { CwtchError, type ErrorCode, EXIT_CODES } from '../errors.ts';
 import { MAX_BODY_BYTES } from '../group/message.ts';
-import { FORK_HINTS, INVITE_HINTS, PROFILE_HINTS } from './hints.ts';
+import { FORK_HINTS, INVITE_HINTS, PROFILE_HINTS, RELAY_HINTS } from './hints.ts';
 import { inlineText, jsonText } from './terminal-text.ts';
 
 export const PROGRAM = 'cwtch-groups';
@@ -16,6 +16,7 @@ const HINTS: Readonly<Record<string, string>> = {
   ...PROFILE_HINTS,
   ...INVITE_HINTS,
   ...FORK_HINTS,
+  ...RELAY_HINTS,
   'passphrase-required': 'export CWTCH_GROUPS_PASSPHRASE (or CWTCH_RELAY_PASSPHRASE for a relay) in scripts',
   'message-too-long': `a message holds ${MAX_BODY_BYTES} bytes of UTF-8 (${MAX_BODY_BYTES} ASCII letters, about ${Math.floor(MAX_BODY_BYTES / 3)} CJK characters); send the text as several messages`,
   'relay-unreachable': 'is the relay running? check the URL and your network (or tor)',

@@ -4,7 +4,7 @@
  * "PostgreSQL"). Passwords never reach a message: errors carry PostgreSQL's own text, and URLs are
  * printed through {@link redactDatabaseUrl}.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { sha256 } from '../crypto/index.ts';
 import { CwtchError, InternalError, UsageError } from '../errors.ts';
 import { migrateSchema } from './pg-schema.ts';
@@ -15,6 +15,24 @@ export const DEFAULT_PG_SCHEMA = 'cwtch_relay';
 export const LOCK_CLASS = 0x63776772;
 
 /** int8 as a JS number (all our integers are below 2^53); everything else as pg's default. */
+/**
+ * The driver, loaded by the first connect(): a relay on SQLite (the default) and every other
+ * command never load pg, which is ~15 MB of an idle relay's RSS (issue 15's ≤ 90 MB goal).
+ */
+let driver: typeof pg | undefined;
+
+async function loadDriver(): Promise<typeof pg> {
+  driver ??= (await import('pg')).default;
+  return driver;
+}
+
+/** The driver, once a connection exists (pg calls TYPES, and newClient runs, only after connect). */
+function loadedDriver(): typeof pg {
+  if (driver === undefined)
+    throw new InternalError('storage-inconsistent', 'the PostgreSQL driver is not loaded');
+  return driver;
+}
+
 const TYPES = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === 20) {
@@ -25,7 +43,8 @@ const TYPES = {
         return n;
       };
     }
-    return format === 'binary' ? pg.types.getTypeParser(oid, 'binary') : pg.types.getTypeParser(oid, 'text');
+    const { types } = loadedDriver();
+    return format === 'binary' ? types.getTypeParser(oid, 'binary') : types.getTypeParser(oid, 'text');
   },
 };
 
@@ -149,7 +168,7 @@ export class PostgresDatabase {
     if (idle !== undefined && (!Number.isSafeInteger(idle) || idle < 100 || idle > 3_600_000)) {
       throw new UsageError('bad-argument', 'idleInTransactionMs must be an integer in 100..3600000');
     }
-    const pool = new pg.Pool(poolConfig(opts, schema));
+    const pool = new (await loadDriver()).Pool(poolConfig(opts, schema));
     // An idle pooled connection that the server drops must not crash the process: the next query
     // on a fresh connection reports it.
     pool.on('error', () => {});
@@ -181,7 +200,7 @@ export class PostgresDatabase {
   /** A dedicated (unpooled) connection with this database's settings: LISTEN needs one. */
   newClient(): pg.Client {
     const cfg = poolConfig(this.#opts, this.schema);
-    return new pg.Client({
+    return new (loadedDriver().Client)({
       connectionString: cfg.connectionString,
       options: cfg.options,
       types: TYPES,

@@ -14,7 +14,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { constantTimeEqual } from '../crypto/index.ts';
 import { InconsistencyError, UsageError } from '../errors.ts';
 import {
@@ -26,6 +25,7 @@ import {
   type TreeSize,
   verifyCheckpoint,
 } from '../log/index.ts';
+import Database from '../sqlite.ts';
 import { toHex } from '../wire/bytes.ts';
 import { ENVELOPE_BYTES } from '../wire/frames.ts';
 import { holdClient, PostgresDatabase } from './pg-connection.ts';

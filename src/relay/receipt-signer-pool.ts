@@ -83,6 +83,13 @@ export interface ReceiptSignerPoolOptions {
   readonly threads?: number;
   /** Told when a worker dies unexpectedly (it is replaced); defaults to process.emitWarning. */
   readonly onWorkerExit?: (error: InternalError) => void;
+  /**
+   * Start the workers with the first batch instead of in start(). An idle relay then holds no
+   * worker isolate (~12 MB each, issue 15's idle RSS goal); the first batch waits for a worker
+   * to start, and a worker that cannot start fails that batch (InternalError
+   * 'receipt-signer-failed') instead of start().
+   */
+  readonly lazy?: boolean;
 }
 
 interface Request {
@@ -156,6 +163,7 @@ export class ReceiptSignerPool implements ReceiptSigner {
       ((error: InternalError) =>
         process.emitWarning(`receipt signer worker died: ${error.message}`, 'CwtchRelayWarning'));
     const pool = new ReceiptSignerPool(options.origin, options.secretKey, threads, onWorkerExit);
+    if (options.lazy === true) return pool;
     try {
       await Promise.all(pool.#slots.map((slot) => pool.#spawn(slot)));
     } catch (error) {

@@ -61,7 +61,7 @@ export interface RunningRelay {
 /**
  * @throws UsageError 'bad-argument' when signerThreads is not an integer in 0..64; as the key
  *   store, storage and server do.
- * @throws InternalError 'receipt-signer-failed' when a signing worker cannot start.
+ * (Signing workers start with the first batch: one that cannot start fails that batch's receipts.)
  */
 export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   const threads = opts.signerThreads;
@@ -95,6 +95,8 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
         origin: keys.origin,
         secretKey: keys.logKey.secretKey,
         ...(threads === undefined ? {} : { threads }),
+        // No worker isolates until the first post: an idle relay stays small (docs/storage.md).
+        lazy: true,
         onWorkerExit: (e) =>
           opts.logger.error(
             { err: e.message, cause: String(e.cause) },

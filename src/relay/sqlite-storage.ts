@@ -12,13 +12,13 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { constantTimeEqual, ED25519_PUBLIC_BYTES } from '../crypto/index.ts';
 import { makeDirectory } from '../disk.ts';
 import { assertBytes, CwtchError, InternalError, UsageError } from '../errors.ts';
 import type { NodeHashReader } from '../log/index.ts';
 import { HASH_BYTES, type LogIndex, type TreeSize } from '../log/index.ts';
 import { assertReceiptOrigin } from '../log/receipt.ts';
+import Database from '../sqlite.ts';
 import {
   type AppendBatch,
   type AppendProbe,

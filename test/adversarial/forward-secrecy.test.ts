@@ -15,7 +15,6 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Database from 'better-sqlite3';
 import { Client } from '../../src/client/client.ts';
 import { deriveKek, passphraseBytes, profileKeys, unwrapDataKey } from '../../src/client/store/passphrase.ts';
 import { PROFILE_FILE, ProfileStore } from '../../src/client/store/profile-store.ts';
@@ -32,6 +31,7 @@ import {
   epochStartMs,
   nextEpochSecret,
 } from '../../src/group/epoch.ts';
+import Database from '../../src/sqlite.ts';
 import { type CborValue, decodeCbor, encodeCbor } from '../../src/wire/cbor.ts';
 import { unpad } from '../../src/wire/padding.ts';
 import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';

@@ -7,7 +7,6 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { resolveHome } from '../../src/cli/home.ts';
 import { KDF_ENV_VAR, kdfParamsFromEnv, WRAPPED_KEY_BYTES } from '../../src/client/store/passphrase.ts';
@@ -20,6 +19,7 @@ import {
 import { ARGON2ID_DEFAULT, ARGON2ID_TEST, randomBytes } from '../../src/crypto/index.ts';
 import { CwtchError, InternalError, UsageError, VerifyError } from '../../src/errors.ts';
 import { generateIdentity, identitySeed } from '../../src/identity/identity.ts';
+import Database from '../../src/sqlite.ts';
 import type { CborValue } from '../../src/wire/cbor.ts';
 
 // Fast Argon2id for every profile these tests create, unless a test asks for real parameters.

@@ -280,3 +280,20 @@ test('startRelay signs on a pool by default, on the main thread with signerThrea
     }
   }
 });
+
+test('a lazy pool starts no worker until its first batch, then signs as an eager one does', async () => {
+  const pool = await ReceiptSignerPool.start({
+    origin: ORIGIN,
+    secretKey: key.secretKey,
+    threads: 2,
+    lazy: true,
+  });
+  try {
+    assert.equal(pool.workers.length, 0);
+    const batch = bodies(900_000, 200);
+    assert.deepEqual(encoded(await pool.signReceipts(batch)), encoded(mainThread(batch)));
+    assert.equal(pool.workers.length, 2);
+  } finally {
+    await pool.close();
+  }
+});

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { CodecError, InternalError, PushbackError, UsageError, VerifyError } from '../../src/errors.ts';
 import {
@@ -24,6 +23,7 @@ import { encodeReceipt, type Receipt, verifyReceipt } from '../../src/log/receip
 import { type CommittedBatch, Sequencer, type SequencerConfig } from '../../src/relay/sequencer.ts';
 import { DATABASE_FILE } from '../../src/relay/sqlite-storage.ts';
 import { computeWithNodes, type RelayStorage, type StoredCheckpoint } from '../../src/relay/storage.ts';
+import Database from '../../src/sqlite.ts';
 import { type Backend, type BackendLog, relayBackends, sqlOn } from './fixtures/backends.ts';
 import {
   ENVELOPE_BYTES,

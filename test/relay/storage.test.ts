@@ -9,7 +9,6 @@ import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync 
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { InternalError, UsageError } from '../../src/errors.ts';
 import {
@@ -37,6 +36,7 @@ import {
   SqliteRelayStorage,
 } from '../../src/relay/sqlite-storage.ts';
 import { computeWithNodes, type NodeCoord, type RelayStorage } from '../../src/relay/storage.ts';
+import Database from '../../src/sqlite.ts';
 import {
   type Backend,
   type BackendLog,

@@ -16,7 +16,6 @@
  */
 import { closeSync, existsSync, fsyncSync, linkSync, openSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
 import {
   AEAD_NONCE_BYTES,
   ARGON2ID_SALT_BYTES,
@@ -31,6 +30,7 @@ import {
 } from '../../crypto/index.ts';
 import { diskError, makeDirectory } from '../../disk.ts';
 import { CwtchError, InternalError, UsageError, VerifyError } from '../../errors.ts';
+import Database from '../../sqlite.ts';
 import { type CborValue, type DecodeLimits, decodeCbor, encodeCbor } from '../../wire/cbor.ts';
 import { pad, unpad } from '../../wire/padding.ts';
 import {
