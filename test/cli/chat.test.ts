@@ -50,7 +50,10 @@ after(async () => {
 
 describe('cwtch-groups chat on a terminal', () => {
   it('opens the group with its recent messages and a prompt', async () => {
-    await chat.waitFor((o) => o.includes('welcome, bob') && PROMPT_AT_END.test(o), 'the history and the prompt');
+    await chat.waitFor(
+      (o) => o.includes('welcome, bob') && PROMPT_AT_END.test(o),
+      'the history and the prompt',
+    );
     const out = chat.output();
     assert.match(out, /— g: 2 members, 4 messages; \/help for commands\r\n/);
     assert.match(out, /alice [a-z2-7]{8}: welcome, bob\r\n/);
