@@ -38,7 +38,11 @@ const STATIC: Readonly<Record<string, { file: string; type: string }>> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
   '/app.js': { file: 'dist/app.js', type: 'text/javascript; charset=utf-8' },
+  '/unlock.js': { file: 'dist/unlock.js', type: 'text/javascript; charset=utf-8' },
 };
+
+/** API refusals with an HTTP status of their own (src/app/unlock.ts); any other is 400. */
+const STATUS_OF_REASON: Readonly<Record<string, number>> = { locked: 423, 'unlock-throttled': 429 };
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
 
@@ -146,7 +150,7 @@ export async function startSurface(opts: SurfaceOptions): Promise<Surface> {
       sendJson(res, 200, (await opts.api({ method, path, body })) ?? null);
     } catch (e) {
       if (!(e instanceof CwtchError)) throw e;
-      sendJson(res, e.code === 'internal' ? 500 : 400, {
+      sendJson(res, e.code === 'internal' ? 500 : (STATUS_OF_REASON[e.reason] ?? 400), {
         error: { code: e.code, reason: e.reason, message: e.message },
       });
     }

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { type CliProcess, cliJson, createMember, type Member, spawnCli } from '../e2e/helpers.ts';
+import { type CliProcess, cliJson, createMember, type Member, PASSPHRASE, spawnCli } from '../e2e/helpers.ts';
 import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 
 interface Reply {
@@ -51,7 +51,12 @@ interface App {
 }
 
 async function startApp(m: Member): Promise<App> {
-  const proc = spawnCli(m.home, ['app', '--listen', '127.0.0.1:0'], { timeoutMs: 600_000 });
+  return startAppAt(m.home);
+}
+
+/** Without `env`, the passphrase comes from the variable; with it unset, the page unlocks. */
+async function startAppAt(home: string, env: Record<string, string | undefined> = {}): Promise<App> {
+  const proc = spawnCli(home, ['app', '--listen', '127.0.0.1:0'], { timeoutMs: 600_000, env });
   await proc.waitFor(
     'stdout',
     (t) => /open http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{64}\n/.test(t),
@@ -306,5 +311,144 @@ describe('cwtch-groups app', () => {
     const done = await r.done;
     assert.equal(done.code, 2);
     assert.match(done.stderr, /loopback only/);
+  });
+});
+
+/** The reason of a refused API call. */
+function reasonOf(r: Reply): string {
+  return (JSON.parse(r.body) as { error: { reason: string } }).error.reason;
+}
+
+/** No passphrase in the environment and no terminal: the app waits for the page to unlock it. */
+const LOCKED = { CWTCH_GROUPS_PASSPHRASE: undefined };
+
+describe('cwtch-groups app unlocked in the browser', () => {
+  const locked: App[] = [];
+  after(async () => {
+    for (const app of locked) {
+      app.proc.proc.kill('SIGTERM');
+      await app.proc.done;
+    }
+  });
+
+  it('serves its locked surface first; every route but the unlock ones answers "locked"', async () => {
+    const dave = await createMember(root.path, 'dave');
+    const app = await startAppAt(dave.home, LOCKED);
+    locked.push(app);
+    assert.match(app.proc.stderr(), /open the address above to unlock the profile/);
+    const lock = await json<{ locked: boolean; profileExists: boolean }>(app.api('GET', '/api/lock'));
+    assert.deepEqual([lock.locked, lock.profileExists], [true, true]);
+    for (const [method, path] of [
+      ['GET', '/api/state'],
+      ['POST', '/api/groups'],
+      ['POST', '/api/join'],
+    ] as const) {
+      const r = await app.api(method, path, method === 'GET' ? undefined : { name: 'x', relay: relay.url });
+      assert.equal(r.status, 423, `${method} ${path}: ${r.body}`);
+      assert.equal(reasonOf(r), 'locked');
+    }
+    // The page and its script are served, behind the cookie as ever.
+    assert.equal((await app.api('GET', '/')).status, 200);
+    assert.equal((await app.api('GET', '/unlock.js')).status, 200);
+  });
+
+  it('refuses the unlock without the cookie, from a foreign Origin, or with a foreign Host', async () => {
+    const app = locked[0]!;
+    const body = JSON.stringify({ passphrase: PASSPHRASE });
+    const headers = {
+      Host: `127.0.0.1:${app.port}`,
+      Cookie: app.cookie,
+      Origin: app.origin,
+      'Content-Type': 'application/json',
+    };
+    const tries: [string, Record<string, string>, number][] = [
+      ['no cookie', { ...headers, Cookie: '' }, 401],
+      ['foreign Origin', { ...headers, Origin: foreignOrigin }, 403],
+      ['no Origin', Object.fromEntries(Object.entries(headers).filter(([k]) => k !== 'Origin')), 403],
+      ['foreign Host', { ...headers, Host: `evil.example:${app.port}` }, 421],
+    ];
+    for (const [what, h, status] of tries) {
+      const r = await http(app.port, '/api/unlock', { method: 'POST', headers: h, body });
+      assert.equal(r.status, status, `${what}: ${r.body}`);
+    }
+    // The right passphrase in each of them, and still locked.
+    const lock = await json<{ locked: boolean }>(app.api('GET', '/api/lock'));
+    assert.equal(lock.locked, true);
+  });
+
+  it('refuses a wrong passphrase with a typed error, rate-limits the tries, then unlocks with the right one', async () => {
+    const app = locked[0]!;
+    for (let i = 1; i <= 3; i++) {
+      const r = await app.api('POST', '/api/unlock', { passphrase: `wrong guess ${i}` });
+      assert.equal(r.status, 400, r.body);
+      assert.equal(reasonOf(r), 'wrong-passphrase');
+    }
+    // After three wrong ones even the right passphrase must wait: a guesser gets no answer.
+    const throttled = await app.api('POST', '/api/unlock', { passphrase: PASSPHRASE });
+    assert.equal(throttled.status, 429, throttled.body);
+    assert.equal(reasonOf(throttled), 'unlock-throttled');
+    assert.match(throttled.body, /wait 1 s/);
+    assert.equal((await json<{ locked: boolean }>(app.api('GET', '/api/lock'))).locked, true);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await json(app.api('POST', '/api/unlock', { passphrase: PASSPHRASE }));
+    const state = await json<{ me: { name: string } }>(app.api('GET', '/api/state'));
+    assert.equal(state.me.name, 'dave');
+    // The API works: a group on the real relay.
+    const g = await json<{ key: string; invite: string }>(
+      app.api('POST', '/api/groups', { name: 'daves', relay: relay.url }),
+    );
+    assert.match(g.invite, /^cwtch-groups:invite:/);
+    const again = await app.api('POST', '/api/unlock', { passphrase: PASSPHRASE });
+    assert.equal(reasonOf(again), 'already-unlocked');
+    // Neither passphrase reached the terminal.
+    for (const out of [app.proc.stdout(), app.proc.stderr()]) {
+      assert.ok(!out.includes(PASSPHRASE) && !out.includes('wrong guess'), out);
+    }
+    assert.match(app.proc.stderr(), /a wrong passphrase was given on the page \(3 in a row\)/);
+  });
+
+  it('creates a profile on an empty home; the CLI opens it later with that passphrase', async () => {
+    const home = join(root.path, 'erin');
+    const app = await startAppAt(home, LOCKED);
+    locked.push(app);
+    assert.match(app.proc.stderr(), /open the address above to create your profile/);
+    const lock = await json<{ locked: boolean; profileExists: boolean }>(app.api('GET', '/api/lock'));
+    assert.deepEqual([lock.locked, lock.profileExists], [true, false]);
+    const unlock = await app.api('POST', '/api/unlock', { passphrase: PASSPHRASE });
+    assert.equal(reasonOf(unlock), 'no-profile');
+    const bad: [unknown, string][] = [
+      [{ name: 'erin', passphrase: PASSPHRASE, again: `${PASSPHRASE}!` }, 'passphrase-mismatch'],
+      [{ name: 'erin', passphrase: 'short', again: 'short' }, 'weak-passphrase'],
+      [{ name: 'erin (you)', passphrase: PASSPHRASE, again: PASSPHRASE }, 'bad-name'],
+      [{ name: 'erin', passphrase: '', again: '' }, 'bad-argument'],
+    ];
+    for (const [body, reason] of bad) {
+      const r = await app.api('POST', '/api/profile', body);
+      assert.equal(r.status, 400, r.body);
+      assert.equal(reasonOf(r), reason, JSON.stringify(body));
+    }
+    assert.equal((await json<{ profileExists: boolean }>(app.api('GET', '/api/lock'))).profileExists, false);
+    await json(app.api('POST', '/api/profile', { name: 'erin', passphrase: PASSPHRASE, again: PASSPHRASE }));
+    const state = await json<{ me: { name: string; address: string } }>(app.api('GET', '/api/state'));
+    assert.equal(state.me.name, 'erin');
+    app.proc.proc.kill('SIGTERM');
+    await app.proc.done;
+    locked.pop();
+    const shown = await cliJson<{ name: string; address: string }>(home, ['profile', 'show']);
+    assert.deepEqual([shown.name, shown.address], ['erin', state.me.address]);
+  });
+
+  it('takes a weak passphrase for a new profile only when the person says so', async () => {
+    const home = join(root.path, 'frank');
+    const app = await startAppAt(home, LOCKED);
+    locked.push(app);
+    const weak = 'aaaaaaaaaaaaaaaa';
+    const r = await app.api('POST', '/api/profile', { name: 'frank', passphrase: weak, again: weak });
+    assert.equal(reasonOf(r), 'weak-passphrase');
+    assert.match(r.body, /only 1 different character/);
+    await json(
+      app.api('POST', '/api/profile', { name: 'frank', passphrase: weak, again: weak, weakOk: true }),
+    );
+    assert.equal((await json<{ me: { name: string } }>(app.api('GET', '/api/state'))).me.name, 'frank');
   });
 });

@@ -3,6 +3,8 @@
  * wrote (bodies, names) goes into text nodes through `el()`, never into HTML.
  */
 
+import { unlockFirst } from './unlock.js';
+
 interface GroupSummary {
   key: string;
   name: string;
@@ -528,7 +530,8 @@ $('evidence-button').addEventListener('click', () => {
     .catch(showError);
 });
 
-refreshState()
+unlockFirst()
+  .then(refreshState)
   .then(() => {
     updateSize();
     connectEvents();
