@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { RelayClient } from '../client/sync/relay-client.ts';
 import { UsageError } from '../errors.ts';
 import { keyBundleDigest, type SignedKeyBundle } from '../identity/key-bundle.ts';
+import { formatVerifierKey, noteVerifierKey } from '../log/note.ts';
 import { hostOnion, type OnionHost } from '../net/onion-host.ts';
 import type { RelayLimits } from '../relay/limits.ts';
 import { assertPostgresUrl, databaseUrlHasPassword, redactDatabaseUrl } from '../relay/pg-connection.ts';
@@ -83,6 +84,9 @@ function describeBundle(signed: SignedKeyBundle) {
     address: signed.address,
     logOrigin: b.logOrigin,
     signingKey: toHex(b.signingKey),
+    // The log's checkpoint key as golang.org/x/mod/sumdb/note reads it (docs/log.md): the key name
+    // of every checkpoint signature is the origin, so third-party tools verify checkpoints with it.
+    verifierKey: formatVerifierKey(noteVerifierKey(b.logOrigin, b.signingKey)),
     tokenKey: b.tokenKey === null ? null : toHex(b.tokenKey),
     envelopeSize: b.envelopeSize,
     createdAt: new Date(b.createdAtMs).toISOString(),
@@ -395,6 +399,7 @@ export function registerRelayCommands(program: Command): void {
           `address      ${d.address}`,
           `log origin   ${d.logOrigin}`,
           `signing key  ${d.signingKey}`,
+          `verifier key ${d.verifierKey}`,
           `token key    ${d.tokenKey ?? 'none (tokens off)'}`,
           `envelope     ${d.envelopeSize} bytes`,
           `created      ${d.createdAt}`,
