@@ -7,14 +7,18 @@ import { pino } from 'pino';
 import { RelayClient } from '../client/sync/relay-client.ts';
 import { UsageError } from '../errors.ts';
 import { keyBundleDigest, type SignedKeyBundle } from '../identity/key-bundle.ts';
-import { formatVerifierKey, noteVerifierKey } from '../log/note.ts';
 import { hostOnion, type OnionHost } from '../net/onion-host.ts';
 import type { RelayLimits } from '../relay/limits.ts';
 import { assertPostgresUrl, databaseUrlHasPassword, redactDatabaseUrl } from '../relay/pg-connection.ts';
 import { migrateSqliteToPostgres } from '../relay/pg-migrate.ts';
 import { postgresRelayKeysExist } from '../relay/pg-relay.ts';
 import { RELAY_POW_DEFAULT_BITS, startRelay } from '../relay/relay.ts';
-import { loadOrCreateRelayKeys, relayKeyBundle, relayKeysExist } from '../relay/relay-keys.ts';
+import {
+  loadOrCreateRelayKeys,
+  logVerifierKey,
+  relayKeyBundle,
+  relayKeysExist,
+} from '../relay/relay-keys.ts';
 import { base64UrlEncode } from '../wire/base64.ts';
 import { toHex } from '../wire/bytes.ts';
 import { printJson, printWarning } from './output.ts';
@@ -84,9 +88,7 @@ function describeBundle(signed: SignedKeyBundle) {
     address: signed.address,
     logOrigin: b.logOrigin,
     signingKey: toHex(b.signingKey),
-    // The log's checkpoint key as golang.org/x/mod/sumdb/note reads it (docs/log.md): the key name
-    // of every checkpoint signature is the origin, so third-party tools verify checkpoints with it.
-    verifierKey: formatVerifierKey(noteVerifierKey(b.logOrigin, b.signingKey)),
+    verifierKey: logVerifierKey(signed),
     tokenKey: b.tokenKey === null ? null : toHex(b.tokenKey),
     envelopeSize: b.envelopeSize,
     createdAt: new Date(b.createdAtMs).toISOString(),
