@@ -171,7 +171,10 @@ export function registerMessageCommands(program: Command): void {
           (e) => !evidenceBefore.has(e.id) && (e.json.kind === 'relay' || e.json.kind === 'receipt'),
         );
         const status = reportSyncErrors(reports);
-        for (const e of contradictions) printErrorLine(String(e.json.detail));
+        // A contradiction that also stopped its relay's sync (relay-frozen) was printed as its error.
+        const printed = new Set(reports.flatMap((r) => (r.error ? [r.error.message] : [])));
+        for (const e of contradictions)
+          if (!printed.has(String(e.json.detail))) printErrorLine(String(e.json.detail));
         process.exitCode = contradictions.length > 0 ? EXIT_CODES.inconsistency : status;
         if (opts.json) return printJson(reports);
         for (const r of reports) {

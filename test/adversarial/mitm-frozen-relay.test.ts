@@ -67,22 +67,27 @@ describe('MITM frozen relay (process level)', () => {
     const frozenAt = Math.max(...proxy.checkpoints.keys());
     proxy.freezeCheckpoint('alice', frozenAt);
     proxy.as('alice');
+    const sendStarted = Date.now();
     const a1 = await send(alice, GROUP, 'a1, receipted but frozen out');
     assert.ok(received(a1), 'the relay receipted alice’s post');
     const receiptedAt = Date.now();
-    proxy.as('bob');
-    const b1 = await send(bob, GROUP, 'b1, never shown to alice');
 
     // Within the maximum merge delay: no alarm yet (an honest relay may still be committing).
+    // Judged only when this sync surely ended inside the delay: on a loaded machine it may not.
     proxy.as('alice');
     const early = await cli(alice.home, ['sync']);
-    assert.equal(early.code, 0, describeRun(early));
-    assert.match(early.stdout, new RegExp(`: 0 new, 0 posted, log size ${frozenAt},`), describeRun(early));
+    if (Date.now() - sendStarted < MAX_MERGE_DELAY_MS - 1000) {
+      assert.equal(early.code, 0, describeRun(early));
+      assert.match(early.stdout, new RegExp(`: 0 new, 0 posted, log size ${frozenAt},`), describeRun(early));
+    }
 
+    proxy.as('bob');
+    const b1 = await send(bob, GROUP, 'b1, never shown to alice');
     await sleep(Math.max(0, receiptedAt + MAX_MERGE_DELAY_MS + 1000 - Date.now()));
     proxy.as('alice');
     const sync = await cli(alice.home, ['sync']);
     assert.equal(sync.code, 6, describeRun(sync));
+    assert.equal(sync.stderr.split('\n').filter((l) => l.includes('frozen')).length, 1, 'said once');
     assert.match(
       sync.stderr,
       new RegExp(
