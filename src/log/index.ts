@@ -86,6 +86,7 @@ export {
 export {
   type AppendResult,
   appendLeaves,
+  batchNodeReader,
   consistencyProof,
   emptyFrontier,
   type Frontier,
