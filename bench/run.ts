@@ -244,6 +244,8 @@ interface IngestLevel {
   readonly window: number;
   readonly lifted: boolean;
   readonly goal: boolean;
+  /** 2: the clients read C2SP tlog-proof receipts (docs/PROTOCOL.md §8); default 1. */
+  readonly protocolVersion?: 1 | 2;
 }
 
 const INGEST_LEVELS: readonly IngestLevel[] = [
@@ -270,6 +272,15 @@ const INGEST_LEVELS: readonly IngestLevel[] = [
     window: 20,
     lifted: false,
     goal: true,
+  },
+  {
+    id: 'ingest.v2.100',
+    name: '100 clients, tlog-proof receipts (protocol v2)',
+    clients: 100,
+    window: 20,
+    lifted: false,
+    goal: false,
+    protocolVersion: 2,
   },
   {
     id: 'ingest.lifted.1',
@@ -300,6 +311,7 @@ async function ingestOnce(level: IngestLevel, nodeArgs: readonly string[] = []):
       warmupMs: level.lifted || level.clients >= 100 ? P.ingestWarmupMs : P.cappedWarmupMs,
       durationMs: P.ingestMs,
       relayCpuMs: relay.cpuMs,
+      ...(level.protocolVersion === undefined ? {} : { protocolVersion: level.protocolVersion }),
     });
   } finally {
     await relay.stop();

@@ -12,9 +12,9 @@
 import { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { PushbackError } from '../../src/errors.ts';
-import { leafHash } from '../../src/log/index.ts';
+import { leafHash, parseTlogProof, VerifiedCheckpointCache, verifyTlogProof } from '../../src/log/index.ts';
 import { decodeReceipt, verifyReceipt } from '../../src/log/receipt.ts';
-import { ENVELOPE_BYTES } from '../../src/wire/frames.ts';
+import { ENVELOPE_BYTES, PROOF_RECEIPT_VERSION, PROTOCOL_VERSION } from '../../src/wire/frames.ts';
 import { sleep, within } from '../lib/stats.ts';
 
 export interface IngestOptions {
@@ -25,6 +25,11 @@ export interface IngestOptions {
   readonly durationMs: number;
   /** Verify one receipt in this many. */
   readonly sampleEvery?: number;
+  /**
+   * Protocol version the clients offer: 1 gets v1 receipts (a signature each), 2 gets C2SP
+   * tlog-proofs (docs/PROTOCOL.md §8), checked through one checkpoint cache per client.
+   */
+  readonly protocolVersion?: 1 | 2;
   /** CPU ms of the relay process so far (to report its utilisation), if known. */
   readonly relayCpuMs?: () => { all: number; main: number };
 }
@@ -41,13 +46,18 @@ export interface IngestResult {
   readonly clientCpu: number;
 }
 
-export async function connectClients(url: string, count: number, parallel = 50): Promise<RelayClient[]> {
+export async function connectClients(
+  url: string,
+  count: number,
+  parallel = 50,
+  versions: readonly number[] = [PROTOCOL_VERSION],
+): Promise<RelayClient[]> {
   const clients: RelayClient[] = [];
   try {
     for (let at = 0; at < count; at += parallel) {
       const batch = await Promise.all(
         Array.from({ length: Math.min(parallel, count - at) }, () =>
-          RelayClient.connect({ url, connectTimeoutMs: 20_000, requestTimeoutMs: 30_000 }),
+          RelayClient.connect({ url, connectTimeoutMs: 20_000, requestTimeoutMs: 30_000, versions }),
         ),
       );
       clients.push(...batch);
@@ -65,8 +75,15 @@ export async function closeClients(clients: readonly RelayClient[]): Promise<voi
 
 export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
   const sampleEvery = opts.sampleEvery ?? 16;
-  const clients = await connectClients(opts.url, opts.clients);
+  const proofs = opts.protocolVersion === PROOF_RECEIPT_VERSION;
+  const clients = await connectClients(
+    opts.url,
+    opts.clients,
+    50,
+    proofs ? [PROOF_RECEIPT_VERSION] : [PROTOCOL_VERSION],
+  );
   const logKey = clients[0]!.bundle.bundle.signingKey;
+  const origin = clients[0]!.bundle.bundle.logOrigin;
   const runId = randomBytes(8);
   let receipts = 0;
   let pushbacks = 0;
@@ -79,6 +96,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     runId.copy(base, 0);
     base.writeUInt32BE(clientIndex, 8);
     let serial = 0;
+    const cache = new VerifiedCheckpointCache();
     const one = async (): Promise<void> => {
       while (!stopping && failure === undefined) {
         const envelope = Buffer.allocUnsafe(ENVELOPE_BYTES);
@@ -89,11 +107,16 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
             const reply = await client.request({ type: 'post', envelope, token: null }, 'receipt');
             receipts++;
             if (receipts % sampleEvery === 0) {
-              const receipt = decodeReceipt(reply.receipt);
               if (reply.duplicate) throw new Error('a fresh envelope was reported as a duplicate');
-              if (!verifyReceipt(receipt, logKey)) throw new Error('receipt signature does not verify');
-              if (!leafHash(envelope).equals(receipt.leafHash))
-                throw new Error('receipt leaf hash is not the envelope leaf hash');
+              if (proofs) {
+                // Throws unless the checkpoint is the log's and the proof places this envelope in it.
+                verifyTlogProof(parseTlogProof(reply.receipt), leafHash(envelope), origin, logKey, cache);
+              } else {
+                const receipt = decodeReceipt(reply.receipt);
+                if (!verifyReceipt(receipt, logKey)) throw new Error('receipt signature does not verify');
+                if (!leafHash(envelope).equals(receipt.leafHash))
+                  throw new Error('receipt leaf hash is not the envelope leaf hash');
+              }
               verified++;
             }
             break;

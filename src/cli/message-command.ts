@@ -271,7 +271,9 @@ export function registerMessageCommands(program: Command): void {
         for (const r of listReplays(client))
           if (!replaysBefore.has(replayKey(r))) contradictions.push(describeReplay(r));
         const status = reportSyncErrors(reports);
-        for (const detail of contradictions) printErrorLine(detail);
+        // A contradiction that also stopped its relay's sync (relay-frozen) was printed as its error.
+        const printed = new Set(reports.flatMap((r) => (r.error ? [r.error.message] : [])));
+        for (const detail of contradictions) if (!printed.has(detail)) printErrorLine(detail);
         process.exitCode = contradictions.length > 0 ? EXIT_CODES.inconsistency : status;
         if (opts.json) return printJson(reports);
         for (const r of reports) {

@@ -13,7 +13,12 @@ import { assertPostgresUrl, databaseUrlHasPassword, redactDatabaseUrl } from '..
 import { migrateSqliteToPostgres } from '../relay/pg-migrate.ts';
 import { postgresRelayKeysExist } from '../relay/pg-relay.ts';
 import { RELAY_POW_DEFAULT_BITS, startRelay } from '../relay/relay.ts';
-import { loadOrCreateRelayKeys, relayKeyBundle, relayKeysExist } from '../relay/relay-keys.ts';
+import {
+  loadOrCreateRelayKeys,
+  logVerifierKey,
+  relayKeyBundle,
+  relayKeysExist,
+} from '../relay/relay-keys.ts';
 import { base64UrlEncode } from '../wire/base64.ts';
 import { toHex } from '../wire/bytes.ts';
 import { printJson, printWarning } from './output.ts';
@@ -83,6 +88,7 @@ function describeBundle(signed: SignedKeyBundle) {
     address: signed.address,
     logOrigin: b.logOrigin,
     signingKey: toHex(b.signingKey),
+    verifierKey: logVerifierKey(signed),
     tokenKey: b.tokenKey === null ? null : toHex(b.tokenKey),
     envelopeSize: b.envelopeSize,
     createdAt: new Date(b.createdAtMs).toISOString(),
@@ -403,6 +409,7 @@ export function registerRelayCommands(program: Command): void {
           `address      ${d.address}`,
           `log origin   ${d.logOrigin}`,
           `signing key  ${d.signingKey}`,
+          `verifier key ${d.verifierKey}`,
           `token key    ${d.tokenKey ?? 'none (tokens off)'}`,
           `envelope     ${d.envelopeSize} bytes`,
           `created      ${d.createdAt}`,

@@ -64,6 +64,7 @@ export {
 export {
   type ConsistencyStatement,
   type InclusionStatement,
+  inclusionProofLength,
   MAX_PROOF_HASHES,
   rootFromInclusionProof,
   verifyConsistency,
@@ -71,9 +72,21 @@ export {
   verifyInclusion,
   verifyInclusionOrThrow,
 } from './proof.ts';
+export { decodeStoredReceipt, receiptCommitment, type StoredReceipt } from './stored-receipt.ts';
+export {
+  formatTlogProof,
+  isTlogProof,
+  MAX_TLOG_PROOF_BYTES,
+  parseTlogProof,
+  TLOG_PROOF_HEADER,
+  type TlogProof,
+  VerifiedCheckpointCache,
+  verifyTlogProof,
+} from './tlog-proof.ts';
 export {
   type AppendResult,
   appendLeaves,
+  batchNodeReader,
   consistencyProof,
   emptyFrontier,
   type Frontier,

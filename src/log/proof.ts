@@ -238,6 +238,18 @@ export function verifyConsistencyOrThrow(
   );
 }
 
+/**
+ * Number of hashes in PATH(index, D[0:size]) (RFC 9162 §2.1.3.1), without hashing: lets a decoder
+ * refuse a proof of the wrong length before any work.
+ * @throws UsageError unless 0 <= index < size (safe integers).
+ */
+export function inclusionProofLength(index: LogIndex, size: TreeSize): number {
+  assertSafeCount('index', index);
+  assertSafeCount('size', size);
+  if (index >= size) throw new UsageError('bad-argument', `index ${index} is not below size ${size}`);
+  return inclusionPathLength(index, size);
+}
+
 /** Number of hashes in PATH(index, D[0:size]): the RFC 9162 verifier's loop count, without hashing. */
 function inclusionPathLength(index: number, size: number): number {
   let fn = index;

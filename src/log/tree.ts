@@ -232,6 +232,37 @@ export class InMemoryNodeStore implements NodeHashReader {
   }
 }
 
+/**
+ * The nodes a writer holds right after appending a batch, as a reader: the old frontier's perfect
+ * subtrees plus the batch's new nodes. It answers every node that an inclusion proof of a batch
+ * entry in the tree after the batch needs, with no storage read: a left sibling on the path of a
+ * leaf at or past the old size is either one of the old frontier's subtrees (an aligned block
+ * left of the leaf cannot lie strictly inside one, since the block's parent would then hold the
+ * leaf) or a subtree the batch completed; every right sibling lies in the batch. So the relay
+ * builds each post's proof against the batch's checkpoint at commit (docs/log.md §7).
+ * @throws UsageError when old is not a valid frontier.
+ */
+export function batchNodeReader(old: Frontier, newNodes: readonly NodeHash[]): NodeHashReader {
+  assertFrontier(old);
+  // One map per level: (level, index) pairs have no exact single-number key up to 2^53 leaves.
+  const levels: Map<number, Uint8Array>[] = [];
+  const put = (level: number, index: number, hash: Uint8Array): void => {
+    let m = levels[level];
+    if (m === undefined) {
+      m = new Map();
+      levels[level] = m;
+    }
+    m.set(index, hash);
+  };
+  let h = 0;
+  for (let level = bitLength(old.size) - 1; level >= 0; level--) {
+    const quotient = Math.floor(old.size / 2 ** level);
+    if (quotient % 2 === 1) put(level, quotient - 1, old.hashes[h++]!);
+  }
+  for (const n of newNodes) put(n.level, n.index, n.hash);
+  return { getNode: (level, index) => levels[level]?.get(index) };
+}
+
 function assertFrontier(frontier: Frontier): void {
   if (typeof frontier !== 'object' || frontier === null || !Array.isArray(frontier.hashes)) {
     throw new UsageError('bad-argument', 'frontier must be { size, hashes[] }');

@@ -12,6 +12,7 @@ import { CodecError } from '../errors.ts';
 import { type Identity, identityFromSeed } from '../identity/identity.ts';
 import { type SignedKeyBundle, signKeyBundle } from '../identity/key-bundle.ts';
 import { openKeyFile, sealKeyFile } from '../identity/keyfile.ts';
+import { formatVerifierKey, noteVerifierKey } from '../log/note.ts';
 import { deriveTokenKeyPair } from '../tokens/index.ts';
 import { toHex } from '../wire/bytes.ts';
 import type { CborValue } from '../wire/cbor.ts';
@@ -135,6 +136,16 @@ export interface RelayBundleOptions {
  * running relay and `relay info` print the same bundle and digest (a client pins the digest).
  * Ed25519 is deterministic, so the same keys and options always give the same bytes.
  */
+/**
+ * The log's checkpoint key as a signed-note verifier key, `origin+keyhash+base64(0x01 ‖ key)`, the
+ * form golang.org/x/mod/sumdb/note and other C2SP tools read (docs/log.md): the key name of every
+ * checkpoint signature is the origin, so third-party tools verify checkpoints and receipts with it.
+ * @throws UsageError when the bundle's origin is not a valid note key name.
+ */
+export function logVerifierKey(signed: SignedKeyBundle): string {
+  return formatVerifierKey(noteVerifierKey(signed.bundle.logOrigin, signed.bundle.signingKey));
+}
+
 export function relayKeyBundle(keys: RelayKeys, options: RelayBundleOptions): SignedKeyBundle {
   return signKeyBundle(keys.identity, {
     signingKey: keys.logKey.publicKey,

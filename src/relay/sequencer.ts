@@ -35,10 +35,15 @@ import {
 } from '../errors.ts';
 import {
   appendLeaves,
+  batchNodeReader,
   type Frontier,
+  formatTlogProof,
   frontierFromStore,
+  inclusionProof,
   type LogIndex,
   leafHash,
+  type NodeHash,
+  type NodeHashReader,
   rootFromFrontier,
   signCheckpoint,
   type TreeSize,
@@ -137,6 +142,14 @@ export interface PostResult {
   readonly receipt: Receipt;
   /** True when the envelope was already in the log or in flight: this post created no entry. */
   readonly duplicate: boolean;
+  /**
+   * The entry's receipt as a proof (docs/log.md §7): the C2SP tlog-proof text of its inclusion in
+   * the signed checkpoint of the batch that committed it, built from that batch's nodes in
+   * memory; a duplicate's, against the current head, from stored nodes. Built on request only,
+   * so a connection that reads v1 receipts pays nothing for it.
+   * @throws InternalError 'missing-node' when the store lacks a node it must have.
+   */
+  proof(): Promise<string>;
 }
 
 export interface PostOptions {
@@ -174,6 +187,8 @@ interface Pending {
   readonly receipt: Deferred<Receipt>;
   /** Set when another process committed the same envelope first (logs other processes also write). */
   duplicate?: boolean;
+  /** Set at commit: the proof against the batch's checkpoint. */
+  proof?: () => string;
 }
 
 interface PendingSpend {
@@ -373,9 +388,9 @@ export class Sequencer {
     const leaf = leafHash(envelope);
     const key = keyOf(leaf);
     const inflight = this.#inflight.get(key);
-    if (inflight !== undefined) return { receipt: await inflight, duplicate: true };
+    if (inflight !== undefined) return this.#duplicateResult(await inflight);
     const recent = this.#recent.get(key);
-    if (recent !== undefined) return { receipt: await this.#reissue(leaf, recent), duplicate: true };
+    if (recent !== undefined) return this.#duplicateResult(await this.#reissue(leaf, recent));
 
     if (this.queued >= this.#maxQueued) {
       throw new PushbackError(
@@ -413,7 +428,7 @@ export class Sequencer {
         this.#remember(key, existing);
         const original = await this.#reissue(leaf, existing);
         receipt.resolve(original);
-        return { receipt: original, duplicate: true };
+        return this.#duplicateResult(original);
       }
       if (!otherWriters && token !== undefined && (await this.#storage.isSpent(token.tokenId, token.keyId))) {
         throw tokenSpentError();
@@ -436,7 +451,25 @@ export class Sequencer {
     }
     this.#schedule();
     const result = await receipt.promise;
-    return { receipt: result, duplicate: pending?.duplicate === true };
+    const fresh = pending?.duplicate !== true ? pending?.proof : undefined;
+    if (fresh === undefined) return this.#duplicateResult(result);
+    return { receipt: result, duplicate: false, proof: async () => fresh() };
+  }
+
+  #duplicateResult(receipt: Receipt): PostResult {
+    return { receipt, duplicate: true, proof: () => this.#proofAtHead(receipt.index) };
+  }
+
+  /** A committed entry's tlog-proof against the latest checkpoint, from stored nodes. */
+  async #proofAtHead(index: LogIndex): Promise<string> {
+    const checkpoint = this.#checkpoint;
+    if (checkpoint === undefined || index >= checkpoint.size) {
+      throw new InternalError('storage-inconsistent', `entry ${index} is not below the latest checkpoint`);
+    }
+    const proof = await computeWithNodes(this.#storage, (reader) =>
+      inclusionProof(reader, index, checkpoint.size),
+    );
+    return formatTlogProof({ index, proof, checkpoint: checkpoint.note });
   }
 
   /**
@@ -629,6 +662,7 @@ export class Sequencer {
           takenSpends: Set<PendingSpend>;
           next: Frontier;
           checkpoint: StoredCheckpoint | undefined;
+          nodes: NodeHash[];
           receivedMs: number;
         }
       | undefined;
@@ -653,7 +687,7 @@ export class Sequencer {
       const receivedMs = Math.max(this.#lastMs, head.lastReceivedMs, Math.floor(this.#now()));
       let next = frontier;
       let checkpoint: StoredCheckpoint | undefined;
-      let nodes: ReturnType<typeof appendLeaves>['newNodes'] = [];
+      let nodes: NodeHash[] = [];
       if (fresh.length > 0) {
         const appended = appendLeaves(
           frontier,
@@ -667,7 +701,7 @@ export class Sequencer {
           note: this.#checkpointSigner(this.#origin, next.size, appended.root),
         };
       }
-      plan = { head, frontier, fresh, dupes, spentPosts, takenSpends, next, checkpoint, receivedMs };
+      plan = { head, frontier, fresh, dupes, spentPosts, takenSpends, next, checkpoint, nodes, receivedMs };
       const spentTokens: SpentToken[] = [];
       for (const s of spends) if (!takenSpends.has(s)) spentTokens.push(s.token);
       for (const p of fresh) if (p.token !== undefined) spentTokens.push(p.token);
@@ -732,6 +766,19 @@ export class Sequencer {
       committed[i] = { index, leafHash: p.leafHash, envelope: p.envelope, receivedMs: done.receivedMs };
     }
     if (n > 0) {
+      const checkpoint = done.checkpoint!;
+      let reader: NodeHashReader | undefined;
+      for (let i = 0; i < n; i++) {
+        const index = (first + i) as LogIndex;
+        done.fresh[i]!.proof = () => {
+          reader ??= batchNodeReader(done.frontier, done.nodes);
+          return formatTlogProof({
+            index,
+            proof: inclusionProof(reader, index, checkpoint.size),
+            checkpoint: checkpoint.note,
+          });
+        };
+      }
       this.#signAndResolve(done.fresh, bodies);
       this.#announce({ entries: committed, checkpoint: done.checkpoint! });
     }

@@ -44,6 +44,7 @@ import {
   encodeFrame,
   isClientFrame,
   MAX_CLIENT_FRAME_BYTES,
+  PROOF_RECEIPT_VERSION,
   PROTOCOL_VERSION,
   type RelayFrame,
   type WireEntry,
@@ -384,6 +385,8 @@ class RelayConnection {
   readonly #posts: RateLimiter;
   readonly #requests: RateLimiter;
   #helloDone = false;
+  /** The protocol version chosen at hello: which receipt this connection reads. */
+  #version = PROTOCOL_VERSION;
   #inFlight = 0;
   /** Resolved whenever #inFlight drops to 0 (shutdown waits on it). */
   #settled: (() => void) | null = null;
@@ -691,21 +694,31 @@ class RelayConnection {
     switch (f.type) {
       case 'hello': {
         if (this.#helloDone) throw new UsageError('hello-repeated', 'hello was already sent');
-        if (!f.versions.includes(PROTOCOL_VERSION)) {
+        // The highest common version; v2 differs only in the receipt frame (docs/PROTOCOL.md §8).
+        const version = f.versions.includes(PROOF_RECEIPT_VERSION)
+          ? PROOF_RECEIPT_VERSION
+          : f.versions.includes(PROTOCOL_VERSION)
+            ? PROTOCOL_VERSION
+            : undefined;
+        if (version === undefined) {
           this.fail(
-            new UsageError('unsupported-version', `this relay speaks protocol version ${PROTOCOL_VERSION}`),
+            new UsageError(
+              'unsupported-version',
+              `this relay speaks protocol versions ${PROTOCOL_VERSION} and ${PROOF_RECEIPT_VERSION}`,
+            ),
             f.id,
             true,
           );
           return;
         }
+        this.#version = version;
         this.#helloDone = true;
         clearTimeout(this.#handshakeTimer);
         const issuer = opts.issuer;
         this.send({
           type: 'welcome',
           id: f.id,
-          version: PROTOCOL_VERSION,
+          version,
           keyBundle: opts.bundle.bytes,
           treeSize: this.#server.latestCheckpoint().size,
           tokens: {
@@ -724,14 +737,17 @@ class RelayConnection {
           token = opts.issuer.verifyToken(f.token);
         }
         const admitted = await this.#server.admitPost();
-        let answer: Awaited<ReturnType<Sequencer['submit']>>;
+        let posted: Awaited<ReturnType<Sequencer['submit']>>;
         try {
-          answer = await opts.sequencer.submit(f.envelope, token === undefined ? {} : { token });
+          posted = await opts.sequencer.submit(f.envelope, token === undefined ? {} : { token });
         } finally {
           admitted();
         }
-        const { receipt, duplicate } = answer;
-        this.send({ type: 'receipt', id: f.id, receipt: encodeReceipt(receipt), duplicate });
+        const receipt =
+          this.#version === PROOF_RECEIPT_VERSION
+            ? Buffer.from(await posted.proof())
+            : encodeReceipt(posted.receipt);
+        this.send({ type: 'receipt', id: f.id, receipt, duplicate: posted.duplicate });
         return;
       }
       case 'sync': {

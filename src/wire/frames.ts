@@ -11,6 +11,13 @@ import { expectArray, expectBytes, expectUint, MapReader } from './schema.ts';
 
 export const PROTOCOL_VERSION = 1;
 /**
+ * The version whose `receipt` frame carries a C2SP tlog-proof (docs/PROTOCOL.md §8, "Receipts")
+ * instead of a v1 receipt; nothing else differs.
+ */
+export const PROOF_RECEIPT_VERSION = 2;
+/** Longest `receipt` frame payload: a v1 receipt is ≤ 512 bytes, a tlog-proof ≤ 12 KiB. */
+export const MAX_RECEIPT_BYTES = 12 * 1024;
+/**
  * Every version-1 envelope is exactly this long (docs/PROTOCOL.md §6). Defined here, at the wire
  * level, because the relay stores envelopes by size without knowing what is inside them.
  */
@@ -360,7 +367,12 @@ function decodeBody(type: keyof typeof FrameType, id: number, r: MapReader): Fra
       };
     }
     case 'receipt':
-      return { type, id, receipt: r.bytes(1, 'receipt', undefined, 512), duplicate: r.bool(2, 'duplicate') };
+      return {
+        type,
+        id,
+        receipt: r.bytes(1, 'receipt', undefined, MAX_RECEIPT_BYTES),
+        duplicate: r.bool(2, 'duplicate'),
+      };
     case 'entries': {
       const entries = r.array(2, 'entries', MAX_PAGE_ENTRIES).map((e) => {
         const pair = expectArray(e, 'entries.entries[]', 2);

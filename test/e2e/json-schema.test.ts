@@ -276,6 +276,7 @@ const OUTPUTS: Record<string, Shape> = {
     address: T.address,
     logOrigin: T.string,
     signingKey: T.hex32,
+    verifierKey: T.string,
     tokenKey: nul(T.hex32),
     envelopeSize: T.uint,
     createdAt: T.isoTime,

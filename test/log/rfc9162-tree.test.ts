@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { InternalError, isCwtchError, UsageError } from '../../src/errors.ts';
 import {
   appendLeaves,
+  batchNodeReader,
   consistencyProof,
   emptyFrontier,
   emptyRoot,
@@ -238,6 +239,25 @@ test('property: inclusion proofs from stored nodes equal the reference PATH and 
       },
     ),
     { numRuns: 100 },
+  );
+});
+
+test("property: a batch's proofs from the old frontier plus its new nodes alone equal the reference PATH", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 1, max: 80 }), (oldSize, batch) => {
+      const leaves = Array.from({ length: oldSize + batch }, (_, i) => leafHash(Buffer.from(`leaf ${i}`)));
+      const before = appendLeaves(emptyFrontier(), leaves.slice(0, oldSize));
+      const after = appendLeaves(before.frontier, leaves.slice(oldSize));
+      // Only the old frontier and the batch's nodes: no node of the old tree below its frontier.
+      const reader = batchNodeReader(before.frontier, after.newNodes);
+      const n = oldSize + batch;
+      for (let m = oldSize; m < n; m++) {
+        const proof = inclusionProof(reader, logIndex(m), size(n));
+        assert.deepEqual(proof.map(toHex), refInclusionProof(m, leaves).map(toHex));
+        assert.ok(verifyInclusion(leaves[m]!, logIndex(m), size(n), proof, after.root));
+      }
+    }),
+    { numRuns: 150 },
   );
 });
 

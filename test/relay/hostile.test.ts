@@ -397,7 +397,7 @@ const hostileInput = (backend: Backend) => () => {
   });
 
   test('hello without a version the relay speaks: usage/unsupported-version, then 1008', async () => {
-    for (const versions of [[2], [0, 2, 65535], []]) {
+    for (const versions of [[3], [0, 3, 65535], []]) {
       const raw = track(await RawWs.connect(relay.url));
       raw.sendProtocol({ type: 'hello', id: 3, versions });
       await expectTypedClose(raw, {

@@ -20,6 +20,7 @@ import {
 } from '../../src/log/index.ts';
 import { noteVerifierKey, verifyNote } from '../../src/log/note.ts';
 import { encodeReceipt, type Receipt, verifyReceipt } from '../../src/log/receipt.ts';
+import { parseTlogProof, VerifiedCheckpointCache, verifyTlogProof } from '../../src/log/tlog-proof.ts';
 import { type CommittedBatch, Sequencer, type SequencerConfig } from '../../src/relay/sequencer.ts';
 import { DATABASE_FILE } from '../../src/relay/sqlite-storage.ts';
 import { computeWithNodes, type RelayStorage, type StoredCheckpoint } from '../../src/relay/storage.ts';
@@ -139,6 +140,43 @@ forBackends(
       assert.equal(verifyInclusion(r.leafHash, r.index, size(20), proof, latest.root), true);
     }
     assert.throws(() => seq.subscribe(null as unknown as () => void), UsageError);
+  }),
+);
+
+forBackends(
+  "each post has a tlog-proof against its batch's signed checkpoint (one note per batch); a replay's proves it against the head",
+  withRelay('tlog-proof', async (f) => {
+    const seq = await f.open({ maxBatch: 5 });
+    const batches: CommittedBatch[] = [];
+    seq.subscribe((b) => batches.push(b));
+    // A log with history first, so the batches' proofs need nodes of the tree before them.
+    await Promise.all(Array.from({ length: 7 }, (_, i) => seq.post(envelopeAt(i))));
+    const results = await Promise.all(Array.from({ length: 13 }, (_, i) => seq.submit(envelopeAt(7 + i))));
+    const cache = new VerifiedCheckpointCache();
+    const notes = new Set<string>();
+    for (const [i, r] of results.entries()) {
+      const text = await r.proof();
+      const proof = parseTlogProof(text);
+      assert.equal(proof.index, 7 + i);
+      const checkpoint = verifyTlogProof(proof, leafHash(envelopeAt(7 + i)), ORIGIN, key.publicKey, cache);
+      const batch = batches.find((b) => b.entries.some((e) => e.index === proof.index))!;
+      assert.equal(proof.checkpoint, batch.checkpoint.note, "the batch's own checkpoint, not a later one");
+      assert.equal(checkpoint.size, batch.entries.at(-1)!.index + 1);
+      notes.add(proof.checkpoint);
+      // Another entry's leaf does not verify under this proof.
+      assert.throws(
+        () => verifyTlogProof(proof, leafHash(envelopeAt(6 + i)), ORIGIN, key.publicKey, cache),
+        (e: unknown) => e instanceof VerifyError && e.reason === 'tlog-proof-not-included',
+      );
+    }
+    assert.ok(notes.size >= 3, 'maxBatch 5 splits 13 posts into at least 3 checkpoints');
+    const replay = await seq.submit(envelopeAt(3));
+    assert.equal(replay.duplicate, true);
+    const again = parseTlogProof(await replay.proof());
+    assert.equal(again.index, 3);
+    assert.equal(again.checkpoint, seq.latestCheckpoint!.note);
+    verifyTlogProof(again, leafHash(envelopeAt(3)), ORIGIN, key.publicKey, cache);
+    await seq.close();
   }),
 );
 

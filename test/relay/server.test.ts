@@ -9,6 +9,7 @@ import { verifyCheckpoint } from '../../src/log/checkpoint.ts';
 import { type LogIndex, leafHash, type TreeSize } from '../../src/log/hash.ts';
 import { verifyConsistency, verifyInclusion } from '../../src/log/proof.ts';
 import { decodeReceipt, verifyReceipt } from '../../src/log/receipt.ts';
+import { parseTlogProof, VerifiedCheckpointCache, verifyTlogProof } from '../../src/log/tlog-proof.ts';
 import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 import { type Backend, relayBackends, relayDbArgs } from './fixtures/backends.ts';
 
@@ -80,6 +81,32 @@ test('post → signed receipt for the envelope; a replay gets the original recei
   assert.equal(again.duplicate, true);
   assert.deepEqual(again.receipt, r.receipt);
   await c.close();
+});
+
+test('protocol version 2: the receipt is a C2SP tlog-proof of the entry in a signed checkpoint; a replay gets one too', async () => {
+  const c = await RelayClient.connect({ url: relay.url, versions: [1, 2] });
+  assert.equal(c.version, 2, 'the highest common version');
+  const { logOrigin, signingKey } = c.bundle.bundle;
+  const cache = new VerifiedCheckpointCache();
+  const env = envelope();
+  const r = await c.request({ type: 'post', envelope: env, token: null }, 'receipt');
+  assert.equal(r.duplicate, false);
+  const proof = parseTlogProof(r.receipt);
+  const cp = verifyTlogProof(proof, leafHash(env), logOrigin, signingKey, cache);
+  assert.ok(proof.index < cp.size);
+  assert.throws(() => verifyTlogProof(proof, leafHash(envelope()), logOrigin, signingKey, cache));
+  const again = await c.request({ type: 'post', envelope: env, token: null }, 'receipt');
+  assert.equal(again.duplicate, true);
+  const replayed = parseTlogProof(again.receipt);
+  assert.equal(replayed.index, proof.index);
+  verifyTlogProof(replayed, leafHash(env), logOrigin, signingKey, cache);
+  await c.close();
+  // A connection that offers only version 1 still reads v1 receipts.
+  const old = await connect();
+  assert.equal(old.version, 1);
+  const v1 = await old.request({ type: 'post', envelope: envelope(), token: null }, 'receipt');
+  assert.equal(verifyReceipt(decodeReceipt(v1.receipt), signingKey), true);
+  await old.close();
 });
 
 test('sync serves entries under a signed checkpoint with a consistency proof from the verified size', async () => {

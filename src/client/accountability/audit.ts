@@ -141,6 +141,16 @@ export async function buildAudit(client: Client, ref: string): Promise<AuditRepo
         advice:
           'someone may be impersonating the relay (or it lost its keys); nothing was sent to it — check with the operator out of band before trusting it again',
       });
+    } else if (j.kind === 'receipt' && isFrozenView(j.receipt)) {
+      items.push({
+        type: 'relay-receipt',
+        title: `the relay ${relay} is serving an old view of its log that leaves out your receipted message`,
+        who,
+        since,
+        what: String(j.detail),
+        advice:
+          'the relay (or someone between you and it) is withholding everything newer: its receipt proves it logged your message; export the evidence and move the group to another relay (fork) if it does not recover',
+      });
     } else if (j.kind === 'receipt') {
       items.push({
         type: 'relay-receipt',
@@ -233,6 +243,13 @@ export async function buildAudit(client: Client, ref: string): Promise<AuditRepo
     relays,
     bundle: withItems(buildBundle(client, state.key, state.record.name, findings, bundles), members.bundle),
   };
+}
+
+/** Receipt evidence of a frozen relay carries no served leaf (relay-sync.ts #checkNotFrozen). */
+function isFrozenView(receipt: unknown): boolean {
+  return (
+    typeof receipt === 'object' && receipt !== null && (receipt as { servedLeaf?: unknown }).servedLeaf === ''
+  );
 }
 
 function withItems(

@@ -11,9 +11,10 @@ import { CodecError, CwtchError, UsageError, VerifyError } from '../../errors.ts
 import { openSignedMessage } from '../../group/message.ts';
 import { openKeyBundle } from '../../identity/key-bundle.ts';
 import { onionAddressOf } from '../../identity/onion.ts';
-import { verifyCheckpoint } from '../../log/checkpoint.ts';
+import { parseCheckpoint, verifyCheckpoint } from '../../log/checkpoint.ts';
 import { decodeLogEvidence, encodeLogEvidence, verifySplitViewEvidence } from '../../log/evidence.ts';
-import { decodeReceipt, verifyReceipt, verifyReceiptNotIncludedEvidence } from '../../log/receipt.ts';
+import { verifyReceipt, verifyReceiptNotIncludedEvidence } from '../../log/receipt.ts';
+import { decodeStoredReceipt, receiptCommitment } from '../../log/stored-receipt.ts';
 import type { Finding } from '../../transcript/index.ts';
 import { bytesEqual } from '../../wire/bytes.ts';
 import type { ClientContext } from '../context.ts';
@@ -220,17 +221,41 @@ function verifyItem(item: { [k: string]: unknown }): VerifiedItem {
     case 'relay-receipt': {
       const r = obj(item.receipt, 'receipt');
       const encoded = bytesHex(r.receipt, 'receipt.receipt');
-      const receipt = decodeReceipt(encoded);
-      const { key, who } = relayKey(item, str(r.signingKey, 'receipt.signingKey'), receipt.origin);
-      if (!verifyReceipt(receipt, key))
+      const stored = decodeStoredReceipt(encoded);
+      const origin =
+        stored.version === 1
+          ? stored.receipt.origin
+          : parseCheckpoint(stored.proof.checkpoint).checkpoint.origin;
+      const { key, who } = relayKey(item, str(r.signingKey, 'receipt.signingKey'), origin);
+      if (stored.version === 1 && !verifyReceipt(stored.receipt, key))
         throw new VerifyError('evidence-receipt-signature', 'the receipt is not signed by the relay');
+      // A tlog-proof receipt is the relay's signed checkpoint: the same origin-pinned check.
+      if (stored.version === 2) verifyCheckpoint(stored.proof.checkpoint, origin, key, { origin });
       const checkpoint = str(r.checkpoint, 'receipt.checkpoint');
       // The checkpoint must be of the receipt's log (origin pinned), not merely signed by its key.
-      const cp = verifyCheckpoint(checkpoint, receipt.origin, key, { origin: receipt.origin });
+      const cp = verifyCheckpoint(checkpoint, origin, key, { origin });
+      const { index, size } = receiptCommitment(stored);
+      if (cp.size < size) {
+        // A frozen relay (docs/log.md, "What a receipt commits the relay to"): both statements are
+        // the relay's, but nothing it signed says WHEN it served the smaller checkpoint, and an old
+        // checkpoint replayed by anyone on the path looks the same. A claim, with its signatures checked.
+        return {
+          kind,
+          status: 'claim',
+          who,
+          summary: `receipted index ${index} (its log then had at least ${size} entries) and was reported later serving its older signed checkpoint of size ${cp.size} without it (frozen or rolled back); both signatures check, when it was served is the reporter's word`,
+        };
+      }
+      if (stored.version === 2)
+        return {
+          kind,
+          status: 'invalid',
+          who,
+          summary: 'a tlog-proof receipt is a proof of inclusion: nothing to contradict',
+        };
+      const receipt = stored.receipt;
       const served = bytesHex(r.servedLeaf, 'receipt.servedLeaf');
       const proof = (Array.isArray(r.proof) ? r.proof : []).map((p, i) => bytesHex(p, `receipt.proof[${i}]`));
-      if (receipt.index >= cp.size)
-        return { kind, status: 'invalid', who, summary: 'the checkpoint does not cover the receipted index' };
       let servedProven = false;
       try {
         verifyReceiptNotIncludedEvidence(

@@ -42,6 +42,11 @@ export function noteOffset(client: ClientContext, relay: string, relayTimeMs: nu
   writeRecord(client.store, delayOffsetKind, `offset ${relay}`, relayTimeMs - client.now());
 }
 
+/** The relay's clock minus ours, as last measured from a receipt; null before any. */
+export function relayClockOffset(client: ClientContext, relay: string): number | null {
+  return offsetOf(client, relay);
+}
+
 function offsetOf(client: ClientContext, relay: string): number | null {
   return readRecord(client.store, delayOffsetKind, `offset ${relay}`) ?? null;
 }

@@ -30,6 +30,8 @@ export interface RelayClientOptions {
   readonly requestTimeoutMs?: number;
   /** Custom agent (Tor SOCKS) for the WebSocket. */
   readonly agent?: import('node:http').Agent;
+  /** Protocol versions offered at hello (default [PROTOCOL_VERSION]). */
+  readonly versions?: readonly number[];
 }
 
 /** A relay's error frame, rethrown as the matching CwtchError class. */
@@ -58,6 +60,8 @@ export class RelayClient {
   readonly tokens: TokenPolicy;
   /** Tree size the relay reported at welcome. */
   readonly treeSizeAtWelcome: number;
+  /** The protocol version the relay chose at welcome (docs/PROTOCOL.md §8). */
+  readonly version: number;
   readonly #ws: WebSocket;
   readonly #requestTimeoutMs: number;
   readonly #waiters = new Map<number, Waiter>();
@@ -84,6 +88,7 @@ export class RelayClient {
     this.bundle = bundle;
     this.tokens = welcome.tokens;
     this.treeSizeAtWelcome = welcome.treeSize;
+    this.version = welcome.version;
     this.#requestTimeoutMs = timeoutMs;
     ws.on('message', (data) => this.#onMessage(data));
     ws.on('close', (code, reason) => this.#onSocketClose(code, reason.toString()));
@@ -114,6 +119,7 @@ export class RelayClient {
         `${opts.url} is an onion address: connect through tor (--tor-socks HOST:PORT)`,
       );
     }
+    const offeredVersions = opts.versions ?? [PROTOCOL_VERSION];
     const ws = new WebSocket(opts.url, {
       maxPayload: MAX_RELAY_FRAME_BYTES,
       perMessageDeflate: false,
@@ -150,7 +156,7 @@ export class RelayClient {
           ),
         );
       });
-      ws.once('open', () => ws.send(encodeFrame({ type: 'hello', id: 0, versions: [PROTOCOL_VERSION] })));
+      ws.once('open', () => ws.send(encodeFrame({ type: 'hello', id: 0, versions: [...offeredVersions] })));
       ws.once('message', (data) => {
         clearTimeout(timer);
         try {
@@ -165,6 +171,13 @@ export class RelayClient {
         }
       });
     });
+    if (!offeredVersions.includes(welcome.version)) {
+      ws.terminate();
+      throw new CodecError(
+        'unexpected-frame',
+        `relay chose protocol version ${welcome.version}, not offered`,
+      );
+    }
     const bundle = openKeyBundle(welcome.keyBundle);
     return new RelayClient(opts.url, ws, socket, welcome, bundle, opts.requestTimeoutMs ?? 30_000);
   }

@@ -28,6 +28,7 @@ import {
 import { type LogIndex, leafHash, type TreeSize } from '../../log/hash.ts';
 import { rootFromInclusionProof, verifyConsistency, verifyInclusion } from '../../log/proof.ts';
 import { decodeReceipt, encodeReceipt, type Receipt, verifyReceipt } from '../../log/receipt.ts';
+import { decodeStoredReceipt, receiptCommitment } from '../../log/stored-receipt.ts';
 import { TokenWallet } from '../../tokens/index.ts';
 import { bytesEqual, toHex } from '../../wire/bytes.ts';
 import { MAX_PAGE_ENTRIES, type WireEntry } from '../../wire/frames.ts';
@@ -35,7 +36,7 @@ import { type EvidenceRecord, saveEvidence } from '../accountability/evidence.ts
 import type { ClientContext, GroupState } from '../context.ts';
 import { readRecord, tokensKind, writeRecord } from '../store/record-kinds.ts';
 import { MAX_HOLES, type PostRecord, type RelayRecord } from '../store/records.ts';
-import { checkDelay, noteOffset, notePage, noteServed } from './delay.ts';
+import { checkDelay, noteOffset, notePage, noteServed, relayClockOffset } from './delay.ts';
 import { holdIfFuture, rollEpochs } from './epochs.ts';
 import { recordJunk } from './junk.ts';
 import { recordReplay, replayedMessage } from './member-replay.ts';
@@ -99,6 +100,15 @@ async function withDeadline(
 
 /** Pages with nothing of ours after which catchUp writes the cursor anyway. */
 const CURSOR_SAVE_PAGES = 64;
+
+/**
+ * How long after a receipt's signed time a relay may still serve a checkpoint that leaves the
+ * receipted entry out (docs/log.md, "What a receipt commits the relay to"). A relay issues a
+ * receipt only after the commit that signs a checkpoint covering the entry, so an honest relay
+ * needs none of it; it covers another relay process still adopting that commit and the drift of
+ * our clock since the relay's offset was measured. Past it, a smaller view is a frozen relay.
+ */
+export const MAX_MERGE_DELAY_MS = 10_000;
 
 /** Most gossiped checkpoints remembered as checked (see #checkGossip). */
 const MAX_GOSSIP_CHECKED = 4096;
@@ -204,6 +214,7 @@ export class RelaySync {
         });
     let rec = this.#relay(url);
     let unsaved = 0;
+    const held = this.#heldCommitment(url);
     let next = fetch(rec.cursor, rec.verifiedSize, rec.verifiedNote);
     for (;;) {
       const page = await next;
@@ -231,7 +242,10 @@ export class RelaySync {
       const cp = accepted.checkpoint;
       counts.size = cp.size;
       this.#opts.onProgress?.({ url, scanned: end, total: cp.size, ours: counts.ours });
-      if (page.entries.length === 0 || end >= cp.size) return;
+      if (page.entries.length === 0 || end >= cp.size) {
+        if (held !== null) this.#checkNotFrozen(rec, held, page.checkpoint, cp.size);
+        return;
+      }
     }
   }
 
@@ -503,6 +517,74 @@ export class RelaySync {
       for (const g of gossip) await this.#checkGossip(conn, g.state, g.msg);
       at += list.length;
     }
+  }
+
+  /**
+   * The largest log size this relay committed to in a receipt it gave us (each was verified when
+   * it arrived, flushOutbox), with that receipt. Null when it gave us none.
+   */
+  #heldCommitment(url: string): HeldReceipt | null {
+    let best: HeldReceipt | null = null;
+    for (const post of this.#client.allPosts()) {
+      for (const slot of post.receipts) {
+        if (slot.url !== url || slot.receipt === null) continue;
+        const stored = decodeStoredReceipt(slot.receipt);
+        const { index, size } = receiptCommitment(stored);
+        if (best !== null && size <= best.size) continue;
+        best = {
+          index,
+          size,
+          bytes: slot.receipt,
+          // A v1 receipt carries the relay's signed time; a tlog-proof's checkpoint carries none
+          // yet (docs/log.md), so it is never judged overdue here.
+          timeMs: stored.version === 1 ? stored.receipt.timeMs : null,
+        };
+      }
+    }
+    return best;
+  }
+
+  /**
+   * Issue 12 attack 4, a frozen relay: it keeps serving an old checkpoint while we hold its own
+   * receipt for an entry beyond it. Once the receipt is older than MAX_MERGE_DELAY_MS (its signed
+   * time, in our clock through the measured offset), the served checkpoint leaving the entry out
+   * breaks what the receipt committed the relay to: the evidence (the receipt and the served
+   * checkpoint, both signed by the relay) is kept and the sync of this relay stops.
+   * @throws InconsistencyError 'relay-frozen'.
+   */
+  #checkNotFrozen(rec: RelayRecord, held: HeldReceipt, note: string, servedSize: number): void {
+    if (servedSize >= held.size || held.timeMs === null) return;
+    const client = this.#client;
+    const offset = relayClockOffset(client, rec.url) ?? 0;
+    const ageMs = client.now() - (held.timeMs - offset);
+    if (ageMs <= MAX_MERGE_DELAY_MS) return;
+    const detail = `relay ${rec.url} receipted our message at index ${held.index} (its log then had at least ${held.size} entries) but serves a checkpoint of size ${servedSize} without it: frozen or rolled back`;
+    saveEvidence(client, {
+      kind: 'receipt',
+      group: this.#groupOfReceipt(rec.url, held.bytes),
+      relay: rec.url,
+      detectedMs: client.now(),
+      detail,
+      log: null,
+      members: [],
+      receipt: {
+        receipt: toHex(held.bytes),
+        checkpoint: note,
+        servedLeaf: '',
+        proof: [],
+        signingKey: toHex(rec.signingKey!),
+      },
+    });
+    throw new InconsistencyError('relay-frozen', detail, { receipt: held.bytes, checkpoint: note });
+  }
+
+  #groupOfReceipt(url: string, bytes: Uint8Array): string | null {
+    const post = this.#client
+      .allPosts()
+      .find((p) =>
+        p.receipts.some((r) => r.url === url && r.receipt !== null && bytesEqual(r.receipt, bytes)),
+      );
+    return post === undefined ? null : toHex(post.groupId);
   }
 
   #relay(url: string): RelayRecord {
@@ -880,6 +962,15 @@ export class RelaySync {
     }
     return verified;
   }
+}
+
+/** A receipt we hold from a relay, and what it committed the relay to (receiptCommitment). */
+interface HeldReceipt {
+  readonly index: number;
+  readonly size: number;
+  readonly bytes: Uint8Array;
+  /** The relay's signed time of the receipt, when the format has one. */
+  readonly timeMs: number | null;
 }
 
 /**
