@@ -6,7 +6,7 @@
  */
 import { askEarly } from './passphrase.ts';
 
-askEarly(process.argv);
+await askEarly(process.argv);
 const { main } = await import('./program.ts');
 const code = await main(process.argv);
 // A running relay keeps the event loop alive; one-shot commands end here.

@@ -66,7 +66,7 @@ class Terminal {
   };
 
   /** Read one line without echo, after dropping whatever was typed before the prompt. */
-  async ask(question: string): Promise<string> {
+  async ask(question: string, shown: () => void = () => {}): Promise<string> {
     this.claim();
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     if (this.#discarded > 0) {
@@ -76,6 +76,7 @@ class Terminal {
       this.#discarded = 0;
     }
     process.stderr.write(question);
+    shown();
     return new Promise((resolve) => {
       let line = '';
       this.#line = (chunk) => {
@@ -181,24 +182,29 @@ let early: Promise<string> | null = null;
 /**
  * At process start, before the heavy imports: when the command will prompt for the profile
  * passphrase, stop the terminal's echo now and, for a command that checks nothing first, show the
- * prompt now. Does nothing for scripts (the variable is set) or without a terminal.
+ * prompt now; resolves once it is shown. Does nothing for scripts (the variable is set) or without
+ * a terminal.
  */
-export function askEarly(argv: readonly string[]): void {
+export function askEarly(argv: readonly string[]): Promise<void> {
   const fromEnv = process.env[PASSPHRASE_ENV];
-  if ((fromEnv !== undefined && fromEnv.length > 0) || !process.stdin.isTTY) return;
+  if ((fromEnv !== undefined && fromEnv.length > 0) || !process.stdin.isTTY) return Promise.resolve();
   const cmd = commandOf(argv);
-  if (cmd === null) return;
+  if (cmd === null) return Promise.resolve();
   terminal.claim();
-  if (!ASK_AT_ONCE.has(cmd.path)) return;
+  if (!ASK_AT_ONCE.has(cmd.path)) return Promise.resolve();
   let home: string;
   try {
     home = resolveHome(cmd.home);
   } catch {
-    return; // The command reports a bad --home itself.
+    return Promise.resolve(); // The command reports a bad --home itself.
   }
-  early = terminal.ask(`passphrase for the profile at ${home}: `);
-  // Awaited by the command; a failure (there is none but a closed terminal) surfaces there.
-  early.catch(() => {});
+  // Resolves once the prompt is on the screen: main.ts starts the slow imports only then, so the
+  // prompt comes first however busy the machine is.
+  return new Promise((shown) => {
+    early = terminal.ask(`passphrase for the profile at ${home}: `, shown);
+    // Awaited by the command; a failure (there is none but a closed terminal) surfaces there.
+    early.catch(() => shown());
+  });
 }
 
 /**

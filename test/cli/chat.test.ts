@@ -76,7 +76,11 @@ describe('cwtch-groups chat on a terminal', () => {
     const mark = chat.output().length;
     chat.type('hi alice, yes\r');
     await chat.waitFor((o) => o.slice(mark).includes('↳ receipted by the relay'), 'the receipt');
-    assert.match(since(mark), /bob \(you\) [a-z2-7]{8}: hi alice, yes\r\n/);
+    // Shown at once with its state (queued: not posted yet), then the relay's receipt.
+    assert.match(
+      since(mark),
+      /bob \(you\) [a-z2-7]{8}: hi alice, yes( {2}⧗ queued for \S+ \(not tried yet\))?\r\n/,
+    );
     await cliJson(alice.home, ['sync']);
     const read = await cliJson<MessageJson[]>(alice.home, ['read', 'g']);
     assert.ok(read.some((m) => m.text === 'hi alice, yes' && m.authorName === 'bob'));
