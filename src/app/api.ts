@@ -14,6 +14,7 @@ import {
 import type { Client, GroupState } from '../client/client.ts';
 import { describeFork, forkGroup, listForks } from '../client/forks/forks.ts';
 import { groupView } from '../client/group-view.ts';
+import { leaveGroup } from '../client/leave.ts';
 import { UsageError } from '../errors.ts';
 import { MAX_BODY_BYTES } from '../group/message.ts';
 import { toHex } from '../wire/bytes.ts';
@@ -77,18 +78,20 @@ export function apiHandler(session: AppSession): (req: ApiRequest) => Promise<un
         return session.serial(() => ({
           me: { name: client.name, address: client.address },
           maxMessageBytes: MAX_BODY_BYTES,
-          groups: [...client.groups.values()].map((g) => ({
-            key: g.key,
-            name: g.record.name,
-            unread: session.unread(g.key, g.dag.size),
-          })),
+          // Groups left (docs/CLI.md `group leave`) are not offered.
+          groups: [...client.groups.values()]
+            .filter((g) => !client.left.has(g.key))
+            .map((g) => ({
+              key: g.key,
+              name: g.record.name,
+              unread: session.unread(g.key, g.dag.size),
+            })),
           relays: session.relayStatus(),
         }));
       case 'GET groups/:key':
         return session.serial(() => {
           const state = client.resolveGroup(key!);
-          // Leaving a group is not on the client yet (issue 12): the page offers no leave button.
-          return { ...groupView(client, key!), ...forksOf(client, state) };
+          return { ...groupView(client, key!), ...forksOf(client, state), left: client.left.has(state.key) };
         });
       case 'GET groups/:key/audit':
         return session.serial(async () => {
@@ -148,6 +151,12 @@ export function apiHandler(session: AppSession): (req: ApiRequest) => Promise<un
             return { key: fork.child.key, name: fork.child.record.name, excluded: fork.excluded.length };
           });
       }
+      case 'POST groups/:key/leave':
+        // Nothing is posted: the others are not told (docs/CLI.md `group leave`).
+        return session.serial(() => {
+          const { state, now, unsent } = leaveGroup(client, key!);
+          return { key: state.key, name: state.record.name, alreadyLeft: !now, unsent };
+        });
       case 'POST groups/:key/read':
         return session.serial(() => {
           const g = client.resolveGroup(key!);

@@ -32,7 +32,10 @@ Examples:
       let session: AppSession | undefined;
       try {
         release = takeAppLock(home, 'chat');
-        const group = ref === undefined ? [...client.groups.values()][0] : client.resolveGroup(ref);
+        const group =
+          ref === undefined
+            ? [...client.groups.values()].find((g) => !client.left.has(g.key))
+            : client.resolveGroup(ref);
         if (group === undefined) {
           throw new UsageError(
             'no-groups',

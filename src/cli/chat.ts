@@ -20,6 +20,7 @@ import {
 import type { GroupState } from '../client/client.ts';
 import { forkGroup } from '../client/forks/forks.ts';
 import { groupView, type ViewMessage } from '../client/group-view.ts';
+import { leaveGroup } from '../client/leave.ts';
 import { CwtchError, UsageError } from '../errors.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { toHex } from '../wire/bytes.ts';
@@ -45,6 +46,7 @@ export const CHAT_HELP = `commands:
   /accept MEMBER        accept a member yourself (nothing is posted)
   /block MEMBER         hide a member's messages; /unblock MEMBER shows them again
   /fork MEMBER...       start a new group with everyone but these members
+  /leave                leave this group: keys erased, never synced again (the others are not told)
   /audit                what the transcript and the relays' logs say about tampering
   /help                 this list
   /quit                 leave the chat (Ctrl-D or Ctrl-C too)
@@ -262,9 +264,24 @@ export class TerminalChat {
       case 'exit':
         this.#rl.close();
         return;
+      case 'leave': {
+        if (args.length !== 0) throw new UsageError('bad-argument', 'usage: /leave');
+        const next = await session.serial(() => {
+          leaveGroup(client, group.key);
+          this.#print(
+            `left "${inlineText(group.record.name)}": its keys are erased, the other members were not told`,
+          );
+          const rest = [...client.groups.values()].filter((g) => !client.left.has(g.key));
+          if (rest[0] !== undefined) this.#open(rest[0]);
+          return rest[0];
+        });
+        if (next === undefined) this.#rl.close();
+        else this.#updatePrompt();
+        return;
+      }
       case 'groups':
         return session.serial(() => {
-          for (const g of client.groups.values()) {
+          for (const g of [...client.groups.values()].filter((x) => !client.left.has(x.key))) {
             const unread = g.key === group.key ? 0 : session.unread(g.key, g.dag.size);
             this.#print(
               `${g.key === group.key ? '*' : ' '} ${inlineText(g.record.name)}  ${plural(g.dag.size, 'message')}${unread > 0 ? `, ${unread} unread` : ''}`,

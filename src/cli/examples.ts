@@ -39,7 +39,8 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'cwtch-groups group create open-house --relay ws://127.0.0.1:7700 ws://127.0.0.1:7701 --policy strangers',
   ],
   'group join': ['cwtch-groups group join cwtch-invite-v1:…', 'pbpaste | xargs cwtch-groups group join'],
-  'group list': ['cwtch-groups group list', 'cwtch-groups group list --json'],
+  'group list': ['cwtch-groups group list', 'cwtch-groups group list --all --json'],
+  'group leave': ['cwtch-groups group leave crew', 'cwtch-groups group leave 3f2a9c01 --json'],
   'group invite': ['cwtch-groups group invite crew'],
   'group members': ['cwtch-groups group members crew', 'cwtch-groups group members crew --utc'],
   'group fork': [

@@ -1,8 +1,9 @@
-/** `cwtch-groups group create|join|list|invite|members`. */
+/** `cwtch-groups group create|join|list|invite|members|leave`. */
 import type { Command } from 'commander';
 import type { Client, GroupState } from '../client/client.ts';
 import { replacedBy } from '../client/forks/forks.ts';
 import { groupView } from '../client/group-view.ts';
+import { leaveGroup } from '../client/leave.ts';
 import { SyncEngine } from '../client/sync/sync.ts';
 import { UsageError } from '../errors.ts';
 import { epochAt } from '../group/epoch.ts';
@@ -93,10 +94,12 @@ export function registerGroupCommands(program: Command): void {
   group
     .command('list')
     .description('list your groups')
+    .option('--all', 'also the groups you left')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean; all?: boolean }) => {
       await withClient(program.opts<GlobalOptions>(), async (client) => {
-        const out = [...client.groups.values()].map((g) => ({
+        const shown = [...client.groups.values()].filter((g) => opts.all === true || !client.left.has(g.key));
+        const out = shown.map((g) => ({
           name: g.record.name,
           id: g.key,
           policy: g.record.policy,
@@ -106,6 +109,7 @@ export function registerGroupCommands(program: Command): void {
           members: g.dag.authors().length,
           unread: unreadCount(client, g),
           replacedBy: ((f) => (f === undefined ? null : (f.name ?? toHex(f.child))))(replacedBy(client, g)),
+          left: client.left.has(g.key),
         }));
         if (opts.json) return printJson(out);
         if (out.length === 0)
@@ -114,9 +118,40 @@ export function registerGroupCommands(program: Command): void {
           );
         for (const g of out) {
           process.stdout.write(
-            `${inlineText(g.name)}  ${g.id.slice(0, 12)}  ${g.policy}  ${plural(g.members, 'member')}  ${plural(g.messages, 'message')}  ${g.unread} unread  ${inlineText(g.relays.join(' '))}${g.replacedBy === null ? '' : `  (replaced by fork "${inlineText(g.replacedBy)}")`}\n`,
+            `${inlineText(g.name)}  ${g.id.slice(0, 12)}  ${g.policy}  ${plural(g.members, 'member')}  ${plural(g.messages, 'message')}  ${g.unread} unread  ${inlineText(g.relays.join(' '))}${g.replacedBy === null ? '' : `  (replaced by fork "${inlineText(g.replacedBy)}")`}${g.left ? '  (left)' : ''}\n`,
           );
         }
+      });
+    });
+  group
+    .command('leave <group>')
+    .description(
+      'leave a group: never sync or send to it again, erase its keys now (the others are not told)',
+    )
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, opts: { json?: boolean }) => {
+      await withClient(program.opts<GlobalOptions>(), async (client) => {
+        const { state, leftMs, now, unsent } = leaveGroup(client, ref);
+        const out = {
+          name: state.record.name,
+          id: state.key,
+          leftMs,
+          alreadyLeft: !now,
+          keysErased: true,
+          messagesKept: state.dag.size,
+          unsent,
+        };
+        if (opts.json) return printJson(out);
+        const name = inlineText(state.record.name);
+        process.stdout.write(
+          now
+            ? `left group "${name}" (${state.key.slice(0, 12)}); its keys are erased and the other members were not told\n`
+            : `you had left group "${name}" (${state.key.slice(0, 12)}) already\n`,
+        );
+        if (unsent > 0) process.stdout.write(`${plural(unsent, 'queued message')} will not be sent\n`);
+        process.stdout.write(
+          `its ${plural(state.dag.size, 'message')} stay readable: ${PROGRAM} read ${name}\n`,
+        );
       });
     });
   group

@@ -27,6 +27,8 @@ export const FORK_HINTS: Readonly<Record<string, string>> = {
   'fork-not-pending': 'see its status with: cwtch-groups group forks GROUP',
   'fork-too-small': 'a fork needs at least one other member',
   'fork-too-large': 'a fork holds at most 48 members; fork into several groups',
+  'group-left':
+    'you left it: its keys are erased and it is never synced; `cwtch-groups group list --all` shows it, `cwtch-groups read GROUP` its old messages',
   'group-replaced':
     'send to the fork instead (`cwtch-groups group list` shows it), or add --force to write to the old group anyway',
 };

@@ -127,6 +127,7 @@ const ASK_AT_ONCE: ReadonlySet<string> = new Set([
   'group list',
   'group invite',
   'group members',
+  'group leave',
   'group fork',
   'group forks',
   'group fork-join',

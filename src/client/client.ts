@@ -59,6 +59,7 @@ import type { ClientContext, GroupState, MemberView } from './context.ts';
 import { displayNameProblem } from './display-names.ts';
 import { KeyRing } from './store/key-ring.ts';
 import { ProfileStore } from './store/profile-store.ts';
+import { leftKind, readRecord } from './store/record-kinds.ts';
 import {
   decodeGroup,
   decodePost,
@@ -138,6 +139,8 @@ export class Client implements ClientContext {
   readonly connectRelay: (url: string) => Promise<RelayClient>;
   readonly recognizer = new Recognizer();
   readonly groups = new Map<string, GroupState>();
+  /** Groups this profile left (group key → when): never synced or posted to (src/client/leave.ts). */
+  readonly left = new Map<string, number>();
   /** While {@link batchAppends} runs: accepted messages to store, per group. */
   #appendBatch: Map<string, { scope: Uint8Array; values: CborValue[] }> | null = null;
 
@@ -149,7 +152,12 @@ export class Client implements ClientContext {
     const connect = opts.connect;
     this.connectRelay =
       connect === undefined ? (url) => RelayClient.connect({ url }) : (url) => connect(url, this.address);
-    for (const r of store.list(KIND.group)) this.#loadGroup(decodeGroup(r.value));
+    for (const r of store.list(KIND.group)) {
+      const record = decodeGroup(r.value);
+      const left = readRecord(store, leftKind, record.id);
+      if (left !== undefined) this.left.set(toHex(record.id), left.leftMs);
+      this.#loadGroup(record);
+    }
   }
 
   /** Create a new profile in `home`. @throws UsageError('profile-exists') */
@@ -355,6 +363,15 @@ export class Client implements ClientContext {
     );
   }
 
+  /**
+   * @throws UsageError 'group-left' when this profile left the group (docs/CLI.md `group leave`):
+   *   nothing is posted into it or synced for it again.
+   */
+  assertNotLeft(state: GroupState): void {
+    if (!this.left.has(state.key)) return;
+    throw new UsageError('group-left', `you left "${state.record.name}"; nothing is sent or synced for it`);
+  }
+
   #saveGroup(state: GroupState, record: GroupRecord): void {
     state.record = record;
     this.store.put(KIND.group, state.record.id, encodeGroup(record));
@@ -510,6 +527,7 @@ export class Client implements ClientContext {
    */
   async invite(ref: string): Promise<string> {
     const state = this.resolveGroup(ref);
+    this.assertNotLeft(state);
     const now = this.now();
     const epoch = epochAt(state.record.schedule, now);
     const invite = createInvite({
@@ -687,6 +705,7 @@ export class Client implements ClientContext {
 
   /** Compose, store (outbox first) and post a message. Returns its id. */
   async #post(state: GroupState, kind: number, body: Uint8Array): Promise<Uint8Array> {
+    this.assertNotLeft(state);
     const me = this.identity.keyPair.publicKey;
     const now = this.now();
     const epoch = epochAt(state.record.schedule, now);
@@ -756,13 +775,17 @@ export class Client implements ClientContext {
    */
   pendingPosts(): PostRecord[] {
     const seqOf = (p: PostRecord) => this.groups.get(toHex(p.groupId))?.dag.get(p.messageId)?.seq ?? 0;
-    return this.store
-      .list(KIND.post)
-      .map((r) => decodePost(r.value))
-      .filter((p) => p.receipts.some((x) => x.receipt === null))
-      .map((p) => ({ p, seq: seqOf(p) }))
-      .sort((x, y) => x.seq - y.seq || x.p.createdMs - y.p.createdMs)
-      .map((x) => x.p);
+    return (
+      this.store
+        .list(KIND.post)
+        .map((r) => decodePost(r.value))
+        .filter((p) => p.receipts.some((x) => x.receipt === null))
+        // A left group's queued posts stay unsent (docs/CLI.md `group leave`).
+        .filter((p) => !this.left.has(toHex(p.groupId)))
+        .map((p) => ({ p, seq: seqOf(p) }))
+        .sort((x, y) => x.seq - y.seq || x.p.createdMs - y.p.createdMs)
+        .map((x) => x.p)
+    );
   }
 
   /** The outbox record of one of our messages, or undefined. */
@@ -867,7 +890,8 @@ export class Client implements ClientContext {
 
   relaysInUse(): string[] {
     const urls = new Set<string>();
-    for (const g of this.groups.values()) for (const r of g.record.relays) urls.add(r.url);
+    for (const g of this.groups.values())
+      if (!this.left.has(g.key)) for (const r of g.record.relays) urls.add(r.url);
     return [...urls];
   }
 

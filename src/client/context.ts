@@ -61,6 +61,8 @@ export interface ClientContext {
   readonly now: () => number;
   /** group key (hex group id) → state. */
   readonly groups: ReadonlyMap<string, GroupState>;
+  /** Groups this profile left (group key → when): not synced, no keys (docs/CLI.md `group leave`). */
+  readonly left: ReadonlyMap<string, number>;
   readonly recognizer: Recognizer;
   groupOfKey(key: string): GroupState | undefined;
   /** The members of a group (by name, key or address), this profile included. */

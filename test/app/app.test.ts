@@ -306,6 +306,25 @@ describe('cwtch-groups app', () => {
     }
   });
 
+  it('leaves a group: gone from the state, marked left, sending into it refused (group-left)', async () => {
+    const made = await json<{ key: string }>(
+      bobApp.api('POST', '/api/groups', { name: 'scratch', relay: relay.url }),
+    );
+    const left = await json<{ name: string; alreadyLeft: boolean }>(
+      bobApp.api('POST', `/api/groups/${made.key}/leave`, {}),
+    );
+    assert.deepEqual([left.name, left.alreadyLeft], ['scratch', false]);
+    const state = await json<{ groups: { key: string }[] }>(bobApp.api('GET', '/api/state'));
+    assert.deepEqual(
+      state.groups.map((g) => g.key),
+      [groupKey],
+    );
+    assert.equal((await json<{ left: boolean }>(bobApp.api('GET', `/api/groups/${made.key}`))).left, true);
+    const r = await bobApp.api('POST', `/api/groups/${made.key}/messages`, { text: 'anyone?' });
+    assert.equal(r.status, 400, r.body);
+    assert.equal((JSON.parse(r.body) as { error: { reason: string } }).error.reason, 'group-left');
+  });
+
   it('listens on loopback only', async () => {
     const r = spawnCli(alice.home, ['app', '--listen', '0.0.0.0:0']);
     const done = await r.done;

@@ -237,6 +237,7 @@ test('every registered codec round-trips its sample', () => {
     ['readMarker', { othersShown: 12, atMs: 1700000000000 }],
     ['relayAttempt', { atMs: 1700000000000, reason: 'relay-unreachable' }],
     ['relayAttempt', { atMs: 1700000000000, reason: null }],
+    ['left', { leftMs: 1700000000000 }],
   ];
   for (const [name, sample] of samples) {
     const kind = RECORD_KINDS[name] as {

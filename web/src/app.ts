@@ -508,6 +508,22 @@ onSubmit('fork-form', async () => {
   $('fork-form').hidden = true;
   await openGroup(fork.key);
 });
+// Leaving erases the group's keys for good and tells nobody (docs/CLI.md `group leave`): confirm first.
+$('leave-button').addEventListener('click', () => {
+  const group = current;
+  if (group === null) return;
+  const name = state?.groups.find((g) => g.key === group)?.name ?? 'this group';
+  if (!window.confirm(`Leave "${name}"? Its keys are erased and it is never synced again; the others are not told.`))
+    return;
+  api('POST', `groups/${encodeURIComponent(group)}/leave`, {})
+    .then(async () => {
+      current = null;
+      $('chat').hidden = true;
+      $('side').hidden = true;
+      await refreshState();
+    })
+    .catch(showError);
+});
 $('audit-button').addEventListener('click', () => {
   $('audit').scrollIntoView();
   refreshAudit().catch(showError);

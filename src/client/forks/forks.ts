@@ -283,6 +283,8 @@ export async function scanForks(client: Client, opts: { autoJoin?: boolean } = {
   const fresh: ForkRecord[] = [];
   const joined: GroupState[] = [];
   for (const state of [...client.groups.values()]) {
+    // A left group's announcements are not followed (docs/CLI.md `group leave`).
+    if (client.left.has(state.key)) continue;
     const { groups, malformed } = announcements(state);
     for (const msg of malformed) {
       if (getFork(client, msg.id) !== undefined) continue;

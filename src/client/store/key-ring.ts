@@ -23,6 +23,11 @@ export class KeyRing {
     this.#baseSecret = Buffer.from(baseSecret);
   }
 
+  /** True when every epoch secret was erased (the group was left, docs/CLI.md `group leave`). */
+  get erased(): boolean {
+    return this.#baseSecret.length === 0;
+  }
+
   /** The oldest epoch whose keys this ring can produce. */
   get baseEpoch(): Epoch {
     return this.#baseEpoch;
@@ -30,13 +35,14 @@ export class KeyRing {
 
   /** S(epoch): for invites (which carry the current epoch's secret, never an older one). */
   secretFor(epoch: Epoch): Buffer {
-    if (epoch < this.#baseEpoch) throw new UsageError('epoch-erased', `keys of epoch ${epoch} were erased`);
+    if (epoch < this.#baseEpoch || this.erased)
+      throw new UsageError('epoch-erased', `keys of epoch ${epoch} were erased`);
     return ratchetForward(this.#baseSecret, this.#baseEpoch, epoch);
   }
 
   /** Keys of `epoch`, or null when that epoch was erased (before the base). */
   keys(epoch: Epoch): EpochKeys | null {
-    if (epoch < this.#baseEpoch) return null;
+    if (epoch < this.#baseEpoch || this.erased) return null;
     let k = this.#cache.get(epoch);
     if (k === undefined) {
       const secret = this.secretFor(epoch);
@@ -49,7 +55,7 @@ export class KeyRing {
 
   /** Forget every epoch before `epoch` (forward secrecy); returns the new base secret to persist. */
   eraseBefore(epoch: Epoch): Buffer {
-    if (epoch <= this.#baseEpoch) return Buffer.from(this.#baseSecret);
+    if (epoch <= this.#baseEpoch || this.erased) return Buffer.from(this.#baseSecret);
     const next = ratchetForward(this.#baseSecret, this.#baseEpoch, epoch);
     this.#baseSecret.fill(0);
     this.#baseSecret = next;
@@ -61,6 +67,12 @@ export class KeyRing {
       }
     }
     return Buffer.from(next);
+  }
+
+  /** Erase every epoch secret for good (leaving the group); the ring produces no keys after. */
+  eraseAll(): void {
+    this.wipe();
+    this.#baseSecret = Buffer.alloc(0);
   }
 
   wipe(): void {

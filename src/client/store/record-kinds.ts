@@ -568,6 +568,28 @@ export const relayAttemptKind: RecordKind<RelayAttempt> = {
   },
 };
 
+export const LEFT_KIND = 'left';
+
+/**
+ * A group this profile left (docs/CLI.md `group leave`): never synced or posted to again, its
+ * epoch secrets erased; its transcript stays readable.
+ */
+export interface LeftRecord {
+  readonly leftMs: number;
+}
+
+export const leftKind: RecordKind<LeftRecord> = {
+  kind: LEFT_KIND,
+  keyScheme: 'group id (bytes)',
+  encode: (l) => m([['leftMs', l.leftMs]]),
+  decode: (v) => {
+    const r = MapReader.of(v, 'left record');
+    const out: LeftRecord = { leftMs: r.uint('leftMs', 'leftMs') };
+    r.done();
+    return out;
+  },
+};
+
 export const RECORD_KINDS = {
   profile: profileKind,
   group: groupKind,
@@ -586,6 +608,7 @@ export const RECORD_KINDS = {
   tokens: tokensKind,
   readMarker: readMarkerKind,
   relayAttempt: relayAttemptKind,
+  left: leftKind,
 } as const;
 
 // ---------------------------------------------------------------------------------------------

@@ -37,7 +37,10 @@ export interface GroupRecord {
   readonly name: string;
   readonly policy: Policy;
   readonly schedule: EpochSchedule;
-  /** Oldest epoch whose secret we keep, and that secret (sealed by the store). */
+  /**
+   * Oldest epoch whose secret we keep, and that secret (sealed by the store); empty when every
+   * secret was erased because the group was left (docs/CLI.md `group leave`).
+   */
   readonly baseEpoch: Epoch;
   readonly baseSecret: Uint8Array;
   readonly relays: readonly GroupRelay[];
@@ -168,7 +171,11 @@ export function decodeGroup(v: CborValue): GroupRecord {
     policy: policy === 'strangers' ? 'strangers' : 'trusted',
     schedule,
     baseEpoch: asEpoch(r.uint(5, 'baseEpoch')),
-    baseSecret: r.bytes(6, 'baseSecret', 32),
+    baseSecret: ((b) => {
+      if (b.length !== 0 && b.length !== 32)
+        throw new CodecError('schema-length', 'group record.baseSecret: 32 bytes, or none once left');
+      return b;
+    })(r.bytes(6, 'baseSecret', undefined, 32)),
     relays: r.array(7, 'relays', 16).map((x) => {
       const rr = MapReader.of(x, 'group relay');
       const relay = { url: rr.text(1, 'url', 512), identityKey: rr.bytes(2, 'identityKey', 32) };

@@ -30,6 +30,7 @@ export async function afterSync(
   const failed = new Set([...reports, ...extra].filter((r) => r.error !== null).map((r) => r.url));
   const delayed = new Map<string, string[]>();
   for (const state of client.groups.values()) {
+    if (client.left.has(state.key)) continue; // its secrets are erased already
     // Past the grace window only after every relay of the group synced (a member back from an
     // absence reads first); past the hard bound in any case.
     const allSynced = state.record.relays.every((r) => ok.has(r.url) && !failed.has(r.url));

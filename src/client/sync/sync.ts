@@ -26,7 +26,10 @@ export class SyncEngine extends RelaySync {
   /** Sync every relay of the given groups (all groups when none given). */
   async syncAll(groups?: readonly GroupState[]): Promise<RelaySyncReport[]> {
     const urls = new Set<string>();
-    for (const g of groups ?? this.#facade.groups.values()) for (const r of g.record.relays) urls.add(r.url);
+    // A left group is never synced (docs/CLI.md `group leave`): asked for by name, it is refused.
+    for (const g of groups ?? []) this.#facade.assertNotLeft(g);
+    for (const g of groups ?? this.#facade.groups.values())
+      if (!this.#facade.left.has(g.key)) for (const r of g.record.relays) urls.add(r.url);
     const reports: RelaySyncReport[] = [];
     releaseHeld(this.#facade);
     for (const url of urls) reports.push(await this.syncRelay(url));
