@@ -8,6 +8,11 @@
  * same transaction as the messages; then post what the outbox holds and check, for each of our
  * receipts, that the relay's log includes the envelope at the receipted index.
  * Checkpoints gossiped inside members' messages are compared with ours to expose split views.
+ *
+ * What a client asks the relay MUST NOT depend on which envelopes it could open
+ * (docs/THREAT-MODEL.md §2): gossiped checkpoints are checked against the client's own copy of
+ * the tree (log-mirror.ts), never with a proof request naming their size, and a connection
+ * resumes from a rounded position (resumeStart), the entries up to the cursor fetched again.
  */
 import { CwtchError, InconsistencyError, PushbackError, UsageError, VerifyError } from '../../errors.ts';
 import { openEnvelope } from '../../group/envelope.ts';
@@ -37,6 +42,7 @@ import { readRecord, tokensKind, writeRecord } from '../store/record-kinds.ts';
 import type { PostRecord, RelayRecord } from '../store/records.ts';
 import { checkDelay, noteOffset, notePage, noteServed } from './delay.ts';
 import { holdIfFuture, rollEpochs } from './epochs.ts';
+import { LogMirror, resumeStart } from './log-mirror.ts';
 import { recordReplay, replayedMessage } from './member-replay.ts';
 import type { RelayClient } from './relay-client.ts';
 import { noteDuplicate, proveReplays } from './relay-replay.ts';
@@ -98,6 +104,21 @@ async function withDeadline(
 /** Pages with nothing of ours after which catchUp writes the cursor anyway. */
 const CURSOR_SAVE_PAGES = 64;
 
+/**
+ * Where one connection's pages stand: the index the page must start at, the verified size the
+ * request named (the relay's consistency proof starts there), and the checkpoint verified when
+ * the catch-up began (the local copy must still hash to it when the catch-up ends).
+ */
+interface PageContext {
+  readonly expectFirst: number;
+  readonly proofBase: number;
+  readonly startNote: string | null;
+  /** Where this catch-up began fetching: the local copy is cut back to it if the relay lied. */
+  readonly fetchedFrom: number;
+}
+
+type Gossip = { state: GroupState; msg: VerifiedMessage };
+
 /** Most gossiped checkpoints remembered as checked (see #checkGossip). */
 const MAX_GOSSIP_CHECKED = 4096;
 
@@ -114,6 +135,8 @@ export class RelaySync {
   readonly #opts: SyncOptions;
   /** Gossiped checkpoints (gossipKey) already found consistent with the log we verified. */
   readonly #gossipChecked = new Set<string>();
+  /** The local copies of the relays' trees, loaded on first use (log-mirror.ts). */
+  readonly #mirrors = new Map<string, LogMirror>();
 
   constructor(client: ClientContext, opts: SyncOptions = {}) {
     this.#client = client;
@@ -144,6 +167,8 @@ export class RelaySync {
       });
       return { url, ...pick(counts), error: null };
     } catch (e) {
+      // Leaves appended in memory but not saved with a cursor are read again from the store.
+      this.#mirrors.delete(url);
       if (!(e instanceof CwtchError)) throw e;
       return { url, ...pick(counts), error: { code: e.code, reason: e.reason, message: e.message } };
     } finally {
@@ -175,19 +200,27 @@ export class RelaySync {
     const url = conn.url;
     const limit = this.#opts.pageSize ?? 256;
     const fetch = (from: number, verifiedSize: number, verifiedNote: string | null) =>
-      conn.request({ type: 'sync', from, limit, verifiedSize }, 'entries').catch((e: unknown) => {
-        // The relay says its log is smaller than a checkpoint it signed for us (a rollback, or
-        // the other side of a fork). Fetch its newest checkpoint, so that acceptPage checks it
-        // against ours and keeps both as evidence, instead of reporting a mere refusal.
-        if (!(e instanceof CwtchError && e.reason === 'verified-size-ahead') || verifiedNote === null)
-          throw e;
-        return conn.request({ type: 'sync', from: 0, limit: 0, verifiedSize: 0 }, 'entries');
-      });
+      conn.request({ type: 'sync', from, limit, verifiedSize }, 'entries').then(
+        (page) => ({ page, from, verifiedSize }),
+        (e: unknown) => {
+          // The relay says its log is smaller than a checkpoint it signed for us (a rollback, or
+          // the other side of a fork). Fetch its newest checkpoint, so that acceptPage checks it
+          // against ours and keeps both as evidence, instead of reporting a mere refusal.
+          if (!(e instanceof CwtchError && e.reason === 'verified-size-ahead') || verifiedNote === null)
+            throw e;
+          return conn
+            .request({ type: 'sync', from: 0, limit: 0, verifiedSize: 0 }, 'entries')
+            .then((page) => ({ page, from: 0, verifiedSize: 0 }));
+        },
+      );
     let rec = this.#relay(url);
+    const start = this.#resumePosition(rec);
+    const startNote = rec.verifiedNote;
     let unsaved = 0;
-    let next = fetch(rec.cursor, rec.verifiedSize, rec.verifiedNote);
+    const gossip: Gossip[] = [];
+    let next = fetch(start.from, start.verifiedSize, rec.verifiedNote);
     for (;;) {
-      const page = await next;
+      const { page, from, verifiedSize } = await next;
       const end = page.first + page.entries.length;
       const served = parseCheckpoint(page.checkpoint).checkpoint.size;
       const more = page.entries.length > 0 && end < served;
@@ -205,14 +238,41 @@ export class RelaySync {
         page.consistency,
         counts,
         !more || unsaved + 1 >= CURSOR_SAVE_PAGES,
+        { expectFirst: from, proofBase: verifiedSize, startNote, fetchedFrom: start.from },
+        gossip,
       );
       rec = accepted.next;
       unsaved = accepted.saved ? 0 : unsaved + 1;
       const cp = accepted.checkpoint;
       counts.size = cp.size;
       this.#opts.onProgress?.({ url, scanned: end, total: cp.size, ours: counts.ours });
-      if (page.entries.length === 0 || end >= cp.size) return;
+      if (page.entries.length === 0 || end >= cp.size) break;
     }
+    // Checked once the whole log is held: the local copy then covers every gossiped size.
+    for (const g of gossip) this.#checkGossip(g.state, g.msg);
+  }
+
+  /**
+   * Where a connection resumes: the cursor rounded down (resumeStart), sending the same rounded
+   * number as its verified size, when the local copy of the tree reaches it (its root there is
+   * known, so the relay's proof from it can be checked); otherwise, when the copy stopped at a
+   * pruned entry before the cursor, the exact cursor and verified size.
+   */
+  #resumePosition(rec: RelayRecord): { from: number; verifiedSize: number } {
+    const mirror = this.#mirror(rec.url);
+    if (mirror.stopped && mirror.size < Math.min(rec.cursor, rec.verifiedSize))
+      return { from: rec.cursor, verifiedSize: rec.verifiedSize };
+    const from = resumeStart(Math.min(rec.cursor, mirror.size, rec.verifiedSize));
+    return { from, verifiedSize: rec.verifiedNote === null ? 0 : from };
+  }
+
+  #mirror(url: string): LogMirror {
+    let mirror = this.#mirrors.get(url);
+    if (mirror === undefined) {
+      mirror = LogMirror.load(this.#client.store, url);
+      this.#mirrors.set(url, mirror);
+    }
+    return mirror;
   }
 
   /**
@@ -229,8 +289,33 @@ export class RelaySync {
     consistency: readonly Uint8Array[],
     counts: { scanned: number; ours: number; newMessages: number },
   ): Promise<Checkpoint> {
-    return (await this.#acceptPage(conn, rec, first, entries, note, proofFrom, consistency, counts, true))
-      .checkpoint;
+    const gossip: Gossip[] = [];
+    const ctx = {
+      expectFirst: rec.cursor,
+      proofBase: rec.verifiedSize,
+      startNote: rec.verifiedNote,
+      fetchedFrom: rec.cursor,
+    };
+    try {
+      const accepted = await this.#acceptPage(
+        conn,
+        rec,
+        first,
+        entries,
+        note,
+        proofFrom,
+        consistency,
+        counts,
+        true,
+        ctx,
+        gossip,
+      );
+      for (const g of gossip) this.#checkGossip(g.state, g.msg);
+      return accepted.checkpoint;
+    } catch (e) {
+      this.#mirrors.delete(rec.url);
+      throw e;
+    }
   }
 
   /**
@@ -247,6 +332,8 @@ export class RelaySync {
     consistency: readonly Uint8Array[],
     counts: { scanned: number; ours: number; newMessages: number },
     save: boolean,
+    ctx: PageContext,
+    gossip: Gossip[],
   ): Promise<{ checkpoint: Checkpoint; next: RelayRecord; saved: boolean }> {
     const client = this.#client;
     rollEpochs(client);
@@ -256,10 +343,10 @@ export class RelaySync {
     // the very note we verified (and proved consistent) for the previous page.
     const same = rec.verifiedNote !== null && note === rec.verifiedNote;
     const cp = same ? parseCheckpoint(note).checkpoint : verifyCheckpoint(note, rec.origin, rec.signingKey);
-    if (first !== rec.cursor && entries.length > 0) {
+    if (first !== ctx.expectFirst && entries.length > 0) {
       throw new VerifyError(
         'page-misplaced',
-        `relay ${rec.url} served index ${first} when ${rec.cursor} was asked`,
+        `relay ${rec.url} served index ${first} when ${ctx.expectFirst} was asked`,
       );
     }
     if (cp.size < first + entries.length) {
@@ -282,26 +369,35 @@ export class RelaySync {
           `relay ${rec.url} served an older checkpoint (size ${cp.size} < ${rec.verifiedSize})`,
         );
       }
-      if (proofFrom !== rec.verifiedSize) {
+      if (proofFrom !== ctx.proofBase) {
         throw new VerifyError(
           'proof-from-mismatch',
-          `relay ${rec.url} proved consistency from ${proofFrom}, not ${rec.verifiedSize}`,
+          `relay ${rec.url} proved consistency from ${proofFrom}, not ${ctx.proofBase}`,
         );
       }
-      await this.#checkConsistency(conn, rec, rec.verifiedNote, note, consistency);
+      if (ctx.proofBase === rec.verifiedSize)
+        await this.#checkConsistency(conn, rec, rec.verifiedNote, note, consistency);
+      else await this.#checkFromCopy(conn, rec, ctx.proofBase, note, cp, consistency);
     }
+    // The local copy of the tree: entries fetched again are compared, new ones appended; once it
+    // holds the whole checkpoint, its root must be the signed one, and still be the root of the
+    // checkpoint verified before this catch-up (so the relay's log only grew).
+    await this.#mirrorPage(conn, rec, first, entries, note, cp, ctx);
     if (cp.size > verifiedSize || verifiedNote === null) {
       verifiedNote = note;
       verifiedSize = cp.size;
     }
-    const gossip: { state: GroupState; msg: VerifiedMessage }[] = [];
     const accepted: { state: GroupState; msg: VerifiedMessage }[] = [];
-    const next: RelayRecord = { ...rec, cursor: first + entries.length, verifiedNote, verifiedSize };
+    // Entries below the cursor were fetched again only to round the resume position: processed before.
+    const skip = Math.max(0, Math.min(entries.length, rec.cursor - first));
+    const cursor = Math.max(rec.cursor, first + entries.length);
+    const next: RelayRecord = { ...rec, cursor, verifiedNote, verifiedSize };
     const recognizer = client.recognizer;
     // Most envelopes are not ours: one tag lookup each, and no transaction for a page of them.
     let mine = false;
-    for (const entry of entries) {
-      if (entry.envelope !== null && recognizer.lookupEnvelope(entry.envelope) !== undefined) {
+    for (let i = skip; i < entries.length; i++) {
+      const envelope = entries[i]!.envelope;
+      if (envelope !== null && recognizer.lookupEnvelope(envelope) !== undefined) {
         mine = true;
         break;
       }
@@ -312,7 +408,7 @@ export class RelaySync {
     if (saved) {
       client.store.transaction(() => {
         client.batchAppends(() => {
-          for (let i = 0; mine && i < entries.length; i++) {
+          for (let i = skip; mine && i < entries.length; i++) {
             const r = this.#processEntry(rec.url, first + i, entries[i]!);
             if (r === null) continue;
             counts.ours++;
@@ -324,13 +420,13 @@ export class RelaySync {
           }
         });
         client.saveRelay({ ...this.#relay(rec.url), cursor: next.cursor, verifiedNote, verifiedSize });
+        this.#mirror(rec.url).save(client.store);
       });
     }
-    counts.scanned += entries.length;
+    counts.scanned += entries.length - skip;
     // Caught up with this checkpoint: "at this time the relay's log had cp.size entries" (delay.ts).
     if (first + entries.length >= cp.size) noteServed(client, rec.url, cp.size, note);
     for (const a of accepted) this.#opts.onMessage?.(a.state, a.msg);
-    for (const g of gossip) await this.#checkGossip(conn, g.state, g.msg);
     return { checkpoint: cp, next, saved };
   }
 
@@ -493,10 +589,112 @@ export class RelaySync {
   }
 
   /**
-   * A member's message carries the relay checkpoint that member saw. If the relay showed them a
-   * tree ours cannot be consistent with, that is a split view: prove it or record it.
+   * The relay proved consistency from a rounded size (resumeStart) whose root the local copy
+   * knows. When that proof fails, ask for the exact one from our verified checkpoint — a request
+   * that depends only on our position — so that a relay that forked keeps its evidence.
+   * @throws InconsistencyError (evidence saved) or VerifyError.
    */
-  async #checkGossip(conn: RelayClient, state: GroupState, msg: VerifiedMessage): Promise<void> {
+  async #checkFromCopy(
+    conn: RelayClient,
+    rec: RelayRecord,
+    base: number,
+    note: string,
+    cp: Checkpoint,
+    consistency: readonly Uint8Array[],
+  ): Promise<void> {
+    const root = this.#mirror(rec.url).rootAt(this.#client.store, base);
+    let ok = false;
+    try {
+      ok = verifyConsistency(base as TreeSize, cp.size, consistency, root, cp.rootHash);
+    } catch (e) {
+      if (!(e instanceof CwtchError)) throw e;
+    }
+    if (!ok) await this.#exactConsistency(conn, rec, rec.verifiedNote!, note, cp);
+  }
+
+  /**
+   * The relay's answers contradict our copy of its tree: check `older` against `note` with the
+   * relay's own proof (evidence when the relay forked), else the relay served entries its
+   * checkpoints do not hold.
+   * @throws InconsistencyError (evidence saved) or VerifyError, always.
+   */
+  async #exactConsistency(
+    conn: RelayClient,
+    rec: RelayRecord,
+    older: string,
+    note: string,
+    cp: Checkpoint,
+  ): Promise<never> {
+    const from = parseCheckpoint(older).checkpoint.size;
+    if (from <= cp.size) {
+      const p = await conn
+        .request({ type: 'consistency', from, to: cp.size }, 'consistencyProof')
+        .catch(() => null);
+      await this.#checkConsistency(conn, rec, older, note, p?.proof ?? []);
+    }
+    throw new VerifyError(
+      'entries-not-in-checkpoint',
+      `relay ${rec.url} served entries that its signed checkpoint of size ${cp.size} does not hold`,
+    );
+  }
+
+  /**
+   * Keep the local copy of the relay's tree: compare entries fetched again with the leaves held,
+   * append new ones, and when the copy holds the whole checkpoint check its root, and the root of
+   * the checkpoint verified before this catch-up (together: the relay's log only grew).
+   * @throws InconsistencyError or VerifyError; the copy is cut back to where this catch-up began.
+   */
+  async #mirrorPage(
+    conn: RelayClient,
+    rec: RelayRecord,
+    first: number,
+    entries: readonly WireEntry[],
+    note: string,
+    cp: Checkpoint,
+    ctx: PageContext,
+  ): Promise<void> {
+    const store = this.#client.store;
+    const mirror = this.#mirror(rec.url);
+    const startSize = ctx.startNote === null ? 0 : parseCheckpoint(ctx.startNote).checkpoint.size;
+    const fail = async (): Promise<never> => {
+      mirror.truncate(store, Math.min(ctx.fetchedFrom, startSize));
+      store.transaction(() => mirror.save(store));
+      return this.#exactConsistency(conn, rec, ctx.startNote ?? note, note, cp);
+    };
+    for (let i = 0; i < entries.length; i++) {
+      const index = first + i;
+      const envelope = entries[i]!.envelope;
+      if (index > mirror.size || (index < mirror.size && envelope === null)) continue;
+      const leaf = envelope === null ? null : leafHash(envelope);
+      if (index === mirror.size) {
+        mirror.append(store, leaf);
+        continue;
+      }
+      if (bytesEqual(mirror.leaf(store, index)!, leaf!)) continue;
+      // A leaf no signed root confirmed yet (an interrupted catch-up) gives way to the one served now.
+      if (index >= startSize) {
+        mirror.truncate(store, index);
+        mirror.append(store, leaf);
+        continue;
+      }
+      await fail();
+    }
+    if (first + entries.length < cp.size || mirror.size < cp.size) return;
+    if (!bytesEqual(mirror.rootAt(store, cp.size), cp.rootHash)) await fail();
+    if (ctx.startNote !== null && startSize > 0) {
+      const start = parseCheckpoint(ctx.startNote).checkpoint;
+      if (!bytesEqual(mirror.rootAt(store, start.size), start.rootHash)) await fail();
+    }
+  }
+
+  /**
+   * A member's message carries the relay checkpoint that member saw. If the relay showed them a
+   * tree ours cannot be consistent with, that is a split view: prove it or record it. Checked
+   * against our own copy of the tree, after the catch-up: no request names the gossiped size
+   * (docs/THREAT-MODEL.md §2). Gossip our copy cannot check (it stopped at a pruned entry) stays
+   * unchecked.
+   */
+  #checkGossip(state: GroupState, msg: VerifiedMessage): void {
     const g = msg.checkpoint!;
     // Members gossip the checkpoint they last verified, so one checkpoint comes in many messages
     // (every message an author writes between two syncs): check each once.
@@ -534,44 +732,44 @@ export class RelaySync {
       } else this.#gossipPassed(seen);
       return;
     }
-    if (conn.url !== rec.url) return;
-    const [from, to, older, newer] =
-      g.size < ours.verifiedSize
-        ? [g.size, ours.verifiedSize, theirs, oursNote]
-        : [ours.verifiedSize, g.size, oursNote, theirs];
-    let proof: readonly Uint8Array[] = [];
-    try {
-      proof = (await conn.request({ type: 'consistency', from, to }, 'consistencyProof')).proof;
-    } catch (e) {
-      if (e instanceof CwtchError && e.reason === 'bad-range') {
-        // The member saw a larger tree than the relay now admits to us: it is withholding entries.
-        saveEvidence(this.#client, {
-          kind: 'relay',
-          group: state.key,
-          relay: rec.url,
-          detectedMs: this.#client.now(),
-          detail: `relay ${rec.url} showed a member a log of size ${to} but tells us its log has fewer entries (withholding or split view)`,
-          log: {
-            origin: rec.origin!,
-            signingKey: toHex(rec.signingKey),
-            evidence: { kind: 'consistency-failure', older, newer, proof: [] },
-          },
-          members: [],
-        });
-        return;
-      }
-      throw e;
+    if (g.size > ours.verifiedSize) {
+      // We fetched the relay's whole log: a member saw a larger one than the relay admits to us.
+      if (ours.cursor < ours.verifiedSize) return;
+      saveEvidence(this.#client, {
+        kind: 'relay',
+        group: state.key,
+        relay: rec.url,
+        detectedMs: this.#client.now(),
+        detail: `relay ${rec.url} showed a member a log of size ${g.size} but tells us its log has ${ours.verifiedSize} entries (withholding or split view)`,
+        log: {
+          origin: rec.origin!,
+          signingKey: toHex(rec.signingKey),
+          evidence: { kind: 'consistency-failure', older: oursNote, newer: theirs, proof: [] },
+        },
+        members: [],
+      });
+      return;
     }
-    try {
-      await this.#checkConsistency(conn, rec, older, newer, proof, state.key);
-      // A prefix of a checkpoint we verified is a prefix of every later one we verify (each is
-      // proven consistent with the one before), so it never needs checking again. A gossiped
-      // checkpoint larger than ours is checked again when it comes again: ours has grown.
-      if (g.size < ours.verifiedSize) this.#gossipPassed(seen);
-    } catch (e) {
-      // Evidence is kept; the relay's own view (ours) stays verified, so sync goes on.
-      if (!(e instanceof InconsistencyError)) throw e;
+    const store = this.#client.store;
+    const mirror = this.#mirror(rec.url);
+    if (mirror.size < ours.verifiedSize) return;
+    const prefixRoot = mirror.rootAt(store, g.size);
+    if (bytesEqual(prefixRoot, g.rootHash)) {
+      // A prefix of a checkpoint we verified is a prefix of every later one we verify.
+      this.#gossipPassed(seen);
+      return;
     }
+    const oursCp = parseCheckpoint(oursNote).checkpoint;
+    const proof = mirror.consistencyProof(store, g.size, oursCp.size);
+    // Our copy hashes to our checkpoint (checked at the end of the catch-up); if it did not, the
+    // catch-up failed and reported it, and there is nothing to prove here.
+    if (!verifyConsistency(g.size as TreeSize, oursCp.size, proof, prefixRoot, oursCp.rootHash)) return;
+    this.#saveLogEvidence(
+      rec,
+      { kind: 'prefix', older: theirs, newer: oursNote, prefixRoot, proof },
+      `relay ${rec.url} showed another member a log of size ${g.size} that is not a prefix of the log it shows us`,
+      state.key,
+    );
   }
 
   #gossipPassed(key: string): void {
