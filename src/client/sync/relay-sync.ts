@@ -764,10 +764,19 @@ export class RelaySync {
     // Our copy hashes to our checkpoint (checked at the end of the catch-up); if it did not, the
     // catch-up failed and reported it, and there is nothing to prove here.
     if (!verifyConsistency(g.size as TreeSize, oursCp.size, proof, prefixRoot, oursCp.rootHash)) return;
+    // The same shape as a failed proof from the relay: the proof (here our own, from the leaves
+    // every member fetched) does not tie their root to ours, and the prefix root proves the fork.
+    const splitView: SplitViewEvidence = {
+      kind: 'prefix',
+      older: theirs,
+      newer: oursNote,
+      prefixRoot,
+      proof,
+    };
     this.#saveLogEvidence(
       rec,
-      { kind: 'prefix', older: theirs, newer: oursNote, prefixRoot, proof },
-      `relay ${rec.url} showed another member a log of size ${g.size} that is not a prefix of the log it shows us`,
+      { kind: 'consistency-failure', older: theirs, newer: oursNote, proof, splitView },
+      `the log signed conflicting checkpoints of sizes ${g.size} and ${oursCp.size}`,
       state.key,
     );
   }
