@@ -106,6 +106,12 @@ export class LogMirror {
     this.#stateDirty = true;
   }
 
+  /** Stop the copy where it is (the relay served entries its checkpoints do not hold). */
+  stop(): void {
+    this.#gap = true;
+    this.#stateDirty = true;
+  }
+
   /** Root of the tree of the first `size` leaves; `size` must be at most this.size. */
   rootAt(store: RecordStore, size: number): Buffer {
     this.#require(size);

@@ -382,22 +382,35 @@ export class RelaySync {
     // The local copy of the tree: entries fetched again are compared, new ones appended; once it
     // holds the whole checkpoint, its root must be the signed one, and still be the root of the
     // checkpoint verified before this catch-up (so the relay's log only grew).
+    // Entries below the cursor were fetched again only to round the resume position: one whose
+    // leaf we held there was processed before. Any other is recognised as usual, so a relay that
+    // reorders a page cannot hide a new entry among them (nor make an old one look replayed).
+    const copy = this.#mirror(rec.url);
+    const held = new Set<string>();
+    for (let i = first; i < Math.min(rec.cursor, copy.size, first + entries.length); i++)
+      held.add(toHex(copy.leaf(client.store, i)!));
+    const leaves = entries.map((e) =>
+      e.envelope === null || held.size === 0 ? '' : toHex(leafHash(e.envelope)),
+    );
+    const times = new Map<string, number>();
+    for (const l of leaves) times.set(l, (times.get(l) ?? 0) + 1);
+    // Held in this page's range and served once in it: a permutation of what we had, not a replay.
+    const seenBefore = (i: number): boolean => held.has(leaves[i]!) && times.get(leaves[i]!) === 1;
     await this.#mirrorPage(conn, rec, first, entries, note, cp, ctx);
     if (cp.size > verifiedSize || verifiedNote === null) {
       verifiedNote = note;
       verifiedSize = cp.size;
     }
     const accepted: { state: GroupState; msg: VerifiedMessage }[] = [];
-    // Entries below the cursor were fetched again only to round the resume position: processed before.
     const skip = Math.max(0, Math.min(entries.length, rec.cursor - first));
     const cursor = Math.max(rec.cursor, first + entries.length);
     const next: RelayRecord = { ...rec, cursor, verifiedNote, verifiedSize };
     const recognizer = client.recognizer;
     // Most envelopes are not ours: one tag lookup each, and no transaction for a page of them.
     let mine = false;
-    for (let i = skip; i < entries.length; i++) {
+    for (let i = 0; i < entries.length; i++) {
       const envelope = entries[i]!.envelope;
-      if (envelope !== null && recognizer.lookupEnvelope(envelope) !== undefined) {
+      if (envelope !== null && !seenBefore(i) && recognizer.lookupEnvelope(envelope) !== undefined) {
         mine = true;
         break;
       }
@@ -408,10 +421,11 @@ export class RelaySync {
     if (saved) {
       client.store.transaction(() => {
         client.batchAppends(() => {
-          for (let i = skip; mine && i < entries.length; i++) {
+          for (let i = 0; mine && i < entries.length; i++) {
+            if (seenBefore(i)) continue;
             const r = this.#processEntry(rec.url, first + i, entries[i]!);
             if (r === null) continue;
-            counts.ours++;
+            if (i >= skip) counts.ours++;
             if (r.added) {
               counts.newMessages++;
               accepted.push(r);
@@ -609,14 +623,18 @@ export class RelaySync {
     } catch (e) {
       if (!(e instanceof CwtchError)) throw e;
     }
-    if (!ok) await this.#exactConsistency(conn, rec, rec.verifiedNote!, note, cp);
+    if (ok) return;
+    await this.#exactConsistency(conn, rec, rec.verifiedNote!, note, cp);
+    throw new VerifyError(
+      'proof-mismatch',
+      `relay ${rec.url} proved consistency from ${base} with a proof its log does not give`,
+    );
   }
 
   /**
    * The relay's answers contradict our copy of its tree: check `older` against `note` with the
-   * relay's own proof (evidence when the relay forked), else the relay served entries its
-   * checkpoints do not hold.
-   * @throws InconsistencyError (evidence saved) or VerifyError, always.
+   * relay's own proof, so that a relay that forked leaves its evidence.
+   * @throws InconsistencyError (evidence saved) when the relay's proof fails.
    */
   async #exactConsistency(
     conn: RelayClient,
@@ -624,7 +642,7 @@ export class RelaySync {
     older: string,
     note: string,
     cp: Checkpoint,
-  ): Promise<never> {
+  ): Promise<void> {
     const from = parseCheckpoint(older).checkpoint.size;
     if (from <= cp.size) {
       const p = await conn
@@ -632,17 +650,14 @@ export class RelaySync {
         .catch(() => null);
       await this.#checkConsistency(conn, rec, older, note, p?.proof ?? []);
     }
-    throw new VerifyError(
-      'entries-not-in-checkpoint',
-      `relay ${rec.url} served entries that its signed checkpoint of size ${cp.size} does not hold`,
-    );
   }
 
   /**
    * Keep the local copy of the relay's tree: compare entries fetched again with the leaves held,
    * append new ones, and when the copy holds the whole checkpoint check its root, and the root of
    * the checkpoint verified before this catch-up (together: the relay's log only grew).
-   * @throws InconsistencyError or VerifyError; the copy is cut back to where this catch-up began.
+   * @throws InconsistencyError when the relay's log changed under our verified checkpoint; other
+   *   contradictions cut the copy back and stop it (exact positions from then on).
    */
   async #mirrorPage(
     conn: RelayClient,
@@ -656,10 +671,17 @@ export class RelaySync {
     const store = this.#client.store;
     const mirror = this.#mirror(rec.url);
     const startSize = ctx.startNote === null ? 0 : parseCheckpoint(ctx.startNote).checkpoint.size;
-    const fail = async (): Promise<never> => {
+    // Served entries that do not hash to the relay's checkpoints (a reorder or a replay, which
+    // the sync reports by their own rules): the copy is cut back and stopped, so this profile
+    // resumes from exact positions as before; a relay whose log changed under our verified
+    // checkpoint is still caught by its own consistency proof (evidence, InconsistencyError).
+    let stopped = false;
+    const fail = async (): Promise<void> => {
+      stopped = true;
       mirror.truncate(store, Math.min(ctx.fetchedFrom, startSize));
+      mirror.stop();
       store.transaction(() => mirror.save(store));
-      return this.#exactConsistency(conn, rec, ctx.startNote ?? note, note, cp);
+      if (ctx.startNote !== null) await this.#exactConsistency(conn, rec, ctx.startNote, note, cp);
     };
     for (let i = 0; i < entries.length; i++) {
       const index = first + i;
@@ -670,7 +692,7 @@ export class RelaySync {
         mirror.append(store, leaf);
         continue;
       }
-      if (bytesEqual(mirror.leaf(store, index)!, leaf!)) continue;
+      if (stopped || bytesEqual(mirror.leaf(store, index)!, leaf!)) continue;
       // A leaf no signed root confirmed yet (an interrupted catch-up) gives way to the one served now.
       if (index >= startSize) {
         mirror.truncate(store, index);
@@ -679,8 +701,8 @@ export class RelaySync {
       }
       await fail();
     }
-    if (first + entries.length < cp.size || mirror.size < cp.size) return;
-    if (!bytesEqual(mirror.rootAt(store, cp.size), cp.rootHash)) await fail();
+    if (stopped || first + entries.length < cp.size || mirror.size < cp.size) return;
+    if (!bytesEqual(mirror.rootAt(store, cp.size), cp.rootHash)) return fail();
     if (ctx.startNote !== null && startSize > 0) {
       const start = parseCheckpoint(ctx.startNote).checkpoint;
       if (!bytesEqual(mirror.rootAt(store, start.size), start.rootHash)) await fail();
