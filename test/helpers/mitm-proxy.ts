@@ -49,6 +49,8 @@ export interface MitmConnection {
   readonly posted: Uint8Array[];
   /** Log indices of entries the relay sent on this connection (before rewriting). */
   readonly served: number[];
+  /** Every frame the member's client sent on this connection, decoded, in order. */
+  readonly sent: Frame[];
 }
 
 type Rule =
@@ -187,6 +189,7 @@ export class MitmProxy {
       backend,
       posted: [],
       served: [],
+      sent: [],
     };
     this.connections.push(conn);
     const upstream = new WebSocket(this.#backends.get(backend) ?? 'ws://127.0.0.1:1', {
@@ -222,6 +225,7 @@ export class MitmProxy {
       const raw = bytes(data);
       toRelay = toRelay.then(() => {
         const frame = tryDecode(raw);
+        if (frame !== null) conn.sent.push(frame);
         if (frame?.type === 'post') {
           conn.posted.push(frame.envelope);
           // Swallowed: the connection stays open and the post is never answered.

@@ -9,6 +9,7 @@
  * ({@link legacyJsonToCbor}) and runs the decoder before it writes the CBOR form.
  */
 import { CodecError } from '../../errors.ts';
+import { popCount } from '../../log/bits.ts';
 import {
   decodeLogEvidence,
   encodeLogEvidence,
@@ -590,6 +591,73 @@ export const leftKind: RecordKind<LeftRecord> = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------
+// The local copy of a relay's Merkle tree (src/client/sync/log-mirror.ts)
+
+export const MIRROR_KIND = 'mirror';
+/** Leaves per chunk record: the perfect subtrees of level MIRROR_CHUNK_LEVEL. */
+export const MIRROR_CHUNK_LEVEL = 10;
+export const MIRROR_CHUNK_LEAVES = 2 ** MIRROR_CHUNK_LEVEL;
+/** Most leaves a mirror holds (its summit then stays under half the store's value limit). */
+export const MIRROR_MAX_LEAVES = 2 ** 23;
+
+export interface MirrorState {
+  /** Leaves [0, size) are held, contiguously. */
+  readonly size: number;
+  /** True when the relay served the entry at `size` without its envelope (pruned): the copy stops. */
+  readonly gap: boolean;
+  /** The frontier (compact range) of [0, size), largest subtree first. */
+  readonly frontier: readonly Uint8Array[];
+  /** Perfect-subtree hashes of level MIRROR_CHUNK_LEVEL + k, concatenated, one byte string per k. */
+  readonly summit: readonly Uint8Array[];
+}
+
+export const mirrorStateKind: RecordKind<MirrorState> = {
+  kind: MIRROR_KIND,
+  keyScheme: 'state <relay url>',
+  encode: (s) =>
+    m([
+      ['size', s.size],
+      ['gap', s.gap],
+      ['frontier', [...s.frontier]],
+      ['summit', [...s.summit]],
+    ]),
+  decode: (v) => {
+    const r = MapReader.of(v, 'mirror state');
+    const size = r.uint('size', 'size', MIRROR_MAX_LEAVES);
+    const out: MirrorState = {
+      size,
+      gap: r.bool('gap', 'gap'),
+      frontier: r.array('frontier', 'frontier', 64).map((h) => expectBytes(h, 'mirror state.frontier[]', 32)),
+      summit: r.array('summit', 'summit', 64).map((h) => {
+        const b = expectBytes(h, 'mirror state.summit[]', undefined, MIRROR_MAX_LEAVES / 32);
+        if (b.length % 32 !== 0)
+          throw new CodecError('schema-type', 'mirror state.summit[]: not 32-byte hashes');
+        return b;
+      }),
+    };
+    r.done();
+    if (out.frontier.length !== popCount(size))
+      throw new CodecError(
+        'schema-type',
+        `mirror state.frontier: ${out.frontier.length} hashes for size ${size}`,
+      );
+    return out;
+  },
+};
+
+/** One chunk of leaf hashes: chunk c holds leaves [c·MIRROR_CHUNK_LEAVES, …), concatenated. */
+export const mirrorLeavesKind: RecordKind<Uint8Array> = {
+  kind: MIRROR_KIND,
+  keyScheme: 'leaves <relay url> <chunk>',
+  encode: (b) => b,
+  decode: (v) => {
+    const b = expectBytes(v, 'mirror leaves', undefined, MIRROR_CHUNK_LEAVES * 32);
+    if (b.length % 32 !== 0) throw new CodecError('schema-type', 'mirror leaves: not 32-byte hashes');
+    return b;
+  },
+};
+
 export const RECORD_KINDS = {
   profile: profileKind,
   group: groupKind,
@@ -606,6 +674,8 @@ export const RECORD_KINDS = {
   fork: forkKind,
   held: heldKind,
   tokens: tokensKind,
+  mirrorState: mirrorStateKind,
+  mirrorLeaves: mirrorLeavesKind,
   readMarker: readMarkerKind,
   relayAttempt: relayAttemptKind,
   left: leftKind,

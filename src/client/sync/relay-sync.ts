@@ -8,6 +8,11 @@
  * same transaction as the messages; then post what the outbox holds and check, for each of our
  * receipts, that the relay's log includes the envelope at the receipted index.
  * Checkpoints gossiped inside members' messages are compared with ours to expose split views.
+ *
+ * What a client asks the relay MUST NOT depend on which envelopes it could open
+ * (docs/THREAT-MODEL.md §2): gossiped checkpoints are checked against the client's own copy of
+ * the tree (log-mirror.ts), never with a proof request naming their size, and a connection
+ * resumes from a rounded position (resumeStart), the entries up to the cursor fetched again.
  */
 import { CwtchError, InconsistencyError, PushbackError, UsageError, VerifyError } from '../../errors.ts';
 import { openEnvelope } from '../../group/envelope.ts';
@@ -39,6 +44,7 @@ import { MAX_HOLES, type PostRecord, type RelayRecord } from '../store/records.t
 import { checkDelay, noteOffset, notePage, noteServed, relayClockOffset } from './delay.ts';
 import { holdIfFuture, rollEpochs } from './epochs.ts';
 import { recordJunk } from './junk.ts';
+import { LogMirror, resumeStart } from './log-mirror.ts';
 import { recordReplay, replayedMessage } from './member-replay.ts';
 import type { Expected } from './recognizer.ts';
 import type { RelayClient } from './relay-client.ts';
@@ -110,6 +116,32 @@ const CURSOR_SAVE_PAGES = 64;
  */
 export const MAX_MERGE_DELAY_MS = 10_000;
 
+/**
+ * Where one connection's pages stand: the index the page must start at, the verified size the
+ * request named (the relay's consistency proof starts there), and the checkpoint verified when
+ * the catch-up began (the local copy must still hash to it when the catch-up ends).
+ */
+interface PageContext {
+  readonly expectFirst: number;
+  readonly proofBase: number;
+  readonly startNote: string | null;
+  /** Where this catch-up began fetching: the local copy is cut back to it if the relay lied. */
+  readonly fetchedFrom: number;
+}
+
+type Gossip = { state: GroupState; msg: VerifiedMessage };
+
+/**
+ * An entry to process with its log index. `anchor`: the entry before a page, asked for the hole
+ * check only; `again`: fetched again below the cursor (not counted as newly scanned).
+ */
+interface PageItem {
+  readonly index: number;
+  readonly entry: WireEntry;
+  readonly anchor?: boolean;
+  readonly again?: boolean;
+}
+
 /** Most gossiped checkpoints remembered as checked (see #checkGossip). */
 const MAX_GOSSIP_CHECKED = 4096;
 
@@ -126,6 +158,8 @@ export class RelaySync {
   readonly #opts: SyncOptions;
   /** Gossiped checkpoints (gossipKey) already found consistent with the log we verified. */
   readonly #gossipChecked = new Set<string>();
+  /** The local copies of the relays' trees, loaded on first use (log-mirror.ts). */
+  readonly #mirrors = new Map<string, LogMirror>();
 
   constructor(client: ClientContext, opts: SyncOptions = {}) {
     this.#client = client;
@@ -157,6 +191,8 @@ export class RelaySync {
       });
       return { url, ...pick(counts), error: null };
     } catch (e) {
+      // Leaves appended in memory but not saved with a cursor are read again from the store.
+      this.#mirrors.delete(url);
       if (!(e instanceof CwtchError)) throw e;
       return { url, ...pick(counts), error: { code: e.code, reason: e.reason, message: e.message } };
     } finally {
@@ -189,35 +225,48 @@ export class RelaySync {
     const limit = this.#opts.pageSize ?? 256;
     // Each page is asked from one entry before `from` (the anchor): a body there, in the same
     // answer, proves nothing from it on was pruned, so a body-less entry after it was withheld.
-    const fetch = (from: number, verifiedSize: number, verifiedNote: string | null) =>
-      conn
+    // A page that starts below the cursor (the rounded resume position) needs none: the entries
+    // fetched again up to the cursor play the anchor's role. Both depend on positions only.
+    const fetch = (from: number, verifiedSize: number, verifiedNote: string | null) => {
+      const anchored = from >= resumedAt;
+      return conn
         .request(
-          from > 0
+          anchored && from > 0
             ? { type: 'sync', from: from - 1, limit: Math.min(limit + 1, MAX_PAGE_ENTRIES), verifiedSize }
             : { type: 'sync', from, limit, verifiedSize },
           'entries',
         )
-        .then((page) =>
-          from > 0 && page.first === from - 1
-            ? { ...page, first: from, entries: page.entries.slice(1), anchor: page.entries[0] ?? null }
-            : { ...page, anchor: null },
-        )
-        .catch((e: unknown) => {
-          // The relay says its log is smaller than a checkpoint it signed for us (a rollback, or
-          // the other side of a fork). Fetch its newest checkpoint, so that acceptPage checks it
-          // against ours and keeps both as evidence, instead of reporting a mere refusal.
-          if (!(e instanceof CwtchError && e.reason === 'verified-size-ahead') || verifiedNote === null)
-            throw e;
-          return conn
-            .request({ type: 'sync', from: 0, limit: 0, verifiedSize: 0 }, 'entries')
-            .then((page) => ({ ...page, anchor: null }));
-        });
+        .then(
+          (page) => ({
+            page:
+              anchored && from > 0 && page.first === from - 1
+                ? { ...page, first: from, entries: page.entries.slice(1), anchor: page.entries[0] ?? null }
+                : { ...page, anchor: null },
+            from,
+            verifiedSize,
+          }),
+          (e: unknown) => {
+            // The relay says its log is smaller than a checkpoint it signed for us (a rollback, or
+            // the other side of a fork). Fetch its newest checkpoint, so that acceptPage checks it
+            // against ours and keeps both as evidence, instead of reporting a mere refusal.
+            if (!(e instanceof CwtchError && e.reason === 'verified-size-ahead') || verifiedNote === null)
+              throw e;
+            return conn
+              .request({ type: 'sync', from: 0, limit: 0, verifiedSize: 0 }, 'entries')
+              .then((page) => ({ page: { ...page, anchor: null }, from: 0, verifiedSize: 0 }));
+          },
+        );
+    };
     let rec = this.#relay(url);
+    const resumedAt = rec.cursor;
+    const start = this.#resumePosition(rec);
+    const startNote = rec.verifiedNote;
     let unsaved = 0;
     const held = this.#heldCommitment(url);
-    let next = fetch(rec.cursor, rec.verifiedSize, rec.verifiedNote);
+    const gossip: Gossip[] = [];
+    let next = fetch(start.from, start.verifiedSize, rec.verifiedNote);
     for (;;) {
-      const page = await next;
+      const { page, from, verifiedSize } = await next;
       const end = page.first + page.entries.length;
       const served = parseCheckpoint(page.checkpoint).checkpoint.size;
       const more = page.entries.length > 0 && end < served;
@@ -235,6 +284,8 @@ export class RelaySync {
         page.consistency,
         counts,
         !more || unsaved + 1 >= CURSOR_SAVE_PAGES,
+        { expectFirst: from, proofBase: verifiedSize, startNote, fetchedFrom: start.from },
+        gossip,
         page.anchor,
       );
       rec = accepted.next;
@@ -244,9 +295,34 @@ export class RelaySync {
       this.#opts.onProgress?.({ url, scanned: end, total: cp.size, ours: counts.ours });
       if (page.entries.length === 0 || end >= cp.size) {
         if (held !== null) this.#checkNotFrozen(rec, held, page.checkpoint, cp.size);
-        return;
+        break;
       }
     }
+    // Checked once the whole log is held: the local copy then covers every gossiped size.
+    for (const g of gossip) this.#checkGossip(g.state, g.msg);
+  }
+
+  /**
+   * Where a connection resumes: the cursor rounded down (resumeStart), sending the same rounded
+   * number as its verified size, when the local copy of the tree reaches it (its root there is
+   * known, so the relay's proof from it can be checked); otherwise, when the copy stopped at a
+   * pruned entry before the cursor, the exact cursor and verified size.
+   */
+  #resumePosition(rec: RelayRecord): { from: number; verifiedSize: number } {
+    const mirror = this.#mirror(rec.url);
+    if (mirror.stopped && mirror.size < Math.min(rec.cursor, rec.verifiedSize))
+      return { from: rec.cursor, verifiedSize: rec.verifiedSize };
+    const from = resumeStart(Math.min(rec.cursor, mirror.size, rec.verifiedSize));
+    return { from, verifiedSize: rec.verifiedNote === null ? 0 : from };
+  }
+
+  #mirror(url: string): LogMirror {
+    let mirror = this.#mirrors.get(url);
+    if (mirror === undefined) {
+      mirror = LogMirror.load(this.#client.store, url);
+      this.#mirrors.set(url, mirror);
+    }
+    return mirror;
   }
 
   /**
@@ -263,8 +339,33 @@ export class RelaySync {
     consistency: readonly Uint8Array[],
     counts: { scanned: number; ours: number; newMessages: number },
   ): Promise<Checkpoint> {
-    return (await this.#acceptPage(conn, rec, first, entries, note, proofFrom, consistency, counts, true))
-      .checkpoint;
+    const gossip: Gossip[] = [];
+    const ctx = {
+      expectFirst: rec.cursor,
+      proofBase: rec.verifiedSize,
+      startNote: rec.verifiedNote,
+      fetchedFrom: rec.cursor,
+    };
+    try {
+      const accepted = await this.#acceptPage(
+        conn,
+        rec,
+        first,
+        entries,
+        note,
+        proofFrom,
+        consistency,
+        counts,
+        true,
+        ctx,
+        gossip,
+      );
+      for (const g of gossip) this.#checkGossip(g.state, g.msg);
+      return accepted.checkpoint;
+    } catch (e) {
+      this.#mirrors.delete(rec.url);
+      throw e;
+    }
   }
 
   /**
@@ -281,6 +382,8 @@ export class RelaySync {
     consistency: readonly Uint8Array[],
     counts: { scanned: number; ours: number; newMessages: number },
     save: boolean,
+    ctx: PageContext,
+    gossip: Gossip[],
     anchor: WireEntry | null = null,
   ): Promise<{ checkpoint: Checkpoint; next: RelayRecord; saved: boolean }> {
     const client = this.#client;
@@ -291,10 +394,10 @@ export class RelaySync {
     // the very note we verified (and proved consistent) for the previous page.
     const same = rec.verifiedNote !== null && note === rec.verifiedNote;
     const cp = same ? parseCheckpoint(note).checkpoint : verifyCheckpoint(note, rec.origin, rec.signingKey);
-    if (first !== rec.cursor && entries.length > 0) {
+    if (first !== ctx.expectFirst && entries.length > 0) {
       throw new VerifyError(
         'page-misplaced',
-        `relay ${rec.url} served index ${first} when ${rec.cursor} was asked`,
+        `relay ${rec.url} served index ${first} when ${ctx.expectFirst} was asked`,
       );
     }
     if (cp.size < first + entries.length) {
@@ -317,37 +420,69 @@ export class RelaySync {
           `relay ${rec.url} served an older checkpoint (size ${cp.size} < ${rec.verifiedSize})`,
         );
       }
-      if (proofFrom !== rec.verifiedSize) {
+      if (proofFrom !== ctx.proofBase) {
         throw new VerifyError(
           'proof-from-mismatch',
-          `relay ${rec.url} proved consistency from ${proofFrom}, not ${rec.verifiedSize}`,
+          `relay ${rec.url} proved consistency from ${proofFrom}, not ${ctx.proofBase}`,
         );
       }
-      await this.#checkConsistency(conn, rec, rec.verifiedNote, note, consistency);
+      if (ctx.proofBase === rec.verifiedSize)
+        await this.#checkConsistency(conn, rec, rec.verifiedNote, note, consistency);
+      else await this.#checkFromCopy(conn, rec, ctx.proofBase, note, cp, consistency);
     }
+    // The local copy of the tree: entries fetched again are compared, new ones appended; once it
+    // holds the whole checkpoint, its root must be the signed one, and still be the root of the
+    // checkpoint verified before this catch-up (so the relay's log only grew).
+    // Entries below the cursor were fetched again only to round the resume position: one whose
+    // leaf we held there was processed before. Any other is recognised as usual, so a relay that
+    // reorders a page cannot hide a new entry among them (nor make an old one look replayed).
+    const copy = this.#mirror(rec.url);
+    const held = new Set<string>();
+    for (let i = first; i < Math.min(rec.cursor, copy.size, first + entries.length); i++)
+      held.add(toHex(copy.leaf(client.store, i)!));
+    const leaves = entries.map((e) =>
+      e.envelope === null || held.size === 0 ? '' : toHex(leafHash(e.envelope)),
+    );
+    const times = new Map<string, number>();
+    for (const l of leaves) times.set(l, (times.get(l) ?? 0) + 1);
+    // Held in this page's range and served once in it: a permutation of what we had, not a replay.
+    const seenBefore = (i: number): boolean => held.has(leaves[i]!) && times.get(leaves[i]!) === 1;
+    // The anchor, likewise, when the copy holds its leaf at its index.
+    const anchorEnvelope = anchor?.envelope ?? null;
+    const anchorHeld =
+      anchorEnvelope !== null &&
+      first - 1 < Math.min(rec.cursor, copy.size) &&
+      bytesEqual(copy.leaf(client.store, first - 1)!, leafHash(anchorEnvelope));
+    await this.#mirrorPage(conn, rec, first, entries, note, cp, ctx);
     if (cp.size > verifiedSize || verifiedNote === null) {
       verifiedNote = note;
       verifiedSize = cp.size;
     }
-    const gossip: { state: GroupState; msg: VerifiedMessage }[] = [];
     const accepted: { state: GroupState; msg: VerifiedMessage }[] = [];
+    // Holes are judged over the whole answer: an entry fetched again below the cursor with its
+    // body proves, like the anchor, that no later entry of the answer was pruned. Only entries
+    // from the cursor on can become holes: those below it were judged when first served.
     const withheld = holesOf(rec, first, entries, anchor);
-    const next: RelayRecord = {
-      ...rec,
-      cursor: first + entries.length,
-      verifiedNote,
-      verifiedSize,
-      ...withheld,
-    };
+    const skip = Math.max(0, Math.min(entries.length, rec.cursor - first));
+    const cursor = Math.max(rec.cursor, first + entries.length);
+    const next: RelayRecord = { ...rec, cursor, verifiedNote, verifiedSize, ...withheld };
     const newHoles = (withheld.holes?.length ?? 0) !== (rec.holes?.length ?? 0);
     const recognizer = client.recognizer;
+    // What the page gives to process, in log order. The anchor and the entries fetched again
+    // below the cursor were processed when first served: one whose leaf the local copy holds at
+    // its index (served once in the page) is skipped; any other is processed, since a relay
+    // serving pages out of order may have put a new entry there. The anchor is processed without
+    // delay and replay judgments: its position was asked for the hole check only.
+    const list: PageItem[] = [
+      ...(anchor === null || anchorHeld
+        ? []
+        : [{ index: first - 1, entry: anchor, anchor: true, again: true }]),
+      ...entries.flatMap((entry, i) => (seenBefore(i) ? [] : [{ index: first + i, entry, again: i < skip }])),
+    ];
     // Most envelopes are not ours: one tag lookup each, and no transaction for a page of them.
-    // The anchor is processed too: it is an entry we scanned before, so normally a no-op, but a
-    // relay serving pages out of order may have put a new entry there.
-    const scan = anchor === null ? entries : [anchor, ...entries];
     let mine = false;
-    for (const entry of scan) {
-      if (entry.envelope !== null && recognizer.lookupEnvelope(entry.envelope) !== undefined) {
+    for (const x of list) {
+      if (x.entry.envelope !== null && recognizer.lookupEnvelope(x.entry.envelope) !== undefined) {
         mine = true;
         break;
       }
@@ -357,14 +492,7 @@ export class RelaySync {
     const saved = mine || save || newHoles;
     if (saved) {
       client.store.transaction(() => {
-        if (mine) {
-          const list = scan.map((entry, i) => ({
-            index: first + i - (scan.length - entries.length),
-            entry,
-            anchor: i < scan.length - entries.length,
-          }));
-          this.#processEntries(rec.url, list, counts, accepted, gossip);
-        }
+        if (mine) this.#processEntries(rec.url, list, counts, accepted, gossip);
         client.saveRelay({
           ...this.#relay(rec.url),
           cursor: next.cursor,
@@ -372,13 +500,13 @@ export class RelaySync {
           verifiedSize,
           ...withheld,
         });
+        this.#mirror(rec.url).save(client.store);
       });
     }
-    counts.scanned += entries.length;
+    counts.scanned += entries.length - skip;
     // Caught up with this checkpoint: "at this time the relay's log had cp.size entries" (delay.ts).
     if (first + entries.length >= cp.size) noteServed(client, rec.url, cp.size, note);
     for (const a of accepted) this.#opts.onMessage?.(a.state, a.msg);
-    for (const g of gossip) await this.#checkGossip(conn, g.state, g.msg);
     return { checkpoint: cp, next, saved };
   }
 
@@ -390,7 +518,7 @@ export class RelaySync {
    */
   #processEntries(
     url: string,
-    list: readonly { index: number; entry: WireEntry; anchor?: boolean }[],
+    list: readonly PageItem[],
     counts: { ours: number; newMessages: number },
     accepted: { state: GroupState; msg: VerifiedMessage }[],
     gossip: { state: GroupState; msg: VerifiedMessage }[],
@@ -401,7 +529,7 @@ export class RelaySync {
     this.#client.batchAppends(() => {
       let pending = list;
       for (;;) {
-        const unknown: { index: number; entry: WireEntry; anchor?: boolean }[] = [];
+        const unknown: PageItem[] = [];
         let added = 0;
         for (const x of pending) {
           if (x.entry.envelope === null) continue;
@@ -411,7 +539,7 @@ export class RelaySync {
           }
           const r = this.#processEntry(url, x.index, x.entry, x.anchor === true, pageIndex);
           if (r === null) continue;
-          counts.ours++;
+          if (x.again !== true) counts.ours++;
           if (r.added) {
             counts.newMessages++;
             accepted.push(r);
@@ -481,7 +609,7 @@ export class RelaySync {
       client.saveRelay({ ...this.#relay(rec.url), holes: holes.filter((h) => !done.has(h)) });
     });
     for (const a of accepted) this.#opts.onMessage?.(a.state, a.msg);
-    for (const g of gossip) await this.#checkGossip(conn, g.state, g.msg);
+    for (const g of gossip) this.#checkGossip(g.state, g.msg);
     // Whether the filled entry is ours or not (a fresh process may not recognise a message it
     // already holds), what follows it was scanned while it was missing.
     await this.#rescan(conn, filled[0]!.index + 1, rec.cursor, counts);
@@ -514,7 +642,7 @@ export class RelaySync {
       const gossip: { state: GroupState; msg: VerifiedMessage }[] = [];
       client.store.transaction(() => this.#processEntries(rec.url, list, counts, accepted, gossip));
       for (const a of accepted) this.#opts.onMessage?.(a.state, a.msg);
-      for (const g of gossip) await this.#checkGossip(conn, g.state, g.msg);
+      for (const g of gossip) this.#checkGossip(g.state, g.msg);
       at += list.length;
     }
   }
@@ -754,10 +882,120 @@ export class RelaySync {
   }
 
   /**
-   * A member's message carries the relay checkpoint that member saw. If the relay showed them a
-   * tree ours cannot be consistent with, that is a split view: prove it or record it.
+   * The relay proved consistency from a rounded size (resumeStart) whose root the local copy
+   * knows. When that proof fails, ask for the exact one from our verified checkpoint — a request
+   * that depends only on our position — so that a relay that forked keeps its evidence.
+   * @throws InconsistencyError (evidence saved) or VerifyError.
    */
-  async #checkGossip(conn: RelayClient, state: GroupState, msg: VerifiedMessage): Promise<void> {
+  async #checkFromCopy(
+    conn: RelayClient,
+    rec: RelayRecord,
+    base: number,
+    note: string,
+    cp: Checkpoint,
+    consistency: readonly Uint8Array[],
+  ): Promise<void> {
+    const root = this.#mirror(rec.url).rootAt(this.#client.store, base);
+    let ok = false;
+    try {
+      ok = verifyConsistency(base as TreeSize, cp.size, consistency, root, cp.rootHash);
+    } catch (e) {
+      if (!(e instanceof CwtchError)) throw e;
+    }
+    if (ok) return;
+    await this.#exactConsistency(conn, rec, rec.verifiedNote!, note, cp);
+    throw new VerifyError(
+      'proof-mismatch',
+      `relay ${rec.url} proved consistency from ${base} with a proof its log does not give`,
+    );
+  }
+
+  /**
+   * The relay's answers contradict our copy of its tree: check `older` against `note` with the
+   * relay's own proof, so that a relay that forked leaves its evidence.
+   * @throws InconsistencyError (evidence saved) when the relay's proof fails.
+   */
+  async #exactConsistency(
+    conn: RelayClient,
+    rec: RelayRecord,
+    older: string,
+    note: string,
+    cp: Checkpoint,
+  ): Promise<void> {
+    const from = parseCheckpoint(older).checkpoint.size;
+    if (from <= cp.size) {
+      const p = await conn
+        .request({ type: 'consistency', from, to: cp.size }, 'consistencyProof')
+        .catch(() => null);
+      await this.#checkConsistency(conn, rec, older, note, p?.proof ?? []);
+    }
+  }
+
+  /**
+   * Keep the local copy of the relay's tree: compare entries fetched again with the leaves held,
+   * append new ones, and when the copy holds the whole checkpoint check its root, and the root of
+   * the checkpoint verified before this catch-up (together: the relay's log only grew).
+   * @throws InconsistencyError when the relay's log changed under our verified checkpoint; other
+   *   contradictions cut the copy back and stop it (exact positions from then on).
+   */
+  async #mirrorPage(
+    conn: RelayClient,
+    rec: RelayRecord,
+    first: number,
+    entries: readonly WireEntry[],
+    note: string,
+    cp: Checkpoint,
+    ctx: PageContext,
+  ): Promise<void> {
+    const store = this.#client.store;
+    const mirror = this.#mirror(rec.url);
+    const startSize = ctx.startNote === null ? 0 : parseCheckpoint(ctx.startNote).checkpoint.size;
+    // Served entries that do not hash to the relay's checkpoints (a reorder or a replay, which
+    // the sync reports by their own rules): the copy is cut back and stopped, so this profile
+    // resumes from exact positions as before; a relay whose log changed under our verified
+    // checkpoint is still caught by its own consistency proof (evidence, InconsistencyError).
+    let stopped = false;
+    const fail = async (): Promise<void> => {
+      stopped = true;
+      mirror.truncate(store, Math.min(ctx.fetchedFrom, startSize));
+      mirror.stop();
+      store.transaction(() => mirror.save(store));
+      if (ctx.startNote !== null) await this.#exactConsistency(conn, rec, ctx.startNote, note, cp);
+    };
+    for (let i = 0; i < entries.length; i++) {
+      const index = first + i;
+      const envelope = entries[i]!.envelope;
+      if (index > mirror.size || (index < mirror.size && envelope === null)) continue;
+      const leaf = envelope === null ? null : leafHash(envelope);
+      if (index === mirror.size) {
+        mirror.append(store, leaf);
+        continue;
+      }
+      if (stopped || bytesEqual(mirror.leaf(store, index)!, leaf!)) continue;
+      // A leaf no signed root confirmed yet (an interrupted catch-up) gives way to the one served now.
+      if (index >= startSize) {
+        mirror.truncate(store, index);
+        mirror.append(store, leaf);
+        continue;
+      }
+      await fail();
+    }
+    if (stopped || first + entries.length < cp.size || mirror.size < cp.size) return;
+    if (!bytesEqual(mirror.rootAt(store, cp.size), cp.rootHash)) return fail();
+    if (ctx.startNote !== null && startSize > 0) {
+      const start = parseCheckpoint(ctx.startNote).checkpoint;
+      if (!bytesEqual(mirror.rootAt(store, start.size), start.rootHash)) await fail();
+    }
+  }
+
+  /**
+   * A member's message carries the relay checkpoint that member saw. If the relay showed them a
+   * tree ours cannot be consistent with, that is a split view: prove it or record it. Checked
+   * against our own copy of the tree, after the catch-up: no request names the gossiped size
+   * (docs/THREAT-MODEL.md §2). Gossip our copy cannot check (it stopped at a pruned entry) stays
+   * unchecked.
+   */
+  #checkGossip(state: GroupState, msg: VerifiedMessage): void {
     const g = msg.checkpoint!;
     // Members gossip the checkpoint they last verified, so one checkpoint comes in many messages
     // (every message an author writes between two syncs): check each once.
@@ -795,44 +1033,53 @@ export class RelaySync {
       } else this.#gossipPassed(seen);
       return;
     }
-    if (conn.url !== rec.url) return;
-    const [from, to, older, newer] =
-      g.size < ours.verifiedSize
-        ? [g.size, ours.verifiedSize, theirs, oursNote]
-        : [ours.verifiedSize, g.size, oursNote, theirs];
-    let proof: readonly Uint8Array[] = [];
-    try {
-      proof = (await conn.request({ type: 'consistency', from, to }, 'consistencyProof')).proof;
-    } catch (e) {
-      if (e instanceof CwtchError && e.reason === 'bad-range') {
-        // The member saw a larger tree than the relay now admits to us: it is withholding entries.
-        saveEvidence(this.#client, {
-          kind: 'relay',
-          group: state.key,
-          relay: rec.url,
-          detectedMs: this.#client.now(),
-          detail: `relay ${rec.url} showed a member a log of size ${to} but tells us its log has fewer entries (withholding or split view)`,
-          log: {
-            origin: rec.origin!,
-            signingKey: toHex(rec.signingKey),
-            evidence: { kind: 'consistency-failure', older, newer, proof: [] },
-          },
-          members: [],
-        });
-        return;
-      }
-      throw e;
+    if (g.size > ours.verifiedSize) {
+      // We fetched the relay's whole log: a member saw a larger one than the relay admits to us.
+      if (ours.cursor < ours.verifiedSize) return;
+      saveEvidence(this.#client, {
+        kind: 'relay',
+        group: state.key,
+        relay: rec.url,
+        detectedMs: this.#client.now(),
+        detail: `relay ${rec.url} showed a member a log of size ${g.size} but tells us its log has ${ours.verifiedSize} entries (withholding or split view)`,
+        log: {
+          origin: rec.origin!,
+          signingKey: toHex(rec.signingKey),
+          evidence: { kind: 'consistency-failure', older: oursNote, newer: theirs, proof: [] },
+        },
+        members: [],
+      });
+      return;
     }
-    try {
-      await this.#checkConsistency(conn, rec, older, newer, proof, state.key);
-      // A prefix of a checkpoint we verified is a prefix of every later one we verify (each is
-      // proven consistent with the one before), so it never needs checking again. A gossiped
-      // checkpoint larger than ours is checked again when it comes again: ours has grown.
-      if (g.size < ours.verifiedSize) this.#gossipPassed(seen);
-    } catch (e) {
-      // Evidence is kept; the relay's own view (ours) stays verified, so sync goes on.
-      if (!(e instanceof InconsistencyError)) throw e;
+    const store = this.#client.store;
+    const mirror = this.#mirror(rec.url);
+    if (mirror.size < ours.verifiedSize) return;
+    const prefixRoot = mirror.rootAt(store, g.size);
+    if (bytesEqual(prefixRoot, g.rootHash)) {
+      // A prefix of a checkpoint we verified is a prefix of every later one we verify.
+      this.#gossipPassed(seen);
+      return;
     }
+    const oursCp = parseCheckpoint(oursNote).checkpoint;
+    const proof = mirror.consistencyProof(store, g.size, oursCp.size);
+    // Our copy hashes to our checkpoint (checked at the end of the catch-up); if it did not, the
+    // catch-up failed and reported it, and there is nothing to prove here.
+    if (!verifyConsistency(g.size as TreeSize, oursCp.size, proof, prefixRoot, oursCp.rootHash)) return;
+    // The same shape as a failed proof from the relay: the proof (here our own, from the leaves
+    // every member fetched) does not tie their root to ours, and the prefix root proves the fork.
+    const splitView: SplitViewEvidence = {
+      kind: 'prefix',
+      older: theirs,
+      newer: oursNote,
+      prefixRoot,
+      proof,
+    };
+    this.#saveLogEvidence(
+      rec,
+      { kind: 'consistency-failure', older: theirs, newer: oursNote, proof, splitView },
+      `the log signed conflicting checkpoints of sizes ${g.size} and ${oursCp.size}`,
+      state.key,
+    );
   }
 
   #gossipPassed(key: string): void {
@@ -1014,7 +1261,7 @@ function inPostingOrder(client: ClientContext, posts: readonly PostRecord[]): Po
 
 /**
  * The relay record's withheld indices after a page (`anchor`: the entry just before `first` in the
- * same answer, or null). Retention removes only a prefix of the log (src/relay/retention.ts): an
+ * same answer, or null; entries below the cursor, fetched again, anchor the answer too). Retention removes only a prefix of the log (src/relay/retention.ts): an
  * entry served without a body after an entry served with one, in one answer, was withheld.
  */
 function holesOf(
@@ -1028,7 +1275,7 @@ function holesOf(
   let body = (anchor?.envelope ?? null) !== null;
   entries.forEach((e, k) => {
     if (e.envelope !== null) body = true;
-    else if (body && !known.has(first + k)) holes.push(first + k);
+    else if (body && first + k >= rec.cursor && !known.has(first + k)) holes.push(first + k);
   });
   return holes.length === 0 ? {} : { holes: holes.slice(0, MAX_HOLES) };
 }

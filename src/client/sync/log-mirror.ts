@@ -1,0 +1,221 @@
+/**
+ * The client's own copy of a relay's Merkle tree (docs/THREAT-MODEL.md §2, "What a client asks").
+ *
+ * Every member downloads every entry of the log, so it can hash the tree itself: with the leaf
+ * hashes of [0, size) it knows the root at any size up to `size` and any consistency proof
+ * between two of them. That lets a client check a checkpoint another member gossiped, and the
+ * consistency of its last verified checkpoint with the relay's newest, without asking the relay
+ * anything that depends on which envelopes it could open, and resume from a rounded position.
+ *
+ * Stored in the sealed profile (record kind `mirror`, docs/profile.md): the leaf hashes in chunks
+ * of MIRROR_CHUNK_LEAVES, the frontier, and the perfect subtrees of level ≥ MIRROR_CHUNK_LEVEL
+ * (the summit), so a root or proof reads O(log n) nodes and hashes at most one chunk per node.
+ * The copy is contiguous from leaf 0: an entry served without its envelope (pruned) stops it
+ * (`gap`), and the client then falls back to exact positions (relay-sync.ts).
+ */
+import { InternalError } from '../../errors.ts';
+import { nodeHashUnsafe, type TreeSize } from '../../log/hash.ts';
+import {
+  appendLeaves,
+  consistencyProof,
+  type Frontier,
+  frontierFromStore,
+  type NodeHashReader,
+  rootAt,
+} from '../../log/tree.ts';
+import {
+  MIRROR_CHUNK_LEAVES,
+  MIRROR_CHUNK_LEVEL,
+  MIRROR_MAX_LEAVES,
+  mirrorLeavesKind,
+  mirrorStateKind,
+  type RecordStore,
+  readRecord,
+  writeRecord,
+} from '../store/record-kinds.ts';
+
+const HASH = 32;
+
+export class LogMirror {
+  readonly url: string;
+  #frontier: Frontier;
+  #gap: boolean;
+  /** summit[k][i]: the perfect subtree of level MIRROR_CHUNK_LEVEL + k at index i. */
+  #summit: Uint8Array[][];
+  /** Loaded chunks of leaf hashes; the dirty ones are written by save(). */
+  readonly #chunks = new Map<number, Uint8Array[]>();
+  readonly #dirty = new Set<number>();
+  #stateDirty = false;
+
+  private constructor(url: string, frontier: Frontier, gap: boolean, summit: Uint8Array[][]) {
+    this.url = url;
+    this.#frontier = frontier;
+    this.#gap = gap;
+    this.#summit = summit;
+  }
+
+  /** The stored copy of the relay at `url`, or an empty one. */
+  static load(store: RecordStore, url: string): LogMirror {
+    const s = readRecord(store, mirrorStateKind, `state ${url}`);
+    if (s === undefined) return new LogMirror(url, { size: 0 as TreeSize, hashes: [] }, false, []);
+    const summit = s.summit.map((b) => {
+      const out: Uint8Array[] = [];
+      for (let i = 0; i < b.length; i += HASH) out.push(b.subarray(i, i + HASH));
+      return out;
+    });
+    return new LogMirror(url, { size: s.size as TreeSize, hashes: [...s.frontier] }, s.gap, summit);
+  }
+
+  /** Leaves [0, size) are held. */
+  get size(): number {
+    return this.#frontier.size;
+  }
+
+  /** The relay served the entry at `size` pruned: the copy cannot grow. */
+  get stopped(): boolean {
+    return this.#gap || this.size >= MIRROR_MAX_LEAVES;
+  }
+
+  /** The leaf hash of entry `index`, or undefined when not held. */
+  leaf(store: RecordStore, index: number): Uint8Array | undefined {
+    if (index >= this.size) return undefined;
+    return this.#chunk(store, Math.floor(index / MIRROR_CHUNK_LEAVES))[index % MIRROR_CHUNK_LEAVES];
+  }
+
+  /** Append the leaf hash of entry `size` (null: served pruned, the copy stops there). */
+  append(store: RecordStore, leaf: Uint8Array | null): void {
+    if (this.stopped) return;
+    if (leaf === null) {
+      this.#gap = true;
+      this.#stateDirty = true;
+      return;
+    }
+    const chunkIndex = Math.floor(this.size / MIRROR_CHUNK_LEAVES);
+    const chunk = this.#chunk(store, chunkIndex);
+    const r = appendLeaves(this.#frontier, [leaf]);
+    for (const n of r.newNodes) {
+      if (n.level === 0) chunk.push(Buffer.from(n.hash));
+      else if (n.level >= MIRROR_CHUNK_LEVEL) {
+        const k = n.level - MIRROR_CHUNK_LEVEL;
+        this.#summit[k] ??= [];
+        this.#summit[k]![n.index] = n.hash;
+      }
+    }
+    this.#frontier = r.frontier;
+    this.#dirty.add(chunkIndex);
+    this.#stateDirty = true;
+  }
+
+  /** Stop the copy where it is (the relay served entries its checkpoints do not hold). */
+  stop(): void {
+    this.#gap = true;
+    this.#stateDirty = true;
+  }
+
+  /** Root of the tree of the first `size` leaves; `size` must be at most this.size. */
+  rootAt(store: RecordStore, size: number): Buffer {
+    this.#require(size);
+    return rootAt(this.#reader(store), size as TreeSize);
+  }
+
+  /** RFC 9162 consistency proof from `size1` to `size2`, both at most this.size. */
+  consistencyProof(store: RecordStore, size1: number, size2: number): Buffer[] {
+    this.#require(size2);
+    return consistencyProof(this.#reader(store), size1 as TreeSize, size2 as TreeSize);
+  }
+
+  /**
+   * Forget every leaf from `size` on (entries the relay served that its checkpoint does not
+   * cover): the copy goes back to a size whose root a signed checkpoint confirmed.
+   */
+  truncate(store: RecordStore, size: number): void {
+    if (size >= this.size) return;
+    const frontier = frontierFromStore(this.#reader(store), size as TreeSize);
+    const keepChunk = Math.floor(size / MIRROR_CHUNK_LEAVES);
+    const chunk = this.#chunk(store, keepChunk);
+    chunk.length = size % MIRROR_CHUNK_LEAVES;
+    for (const c of [...this.#chunks.keys()]) if (c > keepChunk) this.#chunks.set(c, []);
+    for (let c = keepChunk; c <= Math.floor((this.size - 1) / MIRROR_CHUNK_LEAVES); c++) this.#dirty.add(c);
+    this.#summit = this.#summit.map((level, k) =>
+      level.slice(0, Math.floor(size / 2 ** (MIRROR_CHUNK_LEVEL + k))),
+    );
+    this.#frontier = frontier;
+    this.#gap = false;
+    this.#stateDirty = true;
+  }
+
+  /** Write what changed (call inside the transaction that saves the relay's cursor). */
+  save(store: RecordStore): void {
+    for (const c of this.#dirty) {
+      const leaves = this.#chunks.get(c) ?? [];
+      writeRecord(store, mirrorLeavesKind, `leaves ${this.url} ${c}`, Buffer.concat(leaves));
+    }
+    if (this.#stateDirty || this.#dirty.size > 0) {
+      writeRecord(store, mirrorStateKind, `state ${this.url}`, {
+        size: this.size,
+        gap: this.#gap,
+        frontier: this.#frontier.hashes,
+        summit: this.#summit.map((level) => Buffer.concat(level)),
+      });
+    }
+    this.#dirty.clear();
+    this.#stateDirty = false;
+    // Written chunks are read back on demand: a first sync of a long log holds one chunk at a time.
+    const current = Math.floor(this.size / MIRROR_CHUNK_LEAVES);
+    for (const c of [...this.#chunks.keys()]) if (c !== current) this.#chunks.delete(c);
+  }
+
+  #require(size: number): void {
+    if (!Number.isSafeInteger(size) || size < 0 || size > this.size)
+      throw new InternalError('mirror-short', `the local log copy holds ${this.size} leaves, not ${size}`);
+  }
+
+  #chunk(store: RecordStore, c: number): Uint8Array[] {
+    let chunk = this.#chunks.get(c);
+    if (chunk === undefined) {
+      const b = readRecord(store, mirrorLeavesKind, `leaves ${this.url} ${c}`);
+      chunk = [];
+      if (b !== undefined) for (let i = 0; i < b.length; i += HASH) chunk.push(b.subarray(i, i + HASH));
+      this.#chunks.set(c, chunk);
+    }
+    return chunk;
+  }
+
+  /** Perfect subtrees: the summit above chunk level, hashed from one chunk's leaves below it. */
+  #reader(store: RecordStore): NodeHashReader {
+    return {
+      getNode: (level, index) => {
+        if (level >= MIRROR_CHUNK_LEVEL) return this.#summit[level - MIRROR_CHUNK_LEVEL]?.[index];
+        const width = 2 ** level;
+        const start = index * width;
+        if (start + width > this.size) return undefined;
+        const chunk = this.#chunk(store, Math.floor(start / MIRROR_CHUNK_LEAVES));
+        let row = chunk.slice(start % MIRROR_CHUNK_LEAVES, (start % MIRROR_CHUNK_LEAVES) + width);
+        if (row.length !== width) return undefined;
+        while (row.length > 1) {
+          const up: Uint8Array[] = [];
+          for (let i = 0; i < row.length; i += 2) up.push(nodeHashUnsafe(row[i]!, row[i + 1]!));
+          row = up;
+        }
+        return row[0];
+      },
+    };
+  }
+}
+
+/** Resume positions are multiples of at least this many entries (one default page). */
+export const MIN_RESUME_BUCKET = 256;
+/** A log of n entries rounds positions to 2^(bitLength(n) − RESUME_BUCKET_BITS): n/256 to n/128. */
+export const RESUME_BUCKET_BITS = 8;
+
+/**
+ * The position a connection resumes from: `size` rounded down to a bucket that grows with the
+ * log, so that every profile whose last sync ended in the same bucket sends the same number
+ * (docs/THREAT-MODEL.md §2). The entries between it and the cursor are fetched again and only
+ * compared with the local copy.
+ */
+export function resumeStart(size: number): number {
+  const bits = size === 0 ? 0 : Math.floor(Math.log2(size)) + 1;
+  const bucket = Math.max(MIN_RESUME_BUCKET, 2 ** Math.max(0, bits - RESUME_BUCKET_BITS));
+  return Math.floor(size / bucket) * bucket;
+}
