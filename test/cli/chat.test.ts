@@ -43,7 +43,8 @@ before(async () => {
 });
 
 after(async () => {
-  if (chat !== undefined && chat.proc.exitCode === null) chat.proc.kill('SIGKILL');
+  // SIGTERM: the pty helper passes it on to the chat, which runs in a session of its own.
+  if (chat !== undefined && chat.proc.exitCode === null) chat.proc.kill('SIGTERM');
   await relay?.stop();
   root.remove();
 });

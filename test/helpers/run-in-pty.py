@@ -5,6 +5,7 @@ import fcntl
 import os
 import pty
 import select
+import signal
 import struct
 import sys
 import termios
@@ -13,6 +14,19 @@ pid, fd = pty.fork()
 if pid == 0:
     fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     os.execvp(sys.argv[1], sys.argv[1:])
+
+
+def stop(signum, _frame):
+    # The command runs in a session of its own (pty.fork), so our signal does not reach it: pass
+    # it on, or a killed test would leave the command running.
+    try:
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        sys.exit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
 
 stdin_open = True
 while True:
