@@ -143,11 +143,15 @@ describe('MITM drops (process level)', () => {
       6,
       /^cwtch-groups: error: relay ws:\/\/127\.0\.0\.1:\d+\/ served message [0-9a-f]{12} \(first at index \d+\) again at index \d+; its signed log holds another envelope at the second index$/m,
     );
-    // Dropping shifts the rest of the page: an old message comes back at another index, which the
-    // signed log proves (relay-replay); b1, still missing, and b3 are cited by alice.
+    // Dropping shifts the rest of the page: an old message comes back at other indices, which the
+    // signed log proves (relay-replay, once per shifted index the client fetched: a resume from
+    // the rounded position fetches more than one); b1, still missing, and b3 are cited by alice.
+    const types = items.map((i) => i.type);
+    assert.equal(types.filter((t) => t === 'missing-parent').length, 2, JSON.stringify(items));
+    assert.ok(types.includes('relay-replay'), JSON.stringify(items));
     assert.deepEqual(
-      items.map((i) => i.type).sort(),
-      ['missing-parent', 'missing-parent', 'relay-replay'],
+      types.filter((t) => t !== 'missing-parent' && t !== 'relay-replay'),
+      [],
       JSON.stringify(items),
     );
     const missing = items.filter((i) => i.type === 'missing-parent');
