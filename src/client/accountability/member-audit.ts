@@ -33,7 +33,11 @@ function remember(client: Client, state: GroupState, findings: readonly Finding[
       detail: String(e.json.detail),
       key: `member-anomaly:${e.id}`,
     }));
-  rememberMalice(client, state, findings, [...conductMarks(conduct), ...anomalies]);
+  // An omission is never remembered as malice: a relay that withholds O from X produces exactly
+  // the same finding (docs/THREAT-MODEL.md §1.1), so it is shown while it holds, naming the relay
+  // first, and marks nobody.
+  const marks = conductMarks(conduct.filter((f) => f.type !== 'omission'));
+  rememberMalice(client, state, findings, [...marks, ...anomalies]);
   return { conduct, anomalies };
 }
 
