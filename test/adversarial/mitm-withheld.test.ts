@@ -173,8 +173,10 @@ describe('MITM: the relay withholds messages from one member (process level)', (
     }
 
     proxy.clearRules();
+    // Served honestly now, an entry the backwards pages put elsewhere shows the relay served it at
+    // two indices (relay-replay, exit 6): the relay's doing, named as such.
     const again = await run(carol, ['sync']);
-    assert.equal(again.code, 0, describeRun(again));
+    assertOnlyRelayBlamed(again);
     read = await runJson<MessageJson[]>(carol, ['read', GROUP]);
     assert.equal(read.find((m) => m.id === d1.id)?.text, 'd1: hello, I am dave');
     const members = await run(carol, ['group', 'members', GROUP]);

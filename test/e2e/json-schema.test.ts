@@ -187,8 +187,18 @@ const OUTPUTS: Record<string, Shape> = {
       members: T.uint,
       unread: T.uint,
       replacedBy: nul(T.string),
+      left: T.boolean,
     }),
   ),
+  'group leave': obj({
+    name: T.string,
+    id: T.hex32,
+    leftMs: T.uint,
+    alreadyLeft: T.boolean,
+    keysErased: T.boolean,
+    messagesKept: T.uint,
+    unsent: T.uint,
+  }),
   'group invite': obj({ group: T.string, invite: T.invite, sync: arr(named('SyncReport')) }),
   'group members': arr(
     obj({
