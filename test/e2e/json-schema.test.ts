@@ -479,6 +479,9 @@ describe('--json outputs of real commands', () => {
     record('group members', membersA);
     record('group list', listA);
     record('profile show', showA);
+    // A group of its own to leave, so the others' outputs stay as they are.
+    await cliJson(alice.home, ['group', 'create', 'spare', '--relay', relay.url]);
+    record('group leave', await cliJson(alice.home, ['group', 'leave', 'spare']));
     const watching = spawnCli(bob.home, ['watch', 'team', '--json']);
     try {
       await watching.waitFor('stderr', (t) => t.includes('watching "team"'), 'the watching line');
