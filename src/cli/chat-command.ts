@@ -51,6 +51,9 @@ Examples:
           columns: () => process.stdout.columns ?? 80,
         });
         await chat.run();
+        // The chat read the terminal until its end: let it go, or the open handle keeps the
+        // process alive after /quit.
+        process.stdin.destroy();
       } finally {
         if (session !== undefined) await session.close();
         else client.close();

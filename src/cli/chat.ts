@@ -89,6 +89,8 @@ export class TerminalChat {
   readonly #announced = new Map<string, number>();
   /** Per relay: the last error shown, so a failing relay is reported once, and its recovery. */
   readonly #relayErrors = new Map<string, string | null>();
+  /** The input ended (/quit, Ctrl-D, Ctrl-C): nothing may redraw the prompt any more. */
+  #ended = false;
   /** True while a group's history is printed: one prompt after it, not one per line. */
   #opening = false;
   /** Lines are handled one at a time, in the order typed. */
@@ -110,7 +112,12 @@ export class TerminalChat {
   /** Runs until /quit, end of input or Ctrl-C; resolves once every typed line is handled. */
   async run(): Promise<void> {
     const stop = this.#session.onEvent((e) => this.#onEvent(e));
-    const closed = new Promise<void>((resolve) => this.#rl.once('close', resolve));
+    const closed = new Promise<void>((resolve) =>
+      this.#rl.once('close', () => {
+        this.#ended = true;
+        resolve();
+      }),
+    );
     this.#rl.on('SIGINT', () => this.#rl.close());
     this.#rl.on('line', (line) => {
       this.#lines = this.#lines.then(() => this.#handle(line));
@@ -123,6 +130,7 @@ export class TerminalChat {
   }
 
   #updatePrompt(): void {
+    if (this.#ended) return;
     this.#rl.setPrompt(promptFor(this.#group));
     if (this.#term.tty) this.#rl.prompt(true);
   }
@@ -135,7 +143,7 @@ export class TerminalChat {
       return;
     }
     this.#term.write(`${CLEAR_LINE}${safe}${bell ? BELL : ''}`);
-    if (!this.#opening) this.#rl.prompt(true);
+    if (!this.#opening && !this.#ended) this.#rl.prompt(true);
   }
 
   /** Show a group: a header and its last messages; it becomes the one new messages print in. */
@@ -218,7 +226,7 @@ export class TerminalChat {
       if (!(e instanceof CwtchError)) throw e;
       this.#print(`error: ${inlineText(e.message)}`);
     } finally {
-      if (this.#term.tty) this.#rl.prompt(true);
+      if (this.#term.tty && !this.#ended) this.#rl.prompt(true);
     }
   }
 
