@@ -47,7 +47,8 @@ function message(
       author: who.keyPair.publicKey,
       seq: asSeq(seq),
       parents,
-      timestamp: 1_700_000_000_000 + seq,
+      // Bob's messages come after alice's (a message dated before its parent is a finding).
+      timestamp: 1_700_000_000_000 + seq * 1000 + (who === bob ? 10_000 : 0),
       kind,
       body: Buffer.from(body),
       checkpoint: null,
@@ -150,7 +151,9 @@ test('replaceAppended rewrites one item in place: no gap, and the old sealed byt
     const rawRow = (seq: number) => {
       const db = new Database(join(dir, PROFILE_FILE), { readonly: true, fileMustExist: true });
       try {
-        return Buffer.from((db.prepare('SELECT value FROM appended WHERE seq = ?').get(seq) as { value: Buffer }).value);
+        return Buffer.from(
+          (db.prepare('SELECT value FROM appended WHERE seq = ?').get(seq) as { value: Buffer }).value,
+        );
       } finally {
         db.close();
       }
@@ -171,7 +174,11 @@ test('replaceAppended rewrites one item in place: no gap, and the old sealed byt
       existsSync(`${path}-wal`) ? readFileSync(`${path}-wal`) : Buffer.alloc(0),
     ]);
     for (let at = 0; at + 32 <= old.length; at += 32)
-      assert.equal(disk.indexOf(old.subarray(at, at + 32)), -1, `bytes ${at}.. of the old item are still there`);
+      assert.equal(
+        disk.indexOf(old.subarray(at, at + 32)),
+        -1,
+        `bytes ${at}.. of the old item are still there`,
+      );
     store.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
