@@ -19,6 +19,8 @@
 
 import { UsageError } from '../errors.ts';
 import { MessageKind, type VerifiedMessage } from '../group/message.ts';
+import type { Identity } from '../identity/identity.ts';
+import { bytesEqual } from '../wire/bytes.ts';
 import type { GroupState } from './context.ts';
 import type { ProfileStore } from './store/profile-store.ts';
 import {
@@ -51,6 +53,7 @@ const PROTOCOL_KINDS: ReadonlySet<number> = new Set([
 /** What the retention code needs of a profile (the Client satisfies it). */
 export interface RetentionContext {
   readonly store: ProfileStore;
+  readonly identity: Identity;
   readonly now: () => number;
   readonly groups: ReadonlyMap<string, GroupState>;
 }
@@ -153,6 +156,7 @@ export function pruneGroup(ctx: RetentionContext, state: GroupState, beforeMs: n
   let envelopesKept = 0;
   const replaced: VerifiedMessage[] = [];
   const ids = idsBySigned(state);
+  const me = ctx.identity.keyPair.publicKey;
   store.transaction(() => {
     for (let from = 0; ; ) {
       const items = store.readAppended(state.record.id, from, 1000);
@@ -161,6 +165,8 @@ export function pruneGroup(ctx: RetentionContext, state: GroupState, beforeMs: n
         const s: StoredMessage = decodeStoredMessage(it.value);
         if ('pruned' in s) {
           prunedTotal++;
+          // Ours, pruned while still queued: its envelope goes once every relay receipted it.
+          if (bytesEqual(s.pruned.author, me) && !stripEnvelope(store, s.pruned.id)) envelopesKept++;
           continue;
         }
         if (!(s.receivedMs < beforeMs)) continue;
