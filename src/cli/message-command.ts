@@ -168,7 +168,9 @@ function messagePrinter(f: ReadFormat): (m: ViewMessage) => void {
  * A message for `read --json` / `watch --json`: the view's, with each unreceipted relay's last
  * sync outcome (`delivery.relays[].lastTry`) from this profile's records.
  */
-function messageJson(client: Client, m: ViewMessage): unknown {
+function messageJson(client: Client, view: ViewMessage): unknown {
+  // `pruned` is always false here: pruned messages are counted, not listed (group-view.ts).
+  const { pruned: _listedAreNotPruned, ...m } = view;
   if (m.delivery === null) return m;
   return {
     ...m,
