@@ -15,6 +15,7 @@ import type { Client, GroupState } from '../client/client.ts';
 import { describeFork, forkGroup, listForks } from '../client/forks/forks.ts';
 import { groupView } from '../client/group-view.ts';
 import { leaveGroup } from '../client/leave.ts';
+import { setDisappear } from '../client/retention.ts';
 import { UsageError } from '../errors.ts';
 import { MAX_BODY_BYTES } from '../group/message.ts';
 import { toHex } from '../wire/bytes.ts';
@@ -157,6 +158,17 @@ export function apiHandler(session: AppSession): (req: ApiRequest) => Promise<un
           const { state, now, unsent } = leaveGroup(client, key!);
           return { key: state.key, name: state.record.name, alreadyLeft: !now, unsent };
         });
+      case 'POST groups/:key/disappear': {
+        // "off" or a whole number of ms; setDisappear checks the range (docs/CLI.md `group disappear`).
+        const after = field(req.body, 'after', 16);
+        if (after !== 'off' && !/^[0-9]{1,12}$/.test(after))
+          throw new UsageError('bad-duration', '"after" is "off" or a whole number of milliseconds');
+        return session.serial(() => {
+          const g = client.resolveGroup(key!);
+          const r = setDisappear(client, g, after === 'off' ? null : Number(after));
+          return { key: g.key, pruned: r.pruned };
+        });
+      }
       case 'POST groups/:key/read':
         return session.serial(() => {
           const g = client.resolveGroup(key!);

@@ -6,6 +6,7 @@
  * in order: the client and its store are not re-entrant.
  */
 import type { Client } from '../client/client.ts';
+import { expireMessages } from '../client/retention.ts';
 import type { RelayClient } from '../client/sync/relay-client.ts';
 import { SyncEngine } from '../client/sync/sync.ts';
 import { CwtchError } from '../errors.ts';
@@ -32,6 +33,12 @@ export interface RelayStatus {
 /** How often the background full sync runs (retries the outbox, erases old epoch keys). */
 export const BACKGROUND_SYNC_MS = 30_000;
 
+/**
+ * How often a running app or chat applies the groups' disappearing-messages settings (every new
+ * process applies them on open): a message outlives its setting by at most this much.
+ */
+export const EXPIRE_EVERY_MS = 10_000;
+
 /** First wait before reconnecting a relay that dropped or refused; doubled up to the background period. */
 export const RECONNECT_FIRST_MS = 1_000;
 
@@ -45,6 +52,7 @@ export class AppSession {
   readonly #readCount = new Map<string, number>();
   #queue: Promise<unknown> = Promise.resolve();
   #timer: NodeJS.Timeout | null = null;
+  #expiry: NodeJS.Timeout | null = null;
   readonly #retry = new Map<string, { timer: NodeJS.Timeout; waitMs: number }>();
   readonly #viaTor: boolean;
   #forkScanDue = false;
@@ -68,6 +76,8 @@ export class AppSession {
     for (const url of this.client.relaysInUse()) await this.ensureLive(url);
     this.#timer = setInterval(() => void this.backgroundSync(), BACKGROUND_SYNC_MS);
     this.#timer.unref();
+    this.#expiry = setInterval(() => void this.expire(), EXPIRE_EVERY_MS);
+    this.#expiry.unref();
   }
 
   onEvent(fn: (e: SessionEvent) => void): () => void {
@@ -227,9 +237,18 @@ export class AppSession {
     for (const url of this.client.relaysInUse()) await this.ensureLive(url);
   }
 
+  /** Prune what the groups' disappearing settings say is due (src/client/retention.ts). */
+  async expire(): Promise<void> {
+    if (this.#closed) return;
+    await this.serial(() => {
+      if (!this.#closed && expireMessages(this.client) > 0) this.#emit({ type: 'groups' });
+    });
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== null) clearInterval(this.#timer);
+    if (this.#expiry !== null) clearInterval(this.#expiry);
     for (const r of this.#retry.values()) clearTimeout(r.timer);
     this.#retry.clear();
     await this.serial(async () => {

@@ -1,9 +1,10 @@
-/** `cwtch-groups group create|join|list|invite|members|leave`. */
+/** `cwtch-groups group create|join|list|invite|members|leave|prune|disappear`. */
 import type { Command } from 'commander';
 import type { Client, GroupState } from '../client/client.ts';
 import { replacedBy } from '../client/forks/forks.ts';
 import { groupView } from '../client/group-view.ts';
 import { leaveGroup } from '../client/leave.ts';
+import { disappearSetting, pruneGroup, setDisappear } from '../client/retention.ts';
 import { SyncEngine } from '../client/sync/sync.ts';
 import { UsageError } from '../errors.ts';
 import { epochAt } from '../group/epoch.ts';
@@ -14,7 +15,7 @@ import { PROGRAM, printJson, reportSyncProblems } from './output.ts';
 import { formatMarks, lookAlikeMark } from './policy-command.ts';
 import { lastSyncMs, rememberSyncOutcomes, unreadCount } from './read-state.ts';
 import { inlineText } from './terminal-text.ts';
-import { ago, formatTimeWithZone } from './time-format.ts';
+import { ago, formatDuration, formatTimeWithZone, parseDuration } from './time-format.ts';
 
 /**
  * Sync a group just joined (by invite or fork) and say so: the JSON of `group join` and
@@ -151,6 +152,60 @@ export function registerGroupCommands(program: Command): void {
         if (unsent > 0) process.stdout.write(`${plural(unsent, 'queued message')} will not be sent\n`);
         process.stdout.write(
           `its ${plural(state.dag.size, 'message')} stay readable: ${PROGRAM} read ${name}\n`,
+        );
+      });
+    });
+  group
+    .command('prune <group>')
+    .description('delete from this profile the text of messages it received longer ago than DURATION')
+    .requiredOption('--older-than <duration>', 'e.g. 12h, 7d, 2w; 0s prunes every message')
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, opts: { olderThan: string; json?: boolean }) => {
+      const olderThanMs = parseDuration(opts.olderThan, '--older-than');
+      await withClient(program.opts<GlobalOptions>(), async (client) => {
+        const state = client.resolveGroup(ref);
+        const result = pruneGroup(client, state, client.now() - olderThanMs);
+        const out = {
+          name: state.record.name,
+          id: state.key,
+          olderThanMs,
+          ...result,
+          messages: state.dag.size,
+        };
+        if (opts.json) return printJson(out);
+        process.stdout.write(
+          `pruned the text of ${plural(result.pruned, 'message')} of "${inlineText(state.record.name)}" older than ${formatDuration(olderThanMs)} (${result.prunedTotal} of ${state.dag.size} pruned in all); who wrote what when stays, for the audit\n`,
+        );
+        if (result.envelopesKept > 0)
+          process.stdout.write(
+            `${plural(result.envelopesKept, 'message')} of yours not yet sent keep their sealed copy until a relay receipts them\n`,
+          );
+      });
+    });
+  group
+    .command('disappear <group> <duration>')
+    .description(
+      'prune, on every run, the text of messages this profile received longer ago than DURATION (or off); local to this profile',
+    )
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, duration: string, opts: { json?: boolean }) => {
+      const afterMs = duration === 'off' ? null : parseDuration(duration, 'the duration');
+      await withClient(program.opts<GlobalOptions>(), async (client) => {
+        const state = client.resolveGroup(ref);
+        const result = setDisappear(client, state, afterMs);
+        const setting = disappearSetting(client.store, state);
+        const out = {
+          name: state.record.name,
+          id: state.key,
+          disappearAfterMs: setting?.disappearAfterMs ?? null,
+          ...result,
+        };
+        if (opts.json) return printJson(out);
+        const name = inlineText(state.record.name);
+        process.stdout.write(
+          afterMs === null
+            ? `messages of "${name}" no longer disappear from this profile\n`
+            : `messages of "${name}" disappear from this profile ${formatDuration(afterMs)} after it received them (${plural(result.pruned, 'message')} pruned now); the other members' clients keep theirs as they choose\n`,
         );
       });
     });

@@ -24,7 +24,7 @@ import {
 import { formatMarks, lookAlikeMark } from './policy-command.ts';
 import { lastAttempt, markRead, rememberSyncOutcomes } from './read-state.ts';
 import { bodyText, inlineText, jsonText } from './terminal-text.ts';
-import { dayOf, daySeparator, formatTime } from './time-format.ts';
+import { dayOf, daySeparator, formatDuration, formatTime } from './time-format.ts';
 
 /**
  * Refuse an empty or too long message, as `Client.sendText` would, but before the passphrase
@@ -168,7 +168,9 @@ function messagePrinter(f: ReadFormat): (m: ViewMessage) => void {
  * A message for `read --json` / `watch --json`: the view's, with each unreceipted relay's last
  * sync outcome (`delivery.relays[].lastTry`) from this profile's records.
  */
-function messageJson(client: Client, m: ViewMessage): unknown {
+function messageJson(client: Client, view: ViewMessage): unknown {
+  // `pruned` is always false here: pruned messages are counted, not listed (group-view.ts).
+  const { pruned: _listedAreNotPruned, ...m } = view;
   if (m.delivery === null) return m;
   return {
     ...m,
@@ -186,6 +188,15 @@ function messageJson(client: Client, m: ViewMessage): unknown {
 }
 
 /** A join message: the name it gives, or that the name was refused on receipt (display-names.ts). */
+/** One line for the messages whose text this profile pruned (docs/CLI.md `group prune`). */
+export function prunedLine(p: GroupView['pruned']): string {
+  const setting =
+    p.disappearAfterMs === null
+      ? ''
+      : `; messages disappear ${formatDuration(p.disappearAfterMs)} after this profile received them`;
+  return `(${p.count} earlier message${p.count === 1 ? '' : 's'} pruned from this profile${setting})`;
+}
+
 function joinedAs(name: string | null): string {
   if (name === null) return '[joined the group]';
   const problem = displayNameProblem(name);
@@ -312,6 +323,7 @@ export function registerMessageCommands(program: Command): void {
         markRead(client, client.resolveGroup(ref));
         if (opts.json) return printJson(messages.map((m) => messageJson(client, m)));
         const print = messagePrinter(readFormat(client, view, opts.utc === true));
+        if (view.pruned.count > 0) process.stdout.write(`${prunedLine(view.pruned)}\n`);
         for (const m of messages) print(m);
         const fork = replacedBy(client, client.resolveGroup(ref));
         if (fork !== undefined)

@@ -1,8 +1,11 @@
 /**
  * Times as `read`, `watch` and `group members` print them (docs/CLI.md "Times"): the local time of
  * this machine's zone (`TZ` is honoured, as the C library does), or UTC with `--utc`, and the zone
- * said once per day in the day separator, so no time is ever shown without its zone.
+ * said once per day in the day separator, so no time is ever shown without its zone. Durations as
+ * options take them (`group prune --older-than`, `group disappear`).
  */
+import { UsageError } from '../errors.ts';
+import { inlineText } from './terminal-text.ts';
 
 const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 
@@ -93,4 +96,36 @@ export function ago(ms: number, nowMs: number): string {
   const h = Math.floor(min / 60);
   if (h < 48) return `${h} h ago`;
   return `${Math.floor(h / 24)} days ago`;
+}
+
+const DURATION_UNITS: Readonly<Record<string, number>> = {
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+/**
+ * A duration as people write it on the command line: a whole number and one unit, s, m, h, d or w
+ * (`90s`, `12h`, `7d`, `2w`). Checked before the passphrase prompt, so a typo costs nothing.
+ * @throws UsageError 'bad-duration' naming the option.
+ */
+export function parseDuration(text: string, option: string): number {
+  const match = /^([0-9]{1,9})([smhdw])$/.exec(text.trim());
+  const unit = match === null ? undefined : DURATION_UNITS[match[2]!];
+  if (match === null || unit === undefined) {
+    throw new UsageError(
+      'bad-duration',
+      `${option} takes a whole number and a unit: s, m, h, d or w (for example 12h or 7d), not "${inlineText(text)}"`,
+    );
+  }
+  return Number(match[1]) * unit;
+}
+
+/** A duration in the largest unit that divides it: `7d`, `12h`, `90s`. */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of Object.entries(DURATION_UNITS).reverse())
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  return `${Math.round(ms / 1000)}s`;
 }

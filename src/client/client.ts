@@ -57,6 +57,7 @@ import { canonicalRelayUrl } from '../wire/relay-url.ts';
 import { saveEvidence } from './accountability/evidence.ts';
 import type { ClientContext, GroupState, MemberView } from './context.ts';
 import { displayNameProblem } from './display-names.ts';
+import { expireMessages, isPruned, prunedMessage } from './retention.ts';
 import { KeyRing } from './store/key-ring.ts';
 import { ProfileStore } from './store/profile-store.ts';
 import { leftKind, readRecord } from './store/record-kinds.ts';
@@ -117,6 +118,8 @@ export interface ReadMessage {
   readonly seenBy: readonly string[];
   /** True when some parent is missing (the message is shown anyway). */
   readonly waitingForParents: boolean;
+  /** True when this profile pruned the body (src/client/retention.ts): text is null. */
+  readonly pruned: boolean;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -196,7 +199,10 @@ export class Client implements ClientContext {
     const store = await ProfileStore.open(home, passphrase);
     const raw = store.get(KIND.profile, 'me');
     if (raw === undefined) throw new CodecError('profile-incomplete', 'the profile has no identity record');
-    return new Client(store, decodeProfile(raw), opts);
+    const client = new Client(store, decodeProfile(raw), opts);
+    // Disappearing messages go before any front end can show them (src/client/retention.ts).
+    expireMessages(client);
+    return client;
   }
 
   close(): void {
@@ -228,7 +234,10 @@ export class Client implements ClientContext {
     this.groups.set(key, state);
     for (const item of readAll(this.store, record.id)) {
       const stored = decodeStoredMessage(item);
-      this.#insertVerified(state, openSignedMessage(stored.signed));
+      this.#insertVerified(
+        state,
+        'pruned' in stored ? prunedMessage(record.id, stored.pruned) : openSignedMessage(stored.signed),
+      );
     }
     this.#rebuildExpectations(state);
     return state;
@@ -825,6 +834,7 @@ export class Client implements ClientContext {
         text: m.kind === MessageKind.text || m.kind === MessageKind.join ? decodeText(m.body) : null,
         seenBy: author === me ? heldBy(m.id).map((a) => onionAddressOf(a)) : [],
         waitingForParents: state.dag.isWaiting(m.id),
+        pruned: isPruned(m),
       };
     });
   }

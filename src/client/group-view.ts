@@ -20,6 +20,7 @@ import {
 import type { Client } from './client.ts';
 import { lookAlikes } from './display-names.ts';
 import { annotateForks } from './forks/forks.ts';
+import { disappearSetting, prunedCount } from './retention.ts';
 import { locations, receivedAt } from './sync/locations.ts';
 
 /** Per relay of the group: whether it has receipted one of our messages. */
@@ -92,6 +93,11 @@ export interface GroupView {
   readonly messages: readonly ViewMessage[];
   /** How many of `messages` lost their content, and why. */
   readonly hidden: { readonly blocked: number; readonly rateLimited: number };
+  /**
+   * Messages whose body this profile pruned (src/client/retention.ts): not in `messages`, counted
+   * here with the group's disappearing-messages setting (null: pruned by hand, or none).
+   */
+  readonly pruned: { readonly count: number; readonly disappearAfterMs: number | null };
   readonly members: readonly ViewMember[];
   /** What the transcript checker finds now (docs/transcript.md); relay evidence is in `audit`. */
   readonly findings: readonly ViewFinding[];
@@ -142,6 +148,10 @@ export function groupView(client: Client, ref: string, opts: GroupViewOptions = 
     group: { name: state.record.name, id: toHex(state.record.id), policy: state.record.policy },
     messages,
     hidden: read.hidden,
+    pruned: {
+      count: prunedCount(state),
+      disappearAfterMs: disappearSetting(client.store, state)?.disappearAfterMs ?? null,
+    },
     members,
     findings: client.findings(ref).map(plainFinding),
     relays: state.record.relays.map((r) => ({

@@ -61,7 +61,8 @@ export interface AuthorState<M extends DagMessage = DagMessage> {
 
 /** Internal: one present message with its links (exported for the checker only, not from index.ts). */
 export interface DagNode<M extends DagMessage = DagMessage> {
-  readonly msg: M;
+  /** Replaced only by {@link MessageDag.replace}, by a copy with the same structure. */
+  msg: M;
   readonly key: string;
   readonly author: AuthorState<M>;
   /** Distinct parent keys in first-occurrence order (duplicates are a finding, not an edge). */
@@ -263,6 +264,23 @@ export class MessageDag<M extends DagMessage = DagMessage> {
     }
 
     return { added: true, waiting: absent > 0, released };
+  }
+
+  /**
+   * Put another copy of a present message in its place: the same id, author, seq, parents and
+   * timestamp, so no link, order, seen-by set or finding changes. The client's retention keeps a
+   * copy without body or signed form in place of a pruned message (docs/transcript.md, "Inputs").
+   * @throws UsageError (`bad-argument`) when no message with this id is present; (`id-conflict`)
+   *   when the copy differs in any of those fields.
+   */
+  replace(message: M): void {
+    assertDagMessage(message);
+    const node = this.#node(message.id);
+    if (!sameContent(node.msg, message)) {
+      throw new UsageError('id-conflict', `message.id ${node.key} is present with different content`);
+    }
+    node.msg = message;
+    this.#order = undefined;
   }
 
   /** Whether a message with this id is present. */

@@ -238,6 +238,7 @@ test('every registered codec round-trips its sample', () => {
     ['relayAttempt', { atMs: 1700000000000, reason: 'relay-unreachable' }],
     ['relayAttempt', { atMs: 1700000000000, reason: null }],
     ['left', { leftMs: 1700000000000 }],
+    ['retention', { disappearAfterMs: 7 * 86_400_000, setMs: 1700000000000 }],
   ];
   for (const [name, sample] of samples) {
     const kind = RECORD_KINDS[name] as {

@@ -199,6 +199,23 @@ const OUTPUTS: Record<string, Shape> = {
     messagesKept: T.uint,
     unsent: T.uint,
   }),
+  'group prune': obj({
+    name: T.string,
+    id: T.hex32,
+    olderThanMs: T.uint,
+    pruned: T.uint,
+    prunedTotal: T.uint,
+    envelopesKept: T.uint,
+    messages: T.uint,
+  }),
+  'group disappear': obj({
+    name: T.string,
+    id: T.hex32,
+    disappearAfterMs: nul(T.uint),
+    pruned: T.uint,
+    prunedTotal: T.uint,
+    envelopesKept: T.uint,
+  }),
   'group invite': obj({ group: T.string, invite: T.invite, sync: arr(named('SyncReport')) }),
   'group members': arr(
     obj({
@@ -482,6 +499,10 @@ describe('--json outputs of real commands', () => {
     // A group of its own to leave, so the others' outputs stay as they are.
     await cliJson(alice.home, ['group', 'create', 'spare', '--relay', relay.url]);
     record('group leave', await cliJson(alice.home, ['group', 'leave', 'spare']));
+    // Retention on the left group too, so the others' outputs stay as they are.
+    record('group prune', await cliJson(alice.home, ['group', 'prune', 'spare', '--older-than', '0s']));
+    record('group disappear', await cliJson(alice.home, ['group', 'disappear', 'spare', '7d']));
+    record('group disappear', await cliJson(alice.home, ['group', 'disappear', 'spare', 'off']));
     const watching = spawnCli(bob.home, ['watch', 'team', '--json']);
     try {
       await watching.waitFor('stderr', (t) => t.includes('watching "team"'), 'the watching line');

@@ -54,6 +54,7 @@ interface GroupView {
   relays: { url: string; verifiedSize: number | null }[];
   forks: { name: string | null; status: string; childKey: string | null; text: string }[];
   replacedBy: { name: string | null; key: string | null } | null;
+  pruned: { count: number; disappearAfterMs: number | null };
 }
 interface PictureNode {
   id: string;
@@ -190,10 +191,28 @@ function deliveryText(m: ViewMessage): string {
   return m.delivery.state === 'receipted' ? 'receipted by the relay' : '';
 }
 
+const DURATION_WORDS: Record<string, string> = {
+  '3600000': '1 hour',
+  '86400000': '1 day',
+  '604800000': '7 days',
+  '2592000000': '30 days',
+};
+
+function prunedText(p: GroupView['pruned']): string {
+  const setting =
+    p.disappearAfterMs === null
+      ? ''
+      : `; messages disappear ${DURATION_WORDS[String(p.disappearAfterMs)] ?? `${Math.round(p.disappearAfterMs / 1000)} s`} after this profile received them`;
+  return `${p.count} earlier message${p.count === 1 ? '' : 's'} pruned from this profile${setting}`;
+}
+
 function renderView(v: GroupView): void {
   $('group-name').textContent = v.group.name;
   const members = new Map(v.members.map((m) => [m.address, m]));
   const items: HTMLElement[] = [];
+  // Pruned messages are counted, never shown (docs/CLI.md `group prune`, `group disappear`).
+  if (v.pruned.count > 0) items.push(el('li', 'pruned', prunedText(v.pruned)));
+  ($('disappear-select') as HTMLSelectElement).value = String(v.pruned.disappearAfterMs ?? 'off');
   let day = '';
   for (const m of v.messages) {
     const when = new Date(m.timestamp);
@@ -507,6 +526,15 @@ onSubmit('fork-form', async () => {
   const fork = await api<{ key: string }>('POST', `groups/${encodeURIComponent(current)}/fork`, { exclude, name });
   $('fork-form').hidden = true;
   await openGroup(fork.key);
+});
+// Disappearing messages are local to this profile (docs/CLI.md `group disappear`).
+$('disappear-select').addEventListener('change', () => {
+  const group = current;
+  if (group === null) return;
+  const after = ($('disappear-select') as HTMLSelectElement).value;
+  api('POST', `groups/${encodeURIComponent(group)}/disappear`, { after })
+    .then(() => refreshGroup())
+    .catch(showError);
 });
 // Leaving erases the group's keys for good and tells nobody (docs/CLI.md `group leave`): confirm first.
 $('leave-button').addEventListener('click', () => {

@@ -326,6 +326,8 @@ export function readWithPolicy(
       vouchFor: vouchTarget(state, m.id),
     };
   });
+  // Pruned messages are counted, not listed (group-view.ts; src/client/retention.ts).
+  out = out.filter((m) => !m.pruned);
   if (limit !== undefined) out = out.slice(Math.max(0, out.length - limit));
   for (const m of out) {
     if (m.hidden === 'blocked') hidden.blocked++;

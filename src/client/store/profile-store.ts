@@ -478,6 +478,36 @@ export class ProfileStore {
   }
 
   /**
+   * Replace the item of `scope` at `seq` by `value`, sealed afresh at the same position, in one
+   * transaction. The local transcript's retention uses it (docs/profile.md, "Retention"): a message
+   * keeps its place, and with it the contiguity check of readAppended, while its body goes.
+   * secure_delete overwrites the old cell in the database file; {@link compact} then moves its page
+   * images out of the WAL.
+   * @throws UsageError 'bad-argument' (no item at seq: never written, or pruned), 'too-long', a
+   *   cbor-* reason, 'profile-locked', 'profile-closed'.
+   */
+  replaceAppended(scope: RecordKey, seq: number, value: CborValue): void {
+    this.#assertOpen();
+    assertCount('seq', seq);
+    const lookup = this.#scopeLookup(scope);
+    const plaintext = encodeCbor(value);
+    this.#guard('replace an appended item', () =>
+      this.#immediate(() => {
+        const head = this.#stmt.getScope.get(lookup) as { next_seq: number; floor: number } | undefined;
+        if (head === undefined || seq < head.floor || seq >= head.next_seq) {
+          throw new UsageError('bad-argument', `no appended item at seq ${seq}`);
+        }
+        const changed = this.#stmt.replaceAppended.run(
+          this.#seal(plaintext, appendAd(lookup, seq)),
+          lookup,
+          seq,
+        );
+        if (changed.changes !== 1) throw appendGap(`seq ${seq} is missing`);
+      }),
+    );
+  }
+
+  /**
    * Delete the items of `scope` with seq < beforeSeq (all of them by default). Seqs are never
    * reused afterwards, so an old sealed item cannot be replayed into a new position.
    * @returns the number of items removed.
@@ -765,6 +795,7 @@ function prepareStatements(db: Database.Database) {
       'SELECT seq, value FROM appended WHERE scope = ? AND seq >= ? ORDER BY seq LIMIT ?',
     ),
     pruneAppended: db.prepare('DELETE FROM appended WHERE scope = ? AND seq < ?'),
+    replaceAppended: db.prepare('UPDATE appended SET value = ? WHERE scope = ? AND seq = ?'),
     allAppended: db.prepare('SELECT scope, seq, value FROM appended'),
     swapKeyring: db.prepare(
       'UPDATE keyring SET kdf = ?, ops_limit = ?, mem_limit_bytes = ?, salt = ?, wrapped_key = ? ' +

@@ -591,6 +591,40 @@ export const leftKind: RecordKind<LeftRecord> = {
   },
 };
 
+export const RETENTION_KIND = 'retention';
+/** Shortest and longest disappearing-messages setting (docs/CLI.md `group disappear`). */
+export const MIN_DISAPPEAR_MS = 1000;
+export const MAX_DISAPPEAR_MS = 365 * 24 * 60 * 60 * 1000;
+
+/**
+ * A group's disappearing-messages setting (docs/CLI.md `group disappear`): every run that opens
+ * the profile prunes the bodies of messages received longer ago than this (src/client/retention.ts).
+ * Local to this profile: no other member's client is told or bound.
+ */
+export interface RetentionSetting {
+  readonly disappearAfterMs: number;
+  readonly setMs: number;
+}
+
+export const retentionKind: RecordKind<RetentionSetting> = {
+  kind: RETENTION_KIND,
+  keyScheme: 'group id (bytes)',
+  encode: (x) =>
+    m([
+      ['disappearAfterMs', x.disappearAfterMs],
+      ['setMs', x.setMs],
+    ]),
+  decode: (v) => {
+    const r = MapReader.of(v, 'retention setting');
+    const disappearAfterMs = r.uint('disappearAfterMs', 'disappearAfterMs', MAX_DISAPPEAR_MS);
+    if (disappearAfterMs < MIN_DISAPPEAR_MS)
+      throw new CodecError('schema-range', 'retention setting.disappearAfterMs: below the minimum');
+    const out: RetentionSetting = { disappearAfterMs, setMs: r.uint('setMs', 'setMs') };
+    r.done();
+    return out;
+  },
+};
+
 // ---------------------------------------------------------------------------------------------
 // The local copy of a relay's Merkle tree (src/client/sync/log-mirror.ts)
 
@@ -679,6 +713,7 @@ export const RECORD_KINDS = {
   readMarker: readMarkerKind,
   relayAttempt: relayAttemptKind,
   left: leftKind,
+  retention: retentionKind,
 } as const;
 
 // ---------------------------------------------------------------------------------------------

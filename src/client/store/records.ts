@@ -77,13 +77,51 @@ export interface RelayRecord {
 /** Most withheld indices remembered per relay (a relay withholding more is named all the same). */
 export const MAX_HOLES = 1024;
 
-export interface StoredMessage {
-  readonly signed: Uint8Array;
-  /** Where we got it: relay url and log index (or '' for our own before posting). */
+/** Where a stored message came from: relay url and log index (or '' for our own), and when. */
+interface StoredAt {
   readonly relay: string;
   readonly index: number;
   readonly receivedMs: number;
 }
+
+/** A message as received: the self-contained signed form (content, body and signature). */
+export interface StoredSigned extends StoredAt {
+  readonly signed: Uint8Array;
+}
+
+/**
+ * A message whose body this profile pruned (docs/profile.md, "Retention"): what auditing needs —
+ * its id, author, seq, parents, time, kind, epoch, gossiped checkpoint and signature — and nothing
+ * of what it said. The id cannot be recomputed without the body: the profile verified it when the
+ * message arrived, and the store's seal authenticates this record since.
+ */
+export interface PrunedMessage {
+  readonly version: number;
+  readonly epoch: Epoch;
+  readonly author: Uint8Array;
+  readonly seq: number;
+  readonly parents: readonly Uint8Array[];
+  readonly timestamp: number;
+  readonly kind: number;
+  readonly checkpoint: {
+    readonly origin: string;
+    readonly size: number;
+    readonly rootHash: Uint8Array;
+    readonly signature: Uint8Array;
+  } | null;
+  readonly id: Uint8Array;
+  readonly signature: Uint8Array;
+  readonly prunedMs: number;
+}
+
+export interface StoredPruned extends StoredAt {
+  readonly pruned: PrunedMessage;
+}
+
+export type StoredMessage = StoredSigned | StoredPruned;
+
+/** Protocol limits repeated for the decoder (docs/PROTOCOL.md: ≤ 8 parents, origin ≤ 128 bytes). */
+const MAX_STORED_PARENTS = 8;
 
 /** One of our posts: the envelope, and per relay its receipt (or none yet). */
 export interface PostRecord {
@@ -236,22 +274,93 @@ export function decodeRelay(v: CborValue): RelayRecord {
   return out;
 }
 
+/** Key 1 holds the signed form; key 5 holds the pruned form instead (exactly one of them). */
 export function encodeStoredMessage(x: StoredMessage): CborValue {
   return m([
-    [1, x.signed],
+    ...('signed' in x ? ([[1, x.signed]] as [number, CborValue][]) : []),
     [2, x.relay],
     [3, x.index],
     [4, x.receivedMs],
+    ...('pruned' in x ? ([[5, encodePruned(x.pruned)]] as [number, CborValue][]) : []),
   ]);
 }
 
 export function decodeStoredMessage(v: CborValue): StoredMessage {
   const r = MapReader.of(v, 'stored message');
-  const out = {
-    signed: r.bytes(1, 'signed', undefined, 4096),
+  const signed = r.optional(1, (x) => expectBytes(x, 'stored message.signed', undefined, 4096));
+  const at = {
     relay: r.text(2, 'relay', 512),
     index: r.uint(3, 'index'),
     receivedMs: r.uint(4, 'receivedMs'),
+  };
+  const pruned = r.optional(5, decodePruned);
+  r.done();
+  if ((signed === undefined) === (pruned === undefined))
+    throw new CodecError('schema-shape', 'stored message: exactly one of signed and pruned');
+  return signed !== undefined ? { signed, ...at } : { pruned: pruned!, ...at };
+}
+
+function encodePruned(p: PrunedMessage): CborValue {
+  return m([
+    [1, p.version],
+    [3, p.epoch],
+    [4, p.author],
+    [5, p.seq],
+    [6, [...p.parents]],
+    [7, p.timestamp],
+    [8, p.kind],
+    [
+      10,
+      p.checkpoint === null
+        ? null
+        : m([
+            [1, p.checkpoint.origin],
+            [2, p.checkpoint.size],
+            [3, p.checkpoint.rootHash],
+            [4, p.checkpoint.signature],
+          ]),
+    ],
+    [11, p.id],
+    [12, p.signature],
+    [13, p.prunedMs],
+  ]);
+}
+
+function decodePruned(v: CborValue): PrunedMessage {
+  const r = MapReader.of(v, 'pruned message');
+  const version = r.uint(1, 'version', 255);
+  const epoch = asEpoch(r.uint(3, 'epoch'));
+  const author = r.bytes(4, 'author', 32);
+  const seq = r.uint(5, 'seq');
+  const parents = r
+    .array(6, 'parents', MAX_STORED_PARENTS)
+    .map((x) => expectBytes(x, 'pruned message.parents[]', 32));
+  const timestamp = r.uint(7, 'timestamp');
+  const kind = r.uint(8, 'kind', 0xffff);
+  const cp = r.raw(10, 'checkpoint');
+  let checkpoint: PrunedMessage['checkpoint'] = null;
+  if (cp !== null) {
+    const c = MapReader.of(cp, 'pruned message.checkpoint');
+    checkpoint = {
+      origin: c.text(1, 'origin', 128),
+      size: c.uint(2, 'size'),
+      rootHash: c.bytes(3, 'rootHash', 32),
+      signature: c.bytes(4, 'signature', 64),
+    };
+    c.done();
+  }
+  const out: PrunedMessage = {
+    version,
+    epoch,
+    author,
+    seq,
+    parents,
+    timestamp,
+    kind,
+    checkpoint,
+    id: r.bytes(11, 'id', 32),
+    signature: r.bytes(12, 'signature', 64),
+    prunedMs: r.uint(13, 'prunedMs'),
   };
   r.done();
   return out;

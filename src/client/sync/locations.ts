@@ -39,7 +39,8 @@ export function locations(client: ClientContext, state: GroupState): Map<string,
       const s = decodeStoredMessage(it.value);
       if (s.relay === '') continue;
       // The id is the message's; recomputing it would mean re-verifying: look it up in the DAG.
-      add(idOfSigned(state, s.signed), {
+      // A pruned message keeps its id (src/client/retention.ts).
+      add('pruned' in s ? toHex(s.pruned.id) : idOfSigned(state, s.signed), {
         relay: s.relay,
         index: s.index,
         receivedMs: s.receivedMs,
@@ -71,14 +72,17 @@ export function locations(client: ClientContext, state: GroupState): Map<string,
 /** The id of a stored signed message, found through the DAG (stored messages are all in it). */
 function idOfSigned(state: GroupState, signed: Uint8Array): string {
   let cache = signedIndex.get(state);
-  if (cache === undefined || cache.size !== state.dag.size) {
-    cache = new Map();
-    for (const m of state.dag.messages()) cache.set(Buffer.from(m.signed).toString('base64'), toHex(m.id));
+  if (cache === undefined || cache.dagSize !== state.dag.size) {
+    const ids = new Map<string, string>();
+    // Pruned messages have no signed form (src/client/retention.ts): their records carry the id.
+    for (const m of state.dag.messages())
+      if (m.signed.length > 0) ids.set(Buffer.from(m.signed).toString('base64'), toHex(m.id));
+    cache = { dagSize: state.dag.size, ids };
     signedIndex.set(state, cache);
   }
-  return cache.get(Buffer.from(signed).toString('base64')) ?? '';
+  return cache.ids.get(Buffer.from(signed).toString('base64')) ?? '';
 }
-const signedIndex = new WeakMap<GroupState, Map<string, string>>();
+const signedIndex = new WeakMap<GroupState, { dagSize: number; ids: Map<string, string> }>();
 
 /** The earliest relay receive time we know for a message, or undefined. */
 export function receivedAt(locs: Map<string, Location[]>, idHex: string): number | undefined {
