@@ -98,6 +98,11 @@ export class World<N extends string> {
     this.members = parts.members;
   }
 
+  /** The world's temporary directory (members' profiles are NAME below it, the relay's data relay/). */
+  get root(): string {
+    return this.#root.path;
+  }
+
   /** The relay URL groups are created with: the front's when there is one. */
   get relayUrl(): string {
     return this.#front?.url ?? this.relay.url;
