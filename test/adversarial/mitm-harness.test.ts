@@ -3,72 +3,46 @@
  * and a real relay process. With no script it must be invisible: no finding at all.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  cli,
-  cliJson,
-  createMember,
-  describeRun,
-  type Member,
-  type MessageJson,
-  send,
-} from '../e2e/helpers.ts';
-import { MitmProxy } from '../helpers/mitm-proxy.ts';
-import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
+import { describeRun, type MessageJson } from '../e2e/helpers.ts';
+import type { WorldMember } from '../e2e/world.ts';
+import type { MitmProxy } from '../helpers/mitm-proxy.ts';
+import { type MitmWorld, startMitmWorld } from '../helpers/mitm-world.ts';
 
 const GROUP = 'friends';
-const root = tempDir('mitm-harness');
-let relay: RelayProcess;
+let world: MitmWorld<'alice' | 'bob'>;
 let proxy: MitmProxy;
-let alice: Member;
-let bob: Member;
+let alice: WorldMember;
+let bob: WorldMember;
 
 before(async () => {
-  relay = await startRelayProcess({
-    dataDir: join(root.path, 'relay'),
-    args: ['--no-tokens', '--page-entries', '4'],
+  world = await startMitmWorld({
+    prefix: 'mitm-harness',
+    members: ['alice', 'bob'],
+    relayArgs: ['--no-tokens', '--page-entries', '4'],
   });
-  proxy = await MitmProxy.start(relay.url);
-  [alice, bob] = (await Promise.all(['alice', 'bob'].map((n) => createMember(root.path, n)))) as [
-    Member,
-    Member,
-  ];
-  proxy.as('alice');
-  const { invite } = await cliJson<{ invite: string }>(alice.home, [
-    'group',
-    'create',
-    GROUP,
-    '--relay',
-    proxy.url,
-  ]);
-  proxy.as('bob');
-  await cliJson(bob.home, ['group', 'join', invite]);
+  ({ proxy } = world);
+  ({ alice, bob } = world.members);
+  const invite = await world.createGroup(GROUP, alice);
+  await world.join(invite, bob);
 });
 
 after(async () => {
-  await proxy?.close();
-  await relay?.stop();
-  root.remove();
+  await world?.close();
 });
 
 describe('MITM harness (process level)', () => {
   it('passes everything through unchanged: audit exits 0 and read shows every message', async () => {
     const sent: string[] = [];
     for (let i = 0; i < 2; i++) {
-      proxy.as('alice');
-      sent.push((await send(alice, GROUP, `a${i}`)).id);
-      proxy.as('bob');
-      sent.push((await send(bob, GROUP, `b${i}`)).id);
+      sent.push((await alice.send(GROUP, `a${i}`)).id);
+      sent.push((await bob.send(GROUP, `b${i}`)).id);
     }
     for (const m of [alice, bob]) {
-      proxy.as(m.name);
-      await cliJson(m.home, ['sync']);
-      proxy.as(m.name);
-      const audit = await cli(m.home, ['audit', GROUP]);
+      await m.json(['sync']);
+      const audit = await m.run(['audit', GROUP]);
       assert.equal(audit.code, 0, describeRun(audit));
-      proxy.as(m.name);
-      const read = await cliJson<MessageJson[]>(m.home, ['read', GROUP]);
+      const read = await m.json<MessageJson[]>(['read', GROUP]);
       const ids = new Set(read.map((x) => x.id));
       assert.deepEqual(
         sent.filter((id) => !ids.has(id)),

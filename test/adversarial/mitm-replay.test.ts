@@ -10,32 +10,18 @@
  * of entries of another group bob is not in (the operator's choice; the copy must land somewhere).
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  cli,
-  cliJson,
-  createMember,
-  describeRun,
-  type Member,
-  type MessageJson,
-  send,
-} from '../e2e/helpers.ts';
-import { MitmProxy } from '../helpers/mitm-proxy.ts';
-import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
+import { type AuditJson, describeRun, type MessageJson } from '../e2e/helpers.ts';
+import type { WorldMember } from '../e2e/world.ts';
+import type { MitmProxy } from '../helpers/mitm-proxy.ts';
+import { type MitmWorld, startMitmWorld } from '../helpers/mitm-world.ts';
 
 const GROUP = 'friends';
 const OTHER = 'elsewhere';
-const root = tempDir('mitm-replay');
-let relay: RelayProcess;
+let world: MitmWorld<'alice' | 'bob'>;
 let proxy: MitmProxy;
-let alice: Member;
-let bob: Member;
-
-interface AuditJson {
-  clean: boolean;
-  items: { type: string; title: string; who: string; what: string }[];
-}
+let alice: WorldMember;
+let bob: WorldMember;
 
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
 
@@ -43,51 +29,34 @@ const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from
 async function fillOther(n: number): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
   for (let i = 0; i < n; i++) {
-    proxy.as('alice');
-    await send(alice, OTHER, `other ${i}`);
+    await alice.send(OTHER, `other ${i}`);
     out.push(proxy.postsBy('alice').at(-1)!);
   }
   return out;
 }
 
 before(async () => {
-  relay = await startRelayProcess({
-    dataDir: join(root.path, 'relay'),
-    args: ['--no-tokens', '--page-entries', '4'],
+  world = await startMitmWorld({
+    prefix: 'mitm-replay',
+    members: ['alice', 'bob'],
+    relayArgs: ['--no-tokens', '--page-entries', '4'],
   });
-  proxy = await MitmProxy.start(relay.url);
-  [alice, bob] = (await Promise.all(['alice', 'bob'].map((n) => createMember(root.path, n)))) as [
-    Member,
-    Member,
-  ];
-  proxy.as('alice');
-  const { invite } = await cliJson<{ invite: string }>(alice.home, [
-    'group',
-    'create',
-    GROUP,
-    '--relay',
-    proxy.url,
-  ]);
-  proxy.as('alice');
-  await cliJson(alice.home, ['group', 'create', OTHER, '--relay', proxy.url]);
-  proxy.as('bob');
-  await cliJson(bob.home, ['group', 'join', invite]);
-  proxy.as('bob');
-  await cliJson(bob.home, ['sync']);
+  ({ proxy } = world);
+  ({ alice, bob } = world.members);
+  const invite = await world.createGroup(GROUP, alice);
+  await world.createGroup(OTHER, alice);
+  await world.join(invite, bob);
+  await bob.json(['sync']);
 });
 
 after(async () => {
-  await proxy?.close();
-  await relay?.stop();
-  root.remove();
+  await world?.close();
 });
 
 async function bobsView(): Promise<{ audit: AuditJson; read: MessageJson[] }> {
-  proxy.as('bob');
-  const auditRun = await cli(bob.home, ['audit', GROUP, '--json']);
+  const auditRun = await bob.run(['audit', GROUP, '--json']);
   assert.equal(auditRun.code, 3, describeRun(auditRun));
-  proxy.as('bob');
-  const read = await cliJson<MessageJson[]>(bob.home, ['read', GROUP]);
+  const read = await bob.json<MessageJson[]>(['read', GROUP]);
   return { audit: JSON.parse(auditRun.stdout) as AuditJson, read };
 }
 
@@ -109,14 +78,12 @@ function assertOnlyTheRelayNamed(audit: AuditJson, count: number): void {
 
 describe('MITM replay (process level)', () => {
   it('a second copy in the same page: sync exits 6 naming the relay, audit names only the relay, read shows it once', async () => {
-    proxy.as('alice');
-    const a1 = await send(alice, GROUP, 'a1');
+    const a1 = await alice.send(GROUP, 'a1');
     const a1Envelope = proxy.postsBy('alice').at(-1)!;
     await fillOther(5);
     // Bob's next page is a1 and three entries of the other group; a1 comes twice.
     proxy.replayInPage('bob', (_, e) => same(e, a1Envelope));
-    proxy.as('bob');
-    const sync = await cli(bob.home, ['sync']);
+    const sync = await bob.run(['sync']);
     proxy.clearRules();
     assert.equal(sync.code, 6, describeRun(sync));
     const i = proxy.indexOf(a1Envelope)!;
@@ -153,8 +120,7 @@ describe('MITM replay (process level)', () => {
           : x,
       ),
     );
-    proxy.as('bob');
-    const sync = await cli(bob.home, ['sync']);
+    const sync = await bob.run(['sync']);
     proxy.clearRules();
     assert.equal(sync.code, 6, describeRun(sync));
     const j = proxy.indexOf(victim)!;
@@ -173,8 +139,7 @@ describe('MITM replay (process level)', () => {
     assert.equal(read.filter((m) => m.text === 'a1').length, 1, 'a1 is shown once');
 
     // Nothing more happened: the next sync is quiet and exits 0; the findings stay.
-    proxy.as('bob');
-    const again = await cli(bob.home, ['sync']);
+    const again = await bob.run(['sync']);
     assert.equal(again.code, 0, describeRun(again));
     assert.equal(again.stderr, '', describeRun(again));
   });

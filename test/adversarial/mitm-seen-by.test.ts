@@ -8,101 +8,65 @@
  * reaches every member who replied, directly or through another member's message.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  cli,
-  cliJson,
-  createMember,
-  describeRun,
-  type Member,
-  type MessageJson,
-  send,
-} from '../e2e/helpers.ts';
-import { MitmProxy } from '../helpers/mitm-proxy.ts';
-import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
+import { type AuditJson, describeRun, type MessageJson } from '../e2e/helpers.ts';
+import type { WorldMember } from '../e2e/world.ts';
+import type { MitmProxy } from '../helpers/mitm-proxy.ts';
+import { type MitmWorld, startMitmWorld } from '../helpers/mitm-world.ts';
 
 const GROUP = 'friends';
-const root = tempDir('mitm-seen-by');
-let relay: RelayProcess;
+let world: MitmWorld<'alice' | 'bob' | 'carol'>;
 let proxy: MitmProxy;
-let alice: Member;
-let bob: Member;
-let carol: Member;
-const address = new Map<string, string>();
+let alice: WorldMember;
+let bob: WorldMember;
+let carol: WorldMember;
 
-async function sync(m: Member): Promise<void> {
-  proxy.as(m.name);
-  const r = await cli(m.home, ['sync']);
+async function sync(m: WorldMember): Promise<void> {
+  const r = await m.run(['sync']);
   assert.equal(r.code, 0, describeRun(r));
 }
 
-async function read(m: Member): Promise<MessageJson[]> {
-  proxy.as(m.name);
-  return cliJson<MessageJson[]>(m.home, ['read', GROUP]);
+async function read(m: WorldMember): Promise<MessageJson[]> {
+  return m.json<MessageJson[]>(['read', GROUP]);
 }
 
-async function seenBy(m: Member, id: string): Promise<string[]> {
+async function seenBy(m: WorldMember, id: string): Promise<string[]> {
   const msg = (await read(m)).find((x) => x.id === id);
   assert.ok(msg, `${m.name} holds ${id.slice(0, 12)}`);
   return [...msg.seenBy].sort();
 }
 
 before(async () => {
-  relay = await startRelayProcess({ dataDir: join(root.path, 'relay'), args: ['--no-tokens'] });
-  proxy = await MitmProxy.start(relay.url);
-  [alice, bob, carol] = (await Promise.all(
-    ['alice', 'bob', 'carol'].map((n) => createMember(root.path, n)),
-  )) as [Member, Member, Member];
-  proxy.as('alice');
-  const { invite } = await cliJson<{ invite: string }>(alice.home, [
-    'group',
-    'create',
-    GROUP,
-    '--relay',
-    proxy.url,
-  ]);
-  proxy.as('bob');
-  await cliJson(bob.home, ['group', 'join', invite]);
-  proxy.as('alice');
-  const second = await cliJson<{ invite: string }>(alice.home, ['group', 'invite', GROUP]);
-  proxy.as('carol');
-  await cliJson(carol.home, ['group', 'join', second.invite]);
-  for (const m of [alice, bob, carol]) {
-    proxy.as(m.name);
-    const me = await cliJson<{ address: string }>(m.home, ['profile', 'show']);
-    address.set(m.name, me.address);
-  }
+  world = await startMitmWorld({ prefix: 'mitm-seen-by', members: ['alice', 'bob', 'carol'] });
+  ({ proxy } = world);
+  ({ alice, bob, carol } = world.members);
+  const invite = await world.createGroup(GROUP, alice);
+  await world.join(invite, bob);
+  const second = await alice.json<{ invite: string }>(['group', 'invite', GROUP]);
+  await world.join(second.invite, carol);
   for (const m of [alice, bob]) await sync(m);
 });
 
 after(async () => {
-  await proxy?.close();
-  await relay?.stop();
-  root.remove();
+  await world?.close();
 });
 
 describe('MITM seen-by (process level)', () => {
   it('no attack: carol’s c1 is seen by alice (who replied) and by bob (who replied to alice)', async () => {
-    proxy.as('carol');
-    const c1 = await send(carol, GROUP, 'c1');
+    const c1 = await carol.send(GROUP, 'c1');
     await sync(alice);
-    proxy.as('alice');
-    await send(alice, GROUP, 'a1 re c1');
+    await alice.send(GROUP, 'a1 re c1');
     await sync(bob);
-    proxy.as('bob');
-    await send(bob, GROUP, 'b1 re a1');
+    await bob.send(GROUP, 'b1 re a1');
     await sync(carol);
-    assert.deepEqual(await seenBy(carol, c1.id), [address.get('alice'), address.get('bob')].sort());
+    assert.deepEqual(await seenBy(carol, c1.id), [alice.address, bob.address].sort());
   });
 
   it('c3 withheld from alice: carol’s read does not show c3 (nor c4) seen by alice; alice’s audit reports c3 missing', async () => {
-    proxy.as('carol');
-    const c3 = await send(carol, GROUP, 'c3 (alice never gets it)');
+    const c3 = await carol.send(GROUP, 'c3 (alice never gets it)');
     const c3Envelope = Buffer.from(proxy.postsBy('carol').at(-1)!);
     proxy.withhold('alice', (_, e) => c3Envelope.equals(Buffer.from(e)));
-    proxy.as('carol');
-    const c4 = await send(carol, GROUP, 'c4 (after c3)');
+    const c4 = await carol.send(GROUP, 'c4 (after c3)');
     await sync(alice);
     const alicesView = await read(alice);
     assert.ok(!alicesView.some((m) => m.id === c3.id), 'alice does not hold c3');
@@ -110,13 +74,11 @@ describe('MITM seen-by (process level)', () => {
       alicesView.some((m) => m.id === c4.id && m.waitingForParents),
       'alice holds c4, waiting for c3',
     );
-    proxy.as('alice');
-    const a2 = await send(alice, GROUP, 'a2 after c4');
-    proxy.as('alice');
-    const audit = await cli(alice.home, ['audit', GROUP, '--json']);
+    const a2 = await alice.send(GROUP, 'a2 after c4');
+    const audit = await alice.run(['audit', GROUP, '--json']);
     assert.equal(audit.code, 3, describeRun(audit));
     assert.ok(
-      (JSON.parse(audit.stdout) as { items: { type: string; what: string }[] }).items.some(
+      (JSON.parse(audit.stdout) as AuditJson).items.some(
         (i) => i.type === 'missing-parent' && i.what.includes(c3.id.slice(0, 12)),
       ),
       describeRun(audit),
@@ -130,23 +92,20 @@ describe('MITM seen-by (process level)', () => {
       'carol holds alice’s reply',
     );
     const seen = (id: string) => carols.find((m) => m.id === id)!.seenBy;
-    assert.ok(!seen(c3.id).includes(address.get('alice')!), `c3 seen by ${seen(c3.id).join(', ')}`);
-    assert.ok(!seen(c4.id).includes(address.get('alice')!), `c4 seen by ${seen(c4.id).join(', ')}`);
+    assert.ok(!seen(c3.id).includes(alice.address), `c3 seen by ${seen(c3.id).join(', ')}`);
+    assert.ok(!seen(c4.id).includes(alice.address), `c4 seen by ${seen(c4.id).join(', ')}`);
     assert.deepEqual(seen(c3.id), [], 'nobody has replied to c3 yet');
 
     // Seen-by still works where it is true: bob, who holds c3 and c4, replies.
-    proxy.as('bob');
-    await send(bob, GROUP, 'b2 after c4');
+    await bob.send(GROUP, 'b2 after c4');
     await sync(carol);
-    assert.deepEqual(await seenBy(carol, c3.id), [address.get('bob')]);
+    assert.deepEqual(await seenBy(carol, c3.id), [bob.address]);
     // What carol can tell: alice gossiped a log size covering c3 and c4 and acknowledges neither
     // (c3 never reached her; c4 she may not cite across the gap), which the omission rule reports
     // as the relay's doing or alice's (docs/THREAT-MODEL.md §1.1) — never as "seen".
-    proxy.as('carol');
-    const carolsAudit = await cli(carol.home, ['audit', GROUP, '--json']);
+    const carolsAudit = await carol.run(['audit', GROUP, '--json']);
     assert.equal(carolsAudit.code, 3, describeRun(carolsAudit));
-    const items = (JSON.parse(carolsAudit.stdout) as { items: { type: string; who: string; what: string }[] })
-      .items;
+    const items = (JSON.parse(carolsAudit.stdout) as AuditJson).items;
     assert.deepEqual(
       items.map((i) => i.type),
       ['omission', 'omission'],
@@ -156,11 +115,10 @@ describe('MITM seen-by (process level)', () => {
     // other explanation, and no malice mark on her: the relay can cause an omission alone.
     for (const i of items)
       assert.match(i.who, /^relay ws:\/\/\S+ \([a-z2-7]{56}\) if it withheld the message from alice /);
-    const members = await cliJson<{ name: string | null; malice: string[] }[]>(carol.home, [
+    const members = await carol.json<{ name: string | null; malice: string[] }[]>([
       'group',
       'members',
       GROUP,
-      '--json',
     ]);
     assert.deepEqual(
       members.find((m) => m.name === 'alice')?.malice,

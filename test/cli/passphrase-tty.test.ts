@@ -1,40 +1,61 @@
 /**
  * The passphrase prompt as a person meets it (issue 15, docs/CLI.md "Passphrases"): the compiled
- * CLI run in a pseudo-terminal (python3's pty module, test/cli/fixtures/pty-session.py), against a
+ * CLI run in a pseudo-terminal (test/helpers/pty.ts, python3's pty module), against a
  * real relay process on 127.0.0.1. The prompt comes before the client has even loaded, text typed
  * before it is discarded, a wrong passphrase is asked again (3 tries), and a weak new passphrase
  * is warned about and must be confirmed. Scripts keep using the environment variable.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
-import { cli, cliJson, cliOk, describeRun, PASSPHRASE } from '../e2e/helpers.ts';
+import { cli, cliEnv, cliJson, cliOk, describeRun, PASSPHRASE } from '../e2e/helpers.ts';
+import { spawnInPty } from '../helpers/pty.ts';
 import { CLI, type RelayProcess, ROOT, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 
-const run = promisify(execFile);
-const SESSION = join(ROOT, 'test/cli/fixtures/pty-session.py');
 const TRACE = join(ROOT, 'test/cli/fixtures/trace-loads.mjs');
+/** How long one step may wait for the terminal, and the command for its exit at the end. */
+const STEP_TIMEOUT_MS = 90_000;
 
 type Step = { send: string } | { expect: string; count?: number };
 interface Session {
   output: string;
   code: number | null;
-  failed: string | null;
 }
 
 /** One CLI process on a terminal: `steps` type and wait, as a person would. */
 async function onTerminal(args: readonly string[], steps: readonly Step[], trace = false): Promise<Session> {
-  const spec = {
-    argv: [process.execPath, ...(trace ? ['--import', TRACE] : []), CLI, ...args],
-    env: { CWTCH_GROUPS_PASSPHRASE: null, CWTCH_GROUPS_HOME: null, CWTCH_GROUPS_KDF: 'test' },
-    steps,
-  };
-  const { stdout } = await run('python3', [SESSION, JSON.stringify(spec)], { cwd: ROOT, timeout: 300_000 });
-  const s = JSON.parse(stdout) as Session;
-  assert.equal(s.failed, null, `${s.failed}\n--- terminal:\n${s.output}`);
-  return s;
+  const argv = [process.execPath, ...(trace ? ['--import', TRACE] : []), CLI, ...args];
+  const term = spawnInPty(argv, cliEnv({ CWTCH_GROUPS_PASSPHRASE: undefined }), ROOT);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    for (const step of steps) {
+      if ('send' in step) {
+        term.type(step.send);
+        continue;
+      }
+      const count = step.count ?? 1;
+      await term.waitFor(
+        (out) => out.split(step.expect).length - 1 >= count,
+        `${JSON.stringify(step.expect)} ×${count}`,
+        STEP_TIMEOUT_MS,
+      );
+    }
+    const code = await Promise.race([
+      term.exited,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`did not exit\n--- terminal:\n${term.output()}`)),
+          STEP_TIMEOUT_MS,
+        );
+      }),
+    ]);
+    return { output: term.output(), code };
+  } finally {
+    clearTimeout(timer);
+    // run-in-pty.py passes SIGTERM on to the command as SIGKILL.
+    if (term.proc.exitCode === null) term.proc.kill('SIGTERM');
+    await term.exited;
+  }
 }
 
 const root = tempDir('cli-passphrase-tty');

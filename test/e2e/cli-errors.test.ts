@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 import {
   assertFailed,
   cli,
@@ -24,36 +23,26 @@ import {
   snapshotDir,
   startRelayOnPort,
 } from './helpers.ts';
+import { startWorld, type World } from './world.ts';
 
 const AMBIGUOUS = fileURLToPath(new URL('./fixtures/ambiguous-groups.ts', import.meta.url));
 const RELAY_ARGS = ['--no-tokens'];
 const GROUP = 'crew';
 
-const root = tempDir('e2e-cli-errors');
-let relay: RelayProcess;
+let world: World<'alice' | 'bob'>;
 let alice: Member;
 let bob: Member;
 let invite: string;
 
 before(async () => {
-  relay = await startRelayProcess({ dataDir: join(root.path, 'relay'), args: RELAY_ARGS });
-  [alice, bob] = (await Promise.all(['alice', 'bob'].map((n) => createMember(root.path, n)))) as [
-    Member,
-    Member,
-  ];
-  ({ invite } = await cliJson<{ invite: string }>(alice.home, [
-    'group',
-    'create',
-    GROUP,
-    '--relay',
-    relay.url,
-  ]));
-  await cliJson(bob.home, ['group', 'join', invite]);
+  world = await startWorld({ prefix: 'e2e-cli-errors', members: ['alice', 'bob'], relayArgs: RELAY_ARGS });
+  ({ alice, bob } = world.members);
+  invite = await world.createGroup(GROUP, alice);
+  await world.join(invite, bob);
 });
 
 after(async () => {
-  await relay?.stop();
-  root.remove();
+  await world?.close();
 });
 
 describe('cwtch-groups CLI errors', () => {
@@ -62,7 +51,7 @@ describe('cwtch-groups CLI errors', () => {
     // Change one character in the middle of the payload (to another base64url character).
     const at = Math.floor(invite.length / 2);
     const changed = `${invite.slice(0, at)}${invite[at] === 'A' ? 'B' : 'A'}${invite.slice(at + 1)}`;
-    const carol = await createMember(root.path, 'carol');
+    const carol = await createMember(world.root, 'carol');
     const [garbage, checksum, version] = await Promise.all([
       cli(carol.home, ['group', 'join', 'hello there']),
       cli(carol.home, ['group', 'join', changed]),
@@ -99,7 +88,7 @@ describe('cwtch-groups CLI errors', () => {
   });
 
   it('names an unknown group, and lists the candidates of an ambiguous one', async () => {
-    const dave = await createMember(root.path, 'dave');
+    const dave = await createMember(world.root, 'dave');
     const twins = await runScript<{ prefix: string; groups: { name: string; id: string }[] }>(AMBIGUOUS, [
       dave.home,
     ]);
@@ -125,9 +114,9 @@ describe('cwtch-groups CLI errors', () => {
   it('refuses a second profile in the same home, a missing profile, and bad arguments', async () => {
     const [twice, missing, limit, policy, parser] = await Promise.all([
       cli(alice.home, ['profile', 'create', '--name', 'alice again']),
-      cli(join(root.path, 'nobody'), ['read', GROUP]),
+      cli(join(world.root, 'nobody'), ['read', GROUP]),
       cli(alice.home, ['read', GROUP, '--limit', '0']),
-      cli(alice.home, ['group', 'create', 'x', '--relay', relay.url, '--policy', 'anyone']),
+      cli(alice.home, ['group', 'create', 'x', '--relay', world.relay.url, '--policy', 'anyone']),
       cli(alice.home, ['frobnicate']),
     ]);
     assertFailed(twice, 2, /a profile already exists at /);
@@ -164,7 +153,7 @@ describe('cwtch-groups CLI errors', () => {
   });
 
   it('queues a message while the relay is down, and sync says the relay is unreachable', async () => {
-    await relay.stop();
+    await world.relay.stop();
     const send = await cli(alice.home, ['send', GROUP, 'is anyone there?', '--json']);
     assert.equal(send.code, 0, describeRun(send));
     const out = JSON.parse(send.stdout) as SendJson;
@@ -184,16 +173,16 @@ describe('cwtch-groups CLI errors', () => {
       reason: 'relay-unreachable',
     });
     // The queued message is still in the outbox: the relay comes back and a sync delivers it.
-    relay = await startRelayOnPort(relay.port, relay.dataDir, RELAY_ARGS);
+    await world.restartRelay();
     const [delivered] = await cliJson<SyncReportJson[]>(alice.home, ['sync']);
     assert.equal(delivered!.error, null);
     assert.equal(delivered!.posted, 1);
   });
 
   it('refuses a relay whose identity changed (exit 6) and keeps the pin', async () => {
-    await relay.stop();
-    const impostor = await startRelayOnPort(relay.port, join(root.path, 'impostor'), RELAY_ARGS);
-    const erin = await createMember(root.path, 'erin');
+    await world.relay.stop();
+    const impostor = await startRelayOnPort(world.relay.port, join(world.root, 'impostor'), RELAY_ARGS);
+    const erin = await createMember(world.root, 'erin');
     let results: Awaited<ReturnType<typeof cli>>[];
     try {
       results = await Promise.all([
@@ -216,7 +205,7 @@ describe('cwtch-groups CLI errors', () => {
     assert.equal(received(JSON.parse(send!.stdout) as SendJson), false);
     assert.match(send!.stderr, changed);
     // The real relay is back on the same port: the pin held, and the queued message goes out.
-    relay = await startRelayOnPort(relay.port, relay.dataDir, RELAY_ARGS);
+    await world.restartRelay();
     const [reports] = await Promise.all([cliJson<SyncReportJson[]>(bob.home, ['sync'])]);
     assert.equal(reports![0]!.error, null);
     assert.equal(reports![0]!.posted, 1);

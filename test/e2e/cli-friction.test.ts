@@ -6,21 +6,11 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
-import {
-  assertFailed,
-  cli,
-  cliJson,
-  cliOk,
-  createMember,
-  describeRun,
-  type Member,
-  snapshotDir,
-} from './helpers.ts';
+import { assertFailed, cli, cliJson, cliOk, describeRun, type Member, snapshotDir } from './helpers.ts';
+import { startWorld, type World } from './world.ts';
 
 const GROUP = 'crew';
-const root = tempDir('e2e-cli-friction');
-let relay: RelayProcess;
+let world: World<'alice' | 'bob'>;
 let alice: Member;
 let bob: Member;
 let invite: string;
@@ -30,18 +20,9 @@ let listener: Server;
 let connections = 0;
 
 before(async () => {
-  relay = await startRelayProcess({ dataDir: join(root.path, 'relay'), args: ['--no-tokens'] });
-  [alice, bob] = (await Promise.all(['alice', 'bob'].map((n) => createMember(root.path, n)))) as [
-    Member,
-    Member,
-  ];
-  ({ invite } = await cliJson<{ invite: string }>(alice.home, [
-    'group',
-    'create',
-    GROUP,
-    '--relay',
-    relay.url,
-  ]));
+  world = await startWorld({ prefix: 'e2e-cli-friction', members: ['alice', 'bob'] });
+  ({ alice, bob } = world.members);
+  invite = await world.createGroup(GROUP, alice);
   listener = createServer((s) => {
     connections++;
     s.destroy();
@@ -50,9 +31,8 @@ before(async () => {
 });
 
 after(async () => {
-  await relay?.stop();
   await new Promise<void>((resolve) => (listener ? listener.close(() => resolve()) : resolve()));
-  root.remove();
+  await world?.close();
 });
 
 describe('cwtch-groups CLI friction (issue 15)', () => {
@@ -73,7 +53,7 @@ describe('cwtch-groups CLI friction (issue 15)', () => {
   it('a bad group name or invite is reported before the passphrase is even checked', async () => {
     const wrong = { env: { CWTCH_GROUPS_PASSPHRASE: 'not the passphrase' } };
     const [name, garbage] = await Promise.all([
-      cli(bob.home, ['group', 'create', '', '--relay', relay.url], wrong),
+      cli(bob.home, ['group', 'create', '', '--relay', world.relay.url], wrong),
       cli(bob.home, ['group', 'join', 'hello there'], wrong),
     ]);
     assertFailed(name, 2, /a group name must be/);
@@ -106,7 +86,7 @@ describe('cwtch-groups CLI friction (issue 15)', () => {
   });
 
   it('evidence verify on the export of a clean audit exits 0 and says there is nothing to prove', async () => {
-    const file = join(root.path, 'clean-evidence.json');
+    const file = join(world.root, 'clean-evidence.json');
     const audit = await cli(alice.home, ['audit', GROUP, '--export', file]);
     assert.equal(audit.code, 0, describeRun(audit));
     const r = await cli(null, ['evidence', 'verify', file]);
@@ -133,7 +113,7 @@ describe('cwtch-groups CLI friction (issue 15)', () => {
   it('members are named by unique address prefix or display name; a typo exits 2; ambiguity lists the candidates', async () => {
     const bobAddress = (await cliJson<{ address: string }>(bob.home, ['profile', 'show'])).address;
     // A second member who also calls themselves "bob".
-    const other = join(root.path, 'other');
+    const other = join(world.root, 'other');
     await cliJson(other, ['profile', 'create', '--name', 'bob']);
     const joined = await cli(other, ['group', 'join', invite]);
     assert.equal(joined.code, 0, describeRun(joined));

@@ -5,24 +5,12 @@
  * times in the local zone (TZ) or UTC with day separators.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
-import {
-  cli,
-  cliJson,
-  cliOk,
-  createMember,
-  describeRun,
-  type Member,
-  type MessageJson,
-  send,
-  startRelayOnPort,
-} from './helpers.ts';
+import { cli, cliJson, cliOk, describeRun, type Member, type MessageJson, send } from './helpers.ts';
+import { startWorld, type World } from './world.ts';
 
 const GROUP = 'crew';
-const root = tempDir('e2e-cli-reading');
-let relay: RelayProcess;
+let world: World<'alice' | 'bob'>;
 let alice: Member;
 let bob: Member;
 
@@ -51,24 +39,13 @@ function line(out: string, needle: string): string {
 }
 
 before(async () => {
-  relay = await startRelayProcess({ dataDir: join(root.path, 'relay'), args: ['--no-tokens'] });
-  [alice, bob] = (await Promise.all(['alice', 'bob'].map((n) => createMember(root.path, n)))) as [
-    Member,
-    Member,
-  ];
-  const { invite } = await cliJson<{ invite: string }>(alice.home, [
-    'group',
-    'create',
-    GROUP,
-    '--relay',
-    relay.url,
-  ]);
-  await cliOk(bob.home, ['group', 'join', invite]);
+  world = await startWorld({ prefix: 'e2e-cli-reading', members: ['alice', 'bob'] });
+  ({ alice, bob } = world.members);
+  await world.join(await world.createGroup(GROUP, alice), bob);
 });
 
 after(async () => {
-  await relay?.stop();
-  root.remove();
+  await world?.close();
 });
 
 describe('reading a group (issue 15)', () => {
@@ -159,9 +136,8 @@ describe('reading a group (issue 15)', () => {
   });
 
   it('a message the relay has not receipted is shown queued, with why: the relay was unreachable', async () => {
-    const port = relay.port;
-    const dataDir = join(root.path, 'relay');
-    await relay.stop();
+    const port = world.relay.port;
+    await world.relay.stop();
     const queued = await send(alice, GROUP, 'into the void');
     assert.equal(queued.receipts[0]?.received, false);
     const json = await cliJson<ReadJson[]>(alice.home, ['read', GROUP]);
@@ -175,7 +151,7 @@ describe('reading a group (issue 15)', () => {
         `: into the void {2}⧗ queued for ws://127\\.0\\.0\\.1:${port}/ \\(last sync \\d\\d:\\d\\d:\\d\\d: relay-unreachable\\)$`,
       ),
     );
-    relay = await startRelayOnPort(port, dataDir, ['--no-tokens']);
+    await world.restartRelay();
     await cliOk(alice.home, ['sync']);
     const after = await cliOk(alice.home, ['read', GROUP]);
     assert.ok(line(after, ': into the void').endsWith(': into the void  ✓ receipted by the relay'), after);

@@ -11,15 +11,12 @@
  * The relay serves 8 entries per page, so a backlog of a few hundred takes dozens of pages.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 import {
   cli,
   cliJson,
   cliOk,
-  createMember,
   describeRun,
   type Member,
   type MessageJson,
@@ -29,15 +26,14 @@ import {
   type SyncReportJson,
   send,
   spawnCli,
-  startRelayOnPort,
 } from './helpers.ts';
+import { startWorld, type World } from './world.ts';
 
 const POST_MANY = fileURLToPath(new URL('./fixtures/post-many.ts', import.meta.url));
 const RELAY_ARGS = ['--no-tokens', '--page-entries', '8'];
 const GROUP = 'friends';
 
-const root = tempDir('e2e-cli');
-let relay: RelayProcess;
+let world: World<'alice' | 'bob' | 'carol'>;
 let alice: Member;
 let bob: Member;
 let carol: Member;
@@ -84,25 +80,17 @@ function assertIncludes(ids: readonly string[], expected: readonly string[], wha
 }
 
 before(async () => {
-  relay = await startRelayProcess({ dataDir: join(root.path, 'relay'), args: RELAY_ARGS });
-  everyone = await Promise.all(['alice', 'bob', 'carol'].map((n) => createMember(root.path, n)));
-  [alice, bob, carol] = everyone as [Member, Member, Member];
-  const created = await cliJson<{ invite: string }>(alice.home, [
-    'group',
-    'create',
-    GROUP,
-    '--relay',
-    relay.url,
-  ]);
+  world = await startWorld({ prefix: 'e2e-cli', members: ['alice', 'bob', 'carol'], relayArgs: RELAY_ARGS });
+  ({ alice, bob, carol } = world.members);
+  everyone = [alice, bob, carol];
+  const invite = await world.createGroup(GROUP, alice);
   // Bob and carol join with the same invite, one after the other: an invite is a bearer secret,
   // and a member that processed the first join must still recognise the second.
-  await cliJson(bob.home, ['group', 'join', created.invite]);
-  await cliJson(carol.home, ['group', 'join', created.invite]);
+  await world.join(invite, bob, carol);
 });
 
 after(async () => {
-  await relay?.stop();
-  root.remove();
+  await world?.close();
 });
 
 describe('cwtch-groups CLI end to end (one relay, three members)', () => {
@@ -159,7 +147,7 @@ describe('cwtch-groups CLI end to end (one relay, three members)', () => {
       everyone.map(async (m) => {
         for (let i = 0; i < 3; i++) {
           results.push(await send(m, GROUP, `${m.name} before and during the crash ${i}`));
-          if (++completed === 2) killed = relay.kill9();
+          if (++completed === 2) killed = world.relay.kill9();
         }
       }),
     );
@@ -179,7 +167,7 @@ describe('cwtch-groups CLI end to end (one relay, three members)', () => {
       assert.equal(q.sync[0]!.error?.reason, 'relay-unreachable');
     }
     // Restart on the same data directory and port: the members' pinned URL works again.
-    relay = await startRelayOnPort(relay.port, relay.dataDir, RELAY_ARGS);
+    await world.restartRelay();
     // The first round posts each outbox (new processes: the outbox survived the restarts); the
     // second fetches what the others posted in the first.
     const first = await syncAll();
@@ -218,13 +206,13 @@ describe('cwtch-groups CLI end to end (one relay, three members)', () => {
       'a progress line with some of the backlog stored',
     );
     // Freeze the relay so the sync cannot finish meanwhile: it is killed waiting for a page.
-    relay.proc.kill('SIGSTOP');
+    world.relay.proc.kill('SIGSTOP');
     let killed: Awaited<typeof syncing.done>;
     try {
       syncing.proc.kill('SIGKILL');
       killed = await syncing.done;
     } finally {
-      relay.proc.kill('SIGCONT');
+      world.relay.proc.kill('SIGCONT');
     }
     assert.equal(killed.signal, 'SIGKILL', describeRun(killed));
     const [resumed] = await cliJson<SyncReportJson[]>(carol.home, ['sync']);
@@ -262,7 +250,7 @@ describe('cwtch-groups CLI end to end (one relay, three members)', () => {
   });
 
   it('gives a member who joins a second group on a relay it already syncs that group’s whole history', async () => {
-    await cliOk(alice.home, ['group', 'create', 'second', '--relay', relay.url]);
+    await cliOk(alice.home, ['group', 'create', 'second', '--relay', world.relay.url]);
     const early = await send(alice, 'second', 'said before carol was invited');
     // Carol's cursor on this relay moves past everything the new group has said so far.
     await syncAll([carol]);

@@ -7,27 +7,24 @@
  * group whose relay is gone is left the same way. Fresh CLI processes, a real relay process.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '../../src/client/client.ts';
 import { MessageKind } from '../../src/group/message.ts';
-import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 import {
   assertFailed,
   cli,
   cliJson,
   cliOk,
-  createMember,
   describeRun,
   type Member,
   type MessageJson,
   PASSPHRASE,
   send,
 } from './helpers.ts';
+import { startWorld, type World } from './world.ts';
 
 const GROUP = 'crew';
-const root = tempDir('group-leave');
-let relay: RelayProcess;
+let world: World<'alice' | 'bob'>;
 let alice: Member;
 let bob: Member;
 
@@ -52,19 +49,9 @@ let left: LeaveJson;
 const texts = (ms: MessageJson[]) => ms.filter((m) => m.kind === MessageKind.text).map((m) => m.text);
 
 before(async () => {
-  relay = await startRelayProcess({ dataDir: join(root.path, 'relay'), args: ['--no-tokens'] });
-  [alice, bob] = (await Promise.all(['alice', 'bob'].map((n) => createMember(root.path, n)))) as [
-    Member,
-    Member,
-  ];
-  const { invite } = await cliJson<{ invite: string }>(alice.home, [
-    'group',
-    'create',
-    GROUP,
-    '--relay',
-    relay.url,
-  ]);
-  await cliJson(bob.home, ['group', 'join', invite]);
+  world = await startWorld({ prefix: 'group-leave', members: ['alice', 'bob'] });
+  ({ alice, bob } = world.members);
+  await world.join(await world.createGroup(GROUP, alice), bob);
   await send(alice, GROUP, 'before bob left');
   await cliJson(bob.home, ['sync']);
   left = await cliJson<LeaveJson>(bob.home, ['group', 'leave', GROUP]);
@@ -72,8 +59,7 @@ before(async () => {
 });
 
 after(async () => {
-  await relay?.stop();
-  root.remove();
+  await world?.close();
 });
 
 describe('group leave (process level)', () => {
@@ -141,7 +127,7 @@ describe('group leave (process level)', () => {
   it('leaving again says so; a group whose relay is gone is left without it', async () => {
     const again = await cliOk(bob.home, ['group', 'leave', GROUP]);
     assert.match(again, /^you had left group "crew" \([0-9a-f]{12}\) already$/m);
-    await relay.stop();
+    await world.relay.stop();
     const r = await cliJson<LeaveJson>(alice.home, ['group', 'leave', GROUP]);
     assert.equal(r.alreadyLeft, false);
     assert.deepEqual(await cliJson<GroupJson[]>(alice.home, ['group', 'list']), []);

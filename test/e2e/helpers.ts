@@ -255,16 +255,33 @@ export interface MessageJson {
   waitingForParents: boolean;
 }
 
+/** `audit --json` (docs/CLI.md "audit --json"; `relays` left out). */
+export interface AuditJson {
+  group: string;
+  clean: boolean;
+  items: { type: string; title: string; who: string; since: string; what: string; advice: string }[];
+}
+
 /** A member: a name and a profile directory. */
 export interface Member {
   readonly name: string;
   readonly home: string;
 }
 
-export async function createMember(root: string, name: string): Promise<Member> {
+/** A member as `profile create` made it, with the address it printed. */
+export interface Profile extends Member {
+  readonly address: string;
+}
+
+/** `profile create --name NAME` in ROOT/NAME. */
+export async function createProfile(root: string, name: string): Promise<Profile> {
   const home = join(root, name);
-  await cliJson(home, ['profile', 'create', '--name', name]);
-  return { name, home };
+  const { address } = await cliJson<{ address: string }>(home, ['profile', 'create', '--name', name]);
+  return { name, home, address };
+}
+
+export function createMember(root: string, name: string): Promise<Member> {
+  return createProfile(root, name);
 }
 
 /** `send --json`, which must exit 0 (a queued message is a success). */
