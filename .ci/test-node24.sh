@@ -7,6 +7,8 @@
 # Node 20 tree broken whenever this run stops half-way; the copy keeps the two installs apart, and
 # its own `npm ci` proves the README's set-up (install, native builds, the `prepare` compile) on 24.
 # NODE24_DIR (optional): a folder where `npm i node@24` already ran, to skip the download.
+# Arguments (optional): test files to run instead of the whole suite, as `npm test -- FILE…`
+# takes them (e.g. `bash .ci/test-node24.sh test/relay/memory-budget-process.test.ts`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scratch=$(mktemp -d)
@@ -30,4 +32,4 @@ mkdir -p "$repo"
 git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$repo"
 cd "$repo"
 npm ci --no-audit --no-fund
-npm test
+npm test -- "$@"

@@ -41,8 +41,13 @@ const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 // Encoding
 
 class Writer {
-  private buf = new Uint8Array(256);
+  private buf: Uint8Array;
   private len = 0;
+
+  /** `capacity`: the exact encoded size when known (encodedSize), so nothing is regrown or copied. */
+  constructor(capacity = 256) {
+    this.buf = new Uint8Array(capacity);
+  }
 
   private ensure(extra: number): void {
     if (this.len + extra <= this.buf.length) return;
@@ -88,8 +93,64 @@ class Writer {
   }
 
   result(): Uint8Array {
-    return this.buf.slice(0, this.len);
+    return this.len === this.buf.length ? this.buf : this.buf.slice(0, this.len);
   }
+}
+
+/** Bytes of a head (major type and argument) in its shortest form. */
+function headSize(value: number): number {
+  if (value < 24) return 1;
+  if (value < 0x100) return 2;
+  if (value < 0x10000) return 3;
+  if (value < 0x100000000) return 5;
+  return 9;
+}
+
+/** UTF-8 length of `s` as TextEncoder writes it (a lone surrogate becomes U+FFFD, 3 bytes). */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d < 0xe000) {
+        n += 4;
+        i++;
+      } else n += 3;
+    } else n += 3;
+  }
+  return n;
+}
+
+/**
+ * The size writeValue will produce for `v`, computed first so the writer allocates once: growing
+ * by doubling from 256 bytes and copying the result cost a relay ~5 times each page's size in
+ * short-lived buffers (a 0.5 MiB sync page: 256 B … 1 MiB, then a 0.5 MiB copy), garbage that
+ * held its memory far above the output budget under a flood of syncs (test/relay/
+ * memory-budget-process.test.ts). Values writeValue refuses count 0 here: it throws on them.
+ */
+function encodedSize(v: CborValue, depth: number): number {
+  if (depth > 64) return 0;
+  if (typeof v === 'number') return Number.isSafeInteger(v) ? headSize(v >= 0 ? v : -1 - v) : 0;
+  if (v instanceof Uint8Array) return headSize(v.length) + v.length;
+  if (typeof v === 'string') {
+    const n = utf8Length(v);
+    return headSize(n) + n;
+  }
+  if (typeof v === 'boolean' || v === null) return 1;
+  if (Array.isArray(v)) {
+    let n = headSize(v.length);
+    for (const item of v) n += encodedSize(item, depth + 1);
+    return n;
+  }
+  if (v instanceof Map) {
+    let n = headSize(v.size);
+    for (const [k, val] of v) n += encodedSize(k, depth + 1) + encodedSize(val, depth + 1);
+    return n;
+  }
+  return 0;
 }
 
 /** Encoded map keys 0..23 (one byte each): every map of the protocol is keyed by small integers. */
@@ -152,7 +213,7 @@ function writeValue(w: Writer, v: CborValue, depth: number): void {
 
 /** Encode in RFC 8949 §4.2.1 deterministic form. @throws UsageError for values outside the model. */
 export function encodeCbor(value: CborValue): Uint8Array {
-  const w = new Writer();
+  const w = new Writer(Math.max(1, encodedSize(value, 0)));
   writeValue(w, value, 0);
   return w.result();
 }
