@@ -275,21 +275,26 @@ export function registerMessageCommands(program: Command): void {
         const printed = new Set(reports.flatMap((r) => (r.error ? [r.error.message] : [])));
         for (const detail of contradictions) if (!printed.has(detail)) printErrorLine(detail);
         process.exitCode = contradictions.length > 0 ? EXIT_CODES.inconsistency : status;
-        if (opts.json) return printJson(reports);
+        // Which groups the new messages are in, counted in the group itself: a message fetched
+        // from two relays counts once, a group joined on the way (a fork) counts from 0.
+        const news = [...client.groups.values()]
+          .map((g) => ({
+            name: g.record.name,
+            id: g.key,
+            newMessages: g.dag.size - (sizesBefore.get(g.key) ?? 0),
+          }))
+          .filter((g) => g.newMessages > 0);
+        if (opts.json) return printJson({ relays: reports, groups: news });
         for (const r of reports) {
           if (r.error) continue;
           process.stdout.write(
             `${r.url}: ${r.newMessages} new, ${r.posted} posted, log size ${r.checkpointSize}, ${r.receiptsVerified} receipts proven\n`,
           );
         }
-        // Which groups the new messages are in (a group joined on the way, a fork, counts from 0).
-        for (const g of client.groups.values()) {
-          const added = g.dag.size - (sizesBefore.get(g.key) ?? 0);
-          if (added > 0)
-            process.stdout.write(
-              `group "${inlineText(g.record.name)}": ${added} new message${added === 1 ? '' : 's'}\n`,
-            );
-        }
+        for (const g of news)
+          process.stdout.write(
+            `group "${inlineText(g.name)}": ${g.newMessages} new message${g.newMessages === 1 ? '' : 's'}\n`,
+          );
         // Forks that appeared or changed in this sync, in plain words (docs/CLI.md `group forks`).
         for (const line of forkNews(client, forksBefore)) process.stdout.write(`${line}\n`);
       });

@@ -43,6 +43,10 @@ interface ListJson {
   name: string;
   unread: number;
 }
+interface SyncJson {
+  relays: { url: string; newMessages: number }[];
+  groups: { name: string; id: string; newMessages: number }[];
+}
 
 function line(out: string, needle: string): string {
   const l = out.split('\n').find((x) => x.includes(needle));
@@ -98,6 +102,22 @@ describe('reading a group (issue 15)', () => {
     assert.equal((await cliJson<ListJson[]>(alice.home, ['group', 'list']))[0]!.unread, 1);
     await cliOk(alice.home, ['read', GROUP, '--json']);
     assert.equal((await cliJson<ListJson[]>(alice.home, ['group', 'list']))[0]!.unread, 0);
+  });
+
+  it('sync --json gives the same per-group counts, for scripts', async () => {
+    const id = (await cliJson<{ id: string }[]>(alice.home, ['group', 'list']))[0]!.id;
+    await send(bob, GROUP, 'for the script');
+    const synced = await cliJson<SyncJson>(alice.home, ['sync']);
+    assert.deepEqual(synced.groups, [{ name: GROUP, id, newMessages: 1 }]);
+    assert.deepEqual(
+      synced.relays.map((r) => [r.url, r.newMessages]),
+      [[new URL(relay.url).href, 1]],
+    );
+    // Nothing new: the relay is still reported, no group is listed.
+    const quiet = await cliJson<SyncJson>(alice.home, ['sync']);
+    assert.deepEqual(quiet.groups, []);
+    assert.equal(quiet.relays.length, 1);
+    await cliOk(alice.home, ['read', GROUP, '--limit', '1']);
   });
 
   it('read shows my message receipted and seen by bob by name, in text and JSON', async () => {

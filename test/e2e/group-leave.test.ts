@@ -100,8 +100,8 @@ describe('group leave (process level)', () => {
   it('`sync crew` and `group invite crew` exit 2; a plain `sync` fetches nothing for it', async () => {
     assertFailed(await cli(bob.home, ['sync', GROUP]), 2, /you left "crew"/);
     assertFailed(await cli(bob.home, ['group', 'invite', GROUP]), 2, /you left "crew"/);
-    const reports = await cliJson<unknown[]>(bob.home, ['sync']);
-    assert.deepEqual(reports, [], 'no relay is contacted for a left group');
+    const synced = await cliJson<{ relays: unknown[]; groups: unknown[] }>(bob.home, ['sync']);
+    assert.deepEqual(synced, { relays: [], groups: [] }, 'no relay is contacted for a left group');
     const shown = texts(await cliJson<MessageJson[]>(bob.home, ['read', GROUP]));
     assert.deepEqual(shown, ['before bob left'], 'what alice wrote after bob left never reaches him');
     // Alice, who stays, reads both.
