@@ -316,6 +316,10 @@ describe('the web app in Chromium', { skip }, () => {
     await carol.click('#leave-button');
     await crew(carol).waitFor({ state: 'detached' });
     assert.equal(asked.length, 2);
+    assert.equal(
+      await carol.locator('#notice').textContent(),
+      'Left "crew": its keys are erased and it is never synced again; the others were not told.',
+    );
     assert.equal(await carol.locator('#chat').isHidden(), true);
     await shot(carol, 'left-group');
     // Not only the page: the service no longer offers it.
