@@ -81,12 +81,21 @@ export interface ReadFormat {
   readonly utc: boolean;
   /** How many members use each display name: a shared or missing name is shown with its prefix. */
   readonly nameUses: ReadonlyMap<string, number>;
+  /** The group's members by address: whom a vouch names. */
+  readonly members: ReadonlyMap<string, { readonly name: string | null; readonly isMe: boolean }>;
 }
 
 export function readFormat(client: Client, view: GroupView, utc: boolean): ReadFormat {
   const nameUses = new Map<string, number>();
   for (const m of view.members) if (m.name !== null) nameUses.set(m.name, (nameUses.get(m.name) ?? 0) + 1);
-  return { client, utc, nameUses };
+  return { client, utc, nameUses, members: new Map(view.members.map((m) => [m.address, m])) };
+}
+
+/** The member a vouch names, as authors are shown: `bob (you) vhv3sau2`; the address if unknown. */
+function vouchedName(f: ReadFormat, address: string): string {
+  const m = f.members.get(address);
+  if (m === undefined) return address;
+  return `${inlineText(m.name ?? '?')}${m.isMe ? ' (you)' : ''} ${address.slice(0, 8)}`;
 }
 
 /** A member who saw our message, by name; the address prefix when the name is missing or shared. */
@@ -141,7 +150,7 @@ export function formatMessage(f: ReadFormat, m: ViewMessage): string {
         : m.kind === 5
           ? joinedAs(m.text)
           : m.vouchFor !== null
-            ? `[vouches for ${m.vouchFor}]`
+            ? `[vouches for ${vouchedName(f, m.vouchFor)}]`
             : m.text !== null
               ? bodyText(m.text)
               : `[${kindName(m.kind)}]`;

@@ -178,6 +178,22 @@ describe('reading a group (issue 15)', () => {
     assert.match(utc, /^last sync .* \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)$/m, utc);
   });
 
+  it('a vouch names the member it vouches for as authors are named, not by a bare address', async () => {
+    const bobAddress = (await cliJson<{ address: string }>(bob.home, ['profile', 'show'])).address;
+    await cliJson(alice.home, ['vouch', GROUP, 'bob']);
+    await cliOk(bob.home, ['sync']);
+    const atBob = await cliOk(bob.home, ['read', GROUP]);
+    assert.ok(
+      line(atBob, '[vouches for').endsWith(`: [vouches for bob (you) ${bobAddress.slice(0, 8)}]`),
+      atBob,
+    );
+    const atAlice = await cliOk(alice.home, ['read', GROUP]);
+    assert.ok(
+      line(atAlice, '[vouches for').includes(`: [vouches for bob ${bobAddress.slice(0, 8)}]  ✓ receipted`),
+      atAlice,
+    );
+  });
+
   it('a message the relay has not receipted is shown queued, with why: the relay was unreachable', async () => {
     const port = relay.port;
     const dataDir = join(root.path, 'relay');
