@@ -294,6 +294,13 @@ export function registerMessageCommands(program: Command): void {
           }))
           .filter((g) => g.newMessages > 0);
         if (opts.json) return printJson({ relays: reports, groups: news });
+        // No relay to sync: say why rather than print nothing (docs/CLI.md `sync`).
+        if (reports.length === 0)
+          process.stdout.write(
+            client.groups.size === 0
+              ? 'nothing to sync: no groups yet (create one with `cwtch-groups group create` or join with `cwtch-groups group join`)\n'
+              : 'nothing to sync: you left every group (`cwtch-groups group list --all` lists them)\n',
+          );
         for (const r of reports) {
           if (r.error) continue;
           process.stdout.write(
