@@ -129,10 +129,11 @@ export class TerminalChat {
     stop();
   }
 
-  #updatePrompt(): void {
+  /** The prompt names the group shown; `draw` false when the line handler draws it next. */
+  #updatePrompt(draw = true): void {
     if (this.#ended) return;
     this.#rl.setPrompt(promptFor(this.#group));
-    if (this.#term.tty) this.#rl.prompt(true);
+    if (draw && this.#term.tty) this.#rl.prompt(true);
   }
 
   /** Print whole lines above the input line, then redraw the prompt and what was typed so far. */
@@ -146,10 +147,14 @@ export class TerminalChat {
     if (!this.#opening && !this.#ended) this.#rl.prompt(true);
   }
 
-  /** Show a group: a header and its last messages; it becomes the one new messages print in. */
-  #open(group: GroupState): void {
+  /**
+   * Show a group: a header and its last messages; it becomes the one new messages print in.
+   * `notice` is a line printed first, in the same block: no prompt is drawn between them.
+   */
+  #open(group: GroupState, notice?: string): void {
     this.#group = group;
     this.#opening = true;
+    if (notice !== undefined) this.#print(notice);
     const view = groupView(this.#session.client, group.key);
     const last = view.messages.slice(-CHAT_HISTORY);
     this.#shown = new Set(view.messages.map((m) => m.id));
@@ -276,15 +281,15 @@ export class TerminalChat {
         if (args.length !== 0) throw new UsageError('bad-argument', 'usage: /leave');
         const next = await session.serial(() => {
           leaveGroup(client, group.key);
-          this.#print(
-            `left "${inlineText(group.record.name)}": its keys are erased, the other members were not told`,
-          );
+          const said = `left "${inlineText(group.record.name)}": its keys are erased, the other members were not told`;
           const rest = [...client.groups.values()].filter((g) => !client.left.has(g.key));
-          if (rest[0] !== undefined) this.#open(rest[0]);
+          if (rest[0] !== undefined) this.#open(rest[0], said);
+          else this.#print(said);
           return rest[0];
         });
+        // The line handler draws the new prompt once, after this command.
         if (next === undefined) this.#rl.close();
-        else this.#updatePrompt();
+        else this.#updatePrompt(false);
         return;
       }
       case 'groups':
@@ -300,7 +305,7 @@ export class TerminalChat {
         const ref = args.join(' ');
         if (ref.length === 0) throw new UsageError('bad-argument', 'usage: /switch GROUP');
         await session.serial(() => this.#open(client.resolveGroup(ref)));
-        return this.#updatePrompt();
+        return this.#updatePrompt(false);
       }
       case 'members':
         return session.serial(() => {

@@ -81,12 +81,21 @@ export interface ReadFormat {
   readonly utc: boolean;
   /** How many members use each display name: a shared or missing name is shown with its prefix. */
   readonly nameUses: ReadonlyMap<string, number>;
+  /** The group's members by address: whom a vouch names. */
+  readonly members: ReadonlyMap<string, { readonly name: string | null; readonly isMe: boolean }>;
 }
 
 export function readFormat(client: Client, view: GroupView, utc: boolean): ReadFormat {
   const nameUses = new Map<string, number>();
   for (const m of view.members) if (m.name !== null) nameUses.set(m.name, (nameUses.get(m.name) ?? 0) + 1);
-  return { client, utc, nameUses };
+  return { client, utc, nameUses, members: new Map(view.members.map((m) => [m.address, m])) };
+}
+
+/** The member a vouch names, as authors are shown: `bob (you) vhv3sau2`; the address if unknown. */
+function vouchedName(f: ReadFormat, address: string): string {
+  const m = f.members.get(address);
+  if (m === undefined) return address;
+  return `${inlineText(m.name ?? '?')}${m.isMe ? ' (you)' : ''} ${address.slice(0, 8)}`;
 }
 
 /** A member who saw our message, by name; the address prefix when the name is missing or shared. */
@@ -141,7 +150,7 @@ export function formatMessage(f: ReadFormat, m: ViewMessage): string {
         : m.kind === 5
           ? joinedAs(m.text)
           : m.vouchFor !== null
-            ? `[vouches for ${m.vouchFor}]`
+            ? `[vouches for ${vouchedName(f, m.vouchFor)}]`
             : m.text !== null
               ? bodyText(m.text)
               : `[${kindName(m.kind)}]`;
@@ -286,21 +295,33 @@ export function registerMessageCommands(program: Command): void {
         const printed = new Set(reports.flatMap((r) => (r.error ? [r.error.message] : [])));
         for (const detail of contradictions) if (!printed.has(detail)) printErrorLine(detail);
         process.exitCode = contradictions.length > 0 ? EXIT_CODES.inconsistency : status;
-        if (opts.json) return printJson(reports);
+        // Which groups the new messages are in, counted in the group itself: a message fetched
+        // from two relays counts once, a group joined on the way (a fork) counts from 0.
+        const news = [...client.groups.values()]
+          .map((g) => ({
+            name: g.record.name,
+            id: g.key,
+            newMessages: g.dag.size - (sizesBefore.get(g.key) ?? 0),
+          }))
+          .filter((g) => g.newMessages > 0);
+        if (opts.json) return printJson({ relays: reports, groups: news });
+        // No relay to sync: say why rather than print nothing (docs/CLI.md `sync`).
+        if (reports.length === 0)
+          process.stdout.write(
+            client.groups.size === 0
+              ? 'nothing to sync: no groups yet (create one with `cwtch-groups group create` or join with `cwtch-groups group join`)\n'
+              : 'nothing to sync: you left every group (`cwtch-groups group list --all` lists them)\n',
+          );
         for (const r of reports) {
           if (r.error) continue;
           process.stdout.write(
             `${r.url}: ${r.newMessages} new, ${r.posted} posted, log size ${r.checkpointSize}, ${r.receiptsVerified} receipts proven\n`,
           );
         }
-        // Which groups the new messages are in (a group joined on the way, a fork, counts from 0).
-        for (const g of client.groups.values()) {
-          const added = g.dag.size - (sizesBefore.get(g.key) ?? 0);
-          if (added > 0)
-            process.stdout.write(
-              `group "${inlineText(g.record.name)}": ${added} new message${added === 1 ? '' : 's'}\n`,
-            );
-        }
+        for (const g of news)
+          process.stdout.write(
+            `group "${inlineText(g.name)}": ${g.newMessages} new message${g.newMessages === 1 ? '' : 's'}\n`,
+          );
         // Forks that appeared or changed in this sync, in plain words (docs/CLI.md `group forks`).
         for (const line of forkNews(client, forksBefore)) process.stdout.write(`${line}\n`);
       });

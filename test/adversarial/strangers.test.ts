@@ -125,7 +125,9 @@ test('vouch: alice’s signed vouch makes bob verified for carol too', async () 
   assert.equal(carolSees.find((m) => m.address === address(dave))?.status, 'unverified');
   const text = await cli(['read', 'market'], { home: carol.home });
   assert.ok(
-    text.stdout.includes(`alice ${address(alice).slice(0, 8)}  [verified]: [vouches for ${address(bob)}]`),
+    text.stdout.includes(
+      `alice ${address(alice).slice(0, 8)}  [verified]: [vouches for bob ${address(bob).slice(0, 8)}]`,
+    ),
     text.stdout,
   );
 });

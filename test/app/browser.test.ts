@@ -9,7 +9,9 @@
  * `--tor-socks`) that withholds one of alice's messages from her alone: her audit panel shows the
  * finding with its picture, and exports the evidence. Alice's members panel blocks, unblocks and
  * vouches; her fork leaves carol out: bob gets the fork live, carol only learns she was left out.
- * Screenshots of each step go to test-artifacts/browser/ (git-ignored).
+ * Carol then leaves the old group with the Leave… button (confirmed, after one cancel): it is gone
+ * from her page, alice and bob chat on in it, and once her app stops a fresh CLI process shows it
+ * left and never syncs it. Screenshots of each step go to test-artifacts/browser/ (git-ignored).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -17,7 +19,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { type CliProcess, cliJson, spawnCli } from '../e2e/helpers.ts';
+import { type CliProcess, cli, cliJson, describeRun, type MessageJson, spawnCli } from '../e2e/helpers.ts';
 import { MitmProxy } from '../helpers/mitm-proxy.ts';
 import { type RelayProcess, ROOT, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 import { type SocksRedirect, startSocksRedirect } from './socks-redirect.ts';
@@ -290,6 +292,70 @@ describe('the web app in Chromium', { skip }, () => {
     assert.equal(bundle.format, 'cwtch-groups-evidence/1');
     assert.ok(bundle.items.some((i) => i.type === 'missing-parent'));
     assert.equal(await pwned(carol), undefined);
+  });
+
+  it('leaves a group with the Leave… button: gone from her page, the others chat on, a fresh CLI shows it left', async () => {
+    const crew = (page: Page) =>
+      page.locator('#groups li').filter({ has: page.locator('button', { hasText: /^crew\d*$/ }) });
+    await crew(carol).locator('button').click();
+    await carol.locator('#group-name', { hasText: 'crew' }).waitFor();
+    // The page asks first; cancelling changes nothing.
+    const asked: string[] = [];
+    carol.once('dialog', (d) => {
+      asked.push(d.message());
+      void d.dismiss();
+    });
+    await carol.click('#leave-button');
+    assert.match(asked[0] ?? '', /^Leave "crew"\? Its keys are erased .* the others are not told\.$/);
+    assert.equal(await crew(carol).count(), 1);
+    assert.equal(await carol.locator('#chat').isHidden(), false);
+    carol.once('dialog', (d) => {
+      asked.push(d.message());
+      void d.accept();
+    });
+    await carol.click('#leave-button');
+    await crew(carol).waitFor({ state: 'detached' });
+    assert.equal(asked.length, 2);
+    assert.equal(
+      await carol.locator('#notice').textContent(),
+      'Left "crew": its keys are erased and it is never synced again; the others were not told.',
+    );
+    assert.equal(await carol.locator('#chat').isHidden(), true);
+    await shot(carol, 'left-group');
+    // Not only the page: the service no longer offers it.
+    await carol.reload();
+    await carol.locator('#me').filter({ hasText: /\S/ }).waitFor();
+    assert.equal(await crew(carol).count(), 0);
+
+    // The others are not told and chat on in the group, live.
+    await crew(alice).locator('button').click();
+    await crew(bob).locator('button').click();
+    await alice.fill('#compose', 'said after carol left');
+    await alice.click('#compose-form button');
+    await bob.locator('#messages li', { hasText: 'said after carol left' }).waitFor();
+    assert.equal(await alice.locator('#members li.member', { hasText: CAROL_NAME }).count(), 1);
+    await shot(bob, 'after-carol-left');
+
+    // Carol's app stops (it holds her profile); fresh CLI processes see what the leave did.
+    const carolApp = apps[2]!;
+    carolApp.proc.proc.kill('SIGTERM');
+    const stopped = await carolApp.proc.done;
+    assert.equal(stopped.code, 0, describeRun(stopped));
+    const home = join(root.path, 'carol');
+    assert.deepEqual(await cliJson(home, ['group', 'list']), []);
+    const all = await cliJson<{ name: string; left: boolean }[]>(home, ['group', 'list', '--all']);
+    assert.deepEqual(
+      all.map((g) => [g.name, g.left]),
+      [['crew', true]],
+    );
+    const refused = await cli(home, ['sync', 'crew']);
+    assert.equal(refused.code, 2, describeRun(refused));
+    assert.match(refused.stderr, /you left "crew"/);
+    // A plain sync contacts no relay: her only group is left.
+    assert.deepEqual(await cliJson(home, ['sync']), { relays: [], groups: [] });
+    const kept = (await cliJson<MessageJson[]>(home, ['read', 'crew'])).map((m) => m.text);
+    assert.ok(kept.includes('checking in'), 'what she had read stays');
+    assert.ok(!kept.includes('said after carol left'), 'nothing after she left reaches her');
   });
 });
 

@@ -2,7 +2,8 @@
  * `cwtch-groups chat` as a person runs it (docs/CLI.md `chat`): a fresh CLI process on a real
  * pseudo-terminal, a real relay process, and a second member using one-shot commands. Messages
  * arrive live above the input line with the bell, a typed line is sent and receipted, slash
- * commands work, hostile text stays inert, and the profile is held while the chat runs.
+ * commands work, hostile text stays inert, the profile is held while the chat runs, and /leave
+ * leaves a group for good (docs/CLI.md `group leave`), as a fresh CLI process then shows.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -20,6 +21,9 @@ let chat: PtyProcess;
 /** The prompt as readline draws it last: `g> ` and the cursor moved after it. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: readline's cursor sequence
 const PROMPT_AT_END = /g> (\x1b\[\d+G)?$/;
+/** The same prompt for group h, the group the chat opens after /leave. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: readline's cursor sequence
+const H_PROMPT_AT_END = /h> (\x1b\[\d+G)?$/;
 
 /** What bob's terminal received after `mark` (an earlier length of the output). */
 function since(mark: number): string {
@@ -39,6 +43,10 @@ before(async () => {
   ]);
   await cliJson(bob.home, ['group', 'join', created.invite]);
   await cliJson(alice.home, ['send', 'g', 'welcome, bob']);
+  // A second group on the same relay: what the chat opens after /leave, and proof that the
+  // relay connection stays live for it while nothing of the left group gets through.
+  const other = await cliJson<{ invite: string }>(alice.home, ['group', 'create', 'h', '--relay', relay.url]);
+  await cliJson(bob.home, ['group', 'join', other.invite]);
   chat = spawnInPty([process.execPath, CLI, '--home', bob.home, 'chat', 'g'], cliEnv(), ROOT);
 });
 
@@ -118,16 +126,60 @@ describe('cwtch-groups chat on a terminal', () => {
     assert.ok(!got.includes('\u202E'), 'a bidi override reached the terminal');
   });
 
+  it('/leave leaves the group, says so, and opens the next one; the left group stays silent', async () => {
+    const mark = chat.output().length;
+    chat.type('/leave\r');
+    await chat.waitFor((o) => H_PROMPT_AT_END.test(o.slice(mark)), 'the next group’s prompt');
+    // The notice, then h's header straight after it (no prompt drawn between), then one prompt.
+    assert.ok(
+      since(mark).includes(
+        'left "g": its keys are erased, the other members were not told\r\n\r\x1b[K— h: 2 members, ',
+      ),
+      JSON.stringify(since(mark)),
+    );
+    assert.match(since(mark), /— h: 2 members, \d+ messages; \/help for commands\r\n/);
+    assert.ok(!since(mark).includes('g> '), JSON.stringify(since(mark)));
+    assert.equal(since(mark).split('h> ').length, 2, JSON.stringify(since(mark)));
+    // Alice writes in both groups: only what she wrote in h reaches bob's terminal.
+    const next = chat.output().length;
+    await cliJson(alice.home, ['send', 'g', 'said after bob left']);
+    await cliJson(alice.home, ['send', 'h', 'still here in h']);
+    await chat.waitFor((o) => o.slice(next).includes('still here in h'), 'alice’s message in h', 60_000);
+    assert.ok(!since(next).includes('said after bob left'), JSON.stringify(since(next)));
+    assert.ok(!/unread messages? in g /.test(since(next)), JSON.stringify(since(next)));
+  });
+
   it('holds the profile: a one-shot command on it refuses while the chat runs', async () => {
     const r = await cli(bob.home, ['read', 'g']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /cwtch-groups chat \(pid \d+\) holds the profile/);
   });
 
-  it('/quit ends it with exit 0 and frees the profile', async () => {
+  it('/quit ends it with exit 0 and frees the profile; a fresh CLI process shows g left', async () => {
     chat.type('/quit\r');
     assert.equal(await chat.exited, 0);
     const r = await cli(bob.home, ['read', 'g']);
     assert.equal(r.code, 0, r.stderr);
+    // Left, not deleted: hidden from `group list`, marked with --all, and never synced again.
+    const listed = await cliJson<{ name: string; left: boolean }[]>(bob.home, ['group', 'list']);
+    assert.deepEqual(
+      listed.map((g) => g.name),
+      ['h'],
+    );
+    const all = await cliJson<{ name: string; left: boolean }[]>(bob.home, ['group', 'list', '--all']);
+    assert.deepEqual(all.map((g) => [g.name, g.left]).sort(), [
+      ['g', true],
+      ['h', false],
+    ]);
+    const synced = await cli(bob.home, ['sync', 'g']);
+    assert.equal(synced.code, 2, synced.stderr);
+    assert.match(synced.stderr, /you left "g"/);
+    await cliJson(bob.home, ['sync']);
+    const read = await cliJson<MessageJson[]>(bob.home, ['read', 'g']);
+    assert.ok(
+      read.some((m) => m.text === 'welcome, bob'),
+      'the transcript up to the leave stays',
+    );
+    assert.ok(!read.some((m) => m.text === 'said after bob left'), 'nothing after it is opened');
   });
 });

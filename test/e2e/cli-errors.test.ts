@@ -19,7 +19,7 @@ import {
   received,
   runScript,
   type SendJson,
-  type SyncReportJson,
+  type SyncJson,
   snapshotDir,
   startRelayOnPort,
 } from './helpers.ts';
@@ -167,14 +167,14 @@ describe('cwtch-groups CLI errors', () => {
     assert.match(sync.stderr, /cwtch-groups: hint: is the relay running\?/);
     // With --json the reports still go to stdout, the error to stderr, and the status is the same.
     assert.equal(syncJson.code, 2, describeRun(syncJson));
-    const [report] = JSON.parse(syncJson.stdout) as SyncReportJson[];
+    const [report] = (JSON.parse(syncJson.stdout) as SyncJson).relays;
     assert.deepEqual(report!.error && { code: report!.error.code, reason: report!.error.reason }, {
       code: 'usage',
       reason: 'relay-unreachable',
     });
     // The queued message is still in the outbox: the relay comes back and a sync delivers it.
     await world.restartRelay();
-    const [delivered] = await cliJson<SyncReportJson[]>(alice.home, ['sync']);
+    const [delivered] = (await cliJson<SyncJson>(alice.home, ['sync'])).relays;
     assert.equal(delivered!.error, null);
     assert.equal(delivered!.posted, 1);
   });
@@ -206,9 +206,9 @@ describe('cwtch-groups CLI errors', () => {
     assert.match(send!.stderr, changed);
     // The real relay is back on the same port: the pin held, and the queued message goes out.
     await world.restartRelay();
-    const [reports] = await Promise.all([cliJson<SyncReportJson[]>(bob.home, ['sync'])]);
-    assert.equal(reports![0]!.error, null);
-    assert.equal(reports![0]!.posted, 1);
+    const [synced] = await Promise.all([cliJson<SyncJson>(bob.home, ['sync'])]);
+    assert.equal(synced!.relays[0]!.error, null);
+    assert.equal(synced!.relays[0]!.posted, 1);
     assert.deepEqual(await cliJson(erin.home, ['group', 'list']), []);
   });
 });

@@ -31,6 +31,10 @@ interface ListJson {
   name: string;
   unread: number;
 }
+interface SyncJson {
+  relays: { url: string; newMessages: number }[];
+  groups: { name: string; id: string; newMessages: number }[];
+}
 
 function line(out: string, needle: string): string {
   const l = out.split('\n').find((x) => x.includes(needle));
@@ -75,6 +79,22 @@ describe('reading a group (issue 15)', () => {
     assert.equal((await cliJson<ListJson[]>(alice.home, ['group', 'list']))[0]!.unread, 1);
     await cliOk(alice.home, ['read', GROUP, '--json']);
     assert.equal((await cliJson<ListJson[]>(alice.home, ['group', 'list']))[0]!.unread, 0);
+  });
+
+  it('sync --json gives the same per-group counts, for scripts', async () => {
+    const id = (await cliJson<{ id: string }[]>(alice.home, ['group', 'list']))[0]!.id;
+    await send(bob, GROUP, 'for the script');
+    const synced = await cliJson<SyncJson>(alice.home, ['sync']);
+    assert.deepEqual(synced.groups, [{ name: GROUP, id, newMessages: 1 }]);
+    assert.deepEqual(
+      synced.relays.map((r) => [r.url, r.newMessages]),
+      [[new URL(world.relay.url).href, 1]],
+    );
+    // Nothing new: the relay is still reported, no group is listed.
+    const quiet = await cliJson<SyncJson>(alice.home, ['sync']);
+    assert.deepEqual(quiet.groups, []);
+    assert.equal(quiet.relays.length, 1);
+    await cliOk(alice.home, ['read', GROUP, '--limit', '1']);
   });
 
   it('read shows my message receipted and seen by bob by name, in text and JSON', async () => {
@@ -133,6 +153,22 @@ describe('reading a group (issue 15)', () => {
     );
     const utc = await cliOk(alice.home, ['group', 'members', GROUP, '--utc']);
     assert.match(utc, /^last sync .* \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)$/m, utc);
+  });
+
+  it('a vouch names the member it vouches for as authors are named, not by a bare address', async () => {
+    const bobAddress = (await cliJson<{ address: string }>(bob.home, ['profile', 'show'])).address;
+    await cliJson(alice.home, ['vouch', GROUP, 'bob']);
+    await cliOk(bob.home, ['sync']);
+    const atBob = await cliOk(bob.home, ['read', GROUP]);
+    assert.ok(
+      line(atBob, '[vouches for').endsWith(`: [vouches for bob (you) ${bobAddress.slice(0, 8)}]`),
+      atBob,
+    );
+    const atAlice = await cliOk(alice.home, ['read', GROUP]);
+    assert.ok(
+      line(atAlice, '[vouches for').includes(`: [vouches for bob ${bobAddress.slice(0, 8)}]  ✓ receipted`),
+      atAlice,
+    );
   });
 
   it('a message the relay has not receipted is shown queued, with why: the relay was unreachable', async () => {

@@ -23,6 +23,7 @@ import {
   received,
   runScript,
   type SendJson,
+  type SyncJson,
   type SyncReportJson,
   send,
   spawnCli,
@@ -43,7 +44,7 @@ let everyone: Member[];
 async function syncAll(members: readonly Member[] = everyone): Promise<SyncReportJson[][]> {
   return Promise.all(
     members.map(async (m) => {
-      const reports = await cliJson<SyncReportJson[]>(m.home, ['sync']);
+      const reports = (await cliJson<SyncJson>(m.home, ['sync'])).relays;
       for (const r of reports) assert.equal(r.error, null, `${m.name}: ${JSON.stringify(r)}`);
       return reports;
     }),
@@ -131,7 +132,7 @@ describe('cwtch-groups CLI end to end (one relay, three members)', () => {
       sent.push(...results.map((r) => r.id));
     }
     await syncAll([alice, bob]);
-    const [report] = await cliJson<SyncReportJson[]>(carol.home, ['sync']);
+    const [report] = (await cliJson<SyncJson>(carol.home, ['sync'])).relays;
     assert.equal(report!.error, null);
     assert.equal(report!.newMessages, 10, JSON.stringify(report));
     assertIncludes(idsOf(await sameOrderForAll()), sent, 'messages sent while carol was away');
@@ -215,7 +216,7 @@ describe('cwtch-groups CLI end to end (one relay, three members)', () => {
       world.relay.proc.kill('SIGCONT');
     }
     assert.equal(killed.signal, 'SIGKILL', describeRun(killed));
-    const [resumed] = await cliJson<SyncReportJson[]>(carol.home, ['sync']);
+    const [resumed] = (await cliJson<SyncJson>(carol.home, ['sync'])).relays;
     assert.equal(resumed!.error, null);
     assert.ok(
       resumed!.newMessages > 0 && resumed!.newMessages < bulk,

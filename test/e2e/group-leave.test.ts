@@ -14,6 +14,7 @@ import {
   assertFailed,
   cli,
   cliJson,
+  createMember,
   cliOk,
   describeRun,
   type Member,
@@ -86,8 +87,19 @@ describe('group leave (process level)', () => {
   it('`sync crew` and `group invite crew` exit 2; a plain `sync` fetches nothing for it', async () => {
     assertFailed(await cli(bob.home, ['sync', GROUP]), 2, /you left "crew"/);
     assertFailed(await cli(bob.home, ['group', 'invite', GROUP]), 2, /you left "crew"/);
-    const reports = await cliJson<unknown[]>(bob.home, ['sync']);
-    assert.deepEqual(reports, [], 'no relay is contacted for a left group');
+    const synced = await cliJson<{ relays: unknown[]; groups: unknown[] }>(bob.home, ['sync']);
+    assert.deepEqual(synced, { relays: [], groups: [] }, 'no relay is contacted for a left group');
+    // The text says why nothing happened rather than print nothing.
+    assert.equal(
+      await cliOk(bob.home, ['sync']),
+      'nothing to sync: you left every group (`cwtch-groups group list --all` lists them)\n',
+    );
+    // And a profile with no group at all is told how to get one.
+    const newcomer = await createMember(world.root, 'dana');
+    assert.equal(
+      await cliOk(newcomer.home, ['sync']),
+      'nothing to sync: no groups yet (create one with `cwtch-groups group create` or join with `cwtch-groups group join`)\n',
+    );
     const shown = texts(await cliJson<MessageJson[]>(bob.home, ['read', GROUP]));
     assert.deepEqual(shown, ['before bob left'], 'what alice wrote after bob left never reaches him');
     // Alice, who stays, reads both.

@@ -236,6 +236,12 @@ export interface SyncReportJson {
   error: { code: string; reason: string; message: string } | null;
 }
 
+/** `sync --json`: every relay's report, and the groups that got new messages. */
+export interface SyncJson {
+  relays: SyncReportJson[];
+  groups: { name: string; id: string; newMessages: number }[];
+}
+
 export interface SendJson {
   id: string;
   receipts: { relay: string; received: boolean }[];

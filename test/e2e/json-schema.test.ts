@@ -277,7 +277,10 @@ const OUTPUTS: Record<string, Shape> = {
     receipts: arr(obj({ relay: T.url, received: T.boolean })),
     sync: arr(named('SyncReport')),
   }),
-  sync: arr(named('SyncReport')),
+  sync: obj({
+    relays: arr(named('SyncReport')),
+    groups: arr(obj({ name: T.string, id: T.hex32, newMessages: T.uint })),
+  }),
   read: arr(named('Message')),
   watch: named('Message'),
   audit: obj({
@@ -595,8 +598,13 @@ describe('--json outputs of real commands', () => {
     assert.deepEqual([...outputs.keys()].sort(), Object.keys(OUTPUTS).sort(), 'every command was run');
     for (const [command, values] of outputs) for (const v of values) check(command, v);
     // The optional parts were exercised, not only their null or empty forms.
-    const syncs = (outputs.get('sync') as { error: unknown }[][]).flat();
+    const syncOutputs = outputs.get('sync') as { relays: { error: unknown }[]; groups: unknown[] }[];
+    const syncs = syncOutputs.flatMap((o) => o.relays);
     assert.ok(syncs.some((r) => r.error !== null) && syncs.some((r) => r.error === null), 'sync errors');
+    assert.ok(
+      syncOutputs.some((o) => o.groups.length > 0),
+      'a sync that brought new messages',
+    );
     const messages = (
       outputs.get('read') as { seenBy: unknown[]; authorName: unknown; text: unknown }[][]
     ).flat();

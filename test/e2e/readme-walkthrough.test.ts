@@ -170,6 +170,24 @@ test('the README walkthrough runs as written, top to bottom, after npm start', {
   assert.match(read, /hello from bob/, report);
   assert.match(read, /alice \S+: hi bob/, report);
   assert.doesNotMatch(out('audit friends'), /malice|equivocat|omission/i, report);
+  // Strangers, vouches and blocks, with members named by display name.
+  assert.match(
+    out('group policy friends strangers'),
+    /policy strangers \(was trusted\); 2 unverified/,
+    report,
+  );
+  assert.match(out('vouch friends bob'), /^vouched for bob \([a-z2-7]{56}\) in friends/m, report);
+  assert.match(out('accept friends carol'), /^accepted carol \([a-z2-7]{56}\) in friends/m, report);
+  const blocked = out('block friends carol');
+  assert.match(blocked, /^blocked carol \([a-z2-7]{56}\) in friends: 1 message\(s\) hidden/m, report);
+  assert.match(
+    blocked,
+    /^cwtch-groups: hint: to leave them behind for good, fork the group: cwtch-groups group fork friends --exclude [a-z2-7]{56}$/m,
+    report,
+  );
+  const members = out('group members friends');
+  assert.match(members, /^bob {2}[a-z2-7]{56} {2}\d+ messages? {2}\[verified\]$/m, report);
+  assert.match(members, /^carol {2}[a-z2-7]{56} {2}\d+ messages? {2}\[verified\] \[blocked\]$/m, report);
   assert.match(
     out('group fork friends', '--exclude carol'),
     /forked "friends" into "friends-fork".*1 excluded/,

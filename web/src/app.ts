@@ -413,6 +413,7 @@ async function refreshAudit(): Promise<void> {
 
 async function openGroup(key: string): Promise<void> {
   current = key;
+  $('notice').textContent = '';
   $('chat').hidden = false;
   $('side').hidden = false;
   $('invite-out').textContent = '';
@@ -543,8 +544,12 @@ $('leave-button').addEventListener('click', () => {
   const name = state?.groups.find((g) => g.key === group)?.name ?? 'this group';
   if (!window.confirm(`Leave "${name}"? Its keys are erased and it is never synced again; the others are not told.`))
     return;
-  api('POST', `groups/${encodeURIComponent(group)}/leave`, {})
-    .then(async () => {
+  api<{ unsent: number }>('POST', `groups/${encodeURIComponent(group)}/leave`, {})
+    .then(async ({ unsent }) => {
+      // Say what happened: the page otherwise just loses the group.
+      $('notice').textContent = `Left "${name}": its keys are erased and it is never synced again; the others were not told.${
+        unsent > 0 ? ` ${unsent} message(s) of yours that no relay had taken stay unsent.` : ''
+      }`;
       current = null;
       $('chat').hidden = true;
       $('side').hidden = true;
