@@ -189,6 +189,23 @@ test('the impersonation attempt is a member anomaly naming a key holder, not mal
   assert.match(anomaly[0]!.what, /tag-mismatch/);
 });
 
+test('an omission’s and a backdating’s `since` is when alice first saw them, not the audit’s time', async () => {
+  const sinceOf = async () =>
+    Object.fromEntries(
+      (await buildAudit(alice.client, 'den')).items
+        .filter((i) => i.type === 'omission' || i.type === 'backdated-vs-relay')
+        .map((i) => [i.type, i.since]),
+    );
+  const first = await sinceOf();
+  assert.deepEqual(Object.keys(first).sort(), ['backdated-vs-relay', 'omission']);
+  aliceClock.skew = HOUR;
+  try {
+    assert.deepEqual(await sinceOf(), first);
+  } finally {
+    aliceClock.skew = 0;
+  }
+});
+
 test('alice’s audit names the right member for each; the bundle is accepted by `evidence verify`', async () => {
   alice.client.close();
   const file = world.path('alice-evidence.json');
