@@ -27,7 +27,7 @@ function remember(client: Client, state: GroupState, findings: readonly Finding[
   const conduct = conductFindings(client, state, locations(client, state));
   const anomalies = listEvidence(client, state.key)
     .filter(
-      (e) => e.json.kind === 'anomaly' && typeof e.json.member === 'string' && !resealable(e.json.detail),
+      (e) => e.json.kind === 'anomaly' && typeof e.json.member === 'string' && !isTagMismatch(e.json.detail),
     )
     .map((e) => ({
       author: Buffer.from(String(e.json.member), 'hex'),
@@ -48,7 +48,7 @@ function remember(client: Client, state: GroupState, findings: readonly Finding[
  * holder sealed it, but any key holder can seal a message signed by someone else under another
  * tag. Older profiles stored it with the signer as `member`; that is no evidence against them.
  */
-function resealable(detail: unknown): boolean {
+function isTagMismatch(detail: unknown): boolean {
   return typeof detail === 'string' && detail.startsWith('tag-mismatch ');
 }
 
