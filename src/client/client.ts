@@ -226,7 +226,10 @@ export class Client implements ClientContext {
       key,
       ring: new KeyRing(record.id, record.baseEpoch, record.baseSecret),
       dag,
-      checker: new ConsistencyChecker(dag),
+      // What members wrote before our invite is not ours to hold (docs/transcript.md, "Horizon").
+      checker: new ConsistencyChecker(dag, {
+        horizon: new Map(record.seedMembers.map((m) => [toHex(m.author), m.nextSeq])),
+      }),
       names: new Map(),
       anomalies: [],
       introNotices: new Map(),

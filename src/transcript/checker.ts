@@ -23,6 +23,16 @@ export interface CheckerOptions {
    * Default 0: a message never claims to be older than a message it names.
    */
   readonly backdateToleranceMs?: number;
+  /**
+   * A later joiner's horizon: for an author (by `keyOf`), the first seq written after the join
+   * (the invite's next seq for that member). Messages below it are history from before the join,
+   * which the joiner may legitimately not hold (epochs before its own, beyond the recognition
+   * window, intros it never learned): they are never reported as missing. A missing parent counts
+   * as such history when a present message of its author at or below the horizon names it as its
+   * own previous message, or when every message naming it is itself below its author's horizon.
+   * Anything written after the join is still reported. Default: none (every message counts).
+   */
+  readonly horizon?: ReadonlyMap<string, number>;
 }
 
 interface Gap {
@@ -51,6 +61,7 @@ function pad(n: number): string {
 export class ConsistencyChecker {
   readonly #dag: MessageDag;
   readonly #tolerance: number;
+  readonly #horizon: ReadonlyMap<string, number>;
   #since = new Map<string, number>();
   #gaps = new Map<string, readonly Gap[]>();
 
@@ -62,6 +73,28 @@ export class ConsistencyChecker {
     }
     this.#dag = dag;
     this.#tolerance = tolerance;
+    this.#horizon = options.horizon ?? new Map();
+    for (const [k, h] of this.#horizon)
+      if (!Number.isSafeInteger(h) || h < 0)
+        throw new UsageError(
+          'bad-argument',
+          `options.horizon of ${k.slice(0, 8)} must be a non-negative safe integer`,
+        );
+  }
+
+  /** The first seq of `author` written after our join (0 when we hold its whole history). */
+  #horizonOf(author: Uint8Array): number {
+    return this.#horizon.get(keyOf(author)) ?? 0;
+  }
+
+  /** Whether an absent parent is history from before our join (see CheckerOptions.horizon). */
+  #beforeJoin(parent: Uint8Array, referencedBy: readonly Uint8Array[]): boolean {
+    if (this.#horizon.size === 0) return false;
+    const citing = referencedBy.map((id) => this.#dag.get(id)).filter((m) => m !== undefined);
+    const own = citing.some(
+      (m) => m.seq > 0 && m.seq <= this.#horizonOf(m.author) && keyOf(m.parents[0]!) === keyOf(parent),
+    );
+    return own || (citing.length > 0 && citing.every((m) => m.seq < this.#horizonOf(m.author)));
   }
 
   /**
@@ -79,6 +112,7 @@ export class ConsistencyChecker {
     for (const n of nodesUnsafe(this.#dag)) this.#checkMessage(n, found);
     for (const a of authorsUnsafe(this.#dag)) this.#checkAuthor(a, found);
     for (const { parent, referencedBy } of this.#dag.missingParents()) {
+      if (this.#beforeJoin(parent, referencedBy)) continue;
       found.push({
         key: keyOf(parent),
         finding: {
@@ -218,7 +252,8 @@ export class ConsistencyChecker {
   #checkAuthor(a: AuthorState, found: Keyed[]): void {
     const author = a.id;
     const seqs = [...a.bySeq.keys()].sort((x, y) => x - y);
-    let expected = 0;
+    // History from before our join is not ours to hold: gaps are counted from the horizon.
+    let expected = this.#horizonOf(author);
     for (const seq of seqs) {
       if (seq > expected) {
         const gap: AuthorGapFinding = {
@@ -251,7 +286,7 @@ export class ConsistencyChecker {
           },
         });
       }
-      expected = seq + 1;
+      expected = Math.max(expected, seq + 1);
     }
   }
 }

@@ -15,6 +15,8 @@
  * - replayLater(label, pick): a copy of each picked entry is appended to the page, at a later
  *   position; replayInPage(label, pick): a second copy right after the original, in the same page;
  * - reorder(label, permute): the page's entries in another order;
+ * - retime(label, pick, deltaMs): entries picked are served with the relay's receive time moved by
+ *   `deltaMs` (a relay that misstates when it received them; the times are unsigned in a page);
  * - swallowPosts(label): post frames are accepted and never answered (nor forwarded);
  * - freezeCheckpoint(label, size): every page ends at `size` and carries the first checkpoint of
  *   that size the proxy saw — a frozen old view;
@@ -60,6 +62,7 @@ type Rule =
       readonly pick: Pick;
     }
   | { readonly kind: 'reorder'; readonly who: Who; readonly permute: (e: WireEntry[]) => WireEntry[] }
+  | { readonly kind: 'retime'; readonly who: Who; readonly pick: Pick; readonly deltaMs: number }
   | { readonly kind: 'freeze'; readonly who: Who; readonly size: number };
 
 /** Pick entries by log index. */
@@ -133,6 +136,10 @@ export class MitmProxy {
 
   reorder(who: Who, permute: (e: WireEntry[]) => WireEntry[]): void {
     this.#rules.push({ kind: 'reorder', who, permute });
+  }
+
+  retime(who: Who, pick: Pick, deltaMs: number): void {
+    this.#rules.push({ kind: 'retime', who, pick, deltaMs });
   }
 
   /**
@@ -275,6 +282,13 @@ function applyRule(r: Rule, f: EntriesFrame, checkpoints: Map<number, string>): 
       return { ...f, entries: indexed.flatMap((x) => (picked(x, r.pick) ? [x.e, x.e] : [x.e])) };
     case 'reorder':
       return { ...f, entries: r.permute([...f.entries]) };
+    case 'retime':
+      return {
+        ...f,
+        entries: indexed.map((x) =>
+          picked(x, r.pick) ? { ...x.e, receivedMs: x.e.receivedMs + r.deltaMs } : x.e,
+        ),
+      };
     case 'freeze': {
       const keep = Math.max(0, Math.min(f.entries.length, r.size - f.first));
       return {

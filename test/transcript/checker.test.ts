@@ -222,4 +222,56 @@ describe('ConsistencyChecker', () => {
     }
     assert.throws(() => checker.check(Number.NaN), UsageError);
   });
+  it('a later joiner’s horizon: history from before the join is never missing, what follows it is', () => {
+    // A wrote a0..a4 before our invite (horizon 5); we hold a3 and a4 only (a0..a2 lie in an epoch
+    // before ours). B wrote b0 before it (horizon 1), citing a2, which we do not hold either.
+    const a0 = msg('a0', A, 0, [], 1);
+    const a1 = msg('a1', A, 1, [a0.id], 2);
+    const a2 = msg('a2', A, 2, [a1.id], 3);
+    const a3 = msg('a3', A, 3, [a2.id], 4);
+    const a4 = msg('a4', A, 4, [a3.id], 5);
+    const b0 = msg('b0', B, 0, [a2.id], 4);
+    const horizon = new Map([
+      [hex(A), 5],
+      [hex(B), 1],
+    ]);
+    const dag = new MessageDag();
+    for (const m of [a3, a4, b0]) dag.insert(m);
+    const checker = new ConsistencyChecker(dag, { horizon });
+    assert.deepEqual(checker.check(1), [], 'a2 (cited by a3, below the horizon, and by b0) is history');
+    // Without the horizon the same transcript reports a2 and the gap a0..a2.
+    assert.deepEqual(
+      new ConsistencyChecker(dag).check(1).map((f) => f.type),
+      ['missing-parent', 'author-gap'],
+    );
+
+    // After the join: a6 names a5, which never arrived — that is reported, and so is the gap.
+    const a5 = msg('a5', A, 5, [a4.id], 6);
+    const a6 = msg('a6', A, 6, [a5.id], 7);
+    dag.insert(a6);
+    const after = checker.check(2);
+    assert.deepEqual(
+      after.map((f) => f.type),
+      ['missing-parent', 'author-gap'],
+    );
+    const missing = after[0]!;
+    assert.ok(missing.type === 'missing-parent');
+    assert.equal(hex(missing.parent), hex(a5.id));
+    const gap = after[1]!;
+    assert.ok(gap.type === 'author-gap');
+    assert.deepEqual([gap.fromSeq, gap.toSeq], [5, 5]);
+
+    // A post-join message of B citing a pre-join message of A we do not hold is reported: nothing
+    // shows that parent is history (it could be a message of A written after the join).
+    const b1 = msg('b1', B, 1, [b0.id, a1.id], 8);
+    dag.insert(b1);
+    assert.ok(checker.check(3).some((f) => f.type === 'missing-parent' && hex(f.parent) === hex(a1.id)));
+  });
+
+  it('refuses a horizon that is not a non-negative safe integer', () => {
+    assert.throws(
+      () => new ConsistencyChecker(new MessageDag(), { horizon: new Map([[hex(A), -1]]) }),
+      UsageError,
+    );
+  });
 });

@@ -8,7 +8,7 @@ import type { Finding } from '../../transcript/index.ts';
 import { toHex } from '../../wire/bytes.ts';
 import type { Client, GroupState } from '../client.ts';
 import { decodeRelay, KIND } from '../store/records.ts';
-import { buildBundle, listEvidence } from './evidence.ts';
+import { buildBundle, firstSeen, listEvidence } from './evidence.ts';
 import { type MemberAuditItem, memberAudit } from './member-audit.ts';
 
 /** One audit finding; its `who` is the responsible party: a member address, a relay URL, or both candidates. */
@@ -31,14 +31,6 @@ export interface AuditReport {
 function memberLabel(state: GroupState, author: Uint8Array): string {
   const name = state.names.get(toHex(author));
   return `${name ?? 'unnamed member'} (${onionAddressOf(author)})`;
-}
-
-function firstSeen(client: Client, key: string, now: number): number {
-  const k = `seen:${key}`;
-  const v = client.store.get(KIND.evidence, k);
-  if (typeof v === 'number') return v;
-  client.store.put(KIND.evidence, k, now);
-  return now;
 }
 
 function describe(state: GroupState, f: Finding, relays: string): Omit<AuditItem, 'since'> {
@@ -180,6 +172,18 @@ export async function buildAudit(client: Client, ref: string): Promise<AuditRepo
         what: String(j.detail),
         advice:
           'the replayed message was not added to the transcript; export the evidence, and fork the group without the member you suspect',
+      });
+    } else if (String(j.detail).startsWith('tag-mismatch ')) {
+      // The signature shows who wrote the message, not who sealed it under that tag: any key
+      // holder can seal a signed message it has read under another tag (docs/THREAT-MODEL.md §1.1).
+      items.push({
+        type: 'member-anomaly',
+        title: 'an envelope under one member’s detection tag held another message',
+        who: 'a member holding the group key (not necessarily the signer: anyone with the key can seal a signed message under another tag)',
+        since,
+        what: `${String(j.detail)}. The message itself is authentic and shown as its signer’s; only the tag it was sealed under is false`,
+        advice:
+          'this names no member; if it keeps happening, someone with the group key is tampering (compare with other members before forking anyone out)',
       });
     } else {
       items.push({

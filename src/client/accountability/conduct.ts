@@ -5,12 +5,14 @@
  * - **omission**: a member's message gossips a relay checkpoint of size N, so its author had
  *   fetched every entry below N, yet no message of that author has as an ancestor another member's
  *   message that sits at an index below N in that relay's log;
- * - **backdated-vs-relay**: a message claims a time earlier than the relay received one of the
- *   parents it names (the author cannot have replied before the parent existed on the relay).
+ * - **backdated-vs-relay**: a message claims a time earlier than the relay says it received one
+ *   of the parents it names (the author cannot have replied before the parent existed on the relay).
  *
  * The exact rules, and why they give no false positive for honest clients, are in
  * docs/THREAT-MODEL.md §1.1. Both are findings (data), never log lines; each carries the signed
- * messages it rests on.
+ * messages it rests on. Neither is ever remembered as malice: each rests on something only the
+ * relay states (what it delivered to the member; when it received the parent), so the relay alone
+ * can produce either one, and both name the relay first (docs/THREAT-MODEL.md §1.1).
  */
 import { asEpoch, epochStartMs } from '../../group/epoch.ts';
 import type { GossipedCheckpoint, VerifiedMessage } from '../../group/message.ts';
@@ -34,7 +36,9 @@ const KEY_OVERLAP_EPOCHS = 1;
 
 /**
  * Clock skew allowed between a message's claimed time and the relay's receive time of a parent it
- * names. Honest clients take their time from their own clock, which may lag the relay's.
+ * names. Honest clients take their time from their own clock, which may lag the relay's. (A relay
+ * whose clock runs further ahead, or which misstates its times, produces the finding alone: that
+ * is why it names the relay first and marks nobody.)
  */
 export const RELAY_TIME_TOLERANCE_MS = 10 * 60 * 1000;
 
@@ -192,17 +196,11 @@ export function conductFindings(
   return out.sort((a, b) => rank(a) - rank(b) || (key(a) < key(b) ? -1 : 1));
 }
 
-/** The malice marks conduct findings leave on their authors (policy.ts remembers them). */
-export function conductMarks(findings: readonly ConductFinding[]): {
-  author: Uint8Array;
-  type: string;
-  detail: string;
-  key: string;
-}[] {
-  return findings.map((f) => ({
-    author: f.author,
-    type: f.type,
-    detail: f.detail,
-    key: `${f.type}:${toHex(f.message.id)},${toHex(f.type === 'omission' ? f.omitted.id : f.parent.id)}`,
-  }));
+/**
+ * A conduct finding's stable key (`TYPE:MESSAGE,OTHER`), for when it was first seen. Conduct
+ * findings leave no malice mark (see the top of this file); the key is also the form older
+ * profiles stored such marks under, which policy.ts now drops.
+ */
+export function conductKey(f: ConductFinding): string {
+  return `${f.type}:${toHex(f.message.id)},${toHex(f.type === 'omission' ? f.omitted.id : f.parent.id)}`;
 }

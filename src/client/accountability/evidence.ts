@@ -18,9 +18,16 @@ import { decodeStoredReceipt, receiptCommitment } from '../../log/stored-receipt
 import type { Finding } from '../../transcript/index.ts';
 import { bytesEqual } from '../../wire/bytes.ts';
 import type { ClientContext } from '../context.ts';
-import { type EvidenceRecord, evidenceKind, listRecords, writeRecord } from '../store/record-kinds.ts';
+import {
+  type EvidenceRecord,
+  evidenceKind,
+  firstSeenKind,
+  listRecords,
+  readRecord,
+  writeRecord,
+} from '../store/record-kinds.ts';
 import { verifyReplayItem } from '../sync/relay-replay.ts';
-import { verifyConductItem, verifyDelayItem } from './member-evidence.ts';
+import { verifyBackdatedItem, verifyConductItem, verifyDelayItem } from './member-evidence.ts';
 
 export const EVIDENCE_FORMAT = 'cwtch-groups-evidence/1';
 const MAX_BUNDLE_BYTES = 4 * 1024 * 1024;
@@ -53,6 +60,19 @@ export function saveEvidence(client: ClientContext, record: EvidenceRecord): voi
   const id = hashWithDomain('cwtch-groups/v1/evidence-id\n', Buffer.from(text)).toString('hex');
   if (client.store.get(evidenceKind.kind, id) !== undefined) return;
   writeRecord(client.store, evidenceKind, id, record);
+}
+
+/**
+ * When this profile first saw the finding with this stable key (persisted at the first call, so
+ * an audit's `since` is the same in every later process). Findings recomputed at each audit (the
+ * DAG's, conduct, withheld entries) keep no record of their own; this is their age.
+ */
+export function firstSeen(client: ClientContext, key: string, now: number): number {
+  const k = `seen:${key}`;
+  const v = readRecord(client.store, firstSeenKind, k);
+  if (v !== undefined) return v;
+  writeRecord(client.store, firstSeenKind, k, now);
+  return now;
 }
 
 export interface StoredEvidence {
@@ -114,8 +134,21 @@ export function buildBundle(
       items.push({ kind: 'replay', relay, detail: j.detail ?? '', ...j.replay });
     else items.push({ kind: 'anomaly', relay, detail: j.detail ?? '', member: j.member ?? null });
   }
+  const dag = client.groupOfKey(groupKey)?.dag;
   for (const f of findings) {
-    if (f.type === 'equivocation') {
+    const signed = (id: Uint8Array) => dag?.get(id)?.signed;
+    const backdated = f.type === 'backdated' ? { m: signed(f.message), p: signed(f.parent) } : null;
+    if (f.type === 'backdated' && backdated?.m !== undefined && backdated.p !== undefined) {
+      // Both times are signed by members, the later one read by the author: a proof (member-evidence.ts).
+      items.push({
+        kind: 'backdated',
+        member: onionAddressOf(f.author),
+        detail: f.detail,
+        message: Buffer.from(backdated.m).toString('base64url'),
+        parent: Buffer.from(backdated.p).toString('base64url'),
+        toleranceMs: f.toleranceMs,
+      });
+    } else if (f.type === 'equivocation') {
       items.push({
         kind: 'equivocation',
         member: onionAddressOf(f.author),
@@ -324,6 +357,8 @@ function verifyItem(item: { [k: string]: unknown }): VerifiedItem {
     case 'omission':
     case 'backdated-vs-relay':
       return verifyConductItem(item);
+    case 'backdated':
+      return verifyBackdatedItem(item);
     case 'relay-delay':
       return verifyDelayItem(item);
     default:

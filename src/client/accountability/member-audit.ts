@@ -4,8 +4,8 @@ import { toHex } from '../../wire/bytes.ts';
 import type { Client, GroupState } from '../client.ts';
 import { describeDelay, listDelays } from '../sync/delay.ts';
 import { describeReplay, listReplays, replayItem } from '../sync/relay-replay.ts';
-import { type ConductFinding, conductFindings, conductMarks, locations } from './conduct.ts';
-import { listEvidence } from './evidence.ts';
+import { type ConductFinding, conductFindings, conductKey, locations } from './conduct.ts';
+import { firstSeen, listEvidence } from './evidence.ts';
 import { localPolicy, rememberMalice, suggestedFork } from './policy.ts';
 
 export interface MemberAuditItem {
@@ -26,19 +26,30 @@ function label(state: GroupState, author: Uint8Array): string {
 function remember(client: Client, state: GroupState, findings: readonly Finding[]) {
   const conduct = conductFindings(client, state, locations(client, state));
   const anomalies = listEvidence(client, state.key)
-    .filter((e) => e.json.kind === 'anomaly' && typeof e.json.member === 'string')
+    .filter(
+      (e) => e.json.kind === 'anomaly' && typeof e.json.member === 'string' && !isTagMismatch(e.json.detail),
+    )
     .map((e) => ({
       author: Buffer.from(String(e.json.member), 'hex'),
       type: 'member-anomaly',
       detail: String(e.json.detail),
       key: `member-anomaly:${e.id}`,
     }));
-  // An omission is never remembered as malice: a relay that withholds O from X produces exactly
-  // the same finding (docs/THREAT-MODEL.md §1.1), so it is shown while it holds, naming the relay
-  // first, and marks nobody.
-  const marks = conductMarks(conduct.filter((f) => f.type !== 'omission'));
-  rememberMalice(client, state, findings, [...marks, ...anomalies]);
+  // Conduct findings are never remembered as malice: the relay produces an omission by withholding
+  // O from X, and a backdating against its receive time by misstating that time (or running its
+  // clock ahead) — docs/THREAT-MODEL.md §1.1. They are shown while they hold, naming the relay
+  // first, and mark nobody.
+  rememberMalice(client, state, findings, anomalies);
   return { conduct, anomalies };
+}
+
+/**
+ * A tag-mismatch anomaly (relay-sync.ts) names no culprit: the envelope authenticated, so a key
+ * holder sealed it, but any key holder can seal a message signed by someone else under another
+ * tag. Older profiles stored it with the signer as `member`; that is no evidence against them.
+ */
+function isTagMismatch(detail: unknown): boolean {
+  return typeof detail === 'string' && detail.startsWith('tag-mismatch ');
 }
 
 /**
@@ -68,8 +79,9 @@ export function memberAudit(
     return `relay ${url}${rec === undefined ? '' : ` (${onionAddressOf(rec.identityKey)})`}`;
   };
   const marks = localPolicy(client, state).malice;
-  const since = (key: string) => new Date(marks.find((m) => m.key === key)?.since ?? now).toISOString();
-  const keys = conductMarks(conduct).map((m) => m.key);
+  // When this profile first saw the finding (persisted): it is recomputed at every audit.
+  const since = (key: string) => new Date(firstSeen(client, `${state.key}:${key}`, now)).toISOString();
+  const keys = conduct.map(conductKey);
   conduct.forEach((f, i) => {
     if (f.type === 'omission') {
       items.push({
@@ -95,13 +107,17 @@ export function memberAudit(
         receipt: f.omittedAt.receipt ?? null,
       });
     } else {
+      // The relay first: the parent's receive time is the relay's word even when a receipt signs
+      // it (a signed time says the relay had the message then, never that it did not have it
+      // earlier), and a relay whose clock runs ahead produces the same finding honestly.
       items.push({
         type: 'backdated-vs-relay',
-        title: `${label(state, f.author)} dated a message before the relay received what it replies to`,
-        who: `${label(state, f.author)}, or ${relayOf(f.parentAt.relay)} if it lied about when it received the parent`,
+        title: `a message of ${label(state, f.author)} is dated before the relay says it received what it replies to`,
+        who: `${relayOf(f.parentAt.relay)} if it misstates when it received the parent (or its clock runs ahead), or ${label(state, f.author)} if they dated the message falsely`,
         since: since(keys[i]!),
-        what: f.detail,
-        advice: 'treat the claimed time of this message as false',
+        what: `${f.detail}; that time is the relay's word${f.parentAt.signedTime ? ' (signed in your receipt, which shows when the relay says it had the parent, not that it did not have it earlier)' : ''}`,
+        advice:
+          'treat the time of this message, and the relay’s times, as unconfirmed; compare with other members before blaming either',
       });
       bundle.push({
         kind: 'backdated-vs-relay',

@@ -37,8 +37,10 @@ function checkReceipt(item: { [k: string]: unknown }, agrees: (r: Receipt) => bo
 
 /**
  * Verify an `omission` or `backdated-vs-relay` bundle item offline. Signatures and the gossiped
- * checkpoint are checked; the conclusion stays a `claim`: an omission may be the relay withholding
- * the message from the member, and a relay's receive time is its word unless a receipt signs it.
+ * checkpoint are checked; the conclusion stays a `claim`, and the relay is named first: an omission
+ * may be the relay withholding the message from the member, and a relay's receive time is its word
+ * even when a receipt signs it (the signed time says when the relay had the parent, never that it
+ * did not have it earlier).
  * @throws CodecError / VerifyError on malformed items, bad signatures, or claims the data refutes.
  */
 export function verifyConductItem(item: { [k: string]: unknown }): {
@@ -49,8 +51,13 @@ export function verifyConductItem(item: { [k: string]: unknown }): {
 } {
   const kind = String(item.kind);
   const m = signedOf(item.message, 'message');
-  const who = `member ${onionAddressOf(m.author)}`;
+  const member = `member ${onionAddressOf(m.author)}`;
+  const relay =
+    typeof item.keyBundle === 'string'
+      ? `relay ${openKeyBundle(Buffer.from(item.keyBundle, 'base64url')).address}`
+      : 'its relay';
   if (kind === 'omission') {
+    const who = `${relay} if it withheld the message from ${member}, or ${member} if it hides it`;
     const o = signedOf(item.omitted, 'omitted');
     const index = item.omittedIndex;
     if (!Number.isSafeInteger(index) || (index as number) < 0)
@@ -84,6 +91,7 @@ export function verifyConductItem(item: { [k: string]: unknown }): {
     };
   }
   if (kind === 'backdated-vs-relay') {
+    const who = `${relay} if it misstated when it received the parent, or ${member} if it dated the message falsely`;
     const p = signedOf(item.parent, 'parent');
     const at = item.parentReceivedMs;
     if (!m.parents.some((x) => bytesEqual(x, p.id)))
@@ -95,7 +103,7 @@ export function verifyConductItem(item: { [k: string]: unknown }): {
       kind,
       status: 'claim',
       who,
-      summary: `signed message ${toHex(m.id).slice(0, 12)} dated ${new Date(m.timestamp).toISOString()}, naming a parent the relay ${signedTime ? 'signed a receipt for' : 'says it received'} at ${new Date(at as number).toISOString()}`,
+      summary: `signed message ${toHex(m.id).slice(0, 12)} dated ${new Date(m.timestamp).toISOString()}, naming a parent the relay ${signedTime ? 'signed a receipt for' : 'says it received'} at ${new Date(at as number).toISOString()}; that time is the relay's word`,
     };
   }
   throw new CodecError('evidence-malformed', `unknown item kind ${kind}`);
@@ -128,5 +136,36 @@ export function verifyDelayItem(item: { [k: string]: unknown }): {
     status: 'claim',
     who: `relay ${bundle.address}`,
     summary: `signed a log of ${cp.size} entries, served at ${new Date(servedAtMs as number).toISOString()} (the exporter's clock), without the entry at index ${index} it says it received at ${new Date(receivedMs as number).toISOString()} (its clock); that it already held it is the exporter's reading of the relay's times`,
+  };
+}
+
+/**
+ * Verify a `backdated` item offline: the member signed a message naming a parent whose own signed
+ * time is later than the message's (beyond `toleranceMs`). Only the member can sign its message,
+ * and it knew the parent's time when it named it (the id covers it); an honest client dates every
+ * message no earlier than the parents it names (docs/transcript.md), so this is `proven` against
+ * the member — no relay's word is involved.
+ * @throws CodecError / VerifyError on malformed items, bad signatures, or claims the data refutes.
+ */
+export function verifyBackdatedItem(item: { [k: string]: unknown }): {
+  kind: string;
+  status: 'proven';
+  who: string;
+  summary: string;
+} {
+  const m = signedOf(item.message, 'message');
+  const p = signedOf(item.parent, 'parent');
+  const tolerance = item.toleranceMs ?? 0;
+  if (!Number.isSafeInteger(tolerance) || (tolerance as number) < 0)
+    throw new CodecError('evidence-malformed', 'toleranceMs must be a whole number');
+  if (!bytesEqual(m.groupId, p.groupId) || !m.parents.some((x) => bytesEqual(x, p.id)))
+    throw new VerifyError('evidence-refuted', 'the message does not name that parent');
+  if (m.timestamp >= p.timestamp - (tolerance as number))
+    throw new VerifyError('evidence-refuted', 'the message is not dated before its parent');
+  return {
+    kind: 'backdated',
+    status: 'proven',
+    who: `member ${onionAddressOf(m.author)}`,
+    summary: `signed message ${toHex(m.id).slice(0, 12)} dated ${new Date(m.timestamp).toISOString()}, naming parent ${toHex(p.id).slice(0, 12)} signed as ${new Date(p.timestamp).toISOString()}: it dated its message before one it had read`,
   };
 }

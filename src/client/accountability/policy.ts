@@ -20,8 +20,9 @@
  *
  * Under both policies a member can be **blocked** locally (their messages hidden, with a count;
  * blocking suggests a fork without them), and malice detected once (equivocation, malformed or
- * backdated signed messages, omission, a forged envelope) is **remembered** in the profile and shown
- * on every later view of that member, even if the messages that proved it are later gone.
+ * backdated signed messages, a forged envelope the member signed) is **remembered** in the profile
+ * and shown on every later view of that member, even if the messages that proved it are later gone.
+ * Only evidence the relay cannot produce marks a member (docs/THREAT-MODEL.md §1.1).
  */
 import { UsageError } from '../../errors.ts';
 import { MessageKind } from '../../group/message.ts';
@@ -56,7 +57,24 @@ export type MemberStatus = 'me' | 'member' | 'verified' | 'unverified';
 
 /** The group's local policy record (empty when none was stored). */
 export function localPolicy(client: Client, state: GroupState): LocalPolicy {
-  return readRecord(client.store, policyKind, state.record.id) ?? { accepted: [], blocked: [], malice: [] };
+  const p = readRecord(client.store, policyKind, state.record.id) ?? {
+    accepted: [],
+    blocked: [],
+    malice: [],
+  };
+  return { ...p, malice: p.malice.filter(isMalice) };
+}
+
+/**
+ * Whether a stored mark still counts as malice. Older profiles also marked findings the relay (or
+ * any key holder) can produce alone — an omission, a backdating against the relay's receive time,
+ * an envelope tagged as another member's (a tag-mismatch names the signer, but anyone holding the
+ * group key can seal a signed message under another tag): those are evidence against nobody
+ * (docs/THREAT-MODEL.md §1.1) and are dropped when read.
+ */
+function isMalice(m: MaliceMark): boolean {
+  if (m.type === 'omission' || m.type === 'backdated-vs-relay') return false;
+  return !(m.type === 'member-anomaly' && m.detail.startsWith('tag-mismatch '));
 }
 
 function saveLocal(client: Client, state: GroupState, p: LocalPolicy): void {
@@ -162,7 +180,7 @@ export async function vouchFor(client: Client, state: GroupState, author: Uint8A
 
 /**
  * Remember malice shown by members: every permanent finding about an author, and any extra marks
- * (omission, forged envelopes). Idempotent; the first detection time is kept.
+ * (envelopes the member signed that were wrong). Idempotent; the first detection time is kept.
  */
 export function rememberMalice(
   client: Client,
@@ -180,11 +198,7 @@ export function rememberMalice(
       key: `${f.type}:${f.ids.map(toHex).join(',')}`,
     });
   }
-  const p = localPolicy(client, state);
-  // An omission is withdrawn once the member acknowledges the message after all (they were late,
-  // or the relay delivered it to them late): the signed acknowledgement is evidence of innocence.
-  // Only that clears it; messages that disappear (a fork left them behind) clear nothing.
-  const kept = p.malice.filter((m) => !acknowledgedSince(state, m));
+  const kept = localPolicy(client, state).malice;
   const known = new Set(kept.map((m) => m.key));
   const fresh: Omit<MaliceMark, 'since'>[] = [];
   for (const m of marks) {
@@ -192,21 +206,12 @@ export function rememberMalice(
     known.add(m.key);
     fresh.push(m);
   }
-  if (fresh.length === 0 && kept.length === p.malice.length) return;
+  if (fresh.length === 0) return;
   const now = client.now();
   saveLocal(client, state, {
-    ...p,
+    ...localPolicy(client, state),
     malice: [...kept, ...fresh.map((m) => ({ ...m, since: now }))].slice(-MAX_MALICE),
   });
-}
-
-/** An omission mark (`omission:MESSAGE,OMITTED`) whose author has since acknowledged OMITTED. */
-function acknowledgedSince(state: GroupState, m: MaliceMark): boolean {
-  if (m.type !== 'omission') return false;
-  const omitted = m.key.split(',')[1];
-  if (omitted === undefined || !/^[0-9a-f]{64}$/.test(omitted)) return false;
-  const id = Buffer.from(omitted, 'hex');
-  return state.dag.has(id) && state.dag.seenBy(id).some((a) => toHex(a) === toHex(m.author));
 }
 
 /** How this client regards one author of a group. */

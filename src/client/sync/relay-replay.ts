@@ -13,7 +13,9 @@
  * Detection happens in sync (a message we already hold arrives again at another index of the same
  * relay); the relay is asked for both inclusion proofs on the same connection, after the page, and
  * everything is stored as evidence. The same message at indices of two DIFFERENT relays is normal
- * (a group on several relays), and the same index twice (a rewound cursor) is harmless.
+ * (a group on several relays), and the same index twice (a rewound cursor) is harmless. So is one
+ * message in two different envelopes, each logged where it was served: any key holder can seal a
+ * message again (docs/THREAT-MODEL.md §1.1); the proofs show it, and the record is dropped.
  */
 import { CodecError, VerifyError } from '../../errors.ts';
 import type { VerifiedMessage } from '../../group/message.ts';
@@ -119,10 +121,33 @@ export async function proveReplays(client: ClientContext, conn: RelayClient): Pr
       first: await prove(r.firstIndex),
       served: await prove(r.servedIndex),
     };
+    if (resealed(done)) {
+      // Two different envelopes carrying one message, each logged where it was served: a key
+      // holder sealed the message twice (only a key holder can seal), the relay stored both as
+      // an honest relay does. Nothing against the relay; the message is shown once, and a false
+      // tag, if any, was reported when the envelope was opened (relay-sync.ts).
+      client.store.delete(replayKind.kind, `${r.relay} ${r.servedIndex}`);
+      continue;
+    }
     writeRecord(client.store, replayKind, `${r.relay} ${r.servedIndex}`, done);
     n++;
   }
   return n;
+}
+
+/**
+ * Whether the relay's own proofs show a re-sealed message rather than a replay: the log holds two
+ * different leaves at the two indices, and the envelope served at the second is the one logged
+ * there. A relay cannot make a second envelope of a message (that takes the group key), so this is
+ * never the relay's doing; a replay of the same envelope has one leaf at both indices.
+ */
+function resealed(r: ReplayRecord): boolean {
+  return (
+    r.first !== null &&
+    r.served !== null &&
+    r.first.leafHash !== r.served.leafHash &&
+    r.servedLeaf === r.served.leafHash
+  );
 }
 
 /** The bundle item for a replay (see {@link verifyReplayItem}). */

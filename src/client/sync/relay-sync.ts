@@ -758,15 +758,11 @@ export class RelaySync {
       this.#anomaly(state, { type: 'bad-envelope', relay: url, index, detail });
       return null;
     }
+    // No culprit is recorded: the envelope authenticated, so a key holder sealed it, but any key
+    // holder can seal a message someone else signed under another tag (docs/THREAT-MODEL.md §1.1).
     const mismatch = tagMismatch(expected, msg);
     if (mismatch !== null)
-      this.#anomaly(state, {
-        type: 'tag-mismatch',
-        relay: url,
-        index,
-        author: toHex(msg.author),
-        detail: mismatch,
-      });
+      this.#anomaly(state, { type: 'tag-mismatch', relay: url, index, detail: mismatch });
     // An intro nonce stays expected until its invite expires (Client #liveIntros): someone else
     // may join with the same invite, so a joiner's first envelope consumes nothing.
     // An anchor's position was asked for the hole check only; what it says about delays and
