@@ -2,7 +2,9 @@
  * The client's copy of a relay's tree (src/client/sync/log-mirror.ts) in a real profile store:
  * roots and consistency proofs agree with the log's reference tree (src/log/tree.ts over every
  * node in memory) at every size, across chunk boundaries, after a reopen and after truncation;
- * and resume positions are rounded as docs/THREAT-MODEL.md §2 states.
+ * a copy stopped at an entry served without its body grows again once that entry comes with it,
+ * one stopped after a contradiction never does, and states stored before the stop had a reason
+ * are read; resume positions are rounded as docs/THREAT-MODEL.md §2 states.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ProfileStore } from '../../src/client/store/profile-store.ts';
+import { MIRROR_KIND, mirrorStateKind } from '../../src/client/store/record-kinds.ts';
 import { LogMirror, resumeStart } from '../../src/client/sync/log-mirror.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { leafHash, type TreeSize } from '../../src/log/hash.ts';
@@ -21,6 +24,7 @@ import {
   InMemoryNodeStore,
   rootAt,
 } from '../../src/log/tree.ts';
+import type { CborValue } from '../../src/wire/cbor.ts';
 
 process.env.CWTCH_GROUPS_KDF = 'test';
 const PASS = 'log mirror test passphrase';
@@ -78,11 +82,125 @@ test('roots and proofs match the reference tree across chunks, a reopen and a tr
   for (const a of [1, 1024, 1100, 1101, 1999, 2000])
     assert.deepEqual(mirror.rootAt(store, a), rootAt(second, a as TreeSize), `root at ${a} after truncation`);
 
-  // A pruned entry stops the copy; nothing is appended after it.
+  store.close();
+});
+
+/** A profile with a copy of `n` random leaves, saved; the leaves are returned. */
+async function copyOf(t: { after: (fn: () => void) => void }, n: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'cwtch-mirror-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const leaves = Array.from({ length: n }, () => leafHash(randomBytes(64)));
+  const store = await ProfileStore.create(dir, PASS);
+  const mirror = LogMirror.load(store, URL);
+  for (const l of leaves) mirror.append(store, l);
+  store.transaction(() => mirror.save(store));
+  return { dir, leaves, store };
+}
+
+function copyStore(dir: string): Promise<ProfileStore> {
+  return ProfileStore.open(dir, PASS);
+}
+
+function referenceRoot(leaves: readonly Uint8Array[]): Uint8Array {
+  const reference = new InMemoryNodeStore();
+  reference.put(appendLeaves(emptyFrontier(), leaves).newNodes);
+  return rootAt(reference, leaves.length as TreeSize);
+}
+
+test('an entry served without its body stops the copy until that entry comes with it, across reopens', async (t) => {
+  const { dir, leaves, store: first } = await copyOf(t, 300);
+  first.close();
+  let store = await copyStore(dir);
+  let mirror = LogMirror.load(store, URL);
+  // Withheld (or pruned): the copy waits at 300, and the entries after it are not taken.
   mirror.append(store, null);
-  mirror.append(store, other[0]!);
-  assert.equal(mirror.size, 2000);
   assert.equal(mirror.stopped, true);
+  assert.equal(mirror.stop, 'missing-entry');
+  mirror.append(store, null);
+  assert.equal(mirror.size, 300);
+  store.transaction(() => mirror.save(store));
+  store.close();
+
+  store = await copyStore(dir);
+  mirror = LogMirror.load(store, URL);
+  assert.equal(mirror.stop, 'missing-entry', 'the reason survives a reopen');
+  // Another entry served with its body (the hole re-ask of a later one) does not move it.
+  assert.equal(mirror.entryServed(301), false);
+  assert.equal(mirror.stopped, true);
+  // The entry it waits for, served with its body: the copy may grow, and the next page appends it.
+  assert.equal(mirror.entryServed(300), true);
+  assert.equal(mirror.stopped, false);
+  store.transaction(() => mirror.save(store));
+  store.close();
+
+  store = await copyStore(dir);
+  mirror = LogMirror.load(store, URL);
+  assert.equal(mirror.stop, 'none', 'growing again survives a reopen');
+  const more = Array.from({ length: 20 }, () => leafHash(randomBytes(64)));
+  for (const l of more) mirror.append(store, l);
+  assert.equal(mirror.size, 320);
+  assert.deepEqual(mirror.rootAt(store, 320), referenceRoot([...leaves, ...more]));
+
+  // Re-downloaded with its body (a page that starts below it): appended at once.
+  mirror.append(store, null);
+  assert.equal(mirror.stop, 'missing-entry');
+  const late = leafHash(randomBytes(64));
+  mirror.append(store, late);
+  assert.equal(mirror.stopped, false);
+  assert.equal(mirror.size, 321);
+  assert.deepEqual(mirror.rootAt(store, 321), referenceRoot([...leaves, ...more, late]));
+  store.close();
+});
+
+test('a copy stopped after a contradiction stays stopped: no entry served, appended or cut back restarts it', async (t) => {
+  const { dir, leaves, store: first } = await copyOf(t, 300);
+  first.close();
+  let store = await copyStore(dir);
+  let mirror = LogMirror.load(store, URL);
+  mirror.truncate(store, 200);
+  mirror.stopForGood();
+  store.transaction(() => mirror.save(store));
+  store.close();
+  store = await copyStore(dir);
+  mirror = LogMirror.load(store, URL);
+  assert.equal(mirror.stop, 'contradiction');
+  assert.equal(mirror.entryServed(200), false);
+  mirror.append(store, leaves[200]!);
+  mirror.truncate(store, 100);
+  mirror.append(store, leaves[100]!);
+  assert.equal(mirror.size, 100);
+  assert.equal(mirror.stop, 'contradiction');
+  assert.deepEqual(mirror.rootAt(store, 100), referenceRoot(leaves.slice(0, 100)));
+  store.close();
+});
+
+test('a state stored before the stop had a reason (gap) is read: gap as an entry the copy waits for', async (t) => {
+  const { dir, leaves, store: first } = await copyOf(t, 40);
+  first.close();
+  let store = await copyStore(dir);
+  const key = `state ${URL}`;
+  const current = store.get(MIRROR_KIND, key) as Map<string, CborValue>;
+  assert.equal(current.get('stop'), 'none');
+  const legacy = (gap: boolean) =>
+    new Map<string, CborValue>([...current].map(([k, v]) => (k === 'stop' ? ['gap', gap] : [k, v])));
+  store.transaction(() => store.put(MIRROR_KIND, key, legacy(false)));
+  assert.equal(LogMirror.load(store, URL).stop, 'none');
+  store.transaction(() => store.put(MIRROR_KIND, key, legacy(true)));
+  store.close();
+  store = await copyStore(dir);
+  const mirror = LogMirror.load(store, URL);
+  assert.equal(mirror.size, 40);
+  assert.equal(mirror.stop, 'missing-entry');
+  assert.equal(mirror.entryServed(40), true);
+  const next = leafHash(randomBytes(64));
+  mirror.append(store, next);
+  assert.deepEqual(mirror.rootAt(store, 41), referenceRoot([...leaves, next]));
+  // Both fields, or an unknown reason, are refused.
+  const both = new Map([...legacy(true), ['stop', 'none']]);
+  assert.throws(() => mirrorStateKind.decode(both), { name: 'CodecError' });
+  assert.throws(() => mirrorStateKind.decode(new Map([...current, ['stop', 'paused']])), {
+    name: 'CodecError',
+  });
   store.close();
 });
 

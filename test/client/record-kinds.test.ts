@@ -239,6 +239,17 @@ test('every registered codec round-trips its sample', () => {
     ['relayAttempt', { atMs: 1700000000000, reason: null }],
     ['left', { leftMs: 1700000000000 }],
     ['retention', { disappearAfterMs: 7 * 86_400_000, setMs: 1700000000000 }],
+    [
+      'mirrorState',
+      {
+        size: 3,
+        stop: 'none',
+        frontier: [new Uint8Array(32).fill(1), new Uint8Array(32).fill(2)],
+        summit: [],
+      },
+    ],
+    ['mirrorState', { size: 1, stop: 'missing-entry', frontier: [new Uint8Array(32).fill(3)], summit: [] }],
+    ['mirrorState', { size: 0, stop: 'contradiction', frontier: [], summit: [] }],
   ];
   for (const [name, sample] of samples) {
     const kind = RECORD_KINDS[name] as {

@@ -19,7 +19,14 @@ import {
 import { MAX_NOTE_BYTES } from '../../log/note.ts';
 import { MAX_PROOF_HASHES } from '../../log/proof.ts';
 import type { CborMap, CborValue } from '../../wire/cbor.ts';
-import { expectArray, expectBytes, expectText, expectUint, MapReader } from '../../wire/schema.ts';
+import {
+  expectArray,
+  expectBool,
+  expectBytes,
+  expectText,
+  expectUint,
+  MapReader,
+} from '../../wire/schema.ts';
 import {
   decodeFork,
   decodeGroup,
@@ -635,11 +642,18 @@ export const MIRROR_CHUNK_LEAVES = 2 ** MIRROR_CHUNK_LEVEL;
 /** Most leaves a mirror holds (its summit then stays under half the store's value limit). */
 export const MIRROR_MAX_LEAVES = 2 ** 23;
 
+/**
+ * Why the copy does not grow (docs/THREAT-MODEL.md §2): `missing-entry`, the relay served the entry
+ * at `size` without its envelope (withheld or pruned) and the copy waits for it; `contradiction`,
+ * the relay served entries its checkpoints do not hold and the copy stays where it was cut back.
+ */
+export const MIRROR_STOPS = ['none', 'missing-entry', 'contradiction'] as const;
+export type MirrorStop = (typeof MIRROR_STOPS)[number];
+
 export interface MirrorState {
   /** Leaves [0, size) are held, contiguously. */
   readonly size: number;
-  /** True when the relay served the entry at `size` without its envelope (pruned): the copy stops. */
-  readonly gap: boolean;
+  readonly stop: MirrorStop;
   /** The frontier (compact range) of [0, size), largest subtree first. */
   readonly frontier: readonly Uint8Array[];
   /** Perfect-subtree hashes of level MIRROR_CHUNK_LEVEL + k, concatenated, one byte string per k. */
@@ -652,7 +666,7 @@ export const mirrorStateKind: RecordKind<MirrorState> = {
   encode: (s) =>
     m([
       ['size', s.size],
-      ['gap', s.gap],
+      ['stop', s.stop],
       ['frontier', [...s.frontier]],
       ['summit', [...s.summit]],
     ]),
@@ -661,7 +675,7 @@ export const mirrorStateKind: RecordKind<MirrorState> = {
     const size = r.uint('size', 'size', MIRROR_MAX_LEAVES);
     const out: MirrorState = {
       size,
-      gap: r.bool('gap', 'gap'),
+      stop: decodeMirrorStop(r),
       frontier: r.array('frontier', 'frontier', 64).map((h) => expectBytes(h, 'mirror state.frontier[]', 32)),
       summit: r.array('summit', 'summit', 64).map((h) => {
         const b = expectBytes(h, 'mirror state.summit[]', undefined, MIRROR_MAX_LEAVES / 32);
@@ -679,6 +693,25 @@ export const mirrorStateKind: RecordKind<MirrorState> = {
     return out;
   },
 };
+
+/**
+ * States written before the stop had a reason hold `gap` (true for both reasons). One is read as
+ * `missing-entry`: the copy grows again only when the relay serves the very entry at its end with
+ * its body, every root check applies from there, and a relay that contradicts itself again stops
+ * it for good; read as a contradiction, a profile a relay once withheld from would resume from its
+ * exact cursor forever.
+ */
+function decodeMirrorStop(r: MapReader): MirrorStop {
+  const gap = r.optional('gap', (v) => expectBool(v, 'mirror state.gap'));
+  if (gap !== undefined) {
+    if (r.has('stop')) throw new CodecError('schema-type', 'mirror state: both gap and stop');
+    return gap ? 'missing-entry' : 'none';
+  }
+  const stop = r.text('stop', 'stop', 16);
+  const known = MIRROR_STOPS.find((k) => k === stop);
+  if (known === undefined) throw new CodecError('schema-range', `mirror state.stop: unknown reason ${stop}`);
+  return known;
+}
 
 /** One chunk of leaf hashes: chunk c holds leaves [c·MIRROR_CHUNK_LEAVES, …), concatenated. */
 export const mirrorLeavesKind: RecordKind<Uint8Array> = {

@@ -10,8 +10,11 @@
  * Stored in the sealed profile (record kind `mirror`, docs/profile.md): the leaf hashes in chunks
  * of MIRROR_CHUNK_LEAVES, the frontier, and the perfect subtrees of level ≥ MIRROR_CHUNK_LEVEL
  * (the summit), so a root or proof reads O(log n) nodes and hashes at most one chunk per node.
- * The copy is contiguous from leaf 0: an entry served without its envelope (pruned) stops it
- * (`gap`), and the client then falls back to exact positions (relay-sync.ts).
+ * The copy is contiguous from leaf 0. An entry served without its envelope (withheld or pruned)
+ * stops it there (`missing-entry`) until the relay serves that entry with its body: the copy then
+ * grows again. Entries served that the relay's checkpoints do not hold cut it back and stop it for
+ * good (`contradiction`). While stopped short of the cursor, the client resumes from exact
+ * positions (relay-sync.ts).
  */
 import { InternalError } from '../../errors.ts';
 import { nodeHashUnsafe, type TreeSize } from '../../log/hash.ts';
@@ -27,6 +30,7 @@ import {
   MIRROR_CHUNK_LEAVES,
   MIRROR_CHUNK_LEVEL,
   MIRROR_MAX_LEAVES,
+  type MirrorStop,
   mirrorLeavesKind,
   mirrorStateKind,
   type RecordStore,
@@ -39,7 +43,7 @@ const HASH = 32;
 export class LogMirror {
   readonly url: string;
   #frontier: Frontier;
-  #gap: boolean;
+  #stop: MirrorStop;
   /** summit[k][i]: the perfect subtree of level MIRROR_CHUNK_LEVEL + k at index i. */
   #summit: Uint8Array[][];
   /** Loaded chunks of leaf hashes; the dirty ones are written by save(). */
@@ -47,23 +51,23 @@ export class LogMirror {
   readonly #dirty = new Set<number>();
   #stateDirty = false;
 
-  private constructor(url: string, frontier: Frontier, gap: boolean, summit: Uint8Array[][]) {
+  private constructor(url: string, frontier: Frontier, stop: MirrorStop, summit: Uint8Array[][]) {
     this.url = url;
     this.#frontier = frontier;
-    this.#gap = gap;
+    this.#stop = stop;
     this.#summit = summit;
   }
 
   /** The stored copy of the relay at `url`, or an empty one. */
   static load(store: RecordStore, url: string): LogMirror {
     const s = readRecord(store, mirrorStateKind, `state ${url}`);
-    if (s === undefined) return new LogMirror(url, { size: 0 as TreeSize, hashes: [] }, false, []);
+    if (s === undefined) return new LogMirror(url, { size: 0 as TreeSize, hashes: [] }, 'none', []);
     const summit = s.summit.map((b) => {
       const out: Uint8Array[] = [];
       for (let i = 0; i < b.length; i += HASH) out.push(b.subarray(i, i + HASH));
       return out;
     });
-    return new LogMirror(url, { size: s.size as TreeSize, hashes: [...s.frontier] }, s.gap, summit);
+    return new LogMirror(url, { size: s.size as TreeSize, hashes: [...s.frontier] }, s.stop, summit);
   }
 
   /** Leaves [0, size) are held. */
@@ -71,9 +75,14 @@ export class LogMirror {
     return this.#frontier.size;
   }
 
-  /** The relay served the entry at `size` pruned: the copy cannot grow. */
+  /** The copy cannot grow now: it waits for the entry at `size`, or stays stopped, or is full. */
   get stopped(): boolean {
-    return this.#gap || this.size >= MIRROR_MAX_LEAVES;
+    return this.#stop !== 'none' || this.size >= MIRROR_MAX_LEAVES;
+  }
+
+  /** Why it does not grow (see MirrorStop), `none` when it does. */
+  get stop(): MirrorStop {
+    return this.#stop;
   }
 
   /** The leaf hash of entry `index`, or undefined when not held. */
@@ -82,11 +91,15 @@ export class LogMirror {
     return this.#chunk(store, Math.floor(index / MIRROR_CHUNK_LEAVES))[index % MIRROR_CHUNK_LEAVES];
   }
 
-  /** Append the leaf hash of entry `size` (null: served pruned, the copy stops there). */
+  /**
+   * Append the leaf hash of entry `size` (null: served without its body, the copy waits there).
+   * A copy waiting for that entry takes it when it comes with its body.
+   */
   append(store: RecordStore, leaf: Uint8Array | null): void {
+    if (leaf !== null && this.#stop === 'missing-entry') this.#stop = 'none';
     if (this.stopped) return;
     if (leaf === null) {
-      this.#gap = true;
+      this.#stop = 'missing-entry';
       this.#stateDirty = true;
       return;
     }
@@ -106,9 +119,21 @@ export class LogMirror {
     this.#stateDirty = true;
   }
 
-  /** Stop the copy where it is (the relay served entries its checkpoints do not hold). */
-  stop(): void {
-    this.#gap = true;
+  /**
+   * The relay served the entry at `index` with its body outside a page of the copy (a withheld
+   * entry asked again): when the copy waits for that very entry it may grow again, and the next
+   * catch-up, resuming below `size`, appends it with every check of a page. True when it did.
+   */
+  entryServed(index: number): boolean {
+    if (this.#stop !== 'missing-entry' || index !== this.size) return false;
+    this.#stop = 'none';
+    this.#stateDirty = true;
+    return true;
+  }
+
+  /** Stop the copy where it is for good (the relay served entries its checkpoints do not hold). */
+  stopForGood(): void {
+    this.#stop = 'contradiction';
     this.#stateDirty = true;
   }
 
@@ -140,7 +165,8 @@ export class LogMirror {
       level.slice(0, Math.floor(size / 2 ** (MIRROR_CHUNK_LEVEL + k))),
     );
     this.#frontier = frontier;
-    this.#gap = false;
+    // The entry the copy waited for is no longer at its end; a contradiction stays.
+    if (this.#stop === 'missing-entry') this.#stop = 'none';
     this.#stateDirty = true;
   }
 
@@ -153,7 +179,7 @@ export class LogMirror {
     if (this.#stateDirty || this.#dirty.size > 0) {
       writeRecord(store, mirrorStateKind, `state ${this.url}`, {
         size: this.size,
-        gap: this.#gap,
+        stop: this.#stop,
         frontier: this.#frontier.hashes,
         summit: this.#summit.map((level) => Buffer.concat(level)),
       });

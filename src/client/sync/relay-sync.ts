@@ -954,7 +954,7 @@ export class RelaySync {
     const fail = async (): Promise<void> => {
       stopped = true;
       mirror.truncate(store, Math.min(ctx.fetchedFrom, startSize));
-      mirror.stop();
+      mirror.stopForGood();
       store.transaction(() => mirror.save(store));
       if (ctx.startNote !== null) await this.#exactConsistency(conn, rec, ctx.startNote, note, cp);
     };
