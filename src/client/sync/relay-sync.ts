@@ -305,8 +305,10 @@ export class RelaySync {
   /**
    * Where a connection resumes: the cursor rounded down (resumeStart), sending the same rounded
    * number as its verified size, when the local copy of the tree reaches it (its root there is
-   * known, so the relay's proof from it can be checked); otherwise, when the copy stopped at a
-   * pruned entry before the cursor, the exact cursor and verified size.
+   * known, so the relay's proof from it can be checked); otherwise, when the copy stopped before
+   * the cursor (at an entry served without its body, or for good), the exact cursor and verified
+   * size. A copy behind the cursor that may grow (the entry it waited for was served since) resumes
+   * from its own size rounded down, and the catch-up fetches again up to the cursor once.
    */
   #resumePosition(rec: RelayRecord): { from: number; verifiedSize: number } {
     const mirror = this.#mirror(rec.url);
@@ -603,10 +605,15 @@ export class RelaySync {
     }
     const accepted: { state: GroupState; msg: VerifiedMessage }[] = [];
     const gossip: { state: GroupState; msg: VerifiedMessage }[] = [];
+    // The local copy of the tree may have stopped at the first of them: it grows again from the
+    // catch-up that follows, which resumes below it (#resumePosition) and checks it as any page.
+    const mirror = this.#mirror(rec.url);
+    const regrow = filled.some((f) => mirror.entryServed(f.index));
     client.store.transaction(() => {
       this.#processEntries(rec.url, filled, counts, accepted, gossip);
       const done = new Set([...filled.map((f) => f.index), ...forget]);
       client.saveRelay({ ...this.#relay(rec.url), holes: holes.filter((h) => !done.has(h)) });
+      if (regrow) mirror.save(client.store);
     });
     for (const a of accepted) this.#opts.onMessage?.(a.state, a.msg);
     for (const g of gossip) this.#checkGossip(g.state, g.msg);
