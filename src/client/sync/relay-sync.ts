@@ -439,8 +439,10 @@ export class RelaySync {
     // leaf we held there was processed before. Any other is recognised as usual, so a relay that
     // reorders a page cannot hide a new entry among them (nor make an old one look replayed).
     const copy = this.#mirror(rec.url);
+    // Entries below this index were served with their bodies before: the copy holds their leaves.
+    const heldUpTo = Math.min(rec.cursor, copy.size);
     const held = new Set<string>();
-    for (let i = first; i < Math.min(rec.cursor, copy.size, first + entries.length); i++)
+    for (let i = first; i < Math.min(heldUpTo, first + entries.length); i++)
       held.add(toHex(copy.leaf(client.store, i)!));
     const leaves = entries.map((e) =>
       e.envelope === null || held.size === 0 ? '' : toHex(leafHash(e.envelope)),
@@ -462,9 +464,10 @@ export class RelaySync {
     }
     const accepted: { state: GroupState; msg: VerifiedMessage }[] = [];
     // Holes are judged over the whole answer: an entry fetched again below the cursor with its
-    // body proves, like the anchor, that no later entry of the answer was pruned. Only entries
-    // from the cursor on can become holes: those below it were judged when first served.
-    const withheld = holesOf(rec, first, entries, anchor);
+    // body proves, like the anchor, that no later entry of the answer was pruned. Entries from the
+    // cursor on can become holes, and below it those the copy holds (served with their bodies
+    // before): a relay that reorders the entries fetched again cannot hide a withheld new one there.
+    const withheld = holesOf(rec, first, entries, anchor, heldUpTo);
     const skip = Math.max(0, Math.min(entries.length, rec.cursor - first));
     const cursor = Math.max(rec.cursor, first + entries.length);
     const next: RelayRecord = { ...rec, cursor, verifiedNote, verifiedSize, ...withheld };
@@ -1272,13 +1275,15 @@ function holesOf(
   first: number,
   entries: readonly WireEntry[],
   anchor: WireEntry | null,
+  heldUpTo: number,
 ): { holes?: readonly number[] } {
   const holes = [...(rec.holes ?? [])];
   const known = new Set(holes);
   let body = (anchor?.envelope ?? null) !== null;
   entries.forEach((e, k) => {
     if (e.envelope !== null) body = true;
-    else if (body && first + k >= rec.cursor && !known.has(first + k)) holes.push(first + k);
+    else if (body && (first + k >= rec.cursor || first + k < heldUpTo) && !known.has(first + k))
+      holes.push(first + k);
   });
   return holes.length === 0 ? {} : { holes: holes.slice(0, MAX_HOLES) };
 }
