@@ -1268,7 +1268,9 @@ function inPostingOrder(client: ClientContext, posts: readonly PostRecord[]): Po
 /**
  * The relay record's withheld indices after a page (`anchor`: the entry just before `first` in the
  * same answer, or null; entries below the cursor, fetched again, anchor the answer too). Retention removes only a prefix of the log (src/relay/retention.ts): an
- * entry served without a body after an entry served with one, in one answer, was withheld.
+ * entry served without a body after an entry served with one, in one answer, was withheld. Judged
+ * from the cursor on, and below `heldUpTo` (entries the local copy holds: served with their bodies
+ * before); the rest below the cursor were judged when first served.
  */
 function holesOf(
   rec: RelayRecord,
