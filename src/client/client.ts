@@ -697,7 +697,13 @@ export class Client implements ClientContext {
         const cp = verifyCheckpoint(rec.verifiedNote, rec.origin, rec.signingKey);
         const sig = parseNote(rec.verifiedNote).signatures[0];
         if (sig === undefined) continue;
-        return { origin: cp.origin, size: cp.size, rootHash: cp.rootHash, signature: sig.signature };
+        return {
+          origin: cp.origin,
+          size: cp.size,
+          rootHash: cp.rootHash,
+          signature: sig.signature,
+          ...(cp.timeMs === null ? {} : { timeMs: cp.timeMs }),
+        };
       }
     }
     return null;

@@ -12,6 +12,7 @@ import {
   decodeFrame,
   encodeFrame,
   MAX_RELAY_FRAME_BYTES,
+  PROOF_RECEIPT_VERSION,
   PROTOCOL_VERSION,
   type RelayFrame,
   type TokenPolicy,
@@ -30,7 +31,7 @@ export interface RelayClientOptions {
   readonly requestTimeoutMs?: number;
   /** Custom agent (Tor SOCKS) for the WebSocket. */
   readonly agent?: import('node:http').Agent;
-  /** Protocol versions offered at hello (default [PROTOCOL_VERSION]). */
+  /** Protocol versions offered at hello (default [PROOF_RECEIPT_VERSION, PROTOCOL_VERSION]). */
   readonly versions?: readonly number[];
 }
 
@@ -119,7 +120,8 @@ export class RelayClient {
         `${opts.url} is an onion address: connect through tor (--tor-socks HOST:PORT)`,
       );
     }
-    const offeredVersions = opts.versions ?? [PROTOCOL_VERSION];
+    // Version 2 first: receipts that are proofs (docs/PROTOCOL.md §8); a v1 relay still answers.
+    const offeredVersions = opts.versions ?? [PROOF_RECEIPT_VERSION, PROTOCOL_VERSION];
     const ws = new WebSocket(opts.url, {
       maxPayload: MAX_RELAY_FRAME_BYTES,
       perMessageDeflate: false,
