@@ -80,7 +80,7 @@ import {
 } from './store/records.ts';
 import { epochWindow, erasableBefore } from './sync/epochs.ts';
 import { Recognizer } from './sync/recognizer.ts';
-import { RelayClient } from './sync/relay-client.ts';
+import { PROFILE_VERSIONS, RelayClient } from './sync/relay-client.ts';
 
 /**
  * How long after its announcement an intro nonce stays expected: an honest joiner refuses an
@@ -151,7 +151,9 @@ export class Client implements ClientContext {
     this.now = opts.now ?? Date.now;
     const connect = opts.connect;
     this.connectRelay =
-      connect === undefined ? (url) => RelayClient.connect({ url }) : (url) => connect(url, this.address);
+      connect === undefined
+        ? (url) => RelayClient.connect({ url, versions: PROFILE_VERSIONS })
+        : (url) => connect(url, this.address);
     for (const r of store.list(KIND.group)) {
       const record = decodeGroup(r.value);
       const left = readRecord(store, leftKind, record.id);

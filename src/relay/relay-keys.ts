@@ -129,7 +129,10 @@ export async function openRelayKeys(file: Uint8Array, passphrase: string): Promi
 export interface RelayBundleOptions {
   /** Anti-spam tokens required: the bundle then carries the token key; without, it has none. */
   readonly tokens: boolean;
-  /** The freshness promise the bundle states (docs/log.md §7); DEFAULT_MAX_CHECKPOINT_AGE_MS. */
+  /**
+   * The freshness promise the bundle states (docs/log.md §7); none when absent. The `relay`
+   * command states DEFAULT_MAX_CHECKPOINT_AGE_MS unless told otherwise.
+   */
   readonly maxCheckpointAgeMs?: number;
 }
 
@@ -162,6 +165,6 @@ export function relayKeyBundle(keys: RelayKeys, options: RelayBundleOptions): Si
     logOrigin: keys.origin,
     createdAtMs: keys.createdAtMs,
     envelopeSize: ENVELOPE_BYTES,
-    maxCheckpointAgeMs: options.maxCheckpointAgeMs ?? DEFAULT_MAX_CHECKPOINT_AGE_MS,
+    maxCheckpointAgeMs: options.maxCheckpointAgeMs ?? null,
   });
 }

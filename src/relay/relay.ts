@@ -36,7 +36,11 @@ export interface RelayOptions {
   readonly limits?: Partial<RelayLimits>;
   readonly retention?: RetentionPolicy;
   readonly logger: Logger;
-  /** The freshness promise stated in the key bundle (relay-keys.ts DEFAULT_MAX_CHECKPOINT_AGE_MS). */
+  /**
+   * The freshness promise stated in the key bundle (docs/log.md §7): the relay then re-signs its
+   * idle head at half this age. None when absent (the `relay` command states
+   * DEFAULT_MAX_CHECKPOINT_AGE_MS by default).
+   */
   readonly maxCheckpointAgeMs?: number;
   /** Sequencer tuning (benchmarks and tests). */
   readonly maxBatch?: number;

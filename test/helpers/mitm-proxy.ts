@@ -162,10 +162,11 @@ export class MitmProxy {
     this.#rules.push({ kind: 'freeze', who, size });
   }
 
-  /** Back to plain pass-through (routes kept). */
+  /** Back to plain pass-through (routes kept; postsTo cleared). */
   clearRules(): void {
     this.#rules = [];
     this.#swallow.clear();
+    this.#postsTo.clear();
   }
 
   /** Envelopes posted by connections with this label, in order. */

@@ -229,7 +229,10 @@ test('a stored v1 receipt (a per-post signed promise) keeps verifying, beside th
   assert.deepEqual(receiptCommitment(stored), { origin: v.origin, index: 3, size: 4, timeMs: v.timeMs });
   // Through the either-version verifier too (what clients call on stored receipts).
   assert.deepEqual(
-    verifyStoredReceipt(stored, publicKey, { origin: v.origin, leafHash: leafHash(Buffer.from(v.envelope, 'hex')) }),
+    verifyStoredReceipt(stored, publicKey, {
+      origin: v.origin,
+      leafHash: leafHash(Buffer.from(v.envelope, 'hex')),
+    }),
     receiptCommitment(stored),
   );
   // One bit flipped in the signature: the old verifier still refuses it.

@@ -60,6 +60,11 @@ export function saveEvidence(client: ClientContext, record: EvidenceRecord): voi
   writeRecord(client.store, evidenceKind, id, record);
 }
 
+/** Forget one stored evidence record (by its id from listEvidence), when a better one replaces it. */
+export function deleteEvidence(client: ClientContext, id: string): void {
+  client.store.delete(evidenceKind.kind, id);
+}
+
 export interface StoredEvidence {
   readonly id: string;
   readonly json: { [k: string]: Json };

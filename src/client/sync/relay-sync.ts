@@ -35,6 +35,7 @@ import { rootFromInclusionProof, verifyConsistency, verifyInclusion } from '../.
 import {
   decodeStoredReceipt,
   MAX_MERGE_DELAY_MS,
+  provesBrokenReceipt,
   type ReceiptCommitment,
   receiptCommitment,
   verifyStoredReceipt,
@@ -43,7 +44,12 @@ import { VerifiedCheckpointCache } from '../../log/tlog-proof.ts';
 import { TokenWallet } from '../../tokens/index.ts';
 import { bytesEqual, toHex } from '../../wire/bytes.ts';
 import { MAX_PAGE_ENTRIES, type WireEntry } from '../../wire/frames.ts';
-import { type EvidenceRecord, saveEvidence } from '../accountability/evidence.ts';
+import {
+  deleteEvidence,
+  type EvidenceRecord,
+  listEvidence,
+  saveEvidence,
+} from '../accountability/evidence.ts';
 import type { ClientContext, GroupState } from '../context.ts';
 import { readRecord, tokensKind, writeRecord } from '../store/record-kinds.ts';
 import { MAX_HOLES, type PostRecord, type RelayRecord } from '../store/records.ts';
@@ -721,7 +727,27 @@ export class RelaySync {
     throw new VerifyError('checkpoint-stale', detail);
   }
 
+  /**
+   * Keep a receipt and the served checkpoint that leaves it out. A frozen relay re-signs its head,
+   * so every sync brings another such checkpoint: one record per receipt is kept, replaced only
+   * by one that proves what the first could only claim (provesBrokenReceipt).
+   */
   #saveFrozenView(rec: RelayRecord, held: HeldReceipt, note: string, detail: string): void {
+    const receiptHex = toHex(held.bytes);
+    const commitment = receiptCommitment(decodeStoredReceipt(held.bytes));
+    const proves = (n: string) => provesBrokenReceipt(commitment, parseCheckpoint(n).checkpoint);
+    const kept = listEvidence(this.#client).filter((e) => {
+      const r = e.json.receipt as { receipt?: unknown; checkpoint?: unknown; servedLeaf?: unknown } | null;
+      return (
+        e.json.kind === 'receipt' &&
+        r?.receipt === receiptHex &&
+        r.servedLeaf === '' &&
+        typeof r.checkpoint === 'string'
+      );
+    });
+    const keptProves = kept.some((e) => proves((e.json.receipt as { checkpoint: string }).checkpoint));
+    if (kept.length > 0 && (keptProves || !proves(note))) return;
+    for (const e of kept) deleteEvidence(this.#client, e.id);
     saveEvidence(this.#client, {
       kind: 'receipt',
       group: this.#groupOfReceipt(rec.url, held.bytes),
