@@ -88,12 +88,20 @@ function intOption(name: string) {
   };
 }
 
-/** --max-checkpoint-age in ms, within what a key bundle may state (src/identity/key-bundle.ts). */
-function checkpointAgeMs(seconds: number): number {
+/**
+ * --max-checkpoint-age in ms, within what a key bundle may state (src/identity/key-bundle.ts);
+ * 0 states none (clients then never refuse its checkpoints as stale).
+ */
+function checkpointAgeMs(seconds: number): number | undefined {
+  if (seconds === 0) return undefined;
   const ms = seconds * 1000;
   if (ms < MIN_CHECKPOINT_AGE_MS || ms > MAX_CHECKPOINT_AGE_MS)
-    throw new UsageError('bad-argument', '--max-checkpoint-age takes 1..86400 seconds');
+    throw new UsageError('bad-argument', '--max-checkpoint-age takes 1..86400 seconds, or 0 for none');
   return ms;
+}
+
+function optionalAge(ms: number | undefined): { maxCheckpointAgeMs?: number } {
+  return ms === undefined ? {} : { maxCheckpointAgeMs: ms };
 }
 
 function describeBundle(signed: SignedKeyBundle) {
@@ -192,7 +200,7 @@ export function registerRelayCommands(program: Command): void {
     )
     .option(
       '--max-checkpoint-age <seconds>',
-      'freshness promise stated in the key bundle: every checkpoint served is signed at most this long before (1..86400)',
+      'freshness promise stated in the key bundle: every checkpoint served is signed at most this long before (1..86400; 0: none)',
       intOption('--max-checkpoint-age'),
       DEFAULT_MAX_CHECKPOINT_AGE_MS / 1000,
     )
@@ -268,7 +276,7 @@ export function registerRelayCommands(program: Command): void {
       host,
       port,
       tokens: { enabled: opts.tokens, difficulty: opts.powDifficulty },
-      maxCheckpointAgeMs: checkpointAgeMs(opts.maxCheckpointAge),
+      ...optionalAge(checkpointAgeMs(opts.maxCheckpointAge)),
       logger,
       limits,
       ...(typeof opts.maxBatch === 'number' ? { maxBatch: opts.maxBatch } : {}),
@@ -427,7 +435,7 @@ export function registerRelayCommands(program: Command): void {
         const flags = relay.opts<{ tokens: boolean; maxCheckpointAge: number }>();
         signed = relayKeyBundle(keys, {
           tokens: flags.tokens,
-          maxCheckpointAgeMs: checkpointAgeMs(flags.maxCheckpointAge),
+          ...optionalAge(checkpointAgeMs(flags.maxCheckpointAge)),
         });
       }
       const d = describeBundle(signed);

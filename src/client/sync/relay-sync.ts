@@ -704,7 +704,8 @@ export class RelaySync {
   /**
    * The relay's freshness promise (docs/log.md §7, "Freshness"): its key bundle states a maximum
    * checkpoint age and it re-signs its head while idle, so a served checkpoint signed longer ago
-   * than that (in our clock through the measured offset) is a replayed old view. It is refused at
+   * than that (in our clock through the offset measured from our receipts; not judged before we
+   * hold one) is a replayed old view. It is refused at
    * once — by the relay or by someone on the path, nobody can tell: a claim naming the relay as
    * the suspect. When we hold a receipt beyond it, that receipt and the stale checkpoint are kept
    * as the frozen-view evidence #checkNotFrozen keeps (a claim: the checkpoint is older than the
@@ -715,7 +716,10 @@ export class RelaySync {
     const maxAgeMs = conn.bundle.bundle.maxCheckpointAgeMs;
     if (maxAgeMs === null) return;
     const client = this.#client;
-    const offset = relayClockOffset(client, rec.url) ?? 0;
+    // Judged only through an offset measured from our own receipts (delay.ts), which no replay can
+    // produce: a member whose own clock is wrong must not call an honest relay's checkpoint stale.
+    const offset = relayClockOffset(client, rec.url);
+    if (offset === null) return;
     // A relay that states an age and serves a checkpoint without a signed time broke it as well.
     const ageMs = cp.timeMs === null ? Number.POSITIVE_INFINITY : client.now() - (cp.timeMs - offset);
     if (ageMs <= maxAgeMs) return;
