@@ -5,7 +5,7 @@ import { buildAudit } from '../client/accountability/audit.ts';
 import { verifyBundle } from '../client/accountability/evidence.ts';
 import { UsageError } from '../errors.ts';
 import { type GlobalOptions, withClient } from './context.ts';
-import { printJson } from './output.ts';
+import { plural, printJson } from './output.ts';
 import { inlineText } from './terminal-text.ts';
 
 export const EXIT_FINDINGS = 3;
@@ -48,7 +48,7 @@ export function registerAuditCommands(program: Command): void {
           printJson({ group: report.group, clean: report.clean, items: report.items, relays: report.relays });
         else {
           process.stdout.write(
-            `audit of "${inlineText(report.group)}": ${report.clean ? 'no problems found' : `${report.items.length} problem(s)`}\n`,
+            `audit of "${inlineText(report.group)}": ${report.clean ? 'no problems found' : plural(report.items.length, 'problem')}\n`,
           );
           for (const r of report.relays)
             process.stdout.write(`  relay ${inlineText(r.url)}: ${inlineText(r.status)}\n`);

@@ -24,8 +24,8 @@ import { leaveGroup } from '../client/leave.ts';
 import { CwtchError, UsageError } from '../errors.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { toHex } from '../wire/bytes.ts';
-import { plural } from './group-command.ts';
 import { formatMessage, readFormat } from './message-command.ts';
+import { plural } from './output.ts';
 import { formatMarks, lookAlikeMark } from './policy-command.ts';
 import { inlineText, terminalSafe } from './terminal-text.ts';
 

@@ -6,8 +6,8 @@ import { SyncEngine } from '../client/sync/sync.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { toHex } from '../wire/bytes.ts';
 import { type GlobalOptions, withClient } from './context.ts';
-import { plural, syncJoined } from './group-command.ts';
-import { printJson, reportSyncProblems } from './output.ts';
+import { syncJoined } from './group-command.ts';
+import { plural, printJson, reportSyncProblems } from './output.ts';
 import { inlineText } from './terminal-text.ts';
 
 /** Adds the fork commands to the `group` command registered by group-command.ts. */

@@ -11,7 +11,7 @@ import { epochAt } from '../group/epoch.ts';
 import { checkGroupName, decodeInvite } from '../group/invite.ts';
 import { toHex } from '../wire/bytes.ts';
 import { type GlobalOptions, withClient } from './context.ts';
-import { PROGRAM, printJson, reportSyncProblems } from './output.ts';
+import { PROGRAM, plural, printJson, reportSyncProblems } from './output.ts';
 import { formatMarks, lookAlikeMark } from './policy-command.ts';
 import { lastSyncMs, rememberSyncOutcomes, unreadCount } from './read-state.ts';
 import { inlineText } from './terminal-text.ts';
@@ -35,10 +35,6 @@ export async function syncJoined(client: Client, g: GroupState) {
 }
 
 /** `1 member`, `2 members`. */
-export function plural(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
-
 export function registerGroupCommands(program: Command): void {
   const group = program.command('group').description('create, join and inspect groups');
   group

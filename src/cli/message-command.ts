@@ -14,6 +14,7 @@ import { toHex } from '../wire/bytes.ts';
 import { type GlobalOptions, progressReporter, withClient } from './context.ts';
 import {
   PROGRAM,
+  plural,
   printErrorLine,
   printJson,
   printWarning,
@@ -353,7 +354,7 @@ export function registerMessageCommands(program: Command): void {
           );
         if (hidden.blocked + hidden.rateLimited > 0)
           process.stdout.write(
-            `(${hidden.blocked} message(s) of blocked members and ${hidden.rateLimited} over a rate limit hidden)\n`,
+            `(${plural(hidden.blocked, 'message')} of blocked members and ${hidden.rateLimited} over a rate limit hidden)\n`,
           );
       });
     });

@@ -144,3 +144,8 @@ Exit status:
   70  internal error (a bug)
   130 interrupted (Ctrl-C at a passphrase prompt)
 `;
+
+/** "1 message", "2 messages": counts in words, never "message(s)". */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}

@@ -71,7 +71,7 @@ class Terminal {
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     if (this.#discarded > 0) {
       process.stderr.write(
-        `cwtch-groups: warning: ${this.#discarded} character(s) typed before the prompt were discarded\n`,
+        `cwtch-groups: warning: ${this.#discarded === 1 ? '1 character typed before the prompt was' : `${this.#discarded} characters typed before the prompt were`} discarded\n`,
       );
       this.#discarded = 0;
     }

@@ -18,7 +18,7 @@ import { SyncEngine } from '../client/sync/sync.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { toHex } from '../wire/bytes.ts';
 import { type GlobalOptions, withClient } from './context.ts';
-import { PROGRAM, printJson, reportSyncProblems } from './output.ts';
+import { PROGRAM, plural, printJson, reportSyncProblems } from './output.ts';
 import { inlineText } from './terminal-text.ts';
 
 function nameOf(state: GroupState, author: Uint8Array): string {
@@ -50,7 +50,7 @@ export function registerPolicyCommands(program: Command): void {
         if (opts.json) return printJson(out);
         process.stdout.write(
           `${inlineText(out.group)}: policy ${after}${out.changed ? ` (was ${before})` : ''}${
-            after === 'strangers' ? `; ${unverified} unverified member(s)` : ''
+            after === 'strangers' ? `; ${plural(unverified, 'unverified member')}` : ''
           }\n`,
         );
       });
@@ -123,7 +123,7 @@ export function registerPolicyCommands(program: Command): void {
     'hide a member’s messages in a group (locally) and ignore their vouches',
     blockMember,
     (s, a, changed) =>
-      `${changed ? 'blocked' : 'already blocked'} ${nameOf(s, a)} in ${s.record.name}: ${messageCount(s, a)} message(s) hidden`,
+      `${changed ? 'blocked' : 'already blocked'} ${nameOf(s, a)} in ${s.record.name}: ${plural(messageCount(s, a), 'message')} hidden`,
     (s, a) => ({ hiddenMessages: messageCount(s, a), suggestedFork: suggestedFork(s, a) }),
     (s, a) => `to leave them behind for good, fork the group: ${suggestedFork(s, a)}`,
   );

@@ -6,7 +6,12 @@ import { type Command, Option } from 'commander';
 import { pino } from 'pino';
 import { RelayClient } from '../client/sync/relay-client.ts';
 import { UsageError } from '../errors.ts';
-import { keyBundleDigest, type SignedKeyBundle } from '../identity/key-bundle.ts';
+import {
+  keyBundleDigest,
+  MAX_CHECKPOINT_AGE_MS,
+  MIN_CHECKPOINT_AGE_MS,
+  type SignedKeyBundle,
+} from '../identity/key-bundle.ts';
 import { hostOnion, type OnionHost } from '../net/onion-host.ts';
 import type { RelayLimits } from '../relay/limits.ts';
 import { assertPostgresUrl, databaseUrlHasPassword, redactDatabaseUrl } from '../relay/pg-connection.ts';
@@ -14,6 +19,7 @@ import { migrateSqliteToPostgres } from '../relay/pg-migrate.ts';
 import { postgresRelayKeysExist } from '../relay/pg-relay.ts';
 import { RELAY_POW_DEFAULT_BITS, startRelay } from '../relay/relay.ts';
 import {
+  DEFAULT_MAX_CHECKPOINT_AGE_MS,
   loadOrCreateRelayKeys,
   logVerifierKey,
   relayKeyBundle,
@@ -82,6 +88,22 @@ function intOption(name: string) {
   };
 }
 
+/**
+ * --max-checkpoint-age in ms, within what a key bundle may state (src/identity/key-bundle.ts);
+ * 0 states none (clients then never refuse its checkpoints as stale).
+ */
+function checkpointAgeMs(seconds: number): number | undefined {
+  if (seconds === 0) return undefined;
+  const ms = seconds * 1000;
+  if (ms < MIN_CHECKPOINT_AGE_MS || ms > MAX_CHECKPOINT_AGE_MS)
+    throw new UsageError('bad-argument', '--max-checkpoint-age takes 1..86400 seconds, or 0 for none');
+  return ms;
+}
+
+function optionalAge(ms: number | undefined): { maxCheckpointAgeMs?: number } {
+  return ms === undefined ? {} : { maxCheckpointAgeMs: ms };
+}
+
 function describeBundle(signed: SignedKeyBundle) {
   const b = signed.bundle;
   return {
@@ -91,6 +113,7 @@ function describeBundle(signed: SignedKeyBundle) {
     verifierKey: logVerifierKey(signed),
     tokenKey: b.tokenKey === null ? null : toHex(b.tokenKey),
     envelopeSize: b.envelopeSize,
+    maxCheckpointAgeMs: b.maxCheckpointAgeMs,
     createdAt: new Date(b.createdAtMs).toISOString(),
     digest: toHex(keyBundleDigest(signed)),
     bundle: base64UrlEncode(signed.bytes),
@@ -126,6 +149,7 @@ interface RunOptions {
   listen: string;
   tokens: boolean;
   powDifficulty: number;
+  maxCheckpointAge: number;
   retainEntries?: number;
   retainDays?: number;
   maxLogBytes?: number;
@@ -173,6 +197,12 @@ export function registerRelayCommands(program: Command): void {
       '--max-log-bytes <bytes>',
       'disk quota: envelope bodies held (past it, posts get pushback relay-full; default 8 GiB)',
       intOption('--max-log-bytes'),
+    )
+    .option(
+      '--max-checkpoint-age <seconds>',
+      'freshness promise stated in the key bundle: every checkpoint served is signed at most this long before (1..86400; 0: none)',
+      intOption('--max-checkpoint-age'),
+      DEFAULT_MAX_CHECKPOINT_AGE_MS / 1000,
     )
     .option('--log-level <level>', 'pino log level (logs go to stderr, never envelope content)', 'info')
     .option('--tor', 'also publish the relay as a Tor onion service at its own address (starts tor)')
@@ -246,6 +276,7 @@ export function registerRelayCommands(program: Command): void {
       host,
       port,
       tokens: { enabled: opts.tokens, difficulty: opts.powDifficulty },
+      ...optionalAge(checkpointAgeMs(opts.maxCheckpointAge)),
       logger,
       limits,
       ...(typeof opts.maxBatch === 'number' ? { maxBatch: opts.maxBatch } : {}),
@@ -399,8 +430,13 @@ export function registerRelayCommands(program: Command): void {
         if (!relayKeysExist(dataDir)) throw new UsageError('no-relay', `no relay keys in ${dataDir}`);
         const passphrase = await obtainPassphrase(RELAY_PASSPHRASE_ENV, 'relay keys');
         const { keys } = await loadOrCreateRelayKeys(dataDir, passphrase);
-        // The bundle depends on --no-tokens as the running relay's does: pass the same flag.
-        signed = relayKeyBundle(keys, { tokens: relay.opts<{ tokens: boolean }>().tokens });
+        // The bundle depends on --no-tokens and --max-checkpoint-age as the running relay's does:
+        // pass the same flags.
+        const flags = relay.opts<{ tokens: boolean; maxCheckpointAge: number }>();
+        signed = relayKeyBundle(keys, {
+          tokens: flags.tokens,
+          ...optionalAge(checkpointAgeMs(flags.maxCheckpointAge)),
+        });
       }
       const d = describeBundle(signed);
       if (opts.json) return printJson(d);
@@ -412,6 +448,7 @@ export function registerRelayCommands(program: Command): void {
           `verifier key ${d.verifierKey}`,
           `token key    ${d.tokenKey ?? 'none (tokens off)'}`,
           `envelope     ${d.envelopeSize} bytes`,
+          `max checkpoint age ${d.maxCheckpointAgeMs === null ? 'not stated' : `${d.maxCheckpointAgeMs / 1000} s`}`,
           `created      ${d.createdAt}`,
           `digest       ${d.digest}`,
           `bundle       ${d.bundle}`,

@@ -3,7 +3,7 @@
  * connection of a command through that tor's SOCKS port, each (profile, relay) pair on its own
  * circuits; `--tor-control HOST:PORT` lets `relay --tor` use a running tor.
  */
-import { RelayClient } from '../client/sync/relay-client.ts';
+import { PROFILE_VERSIONS, RelayClient } from '../client/sync/relay-client.ts';
 import { isolationUsername, SocksAgent } from '../net/socks-agent.ts';
 import { parseHostPort } from '../net/tor-process.ts';
 
@@ -41,5 +41,6 @@ export function torConnector(
       url,
       agent: new SocksAgent(socks, isolationUsername(profileAddress, url)),
       connectTimeoutMs: TOR_CONNECT_TIMEOUT_MS,
+      versions: PROFILE_VERSIONS,
     });
 }

@@ -81,7 +81,7 @@ import {
 } from './store/records.ts';
 import { epochWindow, erasableBefore } from './sync/epochs.ts';
 import { Recognizer } from './sync/recognizer.ts';
-import { RelayClient } from './sync/relay-client.ts';
+import { PROFILE_VERSIONS, RelayClient } from './sync/relay-client.ts';
 
 /**
  * How long after its announcement an intro nonce stays expected: an honest joiner refuses an
@@ -154,7 +154,9 @@ export class Client implements ClientContext {
     this.now = opts.now ?? Date.now;
     const connect = opts.connect;
     this.connectRelay =
-      connect === undefined ? (url) => RelayClient.connect({ url }) : (url) => connect(url, this.address);
+      connect === undefined
+        ? (url) => RelayClient.connect({ url, versions: PROFILE_VERSIONS })
+        : (url) => connect(url, this.address);
     for (const r of store.list(KIND.group)) {
       const record = decodeGroup(r.value);
       const left = readRecord(store, leftKind, record.id);
@@ -709,7 +711,13 @@ export class Client implements ClientContext {
         const cp = verifyCheckpoint(rec.verifiedNote, rec.origin, rec.signingKey);
         const sig = parseNote(rec.verifiedNote).signatures[0];
         if (sig === undefined) continue;
-        return { origin: cp.origin, size: cp.size, rootHash: cp.rootHash, signature: sig.signature };
+        return {
+          origin: cp.origin,
+          size: cp.size,
+          rootHash: cp.rootHash,
+          signature: sig.signature,
+          ...(cp.timeMs === null ? {} : { timeMs: cp.timeMs }),
+        };
       }
     }
     return null;

@@ -67,6 +67,15 @@ export interface PruneResult {
   readonly envelopesKept: number;
 }
 
+/** A pass's result, and what schedules the next pass (expireMessages). */
+interface PassResult extends PruneResult {
+  /**
+   * The earliest local receive time among the group's messages this pass left whole although
+   * pruning could take them (they were too young), or null when there is none.
+   */
+  readonly youngestKeptFromMs: number | null;
+}
+
 /** True for a message whose body this profile pruned (it has no signed form left). */
 export function isPruned(m: VerifiedMessage): boolean {
   return m.signed.length === 0;
@@ -149,11 +158,17 @@ function checkDisappear(ms: number): number {
  * (one transaction) and in memory; then checkpoint the WAL so the old sealed rows leave the files.
  */
 export function pruneGroup(ctx: RetentionContext, state: GroupState, beforeMs: number): PruneResult {
+  const { pruned, prunedTotal, envelopesKept } = prunePass(ctx, state, beforeMs);
+  return { pruned, prunedTotal, envelopesKept };
+}
+
+function prunePass(ctx: RetentionContext, state: GroupState, beforeMs: number): PassResult {
   const now = ctx.now();
   const store = ctx.store;
   let pruned = 0;
   let prunedTotal = 0;
   let envelopesKept = 0;
+  let youngestKeptFromMs: number | null = null;
   const replaced: VerifiedMessage[] = [];
   const ids = idsBySigned(state);
   const me = ctx.identity.keyPair.publicKey;
@@ -169,10 +184,13 @@ export function pruneGroup(ctx: RetentionContext, state: GroupState, beforeMs: n
           if (bytesEqual(s.pruned.author, me) && !stripEnvelope(store, s.pruned.id)) envelopesKept++;
           continue;
         }
-        if (!(s.receivedMs < beforeMs)) continue;
         const id = ids.get(Buffer.from(s.signed).toString('base64'));
         const m = id === undefined ? undefined : state.dag.get(id);
         if (m === undefined || !isPrunable(m)) continue;
+        if (!(s.receivedMs < beforeMs)) {
+          youngestKeptFromMs = Math.min(youngestKeptFromMs ?? s.receivedMs, s.receivedMs);
+          continue;
+        }
         const p = pruneOf(m, now);
         store.replaceAppended(
           state.record.id,
@@ -190,7 +208,7 @@ export function pruneGroup(ctx: RetentionContext, state: GroupState, beforeMs: n
   for (const m of replaced) state.dag.replace(m);
   // Page images of the replaced rows: out of the WAL now (best effort, see ProfileStore.compact).
   if (pruned > 0) store.compact();
-  return { pruned, prunedTotal, envelopesKept };
+  return { pruned, prunedTotal, envelopesKept, youngestKeptFromMs };
 }
 
 /**
@@ -207,13 +225,54 @@ function stripEnvelope(store: ProfileStore, id: Uint8Array): boolean {
   return true;
 }
 
-/** Apply every group's disappearing-messages setting now; returns the bodies pruned. */
+/**
+ * How often a pass runs again while one of our pruned posts still waits for a relay's receipt
+ * (its envelope goes once receipted): the relay may stay away for days, and a pass reads the
+ * whole group, so not on every 10 s tick of the app.
+ */
+export const ENVELOPE_RECHECK_MS = 60_000;
+
+/**
+ * When each group's next pass has work, per setting (in memory: a fresh process passes once on
+ * open). A pass reads and opens every stored message of the group, so the app's 10 s tick
+ * (src/app/session.ts) would otherwise cost O(history) every time with nothing to do.
+ */
+const nextPass = new WeakMap<GroupState, { readonly afterMs: number; readonly dueMs: number }>();
+
+/**
+ * When the next pass over a group has something to prune: the earliest message left whole
+ * becomes due `afterMs` after it arrived, and any message arriving after this pass (received at
+ * or after `passMs`) at the earliest `afterMs` after the pass. While a pruned post of ours still
+ * waits for its receipt, again after ENVELOPE_RECHECK_MS at the latest.
+ */
+export function nextPassDue(
+  result: Pick<PassResult, 'envelopesKept' | 'youngestKeptFromMs'>,
+  passMs: number,
+  afterMs: number,
+): number {
+  // Pruned once strictly older than the setting (pruneGroup: received before now − afterMs).
+  const due = Math.min(result.youngestKeptFromMs ?? passMs, passMs) + afterMs + 1;
+  return result.envelopesKept > 0 ? Math.min(due, passMs + ENVELOPE_RECHECK_MS) : due;
+}
+
+/**
+ * Apply every group's disappearing-messages setting now; returns the bodies pruned. A group is
+ * read only when its next pass is due (nextPassDue), or its setting changed since the last pass.
+ */
 export function expireMessages(ctx: RetentionContext): number {
   let pruned = 0;
   for (const state of ctx.groups.values()) {
     const setting = disappearSetting(ctx.store, state);
     if (setting === null) continue;
-    pruned += pruneGroup(ctx, state, ctx.now() - setting.disappearAfterMs).pruned;
+    const now = ctx.now();
+    const last = nextPass.get(state);
+    if (last !== undefined && last.afterMs === setting.disappearAfterMs && now < last.dueMs) continue;
+    const result = prunePass(ctx, state, now - setting.disappearAfterMs);
+    nextPass.set(state, {
+      afterMs: setting.disappearAfterMs,
+      dueMs: nextPassDue(result, now, setting.disappearAfterMs),
+    });
+    pruned += result.pruned;
   }
   return pruned;
 }

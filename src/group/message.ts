@@ -22,7 +22,7 @@ import {
 import { CodecError, UsageError, VerifyError } from '../errors.ts';
 import { toHex } from '../wire/bytes.ts';
 import { type CborMap, type CborValue, decodeCbor, encodeCbor } from '../wire/cbor.ts';
-import { expectArray, expectBytes, MapReader } from '../wire/schema.ts';
+import { expectArray, expectBytes, expectUint, MapReader } from '../wire/schema.ts';
 import { asEpoch, type Epoch } from './epoch.ts';
 import { GROUP_ID_BYTES } from './group-id.ts';
 
@@ -72,6 +72,11 @@ export interface GossipedCheckpoint {
   readonly rootHash: Uint8Array;
   /** The 64-byte Ed25519 note signature by the relay's log signing key. */
   readonly signature: Uint8Array;
+  /**
+   * The checkpoint's signed time (its signed-time extension line, docs/log.md §3), without which
+   * the note of a timed checkpoint cannot be rebuilt; absent for a checkpoint without one.
+   */
+  readonly timeMs?: number;
 }
 
 export interface MessageContent {
@@ -102,6 +107,7 @@ function checkpointMap(c: GossipedCheckpoint): CborMap {
     [2, c.size],
     [3, c.rootHash],
     [4, c.signature],
+    ...(c.timeMs === undefined ? [] : ([[5, c.timeMs]] as [number, CborValue][])),
   ]);
 }
 
@@ -144,6 +150,9 @@ function validateContent(c: MessageContent): void {
     if (c.checkpoint.rootHash.length !== 32 || c.checkpoint.signature.length !== ED25519_SIGNATURE_BYTES) {
       throw new UsageError('bad-argument', 'bad gossiped checkpoint');
     }
+    const t = c.checkpoint.timeMs;
+    if (t !== undefined && (!Number.isSafeInteger(t) || t < 0))
+      throw new UsageError('bad-argument', 'bad gossiped checkpoint time');
   }
 }
 
@@ -191,6 +200,8 @@ export function decodeContent(bytes: Uint8Array): MessageContent {
       rootHash: cr.bytes(3, 'rootHash', 32),
       signature: cr.bytes(4, 'signature', ED25519_SIGNATURE_BYTES),
     };
+    const timeMs = cr.optional(5, (v) => expectUint(v, 'message.checkpoint.timeMs'));
+    if (timeMs !== undefined) checkpoint = { ...checkpoint, timeMs };
     cr.done();
   }
   r.done();

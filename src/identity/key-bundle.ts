@@ -4,7 +4,8 @@
  * is the onion address of the identity key, so the address itself is the pin.
  *
  *   body   = cbor map {1: version, 2: identity key, 3: log signing key, 4: token key | null,
- *                      5: log origin, 6: created-at ms, 7: envelope size}
+ *                      5: log origin, 6: created-at ms, 7: envelope size,
+ *                      8: maximum checkpoint age ms (absent in bundles made before it existed)}
  *   signed = cbor array [body, Ed25519(identity, "cwtch-groups/v1/key-bundle\n" ‖ cbor(body))]
  */
 import {
@@ -17,7 +18,7 @@ import {
 } from '../crypto/index.ts';
 import { CodecError, VerifyError } from '../errors.ts';
 import { type CborMap, decodeCbor, encodeCbor } from '../wire/cbor.ts';
-import { expectArray, expectBytes, MapReader } from '../wire/schema.ts';
+import { expectArray, expectBytes, expectUint, MapReader } from '../wire/schema.ts';
 import type { Identity } from './identity.ts';
 import { onionAddressOf } from './onion.ts';
 
@@ -41,7 +42,17 @@ export interface KeyBundle {
   readonly createdAtMs: number;
   /** The fixed envelope length this relay stores. */
   readonly envelopeSize: number;
+  /**
+   * The relay's freshness promise (docs/log.md §7): every checkpoint it serves was signed at most
+   * this long before (it re-signs its head while idle). Null in a bundle that states none: its
+   * checkpoints are never refused as stale.
+   */
+  readonly maxCheckpointAgeMs: number | null;
 }
+
+/** Bounds of a stated maximum checkpoint age: a second to a day. */
+export const MIN_CHECKPOINT_AGE_MS = 1000;
+export const MAX_CHECKPOINT_AGE_MS = 24 * 60 * 60 * 1000;
 
 export interface SignedKeyBundle {
   readonly bundle: KeyBundle;
@@ -60,17 +71,21 @@ function bodyMap(b: KeyBundle): CborMap {
     [5, b.logOrigin],
     [6, b.createdAtMs],
     [7, b.envelopeSize],
+    ...(b.maxCheckpointAgeMs === null ? [] : ([[8, b.maxCheckpointAgeMs]] as [number, number][])),
   ]);
 }
 
 export function signKeyBundle(
   identity: Identity,
-  fields: Omit<KeyBundle, 'version' | 'identityKey'>,
+  fields: Omit<KeyBundle, 'version' | 'identityKey' | 'maxCheckpointAgeMs'> & {
+    readonly maxCheckpointAgeMs?: number | null;
+  },
 ): SignedKeyBundle {
   const bundle: KeyBundle = {
     version: KEY_BUNDLE_VERSION,
     identityKey: identity.keyPair.publicKey,
     ...fields,
+    maxCheckpointAgeMs: fields.maxCheckpointAgeMs ?? null,
   };
   const body = encodeCbor(bodyMap(bundle));
   const sig = sign(Buffer.concat([domain(SIGNATURE_DOMAIN), body]), identity.keyPair.secretKey);
@@ -101,6 +116,10 @@ export function openKeyBundle(bytes: Uint8Array): SignedKeyBundle {
     throw new CodecError('bad-origin', 'key bundle: bad log origin');
   const createdAtMs = r.uint(6, 'createdAtMs');
   const envelopeSize = r.uint(7, 'envelopeSize', 1 << 20);
+  const maxCheckpointAgeMs =
+    r.optional(8, (v) => expectUint(v, 'key bundle.maxCheckpointAgeMs', MAX_CHECKPOINT_AGE_MS)) ?? null;
+  if (maxCheckpointAgeMs !== null && maxCheckpointAgeMs < MIN_CHECKPOINT_AGE_MS)
+    throw new CodecError('schema-range', 'key bundle: maxCheckpointAgeMs below one second');
   r.done();
   const sig = expectBytes(outer[1]!, 'key bundle.signature', ED25519_SIGNATURE_BYTES);
   const body = encodeCbor(outer[0]!);
@@ -117,7 +136,16 @@ export function openKeyBundle(bytes: Uint8Array): SignedKeyBundle {
     );
   }
   return {
-    bundle: { version, identityKey, signingKey, tokenKey, logOrigin, createdAtMs, envelopeSize },
+    bundle: {
+      version,
+      identityKey,
+      signingKey,
+      tokenKey,
+      logOrigin,
+      createdAtMs,
+      envelopeSize,
+      maxCheckpointAgeMs,
+    },
     bytes,
     address,
   };

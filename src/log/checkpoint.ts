@@ -20,8 +20,16 @@ import {
 
 /** Longest origin line accepted, in UTF-8 bytes (the compact form stores its length in one byte). */
 export const MAX_ORIGIN_BYTES = 255;
-/** Most extension lines accepted; the spec discourages them and cwtch-groups relays emit none. */
+/** Most extension lines accepted; cwtch-groups relays emit one, the signed time. */
 export const MAX_EXTENSION_LINES = 16;
+/**
+ * The signed-time extension line (docs/log.md §3 "Signed time"): this prefix, then the Unix time
+ * in milliseconds at which the relay signed the checkpoint, canonical decimal. When present it is
+ * the first extension line, and there is only one. Any extension line that starts with
+ * SIGNED_TIME_NAME must be exactly this form: a malformed time is refused, never ignored.
+ */
+export const SIGNED_TIME_NAME = 'cwtch-groups/v1/signed-time-ms';
+const SIGNED_TIME_LINE = /^cwtch-groups\/v1\/signed-time-ms (0|[1-9][0-9]{0,15})$/;
 
 export interface Checkpoint {
   /** Unique identity of the log; SHOULD equal the key name of the log's signature. */
@@ -29,8 +37,13 @@ export interface Checkpoint {
   readonly size: TreeSize;
   /** RFC 9162 root hash of the tree of `size` leaves (32 bytes). */
   readonly rootHash: Uint8Array;
-  /** Opaque, non-empty extension lines (usually none). */
+  /** Non-empty extension lines, the signed-time line included (first) when present. */
   readonly extensions: readonly string[];
+  /**
+   * When the log signed this checkpoint (Unix ms), from its signed-time extension line; null for
+   * a checkpoint without one (signed before relays stated their time: it proves no freshness).
+   */
+  readonly timeMs: number | null;
 }
 
 /** A checkpoint parsed from a note whose signatures have not been checked yet. */
@@ -49,6 +62,8 @@ export interface CompactCheckpoint {
   readonly rootHash: Uint8Array;
   /** The 64-byte Ed25519 signature over the checkpoint text. */
   readonly signature: Uint8Array;
+  /** The signed time (Unix ms) of a checkpoint with a signed-time line; absent for one without. */
+  readonly timeMs?: number;
 }
 
 const SIZE_LINE = /^(?:0|[1-9][0-9]{0,15})$/;
@@ -59,17 +74,12 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * The note text of a checkpoint: origin, size, root and extension lines, each ending in a newline.
  * @throws UsageError when a field is not valid (see parseCheckpointText for the rules).
  */
-export function formatCheckpoint(checkpoint: {
-  origin: string;
-  size: TreeSize;
-  rootHash: Uint8Array;
-  extensions?: readonly string[];
-}): string {
+export function formatCheckpoint(checkpoint: CheckpointFields): string {
   if (typeof checkpoint !== 'object' || checkpoint === null) {
     throw new UsageError('bad-argument', 'checkpoint must be an object');
   }
   const { origin, size, rootHash } = checkpoint;
-  const extensions = checkpoint.extensions ?? [];
+  const extensions = withSignedTime(checkpoint);
   if (!isLine(origin, MAX_ORIGIN_BYTES)) {
     throw new UsageError(
       'bad-argument',
@@ -90,7 +100,65 @@ export function formatCheckpoint(checkpoint: {
     }
   }
   const b64 = Buffer.from(rootHash.buffer, rootHash.byteOffset, rootHash.length).toString('base64');
-  return [origin, String(size), b64, ...extensions].map((l) => `${l}\n`).join('');
+  const text = [origin, String(size), b64, ...extensions].map((l) => `${l}\n`).join('');
+  // The signed-time rules (one line, first, canonical) are the parser's: check them once, here.
+  try {
+    signedTimeOf(extensions);
+  } catch (e) {
+    if (e instanceof CodecError) throw new UsageError('bad-argument', e.message);
+    throw e;
+  }
+  return text;
+}
+
+/** What a checkpoint's text is made of (`timeMs`, when given, becomes the signed-time line). */
+export interface CheckpointFields {
+  readonly origin: string;
+  readonly size: TreeSize;
+  readonly rootHash: Uint8Array;
+  /** Extension lines; the signed-time line among them only when `timeMs` is not given. */
+  readonly extensions?: readonly string[];
+  readonly timeMs?: number | null;
+}
+
+/** The signed-time extension line for `timeMs` (docs/log.md §3 "Signed time"). */
+export function signedTimeLine(timeMs: number): string {
+  assertSafeCount('timeMs', timeMs);
+  return `${SIGNED_TIME_NAME} ${timeMs}`;
+}
+
+/** The extension lines of `c`, its `timeMs` (when not null/undefined) as the first one. */
+function withSignedTime(c: CheckpointFields): readonly string[] {
+  const extensions = c.extensions ?? [];
+  if (c.timeMs === undefined || c.timeMs === null) return extensions;
+  if (!Array.isArray(extensions)) return extensions;
+  // A parsed checkpoint carries both: its lines already hold the time line it was parsed from.
+  const line = signedTimeLine(c.timeMs);
+  return extensions[0] === line ? extensions : [line, ...extensions];
+}
+
+/**
+ * The signed time of a checkpoint's extension lines: null without a signed-time line.
+ * @throws CodecError 'checkpoint-malformed' when a line starts with SIGNED_TIME_NAME but is not
+ *   canonical, when there are two, or when it is not the first extension line.
+ */
+function signedTimeOf(extensions: readonly string[]): number | null {
+  let timeMs: number | null = null;
+  extensions.forEach((line, i) => {
+    if (!line.startsWith(SIGNED_TIME_NAME)) return;
+    const m = SIGNED_TIME_LINE.exec(line);
+    if (m === null)
+      throw new CodecError('checkpoint-malformed', 'checkpoint signed-time line is not canonical');
+    if (timeMs !== null)
+      throw new CodecError('checkpoint-malformed', 'checkpoint has more than one signed-time line');
+    if (i !== 0)
+      throw new CodecError('checkpoint-malformed', 'checkpoint signed-time line must be the first extension');
+    const value = Number(m[1]);
+    if (!Number.isSafeInteger(value))
+      throw new CodecError('checkpoint-malformed', 'checkpoint signed time exceeds 2^53 - 1');
+    timeMs = value;
+  });
+  return timeMs;
 }
 
 /**
@@ -132,7 +200,7 @@ export function parseCheckpointText(text: string): Checkpoint {
   if (extensions.some((l) => l.length === 0)) {
     throw new CodecError('checkpoint-malformed', 'checkpoint extension lines must not be empty');
   }
-  return { origin, size: size as TreeSize, rootHash, extensions };
+  return { origin, size: size as TreeSize, rootHash, extensions, timeMs: signedTimeOf(extensions) };
 }
 
 /**
@@ -140,11 +208,7 @@ export function parseCheckpointText(text: string): Checkpoint {
  * @returns the note as a string; its UTF-8 bytes are the wire form.
  * @throws UsageError when a checkpoint field, keyName or secretKey is invalid.
  */
-export function signCheckpoint(
-  checkpoint: { origin: string; size: TreeSize; rootHash: Uint8Array; extensions?: readonly string[] },
-  keyName: string,
-  secretKey: Uint8Array,
-): string {
+export function signCheckpoint(checkpoint: CheckpointFields, keyName: string, secretKey: Uint8Array): string {
   return signNote(formatCheckpoint(checkpoint), keyName, secretKey);
 }
 
@@ -180,7 +244,8 @@ export function verifyCheckpoint(
 
 /**
  * Verify a checkpoint note and keep only what the compact form needs.
- * @throws UsageError when the checkpoint has extension lines (the compact form cannot carry them).
+ * @throws UsageError when the checkpoint has extension lines other than the signed time (the
+ *   compact form cannot carry them).
  * @throws CodecError, VerifyError as verifyCheckpoint.
  */
 export function compactCheckpoint(
@@ -190,11 +255,17 @@ export function compactCheckpoint(
 ): CompactCheckpoint {
   const parsed = parseCheckpoint(note);
   const { signature } = verifyNote(parsed.note, noteVerifierKey(keyName, publicKey));
-  const { origin, size, rootHash, extensions } = parsed.checkpoint;
-  if (extensions.length > 0) {
+  const { origin, size, rootHash, extensions, timeMs } = parsed.checkpoint;
+  if (extensions.length > (timeMs === null ? 0 : 1)) {
     throw new UsageError('bad-argument', 'a checkpoint with extension lines has no compact form');
   }
-  return { origin, size, rootHash, signature: Buffer.from(signature.signature) };
+  return {
+    origin,
+    size,
+    rootHash,
+    signature: Buffer.from(signature.signature),
+    ...(timeMs === null ? {} : { timeMs }),
+  };
 }
 
 /**
@@ -238,24 +309,28 @@ export function verifyCompactCheckpoint(
 
 /**
  * Binary form: u8 origin length (1..255) ‖ origin (UTF-8) ‖ u64 big-endian size ‖ 32-byte root ‖
- * 64-byte signature. At most 360 bytes.
+ * 64-byte signature, then, for a checkpoint with a signed time, u64 big-endian time in ms. At
+ * most 368 bytes. The origin length fixes where the signature ends, so the two forms never meet.
  * @throws UsageError when a field is invalid.
  */
 export function encodeCompactCheckpoint(compact: CompactCheckpoint): Buffer {
   assertCompact(compact);
   const origin = utf8.encode(compact.origin);
-  const out = Buffer.alloc(1 + origin.length + 8 + HASH_BYTES + ED25519_SIGNATURE_BYTES);
+  const timed = compact.timeMs !== undefined;
+  const out = Buffer.alloc(1 + origin.length + 8 + HASH_BYTES + ED25519_SIGNATURE_BYTES + (timed ? 8 : 0));
   let at = out.writeUInt8(origin.length, 0);
   out.set(origin, at);
   at += origin.length;
   at = out.writeBigUInt64BE(BigInt(compact.size), at);
   out.set(compact.rootHash, at);
   out.set(compact.signature, at + HASH_BYTES);
+  if (timed) out.writeBigUInt64BE(BigInt(compact.timeMs!), at + HASH_BYTES + ED25519_SIGNATURE_BYTES);
   return out;
 }
 
 /**
- * Strict inverse of encodeCompactCheckpoint: exact length, valid origin line, size <= 2^53 - 1.
+ * Strict inverse of encodeCompactCheckpoint: exact length (with or without the time), valid
+ * origin line, size and time <= 2^53 - 1.
  * @throws CodecError when the bytes are not a canonical compact checkpoint.
  */
 export function decodeCompactCheckpoint(bytes: Uint8Array): CompactCheckpoint {
@@ -267,7 +342,8 @@ export function decodeCompactCheckpoint(bytes: Uint8Array): CompactCheckpoint {
   const originLength = bytes[0]!;
   if (originLength === 0) fail('empty origin');
   const expected = 1 + originLength + 8 + HASH_BYTES + ED25519_SIGNATURE_BYTES;
-  if (bytes.length !== expected) fail(`${bytes.length} bytes, expected ${expected}`);
+  if (bytes.length !== expected && bytes.length !== expected + 8)
+    fail(`${bytes.length} bytes, expected ${expected} (or ${expected + 8} with a signed time)`);
   let origin = '';
   try {
     origin = strictUtf8.decode(bytes.subarray(1, 1 + originLength));
@@ -279,11 +355,19 @@ export function decodeCompactCheckpoint(bytes: Uint8Array): CompactCheckpoint {
   const size = view.readBigUInt64BE(1 + originLength);
   if (size > BigInt(Number.MAX_SAFE_INTEGER)) fail('size exceeds 2^53 - 1');
   const at = 1 + originLength + 8;
+  const sigEnd = at + HASH_BYTES + ED25519_SIGNATURE_BYTES;
+  let timeMs: number | undefined;
+  if (bytes.length > sigEnd) {
+    const t = view.readBigUInt64BE(sigEnd);
+    if (t > BigInt(Number.MAX_SAFE_INTEGER)) fail('time exceeds 2^53 - 1');
+    timeMs = Number(t);
+  }
   return {
     origin,
     size: Number(size) as TreeSize,
     rootHash: Buffer.from(bytes.subarray(at, at + HASH_BYTES)),
-    signature: Buffer.from(bytes.subarray(at + HASH_BYTES)),
+    signature: Buffer.from(bytes.subarray(at + HASH_BYTES, sigEnd)),
+    ...(timeMs === undefined ? {} : { timeMs }),
   };
 }
 
@@ -306,6 +390,7 @@ function assertCompact(compact: CompactCheckpoint): void {
   assertSafeCount('compact.size', compact.size);
   assertBytes('compact.rootHash', compact.rootHash, HASH_BYTES);
   assertBytes('compact.signature', compact.signature, ED25519_SIGNATURE_BYTES);
+  if (compact.timeMs !== undefined) assertSafeCount('compact.timeMs', compact.timeMs);
 }
 
 /** One non-empty line of note text: no newline, no control character, bounded UTF-8 length. */

@@ -6,6 +6,7 @@
 
 export {
   type Checkpoint,
+  type CheckpointFields,
   type CompactCheckpoint,
   compactCheckpoint,
   decodeCompactCheckpoint,
@@ -17,7 +18,9 @@ export {
   type ParsedCheckpoint,
   parseCheckpoint,
   parseCheckpointText,
+  SIGNED_TIME_NAME,
   signCheckpoint,
+  signedTimeLine,
   verifyCheckpoint,
   verifyCompactCheckpoint,
 } from './checkpoint.ts';

@@ -129,7 +129,19 @@ export async function openRelayKeys(file: Uint8Array, passphrase: string): Promi
 export interface RelayBundleOptions {
   /** Anti-spam tokens required: the bundle then carries the token key; without, it has none. */
   readonly tokens: boolean;
+  /**
+   * The freshness promise the bundle states (docs/log.md §7); none when absent. The `relay`
+   * command states DEFAULT_MAX_CHECKPOINT_AGE_MS unless told otherwise.
+   */
+  readonly maxCheckpointAgeMs?: number;
 }
+
+/**
+ * How old, at most, a checkpoint this relay serves may be (docs/log.md §7, "Freshness"): it
+ * re-signs its head when the head is half that old, so an honest relay's checkpoints arrive
+ * well inside it. A minute: a frozen view that is merely replayed is refused within one.
+ */
+export const DEFAULT_MAX_CHECKPOINT_AGE_MS = 60_000;
 
 /**
  * The key bundle a relay with these keys and options serves: the ONE place it is built, so the
@@ -153,5 +165,6 @@ export function relayKeyBundle(keys: RelayKeys, options: RelayBundleOptions): Si
     logOrigin: keys.origin,
     createdAtMs: keys.createdAtMs,
     envelopeSize: ENVELOPE_BYTES,
+    maxCheckpointAgeMs: options.maxCheckpointAgeMs ?? null,
   });
 }

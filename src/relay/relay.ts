@@ -36,6 +36,12 @@ export interface RelayOptions {
   readonly limits?: Partial<RelayLimits>;
   readonly retention?: RetentionPolicy;
   readonly logger: Logger;
+  /**
+   * The freshness promise stated in the key bundle (docs/log.md §7): the relay then re-signs its
+   * idle head at half this age. None when absent (the `relay` command states
+   * DEFAULT_MAX_CHECKPOINT_AGE_MS by default).
+   */
+  readonly maxCheckpointAgeMs?: number;
   /** Sequencer tuning (benchmarks and tests). */
   readonly maxBatch?: number;
   readonly lingerMs?: number;
@@ -126,7 +132,10 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
         // set of redeemed challenges) cannot let a solved challenge buy a second batch.
       })
     : null;
-  const bundle = relayKeyBundle(keys, { tokens: issuer !== null });
+  const bundle = relayKeyBundle(keys, {
+    tokens: issuer !== null,
+    ...(opts.maxCheckpointAgeMs === undefined ? {} : { maxCheckpointAgeMs: opts.maxCheckpointAgeMs }),
+  });
   const server = await RelayServer.listen(
     {
       storage,

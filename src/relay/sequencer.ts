@@ -971,8 +971,12 @@ function asCwtchError(error: unknown, reason: string, message: string): CwtchErr
   return error instanceof CwtchError ? error : new InternalError(reason, message, { cause: error });
 }
 
-/** A C2SP checkpoint signed as a note whose key name is the origin (docs/log.md). */
+/**
+ * A C2SP checkpoint signed as a note whose key name is the origin, with its signed time
+ * (docs/log.md §3 "Signed time"): the time is what makes a later smaller checkpoint a proof.
+ */
 function defaultCheckpointSigner(key: SigningKeyPair): CheckpointSigner {
   const secretKey = Uint8Array.from(key.secretKey);
-  return (origin, size, rootHash) => signCheckpoint({ origin, size, rootHash }, origin, secretKey);
+  return (origin, size, rootHash) =>
+    signCheckpoint({ origin, size, rootHash, timeMs: Date.now() }, origin, secretKey);
 }

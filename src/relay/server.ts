@@ -33,7 +33,7 @@ import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { CodecError, CwtchError, InternalError, PushbackError, UsageError } from '../errors.ts';
 import type { SignedKeyBundle } from '../identity/key-bundle.ts';
-import { signCheckpoint } from '../log/checkpoint.ts';
+import { parseCheckpoint, signCheckpoint } from '../log/checkpoint.ts';
 import { emptyRoot, type LogIndex, type TreeSize } from '../log/hash.ts';
 import { encodeReceipt } from '../log/receipt.ts';
 import { consistencyProof, inclusionProof } from '../log/tree.ts';
@@ -89,6 +89,8 @@ export class RelayServer {
   readonly #connections = new Set<RelayConnection>();
   readonly #unsubscribeBatches: () => void;
   readonly #emptyCheckpoint: StoredCheckpoint;
+  /** The head as last served: re-signed with a newer time while idle (latestCheckpoint). */
+  #fresh: { readonly head: StoredCheckpoint; served: StoredCheckpoint; timeMs: number } | undefined;
   #closing = false;
   /** Bytes handed to sockets whose writes have not completed, across all connections. */
   #outputBytes = 0;
@@ -108,7 +110,11 @@ export class RelayServer {
     this.#emptyCheckpoint = {
       size: 0 as TreeSize,
       rootHash: root,
-      note: signCheckpoint({ origin, size: 0 as TreeSize, rootHash: root }, origin, opts.logSecretKey),
+      note: signCheckpoint(
+        { origin, size: 0 as TreeSize, rootHash: root, timeMs: Date.now() },
+        origin,
+        opts.logSecretKey,
+      ),
     };
     wss.on('connection', (ws, req) => this.#accept(ws, req));
     this.#unsubscribeBatches = opts.sequencer.subscribe((batch) => this.#fanOut(batch));
@@ -234,9 +240,34 @@ export class RelayServer {
     return this.#opts;
   }
 
-  /** The newest committed checkpoint (a signed size-0 checkpoint before the first post). */
+  /**
+   * The newest committed checkpoint (a signed size-0 checkpoint before the first post), signed
+   * again with the current time when its signed time is half the stated maximum checkpoint age
+   * old: the relay's freshness promise (docs/log.md §7, "Freshness"). Only an idle relay pays
+   * for it — a busy one signs a checkpoint per batch — and at most one signature per half age.
+   */
   latestCheckpoint(): StoredCheckpoint {
-    return this.#opts.sequencer.latestCheckpoint ?? this.#emptyCheckpoint;
+    const head = this.#opts.sequencer.latestCheckpoint ?? this.#emptyCheckpoint;
+    const maxAge = this.#opts.bundle.bundle.maxCheckpointAgeMs;
+    if (maxAge === null) return head;
+    let fresh = this.#fresh;
+    if (fresh === undefined || fresh.head !== head) {
+      const timeMs = parseCheckpoint(head.note).checkpoint.timeMs;
+      fresh = { head, served: head, timeMs: timeMs ?? Number.NEGATIVE_INFINITY };
+      this.#fresh = fresh;
+    }
+    const now = Date.now();
+    if (now - fresh.timeMs >= maxAge / 2) {
+      const origin = this.#opts.storage.identity.origin;
+      const { size, rootHash } = head;
+      fresh.served = {
+        size,
+        rootHash,
+        note: signCheckpoint({ origin, size, rootHash, timeMs: now }, origin, this.#opts.logSecretKey),
+      };
+      fresh.timeMs = now;
+    }
+    return fresh.served;
   }
 
   #accept(ws: WebSocket, req: IncomingMessage): void {

@@ -121,7 +121,7 @@ export class ConsistencyChecker {
           parent,
           referencedBy,
           since: Number.NaN,
-          detail: `parent ${shortKey(parent)} named by ${referencedBy.length} message(s) has not arrived`,
+          detail: `parent ${shortKey(parent)} named by ${referencedBy.length} message${referencedBy.length === 1 ? '' : 's'} has not arrived`,
         },
       });
     }
@@ -197,7 +197,7 @@ export class ConsistencyChecker {
           type: 'duplicate-parent',
           ids: [m.id, ...duplicates],
           duplicates,
-          detail: `message ${shortKey(m.id)} names ${duplicates.length} parent(s) more than once`,
+          detail: `message ${shortKey(m.id)} names ${duplicates.length} parent${duplicates.length === 1 ? '' : 's'} more than once`,
         },
       });
     }

@@ -18,6 +18,12 @@ import { SyncEngine } from '../../src/client/sync/sync.ts';
 import { asEpoch, epochStartMs } from '../../src/group/epoch.ts';
 import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 
+/**
+ * The simulated member clocks here jump days while the relay's real clock does not: a relay that
+ * states no maximum checkpoint age (docs/log.md §7, "Freshness"; tested by mitm-frozen-relay).
+ */
+const NO_FRESHNESS = ['--no-tokens', '--max-checkpoint-age', '0'];
+
 process.env.CWTCH_GROUPS_KDF = 'test';
 const PASSPHRASE = 'erasure bound test passphrase';
 const HOUR = 60 * 60 * 1000;
@@ -35,8 +41,8 @@ let alice: Client;
 let bob: Client;
 
 before(async () => {
-  relayA = await startRelayProcess({ dataDir: join(dir.path, 'relay-a'), args: ['--no-tokens'] });
-  relayB = await startRelayProcess({ dataDir: join(dir.path, 'relay-b'), args: ['--no-tokens'] });
+  relayA = await startRelayProcess({ dataDir: join(dir.path, 'relay-a'), args: NO_FRESHNESS });
+  relayB = await startRelayProcess({ dataDir: join(dir.path, 'relay-b'), args: NO_FRESHNESS });
   const target = new URL(relayB.url);
   proxy = createServer((inbound) => {
     sockets.add(inbound);

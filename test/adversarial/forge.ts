@@ -37,7 +37,14 @@ export function gossipOf(m: Member, url: string): GossipedCheckpoint {
   const rec = m.client.relayRecord(url)!;
   const cp = verifyCheckpoint(rec.verifiedNote!, rec.origin!, rec.signingKey!);
   const sig = parseNote(rec.verifiedNote!).signatures[0]!;
-  return { origin: cp.origin, size: cp.size, rootHash: cp.rootHash, signature: sig.signature };
+  // With its signed time when it has one (docs/log.md §3): the note cannot be rebuilt without it.
+  return {
+    origin: cp.origin,
+    size: cp.size,
+    rootHash: cp.rootHash,
+    signature: sig.signature,
+    ...(cp.timeMs === null ? {} : { timeMs: cp.timeMs }),
+  };
 }
 
 /** Sign, seal and post one message as `m` to `url`; returns it. Nothing is stored in m's profile. */

@@ -30,6 +30,12 @@ import { pad } from '../../src/wire/padding.ts';
 import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 import { cli } from './world.ts';
 
+/**
+ * The simulated member clocks here jump days while the relay's real clock does not: a relay that
+ * states no maximum checkpoint age (docs/log.md §7, "Freshness"; tested by mitm-frozen-relay).
+ */
+const NO_FRESHNESS = ['--no-tokens', '--max-checkpoint-age', '0'];
+
 process.env.CWTCH_GROUPS_KDF = 'test';
 const PASSPHRASE = 'adversarial test passphrase';
 const dir = tempDir('replay');
@@ -70,7 +76,7 @@ async function replay(signed: Uint8Array, keys: EpochKeys, tag: Uint8Array): Pro
 }
 
 before(async () => {
-  relay = await startRelayProcess({ dataDir: join(dir.path, 'relay'), args: ['--no-tokens'] });
+  relay = await startRelayProcess({ dataDir: join(dir.path, 'relay'), args: NO_FRESHNESS });
   [alice, bob, carol] = (await Promise.all(['alice', 'bob', 'carol'].map(member))) as [
     Client,
     Client,

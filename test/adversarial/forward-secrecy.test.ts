@@ -36,6 +36,12 @@ import { type CborValue, decodeCbor, encodeCbor } from '../../src/wire/cbor.ts';
 import { unpad } from '../../src/wire/padding.ts';
 import { type RelayProcess, startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 
+/**
+ * The simulated member clocks here jump days while the relay's real clock does not: a relay that
+ * states no maximum checkpoint age (docs/log.md §7, "Freshness"; tested by mitm-frozen-relay).
+ */
+const NO_FRESHNESS = ['--no-tokens', '--max-checkpoint-age', '0'];
+
 process.env.CWTCH_GROUPS_KDF = 'test';
 const PASSPHRASE = 'forward secrecy test passphrase';
 const DAY = DEFAULT_EPOCH_LENGTH_MS;
@@ -192,7 +198,7 @@ let bob: { home: string; client: Client };
 let groupId: Uint8Array;
 
 before(async () => {
-  relay = await startRelayProcess({ dataDir: join(dir.path, 'relay'), args: ['--no-tokens'] });
+  relay = await startRelayProcess({ dataDir: join(dir.path, 'relay'), args: NO_FRESHNESS });
   // 20 minutes before the end of epoch 0 of a group created now.
   clock.t = Date.now();
   alice = await member('alice');

@@ -27,9 +27,14 @@ export class World {
     return join(this.#dir.path, `${name}-${++this.#n}`);
   }
 
-  /** A real relay process (no tokens: a private relay) on `dataDir`. */
+  /**
+   * A real relay process (no tokens: a private relay) on `dataDir`. It states no maximum
+   * checkpoint age: these worlds move members' clocks by hours while the relay's real clock does
+   * not, which its freshness promise would rightly refuse (that promise is tested by
+   * test/adversarial/mitm-frozen-relay.test.ts).
+   */
   async relay(dataDir = this.path('relay')): Promise<RelayProcess> {
-    const r = await startRelayProcess({ dataDir, args: ['--no-tokens'] });
+    const r = await startRelayProcess({ dataDir, args: ['--no-tokens', '--max-checkpoint-age', '0'] });
     this.#relays.push(r);
     return r;
   }

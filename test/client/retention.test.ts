@@ -11,9 +11,18 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { isPrunable, isPruned, prunedMessage } from '../../src/client/retention.ts';
+import type { GroupState } from '../../src/client/context.ts';
+import {
+  ENVELOPE_RECHECK_MS,
+  expireMessages,
+  isPrunable,
+  isPruned,
+  nextPassDue,
+  prunedMessage,
+} from '../../src/client/retention.ts';
 import { KDF_ENV_VAR } from '../../src/client/store/passphrase.ts';
 import { PROFILE_FILE, ProfileStore } from '../../src/client/store/profile-store.ts';
+import { retentionKind, writeRecord } from '../../src/client/store/record-kinds.ts';
 import {
   decodeStoredMessage,
   encodeStoredMessage,
@@ -179,6 +188,87 @@ test('replaceAppended rewrites one item in place: no gap, and the old sealed byt
         -1,
         `bytes ${at}.. of the old item are still there`,
       );
+    store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('nextPassDue: the earliest message left whole, or the pass itself, plus the setting', () => {
+  const HOUR = 3_600_000;
+  const pass = 1_700_000_000_000;
+  // Nothing young was left: a message arriving after the pass is due an hour after the pass at the earliest.
+  assert.equal(nextPassDue({ envelopesKept: 0, youngestKeptFromMs: null }, pass, HOUR), pass + HOUR + 1);
+  // A message received 10 min before the pass is due 50 min after it.
+  assert.equal(
+    nextPassDue({ envelopesKept: 0, youngestKeptFromMs: pass - 600_000 }, pass, HOUR),
+    pass + HOUR - 600_000 + 1,
+  );
+  // A pruned post still waiting for its receipt is looked at again within a minute.
+  assert.equal(
+    nextPassDue({ envelopesKept: 1, youngestKeptFromMs: null }, pass, HOUR),
+    pass + ENVELOPE_RECHECK_MS,
+  );
+});
+
+test('expireMessages reads a group only when something is due, and prunes what arrived after a pass', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cwtch-retention-'));
+  try {
+    const store = await ProfileStore.create(dir, 'retention test passphrase');
+    let now = 1_700_000_000_000;
+    let reads = 0;
+    const counted = new Proxy(store, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (prop === 'readAppended')
+          // A pass pages through the group from its first item: count the passes.
+          return (scope: Uint8Array, from = 0, limit?: number) => {
+            if (from === 0) reads++;
+            return target.readAppended(scope, from, limit);
+          };
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const dag = new MessageDag<VerifiedMessage>();
+    // What pruning reads of a group: its id and its DAG (src/client/retention.ts).
+    const state = { record: { id: GROUP }, dag } as unknown as GroupState;
+    const ctx = { store: counted, identity: alice, now: () => now, groups: new Map([['g', state]]) };
+    const arrive = (m: VerifiedMessage, index: number) => {
+      dag.insert(m);
+      store.append(
+        GROUP,
+        encodeStoredMessage({ signed: m.signed, relay: 'ws://127.0.0.1:1/', index, receivedMs: now }),
+      );
+    };
+    const HOUR = 3_600_000;
+    writeRecord(store, retentionKind, GROUP, { disappearAfterMs: HOUR, setMs: now });
+    const a1 = message(bob, 0, [], MessageKind.text, 'early');
+    arrive(a1, 0);
+    assert.equal(expireMessages(ctx), 0);
+    assert.equal(reads, 1, 'the first pass reads the group');
+    now += 30 * 60_000;
+    const a2 = message(bob, 1, [a1.id], MessageKind.text, 'later');
+    arrive(a2, 1);
+    assert.equal(expireMessages(ctx), 0);
+    assert.equal(reads, 1, 'nothing is due for another 30 min: the group is not read');
+    now += 30 * 60_000 + 1; // a1 is just over an hour old
+    assert.equal(expireMessages(ctx), 1);
+    assert.ok(isPruned(dag.get(a1.id)!) && !isPruned(dag.get(a2.id)!));
+    const readsThen = reads;
+    now += 29 * 60_000;
+    assert.equal(expireMessages(ctx), 0);
+    assert.equal(reads, readsThen, 'a2 is due in a minute: not read yet');
+    now += 60_000 - 1;
+    assert.equal(expireMessages(ctx), 0);
+    assert.equal(reads, readsThen, 'still not due');
+    now += 1;
+    assert.equal(expireMessages(ctx), 1, 'the message that arrived after the first pass is pruned when due');
+    assert.ok(isPruned(dag.get(a2.id)!));
+    // A changed setting is applied at once, whatever was scheduled.
+    writeRecord(store, retentionKind, GROUP, { disappearAfterMs: 2 * HOUR, setMs: now });
+    const passes = reads;
+    expireMessages(ctx);
+    assert.equal(reads, passes + 1);
     store.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

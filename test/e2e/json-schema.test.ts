@@ -309,6 +309,7 @@ const OUTPUTS: Record<string, Shape> = {
     verifierKey: T.string,
     tokenKey: nul(T.hex32),
     envelopeSize: T.uint,
+    maxCheckpointAgeMs: nul(T.uint),
     createdAt: T.isoTime,
     digest: T.hex32,
     bundle: T.base64url,

@@ -21,7 +21,10 @@
  * - freezeCheckpoint(label, size): every page ends at `size` and carries the first checkpoint of
  *   that size the proxy saw — a frozen old view;
  * - route(label, backend): the label's new connections go to another backend (e.g. a relay on a
- *   clone of the data directory, cloneRelay()).
+ *   clone of the data directory, cloneRelay());
+ * - postsTo(label, backend): the label's post frames go to another backend instead, and its
+ *   receipts (or errors) come back: a relay that logs and receipts posts on one copy of its log
+ *   while serving another (a frozen relay, with route() to a clone).
  * `pick` sees each entry's log index and envelope; byIndex() picks log indices.
  */
 import { cpSync } from 'node:fs';
@@ -85,6 +88,7 @@ export class MitmProxy {
   readonly #sockets = new Set<WebSocket>();
   readonly #swallow = new Set<Who>();
   readonly #mirrors = new Map<Who, string>();
+  readonly #postsTo = new Map<Who, string>();
   #rules: Rule[] = [];
   #label = '';
 
@@ -150,6 +154,11 @@ export class MitmProxy {
     this.#mirrors.set(who, to);
   }
 
+  /** `who`'s posts go to backend `to` (after its hello), and only its answers to them come back. */
+  postsTo(who: Who, to: string): void {
+    this.#postsTo.set(who, to);
+  }
+
   swallowPosts(who: Who): void {
     this.#swallow.add(who);
   }
@@ -160,10 +169,11 @@ export class MitmProxy {
     this.#rules.push({ kind: 'freeze', who, size });
   }
 
-  /** Back to plain pass-through (routes kept). */
+  /** Back to plain pass-through (routes kept; postsTo cleared). */
   clearRules(): void {
     this.#rules = [];
     this.#swallow.clear();
+    this.#postsTo.clear();
   }
 
   /** Envelopes posted by connections with this label, in order. */
@@ -223,9 +233,27 @@ export class MitmProxy {
       mirror.on('error', () => {});
       client.once('close', () => mirror.close());
     }
+    const postTo = this.#postsTo.get(label) ?? this.#postsTo.get('*');
+    const poster =
+      postTo === undefined
+        ? null
+        : new WebSocket(this.#backends.get(postTo)!, {
+            maxPayload: MAX_RELAY_FRAME_BYTES,
+            perMessageDeflate: false,
+          });
+    if (poster !== null) {
+      this.#sockets.add(poster);
+      poster.on('error', () => {});
+      client.once('close', () => poster.close());
+      // Its welcome answers the hello sent to it too: only answers to posts go back.
+      poster.on('message', (data) => {
+        if (tryDecode(bytes(data))?.type !== 'welcome') client.send(bytes(data));
+      });
+    }
     const opened = Promise.all([
       new Promise<void>((resolve) => upstream.once('open', () => resolve())),
       mirror === null ? null : new Promise<void>((resolve) => mirror.once('open', () => resolve())),
+      poster === null ? null : new Promise<void>((resolve) => poster.once('open', () => resolve())),
     ]);
     let toRelay: Promise<unknown> = opened;
     client.on('message', (data) => {
@@ -237,7 +265,9 @@ export class MitmProxy {
           conn.posted.push(frame.envelope);
           // Swallowed: the connection stays open and the post is never answered.
           if ([...this.#swallow].some((w) => this.#applies(w, conn))) return;
+          if (poster !== null) return poster.send(raw);
         }
+        if (poster !== null && frame?.type === 'hello') poster.send(raw);
         upstream.send(raw);
         mirror?.send(raw);
       });

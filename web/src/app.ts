@@ -124,6 +124,11 @@ function showError(e: unknown): void {
   $('error').textContent = e instanceof Error ? e.message : String(e);
 }
 
+/** "1 problem", "2 problems". */
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 function short(address: string): string {
   return address.slice(0, 8);
 }
@@ -385,7 +390,7 @@ function clip(text: string, chars: number): string {
 function renderAudit(a: Audit): void {
   $('audit-summary').textContent = a.clean
     ? 'Nothing wrong found: every message referred to has arrived and no one contradicted themselves.'
-    : `${a.items.length} problem(s) found. Each says what happened, who may be responsible and what you can do.`;
+    : `${plural(a.items.length, 'problem')} found. Each says what happened, who may be responsible and what you can do.`;
   $('audit-items').replaceChildren(
     ...a.items.map((item) => {
       const li = el('li', `audit-item ${item.type}`);
@@ -548,7 +553,7 @@ $('leave-button').addEventListener('click', () => {
     .then(async ({ unsent }) => {
       // Say what happened: the page otherwise just loses the group.
       $('notice').textContent = `Left "${name}": its keys are erased and it is never synced again; the others were not told.${
-        unsent > 0 ? ` ${unsent} message(s) of yours that no relay had taken stay unsent.` : ''
+        unsent > 0 ? ` ${plural(unsent, 'message')} of yours that no relay had taken stay unsent.` : ''
       }`;
       current = null;
       $('chat').hidden = true;

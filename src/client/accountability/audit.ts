@@ -51,7 +51,7 @@ function describe(state: GroupState, f: Finding, relays: string): Omit<AuditItem
         type: f.type,
         title: 'a message others refer to never reached you',
         who: `${relays} (it may be withholding it from you)`,
-        what: `message ${toHex(f.parent).slice(0, 12)} is named as a parent by ${f.referencedBy.length} message(s) you have (cited by ${citing.join(', ')}, whose clients therefore hold it), but the relay has not delivered it; who wrote it shows when it arrives`,
+        what: `message ${toHex(f.parent).slice(0, 12)} is named as a parent by ${f.referencedBy.length} message${f.referencedBy.length === 1 ? '' : 's'} you have (cited by ${citing.join(', ')}, whose clients therefore hold it), but the relay has not delivered it; who wrote it shows when it arrives`,
         advice:
           'sync again (missed entries are fetched again); if it persists, the relay is censoring it: export evidence and ask a member to re-post, or fork to another relay',
       };
@@ -237,7 +237,7 @@ export async function buildAudit(client: Client, ref: string): Promise<AuditRepo
       status:
         rec === undefined
           ? 'never contacted'
-          : `log verified up to ${rec.verifiedSize} entries; ${waiting} post(s) awaiting a receipt; ${notProven} receipt(s) not yet proven in the log`,
+          : `log verified up to ${rec.verifiedSize} entries; ${waiting} post${waiting === 1 ? '' : 's'} awaiting a receipt; ${notProven} receipt${notProven === 1 ? '' : 's'} not yet proven in the log`,
     });
   }
   return {

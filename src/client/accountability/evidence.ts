@@ -14,7 +14,12 @@ import { onionAddressOf } from '../../identity/onion.ts';
 import { parseCheckpoint, verifyCheckpoint } from '../../log/checkpoint.ts';
 import { decodeLogEvidence, encodeLogEvidence, verifySplitViewEvidence } from '../../log/evidence.ts';
 import { verifyReceipt, verifyReceiptNotIncludedEvidence } from '../../log/receipt.ts';
-import { decodeStoredReceipt, receiptCommitment } from '../../log/stored-receipt.ts';
+import {
+  decodeStoredReceipt,
+  MAX_MERGE_DELAY_MS,
+  provesBrokenReceipt,
+  receiptCommitment,
+} from '../../log/stored-receipt.ts';
 import type { Finding } from '../../transcript/index.ts';
 import { bytesEqual } from '../../wire/bytes.ts';
 import type { ClientContext } from '../context.ts';
@@ -73,6 +78,11 @@ export function firstSeen(client: ClientContext, key: string, now: number): numb
   if (v !== undefined) return v;
   writeRecord(client.store, firstSeenKind, k, now);
   return now;
+}
+
+/** Forget one stored evidence record (by its id from listEvidence), when a better one replaces it. */
+export function deleteEvidence(client: ClientContext, id: string): void {
+  client.store.delete(evidenceKind.kind, id);
 }
 
 export interface StoredEvidence {
@@ -267,11 +277,23 @@ function verifyItem(item: { [k: string]: unknown }): VerifiedItem {
       const checkpoint = str(r.checkpoint, 'receipt.checkpoint');
       // The checkpoint must be of the receipt's log (origin pinned), not merely signed by its key.
       const cp = verifyCheckpoint(checkpoint, origin, key, { origin });
-      const { index, size } = receiptCommitment(stored);
+      const commitment = receiptCommitment(stored);
+      const { index, size } = commitment;
+      if (provesBrokenReceipt(commitment, cp)) {
+        // The relay signed this smaller checkpoint more than the maximum merge delay after the
+        // receipt, by its own clock (docs/log.md §7): nobody else could have made the pair.
+        return {
+          kind,
+          status: 'proven',
+          who,
+          summary: `receipted index ${index} (its log then had at least ${size} entries) at ${iso(commitment.timeMs!)} and signed a checkpoint of size ${cp.size} without it at ${iso(cp.timeMs!)}, more than the maximum merge delay (${MAX_MERGE_DELAY_MS / 1000} s) later: frozen or rolled back`,
+        };
+      }
       if (cp.size < size) {
         // A frozen relay (docs/log.md, "What a receipt commits the relay to"): both statements are
-        // the relay's, but nothing it signed says WHEN it served the smaller checkpoint, and an old
-        // checkpoint replayed by anyone on the path looks the same. A claim, with its signatures checked.
+        // the relay's, but the smaller checkpoint was signed before (or without a time, or within
+        // the merge delay after) the receipt, and an old checkpoint replayed by anyone on the path
+        // looks the same. A claim, with its signatures checked.
         return {
           kind,
           status: 'claim',
@@ -408,4 +430,8 @@ export function verifyBundle(text: string): VerifiedItem[] {
 
 export function assertBundleUsage(path: string): void {
   if (path.length === 0) throw new UsageError('bad-argument', 'evidence file path is empty');
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
 }

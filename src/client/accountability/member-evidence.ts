@@ -10,7 +10,11 @@ import { openKeyBundle } from '../../identity/key-bundle.ts';
 import { onionAddressOf } from '../../identity/onion.ts';
 import { noteFromCompactCheckpoint, verifyCheckpoint } from '../../log/checkpoint.ts';
 import type { TreeSize } from '../../log/hash.ts';
-import { decodeReceipt, type Receipt, verifyReceipt } from '../../log/receipt.ts';
+import {
+  decodeStoredReceipt,
+  type ReceiptCommitment,
+  verifyStoredReceipt,
+} from '../../log/stored-receipt.ts';
 import { bytesEqual, toHex } from '../../wire/bytes.ts';
 
 function signedOf(v: unknown, what: string): VerifiedMessage {
@@ -23,14 +27,30 @@ function signedOf(v: unknown, what: string): VerifiedMessage {
  * be the relay's and agree with the item. Returns whether a receipt was checked.
  * @throws VerifyError when it is forged or disagrees.
  */
-function checkReceipt(item: { [k: string]: unknown }, agrees: (r: Receipt) => boolean, why: string): boolean {
+function checkReceipt(
+  item: { [k: string]: unknown },
+  agrees: (r: ReceiptCommitment) => boolean,
+  why: string,
+): boolean {
   if (typeof item.receipt !== 'string' || typeof item.keyBundle !== 'string') return false;
   const bundle = openKeyBundle(Buffer.from(item.keyBundle, 'base64url'));
   if (!/^([0-9a-f]{2})+$/.test(item.receipt))
     throw new CodecError('evidence-malformed', 'receipt must be hex');
-  const receipt = decodeReceipt(Buffer.from(item.receipt, 'hex'));
-  if (!verifyReceipt(receipt, bundle.bundle.signingKey))
-    throw new VerifyError('evidence-receipt-signature', 'the receipt is not signed by the relay');
+  // Either version (docs/log.md §7): a v1 receipt's signature, or a tlog-proof's checkpoint's.
+  let receipt: ReceiptCommitment;
+  try {
+    receipt = verifyStoredReceipt(
+      decodeStoredReceipt(Buffer.from(item.receipt, 'hex')),
+      bundle.bundle.signingKey,
+      {
+        origin: bundle.bundle.logOrigin,
+      },
+    );
+  } catch (e) {
+    if (e instanceof VerifyError)
+      throw new VerifyError('evidence-receipt-signature', 'the receipt is not signed by the relay');
+    throw e;
+  }
   if (!agrees(receipt)) throw new VerifyError('evidence-refuted', why);
   return true;
 }

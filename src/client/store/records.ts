@@ -6,6 +6,7 @@
 import { CodecError } from '../../errors.ts';
 import { asEpoch, type Epoch, type EpochSchedule } from '../../group/epoch.ts';
 import type { CborMap, CborValue } from '../../wire/cbor.ts';
+import { MAX_RECEIPT_BYTES } from '../../wire/frames.ts';
 import { expectArray, expectBytes, expectText, expectUint, MapReader } from '../../wire/schema.ts';
 
 export type Policy = 'trusted' | 'strangers';
@@ -397,7 +398,8 @@ export function decodePost(v: CborValue): PostRecord {
       const rec = rr.raw(2, 'receipt');
       const out2 = {
         url: rr.text(1, 'url', 512),
-        receipt: rec === null ? null : expectBytes(rec, 'receipt', undefined, 512),
+        // A v1 receipt or a tlog-proof (docs/log.md §7), at most the receipt frame's payload.
+        receipt: rec === null ? null : expectBytes(rec, 'receipt', undefined, MAX_RECEIPT_BYTES),
         included: rr.bool(3, 'included'),
       };
       rr.done();

@@ -3,7 +3,7 @@
  * receive time, read from the sealed store and from our posts' receipts. Used by the conduct rules,
  * replay checks and the reader's view.
  */
-import { decodeReceipt } from '../../log/receipt.ts';
+import { decodeStoredReceipt, receiptCommitment } from '../../log/stored-receipt.ts';
 import { toHex } from '../../wire/bytes.ts';
 import type { ClientContext, GroupState } from '../context.ts';
 import { decodeStoredMessage } from '../store/records.ts';
@@ -54,12 +54,13 @@ export function locations(client: ClientContext, state: GroupState): Map<string,
     if (toHex(p.groupId) !== state.key) continue;
     for (const r of p.receipts) {
       if (r.receipt === null) continue;
-      const receipt = decodeReceipt(r.receipt);
+      // Either version: a v1 receipt's time, or its tlog-proof checkpoint's signed time.
+      const receipt = receiptCommitment(decodeStoredReceipt(r.receipt));
       add(toHex(p.messageId), {
         relay: r.url,
         index: receipt.index,
-        receivedMs: receipt.timeMs,
-        signedTime: true,
+        receivedMs: receipt.timeMs ?? p.createdMs,
+        signedTime: receipt.timeMs !== null,
         receipt: toHex(r.receipt),
         proven: r.included,
       });

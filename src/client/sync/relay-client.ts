@@ -12,6 +12,7 @@ import {
   decodeFrame,
   encodeFrame,
   MAX_RELAY_FRAME_BYTES,
+  PROOF_RECEIPT_VERSION,
   PROTOCOL_VERSION,
   type RelayFrame,
   type TokenPolicy,
@@ -23,6 +24,12 @@ type EntriesFrame = Reply<'entries'>;
 /** Distributive Omit, so each frame type keeps its own fields. */
 type Request = ClientFrame extends infer F ? (F extends ClientFrame ? Omit<F, 'id'> : never) : never;
 
+/**
+ * What a profile's connections offer (docs/PROTOCOL.md §8): version 2 first, whose receipts are
+ * C2SP tlog-proofs checked with one signature per batch; a relay that speaks only 1 still answers.
+ */
+export const PROFILE_VERSIONS: readonly number[] = [PROOF_RECEIPT_VERSION, PROTOCOL_VERSION];
+
 export interface RelayClientOptions {
   /** ws:// or wss:// URL of the relay. */
   readonly url: string;
@@ -30,7 +37,10 @@ export interface RelayClientOptions {
   readonly requestTimeoutMs?: number;
   /** Custom agent (Tor SOCKS) for the WebSocket. */
   readonly agent?: import('node:http').Agent;
-  /** Protocol versions offered at hello (default [PROTOCOL_VERSION]). */
+  /**
+   * Protocol versions offered at hello (default [PROTOCOL_VERSION], the raw protocol; a profile's
+   * connections offer PROFILE_VERSIONS).
+   */
   readonly versions?: readonly number[];
 }
 

@@ -23,7 +23,7 @@ import { openKeyBundle } from '../../identity/key-bundle.ts';
 import { verifyCheckpoint } from '../../log/checkpoint.ts';
 import { type LogIndex, leafHash, type TreeSize } from '../../log/hash.ts';
 import { verifyInclusion } from '../../log/proof.ts';
-import { decodeReceipt } from '../../log/receipt.ts';
+import { decodeStoredReceipt, receiptCommitment } from '../../log/stored-receipt.ts';
 import { toHex } from '../../wire/bytes.ts';
 import type { ClientContext, GroupState } from '../context.ts';
 import {
@@ -48,7 +48,7 @@ function firstIndex(
 ): number | undefined {
   const post = client.post(msg.id);
   const r = post?.receipts.find((x) => x.url === relay && x.receipt !== null);
-  if (r !== undefined) return decodeReceipt(r.receipt!).index;
+  if (r !== undefined) return receiptCommitment(decodeStoredReceipt(r.receipt!)).index;
   // Cached while the DAG does not grow: a rewound cursor re-serves many held messages in a row.
   let cached = locationCache.get(state);
   if (cached === undefined || cached.size !== state.dag.size) {

@@ -32,12 +32,24 @@ import {
 } from '../../log/evidence.ts';
 import { type LogIndex, leafHash, type TreeSize } from '../../log/hash.ts';
 import { rootFromInclusionProof, verifyConsistency, verifyInclusion } from '../../log/proof.ts';
-import { decodeReceipt, encodeReceipt, type Receipt, verifyReceipt } from '../../log/receipt.ts';
-import { decodeStoredReceipt, receiptCommitment } from '../../log/stored-receipt.ts';
+import {
+  decodeStoredReceipt,
+  MAX_MERGE_DELAY_MS,
+  provesBrokenReceipt,
+  type ReceiptCommitment,
+  receiptCommitment,
+  verifyStoredReceipt,
+} from '../../log/stored-receipt.ts';
+import { VerifiedCheckpointCache } from '../../log/tlog-proof.ts';
 import { TokenWallet } from '../../tokens/index.ts';
 import { bytesEqual, toHex } from '../../wire/bytes.ts';
 import { MAX_PAGE_ENTRIES, type WireEntry } from '../../wire/frames.ts';
-import { type EvidenceRecord, saveEvidence } from '../accountability/evidence.ts';
+import {
+  deleteEvidence,
+  type EvidenceRecord,
+  listEvidence,
+  saveEvidence,
+} from '../accountability/evidence.ts';
 import type { ClientContext, GroupState } from '../context.ts';
 import { readRecord, tokensKind, writeRecord } from '../store/record-kinds.ts';
 import { MAX_HOLES, type PostRecord, type RelayRecord } from '../store/records.ts';
@@ -107,14 +119,8 @@ async function withDeadline(
 /** Pages with nothing of ours after which catchUp writes the cursor anyway. */
 const CURSOR_SAVE_PAGES = 64;
 
-/**
- * How long after a receipt's signed time a relay may still serve a checkpoint that leaves the
- * receipted entry out (docs/log.md, "What a receipt commits the relay to"). A relay issues a
- * receipt only after the commit that signs a checkpoint covering the entry, so an honest relay
- * needs none of it; it covers another relay process still adopting that commit and the drift of
- * our clock since the relay's offset was measured. Past it, a smaller view is a frozen relay.
- */
-export const MAX_MERGE_DELAY_MS = 10_000;
+// How long after a receipt a smaller view may still be served: src/log/stored-receipt.ts.
+export { MAX_MERGE_DELAY_MS } from '../../log/stored-receipt.ts';
 
 /**
  * Where one connection's pages stand: the index the page must start at, the verified size the
@@ -160,6 +166,8 @@ export class RelaySync {
   readonly #gossipChecked = new Set<string>();
   /** The local copies of the relays' trees, loaded on first use (log-mirror.ts). */
   readonly #mirrors = new Map<string, LogMirror>();
+  /** Checkpoints of tlog-proof receipts already verified: one signature per batch. */
+  readonly #checkpointCache = new VerifiedCheckpointCache();
 
   constructor(client: ClientContext, opts: SyncOptions = {}) {
     this.#client = client;
@@ -294,7 +302,7 @@ export class RelaySync {
       counts.size = cp.size;
       this.#opts.onProgress?.({ url, scanned: end, total: cp.size, ours: counts.ours });
       if (page.entries.length === 0 || end >= cp.size) {
-        if (held !== null) this.#checkNotFrozen(rec, held, page.checkpoint, cp.size);
+        if (held !== null) this.#checkNotFrozen(rec, held, page.checkpoint, cp);
         break;
       }
     }
@@ -396,6 +404,9 @@ export class RelaySync {
     // the very note we verified (and proved consistent) for the previous page.
     const same = rec.verifiedNote !== null && note === rec.verifiedNote;
     const cp = same ? parseCheckpoint(note).checkpoint : verifyCheckpoint(note, rec.origin, rec.signingKey);
+    // Judged on every page, the very note we verified before included: a note replayed too long
+    // is exactly what this catches.
+    this.#checkFresh(conn, rec, note, cp);
     if (first !== ctx.expectFirst && entries.length > 0) {
       throw new VerifyError(
         'page-misplaced',
@@ -666,17 +677,11 @@ export class RelaySync {
     for (const post of this.#client.allPosts()) {
       for (const slot of post.receipts) {
         if (slot.url !== url || slot.receipt === null) continue;
-        const stored = decodeStoredReceipt(slot.receipt);
-        const { index, size } = receiptCommitment(stored);
+        const { index, size, timeMs } = receiptCommitment(decodeStoredReceipt(slot.receipt));
         if (best !== null && size <= best.size) continue;
-        best = {
-          index,
-          size,
-          bytes: slot.receipt,
-          // A v1 receipt carries the relay's signed time; a tlog-proof's checkpoint carries none
-          // yet (docs/log.md), so it is never judged overdue here.
-          timeMs: stored.version === 1 ? stored.receipt.timeMs : null,
-        };
+        // timeMs: a v1 receipt's signed time or a tlog-proof's checkpoint's; null for a
+        // checkpoint signed without one (docs/log.md §3), which is never judged overdue here.
+        best = { index, size, bytes: slot.receipt, timeMs };
       }
     }
     return best;
@@ -687,21 +692,81 @@ export class RelaySync {
    * receipt for an entry beyond it. Once the receipt is older than MAX_MERGE_DELAY_MS (its signed
    * time, in our clock through the measured offset), the served checkpoint leaving the entry out
    * breaks what the receipt committed the relay to: the evidence (the receipt and the served
-   * checkpoint, both signed by the relay) is kept and the sync of this relay stops.
+   * checkpoint, both signed by the relay) is kept and the sync of this relay stops. When the
+   * served checkpoint's own signed time is more than the delay after the receipt's, the relay's
+   * two signatures alone prove it (`evidence verify` says proven, docs/log.md §7), whatever our
+   * clock says.
    * @throws InconsistencyError 'relay-frozen'.
    */
-  #checkNotFrozen(rec: RelayRecord, held: HeldReceipt, note: string, servedSize: number): void {
+  #checkNotFrozen(rec: RelayRecord, held: HeldReceipt, note: string, cp: Checkpoint): void {
+    const servedSize = cp.size;
     if (servedSize >= held.size || held.timeMs === null) return;
     const client = this.#client;
     const offset = relayClockOffset(client, rec.url) ?? 0;
     const ageMs = client.now() - (held.timeMs - offset);
-    if (ageMs <= MAX_MERGE_DELAY_MS) return;
+    const provenLate = cp.timeMs !== null && cp.timeMs > held.timeMs + MAX_MERGE_DELAY_MS;
+    if (ageMs <= MAX_MERGE_DELAY_MS && !provenLate) return;
     const detail = `relay ${rec.url} receipted our message at index ${held.index} (its log then had at least ${held.size} entries) but serves a checkpoint of size ${servedSize} without it: frozen or rolled back`;
-    saveEvidence(client, {
+    this.#saveFrozenView(rec, held, note, detail);
+    throw new InconsistencyError('relay-frozen', detail, { receipt: held.bytes, checkpoint: note });
+  }
+
+  /**
+   * The relay's freshness promise (docs/log.md §7, "Freshness"): its key bundle states a maximum
+   * checkpoint age and it re-signs its head while idle, so a served checkpoint signed longer ago
+   * than that (in our clock through the offset measured from our receipts; not judged before we
+   * hold one) is a replayed old view. It is refused at
+   * once — by the relay or by someone on the path, nobody can tell: a claim naming the relay as
+   * the suspect. When we hold a receipt beyond it, that receipt and the stale checkpoint are kept
+   * as the frozen-view evidence #checkNotFrozen keeps (a claim: the checkpoint is older than the
+   * receipt, so the relay's own signatures prove nothing against it).
+   * @throws VerifyError 'checkpoint-stale'.
+   */
+  #checkFresh(conn: RelayClient, rec: RelayRecord, note: string, cp: Checkpoint): void {
+    const maxAgeMs = conn.bundle.bundle.maxCheckpointAgeMs;
+    if (maxAgeMs === null) return;
+    const client = this.#client;
+    // Judged only through an offset measured from our own receipts (delay.ts), which no replay can
+    // produce: a member whose own clock is wrong must not call an honest relay's checkpoint stale.
+    const offset = relayClockOffset(client, rec.url);
+    if (offset === null) return;
+    // A relay that states an age and serves a checkpoint without a signed time broke it as well.
+    const ageMs = cp.timeMs === null ? Number.POSITIVE_INFINITY : client.now() - (cp.timeMs - offset);
+    if (ageMs <= maxAgeMs) return;
+    const signed =
+      cp.timeMs === null ? 'with no signed time' : `${Math.round(ageMs / 1000)} s before it arrived`;
+    const detail = `relay ${rec.url} served a checkpoint of size ${cp.size} signed ${signed}, older than the ${maxAgeMs / 1000} s its key bundle promises: a replayed old view of its log (by the relay or by someone between us)`;
+    const held = this.#heldCommitment(rec.url);
+    if (held !== null && cp.size < held.size) this.#saveFrozenView(rec, held, note, detail);
+    throw new VerifyError('checkpoint-stale', detail);
+  }
+
+  /**
+   * Keep a receipt and the served checkpoint that leaves it out. A frozen relay re-signs its head,
+   * so every sync brings another such checkpoint: one record per receipt is kept, replaced only
+   * by one that proves what the first could only claim (provesBrokenReceipt).
+   */
+  #saveFrozenView(rec: RelayRecord, held: HeldReceipt, note: string, detail: string): void {
+    const receiptHex = toHex(held.bytes);
+    const commitment = receiptCommitment(decodeStoredReceipt(held.bytes));
+    const proves = (n: string) => provesBrokenReceipt(commitment, parseCheckpoint(n).checkpoint);
+    const kept = listEvidence(this.#client).filter((e) => {
+      const r = e.json.receipt as { receipt?: unknown; checkpoint?: unknown; servedLeaf?: unknown } | null;
+      return (
+        e.json.kind === 'receipt' &&
+        r?.receipt === receiptHex &&
+        r.servedLeaf === '' &&
+        typeof r.checkpoint === 'string'
+      );
+    });
+    const keptProves = kept.some((e) => proves((e.json.receipt as { checkpoint: string }).checkpoint));
+    if (kept.length > 0 && (keptProves || !proves(note))) return;
+    for (const e of kept) deleteEvidence(this.#client, e.id);
+    saveEvidence(this.#client, {
       kind: 'receipt',
       group: this.#groupOfReceipt(rec.url, held.bytes),
       relay: rec.url,
-      detectedMs: client.now(),
+      detectedMs: this.#client.now(),
       detail,
       log: null,
       members: [],
@@ -713,7 +778,6 @@ export class RelaySync {
         signingKey: toHex(rec.signingKey!),
       },
     });
-    throw new InconsistencyError('relay-frozen', detail, { receipt: held.bytes, checkpoint: note });
   }
 
   #groupOfReceipt(url: string, bytes: Uint8Array): string | null {
@@ -1103,36 +1167,43 @@ export class RelaySync {
       const slot = post.receipts.find((r) => r.url === conn.url && r.receipt === null);
       if (slot === undefined) continue;
       const receipt = await this.#postWithRetry(conn, post.envelope);
-      if (
-        !verifyReceipt(receipt, rec.signingKey!) ||
-        !leafHash(post.envelope).equals(Buffer.from(receipt.leafHash))
-      ) {
+      let facts: ReceiptCommitment;
+      try {
+        // A tlog-proof receipt (protocol version 2): one checkpoint signature per batch (the
+        // cache), a few hashes per post; a v1 receipt: its own signature (docs/log.md §7).
+        facts = verifyStoredReceipt(decodeStoredReceipt(receipt), rec.signingKey!, {
+          origin: rec.origin!,
+          leafHash: leafHash(post.envelope),
+          cache: this.#checkpointCache,
+        });
+      } catch (e) {
+        if (!(e instanceof CwtchError)) throw e;
         throw new VerifyError(
           'bad-receipt',
-          `relay ${conn.url} returned a receipt that does not match the post`,
+          `relay ${conn.url} returned a receipt that does not match the post (${e.reason})`,
         );
       }
-      noteOffset(client, conn.url, receipt.timeMs); // the relay's clock, for delay.ts
+      // The relay's clock, for delay.ts: a v1 receipt's time, or its checkpoint's signed time.
+      if (facts.timeMs !== null) noteOffset(client, conn.url, facts.timeMs);
       // Re-read this one post (another relay's receipt may have landed meanwhile), not the outbox.
       const fresh = client.post(post.messageId) ?? post;
       client.savePost({
         ...fresh,
-        receipts: fresh.receipts.map((r) =>
-          r.url === conn.url ? { ...r, receipt: encodeReceipt(receipt) } : r,
-        ),
+        receipts: fresh.receipts.map((r) => (r.url === conn.url ? { ...r, receipt } : r)),
       });
       posted++;
     }
     return posted;
   }
 
-  async #postWithRetry(conn: RelayClient, envelope: Uint8Array): Promise<Receipt> {
+  /** Post one envelope; the receipt's bytes as the relay sent them (either version). */
+  async #postWithRetry(conn: RelayClient, envelope: Uint8Array): Promise<Uint8Array> {
     let delay = 100;
     for (let attempt = 0; ; attempt++) {
       try {
         const token = conn.tokens.required ? await this.#takeToken(conn) : null;
         const r = await conn.request({ type: 'post', envelope, token }, 'receipt');
-        return decodeReceipt(r.receipt);
+        return Uint8Array.from(r.receipt);
       } catch (e) {
         // A relay that asks for a long wait (pushback/relay-full: its disk quota) is reported
         // now; the post stays in the outbox for the next sync.
@@ -1180,10 +1251,11 @@ export class RelaySync {
     for (const post of client.allPosts()) {
       const slot = post.receipts.find((r) => r.url === conn.url && r.receipt !== null && !r.included);
       if (slot === undefined) continue;
-      const receipt = decodeReceipt(slot.receipt!);
+      const receipt = receiptCommitment(decodeStoredReceipt(slot.receipt!));
       if (receipt.index >= cp.size) continue;
       const p = await conn.request({ type: 'prove', index: receipt.index, size: cp.size }, 'proof');
-      const sameLeaf = bytesEqual(p.leafHash, receipt.leafHash);
+      // The receipt was checked against this post's envelope when it arrived (flushOutbox).
+      const sameLeaf = bytesEqual(p.leafHash, leafHash(post.envelope));
       const proves = verifyInclusion(
         p.leafHash,
         receipt.index as LogIndex,
