@@ -41,6 +41,11 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'group join': ['cwtch-groups group join cwtch-invite-v1:…', 'pbpaste | xargs cwtch-groups group join'],
   'group list': ['cwtch-groups group list', 'cwtch-groups group list --all --json'],
   'group leave': ['cwtch-groups group leave crew', 'cwtch-groups group leave 3f2a9c01 --json'],
+  'group prune': [
+    'cwtch-groups group prune crew --older-than 7d',
+    'cwtch-groups group prune crew --older-than 0s --json',
+  ],
+  'group disappear': ['cwtch-groups group disappear crew 1d', 'cwtch-groups group disappear crew off'],
   'group invite': ['cwtch-groups group invite crew'],
   'group members': ['cwtch-groups group members crew', 'cwtch-groups group members crew --utc'],
   'group fork': [

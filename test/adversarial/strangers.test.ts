@@ -102,7 +102,7 @@ test('strangers: newcomers are unverified for alice and dave’s flood is rate-l
     text.stdout,
     /dave [a-z2-7]{8} {2}\[unverified\]: \[hidden: over the rate limit for this member\]/,
   );
-  assert.match(text.stdout, /\(0 message\(s\) of blocked members and 2 over a rate limit hidden\)/);
+  assert.match(text.stdout, /\(0 messages of blocked members and 2 over a rate limit hidden\)/);
   // Carol trusts alice, whose invite she used; dave trusts bob.
   const carolSees = await json<MemberJson[]>(carol, ['group', 'members', 'market']);
   assert.equal(carolSees.find((m) => m.address === address(alice))?.status, 'verified');
@@ -157,7 +157,7 @@ test('block: dave’s messages are hidden and counted, a fork without him is sug
   const text = await cli(['read', 'market'], { home: alice.home });
   assert.match(
     text.stdout,
-    new RegExp(`\\(${FLOOD + 1} message\\(s\\) of blocked members and 0 over a rate limit hidden\\)`),
+    new RegExp(`\\(${FLOOD + 1} messages of blocked members and 0 over a rate limit hidden\\)`),
   );
   const members = await json<MemberJson[]>(alice, ['group', 'members', 'market']);
   assert.equal(members.find((m) => m.address === address(dave))?.blocked, true);
