@@ -121,11 +121,15 @@ test('100 connections that sync and never read stay within the output budget; a 
       const opened = await Promise.all(attackers);
       clearInterval(sampler);
       peak = Math.max(peak, rssBytes(pid));
-      // The relay's queued output is bounded by maxOutputBytes. The pages already written to the
-      // kernel are garbage until a collection, which V8 runs when external memory has grown by
-      // a few tens of MiB: allow three times the budget in all. Without the budget the relay
-      // queued 16 MiB per connection (1.6 GiB for 100).
-      const bound = 4 * DEFAULT_RELAY_LIMITS.maxOutputBytes;
+      // The relay's queued output is bounded by maxOutputBytes (64 MiB). On top of it the RSS
+      // carries what the relay does not control: the ~1 GiB of pages written into the kernel's
+      // socket buffers in the first burst are garbage until a collection, and glibc keeps freed
+      // pages. Measured with the budget on Node 20 (2026-12-04, README "Supported Node
+      // versions"): +169 to +286 MiB over seven runs, so the old bound of 4× the budget failed
+      // honest runs; without the budget: +827 MiB, the reader answered in 1 of 30 rounds. The
+      // bound, 6× the budget (384 MiB), still fails without it; making this memory independent of
+      // the collector (reusing written page buffers) is open work (issue 15).
+      const bound = 6 * DEFAULT_RELAY_LIMITS.maxOutputBytes;
       const grew = peak - baseline;
       process.stderr.write(
         `relay RSS: baseline ${(baseline / 2 ** 20).toFixed(0)} MiB, peak under attack ${(peak / 2 ** 20).toFixed(0)} MiB (+${(grew / 2 ** 20).toFixed(0)} MiB, bound ${(bound / 2 ** 20).toFixed(0)} MiB); ${opened.reduce((a, b) => a + b, 0)} attacking connections opened; reader served ${served}/30, slowest sync ${slowest.toFixed(0)} ms\n`,
