@@ -320,9 +320,7 @@ export function registerMessageCommands(program: Command): void {
           );
         }
         for (const g of news)
-          process.stdout.write(
-            `group "${inlineText(g.name)}": ${g.newMessages} new message${g.newMessages === 1 ? '' : 's'}\n`,
-          );
+          process.stdout.write(`group "${inlineText(g.name)}": ${plural(g.newMessages, 'new message')}\n`);
         // Forks that appeared or changed in this sync, in plain words (docs/CLI.md `group forks`).
         for (const line of forkNews(client, forksBefore)) process.stdout.write(`${line}\n`);
       });

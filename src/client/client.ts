@@ -91,6 +91,28 @@ export const INTRO_LIFETIME_MS = DEFAULT_INVITE_TTL_MS + DEFAULT_INVITE_SKEW_MS;
 /** Most intro nonces a group record holds (records.ts decodes at most 256). */
 const MAX_PENDING_INTROS = 256;
 /**
+ * A verified checkpoint note in the compact form a message gossips (docs/PROTOCOL.md "checkpoint
+ * seen"), with its signed time when it has one: the note cannot be rebuilt without it (docs/log.md
+ * §3). Null when the note carries no signature.
+ */
+export function gossipedCheckpointOf(
+  note: string,
+  origin: string,
+  signingKey: Uint8Array,
+): GossipedCheckpoint | null {
+  const cp = verifyCheckpoint(note, origin, signingKey);
+  const sig = parseNote(note).signatures[0];
+  if (sig === undefined) return null;
+  return {
+    origin: cp.origin,
+    size: cp.size,
+    rootHash: cp.rootHash,
+    signature: sig.signature,
+    ...(cp.timeMs === null ? {} : { timeMs: cp.timeMs }),
+  };
+}
+
+/**
  * A joiner fetches a relay's entries from this long before its first epoch began: members whose
  * clocks run ahead enter an epoch early, and the relay's clock is not ours.
  */
@@ -708,16 +730,8 @@ export class Client implements ClientContext {
       // Gossip only a checkpoint whose entries we have all fetched: the message then says "I had
       // everything below this size", which the omission rule relies on (src/client/accountability/conduct.ts).
       if (rec?.verifiedNote && rec.signingKey && rec.origin && rec.cursor >= rec.verifiedSize) {
-        const cp = verifyCheckpoint(rec.verifiedNote, rec.origin, rec.signingKey);
-        const sig = parseNote(rec.verifiedNote).signatures[0];
-        if (sig === undefined) continue;
-        return {
-          origin: cp.origin,
-          size: cp.size,
-          rootHash: cp.rootHash,
-          signature: sig.signature,
-          ...(cp.timeMs === null ? {} : { timeMs: cp.timeMs }),
-        };
+        const gossip = gossipedCheckpointOf(rec.verifiedNote, rec.origin, rec.signingKey);
+        if (gossip !== null) return gossip;
       }
     }
     return null;

@@ -3,7 +3,7 @@
  * client would never write (same seq twice, a false time, parents that leave messages out, a tag
  * that claims another author) and post them like any envelope. Built on the real composition code.
  */
-import type { GroupState } from '../../src/client/client.ts';
+import { type GroupState, gossipedCheckpointOf } from '../../src/client/client.ts';
 import { composeMessage } from '../../src/group/compose.ts';
 import { messageTag } from '../../src/group/detection.ts';
 import { sealEnvelope } from '../../src/group/envelope.ts';
@@ -14,8 +14,6 @@ import {
   MessageKind,
   type VerifiedMessage,
 } from '../../src/group/message.ts';
-import { verifyCheckpoint } from '../../src/log/checkpoint.ts';
-import { parseNote } from '../../src/log/note.ts';
 import type { Member } from './world.ts';
 
 export interface ForgeInput {
@@ -35,16 +33,7 @@ export interface ForgeInput {
 /** The relay checkpoint the member last verified, as its client would gossip it. */
 export function gossipOf(m: Member, url: string): GossipedCheckpoint {
   const rec = m.client.relayRecord(url)!;
-  const cp = verifyCheckpoint(rec.verifiedNote!, rec.origin!, rec.signingKey!);
-  const sig = parseNote(rec.verifiedNote!).signatures[0]!;
-  // With its signed time when it has one (docs/log.md §3): the note cannot be rebuilt without it.
-  return {
-    origin: cp.origin,
-    size: cp.size,
-    rootHash: cp.rootHash,
-    signature: sig.signature,
-    ...(cp.timeMs === null ? {} : { timeMs: cp.timeMs }),
-  };
+  return gossipedCheckpointOf(rec.verifiedNote!, rec.origin!, rec.signingKey!)!;
 }
 
 /** Sign, seal and post one message as `m` to `url`; returns it. Nothing is stored in m's profile. */
