@@ -233,13 +233,6 @@ function stripEnvelope(store: ProfileStore, id: Uint8Array): boolean {
 export const ENVELOPE_RECHECK_MS = 60_000;
 
 /**
- * When each group's next pass has work, per setting (in memory: a fresh process passes once on
- * open). A pass reads and opens every stored message of the group, so the app's 10 s tick
- * (src/app/session.ts) would otherwise cost O(history) every time with nothing to do.
- */
-const nextPass = new WeakMap<GroupState, { readonly afterMs: number; readonly dueMs: number }>();
-
-/**
  * When the next pass over a group has something to prune: the earliest message left whole
  * becomes due `afterMs` after it arrived, and any message arriving after this pass (received at
  * or after `passMs`) at the earliest `afterMs` after the pass. While a pruned post of ours still
@@ -265,12 +258,13 @@ export function expireMessages(ctx: RetentionContext): number {
     const setting = disappearSetting(ctx.store, state);
     if (setting === null) continue;
     const now = ctx.now();
-    const last = nextPass.get(state);
-    if (last !== undefined && last.afterMs === setting.disappearAfterMs && now < last.dueMs) continue;
+    // Stored with the setting (cleared when it changes: setDisappear writes a new record), so a
+    // fresh process, as every CLI command is, skips the pass too when nothing is due.
+    if (setting.nextPassMs !== undefined && now < setting.nextPassMs) continue;
     const result = prunePass(ctx, state, now - setting.disappearAfterMs);
-    nextPass.set(state, {
-      afterMs: setting.disappearAfterMs,
-      dueMs: nextPassDue(result, now, setting.disappearAfterMs),
+    writeRecord(ctx.store, retentionKind, state.record.id, {
+      ...setting,
+      nextPassMs: nextPassDue(result, now, setting.disappearAfterMs),
     });
     pruned += result.pruned;
   }

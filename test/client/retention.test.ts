@@ -251,6 +251,10 @@ test('expireMessages reads a group only when something is due, and prunes what a
     arrive(a2, 1);
     assert.equal(expireMessages(ctx), 0);
     assert.equal(reads, 1, 'nothing is due for another 30 min: the group is not read');
+    // A fresh process (another context on the same profile file) knows it too: no pass on open.
+    const fresh = { ...ctx, groups: new Map([['g', { ...state } as GroupState]]) };
+    assert.equal(expireMessages(fresh), 0);
+    assert.equal(reads, 1, 'the next pass is stored with the setting');
     now += 30 * 60_000 + 1; // a1 is just over an hour old
     assert.equal(expireMessages(ctx), 1);
     assert.ok(isPruned(dag.get(a1.id)!) && !isPruned(dag.get(a2.id)!));

@@ -611,6 +611,12 @@ export const MAX_DISAPPEAR_MS = 365 * 24 * 60 * 60 * 1000;
 export interface RetentionSetting {
   readonly disappearAfterMs: number;
   readonly setMs: number;
+  /**
+   * When the next pass has something to prune (src/client/retention.ts nextPassDue), so that a
+   * fresh process does not open every stored message on start when nothing is due. Absent in
+   * records written before it, and until the first pass.
+   */
+  readonly nextPassMs?: number;
 }
 
 export const retentionKind: RecordKind<RetentionSetting> = {
@@ -620,13 +626,20 @@ export const retentionKind: RecordKind<RetentionSetting> = {
     m([
       ['disappearAfterMs', x.disappearAfterMs],
       ['setMs', x.setMs],
+      ...(x.nextPassMs === undefined ? [] : ([['nextPassMs', x.nextPassMs]] as [string, CborValue][])),
     ]),
   decode: (v) => {
     const r = MapReader.of(v, 'retention setting');
     const disappearAfterMs = r.uint('disappearAfterMs', 'disappearAfterMs', MAX_DISAPPEAR_MS);
     if (disappearAfterMs < MIN_DISAPPEAR_MS)
       throw new CodecError('schema-range', 'retention setting.disappearAfterMs: below the minimum');
-    const out: RetentionSetting = { disappearAfterMs, setMs: r.uint('setMs', 'setMs') };
+    const setMs = r.uint('setMs', 'setMs');
+    const nextPassMs = r.optional('nextPassMs', (x) => expectUint(x, 'retention setting.nextPassMs'));
+    const out: RetentionSetting = {
+      disappearAfterMs,
+      setMs,
+      ...(nextPassMs === undefined ? {} : { nextPassMs }),
+    };
     r.done();
     return out;
   },
