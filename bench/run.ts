@@ -925,7 +925,7 @@ async function main(): Promise<number> {
       rows.push(...(await cliSection({ runs: RUNS, log, notes })));
     },
     history: async () => {
-      rows.push(...(await historySection({ quick: Q, huge: args.huge, runs: RUNS, log, notes })));
+      rows.push(...(await historySection({ quick: Q, runs: RUNS, log, notes })));
     },
   };
   let failed = false;

@@ -20,7 +20,6 @@ const GROUP = 'r1-g0';
 
 export interface HistorySectionOptions {
   readonly quick: boolean;
-  readonly huge: boolean;
   readonly runs: number;
   readonly log: (line: string) => void;
   readonly notes: string[];
@@ -50,7 +49,9 @@ async function openRead(home: string): Promise<OpenRead> {
 const sizeName = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`);
 
 export async function historySection(opts: HistorySectionOptions): Promise<Row[]> {
-  const sizes = [1_000, ...(opts.quick ? [5_000] : [10_000, 100_000]), ...(opts.huge ? [1_000_000] : [])];
+  // Not 1M yet: at today's cost, linear in the history (bench/README.md), one open of a 1M-message
+  // group would take many minutes; the 1M row joins when the client pages its DAG (issue 16 item 4).
+  const sizes = [1_000, ...(opts.quick ? [5_000] : [10_000, 100_000])];
   const group = 'cost with history: open the profile and read the last 50 of a group (fresh process)';
   const rows: Row[] = [];
   const base = sizes[0]!;
@@ -69,7 +70,9 @@ export async function historySection(opts: HistorySectionOptions): Promise<Row[]
       if (synced < n) throw new Error(`the reader stored ${synced} of ${n} messages`);
       const home = join(world.profilesDir, 'reader-1');
       const runs: OpenRead[] = [];
-      for (let i = 0; i < opts.runs; i++) runs.push(await openRead(home));
+      // One run of the 100k group: it alone takes minutes while the cost grows with history.
+      const times = n >= 100_000 ? 1 : opts.runs;
+      for (let i = 0; i < times; i++) runs.push(await openRead(home));
       const ms = runs.map((r) => r.totalMs);
       const rss = runs.map((r) => r.hwm / MB);
       if (n === base) baseline = { ms: median(ms), rss: median(rss) };
@@ -83,7 +86,7 @@ export async function historySection(opts: HistorySectionOptions): Promise<Row[]
                 op: '<' as const,
                 value: 1.5 * baseline[unit],
                 text: `≤ 1.5× the ${sizeName(base)} group, at 1M`,
-                ...(n >= 1_000_000 ? {} : { notApplicable: 'goal at 1M: --huge' }),
+                notApplicable: 'goal at 1M, not run yet',
               },
             };
       rows.push({
