@@ -6,7 +6,7 @@
  * them stored in its profile (not timed). Then fresh processes (bench/lib/open-read.ts) each open
  * the profile and build the view of the last 50 messages: wall time of both, and peak RSS. The raw
  * limit of each size is the same figure for the smallest size of the run (1k), measured in the
- * same run: the goal is a ratio, ≤ 1.5× at 1M (--huge).
+ * same run: the goal is a ratio, ≤ 1.5× at 1M (not run until the client pages its DAG).
  */
 import { join } from 'node:path';
 import { ROOT, removeDir, runNodeScript } from '../lib/procs.ts';
