@@ -5,7 +5,7 @@
  * stdout (progress goes to stderr) and writes bench/results/: latest.json, table.md,
  * figures.svg, latency.svg, and relay-profile.txt when the relay ingest goal is not met.
  *
- *   npm run bench -- [--quick] [--huge | --no-huge] [--runs N] [--only raw,ingest,latency,sync,scale,scripts,postgres,cli]
+ *   npm run bench -- [--quick] [--huge | --no-huge] [--runs N] [--only raw,ingest,latency,sync,scale,scripts,postgres,cli,history]
  *                    [--profile] [--no-profile]
  *
  * A full run grows the relay's log to 1M entries (restart, memory and client sync; the DESIGN goals
@@ -30,6 +30,7 @@ import {
 import { fmt, median } from './lib/stats.ts';
 import { figuresVsLimitsSvg, latencyHistogramSvg, type SyncSeries, syncVsGroupsSvg } from './lib/svg.ts';
 import { cliSection } from './suite/cli.ts';
+import { historySection } from './suite/history.ts';
 import { type IngestResult, runIngest } from './suite/ingest.ts';
 import { type LatencyResult, runLatency } from './suite/latency.ts';
 import { postgresSection } from './suite/postgres.ts';
@@ -50,7 +51,17 @@ import {
 // ---------------------------------------------------------------------------------------------
 // Arguments
 
-const SECTIONS = ['raw', 'ingest', 'latency', 'sync', 'scale', 'scripts', 'postgres', 'cli'] as const;
+const SECTIONS = [
+  'raw',
+  'ingest',
+  'latency',
+  'sync',
+  'scale',
+  'scripts',
+  'postgres',
+  'cli',
+  'history',
+] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -64,7 +75,7 @@ interface Args {
 function usage(message?: string): never {
   if (message !== undefined) process.stderr.write(`bench: error: ${message}\n`);
   process.stderr.write(
-    'usage: npm run bench -- [--quick] [--huge | --no-huge] [--runs N] [--only raw,ingest,latency,sync,scale,scripts,postgres,cli] [--profile | --no-profile]\n',
+    'usage: npm run bench -- [--quick] [--huge | --no-huge] [--runs N] [--only raw,ingest,latency,sync,scale,scripts,postgres,cli,history] [--profile | --no-profile]\n',
   );
   process.exit(message === undefined ? 0 : 64);
 }
@@ -912,6 +923,9 @@ async function main(): Promise<number> {
     },
     cli: async () => {
       rows.push(...(await cliSection({ runs: RUNS, log, notes })));
+    },
+    history: async () => {
+      rows.push(...(await historySection({ quick: Q, runs: RUNS, log, notes })));
     },
   };
   let failed = false;

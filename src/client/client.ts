@@ -37,12 +37,12 @@ import {
 } from '../group/invite.ts';
 import {
   asSeq,
+  decodeStoredSignedMessage,
   type GossipedCheckpoint,
   MAX_BODY_BYTES,
   MESSAGE_VERSION,
   MESSAGE_VERSION_NO_CLAIM,
   MessageKind,
-  openSignedMessage,
   type VerifiedMessage,
 } from '../group/message.ts';
 import { generateIdentity, type Identity, identityFromSeed, identitySeed } from '../identity/identity.ts';
@@ -263,7 +263,9 @@ export class Client implements ClientContext {
       const stored = decodeStoredMessage(item);
       this.#insertVerified(
         state,
-        'pruned' in stored ? prunedMessage(record.id, stored.pruned) : openSignedMessage(stored.signed),
+        'pruned' in stored
+          ? prunedMessage(record.id, stored.pruned)
+          : decodeStoredSignedMessage(stored.signed),
       );
     }
     this.#rebuildExpectations(state);

@@ -242,15 +242,35 @@ export function signMessage(content: MessageContent, secretKey: Uint8Array): Ver
  * @throws CodecError when malformed; VerifyError('message-signature') when the signature is not the author's.
  */
 export function openSignedMessage(signed: Uint8Array): VerifiedMessage {
+  const { content, id, signature } = decodeSigned(signed);
+  if (!verify(signature, signatureInput(id), content.author)) {
+    throw new VerifyError('message-signature', 'message signature does not verify for its claimed author');
+  }
+  return { ...content, id, signed, signature };
+}
+
+/**
+ * Decode a signed message this profile verified (openSignedMessage) before it stored it, without
+ * verifying the signature again: loading a profile must not cost one Ed25519 verification per
+ * message of its history (issue 16, "cost that does not grow with history"). Only for bytes read
+ * back from the profile store, whose every record and item is authenticated (AEAD under the
+ * profile's data key, docs/profile.md): a changed byte fails there, not here.
+ * @throws CodecError when malformed.
+ */
+export function decodeStoredSignedMessage(signed: Uint8Array): VerifiedMessage {
+  const { content, id, signature } = decodeSigned(signed);
+  return { ...content, id, signed, signature };
+}
+
+function decodeSigned(signed: Uint8Array): {
+  content: MessageContent;
+  id: Uint8Array;
+  signature: Uint8Array;
+} {
   const outer = expectArray(decodeCbor(signed), 'signed message', 2);
   if (outer.length !== 2)
     throw new CodecError('schema-shape', 'signed message: expected [content, signature]');
   const contentBytes = expectBytes(outer[0]!, 'signed message.content');
   const signature = expectBytes(outer[1]!, 'signed message.signature', ED25519_SIGNATURE_BYTES);
-  const content = decodeContent(contentBytes);
-  const id = messageIdOf(contentBytes);
-  if (!verify(signature, signatureInput(id), content.author)) {
-    throw new VerifyError('message-signature', 'message signature does not verify for its claimed author');
-  }
-  return { ...content, id, signed, signature };
+  return { content: decodeContent(contentBytes), id: messageIdOf(contentBytes), signature };
 }

@@ -69,24 +69,53 @@ export interface BackdatedVsRelayFinding {
 
 export type ConductFinding = OmissionFinding | BackdatedVsRelayFinding;
 
-/** The verified note of a gossiped checkpoint, if it is one of the group's relays' and verifies. */
-function gossipNote(
-  client: ClientContext,
-  state: GroupState,
-  g: GossipedCheckpoint,
-): { note: string; relay: string } | null {
+/** The group's relays' pinned log keys, by origin, read once per conductFindings call. */
+type RelayKeys = ReadonlyMap<string, { url: string; signingKey: Uint8Array }>;
+
+function relayKeysOf(client: ClientContext, state: GroupState): RelayKeys {
+  const out = new Map<string, { url: string; signingKey: Uint8Array }>();
   for (const r of state.record.relays) {
     const rec = client.relayRecord(r.url);
-    if (rec?.origin !== g.origin || rec.signingKey === null) continue;
-    try {
-      const note = noteFromCompactCheckpoint({ ...g, size: g.size as TreeSize }, g.origin, rec.signingKey);
-      verifyCheckpoint(note, g.origin, rec.signingKey);
-      return { note, relay: r.url };
-    } catch {
-      return null; // not the relay's signature: sync reported it as a member anomaly
-    }
+    // The first relay of an origin wins, as the loop over the group's relays did.
+    if (rec === undefined || rec.origin === null || rec.signingKey === null) continue;
+    if (!out.has(rec.origin)) out.set(rec.origin, { url: r.url, signingKey: rec.signingKey });
   }
-  return null;
+  return out;
+}
+
+/**
+ * Notes already verified in this process, by key, origin and checkpoint: many messages gossip the
+ * same checkpoint, and the findings are recomputed at every read, so each checkpoint is verified
+ * once, not once per message per read (issue 16, "cost that does not grow with history"). Only
+ * successes are kept, and the key holds every input of the verification, so a hit is exactly the
+ * result verifying again would give. Bounded: cleared when full.
+ */
+const verifiedNotes = new Map<string, string>();
+const VERIFIED_NOTES_MAX = 4096;
+
+/** The verified note of a gossiped checkpoint, if it is one of the group's relays' and verifies. */
+function gossipNote(relays: RelayKeys, g: GossipedCheckpoint): { note: string; relay: string } | null {
+  const relay = relays.get(g.origin);
+  if (relay === undefined) return null;
+  const key = [
+    toHex(relay.signingKey),
+    g.origin,
+    g.size,
+    toHex(g.rootHash),
+    toHex(g.signature),
+    g.timeMs ?? '',
+  ].join('|');
+  const known = verifiedNotes.get(key);
+  if (known !== undefined) return { note: known, relay: relay.url };
+  try {
+    const note = noteFromCompactCheckpoint({ ...g, size: g.size as TreeSize }, g.origin, relay.signingKey);
+    verifyCheckpoint(note, g.origin, relay.signingKey);
+    if (verifiedNotes.size >= VERIFIED_NOTES_MAX) verifiedNotes.clear();
+    verifiedNotes.set(key, note);
+    return { note, relay: relay.url };
+  } catch {
+    return null; // not the relay's signature: sync reported it as a member anomaly
+  }
 }
 
 /**
@@ -102,6 +131,7 @@ export function conductFindings(
   const dag = state.dag;
   const out: ConductFinding[] = [];
   const full = (id: Uint8Array) => dag.get(id);
+  const relayKeys = relayKeysOf(client, state);
 
   // Omission. A relay already caught showing different logs (split view, rollback) explains any
   // omission on it: the member may have been on the other branch, where our index holds another
@@ -131,7 +161,7 @@ export function conductFindings(
     const statements: { m: VerifiedMessage; note: string; relay: string; size: number }[] = [];
     for (const m of mine) {
       if (m.checkpoint === null || m.parents.length >= MAX_PARENTS || !dag.isComplete(m.id)) continue;
-      const g = gossipNote(client, state, m.checkpoint);
+      const g = gossipNote(relayKeys, m.checkpoint);
       if (g !== null && !forked.has(g.relay))
         statements.push({ m, note: g.note, relay: g.relay, size: m.checkpoint.size });
     }

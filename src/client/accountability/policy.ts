@@ -318,8 +318,14 @@ export function readWithPolicy(
   const who = standings(client, state);
   const limited = rateLimited(state, all, who, receivedAt);
   const hidden = { blocked: 0, rateLimited: 0 };
+  // An address is decoded (and its key checked) once per author, not once per message.
+  const keyHexOf = new Map<string, string>();
   let out: PolicyMessage[] = all.map((m) => {
-    const authorHex = toHex(publicKeyOfOnionAddress(m.author));
+    let authorHex = keyHexOf.get(m.author);
+    if (authorHex === undefined) {
+      authorHex = toHex(publicKeyOfOnionAddress(m.author));
+      keyHexOf.set(m.author, authorHex);
+    }
     const s = who.get(authorHex);
     const why = s?.blocked ? 'blocked' : limited.has(m.id) ? 'rate-limited' : null;
     return {

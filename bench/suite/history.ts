@@ -1,0 +1,117 @@
+/**
+ * Cost with history (`npm run bench -- --only history`): what opening a profile and reading the
+ * last 50 messages of a group costs as the group's history grows (issue 16 item 4: it should not
+ * grow). For each size N, a fresh world (bench/suite/sync.ts: one reader holding one group, one
+ * writer), N messages of the writer appended to the relay's log, and the reader's real sync of
+ * them stored in its profile (not timed). Then fresh processes (bench/lib/open-read.ts) each open
+ * the profile and build the view of the last 50 messages: wall time of both, and peak RSS. The raw
+ * limit of each size is the same figure for the smallest size of the run (1k), measured in the
+ * same run: the goal is a ratio, ≤ 1.5× at 1M (not run until the client pages its DAG).
+ */
+import { join } from 'node:path';
+import { ROOT, removeDir, runNodeScript } from '../lib/procs.ts';
+import type { Row } from '../lib/report.ts';
+import { fmt, median } from '../lib/stats.ts';
+import { buildSyncWorld, PROFILE_ENV, runReaderSync, startWorldRelay } from './sync.ts';
+
+const MB = 1024 * 1024;
+const LAST = 50;
+const GROUP = 'r1-g0';
+
+export interface HistorySectionOptions {
+  readonly quick: boolean;
+  readonly runs: number;
+  readonly log: (line: string) => void;
+  readonly notes: string[];
+}
+
+interface OpenRead {
+  readonly openMs: number;
+  readonly readMs: number;
+  readonly totalMs: number;
+  readonly shown: number;
+  readonly hwm: number;
+}
+
+async function openRead(home: string): Promise<OpenRead> {
+  const r = await runNodeScript(
+    join(ROOT, 'bench/lib/open-read.ts'),
+    [home, GROUP, String(LAST)],
+    PROFILE_ENV,
+    900_000,
+  );
+  if (r.code !== 0) throw new Error(`open-read failed (${r.code}): ${r.stderr.slice(-2000)}`);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as OpenRead;
+  if (out.shown !== LAST) throw new Error(`open-read showed ${out.shown} messages, not ${LAST}`);
+  return out;
+}
+
+const sizeName = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`);
+
+export async function historySection(opts: HistorySectionOptions): Promise<Row[]> {
+  // Not 1M yet: at today's cost, linear in the history (bench/README.md), one open of a 1M-message
+  // group would take many minutes; the 1M row joins when the client pages its DAG (issue 16 item 4).
+  const sizes = [1_000, ...(opts.quick ? [5_000] : [10_000, 100_000])];
+  const group = 'cost with history: open the profile and read the last 50 of a group (fresh process)';
+  const rows: Row[] = [];
+  const base = sizes[0]!;
+  let baseline: { ms: number; rss: number } | undefined;
+  for (const n of sizes) {
+    opts.log(`history: a group of ${fmt(n)} messages (world, then the reader's sync)`);
+    const world = await buildSyncWorld([1], 0, n, opts.log);
+    try {
+      const relay = await startWorldRelay(world);
+      let synced: number;
+      try {
+        synced = (await runReaderSync(world.profilesDir, 'reader-1', [])).report.ours;
+      } finally {
+        await relay.stop();
+      }
+      if (synced < n) throw new Error(`the reader stored ${synced} of ${n} messages`);
+      const home = join(world.profilesDir, 'reader-1');
+      const runs: OpenRead[] = [];
+      // One run of the 100k group: it alone takes minutes while the cost grows with history.
+      const times = n >= 100_000 ? 1 : opts.runs;
+      for (let i = 0; i < times; i++) runs.push(await openRead(home));
+      const ms = runs.map((r) => r.totalMs);
+      const rss = runs.map((r) => r.hwm / MB);
+      if (n === base) baseline = { ms: median(ms), rss: median(rss) };
+      // The goal is a ratio to the smallest group of the same run, stated at 1M.
+      const ratioGoal = (unit: 'ms' | 'rss') =>
+        n === base || baseline === undefined
+          ? {}
+          : {
+              rawId: `history.${unit}.${base}`,
+              goal: {
+                op: '<' as const,
+                value: 1.5 * baseline[unit],
+                text: `≤ 1.5× the ${sizeName(base)} group, at 1M`,
+                notApplicable: 'goal at 1M, not run yet',
+              },
+            };
+      rows.push({
+        id: `history.ms.${n}`,
+        group,
+        name: `${sizeName(n)} messages: open + read last ${LAST}, wall`,
+        short: `${sizeName(n)}-message group`,
+        unit: 'ms',
+        runs: ms,
+        ...ratioGoal('ms'),
+        note: `history ${sizeName(n)}: open ${fmt(median(runs.map((r) => r.openMs)))} ms (key derivation at the test cost, then the profile's state), view of the last ${LAST} ${fmt(median(runs.map((r) => r.readMs)))} ms`,
+      });
+      rows.push({
+        id: `history.rss.${n}`,
+        group,
+        name: `${sizeName(n)} messages: peak RSS of that process`,
+        short: `${sizeName(n)}-message group`,
+        unit: 'MB',
+        runs: rss,
+        ...ratioGoal('rss'),
+      });
+    } finally {
+      removeDir(world.relayDir);
+      removeDir(world.profilesDir);
+    }
+  }
+  return rows;
+}
