@@ -5,7 +5,7 @@
  * stdout (progress goes to stderr) and writes bench/results/: latest.json, table.md,
  * figures.svg, latency.svg, and relay-profile.txt when the relay ingest goal is not met.
  *
- *   npm run bench -- [--quick] [--huge | --no-huge] [--runs N] [--only raw,ingest,latency,sync,scale,scripts,postgres,cli]
+ *   npm run bench -- [--quick] [--huge | --no-huge] [--runs N] [--only raw,ingest,latency,sync,members,peer,scale,scripts,postgres,cli]
  *                    [--profile] [--no-profile]
  *
  * A full run grows the relay's log to 1M entries (restart, memory and client sync; the DESIGN goals
@@ -32,6 +32,8 @@ import { figuresVsLimitsSvg, latencyHistogramSvg, type SyncSeries, syncVsGroupsS
 import { cliSection } from './suite/cli.ts';
 import { type IngestResult, runIngest } from './suite/ingest.ts';
 import { type LatencyResult, runLatency } from './suite/latency.ts';
+import { membersSection } from './suite/members.ts';
+import { peerSection } from './suite/peer.ts';
 import { postgresSection } from './suite/postgres.ts';
 import { measureRawLimits, type RawFigures } from './suite/raw.ts';
 import { fillLog, relayMemory, restartTimes } from './suite/scale.ts';
@@ -50,7 +52,18 @@ import {
 // ---------------------------------------------------------------------------------------------
 // Arguments
 
-const SECTIONS = ['raw', 'ingest', 'latency', 'sync', 'scale', 'scripts', 'postgres', 'cli'] as const;
+const SECTIONS = [
+  'raw',
+  'ingest',
+  'latency',
+  'sync',
+  'members',
+  'peer',
+  'scale',
+  'scripts',
+  'postgres',
+  'cli',
+] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -64,7 +77,7 @@ interface Args {
 function usage(message?: string): never {
   if (message !== undefined) process.stderr.write(`bench: error: ${message}\n`);
   process.stderr.write(
-    'usage: npm run bench -- [--quick] [--huge | --no-huge] [--runs N] [--only raw,ingest,latency,sync,scale,scripts,postgres,cli] [--profile | --no-profile]\n',
+    'usage: npm run bench -- [--quick] [--huge | --no-huge] [--runs N] [--only raw,ingest,latency,sync,members,peer,scale,scripts,postgres,cli] [--profile | --no-profile]\n',
   );
   process.exit(message === undefined ? 0 : 64);
 }
@@ -912,6 +925,12 @@ async function main(): Promise<number> {
     },
     cli: async () => {
       rows.push(...(await cliSection({ runs: RUNS, log, notes })));
+    },
+    members: async () => {
+      rows.push(...(await membersSection({ quick: Q, runs: RUNS, log })));
+    },
+    peer: async () => {
+      rows.push(...(await peerSection({ quick: Q, runs: RUNS, log })));
     },
   };
   let failed = false;
