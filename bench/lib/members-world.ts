@@ -20,8 +20,10 @@
  *   members-world.ts join URL DIR N RUN
  *     The reader makes one more invite (its text length is the invite size), and a fresh profile
  *     DIR/joiner-N-RUN accepts it with `Client.joinGroup`, timed (wall and CPU of this process).
- *     Nothing is posted (the invite notice and the join stay queued in the profiles).
- *     Prints {"chars", "payloadBytes", "listed", "joinMs", "joinCpuMs"}.
+ *     Nothing is posted (the invite notice and the join stay queued in the profiles). Opening
+ *     the reader's profile (`Client.open`, which every CLI command does) is timed too, with the
+ *     number of detection tags it registers (docs/PROTOCOL.md §7).
+ *     Prints {"chars", "payloadBytes", "listed", "joinMs", "joinCpuMs", "openMs", "openCpuMs", "tags"}.
  */
 import { join } from 'node:path';
 import { Client } from '../../src/client/client.ts';
@@ -112,7 +114,7 @@ async function setup(url: string, dir: string, n: number, b: number): Promise<vo
   }
   const known = reader.members(name).length;
   if (known !== n) throw new Error(`the reader knows ${known} members of ${name}, not ${n}`);
-  const rec = reader.relayRecord(url)!;
+  const rec = reader.relayRecord(reader.relaysInUse()[0]!)!;
   const size = rec.cursor;
   const gossip: GossipedCheckpoint = compactCheckpoint(rec.verifiedNote!, rec.origin!, rec.signingKey!);
   const groupId = reader.resolveGroup(name).record.id;
@@ -150,7 +152,12 @@ async function setup(url: string, dir: string, n: number, b: number): Promise<vo
 }
 
 async function joinOnce(url: string, dir: string, n: number, run: string): Promise<void> {
+  const open0 = process.cpuUsage();
+  const openT0 = performance.now();
   const reader = await Client.open(join(dir, `reader-${n}`), PASS);
+  const openMs = performance.now() - openT0;
+  const openCpu = process.cpuUsage(open0);
+  const tags = reader.recognizer.size;
   const text = await reader.invite(`m${n}`);
   reader.close();
   const invite = decodeInvite(text);
@@ -170,6 +177,9 @@ async function joinOnce(url: string, dir: string, n: number, run: string): Promi
       listed: invite.members.length,
       joinMs,
       joinCpuMs: (cpu.user + cpu.system) / 1000,
+      openMs,
+      openCpuMs: (openCpu.user + openCpu.system) / 1000,
+      tags,
     })}\n`,
   );
 }

@@ -40,6 +40,9 @@ interface JoinFigures {
   readonly listed: number;
   readonly joinMs: number;
   readonly joinCpuMs: number;
+  readonly openMs: number;
+  readonly openCpuMs: number;
+  readonly tags: number;
 }
 
 /** Build one size's world; joins are measured on it while its set-up relay still runs. */
@@ -161,6 +164,19 @@ export async function membersSection(opts: {
       runs: j.map((x) => x.joinMs),
       ...(n === lo ? {} : { rawId: `members.join.${lo}` }),
       note: `join, ${fmt(n)} members: CPU ${fmt(median(j.map((x) => x.joinCpuMs)))} ms; the invite lists ${j[0]!.listed} of ${fmt(n)} members`,
+    });
+  }
+  for (const n of MEMBER_LEVELS) {
+    const j = joins.get(n)!;
+    rows.push({
+      id: `members.open.${n}`,
+      group,
+      name: `profile open (Client.open), member of a ${fmt(n)}-member group, CPU`,
+      short: `open at ${fmt(lo)}`,
+      unit: 'ms',
+      runs: j.map((x) => x.openCpuMs),
+      ...(n === lo ? {} : { rawId: `members.open.${lo}` }),
+      note: `profile open, ${fmt(n)} members: wall ${fmt(median(j.map((x) => x.openMs)))} ms, ${fmt(j[0]!.tags)} detection tags registered`,
     });
   }
   for (const n of MEMBER_LEVELS) {
