@@ -5,7 +5,7 @@
  * stdout (progress goes to stderr) and writes bench/results/: latest.json, table.md,
  * figures.svg, latency.svg, and relay-profile.txt when the relay ingest goal is not met.
  *
- *   npm run bench -- [--quick] [--huge | --no-huge] [--runs N] [--only raw,ingest,latency,sync,scale,scripts,postgres,cli,history]
+ *   npm run bench -- [--quick] [--huge | --no-huge] [--runs N] [--only raw,ingest,latency,sync,members,peer,scale,scripts,postgres,cli,history]
  *                    [--profile] [--no-profile]
  *
  * A full run grows the relay's log to 1M entries (restart, memory and client sync; the DESIGN goals
@@ -33,6 +33,8 @@ import { cliSection } from './suite/cli.ts';
 import { historySection } from './suite/history.ts';
 import { type IngestResult, runIngest } from './suite/ingest.ts';
 import { type LatencyResult, runLatency } from './suite/latency.ts';
+import { membersSection } from './suite/members.ts';
+import { peerSection } from './suite/peer.ts';
 import { postgresSection } from './suite/postgres.ts';
 import { measureRawLimits, type RawFigures } from './suite/raw.ts';
 import { fillLog, relayMemory, restartTimes } from './suite/scale.ts';
@@ -56,6 +58,8 @@ const SECTIONS = [
   'ingest',
   'latency',
   'sync',
+  'members',
+  'peer',
   'scale',
   'scripts',
   'postgres',
@@ -75,7 +79,7 @@ interface Args {
 function usage(message?: string): never {
   if (message !== undefined) process.stderr.write(`bench: error: ${message}\n`);
   process.stderr.write(
-    'usage: npm run bench -- [--quick] [--huge | --no-huge] [--runs N] [--only raw,ingest,latency,sync,scale,scripts,postgres,cli,history] [--profile | --no-profile]\n',
+    'usage: npm run bench -- [--quick] [--huge | --no-huge] [--runs N] [--only raw,ingest,latency,sync,members,peer,scale,scripts,postgres,cli,history] [--profile | --no-profile]\n',
   );
   process.exit(message === undefined ? 0 : 64);
 }
@@ -926,6 +930,12 @@ async function main(): Promise<number> {
     },
     history: async () => {
       rows.push(...(await historySection({ quick: Q, runs: RUNS, log, notes })));
+    },
+    members: async () => {
+      rows.push(...(await membersSection({ quick: Q, runs: RUNS, log })));
+    },
+    peer: async () => {
+      rows.push(...(await peerSection({ quick: Q, runs: RUNS, log })));
     },
   };
   let failed = false;

@@ -74,8 +74,9 @@ export interface DagNode<M extends DagMessage = DagMessage> {
   /** Number of distinct parents that are absent or not complete: 0 means complete. */
   pendingParents: number;
   /**
-   * Bit i set: author i has a message of which this one is an ancestor-or-self. Grown on demand
-   * (a missing word reads as zero), so groups of up to 32 authors use one word per message.
+   * Bit i set: author i has a message of which this one is an ancestor-or-self. Valid only while
+   * the DAG's seen-by pass is current (MessageDag.#seenFresh): computed by one pass on the first
+   * query after inserts, never at insert (see MessageDag.#computeSeen).
    */
   seen: Uint32Array;
 }
@@ -99,6 +100,8 @@ function byKey<T extends { key: string }>(a: T, b: T): number {
 function bySeqThenKey(a: DagNode, b: DagNode): number {
   return a.msg.seq - b.msg.seq || byKey(a, b);
 }
+
+const EMPTY_SEEN = new Uint32Array(0);
 
 function hasBit(bits: Uint32Array, i: number): boolean {
   return (((bits[i >>> 5] ?? 0) >>> (i & 31)) & 1) === 1;
@@ -138,9 +141,8 @@ export class MessageDag<M extends DagMessage = DagMessage> {
   readonly #authors = new Map<string, AuthorState<M>>();
   readonly #authorList: AuthorState<M>[] = [];
   #order: readonly M[] | undefined;
-  /** Reused work stacks of the seen-by propagation (see #propagateSeen). */
-  readonly #stackNodes: DagNode<M>[] = [];
-  readonly #stackMasks: number[] = [];
+  /** Whether every node's `seen` bitset reflects the present messages (see #computeSeen). */
+  #seenFresh = true;
 
   static {
     nodesOf = (dag) => dag.#nodes.values();
@@ -156,8 +158,8 @@ export class MessageDag<M extends DagMessage = DagMessage> {
    * Insert a verified message. Any arrival order is accepted; a message whose parents are absent is
    * kept and marked waiting until they arrive. Inserting an id that is present is a no-op.
    *
-   * Cost: O(parents) plus the seen-by propagation, which sets each (message, author) bit at most once
-   * over the life of the DAG, so it is amortised O(authors × parents) per message.
+   * Cost: O(parents) plus the completeness walk; independent of the number of authors. Seen-by
+   * is computed on the first query after inserts, in one pass (docs/transcript.md "Seen by").
    *
    * @throws UsageError (`bad-argument`) if `message` is malformed (wrong lengths, negative seq, …) or
    *   names its own id as a parent (impossible for a hash id: the caller did not verify it).
@@ -218,11 +220,12 @@ export class MessageDag<M extends DagMessage = DagMessage> {
       parentNodes,
       absentParents: absent,
       pendingParents: pending,
-      seen: new Uint32Array((author.index >>> 5) + 1),
+      seen: EMPTY_SEEN,
     };
 
     this.#nodes.set(key, node);
     this.#order = undefined;
+    this.#seenFresh = false;
     const sameSeq = author.bySeq.get(message.seq);
     if (sameSeq === undefined) author.bySeq.set(message.seq, [node]);
     else sameSeq.push(node);
@@ -252,16 +255,6 @@ export class MessageDag<M extends DagMessage = DagMessage> {
       }
     }
     if (pending === 0) this.#markComplete(node);
-
-    // Seen-by: this message is seen by its own author and by every author who has seen one of its
-    // (earlier arrived) children; all of that flows on to its present ancestors.
-    let words = node.seen.length;
-    for (const kid of kids) words = Math.max(words, kid.seen.length);
-    for (let w = 0; w < words; w++) {
-      let bits = w === author.index >>> 5 ? 1 << (author.index & 31) : 0;
-      for (const kid of kids) bits |= kid.seen[w] ?? 0;
-      if (bits !== 0) this.#propagateSeen(node, w, bits);
-    }
 
     return { added: true, waiting: absent > 0, released };
   }
@@ -532,6 +525,7 @@ export class MessageDag<M extends DagMessage = DagMessage> {
   }
 
   #seenBy(n: DagNode<M>): Uint8Array[] {
+    if (!this.#seenFresh) this.#computeSeen();
     const out: AuthorState<M>[] = [];
     for (const a of this.#authorList) if (a !== n.author && hasBit(n.seen, a.index)) out.push(a);
     return out.sort(byKey).map((a) => a.id);
@@ -588,33 +582,35 @@ export class MessageDag<M extends DagMessage = DagMessage> {
   }
 
   /**
-   * Add seen-by bits (word `w` of the author bitset) to a message and its present ancestors.
-   * Invariant: a message's bits are a superset of each present child's, so the walk stops where
-   * nothing is new; each (message, author) bit is set once, which bounds the total work. One word at a
-   * time with plain numbers and reused stacks: this is the hot loop of insert, so it allocates nothing.
+   * Seen-by of every present message, in one pass from the children to the parents: a message's
+   * bitset is its author's bit OR its present children's bitsets. O(messages × authors / 32 +
+   * links × authors / 32), paid by the first seen-by query after inserts rather than by every
+   * insert: eager propagation made each insert walk every ancestor its author had not yet seen,
+   * about one message per other member in a busy group, so a 1,000-member group paid ~1,000 node
+   * visits per message received (bench/README.md "Group size").
    */
-  #propagateSeen(start: DagNode<M>, w: number, bits: number): void {
-    const nodes = this.#stackNodes;
-    const masks = this.#stackMasks;
-    nodes.push(start);
-    masks.push(bits);
-    for (let n = nodes.pop(); n !== undefined; n = nodes.pop()) {
-      const mask = masks.pop()!;
-      if (n.seen.length <= w) {
-        const grown = new Uint32Array(w + 1);
-        grown.set(n.seen);
-        n.seen = grown;
-      }
-      const fresh = mask & ~n.seen[w]!;
-      if (fresh === 0) continue;
-      n.seen[w]! |= fresh;
+  #computeSeen(): void {
+    const words = (this.#authorList.length + 31) >>> 5;
+    // Children not yet folded into each node; a node is folded into its parents once it has none.
+    const remaining = new Map<DagNode<M>, number>();
+    const ready: DagNode<M>[] = [];
+    for (const n of this.#nodes.values()) {
+      n.seen = new Uint32Array(words);
+      n.seen[n.author.index >>> 5] = 1 << (n.author.index & 31);
+      const kids = this.#children.get(n.key)?.length ?? 0;
+      if (kids === 0) ready.push(n);
+      else remaining.set(n, kids);
+    }
+    for (let n = ready.pop(); n !== undefined; n = ready.pop()) {
       for (const p of n.parentNodes) {
-        if (p !== undefined) {
-          nodes.push(p);
-          masks.push(fresh);
-        }
+        if (p === undefined) continue;
+        for (let w = 0; w < words; w++) p.seen[w]! |= n.seen[w]!;
+        const left = remaining.get(p)! - 1;
+        remaining.set(p, left);
+        if (left === 0) ready.push(p);
       }
     }
+    this.#seenFresh = true;
   }
 }
 

@@ -267,6 +267,58 @@ describe('MessageDag: display order', () => {
 });
 
 describe('MessageDag: seen-by', () => {
+  it('a group of 70 authors (three bitset words), queried between inserts, out of order: exact reachability', () => {
+    // Seen-by is computed by one pass on the first query after inserts (docs/transcript.md "Seen
+    // by"); this checks it against a naive ancestor closure across word boundaries and staleness.
+    const authors = Array.from({ length: 70 }, (_, i) => bytes32(`author:${i}`));
+    const all: DagMessage[] = [];
+    const last = new Map<number, DagMessage>();
+    for (let i = 0; i < 300; i++) {
+      const a = (i * 37) % authors.length;
+      const own = last.get(a);
+      const parents = [own, all[all.length - 1], all[Math.floor(all.length / 2)]]
+        .filter((p): p is DagMessage => p !== undefined)
+        .map((p) => p.id)
+        .filter((id, k, list) => list.findIndex((x) => hex(x) === hex(id)) === k);
+      const m = msg(`m${i}`, authors[a]!, own === undefined ? 0 : own.seq + 1, parents, i);
+      all.push(m);
+      last.set(a, m);
+    }
+    const byId = new Map(all.map((m) => [hex(m.id), m]));
+    const dag = new MessageDag();
+    const present = new Set<string>();
+    const naive = (id: Uint8Array): string[] => {
+      // Authors of present messages from which `id` is reachable through present parents.
+      const out = new Set<string>();
+      for (const k of present) {
+        const stack = [k];
+        const visited = new Set<string>();
+        for (let x = stack.pop(); x !== undefined; x = stack.pop()) {
+          if (visited.has(x)) continue;
+          visited.add(x);
+          if (x === hex(id)) {
+            out.add(hex(byId.get(k)!.author));
+            break;
+          }
+          for (const p of byId.get(x)!.parents) if (present.has(hex(p))) stack.push(hex(p));
+        }
+      }
+      out.delete(hex(byId.get(hex(id))!.author));
+      return [...out].sort();
+    };
+    // Every third message first, then the rest backwards: many arrive before their parents.
+    const order = [...all.filter((_, i) => i % 3 === 0), ...all.filter((_, i) => i % 3 !== 0).reverse()];
+    order.forEach((m, i) => {
+      dag.insert(m);
+      present.add(hex(m.id));
+      if (i % 50 === 49 || i === order.length - 1)
+        for (const probe of [all[0]!, all[100]!, all[299]!])
+          if (present.has(hex(probe.id)))
+            assert.deepEqual(hexes(dag.seenBy(probe.id)).sort(), naive(probe.id));
+    });
+    assert.ok(dag.seenBy(all[0]!.id).length > 64, 'the first message is seen by authors of every word');
+  });
+
   it('A0 <- B0 <- C0: every later author has seen the earlier messages, in any arrival order', () => {
     const a0 = msg('a0', A, 0, [], 1);
     const b0 = msg('b0', B, 0, [a0.id], 2);
