@@ -37,7 +37,7 @@ import {
 } from '../errors.ts';
 import {
   appendLeaves,
-  batchNodeReader,
+  batchInclusionProver,
   type Frontier,
   formatTlogProof,
   frontierFromStore,
@@ -45,7 +45,6 @@ import {
   type LogIndex,
   leafHash,
   type NodeHash,
-  type NodeHashReader,
   rootFromFrontier,
   signCheckpoint,
   type TreeSize,
@@ -847,17 +846,14 @@ export class Sequencer {
     }
     if (n > 0) {
       const checkpoint = done.checkpoint!;
-      let reader: NodeHashReader | undefined;
+      // Made on the first proof asked: a batch of version-1 posts never builds one.
+      let prove: ((index: LogIndex) => Buffer[]) | undefined;
       for (let i = 0; i < n; i++) {
         const p = done.fresh[i]!;
         const index = (first + i) as LogIndex;
         p.proof = () => {
-          reader ??= batchNodeReader(done.frontier, done.nodes);
-          return formatTlogProof({
-            index,
-            proof: inclusionProof(reader, index, checkpoint.size),
-            checkpoint: checkpoint.note,
-          });
+          prove ??= batchInclusionProver(done.frontier, done.nodes, checkpoint.size);
+          return formatTlogProof({ index, proof: prove(index), checkpoint: checkpoint.note });
         };
         p.committed.resolve({ index, receivedMs: done.receivedMs });
       }
