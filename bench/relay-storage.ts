@@ -8,7 +8,9 @@
  *
  * Receipts are signed as the relay signs them by default: on a ReceiptSignerPool of worker
  * threads (src/relay/receipt-signer-pool.ts). The same run is repeated with signing on the main
- * thread (the relay's `signerThreads: 0`) and with a no-op signer, to show where the CPU goes,
+ * thread (the relay's `signerThreads: 0`), with a no-op signer, and with tlog-proof receipts
+ * (protocol version 2: `submitProof`, no per-post signature, each post's proof built), to show
+ * where the CPU goes (each line gives the process's CPU per post, all threads),
  * along with Ed25519 signs/s, leaf hashes/s, the batch sizes the group commit reached, and how
  * long a restart of the written log takes (Sequencer.open: frontier from O(log n) nodes).
  * --restart-entries N first grows the log to N entries (1 000 000 as measured in docs/storage.md,
@@ -90,10 +92,15 @@ interface SequencerRun {
   rate: number;
   batches: number;
   dir: string;
+  /** CPU of this process per post, µs, all threads (the signing workers included). */
+  cpuUs: number;
 }
 
-/** Where receipts are signed: worker threads (the relay's default), the main thread, nowhere. */
-type Signing = 'workers' | 'main' | 'stubbed';
+/**
+ * Where receipts are signed: worker threads (the relay's default), the main thread, nowhere; or
+ * 'proofs': v2 receipts, whose only signature is the batch's checkpoint.
+ */
+type Signing = 'workers' | 'main' | 'stubbed' | 'proofs';
 
 /** Post n envelopes with at most `window` in flight; time until the last receipt. */
 async function sequencerRun(n: number, signing: Signing): Promise<SequencerRun> {
@@ -122,12 +129,17 @@ async function sequencerRun(n: number, signing: Signing): Promise<SequencerRun> 
   });
   let sent = 0;
   let done = 0;
+  const postOne = (): Promise<unknown> =>
+    signing === 'proofs'
+      ? sequencer.submitProof(envelope()).then((r) => r.proof())
+      : sequencer.post(envelope());
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await new Promise<void>((resolve, reject) => {
     const pump = (): void => {
       while (sent < n && sent - done < WINDOW) {
         sent++;
-        sequencer.post(envelope()).then(() => {
+        postOne().then(() => {
           done++;
           if (done === n) resolve();
           else pump();
@@ -137,10 +149,11 @@ async function sequencerRun(n: number, signing: Signing): Promise<SequencerRun> 
     pump();
   });
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   await sequencer.close();
   await pool?.close();
   storage.close();
-  return { rate: n / seconds, batches, dir };
+  return { rate: n / seconds, batches, dir, cpuUs: (cpu.user + cpu.system) / n };
 }
 
 function signRate(): number {
@@ -194,6 +207,7 @@ try {
   const pooled = await sequencerRun(N, 'workers');
   const full = await sequencerRun(N, 'main');
   const unsigned = await sequencerRun(N, 'stubbed');
+  const proofs = await sequencerRun(N, 'proofs');
   const signs = signRate();
   const hashes = hashRate();
   const restart = await restartTime(full.dir, RESTART_ENTRIES);
@@ -201,13 +215,16 @@ try {
   console.log(`  raw SQLite insert, one transaction      ${fmt(raw).padStart(9)} rows/s   (the limit)`);
   const threads = `${SIGNER_THREADS} signer thread${SIGNER_THREADS === 1 ? '' : 's'}`;
   console.log(
-    `  sequencer, durable posts with receipts  ${fmt(pooled.rate).padStart(9)} posts/s  (receipts signed on ${threads}; ${((100 * pooled.rate) / raw).toFixed(0)}% of raw; ${fmt(pooled.batches)} commits, ${fmt(N / pooled.batches)} entries/commit)`,
+    `  sequencer, durable posts with receipts  ${fmt(pooled.rate).padStart(9)} posts/s  (receipts signed on ${threads}; ${((100 * pooled.rate) / raw).toFixed(0)}% of raw; ${fmt(pooled.batches)} commits, ${fmt(N / pooled.batches)} entries/commit; CPU ${pooled.cpuUs.toFixed(1)} µs/post)`,
   );
   console.log(
-    `  sequencer, signing on the main thread   ${fmt(full.rate).padStart(9)} posts/s  (signerThreads: 0; ${fmt(N / full.batches)} entries/commit)`,
+    `  sequencer, signing on the main thread   ${fmt(full.rate).padStart(9)} posts/s  (signerThreads: 0; ${fmt(N / full.batches)} entries/commit; CPU ${full.cpuUs.toFixed(1)} µs/post)`,
   );
   console.log(
-    `  sequencer, receipt signing stubbed      ${fmt(unsigned.rate).padStart(9)} posts/s  (${fmt(N / unsigned.batches)} entries/commit)`,
+    `  sequencer, receipt signing stubbed      ${fmt(unsigned.rate).padStart(9)} posts/s  (${fmt(N / unsigned.batches)} entries/commit; CPU ${unsigned.cpuUs.toFixed(1)} µs/post)`,
+  );
+  console.log(
+    `  sequencer, tlog-proof receipts (v2)     ${fmt(proofs.rate).padStart(9)} posts/s  (no per-post signature, each proof built; ${fmt(N / proofs.batches)} entries/commit; CPU ${proofs.cpuUs.toFixed(1)} µs/post)`,
   );
   console.log(`  Ed25519 signs/s (one per receipt)       ${fmt(signs).padStart(9)}`);
   console.log(`  leaf hashes/s (SHA-256 of 2 KiB)        ${fmt(hashes).padStart(9)}`);

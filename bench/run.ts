@@ -294,7 +294,8 @@ const INGEST_LEVELS: readonly IngestLevel[] = [
     clients: 100,
     window: 20,
     lifted: false,
-    goal: false,
+    // What a profile's connections read (PROFILE_VERSIONS): no per-post signature since issue 16.
+    goal: true,
     protocolVersion: 2,
   },
   {
@@ -362,11 +363,14 @@ async function ingestSection(): Promise<void> {
   if (args.profile === 'always' || (args.profile === 'auto' && unmet && !Q)) await profileSection();
 }
 
-/** One more 100-client run with --cpu-prof on the relay process; summarise its self time. */
+/**
+ * One more 100-client run with --cpu-prof on the relay process; summarise its self time. The
+ * clients read tlog-proof receipts, as a profile's connections do.
+ */
 async function profileSection(): Promise<void> {
-  log('profiling the relay process under 100-client ingest (--cpu-prof)');
+  log('profiling the relay process under 100-client ingest, protocol v2 (--cpu-prof)');
   const dir = tempDir('profile');
-  const level = INGEST_LEVELS.find((l) => l.id === 'ingest.cli.100')!;
+  const level = INGEST_LEVELS.find((l) => l.id === 'ingest.v2.100')!;
   const result = await ingestOnce(level, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
   // tsx runs a loader thread that writes its own profile: the main thread's is the largest.
   const files = readdirSync(dir)
@@ -380,7 +384,7 @@ async function profileSection(): Promise<void> {
   profile = summariseProfile(files[0], 25);
   const text = formatProfile(
     profile,
-    `relay process, 100-client ingest at ${fmt(result.rate)} posts/s (profiled run), ${cpuText([result.relayCpu])}`,
+    `relay process, 100-client ingest with tlog-proof receipts at ${fmt(result.rate)} posts/s (profiled run), ${cpuText([result.relayCpu])}`,
   );
   writeResult('relay-profile.txt', text);
   removeDir(dir);
@@ -973,7 +977,7 @@ async function main(): Promise<number> {
   }
   if (profile !== undefined) {
     lines.push(
-      `where the relay's time goes under 100-client ingest (bench/results/relay-profile.txt; ${((profile.idleMs / profile.totalMs) * 100).toFixed(0)}% idle):`,
+      `where the relay's time goes under 100-client ingest, protocol v2 (bench/results/relay-profile.txt; ${((profile.idleMs / profile.totalMs) * 100).toFixed(0)}% idle):`,
       ...profile.top
         .slice(0, 12)
         .map((l) => `  ${(l.share * 100).toFixed(1).padStart(5)}%  ${l.fn}  ${l.where}`),

@@ -10,8 +10,9 @@
  * Pacing: a 1 ms timer sends whatever is due by the clock (rate × elapsed), round-robin over the
  * posters; each poster stays under the relay's per-connection rate limit. A post the relay pushes
  * back (pushback/…, e.g. too-many-in-flight during a stall) is sent again after the retry-after it
- * names, as a client does; its latency still counts from the first attempt (the time is in the
- * envelope), and only a post given up after MAX_POST_ATTEMPTS is a post error.
+ * names, doubled on each further refusal (at most 1 s), as a client does; its latency still counts
+ * from the first attempt (the time is in the envelope), and only a post given up after
+ * MAX_POST_ATTEMPTS is a post error.
  *
  * Missing is counted per subscriber and per post: every post sent must reach every subscriber
  * once; a post that never got in is missing for all of them, a delivery seen twice is counted as
@@ -135,7 +136,10 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
         (error: unknown) => {
           if (error instanceof PushbackError && attempt + 1 < MAX_POST_ATTEMPTS) {
             retries[error.reason] = (retries[error.reason] ?? 0) + 1;
-            setTimeout(() => post(poster, e, attempt + 1), error.retryAfterMs);
+            // The relay's retry-after, doubled on each further refusal of this post (up to 1 s), as
+            // the ingest bench's clients do: 8 attempts then span ~3.5 s of stall, not 8 × 50 ms.
+            const wait = Math.min(1000, Math.max(1, error.retryAfterMs) * 2 ** attempt);
+            setTimeout(() => post(poster, e, attempt + 1), wait);
             return;
           }
           postErrors++;

@@ -89,6 +89,7 @@ export {
 export {
   type AppendResult,
   appendLeaves,
+  batchInclusionProver,
   batchNodeReader,
   consistencyProof,
   emptyFrontier,

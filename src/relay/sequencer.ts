@@ -16,12 +16,14 @@
  *
  * Where the CPU goes per post on the 2-core bench VM (bench/relay-storage.ts measures it):
  * SHA-256 of the 2 KiB envelope ~3 µs, the dedup lookup in SQLite's leaf-hash index ~1 µs, the
- * inserts and commit ~13–16 µs, bookkeeping and GC ~10 µs, and one Ed25519 signature per receipt
- * ~18–21 µs: the largest single share, about 40% of the total. Receipt
- * signing therefore sits behind the {@link ReceiptSigner} interface: it receives only receipt
- * bodies and returns receipts, so a pool of worker threads holding the key can take it over
- * without touching this file, and the pump does not wait for signing before it starts the next
- * commit.
+ * inserts and commit ~13–16 µs, bookkeeping and GC ~10 µs, and one Ed25519 signature per v1
+ * receipt ~18–21 µs: the largest single share, about 40% of the total. So a post signs a receipt
+ * only when its connection reads v1 receipts ({@link Sequencer.submit}); a post whose receipt is a
+ * proof ({@link Sequencer.submitProof}, protocol version 2) costs no signature beyond its batch's
+ * checkpoint. Receipt signing sits behind the {@link ReceiptSigner} interface: it receives only
+ * receipt bodies and returns receipts, so a pool of worker threads holding the key can take it
+ * over without touching this file, and the pump does not wait for signing before it starts the
+ * next commit.
  */
 import { constantTimeEqual, ED25519_SECRET_BYTES, type SigningKeyPair } from '../crypto/index.ts';
 import {
@@ -35,7 +37,7 @@ import {
 } from '../errors.ts';
 import {
   appendLeaves,
-  batchNodeReader,
+  batchInclusionProver,
   type Frontier,
   formatTlogProof,
   frontierFromStore,
@@ -43,7 +45,6 @@ import {
   type LogIndex,
   leafHash,
   type NodeHash,
-  type NodeHashReader,
   rootFromFrontier,
   signCheckpoint,
   type TreeSize,
@@ -137,6 +138,12 @@ export interface CommittedBatch {
 
 export type BatchListener = (batch: CommittedBatch) => void;
 
+/** Where a committed entry is: its index and the receive time its batch recorded. */
+export interface EntryLocation {
+  readonly index: LogIndex;
+  readonly receivedMs: number;
+}
+
 /** What {@link Sequencer.submit} resolves with. */
 export interface PostResult {
   readonly receipt: Receipt;
@@ -152,12 +159,30 @@ export interface PostResult {
   proof(): Promise<string>;
 }
 
+/**
+ * What {@link Sequencer.submitProof} resolves with: a committed entry and its proof, with no
+ * per-post signature (docs/log.md §7: the batch's checkpoint signature is the only one).
+ */
+export interface ProofPostResult {
+  readonly index: LogIndex;
+  /** As {@link PostResult.duplicate}. */
+  readonly duplicate: boolean;
+  /** As {@link PostResult.proof}. */
+  proof(): Promise<string>;
+}
+
 export interface PostOptions {
   /**
    * An anti-spam token (already verified by src/tokens) to spend in the same transaction as the
    * entry, so a receipted post's token is durably spent. Not spent when the post is a replay.
    */
   readonly token?: SpentToken;
+  /**
+   * The caller hands the envelope's bytes over, as a transfer list does: it MUST NOT change them
+   * afterwards, so the sequencer stores and announces them without a copy (the relay's frame
+   * decoder gives each post a fresh buffer of its own). By default the envelope is copied.
+   */
+  readonly transfer?: boolean;
 }
 
 interface Deferred<T> {
@@ -184,7 +209,14 @@ interface Pending {
   readonly envelope: Uint8Array;
   readonly tokenKey: string | undefined;
   readonly token: SpentToken | undefined;
-  readonly receipt: Deferred<Receipt>;
+  /** Resolves once the entry is durable, with where it is (another process's entry for a duplicate). */
+  readonly committed: Deferred<EntryLocation>;
+  /**
+   * The per-post v1 receipt, when the post asked for one (submit, not submitProof): signed with
+   * the other v1 receipts of its batch. A version-2 post leaves it unset, and nothing is signed
+   * for it but the batch's checkpoint.
+   */
+  readonly signed: Deferred<Receipt> | undefined;
   /** Set when another process committed the same envelope first (logs other processes also write). */
   duplicate?: boolean;
   /** Set at commit: the proof against the batch's checkpoint. */
@@ -238,8 +270,8 @@ export class Sequencer {
   #queue: Pending[] = [];
   /** Standalone token spends waiting for the next commit. */
   #spendQueue: PendingSpend[] = [];
-  /** Leaf key → receipt promise, for every envelope between acceptance and commit. */
-  readonly #inflight = new Map<string, Promise<Receipt>>();
+  /** Leaf key → commit promise, for every envelope between acceptance and commit. */
+  readonly #inflight = new Map<string, Promise<EntryLocation>>();
   /** Leaf key → location of recently committed entries (insertion-ordered, bounded). */
   readonly #recent = new Map<string, { index: LogIndex; receivedMs: number }>();
   /** Token keys reserved by accepted posts or spends that are not committed yet. */
@@ -365,17 +397,46 @@ export class Sequencer {
 
   /**
    * Accept an envelope into the log and tell whether it was new (the relay protocol's
-   * `duplicate` flag). Resolves once the entry is durable, never before (see the module contract).
-   * A post that joins an identical post in flight shares its outcome, including a token refusal
-   * of the first poster (rare: identical envelopes with different tokens at the same moment).
+   * `duplicate` flag). Resolves once the entry is durable, never before (see the module contract),
+   * with its per-post signed v1 receipt: one Ed25519 signature per post, signed with the other v1
+   * receipts of its batch. A post that joins an identical post in flight shares its outcome,
+   * including a token refusal of the first poster (rare: identical envelopes with different
+   * tokens at the same moment).
    * @throws CodecError 'envelope-bad-length' when the envelope is not the fixed size.
    * @throws PushbackError 'ingest-overloaded' when too many posts await commit.
    * @throws VerifyError 'token-spent' when options.token was spent before (as src/tokens
    *   redeem does).
    * @throws UsageError 'sequencer-closed' after close(); 'bad-argument' for a malformed token.
-   * @throws InternalError 'ingest-failed' when the commit failed (the sequencer then stops).
+   * @throws InternalError 'ingest-failed' when the commit failed (the sequencer then stops);
+   *   'receipt-signer-failed' when the entry is durable but its receipt could not be signed (a
+   *   retry of the post re-issues it).
    */
   async submit(envelope: Uint8Array, options?: PostOptions): Promise<PostResult> {
+    const posted = await this.#submit(envelope, options, true);
+    return { receipt: posted.receipt!, duplicate: posted.duplicate, proof: posted.proof };
+  }
+
+  /**
+   * As {@link submit}, for a post whose receipt is a proof (protocol version 2, docs/log.md §7):
+   * resolves once the entry is durable, with its index and its tlog-proof, and signs nothing per
+   * post. A batch of such posts costs one signature, its checkpoint's.
+   * @throws as {@link submit}, but never 'receipt-signer-failed'.
+   */
+  async submitProof(envelope: Uint8Array, options?: PostOptions): Promise<ProofPostResult> {
+    const posted = await this.#submit(envelope, options, false);
+    return { index: posted.at.index, duplicate: posted.duplicate, proof: posted.proof };
+  }
+
+  async #submit(
+    envelope: Uint8Array,
+    options: PostOptions | undefined,
+    wantsSigned: boolean,
+  ): Promise<{
+    at: EntryLocation;
+    receipt: Receipt | undefined;
+    duplicate: boolean;
+    proof(): Promise<string>;
+  }> {
     this.#assertAccepting();
     if (!(envelope instanceof Uint8Array) || envelope.length !== this.#envelopeBytes) {
       throw new CodecError(
@@ -388,9 +449,9 @@ export class Sequencer {
     const leaf = leafHash(envelope);
     const key = keyOf(leaf);
     const inflight = this.#inflight.get(key);
-    if (inflight !== undefined) return this.#duplicateResult(await inflight);
+    if (inflight !== undefined) return this.#duplicateResult(leaf, await inflight, wantsSigned);
     const recent = this.#recent.get(key);
-    if (recent !== undefined) return this.#duplicateResult(await this.#reissue(leaf, recent));
+    if (recent !== undefined) return this.#duplicateResult(leaf, recent, wantsSigned);
 
     if (this.queued >= this.#maxQueued) {
       throw new PushbackError(
@@ -406,8 +467,8 @@ export class Sequencer {
     }
     // Registered before the first await, so a concurrent replay of the same envelope joins this
     // post instead of racing it into a second entry.
-    const receipt = deferred<Receipt>();
-    this.#inflight.set(key, receipt.promise);
+    const committed = deferred<EntryLocation>();
+    this.#inflight.set(key, committed.promise);
     this.#admitting++;
     let pending: Pending | undefined;
     // Lookups may answer out of order (an asynchronous backend's pool): queue in arrival order.
@@ -426,23 +487,30 @@ export class Sequencer {
         // no token spent.
         this.#release(key, tokenKey);
         this.#remember(key, existing);
-        const original = await this.#reissue(leaf, existing);
-        receipt.resolve(original);
-        return this.#duplicateResult(original);
+        committed.resolve(existing);
+        return this.#duplicateResult(leaf, existing, wantsSigned);
       }
       if (!otherWriters && token !== undefined && (await this.#storage.isSpent(token.tokenId, token.keyId))) {
         throw tokenSpentError();
       }
       await turn;
       if (this.#failure !== undefined) throw this.#failure;
-      // A copy: the caller (a network frame decoder) may reuse its buffer before the commit, and
-      // the stored bytes must be the ones that were hashed.
-      pending = { key, leafHash: leaf, envelope: Buffer.from(envelope), tokenKey, token, receipt };
+      pending = {
+        key,
+        leafHash: leaf,
+        // A copy unless handed over: the caller may reuse its buffer before the commit, and the
+        // stored bytes must be the ones that were hashed.
+        envelope: options?.transfer === true ? envelope : Buffer.from(envelope),
+        tokenKey,
+        token,
+        committed,
+        signed: wantsSigned ? deferred<Receipt>() : undefined,
+      };
       this.#queue.push(pending);
     } catch (error) {
       this.#release(key, tokenKey);
       const failure = asCwtchError(error, 'ingest-failed', 'the relay could not look up an envelope');
-      receipt.reject(failure);
+      committed.reject(failure);
       throw failure;
     } finally {
       endTurn();
@@ -450,14 +518,30 @@ export class Sequencer {
       this.#checkIdle();
     }
     this.#schedule();
-    const result = await receipt.promise;
-    const fresh = pending?.duplicate !== true ? pending?.proof : undefined;
-    if (fresh === undefined) return this.#duplicateResult(result);
-    return { receipt: result, duplicate: false, proof: async () => fresh() };
+    const at = await committed.promise;
+    const fresh = pending!.duplicate !== true ? pending!.proof : undefined;
+    if (fresh === undefined) return this.#duplicateResult(leaf, at, wantsSigned);
+    const receipt = pending!.signed === undefined ? undefined : await pending!.signed.promise;
+    return { at, receipt, duplicate: false, proof: async () => fresh() };
   }
 
-  #duplicateResult(receipt: Receipt): PostResult {
-    return { receipt, duplicate: true, proof: () => this.#proofAtHead(receipt.index) };
+  /**
+   * A post whose envelope is already in the log (or was committed by another process first):
+   * its original location, re-signed as a v1 receipt only when asked (Ed25519 is deterministic:
+   * the same bytes as the original receipt), and its proof against the current head.
+   */
+  async #duplicateResult(
+    leaf: Uint8Array,
+    at: EntryLocation,
+    wantsSigned: boolean,
+  ): Promise<{
+    at: EntryLocation;
+    receipt: Receipt | undefined;
+    duplicate: boolean;
+    proof(): Promise<string>;
+  }> {
+    const receipt = wantsSigned ? await this.#reissue(leaf, at) : undefined;
+    return { at, receipt, duplicate: true, proof: () => this.#proofAtHead(at.index) };
   }
 
   /** A committed entry's tlog-proof against the latest checkpoint, from stored nodes. */
@@ -733,28 +817,20 @@ export class Sequencer {
     }
     for (const p of done.spentPosts) {
       this.#release(p.key, p.tokenKey);
-      p.receipt.reject(tokenSpentError());
+      p.committed.reject(tokenSpentError());
     }
     for (const { p, at } of done.dupes) {
       this.#release(p.key, p.tokenKey);
       this.#remember(p.key, at);
+      // Its poster re-issues the original entry's receipt (#duplicateResult), signed only if asked.
       p.duplicate = true;
-      this.#signing++;
-      this.#reissue(p.leafHash, at)
-        .then(
-          (r) => p.receipt.resolve(r),
-          (e: unknown) =>
-            p.receipt.reject(asCwtchError(e, 'receipt-signer-failed', 'the relay could not sign a receipt')),
-        )
-        .finally(() => {
-          this.#signing--;
-          this.#checkIdle();
-        });
+      p.committed.resolve(at);
     }
     const first = done.head.size as number;
     const n = done.fresh.length;
-    const bodies: ReceiptBody[] = new Array(n);
     const committed: CommittedEntry[] = new Array(n);
+    const signed: Pending[] = [];
+    const bodies: ReceiptBody[] = [];
     for (let i = 0; i < n; i++) {
       const p = done.fresh[i]!;
       const index = (first + i) as LogIndex;
@@ -762,25 +838,29 @@ export class Sequencer {
       if (p.tokenKey !== undefined) this.#reservedTokens.delete(p.tokenKey);
       this.#inflight.delete(p.key);
       this.#remember(p.key, { index, receivedMs: done.receivedMs });
-      bodies[i] = { origin: this.#origin, index, leafHash: p.leafHash, timeMs: done.receivedMs };
+      if (p.signed !== undefined) {
+        signed.push(p);
+        bodies.push({ origin: this.#origin, index, leafHash: p.leafHash, timeMs: done.receivedMs });
+      }
       committed[i] = { index, leafHash: p.leafHash, envelope: p.envelope, receivedMs: done.receivedMs };
     }
     if (n > 0) {
       const checkpoint = done.checkpoint!;
-      let reader: NodeHashReader | undefined;
+      // Made on the first proof asked: a batch of version-1 posts never builds one.
+      let prove: ((index: LogIndex) => Buffer[]) | undefined;
       for (let i = 0; i < n; i++) {
+        const p = done.fresh[i]!;
         const index = (first + i) as LogIndex;
-        done.fresh[i]!.proof = () => {
-          reader ??= batchNodeReader(done.frontier, done.nodes);
-          return formatTlogProof({
-            index,
-            proof: inclusionProof(reader, index, checkpoint.size),
-            checkpoint: checkpoint.note,
-          });
+        p.proof = () => {
+          prove ??= batchInclusionProver(done.frontier, done.nodes, checkpoint.size);
+          return formatTlogProof({ index, proof: prove(index), checkpoint: checkpoint.note });
         };
+        p.committed.resolve({ index, receivedMs: done.receivedMs });
       }
-      this.#signAndResolve(done.fresh, bodies);
-      this.#announce({ entries: committed, checkpoint: done.checkpoint! });
+      // Only the posts that asked for a v1 receipt cost a signature; a batch of version-2 posts
+      // costs none beyond its checkpoint's (docs/log.md §7).
+      if (signed.length > 0) this.#signAndResolve(signed, bodies);
+      this.#announce({ entries: committed, checkpoint });
     }
   }
 
@@ -839,10 +919,10 @@ export class Sequencer {
       this.#signing--;
       for (let i = 0; i < batch.length; i++) {
         const receipt = receipts?.[i];
-        if (receipt !== undefined) batch[i]!.receipt.resolve(receipt);
+        if (receipt !== undefined) batch[i]!.signed!.resolve(receipt);
         else {
           // The entry is durable; only its receipt is missing: a retry of the post re-issues it.
-          batch[i]!.receipt.reject(
+          batch[i]!.signed!.reject(
             asCwtchError(error, 'receipt-signer-failed', 'the relay could not sign a receipt'),
           );
         }
@@ -883,7 +963,8 @@ export class Sequencer {
     const pending = [...batch, ...this.#queue.splice(0)];
     for (const p of pending) {
       this.#release(p.key, p.tokenKey);
-      p.receipt.reject(failure);
+      p.committed.reject(failure);
+      p.signed?.reject(failure);
     }
     for (const s of [...spends, ...this.#spendQueue.splice(0)]) {
       this.#reservedTokens.delete(s.tokenKey);

@@ -5,7 +5,7 @@
  *
  * Contracts (quoting docs/PROTOCOL.md):
  * - The relay MUST NOT send a receipt before the envelope is durably committed: receipts come
- *   only from Sequencer.post, which resolves after the commit.
+ *   only from Sequencer.submit and submitProof, which resolve after the commit.
  * - After a codec error on a frame, the relay closes that connection and keeps serving others.
  * - A subscriber that does not read is disconnected once its buffered bytes exceed the bound;
  *   it never slows other connections.
@@ -768,17 +768,26 @@ class RelayConnection {
           token = opts.issuer.verifyToken(f.token);
         }
         const admitted = await this.#server.admitPost();
-        let posted: Awaited<ReturnType<Sequencer['submit']>>;
+        // The decoded frame's envelope is a fresh buffer no one else holds: handed over, not copied.
+        const options = token === undefined ? { transfer: true } : { token, transfer: true };
+        let receipt: Uint8Array;
+        let duplicate: boolean;
         try {
-          posted = await opts.sequencer.submit(f.envelope, token === undefined ? {} : { token });
+          if (this.#version === PROOF_RECEIPT_VERSION) {
+            // A version-2 connection reads a proof: nothing is signed for this post but its
+            // batch's checkpoint (docs/log.md §7).
+            const posted = await opts.sequencer.submitProof(f.envelope, options);
+            receipt = Buffer.from(await posted.proof());
+            duplicate = posted.duplicate;
+          } else {
+            const posted = await opts.sequencer.submit(f.envelope, options);
+            receipt = encodeReceipt(posted.receipt);
+            duplicate = posted.duplicate;
+          }
         } finally {
           admitted();
         }
-        const receipt =
-          this.#version === PROOF_RECEIPT_VERSION
-            ? Buffer.from(await posted.proof())
-            : encodeReceipt(posted.receipt);
-        this.send({ type: 'receipt', id: f.id, receipt, duplicate: posted.duplicate });
+        this.send({ type: 'receipt', id: f.id, receipt, duplicate });
         return;
       }
       case 'sync': {

@@ -21,7 +21,13 @@ import {
 import { noteVerifierKey, verifyNote } from '../../src/log/note.ts';
 import { encodeReceipt, type Receipt, verifyReceipt } from '../../src/log/receipt.ts';
 import { parseTlogProof, VerifiedCheckpointCache, verifyTlogProof } from '../../src/log/tlog-proof.ts';
-import { type CommittedBatch, Sequencer, type SequencerConfig } from '../../src/relay/sequencer.ts';
+import {
+  type CommittedBatch,
+  localReceiptSigner,
+  type ReceiptSigner,
+  Sequencer,
+  type SequencerConfig,
+} from '../../src/relay/sequencer.ts';
 import { DATABASE_FILE } from '../../src/relay/sqlite-storage.ts';
 import { computeWithNodes, type RelayStorage, type StoredCheckpoint } from '../../src/relay/storage.ts';
 import Database from '../../src/sqlite.ts';
@@ -176,6 +182,87 @@ forBackends(
     assert.equal(again.index, 3);
     assert.equal(again.checkpoint, seq.latestCheckpoint!.note);
     verifyTlogProof(again, leafHash(envelopeAt(3)), ORIGIN, key.publicKey, cache);
+    await seq.close();
+  }),
+);
+
+forBackends(
+  'a post whose receipt is a proof costs no per-post signature: a proof-only batch signs only its checkpoint, a mixed batch signs its v1 posts alone, and a v1 replay of a proof post gets the original receipt',
+  withRelay('lazy-sign', async (f) => {
+    // Counts every receipt the sequencer has signed, around the signer it uses by default.
+    const local = localReceiptSigner(ORIGIN, key.secretKey);
+    const signedIndices: number[] = [];
+    const receiptSigner: ReceiptSigner = {
+      signReceipts: (bodies) => {
+        signedIndices.push(...bodies.map((b) => b.index));
+        return local.signReceipts(bodies);
+      },
+    };
+    const seq = await f.open({ maxBatch: 64, receiptSigner });
+    const batches: CommittedBatch[] = [];
+    seq.subscribe((b) => batches.push(b));
+
+    const proofs = await Promise.all(Array.from({ length: 20 }, (_, i) => seq.submitProof(envelopeAt(i))));
+    assert.deepEqual(signedIndices, [], 'no receipt signed for posts that read proofs');
+    const cache = new VerifiedCheckpointCache();
+    for (const [i, r] of proofs.entries()) {
+      assert.equal(r.duplicate, false);
+      const proof = parseTlogProof(await r.proof());
+      assert.equal(proof.index, r.index);
+      verifyTlogProof(proof, leafHash(envelopeAt(i)), ORIGIN, key.publicKey, cache);
+    }
+    assert.equal(
+      batches.reduce((n, b) => n + b.entries.length, 0),
+      20,
+    );
+
+    // One batch holding both kinds: only the v1 posts are signed, each receipt verifies.
+    const mixed = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        i % 2 === 0 ? seq.submit(envelopeAt(20 + i)) : seq.submitProof(envelopeAt(20 + i)),
+      ),
+    );
+    const v1 = mixed.flatMap((r) => ('receipt' in r ? [r.receipt] : []));
+    assert.equal(v1.length, 5);
+    assert.deepEqual(
+      [...signedIndices].sort((a, b) => a - b),
+      v1.map((r) => r.index),
+    );
+    for (const r of v1) assert.equal(verifyReceipt(r, key.publicKey), true);
+
+    // A v1 client replaying what a v2 client posted gets the original entry's receipt, signed now.
+    const replay = await seq.submit(envelopeAt(3));
+    assert.equal(replay.duplicate, true);
+    assert.equal(replay.receipt.index, proofs[3]!.index);
+    assert.equal(verifyReceipt(replay.receipt, key.publicKey), true);
+    assert.deepEqual(Buffer.from(replay.receipt.leafHash), leafHash(envelopeAt(3)));
+    // And a proof replay of a v1 post signs nothing.
+    const before = signedIndices.length;
+    const proofReplay = await seq.submitProof(envelopeAt(20));
+    assert.equal(proofReplay.duplicate, true);
+    assert.equal(proofReplay.index, v1[0]!.index);
+    assert.equal(signedIndices.length, before);
+    await seq.close();
+  }),
+);
+
+forBackends(
+  'an envelope handed over (transfer) is stored and announced as the very bytes posted; by default the sequencer keeps a copy',
+  withRelay('transfer', async (f) => {
+    const seq = await f.open();
+    const announced: Uint8Array[] = [];
+    seq.subscribe((b) => announced.push(...b.entries.map((e) => e.envelope!)));
+    const handed = envelopeAt(1);
+    const copied = envelopeAt(2);
+    const [a, b] = await Promise.all([seq.submitProof(handed, { transfer: true }), seq.submitProof(copied)]);
+    assert.equal(announced[a.index], handed, 'no copy of a handed-over envelope');
+    assert.notEqual(announced[b.index], copied, 'a copy by default');
+    assert.deepEqual(announced[b.index], copied);
+    const stored = await f.storage.readEntries(a.index, 2);
+    assert.deepEqual(
+      stored.map((e) => Buffer.from(e.envelope!)),
+      [envelopeAt(1), envelopeAt(2)],
+    );
     await seq.close();
   }),
 );
