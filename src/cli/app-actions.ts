@@ -1,4 +1,7 @@
-/** `cwtch-groups app`: the client service with its local web app (docs/CLI.md `app`; declared in app-command.ts). */
+/**
+ * `cwtch-groups app`: the client service with its local web app (docs/CLI.md `app`); declared in
+ * app-command.ts.
+ */
 import { mkdirSync } from 'node:fs';
 import { parseListen, type RunningApp, startApp, startLockedApp } from '../app/service.ts';
 import { Client } from '../client/client.ts';
@@ -10,7 +13,10 @@ import { PROGRAM } from './output.ts';
 import { openWithPassphrase, releaseTerminal } from './passphrase.ts';
 import { torConnector } from './tor-options.ts';
 
-export async function runApp(global: GlobalOptions, opts: { listen: string; unlockInBrowser?: boolean }) {
+export async function runApp(
+  global: GlobalOptions,
+  opts: { listen: string; unlockInBrowser?: boolean },
+): Promise<void> {
   const listen = parseListen(opts.listen);
   const home = resolveHome(global.home);
   const connect = torConnector(global.torSocks);

@@ -1,4 +1,7 @@
-/** `cwtch-groups chat [GROUP]`: opening the terminal chat (docs/CLI.md `chat`; the chat itself is chat.ts). */
+/**
+ * `cwtch-groups chat [GROUP]`: opening the terminal chat (docs/CLI.md `chat`; the chat itself is
+ * chat.ts); declared in chat-command.ts.
+ */
 import { AppSession } from '../app/session.ts';
 import { Client } from '../client/client.ts';
 import { UsageError } from '../errors.ts';
@@ -10,7 +13,7 @@ import { obtainPassphrase } from './passphrase.ts';
 import { writeStdoutControl } from './terminal-text.ts';
 import { torConnector } from './tor-options.ts';
 
-export async function runChat(global: GlobalOptions, ref: string | undefined) {
+export async function runChat(global: GlobalOptions, ref: string | undefined): Promise<void> {
   const home = resolveHome(global.home);
   const connect = torConnector(global.torSocks);
   const passphrase = await obtainPassphrase(PASSPHRASE_ENV, `profile at ${home}`);

@@ -14,7 +14,7 @@ export async function runFork(
   global: GlobalOptions,
   ref: string,
   opts: { exclude?: string[]; relay?: string[]; name?: string; json?: boolean },
-) {
+): Promise<void> {
   await withClient(global, async (client) => {
     const parent = client.resolveGroup(ref);
     const engine = new SyncEngine(client);
@@ -47,7 +47,7 @@ export async function runFork(
   });
 }
 
-export async function runForks(global: GlobalOptions, ref: string, opts: { json?: boolean }) {
+export async function runForks(global: GlobalOptions, ref: string, opts: { json?: boolean }): Promise<void> {
   await withClient(global, async (client) => {
     const state = client.resolveGroup(ref);
     await scanForks(client, { autoJoin: false });
@@ -69,7 +69,11 @@ export async function runForks(global: GlobalOptions, ref: string, opts: { json?
   });
 }
 
-export async function runForkJoin(global: GlobalOptions, ref: string, opts: { json?: boolean }) {
+export async function runForkJoin(
+  global: GlobalOptions,
+  ref: string,
+  opts: { json?: boolean },
+): Promise<void> {
   await withClient(global, async (client) => {
     await scanForks(client, { autoJoin: false });
     const g = await acceptFork(client, ref);

@@ -38,7 +38,7 @@ export async function runGroupCreate(
   global: GlobalOptions,
   name: string,
   opts: { relay: string[]; policy: string; json?: boolean },
-) {
+): Promise<void> {
   if (opts.policy !== 'trusted' && opts.policy !== 'strangers') {
     throw new UsageError('bad-policy', `--policy is trusted or strangers, not ${opts.policy}`);
   }
@@ -66,7 +66,11 @@ export async function runGroupCreate(
   });
 }
 
-export async function runGroupJoin(global: GlobalOptions, text: string, opts: { json?: boolean }) {
+export async function runGroupJoin(
+  global: GlobalOptions,
+  text: string,
+  opts: { json?: boolean },
+): Promise<void> {
   // Mail clients break long lines: whitespace anywhere is dropped (an invite has none).
   const invite = text.replace(/\s+/g, '');
   // Parsed before the passphrase prompt, so a broken invite is reported at once.
@@ -81,7 +85,10 @@ export async function runGroupJoin(global: GlobalOptions, text: string, opts: { 
   });
 }
 
-export async function runGroupList(global: GlobalOptions, opts: { json?: boolean; all?: boolean }) {
+export async function runGroupList(
+  global: GlobalOptions,
+  opts: { json?: boolean; all?: boolean },
+): Promise<void> {
   await withClient(global, async (client) => {
     const shown = [...client.groups.values()].filter((g) => opts.all === true || !client.left.has(g.key));
     const out = shown.map((g) => ({
@@ -109,7 +116,11 @@ export async function runGroupList(global: GlobalOptions, opts: { json?: boolean
   });
 }
 
-export async function runGroupLeave(global: GlobalOptions, ref: string, opts: { json?: boolean }) {
+export async function runGroupLeave(
+  global: GlobalOptions,
+  ref: string,
+  opts: { json?: boolean },
+): Promise<void> {
   await withClient(global, async (client) => {
     const { state, leftMs, now, unsent } = leaveGroup(client, ref);
     const out = {
@@ -137,7 +148,7 @@ export async function runGroupPrune(
   global: GlobalOptions,
   ref: string,
   opts: { olderThan: string; json?: boolean },
-) {
+): Promise<void> {
   const olderThanMs = parseDuration(opts.olderThan, '--older-than');
   await withClient(global, async (client) => {
     const state = client.resolveGroup(ref);
@@ -165,7 +176,7 @@ export async function runGroupDisappear(
   ref: string,
   duration: string,
   opts: { json?: boolean },
-) {
+): Promise<void> {
   const afterMs = duration === 'off' ? null : parseDuration(duration, 'the duration');
   await withClient(global, async (client) => {
     const state = client.resolveGroup(ref);
@@ -187,7 +198,11 @@ export async function runGroupDisappear(
   });
 }
 
-export async function runGroupInvite(global: GlobalOptions, ref: string, opts: { json?: boolean }) {
+export async function runGroupInvite(
+  global: GlobalOptions,
+  ref: string,
+  opts: { json?: boolean },
+): Promise<void> {
   await withClient(global, async (client) => {
     const g = client.resolveGroup(ref);
     const engine = new SyncEngine(client);
@@ -205,7 +220,7 @@ export async function runGroupMembers(
   global: GlobalOptions,
   ref: string,
   opts: { json?: boolean; utc?: boolean },
-) {
+): Promise<void> {
   await withClient(global, async (client) => {
     const members = groupView(client, ref).members.map((m) => ({
       address: m.address,

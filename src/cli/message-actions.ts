@@ -1,4 +1,7 @@
-/** `cwtch-groups send|sync|read|watch`: what the commands do (declared in message-command.ts), and the text form of a message that chat.ts shares. */
+/**
+ * `cwtch-groups send|sync|read|watch`: what the commands do (declared in message-command.ts), and
+ * the text form of a message, which chat.ts shares.
+ */
 import { listEvidence } from '../client/accountability/evidence.ts';
 import type { Client } from '../client/client.ts';
 import { displayNameProblem } from '../client/display-names.ts';
@@ -225,7 +228,7 @@ export async function runSend(
   ref: string,
   text: string | undefined,
   opts: SendOptions,
-) {
+): Promise<void> {
   const timeoutMs = parseTimeout(opts.timeout);
   const body = text ?? (await readStdin());
   // Refuse a bad message before asking for the passphrase or touching the network.
@@ -267,7 +270,7 @@ export async function runSync(
   global: GlobalOptions,
   ref: string | undefined,
   opts: { json?: boolean; progress?: boolean },
-) {
+): Promise<void> {
   await withClient(global, async (client) => {
     const progress = progressReporter(opts.progress === true);
     const groups = ref === undefined ? undefined : [client.resolveGroup(ref)];
@@ -326,7 +329,7 @@ export async function runRead(
   global: GlobalOptions,
   ref: string,
   opts: { limit?: number; json?: boolean; utc?: boolean },
-) {
+): Promise<void> {
   if (opts.limit !== undefined && (!Number.isSafeInteger(opts.limit) || opts.limit < 1)) {
     throw new UsageError('bad-argument', '--limit takes a positive whole number');
   }
@@ -351,7 +354,11 @@ export async function runRead(
   });
 }
 
-export async function runWatch(global: GlobalOptions, ref: string, opts: { json?: boolean; utc?: boolean }) {
+export async function runWatch(
+  global: GlobalOptions,
+  ref: string,
+  opts: { json?: boolean; utc?: boolean },
+): Promise<void> {
   await withClient(global, async (client) => watch(client, ref, opts.json === true, opts.utc === true));
 }
 

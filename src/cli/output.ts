@@ -5,7 +5,7 @@
 
 import { diskError } from '../disk.ts';
 import { CwtchError, type ErrorCode, EXIT_CODES } from '../errors.ts';
-import { MAX_BODY_BYTES } from '../group/message.ts';
+import { MAX_BODY_BYTES } from '../group/message-limits.ts';
 import { FORK_HINTS, INVITE_HINTS, PROFILE_HINTS, RELAY_HINTS } from './hints.ts';
 import { EXIT_HELP, PROGRAM } from './program-text.ts';
 import { inlineText, jsonText } from './terminal-text.ts';

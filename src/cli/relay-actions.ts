@@ -1,4 +1,7 @@
-/** `cwtch-groups relay …`: run a relay, migrate it, or print the key bundle of one (declared in relay-command.ts). */
+/**
+ * `cwtch-groups relay …`: run a relay, migrate it, or print the key bundle of one (declared in
+ * relay-command.ts).
+ */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';

@@ -18,13 +18,16 @@ const work = mkdtempSync(join(tmpdir(), 'cwtch-lazy-loading-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
 /**
- * What a declaration may load: the CLI's own files, the error hierarchy, the argument parser, and
- * the two modules of constants that `relay --help` states as defaults (they import nothing else).
+ * What a declaration may load: the CLI's own files, the error hierarchy, the argument parser, the
+ * modules of constants that `relay --help` and the error hints state (they import nothing else),
+ * and, for an error the program's own option parsers raise, disk.ts (output.ts's disk errors).
  */
 const LIGHT = [
   /^bin\//,
   /^dist\/cli\//,
   /^dist\/errors\.js$/,
+  /^dist\/disk\.js$/,
+  /^dist\/group\/message-limits\.js$/,
   /^dist\/relay\/defaults\.js$/,
   /^dist\/tokens\/pow-difficulty\.js$/,
   /^node_modules\/commander\//,
@@ -80,6 +83,12 @@ describe('start-up loads only what the command needs', () => {
     [['send'], 1, /missing required argument 'group'/],
     [['group', 'create', 'crew'], 1, /required option '--relay <url\.\.\.>' not specified/],
     [['read', 'crew', '--no-such-flag'], 1, /unknown option '--no-such-flag'/],
+    // An option parser of ours: the error is printed by output.ts, with its hints.
+    [
+      ['relay', '--pow-difficulty', 'lots'],
+      2,
+      /^cwtch-groups: error: --pow-difficulty takes a whole number, got lots$/m,
+    ],
   ];
   for (const [args, status, output] of cases) {
     it(`cwtch-groups ${args.join(' ')}: the declarations and commander only`, () => {
