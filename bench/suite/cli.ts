@@ -8,6 +8,9 @@
  *   world), beside one Argon2id derivation at the default cost (ARGON2ID_DEFAULT): the key
  *   derivation every command that opens a profile pays. The bench profile itself uses the test
  *   cost, so the row shows what the CLI adds on top of the derivation;
+ * - other commands on that profile, compiled (`group list`, `profile show`, `sync` of the group
+ *   with nothing new, `group members`), beside the same derivation: every command's time should
+ *   be the derivation's plus a little;
  * - an idle relay's RSS one second after it listens, compiled and through tsx.
  *
  * Builds dist/ first (`npm run build`), so the compiled figures are of these sources.
@@ -26,6 +29,13 @@ const MB = 1024 * 1024;
 const TIME = '/usr/bin/time';
 const COMPILED = [join(ROOT, 'bin/cwtch-groups.js')];
 const THROUGH_TSX = ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')];
+/** Commands besides `read` timed on the bench profile (compiled only): id and arguments. */
+const OTHER_COMMANDS: readonly (readonly [id: string, args: readonly string[]])[] = [
+  ['group-list', ['group', 'list']],
+  ['profile-show', ['profile', 'show']],
+  ['sync', ['sync', 'r1-g0']],
+  ['members', ['group', 'members', 'r1-g0']],
+];
 /** Messages in the group that `read` shows. */
 const MESSAGES = 1024;
 
@@ -160,6 +170,18 @@ export async function cliSection(opts: CliSectionOptions): Promise<Row[]> {
           unit: 'MB',
           runs: read.peak.map((b) => b / MB),
           rawId: 'cli.node-rss',
+        });
+      }
+      for (const [id, args] of OTHER_COMMANDS) {
+        log(`cli: ${args.join(' ')}, compiled`);
+        const other = repeat(runs, () => timed([...COMPILED, '--home', home, ...args], PROFILE_ENV));
+        add({
+          id: `cli.${id}.compiled`,
+          group,
+          name: `${args.join(' ')}, compiled (test KDF)`,
+          unit: 'ms',
+          runs: other.ms,
+          rawId: 'cli.kdf',
         });
       }
     } finally {

@@ -1,30 +1,11 @@
-/** `cwtch-groups audit GROUP [--export FILE]` and `cwtch-groups evidence verify FILE`. */
-import { readFileSync, writeFileSync } from 'node:fs';
+/**
+ * `cwtch-groups audit GROUP [--export FILE]` and `cwtch-groups evidence verify FILE`: the
+ * declarations; each action imports audit-actions.ts when it runs (docs/CLI.md "Start-up").
+ */
 import type { Command } from 'commander';
-import { buildAudit } from '../client/accountability/audit.ts';
-import { verifyBundle } from '../client/accountability/evidence.ts';
-import { UsageError } from '../errors.ts';
-import { type GlobalOptions, withClient } from './context.ts';
-import { plural, printJson } from './output.ts';
-import { inlineText } from './terminal-text.ts';
+import type { GlobalOptions } from './context.ts';
 
-export const EXIT_FINDINGS = 3;
-
-/** A file system failure is the user's to fix (a path, a permission), not a bug: exit 2. */
-function fileError(doing: string, file: string, e: unknown): UsageError {
-  const code = (e as NodeJS.ErrnoException).code;
-  const why =
-    code === 'ENOENT'
-      ? 'no such file or directory'
-      : code === 'EACCES' || code === 'EPERM'
-        ? 'permission denied'
-        : code === 'EISDIR'
-          ? 'it is a directory'
-          : code === 'EEXIST'
-            ? 'it already exists'
-            : (code ?? String(e));
-  return new UsageError('file-unusable', `cannot ${doing} ${file}: ${why}`, { cause: e });
-}
+const actions = () => import('./audit-actions.ts');
 
 export function registerAuditCommands(program: Command): void {
   program
@@ -34,61 +15,13 @@ export function registerAuditCommands(program: Command): void {
     )
     .option('--export <file>', 'write an evidence bundle others can verify offline')
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, opts: { export?: string; json?: boolean }) => {
-      await withClient(program.opts<GlobalOptions>(), async (client) => {
-        const report = await buildAudit(client, ref);
-        if (opts.export !== undefined) {
-          try {
-            writeFileSync(opts.export, `${JSON.stringify(report.bundle, null, 2)}\n`, { mode: 0o600 });
-          } catch (e) {
-            throw fileError('write', opts.export, e);
-          }
-        }
-        if (opts.json)
-          printJson({ group: report.group, clean: report.clean, items: report.items, relays: report.relays });
-        else {
-          process.stdout.write(
-            `audit of "${inlineText(report.group)}": ${report.clean ? 'no problems found' : plural(report.items.length, 'problem')}\n`,
-          );
-          for (const r of report.relays)
-            process.stdout.write(`  relay ${inlineText(r.url)}: ${inlineText(r.status)}\n`);
-          for (const it of report.items) {
-            process.stdout.write(
-              `\n- ${inlineText(it.title)}\n  who: ${inlineText(it.who)}\n  since: ${inlineText(String(it.since))}\n  what happened: ${inlineText(it.what)}\n  what you can do: ${inlineText(it.advice)}\n`,
-            );
-          }
-          if (opts.export !== undefined) process.stdout.write(`\nevidence written to ${opts.export}\n`);
-        }
-        if (!report.clean) process.exitCode = EXIT_FINDINGS;
-      });
-    });
+    .action(async (ref: string, opts: { export?: string; json?: boolean }) =>
+      (await actions()).audit(program.opts<GlobalOptions>(), ref, opts),
+    );
   const evidence = program.command('evidence').description('check evidence bundles');
   evidence
     .command('verify <file>')
     .description('verify an evidence bundle offline (relay proofs need no group key)')
     .option('--json', 'machine-readable output')
-    .action((file: string, opts: { json?: boolean }) => {
-      let text: string;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch (e) {
-        throw fileError('read', file, e);
-      }
-      const items = verifyBundle(text);
-      const proven = items.filter((i) => i.status === 'proven');
-      if (opts.json) printJson({ proven: proven.length, items });
-      else if (items.length === 0) {
-        process.stdout.write('nothing to prove: the bundle lists no findings (a clean audit)\n');
-      } else {
-        for (const i of items)
-          process.stdout.write(
-            `${inlineText(i.status.padEnd(8))} ${inlineText(i.kind)}: ${inlineText(i.who)} ${inlineText(i.summary)}\n`,
-          );
-        process.stdout.write(
-          `${proven.length} proven, ${items.length - proven.length} not provable offline\n`,
-        );
-      }
-      // A clean audit's export holds nothing to prove: that is not a failed proof (docs/CLI.md).
-      if (items.length > 0 && proven.length === 0) process.exitCode = 5;
-    });
+    .action(async (file: string, opts: { json?: boolean }) => (await actions()).verifyEvidence(file, opts));
 }

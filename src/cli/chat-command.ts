@@ -1,17 +1,14 @@
-/** `cwtch-groups chat [GROUP]`: the terminal chat (docs/CLI.md `chat`; the chat itself is chat.ts). */
+/**
+ * `cwtch-groups chat [GROUP]`: the declaration; the action imports chat-actions.ts when it runs,
+ * so help loads no client (docs/CLI.md "Start-up").
+ */
 import type { Command } from 'commander';
-import { AppSession } from '../app/session.ts';
-import { Client } from '../client/client.ts';
-import { UsageError } from '../errors.ts';
-import { takeAppLock } from './app-lock.ts';
-import { TerminalChat } from './chat.ts';
-import { type GlobalOptions, PASSPHRASE_ENV } from './context.ts';
-import { resolveHome } from './home.ts';
-import { obtainPassphrase } from './passphrase.ts';
-import { writeStdoutControl } from './terminal-text.ts';
-import { torConnector } from './tor-options.ts';
+import type { GlobalOptions } from './context.ts';
+
+const actions = () => import('./chat-actions.ts');
 
 export function registerChatCommand(program: Command): void {
+  const global = () => program.opts<GlobalOptions>();
   program
     .command('chat [group]')
     .description('chat live in the terminal: new messages above an input line, /help for commands')
@@ -22,42 +19,5 @@ Examples:
   $ cwtch-groups chat friends        chat in the group "friends"
   $ cwtch-groups chat                chat in your first group; /switch GROUP to change`,
     )
-    .action(async (ref: string | undefined) => {
-      const global = program.opts<GlobalOptions>();
-      const home = resolveHome(global.home);
-      const connect = torConnector(global.torSocks);
-      const passphrase = await obtainPassphrase(PASSPHRASE_ENV, `profile at ${home}`);
-      const client = await Client.open(home, passphrase, connect === undefined ? {} : { connect });
-      let release: (() => void) | undefined;
-      let session: AppSession | undefined;
-      try {
-        release = takeAppLock(home, 'chat');
-        const group =
-          ref === undefined
-            ? [...client.groups.values()].find((g) => !client.left.has(g.key))
-            : client.resolveGroup(ref);
-        if (group === undefined) {
-          throw new UsageError(
-            'no-groups',
-            'no groups yet: create one with `cwtch-groups group create` or join with `cwtch-groups group join`',
-          );
-        }
-        session = new AppSession(client);
-        await session.start();
-        const chat = new TerminalChat(session, group, {
-          input: process.stdin,
-          tty: process.stdin.isTTY === true && process.stdout.isTTY === true,
-          write: writeStdoutControl,
-          columns: () => process.stdout.columns ?? 80,
-        });
-        await chat.run();
-        // The chat read the terminal until its end: let it go, or the open handle keeps the
-        // process alive after /quit.
-        process.stdin.destroy();
-      } finally {
-        if (session !== undefined) await session.close();
-        else client.close();
-        release?.();
-      }
-    });
+    .action(async (ref: string | undefined) => (await actions()).runChat(global(), ref));
 }

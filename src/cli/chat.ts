@@ -24,9 +24,9 @@ import { leaveGroup } from '../client/leave.ts';
 import { CwtchError, UsageError } from '../errors.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { toHex } from '../wire/bytes.ts';
-import { formatMessage, readFormat } from './message-command.ts';
+import { formatMarks, lookAlikeMark } from './member-marks.ts';
+import { formatMessage, readFormat } from './message-actions.ts';
 import { plural } from './output.ts';
-import { formatMarks, lookAlikeMark } from './policy-command.ts';
 import { inlineText, terminalSafe } from './terminal-text.ts';
 
 /** How many earlier messages are shown when a group is opened. */

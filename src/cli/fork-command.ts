@@ -1,17 +1,14 @@
-/** `cwtch-groups group fork|forks|fork-join` (docs/CLI.md). */
+/**
+ * `cwtch-groups group fork|forks|fork-join`: the declarations; each action imports fork-actions.ts
+ * when it runs, so help loads no client (docs/CLI.md "Start-up").
+ */
 import type { Command } from 'commander';
-import { resolveMember } from '../client/accountability/policy.ts';
-import { acceptFork, describeFork, forkGroup, listForks, scanForks } from '../client/forks/forks.ts';
-import { SyncEngine } from '../client/sync/sync.ts';
-import { onionAddressOf } from '../identity/onion.ts';
-import { toHex } from '../wire/bytes.ts';
-import { type GlobalOptions, withClient } from './context.ts';
-import { syncJoined } from './group-command.ts';
-import { plural, printJson, reportSyncProblems } from './output.ts';
-import { inlineText } from './terminal-text.ts';
+import type { GlobalOptions } from './context.ts';
 
-/** Adds the fork commands to the `group` command registered by group-command.ts. */
+const actions = () => import('./fork-actions.ts');
+
 export function registerForkCommands(program: Command): void {
+  const global = () => program.opts<GlobalOptions>();
   const group = program.commands.find((c) => c.name() === 'group');
   if (group === undefined)
     throw new Error('registerForkCommands: the group command must be registered first');
@@ -23,75 +20,19 @@ export function registerForkCommands(program: Command): void {
     .option('--name <name>', 'name of the new group (default: GROUP-fork)')
     .option('--json', 'machine-readable output')
     .action(
-      async (ref: string, opts: { exclude?: string[]; relay?: string[]; name?: string; json?: boolean }) => {
-        await withClient(program.opts<GlobalOptions>(), async (client) => {
-          const parent = client.resolveGroup(ref);
-          const engine = new SyncEngine(client);
-          // Catch up first: the announcement names the heads of what the group has said.
-          await engine.syncAll([parent]);
-          const fork = await forkGroup(client, ref, {
-            ...(opts.exclude === undefined
-              ? {}
-              : { exclude: opts.exclude.map((m) => onionAddressOf(resolveMember(parent, m))) }),
-            ...(opts.relay === undefined ? {} : { relays: opts.relay }),
-            ...(opts.name === undefined ? {} : { name: opts.name }),
-          });
-          const reports = await engine.syncAll([parent, fork.child]);
-          process.exitCode = reportSyncProblems(reports);
-          const out = {
-            parent: parent.record.name,
-            name: fork.child.record.name,
-            id: fork.child.key,
-            announcement: toHex(fork.announcement),
-            policy: fork.child.record.policy,
-            relays: fork.child.record.relays.map((r) => r.url),
-            members: fork.members.map((m) => onionAddressOf(m)),
-            excluded: fork.excluded.map((m) => onionAddressOf(m)),
-            sync: reports,
-          };
-          if (opts.json) return printJson(out);
-          process.stdout.write(
-            `forked "${inlineText(out.parent)}" into "${inlineText(out.name)}" (${out.id.slice(0, 12)}): ${plural(out.members.length, 'member')}, ${out.excluded.length} excluded\n`,
-          );
-        });
-      },
+      async (ref: string, opts: { exclude?: string[]; relay?: string[]; name?: string; json?: boolean }) =>
+        (await actions()).runFork(global(), ref, opts),
     );
   group
     .command('forks <group>')
     .description('list the forks announced in a group and what they are to you (no network)')
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, opts: { json?: boolean }) => {
-      await withClient(program.opts<GlobalOptions>(), async (client) => {
-        const state = client.resolveGroup(ref);
-        await scanForks(client, { autoJoin: false });
-        const out = listForks(client, state).map((f) => ({
-          announcement: toHex(f.announcement),
-          forker: onionAddressOf(f.forker),
-          forkerName: state.names.get(toHex(f.forker)) ?? null,
-          group: f.reason === 'fork-malformed' ? null : toHex(f.child),
-          name: f.name,
-          status: f.status,
-          reason: f.reason,
-          description: describeFork(client, f),
-        }));
-        if (opts.json) return printJson(out);
-        if (out.length === 0)
-          return void process.stdout.write(`no forks of "${inlineText(state.record.name)}"\n`);
-        for (const f of out)
-          process.stdout.write(`${f.announcement.slice(0, 12)}  ${f.status}  ${inlineText(f.description)}\n`);
-      });
-    });
+    .action(async (ref: string, opts: { json?: boolean }) => (await actions()).runForks(global(), ref, opts));
   group
     .command('fork-join <fork>')
     .description('join a fork announced to you (FORK: an id prefix from `group forks`)')
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, opts: { json?: boolean }) => {
-      await withClient(program.opts<GlobalOptions>(), async (client) => {
-        await scanForks(client, { autoJoin: false });
-        const g = await acceptFork(client, ref);
-        const out = await syncJoined(client, g);
-        if (opts.json) return printJson(out);
-        process.stdout.write(`joined fork "${inlineText(g.record.name)}" (${g.key.slice(0, 12)})\n`);
-      });
-    });
+    .action(async (ref: string, opts: { json?: boolean }) =>
+      (await actions()).runForkJoin(global(), ref, opts),
+    );
 }

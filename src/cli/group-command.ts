@@ -1,41 +1,14 @@
-/** `cwtch-groups group create|join|list|invite|members|leave|prune|disappear`. */
-import type { Command } from 'commander';
-import type { Client, GroupState } from '../client/client.ts';
-import { replacedBy } from '../client/forks/forks.ts';
-import { groupView } from '../client/group-view.ts';
-import { leaveGroup } from '../client/leave.ts';
-import { disappearSetting, pruneGroup, setDisappear } from '../client/retention.ts';
-import { SyncEngine } from '../client/sync/sync.ts';
-import { UsageError } from '../errors.ts';
-import { epochAt } from '../group/epoch.ts';
-import { checkGroupName, decodeInvite } from '../group/invite.ts';
-import { toHex } from '../wire/bytes.ts';
-import { type GlobalOptions, withClient } from './context.ts';
-import { PROGRAM, plural, printJson, reportSyncProblems } from './output.ts';
-import { formatMarks, lookAlikeMark } from './policy-command.ts';
-import { lastSyncMs, rememberSyncOutcomes, unreadCount } from './read-state.ts';
-import { inlineText } from './terminal-text.ts';
-import { ago, formatDuration, formatTimeWithZone, parseDuration } from './time-format.ts';
-
 /**
- * Sync a group just joined (by invite or fork) and say so: the JSON of `group join` and
- * `group fork-join` (one schema in docs/CLI.md). Sync problems set the exit status.
+ * `cwtch-groups group …`: the declarations; each action imports group-actions.ts when it runs, so
+ * help loads no client (docs/CLI.md "Start-up").
  */
-export async function syncJoined(client: Client, g: GroupState) {
-  const reports = await new SyncEngine(client).syncAll([g]);
-  rememberSyncOutcomes(client, reports);
-  process.exitCode = reportSyncProblems(reports);
-  return {
-    name: g.record.name,
-    id: g.key,
-    policy: g.record.policy,
-    relays: g.record.relays.map((r) => r.url),
-    sync: reports,
-  };
-}
+import type { Command } from 'commander';
+import type { GlobalOptions } from './context.ts';
 
-/** `1 member`, `2 members`. */
+const actions = () => import('./group-actions.ts');
+
 export function registerGroupCommands(program: Command): void {
+  const global = () => program.opts<GlobalOptions>();
   const group = program.command('group').description('create, join and inspect groups');
   group
     .command('create <name>')
@@ -43,218 +16,63 @@ export function registerGroupCommands(program: Command): void {
     .requiredOption('--relay <url...>', 'relay URL(s), e.g. ws://127.0.0.1:7700')
     .option('--policy <policy>', 'trusted (members trust each other) or strangers', 'trusted')
     .option('--json', 'machine-readable output')
-    .action(async (name: string, opts: { relay: string[]; policy: string; json?: boolean }) => {
-      if (opts.policy !== 'trusted' && opts.policy !== 'strangers') {
-        throw new UsageError('bad-policy', `--policy is trusted or strangers, not ${opts.policy}`);
-      }
-      const policy = opts.policy;
-      // Checked before the passphrase prompt too, so a bad name costs no key derivation.
-      checkGroupName(name);
-      await withClient(program.opts<GlobalOptions>(), async (client) => {
-        const { group: g, invite } = await client.createGroup(name, opts.relay, policy);
-        const reports = await new SyncEngine(client).syncAll([g]);
-        rememberSyncOutcomes(client, reports);
-        process.exitCode = reportSyncProblems(reports);
-        const out = {
-          name: g.record.name,
-          id: g.key,
-          policy,
-          relays: g.record.relays.map((r) => r.url),
-          invite,
-          sync: reports,
-        };
-        if (opts.json) return printJson(out);
-        process.stderr.write(
-          `created group "${inlineText(g.record.name)}" (${g.key.slice(0, 12)}); share this invite privately:\n`,
-        );
-        process.stdout.write(`${invite}\n`);
-      });
-    });
+    .action(async (name: string, opts: { relay: string[]; policy: string; json?: boolean }) =>
+      (await actions()).runGroupCreate(global(), name, opts),
+    );
   group
     .command('join <invite>')
     .description('join a group with an invite string')
     .option('--json', 'machine-readable output')
-    .action(async (text: string, opts: { json?: boolean }) => {
-      // Mail clients break long lines: whitespace anywhere is dropped (an invite has none).
-      const invite = text.replace(/\s+/g, '');
-      // Parsed before the passphrase prompt, so a broken invite is reported at once.
-      decodeInvite(invite);
-      await withClient(program.opts<GlobalOptions>(), async (client) => {
-        const g = await client.joinGroup(invite);
-        const out = await syncJoined(client, g);
-        if (opts.json) return printJson(out);
-        process.stdout.write(
-          `joined group "${inlineText(g.record.name)}" (${g.key.slice(0, 12)}), policy ${g.record.policy}\n`,
-        );
-      });
-    });
+    .action(async (text: string, opts: { json?: boolean }) =>
+      (await actions()).runGroupJoin(global(), text, opts),
+    );
   group
     .command('list')
     .description('list your groups')
     .option('--all', 'also the groups you left')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { json?: boolean; all?: boolean }) => {
-      await withClient(program.opts<GlobalOptions>(), async (client) => {
-        const shown = [...client.groups.values()].filter((g) => opts.all === true || !client.left.has(g.key));
-        const out = shown.map((g) => ({
-          name: g.record.name,
-          id: g.key,
-          policy: g.record.policy,
-          relays: g.record.relays.map((r) => r.url),
-          epoch: epochAt(g.record.schedule, client.now()),
-          messages: g.dag.size,
-          members: g.dag.authors().length,
-          unread: unreadCount(client, g),
-          replacedBy: ((f) => (f === undefined ? null : (f.name ?? toHex(f.child))))(replacedBy(client, g)),
-          left: client.left.has(g.key),
-        }));
-        if (opts.json) return printJson(out);
-        if (out.length === 0)
-          return void process.stdout.write(
-            'no groups yet (create one with: cwtch-groups group create NAME --relay URL)\n',
-          );
-        for (const g of out) {
-          process.stdout.write(
-            `${inlineText(g.name)}  ${g.id.slice(0, 12)}  ${g.policy}  ${plural(g.members, 'member')}  ${plural(g.messages, 'message')}  ${g.unread} unread  ${inlineText(g.relays.join(' '))}${g.replacedBy === null ? '' : `  (replaced by fork "${inlineText(g.replacedBy)}")`}${g.left ? '  (left)' : ''}\n`,
-          );
-        }
-      });
-    });
+    .action(async (opts: { json?: boolean; all?: boolean }) =>
+      (await actions()).runGroupList(global(), opts),
+    );
   group
     .command('leave <group>')
     .description(
       'leave a group: never sync or send to it again, erase its keys now (the others are not told)',
     )
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, opts: { json?: boolean }) => {
-      await withClient(program.opts<GlobalOptions>(), async (client) => {
-        const { state, leftMs, now, unsent } = leaveGroup(client, ref);
-        const out = {
-          name: state.record.name,
-          id: state.key,
-          leftMs,
-          alreadyLeft: !now,
-          keysErased: true,
-          messagesKept: state.dag.size,
-          unsent,
-        };
-        if (opts.json) return printJson(out);
-        const name = inlineText(state.record.name);
-        process.stdout.write(
-          now
-            ? `left group "${name}" (${state.key.slice(0, 12)}); its keys are erased and the other members were not told\n`
-            : `you had left group "${name}" (${state.key.slice(0, 12)}) already\n`,
-        );
-        if (unsent > 0) process.stdout.write(`${plural(unsent, 'queued message')} will not be sent\n`);
-        process.stdout.write(
-          `its ${plural(state.dag.size, 'message')} stay readable: ${PROGRAM} read ${name}\n`,
-        );
-      });
-    });
+    .action(async (ref: string, opts: { json?: boolean }) =>
+      (await actions()).runGroupLeave(global(), ref, opts),
+    );
   group
     .command('prune <group>')
     .description('delete from this profile the text of messages it received longer ago than DURATION')
     .requiredOption('--older-than <duration>', 'e.g. 12h, 7d, 2w; 0s prunes every message')
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, opts: { olderThan: string; json?: boolean }) => {
-      const olderThanMs = parseDuration(opts.olderThan, '--older-than');
-      await withClient(program.opts<GlobalOptions>(), async (client) => {
-        const state = client.resolveGroup(ref);
-        const result = pruneGroup(client, state, client.now() - olderThanMs);
-        const out = {
-          name: state.record.name,
-          id: state.key,
-          olderThanMs,
-          ...result,
-          messages: state.dag.size,
-        };
-        if (opts.json) return printJson(out);
-        process.stdout.write(
-          `pruned the text of ${plural(result.pruned, 'message')} of "${inlineText(state.record.name)}" older than ${formatDuration(olderThanMs)} (${result.prunedTotal} of ${state.dag.size} pruned in all); who wrote what when stays, for the audit\n`,
-        );
-        if (result.envelopesKept > 0)
-          process.stdout.write(
-            `${plural(result.envelopesKept, 'message')} of yours not yet sent keep their sealed copy until a relay receipts them\n`,
-          );
-      });
-    });
+    .action(async (ref: string, opts: { olderThan: string; json?: boolean }) =>
+      (await actions()).runGroupPrune(global(), ref, opts),
+    );
   group
     .command('disappear <group> <duration>')
     .description(
       'prune, on every run, the text of messages this profile received longer ago than DURATION (or off); local to this profile',
     )
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, duration: string, opts: { json?: boolean }) => {
-      const afterMs = duration === 'off' ? null : parseDuration(duration, 'the duration');
-      await withClient(program.opts<GlobalOptions>(), async (client) => {
-        const state = client.resolveGroup(ref);
-        const result = setDisappear(client, state, afterMs);
-        const setting = disappearSetting(client.store, state);
-        const out = {
-          name: state.record.name,
-          id: state.key,
-          disappearAfterMs: setting?.disappearAfterMs ?? null,
-          ...result,
-        };
-        if (opts.json) return printJson(out);
-        const name = inlineText(state.record.name);
-        process.stdout.write(
-          afterMs === null
-            ? `messages of "${name}" no longer disappear from this profile\n`
-            : `messages of "${name}" disappear from this profile ${formatDuration(afterMs)} after it received them (${plural(result.pruned, 'message')} pruned now); the other members' clients keep theirs as they choose\n`,
-        );
-      });
-    });
+    .action(async (ref: string, duration: string, opts: { json?: boolean }) =>
+      (await actions()).runGroupDisappear(global(), ref, duration, opts),
+    );
   group
     .command('invite <group>')
     .description('print a fresh invite for a group')
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, opts: { json?: boolean }) => {
-      await withClient(program.opts<GlobalOptions>(), async (client) => {
-        const g = client.resolveGroup(ref);
-        const engine = new SyncEngine(client);
-        await engine.syncAll([g]);
-        const invite = await client.invite(ref);
-        const reports = await engine.syncAll([g]);
-        rememberSyncOutcomes(client, reports);
-        process.exitCode = reportSyncProblems(reports);
-        if (opts.json) return printJson({ group: g.record.name, invite, sync: reports });
-        process.stdout.write(`${invite}\n`);
-      });
-    });
+    .action(async (ref: string, opts: { json?: boolean }) =>
+      (await actions()).runGroupInvite(global(), ref, opts),
+    );
   group
     .command('members <group>')
     .description('list the members of a group as this profile knows them')
     .option('--utc', 'the last sync time in UTC instead of this machine’s zone (TZ)')
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, opts: { json?: boolean; utc?: boolean }) => {
-      await withClient(program.opts<GlobalOptions>(), async (client) => {
-        const members = groupView(client, ref).members.map((m) => ({
-          address: m.address,
-          name: m.name,
-          messages: m.messages,
-          lastSeq: m.lastSeq,
-          isMe: m.isMe,
-          status: m.status,
-          blocked: m.blocked,
-          vouchedBy: m.vouchedBy,
-          malice: m.malice,
-          lookAlikeOf: m.lookAlikeOf,
-        }));
-        if (opts.json) return printJson(members);
-        for (const m of members) {
-          process.stdout.write(
-            `${m.name === null ? '(no name yet)' : inlineText(m.name)}${m.isMe ? ' (you)' : ''}  ${m.address}  ${plural(m.messages, 'message')}${formatMarks(m)}${lookAlikeMark(m.lookAlikeOf)}\n`,
-          );
-        }
-        // What the list is as of: members who joined since the last sync are not in it yet.
-        const state = client.resolveGroup(ref);
-        const synced = lastSyncMs(client, state);
-        process.stdout.write(
-          synced === null
-            ? `never synced: run ${PROGRAM} sync ${inlineText(state.record.name)} to see who has joined\n`
-            : `last sync ${ago(synced, client.now())} (${formatTimeWithZone(synced, opts.utc === true)})\n`,
-        );
-      });
-    });
+    .action(async (ref: string, opts: { json?: boolean; utc?: boolean }) =>
+      (await actions()).runGroupMembers(global(), ref, opts),
+    );
 }

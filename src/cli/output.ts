@@ -5,11 +5,12 @@
 
 import { diskError } from '../disk.ts';
 import { CwtchError, type ErrorCode, EXIT_CODES } from '../errors.ts';
-import { MAX_BODY_BYTES } from '../group/message.ts';
+import { MAX_BODY_BYTES } from '../group/message-limits.ts';
 import { FORK_HINTS, INVITE_HINTS, PROFILE_HINTS, RELAY_HINTS } from './hints.ts';
+import { EXIT_HELP, PROGRAM } from './program-text.ts';
 import { inlineText, jsonText } from './terminal-text.ts';
 
-export const PROGRAM = 'cwtch-groups';
+export { EXIT_HELP, PROGRAM };
 
 /** One hint line per error reason; the modules that raise an error own its hint. */
 const HINTS: Readonly<Record<string, string>> = {
@@ -130,20 +131,6 @@ function lowerFirst(s: string): string {
 export function printJson(value: unknown): void {
   process.stdout.write(`${jsonText(value, 2)}\n`);
 }
-
-export const EXIT_HELP = `
-Exit status:
-  0   success
-  1   command-line usage error caught by the argument parser
-  2   usage: bad argument, unknown group, wrong passphrase, relay unreachable
-  3   audit found problems (findings)
-  4   codec: malformed input (invite, file, frame)
-  5   verify: a signature, checksum or proof did not verify
-  6   inconsistency: a relay or member contradicted itself (evidence kept)
-  7   pushback: the relay is overloaded or rate-limiting; retry later
-  70  internal error (a bug)
-  130 interrupted (Ctrl-C at a passphrase prompt)
-`;
 
 /** "1 message", "2 messages": counts in words, never "message(s)". */
 export function plural(n: number, noun: string): string {

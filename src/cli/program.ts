@@ -1,4 +1,8 @@
-/** The cwtch-groups command line: its commands, and running one (src/cli/main.ts loads this). */
+/**
+ * The cwtch-groups command line: its commands, and running one (src/cli/main.ts loads this). The
+ * commands are declarations only: each action imports its implementation when it runs, so
+ * `--help`, `--version` and usage errors load the parser and nothing else (docs/CLI.md "Start-up").
+ */
 import { Command, CommanderError } from 'commander';
 import { registerAppCommand } from './app-command.ts';
 import { registerAuditCommands } from './audit-command.ts';
@@ -7,10 +11,10 @@ import { addExamples } from './examples.ts';
 import { registerForkCommands } from './fork-command.ts';
 import { registerGroupCommands } from './group-command.ts';
 import { registerMessageCommands } from './message-command.ts';
-import { EXIT_HELP, PROGRAM, printError } from './output.ts';
 import { releaseTerminal } from './passphrase.ts';
 import { registerPolicyCommands } from './policy-command.ts';
 import { registerProfileCommands } from './profile-command.ts';
+import { EXIT_HELP, PROGRAM } from './program-text.ts';
 import { registerRelayCommands } from './relay-command.ts';
 import { guardTerminalOutput } from './terminal-text.ts';
 
@@ -71,6 +75,8 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
+    // An action failed: it has loaded what printing the error needs (output.ts and its hints).
+    const { printError } = await import('./output.ts');
     return printError(e);
   } finally {
     releaseTerminal();

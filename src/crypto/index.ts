@@ -9,8 +9,16 @@
  * false / null; nothing here logs.
  */
 import { createHash, createHmac, hkdfSync } from 'node:crypto';
-import sodium from 'sodium-native';
+import { createRequire } from 'node:module';
+import type * as Sodium from 'sodium-native';
 import { assertBytes, UsageError } from '../errors.ts';
+
+/**
+ * Loaded with require, not import: Node parses a CommonJS module imported from ESM to list its
+ * exports, and sodium-native's index.js is 108 kB (bench/README.md "CLI": tens of ms at every
+ * start of a command).
+ */
+const sodium = createRequire(import.meta.url)('sodium-native') as typeof Sodium;
 
 export const SHA256_BYTES = 32;
 export const ED25519_PUBLIC_BYTES = 32;

@@ -25,6 +25,7 @@ import { type CborMap, type CborValue, decodeCbor, encodeCbor } from '../wire/cb
 import { expectArray, expectBytes, expectUint, MapReader } from '../wire/schema.ts';
 import { asEpoch, type Epoch } from './epoch.ts';
 import { GROUP_ID_BYTES } from './group-id.ts';
+import { MAX_BODY_BYTES } from './message-limits.ts';
 
 /**
  * The version a client writes when every parent's full ancestry is in its hands: the message then
@@ -37,8 +38,7 @@ export const MESSAGE_VERSION = 2;
 export const MESSAGE_VERSION_NO_CLAIM = 1;
 const VERSIONS: readonly number[] = [MESSAGE_VERSION_NO_CLAIM, MESSAGE_VERSION];
 export const MAX_PARENTS = 8;
-/** The largest body any message may carry; every message of at most this size fits one envelope. */
-export const MAX_BODY_BYTES = 1200;
+export { MAX_BODY_BYTES };
 export const MAX_ORIGIN_BYTES = 128;
 
 const ID_DOMAIN = 'cwtch-groups/v1/message-id\n';

@@ -10,11 +10,18 @@
  *   profiles or two relays never share a circuit.
  */
 import { Agent, type ClientRequestArgs } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
-import { SocksClient } from 'socks';
+import type * as Socks from 'socks';
 import { hashWithDomain } from '../crypto/index.ts';
 import { UsageError } from '../errors.ts';
+
+/**
+ * Loaded with require, not import: Node parses a CommonJS module imported from ESM, and every
+ * module it re-exports, to list its exports (bench/README.md "CLI": tens of ms at every start).
+ */
+const { SocksClient } = createRequire(import.meta.url)('socks') as typeof Socks;
 
 export interface SocksEndpoint {
   readonly host: string;

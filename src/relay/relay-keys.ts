@@ -136,12 +136,7 @@ export interface RelayBundleOptions {
   readonly maxCheckpointAgeMs?: number;
 }
 
-/**
- * How old, at most, a checkpoint this relay serves may be (docs/log.md §7, "Freshness"): it
- * re-signs its head when the head is half that old, so an honest relay's checkpoints arrive
- * well inside it. A minute: a frozen view that is merely replayed is refused within one.
- */
-export const DEFAULT_MAX_CHECKPOINT_AGE_MS = 60_000;
+export { DEFAULT_MAX_CHECKPOINT_AGE_MS } from './defaults.ts';
 
 /**
  * The key bundle a relay with these keys and options serves: the ONE place it is built, so the

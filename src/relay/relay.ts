@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { UsageError } from '../errors.ts';
 import type { SignedKeyBundle } from '../identity/key-bundle.ts';
-import { POW_DEFAULT_DIFFICULTY, TokenIssuer } from '../tokens/index.ts';
+import { TokenIssuer } from '../tokens/index.ts';
 import { ENVELOPE_BYTES } from '../wire/frames.ts';
 import type { RelayLimits } from './limits.ts';
 import { openPostgresRelay } from './pg-relay.ts';
@@ -18,8 +18,7 @@ import { RelayServer } from './server.ts';
 import { openSqliteStorage } from './sqlite-storage.ts';
 import type { RelayStorage } from './storage.ts';
 
-/** Proof-of-work bits a relay asks by default: docs/tokens.md, "Difficulty". */
-export const RELAY_POW_DEFAULT_BITS = POW_DEFAULT_DIFFICULTY;
+export { RELAY_POW_DEFAULT_BITS } from './defaults.ts';
 
 export interface RelayOptions {
   readonly dataDir: string;

@@ -22,6 +22,7 @@ import {
 } from '../crypto/index.ts';
 import { VOPRF_ELEMENT_BYTES } from '../crypto/voprf.ts';
 import { assertBytes, CodecError, PushbackError, UsageError, VerifyError } from '../errors.ts';
+import { POW_DEFAULT_DIFFICULTY } from './pow-difficulty.ts';
 
 export const POW_NONCE_BYTES = 32;
 export const POW_MAC_BYTES = 32;
@@ -30,8 +31,7 @@ export const POW_CHALLENGE_BYTES = POW_NONCE_BYTES + 1 + 8 + POW_MAC_BYTES;
 export const POW_SOLUTION_BYTES = 8;
 /** Decoders refuse more: 2^64 hashes is beyond any client, so such a challenge is malformed. */
 export const POW_MAX_DIFFICULTY = 64;
-/** About 10^6 hashes, under a second on one core (bench/tokens.ts prints the hash rate). */
-export const POW_DEFAULT_DIFFICULTY = 20;
+export { POW_DEFAULT_DIFFICULTY };
 export const POW_DEFAULT_TTL_MS = 5 * 60_000;
 /** Redeemed challenges remembered at once (~100 bytes each). */
 export const POW_DEFAULT_REPLAY_CAPACITY = 65_536;
