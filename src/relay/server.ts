@@ -51,7 +51,13 @@ import {
 } from '../wire/frames.ts';
 import { RateLimiter, type RelayLimits, resolveRelayLimits } from './limits.ts';
 import type { CommittedBatch, Sequencer } from './sequencer.ts';
-import { computeWithNodes, type RelayStorage, type StoredCheckpoint } from './storage.ts';
+import {
+  computeWithNodes,
+  type EntryRecord,
+  type MaybePromise,
+  type RelayStorage,
+  type StoredCheckpoint,
+} from './storage.ts';
 
 export interface RelayServerOptions {
   readonly storage: RelayStorage;
@@ -435,7 +441,12 @@ class RelayConnection {
   #queued = 0;
   /** performance.now() when the queue last made progress (a write completed, or it was empty). */
   #progressAt = performance.now();
-  /** Reading is paused while the queue is over highWaterBytes (back-pressure). */
+  /** Frames handed to ws.send whose write has not completed. */
+  #queuedFrames = 0;
+  /**
+   * Reading is paused while the queue is over highWaterBytes or holds more frames than
+   * #maxQueuedFrames (back-pressure).
+   */
   #readPaused = false;
   /** Waiters for the queue to drain to highWaterBytes, and the timer that notices a stall. */
   #drainWaiters: ((drained: boolean) => void)[] = [];
@@ -540,10 +551,15 @@ class RelayConnection {
   #written(n: number): void {
     if (this.#closed) return; // released in one go by #releaseQueue
     this.#queued -= n;
+    this.#queuedFrames--;
     this.#server.releaseOutput(n);
     this.#progressAt = performance.now();
     if (this.#queued <= this.#limits.highWaterBytes) {
-      if (this.#readPaused && this.#queued <= this.#limits.highWaterBytes >> 1) {
+      if (
+        this.#readPaused &&
+        this.#queued <= this.#limits.highWaterBytes >> 1 &&
+        this.#queuedFrames <= this.#maxQueuedFrames >> 1
+      ) {
         this.#readPaused = false;
         this.#ws.resume();
       }
@@ -637,12 +653,28 @@ class RelayConnection {
     if (this.#queued === 0) this.#progressAt = performance.now();
     this.#queued += n;
     this.#ws.send(bytes, () => this.#written(n));
-    if (!this.#readPaused && this.#queued > this.#limits.highWaterBytes) {
+    this.#queuedFrames++;
+    if (
+      !this.#readPaused &&
+      (this.#queued > this.#limits.highWaterBytes || this.#queuedFrames > this.#maxQueuedFrames)
+    ) {
       this.#readPaused = true;
       this.#ws.pause();
     }
     // Last: over the global budget this may cut connections, this one included.
     this.#server.reserveOutput(n);
+  }
+
+  /**
+   * Most frames queued before reading pauses: twice the answers a client may have outstanding.
+   * Bytes alone do not bound a queue of small frames: each costs the relay ~1.5 KiB of heap
+   * (the write request, its callback, the buffer's own objects) against ~80 counted bytes, and
+   * connections that flood requests and never read held ~170,000 pushback frames (250 MiB of
+   * old-generation heap, under their 1 MiB high-water mark each) in
+   * test/relay/memory-budget-process.test.ts.
+   */
+  get #maxQueuedFrames(): number {
+    return 2 * this.#limits.maxInFlight;
   }
 
   send(frame: RelayFrame): void {
@@ -853,13 +885,21 @@ class RelayConnection {
     }
   }
 
+  /**
+   * A page's rows, read last (after the consistency proof's await), so that they are not held,
+   * for every connection at once, across it (test/relay/memory-budget-process.test.ts).
+   */
+  #readPage(from: number, count: number): MaybePromise<readonly EntryRecord[]> {
+    return count === 0 ? [] : this.#server.options.storage.readEntries(from as LogIndex, count);
+  }
+
   async #serveSync(f: Extract<ClientFrame, { type: 'sync' }>): Promise<void> {
     if (!(await this.#drained())) return;
-    const opts = this.#server.options;
     const cp = this.#server.latestCheckpoint();
     checkRange(f.from, f.verifiedSize, cp.size);
     const count = Math.min(f.limit, this.#limits.pageEntries, cp.size - f.from);
-    const entries = count === 0 ? [] : await opts.storage.readEntries(f.from as LogIndex, count);
+    const consistency = await this.#server.consistency(f.verifiedSize, cp.size);
+    const entries = await this.#readPage(f.from, count);
     this.send({
       type: 'entries',
       id: f.id,
@@ -867,14 +907,13 @@ class RelayConnection {
       entries: entries.map(toWire),
       checkpoint: cp.note,
       proofFrom: f.verifiedSize,
-      consistency: await this.#server.consistency(f.verifiedSize, cp.size),
+      consistency,
       live: false,
     });
   }
 
   /** Serve a new subscriber from its cursor to the head, then switch it to live pushes. */
   async #catchUp(sub: Subscription): Promise<void> {
-    const opts = this.#server.options;
     for (;;) {
       if (this.subscription !== sub || this.#closed || this.#draining) return;
       const cp = this.#server.latestCheckpoint();
@@ -895,8 +934,9 @@ class RelayConnection {
         return;
       }
       const count = Math.min(this.#limits.pageEntries, cp.size - sub.next);
-      const entries = await opts.storage.readEntries(sub.next as LogIndex, count);
       const consistency = await this.#server.consistency(sub.proven, cp.size);
+      if (this.subscription !== sub || this.#closed || this.#draining) return;
+      const entries = await this.#readPage(sub.next, count);
       if (this.subscription !== sub || this.#closed || this.#draining) return;
       this.send({
         type: 'entries',
