@@ -21,7 +21,14 @@ import {
 } from '../crypto/index.ts';
 import { CodecError, UsageError, VerifyError } from '../errors.ts';
 import { toHex } from '../wire/bytes.ts';
-import { type CborMap, type CborValue, decodeCbor, encodeCbor } from '../wire/cbor.ts';
+import {
+  type CborMap,
+  type CborValue,
+  DEFAULT_LIMITS,
+  type DecodeLimits,
+  decodeCbor,
+  encodeCbor,
+} from '../wire/cbor.ts';
 import { expectArray, expectBytes, expectUint, MapReader } from '../wire/schema.ts';
 import { asEpoch, type Epoch } from './epoch.ts';
 import { GROUP_ID_BYTES } from './group-id.ts';
@@ -174,9 +181,12 @@ export function encodeContent(c: MessageContent): Uint8Array {
   );
 }
 
-/** @throws CodecError when content bytes are not a canonical, valid version-1 or -2 content. */
-export function decodeContent(bytes: Uint8Array): MessageContent {
-  const r = MapReader.of(decodeCbor(bytes), 'message');
+/**
+ * `views`: the content's byte fields are views into `bytes` (which the caller keeps unchanged).
+ * @throws CodecError when content bytes are not a canonical, valid version-1 or -2 content.
+ */
+export function decodeContent(bytes: Uint8Array, views = false): MessageContent {
+  const r = MapReader.of(decodeCbor(bytes, views ? VIEW_LIMITS : DEFAULT_LIMITS), 'message');
   const version = r.uint(1, 'version');
   if (!VERSIONS.includes(version))
     throw new CodecError('unknown-version', `message version ${version} is not supported`);
@@ -262,15 +272,21 @@ export function decodeStoredSignedMessage(signed: Uint8Array): VerifiedMessage {
   return { ...content, id, signed, signature };
 }
 
+/**
+ * Decoding a signed message: its fields are views into its own bytes, which the message keeps
+ * unchanged as its `signed` field (decode once: no copy per byte string per decoding step).
+ */
+const VIEW_LIMITS: DecodeLimits = { ...DEFAULT_LIMITS, views: true };
+
 function decodeSigned(signed: Uint8Array): {
   content: MessageContent;
   id: Uint8Array;
   signature: Uint8Array;
 } {
-  const outer = expectArray(decodeCbor(signed), 'signed message', 2);
+  const outer = expectArray(decodeCbor(signed, VIEW_LIMITS), 'signed message', 2);
   if (outer.length !== 2)
     throw new CodecError('schema-shape', 'signed message: expected [content, signature]');
   const contentBytes = expectBytes(outer[0]!, 'signed message.content');
   const signature = expectBytes(outer[1]!, 'signed message.signature', ED25519_SIGNATURE_BYTES);
-  return { content: decodeContent(contentBytes), id: messageIdOf(contentBytes), signature };
+  return { content: decodeContent(contentBytes, true), id: messageIdOf(contentBytes), signature };
 }

@@ -105,7 +105,17 @@ export function appendLeaves(frontier: Frontier, leafHashes: readonly Uint8Array
     stack[stack.length - 1] = Buffer.from(stack[stack.length - 1]!);
 
   const next: Frontier = { size: size as TreeSize, hashes: stack };
-  return { frontier: next, newNodes, root: foldRight(stack) };
+  // The root costs O(log size) node hashes: computed only when read (a client's copy of a relay's
+  // tree appends leaf by leaf and never reads it, src/client/sync/log-mirror.ts).
+  let root: Buffer | undefined;
+  return {
+    frontier: next,
+    newNodes,
+    get root(): Buffer {
+      root ??= foldRight(stack);
+      return root;
+    },
+  };
 }
 
 /**

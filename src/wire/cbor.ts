@@ -22,6 +22,11 @@ export interface DecodeLimits {
   readonly maxItems: number;
   /** Longest byte or text string, in bytes. */
   readonly maxStringBytes: number;
+  /**
+   * Byte strings as views into the input (subarray), not copies. Only for input that nobody
+   * wipes or reuses while the decoded value lives: a received frame, a fresh plaintext copy.
+   */
+  readonly views?: boolean;
 }
 
 export const DEFAULT_LIMITS: DecodeLimits = { maxDepth: 8, maxItems: 256, maxStringBytes: 1 << 20 };
@@ -291,8 +296,13 @@ class Reader {
         if (n > this.limits.maxStringBytes)
           this.fail('cbor-too-long', `byte string of ${n} bytes exceeds cap`);
         this.need(n);
-        // A fresh copy, never a view: callers wipe the input (decrypted secrets) after decoding,
-        // and Buffer#slice would alias it.
+        if (this.limits.views === true) {
+          const view = this.buf.subarray(this.pos, this.pos + n);
+          this.pos += n;
+          return view;
+        }
+        // By default a fresh copy, never a view: callers wipe the input (decrypted secrets) after
+        // decoding, and Buffer#slice would alias it.
         const out = new Uint8Array(n);
         out.set(this.buf.subarray(this.pos, this.pos + n));
         this.pos += n;
