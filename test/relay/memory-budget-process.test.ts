@@ -130,9 +130,9 @@ test('100 connections that sync and never read stay within the output budget; a 
       // a loaded machine (README "Supported Node versions"): Node 20 +161 to +276 MiB in seven
       // runs; Node 24 +344 to +431 MiB, around this bound (so Node 24 is not in CI yet). With the
       // global budget switched off: +213 MiB (Node 20), a pass: 100 attackers stay under the
-      // per-connection bounds, so this test shows those, not the global budget's effect (issue
-      // 15, open); before the 128-frame pause, one Node 20 run queued ~170,000 pushback frames
-      // (250 MiB of heap) and grew +402 MiB.
+      // per-connection bounds, so this test shows those; the global budget's own test is
+      // test/relay/output-budget-process.test.ts. Before the 128-frame pause, one Node 20 run
+      // queued ~170,000 pushback frames (250 MiB of heap) and grew +402 MiB.
       const bound = 6 * DEFAULT_RELAY_LIMITS.maxOutputBytes;
       const grew = peak - baseline;
       process.stderr.write(
