@@ -243,6 +243,15 @@ function isPromiseLike<T>(value: MaybePromise<T>): value is Promise<T> {
   return typeof (value as Promise<T> | undefined)?.then === 'function';
 }
 
+/** What #submit resolves with: both receipt kinds are built from it. */
+interface SubmitResult {
+  readonly at: EntryLocation;
+  /** The signed v1 receipt, only when asked for. */
+  readonly receipt: Receipt | undefined;
+  readonly duplicate: boolean;
+  proof(): Promise<string>;
+}
+
 /**
  * The ingest sequencer of one relay log. Create with {@link Sequencer.open}; it must be the only
  * writer of its storage in this process (other processes may write a PostgreSQL log: their
@@ -431,12 +440,7 @@ export class Sequencer {
     envelope: Uint8Array,
     options: PostOptions | undefined,
     wantsSigned: boolean,
-  ): Promise<{
-    at: EntryLocation;
-    receipt: Receipt | undefined;
-    duplicate: boolean;
-    proof(): Promise<string>;
-  }> {
+  ): Promise<SubmitResult> {
     this.#assertAccepting();
     if (!(envelope instanceof Uint8Array) || envelope.length !== this.#envelopeBytes) {
       throw new CodecError(
@@ -530,16 +534,7 @@ export class Sequencer {
    * its original location, re-signed as a v1 receipt only when asked (Ed25519 is deterministic:
    * the same bytes as the original receipt), and its proof against the current head.
    */
-  async #duplicateResult(
-    leaf: Uint8Array,
-    at: EntryLocation,
-    wantsSigned: boolean,
-  ): Promise<{
-    at: EntryLocation;
-    receipt: Receipt | undefined;
-    duplicate: boolean;
-    proof(): Promise<string>;
-  }> {
+  async #duplicateResult(leaf: Uint8Array, at: EntryLocation, wantsSigned: boolean): Promise<SubmitResult> {
     const receipt = wantsSigned ? await this.#reissue(leaf, at) : undefined;
     return { at, receipt, duplicate: true, proof: () => this.#proofAtHead(at.index) };
   }

@@ -9,7 +9,8 @@ import WebSocket from 'ws';
 import { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { DEFAULT_RELAY_LIMITS } from '../../src/relay/limits.ts';
-import { decodeFrame, ENVELOPE_BYTES, encodeFrame, PROTOCOL_VERSION } from '../../src/wire/frames.ts';
+import { ENVELOPE_BYTES, encodeFrame } from '../../src/wire/frames.ts';
+import { openNonReader } from '../helpers/non-reader.ts';
 import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 
 const ATTACKERS = 100;
@@ -29,23 +30,12 @@ async function attack(url: string, stop: { done: boolean }): Promise<number> {
   let opened = 0;
   while (!stop.done) {
     opened++;
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+    let ws: WebSocket;
     try {
-      await new Promise<void>((resolve, reject) => {
-        ws.once('error', reject);
-        ws.once('open', () => ws.send(encodeFrame({ type: 'hello', id: 0, versions: [PROTOCOL_VERSION] })));
-        ws.once('message', (data) => {
-          const f = decodeFrame(data as Buffer);
-          if (f.type === 'welcome') resolve();
-          else reject(new Error(`expected welcome, got ${f.type}`));
-        });
-      });
+      ws = await openNonReader(url); // the relay's answers pile up on its side
     } catch {
-      ws.terminate();
       continue;
     }
-    ws.on('error', () => {});
-    ws.pause(); // never read again: the relay's answers pile up on its side
     const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
     let id = 1;
     for (let round = 0; round < ROUNDS && !stop.done && ws.readyState === WebSocket.OPEN; round++) {

@@ -8,10 +8,11 @@
 // reader's answers, not a time or a memory figure.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
-import { decodeFrame, ENVELOPE_BYTES, encodeFrame, PROTOCOL_VERSION } from '../../src/wire/frames.ts';
+import { ENVELOPE_BYTES, encodeFrame } from '../../src/wire/frames.ts';
+import { openNonReader } from '../helpers/non-reader.ts';
 import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 
 /** 4 MiB: above the relay's floor (twice one connection's high-water mark plus a page). */
@@ -21,20 +22,9 @@ const ATTACKERS = 12;
 const LOG_ENTRIES = 600;
 const CUT = /"reason":"output-budget".*"msg":"cutting connection"/;
 
-/** Say hello, then never read again and ask for 64 pages; resolves with the open socket. */
+/** A connection that never reads and asks for 64 pages. */
 async function nonReader(url: string): Promise<WebSocket> {
-  const ws = new WebSocket(url, { perMessageDeflate: false });
-  await new Promise<void>((resolve, reject) => {
-    ws.once('error', reject);
-    ws.once('open', () => ws.send(encodeFrame({ type: 'hello', id: 0, versions: [PROTOCOL_VERSION] })));
-    ws.once('message', (data) => {
-      const f = decodeFrame(data as Buffer);
-      if (f.type === 'welcome') resolve();
-      else reject(new Error(`expected welcome, got ${f.type}`));
-    });
-  });
-  ws.on('error', () => {});
-  ws.pause(); // the relay's answers pile up: first in the kernel's socket buffers, then in its queue
+  const ws = await openNonReader(url);
   for (let id = 1; id <= 64; id++)
     ws.send(encodeFrame({ type: 'sync', id, from: 0, limit: 256, verifiedSize: 0 }));
   return ws;
