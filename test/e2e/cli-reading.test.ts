@@ -111,7 +111,7 @@ describe('reading a group (issue 15)', () => {
     // Others' messages carry no delivery state.
     assert.ok(
       line(out, ': hi alice').endsWith(
-        'bob ' + json.find((m) => m.text === 'hi alice')!.author.slice(0, 8) + ': hi alice',
+        `bob ${json.find((m) => m.text === 'hi alice')!.author.slice(0, 8)}: hi alice`,
       ),
       out,
     );
