@@ -12,11 +12,19 @@
  *   least-loaded workers; the signatures come back in one transferred ArrayBuffer per chunk.
  *   Workers answer their messages in order and chunks are reassembled by position, so receipts
  *   come back in the order of the bodies.
+ * - While no worker is ready (a lazy pool's first batches, or every worker being replaced), a
+ *   batch is signed on the calling thread instead of waiting for a worker to start: a worker
+ *   start costs 0.3–1.7 s on the 2-core bench VM (more from the sources through tsx), and a relay
+ *   that held its first posts' receipts that long refused its posters with too-many-in-flight
+ *   meanwhile (bench/README.md, "Post → delivery latency"). The receipts are the same bytes.
  * - A worker that dies (crash, terminate(), out of memory) fails every batch it held with
  *   InternalError 'receipt-signer-failed' and is replaced at once; a replacement that dies before
  *   it is ready is replaced at the next call instead, so a worker that cannot start does not spin.
- *   Nothing is ever resolved without the worker's signatures: the sequencer hands out no receipt
- *   for a failed batch (its entries are durable; a retried post gets the original receipt).
+ *   Nothing is ever resolved without a signature (a worker's, or this thread's while none is
+ *   ready): the sequencer hands out no receipt for a failed batch (its entries are durable; a
+ *   retried post gets the original receipt). Once a worker has failed to start, batches go to
+ *   the workers again (and fail while none can start), so a pool whose workers cannot start
+ *   does not start one per batch while it signs here.
  *
  * The worker file is this file's sibling with this file's extension: the compiled relay (dist/,
  * docs/ARCHITECTURE.md "Build") loads receipt-signer-worker.js directly, with no transpiler. Run
@@ -27,7 +35,13 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ED25519_SECRET_BYTES, ED25519_SIGNATURE_BYTES, wipe } from '../crypto/index.ts';
 import { assertBytes, InternalError, UsageError } from '../errors.ts';
-import { assertReceiptOrigin, LEAF_HASH_BYTES, type Receipt, type ReceiptBody } from '../log/receipt.ts';
+import {
+  assertReceiptOrigin,
+  LEAF_HASH_BYTES,
+  type Receipt,
+  type ReceiptBody,
+  signReceipt,
+} from '../log/receipt.ts';
 import type { ReceiptSigner } from './sequencer.ts';
 
 /** Bytes of one packed receipt body: f64 index ‖ f64 timeMs ‖ 32-byte leaf hash. */
@@ -85,9 +99,9 @@ export interface ReceiptSignerPoolOptions {
   readonly onWorkerExit?: (error: InternalError) => void;
   /**
    * Start the workers with the first batch instead of in start(). An idle relay then holds no
-   * worker isolate (~12 MB each, issue 15's idle RSS goal); the first batch waits for a worker
-   * to start, and a worker that cannot start fails that batch (InternalError
-   * 'receipt-signer-failed') instead of start().
+   * worker isolate (~12 MB each, issue 15's idle RSS goal); the batches that come before a
+   * worker is ready are signed on the calling thread, and once a worker has failed to start, the
+   * batches sent to it fail (InternalError 'receipt-signer-failed') instead of start().
    */
   readonly lazy?: boolean;
 }
@@ -107,6 +121,8 @@ interface Slot {
   load: number;
   /** Why the current worker failed, when it said so before exiting. */
   failure: unknown;
+  /** The last worker of this slot exited before it was ready (until one is ready again). */
+  startFailed: boolean;
 }
 
 /**
@@ -140,6 +156,7 @@ export class ReceiptSignerPool implements ReceiptSigner {
       pending: new Map(),
       load: 0,
       failure: undefined,
+      startFailed: false,
     }));
   }
 
@@ -178,6 +195,11 @@ export class ReceiptSignerPool implements ReceiptSigner {
     return this.#slots.length;
   }
 
+  /** Workers that hold the key and take batches (diagnostics and tests). */
+  get readyThreads(): number {
+    return this.#slots.filter((slot) => slot.ready).length;
+  }
+
   /** The current worker threads (diagnostics and tests; a dead one is replaced by a new object). */
   get workers(): readonly Worker[] {
     return this.#slots.flatMap((slot) => (slot.worker === undefined ? [] : [slot.worker]));
@@ -198,9 +220,6 @@ export class ReceiptSignerPool implements ReceiptSigner {
     const n = bodies.length;
     if (n === 0) return [];
     const origin = this.#origin;
-    const packed = new ArrayBuffer(n * PACKED_BODY_BYTES);
-    const view = new DataView(packed);
-    const bytes = new Uint8Array(packed);
     for (let i = 0; i < n; i++) {
       const b = bodies[i]!;
       if (typeof b !== 'object' || b === null || b.origin !== origin) {
@@ -210,6 +229,17 @@ export class ReceiptSignerPool implements ReceiptSigner {
         throw new UsageError('bad-argument', `bodies[${i}].index and .timeMs must be integers in 0..2^53-1`);
       }
       assertBytes(`bodies[${i}].leafHash`, b.leafHash, LEAF_HASH_BYTES);
+    }
+    if (!this.#slots.some((slot) => slot.ready || slot.startFailed)) {
+      // No worker can sign yet: start them, and sign this batch here rather than wait for them.
+      for (const slot of this.#slots) if (slot.worker === undefined) void this.#spawn(slot).catch(() => {});
+      return bodies.map((b) => signReceipt(b, this.#secretKey));
+    }
+    const packed = new ArrayBuffer(n * PACKED_BODY_BYTES);
+    const view = new DataView(packed);
+    const bytes = new Uint8Array(packed);
+    for (let i = 0; i < n; i++) {
+      const b = bodies[i]!;
       const at = i * PACKED_BODY_BYTES;
       view.setFloat64(at, b.index);
       view.setFloat64(at + 8, b.timeMs);
@@ -307,7 +337,10 @@ export class ReceiptSignerPool implements ReceiptSigner {
         switch (message.type) {
           case 'ready':
             slot.ready = true;
-            if (slot.pending.size === 0) worker.unref();
+            slot.startFailed = false;
+            // Not while closing: #stop holds a reference until the worker has exited, and a worker
+            // that becomes ready after that must not let the process's event loop end under it.
+            if (slot.pending.size === 0 && this.#closing === undefined) worker.unref();
             resolve();
             return;
           case 'init-failed':
@@ -321,7 +354,7 @@ export class ReceiptSignerPool implements ReceiptSigner {
             if (request === undefined) return;
             slot.pending.delete(message.id);
             slot.load -= request.count;
-            if (slot.pending.size === 0 && slot.ready) worker.unref();
+            if (slot.pending.size === 0 && slot.ready && this.#closing === undefined) worker.unref();
             if (message.type === 'failed') {
               request.reject(
                 new InternalError(
@@ -348,7 +381,10 @@ export class ReceiptSignerPool implements ReceiptSigner {
         const wasReady = slot.ready;
         slot.worker = undefined;
         slot.ready = false;
-        if (!wasReady) startFailed(`exit code ${code}`, slot.failure);
+        if (!wasReady) {
+          slot.startFailed = this.#closing === undefined;
+          startFailed(`exit code ${code}`, slot.failure);
+        }
         const expected = this.#closing !== undefined && slot.pending.size === 0;
         if (expected) return;
         const error = new InternalError(

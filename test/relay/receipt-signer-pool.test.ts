@@ -297,3 +297,27 @@ test('a lazy pool starts no worker until its first batch, then signs as an eager
     await pool.close();
   }
 });
+
+test('a lazy pool signs on the calling thread until a worker is ready, then on the workers', async () => {
+  // A worker start took 0.3-1.7 s on the bench VM: a relay whose first receipts waited for it
+  // refused its posters with too-many-in-flight meanwhile (bench/README.md, latency).
+  const pool = await ReceiptSignerPool.start({
+    origin: ORIGIN,
+    secretKey: key.secretKey,
+    threads: 2,
+    lazy: true,
+  });
+  try {
+    const first = bodies(700_000, 100);
+    assert.deepEqual(encoded(await pool.signReceipts(first)), encoded(mainThread(first)));
+    assert.equal(pool.readyThreads, 0, 'signed before any worker was ready');
+    assert.equal(pool.workers.length, 2, 'the workers were started by that batch');
+    // Bounded wait for the workers the batch started (no duration is asserted).
+    for (let i = 0; pool.readyThreads === 0 && i < 2000; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(pool.readyThreads > 0);
+    const next = bodies(800_000, 100);
+    assert.deepEqual(encoded(await pool.signReceipts(next)), encoded(mainThread(next)));
+  } finally {
+    await pool.close();
+  }
+});
