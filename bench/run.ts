@@ -415,7 +415,10 @@ async function latencySection(): Promise<void> {
     const note =
       `latency: achieved ${fmt(median(results.map((r) => r.postedRate)))} posts/s, ` +
       `${fmt(results.reduce((s, r) => s + r.samples.length, 0))} deliveries timed, ` +
-      `${results.reduce((s, r) => s + r.missing, 0)} missing, ${results.reduce((s, r) => s + r.duplicates, 0)} duplicates, ${results.reduce((s, r) => s + r.postErrors, 0)} post errors, ` +
+      `${results.reduce((s, r) => s + r.missing, 0)} missing (${results.reduce((s, r) => s + r.missingGivenUp, 0)} of posts given up, ` +
+      `${results.reduce((s, r) => s + r.missingClosed, 0)} to ${results.reduce((s, r) => s + r.subscribersClosed, 0)} subscribers the relay closed), ` +
+      `last delivery ${fmt(Math.max(...results.map((r) => r.drainMs)))} ms after posting ended, ` +
+      `${results.reduce((s, r) => s + r.duplicates, 0)} duplicates, ${results.reduce((s, r) => s + r.postErrors, 0)} post errors, ` +
       `retries after pushback ${JSON.stringify(mergeCounts(results.map((r) => r.retries)))}, ` +
       `p99.9 ${fmt(median(results.map((r) => r.p999)))} ms, max ${fmt(Math.max(...results.map((r) => r.max)))} ms, ` +
       `${cpuText(results.map((r) => r.relayCpu))}; post errors by reason ${JSON.stringify(mergeCounts(results.map((r) => r.errorReasons)))}; slowest 250 ms slices of run 1 (post time s: max ms) ${results[0]!.worst

@@ -16,7 +16,10 @@
  *
  * Missing is counted per subscriber and per post: every post sent must reach every subscriber
  * once; a post that never got in is missing for all of them, a delivery seen twice is counted as
- * a duplicate, not as a second delivery.
+ * a duplicate, not as a second delivery. The missing are told apart by cause: posts given up
+ * (× subscribers), subscribers whose connection the relay closed (what they had not seen when
+ * it closed), and the rest: deliveries still not seen when the wait for them ended, which waits
+ * as long as deliveries keep arriving (up to a minute) and ends after 5 s without one.
  */
 import type { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
@@ -48,6 +51,14 @@ export interface LatencyResult {
   readonly postedRate: number;
   /** Deliveries expected (every post sent × every subscriber) but not seen (bounded wait). */
   readonly missing: number;
+  /** Of the missing: posts given up × subscribers. */
+  readonly missingGivenUp: number;
+  /** Subscriber connections the relay closed during the run (each an error to its client). */
+  readonly subscribersClosed: number;
+  /** Of the missing: deliveries to those subscribers of posts that got in, not seen before the close. */
+  readonly missingClosed: number;
+  /** Time from the end of posting to the last delivery, ms (how far delivery lagged behind). */
+  readonly drainMs: number;
   /** Deliveries of an envelope a subscriber had already been given. */
   readonly duplicates: number;
   /** Posts sent again after a pushback, by reason (each retry once). */
@@ -82,13 +93,21 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
   const slowest = new Float64Array(measured);
 
   const subscribers = await connectClients(opts.url, opts.subscribers);
+  /** Per subscriber: deliveries seen when the relay closed its connection (-1: still open). */
+  const seenAtClose = new Array<number>(opts.subscribers).fill(-1);
+  const seenCount = new Array<number>(opts.subscribers).fill(0);
+  let lastDelivery = 0;
   const posters: RelayClient[] = [];
   try {
     posters.push(...(await connectClients(opts.url, opts.posters)));
     for (const [s, sub] of subscribers.entries()) {
       const seenHere = seen[s]!;
+      sub.onClose(() => {
+        seenAtClose[s] = seenCount[s]!;
+      });
       sub.onEntries((frame) => {
         const t = performance.now();
+        lastDelivery = t;
         for (const entry of frame.entries) {
           const e = entry.envelope;
           if (e === null || e.length !== ENVELOPE_BYTES) continue;
@@ -101,6 +120,7 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
             continue;
           }
           seenHere[seq] = 1;
+          seenCount[s]!++;
           delivered++;
           if (seq >= warmupPosts && count < capacity) {
             const postedAt = view.readDoubleLE(0);
@@ -179,10 +199,27 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
       };
       tick();
     });
-    // Let the last deliveries arrive (bounded).
+    // Let the last posts be answered and their deliveries arrive: as long as deliveries keep
+    // coming (a lagging relay is slow, not lossy), up to a minute; 5 s without one ends the wait.
     const expected = sent * opts.subscribers;
     for (let waited = 0; receipts + postErrors < sent && waited < 10_000; waited += 20) await sleep(20);
-    for (let waited = 0; delivered < expected && waited < 5000; waited += 20) await sleep(20);
+    const postingEnded = performance.now();
+    for (
+      let waited = 0;
+      delivered < expected &&
+      waited < 60_000 &&
+      performance.now() - Math.max(lastDelivery, postingEnded) < 5000;
+      waited += 20
+    )
+      await sleep(20);
+    const accepted = sent - postErrors;
+    let subscribersClosed = 0;
+    let missingClosed = 0;
+    for (const n of seenAtClose) {
+      if (n < 0) continue;
+      subscribersClosed++;
+      missingClosed += Math.max(0, accepted - n);
+    }
 
     const sorted = samples.slice(0, count).sort();
     // The slowest delivery per 250 ms of post time, for the 20 slowest such slices: whether the
@@ -207,6 +244,10 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
       posted: sent,
       postedRate: ((sent - warmupPosts) * 1000) / elapsed,
       missing: expected - delivered,
+      missingGivenUp: postErrors * opts.subscribers,
+      subscribersClosed,
+      missingClosed,
+      drainMs: Math.max(0, lastDelivery - measureEnd),
       duplicates,
       retries,
       postErrors,
