@@ -42,6 +42,7 @@ import {
   type ClientFrame,
   decodeFrame,
   encodeFrame,
+  encodeReceiptFrame,
   isClientFrame,
   MAX_CLIENT_FRAME_BYTES,
   PROOF_RECEIPT_VERSION,
@@ -802,14 +803,14 @@ class RelayConnection {
         const admitted = await this.#server.admitPost();
         // The decoded frame's envelope is a fresh buffer no one else holds: handed over, not copied.
         const options = token === undefined ? { transfer: true } : { token, transfer: true };
-        let receipt: Uint8Array;
+        let receipt: Uint8Array | string;
         let duplicate: boolean;
         try {
           if (this.#version === PROOF_RECEIPT_VERSION) {
             // A version-2 connection reads a proof: nothing is signed for this post but its
             // batch's checkpoint (docs/log.md §7).
             const posted = await opts.sequencer.submitProof(f.envelope, options);
-            receipt = Buffer.from(await posted.proof());
+            receipt = await posted.proof();
             duplicate = posted.duplicate;
           } else {
             const posted = await opts.sequencer.submit(f.envelope, options);
@@ -819,7 +820,7 @@ class RelayConnection {
         } finally {
           admitted();
         }
-        this.send({ type: 'receipt', id: f.id, receipt, duplicate });
+        this.sendEncoded(encodeReceiptFrame(f.id, receipt, duplicate));
         return;
       }
       case 'sync': {

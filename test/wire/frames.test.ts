@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { CodecError, CwtchError } from '../../src/errors.ts';
+import { CodecError, CwtchError, UsageError } from '../../src/errors.ts';
 import { encodeCbor } from '../../src/wire/cbor.ts';
-import { decodeFrame, encodeFrame, type Frame } from '../../src/wire/frames.ts';
+import {
+  decodeFrame,
+  encodeFrame,
+  encodeReceiptFrame,
+  type Frame,
+  MAX_RECEIPT_BYTES,
+} from '../../src/wire/frames.ts';
 import { HOSTILE_BYTES } from './hostile.ts';
 
 const b = (n: number, fill = 7) => new Uint8Array(n).fill(fill);
@@ -153,4 +159,34 @@ test('property: random bytes and mutated frames only ever produce a CodecError',
     }),
     { numRuns: 3000 },
   );
+});
+
+test("the relay's receipt frame encoder gives encodeFrame's bytes, for binary and text receipts (property)", () => {
+  fc.assert(
+    fc.property(
+      fc.oneof(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 0, max: 0xffffffff })),
+      fc.oneof(
+        fc.uint8Array({ maxLength: 300 }),
+        fc.string({ unit: 'binary', maxLength: 1200 }),
+        fc.uint8Array({ minLength: MAX_RECEIPT_BYTES - 2, maxLength: MAX_RECEIPT_BYTES }),
+      ),
+      fc.boolean(),
+      (id, receipt, duplicate) => {
+        const bytes = typeof receipt === 'string' ? Buffer.from(receipt, 'utf8') : receipt;
+        if (bytes.length > MAX_RECEIPT_BYTES) return;
+        const expected = encodeFrame({ type: 'receipt', id, receipt: bytes, duplicate });
+        assert.deepEqual(new Uint8Array(encodeReceiptFrame(id, receipt, duplicate)), expected);
+      },
+    ),
+    { numRuns: 500 },
+  );
+  for (const [id, receipt] of [
+    [-1, b(1)],
+    [2 ** 32, b(1)],
+    [1.5, b(1)],
+    [1, b(MAX_RECEIPT_BYTES + 1)],
+    [1, 'x'.repeat(MAX_RECEIPT_BYTES + 1)],
+  ] as const) {
+    assert.throws(() => encodeReceiptFrame(id, receipt, false), UsageError);
+  }
 });
