@@ -473,19 +473,32 @@ export class Sequencer {
     // post instead of racing it into a second entry.
     const committed = deferred<EntryLocation>();
     this.#inflight.set(key, committed.promise);
+    // Nobody before this post awaits an answer: if this one's come at once (a synchronous backend,
+    // SQLite), it is queued with no turn to take and no await (a promise chain per post was
+    // allocation on the relay's hot path).
+    const first = this.#admitting === 0;
     this.#admitting++;
     let pending: Pending | undefined;
     // Lookups may answer out of order (an asynchronous backend's pool): queue in arrival order.
-    const turn = this.#admitTail;
-    let endTurn!: () => void;
-    this.#admitTail = new Promise<void>((resolve) => {
-      endTurn = resolve;
-    });
+    let turn: Promise<void> | undefined;
+    let endTurn: (() => void) | undefined;
     try {
       // A log other processes also write answers both questions for the whole batch inside its
       // commit (one round trip per batch, not two per post), where the answer cannot go stale.
       const otherWriters = this.#storage.otherWriters;
-      const existing = otherWriters ? undefined : await this.#storage.lookupLeaf(leaf);
+      const lookup = otherWriters ? undefined : this.#storage.lookupLeaf(leaf);
+      const syncLookup = !isPromiseLike(lookup);
+      let spent: MaybePromise<boolean> =
+        otherWriters || token === undefined || !syncLookup || lookup !== undefined
+          ? false
+          : this.#storage.isSpent(token.tokenId, token.keyId);
+      if (!first || !syncLookup || isPromiseLike(spent)) {
+        turn = this.#admitTail;
+        this.#admitTail = new Promise<void>((resolve) => {
+          endTurn = resolve;
+        });
+      }
+      const existing = syncLookup ? lookup : await lookup;
       if (existing !== undefined) {
         // Already in the log from before a restart (or beyond the recent cache): no new entry,
         // no token spent.
@@ -494,10 +507,10 @@ export class Sequencer {
         committed.resolve(existing);
         return this.#duplicateResult(leaf, existing, wantsSigned);
       }
-      if (!otherWriters && token !== undefined && (await this.#storage.isSpent(token.tokenId, token.keyId))) {
-        throw tokenSpentError();
-      }
-      await turn;
+      if (!syncLookup && !otherWriters && token !== undefined)
+        spent = this.#storage.isSpent(token.tokenId, token.keyId);
+      if (isPromiseLike(spent) ? await spent : spent) throw tokenSpentError();
+      if (turn !== undefined) await turn;
       if (this.#failure !== undefined) throw this.#failure;
       pending = {
         key,
@@ -517,7 +530,7 @@ export class Sequencer {
       committed.reject(failure);
       throw failure;
     } finally {
-      endTurn();
+      endTurn?.();
       this.#admitting--;
       this.#checkIdle();
     }
