@@ -62,6 +62,7 @@ import type { Expected } from './recognizer.ts';
 import type { RelayClient } from './relay-client.ts';
 import { noteDuplicate, proveReplays } from './relay-replay.ts';
 import type { RelaySyncReport } from './report.ts';
+import { markTried, teachByTrial, trialTargets } from './trial-scan.ts';
 
 export interface SyncProgress {
   readonly url: string;
@@ -190,6 +191,7 @@ export class RelaySync {
       await this.catchUp(c, counts);
       counts.posted = await this.flushOutbox(c);
       if (counts.posted > 0) await this.catchUp(c, counts);
+      await this.trialScan(c, counts);
       counts.receiptsVerified = await this.verifyReceipts(c);
       await proveReplays(this.#client, c);
     };
@@ -634,6 +636,52 @@ export class RelaySync {
     // Whether the filled entry is ours or not (a fresh process may not recognise a message it
     // already holds), what follows it was scanned while it was missing.
     await this.#rescan(conn, filled[0]!.index + 1, rec.cursor, counts);
+  }
+
+  /**
+   * Try the entries below the cursor that no tag recognised with the keys of each group whose
+   * transcript names an absent parent (trial-scan.ts, docs/PROTOCOL.md §7), and accept those that
+   * open, as any recognised entry. Each entry is tried once per group (the `trial-scan` record).
+   */
+  async trialScan(
+    conn: RelayClient,
+    counts: { scanned: number; ours: number; newMessages: number },
+  ): Promise<void> {
+    const client = this.#client;
+    const rec = this.#relay(conn.url);
+    if (rec.signingKey === null || rec.origin === null) return;
+    const to = rec.cursor;
+    const targets = trialTargets(client, rec.url, to);
+    if (targets.length === 0) return;
+    const limit = this.#opts.pageSize ?? 256;
+    for (let at = Math.min(...targets.map((t) => t.from)); at < to; ) {
+      const page = await conn.request(
+        { type: 'sync', from: at, limit: Math.min(limit, to - at), verifiedSize: rec.verifiedSize },
+        'entries',
+      );
+      verifyCheckpoint(page.checkpoint, rec.origin, rec.signingKey);
+      if (page.entries.length === 0) break;
+      if (page.first !== at)
+        throw new VerifyError(
+          'page-misplaced',
+          `relay ${rec.url} served index ${page.first} when ${at} was asked`,
+        );
+      const found: PageItem[] = [];
+      page.entries.slice(0, to - at).forEach((entry, k) => {
+        const envelope = entry.envelope;
+        if (envelope === null || client.recognizer.lookupEnvelope(envelope) !== undefined) return;
+        if (teachByTrial(client, targets, at + k, envelope)) found.push({ index: at + k, entry });
+      });
+      at += Math.min(page.entries.length, to - at);
+      const accepted: { state: GroupState; msg: VerifiedMessage }[] = [];
+      const gossip: { state: GroupState; msg: VerifiedMessage }[] = [];
+      client.store.transaction(() => {
+        if (found.length > 0) this.#processEntries(rec.url, found, counts, accepted, gossip);
+        markTried(client, rec.url, targets, at);
+      });
+      for (const a of accepted) this.#opts.onMessage?.(a.state, a.msg);
+      for (const g of gossip) this.#checkGossip(g.state, g.msg);
+    }
   }
 
   /** Process again, without moving the cursor, the entries in [from, to) (see refetchHoles). */
