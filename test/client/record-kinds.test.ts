@@ -238,7 +238,6 @@ test('every registered codec round-trips its sample', () => {
     ['relayAttempt', { atMs: 1700000000000, reason: 'relay-unreachable' }],
     ['relayAttempt', { atMs: 1700000000000, reason: null }],
     ['left', { leftMs: 1700000000000 }],
-    ['trialScan', { scannedTo: 175 }],
     ['retention', { disappearAfterMs: 7 * 86_400_000, setMs: 1700000000000, nextPassMs: 1700000600000 }],
     [
       'mirrorState',

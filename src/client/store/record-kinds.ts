@@ -576,33 +576,6 @@ export const relayAttemptKind: RecordKind<RelayAttempt> = {
   },
 };
 
-export const TRIAL_SCAN_KIND = 'trial-scan';
-
-/**
- * How far a relay's log was tried with a group's keys for envelopes the tag index missed
- * (src/client/sync/trial-scan.ts): entries below `scannedTo` were, so a later scan starts there.
- */
-export interface TrialScanRecord {
-  readonly scannedTo: number;
-}
-
-/** The key of a group's trial-scan record on a relay: a canonical URL has no `#`. */
-export function trialScanKey(url: string, groupKey: string): string {
-  return `${url}#${groupKey}`;
-}
-
-export const trialScanKind: RecordKind<TrialScanRecord> = {
-  kind: TRIAL_SCAN_KIND,
-  keyScheme: 'relay URL, "#", group id (hex)',
-  encode: (t) => m([['scannedTo', t.scannedTo]]),
-  decode: (v) => {
-    const r = MapReader.of(v, 'trial scan');
-    const out: TrialScanRecord = { scannedTo: r.uint('scannedTo', 'scannedTo') };
-    r.done();
-    return out;
-  },
-};
-
 export const LEFT_KIND = 'left';
 
 /**
@@ -786,7 +759,6 @@ export const RECORD_KINDS = {
   readMarker: readMarkerKind,
   relayAttempt: relayAttemptKind,
   left: leftKind,
-  trialScan: trialScanKind,
   retention: retentionKind,
 } as const;
 

@@ -62,7 +62,7 @@ import type { Expected } from './recognizer.ts';
 import type { RelayClient } from './relay-client.ts';
 import { noteDuplicate, proveReplays } from './relay-replay.ts';
 import type { RelaySyncReport } from './report.ts';
-import { markTried, teachByTrial, trialTargets } from './trial-scan.ts';
+import { teachByTrial, trialGroups } from './trial-scan.ts';
 
 export interface SyncProgress {
   readonly url: string;
@@ -191,7 +191,6 @@ export class RelaySync {
       await this.catchUp(c, counts);
       counts.posted = await this.flushOutbox(c);
       if (counts.posted > 0) await this.catchUp(c, counts);
-      await this.trialScan(c, counts);
       counts.receiptsVerified = await this.verifyReceipts(c);
       await proveReplays(this.#client, c);
     };
@@ -546,6 +545,7 @@ export class RelaySync {
     const pageIndex = new Map<string, number>();
     this.#client.batchAppends(() => {
       let pending = list;
+      let tried = false;
       for (;;) {
         const unknown: PageItem[] = [];
         let added = 0;
@@ -565,7 +565,19 @@ export class RelaySync {
           }
           if (r.msg.checkpoint !== null) gossip.push(r);
         }
-        if (added === 0 || unknown.length === 0) return;
+        if (unknown.length === 0) return;
+        if (added === 0) {
+          // What no tag recognised, once per page: tried with the keys of the groups whose
+          // envelopes may escape the tag index (trial-scan.ts).
+          if (tried) return;
+          tried = true;
+          const groups = trialGroups(this.#client, url);
+          if (groups.length === 0) return;
+          const taught = unknown.filter(
+            (x) => x.anchor !== true && teachByTrial(this.#client, groups, x.entry.envelope!),
+          );
+          if (taught.length === 0) return;
+        }
         pending = unknown;
       }
     });
@@ -636,52 +648,6 @@ export class RelaySync {
     // Whether the filled entry is ours or not (a fresh process may not recognise a message it
     // already holds), what follows it was scanned while it was missing.
     await this.#rescan(conn, filled[0]!.index + 1, rec.cursor, counts);
-  }
-
-  /**
-   * Try the entries below the cursor that no tag recognised with the keys of each group whose
-   * transcript names an absent parent (trial-scan.ts, docs/PROTOCOL.md §7), and accept those that
-   * open, as any recognised entry. Each entry is tried once per group (the `trial-scan` record).
-   */
-  async trialScan(
-    conn: RelayClient,
-    counts: { scanned: number; ours: number; newMessages: number },
-  ): Promise<void> {
-    const client = this.#client;
-    const rec = this.#relay(conn.url);
-    if (rec.signingKey === null || rec.origin === null) return;
-    const to = rec.cursor;
-    const targets = trialTargets(client, rec.url, to);
-    if (targets.length === 0) return;
-    const limit = this.#opts.pageSize ?? 256;
-    for (let at = Math.min(...targets.map((t) => t.from)); at < to; ) {
-      const page = await conn.request(
-        { type: 'sync', from: at, limit: Math.min(limit, to - at), verifiedSize: rec.verifiedSize },
-        'entries',
-      );
-      verifyCheckpoint(page.checkpoint, rec.origin, rec.signingKey);
-      if (page.entries.length === 0) break;
-      if (page.first !== at)
-        throw new VerifyError(
-          'page-misplaced',
-          `relay ${rec.url} served index ${page.first} when ${at} was asked`,
-        );
-      const found: PageItem[] = [];
-      page.entries.slice(0, to - at).forEach((entry, k) => {
-        const envelope = entry.envelope;
-        if (envelope === null || client.recognizer.lookupEnvelope(envelope) !== undefined) return;
-        if (teachByTrial(client, targets, at + k, envelope)) found.push({ index: at + k, entry });
-      });
-      at += Math.min(page.entries.length, to - at);
-      const accepted: { state: GroupState; msg: VerifiedMessage }[] = [];
-      const gossip: { state: GroupState; msg: VerifiedMessage }[] = [];
-      client.store.transaction(() => {
-        if (found.length > 0) this.#processEntries(rec.url, found, counts, accepted, gossip);
-        markTried(client, rec.url, targets, at);
-      });
-      for (const a of accepted) this.#opts.onMessage?.(a.state, a.msg);
-      for (const g of gossip) this.#checkGossip(g.state, g.msg);
-    }
   }
 
   /** Process again, without moving the cursor, the entries in [from, to) (see refetchHoles). */

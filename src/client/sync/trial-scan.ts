@@ -6,77 +6,49 @@
  *
  * Such an envelope passes the recognizer by; when a message we hold names it as a parent, the
  * transcript would say the relay has not delivered it (`missing-parent`, naming the relay), although
- * the relay did. So while a group has such an absent parent, the entries of each of its relays that
- * no tag recognised are tried with the group's epoch keys; one that opens teaches the recognizer
- * its author (tags from its seq on), and the sync then accepts it as any recognised envelope,
- * through every check. A parent the relay really withheld stays absent, and the finding stands.
+ * the relay did. So the entries of a page that no tag recognised are also tried with the epoch keys
+ * of the groups that may have such envelopes: those whose invite listed the most members an invite
+ * holds (members may have been left out), and those whose transcript names an absent parent written
+ * after our join. One that opens teaches the recognizer its author (tags from its seq on), and the
+ * sync then accepts it as any recognised envelope, through every check. A parent the relay really
+ * withheld stays absent, and the finding stands.
  *
- * What this costs and when: only for a group with an absent parent written after our join, only
- * entries the tag index missed, one AEAD open per entry per epoch key in the window; the range
- * starts where the group's history on that relay starts (or where the last scan stopped, the
- * `trial-scan` record, docs/profile.md), so each entry is tried once per group.
+ * Only the entries a sync fetches anyway are tried: what a client asks a relay never depends on
+ * which envelopes it could open (docs/THREAT-MODEL.md §2), so a missing parent triggers no request.
+ * The cost is one AEAD open per unrecognised entry per epoch key in such a group's window.
  */
 import { CwtchError } from '../../errors.ts';
 import { messageTag, TAG_BYTES } from '../../group/detection.ts';
 import { openEnvelope } from '../../group/envelope.ts';
+import { MAX_INVITE_MEMBERS } from '../../group/invite.ts';
 import { bytesEqual } from '../../wire/bytes.ts';
 import type { ClientContext, GroupState } from '../context.ts';
-import { readRecord, trialScanKey, trialScanKind, writeRecord } from '../store/record-kinds.ts';
-import { decodeStoredMessage } from '../store/records.ts';
-
-/** How many of a group's first stored messages are read to find where its history on a relay starts. */
-const FIRST_MESSAGES_READ = 256;
-
-/** A group to try a relay's unrecognised entries with, from log index `from` on. */
-export interface TrialTarget {
-  readonly state: GroupState;
-  readonly from: number;
-}
 
 /**
- * The groups on relay `url` whose transcript names an absent parent written after our join, each
- * with the first index still to try (`to`: the relay's cursor; nothing at or past it is tried).
+ * The groups on relay `url` whose envelopes may escape the tag index: an invite that listed
+ * MAX_INVITE_MEMBERS (it may have left members out), or an absent parent written after our join.
  */
-export function trialTargets(client: ClientContext, url: string, to: number): TrialTarget[] {
-  const out: TrialTarget[] = [];
+export function trialGroups(client: ClientContext, url: string): GroupState[] {
+  const out: GroupState[] = [];
   for (const state of client.groups.values()) {
     if (client.left.has(state.key) || !state.record.relays.some((r) => r.url === url)) continue;
-    if (state.checker.missingAfterJoin().length === 0) continue;
-    const mark = readRecord(client.store, trialScanKind, trialScanKey(url, state.key));
-    const from = mark?.scannedTo ?? firstIndexOn(client, state, url);
-    if (from < to) out.push({ state, from });
+    if (state.record.seedMembers.length >= MAX_INVITE_MEMBERS || state.checker.missingAfterJoin().length > 0)
+      out.push(state);
   }
   return out;
 }
 
 /**
- * Where a group's history on a relay starts: the lowest index among the first messages the
- * profile stored of it from that relay (0 when it stored none from there). Absent parents named
- * only by messages from before our join are history (docs/transcript.md "Horizon"), so nothing
- * earlier needs trying.
- */
-function firstIndexOn(client: ClientContext, state: GroupState, url: string): number {
-  let first: number | null = null;
-  for (const item of client.store.readAppended(state.record.id, 0, FIRST_MESSAGES_READ)) {
-    const stored = decodeStoredMessage(item.value);
-    if (stored.relay === url && (first === null || stored.index < first)) first = stored.index;
-  }
-  return first ?? 0;
-}
-
-/**
- * Try one envelope no tag recognised with each target's window keys. When it opens as a message of
+ * Try one envelope no tag recognised with each group's window keys. When it opens as a message of
  * that group whose tag is the one its author and seq give, the recognizer learns the author and
  * true is returned: the caller then processes the entry as recognised (every check applies).
  */
 export function teachByTrial(
   client: ClientContext,
-  targets: readonly TrialTarget[],
-  index: number,
+  groups: readonly GroupState[],
   envelope: Uint8Array,
 ): boolean {
-  for (const { state, from } of targets) {
-    if (index < from) continue;
+  for (const state of groups) {
     for (const keys of client.windowKeys(state)) {
       let msg: ReturnType<typeof openEnvelope>;
       try {
@@ -94,15 +66,4 @@ export function teachByTrial(
     }
   }
   return false;
-}
-
-/** Remember that the relay's entries below `to` were tried for these groups. */
-export function markTried(
-  client: ClientContext,
-  url: string,
-  targets: readonly TrialTarget[],
-  to: number,
-): void {
-  for (const { state } of targets)
-    writeRecord(client.store, trialScanKind, trialScanKey(url, state.key), { scannedTo: to });
 }
