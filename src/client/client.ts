@@ -33,6 +33,7 @@ import {
   deriveInviteKeys,
   encodeInvite,
   type Invite,
+  MAX_INVITE_MEMBERS,
   MAX_INVITE_RELAYS,
 } from '../group/invite.ts';
 import {
@@ -253,6 +254,9 @@ export class Client implements ClientContext {
       // What members wrote before our invite is not ours to hold (docs/transcript.md, "Horizon").
       checker: new ConsistencyChecker(dag, {
         horizon: new Map(record.seedMembers.map((m) => [toHex(m.author), m.nextSeq])),
+        // A full list may have left members out (docs/invites.md): their history starts where ours
+        // of them does.
+        unlistedFromFirstHeld: record.seedMembers.length >= MAX_INVITE_MEMBERS,
       }),
       names: new Map(),
       anomalies: [],
@@ -595,7 +599,14 @@ export class Client implements ClientContext {
     const me = toHex(this.identity.keyPair.publicKey);
     const mine = seeds.get(me);
     if (mine) seeds.set(me, { ...mine, nextSeq: mine.nextSeq + 1 });
-    return [...seeds.values()];
+    // An invite lists at most MAX_INVITE_MEMBERS (docs/invites.md): the inviter first, then those
+    // who wrote last, the likeliest to write next; the others are found as they write (trial-scan.ts).
+    const lastWrote = (author: Uint8Array): number =>
+      toHex(author) === me ? Number.POSITIVE_INFINITY : (state.dag.messagesBy(author).at(-1)?.timestamp ?? 0);
+    return [...seeds.values()]
+      .map((m) => ({ m, at: lastWrote(m.author) }))
+      .sort((a, b) => b.at - a.at)
+      .map((x) => x.m);
   }
 
   /**

@@ -7,7 +7,14 @@
  * messages present (and the tolerance), never of arrival order.
  */
 import { UsageError } from '../errors.ts';
-import { type AuthorState, authorsUnsafe, type DagNode, type MessageDag, nodesUnsafe } from './dag.ts';
+import {
+  type AuthorState,
+  authorsUnsafe,
+  type DagNode,
+  type MessageDag,
+  type MissingParent,
+  nodesUnsafe,
+} from './dag.ts';
 import {
   type AuthorGapFinding,
   type BrokenAuthorChainFinding,
@@ -33,6 +40,14 @@ export interface CheckerOptions {
    * Anything written after the join is still reported. Default: none (every message counts).
    */
   readonly horizon?: ReadonlyMap<string, number>;
+  /**
+   * The horizon may not name every author who wrote before the join: an invite lists at most 48
+   * members (docs/invites.md), so a joiner of a larger group learns the others only as they write.
+   * For an author the horizon does not name, the lowest seq held then counts as its horizon: what
+   * it wrote before the first message we got of it is treated like a listed member's history.
+   * Default false (an author the horizon does not name joined after us: every message counts).
+   */
+  readonly unlistedFromFirstHeld?: boolean;
 }
 
 interface Gap {
@@ -62,6 +77,7 @@ export class ConsistencyChecker {
   readonly #dag: MessageDag;
   readonly #tolerance: number;
   readonly #horizon: ReadonlyMap<string, number>;
+  readonly #unlistedFromFirstHeld: boolean;
   #since = new Map<string, number>();
   #gaps = new Map<string, readonly Gap[]>();
 
@@ -74,6 +90,7 @@ export class ConsistencyChecker {
     this.#dag = dag;
     this.#tolerance = tolerance;
     this.#horizon = options.horizon ?? new Map();
+    this.#unlistedFromFirstHeld = options.unlistedFromFirstHeld === true;
     for (const [k, h] of this.#horizon)
       if (!Number.isSafeInteger(h) || h < 0)
         throw new UsageError(
@@ -84,7 +101,9 @@ export class ConsistencyChecker {
 
   /** The first seq of `author` written after our join (0 when we hold its whole history). */
   #horizonOf(author: Uint8Array): number {
-    return this.#horizon.get(keyOf(author)) ?? 0;
+    const listed = this.#horizon.get(keyOf(author));
+    if (listed !== undefined || !this.#unlistedFromFirstHeld) return listed ?? 0;
+    return this.#dag.messagesBy(author)[0]?.seq ?? 0;
   }
 
   /** Whether an absent parent is history from before our join (see CheckerOptions.horizon). */
@@ -95,6 +114,14 @@ export class ConsistencyChecker {
       (m) => m.seq > 0 && m.seq <= this.#horizonOf(m.author) && keyOf(m.parents[0]!) === keyOf(parent),
     );
     return own || (citing.length > 0 && citing.every((m) => m.seq < this.#horizonOf(m.author)));
+  }
+
+  /**
+   * The absent parents `check` would report (`missing-parent`): named by a message written after
+   * our join. Cheap (no walk of the DAG) and without effect on the findings' ages.
+   */
+  missingAfterJoin(): MissingParent[] {
+    return this.#dag.missingParents().filter((m) => !this.#beforeJoin(m.parent, m.referencedBy));
   }
 
   /**

@@ -12,6 +12,7 @@ import { bytes32, hex, hexify, msg } from './gen.ts';
 
 const A = bytes32('author:A');
 const B = bytes32('author:B');
+const U = bytes32('author:U');
 
 function setup(messages: readonly DagMessage[], tolerance?: number): [MessageDag, ConsistencyChecker] {
   const dag = new MessageDag();
@@ -266,6 +267,32 @@ describe('ConsistencyChecker', () => {
     const b1 = msg('b1', B, 1, [b0.id, a1.id], 8);
     dag.insert(b1);
     assert.ok(checker.check(3).some((f) => f.type === 'missing-parent' && hex(f.parent) === hex(a1.id)));
+  });
+
+  it('a member the invite did not list: its history starts at the first message we hold of it', () => {
+    // The invite named A only (horizon 5) and may have left members out (unlistedFromFirstHeld).
+    // U, unlisted, wrote u0..u2 before our join; we first get u3, which names u2 and a4 (held).
+    const a4 = msg('a4', A, 4, [msg('a3', A, 3, [], 4).id], 5);
+    const u2 = msg('u2', U, 2, [msg('u1', U, 1, [], 2).id], 3);
+    const u3 = msg('u3', U, 3, [u2.id, a4.id], 6);
+    const horizon = new Map([[hex(A), 5]]);
+    const dag = new MessageDag();
+    for (const m of [a4, u3]) dag.insert(m);
+    assert.deepEqual(new ConsistencyChecker(dag, { horizon, unlistedFromFirstHeld: true }).check(1), []);
+    // Without the option U counts from seq 0: its earlier messages are reported missing.
+    assert.deepEqual(
+      new ConsistencyChecker(dag, { horizon }).check(1).map((f) => f.type),
+      ['missing-parent', 'author-gap'],
+    );
+    // What U writes after the first message we hold is reported when it does not arrive.
+    const u5 = msg('u5', U, 5, [msg('u4', U, 4, [u3.id], 7).id], 8);
+    dag.insert(u5);
+    const checker = new ConsistencyChecker(dag, { horizon, unlistedFromFirstHeld: true });
+    assert.deepEqual(
+      checker.check(2).map((f) => f.type),
+      ['missing-parent', 'author-gap'],
+    );
+    assert.deepEqual(checker.missingAfterJoin().length, 1);
   });
 
   it('refuses a horizon that is not a non-negative safe integer', () => {

@@ -62,6 +62,7 @@ import type { Expected } from './recognizer.ts';
 import type { RelayClient } from './relay-client.ts';
 import { noteDuplicate, proveReplays } from './relay-replay.ts';
 import type { RelaySyncReport } from './report.ts';
+import { teachByTrial, trialGroups } from './trial-scan.ts';
 
 export interface SyncProgress {
   readonly url: string;
@@ -544,6 +545,7 @@ export class RelaySync {
     const pageIndex = new Map<string, number>();
     this.#client.batchAppends(() => {
       let pending = list;
+      let tried = false;
       for (;;) {
         const unknown: PageItem[] = [];
         let added = 0;
@@ -563,7 +565,19 @@ export class RelaySync {
           }
           if (r.msg.checkpoint !== null) gossip.push(r);
         }
-        if (added === 0 || unknown.length === 0) return;
+        if (unknown.length === 0) return;
+        if (added === 0) {
+          // What no tag recognised, once per page: tried with the keys of the groups whose
+          // envelopes may escape the tag index (trial-scan.ts).
+          if (tried) return;
+          tried = true;
+          const groups = trialGroups(this.#client, url);
+          if (groups.length === 0) return;
+          const taught = unknown.filter(
+            (x) => x.anchor !== true && teachByTrial(this.#client, groups, x.entry.envelope!),
+          );
+          if (taught.length === 0) return;
+        }
         pending = unknown;
       }
     });
