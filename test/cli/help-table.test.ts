@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import type { HelpTable } from '../../src/cli/help-table.ts';
+import { type HelpTable, helpCommandLines } from '../../src/cli/help-table.ts';
 import { CLI, ROOT } from '../helpers/relay-process.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'cwtch-help-table-'));
@@ -64,20 +64,16 @@ describe('the help table', () => {
   const table = JSON.parse(readFileSync(join(ROOT, 'dist/cli/help-table.json'), 'utf8')) as HelpTable;
   const lines = Object.keys(table.answers).map((key) => JSON.parse(key) as string[]);
 
-  it('holds help for every command in each spelling, the bare program and the version', () => {
-    for (const args of [
-      [],
-      ['--help'],
-      ['-h'],
-      ['help'],
-      ['--version'],
-      ['-V'],
-      ['group', 'create', '--help'],
-    ])
-      assert.ok(Object.hasOwn(table.answers, JSON.stringify(args)), `missing: ${args.join(' ')}`);
-    // Every command of the program's own list is there (help-examples.test.ts walks the tree).
-    const commands = lines.filter((a) => a.at(-1) === '--help').length;
-    assert.ok(commands >= 30, `only ${commands} commands`);
+  it('holds help for every command of the program in each spelling, the bare program and the version', () => {
+    // The command lines are those of the program's own command tree (the sources, through tsx);
+    // one missing was left out by the build because its answer depended on the environment, which
+    // help must not (docs/CLI.md "Start-up").
+    const wanted = helpCommandLines().map((a) => JSON.stringify(a));
+    assert.ok(wanted.length >= 90, `only ${wanted.length} command lines`);
+    for (const key of ['[]', '["--help"]', '["-h"]', '["--version"]', '["group","create","--help"]'])
+      assert.ok(wanted.includes(key), key);
+    const missing = wanted.filter((k) => !Object.hasOwn(table.answers, k));
+    assert.deepEqual(missing, [], `not in the table: ${missing.join(', ')}`);
   });
 
   it('answers as the program does: each text once, and every spelling of a few', async () => {
