@@ -3,7 +3,8 @@
  * measured for wall time and peak RSS (GNU time's %M, the kernel's maxrss of the child), the
  * compiled CLI (bin/cwtch-groups.js → dist/) beside the same command through tsx, in the same run:
  *
- * - `--help`, beside `node -e 0` (the start-up of a bare Node, the raw limit);
+ * - `--help`, beside `node -e 0` (the start-up of a bare Node, the raw limit); a command's help,
+ *   `--version` and a usage error, compiled, beside it too;
  * - `read` of a group of 1,024 messages (a profile synced from a relay, bench/suite/sync.ts's
  *   world), beside one Argon2id derivation at the default cost (ARGON2ID_DEFAULT): the key
  *   derivation every command that opens a profile pays. The bench profile itself uses the test
@@ -36,6 +37,20 @@ const OTHER_COMMANDS: readonly (readonly [id: string, args: readonly string[]])[
   ['sync', ['sync', 'r1-g0']],
   ['members', ['group', 'members', 'r1-g0']],
 ];
+/**
+ * The start-up rows, timed in interleaved rounds: id, name, node arguments, exit status. A
+ * command's help and the version are answered from the build's help table like --help; a usage
+ * error by the program (the parser and the declarations): docs/CLI.md "Start-up".
+ */
+const START_UP: readonly (readonly [id: string, name: string, args: readonly string[], status: number])[] = [
+  ['node', 'node -e 0 (bare start-up)', ['-e', '0'], 0],
+  ['help.compiled', '--help, compiled', [...COMPILED, '--help'], 0],
+  ['command-help.compiled', 'group create --help, compiled', [...COMPILED, 'group', 'create', '--help'], 0],
+  ['version.compiled', '--version, compiled', [...COMPILED, '--version'], 0],
+  ['usage-error.compiled', 'usage error (send, no group: exit 1), compiled', [...COMPILED, 'send'], 1],
+];
+/** Rounds of the start-up rows at least (median of 21: they differ by milliseconds). */
+const START_UP_RUNS = 21;
 /** Messages in the group that `read` shows. */
 const MESSAGES = 1024;
 
@@ -45,8 +60,12 @@ export interface CliSectionOptions {
   readonly notes: string[];
 }
 
-/** One fresh process under GNU time: wall ms and peak RSS bytes; throws when it fails. */
-function timed(nodeArgs: readonly string[], env: Record<string, string> = {}): { ms: number; peak: number } {
+/** One fresh process under GNU time: wall ms and peak RSS bytes; throws when it ends otherwise than `status`. */
+function timed(
+  nodeArgs: readonly string[],
+  env: Record<string, string> = {},
+  status = 0,
+): { ms: number; peak: number } {
   const t0 = performance.now();
   const r = spawnSync(TIME, ['-f', 'maxrss-kb %M', process.execPath, ...nodeArgs], {
     cwd: ROOT,
@@ -56,7 +75,7 @@ function timed(nodeArgs: readonly string[], env: Record<string, string> = {}): {
   });
   const ms = performance.now() - t0;
   const m = /maxrss-kb (\d+)\s*$/.exec(r.stderr ?? '');
-  if (r.status !== 0 || m === null)
+  if (r.status !== status || m === null)
     throw new Error(`${nodeArgs.join(' ')} failed (${r.status}): ${(r.stderr ?? '').slice(-2000)}`);
   return { ms, peak: Number(m[1]) * 1024 };
 }
@@ -84,47 +103,62 @@ export async function cliSection(opts: CliSectionOptions): Promise<Row[]> {
 
   const rows: Row[] = [];
   const add = (row: Row) => rows.push(row);
-  log(`cli: node -e 0 and --help (${runs} runs each)`);
-  const bare = repeat(runs, () => timed(['-e', '0']));
-  add({
-    id: 'cli.node',
-    group,
-    name: 'node -e 0 (bare start-up)',
-    short: 'node -e 0',
-    unit: 'ms',
-    runs: bare.ms,
-  });
-  add({
-    id: 'cli.node-rss',
-    group,
-    name: 'node -e 0, peak RSS',
-    short: 'node -e 0',
-    unit: 'MB',
-    runs: bare.peak.map((b) => b / MB),
-  });
-  for (const [variant, entry] of [
-    ['compiled', COMPILED],
-    ['tsx', THROUGH_TSX],
-  ] as const) {
-    const help = repeat(runs, () => timed([...entry, '--help']));
-    add({
-      id: `cli.help.${variant}`,
-      group,
-      name: `--help, ${variant}`,
-      unit: 'ms',
-      runs: help.ms,
-      rawId: 'cli.node',
-      ...(variant === 'compiled' ? { goal: { op: '<', value: 150, text: '≤ 150 ms' } } : {}),
-    });
-    add({
-      id: `cli.help-rss.${variant}`,
-      group,
-      name: `--help, ${variant}, peak RSS`,
-      unit: 'MB',
-      runs: help.peak.map((b) => b / MB),
-      rawId: 'cli.node-rss',
+  // Start-up figures are a few milliseconds apart on a shared machine: many runs, and the
+  // processes interleaved round by round, so a change of load touches every row alike.
+  const startRuns = Math.max(runs, START_UP_RUNS);
+  log(`cli: node -e 0, --help, a command's help, --version, a usage error (${startRuns} rounds)`);
+  const startUp = START_UP.map(() => ({ ms: [] as number[], peak: [] as number[] }));
+  for (let round = 0; round < startRuns; round++) {
+    START_UP.forEach(([, , args, status], i) => {
+      const r = timed(args, {}, status);
+      startUp[i]!.ms.push(r.ms);
+      startUp[i]!.peak.push(r.peak);
     });
   }
+  START_UP.forEach(([id, name], i) => {
+    const { ms, peak } = startUp[i]!;
+    if (id === 'node') {
+      add({ id: 'cli.node', group, name, short: 'node -e 0', unit: 'ms', runs: ms });
+      add({
+        id: 'cli.node-rss',
+        group,
+        name: `${name}, peak RSS`,
+        short: 'node -e 0',
+        unit: 'MB',
+        runs: peak.map((b) => b / MB),
+      });
+      return;
+    }
+    add({
+      id: `cli.${id}`,
+      group,
+      name,
+      unit: 'ms',
+      runs: ms,
+      rawId: 'cli.node',
+      ...(id === 'help.compiled' ? { goal: { op: '<', value: 150, text: '≤ 150 ms' } } : {}),
+    });
+    if (id === 'help.compiled')
+      add({
+        id: 'cli.help-rss.compiled',
+        group,
+        name: `${name}, peak RSS`,
+        unit: 'MB',
+        runs: peak.map((b) => b / MB),
+        rawId: 'cli.node-rss',
+      });
+  });
+  log(`cli: --help through tsx (${runs} runs)`);
+  const tsxHelp = repeat(runs, () => timed([...THROUGH_TSX, '--help']));
+  add({ id: 'cli.help.tsx', group, name: '--help, tsx', unit: 'ms', runs: tsxHelp.ms, rawId: 'cli.node' });
+  add({
+    id: 'cli.help-rss.tsx',
+    group,
+    name: '--help, tsx, peak RSS',
+    unit: 'MB',
+    runs: tsxHelp.peak.map((b) => b / MB),
+    rawId: 'cli.node-rss',
+  });
 
   log('cli: one Argon2id derivation at the default cost (the unlock every profile command pays)');
   const kdf: number[] = [];

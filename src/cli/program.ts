@@ -30,12 +30,18 @@ function exitQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
   });
 }
 
+/** The width help is laid out for (docs/CLI.md "Start-up"). */
+export const HELP_WIDTH = 80;
+
 export function buildProgram(): Command {
   const program = new Command(PROGRAM)
     .description('private group messaging over untrusted, accountable relays')
     .version('0.1.0')
     .option('--home <dir>', 'profile directory (default $CWTCH_GROUPS_HOME or ~/.cwtch-groups)')
     .option('--tor-socks <host:port>', 'reach relays through this tor SOCKS port (default $CWTCH_TOR_SOCKS)')
+    // Help is laid out for 80 columns whatever the terminal's width, so its text does not depend on
+    // where it is shown and can be rendered once, at build time (src/cli/help-table.ts).
+    .configureHelp({ helpWidth: HELP_WIDTH })
     // The parser's own errors speak in the CLI's voice too: `cwtch-groups: error: …` (exit 1).
     .configureOutput({
       outputError: (text, write) => write(text.replace(/^error: /gm, `${PROGRAM}: error: `)),

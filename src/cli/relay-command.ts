@@ -6,20 +6,35 @@ import { type Command, Option } from 'commander';
 import { DEFAULT_MAX_CHECKPOINT_AGE_MS, RELAY_POW_DEFAULT_BITS } from '../relay/defaults.ts';
 import type { GlobalOptions } from './context.ts';
 import type { RunOptions } from './relay-actions.ts';
-import { defaultRelayDataDir, intOption, LIMIT_FLAGS, RELAY_DB_ENV } from './relay-options.ts';
+import {
+  DEFAULT_RELAY_DATA_DIR,
+  defaultRelayDataDir,
+  intOption,
+  LIMIT_FLAGS,
+  RELAY_DATA_ENV,
+  RELAY_DB_ENV,
+} from './relay-options.ts';
 
 const actions = () => import('./relay-actions.ts');
+
+/**
+ * `--data`, defaulting to $CWTCH_RELAY_DATA or ~/.cwtch-groups-relay. Help states the rule, not
+ * this machine's path, so help reads the same for everyone and is rendered once, at build time
+ * (src/cli/help-table.ts).
+ */
+function dataOption(what: string): Option {
+  return new Option('--data <dir>', what).default(
+    defaultRelayDataDir(),
+    `$${RELAY_DATA_ENV} or ~/${DEFAULT_RELAY_DATA_DIR}`,
+  );
+}
 
 export function registerRelayCommands(program: Command): void {
   const global = () => program.opts<GlobalOptions>();
   const relay = program
     .command('relay')
     .description('run a relay (stores opaque envelopes, learns nothing about groups)')
-    .option(
-      '--data <dir>',
-      'data directory (default $CWTCH_RELAY_DATA or ~/.cwtch-groups-relay)',
-      defaultRelayDataDir(),
-    )
+    .addOption(dataOption('data directory'))
     .option(
       '--db <postgres-url>',
       'keep the log and keys in PostgreSQL (postgres://…); several relays may share one (default: SQLite in --data)',
@@ -87,7 +102,7 @@ export function registerRelayCommands(program: Command): void {
     .description(
       'copy a stopped relay from its SQLite data directory into PostgreSQL, then verify the tree root',
     )
-    .option('--data <dir>', 'data directory of the relay to copy', defaultRelayDataDir())
+    .addOption(dataOption('data directory of the relay to copy'))
     .option('--db <postgres-url>', 'target database (postgres://…)')
     .option('--db-schema <name>', 'target schema; must hold no relay yet', 'cwtch_relay')
     .option('--json', 'machine-readable output')
@@ -98,7 +113,7 @@ export function registerRelayCommands(program: Command): void {
   relay
     .command('info')
     .description('print a relay key bundle so clients can pin it (from a data directory or a running relay)')
-    .option('--data <dir>', 'data directory of a local relay', defaultRelayDataDir())
+    .addOption(dataOption('data directory of a local relay'))
     .option('--url <ws-url>', 'ask a running relay instead')
     .option('--json', 'machine-readable output')
     .action(async (opts: { data: string; url?: string; json?: boolean }) =>

@@ -10,8 +10,12 @@ import type { RelayLimits } from '../relay/limits.ts';
 /** The PostgreSQL URL from the environment: unlike --db, not visible to other users in `ps`. */
 export const RELAY_DB_ENV = 'CWTCH_RELAY_DB';
 
+/** The relay's data directory when --data is not given: this variable, else ~/{@link DEFAULT_RELAY_DATA_DIR}. */
+export const RELAY_DATA_ENV = 'CWTCH_RELAY_DATA';
+export const DEFAULT_RELAY_DATA_DIR = '.cwtch-groups-relay';
+
 export function defaultRelayDataDir(): string {
-  return process.env.CWTCH_RELAY_DATA ?? join(homedir(), '.cwtch-groups-relay');
+  return process.env[RELAY_DATA_ENV] ?? join(homedir(), DEFAULT_RELAY_DATA_DIR);
 }
 
 /** An option's parser for a whole number; anything else is a usage error naming the option. */

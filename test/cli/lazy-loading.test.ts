@@ -2,7 +2,9 @@
  * Help, the version, and usage errors load only the command declarations (docs/CLI.md "Start-up"):
  * the compiled CLI is run as a person runs it, under a loader hook (fixtures/record-loads.mjs)
  * that records every module the process loads. A command's implementation (the client, SQLite,
- * libsodium, the relay, tor, pino, ws, …) is imported by its action only, when it runs.
+ * libsodium, the relay, tor, pino, ws, …) is imported by its action only, when it runs. A command
+ * line that only asks for help or the version is answered by the launcher from the build's help
+ * table (src/cli/help-table.ts) and loads nothing more than the launcher.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -68,17 +70,41 @@ function heavy(loaded: readonly string[]): string[] {
 }
 
 describe('start-up loads only what the command needs', () => {
-  const cases: readonly (readonly [args: readonly string[], status: number, output: RegExp])[] = [
+  // Answered from the help table: the launcher alone, not even the program's entry.
+  const fromTable: readonly (readonly [args: readonly string[], status: number, output: RegExp])[] = [
     [['--help'], 0, /^Usage: cwtch-groups /m],
+    [['-h'], 0, /^Usage: cwtch-groups /m],
+    [[], 1, /^Usage: cwtch-groups /m],
     [['--version'], 0, /^0\.1\.0$/m],
     [['help', 'group'], 0, /^Usage: cwtch-groups group /m],
-    [['group', '--help'], 0, /^Usage: cwtch-groups group /m],
     [['group', 'create', '--help'], 0, /^Usage: cwtch-groups group create /m],
     [['relay', '--help'], 0, /--pow-difficulty <bits>[\s\S]*?\(default:\s+\d+\)/],
-    [['relay', 'info', '--help'], 0, /^Usage: cwtch-groups relay info /m],
-    [['read', '--help'], 0, /^Usage: cwtch-groups read /m],
-    [['chat', '--help'], 0, /^Usage: cwtch-groups chat /m],
-    [['app', '--help'], 0, /^Usage: cwtch-groups app /m],
+    [['read', '-h'], 0, /^Usage: cwtch-groups read /m],
+  ];
+  for (const [args, status, output] of fromTable) {
+    it(`cwtch-groups ${args.join(' ')}: answered by the launcher from the help table`, () => {
+      const r = runRecorded(args);
+      assert.equal(r.status, status, r.stderr);
+      assert.match(status === 0 ? r.stdout : r.stderr, output);
+      assert.deepEqual(r.loaded, ['bin/cwtch-groups.js'], 'loaded beyond the launcher');
+    });
+  }
+
+  // Answered by the program: an option before --help, a bare command group, usage errors.
+  const cases: readonly (readonly [args: readonly string[], status: number, output: RegExp])[] = [
+    [['--home', join(work, 'elsewhere'), '--help'], 0, /^Usage: cwtch-groups /m],
+    [['--home', join(work, 'elsewhere'), '--version'], 0, /^0\.1\.0$/m],
+    [
+      ['--home', join(work, 'elsewhere'), 'group', 'create', '--help'],
+      0,
+      /^Usage: cwtch-groups group create /m,
+    ],
+    [
+      ['--home', join(work, 'elsewhere'), 'relay', '--help'],
+      0,
+      /--pow-difficulty <bits>[\s\S]*?\(default:\s+\d+\)/,
+    ],
+    [['group'], 1, /^Usage: cwtch-groups group /m],
     [['no-such-command'], 1, /unknown command 'no-such-command'/],
     [['send'], 1, /missing required argument 'group'/],
     [['group', 'create', 'crew'], 1, /required option '--relay <url\.\.\.>' not specified/],
