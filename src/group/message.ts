@@ -204,14 +204,16 @@ export function decodeContent(bytes: Uint8Array, views = false): MessageContent 
   let checkpoint: GossipedCheckpoint | null = null;
   if (cpRaw !== null) {
     const cr = MapReader.of(cpRaw, 'message.checkpoint');
-    checkpoint = {
-      origin: cr.text(1, 'origin', MAX_ORIGIN_BYTES),
-      size: cr.uint(2, 'size'),
-      rootHash: cr.bytes(3, 'rootHash', 32),
-      signature: cr.bytes(4, 'signature', ED25519_SIGNATURE_BYTES),
-    };
+    const origin = cr.text(1, 'origin', MAX_ORIGIN_BYTES);
+    const size = cr.uint(2, 'size');
+    const rootHash = cr.bytes(3, 'rootHash', 32);
+    const signature = cr.bytes(4, 'signature', ED25519_SIGNATURE_BYTES);
     const timeMs = cr.optional(5, (v) => expectUint(v, 'message.checkpoint.timeMs'));
-    if (timeMs !== undefined) checkpoint = { ...checkpoint, timeMs };
+    // Built once, without a spread: every message carries its author's last checkpoint.
+    checkpoint =
+      timeMs === undefined
+        ? { origin, size, rootHash, signature }
+        : { origin, size, rootHash, signature, timeMs };
     cr.done();
   }
   r.done();
@@ -265,7 +267,12 @@ export function openSignedMessage(signed: Uint8Array): VerifiedMessage {
  * The verified message as one object literal of fixed shape: an object spread of the content
  * cost more than its CBOR decoding on the sync path (one per message received or loaded).
  */
-function verified(c: MessageContent, id: Uint8Array, signed: Uint8Array, signature: Uint8Array): VerifiedMessage {
+function verified(
+  c: MessageContent,
+  id: Uint8Array,
+  signed: Uint8Array,
+  signature: Uint8Array,
+): VerifiedMessage {
   return {
     version: c.version,
     groupId: c.groupId,

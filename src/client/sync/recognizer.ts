@@ -121,8 +121,7 @@ export class Recognizer {
     const floor = fromSeq - TAG_KEEP_BELOW;
     if (w.low < floor) {
       if (floor - w.low > w.tags.size) {
-        for (const seq of [...w.tags.keys()])
-          if (seq < floor && !w.pinned.has(seq)) this.#forget(w, seq);
+        for (const seq of [...w.tags.keys()]) if (seq < floor && !w.pinned.has(seq)) this.#forget(w, seq);
       } else {
         for (let seq = w.low; seq < floor; seq++) if (!w.pinned.has(seq)) this.#forget(w, seq);
       }
