@@ -385,6 +385,31 @@ export function aeadSealInto(
   sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, ad ?? null, null, nonce, key);
 }
 
+/**
+ * Open into a caller-provided buffer (hot path: no allocation); `out` must be ciphertext − 16
+ * bytes. False when the ciphertext, nonce, key or associated data do not authenticate. The
+ * caller wipes `out` when done with the plaintext.
+ */
+export function aeadOpenInto(
+  out: Uint8Array,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  ciphertext: Uint8Array,
+  ad?: Uint8Array,
+): boolean {
+  assertBytes('key', key, AEAD_KEY_BYTES);
+  assertBytes('nonce', nonce, AEAD_NONCE_BYTES);
+  assertBytes('ciphertext', ciphertext);
+  if (ciphertext.length < AEAD_TAG_BYTES) return false;
+  assertBytes('out', out, ciphertext.length - AEAD_TAG_BYTES);
+  try {
+    sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(out, null, ciphertext, ad ?? null, nonce, key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Open; null when the ciphertext, nonce, key or associated data do not authenticate. */
 export function aeadOpen(
   key: Uint8Array,
