@@ -33,6 +33,8 @@ export const AEAD_TAG_BYTES = 16;
 
 /** Below this length libsodium's SHA-256 beats a node:crypto Hash object (call overhead). */
 const SHORT_HASH_INPUT = 512;
+// Synchronous use only: sha256 joins short parts here, and zeroes them before it returns.
+const shortScratch = Buffer.alloc(SHORT_HASH_INPUT);
 
 // ---------------------------------------------------------------------------------------------
 // Randomness, comparison, wiping
@@ -72,6 +74,25 @@ export function sha256(...parts: Uint8Array[]): Buffer {
       sodium.crypto_hash_sha256(out, only);
       return out;
     }
+  } else {
+    // Short parts (a domain and a message's content: every message id) are joined in one
+    // scratch buffer and hashed in one call, the short-input path above.
+    let total = 0;
+    for (const p of parts) {
+      assertBytes('input', p);
+      total += p.length;
+    }
+    if (total < SHORT_HASH_INPUT) {
+      let at = 0;
+      for (const p of parts) {
+        shortScratch.set(p, at);
+        at += p.length;
+      }
+      sodium.crypto_hash_sha256(out, shortScratch.subarray(0, total));
+      // Some inputs are secrets (a group's initial secret): none stays behind in the scratch.
+      shortScratch.fill(0, 0, total);
+      return out;
+    }
   }
   const h = createHash('sha256');
   for (const p of parts) {
@@ -90,9 +111,18 @@ export function domain(label: string): Buffer {
   return Buffer.from(textEncoder.encode(label));
 }
 
+/** Domain bytes by label, for the labels hashed often (a handful of constants). */
+const domainBytes = new Map<string, Buffer>();
+
 /** SHA-256(domain ‖ parts…): every protocol hash is domain-separated through this. */
 export function hashWithDomain(label: string, ...parts: Uint8Array[]): Buffer {
-  return sha256(domain(label), ...parts);
+  let d = domainBytes.get(label);
+  if (d === undefined) {
+    d = domain(label);
+    // Labels are string constants of the code; the bound keeps a caller's mistake from growing it.
+    if (domainBytes.size < 256) domainBytes.set(label, d);
+  }
+  return sha256(d, ...parts);
 }
 
 /** SHA3-256: used only where an external spec demands it (Tor v3 onion address checksums). */
@@ -139,6 +169,23 @@ export class HmacSha256Key {
     sodium.crypto_hash_sha256_init(this.#outer);
     sodium.crypto_hash_sha256_update(this.#outer, pad);
     wipe(block, pad);
+  }
+
+  /**
+   * HMAC-SHA256(key, input) of one contiguous input: the hot path of detection tags (a member
+   * computes one per expected seq per epoch), without the rest-parameter array and per-part checks.
+   */
+  macOne(input: Uint8Array): Buffer {
+    assertBytes('input', input);
+    const st = this.#scratch;
+    st.set(this.#inner);
+    sodium.crypto_hash_sha256_update(st, input);
+    const out = Buffer.allocUnsafe(SHA256_BYTES);
+    sodium.crypto_hash_sha256_final(st, out);
+    st.set(this.#outer);
+    sodium.crypto_hash_sha256_update(st, out);
+    sodium.crypto_hash_sha256_final(st, out);
+    return out;
   }
 
   /** HMAC-SHA256(key, parts concatenated): the same bytes as hmacSha256(key, ...parts). */
@@ -336,6 +383,31 @@ export function aeadSealInto(
   assertBytes('key', key, AEAD_KEY_BYTES);
   assertBytes('nonce', nonce, AEAD_NONCE_BYTES);
   sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, ad ?? null, null, nonce, key);
+}
+
+/**
+ * Open into a caller-provided buffer (hot path: no allocation); `out` must be ciphertext − 16
+ * bytes. False when the ciphertext, nonce, key or associated data do not authenticate. The
+ * caller wipes `out` when done with the plaintext.
+ */
+export function aeadOpenInto(
+  out: Uint8Array,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  ciphertext: Uint8Array,
+  ad?: Uint8Array,
+): boolean {
+  assertBytes('key', key, AEAD_KEY_BYTES);
+  assertBytes('nonce', nonce, AEAD_NONCE_BYTES);
+  assertBytes('ciphertext', ciphertext);
+  if (ciphertext.length < AEAD_TAG_BYTES) return false;
+  assertBytes('out', out, ciphertext.length - AEAD_TAG_BYTES);
+  try {
+    sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(out, null, ciphertext, ad ?? null, nonce, key);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Open; null when the ciphertext, nonce, key or associated data do not authenticate. */

@@ -18,6 +18,7 @@ export const TAG_BYTES = 16;
 export const INTRO_NONCE_BYTES = 16;
 const MSG = domain('msg');
 const INTRO = domain('intro');
+const messageInput = Buffer.concat([MSG, Buffer.alloc(32 + 8)]);
 
 /**
  * Each tag key's precomputed HMAC state (a member computes many tags under one key: the next seqs
@@ -44,11 +45,13 @@ export function messageTag(tagKey: Uint8Array, author: Uint8Array, seq: number):
   assertBytes('author', author, 32);
   if (!Number.isSafeInteger(seq) || seq < 0)
     throw new UsageError('bad-argument', 'seq must be a non-negative integer');
-  // u64be(seq): seq is a safe integer, so its high 32 bits are below 2^21.
-  const s = Buffer.allocUnsafe(8);
-  s.writeUInt32BE(Math.floor(seq / 0x1_0000_0000), 0);
-  s.writeUInt32BE(seq >>> 0, 4);
-  return macOf(tagKey).mac(MSG, author, s).subarray(0, TAG_BYTES);
+  // "msg" ‖ author ‖ u64be(seq) written into one scratch buffer (synchronous use only), so the
+  // MAC is one update; seq is a safe integer, so its high 32 bits are below 2^21.
+  const input = messageInput;
+  input.set(author, MSG.length);
+  input.writeUInt32BE(Math.floor(seq / 0x1_0000_0000), MSG.length + 32);
+  input.writeUInt32BE(seq >>> 0, MSG.length + 36);
+  return macOf(tagKey).macOne(input).subarray(0, TAG_BYTES);
 }
 
 export function introTag(tagKey: Uint8Array, introNonce: Uint8Array): Buffer {

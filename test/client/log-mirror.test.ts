@@ -85,6 +85,64 @@ test('roots and proofs match the reference tree across chunks, a reopen and a tr
   store.close();
 });
 
+test('runs appended a page at a time (appendMany) make the same copy as leaves appended one by one', async (t) => {
+  const N = 3100; // three chunks and a summit node (level 11 at 2048)
+  const leaves = Array.from({ length: N }, () => leafHash(randomBytes(64)));
+  const dirs = [0, 1].map(() => mkdtempSync(join(tmpdir(), 'cwtch-mirror-')));
+  t.after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  const one = await ProfileStore.create(dirs[0]!, PASS);
+  const byOne = LogMirror.load(one, URL);
+  for (const l of leaves) byOne.append(one, l);
+  one.transaction(() => byOne.save(one));
+  one.close();
+  let many = await ProfileStore.create(dirs[1]!, PASS);
+  let byRuns = LogMirror.load(many, URL);
+  // Runs of uneven lengths, some crossing chunk boundaries, a save and a reopen in the middle.
+  let at = 0;
+  for (const n of [1, 255, 256, 512, 700, 300, 1, 1075]) {
+    byRuns.appendMany(many, leaves.slice(at, at + n));
+    at += n;
+    if (at === 1024 + 700) {
+      many.transaction(() => byRuns.save(many));
+      many.close();
+      many = await ProfileStore.open(dirs[1]!, PASS);
+      byRuns = LogMirror.load(many, URL);
+    }
+  }
+  assert.equal(at, N);
+  many.transaction(() => byRuns.save(many));
+  many.close();
+  const a = await ProfileStore.open(dirs[0]!, PASS);
+  const b = await ProfileStore.open(dirs[1]!, PASS);
+  t.after(() => {
+    a.close();
+    b.close();
+  });
+  const x = LogMirror.load(a, URL);
+  const y = LogMirror.load(b, URL);
+  assert.equal(y.size, N);
+  for (const size of [1, 256, 1024, 1025, 2047, 2048, 2049, 3000, N])
+    assert.deepEqual(y.rootAt(b, size), x.rootAt(a, size), `root at ${size}`);
+  assert.deepEqual(y.consistencyProof(b, 1000, N), x.consistencyProof(a, 1000, N));
+  for (const i of [0, 1023, 1024, 2500, N - 1])
+    assert.deepEqual(Buffer.from(y.leaf(b, i)!), leaves[i], `leaf ${i}`);
+  assert.deepEqual(y.rootAt(b, N), referenceRoot(leaves));
+});
+
+test('appendMany takes nothing while the copy is stopped', async (t) => {
+  const { dir, leaves, store } = await copyOf(t, 10);
+  t.after(() => store.close());
+  const mirror = LogMirror.load(store, URL);
+  mirror.append(store, null);
+  assert.equal(mirror.room, 0);
+  mirror.appendMany(store, [leafHash(randomBytes(64))]);
+  assert.equal(mirror.size, 10);
+  assert.deepEqual(mirror.rootAt(store, 10), referenceRoot(leaves));
+  assert.ok(dir.length > 0);
+});
+
 /** A profile with a copy of `n` random leaves, saved; the leaves are returned. */
 async function copyOf(t: { after: (fn: () => void) => void }, n: number) {
   const dir = mkdtempSync(join(tmpdir(), 'cwtch-mirror-'));

@@ -46,48 +46,33 @@ interface AuthorWindow {
 
 export class Recognizer {
   readonly #byTag = new Map<string, Expected>();
-  /** groupKey → tags registered for it, so a group can be dropped or rebuilt. */
-  readonly #byGroup = new Map<string, Set<string>>();
+  /**
+   * groupKey → its intro tags, so a group can be dropped or rebuilt. Its message tags are found
+   * through its author windows: a second index of every message tag cost a set insert and delete
+   * per tag, and a message registers one tag per epoch of the window (8 with daily epochs).
+   */
+  readonly #introsByGroup = new Map<string, Set<string>>();
   /** `${groupKey}/${author (latin1)}` → that author's window. */
   readonly #authors = new Map<string, AuthorWindow>();
+  /** groupKey → its authors' windows (the same objects as in #authors). */
+  readonly #authorsByGroup = new Map<string, Map<string, AuthorWindow>>();
 
   get size(): number {
     return this.#byTag.size;
   }
 
-  #add(tag: Uint8Array, expected: Expected): string {
-    const k = tagKey(tag);
-    this.#byTag.set(k, expected);
-    let set = this.#byGroup.get(expected.groupKey);
-    if (set === undefined) {
-      set = new Set();
-      this.#byGroup.set(expected.groupKey, set);
-    }
-    set.add(k);
-    return k;
-  }
-
   #addMessage(w: AuthorWindow, groupKey: string, keys: EpochKeys, author: Uint8Array, seq: number): void {
-    const k = this.#add(messageTag(keys.tagKey, author, seq), {
-      kind: 'message',
-      groupKey,
-      epoch: keys.epoch,
-      author,
-      seq,
-    });
+    const k = tagKey(messageTag(keys.tagKey, author, seq));
+    this.#byTag.set(k, { kind: 'message', groupKey, epoch: keys.epoch, author, seq });
     const list = w.tags.get(seq);
     if (list === undefined) w.tags.set(seq, [k]);
     else if (!list.includes(k)) list.push(k);
   }
 
-  #forget(w: AuthorWindow, groupKey: string, seq: number): void {
+  #forget(w: AuthorWindow, seq: number): void {
     const list = w.tags.get(seq);
     if (list === undefined) return;
-    const set = this.#byGroup.get(groupKey);
-    for (const k of list) {
-      this.#byTag.delete(k);
-      set?.delete(k);
-    }
+    for (const k of list) this.#byTag.delete(k);
     w.tags.delete(seq);
   }
 
@@ -117,6 +102,12 @@ export class Recognizer {
       start = Math.max(0, fromSeq - TAG_KEEP_BELOW);
       w = { horizon: -1, low: start, tags: new Map(), pinned: new Set() };
       this.#authors.set(h, w);
+      let windows = this.#authorsByGroup.get(groupKey);
+      if (windows === undefined) {
+        windows = new Map();
+        this.#authorsByGroup.set(groupKey, windows);
+      }
+      windows.set(h, w);
     } else start = Math.max(fromSeq, w.horizon + 1);
     const end = fromSeq + TAG_WINDOW;
     for (const keys of epochs) {
@@ -130,18 +121,25 @@ export class Recognizer {
     const floor = fromSeq - TAG_KEEP_BELOW;
     if (w.low < floor) {
       if (floor - w.low > w.tags.size) {
-        for (const seq of [...w.tags.keys()])
-          if (seq < floor && !w.pinned.has(seq)) this.#forget(w, groupKey, seq);
+        for (const seq of [...w.tags.keys()]) if (seq < floor && !w.pinned.has(seq)) this.#forget(w, seq);
       } else {
-        for (let seq = w.low; seq < floor; seq++) if (!w.pinned.has(seq)) this.#forget(w, groupKey, seq);
+        for (let seq = w.low; seq < floor; seq++) if (!w.pinned.has(seq)) this.#forget(w, seq);
       }
       w.low = floor;
     }
   }
 
   expectIntro(groupKey: string, epochs: readonly EpochKeys[], nonce: Uint8Array): void {
-    for (const keys of epochs)
-      this.#add(introTag(keys.tagKey, nonce), { kind: 'intro', groupKey, epoch: keys.epoch, nonce });
+    let set = this.#introsByGroup.get(groupKey);
+    if (set === undefined) {
+      set = new Set();
+      this.#introsByGroup.set(groupKey, set);
+    }
+    for (const keys of epochs) {
+      const k = tagKey(introTag(keys.tagKey, nonce));
+      this.#byTag.set(k, { kind: 'intro', groupKey, epoch: keys.epoch, nonce });
+      set.add(k);
+    }
   }
 
   /** What a tag announces, or undefined when it is not ours. */
@@ -163,10 +161,15 @@ export class Recognizer {
 
   /** Forget a group's tags (before rebuilding it with new epochs or after leaving it). */
   dropGroup(groupKey: string): void {
-    const set = this.#byGroup.get(groupKey);
-    if (set === undefined) return;
-    for (const k of set) this.#byTag.delete(k);
-    this.#byGroup.delete(groupKey);
-    for (const h of [...this.#authors.keys()]) if (h.startsWith(`${groupKey}/`)) this.#authors.delete(h);
+    const intros = this.#introsByGroup.get(groupKey);
+    if (intros !== undefined) for (const k of intros) this.#byTag.delete(k);
+    this.#introsByGroup.delete(groupKey);
+    const windows = this.#authorsByGroup.get(groupKey);
+    if (windows === undefined) return;
+    for (const [h, w] of windows) {
+      for (const list of w.tags.values()) for (const k of list) this.#byTag.delete(k);
+      this.#authors.delete(h);
+    }
+    this.#authorsByGroup.delete(groupKey);
   }
 }

@@ -1046,9 +1046,21 @@ export class RelaySync {
       store.transaction(() => mirror.save(store));
       if (ctx.startNote !== null) await this.#exactConsistency(conn, rec, ctx.startNote, note, cp);
     };
+    // Leaves that extend the copy are appended a run at a time (LogMirror.appendMany), the same
+    // as one by one; anything else first appends the run before it.
+    let run: Uint8Array[] = [];
+    const appendRun = (): void => {
+      if (run.length > 0) mirror.appendMany(store, run);
+      run = [];
+    };
     for (let i = 0; i < entries.length; i++) {
       const index = first + i;
       const envelope = entries[i]!.envelope;
+      if (envelope !== null && index === mirror.size + run.length && run.length < mirror.room) {
+        run.push(leafHash(envelope));
+        continue;
+      }
+      appendRun();
       if (index > mirror.size || (index < mirror.size && envelope === null)) continue;
       const leaf = envelope === null ? null : leafHash(envelope);
       if (index === mirror.size) {
@@ -1064,6 +1076,7 @@ export class RelaySync {
       }
       await fail();
     }
+    appendRun();
     if (stopped || first + entries.length < cp.size || mirror.size < cp.size) return;
     if (!bytesEqual(mirror.rootAt(store, cp.size), cp.rootHash)) return fail();
     if (ctx.startNote !== null && startSize > 0) {
