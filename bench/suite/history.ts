@@ -99,6 +99,16 @@ export async function historySection(opts: HistorySectionOptions): Promise<Row[]
         ...ratioGoal('ms'),
         note: `history ${sizeName(n)}: open ${fmt(median(runs.map((r) => r.openMs)))} ms (key derivation at the test cost, then the profile's state), view of the last ${LAST} ${fmt(median(runs.map((r) => r.readMs)))} ms`,
       });
+      // Opening alone (key derivation, then each group's summary): what the summary made flat.
+      rows.push({
+        id: `history.open.${n}`,
+        group,
+        name: `${sizeName(n)} messages: open the profile only, wall`,
+        short: `${sizeName(n)}-message open`,
+        unit: 'ms',
+        runs: runs.map((r) => r.openMs),
+        ...(n === base ? {} : { rawId: `history.open.${base}` }),
+      });
       rows.push({
         id: `history.rss.${n}`,
         group,

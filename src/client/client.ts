@@ -325,9 +325,13 @@ export class Client implements ClientContext {
     return { summary, transcript };
   }
 
-  /** Store the summary, covering the group's appended items below `through`. */
-  #saveSummary(state: GroupState, through: number): void {
-    state.summary.through = through;
+  /**
+   * Store the summary after appending `count` items from `first` on, in the same transaction.
+   * When `first` is not where the summary ended, another process appended meanwhile (its messages
+   * are not in this summary): `through` then stays behind, so the next open rebuilds it.
+   */
+  #saveSummary(state: GroupState, first: number, count: number): void {
+    if (first === state.summary.through) state.summary.through = first + count;
     this.#writeSummary(state.record.id, state.summary);
   }
 
@@ -838,7 +842,7 @@ export class Client implements ClientContext {
       if (useIntro) this.#saveGroup(state, { ...state.record, myIntro: null });
       // The summary counts the message in the same transaction that stores it.
       noteNew(state.summary, message);
-      this.#saveSummary(state, at + 1);
+      this.#saveSummary(state, at, 1);
     });
     state.dag.insert(message);
     this.recognizer.expectAuthor(state.key, this.windowKeys(state), me, seq + 1);
@@ -900,10 +904,12 @@ export class Client implements ClientContext {
   read(ref: string, limit?: number): ReadMessage[] {
     const state = this.resolveGroup(ref);
     const me = toHex(this.identity.keyPair.publicKey);
-    let order = state.dag.displayOrder();
-    if (limit !== undefined) order = order.slice(Math.max(0, order.length - limit));
-    // "Seen by M" only where M's messages prove M holds it (MessageDag.heldBy, docs/PROTOCOL.md §5).
-    const heldBy = state.dag.heldBy((m) => m.version >= MESSAGE_VERSION);
+    const all = state.dag.displayOrder();
+    const from = limit === undefined ? 0 : Math.max(0, all.length - limit);
+    const order = all.slice(from);
+    // "Seen by M" only where M's messages prove M holds it (MessageDag.heldBy, docs/PROTOCOL.md §5),
+    // computed over the messages shown only (their descendants all follow them).
+    const heldBy = state.dag.heldBy((m) => m.version >= MESSAGE_VERSION, from);
     return order.map((m) => {
       const author = toHex(m.author);
       return {
@@ -920,6 +926,17 @@ export class Client implements ClientContext {
         pruned: isPruned(m),
       };
     });
+  }
+
+  /**
+   * Where in the display order the last `limit` messages whose body is not pruned begin (0 when
+   * the group holds fewer): a reader listing those reads from there only.
+   */
+  unprunedTailFrom(state: GroupState, limit: number): number {
+    const order = state.dag.displayOrder();
+    for (let i = order.length - 1, kept = 0; i >= 0; i--)
+      if (!isPruned(order[i]!) && ++kept === limit) return i;
+    return 0;
   }
 
   findings(ref: string): Finding[] {
@@ -941,7 +958,7 @@ export class Client implements ClientContext {
     const stored = encodeStoredMessage({ signed: msg.signed, relay, index, receivedMs });
     const batch = this.#appendBatch;
     if (batch === null)
-      this.store.transaction(() => this.#saveSummary(state, this.store.append(state.record.id, stored) + 1));
+      this.store.transaction(() => this.#saveSummary(state, this.store.append(state.record.id, stored), 1));
     else {
       let b = batch.get(state.key);
       if (b === undefined) {
@@ -973,7 +990,7 @@ export class Client implements ClientContext {
       const result = fn();
       for (const { state, values } of batch.values())
         this.store.transaction(() =>
-          this.#saveSummary(state, this.store.appendMany(state.record.id, values) + values.length),
+          this.#saveSummary(state, this.store.appendMany(state.record.id, values), values.length),
         );
       return result;
     } finally {

@@ -231,7 +231,26 @@ test('a profile stores its groups’ summaries with their messages, opens from t
     };
     assert.deepEqual(held, fromDag(reopened, 'club'));
     assert.equal(state.names.get(toHex(bob.identity.keyPair.publicKey)), 'bob');
+
+    // Two processes writing one profile: each summary misses the other's message, so the second
+    // write leaves `through` behind and the next open rebuilds it instead of trusting it.
+    const other = await Client.open(oldHome, PASSPHRASE);
+    try {
+      await other.sendText('club', 'from the other process');
+    } finally {
+      other.close();
+    }
+    await reopened.sendText('club', 'from this one');
   } finally {
     reopened.close();
+  }
+  const fourth = await storedSummary(oldHome, groupId);
+  assert.notEqual(fourth.stored?.summary.through, fourth.next, 'a summary that misses a message is not current');
+  const last = await Client.open(oldHome, PASSPHRASE);
+  try {
+    assert.equal(last.resolveGroup('club').summary.messages, 15);
+    assert.equal(last.resolveGroup('club').dag.size, 15);
+  } finally {
+    last.close();
   }
 });
