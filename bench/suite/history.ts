@@ -6,7 +6,8 @@
  * them stored in its profile (not timed). Then fresh processes (bench/lib/open-read.ts) each open
  * the profile and build the view of the last 50 messages: wall time of both, and peak RSS. The raw
  * limit of each size is the same figure for the smallest size of the run (1k), measured in the
- * same run: the goal is a ratio, ≤ 1.5× at 1M (not run until the client pages its DAG).
+ * same run: the goal is a ratio, ≤ 1.5× at 1M (not run until the client pages its DAG). The open
+ * alone is a row too: it reads each group's summary, not its messages (docs/transcript.md).
  */
 import { join } from 'node:path';
 import { ROOT, removeDir, runNodeScript } from '../lib/procs.ts';

@@ -245,7 +245,11 @@ test('a profile stores its groups’ summaries with their messages, opens from t
     reopened.close();
   }
   const fourth = await storedSummary(oldHome, groupId);
-  assert.notEqual(fourth.stored?.summary.through, fourth.next, 'a summary that misses a message is not current');
+  assert.notEqual(
+    fourth.stored?.summary.through,
+    fourth.next,
+    'a summary that misses a message is not current',
+  );
   const last = await Client.open(oldHome, PASSPHRASE);
   try {
     assert.equal(last.resolveGroup('club').summary.messages, 15);
