@@ -6,7 +6,8 @@
  * them stored in its profile (not timed). Then fresh processes (bench/lib/open-read.ts) each open
  * the profile and build the view of the last 50 messages: wall time of both, and peak RSS. The raw
  * limit of each size is the same figure for the smallest size of the run (1k), measured in the
- * same run: the goal is a ratio, ≤ 1.5× at 1M (not run until the client pages its DAG).
+ * same run: the goal is a ratio, ≤ 1.5× at 1M (not run until the client pages its DAG). The open
+ * alone is a row too: it reads each group's summary, not its messages (docs/transcript.md).
  */
 import { join } from 'node:path';
 import { ROOT, removeDir, runNodeScript } from '../lib/procs.ts';
@@ -98,6 +99,16 @@ export async function historySection(opts: HistorySectionOptions): Promise<Row[]
         runs: ms,
         ...ratioGoal('ms'),
         note: `history ${sizeName(n)}: open ${fmt(median(runs.map((r) => r.openMs)))} ms (key derivation at the test cost, then the profile's state), view of the last ${LAST} ${fmt(median(runs.map((r) => r.readMs)))} ms`,
+      });
+      // Opening alone (key derivation, then each group's summary): what the summary made flat.
+      rows.push({
+        id: `history.open.${n}`,
+        group,
+        name: `${sizeName(n)} messages: open the profile only, wall`,
+        short: `${sizeName(n)}-message open`,
+        unit: 'ms',
+        runs: runs.map((r) => r.openMs),
+        ...(n === base ? {} : { rawId: `history.open.${base}` }),
       });
       rows.push({
         id: `history.rss.${n}`,

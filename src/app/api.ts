@@ -85,7 +85,7 @@ export function apiHandler(session: AppSession): (req: ApiRequest) => Promise<un
             .map((g) => ({
               key: g.key,
               name: g.record.name,
-              unread: session.unread(g.key, g.dag.size),
+              unread: session.unread(g.key, g.summary.messages),
             })),
           relays: session.relayStatus(),
         }));
@@ -172,7 +172,7 @@ export function apiHandler(session: AppSession): (req: ApiRequest) => Promise<un
       case 'POST groups/:key/read':
         return session.serial(() => {
           const g = client.resolveGroup(key!);
-          session.markRead(g.key, g.dag.size);
+          session.markRead(g.key, g.summary.messages);
           return { unread: 0 };
         });
       case 'POST groups': {

@@ -165,7 +165,7 @@ export class TerminalChat {
     const format = readFormat(this.#session.client, view, false);
     for (const m of last) this.#print(formatMessage(format, m));
     this.#opening = false;
-    this.#session.markRead(group.key, group.dag.size);
+    this.#session.markRead(group.key, group.summary.messages);
     this.#announced.delete(group.key);
   }
 
@@ -192,7 +192,7 @@ export class TerminalChat {
       this.#shown.add(m.id);
       this.#print(formatMessage(format, m), !m.isMine);
     }
-    this.#session.markRead(group.key, group.dag.size);
+    this.#session.markRead(group.key, group.summary.messages);
     return fresh;
   }
 
@@ -200,7 +200,7 @@ export class TerminalChat {
     if (key === this.#group.key) return;
     const g = this.#session.client.groups.get(key);
     if (g === undefined) return;
-    const unread = this.#session.unread(key, g.dag.size);
+    const unread = this.#session.unread(key, g.summary.messages);
     if (unread > (this.#announced.get(key) ?? 0)) {
       this.#print(
         `· ${plural(unread, 'unread message')} in ${inlineText(g.record.name)} (/switch ${inlineText(g.record.name)})`,
@@ -295,9 +295,9 @@ export class TerminalChat {
       case 'groups':
         return session.serial(() => {
           for (const g of [...client.groups.values()].filter((x) => !client.left.has(x.key))) {
-            const unread = g.key === group.key ? 0 : session.unread(g.key, g.dag.size);
+            const unread = g.key === group.key ? 0 : session.unread(g.key, g.summary.messages);
             this.#print(
-              `${g.key === group.key ? '*' : ' '} ${inlineText(g.record.name)}  ${plural(g.dag.size, 'message')}${unread > 0 ? `, ${unread} unread` : ''}`,
+              `${g.key === group.key ? '*' : ' '} ${inlineText(g.record.name)}  ${plural(g.summary.messages, 'message')}${unread > 0 ? `, ${unread} unread` : ''}`,
             );
           }
         });

@@ -276,7 +276,7 @@ export async function runSync(
     const groups = ref === undefined ? undefined : [client.resolveGroup(ref)];
     const forksBefore = forkStates(client);
     const evidenceBefore = new Set(listEvidence(client).map((e) => e.id));
-    const sizesBefore = new Map([...client.groups.values()].map((g) => [g.key, g.dag.size]));
+    const sizesBefore = new Map([...client.groups.values()].map((g) => [g.key, g.summary.messages]));
     const replayKey = (r: { relay: string; servedIndex: number }) => `${r.relay} ${r.servedIndex}`;
     const replaysBefore = new Set(listReplays(client).map(replayKey));
     const reports = await new SyncEngine(client, { onProgress: progress }).syncAll(groups);
@@ -301,7 +301,7 @@ export async function runSync(
       .map((g) => ({
         name: g.record.name,
         id: g.key,
-        newMessages: g.dag.size - (sizesBefore.get(g.key) ?? 0),
+        newMessages: g.summary.messages - (sizesBefore.get(g.key) ?? 0),
       }))
       .filter((g) => g.newMessages > 0);
     if (opts.json) return printJson({ relays: reports, groups: news });

@@ -14,6 +14,7 @@ import {
   vouchFor,
 } from '../client/accountability/policy.ts';
 import type { Client, GroupState } from '../client/client.ts';
+import { messagesOf } from '../client/store/group-summary.ts';
 import { SyncEngine } from '../client/sync/sync.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { toHex } from '../wire/bytes.ts';
@@ -27,7 +28,7 @@ function nameOf(state: GroupState, author: Uint8Array): string {
 
 /** Messages of `author` this profile holds in the group. */
 function messageCount(state: GroupState, author: Uint8Array): number {
-  return state.dag.messagesBy(author).length;
+  return messagesOf(state.summary, author);
 }
 
 export async function runPolicy(

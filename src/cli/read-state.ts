@@ -6,6 +6,7 @@
  * relay is the sync engine's own `served` record.
  */
 import type { Client, GroupState } from '../client/client.ts';
+import { messagesOf } from '../client/store/group-summary.ts';
 import {
   type RelayAttempt,
   readMarkerKind,
@@ -16,9 +17,9 @@ import {
 } from '../client/store/record-kinds.ts';
 import type { SyncOutcome } from './output.ts';
 
-/** Messages of others this profile holds in the group (from the DAG: no display order needed). */
+/** Messages of others this profile holds in the group (from its summary: no message read). */
 export function othersCount(client: Client, state: GroupState): number {
-  return state.dag.size - state.dag.messagesBy(client.identity.keyPair.publicKey).length;
+  return state.summary.messages - messagesOf(state.summary, client.identity.keyPair.publicKey);
 }
 
 /**

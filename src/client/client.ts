@@ -59,9 +59,19 @@ import { saveEvidence } from './accountability/evidence.ts';
 import type { ClientContext, GroupState, MemberView } from './context.ts';
 import { displayNameProblem } from './display-names.ts';
 import { expireMessages, isPruned, prunedMessage } from './retention.ts';
+import {
+  emptySummary,
+  type GroupSummary,
+  missingSeqs,
+  noteMessage,
+  summaryAuthors,
+  summaryKind,
+  latestSeq as summaryLatestSeq,
+  summaryTooLarge,
+} from './store/group-summary.ts';
 import { KeyRing } from './store/key-ring.ts';
 import { ProfileStore } from './store/profile-store.ts';
-import { leftKind, readRecord } from './store/record-kinds.ts';
+import { leftKind, readRecord, writeRecord } from './store/record-kinds.ts';
 import {
   decodeGroup,
   decodePost,
@@ -168,7 +178,7 @@ export class Client implements ClientContext {
   /** Groups this profile left (group key → when): never synced or posted to (src/client/leave.ts). */
   readonly left = new Map<string, number>();
   /** While {@link batchAppends} runs: accepted messages to store, per group. */
-  #appendBatch: Map<string, { scope: Uint8Array; values: CborValue[] }> | null = null;
+  #appendBatch: Map<string, { state: GroupState; values: CborValue[] }> | null = null;
 
   private constructor(store: ProfileStore, profile: ProfileRecord, opts: ClientOptions) {
     this.store = store;
@@ -243,37 +253,97 @@ export class Client implements ClientContext {
   // -------------------------------------------------------------------------------------------
   // Groups
 
+  /**
+   * A group in memory: its record, keys and summary (src/client/store/group-summary.ts). Its
+   * messages are read from the store into the DAG on the first use of `dag` or `checker`, not here:
+   * opening a profile costs the same whatever the history (docs/transcript.md "What a profile keeps
+   * in memory"). A profile without a current summary (written before summaries, or by an older
+   * client since) has its messages read now, once, and the summary stored.
+   */
   #loadGroup(record: GroupRecord): GroupState {
     const key = toHex(record.id);
-    const dag = new MessageDag<VerifiedMessage>();
+    const { summary, transcript: built } = this.#summaryOf(record);
+    let transcript = built;
+    const load = (): Transcript => {
+      transcript ??= this.#readTranscript(record);
+      return transcript;
+    };
     const state: GroupState = {
       record,
       key,
       ring: new KeyRing(record.id, record.baseEpoch, record.baseSecret),
-      dag,
-      // What members wrote before our invite is not ours to hold (docs/transcript.md, "Horizon").
-      checker: new ConsistencyChecker(dag, {
-        horizon: new Map(record.seedMembers.map((m) => [toHex(m.author), m.nextSeq])),
-        // A full list may have left members out (docs/invites.md): their history starts where ours
-        // of them does.
-        unlistedFromFirstHeld: record.seedMembers.length >= MAX_INVITE_MEMBERS,
-      }),
-      names: new Map(),
+      summary,
+      get dag() {
+        return load().dag;
+      },
+      get checker() {
+        return load().checker;
+      },
+      get transcriptLoaded() {
+        return transcript !== undefined;
+      },
+      names: summary.names,
       anomalies: [],
-      introNotices: new Map(),
+      introNotices: summary.intros,
     };
     this.groups.set(key, state);
-    for (const item of readAll(this.store, record.id)) {
-      const stored = decodeStoredMessage(item);
-      this.#insertVerified(
-        state,
-        'pruned' in stored
-          ? prunedMessage(record.id, stored.pruned)
-          : decodeStoredSignedMessage(stored.signed),
-      );
-    }
     this.#rebuildExpectations(state);
     return state;
+  }
+
+  /** Every stored message of the group in its DAG (in store order), and its checker. */
+  #readTranscript(record: GroupRecord, summary?: GroupSummary): Transcript {
+    const dag = new MessageDag<VerifiedMessage>();
+    // What members wrote before our invite is not ours to hold (docs/transcript.md, "Horizon").
+    const checker = new ConsistencyChecker(dag, {
+      horizon: new Map(record.seedMembers.map((m) => [toHex(m.author), m.nextSeq])),
+      // A full list may have left members out (docs/invites.md): their history starts where ours
+      // of them does.
+      unlistedFromFirstHeld: record.seedMembers.length >= MAX_INVITE_MEMBERS,
+    });
+    for (const item of readAll(this.store, record.id)) {
+      const stored = decodeStoredMessage(item);
+      const msg =
+        'pruned' in stored
+          ? prunedMessage(record.id, stored.pruned)
+          : decodeStoredSignedMessage(stored.signed);
+      if (dag.insert(msg).added && summary !== undefined) noteNew(summary, msg);
+    }
+    return { dag, checker };
+  }
+
+  /**
+   * The group's stored summary when it is current; otherwise (none, stale, or overflowed) one
+   * built by reading the messages, which are then kept, and stored when it fits.
+   */
+  #summaryOf(record: GroupRecord): { summary: GroupSummary; transcript?: Transcript } {
+    const next = this.store.appendedRange(record.id).next;
+    const stored = readRecord(this.store, summaryKind, record.id);
+    if (stored !== undefined && !stored.overflow && stored.summary.through === next)
+      return { summary: stored.summary };
+    const summary = emptySummary();
+    const transcript = this.#readTranscript(record, summary);
+    summary.through = next;
+    if (stored === undefined || stored.summary.through !== next)
+      this.store.transaction(() => {
+        // Re-checked inside the write lock: another process may have appended meanwhile.
+        if (this.store.appendedRange(record.id).next === next) this.#writeSummary(record.id, summary);
+      });
+    return { summary, transcript };
+  }
+
+  /**
+   * Store the summary after appending `count` items from `first` on, in the same transaction.
+   * When `first` is not where the summary ended, another process appended meanwhile (its messages
+   * are not in this summary): `through` then stays behind, so the next open rebuilds it.
+   */
+  #saveSummary(state: GroupState, first: number, count: number): void {
+    if (first === state.summary.through) state.summary.through = first + count;
+    this.#writeSummary(state.record.id, state.summary);
+  }
+
+  #writeSummary(scope: Uint8Array, summary: GroupSummary): void {
+    writeRecord(this.store, summaryKind, scope, { summary, overflow: summaryTooLarge(summary) });
   }
 
   /**
@@ -325,13 +395,11 @@ export class Client implements ClientContext {
     this.recognizer.dropGroup(state.key);
     const keys = this.windowKeys(state);
     const seen = new Set<string>();
-    for (const author of state.dag.authors()) {
-      seen.add(toHex(author));
-      const latest = state.dag.latestSeq(author) ?? -1;
-      const have = new Set(state.dag.messagesBy(author).map((m) => m.seq as number));
-      const missing: number[] = [];
-      for (let s = 0; s < latest && missing.length < 64; s++) if (!have.has(s)) missing.push(s);
-      this.recognizer.expectAuthor(state.key, keys, author, latest + 1, missing);
+    // From the summary, so opening a profile reads no message (docs/transcript.md).
+    for (const a of summaryAuthors(state.summary)) {
+      seen.add(toHex(a.author));
+      const latest = summaryLatestSeq(a);
+      this.recognizer.expectAuthor(state.key, keys, a.author, latest + 1, missingSeqs(a, 64));
     }
     for (const m of state.record.seedMembers) {
       if (seen.has(toHex(m.author))) continue;
@@ -365,18 +433,11 @@ export class Client implements ClientContext {
     return [...this.#liveIntros(state, others).slice(-(MAX_PENDING_INTROS - 1)), nonce];
   }
 
-  /** Insert a verified message into a group's DAG and react to what it announces. */
+  /** Insert a verified message into a group's DAG and count it in the group's summary. */
   #insertVerified(state: GroupState, msg: VerifiedMessage): boolean {
     const result = state.dag.insert(msg);
     if (!result.added) return false;
-    if (msg.kind === MessageKind.inviteNotice && msg.body.length === INTRO_NONCE_BYTES)
-      state.introNotices.set(toHex(msg.body), msg.timestamp);
-    if (msg.kind === MessageKind.join && msg.seq === 0) {
-      const name = decodeText(msg.body);
-      // Names are checked on receipt, not only by the sender's client: a refused name is not
-      // recorded, and the member shows as unnamed (docs/CLI.md "Untrusted text").
-      if (name !== null && displayNameProblem(name) === null) state.names.set(toHex(msg.author), name);
-    }
+    noteNew(state.summary, msg);
     return true;
   }
 
@@ -593,8 +654,8 @@ export class Client implements ClientContext {
   #memberSeeds(state: GroupState): { author: Uint8Array; nextSeq: number }[] {
     const seeds = new Map<string, { author: Uint8Array; nextSeq: number }>();
     for (const m of state.record.seedMembers) seeds.set(toHex(m.author), m);
-    for (const a of state.dag.authors())
-      seeds.set(toHex(a), { author: a, nextSeq: (state.dag.latestSeq(a) ?? -1) + 1 });
+    for (const a of summaryAuthors(state.summary))
+      seeds.set(toHex(a.author), { author: a.author, nextSeq: summaryLatestSeq(a) + 1 });
     // Our own next message will follow the invite notice we are about to post.
     const me = toHex(this.identity.keyPair.publicKey);
     const mine = seeds.get(me);
@@ -706,16 +767,15 @@ export class Client implements ClientContext {
     const me = toHex(this.identity.keyPair.publicKey);
     const out: MemberView[] = [];
     const seen = new Set<string>();
-    for (const a of state.dag.authors()) {
-      const k = toHex(a);
+    for (const a of summaryAuthors(state.summary)) {
+      const k = toHex(a.author);
       seen.add(k);
-      const msgs = state.dag.messagesBy(a);
       out.push({
-        address: onionAddressOf(a),
-        publicKey: a,
+        address: onionAddressOf(a.author),
+        publicKey: a.author,
         name: state.names.get(k) ?? null,
-        messages: msgs.length,
-        lastSeq: state.dag.latestSeq(a) ?? -1,
+        messages: a.messages,
+        lastSeq: summaryLatestSeq(a),
         isMe: k === me,
       });
     }
@@ -788,14 +848,17 @@ export class Client implements ClientContext {
       receipts: state.record.relays.map((r) => ({ url: r.url, receipt: null, included: false })),
     };
     this.store.transaction(() => {
-      this.store.append(
+      const at = this.store.append(
         state.record.id,
         encodeStoredMessage({ signed: message.signed, relay: '', index: 0, receivedMs: now }),
       );
       this.store.put(KIND.post, message.id, encodePost(post));
       if (useIntro) this.#saveGroup(state, { ...state.record, myIntro: null });
+      // The summary counts the message in the same transaction that stores it.
+      noteNew(state.summary, message);
+      this.#saveSummary(state, at, 1);
     });
-    this.#insertVerified(state, message);
+    state.dag.insert(message);
     this.recognizer.expectAuthor(state.key, this.windowKeys(state), me, seq + 1);
     return message.id;
   }
@@ -855,10 +918,12 @@ export class Client implements ClientContext {
   read(ref: string, limit?: number): ReadMessage[] {
     const state = this.resolveGroup(ref);
     const me = toHex(this.identity.keyPair.publicKey);
-    let order = state.dag.displayOrder();
-    if (limit !== undefined) order = order.slice(Math.max(0, order.length - limit));
-    // "Seen by M" only where M's messages prove M holds it (MessageDag.heldBy, docs/PROTOCOL.md §5).
-    const heldBy = state.dag.heldBy((m) => m.version >= MESSAGE_VERSION);
+    const all = state.dag.displayOrder();
+    const from = limit === undefined ? 0 : Math.max(0, all.length - limit);
+    const order = all.slice(from);
+    // "Seen by M" only where M's messages prove M holds it (MessageDag.heldBy, docs/PROTOCOL.md §5),
+    // computed over the messages shown only (their descendants all follow them).
+    const heldBy = state.dag.heldBy((m) => m.version >= MESSAGE_VERSION, from);
     return order.map((m) => {
       const author = toHex(m.author);
       return {
@@ -875,6 +940,17 @@ export class Client implements ClientContext {
         pruned: isPruned(m),
       };
     });
+  }
+
+  /**
+   * Where in the display order the last `limit` messages whose body is not pruned begin (0 when
+   * the group holds fewer): a reader listing those reads from there only.
+   */
+  unprunedTailFrom(state: GroupState, limit: number): number {
+    const order = state.dag.displayOrder();
+    for (let i = order.length - 1, kept = 0; i >= 0; i--)
+      if (!isPruned(order[i]!) && ++kept === limit) return i;
+    return 0;
   }
 
   findings(ref: string): Finding[] {
@@ -895,11 +971,12 @@ export class Client implements ClientContext {
     if (!added) return false;
     const stored = encodeStoredMessage({ signed: msg.signed, relay, index, receivedMs });
     const batch = this.#appendBatch;
-    if (batch === null) this.store.append(state.record.id, stored);
+    if (batch === null)
+      this.store.transaction(() => this.#saveSummary(state, this.store.append(state.record.id, stored), 1));
     else {
       let b = batch.get(state.key);
       if (b === undefined) {
-        b = { scope: state.record.id, values: [] };
+        b = { state, values: [] };
         batch.set(state.key, b);
       }
       b.values.push(stored);
@@ -921,11 +998,14 @@ export class Client implements ClientContext {
    */
   batchAppends<T>(fn: () => T): T {
     if (this.#appendBatch !== null) return fn();
-    const batch = new Map<string, { scope: Uint8Array; values: CborValue[] }>();
+    const batch = new Map<string, { state: GroupState; values: CborValue[] }>();
     this.#appendBatch = batch;
     try {
       const result = fn();
-      for (const b of batch.values()) this.store.appendMany(b.scope, b.values);
+      for (const { state, values } of batch.values())
+        this.store.transaction(() =>
+          this.#saveSummary(state, this.store.appendMany(state.record.id, values), values.length),
+        );
       return result;
     } finally {
       this.#appendBatch = null;
@@ -945,6 +1025,25 @@ export class Client implements ClientContext {
 
   epochOf(state: GroupState): Epoch {
     return epochAt(state.record.schedule, this.now());
+  }
+}
+
+/** A group's messages in memory: read from the store on first use (see Client #loadGroup). */
+interface Transcript {
+  readonly dag: MessageDag<VerifiedMessage>;
+  readonly checker: ConsistencyChecker;
+}
+
+/** Count a message new to the group in its summary, with what it announces (names, intros). */
+function noteNew(summary: GroupSummary, msg: VerifiedMessage): void {
+  noteMessage(summary, msg.author, msg.seq);
+  if (msg.kind === MessageKind.inviteNotice && msg.body.length === INTRO_NONCE_BYTES)
+    summary.intros.set(toHex(msg.body), msg.timestamp);
+  if (msg.kind === MessageKind.join && msg.seq === 0) {
+    const name = decodeText(msg.body);
+    // Names are checked on receipt, not only by the sender's client: a refused name is not
+    // recorded, and the member shows as unnamed (docs/CLI.md "Untrusted text").
+    if (name !== null && displayNameProblem(name) === null) summary.names.set(toHex(msg.author), name);
   }
 }
 

@@ -11,6 +11,7 @@ import type { EpochKeys } from '../group/epoch.ts';
 import type { VerifiedMessage } from '../group/message.ts';
 import type { Identity } from '../identity/identity.ts';
 import type { ConsistencyChecker, MessageDag } from '../transcript/index.ts';
+import type { GroupSummary } from './store/group-summary.ts';
 import type { KeyRing } from './store/key-ring.ts';
 import type { ProfileStore } from './store/profile-store.ts';
 import type { GroupRecord, PostRecord, RelayRecord } from './store/records.ts';
@@ -22,16 +23,25 @@ export interface GroupState {
   record: GroupRecord;
   readonly key: string;
   readonly ring: KeyRing;
+  /**
+   * Counts and per-author chain state, kept current with the store (store/group-summary.ts): what
+   * needs no message (group lists, unread counts, members, the tags we expect) reads this.
+   */
+  readonly summary: GroupSummary;
+  /** Every message of the group: read from the store on first use (docs/transcript.md). */
   readonly dag: MessageDag<VerifiedMessage>;
+  /** The DAG's checker: using it reads the messages too. */
   readonly checker: ConsistencyChecker;
-  /** authorHex → display name from their join message. */
+  /** Whether `dag` and `checker` are in memory (a use has read the messages). */
+  readonly transcriptLoaded: boolean;
+  /** authorHex → display name from their join message (the summary's `names`). */
   readonly names: Map<string, string>;
   /**
    * Tag mismatches and tagged envelopes whose content is wrong (misbehaviour by a key holder), and
    * `junk`: a tagged envelope that does not open, which anyone who saw the tag could post.
    */
   readonly anomalies: Anomaly[];
-  /** Intro nonce (hex) → timestamp of the invite notice that announced it. */
+  /** Intro nonce (hex) → timestamp of the invite notice that announced it (the summary's `intros`). */
   readonly introNotices: Map<string, number>;
 }
 

@@ -487,12 +487,20 @@ export class MessageDag<M extends DagMessage = DagMessage> {
    * Unlike {@link seenBy}, a message that only descends from it through another author's message
    * proves nothing about its author without that claim: the other message may name it while its
    * author lacked it (a gap the relay made). One pass over the DAG, children before parents.
+   *
+   * With `fromIndex`, the pass covers only the display order from that index on, and the function
+   * answers for those messages only (others throw `unknown-message`). The answers are the same:
+   * the display order is topological, so every present descendant of a message comes after it.
+   * A reader showing the last N messages pays for N, not for the history.
+   * @throws UsageError (`bad-argument`) when fromIndex is not an integer in 0..size.
    */
-  heldBy(claimsAncestry: (m: M) => boolean): (id: Uint8Array) => Uint8Array[] {
+  heldBy(claimsAncestry: (m: M) => boolean, fromIndex = 0): (id: Uint8Array) => Uint8Array[] {
     const order = this.displayOrder();
+    if (!Number.isSafeInteger(fromIndex) || fromIndex < 0 || fromIndex > order.length)
+      throw new UsageError('bad-argument', `fromIndex must be an integer in 0..${order.length}`);
     const deep = new Map<DagNode<M>, Set<AuthorState<M>>>();
     const direct = new Map<DagNode<M>, Set<AuthorState<M>>>();
-    for (let i = order.length - 1; i >= 0; i--) {
+    for (let i = order.length - 1; i >= fromIndex; i--) {
       const n = this.#nodes.get(keyOf(order[i]!.id))!;
       const d = new Set<AuthorState<M>>();
       const g = new Set<AuthorState<M>>();
@@ -506,7 +514,10 @@ export class MessageDag<M extends DagMessage = DagMessage> {
     }
     return (id) => {
       const n = this.#node(id);
-      const out = new Set([...direct.get(n)!, ...deep.get(n)!]);
+      const d = direct.get(n);
+      if (d === undefined)
+        throw new UsageError('unknown-message', `message ${n.key} is before the range heldBy covers`);
+      const out = new Set([...d, ...deep.get(n)!]);
       out.delete(n.author);
       return [...out].sort(byKey).map((a) => a.id);
     };

@@ -200,4 +200,28 @@ describe('transcript properties', () => {
       }),
     );
   });
+
+  it('heldBy over the display order from an index answers as the whole pass does for those messages', () => {
+    fc.assert(
+      fc.property(
+        dagArb,
+        fc.integer(),
+        fc.double({ min: 0, max: 0.3, noNaN: true }),
+        fc.nat(),
+        (o, dropSeed, dropRate, fromPick) => {
+          const { messages } = genDag({ ...o, forkProbability: 0.1 });
+          // Drops make gaps: a message that only descends through a missing one is not held.
+          const keep = shuffle(messages, dropSeed).slice(Math.floor(messages.length * dropRate));
+          const dag = build(keep);
+          const claims = (m: DagMessage) => m.seq % 2 === 0;
+          const order = dag.displayOrder();
+          const from = fromPick % (order.length + 1);
+          const whole = dag.heldBy(claims);
+          const tail = dag.heldBy(claims, from);
+          for (const m of order.slice(from)) assert.deepEqual(hexify(tail(m.id)), hexify(whole(m.id)));
+          if (from > 0) assert.throws(() => tail(order[0]!.id), /before the range/);
+        },
+      ),
+    );
+  });
 });

@@ -25,7 +25,7 @@
  * Only evidence the relay cannot produce marks a member (docs/THREAT-MODEL.md §1.1).
  */
 import { UsageError } from '../../errors.ts';
-import { MessageKind } from '../../group/message.ts';
+import { MessageKind, type VerifiedMessage } from '../../group/message.ts';
 import { onionAddressOf, publicKeyOfOnionAddress } from '../../identity/onion.ts';
 import type { Finding } from '../../transcript/index.ts';
 import { toHex } from '../../wire/bytes.ts';
@@ -314,9 +314,12 @@ export function readWithPolicy(
   limit?: number,
 ): { messages: PolicyMessage[]; hidden: { blocked: number; rateLimited: number } } {
   const state = client.resolveGroup(ref);
-  const all = client.read(ref);
+  const order = state.dag.displayOrder();
+  // Only the messages shown become read messages (pruned ones are counted, not listed).
+  const start = limit === undefined ? 0 : client.unprunedTailFrom(state, limit);
+  const all = client.read(ref, order.length - start);
   const who = standings(client, state);
-  const limited = rateLimited(state, all, who, receivedAt);
+  const limited = rateLimited(client, state, order, who, receivedAt);
   const hidden = { blocked: 0, rateLimited: 0 };
   // An address is decoded (and its key checked) once per author, not once per message.
   const keyHexOf = new Map<string, string>();
@@ -359,22 +362,26 @@ function vouchTarget(state: GroupState, idHex: string): string | null {
  * limited, nor are our own.
  */
 function rateLimited(
+  client: Client,
   state: GroupState,
-  messages: readonly ReadMessage[],
+  messages: readonly VerifiedMessage[],
   who: Map<string, Standing>,
   receivedAt: ReceivedAt,
 ): Set<string> {
   const out = new Set<string>();
   if (state.record.policy !== 'strangers') return out;
+  const me = toHex(client.identity.keyPair.publicKey);
   const byAuthor = new Map<string, { id: string; t: number }[]>();
   for (const m of messages) {
-    if (m.isMine || m.kind === MessageKind.join) continue;
-    const list = byAuthor.get(m.author) ?? [];
-    list.push({ id: m.id, t: receivedAt(m.id) || m.timestamp });
-    byAuthor.set(m.author, list);
+    const author = toHex(m.author);
+    if (author === me || m.kind === MessageKind.join) continue;
+    const id = toHex(m.id);
+    const list = byAuthor.get(author) ?? [];
+    list.push({ id, t: receivedAt(id) || m.timestamp });
+    byAuthor.set(author, list);
   }
-  for (const [address, list] of byAuthor) {
-    const s = who.get(toHex(publicKeyOfOnionAddress(address)));
+  for (const [author, list] of byAuthor) {
+    const s = who.get(author);
     const limit = s?.status === 'verified' ? RATE_LIMITS.verified : RATE_LIMITS.unverified;
     list.sort((a, b) => a.t - b.t || (a.id < b.id ? -1 : 1));
     const shown: number[] = [];

@@ -27,6 +27,7 @@ import {
   expectUint,
   MapReader,
 } from '../../wire/schema.ts';
+import { summaryKind } from './group-summary.ts';
 import {
   decodeFork,
   decodeGroup,
@@ -760,6 +761,7 @@ export const RECORD_KINDS = {
   relayAttempt: relayAttemptKind,
   left: leftKind,
   retention: retentionKind,
+  summary: summaryKind,
 } as const;
 
 // ---------------------------------------------------------------------------------------------

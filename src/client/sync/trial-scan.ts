@@ -32,7 +32,13 @@ export function trialGroups(client: ClientContext, url: string): GroupState[] {
   const out: GroupState[] = [];
   for (const state of client.groups.values()) {
     if (client.left.has(state.key) || !state.record.relays.some((r) => r.url === url)) continue;
-    if (state.record.seedMembers.length >= MAX_INVITE_MEMBERS || state.checker.missingAfterJoin().length > 0)
+    // A transcript no use has read in this process is left out: reading it for this would make
+    // every sync read every group (docs/transcript.md "What a profile keeps in memory"). Accepting
+    // a message of the group reads it, so its absent parents count again from the next page on.
+    if (
+      state.record.seedMembers.length >= MAX_INVITE_MEMBERS ||
+      (state.transcriptLoaded && state.checker.missingAfterJoin().length > 0)
+    )
       out.push(state);
   }
   return out;

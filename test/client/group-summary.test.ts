@@ -1,0 +1,260 @@
+/**
+ * The group summary (src/client/store/group-summary.ts, docs/transcript.md "What a profile keeps in
+ * memory"): its seq ranges against a plain set, its strict codec, and on real profiles (SQLite
+ * files, a relay process, the CLI as fresh processes) that it is stored with every message, that
+ * opening a profile reads it instead of the messages, and that a profile without one (written
+ * before summaries) opens with the same view and gets one.
+ */
+import assert from 'node:assert/strict';
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { Client } from '../../src/client/client.ts';
+import {
+  addSeq,
+  emptySummary,
+  type GroupSummary,
+  latestSeq,
+  missingSeqs,
+  noteMessage,
+  summaryKind,
+} from '../../src/client/store/group-summary.ts';
+import { ProfileStore } from '../../src/client/store/profile-store.ts';
+import { readRecord } from '../../src/client/store/record-kinds.ts';
+import { SyncEngine } from '../../src/client/sync/sync.ts';
+import { CodecError } from '../../src/errors.ts';
+import { toHex } from '../../src/wire/bytes.ts';
+import { cli, cliJson, describeRun, PASSPHRASE } from '../e2e/helpers.ts';
+import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';
+
+process.env.CWTCH_GROUPS_KDF = 'test';
+
+function seqsOf(ranges: readonly number[]): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < ranges.length; i += 2) for (let s = ranges[i]!; s <= ranges[i + 1]!; s++) out.push(s);
+  return out;
+}
+
+test('addSeq keeps sorted, disjoint, non-adjacent ranges of exactly the seqs added, in any order', () => {
+  fc.assert(
+    fc.property(fc.array(fc.nat(200), { maxLength: 120 }), (seqs) => {
+      const r: number[] = [];
+      for (const s of seqs) addSeq(r, s);
+      assert.deepEqual(
+        seqsOf(r),
+        [...new Set(seqs)].sort((a, b) => a - b),
+      );
+      for (let i = 2; i < r.length; i += 2) assert.ok(r[i]! > r[i - 1]! + 1, `ranges ${r} touch`);
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('missingSeqs: the absent seqs below the highest, lowest first, at most max', () => {
+  const s = emptySummary();
+  const author = new Uint8Array(32).fill(7);
+  for (const seq of [0, 1, 4, 5, 9, 2]) noteMessage(s, author, seq);
+  noteMessage(s, author, 4); // an equivocation: counted, no new seq
+  const a = s.authors.get(toHex(author))!;
+  assert.deepEqual(a.ranges, [0, 2, 4, 5, 9, 9]);
+  assert.equal(a.messages, 7);
+  assert.equal(s.messages, 7);
+  assert.equal(latestSeq(a), 9);
+  assert.deepEqual(missingSeqs(a, 64), [3, 6, 7, 8]);
+  assert.deepEqual(missingSeqs(a, 2), [3, 6]);
+});
+
+test('the summary codec round-trips and rejects what the encoder never writes', () => {
+  const s = emptySummary();
+  const x = new Uint8Array(32).fill(1);
+  const y = new Uint8Array(32).fill(2);
+  for (const seq of [0, 1, 2, 5]) noteMessage(s, y, seq);
+  noteMessage(s, x, 0);
+  s.names.set(toHex(x), 'xavier');
+  s.intros.set('ab'.repeat(16), 1234);
+  s.through = 5;
+  const encoded = summaryKind.encode({ summary: s, overflow: false });
+  const back = summaryKind.decode(encoded);
+  assert.equal(back.overflow, false);
+  assert.deepEqual(plain(back.summary), plain(s));
+  const withRanges = (ranges: number[], messages = 4) => {
+    const m = new Map(encoded as Map<string, unknown>);
+    m.set('authors', [
+      [x, 1, [0, 0]],
+      [y, messages, ranges],
+    ]);
+    return m as Parameters<typeof summaryKind.decode>[0];
+  };
+  for (const bad of [[0, 2, 3, 5], [2, 1], [0, 1, 5], []])
+    assert.throws(() => summaryKind.decode(withRanges(bad)), CodecError, `ranges ${bad}`);
+  // Fewer messages than seqs, and totals that disagree.
+  assert.throws(() => summaryKind.decode(withRanges([0, 5], 4)), CodecError);
+  assert.throws(() => summaryKind.decode(withRanges([0, 2, 5, 5], 5)), CodecError);
+  const overflowed = summaryKind.decode(summaryKind.encode({ summary: s, overflow: true }));
+  assert.equal(overflowed.overflow, true);
+  assert.equal(overflowed.summary.messages, 5);
+});
+
+function plain(s: GroupSummary) {
+  return {
+    through: s.through,
+    messages: s.messages,
+    authors: [...s.authors].sort().map(([k, a]) => [k, a.messages, [...a.ranges]]),
+    names: [...s.names].sort(),
+    intros: [...s.intros].sort(),
+  };
+}
+
+/** The summary as the messages in the DAG say it should be (names and intros aside). */
+function fromDag(client: Client, ref: string) {
+  const state = client.resolveGroup(ref);
+  return {
+    messages: state.dag.size,
+    authors: state.dag.authors().map((a) => {
+      const seqs = [...new Set(state.dag.messagesBy(a).map((m) => m.seq))].sort((p, q) => p - q);
+      return [toHex(a), state.dag.messagesBy(a).length, seqs];
+    }),
+  };
+}
+
+async function storedSummary(home: string, groupId: Uint8Array) {
+  const store = await ProfileStore.open(home, PASSPHRASE);
+  try {
+    return {
+      next: store.appendedRange(groupId).next,
+      stored: readRecord(store, summaryKind, groupId),
+    };
+  } finally {
+    store.close();
+  }
+}
+
+async function syncClean(client: Client) {
+  for (const r of await new SyncEngine(client).syncAll())
+    if (r.error !== null) throw new Error(`sync failed: ${r.error.reason}: ${r.error.message}`);
+}
+
+/** What a person sees of the group, each from a fresh CLI process. */
+async function views(home: string) {
+  const list = await cliJson<Record<string, unknown>[]>(home, ['group', 'list']);
+  const read = await cliJson<Record<string, unknown>[]>(home, ['read', 'club']);
+  const last = await cliJson<Record<string, unknown>[]>(home, ['read', 'club', '--limit', '3']);
+  const members = await cliJson<unknown>(home, ['group', 'members', 'club']);
+  const audit = await cli(home, ['audit', 'club', '--json']);
+  return { list, read, last, members, audit: JSON.parse(audit.stdout) as unknown, auditCode: audit.code };
+}
+
+test('a profile stores its groups’ summaries with their messages, opens from them, and builds them for old profiles', async (t) => {
+  const dir = tempDir('group-summary');
+  t.after(() => dir.remove());
+  const relay = await startRelayProcess({ dataDir: join(dir.path, 'relay'), args: ['--no-tokens'] });
+  t.after(() => relay.stop());
+  const aliceHome = join(dir.path, 'alice');
+  const alice = await Client.create(aliceHome, PASSPHRASE, 'alice');
+  const bob = await Client.create(join(dir.path, 'bob'), PASSPHRASE, 'bob');
+  let closed = false;
+  t.after(() => {
+    if (!closed) alice.close();
+    bob.close();
+  });
+  const { invite } = await alice.createGroup('club', [relay.url]);
+  await syncClean(alice);
+  await bob.joinGroup(invite);
+  await syncClean(bob);
+  await syncClean(alice);
+  for (let i = 0; i < 4; i++) {
+    await alice.sendText('club', `alice ${i}`);
+    await syncClean(alice);
+    await syncClean(bob);
+    await bob.sendText('club', `bob ${i}`);
+    await syncClean(bob);
+  }
+  await syncClean(alice);
+  // One of ours never posted: in the outbox and the summary alike.
+  await alice.sendText('club', 'queued');
+  const groupId = alice.resolveGroup('club').record.id;
+  const expected = fromDag(alice, 'club');
+  assert.equal(expected.messages, 12, 'joins, invite notice, 4 + 4 texts and the queued one');
+  alice.close();
+  closed = true;
+
+  // Every append wrote the summary in its transaction: the stored one is current.
+  const first = await storedSummary(aliceHome, groupId);
+  assert.ok(first.stored !== undefined && !first.stored.overflow, 'a summary is stored');
+  assert.equal(first.stored.summary.through, first.next, 'the stored summary covers every stored message');
+  assert.deepEqual(
+    {
+      messages: first.stored.summary.messages,
+      authors: [...first.stored.summary.authors].map(([k, a]) => [k, a.messages, seqsOf(a.ranges)]),
+    },
+    expected,
+  );
+
+  const before = await views(aliceHome);
+  assert.equal((before.list[0] as { messages: number }).messages, 12);
+  assert.equal(before.read.length, 12);
+  assert.equal(before.last.length, 3);
+
+  // A sync in a fresh process (the batched path) keeps it current too.
+  await bob.sendText('club', 'bob after');
+  await syncClean(bob);
+  const synced = await cli(aliceHome, ['sync', '--json']);
+  assert.equal(synced.code, 0, describeRun(synced));
+  const second = await storedSummary(aliceHome, groupId);
+  assert.equal(second.stored?.summary.through, second.next, 'current after a CLI sync');
+  assert.equal(second.stored?.summary.messages, 13);
+  // An old profile: a copy of this one without the summary. It opens with the same view, and gets
+  // the summary back.
+  const oldHome = join(dir.path, 'alice-old');
+  cpSync(aliceHome, oldHome, { recursive: true });
+  const store = await ProfileStore.open(oldHome, PASSPHRASE);
+  assert.equal(store.delete(summaryKind.kind, groupId), true);
+  store.close();
+  const after = await views(aliceHome);
+  const migrated = await views(oldHome);
+  assert.deepEqual(migrated, after, 'the same view as with the summary');
+  const third = await storedSummary(oldHome, groupId);
+  assert.deepEqual(
+    plain(third.stored!.summary),
+    plain(second.stored!.summary),
+    'rebuilt from the messages: the same summary',
+  );
+
+  // And in the library: the summary the client holds is what its DAG says.
+  const reopened = await Client.open(oldHome, PASSPHRASE);
+  try {
+    const state = reopened.resolveGroup('club');
+    const held = {
+      messages: state.summary.messages,
+      authors: [...state.summary.authors].map(([k, a]) => [k, a.messages, seqsOf(a.ranges)]),
+    };
+    assert.deepEqual(held, fromDag(reopened, 'club'));
+    assert.equal(state.names.get(toHex(bob.identity.keyPair.publicKey)), 'bob');
+
+    // Two processes writing one profile: each summary misses the other's message, so the second
+    // write leaves `through` behind and the next open rebuilds it instead of trusting it.
+    const other = await Client.open(oldHome, PASSPHRASE);
+    try {
+      await other.sendText('club', 'from the other process');
+    } finally {
+      other.close();
+    }
+    await reopened.sendText('club', 'from this one');
+  } finally {
+    reopened.close();
+  }
+  const fourth = await storedSummary(oldHome, groupId);
+  assert.notEqual(
+    fourth.stored?.summary.through,
+    fourth.next,
+    'a summary that misses a message is not current',
+  );
+  const last = await Client.open(oldHome, PASSPHRASE);
+  try {
+    assert.equal(last.resolveGroup('club').summary.messages, 15);
+    assert.equal(last.resolveGroup('club').dag.size, 15);
+  } finally {
+    last.close();
+  }
+});
