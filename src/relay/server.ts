@@ -453,7 +453,7 @@ class RelayConnection {
    * the socket stops its reads, but ws still hands over every message of the chunk it has
    * already read (up to 64 KiB: ~6,500 ten-byte requests); answering them at once queued
    * ~10 MiB of heap per connection past the 128-frame pause (test/relay/frame-pause-process.test.ts),
-   * while held unanswered they cost a few dozen bytes each.
+   * while held unanswered they cost about a hundred bytes each (docs/PROTOCOL.md §8).
    */
   #deferred: ([WebSocket.RawData, boolean] | undefined)[] = [];
   /** Index of the first message in #deferred not yet handled. */
