@@ -1,6 +1,11 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=16
 // Launcher for the compiled CLI: `npm ci` builds dist/ (the `prepare` script, docs/ARCHITECTURE.md
 // "Build"), so no transpiler runs when a person types a command.
+//
+// The `#!` flag caps V8's young generation at Node 20's size (16 MiB semi-spaces, 32 MiB in all):
+// Node 24 grows it to 128 MiB, and a relay under non-reading connections carried that in its RSS
+// (README "Supported Node versions"; `npm start` passes the same flag, test/helpers/relay-process.ts
+// reads it from here).
 //
 // A CommonJS script (bin/package.json), not an ES module: on Node 20 an ES-module entry costs
 // about 11 ms of module-loader start-up before any of our code runs, most of what `--help` may

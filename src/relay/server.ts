@@ -449,6 +449,16 @@ class RelayConnection {
    * #maxQueuedFrames (back-pressure).
    */
   #readPaused = false;
+  /**
+   * Messages that arrived while reading was paused, handled in order once it resumes. Pausing
+   * the socket stops its reads, but ws still hands over every message of the chunk it has
+   * already read (up to 64 KiB: ~6,500 ten-byte requests); answering them at once queued
+   * ~10 MiB of heap per connection past the 128-frame pause (test/relay/frame-pause-process.test.ts),
+   * while held unanswered they cost about a hundred bytes each (docs/PROTOCOL.md §8).
+   */
+  #deferred: ([WebSocket.RawData, boolean] | undefined)[] = [];
+  /** Index of the first message in #deferred not yet handled. */
+  #deferredAt = 0;
   /** Waiters for the queue to drain to highWaterBytes, and the timer that notices a stall. */
   #drainWaiters: ((drained: boolean) => void)[] = [];
   #stallTimer: NodeJS.Timeout | undefined;
@@ -562,7 +572,8 @@ class RelayConnection {
         this.#queuedFrames <= this.#maxQueuedFrames >> 1
       ) {
         this.#readPaused = false;
-        this.#ws.resume();
+        // Not from inside ws's write callback: the deferred messages send answers of their own.
+        queueMicrotask(() => this.#resumeReading());
       }
       this.#wakeDrainWaiters(true);
     }
@@ -691,6 +702,29 @@ class RelayConnection {
   #onMessage(data: WebSocket.RawData, isBinary: boolean): void {
     if (this.#closed || this.#draining) return;
     this.#touch();
+    if (this.#readPaused || this.#deferredAt < this.#deferred.length) {
+      this.#deferred.push([data, isBinary]);
+      return;
+    }
+    this.#handleMessage(data, isBinary);
+  }
+
+  /** Handle the messages held while reading was paused, then read again unless paused anew. */
+  #resumeReading(): void {
+    while (this.#deferredAt < this.#deferred.length && !this.#readPaused) {
+      if (this.#closed || this.#draining) break;
+      const message = this.#deferred[this.#deferredAt];
+      this.#deferred[this.#deferredAt++] = undefined; // handled: let it be collected
+      if (message !== undefined) this.#handleMessage(message[0], message[1]);
+    }
+    if (this.#deferredAt === this.#deferred.length || this.#closed || this.#draining) {
+      this.#deferred = [];
+      this.#deferredAt = 0;
+    }
+    if (!this.#readPaused && !this.#closed) this.#ws.resume();
+  }
+
+  #handleMessage(data: WebSocket.RawData, isBinary: boolean): void {
     const admitted = this.#admit(data, isBinary);
     if ('error' in admitted) {
       this.fail(admitted.error, admitted.id, admitted.close);

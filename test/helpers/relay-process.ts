@@ -3,7 +3,7 @@
  * directory, as a user would run it. Tests talk to it over WebSocket only.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,17 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The CLI as a person runs it: the launcher of the compiled code (scripts/test.sh builds dist/ first). */
 export const CLI = join(ROOT, 'bin/cwtch-groups.js');
+/**
+ * The flags the launcher's `#!/usr/bin/env -S node …` line gives node (the young-generation cap,
+ * README "Supported Node versions"): spawned with process.execPath, the relay gets them as the
+ * installed command and `npm start` do.
+ */
+export const LAUNCHER_NODE_FLAGS: readonly string[] = (() => {
+  const line = readFileSync(CLI, 'utf8').split('\n', 1)[0]!;
+  const m = /^#!\/usr\/bin\/env -S node((?: --[a-z-]+=\S+)*)$/.exec(line);
+  if (m === null) throw new Error(`unexpected first line in ${CLI}: ${line}`);
+  return m[1]!.split(' ').filter((f) => f !== '');
+})();
 
 export interface RelayProcess {
   readonly url: string;
@@ -48,7 +59,16 @@ export async function startRelayProcess(opts: {
 }): Promise<RelayProcess> {
   const proc = spawn(
     process.execPath,
-    [CLI, 'relay', '--data', opts.dataDir, '--listen', `127.0.0.1:${opts.port ?? 0}`, ...(opts.args ?? [])],
+    [
+      ...LAUNCHER_NODE_FLAGS,
+      CLI,
+      'relay',
+      '--data',
+      opts.dataDir,
+      '--listen',
+      `127.0.0.1:${opts.port ?? 0}`,
+      ...(opts.args ?? []),
+    ],
     {
       cwd: ROOT,
       env: {
