@@ -315,7 +315,7 @@ export async function runSync(
     for (const r of reports) {
       if (r.error) continue;
       process.stdout.write(
-        `${r.url}: ${r.newMessages} new, ${r.posted} posted, log size ${r.checkpointSize}, ${r.receiptsVerified} receipts proven\n`,
+        `${r.url}: ${r.newMessages} new, ${r.posted} posted, log size ${r.checkpointSize}, ${plural(r.receiptsVerified, 'receipt')} proven\n`,
       );
     }
     for (const g of news)
