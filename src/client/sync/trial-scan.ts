@@ -20,16 +20,23 @@
 import { CwtchError } from '../../errors.ts';
 import { messageTag, TAG_BYTES } from '../../group/detection.ts';
 import { openEnvelope } from '../../group/envelope.ts';
+import type { EpochKeys } from '../../group/epoch.ts';
 import { MAX_INVITE_MEMBERS } from '../../group/invite.ts';
 import { bytesEqual } from '../../wire/bytes.ts';
 import type { ClientContext, GroupState } from '../context.ts';
+
+/** A group whose envelopes may escape the tag index, with its window keys (computed once a page). */
+export interface TrialGroup {
+  readonly state: GroupState;
+  readonly keys: readonly EpochKeys[];
+}
 
 /**
  * The groups on relay `url` whose envelopes may escape the tag index: an invite that listed
  * MAX_INVITE_MEMBERS (it may have left members out), or an absent parent written after our join.
  */
-export function trialGroups(client: ClientContext, url: string): GroupState[] {
-  const out: GroupState[] = [];
+export function trialGroups(client: ClientContext, url: string): TrialGroup[] {
+  const out: TrialGroup[] = [];
   for (const state of client.groups.values()) {
     if (client.left.has(state.key) || !state.record.relays.some((r) => r.url === url)) continue;
     // A transcript no use has read in this process is left out: reading it for this would make
@@ -39,7 +46,7 @@ export function trialGroups(client: ClientContext, url: string): GroupState[] {
       state.record.seedMembers.length >= MAX_INVITE_MEMBERS ||
       (state.transcriptLoaded && state.checker.missingAfterJoin().length > 0)
     )
-      out.push(state);
+      out.push({ state, keys: client.windowKeys(state) });
   }
   return out;
 }
@@ -51,11 +58,11 @@ export function trialGroups(client: ClientContext, url: string): GroupState[] {
  */
 export function teachByTrial(
   client: ClientContext,
-  groups: readonly GroupState[],
+  groups: readonly TrialGroup[],
   envelope: Uint8Array,
 ): boolean {
-  for (const state of groups) {
-    for (const keys of client.windowKeys(state)) {
+  for (const { state, keys: window } of groups) {
+    for (const keys of window) {
       let msg: ReturnType<typeof openEnvelope>;
       try {
         msg = openEnvelope(envelope, { groupId: state.record.id, keys });
@@ -67,7 +74,7 @@ export function teachByTrial(
       // recognised through the inviter's notice, or not at all.
       if (!bytesEqual(envelope.subarray(0, TAG_BYTES), messageTag(keys.tagKey, msg.author, msg.seq)))
         return false;
-      client.recognizer.expectAuthor(state.key, client.windowKeys(state), msg.author, msg.seq + 1, [msg.seq]);
+      client.recognizer.expectAuthor(state.key, window, msg.author, msg.seq + 1, [msg.seq]);
       return true;
     }
   }
