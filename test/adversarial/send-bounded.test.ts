@@ -65,7 +65,8 @@ describe('send against a relay that swallows frames (issue 12, attack 3)', () =>
 
     const s = await cli(alice.home, ['sync', GROUP]);
     assert.equal(s.code, 0, s.stderr);
-    assert.match(s.stdout, /: \d+ new, 1 posted, /);
+    // One post, one receipt proven: the count's noun agrees with it (docs/CLI.md `sync`).
+    assert.match(s.stdout, /: \d+ new, 1 posted, log size \d+, 1 receipt proven\n/);
     await cliJson(bob.home, ['sync', GROUP]);
     assert.ok(texts(await cliJson<MessageJson[]>(bob.home, ['read', GROUP])).includes('into the void'));
   });
