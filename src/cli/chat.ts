@@ -25,7 +25,7 @@ import { CwtchError, UsageError } from '../errors.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { toHex } from '../wire/bytes.ts';
 import { formatMarks, lookAlikeMark } from './member-marks.ts';
-import { formatMessage, readFormat } from './message-actions.ts';
+import { formatMessage, prunedLine, readFormat } from './message-actions.ts';
 import { plural } from './output.ts';
 import { inlineText, terminalSafe } from './terminal-text.ts';
 
@@ -162,6 +162,8 @@ export class TerminalChat {
     this.#print(
       `— ${inlineText(view.group.name)}: ${plural(view.members.length, 'member')}, ${plural(view.messages.length, 'message')}${earlier > 0 ? ` (the last ${last.length} shown)` : ''}; /help for commands`,
     );
+    // As `read` does: the messages whose text this profile pruned are counted, not listed.
+    if (view.pruned.count > 0) this.#print(prunedLine(view.pruned));
     const format = readFormat(this.#session.client, view, false);
     for (const m of last) this.#print(formatMessage(format, m));
     this.#opening = false;

@@ -47,6 +47,10 @@ before(async () => {
   // relay connection stays live for it while nothing of the left group gets through.
   const other = await cliJson<{ invite: string }>(alice.home, ['group', 'create', 'h', '--relay', relay.url]);
   await cliJson(bob.home, ['group', 'join', other.invite]);
+  // Bob prunes h's text: the chat counts what it pruned when it opens h (as `read` does).
+  await cliJson(alice.home, ['send', 'h', 'an old one in h']);
+  await cliJson(bob.home, ['sync', 'h']);
+  await cliJson(bob.home, ['group', 'prune', 'h', '--older-than', '0s']);
   chat = spawnInPty([process.execPath, CLI, '--home', bob.home, 'chat', 'g'], cliEnv(), ROOT);
 });
 
@@ -138,6 +142,11 @@ describe('cwtch-groups chat on a terminal', () => {
       JSON.stringify(since(mark)),
     );
     assert.match(since(mark), /— h: 2 members, \d+ messages; \/help for commands\r\n/);
+    assert.ok(
+      since(mark).includes('(1 earlier message pruned from this profile)\r\n'),
+      JSON.stringify(since(mark)),
+    );
+    assert.ok(!since(mark).includes('an old one in h'), JSON.stringify(since(mark)));
     assert.ok(!since(mark).includes('g> '), JSON.stringify(since(mark)));
     assert.equal(since(mark).split('h> ').length, 2, JSON.stringify(since(mark)));
     // Alice writes in both groups: only what she wrote in h reaches bob's terminal.
