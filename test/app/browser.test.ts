@@ -297,6 +297,31 @@ describe('the web app in Chromium', { skip }, () => {
     assert.equal(await pwned(carol), undefined);
   });
 
+  it('sets disappearing messages from the group tools: kept by her profile, not by the page', async () => {
+    const crew = carol.locator('#groups li button', { hasText: /^crew\d*$/ });
+    await crew.click();
+    await carol.locator('#group-name', { hasText: 'crew' }).waitFor();
+    const select = carol.locator('#disappear-select');
+    assert.equal(await select.inputValue(), 'off');
+    for (const [value, label] of [
+      ['3600000', '1 hour'],
+      ['off', 'off'],
+    ] as const) {
+      const saved = carol.waitForResponse(
+        (r) => r.url().endsWith('/disappear') && r.request().method() === 'POST',
+      );
+      await select.selectOption({ label });
+      assert.equal((await saved).status(), 200);
+      // A reload asks the service again: the value shown is the profile's setting.
+      await carol.reload();
+      await carol.locator('#me').filter({ hasText: /\S/ }).waitFor();
+      await crew.click();
+      await carol.locator('#group-name', { hasText: 'crew' }).waitFor();
+      assert.equal(await select.inputValue(), value);
+    }
+    await shot(carol, 'disappear-setting');
+  });
+
   it('leaves a group with the Leave… button: gone from her page, the others chat on, a fresh CLI shows it left', async () => {
     const crew = (page: Page) =>
       page.locator('#groups li').filter({ has: page.locator('button', { hasText: /^crew\d*$/ }) });
