@@ -55,11 +55,14 @@ function isTagMismatch(detail: unknown): boolean {
 }
 
 /**
- * Check a group's transcript and conduct now and remember any malice it shows, so that every view
- * (read, members, audit) marks the member from the first time it is seen.
+ * Check a group's transcript now and remember any malice it (or a stored anomaly) shows, so that
+ * every view (read, members, audit) marks the member from the first time it is seen. Returns the
+ * transcript's findings, for the view to show.
  */
-export function rememberAll(client: Client, state: GroupState): void {
-  remember(client, state, state.checker.check(client.now()));
+export function rememberAll(client: Client, state: GroupState): Finding[] {
+  const findings = state.checker.check(client.now());
+  remember(client, state, findings);
+  return findings;
 }
 
 /**
