@@ -1,13 +1,15 @@
 /**
  * Cost with history (`npm run bench -- --only history`): what opening a profile and reading the
  * last 50 messages of a group costs as the group's history grows (issue 16 item 4: it should not
- * grow). For each size N, a fresh world (bench/suite/sync.ts: one reader holding one group, one
- * writer), N messages of the writer appended to the relay's log, and the reader's real sync of
- * them stored in its profile (not timed). Then fresh processes (bench/lib/open-read.ts) each open
- * the profile and build the view of the last 50 messages: wall time of both, and peak RSS. The raw
- * limit of each size is the same figure for the smallest size of the run (1k), measured in the
- * same run: the goal is a ratio, ≤ 1.5× at 1M (not run until the client pages its DAG). The open
- * alone is a row too: it reads each group's summary, not its messages (docs/transcript.md).
+ * grow). One world (bench/suite/sync.ts: one reader holding one group with one writer, set up with
+ * real syncs through a relay process), then the group grown to each size in turn by the fast
+ * fixture (bench/lib/history-fixture.ts: the writer's signed messages written straight into the
+ * reader's store with the group's summary, as a sync stores them; ~0.1 ms per message, not timed).
+ * Then fresh processes (bench/lib/open-read.ts) each open the profile and build the view of the
+ * last 50 messages: wall time of both, and peak RSS. Sizes: 1k and 5k quick; 1k, 10k and 100k
+ * full, and 1M unless --no-huge (quick runs with --huge). The raw limit of each size is the same
+ * figure for the 1k group of the same run: the goal is a ratio, ≤ 1.5× at 1M. The open alone is a
+ * row too: it reads each group's summary, not its messages (docs/transcript.md).
  */
 import { join } from 'node:path';
 import { ROOT, removeDir, runNodeScript } from '../lib/procs.ts';
