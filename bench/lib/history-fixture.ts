@@ -12,7 +12,8 @@
  * SQLite transaction together with the group's summary (src/client/store/group-summary.ts), as
  * `Client.batchAppends` does, so the profile opens as one that synced them. What the reader's view
  * computes from them is what it computes after a real sync of the same messages (the writer's
- * messages in a chain, no finding): bench/suite/history.ts checks the view shows the last 50.
+ * messages in a chain, no finding): bench/suite/history.ts checks that each view shows the last 50
+ * and no transcript finding.
  * Cost: one Ed25519 signature and one sealed row per message, ~60 µs each on an idle core.
  * Prints {"messages": COUNT, "ms": time}.
  */

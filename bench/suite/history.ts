@@ -35,6 +35,7 @@ interface OpenRead {
   readonly readMs: number;
   readonly totalMs: number;
   readonly shown: number;
+  readonly findings: number;
   readonly hwm: number;
 }
 
@@ -48,6 +49,8 @@ async function openRead(home: string): Promise<OpenRead> {
   if (r.code !== 0) throw new Error(`open-read failed (${r.code}): ${r.stderr.slice(-2000)}`);
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as OpenRead;
   if (out.shown !== LAST) throw new Error(`open-read showed ${out.shown} messages, not ${LAST}`);
+  // The fixture is a clean chain of the writer's messages, as a real sync of them stores it.
+  if (out.findings !== 0) throw new Error(`open-read found ${out.findings} transcript findings, not 0`);
   return out;
 }
 
