@@ -5,7 +5,8 @@
  *
  *   history-fixture.ts READER_HOME WRITER_HOME GROUP COUNT
  *
- * Each message is the writer's next seq in the group, its parent its previous message, carrying
+ * Each message is the writer's next seq in the group, its parent its previous message (the chain's
+ * end is kept in READER_HOME.fixture-chain.json, so the next growth continues it), carrying
  * the checkpoint the writer last verified (as bench/lib/sync-world.ts `ours` writes them), signed
  * by the writer's real key; the stored record names the group's relay, an index past the reader's
  * cursor and the message's timestamp as the relay's receive time. They are appended 8,192 to a
@@ -17,6 +18,7 @@
  * Cost: one Ed25519 signature and one sealed row per message, ~60 µs each on an idle core.
  * Prints {"messages": COUNT, "ms": time}.
  */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Client } from '../../src/client/client.ts';
 import { noteMessage, summaryKind, summaryTooLarge } from '../../src/client/store/group-summary.ts';
 import { writeRecord } from '../../src/client/store/record-kinds.ts';
@@ -30,6 +32,7 @@ import {
   signMessage,
 } from '../../src/group/message.ts';
 import { compactCheckpoint } from '../../src/log/checkpoint.ts';
+import { toHex } from '../../src/wire/bytes.ts';
 import type { CborValue } from '../../src/wire/cbor.ts';
 
 const PASS = process.env.CWTCH_GROUPS_PASSPHRASE ?? 'bench profile passphrase';
@@ -49,12 +52,18 @@ const state = reader.resolveGroup(group);
 const relayUrl = mine.record.relays[0]!.url;
 const rec = writer.relayRecord(relayUrl)!;
 const gossip: GossipedCheckpoint = compactCheckpoint(rec.verifiedNote!, rec.origin!, rec.signingKey!);
-const own = mine.dag.messagesBy(me.keyPair.publicKey);
-let prev: Uint8Array = own[own.length - 1]!.id;
-let seq = own[own.length - 1]!.seq + 1;
+// Where the chain ends: the writer's own last message the first time; afterwards what the last
+// growth wrote (the writer's profile does not hold the messages written into the reader's).
+const chainFile = `${readerHome}.fixture-chain.json`;
+const own = mine.dag.messagesBy(me.keyPair.publicKey).at(-1)!;
+const chain = existsSync(chainFile)
+  ? (JSON.parse(readFileSync(chainFile, 'utf8')) as { seq: number; id: string; timestamp: number })
+  : { seq: own.seq, id: toHex(own.id), timestamp: own.timestamp };
+let prev: Uint8Array = Buffer.from(chain.id, 'hex');
+let seq = chain.seq + 1;
 const now = writer.now();
-// After the writer's last message (never backdated against its parent), 1 ms apart.
-const start = Math.max(now - count, own[own.length - 1]!.timestamp + 1);
+// After the chain's last message (never backdated against its parent), 1 ms apart.
+const start = Math.max(now - count, chain.timestamp + 1);
 const keys = mine.ring.keys(epochAt(mine.record.schedule, now))!;
 let index = reader.relayRecord(relayUrl)!.cursor;
 const body = Buffer.alloc(160, 'x');
@@ -93,6 +102,8 @@ for (let done = 0; done < count; ) {
     writeRecord(reader.store, summaryKind, state.record.id, { summary, overflow: summaryTooLarge(summary) });
   });
 }
+if (count > 0)
+  writeFileSync(chainFile, JSON.stringify({ seq: seq - 1, id: toHex(prev), timestamp: start + count - 1 }));
 reader.close();
 writer.close();
 process.stdout.write(`${JSON.stringify({ messages: count, ms: Math.round(performance.now() - t0) })}\n`);
