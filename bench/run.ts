@@ -948,7 +948,7 @@ async function main(): Promise<number> {
       rows.push(...(await cliSection({ runs: RUNS, log, notes })));
     },
     history: async () => {
-      rows.push(...(await historySection({ quick: Q, runs: RUNS, log, notes })));
+      rows.push(...(await historySection({ quick: Q, runs: RUNS, huge: args.huge, log, notes })));
     },
     members: async () => {
       rows.push(...(await membersSection({ quick: Q, runs: RUNS, log })));

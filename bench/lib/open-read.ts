@@ -6,7 +6,8 @@
  *
  * Prints one JSON line: the time to open the profile (key derivation at the cost the environment
  * sets, CWTCH_GROUPS_KDF=test in the bench, then loading its state), the time of the view, the
- * messages shown, and this process's peak RSS (VmHWM). Passphrase from CWTCH_GROUPS_PASSPHRASE.
+ * messages shown, how many transcript findings it shows, and this process's peak RSS (VmHWM).
+ * Passphrase from CWTCH_GROUPS_PASSPHRASE.
  */
 import { readFileSync } from 'node:fs';
 import { Client } from '../../src/client/client.ts';
@@ -25,5 +26,5 @@ const totalMs = performance.now() - t0;
 client.close();
 const hwm = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
 process.stdout.write(
-  `${JSON.stringify({ openMs, readMs: totalMs - openMs, totalMs, shown: view.messages.length, hwm: Number(hwm?.[1] ?? Number.NaN) * 1024 })}\n`,
+  `${JSON.stringify({ openMs, readMs: totalMs - openMs, totalMs, shown: view.messages.length, findings: view.findings.length, hwm: Number(hwm?.[1] ?? Number.NaN) * 1024 })}\n`,
 );

@@ -56,7 +56,7 @@ import { bytesEqual, toHex } from '../wire/bytes.ts';
 import type { CborValue } from '../wire/cbor.ts';
 import { canonicalRelayUrl } from '../wire/relay-url.ts';
 import { saveEvidence } from './accountability/evidence.ts';
-import type { ClientContext, GroupState, MemberView } from './context.ts';
+import type { ClientContext, GroupState, MemberView, StoredLocation } from './context.ts';
 import { displayNameProblem } from './display-names.ts';
 import { expireMessages, isPruned, prunedMessage } from './retention.ts';
 import {
@@ -279,6 +279,9 @@ export class Client implements ClientContext {
       get checker() {
         return load().checker;
       },
+      get receivedFrom() {
+        return load().receivedFrom;
+      },
       get transcriptLoaded() {
         return transcript !== undefined;
       },
@@ -301,15 +304,24 @@ export class Client implements ClientContext {
       // of them does.
       unlistedFromFirstHeld: record.seedMembers.length >= MAX_INVITE_MEMBERS,
     });
+    const receivedFrom = new Map<string, StoredLocation[]>();
     for (const item of readAll(this.store, record.id)) {
       const stored = decodeStoredMessage(item);
-      const msg =
-        'pruned' in stored
-          ? prunedMessage(record.id, stored.pruned)
-          : decodeStoredSignedMessage(stored.signed);
+      const pruned = 'pruned' in stored;
+      const msg = pruned ? prunedMessage(record.id, stored.pruned) : decodeStoredSignedMessage(stored.signed);
       if (dag.insert(msg).added && summary !== undefined) noteNew(summary, msg);
+      if (stored.relay === '') continue;
+      // A stored signed form counts where the DAG holds that very form under its id (a pruned
+      // record carries its id), as `locations` has always matched them.
+      const held = pruned ? msg : dag.get(msg.id);
+      if (
+        held === undefined ||
+        (!pruned && (held.signed.length === 0 || !bytesEqual(held.signed, msg.signed)))
+      )
+        continue;
+      noteReceived(receivedFrom, toHex(msg.id), stored);
     }
-    return { dag, checker };
+    return { dag, checker, receivedFrom };
   }
 
   /**
@@ -970,6 +982,7 @@ export class Client implements ClientContext {
     const added = this.#insertVerified(state, msg);
     if (!added) return false;
     const stored = encodeStoredMessage({ signed: msg.signed, relay, index, receivedMs });
+    if (relay !== '') noteReceived(state.receivedFrom, toHex(msg.id), { relay, index, receivedMs });
     const batch = this.#appendBatch;
     if (batch === null)
       this.store.transaction(() => this.#saveSummary(state, this.store.append(state.record.id, stored), 1));
@@ -1032,6 +1045,25 @@ export class Client implements ClientContext {
 interface Transcript {
   readonly dag: MessageDag<VerifiedMessage>;
   readonly checker: ConsistencyChecker;
+  readonly receivedFrom: Map<string, StoredLocation[]>;
+}
+
+/** Record where a relay served a stored message (GroupState.receivedFrom). */
+function noteReceived(
+  into: Map<string, StoredLocation[]>,
+  idHex: string,
+  at: { readonly relay: string; readonly index: number; readonly receivedMs: number },
+): void {
+  const l: StoredLocation = {
+    relay: at.relay,
+    index: at.index,
+    receivedMs: at.receivedMs,
+    signedTime: false,
+    proven: false,
+  };
+  const list = into.get(idHex);
+  if (list === undefined) into.set(idHex, [l]);
+  else list.push(l);
 }
 
 /** Count a message new to the group in its summary, with what it announces (names, intros). */

@@ -32,6 +32,12 @@ export interface GroupState {
   readonly dag: MessageDag<VerifiedMessage>;
   /** The DAG's checker: using it reads the messages too. */
   readonly checker: ConsistencyChecker;
+  /**
+   * Where sync got each stored message (message id hex → relay, index, receive time), read in the
+   * same pass as `dag` and kept current by every accepted message: what `locations` (sync/
+   * locations.ts) needs of the store, without reading the messages again.
+   */
+  readonly receivedFrom: Map<string, StoredLocation[]>;
   /** Whether `dag` and `checker` are in memory (a use has read the messages). */
   readonly transcriptLoaded: boolean;
   /** authorHex → display name from their join message (the summary's `names`). */
@@ -43,6 +49,15 @@ export interface GroupState {
   readonly anomalies: Anomaly[];
   /** Intro nonce (hex) → timestamp of the invite notice that announced it (the summary's `intros`). */
   readonly introNotices: Map<string, number>;
+}
+
+/** Where a relay served a stored message (a `Location` of sync/locations.ts without a receipt). */
+export interface StoredLocation {
+  readonly relay: string;
+  readonly index: number;
+  readonly receivedMs: number;
+  readonly signedTime: false;
+  readonly proven: false;
 }
 
 export interface Anomaly {

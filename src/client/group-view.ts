@@ -116,7 +116,8 @@ export interface GroupViewOptions {
  */
 export function groupView(client: Client, ref: string, opts: GroupViewOptions = {}): GroupView {
   const state = client.resolveGroup(ref);
-  rememberAll(client, state);
+  // The transcript's findings now: remembered as malice first, then shown (one check, not two).
+  const findings = rememberAll(client, state);
   const locs = locations(client, state);
   const read = readWithPolicy(client, ref, (id) => receivedAt(locs, id), opts.limit);
   const listed = membersWithPolicy(client, ref);
@@ -153,7 +154,7 @@ export function groupView(client: Client, ref: string, opts: GroupViewOptions = 
       disappearAfterMs: disappearSetting(client.store, state)?.disappearAfterMs ?? null,
     },
     members,
-    findings: client.findings(ref).map(plainFinding),
+    findings: findings.map(plainFinding),
     relays: state.record.relays.map((r) => ({
       url: r.url,
       verifiedSize: client.relayRecord(r.url)?.verifiedSize ?? null,

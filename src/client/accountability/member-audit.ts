@@ -23,8 +23,14 @@ function label(state: GroupState, author: Uint8Array): string {
   return `${state.names.get(toHex(author)) ?? 'unnamed member'} (${onionAddressOf(author)})`;
 }
 
+/**
+ * Remember the malice `findings` and the stored anomalies show; returns the anomalies. Conduct
+ * findings are never remembered as malice: the relay produces an omission by withholding O from X,
+ * and a backdating against its receive time by misstating that time (or running its clock ahead) —
+ * docs/THREAT-MODEL.md §1.1. They are shown while they hold, naming the relay first, and mark
+ * nobody; so only the audit computes them (a pass over every message that `read` does not need).
+ */
 function remember(client: Client, state: GroupState, findings: readonly Finding[]) {
-  const conduct = conductFindings(client, state, locations(client, state));
   const anomalies = listEvidence(client, state.key)
     .filter(
       (e) => e.json.kind === 'anomaly' && typeof e.json.member === 'string' && !isTagMismatch(e.json.detail),
@@ -35,12 +41,8 @@ function remember(client: Client, state: GroupState, findings: readonly Finding[
       detail: String(e.json.detail),
       key: `member-anomaly:${e.id}`,
     }));
-  // Conduct findings are never remembered as malice: the relay produces an omission by withholding
-  // O from X, and a backdating against its receive time by misstating that time (or running its
-  // clock ahead) — docs/THREAT-MODEL.md §1.1. They are shown while they hold, naming the relay
-  // first, and mark nobody.
   rememberMalice(client, state, findings, anomalies);
-  return { conduct, anomalies };
+  return anomalies;
 }
 
 /**
@@ -53,16 +55,19 @@ function isTagMismatch(detail: unknown): boolean {
 }
 
 /**
- * Check a group's transcript and conduct now and remember any malice it shows, so that every view
- * (read, members, audit) marks the member from the first time it is seen.
+ * Check a group's transcript now and remember any malice it (or a stored anomaly) shows, so that
+ * every view (read, members, audit) marks the member from the first time it is seen. Returns the
+ * transcript's findings, for the view to show.
  */
-export function rememberAll(client: Client, state: GroupState): void {
-  remember(client, state, state.checker.check(client.now()));
+export function rememberAll(client: Client, state: GroupState): Finding[] {
+  const findings = state.checker.check(client.now());
+  remember(client, state, findings);
+  return findings;
 }
 
 /**
  * Items and bundle items for conduct findings, relay replays and remembered malice; remembers the
- * malice in `findings` and in conduct findings first.
+ * malice in `findings` and in the stored anomalies first (conduct findings mark nobody).
  */
 export function memberAudit(
   client: Client,
@@ -70,7 +75,8 @@ export function memberAudit(
   findings: readonly Finding[],
 ): { items: MemberAuditItem[]; bundle: { [k: string]: unknown }[]; conduct: ConductFinding[] } {
   const now = client.now();
-  const { conduct, anomalies } = remember(client, state, findings);
+  const anomalies = remember(client, state, findings);
+  const conduct = conductFindings(client, state, locations(client, state));
 
   const items: MemberAuditItem[] = [];
   const bundle: { [k: string]: unknown }[] = [];

@@ -6,7 +6,6 @@
 import { decodeStoredReceipt, receiptCommitment } from '../../log/stored-receipt.ts';
 import { toHex } from '../../wire/bytes.ts';
 import type { ClientContext, GroupState } from '../context.ts';
-import { decodeStoredMessage } from '../store/records.ts';
 
 /** Where this profile got one message: the relay, its index there and the relay's receive time. */
 export interface Location {
@@ -26,30 +25,13 @@ export interface Location {
 }
 
 /**
- * Every stored message's location, by id hex: where sync got it; for our own posts, each relay's
- * receipt (index and signed time). O(messages); read from the sealed store.
+ * Every stored message's location, by id hex: where sync got it (GroupState.receivedFrom, read
+ * with the group's DAG and kept current by every accepted message); for our own posts, each
+ * relay's receipt (index and signed time). O(messages) to copy; the store is not read again.
  */
 export function locations(client: ClientContext, state: GroupState): Map<string, Location[]> {
-  const out = new Map<string, Location[]>();
+  const out = new Map<string, Location[]>(state.receivedFrom);
   const add = (id: string, l: Location) => out.set(id, [...(out.get(id) ?? []), l]);
-  for (let from = 0; ; ) {
-    const items = client.store.readAppended(state.record.id, from, 1000);
-    if (items.length === 0) break;
-    for (const it of items) {
-      const s = decodeStoredMessage(it.value);
-      if (s.relay === '') continue;
-      // The id is the message's; recomputing it would mean re-verifying: look it up in the DAG.
-      // A pruned message keeps its id (src/client/retention.ts).
-      add('pruned' in s ? toHex(s.pruned.id) : idOfSigned(state, s.signed), {
-        relay: s.relay,
-        index: s.index,
-        receivedMs: s.receivedMs,
-        signedTime: false,
-        proven: false,
-      });
-    }
-    from = items[items.length - 1]!.seq + 1;
-  }
   for (const p of client.allPosts()) {
     if (toHex(p.groupId) !== state.key) continue;
     for (const r of p.receipts) {
@@ -66,24 +48,8 @@ export function locations(client: ClientContext, state: GroupState): Map<string,
       });
     }
   }
-  out.delete('');
   return out;
 }
-
-/** The id of a stored signed message, found through the DAG (stored messages are all in it). */
-function idOfSigned(state: GroupState, signed: Uint8Array): string {
-  let cache = signedIndex.get(state);
-  if (cache === undefined || cache.dagSize !== state.dag.size) {
-    const ids = new Map<string, string>();
-    // Pruned messages have no signed form (src/client/retention.ts): their records carry the id.
-    for (const m of state.dag.messages())
-      if (m.signed.length > 0) ids.set(Buffer.from(m.signed).toString('base64'), toHex(m.id));
-    cache = { dagSize: state.dag.size, ids };
-    signedIndex.set(state, cache);
-  }
-  return cache.ids.get(Buffer.from(signed).toString('base64')) ?? '';
-}
-const signedIndex = new WeakMap<GroupState, { dagSize: number; ids: Map<string, string> }>();
 
 /** The earliest relay receive time we know for a message, or undefined. */
 export function receivedAt(locs: Map<string, Location[]>, idHex: string): number | undefined {
