@@ -189,6 +189,19 @@ export class HmacSha256Key {
     return out;
   }
 
+  /** macOne written into `out` (32 bytes): no buffer per MAC, for callers that keep only part of it. */
+  macOneInto(input: Uint8Array, out: Uint8Array): void {
+    assertBytes('input', input);
+    assertBytes('out', out, SHA256_BYTES);
+    const st = this.#scratch;
+    st.set(this.#inner);
+    sodium.crypto_hash_sha256_update(st, input);
+    sodium.crypto_hash_sha256_final(st, out);
+    st.set(this.#outer);
+    sodium.crypto_hash_sha256_update(st, out);
+    sodium.crypto_hash_sha256_final(st, out);
+  }
+
   /** HMAC-SHA256(key, parts concatenated): the same bytes as hmacSha256(key, ...parts). */
   mac(...parts: Uint8Array[]): Buffer {
     const st = this.#scratch;
