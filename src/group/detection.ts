@@ -41,17 +41,33 @@ export function forgetTagKey(tagKey: Uint8Array): void {
   macs.delete(tagKey);
 }
 
-export function messageTag(tagKey: Uint8Array, author: Uint8Array, seq: number): Buffer {
+/** "msg" ‖ author ‖ u64be(seq) in the scratch input (synchronous use only), so the MAC is one update. */
+function messageTagInput(author: Uint8Array, seq: number): Buffer {
   assertBytes('author', author, 32);
   if (!Number.isSafeInteger(seq) || seq < 0)
     throw new UsageError('bad-argument', 'seq must be a non-negative integer');
-  // "msg" ‖ author ‖ u64be(seq) written into one scratch buffer (synchronous use only), so the
-  // MAC is one update; seq is a safe integer, so its high 32 bits are below 2^21.
+  // seq is a safe integer, so its high 32 bits are below 2^21.
   const input = messageInput;
   input.set(author, MSG.length);
   input.writeUInt32BE(Math.floor(seq / 0x1_0000_0000), MSG.length + 32);
   input.writeUInt32BE(seq >>> 0, MSG.length + 36);
-  return macOf(tagKey).macOne(input).subarray(0, TAG_BYTES);
+  return input;
+}
+
+export function messageTag(tagKey: Uint8Array, author: Uint8Array, seq: number): Buffer {
+  return macOf(tagKey).macOne(messageTagInput(author, seq)).subarray(0, TAG_BYTES);
+}
+
+const tagScratch = Buffer.alloc(32);
+
+/**
+ * messageTag's 16 bytes as a latin1 string (the recognizer's map key, one character per byte),
+ * without a buffer per tag: a member computes one per expected seq per epoch of the window, 8 per
+ * message received with daily epochs (bench/README.md, "Client sync" (b)).
+ */
+export function messageTagKey(tagKey: Uint8Array, author: Uint8Array, seq: number): string {
+  macOf(tagKey).macOneInto(messageTagInput(author, seq), tagScratch);
+  return tagScratch.toString('latin1', 0, TAG_BYTES);
 }
 
 export function introTag(tagKey: Uint8Array, introNonce: Uint8Array): Buffer {

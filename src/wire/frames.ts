@@ -347,13 +347,18 @@ function hashes(r: MapReader, key: number, name: string): Uint8Array[] {
 
 /** Limits for decoding frames: envelopes are the largest strings, pages the longest arrays. */
 const FRAME_LIMITS = { maxDepth: 6, maxItems: MAX_PAGE_ENTRIES, maxStringBytes: MAX_RELAY_FRAME_BYTES };
+const FRAME_VIEW_LIMITS = { ...FRAME_LIMITS, views: true };
 
 /**
  * Decode one frame from untrusted bytes.
+ *
+ * `views`: byte fields (a page's envelopes) are views into `bytes`, not copies, for a caller that
+ * owns `bytes` and never changes them (a received WebSocket message): a page of 256 envelopes of
+ * 2 KiB is then not copied a second time (bench/README.md, "Client sync").
  * @throws CodecError for anything but one canonical, known, complete frame.
  */
-export function decodeFrame(bytes: Uint8Array): Frame {
-  const outer = expectArray(decodeCbor(bytes, FRAME_LIMITS), 'frame', 3);
+export function decodeFrame(bytes: Uint8Array, views = false): Frame {
+  const outer = expectArray(decodeCbor(bytes, views ? FRAME_VIEW_LIMITS : FRAME_LIMITS), 'frame', 3);
   if (outer.length !== 3) throw new CodecError('frame-shape', 'frame: expected [type, id, body]');
   const typeNum = expectUint(outer[0]!, 'frame.type', 255);
   const id = expectUint(outer[1]!, 'frame.id', 0xffffffff);

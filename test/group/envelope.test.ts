@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { randomBytes, sign } from '../../src/crypto/index.ts';
 import { CodecError, CwtchError, UsageError, VerifyError } from '../../src/errors.ts';
 import { composeMessage } from '../../src/group/compose.ts';
-import { messageTag } from '../../src/group/detection.ts';
+import { messageTag, messageTagKey } from '../../src/group/detection.ts';
 import { ENVELOPE_BYTES, openEnvelope, sealEnvelope } from '../../src/group/envelope.ts';
 import { asEpoch, deriveEpochKeys } from '../../src/group/epoch.ts';
 import {
@@ -49,6 +49,24 @@ test('an envelope opens to the message sealed in it, verified', () => {
     Uint8Array.from(envelope.subarray(0, 16)),
     Uint8Array.from(messageTag(group.keys.tagKey, alice.keyPair.publicKey, 0)),
   );
+});
+
+test('property: messageTagKey is messageTag as the latin1 string of its 16 bytes', () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      fc.nat(),
+      (tagKey, author, seq) => {
+        const tag = messageTag(tagKey, author, seq);
+        assert.equal(messageTagKey(tagKey, author, seq), tag.toString('latin1'));
+        assert.equal(Buffer.from(messageTagKey(tagKey, author, seq), 'latin1').length, 16);
+      },
+    ),
+    { numRuns: 200 },
+  );
+  assert.throws(() => messageTagKey(randomBytes(32), randomBytes(31), 0), UsageError);
+  assert.throws(() => messageTagKey(randomBytes(32), randomBytes(32), -1), UsageError);
 });
 
 test('property: every envelope has the same length whatever the body length', () => {

@@ -16,7 +16,7 @@
  * good (`contradiction`). While stopped short of the cursor, the client resumes from exact
  * positions (relay-sync.ts).
  */
-import { InternalError } from '../../errors.ts';
+import { assertBytes, InternalError } from '../../errors.ts';
 import { nodeHashUnsafe, type TreeSize } from '../../log/hash.ts';
 import {
   appendLeaves,
@@ -40,6 +40,42 @@ import {
 
 const HASH = 32;
 
+/**
+ * One chunk's leaf hashes back to back in one buffer, not one Buffer per leaf: a first sync keeps
+ * up to 64 pages of leaves between saves, and as separate buffers they outlived the young
+ * generation, which the collector paid for on every envelope scanned (bench/README.md, "Client
+ * sync" (a)).
+ */
+class LeafChunk {
+  readonly bytes = Buffer.alloc(MIRROR_CHUNK_LEAVES * HASH);
+  length = 0;
+
+  /** A chunk holding the stored leaves `b` (at most a chunk of 32-byte hashes: mirrorLeavesKind). */
+  static of(b: Uint8Array | undefined): LeafChunk {
+    const chunk = new LeafChunk();
+    if (b !== undefined) {
+      chunk.bytes.set(b);
+      chunk.length = b.length / HASH;
+    }
+    return chunk;
+  }
+
+  /** The leaf at `i` (a view), or undefined past the end. */
+  at(i: number): Uint8Array | undefined {
+    return i < this.length ? this.bytes.subarray(i * HASH, (i + 1) * HASH) : undefined;
+  }
+
+  push(leaf: Uint8Array): void {
+    this.bytes.set(leaf, this.length * HASH);
+    this.length++;
+  }
+
+  /** The held leaves, as stored. */
+  get filled(): Uint8Array {
+    return this.bytes.subarray(0, this.length * HASH);
+  }
+}
+
 export class LogMirror {
   readonly url: string;
   #frontier: Frontier;
@@ -47,7 +83,7 @@ export class LogMirror {
   /** summit[k][i]: the perfect subtree of level MIRROR_CHUNK_LEVEL + k at index i. */
   #summit: Uint8Array[][];
   /** Loaded chunks of leaf hashes; the dirty ones are written by save(). */
-  readonly #chunks = new Map<number, Uint8Array[]>();
+  readonly #chunks = new Map<number, LeafChunk>();
   readonly #dirty = new Set<number>();
   #stateDirty = false;
 
@@ -88,7 +124,7 @@ export class LogMirror {
   /** The leaf hash of entry `index`, or undefined when not held. */
   leaf(store: RecordStore, index: number): Uint8Array | undefined {
     if (index >= this.size) return undefined;
-    return this.#chunk(store, Math.floor(index / MIRROR_CHUNK_LEAVES))[index % MIRROR_CHUNK_LEAVES];
+    return this.#chunk(store, Math.floor(index / MIRROR_CHUNK_LEAVES)).at(index % MIRROR_CHUNK_LEAVES);
   }
 
   /**
@@ -107,7 +143,7 @@ export class LogMirror {
     const chunk = this.#chunk(store, chunkIndex);
     const r = appendLeaves(this.#frontier, [leaf]);
     for (const n of r.newNodes) {
-      if (n.level === 0) chunk.push(Buffer.from(n.hash));
+      if (n.level === 0) chunk.push(n.hash);
       else if (n.level >= MIRROR_CHUNK_LEVEL) {
         const k = n.level - MIRROR_CHUNK_LEVEL;
         this.#summit[k] ??= [];
@@ -126,31 +162,48 @@ export class LogMirror {
 
   /**
    * Append the leaf hashes of entries [size, size + leaves.length), at most `room` of them: the
-   * same as append() per leaf, with one appendLeaves for the run (a page of the relay's log),
-   * not one per leaf, whose fixed cost (the frontier copied and checked) was ~3/4 of the copy's.
+   * same tree as append() per leaf (test/client/log-mirror.test.ts compares the roots), folded
+   * here for a page's run with no per-node records: only the nodes the copy keeps (leaves in
+   * their chunk, perfect subtrees of level ≥ MIRROR_CHUNK_LEVEL in the summit) are stored. It runs
+   * for every envelope a sync scans, ours or not (bench/README.md, "Client sync" (a)).
+   * The last leaf may stay in the frontier: pass buffers nobody else writes to (leafHash's).
    */
   appendMany(store: RecordStore, leaves: readonly Uint8Array[]): void {
     const take = Math.min(leaves.length, this.room);
     if (take === 0) return;
-    const r = appendLeaves(this.#frontier, take === leaves.length ? leaves : leaves.slice(0, take));
+    const stack = this.#frontier.hashes.slice();
+    let size: number = this.#frontier.size;
     let chunkIndex = -1;
-    let chunk: Uint8Array[] = [];
-    for (const n of r.newNodes) {
-      if (n.level === 0) {
-        const c = Math.floor(n.index / MIRROR_CHUNK_LEAVES);
-        if (c !== chunkIndex) {
-          chunk = this.#chunk(store, c);
-          chunkIndex = c;
-          this.#dirty.add(c);
-        }
-        chunk.push(Buffer.from(n.hash));
-      } else if (n.level >= MIRROR_CHUNK_LEVEL) {
-        const k = n.level - MIRROR_CHUNK_LEVEL;
-        this.#summit[k] ??= [];
-        this.#summit[k]![n.index] = n.hash;
+    let chunk: LeafChunk | undefined;
+    for (let i = 0; i < take; i++) {
+      const leaf = leaves[i]!;
+      // Checked inline: the argument's name is built only for a bad one.
+      if (!(leaf instanceof Uint8Array) || leaf.length !== HASH) assertBytes(`leaves[${i}]`, leaf, HASH);
+      const c = Math.floor(size / MIRROR_CHUNK_LEAVES);
+      if (c !== chunkIndex) {
+        chunk = this.#chunk(store, c);
+        chunkIndex = c;
+        this.#dirty.add(c);
       }
+      chunk!.push(leaf);
+      // Each trailing 1 bit of the size is a complete left sibling waiting for this subtree.
+      let hash = leaf;
+      let level = 0;
+      let index = size;
+      while (index % 2 === 1) {
+        hash = nodeHashUnsafe(stack.pop()!, hash);
+        index = (index - 1) / 2;
+        level++;
+        if (level >= MIRROR_CHUNK_LEVEL) {
+          const k = level - MIRROR_CHUNK_LEVEL;
+          this.#summit[k] ??= [];
+          this.#summit[k]![index] = hash;
+        }
+      }
+      stack.push(hash);
+      size++;
     }
-    this.#frontier = r.frontier;
+    this.#frontier = { size: size as TreeSize, hashes: stack };
     this.#stateDirty = true;
   }
 
@@ -194,7 +247,7 @@ export class LogMirror {
     const keepChunk = Math.floor(size / MIRROR_CHUNK_LEAVES);
     const chunk = this.#chunk(store, keepChunk);
     chunk.length = size % MIRROR_CHUNK_LEAVES;
-    for (const c of [...this.#chunks.keys()]) if (c > keepChunk) this.#chunks.set(c, []);
+    for (const c of [...this.#chunks.keys()]) if (c > keepChunk) this.#chunks.set(c, LeafChunk.of(undefined));
     for (let c = keepChunk; c <= Math.floor((this.size - 1) / MIRROR_CHUNK_LEAVES); c++) this.#dirty.add(c);
     this.#summit = this.#summit.map((level, k) =>
       level.slice(0, Math.floor(size / 2 ** (MIRROR_CHUNK_LEVEL + k))),
@@ -208,8 +261,9 @@ export class LogMirror {
   /** Write what changed (call inside the transaction that saves the relay's cursor). */
   save(store: RecordStore): void {
     for (const c of this.#dirty) {
-      const leaves = this.#chunks.get(c) ?? [];
-      writeRecord(store, mirrorLeavesKind, `leaves ${this.url} ${c}`, Buffer.concat(leaves));
+      // A copy: the chunk goes on growing in place after the write.
+      const leaves = Buffer.from(this.#chunks.get(c)?.filled ?? []);
+      writeRecord(store, mirrorLeavesKind, `leaves ${this.url} ${c}`, leaves);
     }
     if (this.#stateDirty || this.#dirty.size > 0) {
       writeRecord(store, mirrorStateKind, `state ${this.url}`, {
@@ -231,12 +285,10 @@ export class LogMirror {
       throw new InternalError('mirror-short', `the local log copy holds ${this.size} leaves, not ${size}`);
   }
 
-  #chunk(store: RecordStore, c: number): Uint8Array[] {
+  #chunk(store: RecordStore, c: number): LeafChunk {
     let chunk = this.#chunks.get(c);
     if (chunk === undefined) {
-      const b = readRecord(store, mirrorLeavesKind, `leaves ${this.url} ${c}`);
-      chunk = [];
-      if (b !== undefined) for (let i = 0; i < b.length; i += HASH) chunk.push(b.subarray(i, i + HASH));
+      chunk = LeafChunk.of(readRecord(store, mirrorLeavesKind, `leaves ${this.url} ${c}`));
       this.#chunks.set(c, chunk);
     }
     return chunk;
@@ -251,8 +303,10 @@ export class LogMirror {
         const start = index * width;
         if (start + width > this.size) return undefined;
         const chunk = this.#chunk(store, Math.floor(start / MIRROR_CHUNK_LEAVES));
-        let row = chunk.slice(start % MIRROR_CHUNK_LEAVES, (start % MIRROR_CHUNK_LEAVES) + width);
-        if (row.length !== width) return undefined;
+        const from = start % MIRROR_CHUNK_LEAVES;
+        if (from + width > chunk.length) return undefined;
+        let row: Uint8Array[] = [];
+        for (let i = from; i < from + width; i++) row.push(chunk.at(i)!);
         while (row.length > 1) {
           const up: Uint8Array[] = [];
           for (let i = 0; i < row.length; i += 2) up.push(nodeHashUnsafe(row[i]!, row[i + 1]!));

@@ -4,7 +4,7 @@
  * envelope is one lookup whatever the number of groups. Envelopes whose tag is not in the map
  * are not ours (or are beyond the prediction window: see `expectAuthor`).
  */
-import { introTag, messageTag, TAG_BYTES } from '../../group/detection.ts';
+import { introTag, messageTagKey, TAG_BYTES } from '../../group/detection.ts';
 import type { Epoch, EpochKeys } from '../../group/epoch.ts';
 
 /** How many future seqs of each known author we expect per epoch. */
@@ -62,7 +62,7 @@ export class Recognizer {
   }
 
   #addMessage(w: AuthorWindow, groupKey: string, keys: EpochKeys, author: Uint8Array, seq: number): void {
-    const k = tagKey(messageTag(keys.tagKey, author, seq));
+    const k = messageTagKey(keys.tagKey, author, seq);
     this.#byTag.set(k, { kind: 'message', groupKey, epoch: keys.epoch, author, seq });
     const list = w.tags.get(seq);
     if (list === undefined) w.tags.set(seq, [k]);

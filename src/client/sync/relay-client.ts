@@ -208,7 +208,8 @@ export class RelayClient {
   #onMessage(data: WebSocket.RawData): void {
     let f: RelayFrame;
     try {
-      const decoded = decodeFrame(toBytes(data));
+      // The message's bytes are ours alone (ws hands each message over once): envelopes stay views.
+      const decoded = decodeFrame(toBytes(data), true);
       if (decoded.type === 'hello' || decoded.type === 'post' || decoded.type === 'sync') {
         throw new CodecError('unexpected-frame', `a relay may not send ${decoded.type}`);
       }

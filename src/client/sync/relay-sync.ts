@@ -456,13 +456,14 @@ export class RelaySync {
     const held = new Set<string>();
     for (let i = first; i < Math.min(heldUpTo, first + entries.length); i++)
       held.add(toHex(copy.leaf(client.store, i)!));
-    const leaves = entries.map((e) =>
-      e.envelope === null || held.size === 0 ? '' : toHex(leafHash(e.envelope)),
-    );
+    // (Nothing is held in a page past the cursor: no leaf is hashed for this here.)
+    const leaves =
+      held.size === 0 ? null : entries.map((e) => (e.envelope === null ? '' : toHex(leafHash(e.envelope))));
     const times = new Map<string, number>();
-    for (const l of leaves) times.set(l, (times.get(l) ?? 0) + 1);
+    for (const l of leaves ?? []) times.set(l, (times.get(l) ?? 0) + 1);
     // Held in this page's range and served once in it: a permutation of what we had, not a replay.
-    const seenBefore = (i: number): boolean => held.has(leaves[i]!) && times.get(leaves[i]!) === 1;
+    const seenBefore = (i: number): boolean =>
+      leaves !== null && held.has(leaves[i]!) && times.get(leaves[i]!) === 1;
     // The anchor, likewise, when the copy holds its leaf at its index.
     const anchorEnvelope = anchor?.envelope ?? null;
     const anchorHeld =
@@ -490,19 +491,20 @@ export class RelaySync {
     // its index (served once in the page) is skipped; any other is processed, since a relay
     // serving pages out of order may have put a new entry there. The anchor is processed without
     // delay and replay judgments: its position was asked for the hole check only.
-    const list: PageItem[] = [
-      ...(anchor === null || anchorHeld
-        ? []
-        : [{ index: first - 1, entry: anchor, anchor: true, again: true }]),
-      ...entries.flatMap((entry, i) => (seenBefore(i) ? [] : [{ index: first + i, entry, again: i < skip }])),
-    ];
-    // Most envelopes are not ours: one tag lookup each, and no transaction for a page of them.
-    let mine = false;
-    for (const x of list) {
-      if (x.entry.envelope !== null && recognizer.lookupEnvelope(x.entry.envelope) !== undefined) {
-        mine = true;
-        break;
-      }
+    const withAnchor = anchor !== null && !anchorHeld;
+    const listed = (i: number): boolean => !seenBefore(i);
+    // Most envelopes are not ours: one tag lookup each, and no transaction (nor list) for a page
+    // of them.
+    const recognised = (e: WireEntry): boolean =>
+      e.envelope !== null && recognizer.lookupEnvelope(e.envelope) !== undefined;
+    let mine = withAnchor && recognised(anchor);
+    for (let i = 0; i < entries.length && !mine; i++) mine = listed(i) && recognised(entries[i]!);
+    const list: PageItem[] = [];
+    if (mine) {
+      if (withAnchor) list.push({ index: first - 1, entry: anchor, anchor: true, again: true });
+      entries.forEach((entry, i) => {
+        if (listed(i)) list.push({ index: first + i, entry, again: i < skip });
+      });
     }
     // The page's newest receive time bounds the relay's clock for delay checks of our entries.
     if (mine) notePage(client, entries);
@@ -1049,18 +1051,28 @@ export class RelaySync {
     // Leaves that extend the copy are appended a run at a time (LogMirror.appendMany), the same
     // as one by one; anything else first appends the run before it.
     let run: Uint8Array[] = [];
+    // What the copy can take and where it ends, read once per run rather than per entry.
+    let room = 0;
+    let end = 0;
+    let changed = true;
     const appendRun = (): void => {
       if (run.length > 0) mirror.appendMany(store, run);
       run = [];
     };
     for (let i = 0; i < entries.length; i++) {
+      if (changed) {
+        room = mirror.room;
+        end = mirror.size;
+        changed = false;
+      }
       const index = first + i;
       const envelope = entries[i]!.envelope;
-      if (envelope !== null && index === mirror.size + run.length && run.length < mirror.room) {
+      if (envelope !== null && index === end + run.length && run.length < room) {
         run.push(leafHash(envelope));
         continue;
       }
       appendRun();
+      changed = true;
       if (index > mirror.size || (index < mirror.size && envelope === null)) continue;
       const leaf = envelope === null ? null : leafHash(envelope);
       if (index === mirror.size) {
