@@ -5,6 +5,7 @@ import { CodecError, CwtchError, UsageError } from '../../src/errors.ts';
 import { encodeCbor } from '../../src/wire/cbor.ts';
 import {
   decodeFrame,
+  decodeOwnedFrame,
   encodeFrame,
   encodeReceiptFrame,
   type Frame,
@@ -156,6 +157,35 @@ test('property: random bytes and mutated frames only ever produce a CodecError',
       } catch (e) {
         assert.ok(e instanceof CwtchError && e.code === 'codec', String(e));
       }
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+test("the relay's owned-message decoder gives decodeFrame's frames, with byte strings as views, and the same errors (property)", () => {
+  for (const f of SAMPLES) {
+    const bytes = Buffer.from(encodeFrame(f));
+    const owned = decodeOwnedFrame(bytes);
+    assert.deepEqual(encodeFrame(owned), encodeFrame(decodeFrame(bytes)), f.type);
+    if (owned.type === 'post') {
+      // A view into the message, not a copy: one allocation and copy fewer per post.
+      assert.equal(owned.envelope.buffer, bytes.buffer);
+      assert.deepEqual(Buffer.from(owned.envelope), Buffer.from(b(2048)));
+    }
+  }
+  fc.assert(
+    fc.property(fc.constantFrom(...SAMPLES), fc.nat(), fc.integer({ min: 0, max: 255 }), (f, at, d) => {
+      const bytes = Uint8Array.from(encodeFrame(f));
+      bytes[at % bytes.length] = (bytes[at % bytes.length]! + d) & 0xff;
+      const outcome = (decode: (x: Uint8Array) => Frame): string => {
+        try {
+          return `ok ${Buffer.from(encodeFrame(decode(Uint8Array.from(bytes)))).toString('hex')}`;
+        } catch (e) {
+          assert.ok(e instanceof CwtchError && e.code === 'codec', String(e));
+          return `error ${e.reason}`;
+        }
+      };
+      assert.equal(outcome(decodeOwnedFrame), outcome(decodeFrame));
     }),
     { numRuns: 3000 },
   );
