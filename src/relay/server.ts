@@ -40,7 +40,7 @@ import { consistencyProof, inclusionProof } from '../log/tree.ts';
 import type { TokenIssuer } from '../tokens/index.ts';
 import {
   type ClientFrame,
-  decodeOwnedFrame,
+  decodeFrame,
   encodeFrame,
   encodeReceiptFrame,
   isClientFrame,
@@ -756,7 +756,7 @@ class RelayConnection {
     let frame: ClientFrame;
     try {
       // The message is ours alone, so the frame's envelope may be a view into it (no copy).
-      const decoded = decodeOwnedFrame(bytes);
+      const decoded = decodeFrame(bytes, true);
       if (!isClientFrame(decoded))
         throw new CodecError('unexpected-frame', `a client may not send ${decoded.type}`);
       frame = decoded;

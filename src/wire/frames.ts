@@ -347,30 +347,18 @@ function hashes(r: MapReader, key: number, name: string): Uint8Array[] {
 
 /** Limits for decoding frames: envelopes are the largest strings, pages the longest arrays. */
 const FRAME_LIMITS = { maxDepth: 6, maxItems: MAX_PAGE_ENTRIES, maxStringBytes: MAX_RELAY_FRAME_BYTES };
+const FRAME_VIEW_LIMITS = { ...FRAME_LIMITS, views: true };
 
 /**
  * Decode one frame from untrusted bytes.
+ *
+ * `views`: byte fields (a page's envelopes) are views into `bytes`, not copies, for a caller that
+ * owns `bytes` and never changes them (a received WebSocket message): a page of 256 envelopes of
+ * 2 KiB is then not copied a second time (bench/README.md, "Client sync").
  * @throws CodecError for anything but one canonical, known, complete frame.
  */
-export function decodeFrame(bytes: Uint8Array): Frame {
-  return decodeFrameWith(bytes, FRAME_LIMITS);
-}
-
-/**
- * As {@link decodeFrame}, but the frame's byte strings (a post's envelope) are views into
- * `bytes`, not copies: for a received message that the caller owns and never reuses or wipes
- * while the frame lives (the relay's: ws hands over each message in a buffer of its own). Saves
- * the relay one 2 KiB allocation, zero-fill and copy per post.
- * @throws CodecError as decodeFrame.
- */
-export function decodeOwnedFrame(bytes: Uint8Array): Frame {
-  return decodeFrameWith(bytes, OWNED_FRAME_LIMITS);
-}
-
-const OWNED_FRAME_LIMITS = { ...FRAME_LIMITS, views: true };
-
-function decodeFrameWith(bytes: Uint8Array, limits: typeof OWNED_FRAME_LIMITS | typeof FRAME_LIMITS): Frame {
-  const outer = expectArray(decodeCbor(bytes, limits), 'frame', 3);
+export function decodeFrame(bytes: Uint8Array, views = false): Frame {
+  const outer = expectArray(decodeCbor(bytes, views ? FRAME_VIEW_LIMITS : FRAME_LIMITS), 'frame', 3);
   if (outer.length !== 3) throw new CodecError('frame-shape', 'frame: expected [type, id, body]');
   const typeNum = expectUint(outer[0]!, 'frame.type', 255);
   const id = expectUint(outer[1]!, 'frame.id', 0xffffffff);
