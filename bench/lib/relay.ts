@@ -8,6 +8,7 @@
  * measure what one connection, rather than the anti-abuse policy, sustains.
  */
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { CLI, COMPILED_CLI, cpuMsOf, memoryOf, RELAY_ENV, ROOT, spawnTracked, waitExit } from './procs.ts';
 
 /** The relay's hidden limit flags that lift the per-connection caps (not its global ones). */
@@ -48,6 +49,15 @@ export interface SpawnRelayOptions {
   readonly compiled?: boolean;
 }
 
+/** The environment assignments of the launcher's `#!/usr/bin/env -S NAME=value … node …` line. */
+function launcherEnv(): Record<string, string> {
+  const line = readFileSync(COMPILED_CLI, 'utf8').split('\n', 1)[0]!;
+  const m = /^#!\/usr\/bin\/env -S((?: [A-Z_]+=\S+)*) node/.exec(line);
+  if (m === null) throw new Error(`unexpected first line in ${COMPILED_CLI}: ${line}`);
+  const words = m[1]!.split(' ').filter((w) => w !== '');
+  return Object.fromEntries(words.map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
+}
+
 export async function spawnRelay(opts: SpawnRelayOptions): Promise<BenchRelay> {
   const entry = [
     ...(opts.compiled === true ? [COMPILED_CLI] : ['--import', 'tsx', CLI]),
@@ -62,7 +72,8 @@ export async function spawnRelay(opts: SpawnRelayOptions): Promise<BenchRelay> {
   const t0 = performance.now();
   const proc = spawnTracked(process.execPath, [...(opts.nodeArgs ?? []), ...entry], {
     cwd: ROOT,
-    env: { ...process.env, ...RELAY_ENV },
+    // The glibc malloc settings the installed command's `#!` line gives the relay (bin/cwtch-groups.js).
+    env: { ...process.env, ...launcherEnv(), ...RELAY_ENV },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

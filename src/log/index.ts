@@ -77,6 +77,7 @@ export {
 } from './proof.ts';
 export { decodeStoredReceipt, receiptCommitment, type StoredReceipt } from './stored-receipt.ts';
 export {
+  batchTlogProofFormatter,
   formatTlogProof,
   isTlogProof,
   MAX_TLOG_PROOF_BYTES,
@@ -89,6 +90,7 @@ export {
 export {
   type AppendResult,
   appendLeaves,
+  batchAuditPathsUnsafe,
   batchInclusionProver,
   batchNodeReader,
   consistencyProof,

@@ -104,6 +104,44 @@ export function formatTlogProof(p: TlogProof): string {
 }
 
 /**
+ * The tlog-proofs of one commit batch: `paths(index)` gives PATH(index, D[0:size]) root side
+ * first (src/log/tree.ts batchAuditPathsUnsafe), and `checkpoint` is the batch's signed note.
+ * Each call returns exactly formatTlogProof({ index, proof: the path leaf side first, checkpoint })
+ * (test/log/batch-tlog-proof.test.ts compares them). A batch's paths share most of their nodes (a
+ * node of level k is in the path of 2^k entries, the right edge in all): each node object is
+ * base64-encoded once per batch instead of once per proof, and each text is one concatenation.
+ * @throws UsageError when checkpoint is not a string, or (per call) when a path is longer than
+ *   MAX_PROOF_HASHES or holds a value that is not a 32-byte hash.
+ */
+export function batchTlogProofFormatter(
+  paths: (index: LogIndex) => readonly Uint8Array[],
+  checkpoint: string,
+): (index: LogIndex) => string {
+  if (typeof paths !== 'function') throw new UsageError('bad-argument', 'paths must be a function');
+  if (typeof checkpoint !== 'string') throw new UsageError('bad-argument', 'checkpoint must be a string');
+  const encoded = new Map<Uint8Array, string>();
+  const tail = `\n\n${checkpoint}`;
+  return (index) => {
+    const path = paths(index);
+    if (path.length > MAX_PROOF_HASHES) {
+      throw new UsageError('bad-argument', `a proof must be at most ${MAX_PROOF_HASHES} hashes`);
+    }
+    let text = `${TLOG_PROOF_HEADER}\nindex ${index}`;
+    for (let i = path.length - 1; i >= 0; i--) {
+      const h = path[i]!;
+      let line = encoded.get(h);
+      if (line === undefined) {
+        if (!(h instanceof Uint8Array) || h.length !== HASH_BYTES) assertBytes('proof hash', h, HASH_BYTES);
+        line = `\n${b64(h)}`;
+        encoded.set(h, line);
+      }
+      text += line;
+    }
+    return text + tail;
+  };
+}
+
+/**
  * Strictly parse a tlog-proof (string, or UTF-8 bytes as received). Checks the format's rules,
  * the embedded checkpoint note's syntax (not its signature), index < the checkpoint's size and
  * the proof's length for (index, size); and that formatting the result gives back the input.

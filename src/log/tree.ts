@@ -172,6 +172,16 @@ function auditPath(
   size: number,
   range: (start: number, end: number) => Uint8Array,
 ): Buffer[] {
+  return copyReversed(auditPathTopDown(reader, index, size, range));
+}
+
+/** PATH(index, D[0:size]) root side first, holding the reader's (and `range`'s) own buffers. */
+function auditPathTopDown(
+  reader: NodeHashReader,
+  index: number,
+  size: number,
+  range: (start: number, end: number) => Uint8Array,
+): Uint8Array[] {
   const topDown: Uint8Array[] = [];
   let start = 0;
   let width = size;
@@ -188,7 +198,7 @@ function auditPath(
       width -= k;
     }
   }
-  return copyReversed(topDown);
+  return topDown;
 }
 
 /**
@@ -208,6 +218,22 @@ export function batchInclusionProver(
   newNodes: readonly NodeHash[],
   size: TreeSize,
 ): (index: LogIndex) => Buffer[] {
+  const paths = batchAuditPathsUnsafe(old, newNodes, size);
+  return (index) => copyReversed(paths(index));
+}
+
+/**
+ * As {@link batchInclusionProver}, but each path is top-down (root side first) and holds the
+ * batch's own node buffers, not copies: the same node is the same object in every path of the
+ * batch, so a caller that encodes them (the relay's tlog-proof text) can encode each node once
+ * per batch. Unsafe: the caller MUST NOT modify or keep a hash past the batch.
+ * @throws as batchInclusionProver.
+ */
+export function batchAuditPathsUnsafe(
+  old: Frontier,
+  newNodes: readonly NodeHash[],
+  size: TreeSize,
+): (index: LogIndex) => readonly Uint8Array[] {
   assertSafeCount('size', size);
   const reader = batchNodeReader(old, newNodes);
   const edge = new Map<number, Uint8Array>();
@@ -223,7 +249,7 @@ export function batchInclusionProver(
   return (index) => {
     assertSafeCount('index', index);
     if (index >= size) throw new UsageError('bad-argument', `index ${index} is not below size ${size}`);
-    return auditPath(reader, index, size, range);
+    return auditPathTopDown(reader, index, size, range);
   };
 }
 
@@ -336,7 +362,7 @@ function assertFrontier(frontier: Frontier): void {
 }
 
 /** Proof hashes may be the store's own buffers: hand out copies so a caller cannot corrupt the store. */
-function copyReversed(topDown: Uint8Array[]): Buffer[] {
+function copyReversed(topDown: readonly Uint8Array[]): Buffer[] {
   const out: Buffer[] = new Array(topDown.length);
   for (let i = 0; i < topDown.length; i++) out[i] = Buffer.from(topDown[topDown.length - 1 - i]!);
   return out;

@@ -37,7 +37,8 @@ import {
 } from '../errors.ts';
 import {
   appendLeaves,
-  batchInclusionProver,
+  batchAuditPathsUnsafe,
+  batchTlogProofFormatter,
   type Frontier,
   formatTlogProof,
   frontierFromStore,
@@ -855,13 +856,17 @@ export class Sequencer {
     if (n > 0) {
       const checkpoint = done.checkpoint!;
       // Made on the first proof asked: a batch of version-1 posts never builds one.
-      let prove: ((index: LogIndex) => Buffer[]) | undefined;
+      // Each node of the batch's paths is encoded once for all its proofs (src/log/tlog-proof.ts).
+      let prove: ((index: LogIndex) => string) | undefined;
       for (let i = 0; i < n; i++) {
         const p = done.fresh[i]!;
         const index = (first + i) as LogIndex;
         p.proof = () => {
-          prove ??= batchInclusionProver(done.frontier, done.nodes, checkpoint.size);
-          return formatTlogProof({ index, proof: prove(index), checkpoint: checkpoint.note });
+          prove ??= batchTlogProofFormatter(
+            batchAuditPathsUnsafe(done.frontier, done.nodes, checkpoint.size),
+            checkpoint.note,
+          );
+          return prove(index);
         };
         p.committed.resolve({ index, receivedMs: done.receivedMs });
       }

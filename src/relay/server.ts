@@ -755,7 +755,8 @@ class RelayConnection {
         : Buffer.from(data as ArrayBuffer);
     let frame: ClientFrame;
     try {
-      const decoded = decodeFrame(bytes);
+      // The message is ours alone, so the frame's envelope may be a view into it (no copy).
+      const decoded = decodeFrame(bytes, true);
       if (!isClientFrame(decoded))
         throw new CodecError('unexpected-frame', `a client may not send ${decoded.type}`);
       frame = decoded;

@@ -16,12 +16,20 @@ export const CLI = join(ROOT, 'bin/cwtch-groups.js');
  * README "Supported Node versions"): spawned with process.execPath, the relay gets them as the
  * installed command and `npm start` do.
  */
-export const LAUNCHER_NODE_FLAGS: readonly string[] = (() => {
+export const LAUNCHER_NODE_FLAGS: readonly string[] = launcherLine().flags;
+/** The environment the launcher's `#!` line sets (glibc malloc settings), given to the relay likewise. */
+export const LAUNCHER_ENV: Readonly<Record<string, string>> = launcherLine().env;
+
+function launcherLine(): { flags: string[]; env: Record<string, string> } {
   const line = readFileSync(CLI, 'utf8').split('\n', 1)[0]!;
-  const m = /^#!\/usr\/bin\/env -S node((?: --[a-z-]+=\S+)*)$/.exec(line);
+  const m = /^#!\/usr\/bin\/env -S((?: [A-Z_]+=\S+)*) node((?: --[a-z-]+=\S+)*)$/.exec(line);
   if (m === null) throw new Error(`unexpected first line in ${CLI}: ${line}`);
-  return m[1]!.split(' ').filter((f) => f !== '');
-})();
+  const words = (text: string): string[] => text.split(' ').filter((w) => w !== '');
+  const env = Object.fromEntries(
+    words(m[1]!).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]),
+  );
+  return { flags: words(m[2]!), env };
+}
 
 export interface RelayProcess {
   readonly url: string;
@@ -73,6 +81,7 @@ export async function startRelayProcess(opts: {
       cwd: ROOT,
       env: {
         ...process.env,
+        ...LAUNCHER_ENV,
         CWTCH_RELAY_PASSPHRASE: 'relay test passphrase',
         CWTCH_GROUPS_KDF: 'test',
         ...opts.env,

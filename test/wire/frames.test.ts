@@ -161,6 +161,38 @@ test('property: random bytes and mutated frames only ever produce a CodecError',
   );
 });
 
+test("decoding with views (a received message the caller owns) gives the copying decoder's frames and errors, byte strings as views (property)", () => {
+  for (const f of SAMPLES) {
+    const bytes = Buffer.from(encodeFrame(f));
+    const owned = decodeFrame(bytes, true);
+    assert.deepEqual(encodeFrame(owned), encodeFrame(decodeFrame(bytes)), f.type);
+    if (owned.type === 'post') {
+      // A view into the message, not a copy: one allocation and copy fewer per post.
+      assert.equal(owned.envelope.buffer, bytes.buffer);
+      assert.deepEqual(Buffer.from(owned.envelope), Buffer.from(b(2048)));
+    }
+  }
+  fc.assert(
+    fc.property(fc.constantFrom(...SAMPLES), fc.nat(), fc.integer({ min: 0, max: 255 }), (f, at, d) => {
+      const bytes = Uint8Array.from(encodeFrame(f));
+      bytes[at % bytes.length] = (bytes[at % bytes.length]! + d) & 0xff;
+      const outcome = (decode: (x: Uint8Array) => Frame): string => {
+        try {
+          return `ok ${Buffer.from(encodeFrame(decode(Uint8Array.from(bytes)))).toString('hex')}`;
+        } catch (e) {
+          assert.ok(e instanceof CwtchError && e.code === 'codec', String(e));
+          return `error ${e.reason}`;
+        }
+      };
+      assert.equal(
+        outcome((x) => decodeFrame(x, true)),
+        outcome((x) => decodeFrame(x)),
+      );
+    }),
+    { numRuns: 3000 },
+  );
+});
+
 test("the relay's receipt frame encoder gives encodeFrame's bytes, for binary and text receipts (property)", () => {
   fc.assert(
     fc.property(
