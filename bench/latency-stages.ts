@@ -74,6 +74,8 @@ const samples: { t: number; relayAll: number; relayMain: number; self: number }[
 /** The relay's CPU ms (all threads, main thread) when the first post is sent, and at the end. */
 let cpuAtFirstPost = { all: 0, main: 0 };
 let cpuAtEnd = { all: 0, main: 0 };
+/** This process's CPU ms (posters and subscribers) from the first post to the end. */
+let benchCpuMs = 0;
 /** CPU ms of each of the relay's threads (name: ms), read at the end of the traffic. */
 let threadsAtEnd: string[] = [];
 function threadCpu(pid: number): string[] {
@@ -172,6 +174,8 @@ try {
   }
   clearInterval(sampler);
   threadsAtEnd = threadCpu(relay.pid);
+  const c = process.cpuUsage(cpu0);
+  benchCpuMs = (c.user + c.system) / 1000;
   cpuAtEnd = { all: cpuMsOf(relay.pid), main: cpuMsOf(relay.pid, true) };
 } finally {
   await closeClients([...subscribers, ...posters]);
@@ -223,6 +227,9 @@ console.log(
   `relay CPU ms before the first post: ${cpuAtFirstPost.all} (main ${cpuAtFirstPost.main}); during the traffic: ${cpuAtEnd.all - cpuAtFirstPost.all} (main ${cpuAtEnd.main - cpuAtFirstPost.main}), ${(((cpuAtEnd.all - cpuAtFirstPost.all) * 1000) / total).toFixed(0)} µs per post`,
 );
 console.log(`relay CPU ms per thread at the end: ${threadsAtEnd.join(', ')}`);
+console.log(
+  `this process (posters and ${SUBSCRIBERS} subscribers) during the traffic: ${benchCpuMs.toFixed(0)} ms of CPU, ${((benchCpuMs * 1000) / total).toFixed(0)} µs per post`,
+);
 const all = Array.from({ length: total }, (_, i) => i).filter((i) => deliveries[i]! > 0);
 const late = all.filter((i) => sentAt[i]! - relayStartedToFirstPost >= 1000);
 const lat = (xs: number[]): number[] => xs.map((i) => lastDelivery[i]! - sentAt[i]!);
