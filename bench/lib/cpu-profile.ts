@@ -55,18 +55,33 @@ function moduleOf(url: string): string {
   return rel;
 }
 
-export function summariseProfile(file: string, topN = 20): ProfileSummary {
+/**
+ * Summarise a profile, or only the samples taken within `window`: absolute times in µs of the
+ * profile's clock (CLOCK_MONOTONIC on Linux, the clock of process.hrtime), e.g. a relay's first
+ * second of traffic against the rest.
+ */
+export function summariseProfile(
+  file: string,
+  topN = 20,
+  window?: { readonly fromUs: number; readonly toUs: number },
+): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfMs = new Map<number, number>();
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
+  let at = profile.startTime;
   for (let i = 0; i < samples.length; i++) {
     // timeDeltas[i] is the time before sample i; charge it to the sample (V8's convention).
+    at += deltas[i] ?? 0;
+    if (window !== undefined && (at < window.fromUs || at >= window.toUs)) continue;
     const ms = (deltas[i] ?? 0) / 1000;
     selfMs.set(samples[i]!, (selfMs.get(samples[i]!) ?? 0) + ms);
   }
-  const totalMs = (profile.endTime - profile.startTime) / 1000;
+  const totalMs =
+    (window === undefined
+      ? profile.endTime - profile.startTime
+      : Math.min(profile.endTime, window.toUs) - Math.max(profile.startTime, window.fromUs)) / 1000;
   const perFn = new Map<string, { fn: string; where: string; selfMs: number }>();
   const perModule = new Map<string, number>();
   let idleMs = 0;

@@ -2,7 +2,7 @@
  * Every child process and temp directory the suite creates is registered here, so that they are
  * killed and removed at the end, on error, and on Ctrl-C.
  */
-import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,19 @@ export const CLI = join(ROOT, 'src/cli/main.ts');
 export const COMPILED_CLI = join(ROOT, 'bin/cwtch-groups.js');
 /** Environment every relay the suite starts gets: a throwaway passphrase, fast test KDF. */
 export const RELAY_ENV = { CWTCH_RELAY_PASSPHRASE: 'bench passphrase', CWTCH_GROUPS_KDF: 'test' };
+
+let built = false;
+/**
+ * Build dist/ from these sources (`npm run build`) once per bench process, so that every
+ * compiled figure (COMPILED_CLI) is of the code being measured.
+ */
+export function buildOnce(log: (line: string) => void): void {
+  if (built) return;
+  log('building dist/ (npm run build)');
+  const build = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`npm run build failed: ${build.stdout}${build.stderr}`);
+  built = true;
+}
 
 const children = new Set<ChildProcess>();
 const dirs = new Set<string>();

@@ -21,7 +21,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ARGON2ID_DEFAULT, ARGON2ID_SALT_BYTES, argon2id, randomBytes } from '../../src/crypto/index.ts';
-import { ROOT, removeDir, tempDir } from '../lib/procs.ts';
+import { buildOnce, ROOT, removeDir, tempDir } from '../lib/procs.ts';
 import { spawnRelay } from '../lib/relay.ts';
 import type { Row } from '../lib/report.ts';
 import { buildSyncWorld, PROFILE_ENV, runReaderSync, startWorldRelay } from './sync.ts';
@@ -97,9 +97,7 @@ export async function cliSection(opts: CliSectionOptions): Promise<Row[]> {
     notes.push(`cli: skipped, ${TIME} (GNU time, for peak RSS) is not installed`);
     return [];
   }
-  log('cli: building dist/ (npm run build)');
-  const build = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, encoding: 'utf8' });
-  if (build.status !== 0) throw new Error(`npm run build failed: ${build.stdout}${build.stderr}`);
+  buildOnce((line) => log(`cli: ${line}`));
 
   const rows: Row[] = [];
   const add = (row: Row) => rows.push(row);

@@ -43,6 +43,11 @@ export interface LatencyOptions {
 export interface LatencyResult {
   readonly p50: number;
   readonly p99: number;
+  /**
+   * p99 of the deliveries of posts sent after the first second of the measured window: the
+   * steady state, without what a fresh relay (and this process) does in its first seconds.
+   */
+  readonly p99Settled: number;
   readonly p999: number;
   readonly max: number;
   readonly samples: Float64Array;
@@ -80,6 +85,8 @@ const MAGIC_AT = 16;
  * said so with pushback, as 50 lost deliveries per post.
  */
 const GIVE_UP_AFTER_MS = 30_000;
+/** Posts sent this long into the measured window or later count for {@link LatencyResult.p99Settled}. */
+const SETTLED_AFTER_MS = 1000;
 
 export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
   const runId = randomBytes(8);
@@ -89,6 +96,11 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
   const capacity = measured * opts.subscribers;
   const samples = new Float64Array(capacity);
   let count = 0;
+  /** The same latencies, for posts sent from SETTLED_AFTER_MS into the measured window on. */
+  const settled = new Float64Array(capacity);
+  let settledCount = 0;
+  /** Post time (this process's clock) from which a delivery counts as settled. */
+  let settledFrom = Number.POSITIVE_INFINITY;
   let delivered = 0;
   let duplicates = 0;
   /** Per subscriber, one byte per post sequence number: seen or not. */
@@ -131,6 +143,7 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
             const postedAt = view.readDoubleLE(0);
             const latency = t - postedAt;
             samples[count++] = latency;
+            if (postedAt >= settledFrom) settled[settledCount++] = latency;
             const i = seq - warmupPosts;
             if (i < measured) {
               postTimes[i] = postedAt;
@@ -186,6 +199,7 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
         while (sent < due) {
           if (sent === warmupPosts) {
             measureStart = performance.now();
+            settledFrom = measureStart + SETTLED_AFTER_MS;
             relay0 = opts.relayCpuMs?.();
           }
           const e = Buffer.allocUnsafe(ENVELOPE_BYTES);
@@ -228,6 +242,7 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
     }
 
     const sorted = samples.slice(0, count).sort();
+    const sortedSettled = settled.slice(0, settledCount).sort();
     // The slowest delivery per 250 ms of post time, for the 20 slowest such slices: whether the
     // tail is a few periodic stalls or spread evenly.
     const slices = new Map<number, number>();
@@ -244,6 +259,7 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
     return {
       p50: quantileSorted(sorted, 0.5),
       p99: quantileSorted(sorted, 0.99),
+      p99Settled: quantileSorted(sortedSettled, 0.99),
       p999: quantileSorted(sorted, 0.999),
       max: sorted[sorted.length - 1] ?? Number.NaN,
       samples: sorted,

@@ -70,6 +70,11 @@ export interface RelayServerOptions {
   readonly issuer: TokenIssuer | null;
   readonly limits?: Partial<RelayLimits>;
   readonly logger: Logger;
+  /**
+   * Called on each accepted connection, before its first frame: the relay starts its lazy
+   * receipt-signing workers here, so that their start is not paid during its first posts.
+   */
+  readonly onConnection?: () => void;
 }
 
 /** WebSocket close codes (RFC 6455 §7.4.1) the relay uses. */
@@ -292,6 +297,7 @@ export class RelayServer {
     );
     this.#connections.add(conn);
     ws.once('close', () => this.#connections.delete(conn));
+    this.#opts.onConnection?.();
     this.#opts.logger.debug({ remote: req.socket.remoteAddress, open: this.#connections.size }, 'connection');
   }
 

@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { pino } from 'pino';
+import { WebSocket } from 'ws';
 import { InternalError, UsageError } from '../../src/errors.ts';
 import { type LogIndex, leafHash } from '../../src/log/index.ts';
 import {
@@ -319,5 +320,66 @@ test('a lazy pool signs on the calling thread until a worker is ready, then on t
     assert.deepEqual(encoded(await pool.signReceipts(next)), encoded(mainThread(next)));
   } finally {
     await pool.close();
+  }
+});
+
+test('warm() starts a lazy pool’s workers without a batch; once, and not after close()', async () => {
+  const pool = await ReceiptSignerPool.start({
+    origin: ORIGIN,
+    secretKey: key.secretKey,
+    threads: 2,
+    lazy: true,
+  });
+  try {
+    assert.equal(pool.workers.length, 0);
+    pool.warm();
+    const started = pool.workers;
+    assert.equal(started.length, 2);
+    pool.warm();
+    assert.deepEqual(pool.workers, started, 'a second warm() starts nothing more');
+    for (let i = 0; pool.readyThreads < 2 && i < 2000; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(pool.readyThreads, 2);
+    const batch = bodies(600_000, 100);
+    assert.deepEqual(encoded(await pool.signReceipts(batch)), encoded(mainThread(batch)));
+  } finally {
+    await pool.close();
+  }
+  pool.warm();
+  assert.equal(pool.workers.length, 0, 'close() stopped them and warm() after it starts none');
+});
+
+test('a relay starts its signing workers when its first client connects, not while idle', async () => {
+  // Their start (~0.1 s of CPU compiled) used to come with the first post, on the cores the
+  // first posts needed (bench/README.md, "Post → delivery latency").
+  const tmp = tempDir('signer-warm');
+  const relay = await startRelay({
+    passphrase: 'correct horse',
+    host: '127.0.0.1',
+    port: 0,
+    logger: pino({ level: 'silent' }),
+    dataDir: tmp.dir,
+    tokens: { enabled: false, difficulty: 0 },
+    signerThreads: 1,
+  });
+  let ws: WebSocket | undefined;
+  try {
+    const pool = relay.receiptSigner!;
+    // An idle relay holds no worker isolate (docs/storage.md, "Receipt signing").
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(pool.workers.length, 0);
+    const { host, port } = relay.server.address;
+    ws = new WebSocket(`ws://${host}:${port}`);
+    await new Promise<void>((resolve, reject) => {
+      ws!.once('open', () => resolve());
+      ws!.once('error', reject);
+    });
+    // Bounded wait (no duration is asserted): the worker starts with no frame sent, no post.
+    for (let i = 0; pool.readyThreads === 0 && i < 2000; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(pool.readyThreads, 1);
+    assert.equal(relay.sequencer.latestCheckpoint, undefined, 'nothing was posted');
+  } finally {
+    ws?.terminate();
+    await relay.close();
+    tmp.cleanup();
   }
 });
