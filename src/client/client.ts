@@ -173,7 +173,15 @@ export class Client implements ClientContext {
   readonly name: string;
   readonly now: () => number;
   readonly connectRelay: (url: string) => Promise<RelayClient>;
-  readonly recognizer = new Recognizer();
+  readonly #recognizer = new Recognizer();
+  /**
+   * Groups whose expected tags are still to be registered. Registering them costs one HMAC per
+   * epoch in the window per expected seq of every member (~270 per member: 0.8 s for a
+   * 1,000-member group, bench/README.md "Group size"), and only recognising envelopes needs them:
+   * so opening a profile defers it to the first use of {@link recognizer}, and a command that
+   * does not sync (`read`, `group list`, `send` queued offline) never pays it.
+   */
+  readonly #expectationsDue = new Set<GroupState>();
   readonly groups = new Map<string, GroupState>();
   /** Groups this profile left (group key → when): never synced or posted to (src/client/leave.ts). */
   readonly left = new Map<string, number>();
@@ -403,25 +411,49 @@ export class Client implements ClientContext {
     return this.#post(state, kind, body);
   }
 
+  /**
+   * The tags every group's envelopes may carry, registered now for the groups whose registration
+   * was deferred (see #expectationsDue); later changes are applied in the order they happen.
+   */
+  get recognizer(): Recognizer {
+    if (this.#expectationsDue.size > 0) {
+      const due = [...this.#expectationsDue];
+      this.#expectationsDue.clear();
+      // A group replaced or forgotten meanwhile is registered by its new state, or not at all.
+      for (const state of due) if (this.groups.get(state.key) === state) this.#registerExpectations(state);
+    }
+    return this.#recognizer;
+  }
+
+  /** How many groups' tags are not registered yet (deferred until the recognizer is used). */
+  get groupsAwaitingTags(): number {
+    return this.#expectationsDue.size;
+  }
+
   #rebuildExpectations(state: GroupState): void {
-    this.recognizer.dropGroup(state.key);
+    this.#expectationsDue.add(state);
+  }
+
+  #registerExpectations(state: GroupState): void {
+    const recognizer = this.#recognizer;
+    recognizer.dropGroup(state.key);
     const keys = this.windowKeys(state);
     const seen = new Set<string>();
     // From the summary, so opening a profile reads no message (docs/transcript.md).
     for (const a of summaryAuthors(state.summary)) {
       seen.add(toHex(a.author));
       const latest = summaryLatestSeq(a);
-      this.recognizer.expectAuthor(state.key, keys, a.author, latest + 1, missingSeqs(a, 64));
+      recognizer.expectAuthor(state.key, keys, a.author, latest + 1, missingSeqs(a, 64));
     }
     for (const m of state.record.seedMembers) {
       if (seen.has(toHex(m.author))) continue;
       // Also expect the messages the member sent before our invite: history of epochs we hold.
       const earlier: number[] = [];
       for (let s = Math.max(0, m.nextSeq - 64); s < m.nextSeq; s++) earlier.push(s);
-      this.recognizer.expectAuthor(state.key, keys, m.author, m.nextSeq, earlier);
+      recognizer.expectAuthor(state.key, keys, m.author, m.nextSeq, earlier);
     }
     for (const nonce of this.#liveIntros(state, state.record.pendingIntros))
-      this.recognizer.expectIntro(state.key, keys, nonce);
+      recognizer.expectIntro(state.key, keys, nonce);
   }
 
   /**
