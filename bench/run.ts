@@ -134,7 +134,8 @@ const P = {
 };
 
 const GOALS = {
-  ingest: { op: '>=', value: 20_000, text: '≥ 20,000/s' },
+  // Issue 16's goal (the first figure of the brief was 20,000; the issue's Goals raised it).
+  ingest: { op: '>=', value: 25_000, text: '≥ 25,000/s' },
   syncNone: { op: '>=', value: 100_000, text: '≥ 100,000/s per core' },
   syncAll: { op: '>=', value: 8_000, text: '≥ 8,000/s per core' },
   syncAllWall: { op: '>=', value: 12_000, text: '≥ 12,000/s wall clock, two cores' },
