@@ -9,16 +9,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Client } from '../../src/client/client.ts';
-import { SyncEngine } from '../../src/client/sync/sync.ts';
 import { PASSPHRASE } from '../e2e/helpers.ts';
 import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';
+import { syncClean } from '../helpers/sync-clean.ts';
 
 process.env.CWTCH_GROUPS_KDF = 'test';
-
-async function syncClean(client: Client) {
-  for (const r of await new SyncEngine(client).syncAll())
-    if (r.error !== null) throw new Error(`sync failed: ${r.error.reason}: ${r.error.message}`);
-}
 
 test('a reopened profile registers its tags at the first sync, not at open, and recognises the same messages', async (t) => {
   const dir = tempDir('deferred-tags');

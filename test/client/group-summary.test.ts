@@ -22,11 +22,11 @@ import {
 } from '../../src/client/store/group-summary.ts';
 import { ProfileStore } from '../../src/client/store/profile-store.ts';
 import { readRecord } from '../../src/client/store/record-kinds.ts';
-import { SyncEngine } from '../../src/client/sync/sync.ts';
 import { CodecError } from '../../src/errors.ts';
 import { toHex } from '../../src/wire/bytes.ts';
 import { cli, cliJson, describeRun, PASSPHRASE } from '../e2e/helpers.ts';
 import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';
+import { syncClean } from '../helpers/sync-clean.ts';
 
 process.env.CWTCH_GROUPS_KDF = 'test';
 
@@ -128,11 +128,6 @@ async function storedSummary(home: string, groupId: Uint8Array) {
   } finally {
     store.close();
   }
-}
-
-async function syncClean(client: Client) {
-  for (const r of await new SyncEngine(client).syncAll())
-    if (r.error !== null) throw new Error(`sync failed: ${r.error.reason}: ${r.error.message}`);
 }
 
 /** What a person sees of the group, each from a fresh CLI process. */

@@ -8,17 +8,12 @@ import { test } from 'node:test';
 import { blockMember } from '../../src/client/accountability/policy.ts';
 import { Client } from '../../src/client/client.ts';
 import { groupView } from '../../src/client/group-view.ts';
-import { SyncEngine } from '../../src/client/sync/sync.ts';
 import { publicKeyOfOnionAddress } from '../../src/identity/onion.ts';
 import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';
+import { syncClean } from '../helpers/sync-clean.ts';
 
 process.env.CWTCH_GROUPS_KDF = 'test';
 const PASS = 'group view test passphrase';
-
-async function syncClean(client: Client) {
-  for (const r of await new SyncEngine(client).syncAll())
-    if (r.error !== null) throw new Error(`sync failed: ${r.error.reason}: ${r.error.message}`);
-}
 
 test('groupView: order, names, seen-by, delivery state, and a blocked author hidden with its mark', async (t) => {
   const dir = tempDir('group-view');

@@ -14,18 +14,13 @@ import { Client } from '../../src/client/client.ts';
 import { pruneGroup } from '../../src/client/retention.ts';
 import { decodeStoredMessage } from '../../src/client/store/records.ts';
 import { type Location, locations } from '../../src/client/sync/locations.ts';
-import { SyncEngine } from '../../src/client/sync/sync.ts';
 import { decodeStoredReceipt, receiptCommitment } from '../../src/log/stored-receipt.ts';
 import { toHex } from '../../src/wire/bytes.ts';
 import { PASSPHRASE } from '../e2e/helpers.ts';
 import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';
+import { syncClean } from '../helpers/sync-clean.ts';
 
 process.env.CWTCH_GROUPS_KDF = 'test';
-
-async function syncClean(client: Client) {
-  for (const r of await new SyncEngine(client).syncAll())
-    if (r.error !== null) throw new Error(`sync failed: ${r.error.reason}: ${r.error.message}`);
-}
 
 /**
  * The reference: every stored record read from the store, matched to its id through the DAG by

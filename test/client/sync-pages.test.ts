@@ -13,15 +13,11 @@ import { SyncEngine } from '../../src/client/sync/sync.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { ENVELOPE_BYTES } from '../../src/group/envelope.ts';
 import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';
+import { syncClean } from '../helpers/sync-clean.ts';
 
 process.env.CWTCH_GROUPS_KDF = 'test';
 const PASS = 'sync pages test passphrase';
 const PAGE = 4;
-
-async function syncClean(client: Client) {
-  for (const r of await new SyncEngine(client).syncAll())
-    if (r.error !== null) throw new Error(`sync failed: ${r.error.reason}: ${r.error.message}`);
-}
 
 test('a sync over many pages, stopped in the middle, resumes with no loss and no duplicate', async (t) => {
   const dir = tempDir('sync-pages');
