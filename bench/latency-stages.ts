@@ -36,6 +36,7 @@ import { cleanup, cpuMsOf, removeDir, tempDir } from './lib/procs.ts';
 import { LIFTED_LIMITS, spawnRelay } from './lib/relay.ts';
 import { sleep } from './lib/stats.ts';
 import { closeClients, connectClients } from './suite/ingest.ts';
+import { MAGIC_AT, runPostOf } from './suite/latency.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string): boolean => argv.includes(name);
@@ -48,7 +49,6 @@ const POSTERS = 8;
 const RATE = Number(value('--rate') ?? 2000);
 const SECONDS = Number(value('--seconds') ?? 4);
 const SLICE_MS = 100;
-const MAGIC_AT = 16;
 const profDir = value('--cpu-prof');
 
 const load0 = loadavg();
@@ -101,12 +101,8 @@ try {
     sub.onEntries((frame) => {
       const t = performance.now();
       for (const entry of frame.entries) {
-        const e = entry.envelope;
-        if (e === null || e.length !== ENVELOPE_BYTES) continue;
-        const view = Buffer.from(e.buffer, e.byteOffset, e.byteLength);
-        if (!view.subarray(MAGIC_AT, MAGIC_AT + 8).equals(runId)) continue;
-        const seq = view.readUInt32LE(8);
-        if (seq >= total) continue;
+        const seq = runPostOf(entry.envelope, runId, total);
+        if (seq === undefined) continue;
         deliveries[seq]!++;
         if (!(lastDelivery[seq]! >= t)) lastDelivery[seq] = t;
         batchAt[seq] = entry.receivedMs - origin;

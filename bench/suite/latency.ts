@@ -77,7 +77,20 @@ export interface LatencyResult {
   readonly relayCpu: { all: number; main: number } | undefined;
 }
 
-const MAGIC_AT = 16;
+/** Where a bench envelope carries its run's id (8 bytes); its post number is at byte 8. */
+export const MAGIC_AT = 16;
+
+/**
+ * The post number of an envelope this run posted, or undefined for any other entry (another run's,
+ * a pruned one, or past `total`).
+ */
+export function runPostOf(e: Uint8Array | null, runId: Buffer, total: number): number | undefined {
+  if (e === null || e.length !== ENVELOPE_BYTES) return undefined;
+  const view = Buffer.from(e.buffer, e.byteOffset, e.byteLength);
+  if (!view.subarray(MAGIC_AT, MAGIC_AT + 8).equals(runId)) return undefined;
+  const seq = view.readUInt32LE(8);
+  return seq < total ? seq : undefined;
+}
 /**
  * How long a post is retried after pushback before it counts as a post error, ms from its first
  * attempt. A client's outbox keeps a refused post until the relay takes it; giving up after 8
@@ -126,12 +139,8 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
         const t = performance.now();
         lastDelivery = t;
         for (const entry of frame.entries) {
-          const e = entry.envelope;
-          if (e === null || e.length !== ENVELOPE_BYTES) continue;
-          const view = Buffer.from(e.buffer, e.byteOffset, e.byteLength);
-          if (!view.subarray(MAGIC_AT, MAGIC_AT + 8).equals(runId)) continue;
-          const seq = view.readUInt32LE(8);
-          if (seq >= total) continue;
+          const seq = runPostOf(entry.envelope, runId, total);
+          if (seq === undefined) continue;
           if (seenHere[seq] === 1) {
             duplicates++;
             continue;
@@ -140,7 +149,9 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
           seenCount[s]!++;
           delivered++;
           if (seq >= warmupPosts && count < capacity) {
-            const postedAt = view.readDoubleLE(0);
+            // The poster's clock at posting, little-endian in the envelope's first 8 bytes.
+            const e = entry.envelope!;
+            const postedAt = Buffer.from(e.buffer, e.byteOffset, 8).readDoubleLE(0);
             const latency = t - postedAt;
             samples[count++] = latency;
             if (postedAt >= settledFrom) settled[settledCount++] = latency;
