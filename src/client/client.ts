@@ -380,6 +380,26 @@ export class Client implements ClientContext {
     return out;
   }
 
+  /**
+   * Run `fn` in one store transaction; if it throws, the transaction rolled back, and so does what
+   * `fn` did to the groups in memory: every group is read again from the store. Otherwise a
+   * message accepted into a DAG (and its summary, location and tags) whose storing was rolled back
+   * would stay "held": fetched again, it would be skipped as known and never stored, and the
+   * next cursor saved would leave it behind for good (test/client/rollback.test.ts).
+   */
+  transactionWithGroups<T>(fn: () => T): T {
+    try {
+      return this.store.transaction(fn);
+    } catch (e) {
+      for (const state of [...this.groups.values()]) {
+        const raw = this.store.get(KIND.group, state.record.id);
+        if (raw === undefined) this.groups.delete(state.key);
+        else this.#loadGroup(decodeGroup(raw));
+      }
+      throw e;
+    }
+  }
+
   /** Recompute a group's expected tags (after its epochs rolled over or were erased). */
   rebuildExpectations(state: GroupState): void {
     this.#rebuildExpectations(state);

@@ -98,6 +98,8 @@ export interface ClientContext {
   windowKeys(state: GroupState): EpochKeys[];
   /** Recompute the tags the recognizer expects for a group after its keys changed. */
   rebuildExpectations(state: GroupState): void;
+  /** One store transaction; on a throw, the groups in memory are read again from the store. */
+  transactionWithGroups<T>(fn: () => T): T;
   /** Replace a group's stored record (epoch erasure, forks). */
   saveGroupRecord(state: GroupState, record: GroupRecord): void;
   /** Accept one opened envelope from a relay into its group; false when already held. */

@@ -510,7 +510,7 @@ export class RelaySync {
     if (mine) notePage(client, entries);
     const saved = mine || save || newHoles;
     if (saved) {
-      client.store.transaction(() => {
+      client.transactionWithGroups(() => {
         if (mine) this.#processEntries(rec.url, list, counts, accepted, gossip);
         client.saveRelay({
           ...this.#relay(rec.url),
@@ -677,7 +677,7 @@ export class RelaySync {
       const list = page.entries.slice(0, to - at).map((entry, k) => ({ index: at + k, entry }));
       const accepted: { state: GroupState; msg: VerifiedMessage }[] = [];
       const gossip: { state: GroupState; msg: VerifiedMessage }[] = [];
-      client.store.transaction(() => this.#processEntries(rec.url, list, counts, accepted, gossip));
+      client.transactionWithGroups(() => this.#processEntries(rec.url, list, counts, accepted, gossip));
       for (const a of accepted) this.#opts.onMessage?.(a.state, a.msg);
       for (const g of gossip) this.#checkGossip(g.state, g.msg);
       at += list.length;
