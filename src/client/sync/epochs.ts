@@ -185,7 +185,7 @@ export function releaseHeld(client: ClientContext): number {
     }
     const w = epochWindow(state.record.schedule, state.ring.baseEpoch, now);
     if (h.epoch > w.readableTo) continue;
-    client.store.transaction(() => {
+    client.transactionWithGroups(() => {
       const keys = state.ring.keys(h.epoch);
       try {
         if (keys === null) throw new CwtchError('verify', 'epoch-erased', `epoch ${h.epoch} was erased`);

@@ -639,7 +639,7 @@ export class RelaySync {
     // catch-up that follows, which resumes below it (#resumePosition) and checks it as any page.
     const mirror = this.#mirror(rec.url);
     const regrow = filled.some((f) => mirror.entryServed(f.index));
-    client.store.transaction(() => {
+    client.transactionWithGroups(() => {
       this.#processEntries(rec.url, filled, counts, accepted, gossip);
       const done = new Set([...filled.map((f) => f.index), ...forget]);
       client.saveRelay({ ...this.#relay(rec.url), holes: holes.filter((h) => !done.has(h)) });
