@@ -6,28 +6,16 @@
  * sync recognises what the other member wrote meanwhile.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { Client } from '../../src/client/client.ts';
 import { PASSPHRASE } from '../e2e/helpers.ts';
-import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 import { syncClean } from '../helpers/sync-clean.ts';
+import { twoMemberClub } from '../helpers/two-member-club.ts';
 
 process.env.CWTCH_GROUPS_KDF = 'test';
 
 test('a reopened profile registers its tags at the first sync, not at open, and recognises the same messages', async (t) => {
-  const dir = tempDir('deferred-tags');
-  t.after(() => dir.remove());
-  const relay = await startRelayProcess({ dataDir: join(dir.path, 'relay'), args: ['--no-tokens'] });
-  t.after(() => relay.stop());
-  const alice = await Client.create(join(dir.path, 'alice'), PASSPHRASE, 'alice');
-  t.after(() => alice.close());
-  const bobHome = join(dir.path, 'bob');
-  const bob = await Client.create(bobHome, PASSPHRASE, 'bob');
-  const { invite } = await alice.createGroup('club', [relay.url]);
-  await syncClean(alice);
-  await bob.joinGroup(invite);
-  await syncClean(bob);
+  const { alice, bob, bobHome } = await twoMemberClub(t, 'deferred-tags');
   for (let i = 0; i < 3; i++) {
     await alice.sendText('club', `alice ${i}`);
     await syncClean(alice);

@@ -5,30 +5,18 @@
  * injected where the store would throw, after the page's messages were accepted.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { Client } from '../../src/client/client.ts';
 import { SyncEngine } from '../../src/client/sync/sync.ts';
 import { InternalError } from '../../src/errors.ts';
 import { PASSPHRASE } from '../e2e/helpers.ts';
-import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 import { syncClean } from '../helpers/sync-clean.ts';
+import { twoMemberClub } from '../helpers/two-member-club.ts';
 
 process.env.CWTCH_GROUPS_KDF = 'test';
 
 test('a page whose transaction failed is fetched and stored again by the next sync', async (t) => {
-  const dir = tempDir('rollback');
-  t.after(() => dir.remove());
-  const relay = await startRelayProcess({ dataDir: join(dir.path, 'relay'), args: ['--no-tokens'] });
-  t.after(() => relay.stop());
-  const alice = await Client.create(join(dir.path, 'alice'), PASSPHRASE, 'alice');
-  t.after(() => alice.close());
-  const bobHome = join(dir.path, 'bob');
-  const bob = await Client.create(bobHome, PASSPHRASE, 'bob');
-  const { invite } = await alice.createGroup('club', [relay.url]);
-  await syncClean(alice);
-  await bob.joinGroup(invite);
-  await syncClean(bob);
+  const { alice, bob, bobHome } = await twoMemberClub(t, 'rollback');
   await alice.sendText('club', 'kept through a failed write');
   await syncClean(alice);
 
