@@ -282,13 +282,18 @@ test('startRelay signs on a pool by default, on the main thread with signerThrea
   }
 });
 
+/** A lazy pool of two workers under the test key: none starts until a batch or warm(). */
+function lazyPool(): Promise<ReceiptSignerPool> {
+  return ReceiptSignerPool.start({ origin: ORIGIN, secretKey: key.secretKey, threads: 2, lazy: true });
+}
+
+/** Wait, bounded (about 10 s; no duration is asserted), until `n` of the pool's workers are ready. */
+async function untilReady(pool: ReceiptSignerPool, n: number): Promise<void> {
+  for (let i = 0; pool.readyThreads < n && i < 2000; i++) await new Promise((r) => setTimeout(r, 5));
+}
+
 test('a lazy pool starts no worker until its first batch, then signs as an eager one does', async () => {
-  const pool = await ReceiptSignerPool.start({
-    origin: ORIGIN,
-    secretKey: key.secretKey,
-    threads: 2,
-    lazy: true,
-  });
+  const pool = await lazyPool();
   try {
     assert.equal(pool.workers.length, 0);
     const batch = bodies(900_000, 200);
@@ -302,19 +307,14 @@ test('a lazy pool starts no worker until its first batch, then signs as an eager
 test('a lazy pool signs on the calling thread until a worker is ready, then on the workers', async () => {
   // A worker start took 0.3-1.7 s on the bench VM: a relay whose first receipts waited for it
   // refused its posters with too-many-in-flight meanwhile (bench/README.md, latency).
-  const pool = await ReceiptSignerPool.start({
-    origin: ORIGIN,
-    secretKey: key.secretKey,
-    threads: 2,
-    lazy: true,
-  });
+  const pool = await lazyPool();
   try {
     const first = bodies(700_000, 100);
     assert.deepEqual(encoded(await pool.signReceipts(first)), encoded(mainThread(first)));
     assert.equal(pool.readyThreads, 0, 'signed before any worker was ready');
     assert.equal(pool.workers.length, 2, 'the workers were started by that batch');
     // Bounded wait for the workers the batch started (no duration is asserted).
-    for (let i = 0; pool.readyThreads === 0 && i < 2000; i++) await new Promise((r) => setTimeout(r, 5));
+    await untilReady(pool, 1);
     assert.ok(pool.readyThreads > 0);
     const next = bodies(800_000, 100);
     assert.deepEqual(encoded(await pool.signReceipts(next)), encoded(mainThread(next)));
@@ -324,12 +324,7 @@ test('a lazy pool signs on the calling thread until a worker is ready, then on t
 });
 
 test('warm() starts a lazy pool’s workers without a batch; once, and not after close()', async () => {
-  const pool = await ReceiptSignerPool.start({
-    origin: ORIGIN,
-    secretKey: key.secretKey,
-    threads: 2,
-    lazy: true,
-  });
+  const pool = await lazyPool();
   try {
     assert.equal(pool.workers.length, 0);
     pool.warm();
@@ -337,7 +332,7 @@ test('warm() starts a lazy pool’s workers without a batch; once, and not after
     assert.equal(started.length, 2);
     pool.warm();
     assert.deepEqual(pool.workers, started, 'a second warm() starts nothing more');
-    for (let i = 0; pool.readyThreads < 2 && i < 2000; i++) await new Promise((r) => setTimeout(r, 5));
+    await untilReady(pool, 2);
     assert.equal(pool.readyThreads, 2);
     const batch = bodies(600_000, 100);
     assert.deepEqual(encoded(await pool.signReceipts(batch)), encoded(mainThread(batch)));
@@ -374,7 +369,7 @@ test('a relay starts its signing workers when its first client connects, not whi
       ws!.once('error', reject);
     });
     // Bounded wait (no duration is asserted): the worker starts with no frame sent, no post.
-    for (let i = 0; pool.readyThreads === 0 && i < 2000; i++) await new Promise((r) => setTimeout(r, 5));
+    await untilReady(pool, 1);
     assert.equal(pool.readyThreads, 1);
     assert.equal(relay.sequencer.latestCheckpoint, undefined, 'nothing was posted');
   } finally {
