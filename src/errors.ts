@@ -68,11 +68,23 @@ export class UsageError extends CwtchError {
   }
 }
 
-/** The peer is overloaded or rate-limiting us: retry later. */
+/**
+ * The peer is overloaded or rate-limiting us: retry later.
+ *
+ * Flow control, not a failure: it carries no stack trace. A relay refuses posts this way exactly
+ * when it is busiest, and capturing the stack cost ~6 µs per refusal (bench/README.md "Relay
+ * ingest"), more than the rest of the refusal.
+ */
 export class PushbackError extends CwtchError {
   readonly retryAfterMs: number;
   constructor(reason: string, message: string, retryAfterMs = 1000) {
-    super('pushback', reason, message);
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super('pushback', reason, message);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
     this.name = 'PushbackError';
     this.retryAfterMs = retryAfterMs;
   }
