@@ -136,6 +136,14 @@ export async function warmUp(
   keepGoing: () => boolean = () => false,
 ): Promise<WarmUpReport | undefined> {
   const t0 = performance.now();
+  // V8 optimises typed-array code on the assumption that no ArrayBuffer was ever detached, until
+  // one is; the relay's first transfer to its signing workers (receipt-signer-pool.ts, at the
+  // first connection) then discards every function optimised before it, so that a warm-up that
+  // ran first would have warmed nothing (`node --trace-protector-invalidation --trace-deopt`:
+  // "Invalidating protector cell ArrayBufferDetaching", then ~40 functions deoptimised for "code
+  // dependencies"). Detach one buffer first: what the warm-up optimises is then what serves.
+  const detached = new ArrayBuffer(1);
+  structuredClone(detached, { transfer: [detached] });
   let storage: SqliteRelayStorage | undefined;
   let sequencer: Sequencer | undefined;
   let server: RelayServer | undefined;
