@@ -182,7 +182,6 @@ export async function runRelay(opts: RunOptions & Record<string, unknown>): Prom
     limits,
     ...(typeof opts.maxBatch === 'number' ? { maxBatch: opts.maxBatch } : {}),
     ...(typeof opts.lingerMs === 'number' ? { lingerMs: opts.lingerMs } : {}),
-    ...(typeof opts.warmUpMs === 'number' ? { warmUpMs: opts.warmUpMs } : {}),
     ...(retention === undefined ? {} : { retention }),
   });
   const addr = running.server.address;

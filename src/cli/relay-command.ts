@@ -95,11 +95,6 @@ export function registerRelayCommands(program: Command): void {
       .argParser(intOption('--linger-ms'))
       .hideHelp(),
   );
-  relay.addOption(
-    new Option('--warm-up-ms <ms>', 'how long the start-up warm-up may post to its scratch relay (0: none)')
-      .argParser(intOption('--warm-up-ms'))
-      .hideHelp(),
-  );
   relay.action(async (opts: RunOptions & Record<string, unknown>) => (await actions()).runRelay(opts));
 
   relay

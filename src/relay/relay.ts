@@ -17,7 +17,6 @@ import { Sequencer } from './sequencer.ts';
 import { RelayServer } from './server.ts';
 import { openSqliteStorage } from './sqlite-storage.ts';
 import type { RelayStorage } from './storage.ts';
-import { DEFAULT_WARM_UP_MS, MAX_WARM_UP_MS, warmUp } from './warm-up.ts';
 
 export { RELAY_POW_DEFAULT_BITS } from './defaults.ts';
 
@@ -50,11 +49,6 @@ export interface RelayOptions {
    * the CPUs, at least one. 0 signs on the main thread (the event loop pays ~20 µs per receipt).
    */
   readonly signerThreads?: number;
-  /**
-   * How long the start-up warm-up may post to its scratch relay before this relay listens, ms
-   * (src/relay/warm-up.ts; default DEFAULT_WARM_UP_MS). 0: none, the first clients meet cold code.
-   */
-  readonly warmUpMs?: number;
 }
 
 export interface RunningRelay {
@@ -83,31 +77,54 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   ) {
     throw new UsageError('bad-argument', `signerThreads must be an integer in 0..${MAX_SIGNER_THREADS}`);
   }
-  const warmUpMs = opts.warmUpMs ?? DEFAULT_WARM_UP_MS;
-  if (!Number.isSafeInteger(warmUpMs) || warmUpMs < 0 || warmUpMs > MAX_WARM_UP_MS) {
-    throw new UsageError('bad-argument', `warmUpMs must be an integer in 0..${MAX_WARM_UP_MS}`);
+  let keys: RelayKeys;
+  let created: boolean;
+  let storage: RelayStorage;
+  if (opts.db === undefined) {
+    ({ keys, created } = await loadOrCreateRelayKeys(opts.dataDir, opts.passphrase));
+    storage = openSqliteStorage({
+      dataDir: opts.dataDir,
+      identity: { origin: keys.origin, publicKey: keys.logKey.publicKey, envelopeBytes: ENVELOPE_BYTES },
+    });
+  } else {
+    ({ keys, created, storage } = await openPostgresRelay({
+      ...opts.db,
+      passphrase: opts.passphrase,
+      onError: (e) => opts.logger.error({ err: String(e) }, 'database listener lost; reconnecting'),
+    }));
   }
-  // The warm-up runs while the keys and the log open: the key file's Argon2id runs on libuv's
-  // thread pool, so a real relay's warm-up costs its restart little or nothing; it stops posting
-  // once both its budget is spent and the log is open, and closes before this relay listens.
-  let opening = true;
-  const warming = warmUpMs > 0 ? warmUp(warmUpMs, opts.logger, () => opening) : undefined;
-  let opened: OpenedLog;
+  let receiptSigner: ReceiptSignerPool | null = null;
+  let sequencer: Sequencer;
   try {
-    opened = await openLog(opts, threads);
+    if (threads !== 0) {
+      receiptSigner = await ReceiptSignerPool.start({
+        origin: keys.origin,
+        secretKey: keys.logKey.secretKey,
+        ...(threads === undefined ? {} : { threads }),
+        // No worker isolates until the first client connects: an idle relay stays small
+        // (docs/storage.md).
+        lazy: true,
+        onWorkerExit: (e) =>
+          opts.logger.error(
+            { err: e.message, cause: String(e.cause) },
+            'receipt signer worker died; replaced',
+          ),
+      });
+    }
+    sequencer = await Sequencer.open({
+      storage,
+      signingKey: keys.logKey,
+      envelopeBytes: ENVELOPE_BYTES,
+      ...(opts.maxBatch === undefined ? {} : { maxBatch: opts.maxBatch }),
+      ...(opts.lingerMs === undefined ? {} : { lingerMs: opts.lingerMs }),
+      ...(receiptSigner === null ? {} : { receiptSigner }),
+      onListenerError: (e) => opts.logger.error({ err: String(e) }, 'batch listener failed'),
+    });
   } catch (e) {
-    opening = false;
-    await warming;
+    await receiptSigner?.close();
+    await storage.close();
     throw e;
   }
-  opening = false;
-  const warmed = await warming;
-  if (warmed !== undefined)
-    opts.logger.debug(
-      { posts: warmed.posts, delivered: warmed.delivered, port: warmed.port, ms: Math.round(warmed.ms) },
-      'start-up warm-up done',
-    );
-  const { keys, created, storage, receiptSigner, sequencer } = opened;
   const issuer = opts.tokens.enabled
     ? new TokenIssuer({
         key: keys.tokenKey,
@@ -168,65 +185,4 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       return closing;
     },
   };
-}
-
-interface OpenedLog {
-  readonly keys: RelayKeys;
-  readonly created: boolean;
-  readonly storage: RelayStorage;
-  readonly receiptSigner: ReceiptSignerPool | null;
-  readonly sequencer: Sequencer;
-}
-
-/** The relay's keys, its log storage, its (lazy) signing pool and its sequencer, opened. */
-async function openLog(opts: RelayOptions, threads: number | undefined): Promise<OpenedLog> {
-  let keys: RelayKeys;
-  let created: boolean;
-  let storage: RelayStorage;
-  if (opts.db === undefined) {
-    ({ keys, created } = await loadOrCreateRelayKeys(opts.dataDir, opts.passphrase));
-    storage = openSqliteStorage({
-      dataDir: opts.dataDir,
-      identity: { origin: keys.origin, publicKey: keys.logKey.publicKey, envelopeBytes: ENVELOPE_BYTES },
-    });
-  } else {
-    ({ keys, created, storage } = await openPostgresRelay({
-      ...opts.db,
-      passphrase: opts.passphrase,
-      onError: (e) => opts.logger.error({ err: String(e) }, 'database listener lost; reconnecting'),
-    }));
-  }
-  let receiptSigner: ReceiptSignerPool | null = null;
-  let sequencer: Sequencer;
-  try {
-    if (threads !== 0) {
-      receiptSigner = await ReceiptSignerPool.start({
-        origin: keys.origin,
-        secretKey: keys.logKey.secretKey,
-        ...(threads === undefined ? {} : { threads }),
-        // No worker isolates until the first client connects: an idle relay stays small
-        // (docs/storage.md).
-        lazy: true,
-        onWorkerExit: (e) =>
-          opts.logger.error(
-            { err: e.message, cause: String(e.cause) },
-            'receipt signer worker died; replaced',
-          ),
-      });
-    }
-    sequencer = await Sequencer.open({
-      storage,
-      signingKey: keys.logKey,
-      envelopeBytes: ENVELOPE_BYTES,
-      ...(opts.maxBatch === undefined ? {} : { maxBatch: opts.maxBatch }),
-      ...(opts.lingerMs === undefined ? {} : { lingerMs: opts.lingerMs }),
-      ...(receiptSigner === null ? {} : { receiptSigner }),
-      onListenerError: (e) => opts.logger.error({ err: String(e) }, 'batch listener failed'),
-    });
-  } catch (e) {
-    await receiptSigner?.close();
-    await storage.close();
-    throw e;
-  }
-  return { keys, created, storage, receiptSigner, sequencer };
 }

@@ -180,26 +180,6 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteRelaySto
   }
 }
 
-/**
- * A relay database in memory, for the start-up warm-up (src/relay/warm-up.ts): the schema,
- * statements and commit path of a file, with no file, no fsync, nothing shared with any other
- * database; gone when closed.
- * @throws UsageError 'bad-argument' for a malformed identity.
- */
-export function openScratchSqliteStorage(identity: LogIdentity): SqliteRelayStorage {
-  const checked = checkIdentity(identity);
-  const db = new Database(':memory:');
-  try {
-    db.pragma('page_size = 16384');
-    migrate(db, Date.now);
-    bindIdentity(db, checked, Date.now);
-    return new SqliteRelayStorage(db, checked);
-  } catch (error) {
-    db.close();
-    throw error instanceof CwtchError ? error : mapSqliteError(error, 'open a scratch database');
-  }
-}
-
 function checkIdentity(identity: LogIdentity): LogIdentity {
   if (typeof identity !== 'object' || identity === null) {
     throw new UsageError('bad-argument', 'options.identity must be an object');
