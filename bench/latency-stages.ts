@@ -29,11 +29,11 @@
  * Whose cold code is the first second's: --warm-bench S first runs the same load for S seconds
  * from this process against a scratch relay (this process warm, the measured relay fresh);
  * --warm-relay S runs it for S seconds against the measured relay from a child process (the
- * relay warm, this process cold). The last lines give the CPU per second of posting, first
- * against last, of the relay (all threads, main thread) and of this process: a cold process's
- * extra work in CPU time, which the machine's other load stretches less than it stretches
- * latency. --relay-arg and --relay-node-arg pass one word each to the relay command and to its
- * node.
+ * relay warm, this process cold; the relay's CPU "before the first post" then includes it).
+ * The last lines give the CPU per second of posting, first against last, of the relay (all
+ * threads, main thread) and of this process: a cold process's extra work in CPU time, which the
+ * machine's other load stretches less than it stretches latency. --relay-arg and
+ * --relay-node-arg pass one word each to the relay command and to its node.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -220,12 +220,17 @@ if (driveUrl !== undefined) {
 }
 
 const load0 = loadavg();
+/** The relay command's extra words: --lifted's limits and each --relay-arg. */
+const relayArgs = [
+  ...(flag('--lifted') ? LIFTED_LIMITS : []),
+  ...argv.flatMap((a, i) => (argv[i - 1] === '--relay-arg' ? [a] : [])),
+];
 const warmBench = Number(value('--warm-bench') ?? 0);
 if (warmBench > 0) {
   // This process's code (posters and subscribers) warmed on a scratch relay; the measured relay
   // is still a fresh process.
   const scratch = tempDir('latency-stages-scratch');
-  const other = await spawnRelay({ dataDir: scratch, compiled: !flag('--tsx') });
+  const other = await spawnRelay({ dataDir: scratch, compiled: !flag('--tsx'), args: relayArgs });
   try {
     await drive(other.url, other.pid, warmBench);
   } finally {
@@ -237,10 +242,7 @@ const dir = tempDir('latency-stages');
 const relay = await spawnRelay({
   dataDir: dir,
   compiled: !flag('--tsx'),
-  args: [
-    ...(flag('--lifted') ? LIFTED_LIMITS : []),
-    ...argv.flatMap((a, i) => (argv[i - 1] === '--relay-arg' ? [a] : [])),
-  ],
+  args: relayArgs,
   nodeArgs: [
     ...(profDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir]),
     ...argv.flatMap((a, i) => (argv[i - 1] === '--relay-node-arg' ? [a] : [])),
@@ -255,7 +257,10 @@ try {
     // Not spawnSync: this process must keep reading the relay's output pipes meanwhile.
     const child = spawnTracked(
       process.execPath,
-      ['--import', 'tsx', process.argv[1]!, '--drive', relay.url, '--seconds', String(warmRelay)],
+      [
+        ...['--import', 'tsx', process.argv[1]!, '--drive', relay.url, '--seconds', String(warmRelay)],
+        ...['--rate', String(RATE), '--subscribers', String(SUBSCRIBERS)],
+      ],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
     const code = await waitExit(child, 60_000);
