@@ -20,6 +20,44 @@ export type Expected =
     }
   | { readonly kind: 'intro'; readonly groupKey: string; readonly epoch: Epoch; readonly nonce: Uint8Array };
 
+/**
+ * Message tags computed ahead by pre-open.ts, by epoch tag key then `seq/author`: the recognizer
+ * takes (and forgets) one when it registers that tag, so each tag costs one HMAC, not two.
+ * Bounded: a key's list is dropped when it grows past MAX_AHEAD_TAGS (tags of messages that never
+ * came). A tag is a function of its key, author and seq, so a stale entry is never a wrong one.
+ */
+const computedAhead = new WeakMap<Uint8Array, Map<string, string>>();
+const MAX_AHEAD_TAGS = 1 << 14;
+
+function aheadKey(author: Uint8Array, seq: number): string {
+  return `${seq}/${Buffer.from(author.buffer, author.byteOffset, author.length).toString('latin1')}`;
+}
+
+/** messageTagKey, remembered until the recognizer registers that tag (pre-open.ts). */
+export function messageTagKeyAhead(keys: EpochKeys, author: Uint8Array, seq: number): string {
+  let memo = computedAhead.get(keys.tagKey);
+  if (memo === undefined || memo.size >= MAX_AHEAD_TAGS) {
+    memo = new Map();
+    computedAhead.set(keys.tagKey, memo);
+  }
+  const k = messageTagKey(keys.tagKey, author, seq);
+  memo.set(aheadKey(author, seq), k);
+  return k;
+}
+
+function takeMessageTagKey(keys: EpochKeys, author: Uint8Array, seq: number): string {
+  const memo = computedAhead.get(keys.tagKey);
+  if (memo !== undefined && memo.size > 0) {
+    const a = aheadKey(author, seq);
+    const k = memo.get(a);
+    if (k !== undefined) {
+      memo.delete(a);
+      return k;
+    }
+  }
+  return messageTagKey(keys.tagKey, author, seq);
+}
+
 function tagKey(tag: Uint8Array): string {
   return Buffer.from(tag.buffer, tag.byteOffset, tag.length).toString('latin1');
 }
@@ -62,7 +100,7 @@ export class Recognizer {
   }
 
   #addMessage(w: AuthorWindow, groupKey: string, keys: EpochKeys, author: Uint8Array, seq: number): void {
-    const k = messageTagKey(keys.tagKey, author, seq);
+    const k = takeMessageTagKey(keys, author, seq);
     this.#byTag.set(k, { kind: 'message', groupKey, epoch: keys.epoch, author, seq });
     const list = w.tags.get(seq);
     if (list === undefined) w.tags.set(seq, [k]);
@@ -140,6 +178,15 @@ export class Recognizer {
       this.#byTag.set(k, { kind: 'intro', groupKey, epoch: keys.epoch, nonce });
       set.add(k);
     }
+  }
+
+  /**
+   * The highest seq of `author` in the group whose tags are registered, −1 when none
+   * (pre-open.ts predicts the tags the next messages will register beyond it).
+   */
+  horizon(groupKey: string, author: Uint8Array): number {
+    const h = `${groupKey}/${Buffer.from(author.buffer, author.byteOffset, author.length).toString('latin1')}`;
+    return this.#authors.get(h)?.horizon ?? -1;
   }
 
   /** What a tag announces, or undefined when it is not ours. */
