@@ -5,15 +5,26 @@
  *
  *   sync-client.ts HOME [MARK,MARK,…]
  *
- * MARKs are log indices (page boundaries): the time and this process's CPU time when the sync
+ * The client is the compiled one (dist/). MARKs are log indices (page boundaries): the time and this process's CPU time when the sync
  * has scanned up to each, so the suite can time regions of the log (e.g. envelopes that are not
  * ours, then envelopes that are). The detection tags it registers first (`tags`) are not timed.
  * Memory (RSS, V8 heap) is sampled every 100 ms and at every
  * mark. Prints one JSON line; passphrase from CWTCH_GROUPS_PASSPHRASE.
  */
 import { readFileSync } from 'node:fs';
-import { Client } from '../../src/client/client.ts';
-import { SyncEngine } from '../../src/client/sync/sync.ts';
+
+// The compiled client (dist/, built by the suite: bench/lib/procs.ts buildOnce), as a user runs
+// it: its signature worker (src/client/sync/signature-pool.ts) then starts without a transpiler.
+// CWTCH_GROUPS_SYNC_WORKER (docs/CLI.md) switches the worker for a run.
+const compiled = (path: string): Promise<unknown> =>
+  import(new URL(`../../dist/${path}`, import.meta.url).href);
+const { Client } = (await compiled('client/client.js')) as typeof import('../../src/client/client.ts');
+const { SyncEngine } = (await compiled(
+  'client/sync/sync.js',
+)) as typeof import('../../src/client/sync/sync.ts');
+const { SignaturePool } = (await compiled(
+  'client/sync/signature-pool.js',
+)) as typeof import('../../src/client/sync/signature-pool.ts');
 
 const home = process.argv[2];
 if (home === undefined) {
@@ -67,7 +78,7 @@ clearInterval(timer);
 sample();
 client.close();
 process.stdout.write(
-  `${JSON.stringify({ from, tags, report, ms, cpuMs: cpu, marks: reached, memory, hwm: peakRss() })}\n`,
+  `${JSON.stringify({ from, tags, report, ms, cpuMs: cpu, marks: reached, memory, hwm: peakRss(), workerChecks: SignaturePool.shared().checked })}\n`,
 );
 
 function peakRss(): number {

@@ -121,6 +121,8 @@ export interface SyncClientOutput {
   readonly marks: readonly { index: number; ms: number; cpuMs: number }[];
   readonly memory: readonly { ms: number; index: number; rss: number; heapUsed: number }[];
   readonly hwm: number;
+  /** Signatures the client checked on its worker thread (src/client/sync/signature-pool.ts). */
+  readonly workerChecks: number;
 }
 
 /** Restore a reader's profile from its snapshot and run one measured sync in a child process. */
@@ -181,6 +183,7 @@ export interface SyncLevelResult {
   readonly ours: number;
   readonly scanned: number;
   readonly relayCpu: number;
+  readonly workerChecks: number;
 }
 
 /** One sync of reader-G over the whole world, with the relay's CPU over it. */
@@ -202,5 +205,6 @@ export async function syncLevel(world: SyncWorld, relay: BenchRelay, g: number):
     ours: out.report.ours,
     scanned: out.report.scanned,
     relayCpu: (relayCpu / out.ms) * 100,
+    workerChecks: out.workerChecks,
   };
 }

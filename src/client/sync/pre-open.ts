@@ -5,7 +5,8 @@
  * store. relay-sync.ts then takes a pre-opened message instead of opening the envelope again.
  *
  * It changes no result, only where the work runs:
- * - nothing here touches the client: no anomaly, no evidence, no recognizer change, no store write;
+ * - nothing here changes what the client holds or finds: no anomaly, no evidence, no store write,
+ *   no tag registered (the tags it computes ahead are kept apart, recognizer.ts computeAhead);
  * - a message is handed over only when its envelope opened under exactly the keys (the same
  *   EpochKeys object) the real pass looks up for it and the worker found its signature valid; every
  *   other envelope — one that fails to open, a bad signature, a different key — goes through the
@@ -13,8 +14,9 @@
  *
  * The envelopes of a page may only become recognisable once earlier ones are accepted (an author's
  * window of expected seqs moves with each message, recognizer.ts). The opener follows that
- * speculatively: for each message it opens it registers, in its own map, the tags the recognizer
- * will expect after it, so it also opens a page whose predecessor is not accepted yet.
+ * speculatively: for each message it opens it computes the tags the recognizer will expect after
+ * it (kept apart until the recognizer registers them, which then computes no tag twice), so it
+ * also opens a page whose predecessor is not accepted yet.
  */
 
 import { TAG_BYTES } from '../../group/detection.ts';
@@ -22,8 +24,7 @@ import { openEnvelopeUnsafe } from '../../group/envelope.ts';
 import type { EpochKeys } from '../../group/epoch.ts';
 import { type UncheckedMessage, type VerifiedMessage, verifiedMessageUnsafe } from '../../group/message.ts';
 import type { WireEntry } from '../../wire/frames.ts';
-import type { ClientContext, GroupState } from '../context.ts';
-import { messageTagKeyAhead, TAG_WINDOW } from './recognizer.ts';
+import type { ClientContext } from '../context.ts';
 import type { SignaturePool, SyncWorkerMode } from './signature-pool.ts';
 
 /** A message opened ahead and checked on the worker, with the keys it opened under. */
@@ -39,27 +40,11 @@ export type PreOpenedPage = ReadonlyMap<Uint8Array, PreOpened>;
 export const MIN_WORKER_BATCH = 16;
 /** Entries still to fetch after a page from which a catch-up starts the worker (4 full pages). */
 export const WARM_REMAINING = 1024;
-/** Speculative tags kept at most (a catch-up's worth; cleared when exceeded). */
-const MAX_AHEAD = 1 << 16;
 
-interface Ahead {
-  readonly groupKey: string;
-  readonly epoch: EpochKeys['epoch'];
-}
-
-function tagString(envelope: Uint8Array): string {
-  return Buffer.from(envelope.buffer, envelope.byteOffset, TAG_BYTES).toString('latin1');
-}
-
-/** One per catch-up: remembers the tags its pages' messages make expected. */
+/** One per catch-up. */
 export class PageOpener {
   readonly #client: ClientContext;
   readonly #pool: SignaturePool;
-  /** Tags beyond the recognizer's windows, expected after the messages opened so far. */
-  readonly #ahead = new Map<string, Ahead>();
-  /** `groupKey/author(latin1)` → the highest seq whose tags are in #ahead. */
-  readonly #horizon = new Map<string, number>();
-
   readonly #mode: SyncWorkerMode;
 
   constructor(client: ClientContext, pool: SignaturePool, mode: SyncWorkerMode) {
@@ -85,12 +70,12 @@ export class PageOpener {
 
   #openReady(entries: readonly WireEntry[], minBatch: number): Promise<PreOpenedPage | null> {
     const candidates: { envelope: Uint8Array; keys: EpochKeys; unchecked: UncheckedMessage }[] = [];
+    const recognizer = this.#client.recognizer;
     try {
       for (const entry of entries) {
         const envelope = entry.envelope;
         if (envelope === null || envelope.length < TAG_BYTES) continue;
-        const expected =
-          this.#client.recognizer.lookupEnvelope(envelope) ?? this.#ahead.get(tagString(envelope));
+        const expected = recognizer.lookupAhead(envelope);
         if (expected === undefined) continue;
         const state = this.#client.groupOfKey(expected.groupKey);
         const keys = state?.ring.keys(expected.epoch);
@@ -102,7 +87,14 @@ export class PageOpener {
           continue; // the main thread opens it again and judges it
         }
         candidates.push({ envelope, keys, unchecked });
-        this.#expectAfter(state, unchecked.content.author, unchecked.content.seq);
+        // The tags the recognizer will expect once this message is accepted, so that the next
+        // messages of its author in this page and the next are found too (recognizer.ts).
+        recognizer.computeAhead(
+          state.key,
+          this.#client.windowKeys(state),
+          unchecked.content.author,
+          unchecked.content.seq,
+        );
       }
     } catch {
       return Promise.resolve(null);
@@ -130,28 +122,5 @@ export class PageOpener {
       });
       return page;
     });
-  }
-
-  /**
-   * Expect, speculatively, the tags the recognizer will hold once `author`'s message `seq` is
-   * accepted (Client.acceptOpened: seqs up to seq + TAG_WINDOW − 1 in the window's epochs).
-   */
-  #expectAfter(state: GroupState, author: Uint8Array, seq: number): void {
-    const who = `${state.key}/${Buffer.from(author.buffer, author.byteOffset, author.length).toString('latin1')}`;
-    const known = Math.max(this.#horizon.get(who) ?? -1, this.#client.recognizer.horizon(state.key, author));
-    const end = seq + TAG_WINDOW;
-    if (end - 1 <= known) return;
-    if (this.#ahead.size > MAX_AHEAD) {
-      this.#ahead.clear();
-      this.#horizon.clear();
-    }
-    const epochs = this.#client.windowKeys(state);
-    for (let s = Math.max(known + 1, seq + 1); s < end; s++)
-      for (const keys of epochs)
-        this.#ahead.set(messageTagKeyAhead(keys, author, s), {
-          groupKey: state.key,
-          epoch: keys.epoch,
-        });
-    this.#horizon.set(who, end - 1);
   }
 }
