@@ -24,7 +24,7 @@ import { openEnvelopeUnsafe } from '../../group/envelope.ts';
 import type { EpochKeys } from '../../group/epoch.ts';
 import { type UncheckedMessage, type VerifiedMessage, verifiedMessageUnsafe } from '../../group/message.ts';
 import type { WireEntry } from '../../wire/frames.ts';
-import type { ClientContext } from '../context.ts';
+import type { ClientContext, GroupState } from '../context.ts';
 import type { SignaturePool, SyncWorkerMode } from './signature-pool.ts';
 
 /** A message opened ahead and checked on the worker, with the keys it opened under. */
@@ -71,6 +71,8 @@ export class PageOpener {
   #openReady(entries: readonly WireEntry[], minBatch: number): Promise<PreOpenedPage | null> {
     const candidates: { envelope: Uint8Array; keys: EpochKeys; unchecked: UncheckedMessage }[] = [];
     const recognizer = this.#client.recognizer;
+    // Each group's window of epochs, once per page (an array and a key-ring lookup per epoch).
+    const windows = new Map<GroupState, readonly EpochKeys[]>();
     try {
       for (const entry of entries) {
         const envelope = entry.envelope;
@@ -89,12 +91,12 @@ export class PageOpener {
         candidates.push({ envelope, keys, unchecked });
         // The tags the recognizer will expect once this message is accepted, so that the next
         // messages of its author in this page and the next are found too (recognizer.ts).
-        recognizer.computeAhead(
-          state.key,
-          this.#client.windowKeys(state),
-          unchecked.content.author,
-          unchecked.content.seq,
-        );
+        let epochs = windows.get(state);
+        if (epochs === undefined) {
+          epochs = this.#client.windowKeys(state);
+          windows.set(state, epochs);
+        }
+        recognizer.computeAhead(state.key, epochs, unchecked.content.author, unchecked.content.seq);
       }
     } catch {
       return Promise.resolve(null);
