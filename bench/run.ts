@@ -522,7 +522,8 @@ async function syncSection(): Promise<void> {
       note:
         `sync (b) ${g} group(s): wall ${fmt(median(at(g).map((r) => r.all.wall)))}/s, client CPU ` +
         `${median(at(g).map((r) => r.all.cpuShare)).toFixed(0)}% of a core, relay CPU over the whole sync ` +
-        `${median(at(g).map((r) => r.relayCpu)).toFixed(0)}%, signatures checked on the worker thread ` +
+        `${median(at(g).map((r) => r.relayCpu)).toFixed(0)}%, client main thread ` +
+        `${median(at(g).map((r) => r.all.mainUs)).toFixed(0)} µs per envelope, signatures checked on the worker thread ` +
         `${fmt(median(at(g).map((r) => r.workerChecks)))} (CWTCH_GROUPS_SYNC_WORKER=${process.env.CWTCH_GROUPS_SYNC_WORKER || 'auto'})`,
     });
   // Issue 16's two-core goal: the same region per second of wall time (client, relay and the rest

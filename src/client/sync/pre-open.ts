@@ -55,17 +55,24 @@ export class PageOpener {
 
   /**
    * Open the page's candidate envelopes and check their signatures on the worker. Resolves with
-   * the messages found valid, or null when the worker is not ready (it is started for the next
-   * pages when `remaining`, the entries after this page up to the served checkpoint, are many) or
-   * the page holds too few: the page is then processed entirely on the main thread. Never rejects.
+   * the messages found valid, or null when no worker is ready or the page holds too few: the page
+   * is then processed entirely on the main thread. Never rejects.
    */
-  async open(entries: readonly WireEntry[], remaining: number): Promise<PreOpenedPage | null> {
-    // A long catch-up starts the worker and keeps it (warm() also postpones its idle stop), even
-    // through pages with nothing of ours; a short one (a CLI command's) does not start one.
+  async open(entries: readonly WireEntry[]): Promise<PreOpenedPage | null> {
     const always = this.#mode === 'always';
-    if (always || remaining >= WARM_REMAINING) this.#pool.warm();
+    if (always) this.#pool.warm();
     if (!this.#pool.ready && !(always && (await this.#pool.whenReady()))) return null;
+    this.#pool.warm(); // a page to check postpones the worker's idle stop
     return this.#openReady(entries, always ? 1 : MIN_WORKER_BATCH);
+  }
+
+  /**
+   * A page held messages of ours and `remaining` entries follow it up to the served checkpoint:
+   * a long catch-up starts the worker for the next pages (not waited for). A sync with nothing
+   * of ours, or a short one (a CLI command's), never starts it.
+   */
+  noteOurs(remaining: number): void {
+    if (this.#mode === 'auto' && remaining >= WARM_REMAINING) this.#pool.warm();
   }
 
   #openReady(entries: readonly WireEntry[], minBatch: number): Promise<PreOpenedPage | null> {

@@ -285,7 +285,7 @@ export class RelaySync {
     const fetchOpened = (from: number, verifiedSize: number, verifiedNote: string | null) =>
       fetch(from, verifiedSize, verifiedNote).then((r) => ({
         ...r,
-        preOpened: opener === null ? null : opener.open(r.page.entries, remainingAfter(r.page)),
+        preOpened: opener === null ? null : opener.open(r.page.entries),
       }));
     let rec = this.#relay(url);
     const resumedAt = rec.cursor;
@@ -306,6 +306,7 @@ export class RelaySync {
       }
       // While the worker checks this page, the next one arrives and is opened (and queued to it).
       const opened = preOpened === null ? null : await preOpened;
+      const oursBefore = counts.ours;
       const accepted = await this.#acceptPage(
         conn,
         rec,
@@ -324,6 +325,7 @@ export class RelaySync {
       rec = accepted.next;
       unsaved = accepted.saved ? 0 : unsaved + 1;
       const cp = accepted.checkpoint;
+      if (counts.ours > oursBefore) opener?.noteOurs(cp.size - end);
       counts.size = cp.size;
       this.#opts.onProgress?.({ url, scanned: end, total: cp.size, ours: counts.ours });
       if (page.entries.length === 0 || end >= cp.size) {
@@ -1369,15 +1371,6 @@ interface HeldReceipt {
   readonly bytes: Uint8Array;
   /** The relay's signed time of the receipt, when the format has one. */
   readonly timeMs: number | null;
-}
-
-/** Entries after a page up to its served checkpoint (0 when the note does not parse: judged later). */
-function remainingAfter(page: { first: number; entries: readonly unknown[]; checkpoint: string }): number {
-  try {
-    return parseCheckpoint(page.checkpoint).checkpoint.size - (page.first + page.entries.length);
-  } catch {
-    return 0;
-  }
 }
 
 /**
