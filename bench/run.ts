@@ -527,7 +527,8 @@ async function syncSection(): Promise<void> {
         `${fmt(median(at(g).map((r) => r.workerChecks)))} (CWTCH_GROUPS_SYNC_WORKER=${process.env.CWTCH_GROUPS_SYNC_WORKER || 'auto'})`,
     });
   // Issue 16's two-core goal: the same region per second of wall time (client, relay and the rest
-  // of the machine share the two cores; bench/README.md "Client sync" says why there is no worker).
+  // of the machine share the two cores; the client's signature worker is one of its threads:
+  // bench/README.md "Client sync", fourth pass).
   for (const g of levels)
     add({
       id: `sync.all.wall.${g}`,
