@@ -293,3 +293,37 @@ test('CWTCH_GROUPS_SYNC_WORKER accepts auto, off and always, and refuses anythin
     (e: unknown) => e instanceof UsageError && e.reason === 'bad-sync-worker-setting',
   );
 });
+
+test('a page whose checks cannot be handed to the worker is processed on the main thread', async (t) => {
+  const dir = tempDir('sync-worker-unpacked');
+  t.after(() => dir.remove());
+  const relay = await startRelayProcess({ dataDir: join(dir.path, 'relay'), args: ['--no-tokens'] });
+  t.after(() => relay.stop());
+  const pool = SignaturePool.shared();
+  t.after(() => pool.close());
+  const alice = await Client.create(join(dir.path, 'alice'), PASS, 'alice');
+  const bob = await Client.create(join(dir.path, 'bob'), PASS, 'bob');
+  t.after(() => alice.close());
+  t.after(() => bob.close());
+  const { invite } = await alice.createGroup('club', [relay.url]);
+  await syncClean(alice);
+  await bob.joinGroup(invite);
+  await syncClean(bob);
+  await syncClean(alice);
+  for (let i = 0; i < 40; i++) await alice.sendText('club', `unpacked ${i}`);
+  await syncClean(alice);
+
+  // Injected: packing the page's checks fails (as it would for a field of the wrong length).
+  await waitReady(pool);
+  const check = pool.check.bind(pool);
+  pool.check = () => {
+    throw new RangeError('injected: a signature check has fields of the wrong length');
+  };
+  t.after(() => {
+    pool.check = check;
+  });
+  const before = pool.checked;
+  for (const r of await new SyncEngine(bob, { worker: 'always' }).syncAll()) assert.equal(r.error, null);
+  assert.equal(pool.checked, before, 'the worker checked nothing');
+  assert.equal(bob.read('club').filter((m) => m.text?.startsWith('unpacked ') === true).length, 40);
+});
