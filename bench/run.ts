@@ -524,7 +524,7 @@ async function syncSection(): Promise<void> {
         `${median(at(g).map((r) => r.all.cpuShare)).toFixed(0)}% of a core, relay CPU over the whole sync ` +
         `${median(at(g).map((r) => r.relayCpu)).toFixed(0)}%, client main thread ` +
         `${median(at(g).map((r) => r.all.mainUs)).toFixed(0)} µs per envelope, signatures checked on the worker thread ` +
-        `${fmt(median(at(g).map((r) => r.workerChecks)))} (CWTCH_GROUPS_SYNC_WORKER=${process.env.CWTCH_GROUPS_SYNC_WORKER || 'auto'})`,
+        `${fmt(median(at(g).map((r) => r.workerChecks)))} (CWTCH_GROUPS_SYNC_WORKER=${process.env.CWTCH_GROUPS_SYNC_WORKER || 'off'})`,
     });
   // Issue 16's two-core goal: the same region per second of wall time (client, relay and the rest
   // of the machine share the two cores; the client's signature worker is one of its threads:

@@ -285,7 +285,7 @@ test('a page that fails to store with the worker on is checked again by the next
 });
 
 test('CWTCH_GROUPS_SYNC_WORKER accepts auto, off and always, and refuses anything else', () => {
-  assert.equal(syncWorkerModeFromEnv({}), 'auto');
+  assert.equal(syncWorkerModeFromEnv({}), 'off');
   for (const mode of ['auto', 'off', 'always'] as const)
     assert.equal(syncWorkerModeFromEnv({ CWTCH_GROUPS_SYNC_WORKER: mode }), mode);
   assert.throws(

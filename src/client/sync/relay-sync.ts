@@ -85,10 +85,11 @@ export interface SyncOptions {
    */
   readonly deadlineMs?: number;
   /**
-   * Where the signatures of a catch-up's messages are checked (signature-pool.ts): `auto` on a
-   * worker thread once a page held messages of ours with ≥ 1,024 entries to follow (pre-open.ts),
-   * `off` on the main thread, `always` on the worker for every page of ours. Default: the CWTCH_GROUPS_SYNC_WORKER variable, else `auto`. The results are the
-   * same either way (pre-open.ts).
+   * Where the signatures of a catch-up's messages are checked (signature-pool.ts): `off` on the
+   * main thread, `auto` on a worker thread once a page held messages of ours with ≥ 1,024 entries
+   * to follow (pre-open.ts), `always` on the worker for every page of ours. Default: the
+   * CWTCH_GROUPS_SYNC_WORKER variable, else `off` (bench/README.md "Client sync"). The results are
+   * the same either way (pre-open.ts).
    */
   readonly worker?: SyncWorkerMode;
 }

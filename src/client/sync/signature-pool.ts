@@ -20,9 +20,11 @@ import { Worker } from 'node:worker_threads';
 import { UsageError } from '../../errors.ts';
 
 /**
- * When a sync checks signatures on the worker: `auto` (the default) for long catch-ups (pre-open.ts
- * WARM_REMAINING), `off` never, `always` every page with a message of ours, waiting for the
- * worker to start (tests run the adversarial syncs this way; the results must be the same).
+ * When a sync checks signatures on the worker: `off` (the default: measured, it cost more CPU per
+ * message than it saved of wall clock on the bench machine, bench/README.md "Client sync") never,
+ * `auto` once a page held messages of ours with many to follow (pre-open.ts WARM_REMAINING),
+ * `always` every page with a message of ours, waiting for the worker to start (tests run the
+ * adversarial syncs this way; the results must be the same).
  */
 export type SyncWorkerMode = 'auto' | 'off' | 'always';
 
@@ -32,7 +34,7 @@ export const SYNC_WORKER_ENV_VAR = 'CWTCH_GROUPS_SYNC_WORKER';
 /** @throws UsageError('bad-sync-worker-setting') for a value other than auto, off or always. */
 export function syncWorkerModeFromEnv(env: NodeJS.ProcessEnv = process.env): SyncWorkerMode {
   const setting = env[SYNC_WORKER_ENV_VAR];
-  if (setting === undefined || setting === '') return 'auto';
+  if (setting === undefined || setting === '') return 'off';
   if (setting === 'auto' || setting === 'off' || setting === 'always') return setting;
   throw new UsageError(
     'bad-sync-worker-setting',
