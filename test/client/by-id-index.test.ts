@@ -15,7 +15,7 @@
  *   holding the file no longer hides a replay.
  */
 import assert from 'node:assert/strict';
-import { cpSync } from 'node:fs';
+import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import fc from 'fast-check';
@@ -215,6 +215,8 @@ function plain(v: unknown): unknown {
 
 /** Every index answer of a profile opened afresh (its DAG unread) against its DAG's. */
 async function assertIndexAnswers(home: string, groupKey: string): Promise<void> {
+  // A first open rebuilds what is behind (reading the messages, so its DAG is in memory).
+  (await Client.open(home, PASSPHRASE)).close();
   const fresh = await Client.open(home, PASSPHRASE);
   const loaded = await Client.open(home, PASSPHRASE);
   try {
@@ -230,6 +232,27 @@ async function assertIndexAnswers(home: string, groupKey: string): Promise<void>
   } finally {
     fresh.close();
     loaded.close();
+  }
+}
+
+/** Post into "club" from a copy of the profile at `home` (its DAG read first or not), at `now`. */
+async function postIn(
+  home: string,
+  readDag: boolean,
+  now: number,
+): Promise<{ id: string; loaded: boolean; absent: boolean }> {
+  const copy = `${home}-post-${readDag ? 'dag' : 'cold'}`;
+  copyProfile(home, copy);
+  const c = await Client.open(copy, PASSPHRASE, { now: () => now });
+  try {
+    const g = c.resolveGroup('club');
+    if (readDag) assert.ok(g.dag.size > 0);
+    const absent = g.frontier.absent.size > 0;
+    const id = await c.sendText('club', 'the same words');
+    return { id: toHex(id), loaded: g.transcriptLoaded, absent };
+  } finally {
+    c.close();
+    rmSync(copy, { recursive: true, force: true });
   }
 }
 
@@ -286,6 +309,11 @@ test('a sync without the DAG sees exactly what a sync with it sees: equivocation
     }
     await assertIndexAnswers(coldHome, groupKey);
     await assertIndexAnswers(bobHome, groupKey);
+    // A post composed in each (copies, so nothing is sent): the very same message.
+    const withDag = await postIn(bobHome, true, now);
+    const without = await postIn(coldHome, false, now);
+    assert.equal(without.id, withDag.id, `${label}: the post differs`);
+    assert.equal(without.loaded, without.absent, `${label}: the post read the DAG only for a hole`);
   };
 
   await alice.sendText('club', 'hello');
@@ -346,10 +374,9 @@ test('a sync without the DAG sees exactly what a sync with it sees: equivocation
   // The relay serves a message bob holds again where its log holds another group's entry (bob
   // is not in "elsewhere"), and a new message twice in one page.
   await alice.createGroup('elsewhere', [proxy.url]);
-  await alice.sendText('club', 'held');
+  await alice.sendText('club', 'one more');
   proxy.as('alice');
   await syncAll(alice);
-  const held = proxy.postsBy('alice').at(-1)!;
   await round('before the replays');
   await alice.sendText('club', 'twice');
   proxy.as('alice');
@@ -360,21 +387,147 @@ test('a sync without the DAG sees exactly what a sync with it sees: equivocation
   for (let i = 0; i < 5; i++) await alice.sendText('elsewhere', `filler ${i}`);
   proxy.as('alice');
   await syncAll(alice);
-  await round('a new message twice in one page', (who) => proxy.replayInPage(who, (_i, e) => is(e, twice)));
-  for (let i = 0; i < 3; i++) await alice.sendText('elsewhere', `other ${i}`);
+  await round(
+    'a new message twice in one page',
+    (who) => proxy.replayInPage(who, (_i, e) => is(e, twice)),
+    (v) => assert.equal(v.replays.length, 1, 'the copy in the page is a replay'),
+  );
+  const others: Uint8Array[] = [];
+  for (let i = 0; i < 3; i++) {
+    await alice.sendText('elsewhere', `other ${i}`);
+    proxy.as('alice');
+    await syncAll(alice);
+    others.push(proxy.postsBy('alice').at(-1)!);
+  }
+  // Wherever the pages fall, the entries of "elsewhere" bob is served are copies of `twice`, which
+  // bob holds (alice's latest: its tag is one bob's recogniser still knows).
+  await round(
+    'a held message served again at later indices',
+    (who) =>
+      proxy.reorder(who, (entries) =>
+        entries.map((x) =>
+          x.envelope !== null && others.some((o) => is(o, x.envelope!))
+            ? { envelope: twice, receivedMs: x.receivedMs }
+            : x,
+        ),
+      ),
+    (v) => assert.ok(v.replays.length > 1, 'the held message served again is a replay'),
+  );
+});
+
+/** Run SQL on a closed profile's file, as someone holding it without the passphrase could. */
+function tamper(home: string, sql: string): void {
+  const db = new Database(join(home, PROFILE_FILE));
+  try {
+    db.exec(sql);
+  } finally {
+    db.close();
+  }
+}
+
+test('an index deleted, emptied or restored from an older copy is rebuilt, answers the same, and never hides a replay', async (t) => {
+  const { proxy, dir, alice } = await startWorld(t, 'byid-attack');
+  const { invite } = await alice.createGroup('club', [proxy.url]);
+  await alice.createGroup('elsewhere', [proxy.url]);
   proxy.as('alice');
   await syncAll(alice);
-  const victim = proxy.postsBy('alice').at(-2)!;
-  await round('a held message served again at a later index', (who) =>
-    proxy.reorder(who, (entries) =>
-      entries.map((x) =>
-        x.envelope !== null && is(x.envelope, victim) ? { envelope: held, receivedMs: x.receivedMs } : x,
-      ),
-    ),
+  const bobHome = join(dir, 'bob');
+  let bob = await Client.create(bobHome, PASSPHRASE, 'bob');
+  await bob.joinGroup(invite);
+  proxy.as('bob');
+  await syncAll(bob);
+  const groupKey = bob.resolveGroup('club').key;
+  bob.close();
+  const oldHome = join(dir, 'bob-old');
+  copyProfile(bobHome, oldHome);
+  await alice.sendText('club', 'held');
+  proxy.as('alice');
+  await syncAll(alice);
+  const held = proxy.postsBy('alice').at(-1)!;
+  bob = await Client.open(bobHome, PASSPHRASE);
+  proxy.as('bob');
+  await syncAll(bob);
+  bob.close();
+  const is = (x: Uint8Array, y: Uint8Array) => Buffer.from(x).equals(Buffer.from(y));
+
+  /** After `attack` on copies of bob: each answers as its DAG does, and sees a replay of `held`. */
+  const afterAttack = async (
+    label: string,
+    attack: (home: string) => void,
+    readsAtOpen = false,
+  ): Promise<void> => {
+    const home = join(dir, `bob-${label.replaceAll(' ', '-')}`);
+    copyProfile(bobHome, home);
+    attack(home);
+    await assertIndexAnswers(home, groupKey);
+    const others: Uint8Array[] = [];
+    for (let i = 0; i < 3; i++) {
+      await alice.sendText('elsewhere', `${label} ${i}`);
+      proxy.as('alice');
+      await syncAll(alice);
+      others.push(proxy.postsBy('alice').at(-1)!);
+    }
+    // A fresh copy with the same attack, whose first use of the index is the sync's.
+    const fresh = `${home}-sync`;
+    copyProfile(bobHome, fresh);
+    attack(fresh);
+    const c = await Client.open(fresh, PASSPHRASE);
+    try {
+      proxy.clearRules();
+      proxy.reorder(label, (entries) =>
+        entries.map((x) =>
+          x.envelope !== null && others.some((o) => is(o, x.envelope!))
+            ? { envelope: held, receivedMs: x.receivedMs }
+            : x,
+        ),
+      );
+      proxy.as(label);
+      await syncAll(c);
+      proxy.clearRules();
+      const g = c.resolveGroup('club');
+      // A frontier behind is rebuilt at open from the messages (kept in memory then); a row count
+      // off, at the index's first use, from a reading that is not kept.
+      assert.equal(g.transcriptLoaded, readsAtOpen, `${label}: the DAG in memory`);
+      assert.ok(listReplays(c).length > 0, `${label}: the replay was seen`);
+      const messages = g.summary.messages;
+      assert.equal(messages, g.dag.size, `${label}: nothing was stored twice`);
+    } finally {
+      c.close();
+    }
+  };
+
+  await afterAttack('rows deleted', (home) => tamper(home, 'DELETE FROM indexed'));
+  await afterAttack('one row deleted', (home) =>
+    tamper(home, 'DELETE FROM indexed WHERE rowid IN (SELECT rowid FROM indexed LIMIT 1)'),
   );
-  const c = await Client.open(coldHome, PASSPHRASE);
+  await afterAttack(
+    'frontier deleted',
+    (home) => tamper(home, "DELETE FROM records WHERE kind = 'frontier'"),
+    true,
+  );
+  await afterAttack(
+    'older index restored',
+    (home) =>
+      tamper(
+        home,
+        `ATTACH '${join(oldHome, PROFILE_FILE)}' AS old;
+       DELETE FROM indexed; INSERT INTO indexed SELECT * FROM old.indexed;
+       DELETE FROM records WHERE kind = 'frontier';
+       INSERT INTO records SELECT * FROM old.records WHERE kind = 'frontier';
+       DETACH old;`,
+      ),
+    true,
+  );
+  // A row altered in place does not authenticate: the index never answers "absent" for it.
+  const altered = join(dir, 'bob-altered');
+  copyProfile(bobHome, altered);
+  tamper(altered, 'UPDATE indexed SET value = zeroblob(length(value))');
+  const c = await Client.open(altered, PASSPHRASE);
   try {
-    assert.equal(listReplays(c).length, 2, JSON.stringify(listReplays(c)));
+    const g = c.resolveGroup('club');
+    const some = readRecord(c.store, frontierKind, g.record.id)!.latest.values().next().value!;
+    assert.throws(() => c.holdsMessage(g, some.id), /does not authenticate/);
+    assert.throws(() => c.store.check(), /does not authenticate/);
   } finally {
     c.close();
   }
