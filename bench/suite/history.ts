@@ -16,7 +16,9 @@
  * by a copy of the reader's profile, its other device, through the world's relay) and a post
  * into the group (composed and stored, in a copy of the profile). Neither reads the group's DAG
  * (the by-id index and frontier, docs/transcript.md "What a profile keeps in memory"): the note
- * says whether it did.
+ * says whether it did. With BENCH_HISTORY_READ_DAG=1 in the environment, each of those processes
+ * reads the group's DAG first (bench/lib/sync-post.ts `read-dag`): what they cost before the index,
+ * for a before/after by hand.
  */
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
@@ -57,9 +59,10 @@ interface SyncPost {
 }
 
 async function syncPost(home: string, mode: 'sync' | 'post' | 'send'): Promise<SyncPost> {
+  const readDag = mode !== 'send' && process.env.BENCH_HISTORY_READ_DAG === '1' ? ['read-dag'] : [];
   const r = await runNodeScript(
     join(ROOT, 'bench/lib/sync-post.ts'),
-    [home, GROUP, mode],
+    [home, GROUP, mode, ...readDag],
     PROFILE_ENV,
     900_000,
   );
