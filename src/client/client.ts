@@ -1088,14 +1088,22 @@ export class Client implements ClientContext {
    * latest of its parents' timestamps. From the frontier when the DAG is not in memory and no
    * parent is absent (then every message's history is whole, so every head is complete and
    * MessageDag.chooseParents would rank exactly these heads, by the same rule: rankParents);
-   * otherwise from the DAG, which is read for it (a group with a hole, or an abusive frontier).
+   * otherwise from the DAG, which is read for it (a group with a hole, an abusive frontier, or one
+   * another process has appended to since this one read it).
    */
   #nextPosition(
     state: GroupState,
     me: Uint8Array,
   ): { seq: number; parents: Uint8Array[]; holdsAncestry: boolean; parentsTime: number } {
     const f = state.frontier;
-    if (!state.transcriptLoaded && !f.overflow && f.absent.size === 0) {
+    // A frontier behind the store (another process, `watch` beside `send`, appended since) would
+    // reuse a seq: the DAG, read from the store now, knows those messages.
+    if (
+      !state.transcriptLoaded &&
+      !f.overflow &&
+      f.absent.size === 0 &&
+      this.store.appendedRange(state.record.id).next === f.through
+    ) {
       const meKey = toHex(me);
       const mine = f.latest.get(meKey);
       const candidates = [];

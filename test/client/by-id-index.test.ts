@@ -531,3 +531,33 @@ test('an index deleted, emptied or restored from an older copy is rebuilt, answe
     c.close();
   }
 });
+
+test('a post after another process appended to the group reads the store, never reusing a seq', async (t) => {
+  const { proxy, dir, alice } = await startWorld(t, 'byid-two-processes');
+  await alice.createGroup('club', [proxy.url]);
+  alice.close();
+  const home = join(dir, 'alice');
+  // `watch` and `send` on one profile: two clients on the same file.
+  const first = await Client.open(home, PASSPHRASE);
+  const second = await Client.open(home, PASSPHRASE);
+  try {
+    const a = await second.sendText('club', 'from the second process');
+    const b = await first.sendText('club', 'from the first process');
+    const check = await Client.open(home, PASSPHRASE);
+    try {
+      const g = check.resolveGroup('club');
+      const seqA = g.dag.get(a)!.seq;
+      const seqB = g.dag.get(b)!.seq;
+      assert.equal(seqB, seqA + 1, 'the first process wrote after the second, with the next seq');
+      assert.deepEqual(
+        check.findings('club').map((f) => f.type),
+        [],
+      );
+    } finally {
+      check.close();
+    }
+  } finally {
+    first.close();
+    second.close();
+  }
+});
