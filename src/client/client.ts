@@ -449,15 +449,12 @@ export class Client implements ClientContext {
 
   /** Index a message just stored at `position` (inside the transaction that stored it). */
   #indexStored(state: GroupState, msg: VerifiedMessage, position: number): void {
-    const before = this.store.getIndexed(state.record.id, msg.id);
-    const entry =
-      before === undefined
-        ? indexEntryOf(msg, [position])
-        : (() => {
-            const e = decodeIndexEntry(before);
-            return { ...e, positions: [...e.positions, position] };
-          })();
-    this.store.putIndexed(state.record.id, msg.id, encodeIndexEntry(entry));
+    const scope = state.record.id;
+    // Nearly always a new id: one insert. A second stored copy (two processes accepted it)
+    // adds its position to the entry.
+    if (this.store.addIndexed(scope, msg.id, encodeIndexEntry(indexEntryOf(msg, [position])))) return;
+    const e = decodeIndexEntry(this.store.getIndexed(scope, msg.id)!);
+    this.store.putIndexed(scope, msg.id, encodeIndexEntry({ ...e, positions: [...e.positions, position] }));
   }
 
   holdsMessage(state: GroupState, id: Uint8Array): boolean {

@@ -188,6 +188,7 @@ export class ProfileStore {
   #closed = false;
   readonly #stmt: ReturnType<typeof prepareStatements>;
   #indexedStmts: ReturnType<typeof prepareIndexedStatements> | undefined;
+  readonly #scopeLookups = new Map<string, Buffer>();
   /** One transaction wrapper for every #immediate call (better-sqlite3 builds one per call otherwise). */
   readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
 
@@ -561,6 +562,22 @@ export class ProfileStore {
   }
 
   /**
+   * Add the indexed item `key` of `scope` unless one is there: true when added, false (nothing
+   * written) when the key already has an item.
+   * @throws as putIndexed.
+   */
+  addIndexed(scope: RecordKey, key: RecordKey, value: CborValue): boolean {
+    this.#assertOpen();
+    const scopeLookup = this.#scopeLookup(scope);
+    const lookup = this.#indexedLookup(scope, key);
+    const sealed = this.#seal(encodeCbor(value), indexedAd(scopeLookup, lookup));
+    return (
+      this.#guard('write an indexed item', () => this.#indexed.addIndexed.run(scopeLookup, lookup, sealed))
+        .changes === 1
+    );
+  }
+
+  /**
    * The value of indexed item `key` of `scope`, or undefined.
    * @throws VerifyError 'profile-record-tampered' when the row does not authenticate at its
    *   (scope, key); UsageError 'bad-argument', 'profile-closed'.
@@ -799,7 +816,16 @@ export class ProfileStore {
 
   #scopeLookup(scope: RecordKey): Buffer {
     assertKey('scope', scope);
-    return hmacSha256(this.#keys.indexKey, SCOPE_LOOKUP_DOMAIN, encodeCbor(scope));
+    // Kept per scope: a sync writes a message's item and its index row under one scope, and the
+    // scopes are few (one per group). The values are what the file's rows hold anyway.
+    const cacheKey = typeof scope === 'string' ? `s${scope}` : `b${Buffer.from(scope).toString('hex')}`;
+    let lookup = this.#scopeLookups.get(cacheKey);
+    if (lookup === undefined) {
+      if (this.#scopeLookups.size >= 1024) this.#scopeLookups.clear();
+      lookup = hmacSha256(this.#keys.indexKey, SCOPE_LOOKUP_DOMAIN, encodeCbor(scope));
+      this.#scopeLookups.set(cacheKey, lookup);
+    }
+    return lookup;
   }
 
   get #indexed(): ReturnType<typeof prepareIndexedStatements> {
@@ -896,6 +922,9 @@ function prepareStatements(db: Database.Database) {
 function prepareIndexedStatements(db: Database.Database) {
   return {
     putIndexed: db.prepare('INSERT OR REPLACE INTO indexed (scope, lookup, value) VALUES (?, ?, ?)'),
+    addIndexed: db.prepare(
+      'INSERT INTO indexed (scope, lookup, value) VALUES (?, ?, ?) ON CONFLICT (scope, lookup) DO NOTHING',
+    ),
     getIndexed: db.prepare('SELECT value FROM indexed WHERE scope = ? AND lookup = ?'),
     countIndexed: db.prepare('SELECT count(*) AS n FROM indexed WHERE scope = ?'),
     clearIndexed: db.prepare('DELETE FROM indexed WHERE scope = ?'),
