@@ -204,6 +204,8 @@ export class Client implements ClientContext {
   readonly left = new Map<string, number>();
   /** While {@link batchAppends} runs: accepted messages to store, per group. */
   #appendBatch: Map<string, PendingAppends> | null = null;
+  /** The last id the by-id index said is absent (see holdsMessage). */
+  #lastAbsent: { readonly state: GroupState; readonly key: string } | null = null;
   /** Groups whose by-id index this process has counted against the summary (#checkIndex). */
   readonly #indexChecked = new WeakSet<GroupState>();
   /** Each group record's horizon (author hex → first seq after our join), as its checker's. */
@@ -405,6 +407,7 @@ export class Client implements ClientContext {
 
   /** Replace the group's by-id index and frontier by rebuilt ones (inside a transaction). */
   #writeIndex(scope: Uint8Array, rebuilt: Rebuild): void {
+    this.#lastAbsent = null;
     this.store.clearIndexed(scope);
     for (const { id, entry } of rebuilt.index?.values() ?? [])
       this.store.putIndexed(scope, id, encodeIndexEntry(entry));
@@ -449,6 +452,7 @@ export class Client implements ClientContext {
 
   /** Index a message just stored at `position` (inside the transaction that stored it). */
   #indexStored(state: GroupState, msg: VerifiedMessage, position: number): void {
+    this.#lastAbsent = null;
     const scope = state.record.id;
     // Nearly always a new id: one insert. A second stored copy (two processes accepted it)
     // adds its position to the entry.
@@ -459,8 +463,15 @@ export class Client implements ClientContext {
 
   holdsMessage(state: GroupState, id: Uint8Array): boolean {
     if (state.transcriptLoaded) return state.dag.has(id);
-    if (this.#appendBatch?.get(state.key)?.pending.has(toHex(id))) return true;
-    return this.#indexed(state, id) !== undefined;
+    const key = toHex(id);
+    if (this.#appendBatch?.get(state.key)?.pending.has(key)) return true;
+    // The sync asks twice for each message it opens (its replay check, then acceptOpened), with
+    // nothing written between: the last "absent" is remembered until the next index write.
+    const last = this.#lastAbsent;
+    if (last !== null && last.state === state && last.key === key) return false;
+    const held = this.#indexed(state, id) !== undefined;
+    this.#lastAbsent = held ? null : { state, key };
+    return held;
   }
 
   messageSeq(state: GroupState, id: Uint8Array): number | undefined {
