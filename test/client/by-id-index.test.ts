@@ -497,7 +497,7 @@ test('an index deleted, emptied or restored from an older copy is rebuilt, answe
 
   await afterAttack('rows deleted', (home) => tamper(home, 'DELETE FROM indexed'));
   await afterAttack('one row deleted', (home) =>
-    tamper(home, 'DELETE FROM indexed WHERE rowid IN (SELECT rowid FROM indexed LIMIT 1)'),
+    tamper(home, 'DELETE FROM indexed WHERE lookup IN (SELECT lookup FROM indexed LIMIT 1)'),
   );
   await afterAttack(
     'frontier deleted',

@@ -24,7 +24,7 @@ import {
   aeadSeal,
   constantTimeEqual,
   domain,
-  hmacSha256,
+  HmacSha256Key,
   randomBytes,
   wipe,
 } from '../../crypto/index.ts';
@@ -135,12 +135,13 @@ const MIGRATIONS: readonly { readonly version: number; readonly sql: string }[] 
     sql: `
       -- Sealed per-scope lookups (the by-id index of a group's messages, docs/profile.md
       -- "Indexed items"). scope as in appended; lookup = HMAC(index key, scope key, key).
+      -- WITHOUT ROWID: the rows live in the key's b-tree, one insert per row, not two.
       CREATE TABLE indexed (
         scope  BLOB NOT NULL,
         lookup BLOB NOT NULL,
         value  BLOB NOT NULL,
         PRIMARY KEY (scope, lookup)
-      ) STRICT;
+      ) STRICT, WITHOUT ROWID;
     `,
   },
 ];
@@ -189,6 +190,8 @@ export class ProfileStore {
   readonly #stmt: ReturnType<typeof prepareStatements>;
   #indexedStmts: ReturnType<typeof prepareIndexedStatements> | undefined;
   readonly #scopeLookups = new Map<string, Buffer>();
+  /** HMAC under the index key with its padded blocks absorbed once (every lookup is one). */
+  readonly #indexMac: HmacSha256Key;
   /** One transaction wrapper for every #immediate call (better-sqlite3 builds one per call otherwise). */
   readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
 
@@ -196,6 +199,7 @@ export class ProfileStore {
     this.dir = dir;
     this.#db = db;
     this.#keys = keys;
+    this.#indexMac = new HmacSha256Key(keys.indexKey);
     this.#kdf = kdf;
     this.#stmt = prepareStatements(db);
     this.#tx = db.transaction((fn: () => unknown) => fn());
@@ -694,6 +698,7 @@ export class ProfileStore {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#indexMac.wipe();
     wipeProfileKeys(this.#keys);
     this.#db.close();
   }
@@ -811,7 +816,7 @@ export class ProfileStore {
 
   #recordLookup(kind: string, key: RecordKey): Buffer {
     assertKey('key', key);
-    return hmacSha256(this.#keys.indexKey, RECORD_LOOKUP_DOMAIN, encodeCbor([kind, key]));
+    return this.#indexMac.mac(RECORD_LOOKUP_DOMAIN, encodeCbor([kind, key]));
   }
 
   #scopeLookup(scope: RecordKey): Buffer {
@@ -822,7 +827,7 @@ export class ProfileStore {
     let lookup = this.#scopeLookups.get(cacheKey);
     if (lookup === undefined) {
       if (this.#scopeLookups.size >= 1024) this.#scopeLookups.clear();
-      lookup = hmacSha256(this.#keys.indexKey, SCOPE_LOOKUP_DOMAIN, encodeCbor(scope));
+      lookup = this.#indexMac.mac(SCOPE_LOOKUP_DOMAIN, encodeCbor(scope));
       this.#scopeLookups.set(cacheKey, lookup);
     }
     return lookup;
@@ -836,7 +841,7 @@ export class ProfileStore {
   #indexedLookup(scope: RecordKey, key: RecordKey): Buffer {
     assertKey('scope', scope);
     assertKey('key', key);
-    return hmacSha256(this.#keys.indexKey, INDEXED_LOOKUP_DOMAIN, encodeCbor([scope, key]));
+    return this.#indexMac.mac(INDEXED_LOOKUP_DOMAIN, encodeCbor([scope, key]));
   }
 
   #seal(encoded: Uint8Array, ad: Uint8Array): Buffer {
