@@ -10,8 +10,9 @@
  * the checkpoint the writer last verified (as bench/lib/sync-world.ts `ours` writes them), signed
  * by the writer's real key; the stored record names the group's relay, an index past the reader's
  * cursor and the message's timestamp as the relay's receive time. They are appended 8,192 to a
- * SQLite transaction together with the group's summary (src/client/store/group-summary.ts), as
- * `Client.batchAppends` does, so the profile opens as one that synced them. What the reader's view
+ * SQLite transaction together with the group's summary (src/client/store/group-summary.ts), its
+ * frontier and by-id index rows (src/client/store/group-frontier.ts), as `Client.batchAppends`
+ * does, so the profile opens as one that synced them. What the reader's view
  * computes from them is what it computes after a real sync of the same messages (the writer's
  * messages in a chain, no finding): bench/suite/history.ts checks that each view shows the last 50
  * and no transcript finding.
@@ -20,6 +21,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Client } from '../../src/client/client.ts';
+import { encodeIndexEntry, frontierKind, noteInFrontier } from '../../src/client/store/group-frontier.ts';
 import { noteMessage, summaryKind, summaryTooLarge } from '../../src/client/store/group-summary.ts';
 import { writeRecord } from '../../src/client/store/record-kinds.ts';
 import { encodeStoredMessage } from '../../src/client/store/records.ts';
@@ -68,10 +70,16 @@ const keys = mine.ring.keys(epochAt(mine.record.schedule, now))!;
 let index = reader.relayRecord(relayUrl)!.cursor;
 const body = Buffer.alloc(160, 'x');
 const summary = state.summary;
+const frontier = state.frontier;
 if (summary.through !== reader.store.appendedRange(state.record.id).next)
   throw new Error('the reader summary is not current');
+if (frontier.through !== summary.through) throw new Error('the reader frontier is not current');
+const horizon = new Map(state.record.seedMembers.map((m) => [toHex(m.author), m.nextSeq]));
+// Each message's one parent is the chain's previous message, which the reader holds.
+const present = () => true;
 for (let done = 0; done < count; ) {
   const values: CborValue[] = [];
+  const messages: { id: Uint8Array; entry: Parameters<typeof encodeIndexEntry>[0] }[] = [];
   for (let k = 0; k < BATCH && done < count; k++, done++) {
     body.write(`bench message ${done} `, 0, 'latin1');
     const timestamp = start + done;
@@ -95,11 +103,22 @@ for (let done = 0; done < count; ) {
       encodeStoredMessage({ signed: message.signed, relay: relayUrl, index: index++, receivedMs: timestamp }),
     );
     noteMessage(summary, message.author, message.seq);
+    noteInFrontier(frontier, message, present, horizon);
+    messages.push({
+      id: message.id,
+      entry: { positions: [], author: message.author, seq: message.seq, timestamp },
+    });
   }
   reader.store.transaction(() => {
     const first = reader.store.appendMany(state.record.id, values);
     summary.through = first + values.length;
+    frontier.through = first + values.length;
+    for (let i = 0; i < messages.length; i++) {
+      const { id, entry } = messages[i]!;
+      reader.store.putIndexed(state.record.id, id, encodeIndexEntry({ ...entry, positions: [first + i] }));
+    }
     writeRecord(reader.store, summaryKind, state.record.id, { summary, overflow: summaryTooLarge(summary) });
+    writeRecord(reader.store, frontierKind, state.record.id, frontier);
   });
 }
 if (count > 0)

@@ -10,12 +10,22 @@
  * full, and 1M unless --no-huge (quick runs with --huge). The raw limit of each size is the same
  * figure for the 1k group of the same run: the goal is a ratio, ≤ 1.5× at 1M. The open alone is a
  * row too: it reads each group's summary, not its messages (docs/transcript.md).
+ *
+ * Two more operations per size, each a fresh process beside the same operation on the 1k group
+ * (bench/lib/sync-post.ts): a sync that accepts one new message of the group (posted just before
+ * by a copy of the reader's profile, its other device, through the world's relay) and a post
+ * into the group (composed and stored, in a copy of the profile). Neither reads the group's DAG
+ * (the by-id index and frontier, docs/transcript.md "What a profile keeps in memory"): the note
+ * says whether it did. With BENCH_HISTORY_READ_DAG=1 in the environment, each of those processes
+ * reads the group's DAG first (bench/lib/sync-post.ts `read-dag`): what they cost before the index,
+ * for a before/after by hand.
  */
+import { closeSync, cpSync, fsyncSync, openSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, removeDir, runNodeScript } from '../lib/procs.ts';
 import type { Row } from '../lib/report.ts';
 import { fmt, median } from '../lib/stats.ts';
-import { buildSyncWorld, PROFILE_ENV, type SyncWorld } from './sync.ts';
+import { buildSyncWorld, PROFILE_ENV, type SyncWorld, startWorldRelay } from './sync.ts';
 
 const MB = 1024 * 1024;
 const LAST = 50;
@@ -37,6 +47,83 @@ interface OpenRead {
   readonly shown: number;
   readonly findings: number;
   readonly hwm: number;
+}
+
+interface SyncPost {
+  readonly openMs: number;
+  readonly opMs: number;
+  readonly totalMs: number;
+  readonly newMessages: number;
+  readonly loaded: boolean;
+  readonly hwm: number;
+}
+
+async function syncPost(home: string, mode: 'sync' | 'post' | 'send'): Promise<SyncPost> {
+  const readDag = mode !== 'send' && process.env.BENCH_HISTORY_READ_DAG === '1' ? ['read-dag'] : [];
+  const r = await runNodeScript(
+    join(ROOT, 'bench/lib/sync-post.ts'),
+    [home, GROUP, mode, ...readDag],
+    PROFILE_ENV,
+    900_000,
+  );
+  if (r.code !== 0) throw new Error(`sync-post ${mode} failed (${r.code}): ${r.stderr.slice(-2000)}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as SyncPost;
+}
+
+/**
+ * Copy a profile directory and flush the copy to disk: a fresh copy of a 1M-message profile is
+ * ~1 GB of dirty pages, whose write-back would otherwise land in the measured process's first
+ * fsync (a post into the copy measured 400 ms at 1M, 30 ms at 1k).
+ */
+function copyFlushed(from: string, to: string): void {
+  cpSync(from, to, { recursive: true });
+  for (const name of readdirSync(to)) {
+    const fd = openSync(join(to, name), 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** `times` syncs of the reader that each accept one new message, and `times` posts. */
+async function syncAndPost(
+  world: SyncWorld,
+  home: string,
+  times: number,
+): Promise<{ syncs: SyncPost[]; posts: SyncPost[] }> {
+  const relay = await startWorldRelay(world);
+  const syncs: SyncPost[] = [];
+  const posts: SyncPost[] = [];
+  try {
+    for (let i = 0; i < times; i++) {
+      // The reader's other device (a copy of its profile) posts the one new message.
+      const device = `${home}.device`;
+      copyFlushed(home, device);
+      try {
+        await syncPost(device, 'send');
+      } finally {
+        removeDir(device);
+      }
+      const r = await syncPost(home, 'sync');
+      if (r.newMessages !== 1) throw new Error(`the sync accepted ${r.newMessages} messages, not 1`);
+      syncs.push(r);
+    }
+    for (let i = 0; i < times; i++) {
+      // In a copy: the reader's outbox stays empty, so its next sync sends nothing.
+      const copy = `${home}.post`;
+      copyFlushed(home, copy);
+      try {
+        posts.push(await syncPost(copy, 'post'));
+      } finally {
+        removeDir(copy);
+      }
+    }
+  } finally {
+    await relay.stop();
+  }
+  return { syncs, posts };
 }
 
 async function openRead(home: string): Promise<OpenRead> {
@@ -74,6 +161,7 @@ export async function historySection(opts: HistorySectionOptions): Promise<Row[]
   const rows: Row[] = [];
   const base = sizes[0]!;
   let baseline: { ms: number; rss: number } | undefined;
+  const opsGroup = 'cost with history: sync of 1 new message, and a post, into a group (fresh process)';
   // One world (a reader holding one group with the writer, set up with real syncs); the group
   // grows from one size to the next, so the 1M fixture costs the 1M messages once.
   opts.log('history: a reader and a writer in one group (real set-up)');
@@ -139,6 +227,43 @@ export async function historySection(opts: HistorySectionOptions): Promise<Row[]
         runs: rss,
         ...ratioGoal('rss'),
       });
+      opts.log(`history: ${sizeName(n)}: a sync of one new message, and a post (fresh processes)`);
+      const { syncs, posts } = await syncAndPost(world, home, times);
+      for (const [op, list, what] of [
+        ['sync', syncs, 'sync of 1 new message'],
+        ['post', posts, 'post'],
+      ] as const) {
+        const read = list.filter((r) => r.loaded).length;
+        for (const [unit, runsOf] of [
+          ['ms', (r: SyncPost) => r.totalMs],
+          ['rss', (r: SyncPost) => r.hwm / MB],
+        ] as const) {
+          const id = `history.${op}.${unit}`;
+          rows.push({
+            id: `${id}.${n}`,
+            group: opsGroup,
+            name: `${sizeName(n)} messages: ${what}, ${unit === 'ms' ? 'open + operation, wall' : 'peak RSS of that process'}`,
+            short: `${sizeName(n)}-message ${op}`,
+            unit: unit === 'ms' ? 'ms' : 'MB',
+            runs: list.map(runsOf),
+            ...(n === base
+              ? {}
+              : {
+                  rawId: `${id}.${base}`,
+                  goal: {
+                    op: '<' as const,
+                    value: 1.5 * median(rows.find((r) => r.id === `${id}.${base}`)!.runs),
+                    text: `≤ 1.5× the ${sizeName(base)} group`,
+                  },
+                }),
+            ...(unit === 'ms'
+              ? {
+                  note: `history ${sizeName(n)} ${op}: open ${fmt(median(list.map((r) => r.openMs)))} ms, ${what} ${fmt(median(list.map((r) => r.opMs)))} ms; the group's DAG read in ${read} of ${list.length} runs`,
+                }
+              : {}),
+          });
+        }
+      }
     }
   } finally {
     removeDir(world.relayDir);

@@ -51,7 +51,14 @@ import { openKeyBundle } from '../identity/key-bundle.ts';
 import { onionAddressOf } from '../identity/onion.ts';
 import { verifyCheckpoint } from '../log/checkpoint.ts';
 import { parseNote } from '../log/note.ts';
-import { ConsistencyChecker, type Finding, MessageDag } from '../transcript/index.ts';
+import {
+  assertInsertable,
+  ConsistencyChecker,
+  type Finding,
+  MAX_PARENTS,
+  MessageDag,
+  rankParents,
+} from '../transcript/index.ts';
 import { bytesEqual, toHex } from '../wire/bytes.ts';
 import type { CborValue } from '../wire/cbor.ts';
 import { canonicalRelayUrl } from '../wire/relay-url.ts';
@@ -59,6 +66,16 @@ import { saveEvidence } from './accountability/evidence.ts';
 import type { ClientContext, GroupState, MemberView, StoredLocation } from './context.ts';
 import { displayNameProblem } from './display-names.ts';
 import { expireMessages, isPruned, prunedMessage } from './retention.ts';
+import {
+  decodeIndexEntry,
+  emptyFrontier,
+  encodeIndexEntry,
+  frontierKind,
+  type GroupFrontier,
+  type Horizon,
+  type IndexEntry,
+  noteInFrontier,
+} from './store/group-frontier.ts';
 import {
   emptySummary,
   type GroupSummary,
@@ -70,7 +87,7 @@ import {
   summaryTooLarge,
 } from './store/group-summary.ts';
 import { KeyRing } from './store/key-ring.ts';
-import { ProfileStore } from './store/profile-store.ts';
+import { type AppendedItem, ProfileStore } from './store/profile-store.ts';
 import { leftKind, readRecord, writeRecord } from './store/record-kinds.ts';
 import {
   decodeGroup,
@@ -186,7 +203,13 @@ export class Client implements ClientContext {
   /** Groups this profile left (group key → when): never synced or posted to (src/client/leave.ts). */
   readonly left = new Map<string, number>();
   /** While {@link batchAppends} runs: accepted messages to store, per group. */
-  #appendBatch: Map<string, { state: GroupState; values: CborValue[] }> | null = null;
+  #appendBatch: Map<string, PendingAppends> | null = null;
+  /** The last id the by-id index said is absent (see holdsMessage). */
+  #lastAbsent: { readonly state: GroupState; readonly key: string } | null = null;
+  /** Groups whose by-id index this process has counted against the summary (#checkIndex). */
+  readonly #indexChecked = new WeakSet<GroupState>();
+  /** Each group record's horizon (author hex → first seq after our join), as its checker's. */
+  readonly #horizons = new WeakMap<GroupRecord, Horizon>();
 
   private constructor(store: ProfileStore, profile: ProfileRecord, opts: ClientOptions) {
     this.store = store;
@@ -270,7 +293,7 @@ export class Client implements ClientContext {
    */
   #loadGroup(record: GroupRecord): GroupState {
     const key = toHex(record.id);
-    const { summary, transcript: built } = this.#summaryOf(record);
+    const { summary, frontier, transcript: built } = this.#summaryOf(record);
     let transcript = built;
     const load = (): Transcript => {
       transcript ??= this.#readTranscript(record);
@@ -281,6 +304,7 @@ export class Client implements ClientContext {
       key,
       ring: new KeyRing(record.id, record.baseEpoch, record.baseSecret),
       summary,
+      frontier,
       get dag() {
         return load().dag;
       },
@@ -302,22 +326,36 @@ export class Client implements ClientContext {
     return state;
   }
 
-  /** Every stored message of the group in its DAG (in store order), and its checker. */
-  #readTranscript(record: GroupRecord, summary?: GroupSummary): Transcript {
+  /**
+   * Every stored message of the group in its DAG (in store order), and its checker. With
+   * `rebuild`, the summary, frontier and by-id index entries are built from them too.
+   */
+  #readTranscript(record: GroupRecord, rebuild?: Rebuild): Transcript {
     const dag = new MessageDag<VerifiedMessage>();
     // What members wrote before our invite is not ours to hold (docs/transcript.md, "Horizon").
     const checker = new ConsistencyChecker(dag, {
-      horizon: new Map(record.seedMembers.map((m) => [toHex(m.author), m.nextSeq])),
+      horizon: this.#horizonOf(record),
       // A full list may have left members out (docs/invites.md): their history starts where ours
       // of them does.
       unlistedFromFirstHeld: record.seedMembers.length >= MAX_INVITE_MEMBERS,
     });
     const receivedFrom = new Map<string, StoredLocation[]>();
+    const has = (id: Uint8Array) => dag.has(id);
     for (const item of readAll(this.store, record.id)) {
-      const stored = decodeStoredMessage(item);
+      const stored = decodeStoredMessage(item.value);
       const pruned = 'pruned' in stored;
       const msg = pruned ? prunedMessage(record.id, stored.pruned) : decodeStoredSignedMessage(stored.signed);
-      if (dag.insert(msg).added && summary !== undefined) noteNew(summary, msg);
+      const added = dag.insert(msg).added;
+      if (rebuild !== undefined) {
+        if (added) {
+          noteNew(rebuild.summary, msg);
+          noteInFrontier(rebuild.frontier, msg, has, this.#horizonOf(record));
+          rebuild.index?.set(toHex(msg.id), { id: msg.id, entry: indexEntryOf(msg, [item.seq]) });
+        } else {
+          const e = rebuild.index?.get(toHex(msg.id));
+          if (e !== undefined) e.entry = { ...e.entry, positions: [...e.entry.positions, item.seq] };
+        }
+      }
       if (stored.relay === '') continue;
       // A stored signed form counts where the DAG holds that very form under its id (a pruned
       // record carries its id), as `locations` has always matched them.
@@ -333,33 +371,152 @@ export class Client implements ClientContext {
   }
 
   /**
-   * The group's stored summary when it is current; otherwise (none, stale, or overflowed) one
-   * built by reading the messages, which are then kept, and stored when it fits.
+   * The group's stored summary and frontier when they are current; otherwise (none, stale, or an
+   * overflowed summary) both built by reading the messages, which are then kept, and what was
+   * not current stored again (the frontier with the by-id index, rebuilt whole).
    */
-  #summaryOf(record: GroupRecord): { summary: GroupSummary; transcript?: Transcript } {
+  #summaryOf(record: GroupRecord): {
+    summary: GroupSummary;
+    frontier: GroupFrontier;
+    transcript?: Transcript;
+  } {
     const next = this.store.appendedRange(record.id).next;
     const stored = readRecord(this.store, summaryKind, record.id);
-    if (stored !== undefined && !stored.overflow && stored.summary.through === next)
-      return { summary: stored.summary };
-    const summary = emptySummary();
-    const transcript = this.#readTranscript(record, summary);
-    summary.through = next;
-    if (stored === undefined || stored.summary.through !== next)
+    const front = readRecord(this.store, frontierKind, record.id);
+    const summaryCurrent = stored !== undefined && stored.summary.through === next;
+    const frontierCurrent = front !== undefined && front.through === next;
+    if (summaryCurrent && !stored.overflow && frontierCurrent)
+      return { summary: stored.summary, frontier: front };
+    const rebuilt: Rebuild = {
+      summary: emptySummary(),
+      frontier: emptyFrontier(),
+      ...(frontierCurrent ? {} : { index: new Map() }),
+    };
+    const transcript = this.#readTranscript(record, rebuilt);
+    rebuilt.summary.through = next;
+    rebuilt.frontier.through = next;
+    if (!summaryCurrent || !frontierCurrent)
       this.store.transaction(() => {
         // Re-checked inside the write lock: another process may have appended meanwhile.
-        if (this.store.appendedRange(record.id).next === next) this.#writeSummary(record.id, summary);
+        if (this.store.appendedRange(record.id).next !== next) return;
+        if (!summaryCurrent) this.#writeSummary(record.id, rebuilt.summary);
+        if (!frontierCurrent) this.#writeIndex(record.id, rebuilt);
       });
-    return { summary, transcript };
+    return { summary: rebuilt.summary, frontier: rebuilt.frontier, transcript };
+  }
+
+  /** Replace the group's by-id index and frontier by rebuilt ones (inside a transaction). */
+  #writeIndex(scope: Uint8Array, rebuilt: Rebuild): void {
+    this.#lastAbsent = null;
+    this.store.clearIndexed(scope);
+    for (const { id, entry } of rebuilt.index?.values() ?? [])
+      this.store.putIndexed(scope, id, encodeIndexEntry(entry));
+    writeRecord(this.store, frontierKind, scope, rebuilt.frontier);
   }
 
   /**
-   * Store the summary after appending `count` items from `first` on, in the same transaction.
+   * Before the first answer of a group's by-id index in this process: its rows are counted against
+   * the summary's messages (one SQLite count). A row deleted by someone holding the file (docs/
+   * profile.md "What the file reveals") would make a held message look new: a replay unseen, the
+   * message stored twice. On a mismatch the index and frontier are rebuilt from the messages.
+   */
+  #checkIndex(state: GroupState): void {
+    if (this.#indexChecked.has(state)) return;
+    this.#indexChecked.add(state);
+    const next = this.store.appendedRange(state.record.id).next;
+    // Another process appended since we read the summary: it is stale, and the next open rebuilds.
+    if (next !== state.summary.through || next !== state.frontier.through) return;
+    if (this.store.countIndexed(state.record.id) === state.summary.messages) return;
+    const rebuilt: Rebuild = { summary: emptySummary(), frontier: emptyFrontier(), index: new Map() };
+    this.#readTranscript(state.record, rebuilt);
+    rebuilt.frontier.through = next;
+    this.store.transaction(() => this.#writeIndex(state.record.id, rebuilt));
+    replaceFrontier(state.frontier, rebuilt.frontier);
+  }
+
+  #horizonOf(record: GroupRecord): Horizon {
+    let h = this.#horizons.get(record);
+    if (h === undefined) {
+      h = new Map(record.seedMembers.map((m) => [toHex(m.author), m.nextSeq]));
+      this.#horizons.set(record, h);
+    }
+    return h;
+  }
+
+  /** The by-id index entry of a held message, or undefined (the index only, not the DAG). */
+  #indexed(state: GroupState, id: Uint8Array): IndexEntry | undefined {
+    this.#checkIndex(state);
+    const v = this.store.getIndexed(state.record.id, id);
+    return v === undefined ? undefined : decodeIndexEntry(v);
+  }
+
+  /** Index a message just stored at `position` (inside the transaction that stored it). */
+  #indexStored(state: GroupState, msg: VerifiedMessage, position: number): void {
+    this.#lastAbsent = null;
+    const scope = state.record.id;
+    // Nearly always a new id: one insert. A second stored copy (two processes accepted it)
+    // adds its position to the entry.
+    if (this.store.addIndexed(scope, msg.id, encodeIndexEntry(indexEntryOf(msg, [position])))) return;
+    const e = decodeIndexEntry(this.store.getIndexed(scope, msg.id)!);
+    this.store.putIndexed(scope, msg.id, encodeIndexEntry({ ...e, positions: [...e.positions, position] }));
+  }
+
+  holdsMessage(state: GroupState, id: Uint8Array): boolean {
+    if (state.transcriptLoaded) return state.dag.has(id);
+    const key = toHex(id);
+    if (this.#appendBatch?.get(state.key)?.pending.has(key)) return true;
+    // The sync asks twice for each message it opens (its replay check, then acceptOpened), with
+    // nothing written between: the last "absent" is remembered until the next index write.
+    const last = this.#lastAbsent;
+    if (last !== null && last.state === state && last.key === key) return false;
+    const held = this.#indexed(state, id) !== undefined;
+    this.#lastAbsent = held ? null : { state, key };
+    return held;
+  }
+
+  messageSeq(state: GroupState, id: Uint8Array): number | undefined {
+    if (state.transcriptLoaded) return state.dag.get(id)?.seq;
+    const pending = this.#appendBatch?.get(state.key)?.pending.get(toHex(id));
+    if (pending !== undefined) return pending.msg.seq;
+    return this.#indexed(state, id)?.seq;
+  }
+
+  receivedFromOf(state: GroupState, id: Uint8Array): readonly StoredLocation[] {
+    const key = toHex(id);
+    if (state.transcriptLoaded) return state.receivedFrom.get(key) ?? [];
+    const pending = this.#appendBatch?.get(state.key)?.pending.get(key);
+    if (pending !== undefined) return pending.from === null ? [] : [storedLocation(pending.from)];
+    const entry = this.#indexed(state, id);
+    const out: StoredLocation[] = [];
+    let held: VerifiedMessage | undefined;
+    // The rule of #readTranscript: the first stored form is the one the DAG holds.
+    for (const position of entry?.positions ?? []) {
+      const item = this.store.readAppended(state.record.id, position, 1)[0];
+      if (item === undefined || item.seq !== position) continue;
+      const stored = decodeStoredMessage(item.value);
+      const pruned = 'pruned' in stored;
+      const msg = pruned
+        ? prunedMessage(state.record.id, stored.pruned)
+        : decodeStoredSignedMessage(stored.signed);
+      held ??= msg;
+      if (stored.relay === '') continue;
+      if (!pruned && (held.signed.length === 0 || !bytesEqual(held.signed, msg.signed))) continue;
+      out.push(storedLocation(stored));
+    }
+    return out;
+  }
+
+  /**
+   * Store the summary and frontier after appending `count` items from `first` on, in the same
+   * transaction.
    * When `first` is not where the summary ended, another process appended meanwhile (its messages
    * are not in this summary): `through` then stays behind, so the next open rebuilds it.
    */
   #saveSummary(state: GroupState, first: number, count: number): void {
     if (first === state.summary.through) state.summary.through = first + count;
+    if (first === state.frontier.through) state.frontier.through = first + count;
     this.#writeSummary(state.record.id, state.summary);
+    writeRecord(this.store, frontierKind, state.record.id, state.frontier);
   }
 
   #writeSummary(scope: Uint8Array, summary: GroupSummary): void {
@@ -503,6 +660,16 @@ export class Client implements ClientContext {
     if (!result.added) return false;
     noteNew(state.summary, msg);
     return true;
+  }
+
+  /**
+   * "Is this message present?" for the frontier's rule, before the message being counted is: the
+   * DAG when in memory; otherwise the heads (present by definition, and what most new messages
+   * name), the page's messages not stored yet, then the by-id index.
+   */
+  #presence(state: GroupState): (id: Uint8Array) => boolean {
+    if (state.transcriptLoaded) return (id) => state.dag.has(id);
+    return (id) => state.frontier.heads.has(toHex(id)) || this.holdsMessage(state, id);
   }
 
   /** Find a group by name or id prefix. @throws UsageError('unknown-group' | 'ambiguous-group') */
@@ -882,14 +1049,9 @@ export class Client implements ClientContext {
     const epoch = epochAt(state.record.schedule, now);
     const keys = state.ring.keys(epoch);
     if (keys === null) throw new UsageError('epoch-erased', 'this group’s current keys are not available');
-    const seq = state.dag.nextSeq(me);
-    // Only complete messages are chosen (MessageDag.chooseParents); our own previous one is always
-    // first, and claiming to hold every parent's ancestry needs it complete too (message.ts).
-    const parents = state.dag.chooseParents(me);
-    const holdsAncestry = seq === 0 || parents[0] === undefined || state.dag.isComplete(parents[0]);
+    const { seq, parents, holdsAncestry, parentsTime } = this.#nextPosition(state, me);
     // Timestamps never run backwards from a parent's: a skewed clock must not make us look like a backdater.
-    let timestamp = now;
-    for (const p of parents) timestamp = Math.max(timestamp, state.dag.get(p)?.timestamp ?? 0);
+    const timestamp = Math.max(now, parentsTime);
     const useIntro = seq === 0 && state.record.myIntro !== null;
     const { message, envelope } = composeMessage({
       groupId: state.record.id,
@@ -918,13 +1080,63 @@ export class Client implements ClientContext {
       );
       this.store.put(KIND.post, message.id, encodePost(post));
       if (useIntro) this.#saveGroup(state, { ...state.record, myIntro: null });
-      // The summary counts the message in the same transaction that stores it.
+      // The summary, frontier and index count the message in the transaction that stores it.
       noteNew(state.summary, message);
+      noteInFrontier(state.frontier, message, this.#presence(state), this.#horizonOf(state.record));
+      this.#indexStored(state, message, at);
       this.#saveSummary(state, at, 1);
     });
-    state.dag.insert(message);
+    if (state.transcriptLoaded) state.dag.insert(message);
     this.recognizer.expectAuthor(state.key, this.windowKeys(state), me, seq + 1);
     return message.id;
+  }
+
+  /**
+   * Our next message's seq and parents, whether it claims to hold every parent's ancestry, and the
+   * latest of its parents' timestamps. From the frontier when the DAG is not in memory and no
+   * parent is absent (then every message's history is whole, so every head is complete and
+   * MessageDag.chooseParents would rank exactly these heads, by the same rule: rankParents);
+   * otherwise from the DAG, which is read for it (a group with a hole, an abusive frontier, or one
+   * another process has appended to since this one read it).
+   */
+  #nextPosition(
+    state: GroupState,
+    me: Uint8Array,
+  ): { seq: number; parents: Uint8Array[]; holdsAncestry: boolean; parentsTime: number } {
+    const f = state.frontier;
+    // A frontier behind the store (another process, `watch` beside `send`, appended since) would
+    // reuse a seq: the DAG, read from the store now, knows those messages.
+    if (
+      !state.transcriptLoaded &&
+      !f.overflow &&
+      f.absent.size === 0 &&
+      this.store.appendedRange(state.record.id).next === f.through
+    ) {
+      const meKey = toHex(me);
+      const mine = f.latest.get(meKey);
+      const candidates = [];
+      for (const [key, h] of f.heads) {
+        const authorKey = toHex(h.author);
+        if (authorKey !== meKey) candidates.push({ id: h.id, key, authorKey, timestamp: h.timestamp });
+      }
+      const chosen = rankParents(candidates, MAX_PARENTS - (mine === undefined ? 0 : 1));
+      let parentsTime = mine?.timestamp ?? 0;
+      for (const c of chosen) parentsTime = Math.max(parentsTime, c.timestamp);
+      return {
+        seq: mine === undefined ? 0 : mine.seq + 1,
+        parents: [...(mine === undefined ? [] : [mine.id]), ...chosen.map((c) => c.id)],
+        holdsAncestry: true,
+        parentsTime,
+      };
+    }
+    const seq = state.dag.nextSeq(me);
+    // Only complete messages are chosen (MessageDag.chooseParents); our own previous one is always
+    // first, and claiming to hold every parent's ancestry needs it complete too (message.ts).
+    const parents = state.dag.chooseParents(me);
+    const holdsAncestry = seq === 0 || parents[0] === undefined || state.dag.isComplete(parents[0]);
+    let parentsTime = 0;
+    for (const p of parents) parentsTime = Math.max(parentsTime, state.dag.get(p)?.timestamp ?? 0);
+    return { seq, parents, holdsAncestry, parentsTime };
   }
 
   /** Queue a text message; `flush` (or sync) posts it. */
@@ -948,7 +1160,10 @@ export class Client implements ClientContext {
    * (TAG_WINDOW) ahead of what readers expect, and they would never recognise it.
    */
   pendingPosts(): PostRecord[] {
-    const seqOf = (p: PostRecord) => this.groups.get(toHex(p.groupId))?.dag.get(p.messageId)?.seq ?? 0;
+    const seqOf = (p: PostRecord) => {
+      const g = this.groups.get(toHex(p.groupId));
+      return (g === undefined ? undefined : this.messageSeq(g, p.messageId)) ?? 0;
+    };
     return (
       this.store
         .list(KIND.post)
@@ -1030,21 +1245,35 @@ export class Client implements ClientContext {
     index: number,
     receivedMs: number,
   ): boolean {
-    if (state.dag.has(msg.id)) return false;
-    const added = this.#insertVerified(state, msg);
-    if (!added) return false;
+    // Without the DAG in memory, the by-id index answers (docs/transcript.md "What a profile keeps
+    // in memory"): a sync that accepts a message no longer reads the group's history.
+    if (this.holdsMessage(state, msg.id)) return false;
+    const present = this.#presence(state);
+    if (state.transcriptLoaded) {
+      if (!this.#insertVerified(state, msg)) return false;
+      if (relay !== '') noteReceived(state.receivedFrom, toHex(msg.id), { relay, index, receivedMs });
+    } else {
+      assertInsertable(msg);
+      noteNew(state.summary, msg);
+    }
+    noteInFrontier(state.frontier, msg, present, this.#horizonOf(state.record));
     const stored = encodeStoredMessage({ signed: msg.signed, relay, index, receivedMs });
-    if (relay !== '') noteReceived(state.receivedFrom, toHex(msg.id), { relay, index, receivedMs });
     const batch = this.#appendBatch;
     if (batch === null)
-      this.store.transaction(() => this.#saveSummary(state, this.store.append(state.record.id, stored), 1));
+      this.store.transaction(() => {
+        const at = this.store.append(state.record.id, stored);
+        this.#indexStored(state, msg, at);
+        this.#saveSummary(state, at, 1);
+      });
     else {
       let b = batch.get(state.key);
       if (b === undefined) {
-        b = { state, values: [] };
+        b = { state, values: [], msgs: [], pending: new Map() };
         batch.set(state.key, b);
       }
       b.values.push(stored);
+      b.msgs.push(msg);
+      b.pending.set(toHex(msg.id), { msg, from: relay === '' ? null : { relay, index, receivedMs } });
     }
     this.recognizer.expectAuthor(state.key, this.windowKeys(state), msg.author, msg.seq + 1);
     if (msg.kind === MessageKind.inviteNotice && msg.body.length === INTRO_NONCE_BYTES) {
@@ -1063,14 +1292,16 @@ export class Client implements ClientContext {
    */
   batchAppends<T>(fn: () => T): T {
     if (this.#appendBatch !== null) return fn();
-    const batch = new Map<string, { state: GroupState; values: CborValue[] }>();
+    const batch = new Map<string, PendingAppends>();
     this.#appendBatch = batch;
     try {
       const result = fn();
-      for (const { state, values } of batch.values())
-        this.store.transaction(() =>
-          this.#saveSummary(state, this.store.appendMany(state.record.id, values), values.length),
-        );
+      for (const { state, values, msgs } of batch.values())
+        this.store.transaction(() => {
+          const first = this.store.appendMany(state.record.id, values);
+          for (let i = 0; i < msgs.length; i++) this.#indexStored(state, msgs[i]!, first + i);
+          this.#saveSummary(state, first, values.length);
+        });
       return result;
     } finally {
       this.#appendBatch = null;
@@ -1098,6 +1329,48 @@ interface Transcript {
   readonly dag: MessageDag<VerifiedMessage>;
   readonly checker: ConsistencyChecker;
   readonly receivedFrom: Map<string, StoredLocation[]>;
+}
+
+/** Accepted messages of one group waiting for the end of {@link Client.batchAppends}. */
+interface PendingAppends {
+  readonly state: GroupState;
+  readonly values: CborValue[];
+  readonly msgs: VerifiedMessage[];
+  /** id hex → the message and where sync got it (null for none): held, not stored yet. */
+  readonly pending: Map<string, { msg: VerifiedMessage; from: LocationOf | null }>;
+}
+
+type LocationOf = { readonly relay: string; readonly index: number; readonly receivedMs: number };
+
+/** What a rebuild from the stored messages produces (Client #readTranscript). */
+interface Rebuild {
+  readonly summary: GroupSummary;
+  readonly frontier: GroupFrontier;
+  /** id hex → its index entry; absent when the index is current and only counts are rebuilt. */
+  readonly index?: Map<string, { id: Uint8Array; entry: IndexEntry }>;
+}
+
+function indexEntryOf(msg: VerifiedMessage, positions: number[]): IndexEntry {
+  return { positions, author: msg.author, seq: msg.seq, timestamp: msg.timestamp };
+}
+
+function storedLocation(at: LocationOf): StoredLocation {
+  return { relay: at.relay, index: at.index, receivedMs: at.receivedMs, signedTime: false, proven: false };
+}
+
+/** Put the contents of `from` into `into` (a group's frontier object is shared by reference). */
+function replaceFrontier(into: GroupFrontier, from: GroupFrontier): void {
+  into.through = from.through;
+  into.forks = from.forks;
+  into.overflow = from.overflow;
+  for (const [a, b] of [
+    [into.heads, from.heads],
+    [into.absent, from.absent],
+    [into.latest, from.latest],
+  ] as [Map<string, unknown>, Map<string, unknown>][]) {
+    a.clear();
+    for (const [k, v] of b) a.set(k, v);
+  }
 }
 
 /** Record where a relay served a stored message (GroupState.receivedFrom). */
@@ -1131,12 +1404,12 @@ function noteNew(summary: GroupSummary, msg: VerifiedMessage): void {
   }
 }
 
-function* readAll(store: ProfileStore, scope: Uint8Array): Generator<import('../wire/cbor.ts').CborValue> {
+function* readAll(store: ProfileStore, scope: Uint8Array): Generator<AppendedItem> {
   let from = 0;
   for (;;) {
     const items = store.readAppended(scope, from, 1000);
     if (items.length === 0) return;
-    for (const it of items) yield it.value;
+    for (const it of items) yield it;
     from = items[items.length - 1]!.seq + 1;
   }
 }

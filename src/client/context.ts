@@ -11,6 +11,7 @@ import type { EpochKeys } from '../group/epoch.ts';
 import type { VerifiedMessage } from '../group/message.ts';
 import type { Identity } from '../identity/identity.ts';
 import type { ConsistencyChecker, MessageDag } from '../transcript/index.ts';
+import type { GroupFrontier } from './store/group-frontier.ts';
 import type { GroupSummary } from './store/group-summary.ts';
 import type { KeyRing } from './store/key-ring.ts';
 import type { ProfileStore } from './store/profile-store.ts';
@@ -28,6 +29,11 @@ export interface GroupState {
    * needs no message (group lists, unread counts, members, the tags we expect) reads this.
    */
   readonly summary: GroupSummary;
+  /**
+   * Heads, absent parents, each author's latest message, kept current with the store like the
+   * summary (store/group-frontier.ts): what a post and trial decryption need without the DAG.
+   */
+  readonly frontier: GroupFrontier;
   /** Every message of the group: read from the store on first use (docs/transcript.md). */
   readonly dag: MessageDag<VerifiedMessage>;
   /** The DAG's checker: using it reads the messages too. */
@@ -110,6 +116,15 @@ export interface ClientContext {
     index: number,
     receivedMs: number,
   ): boolean;
+  /**
+   * Whether the group holds a message with this id: the DAG's answer when it is in memory,
+   * otherwise the by-id index's (store/group-frontier.ts), without reading the messages.
+   */
+  holdsMessage(state: GroupState, id: Uint8Array): boolean;
+  /** The seq of a held message (undefined when not held), from the DAG or the by-id index. */
+  messageSeq(state: GroupState, id: Uint8Array): number | undefined;
+  /** Where sync got a held message (GroupState.receivedFrom's entry), without the DAG. */
+  receivedFromOf(state: GroupState, id: Uint8Array): readonly StoredLocation[];
   /** Run `fn` with the appends of accepted messages batched into one store write per group. */
   batchAppends<T>(fn: () => T): T;
 

@@ -87,12 +87,6 @@ function before(a: DagNode, b: DagNode): boolean {
   return dt !== 0 ? dt < 0 : a.key < b.key;
 }
 
-/** Selection order for parents: most recent claimed timestamp first, then id bytes. */
-function recentFirst(a: DagNode, b: DagNode): number {
-  const dt = b.msg.timestamp - a.msg.timestamp;
-  return dt !== 0 ? dt : a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
-}
-
 function byKey<T extends { key: string }>(a: T, b: T): number {
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
@@ -105,6 +99,57 @@ const EMPTY_SEEN = new Uint32Array(0);
 
 function hasBit(bits: Uint32Array, i: number): boolean {
   return (((bits[i >>> 5] ?? 0) >>> (i & 31)) & 1) === 1;
+}
+
+/**
+ * What {@link MessageDag.insert} checks of a message before it changes anything, for a caller that
+ * records a message without the DAG in memory (the client's by-id index): the same refusals.
+ * @throws UsageError (`bad-argument`) as insert does.
+ */
+export function assertInsertable(message: DagMessage): void {
+  assertDagMessage(message);
+  const key = keyOf(message.id);
+  for (const p of message.parents)
+    if (keyOf(p) === key) throw new UsageError('bad-argument', `message ${key} names itself as a parent`);
+}
+
+/** A head that {@link rankParents} may choose: its id, id key, author key and timestamp. */
+export interface ParentCandidate {
+  readonly id: Uint8Array;
+  /** keyOf(id). */
+  readonly key: string;
+  /** keyOf(author). */
+  readonly authorKey: string;
+  readonly timestamp: number;
+}
+
+/**
+ * The selection rule of {@link MessageDag.chooseParents} over its candidates (the complete heads
+ * of other authors), in the order they are cited: ranked by most recent timestamp, then id bytes;
+ * when more compete than `slots`, the best-ranked head of each distinct author first, then the
+ * rest in rank order. Exported so that a caller keeping the heads elsewhere (the client's group
+ * frontier, docs/transcript.md "What a profile keeps in memory") chooses exactly the same.
+ */
+export function rankParents<C extends ParentCandidate>(candidates: readonly C[], slots: number): C[] {
+  const ranked = [...candidates].sort((a, b) => {
+    const dt = b.timestamp - a.timestamp;
+    return dt !== 0 ? dt : a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+  });
+  if (ranked.length <= slots) return ranked;
+  const picked = new Set<C>();
+  const authorsTaken = new Set<string>();
+  for (const n of ranked) {
+    if (picked.size === slots) break;
+    if (!authorsTaken.has(n.authorKey)) {
+      authorsTaken.add(n.authorKey);
+      picked.add(n);
+    }
+  }
+  for (const n of ranked) {
+    if (picked.size === slots) break;
+    picked.add(n);
+  }
+  return ranked.filter((n) => picked.has(n));
 }
 
 /**
@@ -395,30 +440,11 @@ export class MessageDag<M extends DagMessage = DagMessage> {
       const latest = [...(mine.bySeq.get(mine.maxSeq) ?? [])].sort(byKey)[0];
       if (latest !== undefined) out.push(latest.msg.id);
     }
-    const candidates: DagNode<M>[] = [];
-    for (const n of this.#completeHeads()) if (n.author.key !== meKey) candidates.push(n);
-    candidates.sort(recentFirst);
-    const slots = maxParents - out.length;
-    let chosen: DagNode<M>[];
-    if (candidates.length <= slots) {
-      chosen = candidates;
-    } else {
-      const picked = new Set<DagNode<M>>();
-      const authorsTaken = new Set<string>();
-      for (const n of candidates) {
-        if (picked.size === slots) break;
-        if (!authorsTaken.has(n.author.key)) {
-          authorsTaken.add(n.author.key);
-          picked.add(n);
-        }
-      }
-      for (const n of candidates) {
-        if (picked.size === slots) break;
-        picked.add(n);
-      }
-      chosen = candidates.filter((n) => picked.has(n));
-    }
-    for (const n of chosen) out.push(n.msg.id);
+    const candidates: ParentCandidate[] = [];
+    for (const n of this.#completeHeads())
+      if (n.author.key !== meKey)
+        candidates.push({ id: n.msg.id, key: n.key, authorKey: n.author.key, timestamp: n.msg.timestamp });
+    for (const c of rankParents(candidates, maxParents - out.length)) out.push(c.id);
     return out;
   }
 

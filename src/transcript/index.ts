@@ -3,7 +3,15 @@
  * and the findings it reports (docs/transcript.md). Pure data structures: no I/O, no signatures.
  */
 export { type CheckerOptions, ConsistencyChecker } from './checker.ts';
-export { type Acknowledgement, type InsertResult, MessageDag, type MissingParent } from './dag.ts';
+export {
+  type Acknowledgement,
+  assertInsertable,
+  type InsertResult,
+  MessageDag,
+  type MissingParent,
+  type ParentCandidate,
+  rankParents,
+} from './dag.ts';
 export {
   type AuthorGapFinding,
   type BackdatedFinding,

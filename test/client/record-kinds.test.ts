@@ -145,7 +145,7 @@ function assertFixtureContent(store: ProfileStore): void {
 
 test('the committed fixture is a version-1 profile', () => {
   assert.equal(userVersion(FIXTURE), 1);
-  assert.equal(PROFILE_SCHEMA_VERSION, 2);
+  assert.equal(PROFILE_SCHEMA_VERSION, 3);
 });
 
 test('a version-1 profile opens, migrates once to CBOR, and reads the same', async (t) => {
@@ -157,23 +157,24 @@ test('a version-1 profile opens, migrates once to CBOR, and reads the same', asy
   } finally {
     store.close();
   }
-  assert.equal(userVersion(dir), 2);
-  // Idempotent: a second open finds version 2 and changes nothing it reads.
+  // Migrated to CBOR (version 2), then to the by-id index's table (version 3).
+  assert.equal(userVersion(dir), 3);
+  // Idempotent: a second open finds version 3 and changes nothing it reads.
   const again = await ProfileStore.open(dir, FIXTURE_PASS);
   try {
     assertFixtureContent(again);
   } finally {
     again.close();
   }
-  assert.equal(userVersion(dir), 2);
+  assert.equal(userVersion(dir), 3);
 });
 
-test('a new profile is created at version 2 and its records need no migration', async (t) => {
+test('a new profile is created at version 3 and its records need no migration', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'cwtch-records-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const store = await ProfileStore.create(join(dir, 'p'), 'a passphrase for a new profile');
   store.close();
-  assert.equal(userVersion(join(dir, 'p')), 2);
+  assert.equal(userVersion(join(dir, 'p')), 3);
 });
 
 test('migration: a JSON record that does not decode strictly is refused, not guessed', () => {

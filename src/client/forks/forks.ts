@@ -285,6 +285,9 @@ export async function scanForks(client: Client, opts: { autoJoin?: boolean } = {
   for (const state of [...client.groups.values()]) {
     // A left group's announcements are not followed (docs/CLI.md `group leave`).
     if (client.left.has(state.key)) continue;
+    // A group without fork messages has no announcement: its DAG is not read for this (the
+    // frontier counts them, docs/transcript.md "What a profile keeps in memory").
+    if (!state.transcriptLoaded && !state.frontier.overflow && state.frontier.forks === 0) continue;
     const { groups, malformed } = announcements(state);
     for (const msg of malformed) {
       if (getFork(client, msg.id) !== undefined) continue;

@@ -24,7 +24,7 @@ import {
   aeadSeal,
   constantTimeEqual,
   domain,
-  hmacSha256,
+  HmacSha256Key,
   randomBytes,
   wipe,
 } from '../../crypto/index.ts';
@@ -56,7 +56,7 @@ export const PROFILE_FILE = 'profile.sqlite';
 /** PRAGMA application_id of a cwtch-groups profile: ASCII "cwgp". */
 export const PROFILE_APPLICATION_ID = 0x63776770;
 /** The schema version this code writes and understands (kept in PRAGMA user_version). */
-export const PROFILE_SCHEMA_VERSION = 2;
+export const PROFILE_SCHEMA_VERSION = 3;
 /**
  * From this version on, every record value is CBOR of its registered kind (src/client/store/record-kinds.ts).
  * Version 1 kept delay, replay and evidence records as JSON strings; the first open by this code
@@ -80,6 +80,8 @@ const RECORD_LOOKUP_DOMAIN = domain('cwtch-groups/v1/profile-record-lookup\n');
 const SCOPE_LOOKUP_DOMAIN = domain('cwtch-groups/v1/profile-append-scope\n');
 const RECORD_AD_DOMAIN = domain('cwtch-groups/v1/profile-record\n');
 const APPEND_AD_DOMAIN = domain('cwtch-groups/v1/profile-append\n');
+const INDEXED_LOOKUP_DOMAIN = domain('cwtch-groups/v1/profile-indexed-lookup\n');
+const INDEXED_AD_DOMAIN = domain('cwtch-groups/v1/profile-indexed\n');
 /** Values are authenticated (we wrote them): limits only need to admit everything encodeCbor does. */
 const VALUE_LIMITS: DecodeLimits = {
   maxDepth: 65,
@@ -128,6 +130,21 @@ const MIGRATIONS: readonly { readonly version: number; readonly sql: string }[] 
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- Sealed per-scope lookups (the by-id index of a group's messages, docs/profile.md
+      -- "Indexed items"). scope as in appended; lookup = HMAC(index key, scope key, key).
+      -- Not WITHOUT ROWID: random keys insert no faster there (wider rows split more pages), and
+      -- the row count before an index's first answer scans the narrow key index instead.
+      CREATE TABLE indexed (
+        scope  BLOB NOT NULL,
+        lookup BLOB NOT NULL,
+        value  BLOB NOT NULL,
+        PRIMARY KEY (scope, lookup)
+      ) STRICT;
+    `,
+  },
 ];
 
 /** A logical record key or append scope: text or bytes (e.g. a group id), at most 1 KiB. */
@@ -156,6 +173,8 @@ export interface ChangePassphraseOptions {
 export interface CheckReport {
   readonly records: number;
   readonly appended: number;
+  /** Indexed items (the by-id index of each group's messages). */
+  readonly indexed: number;
 }
 
 /**
@@ -170,6 +189,10 @@ export class ProfileStore {
   #kdf: Argon2idParams;
   #closed = false;
   readonly #stmt: ReturnType<typeof prepareStatements>;
+  #indexedStmts: ReturnType<typeof prepareIndexedStatements> | undefined;
+  readonly #scopeLookups = new Map<string, Buffer>();
+  /** HMAC under the index key with its padded blocks absorbed once (every lookup is one). */
+  readonly #indexMac: HmacSha256Key;
   /** One transaction wrapper for every #immediate call (better-sqlite3 builds one per call otherwise). */
   readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
 
@@ -177,6 +200,7 @@ export class ProfileStore {
     this.dir = dir;
     this.#db = db;
     this.#keys = keys;
+    this.#indexMac = new HmacSha256Key(keys.indexKey);
     this.#kdf = kdf;
     this.#stmt = prepareStatements(db);
     this.#tx = db.transaction((fn: () => unknown) => fn());
@@ -530,6 +554,68 @@ export class ProfileStore {
   }
 
   /**
+   * Insert or replace the indexed item `key` of `scope` (docs/profile.md "Indexed items"): a
+   * sealed value found by a keyed hash of (scope, key), so the file shows neither; one per key.
+   * @throws UsageError 'bad-argument', 'too-long', a cbor-* reason, 'profile-closed'.
+   */
+  putIndexed(scope: RecordKey, key: RecordKey, value: CborValue): void {
+    this.#assertOpen();
+    const scopeLookup = this.#scopeLookup(scope);
+    const lookup = this.#indexedLookup(scope, key);
+    const sealed = this.#seal(encodeCbor(value), indexedAd(scopeLookup, lookup));
+    this.#guard('write an indexed item', () => this.#indexed.putIndexed.run(scopeLookup, lookup, sealed));
+  }
+
+  /**
+   * Add the indexed item `key` of `scope` unless one is there: true when added, false (nothing
+   * written) when the key already has an item.
+   * @throws as putIndexed.
+   */
+  addIndexed(scope: RecordKey, key: RecordKey, value: CborValue): boolean {
+    this.#assertOpen();
+    const scopeLookup = this.#scopeLookup(scope);
+    const lookup = this.#indexedLookup(scope, key);
+    const sealed = this.#seal(encodeCbor(value), indexedAd(scopeLookup, lookup));
+    return (
+      this.#guard('write an indexed item', () => this.#indexed.addIndexed.run(scopeLookup, lookup, sealed))
+        .changes === 1
+    );
+  }
+
+  /**
+   * The value of indexed item `key` of `scope`, or undefined.
+   * @throws VerifyError 'profile-record-tampered' when the row does not authenticate at its
+   *   (scope, key); UsageError 'bad-argument', 'profile-closed'.
+   */
+  getIndexed(scope: RecordKey, key: RecordKey): CborValue | undefined {
+    this.#assertOpen();
+    const scopeLookup = this.#scopeLookup(scope);
+    const lookup = this.#indexedLookup(scope, key);
+    const row = this.#guard('read an indexed item', () =>
+      this.#indexed.getIndexed.get(scopeLookup, lookup),
+    ) as { value: Buffer } | undefined;
+    if (row === undefined) return undefined;
+    return this.#openValue(row.value, indexedAd(scopeLookup, lookup));
+  }
+
+  /** How many indexed items `scope` holds. @throws UsageError 'bad-argument', 'profile-closed'. */
+  countIndexed(scope: RecordKey): number {
+    this.#assertOpen();
+    const scopeLookup = this.#scopeLookup(scope);
+    const row = this.#guard('count indexed items', () => this.#indexed.countIndexed.get(scopeLookup)) as {
+      n: number;
+    };
+    return row.n;
+  }
+
+  /** Delete every indexed item of `scope`; returns how many. @throws as countIndexed. */
+  clearIndexed(scope: RecordKey): number {
+    this.#assertOpen();
+    const scopeLookup = this.#scopeLookup(scope);
+    return this.#guard('clear indexed items', () => this.#indexed.clearIndexed.run(scopeLookup)).changes;
+  }
+
+  /**
    * Run `fn` in one IMMEDIATE transaction (the write lock is taken at the start, so two processes
    * never deadlock upgrading a read). `fn` MUST be synchronous; nested calls become savepoints.
    * If `fn` throws, everything it wrote is rolled back.
@@ -571,6 +657,7 @@ export class ProfileStore {
           records++;
         }
         let appended = 0;
+        let indexed = 0;
         for (const row of this.#stmt.allAppended.iterate() as Iterable<{
           scope: Buffer;
           seq: number;
@@ -579,7 +666,15 @@ export class ProfileStore {
           this.#openValue(row.value, appendAd(row.scope, row.seq));
           appended++;
         }
-        return { records, appended };
+        for (const row of this.#indexed.allIndexed.iterate() as Iterable<{
+          scope: Buffer;
+          lookup: Buffer;
+          value: Buffer;
+        }>) {
+          this.#openValue(row.value, indexedAd(row.scope, row.lookup));
+          indexed++;
+        }
+        return { records, appended, indexed };
       })(),
     );
   }
@@ -604,6 +699,7 @@ export class ProfileStore {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#indexMac.wipe();
     wipeProfileKeys(this.#keys);
     this.#db.close();
   }
@@ -644,20 +740,21 @@ export class ProfileStore {
         }
       }
       wipe(kek);
+      // The SQL migrations before the records' CBOR rewrite (which needs the data key, and marks
+      // its version itself), then the rest: each version is reached in order.
       guardOpen(home, () => {
         configure(db);
-        migrate(db, header.version);
+        migrate(db, header.version, RECORDS_CBOR_VERSION - 1);
       });
       const opened = dataKey;
       dataKey = null;
       const store = new ProfileStore(home, db, profileKeys(opened), header.wrap.params);
-      if (header.version < RECORDS_CBOR_VERSION) {
-        try {
-          store.#migrateRecordsToCbor();
-        } catch (error) {
-          store.close();
-          throw error;
-        }
+      try {
+        if (header.version < RECORDS_CBOR_VERSION) store.#migrateRecordsToCbor();
+        guardOpen(home, () => migrate(db, RECORDS_CBOR_VERSION));
+      } catch (error) {
+        store.close();
+        throw error;
       }
       return store;
     } catch (error) {
@@ -720,12 +817,32 @@ export class ProfileStore {
 
   #recordLookup(kind: string, key: RecordKey): Buffer {
     assertKey('key', key);
-    return hmacSha256(this.#keys.indexKey, RECORD_LOOKUP_DOMAIN, encodeCbor([kind, key]));
+    return this.#indexMac.mac(RECORD_LOOKUP_DOMAIN, encodeCbor([kind, key]));
   }
 
   #scopeLookup(scope: RecordKey): Buffer {
     assertKey('scope', scope);
-    return hmacSha256(this.#keys.indexKey, SCOPE_LOOKUP_DOMAIN, encodeCbor(scope));
+    // Kept per scope: a sync writes a message's item and its index row under one scope, and the
+    // scopes are few (one per group). The values are what the file's rows hold anyway.
+    const cacheKey = typeof scope === 'string' ? `s${scope}` : `b${Buffer.from(scope).toString('hex')}`;
+    let lookup = this.#scopeLookups.get(cacheKey);
+    if (lookup === undefined) {
+      if (this.#scopeLookups.size >= 1024) this.#scopeLookups.clear();
+      lookup = this.#indexMac.mac(SCOPE_LOOKUP_DOMAIN, encodeCbor(scope));
+      this.#scopeLookups.set(cacheKey, lookup);
+    }
+    return lookup;
+  }
+
+  get #indexed(): ReturnType<typeof prepareIndexedStatements> {
+    this.#indexedStmts ??= prepareIndexedStatements(this.#db);
+    return this.#indexedStmts;
+  }
+
+  #indexedLookup(scope: RecordKey, key: RecordKey): Buffer {
+    assertKey('scope', scope);
+    assertKey('key', key);
+    return this.#indexMac.mac(INDEXED_LOOKUP_DOMAIN, encodeCbor([scope, key]));
   }
 
   #seal(encoded: Uint8Array, ad: Uint8Array): Buffer {
@@ -801,6 +918,23 @@ function prepareStatements(db: Database.Database) {
       'UPDATE keyring SET kdf = ?, ops_limit = ?, mem_limit_bytes = ?, salt = ?, wrapped_key = ? ' +
         'WHERE id = 1 AND wrapped_key = ?',
     ),
+  };
+}
+
+/**
+ * The statements on the `indexed` table (schema version 3), prepared at first use: a profile
+ * being opened is constructed before its last SQL migrations run (see #unlock).
+ */
+function prepareIndexedStatements(db: Database.Database) {
+  return {
+    putIndexed: db.prepare('INSERT OR REPLACE INTO indexed (scope, lookup, value) VALUES (?, ?, ?)'),
+    addIndexed: db.prepare(
+      'INSERT INTO indexed (scope, lookup, value) VALUES (?, ?, ?) ON CONFLICT (scope, lookup) DO NOTHING',
+    ),
+    getIndexed: db.prepare('SELECT value FROM indexed WHERE scope = ? AND lookup = ?'),
+    countIndexed: db.prepare('SELECT count(*) AS n FROM indexed WHERE scope = ?'),
+    clearIndexed: db.prepare('DELETE FROM indexed WHERE scope = ?'),
+    allIndexed: db.prepare('SELECT scope, lookup, value FROM indexed'),
   };
 }
 
@@ -904,10 +1038,16 @@ function guardOpen<T>(home: string, fn: () => T): T {
   }
 }
 
-function migrate(db: Database.Database, from: number): void {
+/**
+ * Run the SQL migrations after `from` up to `upTo`. Each re-reads the version under the write
+ * lock: two processes opening an old profile at once (`watch` and `send`) migrate it once.
+ */
+function migrate(db: Database.Database, from: number, upTo = Number.POSITIVE_INFINITY): void {
   for (const migration of MIGRATIONS) {
-    if (migration.version <= from) continue;
+    if (migration.version <= from || migration.version > upTo) continue;
     db.transaction(() => {
+      const now = db.pragma('user_version', { simple: true });
+      if (typeof now === 'number' && now >= migration.version) return;
       db.exec(migration.sql);
       db.pragma(`user_version = ${migration.version}`);
     }).immediate();
@@ -982,6 +1122,10 @@ function checkedParams(params: Argon2idParams): Argon2idParams {
 
 function recordAd(kind: string, lookup: Uint8Array): Buffer {
   return Buffer.concat([RECORD_AD_DOMAIN, encodeCbor([kind, lookup])]);
+}
+
+function indexedAd(scopeLookup: Uint8Array, lookup: Uint8Array): Buffer {
+  return Buffer.concat([INDEXED_AD_DOMAIN, scopeLookup, lookup]);
 }
 
 function appendAd(scopeLookup: Uint8Array, seq: number): Buffer {

@@ -27,6 +27,7 @@ import {
   expectUint,
   MapReader,
 } from '../../wire/schema.ts';
+import { frontierKind } from './group-frontier.ts';
 import { summaryKind } from './group-summary.ts';
 import {
   decodeFork,
@@ -762,6 +763,7 @@ export const RECORD_KINDS = {
   left: leftKind,
   retention: retentionKind,
   summary: summaryKind,
+  frontier: frontierKind,
 } as const;
 
 // ---------------------------------------------------------------------------------------------

@@ -49,6 +49,9 @@ function firstIndex(
   const post = client.post(msg.id);
   const r = post?.receipts.find((x) => x.url === relay && x.receipt !== null);
   if (r !== undefined) return receiptCommitment(decodeStoredReceipt(r.receipt!)).index;
+  // Without the DAG in memory, the by-id index says where sync got it (Client.receivedFromOf).
+  if (!state.transcriptLoaded)
+    return client.receivedFromOf(state, msg.id).find((l) => l.relay === relay)?.index;
   // Cached while the DAG does not grow: a rewound cursor re-serves many held messages in a row.
   let cached = locationCache.get(state);
   if (cached === undefined || cached.size !== state.dag.size) {

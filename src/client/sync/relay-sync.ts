@@ -897,7 +897,7 @@ export class RelaySync {
     if (!anchor) checkDelay(client, state, url, index, entry.receivedMs ?? 0, msg);
     // A message we hold, served again: a replay when this relay had it at another index.
     const idKey = `${state.key}/${toHex(msg.id)}`;
-    if (!anchor && state.dag.has(msg.id))
+    if (!anchor && client.holdsMessage(state, msg.id))
       noteDuplicate(client, state, msg, url, index, entry.envelope, pageIndex?.get(idKey));
     else if (!anchor) pageIndex?.set(idKey, index);
     let added: boolean;
@@ -1399,7 +1399,8 @@ function tagMismatch(expected: Expected, msg: VerifiedMessage): string | null {
 function inPostingOrder(client: ClientContext, posts: readonly PostRecord[]): PostRecord[] {
   const key = (p: PostRecord) => {
     const group = toHex(p.groupId);
-    return { group, seq: client.groupOfKey(group)?.dag.get(p.messageId)?.seq ?? 0 };
+    const state = client.groupOfKey(group);
+    return { group, seq: (state === undefined ? undefined : client.messageSeq(state, p.messageId)) ?? 0 };
   };
   return posts
     .map((p) => ({ p, k: key(p) }))

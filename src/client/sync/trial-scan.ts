@@ -22,8 +22,14 @@ import { messageTag, TAG_BYTES } from '../../group/detection.ts';
 import { openEnvelope } from '../../group/envelope.ts';
 import type { EpochKeys } from '../../group/epoch.ts';
 import { MAX_INVITE_MEMBERS } from '../../group/invite.ts';
-import { bytesEqual } from '../../wire/bytes.ts';
+import { bytesEqual, toHex } from '../../wire/bytes.ts';
 import type { ClientContext, GroupState } from '../context.ts';
+import { absentAfterJoin, type Horizon } from '../store/group-frontier.ts';
+
+/** The invite's horizon of a group (author hex → first seq after our join), as its checker's. */
+function horizonOf(state: GroupState): Horizon {
+  return new Map(state.record.seedMembers.map((m) => [toHex(m.author), m.nextSeq]));
+}
 
 /** A group whose envelopes may escape the tag index, with its window keys (computed once a page). */
 export interface TrialGroup {
@@ -39,12 +45,15 @@ export function trialGroups(client: ClientContext, url: string): TrialGroup[] {
   const out: TrialGroup[] = [];
   for (const state of client.groups.values()) {
     if (client.left.has(state.key) || !state.record.relays.some((r) => r.url === url)) continue;
-    // A transcript no use has read in this process is left out: reading it for this would make
-    // every sync read every group (docs/transcript.md "What a profile keeps in memory"). Accepting
-    // a message of the group reads it, so its absent parents count again from the next page on.
+    // A transcript not in memory answers from the group's frontier (its absent parents, with the
+    // horizon rule folded in: store/group-frontier.ts), so no sync reads a group's history for
+    // this (docs/transcript.md "What a profile keeps in memory"); an overflowed frontier, from the
+    // DAG only once a use has read it.
     if (
       state.record.seedMembers.length >= MAX_INVITE_MEMBERS ||
-      (state.transcriptLoaded && state.checker.missingAfterJoin().length > 0)
+      (state.transcriptLoaded
+        ? state.checker.missingAfterJoin().length > 0
+        : absentAfterJoin(state.frontier, horizonOf(state)) === true)
     )
       out.push({ state, keys: client.windowKeys(state) });
   }
