@@ -47,6 +47,33 @@ export function randomBytes(length: number): Buffer {
   return out;
 }
 
+// Nonces are public once used: they need only be unpredictable and never repeat. Read one
+// getrandom call at a time they cost ~2 µs each on the bench VM, once per sealed profile row and
+// per envelope (bench/README.md "Client sync"), so they come from a buffer the system's generator
+// fills 4 KiB at a time. Keys never do: randomBytes reads the generator on every call.
+const NONCE_POOL_BYTES = 4096;
+const MAX_NONCE_BYTES = 64;
+const noncePool = Buffer.alloc(NONCE_POOL_BYTES);
+let noncePoolUsed = NONCE_POOL_BYTES;
+
+/**
+ * `length` (1..64) random bytes for a nonce (never for a key: see randomBytes). Each byte is
+ * handed out once and wiped from the buffer as it is.
+ */
+export function randomNonce(length: number): Buffer {
+  if (!Number.isSafeInteger(length) || length < 1 || length > MAX_NONCE_BYTES)
+    throw new UsageError('bad-argument', `a nonce is 1 to ${MAX_NONCE_BYTES} bytes`);
+  if (noncePoolUsed + length > NONCE_POOL_BYTES) {
+    sodium.randombytes_buf(noncePool);
+    noncePoolUsed = 0;
+  }
+  const out = Buffer.allocUnsafe(length);
+  noncePool.copy(out, 0, noncePoolUsed, noncePoolUsed + length);
+  noncePool.fill(0, noncePoolUsed, noncePoolUsed + length);
+  noncePoolUsed += length;
+  return out;
+}
+
 /** Constant-time equality for secrets and MACs. Lengths are public; unequal lengths are false. */
 export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   assertBytes('a', a);

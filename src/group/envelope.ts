@@ -15,7 +15,7 @@ import {
   aeadSealInto,
   constantTimeEqual,
   domain,
-  randomBytes,
+  randomNonce,
 } from '../crypto/index.ts';
 import { CodecError, UsageError, VerifyError } from '../errors.ts';
 import { ENVELOPE_BYTES } from '../wire/frames.ts';
@@ -53,7 +53,7 @@ export function sealEnvelope(message: VerifiedMessage, keys: EpochKeys, tag: Uin
   const plaintext = pad(message.signed, PLAINTEXT_BYTES);
   const out = Buffer.alloc(ENVELOPE_BYTES);
   out.set(tag, 0);
-  const nonce = randomBytes(AEAD_NONCE_BYTES);
+  const nonce = randomNonce(AEAD_NONCE_BYTES);
   out.set(nonce, TAG_BYTES);
   aeadSealInto(
     out.subarray(TAG_BYTES + AEAD_NONCE_BYTES),

@@ -26,6 +26,7 @@ import {
   domain,
   HmacSha256Key,
   randomBytes,
+  randomNonce,
   wipe,
 } from '../../crypto/index.ts';
 import { diskError, makeDirectory } from '../../disk.ts';
@@ -850,7 +851,7 @@ export class ProfileStore {
       throw new UsageError('too-long', `value of ${encoded.length} bytes exceeds ${MAX_VALUE_BYTES}`);
     }
     const padded = pad(encoded, Math.ceil((encoded.length + 1) / PAD_BUCKET) * PAD_BUCKET);
-    const nonce = randomBytes(AEAD_NONCE_BYTES);
+    const nonce = randomNonce(AEAD_NONCE_BYTES);
     const sealed = aeadSeal(this.#keys.recordKey, nonce, padded, ad);
     wipe(padded, encoded);
     return Buffer.concat([nonce, sealed]);
