@@ -467,8 +467,6 @@ async function latencySection(): Promise<void> {
 async function syncSection(): Promise<void> {
   const group = 'client sync: real profile, real relay process, envelopes per second per core';
   const levels = P.syncLevels;
-  // The readers' syncs run the compiled client (bench/lib/sync-client.ts).
-  buildOnce((line) => log(`sync: ${line}`));
   const world = await buildSyncWorld(levels, P.syncForeign, P.syncOurs, log);
   log(
     `sync: world built in ${fmt(world.buildMs)} ms (log of ${fmt(world.foreign[1] + levels.length * (world.ours.get(1)![1] - world.ours.get(1)![0]))} entries)`,
@@ -522,13 +520,10 @@ async function syncSection(): Promise<void> {
       note:
         `sync (b) ${g} group(s): wall ${fmt(median(at(g).map((r) => r.all.wall)))}/s, client CPU ` +
         `${median(at(g).map((r) => r.all.cpuShare)).toFixed(0)}% of a core, relay CPU over the whole sync ` +
-        `${median(at(g).map((r) => r.relayCpu)).toFixed(0)}%, client main thread ` +
-        `${median(at(g).map((r) => r.all.mainUs)).toFixed(0)} µs per envelope, signatures checked on the worker thread ` +
-        `${fmt(median(at(g).map((r) => r.workerChecks)))} (CWTCH_GROUPS_SYNC_WORKER=${process.env.CWTCH_GROUPS_SYNC_WORKER || 'off'})`,
+        `${median(at(g).map((r) => r.relayCpu)).toFixed(0)}%`,
     });
   // Issue 16's two-core goal: the same region per second of wall time (client, relay and the rest
-  // of the machine share the two cores; the client's signature worker is one of its threads:
-  // bench/README.md "Client sync", fourth pass).
+  // of the machine share the two cores; bench/README.md "Client sync" says why there is no worker).
   for (const g of levels)
     add({
       id: `sync.all.wall.${g}`,

@@ -5,26 +5,15 @@
  *
  *   sync-client.ts HOME [MARK,MARK,…]
  *
- * The client is the compiled one (dist/). MARKs are log indices (page boundaries): the time and this process's CPU time when the sync
+ * MARKs are log indices (page boundaries): the time and this process's CPU time when the sync
  * has scanned up to each, so the suite can time regions of the log (e.g. envelopes that are not
  * ours, then envelopes that are). The detection tags it registers first (`tags`) are not timed.
  * Memory (RSS, V8 heap) is sampled every 100 ms and at every
  * mark. Prints one JSON line; passphrase from CWTCH_GROUPS_PASSPHRASE.
  */
 import { readFileSync } from 'node:fs';
-
-// The compiled client (dist/, built by the suite: bench/lib/procs.ts buildOnce), as a user runs
-// it: its signature worker (src/client/sync/signature-pool.ts) then starts without a transpiler.
-// CWTCH_GROUPS_SYNC_WORKER (docs/CLI.md) switches the worker for a run.
-const compiled = (path: string): Promise<unknown> =>
-  import(new URL(`../../dist/${path}`, import.meta.url).href);
-const { Client } = (await compiled('client/client.js')) as typeof import('../../src/client/client.ts');
-const { SyncEngine } = (await compiled(
-  'client/sync/sync.js',
-)) as typeof import('../../src/client/sync/sync.ts');
-const { SignaturePool } = (await compiled(
-  'client/sync/signature-pool.js',
-)) as typeof import('../../src/client/sync/signature-pool.ts');
+import { Client } from '../../src/client/client.ts';
+import { SyncEngine } from '../../src/client/sync/sync.ts';
 
 const home = process.argv[2];
 if (home === undefined) {
@@ -53,27 +42,19 @@ const memory: { ms: number; index: number; rss: number; heapUsed: number }[] = [
 let index = from;
 const t0 = performance.now();
 const c0 = cpuMs();
-const m0 = mainThreadCpuMs();
 const sample = () => {
   const m = process.memoryUsage();
   memory.push({ ms: performance.now() - t0, index, rss: m.rss, heapUsed: m.heapUsed });
 };
 sample();
 const timer = setInterval(sample, 100);
-const reached: { index: number; ms: number; cpuMs: number; mainCpuMs: number }[] = [
-  { index: from, ms: 0, cpuMs: 0, mainCpuMs: 0 },
-];
+const reached: { index: number; ms: number; cpuMs: number }[] = [{ index: from, ms: 0, cpuMs: 0 }];
 let next = 0;
 const engine = new SyncEngine(client, {
   onProgress: (p) => {
     index = p.scanned;
     while (next < marks.length && p.scanned >= marks[next]!) {
-      reached.push({
-        index: marks[next]!,
-        ms: performance.now() - t0,
-        cpuMs: cpuMs() - c0,
-        mainCpuMs: mainThreadCpuMs() - m0,
-      });
+      reached.push({ index: marks[next]!, ms: performance.now() - t0, cpuMs: cpuMs() - c0 });
       sample();
       next++;
     }
@@ -86,24 +67,8 @@ clearInterval(timer);
 sample();
 client.close();
 process.stdout.write(
-  `${JSON.stringify({ from, tags, report, ms, cpuMs: cpu, marks: reached, memory, hwm: peakRss(), workerChecks: SignaturePool.shared().checked })}\n`,
+  `${JSON.stringify({ from, tags, report, ms, cpuMs: cpu, marks: reached, memory, hwm: peakRss() })}\n`,
 );
-
-/**
- * CPU time of this (the main) thread alone, ms, from /proc/thread-self/stat (Linux; 10 ms ticks):
- * with the signature worker on, process CPU counts both threads, and the wall clock a free second
- * core would allow is bounded by this thread's part. NaN elsewhere.
- */
-function mainThreadCpuMs(): number {
-  try {
-    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields 14 and 15 of stat(5) (utime, stime) are the 12th and 13th after the command name.
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return Number.NaN;
-  }
-}
 
 function peakRss(): number {
   // VmHWM: the process's peak RSS (Linux); the samples may miss a short peak.

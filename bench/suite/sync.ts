@@ -118,12 +118,9 @@ export interface SyncClientOutput {
   readonly report: { scanned: number; ours: number; newMessages: number; error: unknown };
   readonly ms: number;
   readonly cpuMs: number;
-  /** `mainCpuMs`: the main thread's CPU alone (without the signature worker's). */
-  readonly marks: readonly { index: number; ms: number; cpuMs: number; mainCpuMs: number }[];
+  readonly marks: readonly { index: number; ms: number; cpuMs: number }[];
   readonly memory: readonly { ms: number; index: number; rss: number; heapUsed: number }[];
   readonly hwm: number;
-  /** Signatures the client checked on its worker thread (src/client/sync/signature-pool.ts). */
-  readonly workerChecks: number;
 }
 
 /** Restore a reader's profile from its snapshot and run one measured sync in a child process. */
@@ -157,11 +154,6 @@ export interface RegionFigures {
   readonly wall: number;
   /** Client CPU, % of one core, over the region. */
   readonly cpuShare: number;
-  /**
-   * µs of the client's main thread's CPU per envelope (without its signature worker's): with a
-   * free second core for the worker, the wall clock can reach at most 1e6 ÷ this.
-   */
-  readonly mainUs: number;
 }
 
 /** Rates over [a, b) from the marks of one sync. */
@@ -179,7 +171,6 @@ export function regionFigures(out: SyncClientOutput, a: number, b: number): Regi
     perCore: (n * 1000) / (mb.cpuMs - ma.cpuMs),
     wall: (n * 1000) / (mb.ms - ma.ms),
     cpuShare: ((mb.cpuMs - ma.cpuMs) / (mb.ms - ma.ms)) * 100,
-    mainUs: ((mb.mainCpuMs - ma.mainCpuMs) * 1000) / n,
   };
 }
 
@@ -190,7 +181,6 @@ export interface SyncLevelResult {
   readonly ours: number;
   readonly scanned: number;
   readonly relayCpu: number;
-  readonly workerChecks: number;
 }
 
 /** One sync of reader-G over the whole world, with the relay's CPU over it. */
@@ -212,6 +202,5 @@ export async function syncLevel(world: SyncWorld, relay: BenchRelay, g: number):
     ours: out.report.ours,
     scanned: out.report.scanned,
     relayCpu: (relayCpu / out.ms) * 100,
-    workerChecks: out.workerChecks,
   };
 }

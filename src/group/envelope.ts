@@ -22,13 +22,7 @@ import { ENVELOPE_BYTES } from '../wire/frames.ts';
 import { pad, paddedCapacity, unpad } from '../wire/padding.ts';
 import { TAG_BYTES } from './detection.ts';
 import type { EpochKeys } from './epoch.ts';
-import {
-  checkedMessage,
-  decodeSignedMessageUnsafe,
-  type MessageContent,
-  type UncheckedMessage,
-  type VerifiedMessage,
-} from './message.ts';
+import { openSignedMessage, type VerifiedMessage } from './message.ts';
 
 export { ENVELOPE_BYTES };
 export const PLAINTEXT_BYTES = ENVELOPE_BYTES - TAG_BYTES - AEAD_NONCE_BYTES - AEAD_TAG_BYTES;
@@ -76,8 +70,14 @@ export interface OpenExpectation {
   readonly keys: EpochKeys;
 }
 
-/** The signed message sealed in an envelope, unpadded: its own copy (the scratch is wiped). */
-function openPlaintext(envelope: Uint8Array, expect: OpenExpectation): Buffer {
+/**
+ * Open an envelope with an epoch's keys and verify the message inside.
+ * @throws CodecError('envelope-size') for a wrong length; VerifyError('envelope-aead') when it does
+ * not authenticate under these keys (not ours, or tampered); CodecError for an authenticated but
+ * malformed message; VerifyError('message-signature'|'wrong-group'|'wrong-epoch') when the content
+ * is signed wrongly or claims another group or epoch than its key.
+ */
+export function openEnvelope(envelope: Uint8Array, expect: OpenExpectation): VerifiedMessage {
   if (!(envelope instanceof Uint8Array) || envelope.length !== ENVELOPE_BYTES) {
     throw new CodecError('envelope-size', `envelope must be ${ENVELOPE_BYTES} bytes`);
   }
@@ -91,14 +91,13 @@ function openPlaintext(envelope: Uint8Array, expect: OpenExpectation): Buffer {
     plaintext.fill(0);
     throw new VerifyError('envelope-aead', 'envelope does not open under this epoch key');
   }
+  let signed: Buffer;
   try {
-    return Buffer.from(unpad(plaintext));
+    signed = Buffer.from(unpad(plaintext));
   } finally {
     plaintext.fill(0);
   }
-}
-
-function checkClaims(message: MessageContent, expect: OpenExpectation): void {
+  const message = openSignedMessage(signed);
   if (!constantTimeEqual(message.groupId, expect.groupId)) {
     throw new VerifyError('wrong-group', 'sealed message names another group');
   }
@@ -108,28 +107,5 @@ function checkClaims(message: MessageContent, expect: OpenExpectation): void {
       `message claims epoch ${message.epoch} but is sealed under epoch ${expect.keys.epoch}`,
     );
   }
-}
-
-/**
- * Open an envelope with an epoch's keys and verify the message inside.
- * @throws CodecError('envelope-size') for a wrong length; VerifyError('envelope-aead') when it does
- * not authenticate under these keys (not ours, or tampered); CodecError for an authenticated but
- * malformed message; VerifyError('message-signature'|'wrong-group'|'wrong-epoch') when the content
- * is signed wrongly or claims another group or epoch than its key.
- */
-export function openEnvelope(envelope: Uint8Array, expect: OpenExpectation): VerifiedMessage {
-  const message = checkedMessage(decodeSignedMessageUnsafe(openPlaintext(envelope, expect)));
-  checkClaims(message, expect);
-  return message;
-}
-
-/**
- * openEnvelope without the signature check: the same errors otherwise, in the same order. The
- * caller MUST check the signature (verifyMessageSignature, e.g. on a worker thread) before it
- * treats the message as verified (src/client/sync/pre-open.ts).
- */
-export function openEnvelopeUnsafe(envelope: Uint8Array, expect: OpenExpectation): UncheckedMessage {
-  const message = decodeSignedMessageUnsafe(openPlaintext(envelope, expect));
-  checkClaims(message.content, expect);
   return message;
 }

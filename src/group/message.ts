@@ -256,52 +256,11 @@ export function signMessage(content: MessageContent, secretKey: Uint8Array): Ver
  * @throws CodecError when malformed; VerifyError('message-signature') when the signature is not the author's.
  */
 export function openSignedMessage(signed: Uint8Array): VerifiedMessage {
-  return checkedMessage(decodeSignedMessageUnsafe(signed));
-}
-
-/**
- * A signed message decoded and its id computed, its signature NOT checked yet. Only
- * {@link checkedMessage} (here) or a caller that ran {@link verifyMessageSignature} on exactly
- * these fields elsewhere (a worker thread: src/client/sync/pre-open.ts) may make it a VerifiedMessage.
- */
-export interface UncheckedMessage {
-  readonly content: MessageContent;
-  readonly id: Uint8Array;
-  readonly signed: Uint8Array;
-  readonly signature: Uint8Array;
-}
-
-/**
- * Decode a signed message and compute its id, without checking the signature.
- * @throws CodecError when malformed.
- */
-export function decodeSignedMessageUnsafe(signed: Uint8Array): UncheckedMessage {
   const { content, id, signature } = decodeSigned(signed);
-  return { content, id, signed, signature };
-}
-
-/** Whether `signature` is `author`'s over the message id `id` (false, never a throw, when not). */
-export function verifyMessageSignature(signature: Uint8Array, id: Uint8Array, author: Uint8Array): boolean {
-  return verify(signature, signatureInput(id), author);
-}
-
-/**
- * The message, once its signature is checked on this thread.
- * @throws VerifyError('message-signature') when the signature is not the author's.
- */
-export function checkedMessage(u: UncheckedMessage): VerifiedMessage {
-  if (!verifyMessageSignature(u.signature, u.id, u.content.author)) {
+  if (!verify(signature, signatureInput(id), content.author)) {
     throw new VerifyError('message-signature', 'message signature does not verify for its claimed author');
   }
-  return verified(u.content, u.id, u.signed, u.signature);
-}
-
-/**
- * The message as verified, trusting that the caller found {@link verifyMessageSignature} true
- * for exactly these fields (on a worker thread). Checks nothing.
- */
-export function verifiedMessageUnsafe(u: UncheckedMessage): VerifiedMessage {
-  return verified(u.content, u.id, u.signed, u.signature);
+  return verified(content, id, signed, signature);
 }
 
 /**

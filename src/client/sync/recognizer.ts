@@ -20,17 +20,6 @@ export type Expected =
     }
   | { readonly kind: 'intro'; readonly groupKey: string; readonly epoch: Epoch; readonly nonce: Uint8Array };
 
-/** Most tags computed ahead (pre-open.ts) kept at once; all are dropped when it is exceeded. */
-const MAX_AHEAD_TAGS = 1 << 16;
-/** Epoch numbers below this pack with a seq into one exact number (the key of a tag computed ahead). */
-const AHEAD_EPOCH_LIMIT = 2 ** 20;
-const SEQ_SPAN = 2 ** 32;
-
-/** The key of a tag computed ahead within one author's map, or −1 when it does not pack. */
-function aheadSlot(epoch: number, seq: number): number {
-  return epoch < AHEAD_EPOCH_LIMIT && seq < SEQ_SPAN ? epoch * SEQ_SPAN + seq : -1;
-}
-
 function tagKey(tag: Uint8Array): string {
   return Buffer.from(tag.buffer, tag.byteOffset, tag.length).toString('latin1');
 }
@@ -53,10 +42,6 @@ interface AuthorWindow {
   readonly tags: Map<number, string[]>;
   /** Seqs expected as gaps to fill (`missing`): kept until the group is rebuilt. */
   readonly pinned: Set<number>;
-  /** Tags computed ahead (computeAhead) and not registered yet: aheadSlot(epoch, seq) → tag key. */
-  ahead: Map<number, string> | null;
-  /** Highest seq whose tags were computed ahead. */
-  aheadHorizon: number;
 }
 
 export class Recognizer {
@@ -72,29 +57,12 @@ export class Recognizer {
   /** groupKey → its authors' windows (the same objects as in #authors). */
   readonly #authorsByGroup = new Map<string, Map<string, AuthorWindow>>();
 
-  /** Tags computed ahead by pre-open.ts and what they will announce once registered. */
-  readonly #aheadByTag = new Map<string, Expected>();
-
   get size(): number {
     return this.#byTag.size;
   }
 
-  /** A tag computed ahead, taken (the recognizer registers it now), else computed here. */
-  #takeAhead(ahead: Map<number, string> | null, keys: EpochKeys, author: Uint8Array, seq: number): string {
-    if (ahead !== null && ahead.size > 0) {
-      const slot = aheadSlot(keys.epoch, seq);
-      const k = ahead.get(slot);
-      if (k !== undefined) {
-        ahead.delete(slot);
-        this.#aheadByTag.delete(k);
-        return k;
-      }
-    }
-    return messageTagKey(keys.tagKey, author, seq);
-  }
-
   #addMessage(w: AuthorWindow, groupKey: string, keys: EpochKeys, author: Uint8Array, seq: number): void {
-    const k = this.#takeAhead(w.ahead, keys, author, seq);
+    const k = messageTagKey(keys.tagKey, author, seq);
     this.#byTag.set(k, { kind: 'message', groupKey, epoch: keys.epoch, author, seq });
     const list = w.tags.get(seq);
     if (list === undefined) w.tags.set(seq, [k]);
@@ -132,7 +100,14 @@ export class Recognizer {
     let start: number;
     if (w === undefined) {
       start = Math.max(0, fromSeq - TAG_KEEP_BELOW);
-      w = this.#newWindow(h, groupKey, start);
+      w = { horizon: -1, low: start, tags: new Map(), pinned: new Set() };
+      this.#authors.set(h, w);
+      let windows = this.#authorsByGroup.get(groupKey);
+      if (windows === undefined) {
+        windows = new Map();
+        this.#authorsByGroup.set(groupKey, windows);
+      }
+      windows.set(h, w);
     } else start = Math.max(fromSeq, w.horizon + 1);
     const end = fromSeq + TAG_WINDOW;
     for (const keys of epochs) {
@@ -151,73 +126,6 @@ export class Recognizer {
         for (let seq = w.low; seq < floor; seq++) if (!w.pinned.has(seq)) this.#forget(w, seq);
       }
       w.low = floor;
-    }
-  }
-
-  #newWindow(h: string, groupKey: string, low: number): AuthorWindow {
-    const w: AuthorWindow = {
-      horizon: -1,
-      low,
-      tags: new Map(),
-      pinned: new Set(),
-      ahead: null,
-      aheadHorizon: -1,
-    };
-    this.#authors.set(h, w);
-    let windows = this.#authorsByGroup.get(groupKey);
-    if (windows === undefined) {
-      windows = new Map();
-      this.#authorsByGroup.set(groupKey, windows);
-    }
-    windows.set(h, w);
-    return w;
-  }
-
-  /**
-   * Compute, without registering them, the tags `author`'s messages up to seq + TAG_WINDOW − 1
-   * will have in each given epoch: the ones expectAuthor(…, seq + 1) will register once `author`'s
-   * message `seq` is accepted (pre-open.ts opens a page ahead of that). expectAuthor takes them
-   * instead of computing them again; until then they are found only by lookupAhead, never by a
-   * lookup of the real pass, so what is recognised does not change. An author without a window
-   * yet is left alone (its first expectAuthor sets its window's floor).
-   */
-  computeAhead(groupKey: string, epochs: readonly EpochKeys[], author: Uint8Array, seq: number): void {
-    const h = `${groupKey}/${Buffer.from(author.buffer, author.byteOffset, author.length).toString('latin1')}`;
-    const w = this.#authors.get(h);
-    if (w === undefined) return;
-    const end = seq + TAG_WINDOW;
-    const from = Math.max(seq + 1, w.horizon + 1, w.aheadHorizon + 1);
-    if (from >= end) return;
-    if (this.#aheadByTag.size > MAX_AHEAD_TAGS) this.#dropAhead();
-    w.ahead ??= new Map();
-    for (const keys of epochs)
-      for (let s = from; s < end; s++) {
-        const slot = aheadSlot(keys.epoch, s);
-        if (slot < 0) continue;
-        const k = messageTagKey(keys.tagKey, author, s);
-        w.ahead.set(slot, k);
-        this.#aheadByTag.set(k, { kind: 'message', groupKey, epoch: keys.epoch, author, seq: s });
-      }
-    w.aheadHorizon = end - 1;
-  }
-
-  /**
-   * What an envelope's tag announces, registered or computed ahead (pre-open.ts only: the real
-   * pass uses lookupEnvelope). One string for both lookups.
-   */
-  lookupAhead(envelope: Uint8Array): Expected | undefined {
-    if (envelope.length < TAG_BYTES) return undefined;
-    const k = Buffer.isBuffer(envelope)
-      ? envelope.toString('latin1', 0, TAG_BYTES)
-      : Buffer.from(envelope.buffer, envelope.byteOffset, TAG_BYTES).toString('latin1');
-    return this.#byTag.get(k) ?? (this.#aheadByTag.size > 0 ? this.#aheadByTag.get(k) : undefined);
-  }
-
-  #dropAhead(): void {
-    this.#aheadByTag.clear();
-    for (const w of this.#authors.values()) {
-      w.ahead = null;
-      w.aheadHorizon = -1;
     }
   }
 
@@ -253,8 +161,6 @@ export class Recognizer {
 
   /** Forget a group's tags (before rebuilding it with new epochs or after leaving it). */
   dropGroup(groupKey: string): void {
-    // Rare (a rebuild, a rolled-back page, leaving): every tag computed ahead goes with it.
-    this.#dropAhead();
     const intros = this.#introsByGroup.get(groupKey);
     if (intros !== undefined) for (const k of intros) this.#byTag.delete(k);
     this.#introsByGroup.delete(groupKey);

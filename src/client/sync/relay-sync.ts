@@ -58,12 +58,10 @@ import { holdIfFuture, rollEpochs } from './epochs.ts';
 import { recordJunk } from './junk.ts';
 import { LogMirror, resumeStart } from './log-mirror.ts';
 import { recordReplay, replayedMessage } from './member-replay.ts';
-import { PageOpener, type PreOpenedPage } from './pre-open.ts';
 import type { Expected } from './recognizer.ts';
 import type { RelayClient } from './relay-client.ts';
 import { noteDuplicate, proveReplays } from './relay-replay.ts';
 import type { RelaySyncReport } from './report.ts';
-import { SignaturePool, type SyncWorkerMode, syncWorkerModeFromEnv } from './signature-pool.ts';
 import { teachByTrial, trialGroups } from './trial-scan.ts';
 
 export interface SyncProgress {
@@ -84,14 +82,6 @@ export interface SyncOptions {
    * `send --timeout` sets it, so a relay that swallows frames cannot hold a user for minutes.
    */
   readonly deadlineMs?: number;
-  /**
-   * Where the signatures of a catch-up's messages are checked (signature-pool.ts): `off` on the
-   * main thread, `auto` on a worker thread once a page held messages of ours with ≥ 1,024 entries
-   * to follow (pre-open.ts), `always` on the worker for every page of ours. Default: the
-   * CWTCH_GROUPS_SYNC_WORKER variable, else `off` (bench/README.md "Client sync"). The results are
-   * the same either way (pre-open.ts).
-   */
-  readonly worker?: SyncWorkerMode;
 }
 
 function deadlineError(url: string): UsageError {
@@ -179,13 +169,10 @@ export class RelaySync {
   readonly #mirrors = new Map<string, LogMirror>();
   /** Checkpoints of tlog-proof receipts already verified: one signature per batch. */
   readonly #checkpointCache = new VerifiedCheckpointCache();
-  readonly #worker: SyncWorkerMode;
 
-  /** @throws UsageError('bad-sync-worker-setting') for a bad CWTCH_GROUPS_SYNC_WORKER (no option). */
   constructor(client: ClientContext, opts: SyncOptions = {}) {
     this.#client = client;
     this.#opts = opts;
-    this.#worker = opts.worker ?? syncWorkerModeFromEnv();
   }
 
   /** One relay: catch up, post the outbox, verify receipts. Errors are reported, not thrown. */
@@ -279,15 +266,6 @@ export class RelaySync {
           },
         );
     };
-    // Each page's messages are opened as it arrives and their signatures checked on the worker
-    // while the previous page is stored (pre-open.ts).
-    const opener =
-      this.#worker === 'off' ? null : new PageOpener(this.#client, SignaturePool.shared(), this.#worker);
-    const fetchOpened = (from: number, verifiedSize: number, verifiedNote: string | null) =>
-      fetch(from, verifiedSize, verifiedNote).then((r) => ({
-        ...r,
-        preOpened: opener === null ? null : opener.open(r.page.entries),
-      }));
     let rec = this.#relay(url);
     const resumedAt = rec.cursor;
     const start = this.#resumePosition(rec);
@@ -295,19 +273,16 @@ export class RelaySync {
     let unsaved = 0;
     const held = this.#heldCommitment(url);
     const gossip: Gossip[] = [];
-    let next = fetchOpened(start.from, start.verifiedSize, rec.verifiedNote);
+    let next = fetch(start.from, start.verifiedSize, rec.verifiedNote);
     for (;;) {
-      const { page, from, verifiedSize, preOpened } = await next;
+      const { page, from, verifiedSize } = await next;
       const end = page.first + page.entries.length;
       const served = parseCheckpoint(page.checkpoint).checkpoint.size;
       const more = page.entries.length > 0 && end < served;
       if (more) {
-        next = fetchOpened(end, Math.max(rec.verifiedSize, served), page.checkpoint);
+        next = fetch(end, Math.max(rec.verifiedSize, served), page.checkpoint);
         next.catch(() => {}); // consumed (and its error thrown) on the next turn
       }
-      // While the worker checks this page, the next one arrives and is opened (and queued to it).
-      const opened = preOpened === null ? null : await preOpened;
-      const oursBefore = counts.ours;
       const accepted = await this.#acceptPage(
         conn,
         rec,
@@ -321,12 +296,10 @@ export class RelaySync {
         { expectFirst: from, proofBase: verifiedSize, startNote, fetchedFrom: start.from },
         gossip,
         page.anchor,
-        opened,
       );
       rec = accepted.next;
       unsaved = accepted.saved ? 0 : unsaved + 1;
       const cp = accepted.checkpoint;
-      if (counts.ours > oursBefore) opener?.noteOurs(cp.size - end);
       counts.size = cp.size;
       this.#opts.onProgress?.({ url, scanned: end, total: cp.size, ours: counts.ours });
       if (page.entries.length === 0 || end >= cp.size) {
@@ -423,7 +396,6 @@ export class RelaySync {
     ctx: PageContext,
     gossip: Gossip[],
     anchor: WireEntry | null = null,
-    preOpened: PreOpenedPage | null = null,
   ): Promise<{ checkpoint: Checkpoint; next: RelayRecord; saved: boolean }> {
     const client = this.#client;
     rollEpochs(client);
@@ -539,7 +511,7 @@ export class RelaySync {
     const saved = mine || save || newHoles;
     if (saved) {
       client.transactionWithGroups(() => {
-        if (mine) this.#processEntries(rec.url, list, counts, accepted, gossip, preOpened);
+        if (mine) this.#processEntries(rec.url, list, counts, accepted, gossip);
         client.saveRelay({
           ...this.#relay(rec.url),
           cursor: next.cursor,
@@ -569,7 +541,6 @@ export class RelaySync {
     counts: { ours: number; newMessages: number },
     accepted: { state: GroupState; msg: VerifiedMessage }[],
     gossip: { state: GroupState; msg: VerifiedMessage }[],
-    preOpened: PreOpenedPage | null = null,
   ): void {
     const recognizer = this.#client.recognizer;
     // Where this page served each message: a second copy in the same page is a replay too.
@@ -586,7 +557,7 @@ export class RelaySync {
             unknown.push(x);
             continue;
           }
-          const r = this.#processEntry(url, x.index, x.entry, x.anchor === true, pageIndex, preOpened);
+          const r = this.#processEntry(url, x.index, x.entry, x.anchor === true, pageIndex);
           if (r === null) continue;
           if (x.again !== true) counts.ours++;
           if (r.added) {
@@ -847,7 +818,6 @@ export class RelaySync {
     entry: WireEntry,
     anchor = false,
     pageIndex?: Map<string, number>,
-    preOpened: PreOpenedPage | null = null,
   ): { state: GroupState; msg: VerifiedMessage; added: boolean } | null {
     const client = this.#client;
     if (entry.envelope === null) return null;
@@ -860,14 +830,7 @@ export class RelaySync {
       return null;
     let msg: VerifiedMessage;
     try {
-      // Opened ahead under these very keys (the same object: a group read again from the store
-      // after a failed page has new ones), its signature found valid on the worker; anything else
-      // (not opened ahead, a bad signature, other keys) is opened and judged here.
-      const ahead = preOpened?.get(entry.envelope);
-      msg =
-        ahead !== undefined && ahead.keys === keys
-          ? ahead.msg
-          : openEnvelope(entry.envelope, { groupId: state.record.id, keys });
+      msg = openEnvelope(entry.envelope, { groupId: state.record.id, keys });
     } catch (e) {
       // A tag is public once its envelope is on the relay: junk under it proves nothing about
       // members (junk.ts). Content that does authenticate but is wrong came from a key holder.
