@@ -334,7 +334,7 @@ export class Client implements ClientContext {
     const dag = new MessageDag<VerifiedMessage>();
     // What members wrote before our invite is not ours to hold (docs/transcript.md, "Horizon").
     const checker = new ConsistencyChecker(dag, {
-      horizon: this.#horizonOf(record),
+      horizon: this.horizonOf(record),
       // A full list may have left members out (docs/invites.md): their history starts where ours
       // of them does.
       unlistedFromFirstHeld: record.seedMembers.length >= MAX_INVITE_MEMBERS,
@@ -349,7 +349,7 @@ export class Client implements ClientContext {
       if (rebuild !== undefined) {
         if (added) {
           noteNew(rebuild.summary, msg);
-          noteInFrontier(rebuild.frontier, msg, has, this.#horizonOf(record));
+          noteInFrontier(rebuild.frontier, msg, has, this.horizonOf(record));
           rebuild.index?.set(toHex(msg.id), { id: msg.id, entry: indexEntryOf(msg, [item.seq]) });
         } else {
           const e = rebuild.index?.get(toHex(msg.id));
@@ -434,7 +434,7 @@ export class Client implements ClientContext {
     replaceFrontier(state.frontier, rebuilt.frontier);
   }
 
-  #horizonOf(record: GroupRecord): Horizon {
+  horizonOf(record: GroupRecord): Horizon {
     let h = this.#horizons.get(record);
     if (h === undefined) {
       h = new Map(record.seedMembers.map((m) => [toHex(m.author), m.nextSeq]));
@@ -1082,7 +1082,7 @@ export class Client implements ClientContext {
       if (useIntro) this.#saveGroup(state, { ...state.record, myIntro: null });
       // The summary, frontier and index count the message in the transaction that stores it.
       noteNew(state.summary, message);
-      noteInFrontier(state.frontier, message, this.#presence(state), this.#horizonOf(state.record));
+      noteInFrontier(state.frontier, message, this.#presence(state), this.horizonOf(state.record));
       this.#indexStored(state, message, at);
       this.#saveSummary(state, at, 1);
     });
@@ -1256,7 +1256,7 @@ export class Client implements ClientContext {
       assertInsertable(msg);
       noteNew(state.summary, msg);
     }
-    noteInFrontier(state.frontier, msg, present, this.#horizonOf(state.record));
+    noteInFrontier(state.frontier, msg, present, this.horizonOf(state.record));
     const stored = encodeStoredMessage({ signed: msg.signed, relay, index, receivedMs });
     const batch = this.#appendBatch;
     if (batch === null)

@@ -11,7 +11,7 @@ import type { EpochKeys } from '../group/epoch.ts';
 import type { VerifiedMessage } from '../group/message.ts';
 import type { Identity } from '../identity/identity.ts';
 import type { ConsistencyChecker, MessageDag } from '../transcript/index.ts';
-import type { GroupFrontier } from './store/group-frontier.ts';
+import type { GroupFrontier, Horizon } from './store/group-frontier.ts';
 import type { GroupSummary } from './store/group-summary.ts';
 import type { KeyRing } from './store/key-ring.ts';
 import type { ProfileStore } from './store/profile-store.ts';
@@ -121,6 +121,11 @@ export interface ClientContext {
    * otherwise the by-id index's (store/group-frontier.ts), without reading the messages.
    */
   holdsMessage(state: GroupState, id: Uint8Array): boolean;
+  /**
+   * The invite's horizon of a group (author hex → first seq after our join), as its checker's;
+   * one map per group record, kept.
+   */
+  horizonOf(record: GroupRecord): Horizon;
   /** The seq of a held message (undefined when not held), from the DAG or the by-id index. */
   messageSeq(state: GroupState, id: Uint8Array): number | undefined;
   /** Where sync got a held message (GroupState.receivedFrom's entry), without the DAG. */

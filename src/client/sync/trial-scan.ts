@@ -22,14 +22,9 @@ import { messageTag, TAG_BYTES } from '../../group/detection.ts';
 import { openEnvelope } from '../../group/envelope.ts';
 import type { EpochKeys } from '../../group/epoch.ts';
 import { MAX_INVITE_MEMBERS } from '../../group/invite.ts';
-import { bytesEqual, toHex } from '../../wire/bytes.ts';
+import { bytesEqual } from '../../wire/bytes.ts';
 import type { ClientContext, GroupState } from '../context.ts';
-import { absentAfterJoin, type Horizon } from '../store/group-frontier.ts';
-
-/** The invite's horizon of a group (author hex → first seq after our join), as its checker's. */
-function horizonOf(state: GroupState): Horizon {
-  return new Map(state.record.seedMembers.map((m) => [toHex(m.author), m.nextSeq]));
-}
+import { absentAfterJoin } from '../store/group-frontier.ts';
 
 /** A group whose envelopes may escape the tag index, with its window keys (computed once a page). */
 export interface TrialGroup {
@@ -53,7 +48,7 @@ export function trialGroups(client: ClientContext, url: string): TrialGroup[] {
       state.record.seedMembers.length >= MAX_INVITE_MEMBERS ||
       (state.transcriptLoaded
         ? state.checker.missingAfterJoin().length > 0
-        : absentAfterJoin(state.frontier, horizonOf(state)) === true)
+        : absentAfterJoin(state.frontier, client.horizonOf(state.record)) === true)
     )
       out.push({ state, keys: client.windowKeys(state) });
   }
