@@ -53,12 +53,23 @@ export class RecentLeaves {
 
   /** Append `leaf` at position `size`; false (nothing added) when it is already held. */
   add(leaf: Uint8Array): boolean {
-    if (this.find(leaf) >= 0) return false;
     if ((this.#count + 1) * HASH_BYTES > this.#keys.length) this.#grow();
+    const keys = this.#keys;
+    const slots = this.#slots;
+    const mask = this.#mask;
+    // One probe finds the key or the empty slot it goes in.
+    let slot = prefixOf(leaf, 0) & mask;
+    for (;;) {
+      const held = slots[slot]!;
+      if (held === EMPTY) break;
+      if (sameKey(keys, (held - 1) * HASH_BYTES, leaf)) return false;
+      slot = (slot + 1) & mask;
+    }
     const pos = this.#count;
-    this.#keys.set(leaf.subarray(0, HASH_BYTES), pos * HASH_BYTES);
+    const offset = pos * HASH_BYTES;
+    for (let i = 0; i < HASH_BYTES; i++) keys[offset + i] = leaf[i]!;
     this.#count++;
-    this.#place(pos);
+    slots[slot] = pos + 1;
     return true;
   }
 
