@@ -486,7 +486,7 @@ export class SqliteRelayStorage implements RelayStorage {
 
   /**
    * Read and check dedup_state, rebuild leaf_index when the state cannot be trusted, reload the
-   * in-memory tier from entries, and merge at once when more than two runs are unmerged (a file
+   * in-memory tier from entries, and merge at once when more than four runs are unmerged (a file
    * written with a larger run size).
    */
   #openDedup(): void {
@@ -531,7 +531,10 @@ export class SqliteRelayStorage implements RelayStorage {
     if (this.#sealedBelow > this.#mergedBelow) {
       this.#sealedOrder = this.#recent.mergeOrder(0, this.#sealedBelow - this.#mergedBelow);
     }
-    if (this.#recent.size > 2 * this.#runEntries) this.#mergeAll();
+    // Normal operation holds at most a sealed run and the next one (each up to a run plus a
+    // batch); four runs means a file written with a larger run size, merged now in one go. Not at
+    // two: a relay filled in batches near the run size would then rewrite leaf_index at a restart.
+    if (this.#recent.size > 4 * this.#runEntries) this.#mergeAll();
   }
 
   /** leaf_index from entries, in key order, in one transaction; nothing left in memory. */
