@@ -448,7 +448,15 @@ export class SqliteRelayStorage implements RelayStorage {
         `INSERT OR REPLACE INTO dedup_state (id, merged_below, sealed_below, sealed_merged)
          VALUES (1, ?, ?, ?)`,
       ),
-      leavesFrom: db.prepare('SELECT leaf_hash FROM entries WHERE idx >= ? ORDER BY idx').pluck(),
+      // The leaf hashes of idx in [from, to) as one blob in index order: one row per 4,096 keys
+      // instead of one per key, 2–4× faster to load at open (bench/README.md, "Dedup on a long
+      // log"). ORDER BY inside an aggregate needs SQLite ≥ 3.44, unhex ≥ 3.41.
+      leavesBetween: db
+        .prepare(
+          `SELECT unhex(group_concat(hex(leaf_hash), '' ORDER BY idx)) FROM entries
+            WHERE idx >= ? AND idx < ?`,
+        )
+        .pluck(),
       readEntries: db.prepare(
         `SELECT e.idx, e.leaf_hash, e.received_ms, b.envelope
            FROM entries e LEFT JOIN bodies b ON b.idx = e.idx
@@ -520,12 +528,23 @@ export class SqliteRelayStorage implements RelayStorage {
     this.#sealedMerged = row!.sealed_merged;
     // Sized once for what is held (at most about two runs), so loading does not rehash.
     this.#recent = new RecentLeaves(size - this.#mergedBelow + this.#runEntries);
-    for (const leaf of s.leavesFrom.iterate(this.#mergedBelow) as IterableIterator<Buffer>) {
-      if (!this.#recent.add(leaf)) {
+    for (let from = this.#mergedBelow; from < size; from += 4096) {
+      const to = Math.min(size, from + 4096);
+      const keys = s.leavesBetween.get(from, to) as Buffer | null;
+      // Every index below the size has its row (entries and checkpoints agree, checked above).
+      if (keys === null || keys.length !== (to - from) * HASH_BYTES) {
         throw new InternalError(
           'storage-inconsistent',
-          `${DATABASE_FILE} holds one leaf hash at two indices`,
+          `${DATABASE_FILE} lacks entries in ${from}..${to - 1}`,
         );
+      }
+      for (let at = 0; at < keys.length; at += HASH_BYTES) {
+        if (!this.#recent.add(keys.subarray(at, at + HASH_BYTES))) {
+          throw new InternalError(
+            'storage-inconsistent',
+            `${DATABASE_FILE} holds one leaf hash at two indices`,
+          );
+        }
       }
     }
     if (this.#sealedBelow > this.#mergedBelow) {
