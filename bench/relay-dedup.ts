@@ -13,7 +13,7 @@
  * interleaved runs reuse it; without it a temporary directory is grown and removed (~2 GB at 1M).
  * --storage-module loads openSqliteStorage from another file (a copy of src/relay/sqlite-storage.ts
  * from another commit) to compare versions on logs each version wrote itself. 100 batches of
- * 1,000 span more than one merge run (65,536 entries), so the merge slices are in the figure.
+ * 1,000 span three merge runs (32,768 entries each), so the merge slices are in the figure.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
