@@ -19,6 +19,7 @@ import type { NodeHashReader } from '../log/index.ts';
 import { HASH_BYTES, type LogIndex, type TreeSize } from '../log/index.ts';
 import { assertReceiptOrigin } from '../log/receipt.ts';
 import Database from '../sqlite.ts';
+import { RecentLeaves } from './recent-leaves.ts';
 import {
   type AppendBatch,
   type AppendProbe,
@@ -103,6 +104,41 @@ const MIGRATIONS: readonly { readonly version: number; readonly sql: string }[] 
       INSERT INTO retention (id, pruned_below) VALUES (1, 0);
     `,
   },
+  {
+    // Dedup without a random-key index written at every commit (docs/storage.md, "Dedup"): the
+    // UNIQUE index on entries.leaf_hash touched about one 16 KiB page per row per batch once the
+    // log outgrew the cache (bench/README.md, "Indexes written per row"). Now the newest leaves
+    // are held in memory (rebuilt from entries at open) and merged into leaf_index in key order,
+    // a slice per commit. A UNIQUE column constraint cannot be dropped, so entries is rebuilt
+    // (once; a relay with 1M entries takes a few seconds), and leaf_index is built in key order.
+    version: 2,
+    sql: `
+      CREATE TABLE entries_v2 (
+        idx         INTEGER PRIMARY KEY,
+        leaf_hash   BLOB    NOT NULL CHECK (length(leaf_hash) = 32),
+        received_ms INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO entries_v2 (idx, leaf_hash, received_ms)
+        SELECT idx, leaf_hash, received_ms FROM entries ORDER BY idx;
+      DROP TABLE entries;
+      ALTER TABLE entries_v2 RENAME TO entries;
+      -- Merged tier: every entry with idx < dedup_state.merged_below, and the first sealed_merged
+      -- keys (in merge order) of the sealed run [merged_below, sealed_below).
+      CREATE TABLE leaf_index (
+        leaf_hash BLOB    PRIMARY KEY CHECK (length(leaf_hash) = 32),
+        idx       INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      INSERT INTO leaf_index (leaf_hash, idx) SELECT leaf_hash, idx FROM entries ORDER BY leaf_hash;
+      CREATE TABLE dedup_state (
+        id            INTEGER PRIMARY KEY CHECK (id = 1),
+        merged_below  INTEGER NOT NULL,
+        sealed_below  INTEGER NOT NULL,
+        sealed_merged INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO dedup_state (id, merged_below, sealed_below, sealed_merged)
+        SELECT 1, coalesce(max(idx) + 1, 0), coalesce(max(idx) + 1, 0), 0 FROM entries;
+    `,
+  },
 ];
 
 /** The schema version this code writes and understands. */
@@ -117,7 +153,22 @@ export interface SqliteStorageOptions {
   readonly cacheMiB?: number;
   /** Clock for created_ms (tests). */
   readonly now?: () => number;
+  /**
+   * Entries per dedup merge run (default 32 768; docs/storage.md, "Dedup"): the newest leaf
+   * hashes, up to about two runs, are held in memory (32 bytes each plus an 8-byte slot) and
+   * scanned from the entries table at open; each sealed run is merged into leaf_index over the
+   * commits of the next run. Larger: fewer index pages written per row, more memory and a longer
+   * open.
+   */
+  readonly dedupRunEntries?: number;
 }
+
+/**
+ * Default entries per dedup merge run: at most ~2 runs (~2 MB of keys) held in memory and scanned
+ * from entries at every open (restart goal < 1 s with 1M entries), while a merge writes
+ * leaf_index's pages ÷ 32,768 per row (docs/storage.md, "Dedup").
+ */
+export const DEFAULT_DEDUP_RUN_ENTRIES = 32_768;
 
 interface EntryRow {
   idx: number;
@@ -129,6 +180,25 @@ interface CheckpointRow {
   size: number;
   root_hash: Buffer;
   note: string;
+}
+interface DedupStateRow {
+  merged_below: number;
+  sealed_below: number;
+  sealed_merged: number;
+}
+/**
+ * What one commit changes in the dedup structure (docs/storage.md, "Dedup"): the keys at
+ * `order[from..to)` (positions in the in-memory tier) go into leaf_index in the batch's
+ * transaction, and the state becomes (mergedBelow, sealedBelow, sealedMerged).
+ */
+interface MergePlan {
+  readonly order: Uint32Array | undefined;
+  readonly from: number;
+  readonly to: number;
+  readonly mergedBelow: number;
+  readonly sealedBelow: number;
+  readonly sealedMerged: number;
+  readonly changed: boolean;
 }
 interface IdentityRow {
   origin: string;
@@ -158,6 +228,10 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteRelaySto
     throw new UsageError('bad-argument', 'options.cacheMiB must be an integer in 1..4096');
   }
   const now = options.now ?? Date.now;
+  const runEntries = options.dedupRunEntries ?? DEFAULT_DEDUP_RUN_ENTRIES;
+  if (!Number.isSafeInteger(runEntries) || runEntries < 1 || runEntries > 1 << 24) {
+    throw new UsageError('bad-argument', 'options.dedupRunEntries must be an integer in 1..2^24');
+  }
 
   makeDirectory(options.dataDir);
   const path = join(options.dataDir, DATABASE_FILE);
@@ -173,7 +247,7 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteRelaySto
     configure(db, fresh, cacheMiB);
     migrate(db, now);
     bindIdentity(db, identity, now);
-    return new SqliteRelayStorage(db, identity);
+    return new SqliteRelayStorage(db, identity, runEntries);
   } catch (error) {
     db.close();
     throw error instanceof CwtchError ? error : mapSqliteError(error, 'open the database');
@@ -332,14 +406,27 @@ export class SqliteRelayStorage implements RelayStorage {
   #size: number;
   #lastReceivedMs: number;
   readonly #stmt;
-  readonly #appendTx: (batch: AppendBatch) => void;
+  readonly #appendTx: (batch: AppendBatch, plan: MergePlan) => void;
+  /**
+   * Dedup (docs/storage.md, "Dedup"). Every entry with idx < #mergedBelow is in leaf_index; every
+   * entry from #mergedBelow on is in #recent, at position idx − #mergedBelow. The sealed run
+   * [#mergedBelow, #sealedBelow) is being merged: its first #sealedMerged keys in #sealedOrder
+   * are in leaf_index too. All four persisted (dedup_state) in the transaction that changes them.
+   */
+  #recent = new RecentLeaves();
+  readonly #runEntries: number;
+  #mergedBelow = 0;
+  #sealedBelow = 0;
+  #sealedMerged = 0;
+  #sealedOrder: Uint32Array | undefined;
   /** Resolves when the locked append in progress (if any) has ended: the in-process write lock. */
   #appendTail: Promise<void> = Promise.resolve();
 
   /** @internal Use openSqliteStorage. */
-  constructor(db: Database.Database, identity: LogIdentity) {
+  constructor(db: Database.Database, identity: LogIdentity, runEntries = DEFAULT_DEDUP_RUN_ENTRIES) {
     this.#db = db;
     this.identity = identity;
+    this.#runEntries = runEntries;
     this.#stmt = {
       insertEntry: db.prepare('INSERT INTO entries (idx, leaf_hash, received_ms) VALUES (?, ?, ?)'),
       insertBody: db.prepare('INSERT INTO bodies (idx, envelope) VALUES (?, ?)'),
@@ -349,7 +436,27 @@ export class SqliteRelayStorage implements RelayStorage {
       insertTokenIfNew: db.prepare('INSERT OR IGNORE INTO spent_tokens (key_id, token_id) VALUES (?, ?)'),
       selectToken: db.prepare('SELECT 1 FROM spent_tokens WHERE key_id = ? AND token_id = ?').pluck(),
       deleteKey: db.prepare('DELETE FROM spent_tokens WHERE key_id = ?'),
-      lookupLeaf: db.prepare('SELECT idx, received_ms FROM entries WHERE leaf_hash = ?'),
+      lookupMerged: db.prepare(
+        'SELECT l.idx, e.received_ms FROM leaf_index l JOIN entries e ON e.idx = l.idx WHERE l.leaf_hash = ?',
+      ),
+      mergedAt: db.prepare('SELECT idx FROM leaf_index WHERE leaf_hash = ?').pluck(),
+      insertMerged: db.prepare('INSERT INTO leaf_index (leaf_hash, idx) VALUES (?, ?)'),
+      dedupState: db.prepare(
+        'SELECT merged_below, sealed_below, sealed_merged FROM dedup_state WHERE id = 1',
+      ),
+      setDedupState: db.prepare(
+        `INSERT OR REPLACE INTO dedup_state (id, merged_below, sealed_below, sealed_merged)
+         VALUES (1, ?, ?, ?)`,
+      ),
+      // The leaf hashes of idx in [from, to) as one blob in index order: one row per 4,096 keys
+      // instead of one per key, 2–4× faster to load at open (bench/README.md, "Dedup on a long
+      // log"). ORDER BY inside an aggregate needs SQLite ≥ 3.44, unhex ≥ 3.41.
+      leavesBetween: db
+        .prepare(
+          `SELECT unhex(group_concat(hex(leaf_hash), '' ORDER BY idx)) FROM entries
+            WHERE idx >= ? AND idx < ?`,
+        )
+        .pluck(),
       readEntries: db.prepare(
         `SELECT e.idx, e.leaf_hash, e.received_ms, b.envelope
            FROM entries e LEFT JOIN bodies b ON b.idx = e.idx
@@ -367,7 +474,7 @@ export class SqliteRelayStorage implements RelayStorage {
       deleteBodies: db.prepare('DELETE FROM bodies WHERE idx >= ? AND idx < ?'),
       setPrunedBelow: db.prepare('UPDATE retention SET pruned_below = ? WHERE id = 1'),
     };
-    this.#appendTx = db.transaction((batch: AppendBatch) => this.#writeBatch(batch));
+    this.#appendTx = db.transaction((batch: AppendBatch, plan: MergePlan) => this.#writeBatch(batch, plan));
 
     const maxIndex = this.#stmt.maxIndex.get() as number | null;
     this.#size = maxIndex === null ? 0 : maxIndex + 1;
@@ -382,6 +489,123 @@ export class SqliteRelayStorage implements RelayStorage {
     }
     this.#lastReceivedMs =
       this.#size === 0 ? 0 : ((this.#stmt.receivedAt.get(this.#size - 1) as number | undefined) ?? 0);
+    this.#openDedup();
+  }
+
+  /**
+   * Read and check dedup_state, rebuild leaf_index when the state cannot be trusted, reload the
+   * in-memory tier from entries, and merge at once when more than four runs are unmerged (a file
+   * written with a larger run size).
+   */
+  #openDedup(): void {
+    const s = this.#stmt;
+    const row = s.dedupState.get() as DedupStateRow | undefined;
+    const size = this.#size;
+    let valid =
+      row !== undefined &&
+      Number.isSafeInteger(row.merged_below) &&
+      Number.isSafeInteger(row.sealed_below) &&
+      Number.isSafeInteger(row.sealed_merged) &&
+      row.merged_below >= 0 &&
+      row.merged_below <= row.sealed_below &&
+      row.sealed_below <= size &&
+      row.sealed_merged >= 0 &&
+      (row.sealed_below === row.merged_below
+        ? row.sealed_merged === 0
+        : row.sealed_merged < row.sealed_below - row.merged_below);
+    // The newest merged entry must be in leaf_index at its index: a cheap check that the index
+    // is not behind the state (a file restored from pieces, or edited).
+    if (valid && row!.merged_below > 0) {
+      const leaf = s.leafAt.get(row!.merged_below - 1) as Buffer | undefined;
+      valid = leaf !== undefined && s.mergedAt.get(leaf) === row!.merged_below - 1;
+    }
+    if (!valid) {
+      this.#rebuildLeafIndex();
+      return;
+    }
+    this.#mergedBelow = row!.merged_below;
+    this.#sealedBelow = row!.sealed_below;
+    this.#sealedMerged = row!.sealed_merged;
+    // Sized once for what is held (at most about two runs), so loading does not rehash.
+    this.#recent = new RecentLeaves(size - this.#mergedBelow + this.#runEntries);
+    for (let from = this.#mergedBelow; from < size; from += 4096) {
+      const to = Math.min(size, from + 4096);
+      const keys = s.leavesBetween.get(from, to) as Buffer | null;
+      // Every index below the size has its row (entries and checkpoints agree, checked above).
+      if (keys === null || keys.length !== (to - from) * HASH_BYTES) {
+        throw new InternalError(
+          'storage-inconsistent',
+          `${DATABASE_FILE} lacks entries in ${from}..${to - 1}`,
+        );
+      }
+      for (let at = 0; at < keys.length; at += HASH_BYTES) {
+        if (!this.#recent.add(keys.subarray(at, at + HASH_BYTES))) {
+          throw new InternalError(
+            'storage-inconsistent',
+            `${DATABASE_FILE} holds one leaf hash at two indices`,
+          );
+        }
+      }
+    }
+    if (this.#sealedBelow > this.#mergedBelow) {
+      this.#sealedOrder = this.#recent.mergeOrder(0, this.#sealedBelow - this.#mergedBelow);
+    }
+    // Normal operation holds at most a sealed run and the next one (each up to a run plus a
+    // batch); four runs means a file written with a larger run size, merged now in one go. Not at
+    // two: a relay filled in batches near the run size would then rewrite leaf_index at a restart.
+    if (this.#recent.size > 4 * this.#runEntries) this.#mergeAll();
+  }
+
+  /** leaf_index from entries, in key order, in one transaction; nothing left in memory. */
+  #rebuildLeafIndex(): void {
+    try {
+      this.#db.transaction(() => {
+        this.#db.exec('DELETE FROM leaf_index');
+        this.#db.exec(
+          'INSERT INTO leaf_index (leaf_hash, idx) SELECT leaf_hash, idx FROM entries ORDER BY leaf_hash',
+        );
+        this.#stmt.setDedupState.run(this.#size, this.#size, 0);
+      })();
+    } catch (error) {
+      if (error instanceof Database.SqliteError && error.code.startsWith('SQLITE_CONSTRAINT')) {
+        throw new InternalError(
+          'storage-inconsistent',
+          `${DATABASE_FILE} holds one leaf hash at two indices`,
+          {
+            cause: error,
+          },
+        );
+      }
+      throw error;
+    }
+    this.#mergedBelow = this.#sealedBelow = this.#size;
+    this.#sealedMerged = 0;
+    this.#sealedOrder = undefined;
+    this.#recent.truncate(0);
+  }
+
+  /** Merge every key held in memory, in one transaction (open, when far behind). */
+  #mergeAll(): void {
+    const base = this.#mergedBelow;
+    const sealedRun = this.#sealedBelow - base;
+    const held = this.#recent.size;
+    this.#db.transaction(() => {
+      const order = this.#sealedOrder;
+      if (order !== undefined) {
+        for (let i = this.#sealedMerged; i < sealedRun; i++) this.#insertMerged(base, order[i]!);
+      }
+      const rest = this.#recent.mergeOrder(sealedRun, held);
+      for (const pos of rest) this.#insertMerged(base, pos);
+      this.#stmt.setDedupState.run(base + held, base + held, 0);
+    })();
+    this.#recent.dropFirst(held);
+    this.#mergedBelow = this.#sealedBelow = base + held;
+    this.#sealedMerged = 0;
+    this.#sealedOrder = undefined;
+  }
+
+  #insertMerged(base: number, pos: number): void {
+    this.#stmt.insertMerged.run(this.#recent.keyAt(pos), base + pos);
   }
 
   treeSize(): TreeSize {
@@ -448,9 +672,21 @@ export class SqliteRelayStorage implements RelayStorage {
   appendBatch(batch: AppendBatch): void {
     this.#assertOpen();
     assertAppendBatch(batch, this.identity.envelopeBytes, this.#size, this.#lastReceivedMs);
+    const held = this.#recent.size;
+    let plan: MergePlan;
     try {
-      this.#appendTx(batch);
+      // Exact dedup without a UNIQUE index: each leaf is new to the memory tier (which also
+      // catches a leaf twice in this batch) and to leaf_index. The keys are added now and taken
+      // back if the commit fails.
+      for (const entry of batch.entries) {
+        if (!this.#recent.add(entry.leafHash) || this.#stmt.mergedAt.get(entry.leafHash) !== undefined) {
+          throw new UsageError('duplicate-leaf', 'an envelope of the batch is already in the log');
+        }
+      }
+      plan = this.#planMerge(this.#size + batch.entries.length);
+      this.#appendTx(batch, plan);
     } catch (error) {
+      this.#recent.truncate(held);
       throw this.#mapWriteError(error);
     }
     const n = batch.entries.length;
@@ -458,9 +694,59 @@ export class SqliteRelayStorage implements RelayStorage {
       this.#size += n;
       this.#lastReceivedMs = batch.entries[n - 1]!.receivedMs;
     }
+    if (plan.mergedBelow > this.#mergedBelow) {
+      this.#recent.dropFirst(plan.mergedBelow - this.#mergedBelow);
+      this.#sealedOrder = undefined;
+    } else this.#sealedOrder = plan.order;
+    this.#mergedBelow = plan.mergedBelow;
+    this.#sealedBelow = plan.sealedBelow;
+    this.#sealedMerged = plan.sealedMerged;
   }
 
-  #writeBatch(batch: AppendBatch): void {
+  /**
+   * The merge slice of a commit that grows the log to `newSize`: a run is sealed once
+   * `runEntries` entries are unmerged, and its keys go into leaf_index over the commits of the
+   * next `runEntries` entries, in proportion, so each commit touches about 1/(slices) of the
+   * index's pages once instead of ~1 page per row (docs/storage.md, "Dedup").
+   */
+  #planMerge(newSize: number): MergePlan {
+    const merged = this.#mergedBelow;
+    let sealed = this.#sealedBelow;
+    let from = this.#sealedMerged;
+    let order = this.#sealedOrder;
+    if (sealed === merged && newSize - merged >= this.#runEntries) {
+      sealed = newSize;
+      from = 0;
+      order = this.#recent.mergeOrder(0, sealed - merged);
+    }
+    const run = sealed - merged;
+    if (run === 0) {
+      return {
+        order,
+        from,
+        to: from,
+        mergedBelow: merged,
+        sealedBelow: sealed,
+        sealedMerged: 0,
+        changed: false,
+      };
+    }
+    const progress = newSize - sealed;
+    const to =
+      progress >= this.#runEntries ? run : Math.min(run, Math.ceil((run * progress) / this.#runEntries));
+    const done = to === run;
+    return {
+      order,
+      from,
+      to,
+      mergedBelow: done ? sealed : merged,
+      sealedBelow: sealed,
+      sealedMerged: done ? 0 : to,
+      changed: sealed !== this.#sealedBelow || to > from,
+    };
+  }
+
+  #writeBatch(batch: AppendBatch, plan: MergePlan): void {
     const s = this.#stmt;
     let index = batch.firstIndex as number;
     for (const entry of batch.entries) {
@@ -475,14 +761,24 @@ export class SqliteRelayStorage implements RelayStorage {
       s.insertCheckpoint.run(batch.checkpoint.size, batch.checkpoint.rootHash, batch.checkpoint.note);
     }
     for (const token of batch.spentTokens ?? []) s.insertToken.run(token.keyId, token.tokenId);
+    if (plan.order !== undefined) {
+      for (let i = plan.from; i < plan.to; i++) this.#insertMerged(this.#mergedBelow, plan.order[i]!);
+    }
+    if (plan.changed) s.setDedupState.run(plan.mergedBelow, plan.sealedBelow, plan.sealedMerged);
   }
 
   #mapWriteError(error: unknown): CwtchError {
     if (error instanceof Database.SqliteError && error.code.startsWith('SQLITE_CONSTRAINT')) {
-      if (error.message.includes('entries.leaf_hash')) {
-        return new UsageError('duplicate-leaf', 'an envelope of the batch is already in the log', {
-          cause: error,
-        });
+      if (error.message.includes('leaf_index.leaf_hash')) {
+        // appendBatch checked every leaf against both tiers: a merge meeting its key in
+        // leaf_index means the index and the log disagree.
+        return new InternalError(
+          'storage-inconsistent',
+          `${DATABASE_FILE}: leaf_index disagrees with entries`,
+          {
+            cause: error,
+          },
+        );
       }
       if (error.message.includes('spent_tokens')) {
         return new UsageError('token-already-spent', 'a token of the batch was already spent', {
@@ -496,7 +792,12 @@ export class SqliteRelayStorage implements RelayStorage {
   lookupLeaf(leafHash: Uint8Array): LeafLocation | undefined {
     this.#assertOpen();
     assertBytes('leafHash', leafHash, HASH_BYTES);
-    const row = this.#stmt.lookupLeaf.get(leafHash) as { idx: number; received_ms: number } | undefined;
+    const pos = this.#recent.find(leafHash);
+    if (pos >= 0) {
+      const index = this.#mergedBelow + pos;
+      return { index: index as LogIndex, receivedMs: this.#stmt.receivedAt.get(index) as number };
+    }
+    const row = this.#stmt.lookupMerged.get(leafHash) as { idx: number; received_ms: number } | undefined;
     return row === undefined ? undefined : { index: row.idx as LogIndex, receivedMs: row.received_ms };
   }
 
