@@ -67,6 +67,7 @@ import type { ClientContext, GroupState, MemberView, StoredLocation } from './co
 import { displayNameProblem } from './display-names.ts';
 import { expireMessages, isPruned, prunedMessage } from './retention.ts';
 import {
+  compareDisplayKeys,
   decodeIndexEntry,
   emptyFrontier,
   encodeIndexEntry,
@@ -75,6 +76,7 @@ import {
   type Horizon,
   type IndexEntry,
   noteInFrontier,
+  type ParentLookup,
 } from './store/group-frontier.ts';
 import {
   emptySummary,
@@ -340,7 +342,7 @@ export class Client implements ClientContext {
       unlistedFromFirstHeld: record.seedMembers.length >= MAX_INVITE_MEMBERS,
     });
     const receivedFrom = new Map<string, StoredLocation[]>();
-    const has = (id: Uint8Array) => dag.has(id);
+    const has = (id: Uint8Array) => dag.get(id);
     for (const item of readAll(this.store, record.id)) {
       const stored = decodeStoredMessage(item.value);
       const pruned = 'pruned' in stored;
@@ -349,6 +351,7 @@ export class Client implements ClientContext {
       if (rebuild !== undefined) {
         if (added) {
           noteNew(rebuild.summary, msg);
+          if (pruned) rebuild.frontier.pruned++;
           noteInFrontier(rebuild.frontier, msg, has, this.horizonOf(record));
           rebuild.index?.set(toHex(msg.id), { id: msg.id, entry: indexEntryOf(msg, [item.seq]) });
         } else {
@@ -663,13 +666,24 @@ export class Client implements ClientContext {
   }
 
   /**
-   * "Is this message present?" for the frontier's rule, before the message being counted is: the
-   * DAG when in memory; otherwise the heads (present by definition, and what most new messages
-   * name), the page's messages not stored yet, then the by-id index.
+   * A present message's author, seq and time for the frontier's rule, before the message being
+   * counted is: the DAG when in memory; otherwise the heads that are their author's latest (what
+   * most new messages name), the page's messages not stored yet, then the by-id index.
    */
-  #presence(state: GroupState): (id: Uint8Array) => boolean {
-    if (state.transcriptLoaded) return (id) => state.dag.has(id);
-    return (id) => state.frontier.heads.has(toHex(id)) || this.holdsMessage(state, id);
+  #parentFacts(state: GroupState): ParentLookup {
+    if (state.transcriptLoaded) return (id) => state.dag.get(id);
+    return (id) => {
+      const key = toHex(id);
+      const head = state.frontier.heads.get(key);
+      if (head !== undefined) {
+        const l = state.frontier.latest.get(toHex(head.author));
+        if (l !== undefined && bytesEqual(l.id, id))
+          return { author: head.author, seq: l.seq, timestamp: head.timestamp };
+      }
+      const pending = this.#appendBatch?.get(state.key)?.pending.get(key);
+      if (pending !== undefined) return pending.msg;
+      return this.#indexed(state, id);
+    };
   }
 
   /** Find a group by name or id prefix. @throws UsageError('unknown-group' | 'ambiguous-group') */
@@ -1082,7 +1096,7 @@ export class Client implements ClientContext {
       if (useIntro) this.#saveGroup(state, { ...state.record, myIntro: null });
       // The summary, frontier and index count the message in the transaction that stores it.
       noteNew(state.summary, message);
-      noteInFrontier(state.frontier, message, this.#presence(state), this.horizonOf(state.record));
+      noteInFrontier(state.frontier, message, this.#parentFacts(state), this.horizonOf(state.record));
       this.#indexStored(state, message, at);
       this.#saveSummary(state, at, 1);
     });
@@ -1196,29 +1210,96 @@ export class Client implements ClientContext {
 
   read(ref: string, limit?: number): ReadMessage[] {
     const state = this.resolveGroup(ref);
-    const me = toHex(this.identity.keyPair.publicKey);
     const all = state.dag.displayOrder();
     const from = limit === undefined ? 0 : Math.max(0, all.length - limit);
     const order = all.slice(from);
     // "Seen by M" only where M's messages prove M holds it (MessageDag.heldBy, docs/PROTOCOL.md §5),
     // computed over the messages shown only (their descendants all follow them).
     const heldBy = state.dag.heldBy((m) => m.version >= MESSAGE_VERSION, from);
-    return order.map((m) => {
-      const author = toHex(m.author);
-      return {
-        id: toHex(m.id),
-        author: onionAddressOf(m.author),
-        authorName: state.names.get(author) ?? null,
-        isMine: author === me,
-        seq: m.seq,
-        timestamp: m.timestamp,
-        kind: m.kind,
-        text: m.kind === MessageKind.text || m.kind === MessageKind.join ? decodeText(m.body) : null,
-        seenBy: author === me ? heldBy(m.id).map((a) => onionAddressOf(a)) : [],
-        waitingForParents: state.dag.isWaiting(m.id),
-        pruned: isPruned(m),
-      };
-    });
+    return order.map((m) => this.#readMessage(state, m, heldBy, state.dag.isWaiting(m.id)));
+  }
+
+  #readMessage(
+    state: GroupState,
+    m: VerifiedMessage,
+    heldBy: (id: Uint8Array) => Uint8Array[],
+    waiting: boolean,
+  ): ReadMessage {
+    const me = toHex(this.identity.keyPair.publicKey);
+    const author = toHex(m.author);
+    return {
+      id: toHex(m.id),
+      author: onionAddressOf(m.author),
+      authorName: state.names.get(author) ?? null,
+      isMine: author === me,
+      seq: m.seq,
+      timestamp: m.timestamp,
+      kind: m.kind,
+      text: m.kind === MessageKind.text || m.kind === MessageKind.join ? decodeText(m.body) : null,
+      seenBy: author === me ? heldBy(m.id).map((a) => onionAddressOf(a)) : [],
+      waitingForParents: waiting,
+      pruned: isPruned(m),
+    };
+  }
+
+  /**
+   * Whether the group's frontier covers every message stored now (no other process appended
+   * since this one read it) and keeps its whole state (not overflowed).
+   */
+  frontierCurrent(state: GroupState): boolean {
+    const f = state.frontier;
+    return !f.overflow && f.through === this.store.appendedRange(state.record.id).next;
+  }
+
+  /**
+   * What `read` gives from the start of the last `limit` messages whose body is not pruned (as
+   * `readWithPolicy` asks for them), answered from the frontier's recent window and the by-id
+   * index, without the DAG; with the messages read, by id hex. Null when the window cannot
+   * answer exactly: the DAG is in memory already, the frontier is not current, a message may carry
+   * a finding of its own or a parent is absent (the view shows findings then), the window holds
+   * too few, or the index disagrees with the stored rows (docs/transcript.md "The recent window").
+   */
+  readRecent(state: GroupState, limit: number): RecentRead | null {
+    const f = state.frontier;
+    if (state.transcriptLoaded || !this.frontierCurrent(state) || f.irregular || f.absent.size > 0)
+      return null;
+    // Every message sorting after the largest parent on an inverted edge follows in key order.
+    const inverted = f.inverted;
+    const above = inverted === null ? f.recent : f.recent.filter((k) => compareDisplayKeys(k, inverted) > 0);
+    const taken: VerifiedMessage[] = [];
+    let kept = 0;
+    for (let i = above.length - 1; i >= 0 && kept < limit; i--) {
+      const m = this.#storedMessage(state, above[i]!.id);
+      if (m === undefined) return null;
+      taken.push(m);
+      if (!isPruned(m)) kept++;
+    }
+    if (kept < limit && taken.length < state.summary.messages) return null;
+    taken.reverse();
+    // The taken messages end the display order, so seen-by over them alone is the whole pass's
+    // (MessageDag.heldBy); nothing waits for a parent, since none is absent.
+    const dag = new MessageDag<VerifiedMessage>();
+    for (const m of taken) dag.insert(m);
+    const heldBy = dag.heldBy((m) => m.version >= MESSAGE_VERSION);
+    return {
+      messages: taken.map((m) => this.#readMessage(state, m, heldBy, false)),
+      held: new Map(taken.map((m) => [toHex(m.id), m])),
+    };
+  }
+
+  /** A held message read through the by-id index (its first stored form, as the DAG holds). */
+  #storedMessage(state: GroupState, id: Uint8Array): VerifiedMessage | undefined {
+    const entry = this.#indexed(state, id);
+    if (entry === undefined) return undefined;
+    const at = entry.positions[0]!;
+    const item = this.store.readAppended(state.record.id, at, 1)[0];
+    if (item === undefined || item.seq !== at) return undefined;
+    const stored = decodeStoredMessage(item.value);
+    const msg =
+      'pruned' in stored
+        ? prunedMessage(state.record.id, stored.pruned)
+        : decodeStoredSignedMessage(stored.signed);
+    return bytesEqual(msg.id, id) ? msg : undefined;
   }
 
   /**
@@ -1248,7 +1329,7 @@ export class Client implements ClientContext {
     // Without the DAG in memory, the by-id index answers (docs/transcript.md "What a profile keeps
     // in memory"): a sync that accepts a message no longer reads the group's history.
     if (this.holdsMessage(state, msg.id)) return false;
-    const present = this.#presence(state);
+    const present = this.#parentFacts(state);
     if (state.transcriptLoaded) {
       if (!this.#insertVerified(state, msg)) return false;
       if (relay !== '') noteReceived(state.receivedFrom, toHex(msg.id), { relay, index, receivedMs });
@@ -1342,6 +1423,13 @@ interface PendingAppends {
 
 type LocationOf = { readonly relay: string; readonly index: number; readonly receivedMs: number };
 
+/** The last messages of a group read from its recent window (Client.readRecent). */
+export interface RecentRead {
+  readonly messages: ReadMessage[];
+  /** The messages read, by id hex (what a view needs of them beyond ReadMessage: a vouch's body). */
+  readonly held: ReadonlyMap<string, VerifiedMessage>;
+}
+
 /** What a rebuild from the stored messages produces (Client #readTranscript). */
 interface Rebuild {
   readonly summary: GroupSummary;
@@ -1363,10 +1451,15 @@ function replaceFrontier(into: GroupFrontier, from: GroupFrontier): void {
   into.through = from.through;
   into.forks = from.forks;
   into.overflow = from.overflow;
+  into.irregular = from.irregular;
+  into.inverted = from.inverted;
+  into.pruned = from.pruned;
+  into.recent.splice(0, into.recent.length, ...from.recent);
   for (const [a, b] of [
     [into.heads, from.heads],
     [into.absent, from.absent],
     [into.latest, from.latest],
+    [into.vouches, from.vouches],
   ] as [Map<string, unknown>, Map<string, unknown>][]) {
     a.clear();
     for (const [k, v] of b) a.set(k, v);

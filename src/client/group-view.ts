@@ -10,7 +10,7 @@
 import { onionAddressOf } from '../identity/onion.ts';
 import type { Finding } from '../transcript/index.ts';
 import { toHex } from '../wire/bytes.ts';
-import { rememberAll } from './accountability/member-audit.ts';
+import { rememberAll, rememberAnomalies } from './accountability/member-audit.ts';
 import {
   type MemberStatus,
   membersWithPolicy,
@@ -116,10 +116,24 @@ export interface GroupViewOptions {
  */
 export function groupView(client: Client, ref: string, opts: GroupViewOptions = {}): GroupView {
   const state = client.resolveGroup(ref);
-  // The transcript's findings now: remembered as malice first, then shown (one check, not two).
-  const findings = rememberAll(client, state);
-  const locs = locations(client, state);
-  const read = readWithPolicy(client, ref, (id) => receivedAt(locs, id), opts.limit);
+  // The last messages from the frontier's recent window when it answers exactly: then the
+  // transcript holds no finding (docs/transcript.md "The recent window") and the view reads no
+  // history. A rate limit (strangers) counts an author's messages over its whole window.
+  const recent =
+    opts.limit === undefined || state.record.policy === 'strangers'
+      ? null
+      : client.readRecent(state, opts.limit);
+  let findings: Finding[] = [];
+  let read: ReturnType<typeof readWithPolicy>;
+  if (recent !== null) {
+    rememberAnomalies(client, state);
+    read = readWithPolicy(client, ref, () => 0, opts.limit, recent);
+  } else {
+    // The transcript's findings now: remembered as malice first, then shown (one check, not two).
+    findings = rememberAll(client, state);
+    const locs = locations(client, state);
+    read = readWithPolicy(client, ref, (id) => receivedAt(locs, id), opts.limit);
+  }
   const listed = membersWithPolicy(client, ref);
   const alike = lookAlikes(listed);
   const members = listed.map(
@@ -150,7 +164,7 @@ export function groupView(client: Client, ref: string, opts: GroupViewOptions = 
     messages,
     hidden: read.hidden,
     pruned: {
-      count: prunedCount(state),
+      count: recent === null ? prunedCount(state) : state.frontier.pruned,
       disappearAfterMs: disappearSetting(client.store, state)?.disappearAfterMs ?? null,
     },
     members,
