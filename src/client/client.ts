@@ -907,8 +907,16 @@ export class Client implements ClientContext {
     if (mine) seeds.set(me, { ...mine, nextSeq: mine.nextSeq + 1 });
     // An invite lists at most MAX_INVITE_MEMBERS (docs/invites.md): the inviter first, then those
     // who wrote last, the likeliest to write next; the others are found as they write (trial-scan.ts).
+    // Without the DAG, the frontier's latest per author answers: the same message unless two
+    // share the author's highest seq (an equivocation, which makes the frontier irregular).
+    const f = state.frontier;
+    const fromFrontier = !state.transcriptLoaded && this.frontierCurrent(state) && !f.irregular;
     const lastWrote = (author: Uint8Array): number =>
-      toHex(author) === me ? Number.POSITIVE_INFINITY : (state.dag.messagesBy(author).at(-1)?.timestamp ?? 0);
+      toHex(author) === me
+        ? Number.POSITIVE_INFINITY
+        : fromFrontier
+          ? (f.latest.get(toHex(author))?.timestamp ?? 0)
+          : (state.dag.messagesBy(author).at(-1)?.timestamp ?? 0);
     return [...seeds.values()]
       .map((m) => ({ m, at: lastWrote(m.author) }))
       .sort((a, b) => b.at - a.at)
@@ -1249,6 +1257,16 @@ export class Client implements ClientContext {
   frontierCurrent(state: GroupState): boolean {
     const f = state.frontier;
     return !f.overflow && f.through === this.store.appendedRange(state.record.id).next;
+  }
+
+  /**
+   * Whether the group's transcript holds no finding by construction, known without its DAG (which
+   * is not in memory): the frontier is current, no message may carry a finding of its own (not
+   * irregular) and no parent is absent, so no gap either (docs/transcript.md "The recent window").
+   */
+  transcriptRegular(state: GroupState): boolean {
+    const f = state.frontier;
+    return !state.transcriptLoaded && this.frontierCurrent(state) && !f.irregular && f.absent.size === 0;
   }
 
   /**

@@ -134,23 +134,9 @@ export function groupView(client: Client, ref: string, opts: GroupViewOptions = 
     const locs = locations(client, state);
     read = readWithPolicy(client, ref, (id) => receivedAt(locs, id), opts.limit);
   }
-  const listed = membersWithPolicy(client, ref);
-  const alike = lookAlikes(listed);
-  const members = listed.map(
-    (m): ViewMember => ({
-      address: m.address,
-      name: m.name,
-      messages: m.messages,
-      lastSeq: m.lastSeq,
-      isMe: m.isMe,
-      status: m.standing.status,
-      blocked: m.standing.blocked,
-      vouchedBy: [...m.standing.vouchedBy],
-      malice: [...new Set(m.standing.malice.map((x) => x.type))],
-      lookAlikeOf: alike.get(m.address) ?? [],
-    }),
-  );
+  const members = viewMembers(client, ref);
   const nameOf = new Map(members.map((m) => [m.address, m.name]));
+  const alike = new Map(members.map((m) => [m.address, m.lookAlikeOf]));
   const messages = annotateForks(client, ref, read.messages).map(
     (m): ViewMessage => ({
       ...m,
@@ -174,6 +160,37 @@ export function groupView(client: Client, ref: string, opts: GroupViewOptions = 
       verifiedSize: client.relayRecord(r.url)?.verifiedSize ?? null,
     })),
   };
+}
+
+/**
+ * The group's members with their marks (`group members`, chat's `/members`): remembers any malice
+ * the transcript shows first, as `groupView` does. Reads no history when the transcript holds no
+ * finding by construction (Client.transcriptRegular); otherwise the checker reads the DAG.
+ */
+export function groupMembers(client: Client, ref: string): ViewMember[] {
+  const state = client.resolveGroup(ref);
+  if (client.transcriptRegular(state)) rememberAnomalies(client, state);
+  else rememberAll(client, state);
+  return viewMembers(client, ref);
+}
+
+function viewMembers(client: Client, ref: string): ViewMember[] {
+  const listed = membersWithPolicy(client, ref);
+  const alike = lookAlikes(listed);
+  return listed.map(
+    (m): ViewMember => ({
+      address: m.address,
+      name: m.name,
+      messages: m.messages,
+      lastSeq: m.lastSeq,
+      isMe: m.isMe,
+      status: m.standing.status,
+      blocked: m.standing.blocked,
+      vouchedBy: [...m.standing.vouchedBy],
+      malice: [...new Set(m.standing.malice.map((x) => x.type))],
+      lookAlikeOf: alike.get(m.address) ?? [],
+    }),
+  );
 }
 
 function deliveryOf(client: Client, idHex: string): Delivery {

@@ -5,17 +5,21 @@
  * `groupView(…, { limit })` equals, field for field, the view of a copy that read its DAG first —
  * messages, seen-by, delivery, names, marks, vouches, hidden and pruned counts, members, findings —
  * and it read no DAG when the window could answer (a regular transcript, no absent parent, not
- * `strangers`), and read it when it could not (an equivocation: the finding is shown).
+ * `strangers`), and read it when it could not (an equivocation: the finding is shown). The same
+ * for `group members` (groupMembers) and for the members an invite lists, in order (who wrote
+ * last, from the frontier's latest per author).
  */
 import assert from 'node:assert/strict';
-import { cpSync } from 'node:fs';
+import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { blockMember, vouchFor } from '../../src/client/accountability/policy.ts';
 import { Client } from '../../src/client/client.ts';
-import { groupView } from '../../src/client/group-view.ts';
+import { groupMembers, groupView } from '../../src/client/group-view.ts';
 import { pruneGroup } from '../../src/client/retention.ts';
 import { SyncEngine } from '../../src/client/sync/sync.ts';
+import { decodeInvite } from '../../src/group/invite.ts';
+import { toHex } from '../../src/wire/bytes.ts';
 import { PASSPHRASE } from '../e2e/helpers.ts';
 import { MitmProxy } from '../helpers/mitm-proxy.ts';
 import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';
@@ -50,6 +54,46 @@ async function compareViews(home: string, label: string): Promise<boolean[]> {
       loaded.close();
     }
   }
+  return flat;
+}
+
+/** `group members` of a fresh open against an open that read the DAG first; whether it read none. */
+async function compareMembers(home: string, label: string): Promise<boolean> {
+  const now = Date.now();
+  const fresh = await Client.open(home, PASSPHRASE, { now: () => now });
+  const loaded = await Client.open(home, PASSPHRASE, { now: () => now });
+  try {
+    assert.ok(loaded.resolveGroup('club').dag.size > 0);
+    assert.deepEqual(groupMembers(fresh, 'club'), groupMembers(loaded, 'club'), `${label}: members`);
+    return !fresh.resolveGroup('club').transcriptLoaded;
+  } finally {
+    fresh.close();
+    loaded.close();
+  }
+}
+
+/**
+ * The members an invite lists, in its order (those who wrote last first), from a copy of the
+ * profile opened fresh and a copy that read its DAG first (an invite posts a notice: copies).
+ */
+async function compareInvites(home: string): Promise<boolean> {
+  const lists: string[][] = [];
+  let flat = false;
+  for (const readDag of [true, false]) {
+    const copy = `${home}-invite-${readDag}`;
+    cpSync(home, copy, { recursive: true });
+    const c = await Client.open(copy, PASSPHRASE);
+    try {
+      if (readDag) assert.ok(c.resolveGroup('club').dag.size > 0);
+      const invite = decodeInvite(await c.invite('club'));
+      lists.push(invite.members.map((m) => `${toHex(m.author)}:${m.nextSeq}`));
+      if (!readDag) flat = !c.resolveGroup('club').transcriptLoaded;
+    } finally {
+      c.close();
+      rmSync(copy, { recursive: true, force: true });
+    }
+  }
+  assert.deepEqual(lists[1], lists[0], 'the invite lists the same members in the same order');
   return flat;
 }
 
@@ -102,6 +146,8 @@ test('the last N from the recent window equal the view with the DAG, and read no
   bob.close();
   let flat = await compareViews(bobHome, 'a conversation');
   assert.deepEqual(flat, [true, true, true, true, true, false], 'the window answers up to 64 messages');
+  assert.equal(await compareMembers(bobHome, 'a conversation'), true);
+  assert.equal(await compareInvites(bobHome), true, 'the invite read no DAG');
 
   // A vouch (kept by the frontier), and a member blocked (hidden messages counted).
   bob = await Client.open(bobHome, PASSPHRASE);
@@ -117,6 +163,7 @@ test('the last N from the recent window equal the view with the DAG, and read no
   bob.close();
   flat = await compareViews(bobHome, 'a vouch and a block');
   assert.equal(flat[2], true);
+  assert.equal(await compareMembers(bobHome, 'a vouch and a block'), true);
 
   // Bodies pruned by hand (those bob received before the last 16 or so): the pruned ones are
   // counted, not listed, the count from the frontier.
