@@ -1279,8 +1279,7 @@ export class Client implements ClientContext {
    */
   readRecent(state: GroupState, limit: number): RecentRead | null {
     const f = state.frontier;
-    if (state.transcriptLoaded || !this.frontierCurrent(state) || f.irregular || f.absent.size > 0)
-      return null;
+    if (!this.transcriptRegular(state)) return null;
     // Every message sorting after the largest parent on an inverted edge follows in key order.
     const inverted = f.inverted;
     const above = inverted === null ? f.recent : f.recent.filter((k) => compareDisplayKeys(k, inverted) > 0);

@@ -60,8 +60,11 @@ async function compareViews(home: string, label: string): Promise<boolean[]> {
 /** `group members` of a fresh open against an open that read the DAG first; whether it read none. */
 async function compareMembers(home: string, label: string): Promise<boolean> {
   const now = Date.now();
-  const fresh = await Client.open(home, PASSPHRASE, { now: () => now });
-  const loaded = await Client.open(home, PASSPHRASE, { now: () => now });
+  // Copies: a view remembers the malice it finds in the profile, which the other would then read.
+  cpSync(home, `${home}-members-fresh`, { recursive: true });
+  cpSync(home, `${home}-members-loaded`, { recursive: true });
+  const fresh = await Client.open(`${home}-members-fresh`, PASSPHRASE, { now: () => now });
+  const loaded = await Client.open(`${home}-members-loaded`, PASSPHRASE, { now: () => now });
   try {
     assert.ok(loaded.resolveGroup('club').dag.size > 0);
     assert.deepEqual(groupMembers(fresh, 'club'), groupMembers(loaded, 'club'), `${label}: members`);
@@ -69,6 +72,8 @@ async function compareMembers(home: string, label: string): Promise<boolean> {
   } finally {
     fresh.close();
     loaded.close();
+    rmSync(`${home}-members-fresh`, { recursive: true, force: true });
+    rmSync(`${home}-members-loaded`, { recursive: true, force: true });
   }
 }
 
