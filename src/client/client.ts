@@ -446,9 +446,13 @@ export class Client implements ClientContext {
     return h;
   }
 
-  /** The by-id index entry of a held message, or undefined (the index only, not the DAG). */
-  #indexed(state: GroupState, id: Uint8Array): IndexEntry | undefined {
-    this.#checkIndex(state);
+  /**
+   * The by-id index entry of a held message, or undefined (the index only, not the DAG). With
+   * `counted` (every answer whose "absent" would be believed), the index's rows are counted first
+   * (#checkIndex).
+   */
+  #indexed(state: GroupState, id: Uint8Array, counted = true): IndexEntry | undefined {
+    if (counted) this.#checkIndex(state);
     const v = this.store.getIndexed(state.record.id, id);
     return v === undefined ? undefined : decodeIndexEntry(v);
   }
@@ -1304,9 +1308,14 @@ export class Client implements ClientContext {
     };
   }
 
-  /** A held message read through the by-id index (its first stored form, as the DAG holds). */
+  /**
+   * A held message read through the by-id index (its first stored form, as the DAG holds), or
+   * undefined when the index or the row disagrees. Without the row count: a deleted row here
+   * makes the caller read the DAG instead (readRecent), so it cannot hide anything, and the count
+   * is the one part of it that grows with the history.
+   */
   #storedMessage(state: GroupState, id: Uint8Array): VerifiedMessage | undefined {
-    const entry = this.#indexed(state, id);
+    const entry = this.#indexed(state, id, false);
     if (entry === undefined) return undefined;
     const at = entry.positions[0]!;
     const item = this.store.readAppended(state.record.id, at, 1)[0];

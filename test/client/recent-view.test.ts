@@ -17,14 +17,26 @@ import { blockMember, vouchFor } from '../../src/client/accountability/policy.ts
 import { Client } from '../../src/client/client.ts';
 import { groupMembers, groupView } from '../../src/client/group-view.ts';
 import { pruneGroup } from '../../src/client/retention.ts';
+import { PROFILE_FILE } from '../../src/client/store/profile-store.ts';
 import { SyncEngine } from '../../src/client/sync/sync.ts';
 import { decodeInvite } from '../../src/group/invite.ts';
+import Database from '../../src/sqlite.ts';
 import { toHex } from '../../src/wire/bytes.ts';
 import { PASSPHRASE } from '../e2e/helpers.ts';
 import { MitmProxy } from '../helpers/mitm-proxy.ts';
 import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 
 process.env.CWTCH_GROUPS_KDF = 'test';
+
+/** Run SQL on a closed profile's file, as someone holding it without the passphrase could. */
+function tamper(home: string, sql: string): void {
+  const db = new Database(join(home, PROFILE_FILE));
+  try {
+    db.exec(sql);
+  } finally {
+    db.close();
+  }
+}
 
 async function syncAll(client: Client): Promise<void> {
   for (const r of await new SyncEngine(client).syncAll())
@@ -153,6 +165,33 @@ test('the last N from the recent window equal the view with the DAG, and read no
   assert.deepEqual(flat, [true, true, true, true, true, false], 'the window answers up to 64 messages');
   assert.equal(await compareMembers(bobHome, 'a conversation'), true);
   assert.equal(await compareInvites(bobHome), true, 'the invite read no DAG');
+
+  // Someone holding the file (not the passphrase) deletes index rows: the window reads its
+  // messages through the index without counting its rows first, so a missing row must send the
+  // view to the DAG, never show less. One row, then all of them, each on a copy.
+  for (const sql of [
+    'DELETE FROM indexed WHERE lookup IN (SELECT lookup FROM indexed ORDER BY lookup LIMIT 1)',
+    'DELETE FROM indexed',
+  ]) {
+    const copy = `${bobHome}-tampered`;
+    cpSync(bobHome, copy, { recursive: true });
+    tamper(copy, sql);
+    const now = Date.now();
+    const fresh = await Client.open(copy, PASSPHRASE, { now: () => now });
+    const loaded = await Client.open(bobHome, PASSPHRASE, { now: () => now });
+    try {
+      assert.ok(loaded.resolveGroup('club').dag.size > 0);
+      assert.deepEqual(
+        groupView(fresh, 'club', { limit: 64 }),
+        groupView(loaded, 'club', { limit: 64 }),
+        sql,
+      );
+    } finally {
+      fresh.close();
+      loaded.close();
+      rmSync(copy, { recursive: true, force: true });
+    }
+  }
 
   // A vouch (kept by the frontier), and a member blocked (hidden messages counted).
   bob = await Client.open(bobHome, PASSPHRASE);
