@@ -304,6 +304,25 @@ export function decodeIndexEntry(v: CborValue): IndexEntry {
 // ---------------------------------------------------------------------------------------------
 // Stored form
 
+/** A recent key as stored: the timestamp (8 bytes, big-endian), then the id. */
+const RECENT_KEY_BYTES = 8 + ID_BYTES;
+
+/**
+ * The recent keys as ONE byte string (not 64 small arrays): the frontier is rewritten with every
+ * page that brings a group messages, so its encoding is on the sync's path.
+ */
+function encodeRecent(recent: readonly DisplayKey[]): Uint8Array {
+  const out = new Uint8Array(recent.length * RECENT_KEY_BYTES);
+  const view = new DataView(out.buffer);
+  recent.forEach((k, i) => {
+    const at = i * RECENT_KEY_BYTES;
+    view.setUint32(at, Math.floor(k.timestamp / 2 ** 32));
+    view.setUint32(at + 4, k.timestamp >>> 0);
+    out.set(k.id, at + 8);
+  });
+  return out;
+}
+
 function displayKeyOf(v: readonly CborValue[], what: string): DisplayKey {
   const [ts, id, ...rest] = v;
   if (rest.length > 0 || id === undefined) throw new CodecError('schema-shape', `${what}: shape`);
@@ -324,10 +343,7 @@ export const frontierKind = {
     else {
       if (f.irregular) m.set('irregular', true);
       if (f.inverted !== null) m.set('inverted', [f.inverted.timestamp, f.inverted.id]);
-      m.set(
-        'recent',
-        f.recent.map((k) => [k.timestamp, k.id]),
-      );
+      m.set('recent', encodeRecent(f.recent));
       m.set(
         'vouches',
         [...f.vouches.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, v]) => [v.target, v.voucher]),
@@ -372,8 +388,14 @@ export const frontierKind = {
       f.irregular = true;
     }
     if (r.has('inverted')) f.inverted = displayKeyOf(r.array('inverted', 'inverted', 2), `${what}.inverted`);
-    for (const item of r.array('recent', 'recent', RECENT_KEYS)) {
-      const k = displayKeyOf(expectArray(item, `${what}.recent[]`, 2), `${what}.recent`);
+    const recent = r.bytes('recent', 'recent', undefined, RECENT_KEYS * RECENT_KEY_BYTES);
+    if (recent.length % RECENT_KEY_BYTES !== 0)
+      throw new CodecError('schema-range', `${what}: recent length`);
+    for (let at = 0; at < recent.length; at += RECENT_KEY_BYTES) {
+      const view = new DataView(recent.buffer, recent.byteOffset + at, 8);
+      const timestamp = view.getUint32(0) * 2 ** 32 + view.getUint32(4);
+      if (!Number.isSafeInteger(timestamp)) throw new CodecError('schema-range', `${what}: recent timestamp`);
+      const k = { timestamp, id: recent.slice(at + 8, at + RECENT_KEY_BYTES) };
       const prev = f.recent.at(-1);
       if (prev !== undefined && compareDisplayKeys(prev, k) >= 0)
         throw new CodecError('schema-range', `${what}: recent not ascending`);
