@@ -108,7 +108,7 @@ for (let done = 0; done < count; ) {
       encodeStoredMessage({ signed: message.signed, relay: relayUrl, index: index++, receivedMs: timestamp }),
     );
     noteMessage(summary, message.author, message.seq);
-    noteInFrontier(frontier, message, parentOf, horizon);
+    noteInFrontier(frontier, message, parentOf, horizon, false);
     parent = { author: message.author, seq: message.seq, timestamp };
     messages.push({
       id: message.id,

@@ -81,6 +81,7 @@ import {
 import {
   emptySummary,
   type GroupSummary,
+  holdsSeq,
   missingSeqs,
   noteMessage,
   summaryAuthors,
@@ -350,9 +351,10 @@ export class Client implements ClientContext {
       const added = dag.insert(msg).added;
       if (rebuild !== undefined) {
         if (added) {
+          const seqHeld = holdsSeq(rebuild.summary, msg.author, msg.seq);
           noteNew(rebuild.summary, msg);
           if (pruned) rebuild.frontier.pruned++;
-          noteInFrontier(rebuild.frontier, msg, has, this.horizonOf(record));
+          noteInFrontier(rebuild.frontier, msg, has, this.horizonOf(record), seqHeld);
           rebuild.index?.set(toHex(msg.id), { id: msg.id, entry: indexEntryOf(msg, [item.seq]) });
         } else {
           const e = rebuild.index?.get(toHex(msg.id));
@@ -1107,8 +1109,15 @@ export class Client implements ClientContext {
       this.store.put(KIND.post, message.id, encodePost(post));
       if (useIntro) this.#saveGroup(state, { ...state.record, myIntro: null });
       // The summary, frontier and index count the message in the transaction that stores it.
+      const seqHeld = holdsSeq(state.summary, message.author, message.seq);
       noteNew(state.summary, message);
-      noteInFrontier(state.frontier, message, this.#parentFacts(state), this.horizonOf(state.record));
+      noteInFrontier(
+        state.frontier,
+        message,
+        this.#parentFacts(state),
+        this.horizonOf(state.record),
+        seqHeld,
+      );
       this.#indexStored(state, message, at);
       this.#saveSummary(state, at, 1);
     });
@@ -1356,6 +1365,7 @@ export class Client implements ClientContext {
     // in memory"): a sync that accepts a message no longer reads the group's history.
     if (this.holdsMessage(state, msg.id)) return false;
     const present = this.#parentFacts(state);
+    const seqHeld = holdsSeq(state.summary, msg.author, msg.seq);
     if (state.transcriptLoaded) {
       if (!this.#insertVerified(state, msg)) return false;
       if (relay !== '') noteReceived(state.receivedFrom, toHex(msg.id), { relay, index, receivedMs });
@@ -1363,7 +1373,7 @@ export class Client implements ClientContext {
       assertInsertable(msg);
       noteNew(state.summary, msg);
     }
-    noteInFrontier(state.frontier, msg, present, this.horizonOf(state.record));
+    noteInFrontier(state.frontier, msg, present, this.horizonOf(state.record), seqHeld);
     const stored = encodeStoredMessage({ signed: msg.signed, relay, index, receivedMs });
     const batch = this.#appendBatch;
     if (batch === null)

@@ -144,7 +144,13 @@ test('the recent window, the inverted bound, the vouches and the irregular mark 
       const horizon = new Map<string, number>();
       const f = emptyFrontier();
       for (const m of arrivals) {
-        noteInFrontier(f, m, (x) => dag.get(x), horizon);
+        noteInFrontier(
+          f,
+          m,
+          (x) => dag.get(x),
+          horizon,
+          dag.messagesBy(m.author).some((x) => x.seq === m.seq),
+        );
         dag.insert(m);
       }
       const all = [...dag.messages()].sort(compareDisplayKeys);
@@ -209,7 +215,13 @@ test('an inverted edge moves the bound: equal times, the parent sorting after it
     signed: new Uint8Array(0),
   };
   for (const m of [p, c]) {
-    noteInFrontier(f, m, (x) => dag.get(x), new Map());
+    noteInFrontier(
+      f,
+      m,
+      (x) => dag.get(x),
+      new Map(),
+      dag.messagesBy(m.author).some((x) => x.seq === m.seq),
+    );
     dag.insert(m);
   }
   assert.equal(f.irregular, false);
@@ -221,37 +233,49 @@ test('an inverted edge moves the bound: equal times, the parent sorting after it
   );
 });
 
-test('a parent arriving after its child marks the frontier irregular: its edge was never checked', () => {
-  const dag = new MessageDag<Msg>();
-  const f = emptyFrontier();
+test('a parent arriving after its child: its edges are checked then, as the checker checks them', () => {
   const big = new Uint8Array(32).fill(0xf0);
   const small = new Uint8Array(32).fill(0x10);
   const none = new Uint8Array(0);
-  // b's message names a's (same time, a's id sorts after it) and is delivered first.
-  const p: Msg = {
-    id: big,
-    author: author(0),
-    seq: 0 as Seq,
-    timestamp: 5,
-    parents: [],
-    kind: 1,
-    body: none,
-    signed: none,
+  const run = (parentTime: number) => {
+    const dag = new MessageDag<Msg>();
+    const f = emptyFrontier();
+    // b's message names a's (a's id sorts after it) and is delivered first.
+    const p: Msg = {
+      id: big,
+      author: author(0),
+      seq: 0 as Seq,
+      timestamp: parentTime,
+      parents: [],
+      kind: 1,
+      body: none,
+      signed: none,
+    };
+    const c: Msg = {
+      id: small,
+      author: author(1),
+      seq: 0 as Seq,
+      timestamp: 5,
+      parents: [big],
+      kind: 1,
+      body: none,
+      signed: none,
+    };
+    for (const m of [c, p]) {
+      noteInFrontier(f, m, (x) => dag.get(x), new Map(), false);
+      dag.insert(m);
+    }
+    assert.equal(f.absent.size, 0);
+    return { f, dag };
   };
-  const c: Msg = {
-    id: small,
-    author: author(1),
-    seq: 0 as Seq,
-    timestamp: 5,
-    parents: [big],
-    kind: 1,
-    body: none,
-    signed: none,
-  };
-  for (const m of [c, p]) {
-    noteInFrontier(f, m, (x) => dag.get(x), new Map());
-    dag.insert(m);
-  }
-  assert.equal(f.absent.size, 0);
-  assert.equal(f.irregular, true);
+  // Same time: an inverted edge, which moves the bound; the display order puts the parent first.
+  const same = run(5);
+  assert.equal(same.f.irregular, false);
+  assert.equal(toHex(same.f.inverted!.id), toHex(big));
+  assert.deepEqual(
+    same.dag.displayOrder().map((m) => toHex(m.id)),
+    [big, small].map(toHex),
+  );
+  // A later time: the child is backdated against it, a finding: irregular.
+  assert.equal(run(9).f.irregular, true);
 });

@@ -91,7 +91,26 @@ export interface AbsentParent {
   readonly id: Uint8Array;
   own: boolean;
   allBelow: boolean;
+  /**
+   * The present messages naming it, up to MAX_NAMED_BY, for the checks of their edge when it
+   * arrives; past that many, `namedByDropped` and its arrival makes the frontier irregular.
+   */
+  readonly namedBy: NamedBy[];
+  namedByDropped: boolean;
 }
+
+/** A present message naming an absent parent: what the checks of that edge need of it. */
+export interface NamedBy {
+  readonly id: Uint8Array;
+  readonly author: Uint8Array;
+  readonly seq: number;
+  readonly timestamp: number;
+  /** It names the parent first (its author's previous message, for seq > 0). */
+  readonly first: boolean;
+}
+
+/** Messages naming one absent parent the frontier keeps (docs/transcript.md "The recent window"). */
+export const MAX_NAMED_BY = 16;
 
 export interface LatestOf {
   seq: number;
@@ -162,27 +181,34 @@ function hexOf(b: Uint8Array): string {
 
 /**
  * Count one message new to the group. `parentOf` answers for the group's messages BEFORE this
- * one (the DAG, or the index with the messages of the page not yet stored).
+ * one (the DAG, or the index with the messages of the page not yet stored); `seqHeld`, whether a
+ * message of its author with its seq is present already (the summary, before this one).
  */
 export function noteInFrontier(
   f: GroupFrontier,
   msg: FrontierMessage,
   parentOf: ParentLookup,
   horizon: Horizon,
+  seqHeld: boolean,
 ): void {
   if (msg.kind === FORK_KIND) f.forks++;
   if (f.overflow) return;
   const key = hexOf(msg.id);
-  // A message some present message names was absent until now: it is no head.
-  const wasAbsent = f.absent.delete(key);
+  // A message some present message names was absent until now: it is no head, and the edges
+  // from those messages are checked now, as the checker would have at their arrival.
+  const named = f.absent.get(key);
+  const wasAbsent = named !== undefined;
   const authorKey = hexOf(msg.author);
   const h = horizon.get(authorKey) ?? 0;
   const l = f.latest.get(authorKey);
-  // The checks ConsistencyChecker #checkMessage makes, at tolerance 0, against the parents present
-  // now; a parent arriving later (wasAbsent) or a seq at or below the author's latest (an
-  // equivocation, or a chain out of order) is irregular without looking further.
-  let irregular = wasAbsent || (l !== undefined && msg.seq <= l.seq) || msg.parents.length > MAX_PARENTS;
+  // The checks ConsistencyChecker #checkMessage and #checkAuthor make at tolerance 0.
+  let irregular = seqHeld || msg.parents.length > MAX_PARENTS;
   if (msg.seq > 0 && msg.parents.length === 0) irregular = true;
+  if (named !== undefined) {
+    f.absent.delete(key);
+    if (named.namedByDropped) irregular = true;
+    for (const child of named.namedBy) if (edgeIrregular(f, { ...msg, id: msg.id }, child)) irregular = true;
+  }
   const seen = new Set<string>();
   msg.parents.forEach((p, i) => {
     const pk = hexOf(p);
@@ -193,27 +219,23 @@ export function noteInFrontier(
     seen.add(pk);
     const facts = parentOf(p);
     f.heads.delete(pk);
+    const child = { id: msg.id, author: msg.author, seq: msg.seq, timestamp: msg.timestamp, first: i === 0 };
     if (facts !== undefined) {
-      const sameAuthor = Buffer.compare(facts.author, msg.author) === 0;
-      if (i === 0 && msg.seq > 0 && !(sameAuthor && facts.seq === msg.seq - 1)) irregular = true;
-      if (msg.seq === 0 && sameAuthor) irregular = true;
-      if (facts.timestamp > msg.timestamp) irregular = true;
-      const parentKey = { timestamp: facts.timestamp, id: p };
-      if (
-        compareDisplayKeys(parentKey, msg) > 0 &&
-        (f.inverted === null || compareDisplayKeys(parentKey, f.inverted) > 0)
-      )
-        f.inverted = { timestamp: facts.timestamp, id: Uint8Array.from(p) };
+      if (edgeIrregular(f, { ...facts, id: p }, child)) irregular = true;
       return;
     }
     const own = i === 0 && msg.seq > 0 && msg.seq <= h;
     const below = msg.seq < h;
-    const a = f.absent.get(pk);
-    if (a === undefined) f.absent.set(pk, { id: Uint8Array.from(p), own, allBelow: below });
-    else {
+    let a = f.absent.get(pk);
+    if (a === undefined) {
+      a = { id: Uint8Array.from(p), own, allBelow: below, namedBy: [], namedByDropped: false };
+      f.absent.set(pk, a);
+    } else {
       a.own ||= own;
       a.allBelow &&= below;
     }
+    if (a.namedBy.length < MAX_NAMED_BY) a.namedBy.push(child);
+    else a.namedByDropped = true;
   });
   if (irregular) f.irregular = true;
   if (!wasAbsent) f.heads.set(key, { id: msg.id, author: msg.author, timestamp: msg.timestamp });
@@ -235,6 +257,28 @@ export function noteInFrontier(
     f.vouches.size > MAX_FRONTIER_ENTRIES
   )
     overflow(f);
+}
+
+/**
+ * The checks of one edge, both ends present (ConsistencyChecker #checkMessage at tolerance 0):
+ * whether it would be reported (a broken author chain, backdating); an inverted edge moves the
+ * frontier's bound.
+ */
+function edgeIrregular(
+  f: GroupFrontier,
+  parent: ParentFacts & { readonly id: Uint8Array },
+  child: NamedBy,
+): boolean {
+  const sameAuthor = Buffer.compare(parent.author, child.author) === 0;
+  const parentKey = { timestamp: parent.timestamp, id: parent.id };
+  if (
+    compareDisplayKeys(parentKey, child) > 0 &&
+    (f.inverted === null || compareDisplayKeys(parentKey, f.inverted) > 0)
+  )
+    f.inverted = { timestamp: parent.timestamp, id: Uint8Array.from(parent.id) };
+  if (child.first && child.seq > 0 && !(sameAuthor && parent.seq === child.seq - 1)) return true;
+  if (child.seq === 0 && sameAuthor) return true;
+  return parent.timestamp > child.timestamp;
 }
 
 /** Keep `key` among the RECENT_KEYS largest keys (ascending); a new message is nearly always last. */
@@ -355,7 +399,13 @@ export const frontierKind = {
       );
       m.set(
         'absent',
-        sorted(f.absent).map(([, a]) => [a.id, a.own, a.allBelow]),
+        sorted(f.absent).map(([, a]) => [
+          a.id,
+          a.own,
+          a.allBelow,
+          a.namedBy.map((c) => [c.id, c.author, c.seq, c.timestamp, c.first]),
+          a.namedByDropped,
+        ]),
       );
       m.set(
         'latest',
@@ -430,12 +480,25 @@ export const frontierKind = {
     }
     last = '';
     for (const item of r.array('absent', 'absent', max)) {
-      const [id, own, below, ...rest] = expectArray(item, `${what}.absent[]`, 3);
-      if (rest.length > 0 || below === undefined) throw new CodecError('schema-shape', `${what}: absent`);
-      const a = {
+      const [id, own, below, namedBy, dropped, ...rest] = expectArray(item, `${what}.absent[]`, 5);
+      if (rest.length > 0 || dropped === undefined) throw new CodecError('schema-shape', `${what}: absent`);
+      const a: AbsentParent = {
         id: expectBytes(id!, `${what}.absent id`, ID_BYTES),
         own: expectBool(own!, `${what}.own`),
-        allBelow: expectBool(below, `${what}.allBelow`),
+        allBelow: expectBool(below!, `${what}.allBelow`),
+        namedBy: expectArray(namedBy!, `${what}.namedBy`, MAX_NAMED_BY).map((c) => {
+          const [cid, author, seq, ts, first, ...more] = expectArray(c, `${what}.namedBy[]`, 5);
+          if (more.length > 0 || first === undefined)
+            throw new CodecError('schema-shape', `${what}: namedBy`);
+          return {
+            id: expectBytes(cid!, `${what}.namedBy id`, ID_BYTES),
+            author: expectBytes(author!, `${what}.namedBy author`, 32),
+            seq: expectUint(seq!, `${what}.namedBy seq`),
+            timestamp: expectUint(ts!, `${what}.namedBy timestamp`),
+            first: expectBool(first, `${what}.namedBy first`),
+          };
+        }),
+        namedByDropped: expectBool(dropped, `${what}.namedByDropped`),
       };
       const k = hexOf(a.id);
       if (k <= last) throw new CodecError('schema-range', `${what}: absent not in key order`);
