@@ -216,6 +216,40 @@ test('the last N from the recent window equal the view with the DAG, and read no
   flat = await compareViews(bobHome, 'pruned bodies');
   assert.equal(flat[1], true, 'the last 3 from the window');
 
+  // The relay withholds one of alice's messages from bob; her next names it. While it is missing
+  // the view shows the finding (from the DAG); once the hole is fetched again, the window answers.
+  await alice.sendText('club', 'first of two');
+  proxy.as('alice');
+  await syncAll(alice);
+  const withheld = proxy.postsBy('alice').at(-1)!;
+  await alice.sendText('club', 'second of two');
+  proxy.as('alice');
+  await syncAll(alice);
+  proxy.withhold('bob', (_i, e) => Buffer.from(e).equals(Buffer.from(withheld)));
+  bob = await Client.open(bobHome, PASSPHRASE);
+  proxy.as('bob');
+  await syncAll(bob);
+  bob.close();
+  proxy.clearRules();
+  flat = await compareViews(bobHome, 'a withheld parent');
+  assert.deepEqual(
+    flat,
+    LIMITS.map(() => false),
+    'a missing parent is viewed from the DAG',
+  );
+  bob = await Client.open(bobHome, PASSPHRASE);
+  proxy.as('bob');
+  await syncAll(bob);
+  bob.close();
+  flat = await compareViews(bobHome, 'the withheld parent arrived');
+  assert.equal(flat[2], true, 'the hole filled, the window answers again');
+  const v = await Client.open(bobHome, PASSPHRASE);
+  try {
+    assert.deepEqual(groupView(v, 'club', { limit: 12 }).findings, []);
+  } finally {
+    v.close();
+  }
+
   // Carol equivocates (a restored copy of her profile writes her next seq again): the view must
   // show the finding, so it reads the DAG.
   carol.close();
