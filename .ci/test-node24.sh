@@ -27,9 +27,12 @@ export npm_config_nodedir="$node24_pkg"
 echo "node $(node --version) (from the npm registry), npm $(npm --version)"
 case "$(node --version)" in v24.*) ;; *) echo "expected Node 24, got $(node --version)" >&2; exit 1 ;; esac
 # The repository's files as they are here (tracked and new, not ignored: no node_modules, no dist/).
+# node_modules is excluded by name too: a worktree whose node_modules is a symlink to another
+# checkout's would list it (`node_modules/` in .gitignore matches directories only), and `npm ci`
+# in the copy would then empty and rebuild that checkout's modules for Node 24.
 repo="$scratch/repo"
 mkdir -p "$repo"
-git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$repo"
+git ls-files -z --cached --others --exclude-standard -- . ':(exclude)node_modules' | tar --null -T - -cf - | tar -xf - -C "$repo"
 cd "$repo"
 npm ci --no-audit --no-fund
 npm test -- "$@"

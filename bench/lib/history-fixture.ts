@@ -76,7 +76,12 @@ if (summary.through !== reader.store.appendedRange(state.record.id).next)
 if (frontier.through !== summary.through) throw new Error('the reader frontier is not current');
 const horizon = new Map(state.record.seedMembers.map((m) => [toHex(m.author), m.nextSeq]));
 // Each message's one parent is the chain's previous message, which the reader holds.
-const present = () => true;
+let parent: { author: Uint8Array; seq: number; timestamp: number } = {
+  author: me.keyPair.publicKey,
+  seq: chain.seq,
+  timestamp: chain.timestamp,
+};
+const parentOf = () => parent;
 for (let done = 0; done < count; ) {
   const values: CborValue[] = [];
   const messages: { id: Uint8Array; entry: Parameters<typeof encodeIndexEntry>[0] }[] = [];
@@ -103,7 +108,8 @@ for (let done = 0; done < count; ) {
       encodeStoredMessage({ signed: message.signed, relay: relayUrl, index: index++, receivedMs: timestamp }),
     );
     noteMessage(summary, message.author, message.seq);
-    noteInFrontier(frontier, message, present, horizon);
+    noteInFrontier(frontier, message, parentOf, horizon, false);
+    parent = { author: message.author, seq: message.seq, timestamp };
     messages.push({
       id: message.id,
       entry: { positions: [], author: message.author, seq: message.seq, timestamp },

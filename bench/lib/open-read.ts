@@ -6,7 +6,8 @@
  *
  * Prints one JSON line: the time to open the profile (key derivation at the cost the environment
  * sets, CWTCH_GROUPS_KDF=test in the bench, then loading its state), the time of the view, the
- * messages shown, how many transcript findings it shows, and this process's peak RSS (VmHWM).
+ * messages shown, how many transcript findings it shows, whether it read the group's DAG (the
+ * recent window answers without it: docs/transcript.md), and this process's peak RSS (VmHWM).
  * Passphrase from CWTCH_GROUPS_PASSPHRASE.
  */
 import { readFileSync } from 'node:fs';
@@ -21,10 +22,14 @@ if (home === undefined || group === undefined || limitText === undefined) {
 const t0 = performance.now();
 const client = await Client.open(home, process.env.CWTCH_GROUPS_PASSPHRASE ?? 'bench profile passphrase');
 const openMs = performance.now() - t0;
+// BENCH_HISTORY_READ_DAG=1: read the group's DAG first, as every view did before the recent
+// window (docs/transcript.md "The recent window"), for a before/after by hand.
+if (process.env.BENCH_HISTORY_READ_DAG === '1') client.resolveGroup(group).dag;
 const view = groupView(client, group, { limit: Number(limitText) });
+const loaded = client.resolveGroup(group).transcriptLoaded;
 const totalMs = performance.now() - t0;
 client.close();
 const hwm = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
 process.stdout.write(
-  `${JSON.stringify({ openMs, readMs: totalMs - openMs, totalMs, shown: view.messages.length, findings: view.findings.length, hwm: Number(hwm?.[1] ?? Number.NaN) * 1024 })}\n`,
+  `${JSON.stringify({ openMs, readMs: totalMs - openMs, totalMs, shown: view.messages.length, findings: view.findings.length, loaded, hwm: Number(hwm?.[1] ?? Number.NaN) * 1024 })}\n`,
 );

@@ -46,6 +46,8 @@ interface OpenRead {
   readonly totalMs: number;
   readonly shown: number;
   readonly findings: number;
+  /** The view read the group's DAG (the recent window could not answer). */
+  readonly loaded: boolean;
   readonly hwm: number;
 }
 
@@ -206,7 +208,7 @@ export async function historySection(opts: HistorySectionOptions): Promise<Row[]
         unit: 'ms',
         runs: ms,
         ...ratioGoal('ms'),
-        note: `history ${sizeName(n)}: open ${fmt(median(runs.map((r) => r.openMs)))} ms (key derivation at the test cost, then the profile's state), view of the last ${LAST} ${fmt(median(runs.map((r) => r.readMs)))} ms`,
+        note: `history ${sizeName(n)}: open ${fmt(median(runs.map((r) => r.openMs)))} ms (key derivation at the test cost, then the profile's state), view of the last ${LAST} ${fmt(median(runs.map((r) => r.readMs)))} ms; it read the group's DAG in ${runs.filter((r) => r.loaded).length} of ${runs.length} runs (the recent window answers without it: docs/transcript.md)`,
       });
       // Opening alone (key derivation, then each group's summary): what the summary made flat.
       rows.push({

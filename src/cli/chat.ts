@@ -19,7 +19,7 @@ import {
 } from '../client/accountability/policy.ts';
 import type { GroupState } from '../client/client.ts';
 import { forkGroup } from '../client/forks/forks.ts';
-import { groupView, type ViewMessage } from '../client/group-view.ts';
+import { groupMembers, groupView, type ViewMessage } from '../client/group-view.ts';
 import { leaveGroup } from '../client/leave.ts';
 import { CwtchError, UsageError } from '../errors.ts';
 import { onionAddressOf } from '../identity/onion.ts';
@@ -311,7 +311,7 @@ export class TerminalChat {
       }
       case 'members':
         return session.serial(() => {
-          for (const m of groupView(client, group.key).members) {
+          for (const m of groupMembers(client, group.key)) {
             this.#print(
               `${m.name === null ? '(no name yet)' : inlineText(m.name)}${m.isMe ? ' (you)' : ''}  ${m.address}  ${plural(m.messages, 'message')}${formatMarks(m)}${lookAlikeMark(m.lookAlikeOf)}`,
             );

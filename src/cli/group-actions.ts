@@ -1,7 +1,7 @@
 /** `cwtch-groups group …`: what the commands do (declared in group-command.ts). */
 import type { Client, GroupState } from '../client/client.ts';
 import { replacedBy } from '../client/forks/forks.ts';
-import { groupView } from '../client/group-view.ts';
+import { groupMembers } from '../client/group-view.ts';
 import { leaveGroup } from '../client/leave.ts';
 import { disappearSetting, pruneGroup, setDisappear } from '../client/retention.ts';
 import { SyncEngine } from '../client/sync/sync.ts';
@@ -222,7 +222,7 @@ export async function runGroupMembers(
   opts: { json?: boolean; utc?: boolean },
 ): Promise<void> {
   await withClient(global, async (client) => {
-    const members = groupView(client, ref).members.map((m) => ({
+    const members = groupMembers(client, ref).map((m) => ({
       address: m.address,
       name: m.name,
       messages: m.messages,

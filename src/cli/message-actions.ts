@@ -3,15 +3,16 @@
  * the text form of a message, which chat.ts shares.
  */
 import { listEvidence } from '../client/accountability/evidence.ts';
-import type { Client } from '../client/client.ts';
+import type { Client, GroupState } from '../client/client.ts';
 import { displayNameProblem } from '../client/display-names.ts';
 import { assertNotReplaced, forkNews, forkStates, replacedBy } from '../client/forks/forks.ts';
 import { type GroupView, groupView, type SeenBy, type ViewMessage } from '../client/group-view.ts';
+import { RECENT_KEYS } from '../client/store/group-frontier.ts';
 import type { RelayClient } from '../client/sync/relay-client.ts';
 import { describeReplay, listReplays } from '../client/sync/relay-replay.ts';
 import { SyncEngine } from '../client/sync/sync.ts';
 import { CwtchError, EXIT_CODES, UsageError } from '../errors.ts';
-import { MAX_BODY_BYTES } from '../group/message.ts';
+import { MAX_BODY_BYTES, type VerifiedMessage } from '../group/message.ts';
 import { toHex } from '../wire/bytes.ts';
 import { type GlobalOptions, progressReporter, withClient } from './context.ts';
 import { formatMarks, lookAlikeMark } from './member-marks.ts';
@@ -374,17 +375,38 @@ async function watch(client: Client, ref: string, json: boolean, utc: boolean): 
     print(m);
   }
   markRead(client, state);
+  // What the sync accepted since the last print: only those are printed (the history before the
+  // first screen stays unprinted), in display order, once each page is stored.
+  const arrived = new Set<string>();
+  let pending = false;
   const emitNew = () => {
+    pending = false;
+    const want = new Set([...arrived].filter((id) => !shown.has(id)));
+    arrived.clear();
+    if (want.size === 0) return;
+    // New messages nearly always end the display order, so the last ones hold them (read from
+    // the recent window without the history, docs/transcript.md); one that landed deeper (a hole
+    // filled) needs the whole view.
+    let view = groupView(client, ref, { limit: Math.max(RECENT_KEYS, want.size) });
+    const listed = new Set(view.messages.map((m) => m.id));
+    if (![...want].every((id) => listed.has(id))) view = groupView(client, ref);
     let any = false;
-    for (const m of groupView(client, ref).messages) {
-      if (shown.has(m.id)) continue;
+    for (const m of view.messages) {
+      if (!want.has(m.id) || shown.has(m.id)) continue;
       shown.add(m.id);
       print(m);
       any = true;
     }
     if (any) markRead(client, state);
   };
-  const engine = new SyncEngine(client, { onMessage: (g) => g === state && emitNew() });
+  const onMessage = (g: GroupState, msg: VerifiedMessage) => {
+    if (g !== state) return;
+    arrived.add(toHex(msg.id));
+    if (pending) return;
+    pending = true;
+    setImmediate(emitNew);
+  };
+  const engine = new SyncEngine(client, { onMessage });
   const conns: RelayClient[] = [];
   let live = 0;
   const stop = new Promise<void>((resolve) => {

@@ -67,6 +67,7 @@ import type { ClientContext, GroupState, MemberView, StoredLocation } from './co
 import { displayNameProblem } from './display-names.ts';
 import { expireMessages, isPruned, prunedMessage } from './retention.ts';
 import {
+  compareDisplayKeys,
   decodeIndexEntry,
   emptyFrontier,
   encodeIndexEntry,
@@ -75,10 +76,12 @@ import {
   type Horizon,
   type IndexEntry,
   noteInFrontier,
+  type ParentLookup,
 } from './store/group-frontier.ts';
 import {
   emptySummary,
   type GroupSummary,
+  holdsSeq,
   missingSeqs,
   noteMessage,
   summaryAuthors,
@@ -340,7 +343,7 @@ export class Client implements ClientContext {
       unlistedFromFirstHeld: record.seedMembers.length >= MAX_INVITE_MEMBERS,
     });
     const receivedFrom = new Map<string, StoredLocation[]>();
-    const has = (id: Uint8Array) => dag.has(id);
+    const has = (id: Uint8Array) => dag.get(id);
     for (const item of readAll(this.store, record.id)) {
       const stored = decodeStoredMessage(item.value);
       const pruned = 'pruned' in stored;
@@ -348,8 +351,10 @@ export class Client implements ClientContext {
       const added = dag.insert(msg).added;
       if (rebuild !== undefined) {
         if (added) {
+          const seqHeld = holdsSeq(rebuild.summary, msg.author, msg.seq);
           noteNew(rebuild.summary, msg);
-          noteInFrontier(rebuild.frontier, msg, has, this.horizonOf(record));
+          if (pruned) rebuild.frontier.pruned++;
+          noteInFrontier(rebuild.frontier, msg, has, this.horizonOf(record), seqHeld);
           rebuild.index?.set(toHex(msg.id), { id: msg.id, entry: indexEntryOf(msg, [item.seq]) });
         } else {
           const e = rebuild.index?.get(toHex(msg.id));
@@ -443,9 +448,13 @@ export class Client implements ClientContext {
     return h;
   }
 
-  /** The by-id index entry of a held message, or undefined (the index only, not the DAG). */
-  #indexed(state: GroupState, id: Uint8Array): IndexEntry | undefined {
-    this.#checkIndex(state);
+  /**
+   * The by-id index entry of a held message, or undefined (the index only, not the DAG). With
+   * `counted` (every answer whose "absent" would be believed), the index's rows are counted first
+   * (#checkIndex).
+   */
+  #indexed(state: GroupState, id: Uint8Array, counted = true): IndexEntry | undefined {
+    if (counted) this.#checkIndex(state);
     const v = this.store.getIndexed(state.record.id, id);
     return v === undefined ? undefined : decodeIndexEntry(v);
   }
@@ -663,13 +672,24 @@ export class Client implements ClientContext {
   }
 
   /**
-   * "Is this message present?" for the frontier's rule, before the message being counted is: the
-   * DAG when in memory; otherwise the heads (present by definition, and what most new messages
-   * name), the page's messages not stored yet, then the by-id index.
+   * A present message's author, seq and time for the frontier's rule, before the message being
+   * counted is: the DAG when in memory; otherwise the heads that are their author's latest (what
+   * most new messages name), the page's messages not stored yet, then the by-id index.
    */
-  #presence(state: GroupState): (id: Uint8Array) => boolean {
-    if (state.transcriptLoaded) return (id) => state.dag.has(id);
-    return (id) => state.frontier.heads.has(toHex(id)) || this.holdsMessage(state, id);
+  #parentFacts(state: GroupState): ParentLookup {
+    if (state.transcriptLoaded) return (id) => state.dag.get(id);
+    return (id) => {
+      const key = toHex(id);
+      const head = state.frontier.heads.get(key);
+      if (head !== undefined) {
+        const l = state.frontier.latest.get(toHex(head.author));
+        if (l !== undefined && bytesEqual(l.id, id))
+          return { author: head.author, seq: l.seq, timestamp: head.timestamp };
+      }
+      const pending = this.#appendBatch?.get(state.key)?.pending.get(key);
+      if (pending !== undefined) return pending.msg;
+      return this.#indexed(state, id);
+    };
   }
 
   /** Find a group by name or id prefix. @throws UsageError('unknown-group' | 'ambiguous-group') */
@@ -893,8 +913,16 @@ export class Client implements ClientContext {
     if (mine) seeds.set(me, { ...mine, nextSeq: mine.nextSeq + 1 });
     // An invite lists at most MAX_INVITE_MEMBERS (docs/invites.md): the inviter first, then those
     // who wrote last, the likeliest to write next; the others are found as they write (trial-scan.ts).
+    // Without the DAG, the frontier's latest per author answers: the same message unless two
+    // share the author's highest seq (an equivocation, which makes the frontier irregular).
+    const f = state.frontier;
+    const fromFrontier = !state.transcriptLoaded && this.frontierCurrent(state) && !f.irregular;
     const lastWrote = (author: Uint8Array): number =>
-      toHex(author) === me ? Number.POSITIVE_INFINITY : (state.dag.messagesBy(author).at(-1)?.timestamp ?? 0);
+      toHex(author) === me
+        ? Number.POSITIVE_INFINITY
+        : fromFrontier
+          ? (f.latest.get(toHex(author))?.timestamp ?? 0)
+          : (state.dag.messagesBy(author).at(-1)?.timestamp ?? 0);
     return [...seeds.values()]
       .map((m) => ({ m, at: lastWrote(m.author) }))
       .sort((a, b) => b.at - a.at)
@@ -1081,8 +1109,15 @@ export class Client implements ClientContext {
       this.store.put(KIND.post, message.id, encodePost(post));
       if (useIntro) this.#saveGroup(state, { ...state.record, myIntro: null });
       // The summary, frontier and index count the message in the transaction that stores it.
+      const seqHeld = holdsSeq(state.summary, message.author, message.seq);
       noteNew(state.summary, message);
-      noteInFrontier(state.frontier, message, this.#presence(state), this.horizonOf(state.record));
+      noteInFrontier(
+        state.frontier,
+        message,
+        this.#parentFacts(state),
+        this.horizonOf(state.record),
+        seqHeld,
+      );
       this.#indexStored(state, message, at);
       this.#saveSummary(state, at, 1);
     });
@@ -1196,29 +1231,110 @@ export class Client implements ClientContext {
 
   read(ref: string, limit?: number): ReadMessage[] {
     const state = this.resolveGroup(ref);
-    const me = toHex(this.identity.keyPair.publicKey);
     const all = state.dag.displayOrder();
     const from = limit === undefined ? 0 : Math.max(0, all.length - limit);
     const order = all.slice(from);
     // "Seen by M" only where M's messages prove M holds it (MessageDag.heldBy, docs/PROTOCOL.md §5),
     // computed over the messages shown only (their descendants all follow them).
     const heldBy = state.dag.heldBy((m) => m.version >= MESSAGE_VERSION, from);
-    return order.map((m) => {
-      const author = toHex(m.author);
-      return {
-        id: toHex(m.id),
-        author: onionAddressOf(m.author),
-        authorName: state.names.get(author) ?? null,
-        isMine: author === me,
-        seq: m.seq,
-        timestamp: m.timestamp,
-        kind: m.kind,
-        text: m.kind === MessageKind.text || m.kind === MessageKind.join ? decodeText(m.body) : null,
-        seenBy: author === me ? heldBy(m.id).map((a) => onionAddressOf(a)) : [],
-        waitingForParents: state.dag.isWaiting(m.id),
-        pruned: isPruned(m),
-      };
-    });
+    return order.map((m) => this.#readMessage(state, m, heldBy, state.dag.isWaiting(m.id)));
+  }
+
+  #readMessage(
+    state: GroupState,
+    m: VerifiedMessage,
+    heldBy: (id: Uint8Array) => Uint8Array[],
+    waiting: boolean,
+  ): ReadMessage {
+    const me = toHex(this.identity.keyPair.publicKey);
+    const author = toHex(m.author);
+    return {
+      id: toHex(m.id),
+      author: onionAddressOf(m.author),
+      authorName: state.names.get(author) ?? null,
+      isMine: author === me,
+      seq: m.seq,
+      timestamp: m.timestamp,
+      kind: m.kind,
+      text: m.kind === MessageKind.text || m.kind === MessageKind.join ? decodeText(m.body) : null,
+      seenBy: author === me ? heldBy(m.id).map((a) => onionAddressOf(a)) : [],
+      waitingForParents: waiting,
+      pruned: isPruned(m),
+    };
+  }
+
+  /**
+   * Whether the group's frontier covers every message stored now (no other process appended
+   * since this one read it) and keeps its whole state (not overflowed).
+   */
+  frontierCurrent(state: GroupState): boolean {
+    const f = state.frontier;
+    return !f.overflow && f.through === this.store.appendedRange(state.record.id).next;
+  }
+
+  /**
+   * Whether the group's transcript holds no finding by construction, known without its DAG (which
+   * is not in memory): the frontier is current, no message may carry a finding of its own (not
+   * irregular) and no parent is absent, so no gap either (docs/transcript.md "The recent window").
+   */
+  transcriptRegular(state: GroupState): boolean {
+    const f = state.frontier;
+    return !state.transcriptLoaded && this.frontierCurrent(state) && !f.irregular && f.absent.size === 0;
+  }
+
+  /**
+   * What `read` gives from the start of the last `limit` messages whose body is not pruned (as
+   * `readWithPolicy` asks for them), answered from the frontier's recent window and the by-id
+   * index, without the DAG; with the messages read, by id hex. Null when the window cannot
+   * answer exactly: the DAG is in memory already, the frontier is not current, a message may carry
+   * a finding of its own or a parent is absent (the view shows findings then), the window holds
+   * too few, or the index disagrees with the stored rows (docs/transcript.md "The recent window").
+   */
+  readRecent(state: GroupState, limit: number): RecentRead | null {
+    const f = state.frontier;
+    if (!this.transcriptRegular(state)) return null;
+    // Every message sorting after the largest parent on an inverted edge follows in key order.
+    const inverted = f.inverted;
+    const above = inverted === null ? f.recent : f.recent.filter((k) => compareDisplayKeys(k, inverted) > 0);
+    const taken: VerifiedMessage[] = [];
+    let kept = 0;
+    for (let i = above.length - 1; i >= 0 && kept < limit; i--) {
+      const m = this.#storedMessage(state, above[i]!.id);
+      if (m === undefined) return null;
+      taken.push(m);
+      if (!isPruned(m)) kept++;
+    }
+    if (kept < limit && taken.length < state.summary.messages) return null;
+    taken.reverse();
+    // The taken messages end the display order, so seen-by over them alone is the whole pass's
+    // (MessageDag.heldBy); nothing waits for a parent, since none is absent.
+    const dag = new MessageDag<VerifiedMessage>();
+    for (const m of taken) dag.insert(m);
+    const heldBy = dag.heldBy((m) => m.version >= MESSAGE_VERSION);
+    return {
+      messages: taken.map((m) => this.#readMessage(state, m, heldBy, false)),
+      held: new Map(taken.map((m) => [toHex(m.id), m])),
+    };
+  }
+
+  /**
+   * A held message read through the by-id index (its first stored form, as the DAG holds), or
+   * undefined when the index or the row disagrees. Without the row count: a deleted row here
+   * makes the caller read the DAG instead (readRecent), so it cannot hide anything, and the count
+   * is the one part of it that grows with the history.
+   */
+  #storedMessage(state: GroupState, id: Uint8Array): VerifiedMessage | undefined {
+    const entry = this.#indexed(state, id, false);
+    if (entry === undefined) return undefined;
+    const at = entry.positions[0]!;
+    const item = this.store.readAppended(state.record.id, at, 1)[0];
+    if (item === undefined || item.seq !== at) return undefined;
+    const stored = decodeStoredMessage(item.value);
+    const msg =
+      'pruned' in stored
+        ? prunedMessage(state.record.id, stored.pruned)
+        : decodeStoredSignedMessage(stored.signed);
+    return bytesEqual(msg.id, id) ? msg : undefined;
   }
 
   /**
@@ -1248,7 +1364,8 @@ export class Client implements ClientContext {
     // Without the DAG in memory, the by-id index answers (docs/transcript.md "What a profile keeps
     // in memory"): a sync that accepts a message no longer reads the group's history.
     if (this.holdsMessage(state, msg.id)) return false;
-    const present = this.#presence(state);
+    const present = this.#parentFacts(state);
+    const seqHeld = holdsSeq(state.summary, msg.author, msg.seq);
     if (state.transcriptLoaded) {
       if (!this.#insertVerified(state, msg)) return false;
       if (relay !== '') noteReceived(state.receivedFrom, toHex(msg.id), { relay, index, receivedMs });
@@ -1256,7 +1373,7 @@ export class Client implements ClientContext {
       assertInsertable(msg);
       noteNew(state.summary, msg);
     }
-    noteInFrontier(state.frontier, msg, present, this.horizonOf(state.record));
+    noteInFrontier(state.frontier, msg, present, this.horizonOf(state.record), seqHeld);
     const stored = encodeStoredMessage({ signed: msg.signed, relay, index, receivedMs });
     const batch = this.#appendBatch;
     if (batch === null)
@@ -1342,6 +1459,13 @@ interface PendingAppends {
 
 type LocationOf = { readonly relay: string; readonly index: number; readonly receivedMs: number };
 
+/** The last messages of a group read from its recent window (Client.readRecent). */
+export interface RecentRead {
+  readonly messages: ReadMessage[];
+  /** The messages read, by id hex (what a view needs of them beyond ReadMessage: a vouch's body). */
+  readonly held: ReadonlyMap<string, VerifiedMessage>;
+}
+
 /** What a rebuild from the stored messages produces (Client #readTranscript). */
 interface Rebuild {
   readonly summary: GroupSummary;
@@ -1363,10 +1487,15 @@ function replaceFrontier(into: GroupFrontier, from: GroupFrontier): void {
   into.through = from.through;
   into.forks = from.forks;
   into.overflow = from.overflow;
+  into.irregular = from.irregular;
+  into.inverted = from.inverted;
+  into.pruned = from.pruned;
+  into.recent.splice(0, into.recent.length, ...from.recent);
   for (const [a, b] of [
     [into.heads, from.heads],
     [into.absent, from.absent],
     [into.latest, from.latest],
+    [into.vouches, from.vouches],
   ] as [Map<string, unknown>, Map<string, unknown>][]) {
     a.clear();
     for (const [k, v] of b) a.set(k, v);

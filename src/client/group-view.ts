@@ -10,7 +10,7 @@
 import { onionAddressOf } from '../identity/onion.ts';
 import type { Finding } from '../transcript/index.ts';
 import { toHex } from '../wire/bytes.ts';
-import { rememberAll } from './accountability/member-audit.ts';
+import { rememberAll, rememberAnomalies } from './accountability/member-audit.ts';
 import {
   type MemberStatus,
   membersWithPolicy,
@@ -116,27 +116,27 @@ export interface GroupViewOptions {
  */
 export function groupView(client: Client, ref: string, opts: GroupViewOptions = {}): GroupView {
   const state = client.resolveGroup(ref);
-  // The transcript's findings now: remembered as malice first, then shown (one check, not two).
-  const findings = rememberAll(client, state);
-  const locs = locations(client, state);
-  const read = readWithPolicy(client, ref, (id) => receivedAt(locs, id), opts.limit);
-  const listed = membersWithPolicy(client, ref);
-  const alike = lookAlikes(listed);
-  const members = listed.map(
-    (m): ViewMember => ({
-      address: m.address,
-      name: m.name,
-      messages: m.messages,
-      lastSeq: m.lastSeq,
-      isMe: m.isMe,
-      status: m.standing.status,
-      blocked: m.standing.blocked,
-      vouchedBy: [...m.standing.vouchedBy],
-      malice: [...new Set(m.standing.malice.map((x) => x.type))],
-      lookAlikeOf: alike.get(m.address) ?? [],
-    }),
-  );
+  // The last messages from the frontier's recent window when it answers exactly: then the
+  // transcript holds no finding (docs/transcript.md "The recent window") and the view reads no
+  // history. A rate limit (strangers) counts an author's messages over its whole window.
+  const recent =
+    opts.limit === undefined || state.record.policy === 'strangers'
+      ? null
+      : client.readRecent(state, opts.limit);
+  let findings: Finding[] = [];
+  let read: ReturnType<typeof readWithPolicy>;
+  if (recent !== null) {
+    rememberAnomalies(client, state);
+    read = readWithPolicy(client, ref, () => 0, opts.limit, recent);
+  } else {
+    // The transcript's findings now: remembered as malice first, then shown (one check, not two).
+    findings = rememberAll(client, state);
+    const locs = locations(client, state);
+    read = readWithPolicy(client, ref, (id) => receivedAt(locs, id), opts.limit);
+  }
+  const members = viewMembers(client, ref);
   const nameOf = new Map(members.map((m) => [m.address, m.name]));
+  const alike = new Map(members.map((m) => [m.address, m.lookAlikeOf]));
   const messages = annotateForks(client, ref, read.messages).map(
     (m): ViewMessage => ({
       ...m,
@@ -150,7 +150,7 @@ export function groupView(client: Client, ref: string, opts: GroupViewOptions = 
     messages,
     hidden: read.hidden,
     pruned: {
-      count: prunedCount(state),
+      count: recent === null ? prunedCount(state) : state.frontier.pruned,
       disappearAfterMs: disappearSetting(client.store, state)?.disappearAfterMs ?? null,
     },
     members,
@@ -160,6 +160,37 @@ export function groupView(client: Client, ref: string, opts: GroupViewOptions = 
       verifiedSize: client.relayRecord(r.url)?.verifiedSize ?? null,
     })),
   };
+}
+
+/**
+ * The group's members with their marks (`group members`, chat's `/members`): remembers any malice
+ * the transcript shows first, as `groupView` does. Reads no history when the transcript holds no
+ * finding by construction (Client.transcriptRegular); otherwise the checker reads the DAG.
+ */
+export function groupMembers(client: Client, ref: string): ViewMember[] {
+  const state = client.resolveGroup(ref);
+  if (client.transcriptRegular(state)) rememberAnomalies(client, state);
+  else rememberAll(client, state);
+  return viewMembers(client, ref);
+}
+
+function viewMembers(client: Client, ref: string): ViewMember[] {
+  const listed = membersWithPolicy(client, ref);
+  const alike = lookAlikes(listed);
+  return listed.map(
+    (m): ViewMember => ({
+      address: m.address,
+      name: m.name,
+      messages: m.messages,
+      lastSeq: m.lastSeq,
+      isMe: m.isMe,
+      status: m.standing.status,
+      blocked: m.standing.blocked,
+      vouchedBy: [...m.standing.vouchedBy],
+      malice: [...new Set(m.standing.malice.map((x) => x.type))],
+      lookAlikeOf: alike.get(m.address) ?? [],
+    }),
+  );
 }
 
 function deliveryOf(client: Client, idHex: string): Delivery {

@@ -20,8 +20,9 @@
 import { UsageError } from '../errors.ts';
 import { MessageKind, type VerifiedMessage } from '../group/message.ts';
 import type { Identity } from '../identity/identity.ts';
-import { bytesEqual } from '../wire/bytes.ts';
+import { bytesEqual, toHex } from '../wire/bytes.ts';
 import type { GroupState } from './context.ts';
+import { frontierKind } from './store/group-frontier.ts';
 import type { ProfileStore } from './store/profile-store.ts';
 import {
   MAX_DISAPPEAR_MS,
@@ -170,6 +171,7 @@ function prunePass(ctx: RetentionContext, state: GroupState, beforeMs: number): 
   let envelopesKept = 0;
   let youngestKeptFromMs: number | null = null;
   const replaced: VerifiedMessage[] = [];
+  const newlyPruned = new Set<string>();
   const ids = idsBySigned(state);
   const me = ctx.identity.keyPair.publicKey;
   store.transaction(() => {
@@ -198,11 +200,18 @@ function prunePass(ctx: RetentionContext, state: GroupState, beforeMs: number): 
           encodeStoredMessage({ pruned: p, relay: s.relay, index: s.index, receivedMs: s.receivedMs }),
         );
         replaced.push(prunedMessage(state.record.id, p));
+        newlyPruned.add(toHex(m.id));
         if (!stripEnvelope(store, m.id)) envelopesKept++;
         pruned++;
         prunedTotal++;
       }
       from = items[items.length - 1]!.seq + 1;
+    }
+    // The frontier counts pruned messages (distinct ids, as the DAG does) for a view that reads
+    // only the recent window (docs/transcript.md "The recent window"), in the same transaction.
+    if (newlyPruned.size > 0) {
+      state.frontier.pruned = prunedCount(state) + newlyPruned.size;
+      writeRecord(store, frontierKind, state.record.id, state.frontier);
     }
   });
   for (const m of replaced) state.dag.replace(m);

@@ -53,6 +53,7 @@ process.env.CWTCH_GROUPS_KDF = 'test';
 
 interface Msg extends DagMessage {
   readonly kind: number;
+  readonly body: Uint8Array;
 }
 
 function id(n: number): Uint8Array {
@@ -74,7 +75,7 @@ const messageSets = fc
       seq: fc.nat(6),
       timestamp: fc.nat(20),
       parents: fc.array(fc.nat(40), { maxLength: 4 }),
-      kind: fc.constantFrom(1, 1, 1, 3),
+      kind: fc.constantFrom(1, 1, 1, 3, 4),
     }),
     { minLength: 1, maxLength: 30 },
   )
@@ -88,6 +89,7 @@ const messageSets = fc
       // Parent numbers past the set name messages that never arrive.
       parents: [...new Set(r.parents.filter((p) => p !== i))].map(id),
       kind: r.kind,
+      body: r.kind === 4 ? author(r.author + 1) : new Uint8Array(0),
       signed: new Uint8Array(0),
     }));
     return order.map((i) => msgs[i]!);
@@ -101,9 +103,15 @@ test('the frontier kept message by message equals what the DAG answers, in any a
       const checker = new ConsistencyChecker(dag, { horizon });
       const f = emptyFrontier();
       for (const m of arrivals) {
-        const present = (x: Uint8Array) => dag.has(x);
+        const present = (x: Uint8Array) => dag.get(x);
         const before = dag.size;
-        noteInFrontier(f, m, present, horizon);
+        noteInFrontier(
+          f,
+          m,
+          present,
+          horizon,
+          dag.messagesBy(m.author).some((x) => x.seq === m.seq),
+        );
         dag.insert(m);
         assert.equal(dag.size, before + 1);
       }

@@ -20,9 +20,10 @@ import {
   nextPassDue,
   prunedMessage,
 } from '../../src/client/retention.ts';
+import { emptyFrontier, frontierKind } from '../../src/client/store/group-frontier.ts';
 import { KDF_ENV_VAR } from '../../src/client/store/passphrase.ts';
 import { PROFILE_FILE, ProfileStore } from '../../src/client/store/profile-store.ts';
-import { retentionKind, writeRecord } from '../../src/client/store/record-kinds.ts';
+import { readRecord, retentionKind, writeRecord } from '../../src/client/store/record-kinds.ts';
 import {
   decodeStoredMessage,
   encodeStoredMessage,
@@ -231,7 +232,7 @@ test('expireMessages reads a group only when something is due, and prunes what a
     });
     const dag = new MessageDag<VerifiedMessage>();
     // What pruning reads of a group: its id and its DAG (src/client/retention.ts).
-    const state = { record: { id: GROUP }, dag } as unknown as GroupState;
+    const state = { record: { id: GROUP }, dag, frontier: emptyFrontier() } as unknown as GroupState;
     const ctx = { store: counted, identity: alice, now: () => now, groups: new Map([['g', state]]) };
     const arrive = (m: VerifiedMessage, index: number) => {
       dag.insert(m);
@@ -258,6 +259,9 @@ test('expireMessages reads a group only when something is due, and prunes what a
     now += 30 * 60_000 + 1; // a1 is just over an hour old
     assert.equal(expireMessages(ctx), 1);
     assert.ok(isPruned(dag.get(a1.id)!) && !isPruned(dag.get(a2.id)!));
+    // The frontier counts it, stored in the pass's transaction (docs/transcript.md "The recent window").
+    assert.equal(state.frontier.pruned, 1);
+    assert.equal(readRecord(store, frontierKind, GROUP)?.pruned, 1);
     const readsThen = reads;
     now += 29 * 60_000;
     assert.equal(expireMessages(ctx), 0);

@@ -228,13 +228,28 @@ describe('cwtch-groups CLI end to end (one relay, three members)', () => {
     assert.equal(view.filter((m) => m.text?.startsWith('backlog ')).length, bulk);
   });
 
-  it('prints a message another member sends while `watch --json` runs', async () => {
+  it('prints a message another member sends while `watch --json` runs, and no older one', async () => {
+    // Bob's group holds the backlog above: watch shows the last 20, then only what arrives.
+    const before = (await cliJson<MessageJson[]>(bob.home, ['read', GROUP])).map((m) => m.id);
+    assert.ok(before.length > 40, `a long history: ${before.length}`);
+    const old = new Set(before.slice(0, -20));
     const watching = spawnCli(bob.home, ['watch', GROUP, '--json']);
     try {
       await watching.waitFor('stderr', (t) => t.includes(`watching "${GROUP}"`), 'the watching line');
       const sent = await send(alice, GROUP, 'hello, watcher');
       assert.ok(received(sent));
       await watching.waitFor('stdout', (t) => t.includes(sent.id), `message ${sent.id} on stdout`);
+      const printed = watching
+        .stdout()
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .map((l) => (JSON.parse(l) as MessageJson).id);
+      assert.deepEqual(
+        printed.filter((id) => old.has(id)),
+        [],
+        'watch printed messages older than its first screen',
+      );
+      assert.equal(new Set(printed).size, printed.length, 'a message printed twice');
       const line = watching
         .stdout()
         .split('\n')

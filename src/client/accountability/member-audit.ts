@@ -66,6 +66,14 @@ export function rememberAll(client: Client, state: GroupState): Finding[] {
 }
 
 /**
+ * Remember the malice of stored anomalies only, for a view whose transcript holds no finding by
+ * construction (its frontier is regular and no parent is absent: Client.readRecent answered).
+ */
+export function rememberAnomalies(client: Client, state: GroupState): void {
+  remember(client, state, []);
+}
+
+/**
  * Items and bundle items for conduct findings, relay replays and remembered malice; remembers the
  * malice in `findings` and in the stored anomalies first (conduct findings mark nobody).
  */

@@ -29,7 +29,9 @@ import { MessageKind, type VerifiedMessage } from '../../group/message.ts';
 import { onionAddressOf, publicKeyOfOnionAddress } from '../../identity/onion.ts';
 import type { Finding } from '../../transcript/index.ts';
 import { toHex } from '../../wire/bytes.ts';
-import type { Client, GroupState, MemberView, ReadMessage } from '../client.ts';
+import type { Client, GroupState, MemberView, ReadMessage, RecentRead } from '../client.ts';
+import type { VouchPair } from '../store/group-frontier.ts';
+import { summaryAuthors } from '../store/group-summary.ts';
 import { policyKind, readRecord, writeRecord } from '../store/record-kinds.ts';
 import {
   encodeGroup,
@@ -232,19 +234,24 @@ export function standings(client: Client, state: GroupState): Map<string, Standi
   const blocked = new Set(p.blocked.map(toHex));
   const malice = new Map<string, MaliceMark[]>();
   for (const m of p.malice) malice.set(toHex(m.author), [...(malice.get(toHex(m.author)) ?? []), m]);
+  // Without the DAG in memory, the summary's authors and the frontier's vouches answer (both kept
+  // with every message: docs/transcript.md "The recent window"), so a view need not read history.
+  const fromFrontier = !state.transcriptLoaded && client.frontierCurrent(state);
   const authors = new Set<string>([
-    ...state.dag.authors().map(toHex),
+    ...(fromFrontier
+      ? summaryAuthors(state.summary).map((a) => toHex(a.author))
+      : state.dag.authors().map(toHex)),
     ...state.record.seedMembers.map((s) => toHex(s.author)),
   ]);
 
   // Vouches: voucher → vouched, from signed kind-4 messages whose body is a 32-byte key.
   const vouches = new Map<string, Set<string>>();
-  for (const m of state.dag.messages()) {
-    if (m.kind !== MessageKind.vouch || m.body.length !== 32) continue;
-    const target = toHex(m.body);
+  const pairs = fromFrontier ? state.frontier.vouches.values() : vouchesIn(state.dag.messages());
+  for (const { voucher, target: key } of pairs) {
+    const target = toHex(key);
     authors.add(target);
     const set = vouches.get(target) ?? new Set<string>();
-    set.add(toHex(m.author));
+    set.add(toHex(voucher));
     vouches.set(target, set);
   }
 
@@ -288,6 +295,12 @@ export function standings(client: Client, state: GroupState): Map<string, Standi
   return out;
 }
 
+/** Every vouch statement of `messages`: a signed kind-4 message whose body is a 32-byte key. */
+function* vouchesIn(messages: Iterable<VerifiedMessage>): Generator<VouchPair> {
+  for (const m of messages)
+    if (m.kind === MessageKind.vouch && m.body.length === 32) yield { voucher: m.author, target: m.body };
+}
+
 /** A message as `read` shows it under the group's policy. */
 export interface PolicyMessage extends ReadMessage {
   /** How we regard its author: me, member (trusted policy), verified or unverified (strangers). */
@@ -312,14 +325,29 @@ export function readWithPolicy(
   ref: string,
   receivedAt: ReceivedAt,
   limit?: number,
+  recent: RecentRead | null = null,
 ): { messages: PolicyMessage[]; hidden: { blocked: number; rateLimited: number } } {
   const state = client.resolveGroup(ref);
-  const order = state.dag.displayOrder();
-  // Only the messages shown become read messages (pruned ones are counted, not listed).
-  const start = limit === undefined ? 0 : client.unprunedTailFrom(state, limit);
-  const all = client.read(ref, order.length - start);
+  let all: ReadMessage[];
+  let limited: Set<string>;
+  let messageOf: (idHex: string) => VerifiedMessage | undefined;
   const who = standings(client, state);
-  const limited = rateLimited(client, state, order, who, receivedAt);
+  // The last messages from the frontier's recent window when it answered (Client.readRecent):
+  // under `trusted` nothing is rate-limited.
+  if (recent !== null) {
+    if (state.record.policy === 'strangers')
+      throw new UsageError('bad-argument', 'a recent read under strangers');
+    all = recent.messages;
+    limited = new Set();
+    messageOf = (idHex) => recent.held.get(idHex);
+  } else {
+    const order = state.dag.displayOrder();
+    // Only the messages shown become read messages (pruned ones are counted, not listed).
+    const start = limit === undefined ? 0 : client.unprunedTailFrom(state, limit);
+    all = client.read(ref, order.length - start);
+    limited = rateLimited(client, state, order, who, receivedAt);
+    messageOf = (idHex) => state.dag.get(Buffer.from(idHex, 'hex'));
+  }
   const hidden = { blocked: 0, rateLimited: 0 };
   // An address is decoded (and its key checked) once per author, not once per message.
   const keyHexOf = new Map<string, string>();
@@ -337,7 +365,7 @@ export function readWithPolicy(
       authorStatus: s?.status ?? 'unverified',
       authorMalice: [...new Set((s?.malice ?? []).map((x) => x.type))],
       hidden: why,
-      vouchFor: vouchTarget(state, m.id),
+      vouchFor: vouchTarget(messageOf(m.id)),
     };
   });
   // Pruned messages are counted, not listed (group-view.ts; src/client/retention.ts).
@@ -350,8 +378,7 @@ export function readWithPolicy(
   return { messages: out, hidden };
 }
 
-function vouchTarget(state: GroupState, idHex: string): string | null {
-  const m = state.dag.get(Buffer.from(idHex, 'hex'));
+function vouchTarget(m: VerifiedMessage | undefined): string | null {
   return m?.kind === MessageKind.vouch && m.body.length === 32 ? onionAddressOf(m.body) : null;
 }
 

@@ -18,6 +18,7 @@
  * messages, so a crash, an older client or a deleted row cannot leave them disagreeing.
  */
 import { CodecError } from '../../errors.ts';
+import { MAX_PARENTS } from '../../transcript/types.ts';
 import type { CborMap, CborValue } from '../../wire/cbor.ts';
 import { expectArray, expectBool, expectBytes, expectUint, MapReader } from '../../wire/schema.ts';
 
@@ -27,6 +28,15 @@ export const MAX_FRONTIER_ENTRIES = 4096;
 const ID_BYTES = 32;
 /** Message kind 3 (docs/PROTOCOL.md): a fork announcement or part (src/group/message.ts). */
 const FORK_KIND = 3;
+/** Message kind 4: a vouch, whose 32-byte body is the vouched member's key (src/group/message.ts). */
+const VOUCH_KIND = 4;
+/**
+ * The recent window: how many of the largest display keys the frontier keeps, so a reader of the
+ * last N ≤ this many messages needs no DAG (docs/transcript.md "The recent window").
+ */
+export const RECENT_KEYS = 64;
+/** The stored form's version: a frontier without it predates the recent window and is rebuilt. */
+const FRONTIER_VERSION = 2;
 
 /** The fields of a message the frontier and the index need. */
 export interface FrontierMessage {
@@ -36,6 +46,34 @@ export interface FrontierMessage {
   readonly timestamp: number;
   readonly kind: number;
   readonly parents: readonly Uint8Array[];
+  readonly body: Uint8Array;
+}
+
+/** What the frontier's rule needs of a present parent (the DAG, the index or the page answer it). */
+export interface ParentFacts {
+  readonly author: Uint8Array;
+  readonly seq: number;
+  readonly timestamp: number;
+}
+
+/** A present message's facts, or undefined when it is absent. */
+export type ParentLookup = (id: Uint8Array) => ParentFacts | undefined;
+
+/** A message's place in the display order's sort: claimed time, then id bytes (MessageDag). */
+export interface DisplayKey {
+  readonly timestamp: number;
+  readonly id: Uint8Array;
+}
+
+/** Negative when `a` sorts before `b` in the display order's sort (MessageDag `before`). */
+export function compareDisplayKeys(a: DisplayKey, b: DisplayKey): number {
+  return a.timestamp - b.timestamp || Buffer.compare(a.id, b.id);
+}
+
+/** A vouch message's statement: `voucher` vouched for `target` (kind 4, 32-byte body). */
+export interface VouchPair {
+  readonly voucher: Uint8Array;
+  readonly target: Uint8Array;
 }
 
 export interface FrontierHead {
@@ -53,7 +91,26 @@ export interface AbsentParent {
   readonly id: Uint8Array;
   own: boolean;
   allBelow: boolean;
+  /**
+   * The present messages naming it, up to MAX_NAMED_BY, for the checks of their edge when it
+   * arrives; past that many, `namedByDropped` and its arrival makes the frontier irregular.
+   */
+  readonly namedBy: NamedBy[];
+  namedByDropped: boolean;
 }
+
+/** A present message naming an absent parent: what the checks of that edge need of it. */
+export interface NamedBy {
+  readonly id: Uint8Array;
+  readonly author: Uint8Array;
+  readonly seq: number;
+  readonly timestamp: number;
+  /** It names the parent first (its author's previous message, for seq > 0). */
+  readonly first: boolean;
+}
+
+/** Messages naming one absent parent the frontier keeps (docs/transcript.md "The recent window"). */
+export const MAX_NAMED_BY = 16;
 
 export interface LatestOf {
   seq: number;
@@ -78,13 +135,44 @@ export interface GroupFrontier {
   readonly absent: Map<string, AbsentParent>;
   /** author hex → latest message. */
   readonly latest: Map<string, LatestOf>;
+  /**
+   * Some message may carry a transcript finding of its own (a broken chain, backdating at
+   * tolerance 0, an equivocation, too many or repeated parents), or arrived after a message
+   * naming it: what a view shows then is computed from the DAG. Sticky: those findings are about
+   * signed messages and never go away (docs/transcript.md "The recent window").
+   */
+  irregular: boolean;
+  /**
+   * The largest display key of a parent on an inverted edge (a parent that sorts after its
+   * child), or null: every message sorting after it follows in key order (docs/transcript.md
+   * "Display order").
+   */
+  inverted: DisplayKey | null;
+  /** The RECENT_KEYS largest display keys, ascending. */
+  readonly recent: DisplayKey[];
+  /** Every vouch statement present, distinct, by target then voucher. */
+  readonly vouches: Map<string, VouchPair>;
+  /** Messages whose body this profile pruned (src/client/retention.ts). */
+  pruned: number;
 }
 
 /** The invite's horizon (author hex → first seq written after our join), as the checker's. */
 export type Horizon = ReadonlyMap<string, number>;
 
 export function emptyFrontier(): GroupFrontier {
-  return { through: 0, forks: 0, overflow: false, heads: new Map(), absent: new Map(), latest: new Map() };
+  return {
+    through: 0,
+    forks: 0,
+    overflow: false,
+    heads: new Map(),
+    absent: new Map(),
+    latest: new Map(),
+    irregular: false,
+    inverted: null,
+    recent: [],
+    vouches: new Map(),
+    pruned: 0,
+  };
 }
 
 function hexOf(b: Uint8Array): string {
@@ -92,53 +180,114 @@ function hexOf(b: Uint8Array): string {
 }
 
 /**
- * Count one message new to the group. `present` answers for the group's messages BEFORE this
- * one (the DAG's `has`, or the index with the messages of the page not yet stored).
+ * Count one message new to the group. `parentOf` answers for the group's messages BEFORE this
+ * one (the DAG, or the index with the messages of the page not yet stored); `seqHeld`, whether a
+ * message of its author with its seq is present already (the summary, before this one).
  */
 export function noteInFrontier(
   f: GroupFrontier,
   msg: FrontierMessage,
-  present: (id: Uint8Array) => boolean,
+  parentOf: ParentLookup,
   horizon: Horizon,
+  seqHeld: boolean,
 ): void {
   if (msg.kind === FORK_KIND) f.forks++;
   if (f.overflow) return;
   const key = hexOf(msg.id);
-  // A message some present message names was absent until now: it is no head.
-  const wasAbsent = f.absent.delete(key);
+  // A message some present message names was absent until now: it is no head, and the edges
+  // from those messages are checked now, as the checker would have at their arrival.
+  const named = f.absent.get(key);
+  const wasAbsent = named !== undefined;
   const authorKey = hexOf(msg.author);
   const h = horizon.get(authorKey) ?? 0;
+  const l = f.latest.get(authorKey);
+  // The checks ConsistencyChecker #checkMessage and #checkAuthor make at tolerance 0.
+  let irregular = seqHeld || msg.parents.length > MAX_PARENTS;
+  if (msg.seq > 0 && msg.parents.length === 0) irregular = true;
+  if (named !== undefined) {
+    f.absent.delete(key);
+    if (named.namedByDropped) irregular = true;
+    for (const child of named.namedBy) if (edgeIrregular(f, { ...msg, id: msg.id }, child)) irregular = true;
+  }
   const seen = new Set<string>();
   msg.parents.forEach((p, i) => {
     const pk = hexOf(p);
-    if (seen.has(pk)) return;
+    if (seen.has(pk)) {
+      irregular = true;
+      return;
+    }
     seen.add(pk);
-    const isPresent = present(p);
+    const facts = parentOf(p);
     f.heads.delete(pk);
-    if (isPresent) return;
+    const child = { id: msg.id, author: msg.author, seq: msg.seq, timestamp: msg.timestamp, first: i === 0 };
+    if (facts !== undefined) {
+      if (edgeIrregular(f, { ...facts, id: p }, child)) irregular = true;
+      return;
+    }
     const own = i === 0 && msg.seq > 0 && msg.seq <= h;
     const below = msg.seq < h;
-    const a = f.absent.get(pk);
-    if (a === undefined) f.absent.set(pk, { id: Uint8Array.from(p), own, allBelow: below });
-    else {
+    let a = f.absent.get(pk);
+    if (a === undefined) {
+      a = { id: Uint8Array.from(p), own, allBelow: below, namedBy: [], namedByDropped: false };
+      f.absent.set(pk, a);
+    } else {
       a.own ||= own;
       a.allBelow &&= below;
     }
+    if (a.namedBy.length < MAX_NAMED_BY) a.namedBy.push(child);
+    else a.namedByDropped = true;
   });
+  if (irregular) f.irregular = true;
   if (!wasAbsent) f.heads.set(key, { id: msg.id, author: msg.author, timestamp: msg.timestamp });
-  const l = f.latest.get(authorKey);
   if (l === undefined || msg.seq > l.seq)
     f.latest.set(authorKey, { seq: msg.seq, id: msg.id, timestamp: msg.timestamp });
   else if (msg.seq === l.seq && key < hexOf(l.id)) {
     l.id = msg.id;
     l.timestamp = msg.timestamp;
   }
+  noteRecent(f.recent, { timestamp: msg.timestamp, id: msg.id });
+  if (msg.kind === VOUCH_KIND && msg.body.length === 32) {
+    const pair = { voucher: msg.author, target: msg.body };
+    f.vouches.set(`${hexOf(pair.target)}${authorKey}`, pair);
+  }
   if (
     f.heads.size > MAX_FRONTIER_ENTRIES ||
     f.absent.size > MAX_FRONTIER_ENTRIES ||
-    f.latest.size > MAX_FRONTIER_ENTRIES
+    f.latest.size > MAX_FRONTIER_ENTRIES ||
+    f.vouches.size > MAX_FRONTIER_ENTRIES
   )
     overflow(f);
+}
+
+/**
+ * The checks of one edge, both ends present (ConsistencyChecker #checkMessage at tolerance 0):
+ * whether it would be reported (a broken author chain, backdating); an inverted edge moves the
+ * frontier's bound.
+ */
+function edgeIrregular(
+  f: GroupFrontier,
+  parent: ParentFacts & { readonly id: Uint8Array },
+  child: NamedBy,
+): boolean {
+  const sameAuthor = Buffer.compare(parent.author, child.author) === 0;
+  const parentKey = { timestamp: parent.timestamp, id: parent.id };
+  if (
+    compareDisplayKeys(parentKey, child) > 0 &&
+    (f.inverted === null || compareDisplayKeys(parentKey, f.inverted) > 0)
+  )
+    f.inverted = { timestamp: parent.timestamp, id: Uint8Array.from(parent.id) };
+  if (child.first && child.seq > 0 && !(sameAuthor && parent.seq === child.seq - 1)) return true;
+  if (child.seq === 0 && sameAuthor) return true;
+  return parent.timestamp > child.timestamp;
+}
+
+/** Keep `key` among the RECENT_KEYS largest keys (ascending); a new message is nearly always last. */
+function noteRecent(recent: DisplayKey[], key: DisplayKey): void {
+  let i = recent.length;
+  while (i > 0 && compareDisplayKeys(recent[i - 1]!, key) > 0) i--;
+  if (recent.length >= RECENT_KEYS && i === 0) return;
+  recent.splice(i, 0, key);
+  if (recent.length > RECENT_KEYS) recent.shift();
 }
 
 function overflow(f: GroupFrontier): void {
@@ -146,6 +295,9 @@ function overflow(f: GroupFrontier): void {
   f.heads.clear();
   f.absent.clear();
   f.latest.clear();
+  f.vouches.clear();
+  f.recent.length = 0;
+  f.inverted = null;
 }
 
 /**
@@ -196,16 +348,50 @@ export function decodeIndexEntry(v: CborValue): IndexEntry {
 // ---------------------------------------------------------------------------------------------
 // Stored form
 
+/** A recent key as stored: the timestamp (8 bytes, big-endian), then the id. */
+const RECENT_KEY_BYTES = 8 + ID_BYTES;
+
+/**
+ * The recent keys as ONE byte string (not 64 small arrays): the frontier is rewritten with every
+ * page that brings a group messages, so its encoding is on the sync's path.
+ */
+function encodeRecent(recent: readonly DisplayKey[]): Uint8Array {
+  const out = new Uint8Array(recent.length * RECENT_KEY_BYTES);
+  const view = new DataView(out.buffer);
+  recent.forEach((k, i) => {
+    const at = i * RECENT_KEY_BYTES;
+    view.setUint32(at, Math.floor(k.timestamp / 2 ** 32));
+    view.setUint32(at + 4, k.timestamp >>> 0);
+    out.set(k.id, at + 8);
+  });
+  return out;
+}
+
+function displayKeyOf(v: readonly CborValue[], what: string): DisplayKey {
+  const [ts, id, ...rest] = v;
+  if (rest.length > 0 || id === undefined) throw new CodecError('schema-shape', `${what}: shape`);
+  return { timestamp: expectUint(ts!, `${what} timestamp`), id: expectBytes(id, `${what} id`, ID_BYTES) };
+}
+
 export const frontierKind = {
   kind: FRONTIER_KIND,
   keyScheme: 'group id (bytes)',
   encode: (f: GroupFrontier): CborValue => {
     const m = new Map<CborValue, CborValue>([
+      ['v', FRONTIER_VERSION],
       ['through', f.through],
       ['forks', f.forks],
+      ['pruned', f.pruned],
     ]);
     if (f.overflow) m.set('overflow', true);
     else {
+      if (f.irregular) m.set('irregular', true);
+      if (f.inverted !== null) m.set('inverted', [f.inverted.timestamp, f.inverted.id]);
+      m.set('recent', encodeRecent(f.recent));
+      m.set(
+        'vouches',
+        [...f.vouches.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, v]) => [v.target, v.voucher]),
+      );
       const sorted = <T>(x: Map<string, T>) => [...x.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
       m.set(
         'heads',
@@ -213,7 +399,13 @@ export const frontierKind = {
       );
       m.set(
         'absent',
-        sorted(f.absent).map(([, a]) => [a.id, a.own, a.allBelow]),
+        sorted(f.absent).map(([, a]) => [
+          a.id,
+          a.own,
+          a.allBelow,
+          a.namedBy.map((c) => [c.id, c.author, c.seq, c.timestamp, c.first]),
+          a.namedByDropped,
+        ]),
       );
       m.set(
         'latest',
@@ -226,8 +418,14 @@ export const frontierKind = {
     const what = 'group frontier';
     const r = MapReader.of(v, what);
     const f = emptyFrontier();
+    // A frontier written before the recent window: stale whatever its counter, so the group's
+    // frontier and index are rebuilt on open (Client #summaryOf), once.
+    if (!r.has('v')) return { ...f, through: -1 };
+    if (r.uint('v', 'version') !== FRONTIER_VERSION)
+      throw new CodecError('schema-range', `${what}: unknown version`);
     f.through = r.uint('through', 'through');
     f.forks = r.uint('forks', 'forks');
+    f.pruned = r.uint('pruned', 'pruned');
     if (r.has('overflow')) {
       if (!r.bool('overflow', 'overflow')) throw new CodecError('schema-range', `${what}: overflow false`);
       r.done();
@@ -235,7 +433,38 @@ export const frontierKind = {
       return f;
     }
     const max = MAX_FRONTIER_ENTRIES;
+    if (r.has('irregular')) {
+      if (!r.bool('irregular', 'irregular')) throw new CodecError('schema-range', `${what}: irregular false`);
+      f.irregular = true;
+    }
+    if (r.has('inverted')) f.inverted = displayKeyOf(r.array('inverted', 'inverted', 2), `${what}.inverted`);
+    const recent = r.bytes('recent', 'recent', undefined, RECENT_KEYS * RECENT_KEY_BYTES);
+    if (recent.length % RECENT_KEY_BYTES !== 0)
+      throw new CodecError('schema-range', `${what}: recent length`);
+    for (let at = 0; at < recent.length; at += RECENT_KEY_BYTES) {
+      const view = new DataView(recent.buffer, recent.byteOffset + at, 8);
+      const timestamp = view.getUint32(0) * 2 ** 32 + view.getUint32(4);
+      if (!Number.isSafeInteger(timestamp)) throw new CodecError('schema-range', `${what}: recent timestamp`);
+      const k = { timestamp, id: recent.slice(at + 8, at + RECENT_KEY_BYTES) };
+      const prev = f.recent.at(-1);
+      if (prev !== undefined && compareDisplayKeys(prev, k) >= 0)
+        throw new CodecError('schema-range', `${what}: recent not ascending`);
+      f.recent.push(k);
+    }
     let last = '';
+    for (const item of r.array('vouches', 'vouches', max)) {
+      const [target, voucher, ...rest] = expectArray(item, `${what}.vouches[]`, 2);
+      if (rest.length > 0 || voucher === undefined) throw new CodecError('schema-shape', `${what}: vouch`);
+      const pair = {
+        target: expectBytes(target!, `${what}.vouch target`, 32),
+        voucher: expectBytes(voucher, `${what}.voucher`, 32),
+      };
+      const k = `${hexOf(pair.target)}${hexOf(pair.voucher)}`;
+      if (k <= last) throw new CodecError('schema-range', `${what}: vouches not in key order`);
+      last = k;
+      f.vouches.set(k, pair);
+    }
+    last = '';
     for (const item of r.array('heads', 'heads', max)) {
       const [id, author, ts, ...rest] = expectArray(item, `${what}.heads[]`, 3);
       if (rest.length > 0 || ts === undefined) throw new CodecError('schema-shape', `${what}: head`);
@@ -251,12 +480,25 @@ export const frontierKind = {
     }
     last = '';
     for (const item of r.array('absent', 'absent', max)) {
-      const [id, own, below, ...rest] = expectArray(item, `${what}.absent[]`, 3);
-      if (rest.length > 0 || below === undefined) throw new CodecError('schema-shape', `${what}: absent`);
-      const a = {
+      const [id, own, below, namedBy, dropped, ...rest] = expectArray(item, `${what}.absent[]`, 5);
+      if (rest.length > 0 || dropped === undefined) throw new CodecError('schema-shape', `${what}: absent`);
+      const a: AbsentParent = {
         id: expectBytes(id!, `${what}.absent id`, ID_BYTES),
         own: expectBool(own!, `${what}.own`),
-        allBelow: expectBool(below, `${what}.allBelow`),
+        allBelow: expectBool(below!, `${what}.allBelow`),
+        namedBy: expectArray(namedBy!, `${what}.namedBy`, MAX_NAMED_BY).map((c) => {
+          const [cid, author, seq, ts, first, ...more] = expectArray(c, `${what}.namedBy[]`, 5);
+          if (more.length > 0 || first === undefined)
+            throw new CodecError('schema-shape', `${what}: namedBy`);
+          return {
+            id: expectBytes(cid!, `${what}.namedBy id`, ID_BYTES),
+            author: expectBytes(author!, `${what}.namedBy author`, 32),
+            seq: expectUint(seq!, `${what}.namedBy seq`),
+            timestamp: expectUint(ts!, `${what}.namedBy timestamp`),
+            first: expectBool(first, `${what}.namedBy first`),
+          };
+        }),
+        namedByDropped: expectBool(dropped, `${what}.namedByDropped`),
       };
       const k = hexOf(a.id);
       if (k <= last) throw new CodecError('schema-range', `${what}: absent not in key order`);

@@ -219,6 +219,23 @@ export const summaryKind = {
  * Whether the encoded summary would exceed {@link MAX_SUMMARY_BYTES} (an upper estimate of the
  * CBOR size, so that the check costs no encoding).
  */
+/** Whether a message of `author` with `seq` is present (the summary's ranges). */
+export function holdsSeq(s: GroupSummary, author: Uint8Array, seq: number): boolean {
+  const r = s.authors.get(
+    Buffer.from(author.buffer, author.byteOffset, author.byteLength).toString('hex'),
+  )?.ranges;
+  if (r === undefined) return false;
+  let lo = 0;
+  let hi = r.length / 2 - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (r[2 * mid + 1]! < seq) lo = mid + 1;
+    else if (r[2 * mid]! > seq) hi = mid - 1;
+    else return true;
+  }
+  return false;
+}
+
 export function summaryTooLarge(s: GroupSummary): boolean {
   let bytes = 64;
   for (const a of s.authors.values()) bytes += 48 + 9 * a.ranges.length;
