@@ -192,6 +192,7 @@ export class ProfileStore {
   readonly #stmt: ReturnType<typeof prepareStatements>;
   #indexedStmts: ReturnType<typeof prepareIndexedStatements> | undefined;
   readonly #scopeLookups = new Map<string, Buffer>();
+  readonly #recordPlaces = new Map<string, { readonly lookup: Buffer; readonly ad: Buffer }>();
   /** HMAC under the index key with its padded blocks absorbed once (every lookup is one). */
   readonly #indexMac: HmacSha256Key;
   /** One transaction wrapper for every #immediate call (better-sqlite3 builds one per call otherwise). */
@@ -360,8 +361,8 @@ export class ProfileStore {
   put(kind: string, key: RecordKey, value: CborValue): void {
     this.#assertOpen();
     assertKind(kind);
-    const lookup = this.#recordLookup(kind, key);
-    const sealed = this.#seal(encodeCbor([key, value]), recordAd(kind, lookup));
+    const { lookup, ad } = this.#recordPlace(kind, key);
+    const sealed = this.#seal(encodeCbor([key, value]), ad);
     this.#guard('write a record', () => this.#stmt.putRecord.run(kind, lookup, sealed));
   }
 
@@ -819,6 +820,24 @@ export class ProfileStore {
   #recordLookup(kind: string, key: RecordKey): Buffer {
     assertKey('key', key);
     return this.#indexMac.mac(RECORD_LOOKUP_DOMAIN, encodeCbor([kind, key]));
+  }
+
+  /**
+   * A record's lookup and its seal's associated data, kept per (kind, key) as the scopes' are: a
+   * sync rewrites the same few records (each group's summary and frontier, the relay's cursor)
+   * every page, and each put derived both again (an HMAC and two CBOR encodings).
+   */
+  #recordPlace(kind: string, key: RecordKey): { readonly lookup: Buffer; readonly ad: Buffer } {
+    assertKey('key', key);
+    const cacheKey = `${kind}\n${typeof key === 'string' ? `s${key}` : `b${Buffer.from(key).toString('hex')}`}`;
+    let place = this.#recordPlaces.get(cacheKey);
+    if (place === undefined) {
+      if (this.#recordPlaces.size >= 1024) this.#recordPlaces.clear();
+      const lookup = this.#recordLookup(kind, key);
+      place = { lookup, ad: recordAd(kind, lookup) };
+      this.#recordPlaces.set(cacheKey, place);
+    }
+    return place;
   }
 
   #scopeLookup(scope: RecordKey): Buffer {
