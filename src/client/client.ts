@@ -75,6 +75,9 @@ import {
   type Horizon,
   type IndexEntry,
   noteInFrontier,
+  type StoredSummaryFrontier,
+  storedSummaryFrontier,
+  summaryFrontierKind,
 } from './store/group-frontier.ts';
 import {
   emptySummary,
@@ -84,7 +87,6 @@ import {
   summaryAuthors,
   summaryKind,
   latestSeq as summaryLatestSeq,
-  summaryTooLarge,
 } from './store/group-summary.ts';
 import { KeyRing } from './store/key-ring.ts';
 import { type AppendedItem, ProfileStore } from './store/profile-store.ts';
@@ -371,9 +373,12 @@ export class Client implements ClientContext {
   }
 
   /**
-   * The group's stored summary and frontier when they are current; otherwise (none, stale, or an
-   * overflowed summary) both built by reading the messages, which are then kept, and what was
-   * not current stored again (the frontier with the by-id index, rebuilt whole).
+   * The group's stored summary and frontier (one `summary-frontier` record) when current;
+   * otherwise (none, stale, or an overflowed summary) both built by reading the messages, which
+   * are then kept, and stored again when not current (with the by-id index, rebuilt whole).
+   * A profile written before s24 holds them as two records (`summary`, `frontier`): when both are
+   * current they become the one record without reading a message, and the two are deleted; when
+   * either is behind, everything is rebuilt as above and the two are deleted too.
    */
   #summaryOf(record: GroupRecord): {
     summary: GroupSummary;
@@ -381,37 +386,69 @@ export class Client implements ClientContext {
     transcript?: Transcript;
   } {
     const next = this.store.appendedRange(record.id).next;
-    const stored = readRecord(this.store, summaryKind, record.id);
-    const front = readRecord(this.store, frontierKind, record.id);
-    const summaryCurrent = stored !== undefined && stored.summary.through === next;
-    const frontierCurrent = front !== undefined && front.through === next;
-    if (summaryCurrent && !stored.overflow && frontierCurrent)
-      return { summary: stored.summary, frontier: front };
+    const stored =
+      readRecord(this.store, summaryFrontierKind, record.id) ?? this.#fromTwoRecords(record.id, next);
+    const current = stored !== undefined && stored.through === next;
+    if (current && !stored.summary.overflow)
+      return { summary: stored.summary.summary, frontier: stored.frontier };
     const rebuilt: Rebuild = {
       summary: emptySummary(),
       frontier: emptyFrontier(),
-      ...(frontierCurrent ? {} : { index: new Map() }),
+      ...(current ? {} : { index: new Map() }),
     };
     const transcript = this.#readTranscript(record, rebuilt);
     rebuilt.summary.through = next;
     rebuilt.frontier.through = next;
-    if (!summaryCurrent || !frontierCurrent)
+    if (!current)
       this.store.transaction(() => {
         // Re-checked inside the write lock: another process may have appended meanwhile.
         if (this.store.appendedRange(record.id).next !== next) return;
-        if (!summaryCurrent) this.#writeSummary(record.id, rebuilt.summary);
-        if (!frontierCurrent) this.#writeIndex(record.id, rebuilt);
+        this.#writeIndex(record.id, rebuilt);
+        this.#deleteTwoRecords(record.id);
       });
     return { summary: rebuilt.summary, frontier: rebuilt.frontier, transcript };
   }
 
-  /** Replace the group's by-id index and frontier by rebuilt ones (inside a transaction). */
+  /**
+   * A group's summary and frontier from the two records a profile written before s24 holds, as
+   * one record (written, and the two deleted, in one transaction) when both are current;
+   * undefined when there are none or either is behind (the caller rebuilds).
+   */
+  #fromTwoRecords(scope: Uint8Array, next: number): StoredSummaryFrontier | undefined {
+    const summary = readRecord(this.store, summaryKind, scope);
+    const frontier = readRecord(this.store, frontierKind, scope);
+    if (summary === undefined || frontier === undefined) return undefined;
+    if (summary.summary.through !== next || frontier.through !== next) return undefined;
+    const one = storedSummaryFrontier(next, summary.summary, frontier);
+    // An overflowed summary stays overflowed: the caller reads the messages for it.
+    const merged = {
+      ...one,
+      summary: { ...one.summary, overflow: one.summary.overflow || summary.overflow },
+    };
+    this.store.transaction(() => {
+      if (this.store.appendedRange(scope).next !== next) return;
+      writeRecord(this.store, summaryFrontierKind, scope, merged);
+      this.#deleteTwoRecords(scope);
+    });
+    return merged;
+  }
+
+  /** Delete the `summary` and `frontier` records of a profile written before s24, if any. */
+  #deleteTwoRecords(scope: Uint8Array): void {
+    this.store.delete(summaryKind.kind, scope);
+    this.store.delete(frontierKind.kind, scope);
+  }
+
+  /**
+   * Replace the group's by-id index and its summary and frontier by rebuilt ones (inside a
+   * transaction).
+   */
   #writeIndex(scope: Uint8Array, rebuilt: Rebuild): void {
     this.#lastAbsent = null;
     this.store.clearIndexed(scope);
     for (const { id, entry } of rebuilt.index?.values() ?? [])
       this.store.putIndexed(scope, id, encodeIndexEntry(entry));
-    writeRecord(this.store, frontierKind, scope, rebuilt.frontier);
+    this.#writeSummaryFrontier(scope, rebuilt.summary, rebuilt.frontier);
   }
 
   /**
@@ -430,8 +467,9 @@ export class Client implements ClientContext {
     const rebuilt: Rebuild = { summary: emptySummary(), frontier: emptyFrontier(), index: new Map() };
     this.#readTranscript(state.record, rebuilt);
     rebuilt.frontier.through = next;
-    this.store.transaction(() => this.#writeIndex(state.record.id, rebuilt));
     replaceFrontier(state.frontier, rebuilt.frontier);
+    // The summary in memory is current (checked above): it is stored again with the frontier.
+    this.store.transaction(() => this.#writeIndex(state.record.id, { ...rebuilt, summary: state.summary }));
   }
 
   horizonOf(record: GroupRecord): Horizon {
@@ -515,12 +553,13 @@ export class Client implements ClientContext {
   #saveSummary(state: GroupState, first: number, count: number): void {
     if (first === state.summary.through) state.summary.through = first + count;
     if (first === state.frontier.through) state.frontier.through = first + count;
-    this.#writeSummary(state.record.id, state.summary);
-    writeRecord(this.store, frontierKind, state.record.id, state.frontier);
+    this.#writeSummaryFrontier(state.record.id, state.summary, state.frontier);
   }
 
-  #writeSummary(scope: Uint8Array, summary: GroupSummary): void {
-    writeRecord(this.store, summaryKind, scope, { summary, overflow: summaryTooLarge(summary) });
+  /** One record for both (docs/profile.md `summary-frontier`), covering what both cover. */
+  #writeSummaryFrontier(scope: Uint8Array, summary: GroupSummary, frontier: GroupFrontier): void {
+    const through = Math.min(summary.through, frontier.through);
+    writeRecord(this.store, summaryFrontierKind, scope, storedSummaryFrontier(through, summary, frontier));
   }
 
   /**

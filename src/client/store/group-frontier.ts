@@ -18,8 +18,16 @@
  * messages, so a crash, an older client or a deleted row cannot leave them disagreeing.
  */
 import { CodecError } from '../../errors.ts';
-import type { CborMap, CborValue } from '../../wire/cbor.ts';
+import type { CborKey, CborMap, CborValue } from '../../wire/cbor.ts';
 import { expectArray, expectBool, expectBytes, expectUint, MapReader } from '../../wire/schema.ts';
+import {
+  type GroupSummary,
+  readSummaryFields,
+  type StoredSummary,
+  summaryBytes,
+  summaryFields,
+  summaryTooLarge,
+} from './group-summary.ts';
 
 export const FRONTIER_KIND = 'frontier';
 /** Heads, absent parents and authors a frontier keeps at most; past it, only its counters. */
@@ -196,87 +204,158 @@ export function decodeIndexEntry(v: CborValue): IndexEntry {
 // ---------------------------------------------------------------------------------------------
 // Stored form
 
+/** The frontier's fields but `through` (the `frontier` record's and `summary-frontier`'s part). */
+export function frontierFields(f: GroupFrontier): [CborKey, CborValue][] {
+  const out: [CborKey, CborValue][] = [['forks', f.forks]];
+  if (f.overflow) {
+    out.push(['overflow', true]);
+    return out;
+  }
+  const sorted = <T>(x: Map<string, T>) => [...x.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  out.push(
+    ['heads', sorted(f.heads).map(([, h]) => [h.id, h.author, h.timestamp])],
+    ['absent', sorted(f.absent).map(([, a]) => [a.id, a.own, a.allBelow])],
+    ['latest', sorted(f.latest).map(([k, l]) => [Buffer.from(k, 'hex'), l.seq, l.id, l.timestamp])],
+  );
+  return out;
+}
+
+/** Read what {@link frontierFields} wrote (every field left in `r`), with `through` read before. */
+export function readFrontierFields(r: MapReader, through: number): GroupFrontier {
+  const what = r.what;
+  const f = emptyFrontier();
+  f.through = through;
+  f.forks = r.uint('forks', 'forks');
+  if (r.has('overflow')) {
+    if (!r.bool('overflow', 'overflow')) throw new CodecError('schema-range', `${what}: overflow false`);
+    r.done();
+    f.overflow = true;
+    return f;
+  }
+  const max = MAX_FRONTIER_ENTRIES;
+  let last = '';
+  for (const item of r.array('heads', 'heads', max)) {
+    const [id, author, ts, ...rest] = expectArray(item, `${what}.heads[]`, 3);
+    if (rest.length > 0 || ts === undefined) throw new CodecError('schema-shape', `${what}: head`);
+    const h = {
+      id: expectBytes(id!, `${what}.head id`, ID_BYTES),
+      author: expectBytes(author!, `${what}.head author`, 32),
+      timestamp: expectUint(ts, `${what}.head timestamp`),
+    };
+    const k = hexOf(h.id);
+    if (k <= last) throw new CodecError('schema-range', `${what}: heads not in key order`);
+    last = k;
+    f.heads.set(k, h);
+  }
+  last = '';
+  for (const item of r.array('absent', 'absent', max)) {
+    const [id, own, below, ...rest] = expectArray(item, `${what}.absent[]`, 3);
+    if (rest.length > 0 || below === undefined) throw new CodecError('schema-shape', `${what}: absent`);
+    const a = {
+      id: expectBytes(id!, `${what}.absent id`, ID_BYTES),
+      own: expectBool(own!, `${what}.own`),
+      allBelow: expectBool(below, `${what}.allBelow`),
+    };
+    const k = hexOf(a.id);
+    if (k <= last) throw new CodecError('schema-range', `${what}: absent not in key order`);
+    last = k;
+    f.absent.set(k, a);
+  }
+  last = '';
+  for (const item of r.array('latest', 'latest', max)) {
+    const [author, seq, id, ts, ...rest] = expectArray(item, `${what}.latest[]`, 4);
+    if (rest.length > 0 || ts === undefined) throw new CodecError('schema-shape', `${what}: latest`);
+    const k = hexOf(expectBytes(author!, `${what}.latest author`, 32));
+    if (k <= last) throw new CodecError('schema-range', `${what}: latest not in key order`);
+    last = k;
+    f.latest.set(k, {
+      seq: expectUint(seq!, `${what}.latest seq`),
+      id: expectBytes(id!, `${what}.latest id`, ID_BYTES),
+      timestamp: expectUint(ts, `${what}.latest timestamp`),
+    });
+  }
+  r.done();
+  return f;
+}
+
+/**
+ * The record kind `frontier` as written before s24 (read when a profile written then is opened,
+ * src/client/client.ts #summaryOf); now the frontier is part of `summary-frontier` (below).
+ */
 export const frontierKind = {
   kind: FRONTIER_KIND,
   keyScheme: 'group id (bytes)',
-  encode: (f: GroupFrontier): CborValue => {
-    const m = new Map<CborValue, CborValue>([
-      ['through', f.through],
-      ['forks', f.forks],
-    ]);
-    if (f.overflow) m.set('overflow', true);
-    else {
-      const sorted = <T>(x: Map<string, T>) => [...x.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
-      m.set(
-        'heads',
-        sorted(f.heads).map(([, h]) => [h.id, h.author, h.timestamp]),
-      );
-      m.set(
-        'absent',
-        sorted(f.absent).map(([, a]) => [a.id, a.own, a.allBelow]),
-      );
-      m.set(
-        'latest',
-        sorted(f.latest).map(([k, l]) => [Buffer.from(k, 'hex'), l.seq, l.id, l.timestamp]),
-      );
-    }
-    return m as CborMap;
-  },
+  encode: (f: GroupFrontier): CborValue =>
+    new Map<CborKey, CborValue>([['through', f.through], ...frontierFields(f)]) as CborMap,
   decode: (v: CborValue): GroupFrontier => {
-    const what = 'group frontier';
-    const r = MapReader.of(v, what);
-    const f = emptyFrontier();
-    f.through = r.uint('through', 'through');
-    f.forks = r.uint('forks', 'forks');
-    if (r.has('overflow')) {
-      if (!r.bool('overflow', 'overflow')) throw new CodecError('schema-range', `${what}: overflow false`);
-      r.done();
-      f.overflow = true;
-      return f;
-    }
-    const max = MAX_FRONTIER_ENTRIES;
-    let last = '';
-    for (const item of r.array('heads', 'heads', max)) {
-      const [id, author, ts, ...rest] = expectArray(item, `${what}.heads[]`, 3);
-      if (rest.length > 0 || ts === undefined) throw new CodecError('schema-shape', `${what}: head`);
-      const h = {
-        id: expectBytes(id!, `${what}.head id`, ID_BYTES),
-        author: expectBytes(author!, `${what}.head author`, 32),
-        timestamp: expectUint(ts, `${what}.head timestamp`),
-      };
-      const k = hexOf(h.id);
-      if (k <= last) throw new CodecError('schema-range', `${what}: heads not in key order`);
-      last = k;
-      f.heads.set(k, h);
-    }
-    last = '';
-    for (const item of r.array('absent', 'absent', max)) {
-      const [id, own, below, ...rest] = expectArray(item, `${what}.absent[]`, 3);
-      if (rest.length > 0 || below === undefined) throw new CodecError('schema-shape', `${what}: absent`);
-      const a = {
-        id: expectBytes(id!, `${what}.absent id`, ID_BYTES),
-        own: expectBool(own!, `${what}.own`),
-        allBelow: expectBool(below, `${what}.allBelow`),
-      };
-      const k = hexOf(a.id);
-      if (k <= last) throw new CodecError('schema-range', `${what}: absent not in key order`);
-      last = k;
-      f.absent.set(k, a);
-    }
-    last = '';
-    for (const item of r.array('latest', 'latest', max)) {
-      const [author, seq, id, ts, ...rest] = expectArray(item, `${what}.latest[]`, 4);
-      if (rest.length > 0 || ts === undefined) throw new CodecError('schema-shape', `${what}: latest`);
-      const k = hexOf(expectBytes(author!, `${what}.latest author`, 32));
-      if (k <= last) throw new CodecError('schema-range', `${what}: latest not in key order`);
-      last = k;
-      f.latest.set(k, {
-        seq: expectUint(seq!, `${what}.latest seq`),
-        id: expectBytes(id!, `${what}.latest id`, ID_BYTES),
-        timestamp: expectUint(ts, `${what}.latest timestamp`),
-      });
-    }
+    const r = MapReader.of(v, 'group frontier');
+    return readFrontierFields(r, r.uint('through', 'through'));
+  },
+};
+
+/** An upper estimate of the encoded frontier's size, in bytes (no encoding). */
+export function frontierBytes(f: GroupFrontier): number {
+  // Per entry: an array head, 32-byte strings with their heads (34 each), integers of ≤ 9 bytes.
+  return 96 + 78 * f.heads.size + 37 * f.absent.size + 87 * f.latest.size;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One record per group: the summary and the frontier
+
+export const SUMMARY_FRONTIER_KIND = 'summary-frontier';
+/**
+ * What the two parts may take together: a sealed record's value budget (ProfileStore
+ * MAX_VALUE_BYTES, 1 MiB) less room for the record's key and framing. A frontier at its limits
+ * (4,096 of each list) encodes in about 830 KB and a summary at its own in 512 KiB, so at worst the
+ * summary is stored overflowed (its counters only: the next open reads the messages, slower, never
+ * wrong) and the frontier whole.
+ */
+export const MAX_SUMMARY_FRONTIER_BYTES = (1 << 20) - 1024;
+
+/** A group's summary and frontier, stored as one record covering one appended-item counter. */
+export interface StoredSummaryFrontier {
+  /** The group's appended-item counter both cover (their own `through` fields are set to it). */
+  readonly through: number;
+  readonly summary: StoredSummary;
+  readonly frontier: GroupFrontier;
+}
+
+/** The stored form of a group's summary and frontier, the summary overflowed when both would not fit. */
+export function storedSummaryFrontier(
+  through: number,
+  summary: GroupSummary,
+  frontier: GroupFrontier,
+): StoredSummaryFrontier {
+  const overflow =
+    summaryTooLarge(summary) || summaryBytes(summary) + frontierBytes(frontier) > MAX_SUMMARY_FRONTIER_BYTES;
+  return { through, summary: { summary, overflow }, frontier };
+}
+
+/**
+ * Record kind `summary-frontier` (docs/profile.md): a group's summary (group-summary.ts) and its
+ * frontier in ONE sealed record, written once per group per transaction that appends to it (a
+ * sync page, a post, an accepted message) instead of two — one CBOR encoding, one seal and one
+ * SQLite upsert less per group per page (bench/README.md "Client sync"). `through` is stated once,
+ * so the two can never disagree on what they cover.
+ */
+export const summaryFrontierKind = {
+  kind: SUMMARY_FRONTIER_KIND,
+  keyScheme: 'group id (bytes)',
+  encode: (x: StoredSummaryFrontier): CborValue =>
+    new Map<CborKey, CborValue>([
+      ['through', x.through],
+      ['summary', new Map(summaryFields(x.summary)) as CborMap],
+      ['frontier', new Map(frontierFields(x.frontier)) as CborMap],
+    ]) as CborMap,
+  decode: (v: CborValue): StoredSummaryFrontier => {
+    const r = MapReader.of(v, 'group summary and frontier');
+    const through = r.uint('through', 'through');
+    const summary = readSummaryFields(MapReader.of(r.raw('summary', 'summary'), 'group summary'), through);
+    const frontier = readFrontierFields(
+      MapReader.of(r.raw('frontier', 'frontier'), 'group frontier'),
+      through,
+    );
     r.done();
-    return f;
+    return { through, summary, frontier };
   },
 };
