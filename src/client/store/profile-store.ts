@@ -585,6 +585,32 @@ export class ProfileStore {
   }
 
   /**
+   * `addIndexed` for each item, inserted in the order of their lookups (the keyed hashes that are
+   * the rows' keys) rather than as given: consecutive inserts then land on the same or the next
+   * B-tree page. Returns the positions in `items` of those not added (their key had an item).
+   * Not a transaction of its own: call it inside one for all or none.
+   * @throws as putIndexed.
+   */
+  addIndexedMany(
+    scope: RecordKey,
+    items: readonly { readonly key: RecordKey; readonly value: CborValue }[],
+  ): number[] {
+    this.#assertOpen();
+    const scopeLookup = this.#scopeLookup(scope);
+    const rows = items.map((item, at) => ({ at, lookup: this.#indexedLookup(scope, item.key) }));
+    rows.sort((a, b) => Buffer.compare(a.lookup, b.lookup));
+    const refused: number[] = [];
+    const insert = this.#indexed.addIndexed;
+    this.#guard('write an indexed item', () => {
+      for (const { at, lookup } of rows) {
+        const sealed = this.#seal(encodeCbor(items[at]!.value), indexedAd(scopeLookup, lookup));
+        if (insert.run(scopeLookup, lookup, sealed).changes !== 1) refused.push(at);
+      }
+    });
+    return refused.sort((a, b) => a - b);
+  }
+
+  /**
    * The value of indexed item `key` of `scope`, or undefined.
    * @throws VerifyError 'profile-record-tampered' when the row does not authenticate at its
    *   (scope, key); UsageError 'bad-argument', 'profile-closed'.
