@@ -6,9 +6,10 @@
  *   `putIndexed`, docs/profile.md "Indexed items") holding where the message is stored (its
  *   appended positions), its author, seq and timestamp. "Do we hold this id?" and "where did sync
  *   get it?" read one row, not the DAG.
- * - The frontier (record kind `frontier`): the heads (messages no present message names as a
- *   parent), the absent parents (ids present messages name, with what the checker's horizon rule
- *   needs), each author's latest message, and how many fork messages the group holds.
+ * - The frontier (part of record kind `summary-frontier`, with the summary; kind `frontier` before
+ *   s24): the heads (messages no present message names as a parent), the absent parents (ids
+ *   present messages name, with what the checker's horizon rule needs), each author's latest
+ *   message, and how many fork messages the group holds.
  *
  * Every field is a function of the SET of messages present (as the DAG's answers are), so it is
  * kept by one rule per arriving message in any order, and equals what the DAG gives (test/client/

@@ -2,7 +2,8 @@
  * A group's transcript summary (docs/transcript.md "What a profile keeps in memory"): what opening a
  * profile needs of a group without reading its messages — how many it holds, per author the seqs
  * present (as ranges) and the count, the display names of join messages and the intro nonces of
- * invite notices. Stored sealed in the profile (record kind `summary`, docs/profile.md) and written
+ * invite notices. Stored sealed in the profile (the summary part of record kind `summary-frontier`,
+ * docs/profile.md; kind `summary` before s24) and written
  * in the SAME transaction as every appended message, with `through`, the group's appended-item
  * counter it covers: a summary whose `through` is not the store's is stale (a crash cannot leave
  * one, a profile written by an older client can) and is rebuilt from the messages on open.
@@ -129,7 +130,7 @@ function hexOf(b: Uint8Array): string {
 
 /**
  * The summary's fields but `through`: the stored form of the `summary` record, and the summary
- * part of the `group-state` record (group-frontier.ts), which states `through` once for both.
+ * part of the `summary-frontier` record (group-frontier.ts), which states `through` once for both.
  */
 export function summaryFields(x: StoredSummary): [CborKey, CborValue][] {
   const s = x.summary;
@@ -214,7 +215,7 @@ export function readSummaryFields(r: MapReader, through: number): StoredSummary 
 /**
  * The record kind `summary` as written before s24 (read when a profile written then is opened,
  * src/client/client.ts #summaryOf): the summary alone, beside a `frontier` record. Now one
- * `group-state` record holds both (group-frontier.ts).
+ * `summary-frontier` record holds both (group-frontier.ts).
  */
 export const summaryKind = {
   kind: SUMMARY_KIND,
