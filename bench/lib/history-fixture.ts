@@ -21,8 +21,13 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Client } from '../../src/client/client.ts';
-import { encodeIndexEntry, frontierKind, noteInFrontier } from '../../src/client/store/group-frontier.ts';
-import { noteMessage, summaryKind, summaryTooLarge } from '../../src/client/store/group-summary.ts';
+import {
+  encodeIndexEntry,
+  noteInFrontier,
+  storedSummaryFrontier,
+  summaryFrontierKind,
+} from '../../src/client/store/group-frontier.ts';
+import { noteMessage } from '../../src/client/store/group-summary.ts';
 import { writeRecord } from '../../src/client/store/record-kinds.ts';
 import { encodeStoredMessage } from '../../src/client/store/records.ts';
 import { epochAt } from '../../src/group/epoch.ts';
@@ -123,8 +128,12 @@ for (let done = 0; done < count; ) {
       const { id, entry } = messages[i]!;
       reader.store.putIndexed(state.record.id, id, encodeIndexEntry({ ...entry, positions: [first + i] }));
     }
-    writeRecord(reader.store, summaryKind, state.record.id, { summary, overflow: summaryTooLarge(summary) });
-    writeRecord(reader.store, frontierKind, state.record.id, frontier);
+    writeRecord(
+      reader.store,
+      summaryFrontierKind,
+      state.record.id,
+      storedSummaryFrontier(first + values.length, summary, frontier),
+    );
   });
 }
 if (count > 0)

@@ -77,6 +77,10 @@ import {
   type IndexEntry,
   noteInFrontier,
   type ParentLookup,
+  type StoredSummaryFrontier,
+  storedSummaryFrontier,
+  summaryFrontierKind,
+  summaryFrontierOf,
 } from './store/group-frontier.ts';
 import {
   emptySummary,
@@ -87,7 +91,6 @@ import {
   summaryAuthors,
   summaryKind,
   latestSeq as summaryLatestSeq,
-  summaryTooLarge,
 } from './store/group-summary.ts';
 import { KeyRing } from './store/key-ring.ts';
 import { type AppendedItem, ProfileStore } from './store/profile-store.ts';
@@ -376,9 +379,12 @@ export class Client implements ClientContext {
   }
 
   /**
-   * The group's stored summary and frontier when they are current; otherwise (none, stale, or an
-   * overflowed summary) both built by reading the messages, which are then kept, and what was
-   * not current stored again (the frontier with the by-id index, rebuilt whole).
+   * The group's stored summary and frontier (one `summary-frontier` record) when current;
+   * otherwise (none, stale, or an overflowed summary) both built by reading the messages, which
+   * are then kept, and stored again when not current (with the by-id index, rebuilt whole).
+   * A profile written before s24 holds them as two records (`summary`, `frontier`): when both are
+   * current they become the one record without reading a message, and the two are deleted; when
+   * either is behind, everything is rebuilt as above and the two are deleted too.
    */
   #summaryOf(record: GroupRecord): {
     summary: GroupSummary;
@@ -386,37 +392,69 @@ export class Client implements ClientContext {
     transcript?: Transcript;
   } {
     const next = this.store.appendedRange(record.id).next;
-    const stored = readRecord(this.store, summaryKind, record.id);
-    const front = readRecord(this.store, frontierKind, record.id);
-    const summaryCurrent = stored !== undefined && stored.summary.through === next;
-    const frontierCurrent = front !== undefined && front.through === next;
-    if (summaryCurrent && !stored.overflow && frontierCurrent)
-      return { summary: stored.summary, frontier: front };
+    const stored =
+      readRecord(this.store, summaryFrontierKind, record.id) ?? this.#fromTwoRecords(record.id, next);
+    const current = stored !== undefined && stored.through === next;
+    if (current && !stored.summary.overflow)
+      return { summary: stored.summary.summary, frontier: stored.frontier };
     const rebuilt: Rebuild = {
       summary: emptySummary(),
       frontier: emptyFrontier(),
-      ...(frontierCurrent ? {} : { index: new Map() }),
+      ...(current ? {} : { index: new Map() }),
     };
     const transcript = this.#readTranscript(record, rebuilt);
     rebuilt.summary.through = next;
     rebuilt.frontier.through = next;
-    if (!summaryCurrent || !frontierCurrent)
+    if (!current)
       this.store.transaction(() => {
         // Re-checked inside the write lock: another process may have appended meanwhile.
         if (this.store.appendedRange(record.id).next !== next) return;
-        if (!summaryCurrent) this.#writeSummary(record.id, rebuilt.summary);
-        if (!frontierCurrent) this.#writeIndex(record.id, rebuilt);
+        this.#writeIndex(record.id, rebuilt);
+        this.#deleteTwoRecords(record.id);
       });
     return { summary: rebuilt.summary, frontier: rebuilt.frontier, transcript };
   }
 
-  /** Replace the group's by-id index and frontier by rebuilt ones (inside a transaction). */
+  /**
+   * A group's summary and frontier from the two records a profile written before s24 holds, as
+   * one record (written, and the two deleted, in one transaction) when both are current;
+   * undefined when there are none or either is behind (the caller rebuilds).
+   */
+  #fromTwoRecords(scope: Uint8Array, next: number): StoredSummaryFrontier | undefined {
+    const summary = readRecord(this.store, summaryKind, scope);
+    const frontier = readRecord(this.store, frontierKind, scope);
+    if (summary === undefined || frontier === undefined) return undefined;
+    if (summary.summary.through !== next || frontier.through !== next) return undefined;
+    const one = storedSummaryFrontier(next, summary.summary, frontier);
+    // An overflowed summary stays overflowed: the caller reads the messages for it.
+    const merged = {
+      ...one,
+      summary: { ...one.summary, overflow: one.summary.overflow || summary.overflow },
+    };
+    this.store.transaction(() => {
+      if (this.store.appendedRange(scope).next !== next) return;
+      writeRecord(this.store, summaryFrontierKind, scope, merged);
+      this.#deleteTwoRecords(scope);
+    });
+    return merged;
+  }
+
+  /** Delete the `summary` and `frontier` records of a profile written before s24, if any. */
+  #deleteTwoRecords(scope: Uint8Array): void {
+    this.store.delete(summaryKind.kind, scope);
+    this.store.delete(frontierKind.kind, scope);
+  }
+
+  /**
+   * Replace the group's by-id index and its summary and frontier by rebuilt ones (inside a
+   * transaction).
+   */
   #writeIndex(scope: Uint8Array, rebuilt: Rebuild): void {
     this.#lastAbsent = null;
     this.store.clearIndexed(scope);
     for (const { id, entry } of rebuilt.index?.values() ?? [])
       this.store.putIndexed(scope, id, encodeIndexEntry(entry));
-    writeRecord(this.store, frontierKind, scope, rebuilt.frontier);
+    this.#writeSummaryFrontier(scope, rebuilt.summary, rebuilt.frontier);
   }
 
   /**
@@ -435,8 +473,9 @@ export class Client implements ClientContext {
     const rebuilt: Rebuild = { summary: emptySummary(), frontier: emptyFrontier(), index: new Map() };
     this.#readTranscript(state.record, rebuilt);
     rebuilt.frontier.through = next;
-    this.store.transaction(() => this.#writeIndex(state.record.id, rebuilt));
     replaceFrontier(state.frontier, rebuilt.frontier);
+    // The summary in memory is current (checked above): it is stored again with the frontier.
+    this.store.transaction(() => this.#writeIndex(state.record.id, { ...rebuilt, summary: state.summary }));
   }
 
   horizonOf(record: GroupRecord): Horizon {
@@ -468,6 +507,22 @@ export class Client implements ClientContext {
     if (this.store.addIndexed(scope, msg.id, encodeIndexEntry(indexEntryOf(msg, [position])))) return;
     const e = decodeIndexEntry(this.store.getIndexed(scope, msg.id)!);
     this.store.putIndexed(scope, msg.id, encodeIndexEntry({ ...e, positions: [...e.positions, position] }));
+  }
+
+  /** Index messages just stored from `first` on, in order (inside the transaction that stored them). */
+  #indexStoredMany(state: GroupState, msgs: readonly VerifiedMessage[], first: number): void {
+    this.#lastAbsent = null;
+    const scope = state.record.id;
+    const items = msgs.map((msg, i) => ({
+      key: msg.id,
+      value: encodeIndexEntry(indexEntryOf(msg, [first + i])),
+    }));
+    // Ids with an entry already (another process stored a copy first) get their position added.
+    for (const at of this.store.addIndexedMany(scope, items)) {
+      const id = msgs[at]!.id;
+      const e = decodeIndexEntry(this.store.getIndexed(scope, id)!);
+      this.store.putIndexed(scope, id, encodeIndexEntry({ ...e, positions: [...e.positions, first + at] }));
+    }
   }
 
   holdsMessage(state: GroupState, id: Uint8Array): boolean {
@@ -524,12 +579,12 @@ export class Client implements ClientContext {
   #saveSummary(state: GroupState, first: number, count: number): void {
     if (first === state.summary.through) state.summary.through = first + count;
     if (first === state.frontier.through) state.frontier.through = first + count;
-    this.#writeSummary(state.record.id, state.summary);
-    writeRecord(this.store, frontierKind, state.record.id, state.frontier);
+    this.#writeSummaryFrontier(state.record.id, state.summary, state.frontier);
   }
 
-  #writeSummary(scope: Uint8Array, summary: GroupSummary): void {
-    writeRecord(this.store, summaryKind, scope, { summary, overflow: summaryTooLarge(summary) });
+  /** One record for both (docs/profile.md `summary-frontier`), covering what both cover. */
+  #writeSummaryFrontier(scope: Uint8Array, summary: GroupSummary, frontier: GroupFrontier): void {
+    writeRecord(this.store, summaryFrontierKind, scope, summaryFrontierOf(summary, frontier));
   }
 
   /**
@@ -1413,11 +1468,15 @@ export class Client implements ClientContext {
     this.#appendBatch = batch;
     try {
       const result = fn();
-      for (const { state, values, msgs } of batch.values())
+      // One transaction (a savepoint inside the caller's) for every group of the batch, not one
+      // per group: with 100 groups a page touches most of them (bench/README.md "Client sync").
+      if (batch.size > 0)
         this.store.transaction(() => {
-          const first = this.store.appendMany(state.record.id, values);
-          for (let i = 0; i < msgs.length; i++) this.#indexStored(state, msgs[i]!, first + i);
-          this.#saveSummary(state, first, values.length);
+          for (const { state, values, msgs } of batch.values()) {
+            const first = this.store.appendMany(state.record.id, values);
+            this.#indexStoredMany(state, msgs, first);
+            this.#saveSummary(state, first, values.length);
+          }
         });
       return result;
     } finally {

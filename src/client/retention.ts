@@ -22,7 +22,7 @@ import { MessageKind, type VerifiedMessage } from '../group/message.ts';
 import type { Identity } from '../identity/identity.ts';
 import { bytesEqual, toHex } from '../wire/bytes.ts';
 import type { GroupState } from './context.ts';
-import { frontierKind } from './store/group-frontier.ts';
+import { summaryFrontierKind, summaryFrontierOf } from './store/group-frontier.ts';
 import type { ProfileStore } from './store/profile-store.ts';
 import {
   MAX_DISAPPEAR_MS,
@@ -211,7 +211,12 @@ function prunePass(ctx: RetentionContext, state: GroupState, beforeMs: number): 
     // only the recent window (docs/transcript.md "The recent window"), in the same transaction.
     if (newlyPruned.size > 0) {
       state.frontier.pruned = prunedCount(state) + newlyPruned.size;
-      writeRecord(store, frontierKind, state.record.id, state.frontier);
+      writeRecord(
+        store,
+        summaryFrontierKind,
+        state.record.id,
+        summaryFrontierOf(state.summary, state.frontier),
+      );
     }
   });
   for (const m of replaced) state.dag.replace(m);

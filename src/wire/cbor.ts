@@ -161,11 +161,30 @@ function encodedSize(v: CborValue, depth: number): number {
 /** Encoded map keys 0..23 (one byte each): every map of the protocol is keyed by small integers. */
 const SMALL_KEYS: readonly Uint8Array[] = Array.from({ length: 24 }, (_, k) => Uint8Array.of(k));
 
+/**
+ * Encoded text keys, kept once encoded: the profile's records are maps keyed by text (docs/
+ * profile.md), a few dozen distinct keys written over and over — a group's summary and frontier
+ * once per group per sync page — and each key cost a 256-byte writer and a TextEncoder call.
+ * Bounded: keys longer than TEXT_KEY_CACHED chars, or past TEXT_KEYS_KEPT distinct ones (a map
+ * of someone else's keys re-encoded), are encoded each time as before. The bytes are only copied
+ * out (Writer.bytes), never written to.
+ */
+const textKeys = new Map<string, Uint8Array>();
+const TEXT_KEYS_KEPT = 1024;
+const TEXT_KEY_CACHED = 64;
+
 function encodeKey(key: CborKey): Uint8Array {
   if (typeof key === 'number' && key >= 0 && key < 24 && Number.isInteger(key)) return SMALL_KEYS[key]!;
-  const w = new Writer();
+  if (typeof key === 'string') {
+    const kept = textKeys.get(key);
+    if (kept !== undefined) return kept;
+  }
+  const w = new Writer(typeof key === 'string' ? 9 + 3 * key.length : 9);
   writeValue(w, key, 0);
-  return w.result();
+  const encoded = w.result();
+  if (typeof key === 'string' && key.length <= TEXT_KEY_CACHED && textKeys.size < TEXT_KEYS_KEPT)
+    textKeys.set(key, encoded);
+  return encoded;
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {

@@ -26,6 +26,7 @@ import {
   emptyFrontier,
   frontierKind,
   noteInFrontier,
+  summaryFrontierKind,
 } from '../../src/client/store/group-frontier.ts';
 import { summaryKind } from '../../src/client/store/group-summary.ts';
 import { PROFILE_FILE } from '../../src/client/store/profile-store.ts';
@@ -509,7 +510,7 @@ test('an index deleted, emptied or restored from an older copy is rebuilt, answe
   );
   await afterAttack(
     'frontier deleted',
-    (home) => tamper(home, "DELETE FROM records WHERE kind = 'frontier'"),
+    (home) => tamper(home, "DELETE FROM records WHERE kind = 'summary-frontier'"),
     true,
   );
   await afterAttack(
@@ -519,8 +520,8 @@ test('an index deleted, emptied or restored from an older copy is rebuilt, answe
         home,
         `ATTACH '${join(oldHome, PROFILE_FILE)}' AS old;
        DELETE FROM indexed; INSERT INTO indexed SELECT * FROM old.indexed;
-       DELETE FROM records WHERE kind = 'frontier';
-       INSERT INTO records SELECT * FROM old.records WHERE kind = 'frontier';
+       DELETE FROM records WHERE kind = 'summary-frontier';
+       INSERT INTO records SELECT * FROM old.records WHERE kind = 'summary-frontier';
        DETACH old;`,
       ),
     true,
@@ -532,7 +533,8 @@ test('an index deleted, emptied or restored from an older copy is rebuilt, answe
   const c = await Client.open(altered, PASSPHRASE);
   try {
     const g = c.resolveGroup('club');
-    const some = readRecord(c.store, frontierKind, g.record.id)!.latest.values().next().value!;
+    const some = readRecord(c.store, summaryFrontierKind, g.record.id)!.frontier.latest.values().next()
+      .value!;
     assert.throws(() => c.holdsMessage(g, some.id), /does not authenticate/);
     assert.throws(() => c.store.check(), /does not authenticate/);
   } finally {

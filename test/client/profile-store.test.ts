@@ -123,6 +123,50 @@ test('appendMany appends in order after single appends, all or none, readable on
   assert.throws(() => store.appendMany('g', 'x' as unknown as CborValue[]), UsageError);
 });
 
+test('addIndexedMany adds like addIndexed one by one, in lookup order, and names the keys it did not add', async (t) => {
+  const dir = tempDir(t);
+  const store = await ProfileStore.create(dir, PASS);
+  let open = true;
+  t.after(() => {
+    if (open) store.close();
+  });
+  const keys = Array.from({ length: 40 }, (_, i) => `id ${i}`);
+  assert.equal(store.addIndexed('g', keys[7]!, 'held before'), true);
+  const refused = store.addIndexedMany(
+    'g',
+    keys.map((key, i) => ({ key, value: i })),
+  );
+  assert.deepEqual(refused, [7], 'the key that had an item, by its position in the input');
+  assert.equal(store.getIndexed('g', keys[7]!), 'held before', 'not replaced');
+  for (let i = 0; i < keys.length; i++) if (i !== 7) assert.equal(store.getIndexed('g', keys[i]!), i);
+  assert.equal(store.countIndexed('g'), keys.length);
+  assert.deepEqual(store.addIndexedMany('h', []), []);
+  assert.equal(store.countIndexed('h'), 0, 'scopes are independent');
+  // Inside a transaction that then throws, nothing of it remains.
+  assert.throws(() =>
+    store.transaction(() => {
+      store.addIndexedMany('h', [{ key: 'a', value: 1 }]);
+      throw new Error('abort');
+    }),
+  );
+  assert.equal(store.countIndexed('h'), 0);
+  store.close();
+  open = false;
+  // Inserted in the order of the rows' keys: rowids ascend with the lookup.
+  const db = rawDb(dir);
+  try {
+    const rows = db.prepare('SELECT rowid, lookup FROM indexed ORDER BY rowid').all() as {
+      rowid: number;
+      lookup: Buffer;
+    }[];
+    const batch = rows.slice(1);
+    for (let i = 1; i < batch.length; i++)
+      assert.ok(Buffer.compare(batch[i - 1]!.lookup, batch[i]!.lookup) < 0, 'sorted by lookup');
+  } finally {
+    db.close();
+  }
+});
+
 test('list returns every record of a kind with its logical key', async (t) => {
   const store = await ProfileStore.create(tempDir(t), PASS);
   t.after(() => store.close());

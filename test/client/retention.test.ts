@@ -20,7 +20,8 @@ import {
   nextPassDue,
   prunedMessage,
 } from '../../src/client/retention.ts';
-import { emptyFrontier, frontierKind } from '../../src/client/store/group-frontier.ts';
+import { emptyFrontier, summaryFrontierKind } from '../../src/client/store/group-frontier.ts';
+import { emptySummary } from '../../src/client/store/group-summary.ts';
 import { KDF_ENV_VAR } from '../../src/client/store/passphrase.ts';
 import { PROFILE_FILE, ProfileStore } from '../../src/client/store/profile-store.ts';
 import { readRecord, retentionKind, writeRecord } from '../../src/client/store/record-kinds.ts';
@@ -232,7 +233,12 @@ test('expireMessages reads a group only when something is due, and prunes what a
     });
     const dag = new MessageDag<VerifiedMessage>();
     // What pruning reads of a group: its id and its DAG (src/client/retention.ts).
-    const state = { record: { id: GROUP }, dag, frontier: emptyFrontier() } as unknown as GroupState;
+    const state = {
+      record: { id: GROUP },
+      dag,
+      summary: emptySummary(),
+      frontier: emptyFrontier(),
+    } as unknown as GroupState;
     const ctx = { store: counted, identity: alice, now: () => now, groups: new Map([['g', state]]) };
     const arrive = (m: VerifiedMessage, index: number) => {
       dag.insert(m);
@@ -261,7 +267,7 @@ test('expireMessages reads a group only when something is due, and prunes what a
     assert.ok(isPruned(dag.get(a1.id)!) && !isPruned(dag.get(a2.id)!));
     // The frontier counts it, stored in the pass's transaction (docs/transcript.md "The recent window").
     assert.equal(state.frontier.pruned, 1);
-    assert.equal(readRecord(store, frontierKind, GROUP)?.pruned, 1);
+    assert.equal(readRecord(store, summaryFrontierKind, GROUP)?.frontier.pruned, 1);
     const readsThen = reads;
     now += 29 * 60_000;
     assert.equal(expireMessages(ctx), 0);

@@ -6,9 +6,10 @@
  *   `putIndexed`, docs/profile.md "Indexed items") holding where the message is stored (its
  *   appended positions), its author, seq and timestamp. "Do we hold this id?" and "where did sync
  *   get it?" read one row, not the DAG.
- * - The frontier (record kind `frontier`): the heads (messages no present message names as a
- *   parent), the absent parents (ids present messages name, with what the checker's horizon rule
- *   needs), each author's latest message, and how many fork messages the group holds.
+ * - The frontier (part of record kind `summary-frontier`, with the summary; kind `frontier` before
+ *   s24): the heads (messages no present message names as a parent), the absent parents (ids
+ *   present messages name, with what the checker's horizon rule needs), each author's latest
+ *   message, and how many fork messages the group holds.
  *
  * Every field is a function of the SET of messages present (as the DAG's answers are), so it is
  * kept by one rule per arriving message in any order, and equals what the DAG gives (test/client/
@@ -19,8 +20,16 @@
  */
 import { CodecError } from '../../errors.ts';
 import { MAX_PARENTS } from '../../transcript/types.ts';
-import type { CborMap, CborValue } from '../../wire/cbor.ts';
+import type { CborKey, CborMap, CborValue } from '../../wire/cbor.ts';
 import { expectArray, expectBool, expectBytes, expectUint, MapReader } from '../../wire/schema.ts';
+import {
+  type GroupSummary,
+  readSummaryFields,
+  type StoredSummary,
+  summaryBytes,
+  summaryFields,
+  summaryTooLarge,
+} from './group-summary.ts';
 
 export const FRONTIER_KIND = 'frontier';
 /** Heads, absent parents and authors a frontier keeps at most; past it, only its counters. */
@@ -373,152 +382,243 @@ function displayKeyOf(v: readonly CborValue[], what: string): DisplayKey {
   return { timestamp: expectUint(ts!, `${what} timestamp`), id: expectBytes(id, `${what} id`, ID_BYTES) };
 }
 
+/** The frontier's fields but `through` (the `frontier` record's and `summary-frontier`'s part). */
+export function frontierFields(f: GroupFrontier): [CborKey, CborValue][] {
+  const out: [CborKey, CborValue][] = [
+    ['v', FRONTIER_VERSION],
+    ['forks', f.forks],
+    ['pruned', f.pruned],
+  ];
+  if (f.overflow) {
+    out.push(['overflow', true]);
+    return out;
+  }
+  if (f.irregular) out.push(['irregular', true]);
+  if (f.inverted !== null) out.push(['inverted', [f.inverted.timestamp, f.inverted.id]]);
+  const sorted = <T>(x: Map<string, T>) => [...x.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  out.push(
+    ['recent', encodeRecent(f.recent)],
+    ['vouches', sorted(f.vouches).map(([, v]) => [v.target, v.voucher])],
+    ['heads', sorted(f.heads).map(([, h]) => [h.id, h.author, h.timestamp])],
+    [
+      'absent',
+      sorted(f.absent).map(([, a]) => [
+        a.id,
+        a.own,
+        a.allBelow,
+        a.namedBy.map((c) => [c.id, c.author, c.seq, c.timestamp, c.first]),
+        a.namedByDropped,
+      ]),
+    ],
+    ['latest', sorted(f.latest).map(([k, l]) => [Buffer.from(k, 'hex'), l.seq, l.id, l.timestamp])],
+  );
+  return out;
+}
+
+/**
+ * Read what {@link frontierFields} wrote (every field left in `r`), with `through` read before.
+ * A frontier written before the recent window (no `v`) reads as stale whatever its counter
+ * (through −1), so the group's frontier and index are rebuilt on open (Client #summaryOf), once.
+ */
+export function readFrontierFields(r: MapReader, through: number): GroupFrontier {
+  const what = r.what;
+  const f = emptyFrontier();
+  if (!r.has('v')) return { ...f, through: -1 };
+  if (r.uint('v', 'version') !== FRONTIER_VERSION)
+    throw new CodecError('schema-range', `${what}: unknown version`);
+  f.through = through;
+  f.forks = r.uint('forks', 'forks');
+  f.pruned = r.uint('pruned', 'pruned');
+  if (r.has('overflow')) {
+    if (!r.bool('overflow', 'overflow')) throw new CodecError('schema-range', `${what}: overflow false`);
+    r.done();
+    f.overflow = true;
+    return f;
+  }
+  const max = MAX_FRONTIER_ENTRIES;
+  if (r.has('irregular')) {
+    if (!r.bool('irregular', 'irregular')) throw new CodecError('schema-range', `${what}: irregular false`);
+    f.irregular = true;
+  }
+  if (r.has('inverted')) f.inverted = displayKeyOf(r.array('inverted', 'inverted', 2), `${what}.inverted`);
+  const recent = r.bytes('recent', 'recent', undefined, RECENT_KEYS * RECENT_KEY_BYTES);
+  if (recent.length % RECENT_KEY_BYTES !== 0) throw new CodecError('schema-range', `${what}: recent length`);
+  for (let at = 0; at < recent.length; at += RECENT_KEY_BYTES) {
+    const view = new DataView(recent.buffer, recent.byteOffset + at, 8);
+    const timestamp = view.getUint32(0) * 2 ** 32 + view.getUint32(4);
+    if (!Number.isSafeInteger(timestamp)) throw new CodecError('schema-range', `${what}: recent timestamp`);
+    const k = { timestamp, id: recent.slice(at + 8, at + RECENT_KEY_BYTES) };
+    const prev = f.recent.at(-1);
+    if (prev !== undefined && compareDisplayKeys(prev, k) >= 0)
+      throw new CodecError('schema-range', `${what}: recent not ascending`);
+    f.recent.push(k);
+  }
+  let last = '';
+  for (const item of r.array('vouches', 'vouches', max)) {
+    const [target, voucher, ...rest] = expectArray(item, `${what}.vouches[]`, 2);
+    if (rest.length > 0 || voucher === undefined) throw new CodecError('schema-shape', `${what}: vouch`);
+    const pair = {
+      target: expectBytes(target!, `${what}.vouch target`, 32),
+      voucher: expectBytes(voucher, `${what}.voucher`, 32),
+    };
+    const k = `${hexOf(pair.target)}${hexOf(pair.voucher)}`;
+    if (k <= last) throw new CodecError('schema-range', `${what}: vouches not in key order`);
+    last = k;
+    f.vouches.set(k, pair);
+  }
+  last = '';
+  for (const item of r.array('heads', 'heads', max)) {
+    const [id, author, ts, ...rest] = expectArray(item, `${what}.heads[]`, 3);
+    if (rest.length > 0 || ts === undefined) throw new CodecError('schema-shape', `${what}: head`);
+    const h = {
+      id: expectBytes(id!, `${what}.head id`, ID_BYTES),
+      author: expectBytes(author!, `${what}.head author`, 32),
+      timestamp: expectUint(ts, `${what}.head timestamp`),
+    };
+    const k = hexOf(h.id);
+    if (k <= last) throw new CodecError('schema-range', `${what}: heads not in key order`);
+    last = k;
+    f.heads.set(k, h);
+  }
+  last = '';
+  for (const item of r.array('absent', 'absent', max)) {
+    const [id, own, below, namedBy, dropped, ...rest] = expectArray(item, `${what}.absent[]`, 5);
+    if (rest.length > 0 || dropped === undefined) throw new CodecError('schema-shape', `${what}: absent`);
+    const a: AbsentParent = {
+      id: expectBytes(id!, `${what}.absent id`, ID_BYTES),
+      own: expectBool(own!, `${what}.own`),
+      allBelow: expectBool(below!, `${what}.allBelow`),
+      namedBy: expectArray(namedBy!, `${what}.namedBy`, MAX_NAMED_BY).map((c) => {
+        const [cid, author, seq, ts, first, ...more] = expectArray(c, `${what}.namedBy[]`, 5);
+        if (more.length > 0 || first === undefined) throw new CodecError('schema-shape', `${what}: namedBy`);
+        return {
+          id: expectBytes(cid!, `${what}.namedBy id`, ID_BYTES),
+          author: expectBytes(author!, `${what}.namedBy author`, 32),
+          seq: expectUint(seq!, `${what}.namedBy seq`),
+          timestamp: expectUint(ts!, `${what}.namedBy timestamp`),
+          first: expectBool(first, `${what}.namedBy first`),
+        };
+      }),
+      namedByDropped: expectBool(dropped, `${what}.namedByDropped`),
+    };
+    const k = hexOf(a.id);
+    if (k <= last) throw new CodecError('schema-range', `${what}: absent not in key order`);
+    last = k;
+    f.absent.set(k, a);
+  }
+  last = '';
+  for (const item of r.array('latest', 'latest', max)) {
+    const [author, seq, id, ts, ...rest] = expectArray(item, `${what}.latest[]`, 4);
+    if (rest.length > 0 || ts === undefined) throw new CodecError('schema-shape', `${what}: latest`);
+    const k = hexOf(expectBytes(author!, `${what}.latest author`, 32));
+    if (k <= last) throw new CodecError('schema-range', `${what}: latest not in key order`);
+    last = k;
+    f.latest.set(k, {
+      seq: expectUint(seq!, `${what}.latest seq`),
+      id: expectBytes(id!, `${what}.latest id`, ID_BYTES),
+      timestamp: expectUint(ts, `${what}.latest timestamp`),
+    });
+  }
+  r.done();
+  return f;
+}
+
+/**
+ * The record kind `frontier` as written before s24 (read when a profile written then is opened,
+ * src/client/client.ts #summaryOf); now the frontier is part of `summary-frontier` (below).
+ */
 export const frontierKind = {
   kind: FRONTIER_KIND,
   keyScheme: 'group id (bytes)',
-  encode: (f: GroupFrontier): CborValue => {
-    const m = new Map<CborValue, CborValue>([
-      ['v', FRONTIER_VERSION],
-      ['through', f.through],
-      ['forks', f.forks],
-      ['pruned', f.pruned],
-    ]);
-    if (f.overflow) m.set('overflow', true);
-    else {
-      if (f.irregular) m.set('irregular', true);
-      if (f.inverted !== null) m.set('inverted', [f.inverted.timestamp, f.inverted.id]);
-      m.set('recent', encodeRecent(f.recent));
-      m.set(
-        'vouches',
-        [...f.vouches.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, v]) => [v.target, v.voucher]),
-      );
-      const sorted = <T>(x: Map<string, T>) => [...x.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
-      m.set(
-        'heads',
-        sorted(f.heads).map(([, h]) => [h.id, h.author, h.timestamp]),
-      );
-      m.set(
-        'absent',
-        sorted(f.absent).map(([, a]) => [
-          a.id,
-          a.own,
-          a.allBelow,
-          a.namedBy.map((c) => [c.id, c.author, c.seq, c.timestamp, c.first]),
-          a.namedByDropped,
-        ]),
-      );
-      m.set(
-        'latest',
-        sorted(f.latest).map(([k, l]) => [Buffer.from(k, 'hex'), l.seq, l.id, l.timestamp]),
-      );
-    }
-    return m as CborMap;
-  },
+  encode: (f: GroupFrontier): CborValue =>
+    new Map<CborKey, CborValue>([['through', f.through], ...frontierFields(f)]) as CborMap,
   decode: (v: CborValue): GroupFrontier => {
-    const what = 'group frontier';
-    const r = MapReader.of(v, what);
-    const f = emptyFrontier();
-    // A frontier written before the recent window: stale whatever its counter, so the group's
-    // frontier and index are rebuilt on open (Client #summaryOf), once.
-    if (!r.has('v')) return { ...f, through: -1 };
-    if (r.uint('v', 'version') !== FRONTIER_VERSION)
-      throw new CodecError('schema-range', `${what}: unknown version`);
-    f.through = r.uint('through', 'through');
-    f.forks = r.uint('forks', 'forks');
-    f.pruned = r.uint('pruned', 'pruned');
-    if (r.has('overflow')) {
-      if (!r.bool('overflow', 'overflow')) throw new CodecError('schema-range', `${what}: overflow false`);
-      r.done();
-      f.overflow = true;
-      return f;
-    }
-    const max = MAX_FRONTIER_ENTRIES;
-    if (r.has('irregular')) {
-      if (!r.bool('irregular', 'irregular')) throw new CodecError('schema-range', `${what}: irregular false`);
-      f.irregular = true;
-    }
-    if (r.has('inverted')) f.inverted = displayKeyOf(r.array('inverted', 'inverted', 2), `${what}.inverted`);
-    const recent = r.bytes('recent', 'recent', undefined, RECENT_KEYS * RECENT_KEY_BYTES);
-    if (recent.length % RECENT_KEY_BYTES !== 0)
-      throw new CodecError('schema-range', `${what}: recent length`);
-    for (let at = 0; at < recent.length; at += RECENT_KEY_BYTES) {
-      const view = new DataView(recent.buffer, recent.byteOffset + at, 8);
-      const timestamp = view.getUint32(0) * 2 ** 32 + view.getUint32(4);
-      if (!Number.isSafeInteger(timestamp)) throw new CodecError('schema-range', `${what}: recent timestamp`);
-      const k = { timestamp, id: recent.slice(at + 8, at + RECENT_KEY_BYTES) };
-      const prev = f.recent.at(-1);
-      if (prev !== undefined && compareDisplayKeys(prev, k) >= 0)
-        throw new CodecError('schema-range', `${what}: recent not ascending`);
-      f.recent.push(k);
-    }
-    let last = '';
-    for (const item of r.array('vouches', 'vouches', max)) {
-      const [target, voucher, ...rest] = expectArray(item, `${what}.vouches[]`, 2);
-      if (rest.length > 0 || voucher === undefined) throw new CodecError('schema-shape', `${what}: vouch`);
-      const pair = {
-        target: expectBytes(target!, `${what}.vouch target`, 32),
-        voucher: expectBytes(voucher, `${what}.voucher`, 32),
-      };
-      const k = `${hexOf(pair.target)}${hexOf(pair.voucher)}`;
-      if (k <= last) throw new CodecError('schema-range', `${what}: vouches not in key order`);
-      last = k;
-      f.vouches.set(k, pair);
-    }
-    last = '';
-    for (const item of r.array('heads', 'heads', max)) {
-      const [id, author, ts, ...rest] = expectArray(item, `${what}.heads[]`, 3);
-      if (rest.length > 0 || ts === undefined) throw new CodecError('schema-shape', `${what}: head`);
-      const h = {
-        id: expectBytes(id!, `${what}.head id`, ID_BYTES),
-        author: expectBytes(author!, `${what}.head author`, 32),
-        timestamp: expectUint(ts, `${what}.head timestamp`),
-      };
-      const k = hexOf(h.id);
-      if (k <= last) throw new CodecError('schema-range', `${what}: heads not in key order`);
-      last = k;
-      f.heads.set(k, h);
-    }
-    last = '';
-    for (const item of r.array('absent', 'absent', max)) {
-      const [id, own, below, namedBy, dropped, ...rest] = expectArray(item, `${what}.absent[]`, 5);
-      if (rest.length > 0 || dropped === undefined) throw new CodecError('schema-shape', `${what}: absent`);
-      const a: AbsentParent = {
-        id: expectBytes(id!, `${what}.absent id`, ID_BYTES),
-        own: expectBool(own!, `${what}.own`),
-        allBelow: expectBool(below!, `${what}.allBelow`),
-        namedBy: expectArray(namedBy!, `${what}.namedBy`, MAX_NAMED_BY).map((c) => {
-          const [cid, author, seq, ts, first, ...more] = expectArray(c, `${what}.namedBy[]`, 5);
-          if (more.length > 0 || first === undefined)
-            throw new CodecError('schema-shape', `${what}: namedBy`);
-          return {
-            id: expectBytes(cid!, `${what}.namedBy id`, ID_BYTES),
-            author: expectBytes(author!, `${what}.namedBy author`, 32),
-            seq: expectUint(seq!, `${what}.namedBy seq`),
-            timestamp: expectUint(ts!, `${what}.namedBy timestamp`),
-            first: expectBool(first, `${what}.namedBy first`),
-          };
-        }),
-        namedByDropped: expectBool(dropped, `${what}.namedByDropped`),
-      };
-      const k = hexOf(a.id);
-      if (k <= last) throw new CodecError('schema-range', `${what}: absent not in key order`);
-      last = k;
-      f.absent.set(k, a);
-    }
-    last = '';
-    for (const item of r.array('latest', 'latest', max)) {
-      const [author, seq, id, ts, ...rest] = expectArray(item, `${what}.latest[]`, 4);
-      if (rest.length > 0 || ts === undefined) throw new CodecError('schema-shape', `${what}: latest`);
-      const k = hexOf(expectBytes(author!, `${what}.latest author`, 32));
-      if (k <= last) throw new CodecError('schema-range', `${what}: latest not in key order`);
-      last = k;
-      f.latest.set(k, {
-        seq: expectUint(seq!, `${what}.latest seq`),
-        id: expectBytes(id!, `${what}.latest id`, ID_BYTES),
-        timestamp: expectUint(ts, `${what}.latest timestamp`),
-      });
-    }
+    const r = MapReader.of(v, 'group frontier');
+    return readFrontierFields(r, r.uint('through', 'through'));
+  },
+};
+
+/** An upper estimate of the encoded frontier's size, in bytes (no encoding). */
+export function frontierBytes(f: GroupFrontier): number {
+  // Per entry: an array head, 32-byte strings with their heads (34 each), integers of ≤ 9 bytes.
+  let namedBy = 0;
+  for (const a of f.absent.values()) namedBy += a.namedBy.length;
+  return (
+    160 +
+    78 * f.heads.size +
+    40 * f.absent.size +
+    90 * namedBy +
+    87 * f.latest.size +
+    70 * f.vouches.size +
+    RECENT_KEY_BYTES * f.recent.length
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// One record per group: the summary and the frontier
+
+export const SUMMARY_FRONTIER_KIND = 'summary-frontier';
+/**
+ * What the two parts may take together: a sealed record's value budget (ProfileStore
+ * MAX_VALUE_BYTES, 1 MiB) less room for the record's key and framing. A frontier at its limits
+ * (4,096 of each list) encodes in about 830 KB and a summary at its own in 512 KiB, so at worst the
+ * summary is stored overflowed (its counters only: the next open reads the messages, slower, never
+ * wrong) and the frontier whole.
+ */
+export const MAX_SUMMARY_FRONTIER_BYTES = (1 << 20) - 1024;
+
+/** A group's summary and frontier, stored as one record covering one appended-item counter. */
+export interface StoredSummaryFrontier {
+  /** The group's appended-item counter both cover (their own `through` fields are set to it). */
+  readonly through: number;
+  readonly summary: StoredSummary;
+  readonly frontier: GroupFrontier;
+}
+
+/** The stored form of a group's summary and frontier, the summary overflowed when both would not fit. */
+export function storedSummaryFrontier(
+  through: number,
+  summary: GroupSummary,
+  frontier: GroupFrontier,
+): StoredSummaryFrontier {
+  // A frontier that would not fit alone keeps only its counters (an abusive group, as past
+  // MAX_FRONTIER_ENTRIES): what needs the rest reads the DAG.
+  if (frontierBytes(frontier) > MAX_SUMMARY_FRONTIER_BYTES - 4096) overflow(frontier);
+  const overflowSummary =
+    summaryTooLarge(summary) || summaryBytes(summary) + frontierBytes(frontier) > MAX_SUMMARY_FRONTIER_BYTES;
+  return { through, summary: { summary, overflow: overflowSummary }, frontier };
+}
+
+/** The record of a group's summary and frontier as they are in memory, covering what both cover. */
+export function summaryFrontierOf(summary: GroupSummary, frontier: GroupFrontier): StoredSummaryFrontier {
+  return storedSummaryFrontier(Math.min(summary.through, frontier.through), summary, frontier);
+}
+
+/**
+ * Record kind `summary-frontier` (docs/profile.md): a group's summary (group-summary.ts) and its
+ * frontier in ONE sealed record, written once per group per transaction that appends to it (a
+ * sync page, a post, an accepted message) instead of two — one CBOR encoding, one seal and one
+ * SQLite upsert less per group per page (bench/README.md "Client sync"). `through` is stated once,
+ * so the two can never disagree on what they cover.
+ */
+export const summaryFrontierKind = {
+  kind: SUMMARY_FRONTIER_KIND,
+  keyScheme: 'group id (bytes)',
+  encode: (x: StoredSummaryFrontier): CborValue =>
+    new Map<CborKey, CborValue>([
+      ['through', x.through],
+      ['summary', new Map(summaryFields(x.summary)) as CborMap],
+      ['frontier', new Map(frontierFields(x.frontier)) as CborMap],
+    ]) as CborMap,
+  decode: (v: CborValue): StoredSummaryFrontier => {
+    const r = MapReader.of(v, 'group summary and frontier');
+    const through = r.uint('through', 'through');
+    const summary = readSummaryFields(MapReader.of(r.raw('summary', 'summary'), 'group summary'), through);
+    const frontier = readFrontierFields(
+      MapReader.of(r.raw('frontier', 'frontier'), 'group frontier'),
+      through,
+    );
     r.done();
-    return f;
+    return { through, summary, frontier };
   },
 };

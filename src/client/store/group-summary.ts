@@ -2,13 +2,14 @@
  * A group's transcript summary (docs/transcript.md "What a profile keeps in memory"): what opening a
  * profile needs of a group without reading its messages — how many it holds, per author the seqs
  * present (as ranges) and the count, the display names of join messages and the intro nonces of
- * invite notices. Stored sealed in the profile (record kind `summary`, docs/profile.md) and written
+ * invite notices. Stored sealed in the profile (the summary part of record kind `summary-frontier`,
+ * docs/profile.md; kind `summary` before s24) and written
  * in the SAME transaction as every appended message, with `through`, the group's appended-item
  * counter it covers: a summary whose `through` is not the store's is stale (a crash cannot leave
  * one, a profile written by an older client can) and is rebuilt from the messages on open.
  */
 import { CodecError } from '../../errors.ts';
-import type { CborMap, CborValue } from '../../wire/cbor.ts';
+import type { CborKey, CborMap, CborValue } from '../../wire/cbor.ts';
 import { expectArray, expectBytes, expectText, expectUint, MapReader } from '../../wire/schema.ts';
 
 export const SUMMARY_KIND = 'summary';
@@ -127,91 +128,103 @@ function hexOf(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
-function encodeFull(s: GroupSummary): CborMap {
+/**
+ * The summary's fields but `through`: the stored form of the `summary` record, and the summary
+ * part of the `summary-frontier` record (group-frontier.ts), which states `through` once for both.
+ */
+export function summaryFields(x: StoredSummary): [CborKey, CborValue][] {
+  const s = x.summary;
+  if (x.overflow)
+    return [
+      ['messages', s.messages],
+      ['overflow', true],
+    ];
   const authors: CborValue[] = summaryAuthors(s).map((a) => [a.author, a.messages, a.ranges]);
   const names: CborValue[] = [...s.names].map(([k, n]) => [Buffer.from(k, 'hex'), n]);
   const intros: CborValue[] = [...s.intros].map(([k, t]) => [Buffer.from(k, 'hex'), t]);
-  return new Map<CborValue, CborValue>([
-    ['through', s.through],
+  return [
     ['messages', s.messages],
     ['authors', authors],
     ['names', names],
     ['intros', intros],
-  ]) as CborMap;
+  ];
 }
 
+/** Read what {@link summaryFields} wrote (every field left in `r`), with `through` read before. */
+export function readSummaryFields(r: MapReader, through: number): StoredSummary {
+  const what = r.what;
+  const messages = r.uint('messages', 'messages');
+  const summary = emptySummary();
+  summary.through = through;
+  summary.messages = messages;
+  if (r.has('overflow')) {
+    if (!r.bool('overflow', 'overflow')) throw new CodecError('schema-range', `${what}: overflow false`);
+    r.done();
+    return { summary, overflow: true };
+  }
+  const limit = MAX_SUMMARY_BYTES;
+  let counted = 0;
+  let previous: string | null = null;
+  for (const item of r.array('authors', 'authors', limit)) {
+    const [author, count, ranges, ...rest] = expectArray(item, `${what}.authors[]`, 3);
+    if (rest.length > 0 || ranges === undefined) throw new CodecError('schema-shape', `${what}: author`);
+    const a: AuthorSummary = {
+      author: Uint8Array.from(expectBytes(author!, `${what}.author`, 32)),
+      messages: expectUint(count!, `${what}.author messages`),
+      ranges: expectArray(ranges, `${what}.ranges`, limit).map((x) => expectUint(x, `${what}.range`)),
+    };
+    const rr = a.ranges;
+    if (rr.length === 0 || rr.length % 2 !== 0) throw new CodecError('schema-shape', `${what}: ranges`);
+    let distinct = 0;
+    for (let i = 0; i < rr.length; i += 2) {
+      // Sorted, disjoint and not adjacent: the one form addSeq keeps.
+      if (rr[i]! > rr[i + 1]! || (i > 0 && rr[i]! <= rr[i - 1]! + 1))
+        throw new CodecError('schema-range', `${what}: ranges not canonical`);
+      distinct += rr[i + 1]! - rr[i]! + 1;
+    }
+    if (a.messages < distinct) throw new CodecError('schema-range', `${what}: fewer messages than seqs`);
+    const key = hexOf(a.author);
+    // Compared with the previous key only: every profile open decodes this.
+    if (previous !== null && key <= previous)
+      throw new CodecError('schema-range', `${what}: authors not in key order`);
+    previous = key;
+    summary.authors.set(key, a);
+    counted += a.messages;
+  }
+  if (counted !== messages) throw new CodecError('schema-range', `${what}: message counts disagree`);
+  for (const item of r.array('names', 'names', limit)) {
+    const [author, name, ...rest] = expectArray(item, `${what}.names[]`, 2);
+    if (rest.length > 0 || name === undefined) throw new CodecError('schema-shape', `${what}: name`);
+    summary.names.set(
+      hexOf(expectBytes(author!, `${what}.name author`, 32)),
+      expectText(name, `${what}.name`, MAX_NAME_BYTES),
+    );
+  }
+  for (const item of r.array('intros', 'intros', limit)) {
+    const [nonce, at, ...rest] = expectArray(item, `${what}.intros[]`, 2);
+    if (rest.length > 0 || at === undefined) throw new CodecError('schema-shape', `${what}: intro`);
+    summary.intros.set(
+      hexOf(expectBytes(nonce!, `${what}.intro nonce`, NONCE_BYTES)),
+      expectUint(at, `${what}.intro time`),
+    );
+  }
+  r.done();
+  return { summary, overflow: false };
+}
+
+/**
+ * The record kind `summary` as written before s24 (read when a profile written then is opened,
+ * src/client/client.ts #summaryOf): the summary alone, beside a `frontier` record. Now one
+ * `summary-frontier` record holds both (group-frontier.ts).
+ */
 export const summaryKind = {
   kind: SUMMARY_KIND,
   keyScheme: 'group id (bytes)',
-  encode: (x: StoredSummary): CborValue => {
-    if (!x.overflow) return encodeFull(x.summary);
-    return new Map<CborValue, CborValue>([
-      ['through', x.summary.through],
-      ['messages', x.summary.messages],
-      ['overflow', true],
-    ]) as CborMap;
-  },
+  encode: (x: StoredSummary): CborValue =>
+    new Map<CborKey, CborValue>([['through', x.summary.through], ...summaryFields(x)]) as CborMap,
   decode: (v: CborValue): StoredSummary => {
-    const what = 'group summary';
-    const r = MapReader.of(v, what);
-    const through = r.uint('through', 'through');
-    const messages = r.uint('messages', 'messages');
-    const summary = emptySummary();
-    summary.through = through;
-    summary.messages = messages;
-    if (r.has('overflow')) {
-      if (!r.bool('overflow', 'overflow')) throw new CodecError('schema-range', `${what}: overflow false`);
-      r.done();
-      return { summary, overflow: true };
-    }
-    const limit = MAX_SUMMARY_BYTES;
-    let counted = 0;
-    let previous: string | null = null;
-    for (const item of r.array('authors', 'authors', limit)) {
-      const [author, count, ranges, ...rest] = expectArray(item, `${what}.authors[]`, 3);
-      if (rest.length > 0 || ranges === undefined) throw new CodecError('schema-shape', `${what}: author`);
-      const a: AuthorSummary = {
-        author: Uint8Array.from(expectBytes(author!, `${what}.author`, 32)),
-        messages: expectUint(count!, `${what}.author messages`),
-        ranges: expectArray(ranges, `${what}.ranges`, limit).map((x) => expectUint(x, `${what}.range`)),
-      };
-      const rr = a.ranges;
-      if (rr.length === 0 || rr.length % 2 !== 0) throw new CodecError('schema-shape', `${what}: ranges`);
-      let distinct = 0;
-      for (let i = 0; i < rr.length; i += 2) {
-        // Sorted, disjoint and not adjacent: the one form addSeq keeps.
-        if (rr[i]! > rr[i + 1]! || (i > 0 && rr[i]! <= rr[i - 1]! + 1))
-          throw new CodecError('schema-range', `${what}: ranges not canonical`);
-        distinct += rr[i + 1]! - rr[i]! + 1;
-      }
-      if (a.messages < distinct) throw new CodecError('schema-range', `${what}: fewer messages than seqs`);
-      const key = hexOf(a.author);
-      // Compared with the previous key only: every profile open decodes this.
-      if (previous !== null && key <= previous)
-        throw new CodecError('schema-range', `${what}: authors not in key order`);
-      previous = key;
-      summary.authors.set(key, a);
-      counted += a.messages;
-    }
-    if (counted !== messages) throw new CodecError('schema-range', `${what}: message counts disagree`);
-    for (const item of r.array('names', 'names', limit)) {
-      const [author, name, ...rest] = expectArray(item, `${what}.names[]`, 2);
-      if (rest.length > 0 || name === undefined) throw new CodecError('schema-shape', `${what}: name`);
-      summary.names.set(
-        hexOf(expectBytes(author!, `${what}.name author`, 32)),
-        expectText(name, `${what}.name`, MAX_NAME_BYTES),
-      );
-    }
-    for (const item of r.array('intros', 'intros', limit)) {
-      const [nonce, at, ...rest] = expectArray(item, `${what}.intros[]`, 2);
-      if (rest.length > 0 || at === undefined) throw new CodecError('schema-shape', `${what}: intro`);
-      summary.intros.set(
-        hexOf(expectBytes(nonce!, `${what}.intro nonce`, NONCE_BYTES)),
-        expectUint(at, `${what}.intro time`),
-      );
-    }
-    r.done();
-    return { summary, overflow: false };
+    const r = MapReader.of(v, 'group summary');
+    return readSummaryFields(r, r.uint('through', 'through'));
   },
 };
 
@@ -237,11 +250,16 @@ export function holdsSeq(s: GroupSummary, author: Uint8Array, seq: number): bool
 }
 
 export function summaryTooLarge(s: GroupSummary): boolean {
+  return summaryBytes(s) > MAX_SUMMARY_BYTES;
+}
+
+/** An upper estimate of the encoded summary's size, in bytes (no encoding). */
+export function summaryBytes(s: GroupSummary): number {
   let bytes = 64;
   for (const a of s.authors.values()) bytes += 48 + 9 * a.ranges.length;
   for (const n of s.names.values()) bytes += 40 + Buffer.byteLength(n, 'utf8');
   bytes += 30 * s.intros.size;
-  return bytes > MAX_SUMMARY_BYTES;
+  return bytes;
 }
 
 /** Messages of `author` present (0 for an author with none): MessageDag.messagesBy().length. */

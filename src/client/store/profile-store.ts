@@ -192,6 +192,7 @@ export class ProfileStore {
   readonly #stmt: ReturnType<typeof prepareStatements>;
   #indexedStmts: ReturnType<typeof prepareIndexedStatements> | undefined;
   readonly #scopeLookups = new Map<string, Buffer>();
+  readonly #recordPlaces = new Map<string, { readonly lookup: Buffer; readonly ad: Buffer }>();
   /** HMAC under the index key with its padded blocks absorbed once (every lookup is one). */
   readonly #indexMac: HmacSha256Key;
   /** One transaction wrapper for every #immediate call (better-sqlite3 builds one per call otherwise). */
@@ -360,8 +361,8 @@ export class ProfileStore {
   put(kind: string, key: RecordKey, value: CborValue): void {
     this.#assertOpen();
     assertKind(kind);
-    const lookup = this.#recordLookup(kind, key);
-    const sealed = this.#seal(encodeCbor([key, value]), recordAd(kind, lookup));
+    const { lookup, ad } = this.#recordPlace(kind, key);
+    const sealed = this.#seal(encodeCbor([key, value]), ad);
     this.#guard('write a record', () => this.#stmt.putRecord.run(kind, lookup, sealed));
   }
 
@@ -581,6 +582,32 @@ export class ProfileStore {
       this.#guard('write an indexed item', () => this.#indexed.addIndexed.run(scopeLookup, lookup, sealed))
         .changes === 1
     );
+  }
+
+  /**
+   * `addIndexed` for each item, inserted in the order of their lookups (the keyed hashes that are
+   * the rows' keys) rather than as given: consecutive inserts then land on the same or the next
+   * B-tree page. Returns the positions in `items` of those not added (their key had an item).
+   * Not a transaction of its own: call it inside one for all or none.
+   * @throws as putIndexed.
+   */
+  addIndexedMany(
+    scope: RecordKey,
+    items: readonly { readonly key: RecordKey; readonly value: CborValue }[],
+  ): number[] {
+    this.#assertOpen();
+    const scopeLookup = this.#scopeLookup(scope);
+    const rows = items.map((item, at) => ({ at, lookup: this.#indexedLookup(scope, item.key) }));
+    rows.sort((a, b) => Buffer.compare(a.lookup, b.lookup));
+    const refused: number[] = [];
+    const insert = this.#indexed.addIndexed;
+    this.#guard('write an indexed item', () => {
+      for (const { at, lookup } of rows) {
+        const sealed = this.#seal(encodeCbor(items[at]!.value), indexedAd(scopeLookup, lookup));
+        if (insert.run(scopeLookup, lookup, sealed).changes !== 1) refused.push(at);
+      }
+    });
+    return refused.sort((a, b) => a - b);
   }
 
   /**
@@ -819,6 +846,24 @@ export class ProfileStore {
   #recordLookup(kind: string, key: RecordKey): Buffer {
     assertKey('key', key);
     return this.#indexMac.mac(RECORD_LOOKUP_DOMAIN, encodeCbor([kind, key]));
+  }
+
+  /**
+   * A record's lookup and its seal's associated data, kept per (kind, key) as the scopes' are: a
+   * sync rewrites the same few records (each group's summary and frontier, the relay's cursor)
+   * every page, and each put derived both again (an HMAC and two CBOR encodings).
+   */
+  #recordPlace(kind: string, key: RecordKey): { readonly lookup: Buffer; readonly ad: Buffer } {
+    assertKey('key', key);
+    const cacheKey = `${kind}\n${typeof key === 'string' ? `s${key}` : `b${Buffer.from(key).toString('hex')}`}`;
+    let place = this.#recordPlaces.get(cacheKey);
+    if (place === undefined) {
+      if (this.#recordPlaces.size >= 1024) this.#recordPlaces.clear();
+      const lookup = this.#recordLookup(kind, key);
+      place = { lookup, ad: recordAd(kind, lookup) };
+      this.#recordPlaces.set(cacheKey, place);
+    }
+    return place;
   }
 
   #scopeLookup(scope: RecordKey): Buffer {

@@ -27,7 +27,7 @@ import {
   expectUint,
   MapReader,
 } from '../../wire/schema.ts';
-import { frontierKind } from './group-frontier.ts';
+import { frontierKind, summaryFrontierKind } from './group-frontier.ts';
 import { summaryKind } from './group-summary.ts';
 import {
   decodeFork,
@@ -764,6 +764,7 @@ export const RECORD_KINDS = {
   retention: retentionKind,
   summary: summaryKind,
   frontier: frontierKind,
+  summaryFrontier: summaryFrontierKind,
 } as const;
 
 // ---------------------------------------------------------------------------------------------
