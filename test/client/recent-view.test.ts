@@ -269,6 +269,9 @@ test('the last N from the recent window equal the view with the DAG, and read no
   proxy.as('bob');
   await syncAll(bob);
   bob.close();
+  // Members first, on copies: a view remembers the equivocation as malice in the profile.
+  assert.equal(await compareMembers(bobHome, 'an equivocation'), false, 'members from the DAG');
+  assert.equal(await compareInvites(bobHome), false, "the invite's list from the DAG");
   flat = await compareViews(bobHome, 'an equivocation');
   assert.deepEqual(
     flat,
