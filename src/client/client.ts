@@ -469,10 +469,21 @@ export class Client implements ClientContext {
     const next = this.store.appendedRange(state.record.id).next;
     // Another process appended since we read the summary: it is stale, and the next open rebuilds.
     if (next !== state.summary.through || next !== state.frontier.through) return;
-    if (this.store.countIndexed(state.record.id) === state.summary.messages) return;
+    // Inside a sync page, the summary counts the page's accepted messages already; the index gets
+    // their rows when the page is stored.
+    const batch = this.#appendBatch?.get(state.key);
+    if (this.store.countIndexed(state.record.id) === state.summary.messages - (batch?.pending.size ?? 0))
+      return;
     const rebuilt: Rebuild = { summary: emptySummary(), frontier: emptyFrontier(), index: new Map() };
-    this.#readTranscript(state.record, rebuilt);
+    const { dag } = this.#readTranscript(state.record, rebuilt);
     rebuilt.frontier.through = next;
+    // The page's messages not stored yet are in the frontier in memory: counted into the rebuilt
+    // one too, in the order they were accepted.
+    for (const { msg } of batch?.pending.values() ?? []) {
+      const seqHeld = dag.messagesBy(msg.author).some((m) => m.seq === msg.seq);
+      noteInFrontier(rebuilt.frontier, msg, (x) => dag.get(x), this.horizonOf(state.record), seqHeld);
+      dag.insert(msg);
+    }
     replaceFrontier(state.frontier, rebuilt.frontier);
     // The summary in memory is current (checked above): it is stored again with the frontier.
     this.store.transaction(() => this.#writeIndex(state.record.id, { ...rebuilt, summary: state.summary }));
@@ -525,10 +536,28 @@ export class Client implements ClientContext {
     }
   }
 
-  holdsMessage(state: GroupState, id: Uint8Array): boolean {
+  /**
+   * Whether the group holds the message `id`. With the message's author and seq (`of`, what a sync
+   * knows of a message it opened), a seq its author's ranges in the summary lack answers "not
+   * held" without the index: every held message's seq is in them (the summary is sealed and kept
+   * in the transaction of every message), so a sync of new messages neither looks them up nor
+   * counts the index's rows (#checkIndex), the one part of it that grew with the history. Only
+   * while the summary covers every stored message (no other process appended since).
+   */
+  holdsMessage(
+    state: GroupState,
+    id: Uint8Array,
+    of?: { readonly author: Uint8Array; readonly seq: number },
+  ): boolean {
     if (state.transcriptLoaded) return state.dag.has(id);
     const key = toHex(id);
     if (this.#appendBatch?.get(state.key)?.pending.has(key)) return true;
+    if (
+      of !== undefined &&
+      !holdsSeq(state.summary, of.author, of.seq) &&
+      state.summary.through === this.store.appendedRange(state.record.id).next
+    )
+      return false;
     // The sync asks twice for each message it opens (its replay check, then acceptOpened), with
     // nothing written between: the last "absent" is remembered until the next index write.
     const last = this.#lastAbsent;
@@ -538,11 +567,16 @@ export class Client implements ClientContext {
     return held;
   }
 
+  /**
+   * The seq of a held message (the outbox's order of our posts), without counting the index's rows
+   * first: a row deleted by someone holding the file only reorders what we post, while the count
+   * would make every sync with a queued post grow with the history.
+   */
   messageSeq(state: GroupState, id: Uint8Array): number | undefined {
     if (state.transcriptLoaded) return state.dag.get(id)?.seq;
     const pending = this.#appendBatch?.get(state.key)?.pending.get(toHex(id));
     if (pending !== undefined) return pending.msg.seq;
-    return this.#indexed(state, id)?.seq;
+    return this.#indexed(state, id, false)?.seq;
   }
 
   receivedFromOf(state: GroupState, id: Uint8Array): readonly StoredLocation[] {
@@ -743,7 +777,10 @@ export class Client implements ClientContext {
       }
       const pending = this.#appendBatch?.get(state.key)?.pending.get(key);
       if (pending !== undefined) return pending.msg;
-      return this.#indexed(state, id);
+      // Without counting the index's rows: a deleted row makes a present parent look absent, an
+      // absent parent the frontier keeps until the count (at the next counted lookup) rebuilds it;
+      // meanwhile views and posts read the DAG for it, as for any absent parent.
+      return this.#indexed(state, id, false);
     };
   }
 
@@ -1418,7 +1455,7 @@ export class Client implements ClientContext {
   ): boolean {
     // Without the DAG in memory, the by-id index answers (docs/transcript.md "What a profile keeps
     // in memory"): a sync that accepts a message no longer reads the group's history.
-    if (this.holdsMessage(state, msg.id)) return false;
+    if (this.holdsMessage(state, msg.id, msg)) return false;
     const present = this.#parentFacts(state);
     const seqHeld = holdsSeq(state.summary, msg.author, msg.seq);
     if (state.transcriptLoaded) {

@@ -120,7 +120,11 @@ export interface ClientContext {
    * Whether the group holds a message with this id: the DAG's answer when it is in memory,
    * otherwise the by-id index's (store/group-frontier.ts), without reading the messages.
    */
-  holdsMessage(state: GroupState, id: Uint8Array): boolean;
+  holdsMessage(
+    state: GroupState,
+    id: Uint8Array,
+    of?: { readonly author: Uint8Array; readonly seq: number },
+  ): boolean;
   /**
    * The invite's horizon of a group (author hex → first seq after our join), as its checker's;
    * one map per group record, kept.

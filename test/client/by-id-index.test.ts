@@ -468,6 +468,11 @@ test('an index deleted, emptied or restored from an older copy is rebuilt, answe
     copyProfile(bobHome, home);
     attack(home);
     await assertIndexAnswers(home, groupKey);
+    // A new message of the group first, so that the replay comes after it in the same page: the
+    // index's first counted answer, and any rebuild, happen with a message accepted, not stored.
+    await alice.sendText('club', `${label}: new`);
+    proxy.as('alice');
+    await syncAll(alice);
     const others: Uint8Array[] = [];
     for (let i = 0; i < 3; i++) {
       await alice.sendText('elsewhere', `${label} ${i}`);
@@ -501,6 +506,27 @@ test('an index deleted, emptied or restored from an older copy is rebuilt, answe
       assert.equal(messages, g.dag.size, `${label}: nothing was stored twice`);
     } finally {
       c.close();
+    }
+    // The summary and frontier stored by that sync are what a rebuild from the messages gives.
+    const stored = await Client.open(fresh, PASSPHRASE);
+    const expected = `${fresh}-rebuilt`;
+    copyProfile(fresh, expected);
+    tamper(expected, "DELETE FROM records WHERE kind = 'summary-frontier'");
+    const rebuilt = await Client.open(expected, PASSPHRASE);
+    try {
+      assert.equal(
+        stored.resolveGroup('club').transcriptLoaded,
+        false,
+        `${label}: the stored record is current`,
+      );
+      assert.deepEqual(
+        plain(frontierKind.encode(stored.resolveGroup('club').frontier)),
+        plain(frontierKind.encode(rebuilt.resolveGroup('club').frontier)),
+        `${label}: the frontier after the sync`,
+      );
+    } finally {
+      stored.close();
+      rebuilt.close();
     }
   };
 
@@ -570,4 +596,58 @@ test('a post after another process appended to the group reads the store, never 
     first.close();
     second.close();
   }
+});
+
+test('rows deleted, first noticed in the middle of a page: the rebuilt frontier keeps the page’s messages not stored yet', async (t) => {
+  const { proxy, dir, alice } = await startWorld(t, 'byid-midpage');
+  const { invite } = await alice.createGroup('club', [proxy.url]);
+  proxy.as('alice');
+  await syncAll(alice);
+  const bobHome = join(dir, 'bob');
+  const bob = await Client.create(bobHome, PASSPHRASE, 'bob');
+  await bob.joinGroup(invite);
+  await alice.sendText('club', 'held');
+  proxy.as('alice');
+  await syncAll(alice);
+  proxy.as('bob');
+  await syncAll(bob);
+  const groupKey = bob.resolveGroup('club').key;
+  bob.close();
+  // Two messages bob has not seen: alice's next, then a second message at that seq (another copy
+  // of her profile), an equivocation, whose seq bob holds once the first is accepted.
+  const alice2Home = join(dir, 'alice2');
+  alice.close();
+  copyProfile(join(dir, 'alice'), alice2Home);
+  const a1 = await Client.open(join(dir, 'alice'), PASSPHRASE);
+  const a2 = await Client.open(alice2Home, PASSPHRASE);
+  t.after(() => a1.close());
+  t.after(() => a2.close());
+  const first = a1.resolveGroup('club').dag.get(await a1.sendText('club', 'new'))!;
+  const second = a2.resolveGroup('club').dag.get(await a2.sendText('club', 'new, again'))!;
+
+  const run = async (home: string, tampered: boolean) => {
+    copyProfile(bobHome, home);
+    if (tampered) tamper(home, 'DELETE FROM indexed');
+    const c = await Client.open(home, PASSPHRASE);
+    try {
+      const g = c.resolveGroup('club');
+      c.store.transaction(() =>
+        c.batchAppends(() => {
+          assert.equal(c.holdsMessage(g, first.id, first), false);
+          assert.equal(c.acceptOpened(g, first, proxy.url, 100, Date.now()), true);
+          // Its seq is held now: the index answers, counting its rows first, in the page.
+          assert.equal(c.holdsMessage(g, second.id, second), false);
+          assert.equal(c.acceptOpened(g, second, proxy.url, 101, Date.now()), true);
+        }),
+      );
+      assert.equal(g.transcriptLoaded, false);
+      return plain(frontierKind.encode(g.frontier));
+    } finally {
+      c.close();
+    }
+  };
+  const clean = await run(join(dir, 'bob-clean'), false);
+  const tampered = await run(join(dir, 'bob-tampered'), true);
+  assert.deepEqual(tampered, clean, 'the frontier after the page, index rows deleted or not');
+  await assertIndexAnswers(join(dir, 'bob-tampered'), groupKey);
 });

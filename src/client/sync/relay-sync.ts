@@ -860,7 +860,7 @@ export class RelaySync {
     if (!anchor) checkDelay(client, state, url, index, entry.receivedMs ?? 0, msg);
     // A message we hold, served again: a replay when this relay had it at another index.
     const idKey = `${state.key}/${toHex(msg.id)}`;
-    if (!anchor && client.holdsMessage(state, msg.id))
+    if (!anchor && client.holdsMessage(state, msg.id, msg))
       noteDuplicate(client, state, msg, url, index, entry.envelope, pageIndex?.get(idKey));
     else if (!anchor) pageIndex?.set(idKey, index);
     let added: boolean;
