@@ -5,7 +5,7 @@
  * rather than a cwtch-groups domain string: the prefixes already separate leaves from nodes, and
  * keeping RFC 9162 byte for byte lets any CT / tlog tool audit a relay's log.
  */
-import { SHA256_BYTES, sha256 } from '../crypto/index.ts';
+import { SHA256_BYTES, sha256, sha256AfterByte } from '../crypto/index.ts';
 import { assertBytes, UsageError } from '../errors.ts';
 
 /** Size in bytes of every hash in the log (leaf, node, root). */
@@ -51,7 +51,6 @@ const SHORT_LEAF = 511;
 // the append path from allocating a concatenation per hash.
 const leafScratch = Buffer.alloc(SHORT_LEAF + 1);
 const nodeScratch = Buffer.alloc(1 + 2 * HASH_BYTES);
-const LEAF_PREFIX_BYTES = Uint8Array.of(LEAF_PREFIX);
 
 const EMPTY_ROOT = sha256(new Uint8Array(0));
 
@@ -71,7 +70,7 @@ export function leafHash(data: Uint8Array): Buffer {
     leafScratch.set(data, 1);
     return sha256(leafScratch.subarray(0, data.length + 1));
   }
-  return sha256(LEAF_PREFIX_BYTES, data);
+  return sha256AfterByte(LEAF_PREFIX, data);
 }
 
 /**

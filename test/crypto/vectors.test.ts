@@ -1,6 +1,7 @@
 // Published vectors for every primitive src/crypto exposes (RFC 8032, RFC 5869,
 // draft-irtf-cfrg-xchacha-03 §A.3.1, FIPS 180-2), plus behaviour checks for what has no vector.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { argon2id as nobleArgon2id } from '@noble/hashes/argon2.js';
 import {
@@ -21,6 +22,7 @@ import {
   sealToIdentity,
   sha3_256,
   sha256,
+  sha256AfterByte,
   sign,
   signingKeyPairFromSeed,
   verify,
@@ -40,6 +42,25 @@ test('SHA-256 of "abc" and of 1,000 bytes (FIPS 180-2)', () => {
   // Long inputs take the node:crypto path; both paths must agree.
   const long = randomBytes(5000);
   assert.deepEqual(sha256(long), sha256(long.subarray(0, 100), long.subarray(100)));
+});
+
+test('sha256AfterByte: SHA-256 of the byte then the data, at every size its scratch handles', () => {
+  // Against node:crypto's streaming hash of the same bytes, across the scratch's first size
+  // (4 KiB), its growth, its cap (64 KiB, above which it streams) and back to short inputs, so
+  // a grown or reused scratch never leaks an earlier, longer input into a later hash.
+  for (const size of [0, 1, 511, 2048, 4095, 4096, 9000, 65_535, 65_536, 200_000, 3, 2048]) {
+    const data = randomBytes(size);
+    const byte = size % 256;
+    const want = createHash('sha256').update(Uint8Array.of(byte)).update(data).digest();
+    assert.deepEqual(sha256AfterByte(byte, data), want, `size ${size}`);
+  }
+  // RFC 6962's leaf hash of the empty leaf: SHA-256(0x00).
+  assert.equal(
+    sha256AfterByte(0, new Uint8Array(0)).toString('hex'),
+    '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
+  );
+  assert.throws(() => sha256AfterByte(256, new Uint8Array(1)), UsageError);
+  assert.throws(() => sha256AfterByte(0, 'text' as unknown as Uint8Array), UsageError);
 });
 
 test('SHA3-256 of the empty string (FIPS 202)', () => {
