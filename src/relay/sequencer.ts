@@ -105,7 +105,10 @@ export interface SequencerConfig {
   readonly lingerMs?: number;
   /** Posts accepted but not yet committed above which new posts get PushbackError (default 16 × maxBatch). */
   readonly maxQueued?: number;
-  /** Committed leaf hashes kept in memory for dedup without a storage read (default 65 536). */
+  /**
+   * Committed leaf hashes kept in memory for dedup without a storage read (default 65 536); none
+   * when the storage answers for its newest leaves from memory (`recentInMemory`).
+   */
   readonly recentEntries?: number;
   /** Milliseconds suggested to pushed-back clients (default 100). */
   readonly retryAfterMs?: number;
@@ -315,7 +318,9 @@ export class Sequencer {
     this.#maxBatch = config.maxBatch ?? 1024;
     this.#lingerMs = config.lingerMs ?? 2;
     this.#maxQueued = config.maxQueued ?? 16 * this.#maxBatch;
-    this.#recentLimit = config.recentEntries ?? 65_536;
+    // A storage whose lookups of the newest leaves are answered from memory already holds them:
+    // a second map here would hold every recent leaf twice and cost a map write per post.
+    this.#recentLimit = config.storage.recentInMemory === true ? 0 : (config.recentEntries ?? 65_536);
     this.#retryAfterMs = config.retryAfterMs ?? 100;
     this.#receiptSigner =
       config.receiptSigner ?? localReceiptSigner(this.#origin, config.signingKey.secretKey);
@@ -646,6 +651,7 @@ export class Sequencer {
   }
 
   #remember(key: string, location: { index: LogIndex; receivedMs: number }): void {
+    if (this.#recentLimit === 0) return;
     this.#recent.set(key, location);
     if (this.#recent.size > this.#recentLimit) {
       // Maps iterate in insertion order: the first key is the oldest.

@@ -625,6 +625,9 @@ export class SqliteRelayStorage implements RelayStorage {
    */
   readonly otherWriters = false;
 
+  /** The newest leaves are in the memory tier (RecentLeaves): lookupLeaf finds them without I/O. */
+  readonly recentInMemory = true;
+
   /**
    * The locked append of a single-writer log: the write lock is a promise chain in this process
    * (appends run one after another; SQLite's exclusive lock keeps other processes out), the head

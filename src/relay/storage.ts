@@ -189,6 +189,13 @@ export interface LogReader {
   /** Find a leaf hash in the log (dedup: a replayed envelope gets its original receipt). */
   lookupLeaf(leafHash: Uint8Array): MaybePromise<LeafLocation | undefined>;
 
+  /**
+   * True when `lookupLeaf` answers for the newest leaves from memory, synchronously (SQLite's
+   * memory tier, docs/storage.md "Dedup"): the sequencer then keeps no map of recent leaves of
+   * its own, which would hold the same leaves twice (~8 MB for 65,536 of them).
+   */
+  readonly recentInMemory?: boolean;
+
   /** Up to `limit` (≤ MAX_READ_PAGE) consecutive entries from `fromIndex`; fewer at the end. */
   readEntries(fromIndex: LogIndex, limit: number): MaybePromise<EntryRecord[]>;
 
