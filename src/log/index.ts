@@ -77,7 +77,7 @@ export {
 } from './proof.ts';
 export { decodeStoredReceipt, receiptCommitment, type StoredReceipt } from './stored-receipt.ts';
 export {
-  batchTlogProofFormatter,
+  batchTlogProofEncoder,
   formatTlogProof,
   isTlogProof,
   MAX_TLOG_PROOF_BYTES,

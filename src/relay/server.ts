@@ -55,6 +55,7 @@ import type { CommittedBatch, Sequencer } from './sequencer.ts';
 import {
   computeWithNodes,
   type EntryRecord,
+  isPromiseLike,
   type MaybePromise,
   type RelayStorage,
   type StoredCheckpoint,
@@ -221,15 +222,28 @@ export class RelayServer {
    *   would exceed the quota. Retention's cut-off is re-read (at most once a second) before
    *   refusing, so bodies pruned meanwhile free room at once.
    */
-  async admitPost(): Promise<() => void> {
+  admitPost(): MaybePromise<() => void> {
     const envelope = this.#opts.storage.identity.envelopeBytes;
     const heldAfter = (): number =>
       (this.latestCheckpoint().size - this.#prunedBelow + this.#pendingPosts + 1) * envelope;
     if (heldAfter() > this.#limits.maxLogBytes && performance.now() - this.#prunedReadAt > 1000) {
       this.#prunedReadAt = performance.now();
-      this.#prunedBelow = (await this.#opts.storage.retentionState()).prunedBelow;
+      const state = this.#opts.storage.retentionState();
+      if (isPromiseLike(state)) {
+        return state.then((s) => {
+          this.#prunedBelow = s.prunedBelow;
+          return this.#admitWithin(heldAfter());
+        });
+      }
+      this.#prunedBelow = state.prunedBelow;
     }
-    if (heldAfter() > this.#limits.maxLogBytes) {
+    // Answered at once when nothing needs reading (every post below the quota): no promise per post.
+    return this.#admitWithin(heldAfter());
+  }
+
+  /** Count a post as pending unless holding `bytes` would pass the quota. @throws PushbackError 'relay-full'. */
+  #admitWithin(bytes: number): () => void {
+    if (bytes > this.#limits.maxLogBytes) {
       throw new PushbackError(
         'relay-full',
         `the relay is full: it holds ${this.latestCheckpoint().size - this.#prunedBelow} envelopes and its quota is ${this.#limits.maxLogBytes} bytes`,
@@ -841,7 +855,8 @@ class RelayConnection {
             throw new UsageError('token-required', 'this relay requires an anti-spam token per post');
           token = opts.issuer.verifyToken(f.token);
         }
-        const admitted = await this.#server.admitPost();
+        const admission = this.#server.admitPost();
+        const admitted = isPromiseLike(admission) ? await admission : admission;
         // The decoded frame's envelope is a fresh buffer no one else holds: handed over, not copied.
         const options = token === undefined ? { transfer: true } : { token, transfer: true };
         let receipt: Uint8Array | string;
@@ -851,7 +866,8 @@ class RelayConnection {
             // A version-2 connection reads a proof: nothing is signed for this post but its
             // batch's checkpoint (docs/log.md §7).
             const posted = await opts.sequencer.submitProof(f.envelope, options);
-            receipt = await posted.proof();
+            const proof = posted.proof();
+            receipt = isPromiseLike(proof) ? await proof : proof;
             duplicate = posted.duplicate;
           } else {
             const posted = await opts.sequencer.submit(f.envelope, options);

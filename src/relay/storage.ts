@@ -30,6 +30,11 @@ import {
 /** A value, or a promise of it: SQLite answers synchronously, PostgreSQL does not. */
 export type MaybePromise<T> = T | Promise<T>;
 
+/** Whether a MaybePromise is the promise: callers await only then (an await costs a microtask turn). */
+export function isPromiseLike<T>(value: MaybePromise<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | undefined)?.then === 'function';
+}
+
 /** Largest page {@link LogReader.readEntries} returns, so one read cannot pin unbounded memory. */
 export const MAX_READ_PAGE = 4096;
 /** Token ids and key ids are opaque to storage; this bounds what a caller can make it keep. */

@@ -1,7 +1,7 @@
 /**
- * The relay's per-batch tlog-proof formatter (src/log/tlog-proof.ts batchTlogProofFormatter over
+ * The relay's per-batch tlog-proof formatter (src/log/tlog-proof.ts batchTlogProofEncoder over
  * src/log/tree.ts batchAuditPathsUnsafe) against the one-proof reference: for any tree before a
- * batch and any batch, the text of every entry's proof is byte for byte formatTlogProof of
+ * batch and any batch, the bytes of every entry's proof are byte for byte formatTlogProof of
  * inclusionProof from the whole tree's store, it parses and verifies under the checkpoint; and the
  * shared node buffers it encodes once are not changed by it.
  */
@@ -13,7 +13,7 @@ import { UsageError } from '../../src/errors.ts';
 import { signCheckpoint } from '../../src/log/checkpoint.ts';
 import { type LogIndex, leafHash, type TreeSize } from '../../src/log/hash.ts';
 import {
-  batchTlogProofFormatter,
+  batchTlogProofEncoder,
   formatTlogProof,
   parseTlogProof,
   VerifiedCheckpointCache,
@@ -44,23 +44,20 @@ test('property: each proof of a batch equals formatTlogProof of the reference pa
       const size = n as TreeSize;
       const note = signCheckpoint({ origin: ORIGIN, size, rootHash: after.root }, ORIGIN, key.secretKey);
       const snapshot = after.newNodes.map((node) => Buffer.from(node.hash));
-      const prove = batchTlogProofFormatter(
-        batchAuditPathsUnsafe(before.frontier, after.newNodes, size),
-        note,
-      );
+      const prove = batchTlogProofEncoder(batchAuditPathsUnsafe(before.frontier, after.newNodes, size), note);
       const cache = new VerifiedCheckpointCache();
       // Last to first and then again: the encoded nodes a proof reuses must serve any order.
       const order = [...Array.from({ length: batch }, (_, i) => n - 1 - i), oldSize, n - 1];
       for (const m of order) {
         const index = m as LogIndex;
-        const text = prove(index);
+        const bytes = prove(index);
         const reference = formatTlogProof({
           index,
           proof: inclusionProof(store, index, size),
           checkpoint: note,
         });
-        assert.equal(text, reference);
-        verifyTlogProof(parseTlogProof(text), leaves[m]!, ORIGIN, key.publicKey, cache);
+        assert.deepEqual(bytes, Buffer.from(reference, 'utf8'));
+        verifyTlogProof(parseTlogProof(bytes), leaves[m]!, ORIGIN, key.publicKey, cache);
       }
       assert.deepEqual(
         after.newNodes.map((node) => Buffer.from(node.hash)),
@@ -73,8 +70,8 @@ test('property: each proof of a batch equals formatTlogProof of the reference pa
   );
 });
 
-test('the formatter refuses a checkpoint that is not a string, and a path hash that is not 32 bytes', () => {
-  assert.throws(() => batchTlogProofFormatter(() => [], 7 as unknown as string), UsageError);
-  const bad = batchTlogProofFormatter(() => [Buffer.alloc(31)], 'note');
+test('the encoder refuses a checkpoint that is not a string, and a path hash that is not 32 bytes', () => {
+  assert.throws(() => batchTlogProofEncoder(() => [], 7 as unknown as string), UsageError);
+  const bad = batchTlogProofEncoder(() => [Buffer.alloc(31)], 'note');
   assert.throws(() => bad(0 as LogIndex), UsageError);
 });
