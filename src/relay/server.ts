@@ -750,14 +750,24 @@ class RelayConnection {
       this.fail(admitted.error, admitted.id, admitted.close);
       return;
     }
-    const frame = admitted.frame;
     this.#inFlight++;
-    this.#handle(frame)
-      .catch((e: unknown) => this.fail(toCwtchError(e), frame.id))
-      .finally(() => {
-        this.#inFlight--;
-        if (this.#inFlight === 0) this.#settled?.();
-      });
+    void this.#run(admitted.frame);
+  }
+
+  /**
+   * Handle one admitted frame and answer its failure. One async function, not `.catch().finally()`
+   * on #handle's promise: that chain cost two promises and three closures per frame, a post's
+   * included, on the relay's busiest path.
+   */
+  async #run(frame: ClientFrame): Promise<void> {
+    try {
+      await this.#handle(frame);
+    } catch (e) {
+      this.fail(toCwtchError(e), frame.id);
+    } finally {
+      this.#inFlight--;
+      if (this.#inFlight === 0) this.#settled?.();
+    }
   }
 
   /** Decode a frame and apply the handshake rule, rate limits and the in-flight bound. */
