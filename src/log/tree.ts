@@ -398,8 +398,14 @@ function perfectNode(reader: NodeHashReader, start: number, width: number): Uint
  * is their right fold.
  */
 function rangeHash(reader: NodeHashReader, start: number, end: number): Uint8Array {
-  const parts: Uint8Array[] = [];
   let remaining = end - start;
+  // Most ranges of an audit path are one perfect subtree: read it, with no array of parts.
+  const top = 2 ** (bitLength(remaining) - 1);
+  if (top === remaining) {
+    if (start % top !== 0) throw new InternalError('unaligned-range', `range at ${start} is not aligned`);
+    return perfectNode(reader, start, top);
+  }
+  const parts: Uint8Array[] = [];
   while (remaining > 0) {
     const width = 2 ** (bitLength(remaining) - 1);
     if (start % width !== 0) throw new InternalError('unaligned-range', `range at ${start} is not aligned`);
