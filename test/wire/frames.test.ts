@@ -222,3 +222,20 @@ test("the relay's receipt frame encoder gives encodeFrame's bytes, for binary an
     assert.throws(() => encodeReceiptFrame(id, receipt, false), UsageError);
   }
 });
+
+test("a post without a token, encoded by the fast path, gives the generic CBOR encoder's bytes and decodes back (property)", () => {
+  fc.assert(
+    fc.property(
+      fc.oneof(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 0, max: 0xffffffff })),
+      fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ minLength: 2040, maxLength: 2100 })),
+      (id, envelope) => {
+        const frame: Frame = { type: 'post', id, envelope, token: null };
+        const encoded = encodeFrame(frame);
+        // The generic encoder's bytes for the same frame: [type, id, {1: envelope}].
+        assert.deepEqual(new Uint8Array(encoded), encodeCbor([2, id, new Map([[1, envelope]])]));
+        assert.deepEqual(decodeFrame(encoded), frame);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
