@@ -61,7 +61,9 @@ function asError(frame: Reply<'error'>): CwtchError {
 interface Waiter {
   readonly resolve: (f: RelayFrame) => void;
   readonly reject: (e: unknown) => void;
-  readonly timer: NodeJS.Timeout;
+  /** performance.now() after which the request fails with request-timeout. */
+  readonly deadline: number;
+  readonly type: Request['type'];
 }
 
 export class RelayClient {
@@ -74,7 +76,10 @@ export class RelayClient {
   readonly version: number;
   readonly #ws: WebSocket;
   readonly #requestTimeoutMs: number;
+  /** In request order, which is deadline order: every request has the same timeout. */
   readonly #waiters = new Map<number, Waiter>();
+  /** Expires overdue requests while any wait (see #expireOverdue). */
+  #sweep: NodeJS.Timeout | undefined;
   #nextId = 1;
   #closed = false;
   #closeError: CwtchError | null = null;
@@ -224,7 +229,6 @@ export class RelayClient {
       const w = this.#waiters.get(f.id);
       if (w && f.id !== 0) {
         this.#waiters.delete(f.id);
-        clearTimeout(w.timer);
         w.resolve(f);
       }
       return;
@@ -235,7 +239,6 @@ export class RelayClient {
       return;
     }
     this.#waiters.delete(f.id);
-    clearTimeout(w.timer);
     if (f.type === 'error') w.reject(asError(f));
     else w.resolve(f);
   }
@@ -247,11 +250,10 @@ export class RelayClient {
         ? null
         : new UsageError('relay-closed', `relay closed the connection (${code} ${reason})`));
     this.#closed = true;
-    for (const w of this.#waiters.values()) {
-      clearTimeout(w.timer);
+    for (const w of this.#waiters.values())
       w.reject(err ?? new UsageError('relay-closed', 'connection closed'));
-    }
     this.#waiters.clear();
+    this.#stopSweep();
     this.#onClose?.(err);
   }
 
@@ -268,22 +270,45 @@ export class RelayClient {
     const reply = await new Promise<RelayFrame>((resolve, reject) => {
       // Silence is not pushback: a relay that is busy says so with a pushback frame and a
       // retry-after. One that swallows a request gets no retries (docs/ERRORS.md `request-timeout`).
-      const timer = setTimeout(() => {
-        this.#waiters.delete(id);
-        reject(
-          new UsageError(
-            'request-timeout',
-            `relay did not answer ${frame.type} within ${this.#requestTimeoutMs} ms`,
-          ),
-        );
-      }, this.#requestTimeoutMs);
-      this.#waiters.set(id, { resolve, reject, timer });
+      this.#waiters.set(id, {
+        resolve,
+        reject,
+        deadline: performance.now() + this.#requestTimeoutMs,
+        type: frame.type,
+      });
+      this.#sweep ??= setInterval(() => this.#expireOverdue(), sweepEveryMs(this.#requestTimeoutMs));
       this.#cork();
       this.#ws.send(bytes);
     });
     if (reply.type !== expect)
       throw new CodecError('unexpected-frame', `expected ${expect}, got ${reply.type}`);
     return reply as Reply<T>;
+  }
+
+  /**
+   * Fail the requests past their deadline. One interval timer per connection while requests wait,
+   * not a timer per request (a posting client made and cleared one per post); a request therefore
+   * fails between its timeout and a quarter of it (at most a second) later.
+   */
+  #expireOverdue(): void {
+    const now = performance.now();
+    for (const [id, w] of this.#waiters) {
+      if (w.deadline > now) break;
+      this.#waiters.delete(id);
+      w.reject(
+        new UsageError(
+          'request-timeout',
+          `relay did not answer ${w.type} within ${this.#requestTimeoutMs} ms`,
+        ),
+      );
+    }
+    if (this.#waiters.size === 0) this.#stopSweep();
+  }
+
+  #stopSweep(): void {
+    if (this.#sweep === undefined) return;
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
   }
 
   /**
@@ -318,6 +343,11 @@ export class RelayClient {
       }, 1000).unref();
     });
   }
+}
+
+/** How often a connection with requests waiting looks for overdue ones: a quarter of the timeout, 5 ms to 1 s. */
+function sweepEveryMs(timeoutMs: number): number {
+  return Math.max(5, Math.min(1000, Math.floor(timeoutMs / 4)));
 }
 
 function toBytes(data: WebSocket.RawData): Uint8Array {
