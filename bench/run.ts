@@ -320,7 +320,15 @@ const INGEST_LEVELS: readonly IngestLevel[] = [
 
 async function ingestOnce(level: IngestLevel, nodeArgs: readonly string[] = []): Promise<IngestResult> {
   const dir = tempDir('ingest');
-  const relay = await spawnRelay({ dataDir: dir, args: level.lifted ? LIFTED_LIMITS : [], nodeArgs });
+  // The relay as a person runs it (dist/, no transpiler), as in the latency section: through tsx,
+  // every closure the relay makes per post also went through tsx's name-keeping helper.
+  buildOnce((line) => log(`ingest: ${line}`));
+  const relay = await spawnRelay({
+    dataDir: dir,
+    args: level.lifted ? LIFTED_LIMITS : [],
+    nodeArgs,
+    compiled: true,
+  });
   try {
     return await runIngest({
       url: relay.url,
