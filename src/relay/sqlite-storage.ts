@@ -37,12 +37,10 @@ import {
   type StoredCheckpoint,
 } from './storage.ts';
 
-/** File name of the database inside the data directory (plus its rollback journal, -journal). */
+/** File name of the database inside the data directory (plus its -wal and -shm companions). */
 export const DATABASE_FILE = 'relay.sqlite';
 /** PRAGMA application_id of a cwtch-groups relay database: ASCII "cwgr". */
 export const APPLICATION_ID = 0x63776772;
-/** Bytes the persistent rollback journal is cut back to after a commit that grew it beyond. */
-const JOURNAL_SIZE_LIMIT = 32 * 1024 * 1024;
 /** Largest tree level a node may have: sizes are below 2^53. */
 
 /**
@@ -292,27 +290,18 @@ function configure(db: Database.Database, fresh: boolean, cacheMiB: number): voi
     );
   }
   // The relay is the only process that may open its log: a second writer would fork the tree.
+  // EXCLUSIVE also lets WAL run without the shared-memory index file.
   db.pragma('locking_mode = EXCLUSIVE');
-  // A rollback journal, not WAL (docs/storage.md, "Journal"): the log only grows at its end, and
-  // a page past the end of the file at a transaction's start (or on the freelist) needs no
-  // journal copy, so each envelope is written to disk once. WAL wrote it twice, into the WAL at
-  // the commit and into the database at the checkpoint (bench/README.md, "Relay ingest"). WAL's
-  // one gift, readers beside a writer, is none here: EXCLUSIVE admits one connection. PERSIST
-  // zeroes the journal's header to commit instead of deleting the file (no directory entry
-  // changed per commit); the journal is cut back to JOURNAL_SIZE_LIMIT after a large commit. A
-  // relay that ran in WAL mode converts on its first open (SQLite checkpoints the WAL first).
-  const mode = db.pragma('journal_mode = PERSIST', { simple: true });
-  if (mode !== 'persist')
-    throw new InternalError('storage-failed', `could not set journal_mode PERSIST (got ${String(mode)})`);
-  db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
+  const mode = db.pragma('journal_mode = WAL', { simple: true });
+  if (mode !== 'wal')
+    throw new InternalError('storage-failed', `could not enable WAL (journal_mode ${String(mode)})`);
   // Durability contract (docs/storage.md, "Durability contract": no receipt before the envelope
   // is durable; kill -9 or power loss at any moment loses nothing receipted). docs/PROTOCOL.md §8:
   // "The relay MUST NOT send a receipt before the envelope is durably committed."
   // So appendBatch MUST NOT return before its commit is on stable storage, power loss included.
-  // FULL syncs the journal before the database is written, the database before the journal's
-  // header is zeroed, and the zeroed header before COMMIT returns: the commit is on disk when
-  // the statement returns. NORMAL skips the journal's syncs (a power loss mid-commit could then
-  // corrupt the file). Do not lower it for speed: batching is what pays for the fsyncs.
+  // In WAL mode synchronous=NORMAL only survives a process crash (the last commits may be lost
+  // on power loss: the WAL is fsynced at checkpoints, not commits); FULL fsyncs the WAL at
+  // every commit. Do not lower it for speed: batching is what pays for the fsync.
   db.pragma('synchronous = FULL');
   if (db.pragma('synchronous', { simple: true }) !== 2) {
     throw new InternalError('storage-failed', 'could not set synchronous = FULL');
@@ -678,8 +667,7 @@ export class SqliteRelayStorage implements RelayStorage {
   }
 
   /**
-   * Append a batch in one transaction; durable (the journal's and the database's fsyncs) when
-   * this returns.
+   * Append a batch in one transaction; durable (fsync of the WAL) when this returns.
    * @throws UsageError 'bad-batch' when the batch is malformed or does not continue the log;
    *   'duplicate-leaf' when a leaf hash is already in the log; 'token-already-spent'.
    * @throws InternalError when SQLite fails (the transaction is rolled back).
