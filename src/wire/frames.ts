@@ -292,17 +292,32 @@ function isUint32(n: number): boolean {
  */
 function encodePostFrame(id: number, envelope: Uint8Array): Buffer {
   // [type, id, {1: envelope}]: array(3), uint, uint, map(1), 1, bytes.
-  const size =
-    1 + headBytes(FrameType.post) + headBytes(id) + 1 + 1 + headBytes(envelope.length) + envelope.length;
-  const out = Buffer.allocUnsafe(size);
-  let at = writeHead(out, 0, 4, 3);
-  at = writeHead(out, at, 0, FrameType.post);
-  at = writeHead(out, at, 0, id);
-  at = writeHead(out, at, 5, 1);
-  at = writeHead(out, at, 0, 1);
-  at = writeHead(out, at, 2, envelope.length);
+  const { out, at } = frameWithBytes(FrameType.post, id, 1, envelope.length, 0);
   out.set(envelope, at);
   return out;
+}
+
+/**
+ * A frame [type, id, {1: bytes, …}] of its exact size, written up to the byte string's content:
+ * the map has `entries` entries, the first key 1 a byte string of `length`, and `after` bytes
+ * follow it (the other entries). Returns the buffer and where the content goes.
+ */
+function frameWithBytes(
+  type: number,
+  id: number,
+  entries: number,
+  length: number,
+  after: number,
+): { out: Buffer; at: number } {
+  const out = Buffer.allocUnsafe(
+    1 + headBytes(type) + headBytes(id) + 1 + 1 + headBytes(length) + length + after,
+  );
+  let at = writeHead(out, 0, 4, 3);
+  at = writeHead(out, at, 0, type);
+  at = writeHead(out, at, 0, id);
+  at = writeHead(out, at, 5, entries);
+  at = writeHead(out, at, 0, 1);
+  return { out, at: writeHead(out, at, 2, length) };
 }
 
 /** Length of the shortest CBOR head for an argument `value` (< 2^32). */
@@ -346,14 +361,7 @@ export function encodeReceiptFrame(id: number, receipt: Uint8Array | string, dup
   if (length > MAX_RECEIPT_BYTES)
     throw new UsageError('bad-argument', `a receipt is at most ${MAX_RECEIPT_BYTES} bytes`);
   // [type, id, {1: receipt, 2: duplicate}]: array(3), uint, uint, map(2), 1, bytes, 2, bool.
-  const size = 1 + headBytes(FrameType.receipt) + headBytes(id) + 1 + 1 + headBytes(length) + length + 1 + 1;
-  const out = Buffer.allocUnsafe(size);
-  let at = writeHead(out, 0, 4, 3);
-  at = writeHead(out, at, 0, FrameType.receipt);
-  at = writeHead(out, at, 0, id);
-  at = writeHead(out, at, 5, 2);
-  at = writeHead(out, at, 0, 1);
-  at = writeHead(out, at, 2, length);
+  let { out, at } = frameWithBytes(FrameType.receipt, id, 2, length, 2);
   if (typeof receipt === 'string') at += out.write(receipt, at, 'utf8');
   else {
     out.set(receipt, at);
