@@ -38,17 +38,8 @@ export class RecentLeaves {
 
   /** Position of `leaf`, or -1. */
   find(leaf: Uint8Array): number {
-    const keys = this.#keys;
-    const slots = this.#slots;
-    const mask = this.#mask;
-    let slot = prefixOf(leaf, 0) & mask;
-    for (;;) {
-      const held = slots[slot]!;
-      if (held === EMPTY) return -1;
-      const pos = held - 1;
-      if (sameKey(keys, pos * HASH_BYTES, leaf)) return pos;
-      slot = (slot + 1) & mask;
-    }
+    const held = this.#slots[this.#slotOf(leaf)]!;
+    return held === EMPTY ? -1 : held - 1;
   }
 
   /** Append `leaf` at position `size`; false (nothing added) when it is already held. */
@@ -56,21 +47,28 @@ export class RecentLeaves {
     if ((this.#count + 1) * HASH_BYTES > this.#keys.length) this.#grow();
     const keys = this.#keys;
     const slots = this.#slots;
-    const mask = this.#mask;
     // One probe finds the key or the empty slot it goes in.
-    let slot = prefixOf(leaf, 0) & mask;
-    for (;;) {
-      const held = slots[slot]!;
-      if (held === EMPTY) break;
-      if (sameKey(keys, (held - 1) * HASH_BYTES, leaf)) return false;
-      slot = (slot + 1) & mask;
-    }
+    const slot = this.#slotOf(leaf);
+    if (slots[slot] !== EMPTY) return false;
     const pos = this.#count;
     const offset = pos * HASH_BYTES;
     for (let i = 0; i < HASH_BYTES; i++) keys[offset + i] = leaf[i]!;
     this.#count++;
     slots[slot] = pos + 1;
     return true;
+  }
+
+  /** The slot that holds `leaf`, or the empty slot where the probe for it ends (linear probing). */
+  #slotOf(leaf: Uint8Array): number {
+    const keys = this.#keys;
+    const slots = this.#slots;
+    const mask = this.#mask;
+    let slot = prefixOf(leaf, 0) & mask;
+    for (;;) {
+      const held = slots[slot]!;
+      if (held === EMPTY || sameKey(keys, (held - 1) * HASH_BYTES, leaf)) return slot;
+      slot = (slot + 1) & mask;
+    }
   }
 
   /** The key at `pos` (a view: valid until the next add, truncate or dropFirst). */
