@@ -33,7 +33,6 @@ import { PROFILE_FILE } from '../../src/client/store/profile-store.ts';
 import { readRecord } from '../../src/client/store/record-kinds.ts';
 import { listDelays } from '../../src/client/sync/delay.ts';
 import { listReplays } from '../../src/client/sync/relay-replay.ts';
-import { SyncEngine } from '../../src/client/sync/sync.ts';
 import Database from '../../src/sqlite.ts';
 import {
   ConsistencyChecker,
@@ -46,6 +45,8 @@ import { toHex } from '../../src/wire/bytes.ts';
 import { PASSPHRASE } from '../e2e/helpers.ts';
 import { MitmProxy } from '../helpers/mitm-proxy.ts';
 import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';
+import { syncClean } from '../helpers/sync-clean.ts';
+import { postTwoKeepFirst } from '../helpers/two-posts.ts';
 
 process.env.CWTCH_GROUPS_KDF = 'test';
 
@@ -182,11 +183,6 @@ async function startWorld(t: TestContext, name: string): Promise<World> {
   return { proxy, dir: dir.path, alice };
 }
 
-async function syncAll(client: Client): Promise<void> {
-  for (const r of await new SyncEngine(client).syncAll())
-    if (r.error !== null) throw new Error(`sync failed: ${r.error.reason}: ${r.error.message}`);
-}
-
 function copyProfile(from: string, to: string): void {
   cpSync(from, to, { recursive: true });
 }
@@ -268,19 +264,19 @@ test('a sync without the DAG sees exactly what a sync with it sees: equivocation
   const { proxy, dir, alice } = await startWorld(t, 'byid-sync');
   const { invite } = await alice.createGroup('club', [proxy.url]);
   proxy.as('alice');
-  await syncAll(alice);
+  await syncClean(alice);
   const carolHome = join(dir, 'carol');
   let carol = await Client.create(carolHome, PASSPHRASE, 'carol');
   await carol.joinGroup(await alice.invite('club'));
   proxy.as('alice');
-  await syncAll(alice);
+  await syncClean(alice);
   proxy.as('carol');
-  await syncAll(carol);
+  await syncClean(carol);
   const bobHome = join(dir, 'bob-loaded');
   const bob = await Client.create(bobHome, PASSPHRASE, 'bob');
   await bob.joinGroup(invite);
   proxy.as('bob');
-  await syncAll(bob);
+  await syncClean(bob);
   const groupKey = bob.resolveGroup('club').key;
   bob.close();
   const coldHome = join(dir, 'bob-cold');
@@ -300,11 +296,11 @@ test('a sync without the DAG sees exactly what a sync with it sees: equivocation
       proxy.clearRules();
       rules?.('bobL');
       proxy.as('bobL');
-      await syncAll(loaded);
+      await syncClean(loaded);
       proxy.clearRules();
       rules?.('bobC');
       proxy.as('bobC');
-      await syncAll(cold);
+      await syncClean(cold);
       proxy.clearRules();
       const coldGroup = cold.resolveGroup('club');
       assert.equal(coldGroup.transcriptLoaded, false, `${label}: the sync read the DAG`);
@@ -326,7 +322,7 @@ test('a sync without the DAG sees exactly what a sync with it sees: equivocation
 
   await alice.sendText('club', 'hello');
   proxy.as('alice');
-  await syncAll(alice);
+  await syncClean(alice);
   await round('plain messages');
 
   // Carol equivocates: a restored copy of her profile writes her next seq again.
@@ -340,9 +336,9 @@ test('a sync without the DAG sees exactly what a sync with it sees: equivocation
   await carol.sendText('club', 'one thing');
   await carol2.sendText('club', 'another thing');
   proxy.as('carol');
-  await syncAll(carol);
+  await syncClean(carol);
   proxy.as('carol2');
-  await syncAll(carol2);
+  await syncClean(carol2);
   await round('an equivocation');
   const findings = await (async () => {
     const c = await Client.open(coldHome, PASSPHRASE);
@@ -356,13 +352,7 @@ test('a sync without the DAG sees exactly what a sync with it sees: equivocation
 
   // Alice writes two messages; the relay withholds the first from bob: the second names a
   // parent bob lacks, and the next round's hole refetch brings it.
-  await alice.sendText('club', 'first of two');
-  proxy.as('alice');
-  await syncAll(alice);
-  const withheld = proxy.postsBy('alice').at(-1)!;
-  await alice.sendText('club', 'second of two');
-  proxy.as('alice');
-  await syncAll(alice);
+  const withheld = await postTwoKeepFirst(alice, 'alice', 'club', proxy);
   const same = (x: Uint8Array) => Buffer.from(x).equals(Buffer.from(withheld));
   const missing = (v: ReturnType<typeof view>) =>
     v.findings.filter((f) => f.type === 'missing-parent').length;
@@ -384,17 +374,17 @@ test('a sync without the DAG sees exactly what a sync with it sees: equivocation
   await alice.createGroup('elsewhere', [proxy.url]);
   await alice.sendText('club', 'one more');
   proxy.as('alice');
-  await syncAll(alice);
+  await syncClean(alice);
   await round('before the replays');
   await alice.sendText('club', 'twice');
   proxy.as('alice');
-  await syncAll(alice);
+  await syncClean(alice);
   const twice = proxy.postsBy('alice').at(-1)!;
   const is = (x: Uint8Array, y: Uint8Array) => Buffer.from(x).equals(Buffer.from(y));
   // Entries after it, so that the copy does not run past the checkpoint's end.
   for (let i = 0; i < 5; i++) await alice.sendText('elsewhere', `filler ${i}`);
   proxy.as('alice');
-  await syncAll(alice);
+  await syncClean(alice);
   await round(
     'a new message twice in one page',
     (who) => proxy.replayInPage(who, (_i, e) => is(e, twice)),
@@ -404,7 +394,7 @@ test('a sync without the DAG sees exactly what a sync with it sees: equivocation
   for (let i = 0; i < 3; i++) {
     await alice.sendText('elsewhere', `other ${i}`);
     proxy.as('alice');
-    await syncAll(alice);
+    await syncClean(alice);
     others.push(proxy.postsBy('alice').at(-1)!);
   }
   // Wherever the pages fall, the entries of "elsewhere" bob is served are copies of `twice`, which
@@ -438,23 +428,23 @@ test('an index deleted, emptied or restored from an older copy is rebuilt, answe
   const { invite } = await alice.createGroup('club', [proxy.url]);
   await alice.createGroup('elsewhere', [proxy.url]);
   proxy.as('alice');
-  await syncAll(alice);
+  await syncClean(alice);
   const bobHome = join(dir, 'bob');
   let bob = await Client.create(bobHome, PASSPHRASE, 'bob');
   await bob.joinGroup(invite);
   proxy.as('bob');
-  await syncAll(bob);
+  await syncClean(bob);
   const groupKey = bob.resolveGroup('club').key;
   bob.close();
   const oldHome = join(dir, 'bob-old');
   copyProfile(bobHome, oldHome);
   await alice.sendText('club', 'held');
   proxy.as('alice');
-  await syncAll(alice);
+  await syncClean(alice);
   const held = proxy.postsBy('alice').at(-1)!;
   bob = await Client.open(bobHome, PASSPHRASE);
   proxy.as('bob');
-  await syncAll(bob);
+  await syncClean(bob);
   bob.close();
   const is = (x: Uint8Array, y: Uint8Array) => Buffer.from(x).equals(Buffer.from(y));
 
@@ -472,12 +462,12 @@ test('an index deleted, emptied or restored from an older copy is rebuilt, answe
     // index's first counted answer, and any rebuild, happen with a message accepted, not stored.
     await alice.sendText('club', `${label}: new`);
     proxy.as('alice');
-    await syncAll(alice);
+    await syncClean(alice);
     const others: Uint8Array[] = [];
     for (let i = 0; i < 3; i++) {
       await alice.sendText('elsewhere', `${label} ${i}`);
       proxy.as('alice');
-      await syncAll(alice);
+      await syncClean(alice);
       others.push(proxy.postsBy('alice').at(-1)!);
     }
     // A fresh copy with the same attack, whose first use of the index is the sync's.
@@ -495,7 +485,7 @@ test('an index deleted, emptied or restored from an older copy is rebuilt, answe
         ),
       );
       proxy.as(label);
-      await syncAll(c);
+      await syncClean(c);
       proxy.clearRules();
       const g = c.resolveGroup('club');
       // A frontier behind is rebuilt at open from the messages (kept in memory then); a row count
@@ -602,15 +592,15 @@ test('rows deleted, first noticed in the middle of a page: the rebuilt frontier 
   const { proxy, dir, alice } = await startWorld(t, 'byid-midpage');
   const { invite } = await alice.createGroup('club', [proxy.url]);
   proxy.as('alice');
-  await syncAll(alice);
+  await syncClean(alice);
   const bobHome = join(dir, 'bob');
   const bob = await Client.create(bobHome, PASSPHRASE, 'bob');
   await bob.joinGroup(invite);
   await alice.sendText('club', 'held');
   proxy.as('alice');
-  await syncAll(alice);
+  await syncClean(alice);
   proxy.as('bob');
-  await syncAll(bob);
+  await syncClean(bob);
   const groupKey = bob.resolveGroup('club').key;
   bob.close();
   // Two messages bob has not seen: alice's next, then a second message at that seq (another copy

@@ -18,13 +18,14 @@ import { Client } from '../../src/client/client.ts';
 import { groupMembers, groupView } from '../../src/client/group-view.ts';
 import { pruneGroup } from '../../src/client/retention.ts';
 import { PROFILE_FILE } from '../../src/client/store/profile-store.ts';
-import { SyncEngine } from '../../src/client/sync/sync.ts';
 import { decodeInvite } from '../../src/group/invite.ts';
 import Database from '../../src/sqlite.ts';
 import { toHex } from '../../src/wire/bytes.ts';
 import { PASSPHRASE } from '../e2e/helpers.ts';
 import { MitmProxy } from '../helpers/mitm-proxy.ts';
 import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';
+import { syncClean } from '../helpers/sync-clean.ts';
+import { postTwoKeepFirst } from '../helpers/two-posts.ts';
 
 process.env.CWTCH_GROUPS_KDF = 'test';
 
@@ -36,11 +37,6 @@ function tamper(home: string, sql: string): void {
   } finally {
     db.close();
   }
-}
-
-async function syncAll(client: Client): Promise<void> {
-  for (const r of await new SyncEngine(client).syncAll())
-    if (r.error !== null) throw new Error(`sync failed: ${r.error.reason}: ${r.error.message}`);
 }
 
 const LIMITS = [1, 3, 12, 40, 64, 65];
@@ -145,7 +141,7 @@ test('the last N from the recent window equal the view with the DAG, and read no
       ['bob', bob],
     ] as const) {
       proxy.as(who);
-      await syncAll(c);
+      await syncClean(c);
     }
   };
   await everyone();
@@ -196,12 +192,12 @@ test('the last N from the recent window equal the view with the DAG, and read no
   await vouchFor(bob, bob.resolveGroup('club'), alice.identity.keyPair.publicKey);
   blockMember(bob, bob.resolveGroup('club'), carol.identity.keyPair.publicKey);
   proxy.as('bob');
-  await syncAll(bob);
+  await syncClean(bob);
   await carol.sendText('club', 'from a blocked member');
   proxy.as('carol');
-  await syncAll(carol);
+  await syncClean(carol);
   proxy.as('bob');
-  await syncAll(bob);
+  await syncClean(bob);
   bob.close();
   flat = await compareViews(bobHome, 'a vouch and a block');
   assert.equal(flat[2], true);
@@ -218,17 +214,11 @@ test('the last N from the recent window equal the view with the DAG, and read no
 
   // The relay withholds one of alice's messages from bob; her next names it. While it is missing
   // the view shows the finding (from the DAG); once the hole is fetched again, the window answers.
-  await alice.sendText('club', 'first of two');
-  proxy.as('alice');
-  await syncAll(alice);
-  const withheld = proxy.postsBy('alice').at(-1)!;
-  await alice.sendText('club', 'second of two');
-  proxy.as('alice');
-  await syncAll(alice);
+  const withheld = await postTwoKeepFirst(alice, 'alice', 'club', proxy);
   proxy.withhold('bob', (_i, e) => Buffer.from(e).equals(Buffer.from(withheld)));
   bob = await Client.open(bobHome, PASSPHRASE);
   proxy.as('bob');
-  await syncAll(bob);
+  await syncClean(bob);
   bob.close();
   proxy.clearRules();
   flat = await compareViews(bobHome, 'a withheld parent');
@@ -239,7 +229,7 @@ test('the last N from the recent window equal the view with the DAG, and read no
   );
   bob = await Client.open(bobHome, PASSPHRASE);
   proxy.as('bob');
-  await syncAll(bob);
+  await syncClean(bob);
   bob.close();
   flat = await compareViews(bobHome, 'the withheld parent arrived');
   assert.equal(flat[2], true, 'the hole filled, the window answers again');
@@ -262,12 +252,12 @@ test('the last N from the recent window equal the view with the DAG, and read no
   await carol1.sendText('club', 'one thing');
   await carol2.sendText('club', 'another thing');
   proxy.as('carol');
-  await syncAll(carol1);
+  await syncClean(carol1);
   proxy.as('carol2');
-  await syncAll(carol2);
+  await syncClean(carol2);
   bob = await Client.open(bobHome, PASSPHRASE);
   proxy.as('bob');
-  await syncAll(bob);
+  await syncClean(bob);
   bob.close();
   // Members first, on copies: a view remembers the equivocation as malice in the profile.
   assert.equal(await compareMembers(bobHome, 'an equivocation'), false, 'members from the DAG');
