@@ -62,15 +62,24 @@ const stub: ReceiptSigner = {
     bodies.map((b) => ({ ...b, signature: fakeSignature })),
 };
 
-async function grow(dir: string, entries: number): Promise<void> {
+/** The storage in `dir` and a sequencer over it, signing stubbed. */
+async function openLog(
+  dir: string,
+  tuning: { maxQueued: number; maxBatch?: number },
+): Promise<{ storage: ReturnType<typeof open>; sequencer: Sequencer }> {
   const storage = open({ dataDir: dir, identity });
   const sequencer = await Sequencer.open({
     storage,
     signingKey: key,
     envelopeBytes: ENVELOPE_BYTES,
     receiptSigner: stub,
-    maxQueued: 1 << 16,
+    ...tuning,
   });
+  return { storage, sequencer };
+}
+
+async function grow(dir: string, entries: number): Promise<void> {
+  const { storage, sequencer } = await openLog(dir, { maxQueued: 1 << 16 });
   const pending: Promise<unknown>[] = [];
   for (let i = storage.treeSize(); i < entries; i++) {
     pending.push(sequencer.post(envelope()));
@@ -123,15 +132,7 @@ function cpuOf<T>(fn: () => T, add: (us: number) => void): T {
 /** Reopen `dir` and time `batches` commits of `batch` posts each (one commit per batch). */
 async function timeBatches(dir: string, batches: number, batch: number): Promise<Timed> {
   const t0 = performance.now();
-  const storage = open({ dataDir: dir, identity });
-  const sequencer = await Sequencer.open({
-    storage,
-    signingKey: key,
-    envelopeBytes: ENVELOPE_BYTES,
-    receiptSigner: stub,
-    maxBatch: batch,
-    maxQueued: 4 * batch,
-  });
+  const { storage, sequencer } = await openLog(dir, { maxBatch: batch, maxQueued: 4 * batch });
   const openMs = performance.now() - t0;
   const size = storage.treeSize();
   // The storage's share: both methods are synchronous on SQLite, and appendLocked calls
