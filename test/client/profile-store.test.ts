@@ -584,6 +584,58 @@ test('two connections (as watch and send would) append without losing or duplica
   assert.equal(new Set(all.map((i) => i.value)).size, 40);
 });
 
+test('a scope counter read in a transaction follows its own writes and rollbacks, and another connection outside one', async (t) => {
+  const dir = tempDir(t);
+  (await ProfileStore.create(dir, PASS)).close();
+  const a = await ProfileStore.open(dir, PASS);
+  const b = await ProfileStore.open(dir, PASS);
+  t.after(() => {
+    a.close();
+    b.close();
+  });
+  a.append('g', 'first');
+  // Outside a transaction every read asks the file: another connection's append shows at once.
+  assert.deepEqual(b.appendedRange('g'), { first: 0, next: 1 });
+  a.append('g', 'second');
+  assert.deepEqual(b.appendedRange('g'), { first: 0, next: 2 });
+  b.transaction(() => {
+    assert.deepEqual(b.appendedRange('g'), { first: 0, next: 2 });
+    b.appendMany('g', ['third', 'fourth']);
+    assert.deepEqual(b.appendedRange('g'), { first: 0, next: 4 });
+    // A nested transaction that throws is rolled back to its savepoint: so is its counter.
+    assert.throws(
+      () =>
+        b.transaction(() => {
+          b.append('g', 'rolled back');
+          assert.deepEqual(b.appendedRange('g'), { first: 0, next: 5 });
+          throw new Error('abort the savepoint');
+        }),
+      /abort the savepoint/,
+    );
+    assert.deepEqual(b.appendedRange('g'), { first: 0, next: 4 });
+    assert.equal(b.pruneAppended('g', 1), 1);
+    assert.deepEqual(b.appendedRange('g'), { first: 1, next: 4 });
+  });
+  // The transaction over, the other connection's appends show again.
+  a.append('g', 'fifth');
+  assert.deepEqual(b.appendedRange('g'), { first: 1, next: 5 });
+  assert.deepEqual(
+    b.readAppended('g').map((i) => i.value),
+    ['second', 'third', 'fourth', 'fifth'],
+  );
+  // An outermost transaction that throws leaves nothing of its reads behind either.
+  assert.throws(
+    () =>
+      b.transaction(() => {
+        b.append('g', 'gone');
+        throw new Error('abort');
+      }),
+    /abort/,
+  );
+  a.append('g', 'sixth');
+  assert.deepEqual(b.appendedRange('g'), { first: 1, next: 6 });
+});
+
 test('another process appends concurrently through its own connection', async (t) => {
   const dir = tempDir(t);
   const store = await ProfileStore.create(dir, PASS);

@@ -195,6 +195,10 @@ export class ProfileStore {
   readonly #recordPlaces = new Map<string, { readonly lookup: Buffer; readonly ad: Buffer }>();
   /** HMAC under the index key with its padded blocks absorbed once (every lookup is one). */
   readonly #indexMac: HmacSha256Key;
+  /** How many #immediate calls are running (nested ones are savepoints of the outermost). */
+  #immediateDepth = 0;
+  /** Scope rows read or written inside the running #immediate transaction, by lookup (latin1). */
+  readonly #scopeHeads = new Map<string, ScopeHead | undefined>();
   /** One transaction wrapper for every #immediate call (better-sqlite3 builds one per call otherwise). */
   readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
 
@@ -419,10 +423,10 @@ export class ProfileStore {
     const plaintext = encodeCbor(value);
     return this.#guard('append an item', () =>
       this.#immediate(() => {
-        const head = this.#stmt.getScope.get(lookup) as { next_seq: number; floor: number } | undefined;
+        const head = this.#readScope(lookup);
         const seq = head?.next_seq ?? 0;
         this.#stmt.insertAppended.run(lookup, seq, this.#seal(plaintext, appendAd(lookup, seq)));
-        this.#stmt.upsertScope.run(lookup, seq + 1, head?.floor ?? 0);
+        this.#writeScope(lookup, seq + 1, head?.floor ?? 0);
         return seq;
       }),
     );
@@ -440,7 +444,7 @@ export class ProfileStore {
     const plaintexts = values.map((v) => encodeCbor(v));
     return this.#guard('append items', () =>
       this.#immediate(() => {
-        const head = this.#stmt.getScope.get(lookup) as { next_seq: number; floor: number } | undefined;
+        const head = this.#readScope(lookup);
         const first = head?.next_seq ?? 0;
         if (plaintexts.length === 0) return first;
         for (let i = 0; i < plaintexts.length; i++)
@@ -449,7 +453,7 @@ export class ProfileStore {
             first + i,
             this.#seal(plaintexts[i]!, appendAd(lookup, first + i)),
           );
-        this.#stmt.upsertScope.run(lookup, first + plaintexts.length, head?.floor ?? 0);
+        this.#writeScope(lookup, first + plaintexts.length, head?.floor ?? 0);
         return first;
       }),
     );
@@ -497,9 +501,7 @@ export class ProfileStore {
   appendedRange(scope: RecordKey): { readonly first: number; readonly next: number } {
     this.#assertOpen();
     const lookup = this.#scopeLookup(scope);
-    const head = this.#guard('read a scope', () => this.#stmt.getScope.get(lookup)) as
-      | { next_seq: number; floor: number }
-      | undefined;
+    const head = this.#guard('read a scope', () => this.#readScope(lookup));
     return head === undefined ? { first: 0, next: 0 } : { first: head.floor, next: head.next_seq };
   }
 
@@ -519,7 +521,7 @@ export class ProfileStore {
     const plaintext = encodeCbor(value);
     this.#guard('replace an appended item', () =>
       this.#immediate(() => {
-        const head = this.#stmt.getScope.get(lookup) as { next_seq: number; floor: number } | undefined;
+        const head = this.#readScope(lookup);
         if (head === undefined || seq < head.floor || seq >= head.next_seq) {
           throw new UsageError('bad-argument', `no appended item at seq ${seq}`);
         }
@@ -545,11 +547,11 @@ export class ProfileStore {
     const lookup = this.#scopeLookup(scope);
     return this.#guard('prune appended items', () =>
       this.#immediate(() => {
-        const head = this.#stmt.getScope.get(lookup) as { next_seq: number; floor: number } | undefined;
+        const head = this.#readScope(lookup);
         if (head === undefined) return 0;
         const floor = Math.min(Math.max(head.floor, beforeSeq), head.next_seq);
         const removed = this.#stmt.pruneAppended.run(lookup, floor).changes;
-        this.#stmt.upsertScope.run(lookup, head.next_seq, floor);
+        this.#writeScope(lookup, head.next_seq, floor);
         return removed;
       }),
     );
@@ -832,7 +834,37 @@ export class ProfileStore {
   }
 
   #immediate<T>(fn: () => T): T {
-    return this.#tx.immediate(fn) as T;
+    this.#immediateDepth++;
+    try {
+      return this.#tx.immediate(fn) as T;
+    } catch (error) {
+      // What fn wrote was rolled back (to its savepoint when nested): so were its scope writes.
+      this.#scopeHeads.clear();
+      throw error;
+    } finally {
+      if (--this.#immediateDepth === 0) this.#scopeHeads.clear();
+    }
+  }
+
+  /**
+   * A scope's counter and floor. Inside an IMMEDIATE transaction (#immediate) the answer is kept
+   * until it ends: the transaction holds the write lock, so only this store's own writes
+   * (#writeScope) change the row meanwhile. A sync asks it twice for each message it opens
+   * (Client.holdsMessage), and the page's append once more.
+   */
+  #readScope(lookup: Buffer): ScopeHead | undefined {
+    if (this.#immediateDepth === 0) return this.#stmt.getScope.get(lookup) as ScopeHead | undefined;
+    const key = lookup.toString('latin1');
+    if (this.#scopeHeads.has(key)) return this.#scopeHeads.get(key);
+    const head = this.#stmt.getScope.get(lookup) as ScopeHead | undefined;
+    this.#scopeHeads.set(key, head);
+    return head;
+  }
+
+  #writeScope(lookup: Buffer, nextSeq: number, floor: number): void {
+    this.#stmt.upsertScope.run(lookup, nextSeq, floor);
+    if (this.#immediateDepth > 0)
+      this.#scopeHeads.set(lookup.toString('latin1'), { next_seq: nextSeq, floor });
   }
 
   #guard<T>(doing: string, fn: () => T): T {
@@ -940,6 +972,12 @@ export class ProfileStore {
 
 // ---------------------------------------------------------------------------------------------
 // Opening
+
+/** A row of `scopes`: the next seq of a scope and its pruned floor. */
+interface ScopeHead {
+  readonly next_seq: number;
+  readonly floor: number;
+}
 
 function prepareStatements(db: Database.Database) {
   return {
