@@ -13,6 +13,7 @@ import { KDF_ENV_VAR, kdfParamsFromEnv, WRAPPED_KEY_BYTES } from '../../src/clie
 import {
   PROFILE_APPLICATION_ID,
   PROFILE_FILE,
+  PROFILE_PAGE_BYTES,
   PROFILE_SCHEMA_VERSION,
   ProfileStore,
 } from '../../src/client/store/profile-store.ts';
@@ -89,6 +90,10 @@ test('create, write, close, reopen: the data is there', async (t) => {
   assert.deepEqual(again.readAppended(groupId, 0, 1), [{ seq: 0, value: 'first' }]);
   assert.deepEqual(again.readAppended('other scope'), []);
   assert.deepEqual(again.appendedRange(groupId), { first: 0, next: 2 });
+  // Created with 16 KiB pages (fewer index pages for a sync to rewrite: bench/README.md).
+  const raw = new Database(join(dir, PROFILE_FILE), { readonly: true });
+  assert.equal(raw.pragma('page_size', { simple: true }), PROFILE_PAGE_BYTES);
+  raw.close();
 
   again.put('profile', 'self', 'alice v2');
   assert.equal(again.get('profile', 'self'), 'alice v2');
