@@ -566,7 +566,8 @@ test('missing, existing, foreign, damaged and too-new profiles are typed errors 
   adb.close();
 });
 
-test('two connections (as watch and send would) append without losing or duplicating', async (t) => {
+/** One new profile opened twice, as two processes (watch and send) hold it. */
+async function twoConnections(t: { after: (fn: () => void) => void }): Promise<[ProfileStore, ProfileStore]> {
   const dir = tempDir(t);
   (await ProfileStore.create(dir, PASS)).close();
   const a = await ProfileStore.open(dir, PASS);
@@ -575,6 +576,11 @@ test('two connections (as watch and send would) append without losing or duplica
     a.close();
     b.close();
   });
+  return [a, b];
+}
+
+test('two connections (as watch and send would) append without losing or duplicating', async (t) => {
+  const [a, b] = await twoConnections(t);
   for (let i = 0; i < 20; i++) {
     a.append('shared', `a${i}`);
     b.append('shared', `b${i}`);
@@ -590,14 +596,7 @@ test('two connections (as watch and send would) append without losing or duplica
 });
 
 test('a scope counter read in a transaction follows its own writes and rollbacks, and another connection outside one', async (t) => {
-  const dir = tempDir(t);
-  (await ProfileStore.create(dir, PASS)).close();
-  const a = await ProfileStore.open(dir, PASS);
-  const b = await ProfileStore.open(dir, PASS);
-  t.after(() => {
-    a.close();
-    b.close();
-  });
+  const [a, b] = await twoConnections(t);
   a.append('g', 'first');
   // Outside a transaction every read asks the file: another connection's append shows at once.
   assert.deepEqual(b.appendedRange('g'), { first: 0, next: 1 });
