@@ -355,8 +355,7 @@ function writeHead(out: Buffer, at: number, major: number, value: number): numbe
  * @throws UsageError when id is not an integer in 0..2^32-1 or the receipt exceeds MAX_RECEIPT_BYTES.
  */
 export function encodeReceiptFrame(id: number, receipt: Uint8Array | string, duplicate: boolean): Buffer {
-  if (!Number.isSafeInteger(id) || id < 0 || id > 0xffffffff)
-    throw new UsageError('bad-argument', 'id must be an integer in 0..2^32-1');
+  if (!isUint32(id)) throw new UsageError('bad-argument', 'id must be an integer in 0..2^32-1');
   const length = typeof receipt === 'string' ? Buffer.byteLength(receipt, 'utf8') : receipt.length;
   if (length > MAX_RECEIPT_BYTES)
     throw new UsageError('bad-argument', `a receipt is at most ${MAX_RECEIPT_BYTES} bytes`);
