@@ -25,6 +25,9 @@
  * - postsTo(label, backend): the label's post frames go to another backend instead, and its
  *   receipts (or errors) come back: a relay that logs and receipts posts on one copy of its log
  *   while serving another (a frozen relay, with route() to a clone).
+ * - stall(label, from): pages starting at log index `from` or later are never delivered (the
+ *   connection stays open): a relay that stops answering in the middle of a sync; `stalled` counts
+ *   the pages held back.
  * `pick` sees each entry's log index and envelope; byIndex() picks log indices.
  */
 import { cpSync } from 'node:fs';
@@ -90,6 +93,9 @@ export class MitmProxy {
   readonly #mirrors = new Map<Who, string>();
   readonly #postsTo = new Map<Who, string>();
   #rules: Rule[] = [];
+  #stalls: { readonly who: Who; readonly from: number }[] = [];
+  /** Pages held back by stall() so far. */
+  stalled = 0;
   #label = '';
 
   private constructor(http: Server, relayUrl: string) {
@@ -170,8 +176,13 @@ export class MitmProxy {
   }
 
   /** Back to plain pass-through (routes kept; postsTo cleared). */
+  stall(who: Who, from: number): void {
+    this.#stalls.push({ who, from });
+  }
+
   clearRules(): void {
     this.#rules = [];
+    this.#stalls = [];
     this.#swallow.clear();
     this.#postsTo.clear();
   }
@@ -272,12 +283,24 @@ export class MitmProxy {
         mirror?.send(raw);
       });
     });
-    upstream.on('message', (data) => client.send(this.#fromRelay(conn, bytes(data))));
+    upstream.on('message', (data) => {
+      const out = this.#fromRelay(conn, bytes(data));
+      if (out !== null) client.send(out);
+    });
   }
 
-  #fromRelay(conn: MitmConnection, raw: Uint8Array): Uint8Array {
+  /** The frame to send the member, or null for none (a stalled page). */
+  #fromRelay(conn: MitmConnection, raw: Uint8Array): Uint8Array | null {
     const frame = tryDecode(raw);
     if (frame?.type !== 'entries') return raw;
+    if (
+      this.#stalls.some(
+        (r) => this.#applies(r.who, conn) && frame.entries.length > 0 && frame.first >= r.from,
+      )
+    ) {
+      this.stalled++;
+      return null;
+    }
     frame.entries.forEach((e, k) => {
       conn.served.push(frame.first + k);
       if (e.envelope !== null && !this.log.has(frame.first + k)) this.log.set(frame.first + k, e.envelope);
