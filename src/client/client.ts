@@ -397,6 +397,15 @@ export class Client implements ClientContext {
     const current = stored !== undefined && stored.through === next;
     if (current && !stored.summary.overflow)
       return { summary: stored.summary.summary, frontier: stored.frontier };
+    const caught = stored === undefined || current ? undefined : this.#caughtUp(record, stored, next);
+    if (caught !== undefined) {
+      this.store.transaction(() => {
+        // Re-checked inside the write lock: another process may have appended meanwhile.
+        if (this.store.appendedRange(record.id).next === next)
+          this.#writeSummaryFrontier(record.id, caught.summary, caught.frontier);
+      });
+      return caught;
+    }
     const rebuilt: Rebuild = {
       summary: emptySummary(),
       frontier: emptyFrontier(),
@@ -413,6 +422,72 @@ export class Client implements ClientContext {
         this.#deleteTwoRecords(record.id);
       });
     return { summary: rebuilt.summary, frontier: rebuilt.frontier, transcript };
+  }
+
+  /**
+   * A stored summary and frontier behind the store (`through` < `next`: a sync that stopped before
+   * saving them, or another process's appends) brought up to `next` by counting the items in
+   * [through, next) in store order, as #readTranscript would count them after the others, without
+   * reading the messages before `through` (docs/profile.md "Concurrency and durability").
+   *
+   * An item counts where its id was first stored, and a parent is present where it was stored
+   * before the item: both read from the by-id index, written in each item's own transaction. When
+   * the index disagrees with an item (a row missing, or not naming its position or its author, seq
+   * and time), or the items before `through` are gone, undefined: the caller rebuilds from every
+   * message, as before this existed.
+   */
+  #caughtUp(
+    record: GroupRecord,
+    stored: StoredSummaryFrontier,
+    next: number,
+  ): { summary: GroupSummary; frontier: GroupFrontier } | undefined {
+    const { summary, frontier } = { summary: stored.summary.summary, frontier: stored.frontier };
+    const from = stored.through;
+    if (
+      stored.summary.overflow ||
+      from < this.store.appendedRange(record.id).first ||
+      summary.through !== from ||
+      frontier.through !== from
+    )
+      return undefined;
+    const scope = record.id;
+    const horizon = this.horizonOf(record);
+    const indexed = (id: Uint8Array): IndexEntry | undefined => {
+      const v = this.store.getIndexed(scope, id);
+      return v === undefined ? undefined : decodeIndexEntry(v);
+    };
+    for (let at = from; at < next; ) {
+      const items = this.store.readAppended(scope, at, Math.min(1000, next - at));
+      if (items.length === 0) return undefined;
+      for (const item of items) {
+        const kept = decodeStoredMessage(item.value);
+        const pruned = 'pruned' in kept;
+        const msg = pruned ? prunedMessage(scope, kept.pruned) : decodeStoredSignedMessage(kept.signed);
+        const entry = indexed(msg.id);
+        if (
+          entry === undefined ||
+          !entry.positions.includes(item.seq) ||
+          !bytesEqual(entry.author, msg.author) ||
+          entry.seq !== msg.seq ||
+          entry.timestamp !== msg.timestamp
+        )
+          return undefined;
+        // A second stored form of a message held before it: counted where it was first stored.
+        if (entry.positions[0] !== item.seq) continue;
+        const seqHeld = holdsSeq(summary, msg.author, msg.seq);
+        noteNew(summary, msg);
+        if (pruned) frontier.pruned++;
+        const before = (id: Uint8Array): IndexEntry | undefined => {
+          const e = indexed(id);
+          return e !== undefined && e.positions[0]! < item.seq ? e : undefined;
+        };
+        noteInFrontier(frontier, msg, before, horizon, seqHeld);
+      }
+      at = items[items.length - 1]!.seq + 1;
+    }
+    summary.through = next;
+    frontier.through = next;
+    return { summary, frontier };
   }
 
   /**
@@ -608,12 +683,19 @@ export class Client implements ClientContext {
    * Store the summary and frontier after appending `count` items from `first` on, in the same
    * transaction.
    * When `first` is not where the summary ended, another process appended meanwhile (its messages
-   * are not in this summary): `through` then stays behind, so the next open rebuilds it.
+   * are not in this summary): `through` then stays behind, and the summary counts messages past it
+   * (`countsPast`: stored overflowed), so the next open rebuilds it.
    */
   #saveSummary(state: GroupState, first: number, count: number): void {
-    if (first === state.summary.through) state.summary.through = first + count;
-    if (first === state.frontier.through) state.frontier.through = first + count;
+    this.#countAppended(state, first, count);
     this.#writeSummaryFrontier(state.record.id, state.summary, state.frontier);
+  }
+
+  /** Move `through` past `count` items appended from `first` on, when they follow what it covers. */
+  #countAppended(state: GroupState, first: number, count: number): void {
+    if (first === state.summary.through) state.summary.through = first + count;
+    else state.summary.countsPast = true;
+    if (first === state.frontier.through) state.frontier.through = first + count;
   }
 
   /** One record for both (docs/profile.md `summary-frontier`), covering what both cover. */

@@ -29,8 +29,9 @@ import {
   summaryFrontierKind,
 } from '../../src/client/store/group-frontier.ts';
 import { summaryKind } from '../../src/client/store/group-summary.ts';
-import { PROFILE_FILE } from '../../src/client/store/profile-store.ts';
+import { PROFILE_FILE, ProfileStore } from '../../src/client/store/profile-store.ts';
 import { readRecord } from '../../src/client/store/record-kinds.ts';
+import { decodeGroup, KIND } from '../../src/client/store/records.ts';
 import { listDelays } from '../../src/client/sync/delay.ts';
 import { listReplays } from '../../src/client/sync/relay-replay.ts';
 import Database from '../../src/sqlite.ts';
@@ -281,6 +282,10 @@ test('a sync without the DAG sees exactly what a sync with it sees: equivocation
   bob.close();
   const coldHome = join(dir, 'bob-cold');
   copyProfile(bobHome, coldHome);
+  // Bob as he was after joining: his group's record from then on, with every round's items since.
+  const joinedHome = join(dir, 'bob-joined');
+  copyProfile(bobHome, joinedHome);
+  let countedRounds = 0;
 
   /** One round: both copies of bob sync (the loaded one reads its DAG first); views compared. */
   const round = async (
@@ -289,6 +294,9 @@ test('a sync without the DAG sees exactly what a sync with it sees: equivocation
     expect?: (v: ReturnType<typeof view>) => void,
   ): Promise<void> => {
     const now = Date.now();
+    const beforeHome = join(dir, 'bob-cold-before');
+    rmSync(beforeHome, { recursive: true, force: true });
+    copyProfile(coldHome, beforeHome);
     const loaded = await Client.open(bobHome, PASSPHRASE, { now: () => now });
     const cold = await Client.open(coldHome, PASSPHRASE, { now: () => now });
     try {
@@ -313,6 +321,9 @@ test('a sync without the DAG sees exactly what a sync with it sees: equivocation
     }
     await assertIndexAnswers(coldHome, groupKey);
     await assertIndexAnswers(bobHome, groupKey);
+    // A sync stopped before it stored the group's record: counted up from the items since.
+    if (await assertCountedUp(coldHome, beforeHome, `${label}, this round's items`, now)) countedRounds++;
+    assert.ok(await assertCountedUp(coldHome, joinedHome, `${label}, every round's items`, now));
     // A post composed in each (copies, so nothing is sent): the very same message.
     const withDag = await postIn(bobHome, true, now);
     const without = await postIn(coldHome, false, now);
@@ -411,7 +422,62 @@ test('a sync without the DAG sees exactly what a sync with it sees: equivocation
       ),
     (v) => assert.ok(v.replays.length > 1, 'the held message served again is a replay'),
   );
+  assert.equal(countedRounds, 6, 'every round that stored messages was counted up from its start');
 });
+
+/** What the group's stored summary-frontier record covers (`through`) and the store's `next`. */
+async function storedRecord(home: string): Promise<{ through: number; next: number }> {
+  const store = await ProfileStore.open(home, PASSPHRASE);
+  try {
+    const [group] = store.list(KIND.group).map((r) => decodeGroup(r.value));
+    const id = group!.id;
+    return {
+      through: readRecord(store, summaryFrontierKind, id)!.through,
+      next: store.appendedRange(id).next,
+    };
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * `home` with its group's summary-frontier record as `older` held it, as a sync stopped before
+ * storing it leaves the file (its messages and index rows stored, page by page): opened, the record
+ * is counted up from the items stored since (Client #caughtUp) without reading the DAG, to the view
+ * `home` gives, and the counted-up record is stored current. False (nothing checked) when the two
+ * records are the same: nothing was stored since.
+ */
+async function assertCountedUp(home: string, older: string, label: string, now: number): Promise<boolean> {
+  const behind = `${home}-behind`;
+  rmSync(behind, { recursive: true, force: true });
+  copyProfile(home, behind);
+  tamper(
+    behind,
+    `ATTACH '${join(older, PROFILE_FILE)}' AS old;
+     DELETE FROM records WHERE kind = 'summary-frontier';
+     INSERT INTO records SELECT * FROM old.records WHERE kind = 'summary-frontier';
+     DETACH old;`,
+  );
+  const was = await storedRecord(behind);
+  if (was.through === was.next) return false;
+  assert.ok(
+    was.through < was.next,
+    `${label}: the record is behind the store (${was.through} < ${was.next})`,
+  );
+  const counted = await Client.open(behind, PASSPHRASE, { now: () => now });
+  const held = await Client.open(home, PASSPHRASE, { now: () => now });
+  try {
+    const g = counted.resolveGroup('club');
+    assert.equal(g.transcriptLoaded, false, `${label}: counted up without reading the messages before`);
+    assert.deepEqual(plain(view(counted, g)), plain(view(held, held.resolveGroup('club'))), label);
+  } finally {
+    counted.close();
+    held.close();
+  }
+  const now2 = await storedRecord(behind);
+  assert.equal(now2.through, now2.next, `${label}: the counted-up record is stored`);
+  return true;
+}
 
 /** Run SQL on a closed profile's file, as someone holding it without the passphrase could. */
 function tamper(home: string, sql: string): void {
@@ -586,6 +652,47 @@ test('a post after another process appended to the group reads the store, never 
     first.close();
     second.close();
   }
+});
+
+test('a message two processes both stored is counted once when a record left behind is counted up', async (t) => {
+  const { proxy, dir, alice } = await startWorld(t, 'byid-two-forms');
+  const { invite } = await alice.createGroup('club', [proxy.url]);
+  proxy.as('alice');
+  await syncClean(alice);
+  const bobHome = join(dir, 'bob');
+  const bob = await Client.create(bobHome, PASSPHRASE, 'bob');
+  await bob.joinGroup(invite);
+  proxy.as('bob');
+  await syncClean(bob);
+  bob.close();
+  const beforeHome = join(dir, 'bob-before');
+  copyProfile(bobHome, beforeHome);
+  // Two processes on bob's profile: `send` in one, a sync in the other, which read the group's
+  // messages before (as `watch` does). The message the first stores (as ours, sent by nobody yet)
+  // is new to the second when the relay serves it back: stored again, with where it came from.
+  const second = await Client.open(bobHome, PASSPHRASE);
+  const messagesBefore = second.resolveGroup('club').dag.size;
+  const first = await Client.open(bobHome, PASSPHRASE);
+  try {
+    await first.sendText('club', 'stored twice');
+    proxy.as('bob');
+    await syncClean(second);
+  } finally {
+    first.close();
+    second.close();
+  }
+  const store = await ProfileStore.open(bobHome, PASSPHRASE);
+  try {
+    const [group] = store.list(KIND.group).map((r) => decodeGroup(r.value));
+    const was = await ProfileStore.open(beforeHome, PASSPHRASE);
+    const before = was.appendedRange(group!.id).next;
+    was.close();
+    assert.equal(store.appendedRange(group!.id).next, before + 2, 'one message, stored in two items');
+    assert.equal(store.countIndexed(group!.id), messagesBefore + 1, 'one id');
+  } finally {
+    store.close();
+  }
+  assert.ok(await assertCountedUp(bobHome, beforeHome, 'two stored forms', Date.now()));
 });
 
 test('rows deleted, first noticed in the middle of a page: the rebuilt frontier keeps the page’s messages not stored yet', async (t) => {

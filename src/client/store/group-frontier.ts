@@ -585,7 +585,9 @@ export function storedSummaryFrontier(
   // MAX_FRONTIER_ENTRIES): what needs the rest reads the DAG.
   if (frontierBytes(frontier) > MAX_SUMMARY_FRONTIER_BYTES - 4096) overflow(frontier);
   const overflowSummary =
-    summaryTooLarge(summary) || summaryBytes(summary) + frontierBytes(frontier) > MAX_SUMMARY_FRONTIER_BYTES;
+    summary.countsPast ||
+    summaryTooLarge(summary) ||
+    summaryBytes(summary) + frontierBytes(frontier) > MAX_SUMMARY_FRONTIER_BYTES;
   return { through, summary: { summary, overflow: overflowSummary }, frontier };
 }
 

@@ -38,10 +38,24 @@ export interface GroupSummary {
   readonly names: Map<string, string>;
   /** intro nonce hex → timestamp of the invite notice (as GroupState.introNotices). */
   readonly intros: Map<string, number>;
+  /**
+   * In memory only: it counts messages stored past `through` (this process appended after items
+   * of another process, which it does not count). Stored, such a summary is marked overflowed,
+   * so the next open reads every message instead of counting on from `through` (Client
+   * #caughtUp), which would count this process's messages twice.
+   */
+  countsPast: boolean;
 }
 
 export function emptySummary(): GroupSummary {
-  return { through: 0, messages: 0, authors: new Map(), names: new Map(), intros: new Map() };
+  return {
+    through: 0,
+    messages: 0,
+    authors: new Map(),
+    names: new Map(),
+    intros: new Map(),
+    countsPast: false,
+  };
 }
 
 /** Count one new message (a distinct id) of `author` with `seq`. */
