@@ -125,6 +125,11 @@ export const INTRO_LIFETIME_MS = DEFAULT_INVITE_TTL_MS + DEFAULT_INVITE_SKEW_MS;
 /** Most intro nonces a group record holds (records.ts decodes at most 256). */
 const MAX_PENDING_INTROS = 256;
 /**
+ * Items a sync appends before the summaries and frontiers it moved are stored (saveSummaries):
+ * what the next open counts again at most, after a process stopped mid-sync (~0.1 s).
+ */
+export const SUMMARY_SAVE_ITEMS = 4096;
+/**
  * A verified checkpoint note in the compact form a message gossips (docs/PROTOCOL.md "checkpoint
  * seen"), with its signed time when it has one: the note cannot be rebuilt without it (docs/log.md
  * §3). Null when the note carries no signature.
@@ -210,6 +215,10 @@ export class Client implements ClientContext {
   readonly left = new Map<string, number>();
   /** While {@link batchAppends} runs: accepted messages to store, per group. */
   #appendBatch: Map<string, PendingAppends> | null = null;
+  /** Groups whose summary and frontier in memory are ahead of their stored record (saveSummaries). */
+  readonly #unsavedSummaries = new Set<GroupState>();
+  /** Items appended to those groups since their records were last stored. */
+  #unsavedItems = 0;
   /** The last id the by-id index said is absent (see holdsMessage). */
   #lastAbsent: { readonly state: GroupState; readonly key: string } | null = null;
   /** Groups whose by-id index this process has counted against the summary (#checkIndex). */
@@ -278,6 +287,12 @@ export class Client implements ClientContext {
   }
 
   close(): void {
+    try {
+      if (this.#unsavedSummaries.size > 0) this.store.transaction(() => this.saveSummaries());
+    } catch {
+      // Nothing is lost: records left behind the store are counted up at the next open
+      // (#caughtUp). Closing, and wiping the keys, must not depend on one more write.
+    }
     for (const g of this.groups.values()) g.ring.wipe();
     wipe(this.identity.keyPair.secretKey);
     this.store.close();
@@ -689,6 +704,7 @@ export class Client implements ClientContext {
   #saveSummary(state: GroupState, first: number, count: number): void {
     this.#countAppended(state, first, count);
     this.#writeSummaryFrontier(state.record.id, state.summary, state.frontier);
+    this.#unsavedSummaries.delete(state);
   }
 
   /** Move `through` past `count` items appended from `first` on, when they follow what it covers. */
@@ -696,6 +712,23 @@ export class Client implements ClientContext {
     if (first === state.summary.through) state.summary.through = first + count;
     else state.summary.countsPast = true;
     if (first === state.frontier.through) state.frontier.through = first + count;
+  }
+
+  /**
+   * Store the summary and frontier of every group a sync appended to since they were last stored
+   * (inside a transaction). A sync page stores its messages and their index rows, not the
+   * group's summary and frontier: rewriting one sealed record per group per page was the part of a
+   * sync that grew with the number of groups (bench/README.md "Client sync"). They are stored
+   * when SUMMARY_SAVE_ITEMS items wait, on a relay's pages that save its cursor (its last
+   * included), and on close; a process stopped before that leaves them behind the store, and
+   * the next open counts the items since (#caughtUp).
+   */
+  saveSummaries(): void {
+    for (const state of this.#unsavedSummaries)
+      if (this.groups.get(state.key) === state)
+        this.#writeSummaryFrontier(state.record.id, state.summary, state.frontier);
+    this.#unsavedSummaries.clear();
+    this.#unsavedItems = 0;
   }
 
   /** One record for both (docs/profile.md `summary-frontier`), covering what both cover. */
@@ -728,6 +761,10 @@ export class Client implements ClientContext {
     try {
       return this.store.transaction(fn);
     } catch (e) {
+      // Their summaries in memory go with them: what they appended and committed before is
+      // counted again from the store when they are read (#caughtUp).
+      this.#unsavedSummaries.clear();
+      this.#unsavedItems = 0;
       for (const state of [...this.groups.values()]) {
         const raw = this.store.get(KIND.group, state.record.id);
         if (raw === undefined) this.groups.delete(state.key);
@@ -1594,8 +1631,11 @@ export class Client implements ClientContext {
           for (const { state, values, msgs } of batch.values()) {
             const first = this.store.appendMany(state.record.id, values);
             this.#indexStoredMany(state, msgs, first);
-            this.#saveSummary(state, first, values.length);
+            this.#countAppended(state, first, values.length);
+            this.#unsavedSummaries.add(state);
+            this.#unsavedItems += values.length;
           }
+          if (this.#unsavedItems >= SUMMARY_SAVE_ITEMS) this.saveSummaries();
         });
       return result;
     } finally {

@@ -136,6 +136,8 @@ export interface ClientContext {
   receivedFromOf(state: GroupState, id: Uint8Array): readonly StoredLocation[];
   /** Run `fn` with the appends of accepted messages batched into one store write per group. */
   batchAppends<T>(fn: () => T): T;
+  /** Store the summaries and frontiers the batches since the last call moved (in a transaction). */
+  saveSummaries(): void;
 
   // Relays and posts
   relayRecord(url: string): RelayRecord | undefined;

@@ -43,7 +43,7 @@ import {
   type Seq,
 } from '../../src/transcript/index.ts';
 import { toHex } from '../../src/wire/bytes.ts';
-import { PASSPHRASE } from '../e2e/helpers.ts';
+import { cli, cliJson, describeRun, PASSPHRASE, spawnCli } from '../e2e/helpers.ts';
 import { MitmProxy } from '../helpers/mitm-proxy.ts';
 import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 import { syncClean } from '../helpers/sync-clean.ts';
@@ -693,6 +693,95 @@ test('a message two processes both stored is counted once when a record left beh
     store.close();
   }
   assert.ok(await assertCountedUp(bobHome, beforeHome, 'two stored forms', Date.now()));
+});
+
+test('a CLI sync killed mid-sync leaves the record behind its messages; the next process counts it up, and the next sync ends where an uninterrupted one does', async (t) => {
+  const { proxy, dir, alice } = await startWorld(t, 'byid-killed');
+  const { invite } = await alice.createGroup('club', [proxy.url]);
+  proxy.as('alice');
+  await syncClean(alice);
+  const bobHome = join(dir, 'bob');
+  const bob = await Client.create(bobHome, PASSPHRASE, 'bob');
+  await bob.joinGroup(invite);
+  proxy.as('bob');
+  await syncClean(bob);
+  bob.close();
+  const joined = await storedRecord(bobHome);
+  for (let i = 0; i < 24; i++) await alice.sendText('club', `message ${i}`);
+  proxy.as('alice');
+  await syncClean(alice);
+  const wholeHome = join(dir, 'bob-whole');
+  copyProfile(bobHome, wholeHome);
+  // The relay (4 entries a page) stops answering after the pages that hold 12 of the messages.
+  const before = await Client.open(bobHome, PASSPHRASE);
+  const cursor = before.relayRecord(proxy.url)!.cursor;
+  before.close();
+  proxy.stall('bob-cli', cursor + 12);
+  proxy.as('bob-cli');
+  const run = spawnCli(bobHome, ['sync']);
+  t.after(() => run.proc.kill('SIGKILL'));
+  // Killed once the pages before the stall are stored (the store's count stays put).
+  let seen = -1;
+  for (let waited = 0, still = 0; still < 3; waited++) {
+    assert.ok(waited < 600, `the sync did not reach the stall: ${run.stderr()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const { next } = await storedRecord(bobHome);
+    still = proxy.stalled > 0 && next > joined.next && next === seen ? still + 1 : 0;
+    seen = next;
+  }
+  run.proc.kill('SIGKILL');
+  const killed = await run.done;
+  assert.equal(killed.signal, 'SIGKILL', describeRun(killed));
+  proxy.clearRules();
+  const left = await storedRecord(bobHome);
+  assert.ok(
+    left.through < left.next,
+    `the record is behind the messages (${left.through} < ${left.next}) ${describeRun(killed)} stalled ${proxy.stalled}`,
+  );
+
+  // A fresh process (the CLI, as a person runs it next) reads the messages stored before the stall.
+  const read = await cliJson<{ text: string | null }[]>(bobHome, ['read', 'club']);
+  const bodies = read.flatMap((m) => (m.text?.startsWith('message ') ? [m.text] : []));
+  assert.ok(bodies.length > 0 && bodies.length < 24, `${bodies.length} of 24 before the stall`);
+  assert.deepEqual(
+    bodies,
+    Array.from({ length: bodies.length }, (_, i) => `message ${i}`),
+  );
+  // Counted up, not rebuilt: what a rebuild from every message gives.
+  const rebuiltHome = join(dir, 'bob-rebuilt');
+  copyProfile(bobHome, rebuiltHome);
+  tamper(rebuiltHome, "DELETE FROM records WHERE kind = 'summary-frontier'");
+  const counted = await Client.open(bobHome, PASSPHRASE);
+  const rebuilt = await Client.open(rebuiltHome, PASSPHRASE);
+  try {
+    const g = counted.resolveGroup('club');
+    assert.equal(g.transcriptLoaded, false, 'counted up without reading the messages before');
+    assert.deepEqual(plain(view(counted, g)), plain(view(rebuilt, rebuilt.resolveGroup('club'))));
+  } finally {
+    counted.close();
+    rebuilt.close();
+  }
+  const after = await storedRecord(bobHome);
+  assert.equal(after.through, after.next, 'the counted-up record is stored');
+
+  // The next sync, and one never interrupted, end the same.
+  proxy.as('bob-cli');
+  const synced = await cli(bobHome, ['sync']);
+  assert.equal(synced.code, 0, describeRun(synced));
+  const whole = await Client.open(wholeHome, PASSPHRASE);
+  proxy.as('bob-whole');
+  await syncClean(whole);
+  const resumed = await Client.open(bobHome, PASSPHRASE);
+  try {
+    const strip = (v: ReturnType<typeof view>) => ({ ...v, relays: undefined, read: v.read });
+    assert.deepEqual(
+      plain(strip(view(resumed, resumed.resolveGroup('club')))),
+      plain(strip(view(whole, whole.resolveGroup('club')))),
+    );
+  } finally {
+    resumed.close();
+    whole.close();
+  }
 });
 
 test('rows deleted, first noticed in the middle of a page: the rebuilt frontier keeps the page’s messages not stored yet', async (t) => {

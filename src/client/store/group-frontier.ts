@@ -13,10 +13,12 @@
  *
  * Every field is a function of the SET of messages present (as the DAG's answers are), so it is
  * kept by one rule per arriving message in any order, and equals what the DAG gives (test/client/
- * by-id-index.test.ts). Both are written in the SAME store transaction as the messages, with
- * `through` (the group's appended-item counter covered): a frontier whose `through` is not the
- * store's, or an index whose row count is not the group's message count, is rebuilt from the
- * messages, so a crash, an older client or a deleted row cannot leave them disagreeing.
+ * by-id-index.test.ts). The index is written in the SAME store transaction as the messages; the
+ * frontier, with `through` (the group's appended-item counter covered), in it or later
+ * (Client.saveSummaries). A frontier whose `through` is behind the store's is counted up from the
+ * items since, with the index (Client #caughtUp); one that cannot be, or an index whose row count
+ * is not the group's message count, is rebuilt from the messages, so a crash, an older client or a
+ * deleted row cannot leave them disagreeing.
  */
 import { CodecError } from '../../errors.ts';
 import { MAX_PARENTS } from '../../transcript/types.ts';

@@ -3,10 +3,10 @@
  * profile needs of a group without reading its messages — how many it holds, per author the seqs
  * present (as ranges) and the count, the display names of join messages and the intro nonces of
  * invite notices. Stored sealed in the profile (the summary part of record kind `summary-frontier`,
- * docs/profile.md; kind `summary` before s24) and written
- * in the SAME transaction as every appended message, with `through`, the group's appended-item
- * counter it covers: a summary whose `through` is not the store's is stale (a crash cannot leave
- * one, a profile written by an older client can) and is rebuilt from the messages on open.
+ * docs/profile.md; kind `summary` before s24) with `through`, the group's appended-item counter it
+ * covers: in the transaction of a post or a message accepted alone, and for a sync's pages when
+ * Client.saveSummaries runs. A summary whose `through` is behind the store's is counted up from the
+ * items since on open (Client #caughtUp), or rebuilt from the messages when that cannot be done.
  */
 import { CodecError } from '../../errors.ts';
 import type { CborKey, CborMap, CborValue } from '../../wire/cbor.ts';

@@ -512,6 +512,9 @@ export class RelaySync {
     if (saved) {
       client.transactionWithGroups(() => {
         if (mine) this.#processEntries(rec.url, list, counts, accepted, gossip);
+        // With the cursor saved every CURSOR_SAVE_PAGES pages and at the end: the summaries and
+        // frontiers the pages moved (Client.saveSummaries).
+        if (save) client.saveSummaries();
         client.saveRelay({
           ...this.#relay(rec.url),
           cursor: next.cursor,
