@@ -184,6 +184,27 @@ async function startWorld(t: TestContext, name: string): Promise<World> {
   return { proxy, dir: dir.path, alice };
 }
 
+/** startWorld, with alice's group `club` that bob (profile at `bobHome`, closed) joined and synced. */
+async function startClubWithBob(t: TestContext, name: string): Promise<World & { bobHome: string }> {
+  const world = await startWorld(t, name);
+  const { proxy, dir, alice } = world;
+  const { invite } = await alice.createGroup('club', [proxy.url]);
+  proxy.as('alice');
+  await syncClean(alice);
+  const bobHome = join(dir, 'bob');
+  (await joinedBob(proxy, bobHome, invite)).close();
+  return { ...world, bobHome };
+}
+
+/** Bob's new profile at `home`, joined with `invite` and synced through the proxy (left open). */
+async function joinedBob(proxy: MitmProxy, home: string, invite: string): Promise<Client> {
+  const bob = await Client.create(home, PASSPHRASE, 'bob');
+  await bob.joinGroup(invite);
+  proxy.as('bob');
+  await syncClean(bob);
+  return bob;
+}
+
 function copyProfile(from: string, to: string): void {
   cpSync(from, to, { recursive: true });
 }
@@ -274,10 +295,7 @@ test('a sync without the DAG sees exactly what a sync with it sees: equivocation
   proxy.as('carol');
   await syncClean(carol);
   const bobHome = join(dir, 'bob-loaded');
-  const bob = await Client.create(bobHome, PASSPHRASE, 'bob');
-  await bob.joinGroup(invite);
-  proxy.as('bob');
-  await syncClean(bob);
+  const bob = await joinedBob(proxy, bobHome, invite);
   const groupKey = bob.resolveGroup('club').key;
   bob.close();
   const coldHome = join(dir, 'bob-cold');
@@ -655,16 +673,7 @@ test('a post after another process appended to the group reads the store, never 
 });
 
 test('a message two processes both stored is counted once when a record left behind is counted up', async (t) => {
-  const { proxy, dir, alice } = await startWorld(t, 'byid-two-forms');
-  const { invite } = await alice.createGroup('club', [proxy.url]);
-  proxy.as('alice');
-  await syncClean(alice);
-  const bobHome = join(dir, 'bob');
-  const bob = await Client.create(bobHome, PASSPHRASE, 'bob');
-  await bob.joinGroup(invite);
-  proxy.as('bob');
-  await syncClean(bob);
-  bob.close();
+  const { proxy, dir, bobHome } = await startClubWithBob(t, 'byid-two-forms');
   const beforeHome = join(dir, 'bob-before');
   copyProfile(bobHome, beforeHome);
   // Two processes on bob's profile: `send` in one, a sync in the other, which read the group's
@@ -696,16 +705,7 @@ test('a message two processes both stored is counted once when a record left beh
 });
 
 test('a CLI sync killed mid-sync leaves the record behind its messages; the next process counts it up, and the next sync ends where an uninterrupted one does', async (t) => {
-  const { proxy, dir, alice } = await startWorld(t, 'byid-killed');
-  const { invite } = await alice.createGroup('club', [proxy.url]);
-  proxy.as('alice');
-  await syncClean(alice);
-  const bobHome = join(dir, 'bob');
-  const bob = await Client.create(bobHome, PASSPHRASE, 'bob');
-  await bob.joinGroup(invite);
-  proxy.as('bob');
-  await syncClean(bob);
-  bob.close();
+  const { proxy, dir, alice, bobHome } = await startClubWithBob(t, 'byid-killed');
   const joined = await storedRecord(bobHome);
   for (let i = 0; i < 24; i++) await alice.sendText('club', `message ${i}`);
   proxy.as('alice');
