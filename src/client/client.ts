@@ -112,6 +112,7 @@ import {
   type PostRecord,
   type ProfileRecord,
   type RelayRecord,
+  type StoredMessage,
 } from './store/records.ts';
 import { epochWindow, erasableBefore } from './sync/epochs.ts';
 import { Recognizer } from './sync/recognizer.ts';
@@ -363,16 +364,11 @@ export class Client implements ClientContext {
     const receivedFrom = new Map<string, StoredLocation[]>();
     const has = (id: Uint8Array) => dag.get(id);
     for (const item of readAll(this.store, record.id)) {
-      const stored = decodeStoredMessage(item.value);
-      const pruned = 'pruned' in stored;
-      const msg = pruned ? prunedMessage(record.id, stored.pruned) : decodeStoredSignedMessage(stored.signed);
+      const { stored, pruned, msg } = openStored(record.id, item.value);
       const added = dag.insert(msg).added;
       if (rebuild !== undefined) {
         if (added) {
-          const seqHeld = holdsSeq(rebuild.summary, msg.author, msg.seq);
-          noteNew(rebuild.summary, msg);
-          if (pruned) rebuild.frontier.pruned++;
-          noteInFrontier(rebuild.frontier, msg, has, this.horizonOf(record), seqHeld);
+          countNew(rebuild, msg, pruned, has, this.horizonOf(record));
           rebuild.index?.set(toHex(msg.id), { id: msg.id, entry: indexEntryOf(msg, [item.seq]) });
         } else {
           const e = rebuild.index?.get(toHex(msg.id));
@@ -456,53 +452,53 @@ export class Client implements ClientContext {
     stored: StoredSummaryFrontier,
     next: number,
   ): { summary: GroupSummary; frontier: GroupFrontier } | undefined {
-    const { summary, frontier } = { summary: stored.summary.summary, frontier: stored.frontier };
+    const counted = { summary: stored.summary.summary, frontier: stored.frontier };
     const from = stored.through;
     if (
       stored.summary.overflow ||
       from < this.store.appendedRange(record.id).first ||
-      summary.through !== from ||
-      frontier.through !== from
+      counted.summary.through !== from ||
+      counted.frontier.through !== from
     )
       return undefined;
     const scope = record.id;
     const horizon = this.horizonOf(record);
+    // An item's row is read again as the next item's parent: each row once.
+    const rows = new Map<string, IndexEntry | undefined>();
     const indexed = (id: Uint8Array): IndexEntry | undefined => {
+      const key = toHex(id);
+      if (rows.has(key)) return rows.get(key);
       const v = this.store.getIndexed(scope, id);
-      return v === undefined ? undefined : decodeIndexEntry(v);
+      const entry = v === undefined ? undefined : decodeIndexEntry(v);
+      rows.set(key, entry);
+      return entry;
     };
-    for (let at = from; at < next; ) {
-      const items = this.store.readAppended(scope, at, Math.min(1000, next - at));
-      if (items.length === 0) return undefined;
-      for (const item of items) {
-        const kept = decodeStoredMessage(item.value);
-        const pruned = 'pruned' in kept;
-        const msg = pruned ? prunedMessage(scope, kept.pruned) : decodeStoredSignedMessage(kept.signed);
-        const entry = indexed(msg.id);
-        if (
-          entry === undefined ||
-          !entry.positions.includes(item.seq) ||
-          !bytesEqual(entry.author, msg.author) ||
-          entry.seq !== msg.seq ||
-          entry.timestamp !== msg.timestamp
-        )
-          return undefined;
-        // A second stored form of a message held before it: counted where it was first stored.
-        if (entry.positions[0] !== item.seq) continue;
-        const seqHeld = holdsSeq(summary, msg.author, msg.seq);
-        noteNew(summary, msg);
-        if (pruned) frontier.pruned++;
-        const before = (id: Uint8Array): IndexEntry | undefined => {
-          const e = indexed(id);
-          return e !== undefined && e.positions[0]! < item.seq ? e : undefined;
-        };
-        noteInFrontier(frontier, msg, before, horizon, seqHeld);
-      }
-      at = items[items.length - 1]!.seq + 1;
+    let at = from;
+    for (const item of readAll(this.store, scope, from)) {
+      if (item.seq >= next) break;
+      const { pruned, msg } = openStored(scope, item.value);
+      const entry = indexed(msg.id);
+      if (
+        entry === undefined ||
+        !entry.positions.includes(item.seq) ||
+        !bytesEqual(entry.author, msg.author) ||
+        entry.seq !== msg.seq ||
+        entry.timestamp !== msg.timestamp
+      )
+        return undefined;
+      at = item.seq + 1;
+      // A second stored form of a message held before it: counted where it was first stored.
+      if (entry.positions[0] !== item.seq) continue;
+      const before = (id: Uint8Array): IndexEntry | undefined => {
+        const e = indexed(id);
+        return e !== undefined && e.positions[0]! < item.seq ? e : undefined;
+      };
+      countNew(counted, msg, pruned, before, horizon);
     }
-    summary.through = next;
-    frontier.through = next;
-    return { summary, frontier };
+    if (at !== next) return undefined;
+    counted.summary.through = next;
+    counted.frontier.through = next;
+    return counted;
   }
 
   /**
@@ -681,11 +677,7 @@ export class Client implements ClientContext {
     for (const position of entry?.positions ?? []) {
       const item = this.store.readAppended(state.record.id, position, 1)[0];
       if (item === undefined || item.seq !== position) continue;
-      const stored = decodeStoredMessage(item.value);
-      const pruned = 'pruned' in stored;
-      const msg = pruned
-        ? prunedMessage(state.record.id, stored.pruned)
-        : decodeStoredSignedMessage(stored.signed);
+      const { stored, pruned, msg } = openStored(state.record.id, item.value);
       held ??= msg;
       if (stored.relay === '') continue;
       if (!pruned && (held.signed.length === 0 || !bytesEqual(held.signed, msg.signed))) continue;
@@ -1540,11 +1532,7 @@ export class Client implements ClientContext {
     const at = entry.positions[0]!;
     const item = this.store.readAppended(state.record.id, at, 1)[0];
     if (item === undefined || item.seq !== at) return undefined;
-    const stored = decodeStoredMessage(item.value);
-    const msg =
-      'pruned' in stored
-        ? prunedMessage(state.record.id, stored.pruned)
-        : decodeStoredSignedMessage(stored.signed);
+    const { msg } = openStored(state.record.id, item.value);
     return bytesEqual(msg.id, id) ? msg : undefined;
   }
 
@@ -1751,12 +1739,41 @@ function noteNew(summary: GroupSummary, msg: VerifiedMessage): void {
   }
 }
 
-function* readAll(store: ProfileStore, scope: Uint8Array): Generator<AppendedItem> {
-  let from = 0;
+/** A stored item of a group's scope as the DAG holds it (a pruned one without its body). */
+function openStored(
+  groupId: Uint8Array,
+  value: CborValue,
+): { stored: StoredMessage; pruned: boolean; msg: VerifiedMessage } {
+  const stored = decodeStoredMessage(value);
+  if ('pruned' in stored) return { stored, pruned: true, msg: prunedMessage(groupId, stored.pruned) };
+  return { stored, pruned: false, msg: decodeStoredSignedMessage(stored.signed) };
+}
+
+/**
+ * Count a message new to the group (not held before it in store order) into a summary and frontier,
+ * the one rule of a rebuild from every message (#readTranscript) and of a record counted up from
+ * `through` (#caughtUp). `parentOf` answers for the messages held before it.
+ */
+function countNew(
+  into: { readonly summary: GroupSummary; readonly frontier: GroupFrontier },
+  msg: VerifiedMessage,
+  pruned: boolean,
+  parentOf: ParentLookup,
+  horizon: Horizon,
+): void {
+  const seqHeld = holdsSeq(into.summary, msg.author, msg.seq);
+  noteNew(into.summary, msg);
+  if (pruned) into.frontier.pruned++;
+  noteInFrontier(into.frontier, msg, parentOf, horizon, seqHeld);
+}
+
+/** The items of `scope` from seq `from` on, in store order, 1,000 per read. */
+function* readAll(store: ProfileStore, scope: Uint8Array, from = 0): Generator<AppendedItem> {
+  let at = from;
   for (;;) {
-    const items = store.readAppended(scope, from, 1000);
+    const items = store.readAppended(scope, at, 1000);
     if (items.length === 0) return;
     for (const it of items) yield it;
-    from = items[items.length - 1]!.seq + 1;
+    at = items[items.length - 1]!.seq + 1;
   }
 }
