@@ -10,7 +10,7 @@
  *   mid-sync resumes from the cursor with no duplicate and no loss.
  */
 import { randomBytes, wipe } from '../crypto/index.ts';
-import { CodecError, InconsistencyError, UsageError } from '../errors.ts';
+import { CodecError, CwtchError, InconsistencyError, UsageError } from '../errors.ts';
 import { composeMessage } from '../group/compose.ts';
 import { INTRO_NONCE_BYTES } from '../group/detection.ts';
 import {
@@ -288,15 +288,19 @@ export class Client implements ClientContext {
   }
 
   close(): void {
+    let bug: unknown = null;
     try {
       if (this.#unsavedSummaries.size > 0) this.store.transaction(() => this.saveSummaries());
-    } catch {
-      // Nothing is lost: records left behind the store are counted up at the next open
-      // (#caughtUp). Closing, and wiping the keys, must not depend on one more write.
+    } catch (e) {
+      // A store that refuses the write (locked, full, closed) loses nothing: records left behind
+      // the store are counted up at the next open (#caughtUp). Anything else is a bug, raised
+      // once the keys are wiped and the store closed, which must not depend on one more write.
+      if (!(e instanceof CwtchError)) bug = e;
     }
     for (const g of this.groups.values()) g.ring.wipe();
     wipe(this.identity.keyPair.secretKey);
     this.store.close();
+    if (bug !== null) throw bug;
   }
 
   get address(): string {
