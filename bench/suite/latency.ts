@@ -21,10 +21,13 @@
  * it closed), and the rest: deliveries still not seen when the wait for them ended, which waits
  * as long as deliveries keep arriving (up to a minute) and ends after 5 s without one.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { CwtchError, PushbackError } from '../../src/errors.ts';
 import { ENVELOPE_BYTES } from '../../src/wire/frames.ts';
+import { ROOT, removeDir, runNodeScript, tempDir } from '../lib/procs.ts';
 import { quantileSorted, sleep } from '../lib/stats.ts';
 import { closeClients, connectClients } from './ingest.ts';
 
@@ -296,5 +299,34 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
     };
   } finally {
     await closeClients([...subscribers, ...posters]);
+  }
+}
+
+/**
+ * {@link runLatency} in a fresh child process (bench/lib/latency-client.ts) against the relay of
+ * process `relayPid`: the clients measured start as a user's do, not in the bench process after
+ * the sections before it.
+ */
+export async function runLatencyProcess(
+  options: Omit<LatencyOptions, 'relayCpuMs'>,
+  relayPid: number,
+): Promise<LatencyResult> {
+  const dir = tempDir('latency-client');
+  try {
+    const samplesFile = join(dir, 'samples.f64');
+    const r = await runNodeScript(
+      join(ROOT, 'bench/lib/latency-client.ts'),
+      [JSON.stringify(options), String(relayPid), samplesFile],
+      {},
+      300_000,
+    );
+    if (r.code !== 0) throw new Error(`latency-client failed (${r.code}): ${r.stderr.slice(-3000)}`);
+    const rest = JSON.parse(r.stdout.trim().split('\n').pop()!) as Omit<LatencyResult, 'samples'>;
+    const bytes = readFileSync(samplesFile);
+    const samples = new Float64Array(bytes.byteLength / 8);
+    new Uint8Array(samples.buffer).set(bytes);
+    return { ...rest, samples };
+  } finally {
+    removeDir(dir);
   }
 }
