@@ -37,9 +37,32 @@ export { DELAY_KIND, type DelayRecord } from '../store/record-kinds.ts';
 /** Slack for a commit racing our sync (an entry received just before the checkpoint we got). */
 export const DELAY_TOLERANCE_MS = 60 * 1000;
 
+/**
+ * Each relay's clock offset, per client: read from the store once, then kept by noteOffset. Every
+ * sync page asks for it (the freshness check), and a store read opens a sealed record: ~0.5 µs per
+ * envelope of a page that holds none of ours (bench/README.md, "Client sync"). An offset another
+ * process measured meanwhile is missed until the next open; the one kept was measured from a
+ * receipt of this relay too, and a relay's clock drifts from ours slowly. "None measured yet" is
+ * kept for OFFSET_NONE_KEPT_MS only: another process (a `send` beside this `watch`) may measure
+ * the first one, and until then the freshness check is not applied.
+ */
+const offsetCache = new WeakMap<ClientContext, Map<string, { offset: number | null; readAtMs: number }>>();
+const OFFSET_NONE_KEPT_MS = 10_000;
+
+function offsetsOf(client: ClientContext): Map<string, { offset: number | null; readAtMs: number }> {
+  let byRelay = offsetCache.get(client);
+  if (byRelay === undefined) {
+    byRelay = new Map();
+    offsetCache.set(client, byRelay);
+  }
+  return byRelay;
+}
+
 /** A receipt signed at `relayTimeMs` just arrived: the relay's clock minus ours. */
 export function noteOffset(client: ClientContext, relay: string, relayTimeMs: number): void {
-  writeRecord(client.store, delayOffsetKind, `offset ${relay}`, relayTimeMs - client.now());
+  const offset = relayTimeMs - client.now();
+  writeRecord(client.store, delayOffsetKind, `offset ${relay}`, offset);
+  offsetsOf(client).set(relay, { offset, readAtMs: performance.now() });
 }
 
 /** The relay's clock minus ours, as last measured from a receipt; null before any. */
@@ -48,7 +71,14 @@ export function relayClockOffset(client: ClientContext, relay: string): number |
 }
 
 function offsetOf(client: ClientContext, relay: string): number | null {
-  return readRecord(client.store, delayOffsetKind, `offset ${relay}`) ?? null;
+  const byRelay = offsetsOf(client);
+  const now = performance.now();
+  const kept = byRelay.get(relay);
+  if (kept !== undefined && (kept.offset !== null || now - kept.readAtMs < OFFSET_NONE_KEPT_MS))
+    return kept.offset;
+  const offset = readRecord(client.store, delayOffsetKind, `offset ${relay}`) ?? null;
+  byRelay.set(relay, { offset, readAtMs: now });
+  return offset;
 }
 
 /**
