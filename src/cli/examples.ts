@@ -33,6 +33,7 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'cwtch-groups profile passphrase',
     'CWTCH_GROUPS_NEW_PASSPHRASE="$NEW" cwtch-groups profile passphrase   # in a script',
   ],
+  'profile compact': ['cwtch-groups profile compact', 'cwtch-groups --home ~/work-profile profile compact'],
   group: ['cwtch-groups group create crew --relay ws://127.0.0.1:7700', 'cwtch-groups group list'],
   'group create': [
     'cwtch-groups group create crew --relay ws://127.0.0.1:7700',

@@ -41,6 +41,8 @@ export const PROFILE_HINTS: Readonly<Record<string, string>> = {
   'profile-too-new': 'a newer cwtch-groups wrote this profile: upgrade cwtch-groups to open it',
   'profile-corrupt': 'restore the profile directory from a backup',
   'profile-locked': 'another cwtch-groups process is writing the profile; retry in a moment',
+  'profile-in-use':
+    'close the other cwtch-groups processes of this profile (watch, app, chat), then run it again',
   'wrong-passphrase': 'passphrases are case-sensitive; nothing was changed',
   'empty-passphrase': 'choose a non-empty passphrase',
   'profile-record-tampered': 'the profile file was modified outside cwtch-groups; restore it from a backup',

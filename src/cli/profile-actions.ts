@@ -1,7 +1,8 @@
-/** `cwtch-groups profile create|show|passphrase`: what the commands do (declared in profile-command.ts). */
+/** `cwtch-groups profile create|show|passphrase|compact`: what the commands do (declared in profile-command.ts). */
 import { Client } from '../client/client.ts';
 import { ProfileStore } from '../client/store/profile-store.ts';
 import { UsageError } from '../errors.ts';
+import { assertNoApp } from './app-lock.ts';
 import { type GlobalOptions, PASSPHRASE_ENV, withClient } from './context.ts';
 import { resolveHome } from './home.ts';
 import { obtainNewPassphrase } from './new-passphrase.ts';
@@ -58,4 +59,28 @@ export async function changePassphrase(global: GlobalOptions): Promise<void> {
     store.close();
   }
   process.stdout.write('passphrase changed\n');
+}
+
+/**
+ * Rewrite the profile file (ProfileStore.rewriteFile): a profile created before new profiles got
+ * 16 KiB pages gets them, and any profile loses its free pages. Refused while another process has
+ * the profile open (`profile-in-use`), before anything changes.
+ */
+export async function compactProfile(global: GlobalOptions): Promise<void> {
+  const home = resolveHome(global.home);
+  // A running app or chat is named by its lock before the passphrase is asked.
+  assertNoApp(home);
+  const store = await openWithPassphrase(PASSPHRASE_ENV, `profile at ${home}`, (p) =>
+    ProfileStore.open(home, p),
+  );
+  let sizes: ReturnType<ProfileStore['rewriteFile']>;
+  try {
+    sizes = store.rewriteFile();
+  } finally {
+    store.close();
+  }
+  const n = (v: number) => v.toLocaleString('en-US');
+  process.stdout.write(
+    `profile compacted\n  page size  ${n(sizes.pageBytesBefore)} → ${n(sizes.pageBytesAfter)} bytes\n  file       ${n(sizes.fileBytesBefore)} → ${n(sizes.fileBytesAfter)} bytes\n`,
+  );
 }

@@ -1,5 +1,5 @@
 /**
- * `cwtch-groups profile create|show|passphrase`: the declarations. Each action imports its
+ * `cwtch-groups profile create|show|passphrase|compact`: the declarations. Each action imports its
  * implementation (profile-actions.ts) when it runs, so help loads no client (docs/CLI.md "Start-up").
  */
 import type { Command } from 'commander';
@@ -11,7 +11,7 @@ export function registerProfileCommands(program: Command): void {
   const global = () => program.opts<GlobalOptions>();
   const profile = program
     .command('profile')
-    .description('your identity: create it, show it, change its passphrase');
+    .description('your identity: create it, show it, change its passphrase, compact its file');
   profile
     .command('create')
     .description('create a profile (identity keys sealed under a passphrase)')
@@ -29,4 +29,10 @@ export function registerProfileCommands(program: Command): void {
     .command('passphrase')
     .description('change the profile passphrase (the new one from CWTCH_GROUPS_NEW_PASSPHRASE or a prompt)')
     .action(async () => (await actions()).changePassphrase(global()));
+  profile
+    .command('compact')
+    .description(
+      'rewrite the profile file: current page size, no free space (close watch, app and chat first)',
+    )
+    .action(async () => (await actions()).compactProfile(global()));
 }
