@@ -8,7 +8,7 @@
  * connection, a different process from the CLI's.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -16,7 +16,7 @@ import { KDF_ENV_VAR } from '../../src/client/store/passphrase.ts';
 import { PROFILE_FILE, PROFILE_PAGE_BYTES, ProfileStore } from '../../src/client/store/profile-store.ts';
 import Database from '../../src/sqlite.ts';
 import { type RelayProcess, startRelayProcess } from '../helpers/relay-process.ts';
-import { assertFailed, cli, cliJson, cliOk, PASSPHRASE } from './helpers.ts';
+import { assertFailed, cli, cliJson, cliOk, PASSPHRASE, spawnCli } from './helpers.ts';
 
 process.env[KDF_ENV_VAR] = 'test';
 const dir = mkdtempSync(join(tmpdir(), 'cwtch-compact-'));
@@ -84,4 +84,55 @@ test('an old profile gets 16 KiB pages and reads the same; with the profile open
   // The file is back in WAL mode, as every open expects, and compacting again changes nothing.
   const again = await cliOk(home, ['profile', 'compact']);
   assert.match(again, /page size {2}16,384 → 16,384 bytes/);
+});
+
+test('a compact killed in the middle of its rewrite leaves the old profile, whole, and a later compact works', async () => {
+  const home = join(dir, 'bob');
+  await cliOk(home, ['profile', 'create', '--name', 'bob']);
+  // Enough sealed items (~64 MB) that the rewrite's copy back into the file takes a while.
+  const store = await ProfileStore.open(home, PASSPHRASE);
+  const body = 'x'.repeat(2000);
+  try {
+    for (let batch = 0; batch < 128; batch++)
+      store.appendMany(
+        'bulk',
+        Array.from({ length: 256 }, (_, i) => [batch * 256 + i, body]),
+      );
+  } finally {
+    store.close();
+  }
+  makeOld(home);
+  const shown = await cliJson(home, ['profile', 'show']);
+
+  // SQLite writes a rollback journal beside the file while the rewrite copies itself back: kill
+  // the command the moment it appears, as a power cut or a kill -9 would.
+  const journal = join(home, `${PROFILE_FILE}-journal`);
+  const run = spawnCli(home, ['profile', 'compact']);
+  let sawJournal = false;
+  const watch = setInterval(() => {
+    if (!sawJournal && existsSync(journal)) {
+      sawJournal = true;
+      run.proc.kill('SIGKILL');
+    }
+  }, 1);
+  const result = await run.done.finally(() => clearInterval(watch));
+  assert.ok(sawJournal, `the rewrite ended before its journal was seen (exit ${result.code})`);
+  assert.equal(result.signal, 'SIGKILL');
+  // Killed inside the rewrite's transaction: its journal is still there (a commit deletes it).
+  assert.ok(existsSync(journal), 'the rewrite had committed before the kill');
+
+  // The next command rolls the journal back: the old file, every item readable, at its old pages.
+  assert.deepEqual(await cliJson(home, ['profile', 'show']), shown);
+  assert.equal(pageSize(home), 4096);
+  const reopened = await ProfileStore.open(home, PASSPHRASE);
+  try {
+    assert.equal(reopened.appendedRange('bulk').next, 128 * 256);
+    const last = reopened.readAppended('bulk', 128 * 256 - 1, 1)[0];
+    assert.deepEqual(last?.value, [128 * 256 - 1, body]);
+  } finally {
+    reopened.close();
+  }
+  const out = await cliOk(home, ['profile', 'compact']);
+  assert.match(out, /page size {2}4,096 → 16,384 bytes/);
+  assert.equal(pageSize(home), PROFILE_PAGE_BYTES);
 });
