@@ -38,18 +38,23 @@ export { DELAY_KIND, type DelayRecord } from '../store/record-kinds.ts';
 export const DELAY_TOLERANCE_MS = 60 * 1000;
 
 /**
- * Each relay's clock offset, per client: read from the store once, then kept by noteOffset. Every
- * sync page asks for it (the freshness check), and a store read opens a sealed record: ~0.5 µs per
- * envelope of a page that holds none of ours (bench/README.md, "Client sync"). An offset another
- * process measured meanwhile is missed until the next open; the one kept was measured from a
- * receipt of this relay too, and a relay's clock drifts from ours slowly. "None measured yet" is
- * kept for OFFSET_NONE_KEPT_MS only: another process (a `send` beside this `watch`) may measure
- * the first one, and until then the freshness check is not applied.
+ * Each relay's clock offset, per client, kept OFFSET_KEPT_MS after it was read or measured: every
+ * sync page asks for it (the freshness check), and a store read opens a sealed record, ~0.5 µs per
+ * envelope of a page that holds none of ours (bench/README.md, "Client sync"). Read again after
+ * that, so what another process measured meanwhile (a `send` beside this `watch`: the first
+ * offset, or a newer one after the relay's clock moved) is used within seconds: a stale offset
+ * could make an honest relay's fresh checkpoint look too old.
  */
-const offsetCache = new WeakMap<ClientContext, Map<string, { offset: number | null; readAtMs: number }>>();
-const OFFSET_NONE_KEPT_MS = 10_000;
+const offsetCache = new WeakMap<ClientContext, Map<string, KeptOffset>>();
+const OFFSET_KEPT_MS = 10_000;
 
-function offsetsOf(client: ClientContext): Map<string, { offset: number | null; readAtMs: number }> {
+interface KeptOffset {
+  readonly offset: number | null;
+  /** performance.now() when it was read or measured. */
+  readonly readAtMs: number;
+}
+
+function offsetsOf(client: ClientContext): Map<string, KeptOffset> {
   let byRelay = offsetCache.get(client);
   if (byRelay === undefined) {
     byRelay = new Map();
@@ -74,8 +79,7 @@ function offsetOf(client: ClientContext, relay: string): number | null {
   const byRelay = offsetsOf(client);
   const now = performance.now();
   const kept = byRelay.get(relay);
-  if (kept !== undefined && (kept.offset !== null || now - kept.readAtMs < OFFSET_NONE_KEPT_MS))
-    return kept.offset;
+  if (kept !== undefined && now - kept.readAtMs < OFFSET_KEPT_MS) return kept.offset;
   const offset = readRecord(client.store, delayOffsetKind, `offset ${relay}`) ?? null;
   byRelay.set(relay, { offset, readAtMs: now });
   return offset;
