@@ -1,8 +1,8 @@
 /**
  * One latency run (bench/suite/latency.ts `runLatency`) in a process of its own: the posters and
- * subscribers start fresh, as a user's clients do, instead of in the bench process after whatever
- * the sections before left in it (100 ingest clients' heap and timers; bench/README.md,
- * "Post → delivery latency").
+ * subscribers start fresh, as a user's clients do, instead of in the bench process after the
+ * sections before it: nothing was left running there, but that process's history (the ingest
+ * rows' clients) made the p99 7-10 times longer (bench/README.md, "Post → delivery latency").
  *
  *   latency-client.ts OPTIONS-JSON RELAY-PID SAMPLES-FILE
  *
