@@ -39,6 +39,7 @@ const STATIC: Readonly<Record<string, { file: string; type: string }>> = {
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
   '/app.js': { file: 'dist/app.js', type: 'text/javascript; charset=utf-8' },
   '/unlock.js': { file: 'dist/unlock.js', type: 'text/javascript; charset=utf-8' },
+  '/keep-children.js': { file: 'dist/keep-children.js', type: 'text/javascript; charset=utf-8' },
 };
 
 /** API refusals with an HTTP status of their own (src/app/unlock.ts); any other is 400. */

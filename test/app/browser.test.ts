@@ -8,7 +8,9 @@
  * man-in-the-middle (test/helpers/mitm-proxy.ts, behind a SOCKS redirect given to her app as
  * `--tor-socks`) that withholds one of alice's messages from her alone: her audit panel shows the
  * finding with its picture, and exports the evidence. Alice's members panel blocks, unblocks and
- * vouches; her fork leaves carol out: bob gets the fork live, carol only learns she was left out.
+ * vouches; her fork leaves carol out (her choice survives a message arriving and carol's marks
+ * changing while the form is open): bob gets the fork live, carol only learns she was left out. A
+ * finding carol is reading stays the same element while messages arrive.
  * Carol then leaves the old group with the Leave… button (confirmed, after one cancel): it is gone
  * from her page, alice and bob chat on in it, and once her app stops a fresh CLI process shows it
  * left and never syncs it. Screenshots of each step go to test-artifacts/browser/ (git-ignored).
@@ -218,6 +220,22 @@ describe('the web app in Chromium', { skip }, () => {
     await alice.click('#fork-button');
     const carolBox = alice.locator('#fork-members label', { hasText: CAROL_NAME }).locator('input');
     await carolBox.uncheck();
+    // A message arriving while she chooses redraws the page: her choice stays as she left it.
+    await bob.fill('#compose', 'posted while alice chooses');
+    await bob.click('#compose-form button');
+    await alice.locator('#messages li', { hasText: 'posted while alice chooses' }).waitFor();
+    assert.equal(await carolBox.isChecked(), false);
+    // Her marks change (blocked, then unblocked: ticked by default again): the box stays unticked.
+    const carolAtAlice = alice.locator('#members li.member', { hasText: CAROL_NAME });
+    await carolAtAlice.locator('button.act-block').click();
+    await carolAtAlice.locator('.mark.blocked').waitFor();
+    await carolAtAlice.locator('button.act-unblock').click();
+    await carolAtAlice.locator('button.act-block').waitFor();
+    await alice
+      .locator('#fork-members label', { hasText: CAROL_NAME })
+      .locator('.mark.blocked')
+      .waitFor({ state: 'detached' });
+    assert.equal(await carolBox.isChecked(), false);
     assert.equal(
       await alice.locator('#fork-members label', { hasText: 'onerror' }).locator('input').isChecked(),
       true,
@@ -280,6 +298,24 @@ describe('the web app in Chromium', { skip }, () => {
     assert.equal(await carol.locator('#audit-items li.audit-item.missing-parent').count(), 1);
     assert.ok((await item.locator('svg.picture line.edge').count()) >= 1);
     assert.match((await item.textContent()) ?? '', /What happened.*Who may be responsible.*What to do/s);
+    // What she is reading stays the same element while messages arrive: nothing swapped under her.
+    await item.evaluate((e: unknown) => {
+      (globalThis as Record<string, unknown>).__readFinding = e;
+    });
+    const answer = Number(await carol.locator('#audit-items').getAttribute('data-answer'));
+    await alice.fill('#compose', 'anyone there');
+    await alice.click('#compose-form button');
+    await carol.locator('#messages li', { hasText: 'anyone there' }).waitFor();
+    // The panel has drawn an audit asked for after the message arrived.
+    await carol.waitForFunction((before: number) => {
+      const doc = (
+        globalThis as unknown as {
+          document: { getElementById(id: string): { dataset: { answer?: string } } };
+        }
+      ).document;
+      return Number(doc.getElementById('audit-items').dataset.answer) > before;
+    }, answer);
+    assert.equal(await carol.evaluate('window.__readFinding.isConnected'), true);
     await item.scrollIntoViewIfNeeded();
     await shot(carol, 'audit-withheld-message');
     // Bob was shown everything: no finding of his names the message carol was denied.

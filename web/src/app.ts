@@ -3,6 +3,7 @@
  * wrote (bodies, names) goes into text nodes through `el()`, never into HTML.
  */
 
+import { keepChildren } from './keep-children.js';
 import { unlockFirst } from './unlock.js';
 
 interface GroupSummary {
@@ -137,12 +138,36 @@ function nameOf(name: string | null, address: string): string {
   return name ?? short(address);
 }
 
+/**
+ * Refreshes run concurrently (one per event from the service) and their answers can arrive out of
+ * order: an answer older than one already shown is dropped, so the page never goes back in time.
+ */
+class Freshness {
+  #asked = 0;
+  #shown = 0;
+  ask(): number {
+    return ++this.#asked;
+  }
+  /** Whether the answer to `ticket` is newer than what is shown; if so it becomes what is shown. */
+  show(ticket: number): boolean {
+    if (ticket < this.#shown) return false;
+    this.#shown = ticket;
+    return true;
+  }
+}
+const stateFreshness = new Freshness();
+const groupFreshness = new Freshness();
+const auditFreshness = new Freshness();
+
 async function refreshState(): Promise<void> {
-  state = await api<State>('GET', 'state');
+  const ticket = stateFreshness.ask();
+  const fresh = await api<State>('GET', 'state');
+  if (!stateFreshness.show(ticket)) return;
+  state = fresh;
   $('me').textContent = `${state.me.name} (${short(state.me.address)})`;
-  const relays = $('relays');
-  relays.replaceChildren(
-    ...state.relays.map((r) => {
+  keepChildren(
+    $('relays'),
+    state.relays.map((r) => {
       const parts = [
         r.live ? 'live' : 'not connected',
         r.verifiedSize === null ? 'log not verified yet' : `log verified: ${r.verifiedSize} entries`,
@@ -151,12 +176,12 @@ async function refreshState(): Promise<void> {
       ];
       const span = el('span', r.live ? 'relay live' : 'relay down', `${r.url}: ${parts.join(', ')}`);
       if (r.error !== null) span.title = r.error;
-      return span;
+      return { key: r.url, element: span };
     }),
   );
-  const list = $('groups');
-  list.replaceChildren(
-    ...state.groups.map((g) => {
+  keepChildren(
+    $('groups'),
+    state.groups.map((g) => {
       const li = el('li', g.key === current ? 'active' : '');
       li.dataset.key = g.key;
       const b = el('button', '', g.name);
@@ -164,7 +189,7 @@ async function refreshState(): Promise<void> {
       if (g.unread > 0 && g.key !== current) b.append(el('span', 'unread', String(g.unread)));
       b.addEventListener('click', () => void openGroup(g.key));
       li.append(b);
-      return li;
+      return { key: g.key, element: li };
     }),
   );
 }
@@ -214,9 +239,9 @@ function prunedText(p: GroupView['pruned']): string {
 function renderView(v: GroupView): void {
   $('group-name').textContent = v.group.name;
   const members = new Map(v.members.map((m) => [m.address, m]));
-  const items: HTMLElement[] = [];
+  const items: { key: string; element: HTMLElement }[] = [];
   // Pruned messages are counted, never shown (docs/CLI.md `group prune`, `group disappear`).
-  if (v.pruned.count > 0) items.push(el('li', 'pruned', prunedText(v.pruned)));
+  if (v.pruned.count > 0) items.push({ key: 'pruned', element: el('li', 'pruned', prunedText(v.pruned)) });
   ($('disappear-select') as HTMLSelectElement).value = String(v.pruned.disappearAfterMs ?? 'off');
   let day = '';
   for (const m of v.messages) {
@@ -224,7 +249,7 @@ function renderView(v: GroupView): void {
     const d = when.toLocaleDateString();
     if (d !== day) {
       day = d;
-      items.push(el('li', 'day', d));
+      items.push({ key: `day ${d}`, element: el('li', 'day', d) });
     }
     const li = el('li', m.isMine ? 'mine' : '');
     li.dataset.id = m.id;
@@ -232,15 +257,21 @@ function renderView(v: GroupView): void {
     li.append(el('span', 'time', when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })));
     li.append(el('div', 'body', m.kind === 0 ? (m.text ?? '(not text)') : (KIND_WORDS[m.kind] ?? 'a protocol message')));
     if (m.isMine) li.append(el('div', 'state', deliveryText(m)));
-    items.push(li);
+    items.push({ key: `message ${m.id}`, element: li });
   }
   const box = $('messages');
   const atBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 10;
-  box.replaceChildren(...items);
+  keepChildren(box, items);
   if (atBottom) box.scrollTop = box.scrollHeight;
-  $('members').replaceChildren(...v.members.map(memberItem));
-  $('forks').replaceChildren(
-    ...(v.forks.length === 0 ? [el('li', 'none', 'no forks')] : v.forks.map((f) => el('li', 'fork', f.text))),
+  keepChildren(
+    $('members'),
+    v.members.map((m) => ({ key: m.address, element: memberItem(m) })),
+  );
+  keepChildren(
+    $('forks'),
+    v.forks.length === 0
+      ? [{ key: 'none', element: el('li', 'none', 'no forks') }]
+      : v.forks.map((f, i) => ({ key: `fork ${i}`, element: el('li', 'fork', f.text) })),
   );
   const banner = $('group-banner');
   banner.hidden = v.replacedBy === null;
@@ -248,21 +279,45 @@ function renderView(v: GroupView): void {
     v.replacedBy === null
       ? ''
       : `This group was replaced by the fork "${v.replacedBy.name ?? '?'}": write there. This one stays readable.`;
-  $('fork-members').replaceChildren(
-    ...v.members
+  keepChildren(
+    $('fork-members'),
+    v.members
       .filter((m) => !m.isMe)
       .map((m) => {
         const li = el('li', '');
         const label = el('label', '');
         const box = document.createElement('input');
         box.type = 'checkbox';
-        box.checked = !m.blocked && m.malice.length === 0;
         box.value = m.address;
+        // Nobody blocked or flagged is ticked unless she ticks them; what she chose stays chosen
+        // through refreshes, even when the member's marks change. Her choice is an attribute too, so
+        // a box she touched never counts as equal to an untouched one (keep-children.ts).
+        box.defaultChecked = !m.blocked && m.malice.length === 0;
+        const chosen = forkChoices.get(m.address);
+        if (chosen !== undefined) {
+          box.checked = chosen;
+          box.dataset.chosen = String(chosen);
+        }
+        box.addEventListener('change', () => {
+          forkChoices.set(m.address, box.checked);
+          box.dataset.chosen = String(box.checked);
+        });
         label.append(box, el('span', 'author', nameOf(m.name, m.address)), ...marksOf(m));
         li.append(label);
-        return li;
+        return { key: m.address, element: li };
       }),
   );
+}
+
+/** The boxes she ticked or unticked in the open fork form, by member address. */
+const forkChoices = new Map<string, boolean>();
+
+function resetForkChoices(): void {
+  forkChoices.clear();
+  for (const box of $('fork-members').querySelectorAll('input[type=checkbox]') as NodeListOf<HTMLInputElement>) {
+    box.checked = box.defaultChecked;
+    delete box.dataset.chosen;
+  }
 }
 
 /** A member of the members panel: name, marks, and what I can do about them. */
@@ -391,8 +446,9 @@ function renderAudit(a: Audit): void {
   $('audit-summary').textContent = a.clean
     ? 'Nothing wrong found: every message referred to has arrived and no one contradicted themselves.'
     : `${plural(a.items.length, 'problem')} found. Each says what happened, who may be responsible and what you can do.`;
-  $('audit-items').replaceChildren(
-    ...a.items.map((item) => {
+  keepChildren(
+    $('audit-items'),
+    a.items.map((item) => {
       const li = el('li', `audit-item ${item.type}`);
       li.append(el('strong', 'title', item.title));
       const dl = el('dl', '');
@@ -406,14 +462,21 @@ function renderAudit(a: Audit): void {
       }
       li.append(dl);
       if (item.picture !== null) li.append(pictureOf(item.picture));
-      return li;
+      return { key: `${item.type} ${item.since} ${item.title}`, element: li };
     }),
   );
 }
 
 async function refreshAudit(): Promise<void> {
-  if (current === null) return;
-  renderAudit(await api<Audit>('GET', `groups/${encodeURIComponent(current)}/audit`));
+  const group = current;
+  if (group === null) return;
+  const ticket = auditFreshness.ask();
+  const audit = await api<Audit>('GET', `groups/${encodeURIComponent(group)}/audit`);
+  // Another group opened meanwhile: this answer is not about what the page shows.
+  if (group !== current || !auditFreshness.show(ticket)) return;
+  renderAudit(audit);
+  // Which answer the panel shows, for anyone checking it is current (the browser test does).
+  $('audit-items').dataset.answer = String(ticket);
 }
 
 async function openGroup(key: string): Promise<void> {
@@ -426,14 +489,20 @@ async function openGroup(key: string): Promise<void> {
   $('copy-button').hidden = true;
   $('copy-button').textContent = 'Copy';
   $('fork-form').hidden = true;
+  resetForkChoices();
   await refreshGroup();
   await refreshState();
 }
 
 async function refreshGroup(): Promise<void> {
-  if (current === null) return;
-  renderView(await api<GroupView>('GET', `groups/${encodeURIComponent(current)}`));
-  await api('POST', `groups/${encodeURIComponent(current)}/read`, {});
+  const group = current;
+  if (group === null) return;
+  const ticket = groupFreshness.ask();
+  const view = await api<GroupView>('GET', `groups/${encodeURIComponent(group)}`);
+  // Another group opened meanwhile: showing this one under its name would mislead her.
+  if (group !== current || !groupFreshness.show(ticket)) return;
+  renderView(view);
+  await api('POST', `groups/${encodeURIComponent(group)}/read`, {});
   await refreshAudit();
 }
 
@@ -523,6 +592,8 @@ $('compose').addEventListener('input', updateSize);
 $('fork-button').addEventListener('click', () => {
   const form = $('fork-form');
   form.hidden = !form.hidden;
+  // Each opening starts from the defaults: nobody flagged or blocked is ticked.
+  if (!form.hidden) resetForkChoices();
 });
 onSubmit('fork-form', async () => {
   if (current === null) return;
