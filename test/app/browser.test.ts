@@ -279,8 +279,16 @@ describe('the web app in Chromium', { skip }, () => {
       .waitFor()
       .catch(async (e: unknown) => {
         await shot(carol, 'withheld-debug');
+        await shot(alice, 'withheld-debug-alice');
+        // What alice's page said of her message, and carol's relay line: where it was held up.
+        const state = await mine(alice, 'bring the maps')
+          .locator('.state')
+          .textContent({ timeout: 1000 })
+          .catch(() => 'not shown');
         process.stderr.write(
-          `# withheld index ${target}, carol had up to ${seenByCarol}; served: ${[...proxy.log.keys()].join(',')}\n`,
+          `# withheld index ${target}, carol had up to ${seenByCarol}; served: ${[...proxy.log.keys()].join(',')}\n` +
+            `# alice's message: ${state}; alice's error line: ${await alice.locator('#error').textContent()}\n` +
+            `# carol's relays: ${await carol.locator('#relays').textContent()}; connections: ${proxy.connections.length}\n`,
         );
         throw e;
       });
