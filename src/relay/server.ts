@@ -986,6 +986,13 @@ class RelayConnection {
       if (this.subscription !== sub || this.#closed || this.#draining) return;
       const cp = this.#server.latestCheckpoint();
       if (sub.next >= cp.size) {
+        // The proof first: live while it is read (PostgreSQL answers asynchronously), a batch
+        // committed meanwhile would be pushed before this frame, whose smaller checkpoint the
+        // subscriber would then take for a stale relay.
+        const consistency = await this.#server.consistency(sub.proven, cp.size);
+        if (this.subscription !== sub || this.#closed || this.#draining) return;
+        // The log grew during the wait: serve the new entries from the cursor first.
+        if (this.#server.latestCheckpoint().size !== cp.size) continue;
         // No await between this check and going live: the next batch announcement sees us.
         sub.live = true;
         this.send({
@@ -995,7 +1002,7 @@ class RelayConnection {
           entries: [],
           checkpoint: cp.note,
           proofFrom: sub.proven,
-          consistency: await this.#server.consistency(sub.proven, cp.size),
+          consistency,
           live: true,
         });
         sub.proven = Math.max(sub.proven, cp.size);
