@@ -10,7 +10,8 @@
  * finding with its picture, and exports the evidence. Alice's members panel blocks, unblocks and
  * vouches; her fork leaves carol out (her choice survives a message arriving and carol's marks
  * changing while the form is open): bob gets the fork live, carol only learns she was left out. A
- * finding carol is reading stays the same element while messages arrive.
+ * finding carol is reading stays the same element while messages arrive, and an answer about a
+ * group alice has just left for another, held back until then, is not drawn.
  * Carol then leaves the old group with the Leave… button (confirmed, after one cancel): it is gone
  * from her page, alice and bob chat on in it, and once her app stops a fresh CLI process shows it
  * left and never syncs it. Screenshots of each step go to test-artifacts/browser/ (git-ignored).
@@ -256,6 +257,41 @@ describe('the web app in Chromium', { skip }, () => {
       .click();
     await alice.locator('#group-banner', { hasText: 'replaced by the fork "crew-fork"' }).waitFor();
     await shot(alice, 'replaced-group');
+
+    // An answer about a group she has left for another arrives late: the page stays on the other.
+    const crewButton = alice.locator('#groups li button').filter({ hasText: /^crew\d*$/ });
+    const crewKey = (await alice
+      .locator('#groups li')
+      .filter({ has: alice.locator('button', { hasText: /^crew\d*$/ }) })
+      .getAttribute('data-key'))!;
+    const viewPath = `/api/groups/${encodeURIComponent(crewKey)}`;
+    let releaseView: () => void = () => {};
+    const viewHeld = new Promise<void>((resolve) => {
+      releaseView = resolve;
+    });
+    const asked = alice.waitForRequest((r) => new URL(r.url()).pathname === viewPath);
+    await alice.route(
+      (u) => u.pathname === viewPath,
+      async (route) => {
+        await viewHeld;
+        await route.continue();
+      },
+    );
+    await crewButton.click();
+    await asked;
+    await alice.locator('#groups li button', { hasText: 'crew-fork' }).click();
+    await alice.locator('#group-name', { hasText: 'crew-fork' }).waitFor();
+    // Once drawn, the old app went on to mark the group read: wait for that, or a second.
+    const markedRead = alice
+      .waitForRequest((r) => new URL(r.url()).pathname === `${viewPath}/read`, { timeout: 1000 })
+      .catch(() => null);
+    releaseView();
+    await markedRead;
+    await alice.unroute((u) => u.pathname === viewPath);
+    assert.equal(await alice.locator('#group-name').textContent(), 'crew-fork');
+    assert.equal(await alice.locator('#group-banner').isHidden(), true);
+    await crewButton.click();
+    await alice.locator('#group-banner', { hasText: 'replaced by the fork "crew-fork"' }).waitFor();
   });
   it('a relay withholding one message from one reader: her audit shows it with its picture, and exports evidence', async () => {
     // Carol has everything so far; the next entry of the log is withheld from her alone.
