@@ -180,9 +180,21 @@ async function main() {
   const firstExchangeSeconds = seconds();
   const invite = (JSON.parse(created.stdout) as { invite: string }).invite;
   say('alice created the group over tor');
-  await circuitEstablished(client);
-  const joined = await cli(bob, [...tor, 'group', 'join', invite, '--json']);
-  assert.equal(joined.code, 0, describeRun(joined));
+  // Joining reaches the relay (to pin it) before it stores anything, so a join whose circuit or
+  // rendezvous timed out under load (exit 2) is retried as a user would. A retry told the group
+  // exists already means an earlier try stored it and failed later: its join message is queued,
+  // and the syncs below post it.
+  let joined: CliResult | null = null;
+  for (let attempt = 1; ; attempt++) {
+    await circuitEstablished(client);
+    joined = await cli(bob, [...tor, 'group', 'join', invite, '--json']);
+    if (joined.code !== 2 || attempt >= 5) break;
+    if (attempt > 1 && /you are already in group/.test(joined.stderr)) break;
+    say(`group join failed (${joined.stderr.trim().split('\n')[0]}); retrying`);
+    await client.control.command('SIGNAL NEWNYM').catch(() => {});
+  }
+  const storedByAnEarlierTry = joined.code === 2 && /you are already in group/.test(joined.stderr);
+  assert.ok(joined.code === 0 || storedByAnEarlierTry, describeRun(joined));
   // A send whose relay cannot be reached keeps the message queued (exit 0) and the next sync
   // posts it: so both send once, then sync until each reads both messages.
   await circuitEstablished(client);

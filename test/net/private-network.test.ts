@@ -92,7 +92,14 @@ test('two profiles exchange group messages through a relay published as an onion
   skip,
 }, async () => {
   const run = await runScenario();
-  assert.equal(run.code, 0, `scenario failed:\n${run.stderr.slice(-6000)}`);
+  // The scenario's own error first (then the relay's, the client tor's and the routers' log
+  // tails it prints after it), not only the routers' last lines.
+  const failure = run.stderr.indexOf('scenario failed:');
+  assert.equal(
+    run.code,
+    0,
+    failure < 0 ? run.stderr.slice(-6000) : run.stderr.slice(failure, failure + 12_000),
+  );
   const r = JSON.parse(run.stdout) as ScenarioResult;
   process.stderr.write(`private Tor network timings (s): ${JSON.stringify(r.timings)}\n`);
 
