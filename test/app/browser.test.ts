@@ -11,7 +11,8 @@
  * vouches; her fork leaves carol out (her choice survives a message arriving and carol's marks
  * changing while the form is open): bob gets the fork live, carol only learns she was left out. A
  * finding carol is reading stays the same element while messages arrive, and an answer about a
- * group alice has just left for another, held back until then, is not drawn.
+ * group alice has just left for another, held back until then, is not drawn; a redraw moves no
+ * element it keeps (checked in the page on web/src/keep-children.ts itself).
  * Carol then leaves the old group with the Leave… button (confirmed, after one cancel): it is gone
  * from her page, alice and bob chat on in it, and once her app stops a fresh CLI process shows it
  * left and never syncs it. Screenshots of each step go to test-artifacts/browser/ (git-ignored).
@@ -400,6 +401,44 @@ describe('the web app in Chromium', { skip }, () => {
       assert.equal(await select.inputValue(), value);
     }
     await shot(carol, 'disappear-setting');
+  });
+
+  it('a redraw replaces a changed element where it stands and moves none of the others (keep-children.ts)', async () => {
+    // In the page, with the module the app loads: a list of five, then the same list with the
+    // middle one changed and a sixth added. A move shows as a removal of an element still in the
+    // page afterwards; selections and focus do not survive one.
+    // A string, not a function: the test's compiler would add helpers the page does not have.
+    const result = await bob.evaluate(`(async () => {
+      const { keepChildren } = await import('/keep-children.js');
+      const list = document.createElement('ul');
+      document.body.append(list);
+      const draw = (texts) =>
+        keepChildren(list, texts.map((t, i) => {
+          const li = document.createElement('li');
+          li.textContent = t;
+          return { key: String(i), element: li };
+        }));
+      draw(['a', 'b', 'c', 'd', 'e']);
+      const before = [...list.children];
+      const observer = new MutationObserver(() => {});
+      observer.observe(list, { childList: true });
+      draw(['a', 'b', 'C', 'd', 'e', 'f']);
+      const moved = observer.takeRecords().flatMap((r) => [...r.removedNodes]).filter((n) => n.isConnected);
+      const after = [...list.children];
+      list.remove();
+      return {
+        texts: after.map((n) => n.textContent),
+        kept: [0, 1, 3, 4].map((i) => after[i] === before[i]),
+        replaced: after[2] !== before[2] && !before[2].isConnected,
+        moved: moved.map((n) => n.textContent),
+      };
+    })()`);
+    assert.deepEqual(result, {
+      texts: ['a', 'b', 'C', 'd', 'e', 'f'],
+      kept: [true, true, true, true],
+      replaced: true,
+      moved: [],
+    });
   });
 
   it('leaves a group with the Leave… button: gone from her page, the others chat on, a fresh CLI shows it left', async () => {

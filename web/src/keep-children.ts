@@ -26,12 +26,23 @@ export function keepChildren(parent: Element, fresh: readonly KeyedElement[]): v
     const key = keyOf.get(child);
     if (key !== undefined && !shown.has(key)) shown.set(key, child);
   }
-  let at: Element | null = parent.firstElementChild;
-  for (const { key, element } of fresh) {
+  const nodes = fresh.map(({ key, element }) => {
     const old = shown.get(key);
     shown.delete(key);
     const node = old !== undefined && old.isEqualNode(element) ? old : element;
     keyOf.set(node, key);
+    return node;
+  });
+  const wanted = new Set<Element>(nodes);
+  let at: Element | null = parent.firstElementChild;
+  for (const node of nodes) {
+    // What is no longer wanted goes from where it stands, so the elements after it stay put (a
+    // changed message is replaced without moving every later one).
+    while (at !== null && !wanted.has(at)) {
+      const next: Element | null = at.nextElementSibling;
+      at.remove();
+      at = next;
+    }
     if (node === at) at = at.nextElementSibling;
     else parent.insertBefore(node, at);
   }
