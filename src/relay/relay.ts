@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { UsageError } from '../errors.ts';
 import type { SignedKeyBundle } from '../identity/key-bundle.ts';
 import { TokenIssuer } from '../tokens/index.ts';
-import { ENVELOPE_BYTES } from '../wire/frames.ts';
+import { ENVELOPE_BYTES, PROTOCOL_VERSION } from '../wire/frames.ts';
 import type { RelayLimits } from './limits.ts';
 import { openPostgresRelay } from './pg-relay.ts';
 import { MAX_SIGNER_THREADS, ReceiptSignerPool } from './receipt-signer-pool.ts';
@@ -146,9 +146,17 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       issuer,
       logger: opts.logger,
       ...(opts.limits === undefined ? {} : { limits: opts.limits }),
-      // The signing workers start with the first client, not the first post: their start-up
-      // (~0.1 s of CPU compiled) is then done before traffic, and an idle relay still holds none.
-      ...(receiptSigner === null ? {} : { onConnection: () => receiptSigner.warm() }),
+      // The signing workers start with the first client whose receipts are signed (version 1),
+      // at its hello, not at its first post: their start-up (~0.1 s of CPU compiled) is then done
+      // before its traffic. An idle relay, and one whose clients all take proof receipts
+      // (version 2, a profile's), holds none.
+      ...(receiptSigner === null
+        ? {}
+        : {
+            onHello: (version: number) => {
+              if (version === PROTOCOL_VERSION) receiptSigner.warm();
+            },
+          }),
     },
     opts.host,
     opts.port,

@@ -72,10 +72,12 @@ export interface RelayServerOptions {
   readonly limits?: Partial<RelayLimits>;
   readonly logger: Logger;
   /**
-   * Called on each accepted connection, before its first frame: the relay starts its lazy
-   * receipt-signing workers here, so that their start is not paid during its first posts.
+   * Called when a connection's hello settles its protocol version, before its first post: the
+   * relay starts its lazy receipt-signing workers here for a version-1 connection (a signature
+   * per receipt), so that their start is not paid during its first posts. A version-2 connection
+   * (proof receipts, nothing signed per post) needs none.
    */
-  readonly onConnection?: () => void;
+  readonly onHello?: (version: number) => void;
 }
 
 /** WebSocket close codes (RFC 6455 §7.4.1) the relay uses. */
@@ -311,7 +313,6 @@ export class RelayServer {
     );
     this.#connections.add(conn);
     ws.once('close', () => this.#connections.delete(conn));
-    this.#opts.onConnection?.();
     this.#opts.logger.debug({ remote: req.socket.remoteAddress, open: this.#connections.size }, 'connection');
   }
 
@@ -843,6 +844,7 @@ class RelayConnection {
         this.#version = version;
         this.#helloDone = true;
         clearTimeout(this.#handshakeTimer);
+        opts.onHello?.(version);
         const issuer = opts.issuer;
         this.send({
           type: 'welcome',

@@ -10,6 +10,7 @@ import type { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { WebSocket } from 'ws';
+import { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { InternalError, UsageError } from '../../src/errors.ts';
 import { type LogIndex, leafHash } from '../../src/log/index.ts';
 import {
@@ -23,6 +24,7 @@ import { ReceiptSignerPool } from '../../src/relay/receipt-signer-pool.ts';
 import { startRelay } from '../../src/relay/relay.ts';
 import { localReceiptSigner, Sequencer } from '../../src/relay/sequencer.ts';
 import { openSqliteStorage } from '../../src/relay/sqlite-storage.ts';
+import { PROOF_RECEIPT_VERSION, PROTOCOL_VERSION } from '../../src/wire/frames.ts';
 import { ENVELOPE_BYTES, envelopeAt, identityOf, ORIGIN, relayKey, tempDir } from './fixtures/helpers.ts';
 
 const key = relayKey();
@@ -343,9 +345,11 @@ test('warm() starts a lazy pool’s workers without a batch; once, and not after
   assert.equal(pool.workers.length, 0, 'close() stopped them and warm() after it starts none');
 });
 
-test('a relay starts its signing workers when its first client connects, not while idle', async () => {
+test('a relay starts its signing workers at the hello of its first version-1 client, before a post; a version-2 client starts none', async () => {
   // Their start (~0.1 s of CPU compiled) used to come with the first post, on the cores the
-  // first posts needed (bench/README.md, "Post → delivery latency").
+  // first posts needed (bench/README.md, "Post → delivery latency"). A version-2 client (a
+  // profile's) takes proof receipts, signed once per batch by the checkpoint: no worker is needed
+  // for it, and an isolate it never uses is ~12 MB of the relay's memory (docs/storage.md).
   const tmp = tempDir('signer-warm');
   const relay = await startRelay({
     passphrase: 'correct horse',
@@ -357,23 +361,41 @@ test('a relay starts its signing workers when its first client connects, not whi
     signerThreads: 1,
   });
   let ws: WebSocket | undefined;
+  const clients: RelayClient[] = [];
   try {
     const pool = relay.receiptSigner!;
+    const { host, port } = relay.server.address;
+    const url = `ws://${host}:${port}`;
     // An idle relay holds no worker isolate (docs/storage.md, "Receipt signing").
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(pool.workers.length, 0);
-    const { host, port } = relay.server.address;
-    ws = new WebSocket(`ws://${host}:${port}`);
+    // A connection that has not said hello.
+    ws = new WebSocket(url);
     await new Promise<void>((resolve, reject) => {
       ws!.once('open', () => resolve());
       ws!.once('error', reject);
     });
-    // Bounded wait (no duration is asserted): the worker starts with no frame sent, no post.
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(pool.workers.length, 0, 'a connection without a hello starts no worker');
+    // A profile's connection: hello, a post, its proof receipt.
+    const v2 = await RelayClient.connect({ url, versions: [PROOF_RECEIPT_VERSION] });
+    clients.push(v2);
+    assert.equal(v2.version, PROOF_RECEIPT_VERSION);
+    const posted = await v2.request({ type: 'post', envelope: envelopeAt(1), token: null }, 'receipt');
+    assert.equal(posted.duplicate, false);
+    assert.equal(relay.sequencer.treeSize, 1);
+    assert.equal(pool.workers.length, 0, 'a version-2 client, posting, starts no worker');
+    // A version-1 connection: the workers start at its hello, with no post of its own.
+    const v1 = await RelayClient.connect({ url, versions: [PROTOCOL_VERSION] });
+    clients.push(v1);
+    assert.equal(v1.version, PROTOCOL_VERSION);
+    // Bounded wait (no duration is asserted).
     await untilReady(pool, 1);
     assert.equal(pool.readyThreads, 1);
-    assert.equal(relay.sequencer.latestCheckpoint, undefined, 'nothing was posted');
+    assert.equal(relay.sequencer.treeSize, 1, 'the version-1 client posted nothing');
   } finally {
     ws?.terminate();
+    await Promise.all(clients.map((c) => c.close()));
     await relay.close();
     tmp.cleanup();
   }
