@@ -34,22 +34,23 @@ export function keepChildren(parent: Element, fresh: readonly KeyedElement[]): v
     return node;
   });
   const wanted = new Set<Element>(nodes);
-  let at: Element | null = parent.firstElementChild;
-  for (const node of nodes) {
-    // What is no longer wanted goes from where it stands, so the elements after it stay put (a
-    // changed message is replaced without moving every later one).
+  // What is no longer wanted goes from where it stands, so the elements after it stay put (a
+  // changed message is replaced without moving every later one). Returns the first wanted one.
+  const dropUnwanted = (from: Element | null): Element | null => {
+    let at = from;
     while (at !== null && !wanted.has(at)) {
       const next: Element | null = at.nextElementSibling;
       at.remove();
       at = next;
     }
+    return at;
+  };
+  let at: Element | null = parent.firstElementChild;
+  for (const node of nodes) {
+    at = dropUnwanted(at);
     if (node === at) at = at.nextElementSibling;
     else parent.insertBefore(node, at);
   }
-  // Everything from `at` on is no longer wanted: each wanted element was placed before it.
-  while (at !== null) {
-    const next: Element | null = at.nextElementSibling;
-    at.remove();
-    at = next;
-  }
+  // Each wanted element was placed before `at`: what remains from it on is unwanted.
+  dropUnwanted(at);
 }
