@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { randomBytes, sign, signingKeyPairFromSeed } from '../src/crypto/index.ts';
 import { leafHash } from '../src/log/index.ts';
 import type { Receipt, ReceiptBody } from '../src/log/receipt.ts';
+import { BodySegments } from '../src/relay/body-segments.ts';
 import { defaultSignerThreads, ReceiptSignerPool } from '../src/relay/receipt-signer-pool.ts';
 import { type ReceiptSigner, Sequencer } from '../src/relay/sequencer.ts';
 import { DATABASE_FILE, openSqliteStorage } from '../src/relay/sqlite-storage.ts';
@@ -62,7 +63,10 @@ function freshDir(): string {
   return d;
 }
 
-/** Raw limit: the same rows (entries + bodies) in ONE transaction, same file settings. */
+/**
+ * Raw limit: the same rows in ONE transaction, same file settings, and the same bodies written to
+ * the segment files in one call (one sync per segment file).
+ */
 function rawInsert(n: number): number {
   const dir = freshDir();
   openSqliteStorage({ dataDir: dir, identity }).close(); // same schema, page size, WAL
@@ -75,15 +79,17 @@ function rawInsert(n: number): number {
     return { e, leaf: leafHash(e) };
   });
   const insertEntry = db.prepare('INSERT INTO entries (idx, leaf_hash, received_ms) VALUES (?, ?, ?)');
-  const insertBody = db.prepare('INSERT INTO bodies (idx, envelope) VALUES (?, ?)');
+  const segments = new BodySegments(dir, ENVELOPE_BYTES);
   const t0 = performance.now();
+  segments.write(
+    0,
+    rows.map((r) => r.e),
+  );
   db.transaction(() => {
-    for (let i = 0; i < n; i++) {
-      insertEntry.run(i, rows[i]!.leaf, 0);
-      insertBody.run(i, rows[i]!.e);
-    }
+    for (let i = 0; i < n; i++) insertEntry.run(i, rows[i]!.leaf, 0);
   })();
   const seconds = (performance.now() - t0) / 1000;
+  segments.close();
   db.close();
   return n / seconds;
 }

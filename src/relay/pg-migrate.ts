@@ -1,8 +1,8 @@
 /**
  * Move a relay from its SQLite data directory to PostgreSQL (`cwtch-groups relay migrate`).
  *
- * Copies every table of DATA/relay.sqlite (entries, bodies, tree nodes, checkpoints, spent tokens,
- * retention state, log identity) and the sealed key file DATA/relay-keys.cwtch, as sealed, into
+ * Copies every table of DATA/relay.sqlite (entries, tree nodes, checkpoints, spent tokens, retention
+ * state, log identity), the envelope bodies of DATA/bodies/ and the sealed key file DATA/relay-keys.cwtch, as sealed, into
  * one PostgreSQL schema, in ONE transaction under the log's write lock: a failure or a crash
  * leaves the target as it was, and a relay started on the target meanwhile waits for the commit.
  * Then it verifies the copy from the target alone: it rehashes every leaf into the RFC 9162 root,
@@ -28,10 +28,11 @@ import {
 import Database from '../sqlite.ts';
 import { toHex } from '../wire/bytes.ts';
 import { ENVELOPE_BYTES } from '../wire/frames.ts';
+import type { BodySegments } from './body-segments.ts';
 import { holdClient, PostgresDatabase } from './pg-connection.ts';
 import { openPostgresLog } from './postgres-storage.ts';
 import { openRelayKeys, relayKeyFilePath, relayKeysExist } from './relay-keys.ts';
-import { DATABASE_FILE, openSqliteStorage } from './sqlite-storage.ts';
+import { bodySegmentsOf, DATABASE_FILE, openSqliteStorage } from './sqlite-storage.ts';
 import { computeWithNodes, MAX_READ_PAGE } from './storage.ts';
 
 export interface MigrationResult {
@@ -47,6 +48,14 @@ export interface MigrationResult {
 
 /** Rows per INSERT while copying: bounded memory whatever the size of the log. */
 const CHUNK = 4096;
+
+/** The bodies of entries from … size − 1 (those retention kept), a chunk read at a time. */
+function* bodyRows(segments: BodySegments, from: number, size: number): Generator<Record<string, unknown>> {
+  for (let at = from; at < size; at += CHUNK) {
+    const bodies = segments.read(at, Math.min(CHUNK, size - at));
+    for (let i = 0; i < bodies.length; i++) yield { idx: at + i, envelope: bodies[i] };
+  }
+}
 
 /**
  * @throws UsageError 'no-relay' without a relay in dataDir; 'migrate-target-not-empty'; as the
@@ -102,12 +111,15 @@ export async function migrateSqliteToPostgres(opts: {
       );
       const copy = async (
         table: keyof typeof counts,
-        select: string,
+        source: string | Iterable<Record<string, unknown>>,
         insert: string,
         columns: (row: Record<string, unknown>) => unknown[],
         width: number,
       ): Promise<void> => {
-        const stmt = src.prepare(select);
+        const iterable =
+          typeof source === 'string'
+            ? (src.prepare(source).iterate() as Iterable<Record<string, unknown>>)
+            : source;
         let rows: Record<string, unknown>[] = [];
         const flush = async (): Promise<void> => {
           if (rows.length === 0) return;
@@ -122,7 +134,7 @@ export async function migrateSqliteToPostgres(opts: {
           opts.onProgress?.(table, counts[table]);
           rows = [];
         };
-        for (const row of stmt.iterate() as Iterable<Record<string, unknown>>) {
+        for (const row of iterable) {
           rows.push(row);
           if (rows.length >= CHUNK) await flush();
         }
@@ -135,13 +147,20 @@ export async function migrateSqliteToPostgres(opts: {
         (r) => [r.idx, r.leaf_hash, r.received_ms],
         3,
       );
-      await copy(
-        'bodies',
-        'SELECT idx, envelope FROM bodies ORDER BY idx',
-        'INSERT INTO bodies (idx, envelope) SELECT * FROM unnest($1::bigint[], $2::bytea[])',
-        (r) => [r.idx, r.envelope],
-        2,
-      );
+      const pruned = src.prepare('SELECT pruned_below FROM retention WHERE id = 1').pluck().get() as number;
+      const size = src.prepare('SELECT coalesce(max(idx) + 1, 0) FROM entries').pluck().get() as number;
+      const segments = bodySegmentsOf(src, opts.dataDir);
+      try {
+        await copy(
+          'bodies',
+          bodyRows(segments, pruned, size),
+          'INSERT INTO bodies (idx, envelope) SELECT * FROM unnest($1::bigint[], $2::bytea[])',
+          (r) => [r.idx, r.envelope],
+          2,
+        );
+      } finally {
+        segments.close();
+      }
       await copy(
         'nodes',
         'SELECT level, idx, hash FROM nodes',
@@ -163,7 +182,6 @@ export async function migrateSqliteToPostgres(opts: {
         (r) => [r.key_id, r.token_id],
         2,
       );
-      const pruned = src.prepare('SELECT pruned_below FROM retention WHERE id = 1').pluck().get() as number;
       await client.query('UPDATE retention SET pruned_below = $1 WHERE id = 1', [pruned]);
       await client.query('COMMIT');
     } catch (error) {

@@ -1,6 +1,7 @@
 /**
  * The default RelayStorage (log store, spent-token ledger and retention; storage.ts): one SQLite
- * file (better-sqlite3) under the relay's data directory, written by one process only.
+ * file (better-sqlite3) under the relay's data directory, written by one process only, and the
+ * envelope bodies in segment files beside it (body-segments.ts).
  *
  * better-sqlite3 is synchronous: every method here answers without a promise, and a commit blocks
  * the event loop for its fsync. That is a deliberate trade: the sequencer batches posts so one
@@ -19,6 +20,7 @@ import type { NodeHashReader } from '../log/index.ts';
 import { HASH_BYTES, type LogIndex, type TreeSize } from '../log/index.ts';
 import { assertReceiptOrigin } from '../log/receipt.ts';
 import Database from '../sqlite.ts';
+import { BodySegments, DEFAULT_SEGMENT_ENTRIES } from './body-segments.ts';
 import { RecentLeaves } from './recent-leaves.ts';
 import {
   type AppendBatch,
@@ -139,6 +141,22 @@ const MIGRATIONS: readonly { readonly version: number; readonly sql: string }[] 
         SELECT 1, coalesce(max(idx) + 1, 0), coalesce(max(idx) + 1, 0), 0 FROM entries;
     `,
   },
+  {
+    // Envelope bodies leave the database for segment files, written once (body-segments.ts;
+    // docs/storage.md, "Bodies"). Retention now erases bodies after it moves pruned_below, so the
+    // erasure has its own mark. The rows of bodies are copied out and the table dropped at open,
+    // after this migration (moveBodiesToSegments: files are not SQL). The segment length is part
+    // of the layout: chosen when the row is first written, then read, never taken from options.
+    version: 3,
+    sql: `
+      ALTER TABLE retention ADD COLUMN erased_below INTEGER NOT NULL DEFAULT 0;
+      UPDATE retention SET erased_below = pruned_below;
+      CREATE TABLE body_segments (
+        id              INTEGER PRIMARY KEY CHECK (id = 1),
+        segment_entries INTEGER NOT NULL CHECK (segment_entries > 0)
+      ) STRICT;
+    `,
+  },
 ];
 
 /** The schema version this code writes and understands. */
@@ -161,6 +179,12 @@ export interface SqliteStorageOptions {
    * open.
    */
   readonly dedupRunEntries?: number;
+  /**
+   * Entries per bodies segment file of a log created (or migrated to schema version 3) by this
+   * open (default 65,536; tests use small ones to cross files). A log keeps the length it was
+   * given first: this is ignored afterwards.
+   */
+  readonly segmentEntries?: number;
 }
 
 /**
@@ -174,7 +198,6 @@ interface EntryRow {
   idx: number;
   leaf_hash: Buffer;
   received_ms: number;
-  envelope: Buffer | null;
 }
 interface CheckpointRow {
   size: number;
@@ -237,6 +260,7 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteRelaySto
   const path = join(options.dataDir, DATABASE_FILE);
   const fresh = !existsSync(path) || statSync(path).size === 0;
   let db: Database.Database;
+  let segments: BodySegments | undefined;
   try {
     // timeout 0: a second relay on the same directory fails at once instead of waiting 5 s.
     db = new Database(path, { timeout: 0 });
@@ -247,8 +271,16 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteRelaySto
     configure(db, fresh, cacheMiB);
     migrate(db, now);
     bindIdentity(db, identity, now);
-    return new SqliteRelayStorage(db, identity, runEntries);
+    if (options.segmentEntries !== undefined) {
+      db.prepare('INSERT OR IGNORE INTO body_segments (id, segment_entries) VALUES (1, ?)').run(
+        options.segmentEntries,
+      );
+    }
+    segments = bodySegmentsOf(db, options.dataDir);
+    moveBodiesToSegments(db, segments, identity.envelopeBytes);
+    return new SqliteRelayStorage(db, identity, runEntries, segments);
   } catch (error) {
+    segments?.close();
     db.close();
     throw error instanceof CwtchError ? error : mapSqliteError(error, 'open the database');
   }
@@ -368,6 +400,61 @@ function bindIdentity(db: Database.Database, identity: LogIdentity, now: () => n
 }
 
 /**
+ * The envelope bodies of the log whose database is `db` (schema version ≥ 3), in `dataDir`:
+ * the segment length the log was created with (the default when none was recorded yet).
+ * @throws UsageError 'bad-argument' when the recorded length is out of range.
+ */
+export function bodySegmentsOf(db: Database.Database, dataDir: string): BodySegments {
+  const envelopeBytes = db.prepare('SELECT envelope_bytes FROM log_identity WHERE id = 1').pluck().get();
+  const recorded = db.prepare('SELECT segment_entries FROM body_segments WHERE id = 1').pluck().get();
+  if (typeof envelopeBytes !== 'number') {
+    throw new InternalError('storage-inconsistent', `${DATABASE_FILE} has no log identity`);
+  }
+  if (recorded === undefined && !db.readonly) {
+    db.prepare('INSERT INTO body_segments (id, segment_entries) VALUES (1, ?)').run(DEFAULT_SEGMENT_ENTRIES);
+  }
+  return new BodySegments(
+    dataDir,
+    envelopeBytes,
+    typeof recorded === 'number' ? recorded : DEFAULT_SEGMENT_ENTRIES,
+  );
+}
+
+/**
+ * Copy the envelope bodies a file of schema version ≤ 2 keeps in its `bodies` table into the
+ * segments, sync them, then drop the table and give its pages back to the file system. A crash
+ * before the drop leaves the table, and the next open copies it again (the same bytes to the same
+ * places); after the drop, the segments hold every body.
+ */
+function moveBodiesToSegments(db: Database.Database, segments: BodySegments, envelopeBytes: number): void {
+  const table = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'bodies'").get();
+  if (table === undefined) return;
+  let first = 0;
+  let run: Buffer[] = [];
+  const rows = db.prepare('SELECT idx, envelope FROM bodies ORDER BY idx').iterate() as Iterable<{
+    idx: number;
+    envelope: unknown;
+  }>;
+  for (const row of rows) {
+    if (!Buffer.isBuffer(row.envelope) || row.envelope.length !== envelopeBytes) {
+      throw new InternalError(
+        'storage-inconsistent',
+        `${DATABASE_FILE}: the body of entry ${row.idx} is not a ${envelopeBytes}-byte envelope`,
+      );
+    }
+    if (run.length > 0 && (row.idx !== first + run.length || run.length >= 4096)) {
+      segments.write(first, run);
+      run = [];
+    }
+    if (run.length === 0) first = row.idx;
+    run.push(row.envelope);
+  }
+  if (run.length > 0) segments.write(first, run);
+  db.exec('DROP TABLE bodies');
+  db.pragma('incremental_vacuum');
+}
+
+/**
  * Translate a driver error into the project's hierarchy.
  * SQLite error codes: https://www.sqlite.org/rescode.html
  */
@@ -421,15 +508,20 @@ export class SqliteRelayStorage implements RelayStorage {
   #sealedOrder: Uint32Array | undefined;
   /** Resolves when the locked append in progress (if any) has ended: the in-process write lock. */
   #appendTail: Promise<void> = Promise.resolve();
+  /** The envelope bodies (body-segments.ts); entries below #prunedBelow have none. */
+  readonly #segments: BodySegments;
+  /** Cached retention.pruned_below and erased_below: this process is the only writer. */
+  #prunedBelow: number;
+  #erasedBelow: number;
 
   /** @internal Use openSqliteStorage. */
-  constructor(db: Database.Database, identity: LogIdentity, runEntries = DEFAULT_DEDUP_RUN_ENTRIES) {
+  constructor(db: Database.Database, identity: LogIdentity, runEntries: number, segments: BodySegments) {
     this.#db = db;
     this.identity = identity;
     this.#runEntries = runEntries;
+    this.#segments = segments;
     this.#stmt = {
       insertEntry: db.prepare('INSERT INTO entries (idx, leaf_hash, received_ms) VALUES (?, ?, ?)'),
-      insertBody: db.prepare('INSERT INTO bodies (idx, envelope) VALUES (?, ?)'),
       insertNode: db.prepare('INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)'),
       insertCheckpoint: db.prepare('INSERT INTO checkpoints (size, root_hash, note) VALUES (?, ?, ?)'),
       insertToken: db.prepare('INSERT INTO spent_tokens (key_id, token_id) VALUES (?, ?)'),
@@ -458,9 +550,7 @@ export class SqliteRelayStorage implements RelayStorage {
         )
         .pluck(),
       readEntries: db.prepare(
-        `SELECT e.idx, e.leaf_hash, e.received_ms, b.envelope
-           FROM entries e LEFT JOIN bodies b ON b.idx = e.idx
-          WHERE e.idx >= ? ORDER BY e.idx LIMIT ?`,
+        'SELECT idx, leaf_hash, received_ms FROM entries WHERE idx >= ? ORDER BY idx LIMIT ?',
       ),
       leafAt: db.prepare('SELECT leaf_hash FROM entries WHERE idx = ?').pluck(),
       receivedAt: db.prepare('SELECT received_ms FROM entries WHERE idx = ?').pluck(),
@@ -470,9 +560,9 @@ export class SqliteRelayStorage implements RelayStorage {
         'SELECT size, root_hash, note FROM checkpoints ORDER BY size DESC LIMIT 1',
       ),
       checkpointAt: db.prepare('SELECT size, root_hash, note FROM checkpoints WHERE size = ?'),
-      prunedBelow: db.prepare('SELECT pruned_below FROM retention WHERE id = 1').pluck(),
-      deleteBodies: db.prepare('DELETE FROM bodies WHERE idx >= ? AND idx < ?'),
+      retention: db.prepare('SELECT pruned_below, erased_below FROM retention WHERE id = 1'),
       setPrunedBelow: db.prepare('UPDATE retention SET pruned_below = ? WHERE id = 1'),
+      setErasedBelow: db.prepare('UPDATE retention SET erased_below = ? WHERE id = 1'),
     };
     this.#appendTx = db.transaction((batch: AppendBatch, plan: MergePlan) => this.#writeBatch(batch, plan));
 
@@ -489,6 +579,11 @@ export class SqliteRelayStorage implements RelayStorage {
     }
     this.#lastReceivedMs =
       this.#size === 0 ? 0 : ((this.#stmt.receivedAt.get(this.#size - 1) as number | undefined) ?? 0);
+    const retention = this.#stmt.retention.get() as { pruned_below: number; erased_below: number };
+    this.#prunedBelow = retention.pruned_below;
+    this.#erasedBelow = retention.erased_below;
+    // A prune whose erasure a crash cut short: finish it before anything else.
+    if (this.#erasedBelow < this.#prunedBelow) this.#eraseBelow(this.#prunedBelow);
     this.#openDedup();
   }
 
@@ -667,7 +762,8 @@ export class SqliteRelayStorage implements RelayStorage {
   }
 
   /**
-   * Append a batch in one transaction; durable (fsync of the WAL) when this returns.
+   * Append a batch: its bodies written and synced to the segment files, then its rows in one
+   * transaction; durable (fsync of the WAL) when this returns.
    * @throws UsageError 'bad-batch' when the batch is malformed or does not continue the log;
    *   'duplicate-leaf' when a leaf hash is already in the log; 'token-already-spent'.
    * @throws InternalError when SQLite fails (the transaction is rolled back).
@@ -687,6 +783,14 @@ export class SqliteRelayStorage implements RelayStorage {
         }
       }
       plan = this.#planMerge(this.#size + batch.entries.length);
+      // The bodies are on stable storage before the commit that makes their entries part of the
+      // log (docs/storage.md, "Durability contract").
+      if (batch.entries.length > 0) {
+        this.#segments.write(
+          batch.firstIndex,
+          batch.entries.map((entry) => entry.envelope),
+        );
+      }
       this.#appendTx(batch, plan);
     } catch (error) {
       this.#recent.truncate(held);
@@ -754,7 +858,6 @@ export class SqliteRelayStorage implements RelayStorage {
     let index = batch.firstIndex as number;
     for (const entry of batch.entries) {
       s.insertEntry.run(index, entry.leafHash, entry.receivedMs);
-      s.insertBody.run(index, entry.envelope);
       index++;
     }
     for (const node of batch.nodes) {
@@ -814,10 +917,15 @@ export class SqliteRelayStorage implements RelayStorage {
       throw new UsageError('bad-argument', `limit must be an integer in 1..${MAX_READ_PAGE}`);
     }
     const rows = this.#stmt.readEntries.all(fromIndex, limit) as EntryRow[];
+    if (rows.length === 0) return [];
+    // Entries are dense (0 … size − 1), so the rows are fromIndex … fromIndex + rows.length − 1.
+    const withBody = Math.max(fromIndex, this.#prunedBelow);
+    const end = fromIndex + rows.length;
+    const bodies = withBody < end ? this.#segments.read(withBody, end - withBody) : [];
     return rows.map((row) => ({
       index: row.idx as LogIndex,
       leafHash: row.leaf_hash,
-      envelope: row.envelope,
+      envelope: row.idx < withBody ? null : bodies[row.idx - withBody]!,
       receivedMs: row.received_ms,
     }));
   }
@@ -896,7 +1004,7 @@ export class SqliteRelayStorage implements RelayStorage {
     this.#assertOpen();
     return {
       size: this.#size as TreeSize,
-      prunedBelow: this.#stmt.prunedBelow.get() as LogIndex,
+      prunedBelow: this.#prunedBelow as LogIndex,
     };
   }
 
@@ -930,23 +1038,35 @@ export class SqliteRelayStorage implements RelayStorage {
     if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
       throw new UsageError('bad-argument', 'maxEntries must be a positive integer');
     }
-    const from = this.#stmt.prunedBelow.get() as number;
+    const from = this.#prunedBelow;
     const to = Math.min(below, this.#size, from + maxEntries);
     if (to <= from) return from as LogIndex;
+    // Readers stop being served the bodies first (a durable commit), then the bytes are erased: the
+    // other order could serve zeros as envelopes after a crash between the two.
     try {
-      this.#db.transaction(() => {
-        this.#stmt.deleteBodies.run(from, to);
-        this.#stmt.setPrunedBelow.run(to);
-      })();
+      this.#stmt.setPrunedBelow.run(to);
     } catch (error) {
       throw mapSqliteError(error, 'prune envelope bodies');
     }
+    this.#prunedBelow = to;
+    this.#eraseBelow(to);
     return to as LogIndex;
   }
 
+  /** Erase the bodies from erased_below up to `to` (≤ pruned_below), then record that. */
+  #eraseBelow(to: number): void {
+    this.#segments.erase(this.#erasedBelow, to);
+    try {
+      this.#stmt.setErasedBelow.run(to);
+    } catch (error) {
+      throw mapSqliteError(error, 'record erased envelope bodies');
+    }
+    this.#erasedBelow = to;
+  }
+
   /**
-   * Give up to `maxPages` free pages (e.g. left by pruning) back to the file system. Not needed
-   * for steady state: new bodies reuse free pages first.
+   * Give up to `maxPages` free pages back to the file system. Few: the database holds no bodies
+   * (retention deletes their segment files), and new rows reuse free pages first.
    * @throws InternalError when SQLite fails.
    */
   reclaimSpace(maxPages: number): void {
@@ -964,6 +1084,7 @@ export class SqliteRelayStorage implements RelayStorage {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#segments.close();
     this.#db.close();
   }
 

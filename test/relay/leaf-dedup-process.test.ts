@@ -80,7 +80,7 @@ test('a relay process gives a replay of a migrated or long-merged entry its orig
   const originalSecond = await post(relay.url, second);
   assert.ok(originalSecond.every((r) => !r.duplicate));
   assert.equal(await relay.stop(), 0);
-  assert.deepEqual(dedupState(), { merged_below: 40, version: 2 });
+  assert.deepEqual(dedupState(), { merged_below: 40, version: 3 });
 
   // A run of 4 entries: the open merges every held leaf into leaf_index (more than two runs
   // unmerged), so the restarted relay holds none of them in memory.

@@ -196,8 +196,8 @@ test('a version-1 file migrates once: every old entry deduplicates from leaf_ind
     const db = new Database(file, { readonly: true });
     try {
       const versions = db.prepare('SELECT version FROM schema_version ORDER BY version').pluck().all();
-      assert.deepEqual(versions, [1, 2]);
-      assert.equal(SCHEMA_VERSION, 2);
+      assert.deepEqual(versions, [1, 2, 3]);
+      assert.equal(SCHEMA_VERSION, 3);
       const uniques = db
         .prepare('SELECT count(*) FROM pragma_index_list(\'entries\') WHERE "unique" = 1')
         .pluck();
