@@ -17,6 +17,7 @@
 import {
   closeSync,
   constants,
+  fdatasync,
   fdatasyncSync,
   fstatSync,
   fsyncSync,
@@ -24,9 +25,11 @@ import {
   readSync,
   unlinkSync,
   writeSync,
+  writev,
   writevSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { makeDirectory } from '../disk.ts';
 import { type CwtchError, InternalError, UsageError } from '../errors.ts';
 
@@ -54,8 +57,13 @@ export class BodySegments {
   readonly #dir: string;
   readonly #recordBytes: number;
   readonly #segmentEntries: number;
-  /** Open file descriptors by segment number, oldest opened first. */
+  /** Open file descriptors for reads and erasure by segment number, oldest opened first. */
   readonly #fds = new Map<number, number>();
+  /**
+   * The descriptor appends write through, apart from #fds so that no read can close it while a
+   * write is in flight on the thread pool (appends run one at a time: the caller's write lock).
+   */
+  #append: { segment: number; fd: number } | undefined;
   #closed = false;
 
   /**
@@ -83,6 +91,42 @@ export class BodySegments {
    * @throws InternalError 'storage-full' / 'storage-io' when the disk refuses.
    */
   write(firstIndex: number, envelopes: readonly Uint8Array[]): void {
+    for (const run of this.#runs(firstIndex, envelopes)) {
+      try {
+        writeAll(run.fd, run.parts, run.parts.length * this.#recordBytes, run.position);
+        // fdatasync also makes the file's new size durable: a read needs it.
+        fdatasyncSync(run.fd);
+      } catch (cause) {
+        throw segmentError(cause, `write envelope bodies to ${this.#path(run.segment)}`);
+      }
+    }
+  }
+
+  /**
+   * {@link write} on libuv's thread pool: the event loop serves connections while the bytes are
+   * written and synced. One at a time (the caller's write lock), and only at or past the end of
+   * the log, which nothing reads.
+   * @throws as write.
+   */
+  async writeAsync(firstIndex: number, envelopes: readonly Uint8Array[]): Promise<void> {
+    for (const run of this.#runs(firstIndex, envelopes)) {
+      try {
+        const total = run.parts.length * this.#recordBytes;
+        const { bytesWritten } = await writevAsync(run.fd, run.parts as Uint8Array[], run.position);
+        // A short write (rare on a regular file) is finished synchronously, from the start.
+        if (bytesWritten < total) writeAll(run.fd, run.parts, total, run.position);
+        await fdatasyncAsync(run.fd);
+      } catch (cause) {
+        throw segmentError(cause, `write envelope bodies to ${this.#path(run.segment)}`);
+      }
+    }
+  }
+
+  /** Checks the envelopes, then splits them at segment boundaries, with the append descriptor of each. */
+  *#runs(
+    firstIndex: number,
+    envelopes: readonly Uint8Array[],
+  ): Generator<{ segment: number; fd: number; parts: readonly Uint8Array[]; position: number }> {
     this.#assertOpen();
     for (const envelope of envelopes) {
       if (!(envelope instanceof Uint8Array) || envelope.length !== this.#recordBytes) {
@@ -95,18 +139,22 @@ export class BodySegments {
       const segment = Math.floor(index / this.#segmentEntries);
       const slot = index - segment * this.#segmentEntries;
       const count = Math.min(envelopes.length - done, this.#segmentEntries - slot);
-      const fd = this.#open(segment, true);
       const parts =
         done === 0 && count === envelopes.length ? envelopes : envelopes.slice(done, done + count);
-      try {
-        writeAll(fd, parts, count * this.#recordBytes, slot * this.#recordBytes);
-        // fdatasync also makes the file's new size durable: a read needs it.
-        fdatasyncSync(fd);
-      } catch (cause) {
-        throw segmentError(cause, `write envelope bodies to ${this.#path(segment)}`);
-      }
+      yield { segment, fd: this.#appendFd(segment), parts, position: slot * this.#recordBytes };
       done += count;
     }
+  }
+
+  #appendFd(segment: number): number {
+    if (this.#append?.segment === segment) return this.#append.fd;
+    if (this.#append !== undefined) {
+      closeSync(this.#append.fd);
+      this.#append = undefined;
+    }
+    const fd = this.#openFile(segment, true);
+    this.#append = { segment, fd };
+    return fd;
   }
 
   /**
@@ -178,6 +226,10 @@ export class BodySegments {
         fdatasyncSync(fd);
         if (b === this.#segmentEntries) {
           this.#close(segment);
+          if (this.#append?.segment === segment) {
+            closeSync(this.#append.fd);
+            this.#append = undefined;
+          }
           unlinkSync(this.#path(segment));
           this.#syncDirectory();
         }
@@ -191,6 +243,8 @@ export class BodySegments {
     if (this.#closed) return;
     this.#closed = true;
     for (const segment of [...this.#fds.keys()]) this.#close(segment);
+    if (this.#append !== undefined) closeSync(this.#append.fd);
+    this.#append = undefined;
   }
 
   #path(segment: number): string {
@@ -203,6 +257,19 @@ export class BodySegments {
   #open(segment: number, create: boolean): number | undefined {
     const cached = this.#fds.get(segment);
     if (cached !== undefined) return cached;
+    const fd = create ? this.#openFile(segment, true) : this.#openFile(segment, false);
+    if (fd === undefined) return undefined;
+    if (this.#fds.size >= OPEN_SEGMENTS) {
+      const oldest = this.#fds.keys().next().value as number;
+      this.#close(oldest);
+    }
+    this.#fds.set(segment, fd);
+    return fd;
+  }
+
+  #openFile(segment: number, create: true): number;
+  #openFile(segment: number, create: false): number | undefined;
+  #openFile(segment: number, create: boolean): number | undefined {
     const path = this.#path(segment);
     let fd: number;
     try {
@@ -220,11 +287,6 @@ export class BodySegments {
         throw segmentError(error, `create ${path}`);
       }
     }
-    if (this.#fds.size >= OPEN_SEGMENTS) {
-      const oldest = this.#fds.keys().next().value as number;
-      this.#close(oldest);
-    }
-    this.#fds.set(segment, fd);
     return fd;
   }
 
@@ -248,6 +310,9 @@ export class BodySegments {
     if (this.#closed) throw new UsageError('storage-closed', 'the relay storage is closed');
   }
 }
+
+const writevAsync = promisify(writev);
+const fdatasyncAsync = promisify(fdatasync);
 
 /** Write `total` bytes of `parts` at `position`, finishing a short vectored write from a copy. */
 function writeAll(fd: number, parts: readonly Uint8Array[], total: number, position: number): void {

@@ -749,7 +749,27 @@ export class SqliteRelayStorage implements RelayStorage {
         spent: probe.tokens.map((t) => this.isSpent(t.tokenId, t.keyId)),
       };
       const batch = await prepare(head);
-      if (batch !== null) this.appendBatch(batch);
+      if (batch !== null) {
+        // The bodies first, on the thread pool: they land past the log's end, which nothing reads,
+        // and the event loop goes on serving meanwhile. Then the rest, synchronously, as
+        // appendBatch (whose own write of the same bytes is skipped).
+        assertAppendBatch(batch, this.identity.envelopeBytes, this.#size, this.#lastReceivedMs);
+        if (batch.entries.length > 0) {
+          await this.#segments.writeAsync(
+            batch.firstIndex,
+            batch.entries.map((entry) => entry.envelope),
+          );
+        }
+        this.#assertOpen();
+        if (batch.firstIndex !== this.#size) {
+          // Only a direct appendBatch during the write could do this: the lock is for appends.
+          throw new UsageError(
+            'bad-batch',
+            `the log grew to ${this.#size} while the batch's bodies were written`,
+          );
+        }
+        this.#append(batch, false);
+      }
     } finally {
       endTurn();
     }
@@ -771,6 +791,11 @@ export class SqliteRelayStorage implements RelayStorage {
   appendBatch(batch: AppendBatch): void {
     this.#assertOpen();
     assertAppendBatch(batch, this.identity.envelopeBytes, this.#size, this.#lastReceivedMs);
+    this.#append(batch, true);
+  }
+
+  /** appendBatch after its checks; `writeBodies` false when the caller has written them. */
+  #append(batch: AppendBatch, writeBodies: boolean): void {
     const held = this.#recent.size;
     let plan: MergePlan;
     try {
@@ -785,7 +810,7 @@ export class SqliteRelayStorage implements RelayStorage {
       plan = this.#planMerge(this.#size + batch.entries.length);
       // The bodies are on stable storage before the commit that makes their entries part of the
       // log (docs/storage.md, "Durability contract").
-      if (batch.entries.length > 0) {
+      if (writeBodies && batch.entries.length > 0) {
         this.#segments.write(
           batch.firstIndex,
           batch.entries.map((entry) => entry.envelope),

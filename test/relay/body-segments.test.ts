@@ -22,6 +22,7 @@ import { test } from 'node:test';
 import { InternalError, UsageError } from '../../src/errors.ts';
 import { type Frontier, leafHash } from '../../src/log/index.ts';
 import { BODIES_DIRECTORY } from '../../src/relay/body-segments.ts';
+import { Sequencer } from '../../src/relay/sequencer.ts';
 import { DATABASE_FILE, openSqliteStorage, type SqliteRelayStorage } from '../../src/relay/sqlite-storage.ts';
 import Database from '../../src/sqlite.ts';
 import {
@@ -35,7 +36,8 @@ import {
 } from './fixtures/helpers.ts';
 import { downgradeToVersion2 } from './fixtures/schema-v1.ts';
 
-const identity = identityOf(relayKey());
+const key = relayKey();
+const identity = identityOf(key);
 /** Entries per segment file in these tests. */
 const SEGMENT = 4;
 
@@ -273,6 +275,29 @@ test('a body of the wrong size is refused before anything is written', () => {
     assert.throws(() => storage.appendBatch(short), UsageError);
     assert.equal(storage.treeSize(), 0);
     assert.deepEqual(segmentFiles(dir), []);
+    storage.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a batch whose bodies the disk refuses stops the sequencer, names the file, and leaves no entry', async () => {
+  const { dir, cleanup } = tempDir('segments-refused');
+  try {
+    const storage = open(dir);
+    const sequencer = await Sequencer.open({ storage, signingKey: key, envelopeBytes: ENVELOPE_BYTES });
+    // Where the first segment file belongs there is a directory: opening it for writing fails.
+    mkdirSync(segmentPath(dir, 0));
+    await assert.rejects(sequencer.post(envelopeAt(0)), (error: unknown) => {
+      assert.ok(error instanceof InternalError && error.reason === 'ingest-failed');
+      const cause = (error as Error).cause;
+      assert.ok(cause instanceof InternalError && cause.reason === 'storage-io', String(cause));
+      assert.match(cause.message, /000000000000\.seg/);
+      return true;
+    });
+    await assert.rejects(sequencer.post(envelopeAt(1)), { reason: 'ingest-failed' });
+    assert.equal(storage.treeSize(), 0);
+    await sequencer.close().catch(() => {});
     storage.close();
   } finally {
     cleanup();
