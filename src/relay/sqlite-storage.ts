@@ -256,6 +256,14 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteRelaySto
     throw new UsageError('bad-argument', 'options.dedupRunEntries must be an integer in 1..2^24');
   }
 
+  const segmentEntries = options.segmentEntries;
+  if (
+    segmentEntries !== undefined &&
+    (!Number.isSafeInteger(segmentEntries) || segmentEntries < 1 || segmentEntries > 1 << 24)
+  ) {
+    throw new UsageError('bad-argument', 'options.segmentEntries must be an integer in 1..2^24');
+  }
+
   makeDirectory(options.dataDir);
   const path = join(options.dataDir, DATABASE_FILE);
   const fresh = !existsSync(path) || statSync(path).size === 0;
@@ -271,9 +279,9 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteRelaySto
     configure(db, fresh, cacheMiB);
     migrate(db, now);
     bindIdentity(db, identity, now);
-    if (options.segmentEntries !== undefined) {
+    if (segmentEntries !== undefined) {
       db.prepare('INSERT OR IGNORE INTO body_segments (id, segment_entries) VALUES (1, ?)').run(
-        options.segmentEntries,
+        segmentEntries,
       );
     }
     segments = bodySegmentsOf(db, options.dataDir);

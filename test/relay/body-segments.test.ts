@@ -114,6 +114,10 @@ test('bodies are written once into segment files and read back across files and 
     append(storage, frontier, 23, 30);
     assertBodies(storage, 30);
     storage.close();
+    // The layout is the log's: another length asked at a reopen is not taken.
+    storage = openSqliteStorage({ dataDir: dir, identity, segmentEntries: 1000 });
+    assertBodies(storage, 30);
+    storage.close();
   } finally {
     cleanup();
   }
@@ -266,7 +270,7 @@ test('a missing segment file is a typed inconsistency naming the entries, not wr
   }
 });
 
-test('a body of the wrong size is refused before anything is written', () => {
+test('a body of the wrong size, or a segment length out of range, is refused before anything is written', () => {
   const { dir, cleanup } = tempDir('segments-size');
   try {
     const storage = open(dir);
@@ -276,6 +280,12 @@ test('a body of the wrong size is refused before anything is written', () => {
     assert.equal(storage.treeSize(), 0);
     assert.deepEqual(segmentFiles(dir), []);
     storage.close();
+    for (const segmentEntries of [0, 1.5, 2 ** 25]) {
+      assert.throws(() => openSqliteStorage({ dataDir: join(dir, 'other'), identity, segmentEntries }), {
+        reason: 'bad-argument',
+      });
+    }
+    assert.ok(!existsSync(join(dir, 'other')), 'refused before anything is made');
   } finally {
     cleanup();
   }
