@@ -31,7 +31,7 @@ import { fmt, median } from './lib/stats.ts';
 import { figuresVsLimitsSvg, latencyHistogramSvg, type SyncSeries, syncVsGroupsSvg } from './lib/svg.ts';
 import { cliSection } from './suite/cli.ts';
 import { historySection } from './suite/history.ts';
-import { type IngestResult, runIngest } from './suite/ingest.ts';
+import { type IngestResult, runIngestProcess } from './suite/ingest.ts';
 import { type LatencyResult, runLatencyProcess } from './suite/latency.ts';
 import { membersSection } from './suite/members.ts';
 import { peerSection } from './suite/peer.ts';
@@ -330,15 +330,17 @@ async function ingestOnce(level: IngestLevel, nodeArgs: readonly string[] = []):
     compiled: true,
   });
   try {
-    return await runIngest({
-      url: relay.url,
-      clients: level.clients,
-      window: level.window,
-      warmupMs: level.lifted || level.clients >= 100 ? P.ingestWarmupMs : P.cappedWarmupMs,
-      durationMs: P.ingestMs,
-      relayCpuMs: relay.cpuMs,
-      ...(level.protocolVersion === undefined ? {} : { protocolVersion: level.protocolVersion }),
-    });
+    return await runIngestProcess(
+      {
+        url: relay.url,
+        clients: level.clients,
+        window: level.window,
+        warmupMs: level.lifted || level.clients >= 100 ? P.ingestWarmupMs : P.cappedWarmupMs,
+        durationMs: P.ingestMs,
+        ...(level.protocolVersion === undefined ? {} : { protocolVersion: level.protocolVersion }),
+      },
+      relay.pid,
+    );
   } finally {
     await relay.stop();
     removeDir(dir);

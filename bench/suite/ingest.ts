@@ -9,12 +9,15 @@
  * measured window. A pushback (rate limit, overload) waits the relay's retry-after (doubled on
  * each further refusal of the same post) and resends.
  */
+
+import { join } from 'node:path';
 import { RelayClient } from '../../src/client/sync/relay-client.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { PushbackError } from '../../src/errors.ts';
 import { leafHash, parseTlogProof, VerifiedCheckpointCache, verifyTlogProof } from '../../src/log/index.ts';
 import { decodeReceipt, verifyReceipt } from '../../src/log/receipt.ts';
 import { ENVELOPE_BYTES, PROOF_RECEIPT_VERSION, PROTOCOL_VERSION } from '../../src/wire/frames.ts';
+import { ROOT, runNodeScript } from '../lib/procs.ts';
 import { sleep, within } from '../lib/stats.ts';
 
 export interface IngestOptions {
@@ -178,4 +181,23 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     stopping = true;
     await closeClients(clients);
   }
+}
+
+/**
+ * {@link runIngest} in a fresh child process (bench/lib/ingest-client.ts) against the relay of
+ * process `relayPid`: the load generator starts as a fresh client process does, not in the bench
+ * process after the sections before it.
+ */
+export async function runIngestProcess(
+  options: Omit<IngestOptions, 'relayCpuMs'>,
+  relayPid: number,
+): Promise<IngestResult> {
+  const r = await runNodeScript(
+    join(ROOT, 'bench/lib/ingest-client.ts'),
+    [JSON.stringify(options), String(relayPid)],
+    {},
+    300_000,
+  );
+  if (r.code !== 0) throw new Error(`ingest-client failed (${r.code}): ${r.stderr.slice(-3000)}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as IngestResult;
 }
