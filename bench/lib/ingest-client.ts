@@ -1,8 +1,8 @@
 /**
  * One ingest run (bench/suite/ingest.ts `runIngest`) in a process of its own: the load generator
  * starts fresh for each run instead of running in the bench process after the sections before
- * it, whose heap and history cost it ~10 µs of CPU per post more on the cores the relay needs
- * (bench/README.md, "Relay ingest, s31"), as they once lengthened the latency section's p99.
+ * it, so a run does not depend on what ran before it, as for the latency section's clients
+ * (whose p99 that history once lengthened; bench/README.md, "Relay ingest, s31").
  *
  *   ingest-client.ts OPTIONS-JSON RELAY-PID
  *
