@@ -64,6 +64,8 @@ export class BodySegments {
    * write is in flight on the thread pool (appends run one at a time: the caller's write lock).
    */
   #append: { segment: number; fd: number } | undefined;
+  /** Writes in flight on the thread pool (at most one: the caller's lock). */
+  #writing = 0;
   #closed = false;
 
   /**
@@ -109,16 +111,24 @@ export class BodySegments {
    * @throws as write.
    */
   async writeAsync(firstIndex: number, envelopes: readonly Uint8Array[]): Promise<void> {
-    for (const run of this.#runs(firstIndex, envelopes)) {
-      try {
-        const total = run.parts.length * this.#recordBytes;
-        const { bytesWritten } = await writevAsync(run.fd, run.parts as Uint8Array[], run.position);
-        // A short write (rare on a regular file) is finished synchronously, from the start.
-        if (bytesWritten < total) writeAll(run.fd, run.parts, total, run.position);
-        await fdatasyncAsync(run.fd);
-      } catch (cause) {
-        throw segmentError(cause, `write envelope bodies to ${this.#path(run.segment)}`);
+    this.#writing++;
+    try {
+      for (const run of this.#runs(firstIndex, envelopes)) {
+        try {
+          const total = run.parts.length * this.#recordBytes;
+          const { bytesWritten } = await writevAsync(run.fd, run.parts as Uint8Array[], run.position);
+          // A short write (rare on a regular file) is finished synchronously, from the start.
+          if (bytesWritten < total) writeAll(run.fd, run.parts, total, run.position);
+          await fdatasyncAsync(run.fd);
+        } catch (cause) {
+          throw segmentError(cause, `write envelope bodies to ${this.#path(run.segment)}`);
+        }
       }
+    } finally {
+      this.#writing--;
+      // close() during the write left the descriptor open for it: its number must not be reused
+      // (by any file this process opens next) while the thread pool still writes through it.
+      if (this.#closed && this.#writing === 0) this.#closeAppend();
     }
   }
 
@@ -141,6 +151,8 @@ export class BodySegments {
       const count = Math.min(envelopes.length - done, this.#segmentEntries - slot);
       const parts =
         done === 0 && count === envelopes.length ? envelopes : envelopes.slice(done, done + count);
+      // A write closed between two segments stops here (storage-closed), not on a new descriptor.
+      this.#assertOpen();
       yield { segment, fd: this.#appendFd(segment), parts, position: slot * this.#recordBytes };
       done += count;
     }
@@ -243,6 +255,10 @@ export class BodySegments {
     if (this.#closed) return;
     this.#closed = true;
     for (const segment of [...this.#fds.keys()]) this.#close(segment);
+    if (this.#writing === 0) this.#closeAppend();
+  }
+
+  #closeAppend(): void {
     if (this.#append !== undefined) closeSync(this.#append.fd);
     this.#append = undefined;
   }

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import {
   closeSync,
   existsSync,
+  fstatSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -309,6 +310,33 @@ test('a batch whose bodies the disk refuses stops the sequencer, names the file,
     assert.equal(storage.treeSize(), 0);
     await sequencer.close().catch(() => {});
     storage.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('closing the storage while a batch is written on the thread pool fails that append as closed, not as a disk error', async () => {
+  const { dir, cleanup } = tempDir('segments-close-in-flight');
+  try {
+    const storage = open(dir);
+    const frontier = append(storage, emptyFrontier(), 0, 2);
+    // Entries 2..9: segments 0, 1 and 2.
+    const { batch } = makeBatch(
+      frontier,
+      Array.from({ length: 8 }, (_, i) => envelopeAt(2 + i)),
+      5000,
+    );
+    const pending = storage.appendLocked({ leafHashes: [], tokens: [] }, async () => batch);
+    await new Promise((resolve) => setImmediate(resolve));
+    storage.close();
+    // The descriptor stays open until the write in flight has synced: closed under it, its sync
+    // would fail (EBADF: storage-io) or, had this process opened a file meanwhile and been given
+    // the same number, sync that file instead. No segment after the current one is started.
+    await assert.rejects(pending, { reason: 'storage-closed' });
+    const reopened = open(dir);
+    assert.equal(reopened.treeSize(), 2);
+    assertBodies(reopened, 2);
+    reopened.close();
   } finally {
     cleanup();
   }
