@@ -34,6 +34,7 @@ declare namespace Database {
   // biome-ignore lint/suspicious/noExplicitAny: the library's own bound for a transaction's function
   type Transaction<F extends (...params: any[]) => unknown> = BetterSqlite3.Transaction<F>;
   type SqliteError = BetterSqlite3.SqliteError;
+  type Statement = BetterSqlite3.Statement<unknown[]>;
 }
 
 export default Database;

@@ -162,6 +162,35 @@ test('the storage refuses a second entry for a merged leaf, an unmerged one, and
   }
 });
 
+test('an absence a lookup saw does not outlive a merge: the leaf, appended and merged out of memory since, is refused', () => {
+  // lookupLeaf remembers the leaves it found in neither tier, so that their append skips a probe
+  // of leaf_index; a merge that moves keys out of memory must make it forget them.
+  const { dir, cleanup } = tempDir('dedup-absent');
+  try {
+    const storage = openSqliteStorage({ dataDir: dir, identity, dedupRunEntries: 4 });
+    try {
+      assert.equal(storage.lookupLeaf(leafHash(envelopeAt(0))), undefined);
+      let frontier = emptyFrontier();
+      for (let n = 0; n < 20; n++) {
+        const { batch, appended } = makeBatch(frontier, [envelopeAt(n)], 1000 + n);
+        storage.appendBatch(batch);
+        frontier = appended.frontier;
+      }
+      assert.throws(
+        () => storage.appendBatch(makeBatch(frontier, [envelopeAt(0)], 5000).batch),
+        (e: unknown) => e instanceof UsageError && e.reason === 'duplicate-leaf',
+      );
+      assert.equal(storage.treeSize(), 20);
+      assert.equal(storage.lookupLeaf(leafHash(envelopeAt(0)))?.index, 0);
+    } finally {
+      storage.close();
+    }
+    assert.ok(dedupOnDisk(dir).merged_below > 0, 'entry 0 was merged into leaf_index');
+  } finally {
+    cleanup();
+  }
+});
+
 test('a version-1 file migrates once: every old entry deduplicates from leaf_index, and the UNIQUE index is gone', async () => {
   const { dir, cleanup } = tempDir('dedup-migrate');
   try {
