@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import {
   closeSync,
   existsSync,
-  fstatSync,
   mkdirSync,
   openSync,
   readdirSync,
