@@ -207,9 +207,9 @@ const INSERT_CHUNK_ROWS = 64;
  * One INSERT statement per INSERT_CHUNK_ROWS rows instead of one per row, for the append path's
  * tables (entries, nodes, leaf_index): a post costs about one row in each, and each statement run
  * is a call into the native driver with its binding and reset. Rows of the entries table: ~0.9 µs
- * each one by one, ~0.5 µs in statements of 64 (bench/README.md, "Relay ingest, s32"). Rows are inserted in the order they are given; the rest of a chunk, one by one.
- * Used inside a transaction only: a statement that fails leaves the rows before it to be rolled
- * back with the transaction.
+ * each one by one, ~0.5 µs in statements of 64 (bench/README.md, "Relay ingest, s32"). Rows are
+ * inserted in the order they are given; those after the last full chunk, one by one. Used inside
+ * a transaction only: a statement that fails leaves the rows before it to be rolled back with it.
  */
 class ChunkedInsert {
   readonly #one: Database.Statement;
