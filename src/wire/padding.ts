@@ -16,9 +16,25 @@ export function pad(data: Uint8Array, size: number): Uint8Array {
     throw new UsageError('too-long', `content of ${data.length} bytes does not fit a ${size}-byte block`);
   }
   const out = new Uint8Array(size);
-  out.set(data);
-  out[data.length] = 0x80;
+  padInto(data, out);
   return out;
+}
+
+/**
+ * pad() into `block`, whose length is the size: for a caller that seals the block where it lies
+ * (the profile store's rows).
+ * @throws UsageError when data does not fit.
+ */
+export function padInto(data: Uint8Array, block: Uint8Array): void {
+  if (data.length > paddedCapacity(block.length)) {
+    throw new UsageError(
+      'too-long',
+      `content of ${data.length} bytes does not fit a ${block.length}-byte block`,
+    );
+  }
+  block.set(data);
+  block[data.length] = 0x80;
+  block.fill(0, data.length + 1);
 }
 
 /** @throws CodecError when the padding is malformed. Returns a view into `block`. */
