@@ -34,6 +34,8 @@ import { readRecord } from '../../src/client/store/record-kinds.ts';
 import { decodeGroup, KIND } from '../../src/client/store/records.ts';
 import { listDelays } from '../../src/client/sync/delay.ts';
 import { listReplays } from '../../src/client/sync/relay-replay.ts';
+import { SyncEngine } from '../../src/client/sync/sync.ts';
+import { UsageError } from '../../src/errors.ts';
 import Database from '../../src/sqlite.ts';
 import {
   ConsistencyChecker,
@@ -781,6 +783,62 @@ test('a CLI sync killed mid-sync leaves the record behind its messages; the next
   } finally {
     resumed.close();
     whole.close();
+  }
+});
+
+test('close() while another process holds the profile’s write lock: keys wiped, the file closed, nothing lost; the next open counts the group’s record up', async (t) => {
+  const { proxy, dir, alice, bobHome } = await startClubWithBob(t, 'byid-close-locked');
+  const joined = await storedRecord(bobHome);
+  for (let i = 0; i < 24; i++) await alice.sendText('club', `message ${i}`);
+  proxy.as('alice');
+  await syncClean(alice);
+  // Bob's sync stores the pages before a stall (4 entries a page) and gives up at its deadline:
+  // the group's summary and frontier are saved with the cursor, so they wait for close().
+  const bob = await Client.open(bobHome, PASSPHRASE);
+  const cursor = bob.relayRecord(proxy.url)!.cursor;
+  proxy.stall('bob', cursor + 12);
+  proxy.as('bob');
+  const report = await new SyncEngine(bob, { deadlineMs: Date.now() + 2000 }).syncRelay(proxy.url);
+  assert.notEqual(report.error, null, 'the sync stopped at the stall');
+  proxy.clearRules();
+  const stored = await storedRecord(bobHome);
+  assert.ok(stored.next > joined.next, 'pages before the stall are stored');
+  assert.ok(stored.through < stored.next, 'the group’s record waits for close()');
+
+  // Another process (a `send` in another terminal) holds the write lock past the busy timeout.
+  const holder = new Database(join(bobHome, PROFILE_FILE));
+  t.after(() => holder.close());
+  holder.exec('BEGIN IMMEDIATE');
+  const secret = bob.identity.keyPair.secretKey;
+  assert.doesNotThrow(() => bob.close(), 'close() gives the record up, not the rest of closing');
+  assert.ok(
+    secret.every((b) => b === 0),
+    'the identity key is wiped',
+  );
+  assert.throws(
+    () => bob.store.list(KIND.group),
+    (e: unknown) => e instanceof UsageError && e.reason === 'profile-closed',
+  );
+  holder.exec('ROLLBACK');
+
+  // Nothing lost: the record stays behind its messages, and the next process counts it up to
+  // what a rebuild from every message gives, without reading the messages before.
+  const left = await storedRecord(bobHome);
+  assert.deepEqual(left, stored, 'close() wrote nothing');
+  const rebuiltHome = join(dir, 'bob-rebuilt');
+  copyProfile(bobHome, rebuiltHome);
+  tamper(rebuiltHome, "DELETE FROM records WHERE kind = 'summary-frontier'");
+  const counted = await Client.open(bobHome, PASSPHRASE);
+  const rebuilt = await Client.open(rebuiltHome, PASSPHRASE);
+  try {
+    const g = counted.resolveGroup('club');
+    assert.equal(g.transcriptLoaded, false, 'counted up without reading the messages before');
+    assert.deepEqual(plain(view(counted, g)), plain(view(rebuilt, rebuilt.resolveGroup('club'))));
+    const texts = counted.read('club').flatMap((m) => (m.text?.startsWith('message ') ? [m.text] : []));
+    assert.ok(texts.length > 0 && texts.length < 24, `${texts.length} of 24 stored before the stall`);
+  } finally {
+    counted.close();
+    rebuilt.close();
   }
 });
 
