@@ -12,7 +12,12 @@ import type { RelayLimits } from './limits.ts';
 import { openPostgresRelay } from './pg-relay.ts';
 import { MAX_SIGNER_THREADS, ReceiptSignerPool } from './receipt-signer-pool.ts';
 import { loadOrCreateRelayKeys, type RelayKeys, relayKeyBundle } from './relay-keys.ts';
-import { type RetentionPolicy, scheduleRetention } from './retention.ts';
+import {
+  applyRetention,
+  assertRetentionPolicy,
+  type RetentionPolicy,
+  scheduleRetention,
+} from './retention.ts';
 import { Sequencer } from './sequencer.ts';
 import { RelayServer } from './server.ts';
 import { openSqliteStorage } from './sqlite-storage.ts';
@@ -77,6 +82,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   ) {
     throw new UsageError('bad-argument', `signerThreads must be an integer in 0..${MAX_SIGNER_THREADS}`);
   }
+  if (opts.retention !== undefined) assertRetentionPolicy(opts.retention);
   let keys: RelayKeys;
   let created: boolean;
   let storage: RelayStorage;
@@ -137,6 +143,16 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     tokens: issuer !== null,
     ...(opts.maxCheckpointAgeMs === undefined ? {} : { maxCheckpointAgeMs: opts.maxCheckpointAgeMs }),
   });
+  if (opts.retention !== undefined) {
+    // Applied before the relay serves anything, then every minute: a relay stopped for long, or
+    // restarted more often than that, would otherwise serve what its retention drops until the
+    // first run (docs/storage.md, "Retention"). A failure is logged, as the scheduled runs' are.
+    try {
+      await applyRetention(storage, opts.retention);
+    } catch (e) {
+      opts.logger.error({ err: String(e) }, 'retention failed');
+    }
+  }
   const server = await RelayServer.listen(
     {
       storage,

@@ -103,3 +103,59 @@ test('retention leaves no byte of a pruned envelope in any file of the data dire
     await client.close();
   }
 });
+
+test('a relay started with --retain-entries applies it before it listens: what a past run kept beyond it is pruned from the first answer, and erased', {
+  timeout: 120_000,
+}, async () => {
+  // A relay stopped before its first scheduled run (every minute), as one restarted often or
+  // after a long stop is; started again with the same policy, it must not serve a body the
+  // policy drops, not even to the first client.
+  const startDir = tempDir('retention-at-start');
+  let started: RelayProcess | undefined;
+  try {
+    const envelopes = Array.from({ length: POSTED }, () => randomBytes(ENVELOPE_BYTES));
+    const retaining = [...ARGS, '--retain-entries', String(KEPT)];
+    started = await startRelayProcess({ dataDir: startDir.path, args: retaining });
+    const port = started.port;
+    {
+      const client = await RelayClient.connect({ url: started.url });
+      for (const envelope of envelopes)
+        await client.request({ type: 'post', envelope, token: null }, 'receipt');
+      await client.close();
+    }
+    assert.equal(await started.stop(), 0);
+    started = undefined;
+    const onDisk = filesUnder(startDir.path).map((path) => readFileSync(path));
+    assert.ok(
+      onDisk.some((bytes) => bytes.includes(Buffer.from(envelopes[0]!))),
+      'the first run stopped before retention ran: envelope 0 is on disk',
+    );
+
+    started = await startRelayProcess({ dataDir: startDir.path, args: retaining, port });
+    const client = await RelayClient.connect({ url: started.url });
+    try {
+      const page = await client.request({ type: 'sync', from: 0, limit: POSTED, verifiedSize: 0 }, 'entries');
+      assert.equal(page.entries.length, POSTED);
+      page.entries.forEach((entry, i) => {
+        if (i < POSTED - KEPT) assert.equal(entry.envelope, null, `entry ${i} is served as pruned`);
+        else
+          assert.ok(
+            entry.envelope !== null && Buffer.from(entry.envelope).equals(envelopes[i]!),
+            `entry ${i} is served intact`,
+          );
+      });
+    } finally {
+      await client.close();
+    }
+    const files = filesUnder(startDir.path).map((path) => readFileSync(path));
+    envelopes.slice(0, POSTED - KEPT).forEach((envelope, i) => {
+      assert.ok(
+        !files.some((bytes) => bytes.includes(Buffer.from(envelope))),
+        `pruned envelope ${i} is erased`,
+      );
+    });
+  } finally {
+    await started?.kill9();
+    startDir.remove();
+  }
+});
