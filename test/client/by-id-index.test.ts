@@ -461,6 +461,26 @@ async function storedRecord(home: string): Promise<{ through: number; next: numb
 }
 
 /**
+ * `home`, opened, counts its group's record up from the items stored since (without reading the
+ * messages before) to the view a rebuild from every message gives: a copy at `rebuiltHome` with
+ * the record deleted.
+ */
+async function assertCountedUpAsRebuilt(home: string, rebuiltHome: string): Promise<void> {
+  copyProfile(home, rebuiltHome);
+  tamper(rebuiltHome, "DELETE FROM records WHERE kind = 'summary-frontier'");
+  const counted = await Client.open(home, PASSPHRASE);
+  const rebuilt = await Client.open(rebuiltHome, PASSPHRASE);
+  try {
+    const g = counted.resolveGroup('club');
+    assert.equal(g.transcriptLoaded, false, 'counted up without reading the messages before');
+    assert.deepEqual(plain(view(counted, g)), plain(view(rebuilt, rebuilt.resolveGroup('club'))));
+  } finally {
+    counted.close();
+    rebuilt.close();
+  }
+}
+
+/**
  * `home` with its group's summary-frontier record as `older` held it, as a sync stopped before
  * storing it leaves the file (its messages and index rows stored, page by page): opened, the record
  * is counted up from the items stored since (Client #caughtUp) without reading the DAG, to the view
@@ -750,19 +770,7 @@ test('a CLI sync killed mid-sync leaves the record behind its messages; the next
     Array.from({ length: bodies.length }, (_, i) => `message ${i}`),
   );
   // Counted up, not rebuilt: what a rebuild from every message gives.
-  const rebuiltHome = join(dir, 'bob-rebuilt');
-  copyProfile(bobHome, rebuiltHome);
-  tamper(rebuiltHome, "DELETE FROM records WHERE kind = 'summary-frontier'");
-  const counted = await Client.open(bobHome, PASSPHRASE);
-  const rebuilt = await Client.open(rebuiltHome, PASSPHRASE);
-  try {
-    const g = counted.resolveGroup('club');
-    assert.equal(g.transcriptLoaded, false, 'counted up without reading the messages before');
-    assert.deepEqual(plain(view(counted, g)), plain(view(rebuilt, rebuilt.resolveGroup('club'))));
-  } finally {
-    counted.close();
-    rebuilt.close();
-  }
+  await assertCountedUpAsRebuilt(bobHome, join(dir, 'bob-rebuilt'));
   const after = await storedRecord(bobHome);
   assert.equal(after.through, after.next, 'the counted-up record is stored');
 
@@ -825,21 +833,10 @@ test('close() while another process holds the profile’s write lock: keys wiped
   // what a rebuild from every message gives, without reading the messages before.
   const left = await storedRecord(bobHome);
   assert.deepEqual(left, stored, 'close() wrote nothing');
-  const rebuiltHome = join(dir, 'bob-rebuilt');
-  copyProfile(bobHome, rebuiltHome);
-  tamper(rebuiltHome, "DELETE FROM records WHERE kind = 'summary-frontier'");
-  const counted = await Client.open(bobHome, PASSPHRASE);
-  const rebuilt = await Client.open(rebuiltHome, PASSPHRASE);
-  try {
-    const g = counted.resolveGroup('club');
-    assert.equal(g.transcriptLoaded, false, 'counted up without reading the messages before');
-    assert.deepEqual(plain(view(counted, g)), plain(view(rebuilt, rebuilt.resolveGroup('club'))));
-    const texts = counted.read('club').flatMap((m) => (m.text?.startsWith('message ') ? [m.text] : []));
-    assert.ok(texts.length > 0 && texts.length < 24, `${texts.length} of 24 stored before the stall`);
-  } finally {
-    counted.close();
-    rebuilt.close();
-  }
+  await assertCountedUpAsRebuilt(bobHome, join(dir, 'bob-rebuilt'));
+  const read = await cliJson<{ text: string | null }[]>(bobHome, ['read', 'club']);
+  const texts = read.flatMap((m) => (m.text?.startsWith('message ') ? [m.text] : []));
+  assert.ok(texts.length > 0 && texts.length < 24, `${texts.length} of 24 stored before the stall`);
 });
 
 test('rows deleted, first noticed in the middle of a page: the rebuilt frontier keeps the page’s messages not stored yet', async (t) => {

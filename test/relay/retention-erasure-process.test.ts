@@ -32,6 +32,36 @@ function filesUnder(root: string): string[] {
   );
 }
 
+/** Post each envelope to the relay at `url`, one receipt at a time. */
+async function postAll(url: string, envelopes: readonly Uint8Array[]): Promise<void> {
+  const client = await RelayClient.connect({ url });
+  try {
+    for (const envelope of envelopes)
+      await client.request({ type: 'post', envelope, token: null }, 'receipt');
+  } finally {
+    await client.close();
+  }
+}
+
+/** The relay at `url` serves the first POSTED − KEPT of `envelopes` as pruned and the rest intact. */
+async function assertServedPruned(url: string, envelopes: readonly Uint8Array[]): Promise<void> {
+  const client = await RelayClient.connect({ url });
+  try {
+    const page = await client.request({ type: 'sync', from: 0, limit: POSTED, verifiedSize: 0 }, 'entries');
+    assert.equal(page.entries.length, POSTED);
+    page.entries.forEach((entry, i) => {
+      if (i < POSTED - KEPT) assert.equal(entry.envelope, null, `entry ${i} is served as pruned`);
+      else
+        assert.ok(
+          entry.envelope !== null && Buffer.from(entry.envelope).equals(envelopes[i]!),
+          `entry ${i} is served intact`,
+        );
+    });
+  } finally {
+    await client.close();
+  }
+}
+
 /** The pruning as the relay's retention does it, in a fresh process on the stopped relay's files. */
 const PRUNE = `
 import { applyRetention } from './src/relay/retention.ts';
@@ -56,12 +86,7 @@ test('retention leaves no byte of a pruned envelope in any file of the data dire
   const envelopes = Array.from({ length: POSTED }, () => randomBytes(ENVELOPE_BYTES));
   relay = await startRelayProcess({ dataDir: dir.path, args: ARGS });
   const port = relay.port;
-  {
-    const client = await RelayClient.connect({ url: relay.url });
-    for (const envelope of envelopes)
-      await client.request({ type: 'post', envelope, token: null }, 'receipt');
-    await client.close();
-  }
+  await postAll(relay.url, envelopes);
   assert.equal(await relay.stop(), 0);
   relay = undefined;
 
@@ -87,21 +112,7 @@ test('retention leaves no byte of a pruned envelope in any file of the data dire
   });
 
   relay = await startRelayProcess({ dataDir: dir.path, args: ARGS, port });
-  const client = await RelayClient.connect({ url: relay.url });
-  try {
-    const page = await client.request({ type: 'sync', from: 0, limit: POSTED, verifiedSize: 0 }, 'entries');
-    assert.equal(page.entries.length, POSTED);
-    page.entries.forEach((entry, i) => {
-      if (i < POSTED - KEPT) assert.equal(entry.envelope, null, `entry ${i} is served as pruned`);
-      else
-        assert.ok(
-          entry.envelope !== null && Buffer.from(entry.envelope).equals(envelopes[i]!),
-          `entry ${i} is served intact`,
-        );
-    });
-  } finally {
-    await client.close();
-  }
+  await assertServedPruned(relay.url, envelopes);
 });
 
 test('a relay started with --retain-entries applies it before it listens: what a past run kept beyond it is pruned from the first answer, and erased', {
@@ -117,12 +128,7 @@ test('a relay started with --retain-entries applies it before it listens: what a
     const retaining = [...ARGS, '--retain-entries', String(KEPT)];
     started = await startRelayProcess({ dataDir: startDir.path, args: retaining });
     const port = started.port;
-    {
-      const client = await RelayClient.connect({ url: started.url });
-      for (const envelope of envelopes)
-        await client.request({ type: 'post', envelope, token: null }, 'receipt');
-      await client.close();
-    }
+    await postAll(started.url, envelopes);
     assert.equal(await started.stop(), 0);
     started = undefined;
     const onDisk = filesUnder(startDir.path).map((path) => readFileSync(path));
@@ -132,21 +138,7 @@ test('a relay started with --retain-entries applies it before it listens: what a
     );
 
     started = await startRelayProcess({ dataDir: startDir.path, args: retaining, port });
-    const client = await RelayClient.connect({ url: started.url });
-    try {
-      const page = await client.request({ type: 'sync', from: 0, limit: POSTED, verifiedSize: 0 }, 'entries');
-      assert.equal(page.entries.length, POSTED);
-      page.entries.forEach((entry, i) => {
-        if (i < POSTED - KEPT) assert.equal(entry.envelope, null, `entry ${i} is served as pruned`);
-        else
-          assert.ok(
-            entry.envelope !== null && Buffer.from(entry.envelope).equals(envelopes[i]!),
-            `entry ${i} is served intact`,
-          );
-      });
-    } finally {
-      await client.close();
-    }
+    await assertServedPruned(started.url, envelopes);
     const files = filesUnder(startDir.path).map((path) => readFileSync(path));
     envelopes.slice(0, POSTED - KEPT).forEach((envelope, i) => {
       assert.ok(
