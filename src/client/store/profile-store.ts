@@ -1002,9 +1002,16 @@ export class ProfileStore {
     const nonce = randomNonce(AEAD_NONCE_BYTES);
     nonce.copy(out, 0);
     const body = out.subarray(AEAD_NONCE_BYTES, AEAD_NONCE_BYTES + size);
-    padInto(encoded, body);
-    aeadSealInto(out.subarray(AEAD_NONCE_BYTES), this.#keys.recordKey, nonce, body, ad);
-    wipe(encoded);
+    try {
+      padInto(encoded, body);
+      aeadSealInto(out.subarray(AEAD_NONCE_BYTES), this.#keys.recordKey, nonce, body, ad);
+    } catch (error) {
+      // Never leave the plaintext in the buffer (a pooled slab other buffers share).
+      wipe(body);
+      throw error;
+    } finally {
+      wipe(encoded);
+    }
     return out;
   }
 
