@@ -22,7 +22,7 @@ import { ENVELOPE_BYTES } from '../wire/frames.ts';
 import { pad, paddedCapacity, unpad } from '../wire/padding.ts';
 import { TAG_BYTES } from './detection.ts';
 import type { EpochKeys } from './epoch.ts';
-import { openSignedMessage, type VerifiedMessage } from './message.ts';
+import { openSignedMessage, type SignatureCheck, type VerifiedMessage } from './message.ts';
 
 export { ENVELOPE_BYTES };
 export const PLAINTEXT_BYTES = ENVELOPE_BYTES - TAG_BYTES - AEAD_NONCE_BYTES - AEAD_TAG_BYTES;
@@ -75,9 +75,14 @@ export interface OpenExpectation {
  * @throws CodecError('envelope-size') for a wrong length; VerifyError('envelope-aead') when it does
  * not authenticate under these keys (not ours, or tampered); CodecError for an authenticated but
  * malformed message; VerifyError('message-signature'|'wrong-group'|'wrong-epoch') when the content
- * is signed wrongly or claims another group or epoch than its key.
+ * is signed wrongly or claims another group or epoch than its key. `check` judges the signature
+ * (openSignedMessage's).
  */
-export function openEnvelope(envelope: Uint8Array, expect: OpenExpectation): VerifiedMessage {
+export function openEnvelope(
+  envelope: Uint8Array,
+  expect: OpenExpectation,
+  check?: SignatureCheck,
+): VerifiedMessage {
   if (!(envelope instanceof Uint8Array) || envelope.length !== ENVELOPE_BYTES) {
     throw new CodecError('envelope-size', `envelope must be ${ENVELOPE_BYTES} bytes`);
   }
@@ -97,7 +102,7 @@ export function openEnvelope(envelope: Uint8Array, expect: OpenExpectation): Ver
   } finally {
     plaintext.fill(0);
   }
-  const message = openSignedMessage(signed);
+  const message = openSignedMessage(signed, check);
   if (!constantTimeEqual(message.groupId, expect.groupId)) {
     throw new VerifyError('wrong-group', 'sealed message names another group');
   }

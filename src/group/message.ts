@@ -251,13 +251,28 @@ export function signMessage(content: MessageContent, secretKey: Uint8Array): Ver
   return { ...content, id, signed, signature };
 }
 
+/** Whether `signature` is `author`'s signature of the message whose id is `id`. */
+export function verifyMessageSignature(signature: Uint8Array, id: Uint8Array, author: Uint8Array): boolean {
+  return verify(signature, signatureInput(id), author);
+}
+
 /**
- * Decode a signed message and verify its signature.
+ * How a signature is judged: {@link verifyMessageSignature}, or a deferred check whose `true` only
+ * means "submitted" (src/client/sync/signature-checks.ts), for a caller that settles every such
+ * check before anything the message led to is committed.
+ */
+export type SignatureCheck = (signature: Uint8Array, id: Uint8Array, author: Uint8Array) => boolean;
+
+/**
+ * Decode a signed message and verify its signature (with `check`, see {@link SignatureCheck}).
  * @throws CodecError when malformed; VerifyError('message-signature') when the signature is not the author's.
  */
-export function openSignedMessage(signed: Uint8Array): VerifiedMessage {
+export function openSignedMessage(
+  signed: Uint8Array,
+  check: SignatureCheck = verifyMessageSignature,
+): VerifiedMessage {
   const { content, id, signature } = decodeSigned(signed);
-  if (!verify(signature, signatureInput(id), content.author)) {
+  if (!check(signature, id, content.author)) {
     throw new VerifyError('message-signature', 'message signature does not verify for its claimed author');
   }
   return verified(content, id, signed, signature);
