@@ -16,7 +16,7 @@
  */
 import { CwtchError, InconsistencyError, PushbackError, UsageError, VerifyError } from '../../errors.ts';
 import { openEnvelope } from '../../group/envelope.ts';
-import { MessageKind, type VerifiedMessage } from '../../group/message.ts';
+import { MessageKind, type SignatureCheck, type VerifiedMessage } from '../../group/message.ts';
 import {
   type Checkpoint,
   noteFromCompactCheckpoint,
@@ -62,6 +62,7 @@ import type { Expected } from './recognizer.ts';
 import type { RelayClient } from './relay-client.ts';
 import { noteDuplicate, proveReplays } from './relay-replay.ts';
 import type { RelaySyncReport } from './report.ts';
+import { type SignatureChecks, START_AFTER_OURS, signatureChecks } from './signature-checks.ts';
 import { teachByTrial, trialGroups } from './trial-scan.ts';
 
 export interface SyncProgress {
@@ -82,7 +83,15 @@ export interface SyncOptions {
    * `send --timeout` sets it, so a relay that swallows frames cannot hold a user for minutes.
    */
   readonly deadlineMs?: number;
+  /**
+   * Where the signatures of a page's messages are checked (signature-checks.ts): by default the
+   * process's, in the mode of CWTCH_GROUPS_SIGNATURE_WORKER.
+   */
+  readonly signatureChecks?: SignatureChecks;
 }
+
+/** Thrown inside a page's transaction when a signature checked on the worker is bad (#checkedTransaction). */
+class SignatureCheckFailed extends Error {}
 
 function deadlineError(url: string): UsageError {
   return new UsageError('deadline', `relay ${url} did not finish in the time allowed`);
@@ -232,6 +241,8 @@ export class RelaySync {
   ): Promise<void> {
     const url = conn.url;
     const limit = this.#opts.pageSize ?? 256;
+    const checks = this.#opts.signatureChecks ?? signatureChecks();
+    if (checks.mode === 'always') await checks.whenReady();
     // Each page is asked from one entry before `from` (the anchor): a body there, in the same
     // answer, proves nothing from it on was pruned, so a body-less entry after it was withheld.
     // A page that starts below the cursor (the rounded resume position) needs none: the entries
@@ -510,8 +521,8 @@ export class RelaySync {
     if (mine) notePage(client, entries);
     const saved = mine || save || newHoles;
     if (saved) {
-      client.transactionWithGroups(() => {
-        if (mine) this.#processEntries(rec.url, list, counts, accepted, gossip);
+      this.#checkedTransaction(mine ? list.length : 0, counts, accepted, gossip, (check) => {
+        if (mine) this.#processEntries(rec.url, list, counts, accepted, gossip, check);
         // With the cursor saved every CURSOR_SAVE_PAGES pages and at the end: the summaries and
         // frontiers the pages moved (Client.saveSummaries).
         if (save) client.saveSummaries();
@@ -533,6 +544,59 @@ export class RelaySync {
   }
 
   /**
+   * Run `fn` (a page's processing and what its transaction saves) in one transaction with the
+   * groups, its messages' signatures checked on the worker thread when it is ready
+   * (signature-checks.ts). Every verdict is in before the transaction commits; a bad one throws
+   * inside it, which rolls the store and the groups in memory back, and the page is processed
+   * again with each signature checked as it is opened: the same verdicts, anomalies and evidence
+   * as a main thread alone would give. `size`: the page's entries of ours, or 0.
+   */
+  #checkedTransaction(
+    size: number,
+    counts: { ours: number; newMessages: number },
+    accepted: { state: GroupState; msg: VerifiedMessage }[],
+    gossip: { state: GroupState; msg: VerifiedMessage }[],
+    fn: (check: SignatureCheck | undefined) => void,
+  ): void {
+    const client = this.#client;
+    const checks = this.#opts.signatureChecks ?? signatureChecks();
+    const batch = size > 0 ? checks.begin() : null;
+    if (batch === null || !batch.deferred) {
+      const ours = counts.ours;
+      client.transactionWithGroups(() => fn(undefined));
+      if (counts.ours - ours >= START_AFTER_OURS) checks.start();
+      return;
+    }
+    const before = {
+      ours: counts.ours,
+      newMessages: counts.newMessages,
+      accepted: accepted.length,
+      gossip: gossip.length,
+    };
+    try {
+      client.transactionWithGroups(() => {
+        fn(batch.check);
+        if (!batch.settle()) throw new SignatureCheckFailed();
+      });
+    } catch (e) {
+      batch.drain();
+      // The profile store reports what it did not raise itself as its own failure, the cause kept.
+      if (
+        !(
+          e instanceof SignatureCheckFailed ||
+          (e instanceof Error && e.cause instanceof SignatureCheckFailed)
+        )
+      )
+        throw e;
+      counts.ours = before.ours;
+      counts.newMessages = before.newMessages;
+      accepted.length = before.accepted;
+      gossip.length = before.gossip;
+      client.transactionWithGroups(() => fn(undefined));
+    }
+  }
+
+  /**
    * Open and accept `list` (entries of one relay with their log indices), in log order. An entry
    * not recognised may become recognisable once an earlier-processed one is accepted (a joiner's
    * messages once their join is in, whatever order the relay served them in): those are tried
@@ -544,6 +608,7 @@ export class RelaySync {
     counts: { ours: number; newMessages: number },
     accepted: { state: GroupState; msg: VerifiedMessage }[],
     gossip: { state: GroupState; msg: VerifiedMessage }[],
+    check?: SignatureCheck,
   ): void {
     const recognizer = this.#client.recognizer;
     // Where this page served each message: a second copy in the same page is a replay too.
@@ -560,7 +625,7 @@ export class RelaySync {
             unknown.push(x);
             continue;
           }
-          const r = this.#processEntry(url, x.index, x.entry, x.anchor === true, pageIndex);
+          const r = this.#processEntry(url, x.index, x.entry, x.anchor === true, pageIndex, check);
           if (r === null) continue;
           if (x.again !== true) counts.ours++;
           if (r.added) {
@@ -642,8 +707,8 @@ export class RelaySync {
     // catch-up that follows, which resumes below it (#resumePosition) and checks it as any page.
     const mirror = this.#mirror(rec.url);
     const regrow = filled.some((f) => mirror.entryServed(f.index));
-    client.transactionWithGroups(() => {
-      this.#processEntries(rec.url, filled, counts, accepted, gossip);
+    this.#checkedTransaction(filled.length, counts, accepted, gossip, (check) => {
+      this.#processEntries(rec.url, filled, counts, accepted, gossip, check);
       const done = new Set([...filled.map((f) => f.index), ...forget]);
       client.saveRelay({ ...this.#relay(rec.url), holes: holes.filter((h) => !done.has(h)) });
       if (regrow) mirror.save(client.store);
@@ -662,7 +727,6 @@ export class RelaySync {
     to: number,
     counts: { scanned: number; ours: number; newMessages: number },
   ): Promise<void> {
-    const client = this.#client;
     const rec = this.#relay(conn.url);
     const limit = this.#opts.pageSize ?? 256;
     for (let at = from; at < to; ) {
@@ -680,7 +744,9 @@ export class RelaySync {
       const list = page.entries.slice(0, to - at).map((entry, k) => ({ index: at + k, entry }));
       const accepted: { state: GroupState; msg: VerifiedMessage }[] = [];
       const gossip: { state: GroupState; msg: VerifiedMessage }[] = [];
-      client.transactionWithGroups(() => this.#processEntries(rec.url, list, counts, accepted, gossip));
+      this.#checkedTransaction(list.length, counts, accepted, gossip, (check) =>
+        this.#processEntries(rec.url, list, counts, accepted, gossip, check),
+      );
       for (const a of accepted) this.#opts.onMessage?.(a.state, a.msg);
       for (const g of gossip) this.#checkGossip(g.state, g.msg);
       at += list.length;
@@ -821,6 +887,7 @@ export class RelaySync {
     entry: WireEntry,
     anchor = false,
     pageIndex?: Map<string, number>,
+    check?: SignatureCheck,
   ): { state: GroupState; msg: VerifiedMessage; added: boolean } | null {
     const client = this.#client;
     if (entry.envelope === null) return null;
@@ -833,7 +900,7 @@ export class RelaySync {
       return null;
     let msg: VerifiedMessage;
     try {
-      msg = openEnvelope(entry.envelope, { groupId: state.record.id, keys });
+      msg = openEnvelope(entry.envelope, { groupId: state.record.id, keys }, check);
     } catch (e) {
       // A tag is public once its envelope is on the relay: junk under it proves nothing about
       // members (junk.ts). Content that does authenticate but is wrong came from a key holder.

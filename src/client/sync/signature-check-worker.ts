@@ -1,0 +1,60 @@
+/**
+ * The worker-thread half of src/client/sync/signature-checks.ts: checks message signatures from
+ * the shared ring, in order, with the same function the main thread uses (verifyMessageSignature).
+ * Runs compiled (dist/) or, from the sources, through tsx (the bootstrap registers it).
+ *
+ * It holds no secret: a job is a signature, a message id and the author's public key.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import {
+  CHECK_WORKER_ROLE,
+  checkJob,
+  DONE,
+  IDLE,
+  INVALID,
+  jobScratch,
+  READY,
+  RING_JOBS,
+  ringViews,
+  SUBMITTED,
+  VALID,
+  waitAsync,
+} from './signature-checks.ts';
+
+async function run(shared: SharedArrayBuffer): Promise<void> {
+  const { control, jobs, verdicts } = ringViews(shared);
+  const scratch = jobScratch();
+  let done = Atomics.load(control, DONE);
+  Atomics.store(control, READY, 1);
+  Atomics.notify(control, READY);
+  for (;;) {
+    const submitted = Atomics.load(control, SUBMITTED);
+    if (submitted === done) {
+      // Idle is announced before the last look, so a job submitted after it is either seen here
+      // or wakes the wait (the main thread notifies only an idle worker).
+      Atomics.store(control, IDLE, 1);
+      if (Atomics.load(control, SUBMITTED) === done) {
+        // An asynchronous wait keeps this thread's event loop free, so terminate() is immediate.
+        const w = waitAsync(control, SUBMITTED, done);
+        if (w.async) await w.value;
+      }
+      Atomics.store(control, IDLE, 0);
+      continue;
+    }
+    while (done !== submitted) {
+      const slot = done & (RING_JOBS - 1);
+      verdicts[slot] = checkJob(jobs, slot, scratch) ? VALID : INVALID;
+      done = (done + 1) | 0;
+      Atomics.store(control, DONE, done);
+      Atomics.notify(control, DONE);
+    }
+  }
+}
+
+const data = workerData as { role?: unknown; shared?: unknown } | null;
+if (data !== null && data.role === CHECK_WORKER_ROLE && data.shared instanceof SharedArrayBuffer) {
+  // A pending wait on shared memory does not keep a thread's event loop alive; its port does
+  // (the main thread unrefs its side, so the process still ends with its work).
+  parentPort?.on('message', () => {});
+  void run(data.shared);
+}

@@ -1,0 +1,362 @@
+/**
+ * Message signatures checked on a second core while the main thread goes on with the page
+ * (docs/PROTOCOL.md §6, "Signatures on a second core").
+ *
+ * A page's messages are opened and accepted on the main thread inside the page's store
+ * transaction, with each signature *submitted* to a worker thread instead of checked there; before
+ * that transaction commits, {@link SignatureBatch.settle} waits for the worker's verdicts. One
+ * bad signature and the caller throws inside the transaction: the store and the groups in memory
+ * are rolled back (Client.transactionWithGroups) and the page is processed again with every
+ * signature checked on the main thread, so what is accepted, refused and reported is exactly what
+ * the main thread alone decides. Nothing a message leads to is committed, shown or acknowledged
+ * before its signature has been checked.
+ *
+ * The two threads share one SharedArrayBuffer and no messages: the main thread writes a job
+ * (signature ‖ message id ‖ author key: public data only, no key of the profile) into a ring and
+ * bumps `submitted`; the worker checks jobs in order, writes each verdict and bumps `done`. A page
+ * waits with Atomics.wait, so the page's transaction stays synchronous. A worker that makes no
+ * progress for {@link STALL_MS} (or exits, or fails to start) is given up: the page's remaining
+ * jobs are checked on the main thread, and later pages check inline.
+ *
+ * The worker starts at the first page that held {@link START_AFTER_OURS} messages of ours: a sync
+ * of a few messages (the CLI's usual run) never pays its start (~12 MB, a module load).
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { ED25519_PUBLIC_BYTES, ED25519_SIGNATURE_BYTES, SHA256_BYTES } from '../../crypto/index.ts';
+import { type SignatureCheck, verifyMessageSignature } from '../../group/message.ts';
+
+/** The workerData role of a checking worker (the worker runs only when started with it). */
+export const CHECK_WORKER_ROLE = 'cwtch-groups/signature-checks';
+/** signature ‖ message id ‖ author key. */
+export const JOB_BYTES = ED25519_SIGNATURE_BYTES + SHA256_BYTES + ED25519_PUBLIC_BYTES;
+/** Jobs in the ring (a power of two): a page's jobs beyond this many are checked inline. */
+export const RING_JOBS = 1024;
+/** Int32 slots of the control block. */
+export const READY = 0;
+export const SUBMITTED = 1;
+export const DONE = 2;
+/** 1 while the worker waits for jobs: the main thread wakes it only then. */
+export const IDLE = 3;
+const CONTROL_BYTES = 16;
+export const VALID = 1;
+export const INVALID = 2;
+
+/** A page's worth of messages of ours after which the worker is started. */
+export const START_AFTER_OURS = 64;
+/** How long a page waits for a worker that makes no progress before checking the rest itself. */
+export const STALL_MS = 5000;
+
+export interface RingViews {
+  readonly control: Int32Array;
+  readonly jobs: Uint8Array;
+  readonly verdicts: Uint8Array;
+}
+
+/** The views of the shared ring (both threads lay it out with this). */
+export function ringViews(shared: SharedArrayBuffer): RingViews {
+  return {
+    control: new Int32Array(shared, 0, CONTROL_BYTES / 4),
+    jobs: new Uint8Array(shared, CONTROL_BYTES, RING_JOBS * JOB_BYTES),
+    verdicts: new Uint8Array(shared, CONTROL_BYTES + RING_JOBS * JOB_BYTES, RING_JOBS),
+  };
+}
+
+/** Atomics.waitAsync (Node ≥ 16; typed here because the project's lib is ES2022). */
+type WaitAsync = (
+  view: Int32Array,
+  index: number,
+  value: number,
+  timeoutMs?: number,
+) => { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+export const waitAsync: WaitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync.bind(Atomics);
+
+/**
+ * Check the job in `slot` of the ring. sodium-native does not read views of shared memory (its
+ * verify answers undefined for them), so the job is first copied into ordinary buffers.
+ */
+export function checkJob(jobs: Uint8Array, slot: number, scratch: JobScratch): boolean {
+  const at = slot * JOB_BYTES;
+  scratch.signature.set(jobs.subarray(at, at + ED25519_SIGNATURE_BYTES));
+  scratch.id.set(jobs.subarray(at + ED25519_SIGNATURE_BYTES, at + ED25519_SIGNATURE_BYTES + SHA256_BYTES));
+  scratch.author.set(jobs.subarray(at + ED25519_SIGNATURE_BYTES + SHA256_BYTES, at + JOB_BYTES));
+  return verifyMessageSignature(scratch.signature, scratch.id, scratch.author) === true;
+}
+
+export interface JobScratch {
+  readonly signature: Buffer;
+  readonly id: Buffer;
+  readonly author: Buffer;
+}
+
+export function jobScratch(): JobScratch {
+  return {
+    signature: Buffer.alloc(ED25519_SIGNATURE_BYTES),
+    id: Buffer.alloc(SHA256_BYTES),
+    author: Buffer.alloc(ED25519_PUBLIC_BYTES),
+  };
+}
+
+const RING_BYTES = CONTROL_BYTES + RING_JOBS * (JOB_BYTES + 1);
+const slotOf = (ticket: number): number => ticket & (RING_JOBS - 1);
+
+/** `auto` (start at a large page), `off` (always inline), `always` (from the first page; tests). */
+export type CheckMode = 'auto' | 'off' | 'always';
+
+/** The mode from CWTCH_GROUPS_SIGNATURE_WORKER (docs/CLI.md); an unknown value means `auto`. */
+export function checkModeFromEnv(env: NodeJS.ProcessEnv = process.env): CheckMode {
+  const v = env.CWTCH_GROUPS_SIGNATURE_WORKER;
+  return v === 'off' || v === 'always' ? v : 'auto';
+}
+
+/** True when this module is the compiled JavaScript, false when it runs from the TypeScript source. */
+const COMPILED = import.meta.url.endsWith('.js');
+const WORKER_URL = new URL(`./signature-check-worker.${COMPILED ? 'js' : 'ts'}`, import.meta.url);
+
+/** The compiled worker file, or (from the sources) a bootstrap that registers tsx first. */
+function workerScript(): { readonly script: string | URL; readonly eval: boolean } {
+  if (COMPILED) return { script: WORKER_URL, eval: false };
+  // Resolved only here: the compiled client must not need tsx (a devDependency) installed.
+  const bootstrap = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
+  .then(({ register }) => { register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
+  return { script: bootstrap, eval: true };
+}
+
+export interface SignatureChecksOptions {
+  /** The worker's script (tests: a worker that stops answering); default the real one. */
+  readonly workerScript?: URL;
+  /** Default {@link STALL_MS}. */
+  readonly stallMs?: number;
+}
+
+/** The checks of one process: one worker, one ring, shared by its clients (syncs are sequential). */
+export class SignatureChecks {
+  readonly #mode: CheckMode;
+  readonly #script: URL | undefined;
+  /** @internal How long a batch waits for a worker that makes no progress. */
+  readonly stallMs: number;
+  #worker: Worker | undefined;
+  #ring: RingViews | undefined;
+  /** Set once the worker failed, exited or stalled: every check is then inline. */
+  #givenUp = false;
+  /** The batch whose jobs are in the ring (at most one: a page settles before the next begins). */
+  #open: SignatureBatch | null = null;
+  /** Jobs checked by the worker since the process started (tests, the bench's note). */
+  checkedByWorker = 0;
+  /** Deferred batches that held a bad signature (their pages were processed again inline). */
+  refusedBatches = 0;
+
+  constructor(mode: CheckMode, opts: SignatureChecksOptions = {}) {
+    // One core: a second thread would only take turns with the main one.
+    this.#mode = availableParallelism() < 2 && mode === 'auto' ? 'off' : mode;
+    this.#script = opts.workerScript;
+    this.stallMs = opts.stallMs ?? STALL_MS;
+  }
+
+  get mode(): CheckMode {
+    return this.#mode;
+  }
+
+  /** Whether pages are checked on the worker now. */
+  get ready(): boolean {
+    return !this.#givenUp && this.#ring !== undefined && Atomics.load(this.#ring.control, READY) === 1;
+  }
+
+  /** Start the worker if the mode allows and it is not started (returns at once). */
+  start(): void {
+    if (this.#mode === 'off' || this.#givenUp || this.#worker !== undefined) return;
+    const shared = new SharedArrayBuffer(RING_BYTES);
+    const ring = ringViews(shared);
+    const { script, eval: isEval } =
+      this.#script === undefined ? workerScript() : { script: this.#script, eval: false };
+    let worker: Worker;
+    try {
+      worker = new Worker(script, {
+        eval: isEval,
+        execArgv: [],
+        workerData: { role: CHECK_WORKER_ROLE, shared },
+      });
+    } catch {
+      this.#givenUp = true;
+      return;
+    }
+    // The process must end when its work does, not wait for an idle checker.
+    worker.unref();
+    worker.on('error', () => this.#giveUp());
+    worker.on('exit', () => this.#giveUp());
+    this.#worker = worker;
+    this.#ring = ring;
+  }
+
+  /**
+   * Resolves once the worker checks jobs (true) or was given up (false); starts it first. For the
+   * `always` mode, whose pages wait for it rather than check inline while it starts.
+   */
+  async whenReady(): Promise<boolean> {
+    this.start();
+    const ring = this.#ring;
+    if (ring === undefined) return false;
+    // A wait on shared memory does not keep the event loop alive: the worker's handle does.
+    this.#worker?.ref();
+    try {
+      while (!this.#givenUp && Atomics.load(ring.control, READY) !== 1) {
+        const w = waitAsync(ring.control, READY, 0, 100);
+        if (w.async) await w.value;
+      }
+    } finally {
+      this.#worker?.unref();
+    }
+    return this.ready;
+  }
+
+  /**
+   * A batch for one page's signatures: deferred when the worker is ready, inline otherwise (its
+   * `check` is then verifyMessageSignature and `settle` is true).
+   */
+  begin(): SignatureBatch {
+    // A page settles its batch before the next begins; one that did not (a bug) is settled here,
+    // so the ring's slots are never reused under unread verdicts.
+    this.#open?.drain();
+    const ring = this.ready ? this.#ring : undefined;
+    const batch = new SignatureBatch(this, ring);
+    if (ring !== undefined) this.#open = batch;
+    return batch;
+  }
+
+  /** @internal The batch settled or was drained. */
+  closed(batch: SignatureBatch): void {
+    if (this.#open === batch) this.#open = null;
+  }
+
+  /** @internal The worker failed, exited or stalled: check inline from now on. */
+  #giveUp(): void {
+    if (this.#givenUp) return;
+    this.#givenUp = true;
+    const worker = this.#worker;
+    this.#worker = undefined;
+    if (worker !== undefined) void worker.terminate().catch(() => {});
+  }
+
+  /** @internal A batch waited stallMs without the worker making progress: give it up. */
+  stalled(): void {
+    this.#giveUp();
+  }
+
+  get givenUp(): boolean {
+    return this.#givenUp;
+  }
+
+  /** Stop the worker (tests; the process's end does it otherwise). */
+  async stop(): Promise<void> {
+    const worker = this.#worker;
+    this.#worker = undefined;
+    this.#givenUp = true;
+    if (worker !== undefined) await worker.terminate();
+  }
+}
+
+/**
+ * One page's signatures. `check` is handed to openEnvelope; `settle` must be called before the
+ * page's transaction commits (and `drain` when it fails before that).
+ */
+export class SignatureBatch {
+  readonly #owner: SignatureChecks;
+  readonly #ring: RingViews | undefined;
+  readonly #start: number;
+  #end: number;
+  #settled: boolean | undefined;
+
+  constructor(owner: SignatureChecks, ring: RingViews | undefined) {
+    this.#owner = owner;
+    this.#ring = ring;
+    this.#start = ring === undefined ? 0 : Atomics.load(ring.control, SUBMITTED);
+    this.#end = this.#start;
+  }
+
+  /** Whether this batch defers (false: every check is inline). */
+  get deferred(): boolean {
+    return this.#ring !== undefined;
+  }
+
+  readonly check: SignatureCheck = (signature, id, author) => {
+    const ring = this.#ring;
+    if (ring === undefined || this.#settled !== undefined || ((this.#end - this.#start) | 0) >= RING_JOBS)
+      return verifyMessageSignature(signature, id, author);
+    if (
+      signature.length !== ED25519_SIGNATURE_BYTES ||
+      id.length !== SHA256_BYTES ||
+      author.length !== ED25519_PUBLIC_BYTES
+    )
+      return verifyMessageSignature(signature, id, author);
+    const at = slotOf(this.#end) * JOB_BYTES;
+    ring.jobs.set(signature, at);
+    ring.jobs.set(id, at + ED25519_SIGNATURE_BYTES);
+    ring.jobs.set(author, at + ED25519_SIGNATURE_BYTES + SHA256_BYTES);
+    this.#end = (this.#end + 1) | 0;
+    Atomics.store(ring.control, SUBMITTED, this.#end);
+    if (Atomics.load(ring.control, IDLE) === 1) Atomics.notify(ring.control, SUBMITTED);
+    return true;
+  };
+
+  /** Jobs submitted to the worker. */
+  get submitted(): number {
+    return (this.#end - this.#start) | 0;
+  }
+
+  /**
+   * Wait for every verdict of the batch: true when all its signatures are valid. A worker that
+   * makes no progress for STALL_MS is given up and the rest are checked here.
+   */
+  settle(): boolean {
+    if (this.#settled !== undefined) return this.#settled;
+    const ring = this.#ring;
+    if (ring === undefined) {
+      this.#settled = true;
+      return true;
+    }
+    let done = Atomics.load(ring.control, DONE);
+    while (((this.#end - done) | 0) > 0) {
+      if (this.#owner.givenUp) break;
+      const r = Atomics.wait(ring.control, DONE, done, this.#owner.stallMs);
+      const now = Atomics.load(ring.control, DONE);
+      if (now === done && r === 'timed-out') {
+        this.#owner.stalled();
+        break;
+      }
+      done = now;
+    }
+    let ok = true;
+    let byWorker = 0;
+    let scratch: JobScratch | undefined;
+    for (let t = this.#start; t !== this.#end; t = (t + 1) | 0) {
+      const slot = slotOf(t);
+      let verdict: boolean;
+      if (((done - t) | 0) > 0) {
+        verdict = ring.verdicts[slot] === VALID;
+        byWorker++;
+      } else {
+        scratch ??= jobScratch();
+        verdict = checkJob(ring.jobs, slot, scratch);
+      }
+      if (!verdict) ok = false;
+    }
+    this.#owner.checkedByWorker += byWorker;
+    if (!ok) this.#owner.refusedBatches++;
+    this.#settled = ok;
+    this.#owner.closed(this);
+    return ok;
+  }
+
+  /** Settle and forget the verdicts (the page failed for another reason). */
+  drain(): void {
+    this.settle();
+  }
+}
+
+let shared: SignatureChecks | undefined;
+
+/** The process's checks, in the mode of CWTCH_GROUPS_SIGNATURE_WORKER. */
+export function signatureChecks(): SignatureChecks {
+  shared ??= new SignatureChecks(checkModeFromEnv());
+  return shared;
+}

@@ -1,0 +1,215 @@
+/**
+ * Message signatures checked on a worker thread (src/client/sync/signature-checks.ts): a page's
+ * messages are accepted in its transaction while a second thread checks their signatures, and the
+ * page commits only once every verdict is in. The attack is the one signatures stop: a key holder
+ * seals, under alice's expected tag, a message that claims alice as its author with a signature
+ * that is not hers. Checked on the worker, it must be refused and reported exactly as the main
+ * thread alone refuses it, with nothing else of the page lost and alice never blamed (accepted,
+ * it would make her real message of that seq an equivocation).
+ */
+import assert from 'node:assert/strict';
+import { cpSync } from 'node:fs';
+import { test } from 'node:test';
+import type { Client } from '../../src/client/client.ts';
+import { RING_JOBS, SignatureChecks, START_AFTER_OURS } from '../../src/client/sync/signature-checks.ts';
+import { SyncEngine } from '../../src/client/sync/sync.ts';
+import { generateSigningKeyPair, sign } from '../../src/crypto/index.ts';
+import { composeMessage } from '../../src/group/compose.ts';
+import { messageTag } from '../../src/group/detection.ts';
+import { sealEnvelope } from '../../src/group/envelope.ts';
+import { epochAt } from '../../src/group/epoch.ts';
+import { asSeq, MessageKind } from '../../src/group/message.ts';
+import { decodeCbor, encodeCbor } from '../../src/wire/cbor.ts';
+import { type AuditJson, cli, cliJson, describeRun, type MessageJson } from '../e2e/helpers.ts';
+import { syncClean } from '../helpers/sync-clean.ts';
+import { twoMemberClub } from '../helpers/two-member-club.ts';
+
+process.env.CWTCH_GROUPS_KDF = 'test';
+
+const SIGNATURE_DOMAIN = Buffer.from('cwtch-groups/v1/message-signature\n');
+const STUCK_WORKER = new URL('./fixtures/stuck-signature-worker.mjs', import.meta.url);
+
+/** `n` jobs signed by one author; `bad` indices carry another key's signature. */
+function jobs(n: number, bad: readonly number[] = []) {
+  const author = generateSigningKeyPair();
+  const other = generateSigningKeyPair();
+  return Array.from({ length: n }, (_, i) => {
+    const id = Buffer.alloc(32, i % 251);
+    id.writeUInt32BE(i);
+    const key = bad.includes(i) ? other : author;
+    return {
+      signature: sign(Buffer.concat([SIGNATURE_DOMAIN, id]), key.secretKey),
+      id,
+      author: author.publicKey,
+    };
+  });
+}
+
+function run(
+  checks: SignatureChecks,
+  list: ReturnType<typeof jobs>,
+): { submitted: boolean[]; settled: boolean } {
+  const batch = checks.begin();
+  const submitted = list.map((j) => batch.check(j.signature, j.id, j.author));
+  return { submitted, settled: batch.settle() };
+}
+
+test('the worker gives the verdicts the main thread would: a bad signature anywhere in a batch is found', async (t) => {
+  const checks = new SignatureChecks('always');
+  t.after(() => checks.stop());
+  assert.equal(await checks.whenReady(), true);
+
+  const good = run(checks, jobs(300));
+  assert.equal(good.settled, true);
+  assert.ok(good.submitted.every((s) => s));
+  assert.equal(checks.checkedByWorker, 300);
+
+  for (const at of [0, 157, 299]) {
+    const r = run(checks, jobs(300, [at]));
+    assert.equal(r.settled, false, `a bad signature at ${at} of 300 was not found`);
+    assert.ok(
+      r.submitted.every((s) => s),
+      'deferred checks answer "submitted" until settled',
+    );
+  }
+  assert.equal(checks.refusedBatches, 3);
+  assert.equal(checks.checkedByWorker, 1200);
+
+  // A batch larger than the ring: the jobs beyond it are checked as they come, on this thread.
+  const big = run(checks, jobs(RING_JOBS + 50, [RING_JOBS + 10]));
+  assert.equal(big.submitted[RING_JOBS + 10], false, 'the inline check past the ring passed a bad signature');
+  assert.ok(big.submitted.slice(0, RING_JOBS).every((s) => s));
+  assert.equal(big.settled, true, 'the ring’s own jobs were all good');
+});
+
+test('a worker that stops answering is given up: the page checks the rest itself, later pages check inline', async (t) => {
+  const checks = new SignatureChecks('always', { workerScript: STUCK_WORKER, stallMs: 200 });
+  t.after(() => checks.stop());
+  assert.equal(await checks.whenReady(), true);
+
+  const r = run(checks, jobs(20, [13]));
+  assert.equal(r.settled, false, 'a stalled worker’s jobs were not checked');
+  assert.equal(checks.givenUp, true);
+  assert.equal(checks.checkedByWorker, 0);
+  const after = checks.begin();
+  assert.equal(after.deferred, false, 'a given-up worker still gets jobs');
+  after.settle();
+  assert.equal(run(checks, jobs(5)).settled, true);
+});
+
+/**
+ * alice writes `before` texts, a key holder then posts a message claiming to be alice's next one
+ * (her seq, her parent, her tag) signed by another key, and alice writes `after` texts (the first
+ * reusing that seq, as her client does: it never saw the forgery). Returns the forged text.
+ */
+async function forgedAmongAlicesTexts(alice: Client, before: number, after: number): Promise<string> {
+  for (let i = 0; i < before; i++) await alice.sendText('club', `before ${i}`);
+  await syncClean(alice);
+  const state = alice.resolveGroup('club');
+  const mine = alice.read('club').filter((m) => m.isMine);
+  const last = mine.reduce((a, b) => (b.seq > a.seq ? b : a));
+  const now = alice.now();
+  const keys = state.ring.keys(epochAt(state.record.schedule, now))!;
+  const text = 'I, alice, hand the group to mallory';
+  const { message } = composeMessage({
+    groupId: state.record.id,
+    keys,
+    author: alice.identity,
+    seq: asSeq(last.seq + 1),
+    parents: [Buffer.from(last.id, 'hex')],
+    timestamp: now,
+    kind: MessageKind.text,
+    body: Buffer.from(text),
+  });
+  const [content] = decodeCbor(message.signed) as [Uint8Array, Uint8Array];
+  const notAlices = sign(Buffer.concat([SIGNATURE_DOMAIN, message.id]), generateSigningKeyPair().secretKey);
+  const forged = { ...message, signed: encodeCbor([content, notAlices]), signature: notAlices };
+  const envelope = sealEnvelope(
+    forged,
+    keys,
+    messageTag(keys.tagKey, alice.identity.keyPair.publicKey, last.seq + 1),
+  );
+  const url = state.record.relays[0]!.url;
+  const conn = await alice.connectPinned(url);
+  try {
+    await conn.request({ type: 'post', envelope, token: null }, 'receipt');
+  } finally {
+    await conn.close();
+  }
+  for (let i = 0; i < after; i++) await alice.sendText('club', `after ${i}`);
+  await syncClean(alice);
+  return text;
+}
+
+test('a forged signature in a page checked on the worker: refused and reported as on the main thread, the page kept', async (t) => {
+  const { alice, bob, bobHome } = await twoMemberClub(t, 'signature-worker');
+  bob.close();
+  const n = START_AFTER_OURS + 40;
+  const forgedText = await forgedAmongAlicesTexts(alice, n, n);
+  // The same sync twice from the same state, each a fresh process as a person runs it: with the
+  // signatures checked on the worker, and with every one checked inline.
+  const inlineHome = `${bobHome}-inline`;
+  cpSync(bobHome, inlineHome, { recursive: true });
+
+  const results = [];
+  for (const [home, mode] of [
+    [bobHome, 'always'],
+    [inlineHome, 'off'],
+  ] as const) {
+    const env = { CWTCH_GROUPS_SIGNATURE_WORKER: mode };
+    await cliJson(home, ['sync'], { env });
+    const messages = await cliJson<MessageJson[]>(home, ['read', 'club', '--limit', '1000'], { env });
+    // Exit status 3: the audit found something (the forgery).
+    const audited = await cli(home, ['audit', 'club', '--json'], { env });
+    assert.equal(audited.code, 3, describeRun(audited));
+    const audit = JSON.parse(audited.stdout) as AuditJson;
+    results.push({ mode, messages, audit });
+  }
+  const [worker, inline] = results;
+  for (const r of results) {
+    const texts = r.messages.map((m) => m.text);
+    assert.ok(!texts.includes(forgedText), `${r.mode}: the forged message is shown`);
+    for (let i = 0; i < n; i++) {
+      assert.ok(texts.includes(`before ${i}`), `${r.mode}: before ${i} lost`);
+      assert.ok(texts.includes(`after ${i}`), `${r.mode}: after ${i} lost`);
+    }
+    const items = r.audit.items;
+    assert.ok(
+      items.some((i) => i.type === 'member-anomaly' && /message-signature/.test(i.what)),
+      `${r.mode}: the bad signature is not reported: ${JSON.stringify(items, null, 2)}`,
+    );
+    // alice signed one message of that seq: nothing may call her an equivocator.
+    assert.ok(
+      !items.some((i) => /equivocat/i.test(`${i.title} ${i.what}`)),
+      `${r.mode}: alice is blamed for the forgery: ${JSON.stringify(items, null, 2)}`,
+    );
+  }
+  assert.deepEqual(
+    worker!.messages.map((m) => m.id),
+    inline!.messages.map((m) => m.id),
+  );
+  const strip = (a: AuditJson) => a.items.map((i) => ({ type: i.type, who: i.who, what: i.what }));
+  assert.deepEqual(strip(worker!.audit), strip(inline!.audit));
+});
+
+test('in process: the forged page was checked on the worker, refused there, and processed again inline', async (t) => {
+  const { alice, bob } = await twoMemberClub(t, 'signature-worker-inprocess');
+  t.after(() => bob.close());
+  const n = START_AFTER_OURS + 40;
+  const forgedText = await forgedAmongAlicesTexts(alice, n, n);
+  const checks = new SignatureChecks('always');
+  t.after(() => checks.stop());
+  const [report] = await new SyncEngine(bob, { signatureChecks: checks }).syncAll();
+  assert.equal(report?.error, null);
+  assert.equal(checks.refusedBatches, 1, 'the forged signature was not refused on the worker');
+  assert.ok(checks.checkedByWorker >= 2 * n, `only ${checks.checkedByWorker} checked on the worker`);
+  const texts = bob.read('club', 1000).map((m) => m.text);
+  assert.ok(!texts.includes(forgedText));
+  assert.equal(texts.filter((x) => x?.startsWith('before ') || x?.startsWith('after ')).length, 2 * n);
+  const anomalies = bob.resolveGroup('club').anomalies;
+  assert.equal(
+    anomalies.filter((a) => /message-signature/.test(a.detail)).length,
+    1,
+    JSON.stringify(anomalies),
+  );
+});
