@@ -12,8 +12,20 @@
  * mark. Prints one JSON line; passphrase from CWTCH_GROUPS_PASSPHRASE.
  */
 import { readFileSync } from 'node:fs';
-import { Client } from '../../src/client/client.ts';
-import { SyncEngine } from '../../src/client/sync/sync.ts';
+
+// The client as a user runs it (dist/, compiled: its signature worker then starts without a
+// transpiler) when the suite built it and asks; the sources otherwise (the same code, via tsx).
+const lib = process.env.BENCH_SYNC_CLIENT === 'compiled' ? '../../dist' : '../../src';
+const ext = lib === '../../dist' ? 'js' : 'ts';
+const { Client } = (await import(
+  `${lib}/client/client.${ext}`
+)) as typeof import('../../src/client/client.ts');
+const { SyncEngine } = (await import(
+  `${lib}/client/sync/sync.${ext}`
+)) as typeof import('../../src/client/sync/sync.ts');
+const { signatureChecks } = (await import(
+  `${lib}/client/sync/signature-checks.${ext}`
+)) as typeof import('../../src/client/sync/signature-checks.ts');
 
 const home = process.argv[2];
 if (home === undefined) {
@@ -67,7 +79,17 @@ clearInterval(timer);
 sample();
 client.close();
 process.stdout.write(
-  `${JSON.stringify({ from, tags, report, ms, cpuMs: cpu, marks: reached, memory, hwm: peakRss() })}\n`,
+  `${JSON.stringify({
+    from,
+    tags,
+    report,
+    ms,
+    cpuMs: cpu,
+    marks: reached,
+    memory,
+    hwm: peakRss(),
+    checkedOnWorker: signatureChecks().checkedByWorker,
+  })}\n`,
 );
 
 function peakRss(): number {

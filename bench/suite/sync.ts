@@ -13,12 +13,14 @@
  * and each reader syncs from its cursor to the head in a child process (bench/lib/sync-client.ts),
  * timing each region: (a) the F envelopes, none ours; (b) its own B, all ours (open + verify +
  * DAG insert + store). Region sizes are multiples of the page size, so regions start on pages.
- * Figures are per core: envelopes ÷ CPU seconds of the client process (it also decodes the
- * WebSocket frames), and per second of wall time (which includes waiting for the relay).
+ * Figures are per core: envelopes ÷ CPU seconds of the client process (all its threads: it also
+ * decodes the WebSocket frames, and checks signatures on a worker thread once a page holds 64 of
+ * its messages), and per second of wall time (which includes waiting for the relay). The reader
+ * runs the compiled client (dist/), as a user does.
  */
 import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { RELAY_ENV, ROOT, runNodeScript, tempDir } from '../lib/procs.ts';
+import { buildOnce, RELAY_ENV, ROOT, runNodeScript, tempDir } from '../lib/procs.ts';
 import { type BenchRelay, spawnRelay } from '../lib/relay.ts';
 import { fillLog } from './scale.ts';
 
@@ -121,6 +123,8 @@ export interface SyncClientOutput {
   readonly marks: readonly { index: number; ms: number; cpuMs: number }[];
   readonly memory: readonly { ms: number; index: number; rss: number; heapUsed: number }[];
   readonly hwm: number;
+  /** Message signatures the client checked on its worker thread (src/client/sync/signature-checks.ts). */
+  readonly checkedOnWorker: number;
 }
 
 /** Restore a reader's profile from its snapshot and run one measured sync in a child process. */
@@ -133,10 +137,12 @@ export async function runReaderSync(
   const home = join(profilesDir, reader);
   rmSync(home, { recursive: true, force: true });
   cpSync(`${home}.snapshot`, home, { recursive: true });
+  // The reader runs the compiled client, as a user does (bin/ runs dist/).
+  buildOnce(() => {});
   const r = await runNodeScript(
     join(ROOT, 'bench/lib/sync-client.ts'),
     [home, marks.join(',')],
-    PROFILE_ENV,
+    { ...PROFILE_ENV, BENCH_SYNC_CLIENT: 'compiled' },
     1_800_000,
     nodeArgs,
   );
@@ -181,6 +187,7 @@ export interface SyncLevelResult {
   readonly ours: number;
   readonly scanned: number;
   readonly relayCpu: number;
+  readonly checkedOnWorker: number;
 }
 
 /** One sync of reader-G over the whole world, with the relay's CPU over it. */
@@ -202,5 +209,6 @@ export async function syncLevel(world: SyncWorld, relay: BenchRelay, g: number):
     ours: out.report.ours,
     scanned: out.report.scanned,
     relayCpu: (relayCpu / out.ms) * 100,
+    checkedOnWorker: out.checkedOnWorker,
   };
 }
