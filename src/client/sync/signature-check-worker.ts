@@ -16,6 +16,7 @@ import {
   READY,
   RING_JOBS,
   ringViews,
+  SETTLING,
   SUBMITTED,
   VALID,
   waitAsync,
@@ -46,7 +47,7 @@ async function run(shared: SharedArrayBuffer): Promise<void> {
       verdicts[slot] = checkJob(jobs, slot, scratch) ? VALID : INVALID;
       done = (done + 1) | 0;
       Atomics.store(control, DONE, done);
-      Atomics.notify(control, DONE);
+      if (Atomics.load(control, SETTLING) === 1) Atomics.notify(control, DONE);
     }
   }
 }

@@ -14,7 +14,8 @@
  * The two threads share one SharedArrayBuffer and no messages: the main thread writes a job
  * (signature ‖ message id ‖ author key: public data only, no key of the profile) into a ring and
  * bumps `submitted`; the worker checks jobs in order, writes each verdict and bumps `done`. A page
- * waits with Atomics.wait, so the page's transaction stays synchronous. A worker that makes no
+ * waits with Atomics.wait, so the page's transaction stays synchronous. Each side wakes the other
+ * only when it sleeps, and an idle worker only for {@link WAKE_AFTER} jobs or the page's end. A worker that makes no
  * progress for {@link STALL_MS} (or exits, or fails to start) is given up: the page's remaining
  * jobs are checked on the main thread, and later pages check inline.
  *
@@ -38,7 +39,14 @@ export const SUBMITTED = 1;
 export const DONE = 2;
 /** 1 while the worker waits for jobs: the main thread wakes it only then. */
 export const IDLE = 3;
-const CONTROL_BYTES = 16;
+/** 1 while the main thread waits for verdicts: the worker wakes it only then. */
+export const SETTLING = 4;
+const CONTROL_BYTES = 32;
+/**
+ * An idle worker is woken once this many jobs wait (or when the page settles), not for each: a
+ * wake-up costs both threads more than a check when the main thread is the slower one.
+ */
+export const WAKE_AFTER = 16;
 export const VALID = 1;
 export const INVALID = 2;
 
@@ -265,6 +273,8 @@ export class SignatureBatch {
   readonly #start: number;
   #end: number;
   #settled: boolean | undefined;
+  /** Jobs submitted since the worker was last woken. */
+  #unwoken = 0;
 
   constructor(owner: SignatureChecks, ring: RingViews | undefined) {
     this.#owner = owner;
@@ -294,9 +304,14 @@ export class SignatureBatch {
     ring.jobs.set(author, at + ED25519_SIGNATURE_BYTES + SHA256_BYTES);
     this.#end = (this.#end + 1) | 0;
     Atomics.store(ring.control, SUBMITTED, this.#end);
-    if (Atomics.load(ring.control, IDLE) === 1) Atomics.notify(ring.control, SUBMITTED);
+    if (++this.#unwoken >= WAKE_AFTER) this.#wake(ring);
     return true;
   };
+
+  #wake(ring: RingViews): void {
+    this.#unwoken = 0;
+    if (Atomics.load(ring.control, IDLE) === 1) Atomics.notify(ring.control, SUBMITTED);
+  }
 
   /** Jobs submitted to the worker. */
   get submitted(): number {
@@ -314,6 +329,8 @@ export class SignatureBatch {
       this.#settled = true;
       return true;
     }
+    this.#wake(ring);
+    Atomics.store(ring.control, SETTLING, 1);
     let done = Atomics.load(ring.control, DONE);
     while (((this.#end - done) | 0) > 0) {
       if (this.#owner.givenUp) break;
@@ -325,6 +342,7 @@ export class SignatureBatch {
       }
       done = now;
     }
+    Atomics.store(ring.control, SETTLING, 0);
     let ok = true;
     let byWorker = 0;
     let scratch: JobScratch | undefined;
