@@ -125,6 +125,8 @@ export interface SyncClientOutput {
   readonly hwm: number;
   /** Message signatures the client checked on its worker thread (src/client/sync/signature-checks.ts). */
   readonly checkedOnWorker: number;
+  /** Milliseconds its pages waited for the worker's verdicts before committing. */
+  readonly waitedForWorkerMs: number;
 }
 
 /** Restore a reader's profile from its snapshot and run one measured sync in a child process. */
@@ -188,6 +190,7 @@ export interface SyncLevelResult {
   readonly scanned: number;
   readonly relayCpu: number;
   readonly checkedOnWorker: number;
+  readonly waitedForWorkerMs: number;
 }
 
 /** One sync of reader-G over the whole world, with the relay's CPU over it. */
@@ -210,5 +213,6 @@ export async function syncLevel(world: SyncWorld, relay: BenchRelay, g: number):
     scanned: out.report.scanned,
     relayCpu: (relayCpu / out.ms) * 100,
     checkedOnWorker: out.checkedOnWorker,
+    waitedForWorkerMs: out.waitedForWorkerMs,
   };
 }

@@ -153,6 +153,8 @@ export class SignatureChecks {
   checkedByWorker = 0;
   /** Deferred batches that held a bad signature (their pages were processed again inline). */
   refusedBatches = 0;
+  /** Milliseconds pages waited for the worker's verdicts (the bench's note). */
+  waitedMs = 0;
 
   constructor(mode: CheckMode, opts: SignatureChecksOptions = {}) {
     // One core: a second thread would only take turns with the main one.
@@ -332,6 +334,7 @@ export class SignatureBatch {
     this.#wake(ring);
     Atomics.store(ring.control, SETTLING, 1);
     let done = Atomics.load(ring.control, DONE);
+    const waitFrom = ((this.#end - done) | 0) > 0 ? performance.now() : undefined;
     while (((this.#end - done) | 0) > 0) {
       if (this.#owner.givenUp) break;
       const r = Atomics.wait(ring.control, DONE, done, this.#owner.stallMs);
@@ -343,6 +346,7 @@ export class SignatureBatch {
       done = now;
     }
     Atomics.store(ring.control, SETTLING, 0);
+    if (waitFrom !== undefined) this.#owner.waitedMs += performance.now() - waitFrom;
     let ok = true;
     let byWorker = 0;
     let scratch: JobScratch | undefined;
