@@ -10,7 +10,9 @@
 import assert from 'node:assert/strict';
 import { cpSync } from 'node:fs';
 import { test } from 'node:test';
-import type { Client } from '../../src/client/client.ts';
+import { Client } from '../../src/client/client.ts';
+import { MIRROR_CHUNK_LEAVES } from '../../src/client/store/record-kinds.ts';
+import { LogMirror } from '../../src/client/sync/log-mirror.ts';
 import { RING_JOBS, SignatureChecks, START_AFTER_OURS } from '../../src/client/sync/signature-checks.ts';
 import { SyncEngine } from '../../src/client/sync/sync.ts';
 import { generateSigningKeyPair, sign } from '../../src/crypto/index.ts';
@@ -20,7 +22,15 @@ import { sealEnvelope } from '../../src/group/envelope.ts';
 import { epochAt } from '../../src/group/epoch.ts';
 import { asSeq, MessageKind } from '../../src/group/message.ts';
 import { decodeCbor, encodeCbor } from '../../src/wire/cbor.ts';
-import { type AuditJson, cli, cliJson, describeRun, type MessageJson } from '../e2e/helpers.ts';
+import {
+  type AuditJson,
+  cli,
+  cliJson,
+  describeRun,
+  type MessageJson,
+  PASSPHRASE,
+  type SyncJson,
+} from '../e2e/helpers.ts';
 import { syncClean } from '../helpers/sync-clean.ts';
 import { twoMemberClub } from '../helpers/two-member-club.ts';
 
@@ -198,24 +208,70 @@ test('a forged signature in a page checked on the worker: refused and reported a
   assert.deepEqual(strip(worker!.audit), strip(inline!.audit));
 });
 
-test('in process: the forged page was checked on the worker, refused there, and processed again inline', async (t) => {
-  const { alice, bob } = await twoMemberClub(t, 'signature-worker-inprocess');
-  t.after(() => bob.close());
-  const n = START_AFTER_OURS + 40;
-  const forgedText = await forgedAmongAlicesTexts(alice, n, n);
+test('in process: the forged page was checked on the worker, refused there, processed again inline, and its log copy kept', async (t) => {
+  const { alice, bob, bobHome } = await twoMemberClub(t, 'signature-worker-inprocess');
+  // The forgery falls in the page that crosses bob's copy of the relay's tree from its first
+  // chunk of leaves into the second (MIRROR_CHUNK_LEAVES): a page processed twice must still save
+  // that copy whole, or the next process finds it short and the relay is wrongly suspected.
+  // bob's pages hold 255 entries after the first (the anchor): [1021, 1276) crosses 1024, and a
+  // later page saves the copy again.
+  const before = MIRROR_CHUNK_LEAVES + 70;
+  const after = 300;
+  const forgedText = await forgedAmongAlicesTexts(alice, before, after);
   const checks = new SignatureChecks('always');
   t.after(() => checks.stop());
   const [report] = await new SyncEngine(bob, { signatureChecks: checks }).syncAll();
   assert.equal(report?.error, null);
   assert.equal(checks.refusedBatches, 1, 'the forged signature was not refused on the worker');
-  assert.ok(checks.checkedByWorker >= 2 * n, `only ${checks.checkedByWorker} checked on the worker`);
-  const texts = bob.read('club', 1000).map((m) => m.text);
+  assert.ok(checks.checkedByWorker >= before, `only ${checks.checkedByWorker} checked on the worker`);
+  const texts = bob.read('club', 2000).map((m) => m.text);
   assert.ok(!texts.includes(forgedText));
-  assert.equal(texts.filter((x) => x?.startsWith('before ') || x?.startsWith('after ')).length, 2 * n);
+  assert.equal(
+    texts.filter((x) => x?.startsWith('before ') || x?.startsWith('after ')).length,
+    before + after,
+  );
   const anomalies = bob.resolveGroup('club').anomalies;
   assert.equal(
     anomalies.filter((a) => /message-signature/.test(a.detail)).length,
     1,
     JSON.stringify(anomalies),
   );
+  bob.close();
+
+  // The copy of the relay's tree as the profile file holds it: every leaf up to its size.
+  const url = alice.resolveGroup('club').record.relays[0]!.url;
+  const reopened = await Client.open(bobHome, PASSPHRASE);
+  try {
+    const mirror = LogMirror.load(reopened.store, url);
+    assert.ok(mirror.size > MIRROR_CHUNK_LEAVES, `the copy holds ${mirror.size} leaves`);
+    const missing = [];
+    for (let i = 0; i < mirror.size; i++) if (mirror.leaf(reopened.store, i) === undefined) missing.push(i);
+    assert.deepEqual(
+      missing.length === 0 ? [] : [missing[0], missing.at(-1)],
+      [],
+      'leaves of the copy were not saved',
+    );
+  } finally {
+    reopened.close();
+  }
+
+  // What the profile file holds, as fresh processes read it: one more post by alice, a sync that
+  // resumes from the stored copy, and an audit naming the forgery and nothing about the relay.
+  await alice.sendText('club', 'one more');
+  await syncClean(alice);
+  const synced = await cliJson<SyncJson>(bobHome, ['sync']);
+  assert.deepEqual(
+    synced.relays.map((r) => r.error),
+    [null],
+  );
+  const audited = await cli(bobHome, ['audit', 'club', '--json']);
+  assert.equal(audited.code, 3, describeRun(audited));
+  const items = (JSON.parse(audited.stdout) as AuditJson).items;
+  assert.deepEqual(
+    items.map((i) => i.type),
+    ['member-anomaly'],
+    JSON.stringify(items, null, 2),
+  );
+  const last = await cliJson<MessageJson[]>(bobHome, ['read', 'club', '--limit', '1']);
+  assert.equal(last[0]?.text, 'one more');
 });

@@ -62,7 +62,12 @@ import type { Expected } from './recognizer.ts';
 import type { RelayClient } from './relay-client.ts';
 import { noteDuplicate, proveReplays } from './relay-replay.ts';
 import type { RelaySyncReport } from './report.ts';
-import { type SignatureChecks, START_AFTER_OURS, signatureChecks } from './signature-checks.ts';
+import {
+  type SignatureBatch,
+  type SignatureChecks,
+  START_AFTER_OURS,
+  signatureChecks,
+} from './signature-checks.ts';
 import { teachByTrial, trialGroups } from './trial-scan.ts';
 
 export interface SyncProgress {
@@ -521,8 +526,8 @@ export class RelaySync {
     if (mine) notePage(client, entries);
     const saved = mine || save || newHoles;
     if (saved) {
-      this.#checkedTransaction(mine ? list.length : 0, counts, accepted, gossip, (check) => {
-        if (mine) this.#processEntries(rec.url, list, counts, accepted, gossip, check);
+      this.#checkedTransaction(mine ? list.length : 0, counts, accepted, gossip, (batch) => {
+        if (mine) this.#processEntries(rec.url, list, counts, accepted, gossip, batch);
         // With the cursor saved every CURSOR_SAVE_PAGES pages and at the end: the summaries and
         // frontiers the pages moved (Client.saveSummaries).
         if (save) client.saveSummaries();
@@ -546,17 +551,19 @@ export class RelaySync {
   /**
    * Run `fn` (a page's processing and what its transaction saves) in one transaction with the
    * groups, its messages' signatures checked on the worker thread when it is ready
-   * (signature-checks.ts). Every verdict is in before the transaction commits; a bad one throws
-   * inside it, which rolls the store and the groups in memory back, and the page is processed
-   * again with each signature checked as it is opened: the same verdicts, anomalies and evidence
-   * as a main thread alone would give. `size`: the page's entries of ours, or 0.
+   * (signature-checks.ts): `fn` hands the batch to #processEntries, which settles it before it
+   * returns. A bad verdict throws there, before anything else of the page is saved (the log
+   * copy's save, for one, marks its chunks written in memory), which rolls the store and the
+   * groups in memory back, and the page is processed again with each signature checked as it is
+   * opened: the same verdicts, anomalies and evidence as a main thread alone would give. Every
+   * verdict is in before the commit. `size`: the page's entries of ours, or 0.
    */
   #checkedTransaction(
     size: number,
     counts: { ours: number; newMessages: number },
     accepted: { state: GroupState; msg: VerifiedMessage }[],
     gossip: { state: GroupState; msg: VerifiedMessage }[],
-    fn: (check: SignatureCheck | undefined) => void,
+    fn: (batch: SignatureBatch | undefined) => void,
   ): void {
     const client = this.#client;
     const checks = this.#opts.signatureChecks ?? signatureChecks();
@@ -575,7 +582,8 @@ export class RelaySync {
     };
     try {
       client.transactionWithGroups(() => {
-        fn(batch.check);
+        fn(batch);
+        // #processEntries settled it; a page that called it not has nothing to wait for.
         if (!batch.settle()) throw new SignatureCheckFailed();
       });
     } catch (e) {
@@ -608,9 +616,10 @@ export class RelaySync {
     counts: { ours: number; newMessages: number },
     accepted: { state: GroupState; msg: VerifiedMessage }[],
     gossip: { state: GroupState; msg: VerifiedMessage }[],
-    check?: SignatureCheck,
+    batch?: SignatureBatch,
   ): void {
     const recognizer = this.#client.recognizer;
+    const check = batch?.check;
     // Where this page served each message: a second copy in the same page is a replay too.
     const pageIndex = new Map<string, number>();
     this.#client.batchAppends(() => {
@@ -651,6 +660,8 @@ export class RelaySync {
         pending = unknown;
       }
     });
+    // Every verdict before the transaction goes on (#checkedTransaction).
+    if (batch !== undefined && !batch.settle()) throw new SignatureCheckFailed();
   }
 
   /**
@@ -707,8 +718,8 @@ export class RelaySync {
     // catch-up that follows, which resumes below it (#resumePosition) and checks it as any page.
     const mirror = this.#mirror(rec.url);
     const regrow = filled.some((f) => mirror.entryServed(f.index));
-    this.#checkedTransaction(filled.length, counts, accepted, gossip, (check) => {
-      this.#processEntries(rec.url, filled, counts, accepted, gossip, check);
+    this.#checkedTransaction(filled.length, counts, accepted, gossip, (batch) => {
+      this.#processEntries(rec.url, filled, counts, accepted, gossip, batch);
       const done = new Set([...filled.map((f) => f.index), ...forget]);
       client.saveRelay({ ...this.#relay(rec.url), holes: holes.filter((h) => !done.has(h)) });
       if (regrow) mirror.save(client.store);
@@ -744,8 +755,8 @@ export class RelaySync {
       const list = page.entries.slice(0, to - at).map((entry, k) => ({ index: at + k, entry }));
       const accepted: { state: GroupState; msg: VerifiedMessage }[] = [];
       const gossip: { state: GroupState; msg: VerifiedMessage }[] = [];
-      this.#checkedTransaction(list.length, counts, accepted, gossip, (check) =>
-        this.#processEntries(rec.url, list, counts, accepted, gossip, check),
+      this.#checkedTransaction(list.length, counts, accepted, gossip, (batch) =>
+        this.#processEntries(rec.url, list, counts, accepted, gossip, batch),
       );
       for (const a of accepted) this.#opts.onMessage?.(a.state, a.msg);
       for (const g of gossip) this.#checkGossip(g.state, g.msg);
