@@ -583,7 +583,7 @@ export class RelaySync {
     try {
       client.transactionWithGroups(() => {
         fn(batch);
-        // #processEntries settled it; a page that called it not has nothing to wait for.
+        // #processEntries settled it already (an `fn` that did not call it submitted nothing).
         if (!batch.settle()) throw new SignatureCheckFailed();
       });
     } catch (e) {
