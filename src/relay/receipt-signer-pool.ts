@@ -42,6 +42,7 @@ import {
   type ReceiptBody,
   signReceipt,
 } from '../log/receipt.ts';
+import { workerScript } from '../worker-script.ts';
 import type { ReceiptSigner } from './sequencer.ts';
 
 /** Bytes of one packed receipt body: f64 index ‖ f64 timeMs ‖ 32-byte leaf hash. */
@@ -67,21 +68,6 @@ export const SIGNER_WORKER_ROLE = 'cwtch-groups/receipt-signer';
 export const MAX_SIGNER_THREADS = 64;
 /** A batch is split across workers only in chunks of at least this many bodies. */
 const MIN_CHUNK = 64;
-
-/** True when this module is the compiled JavaScript, false when it runs from the TypeScript source. */
-const COMPILED = import.meta.url.endsWith('.js');
-const WORKER_URL = new URL(`./receipt-signer-worker.${COMPILED ? 'js' : 'ts'}`, import.meta.url);
-/**
- * What a worker runs: the compiled worker file itself, or (from the sources) a bootstrap that
- * registers tsx in the worker and then loads the TypeScript worker. Holds no secret.
- */
-function workerScript(): { readonly script: string | URL; readonly eval: boolean } {
-  if (COMPILED) return { script: WORKER_URL, eval: false };
-  // Resolved only here: the compiled relay must not need tsx (a devDependency) installed.
-  const bootstrap = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
-  .then(({ register }) => { register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
-  return { script: bootstrap, eval: true };
-}
 
 /** One fewer worker than the machine has CPUs (the event loop keeps one), and at least one. */
 export function defaultSignerThreads(): number {
@@ -329,7 +315,7 @@ export class ReceiptSignerPool implements ReceiptSigner {
 
   /** Start a worker in the slot and hand it the key; resolves once it is ready. */
   #spawn(slot: Slot): Promise<void> {
-    const { script, eval: isEval } = workerScript();
+    const { script, eval: isEval } = workerScript(import.meta.url, 'receipt-signer-worker');
     const worker = new Worker(script, { eval: isEval, execArgv: [], workerData: SIGNER_WORKER_ROLE });
     slot.worker = worker;
     slot.ready = false;

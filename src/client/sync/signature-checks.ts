@@ -26,6 +26,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ED25519_PUBLIC_BYTES, ED25519_SIGNATURE_BYTES, SHA256_BYTES } from '../../crypto/index.ts';
 import { type SignatureCheck, verifyMessageSignature } from '../../group/message.ts';
+import { workerScript } from '../../worker-script.ts';
 
 /** The workerData role of a checking worker (the worker runs only when started with it). */
 export const CHECK_WORKER_ROLE = 'cwtch-groups/signature-checks';
@@ -117,19 +118,6 @@ export function checkModeFromEnv(env: NodeJS.ProcessEnv = process.env): CheckMod
   return v === 'off' || v === 'always' ? v : 'auto';
 }
 
-/** True when this module is the compiled JavaScript, false when it runs from the TypeScript source. */
-const COMPILED = import.meta.url.endsWith('.js');
-const WORKER_URL = new URL(`./signature-check-worker.${COMPILED ? 'js' : 'ts'}`, import.meta.url);
-
-/** The compiled worker file, or (from the sources) a bootstrap that registers tsx first. */
-function workerScript(): { readonly script: string | URL; readonly eval: boolean } {
-  if (COMPILED) return { script: WORKER_URL, eval: false };
-  // Resolved only here: the compiled client must not need tsx (a devDependency) installed.
-  const bootstrap = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
-  .then(({ register }) => { register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
-  return { script: bootstrap, eval: true };
-}
-
 export interface SignatureChecksOptions {
   /** The worker's script (tests: a worker that stops answering); default the real one. */
   readonly workerScript?: URL;
@@ -178,7 +166,9 @@ export class SignatureChecks {
     const shared = new SharedArrayBuffer(RING_BYTES);
     const ring = ringViews(shared);
     const { script, eval: isEval } =
-      this.#script === undefined ? workerScript() : { script: this.#script, eval: false };
+      this.#script === undefined
+        ? workerScript(import.meta.url, 'signature-check-worker')
+        : { script: this.#script, eval: false };
     let worker: Worker;
     try {
       worker = new Worker(script, {
