@@ -4,20 +4,20 @@
  *
  * A page's messages are opened and accepted on the main thread inside the page's store
  * transaction, with each signature *submitted* to a worker thread instead of checked there; before
- * that transaction commits, {@link SignatureBatch.settle} waits for the worker's verdicts. One
- * bad signature and the caller throws inside the transaction: the store and the groups in memory
- * are rolled back (Client.transactionWithGroups) and the page is processed again with every
- * signature checked on the main thread, so what is accepted, refused and reported is exactly what
- * the main thread alone decides. Nothing a message leads to is committed, shown or acknowledged
- * before its signature has been checked.
+ * the page saves anything else or commits, {@link SignatureBatch.settle} waits for the worker's
+ * verdicts. One bad signature and the caller throws inside the transaction: the store and the
+ * groups in memory are rolled back (Client.transactionWithGroups) and the page is processed again
+ * with every signature checked on the main thread, so what is accepted, refused and reported is
+ * exactly what the main thread alone decides. Nothing a message leads to is committed, shown or
+ * acknowledged before its signature has been checked.
  *
  * The two threads share one SharedArrayBuffer and no messages: the main thread writes a job
  * (signature ‖ message id ‖ author key: public data only, no key of the profile) into a ring and
  * bumps `submitted`; the worker checks jobs in order, writes each verdict and bumps `done`. A page
  * waits with Atomics.wait, so the page's transaction stays synchronous. Each side wakes the other
- * only when it sleeps, and an idle worker only for {@link WAKE_AFTER} jobs or the page's end. A worker that makes no
- * progress for {@link STALL_MS} (or exits, or fails to start) is given up: the page's remaining
- * jobs are checked on the main thread, and later pages check inline.
+ * only when it sleeps, and an idle worker only for {@link WAKE_AFTER} jobs or the page's end. A
+ * worker that makes no progress for {@link STALL_MS} (or exits, or fails to start) is given up: the
+ * page's remaining jobs are checked on the main thread, and later pages check inline.
  *
  * The worker starts at the first page that held {@link START_AFTER_OURS} messages of ours: a sync
  * of a few messages (the CLI's usual run) never pays its start (~12 MB, a module load).
