@@ -12,9 +12,6 @@ export function paddedCapacity(size: number): number {
 
 /** @throws UsageError when data does not fit (the caller turns it into a user-facing error). */
 export function pad(data: Uint8Array, size: number): Uint8Array {
-  if (data.length > paddedCapacity(size)) {
-    throw new UsageError('too-long', `content of ${data.length} bytes does not fit a ${size}-byte block`);
-  }
   const out = new Uint8Array(size);
   padInto(data, out);
   return out;
