@@ -177,6 +177,8 @@ function gossipKey(g: NonNullable<VerifiedMessage['checkpoint']>): string {
 export class RelaySync {
   readonly #client: ClientContext;
   readonly #opts: SyncOptions;
+  /** Set once a page's deferred signature checks refused one (#checkedTransaction). */
+  #inlineChecks = false;
   /** Gossiped checkpoints (gossipKey) already found consistent with the log we verified. */
   readonly #gossipChecked = new Set<string>();
   /** The local copies of the relays' trees, loaded on first use (log-mirror.ts). */
@@ -567,8 +569,8 @@ export class RelaySync {
   ): void {
     const client = this.#client;
     const checks = this.#opts.signatureChecks ?? signatureChecks();
-    const batch = size > 0 ? checks.begin() : null;
-    if (batch === null || !batch.deferred) {
+    const batch = size > 0 && !this.#inlineChecks ? checks.begin() : null;
+    if (batch === null) {
       const ours = counts.ours;
       client.transactionWithGroups(() => fn(undefined));
       if (counts.ours - ours >= START_AFTER_OURS) checks.start();
@@ -587,7 +589,8 @@ export class RelaySync {
         if (!batch.settle()) throw new SignatureCheckFailed();
       });
     } catch (e) {
-      batch.drain();
+      // Nothing of the batch may stay in the ring, whatever failed.
+      batch.settle();
       // The profile store reports what it did not raise itself as its own failure, the cause kept.
       if (
         !(
@@ -600,6 +603,9 @@ export class RelaySync {
       counts.newMessages = before.newMessages;
       accepted.length = before.accepted;
       gossip.length = before.gossip;
+      // A member who posts a bad signature in every page must not make each one processed twice:
+      // after one, this engine checks inline, at the speed it had before the worker.
+      this.#inlineChecks = true;
       client.transactionWithGroups(() => fn(undefined));
     }
   }

@@ -182,8 +182,8 @@ export class SignatureChecks {
     }
     // The process must end when its work does, not wait for an idle checker.
     worker.unref();
-    worker.on('error', () => this.#giveUp());
-    worker.on('exit', () => this.#giveUp());
+    worker.on('error', () => this.giveUp());
+    worker.on('exit', () => this.giveUp());
     this.#worker = worker;
     this.#ring = ring;
   }
@@ -209,37 +209,29 @@ export class SignatureChecks {
     return this.ready;
   }
 
-  /**
-   * A batch for one page's signatures: deferred when the worker is ready, inline otherwise (its
-   * `check` is then verifyMessageSignature and `settle` is true).
-   */
-  begin(): SignatureBatch {
+  /** A batch for one page's signatures, or null when the worker is not ready (check inline). */
+  begin(): SignatureBatch | null {
     // A page settles its batch before the next begins; one that did not (a bug) is settled here,
     // so the ring's slots are never reused under unread verdicts.
-    this.#open?.drain();
-    const ring = this.ready ? this.#ring : undefined;
-    const batch = new SignatureBatch(this, ring);
-    if (ring !== undefined) this.#open = batch;
-    return batch;
+    this.#open?.settle();
+    const ring = this.#ring;
+    if (!this.ready || ring === undefined) return null;
+    this.#open = new SignatureBatch(this, ring);
+    return this.#open;
   }
 
-  /** @internal The batch settled or was drained. */
+  /** @internal The batch settled. */
   closed(batch: SignatureBatch): void {
     if (this.#open === batch) this.#open = null;
   }
 
-  /** @internal The worker failed, exited or stalled: check inline from now on. */
-  #giveUp(): void {
+  /** @internal The worker failed, exited or stalled (a batch waited stallMs for nothing). */
+  giveUp(): void {
     if (this.#givenUp) return;
     this.#givenUp = true;
     const worker = this.#worker;
     this.#worker = undefined;
     if (worker !== undefined) void worker.terminate().catch(() => {});
-  }
-
-  /** @internal A batch waited stallMs without the worker making progress: give it up. */
-  stalled(): void {
-    this.#giveUp();
   }
 
   get givenUp(): boolean {
@@ -257,34 +249,33 @@ export class SignatureChecks {
 
 /**
  * One page's signatures. `check` is handed to openEnvelope; `settle` must be called before the
- * page's transaction commits (and `drain` when it fails before that).
+ * page saves anything else or its transaction commits, and when it fails before that.
  */
 export class SignatureBatch {
   readonly #owner: SignatureChecks;
-  readonly #ring: RingViews | undefined;
+  readonly #ring: RingViews;
   readonly #start: number;
   #end: number;
   #settled: boolean | undefined;
   /** Jobs submitted since the worker was last woken. */
   #unwoken = 0;
 
-  constructor(owner: SignatureChecks, ring: RingViews | undefined) {
+  constructor(owner: SignatureChecks, ring: RingViews) {
     this.#owner = owner;
     this.#ring = ring;
-    this.#start = ring === undefined ? 0 : Atomics.load(ring.control, SUBMITTED);
+    this.#start = Atomics.load(ring.control, SUBMITTED);
     this.#end = this.#start;
   }
 
-  /** Whether this batch defers (false: every check is inline). */
-  get deferred(): boolean {
-    return this.#ring !== undefined;
-  }
-
+  /**
+   * `true` means "submitted" (or checked valid here); the verdict comes with `settle`. Checked here
+   * instead: after the batch settled, past the ring's size, or with fields of the wrong length.
+   */
   readonly check: SignatureCheck = (signature, id, author) => {
     const ring = this.#ring;
-    if (ring === undefined || this.#settled !== undefined || ((this.#end - this.#start) | 0) >= RING_JOBS)
-      return verifyMessageSignature(signature, id, author);
     if (
+      this.#settled !== undefined ||
+      ((this.#end - this.#start) | 0) >= RING_JOBS ||
       signature.length !== ED25519_SIGNATURE_BYTES ||
       id.length !== SHA256_BYTES ||
       author.length !== ED25519_PUBLIC_BYTES
@@ -305,11 +296,6 @@ export class SignatureBatch {
     if (Atomics.load(ring.control, IDLE) === 1) Atomics.notify(ring.control, SUBMITTED);
   }
 
-  /** Jobs submitted to the worker. */
-  get submitted(): number {
-    return (this.#end - this.#start) | 0;
-  }
-
   /**
    * Wait for every verdict of the batch: true when all its signatures are valid. A worker that
    * makes no progress for STALL_MS is given up and the rest are checked here.
@@ -317,10 +303,6 @@ export class SignatureBatch {
   settle(): boolean {
     if (this.#settled !== undefined) return this.#settled;
     const ring = this.#ring;
-    if (ring === undefined) {
-      this.#settled = true;
-      return true;
-    }
     this.#wake(ring);
     Atomics.store(ring.control, SETTLING, 1);
     let done = Atomics.load(ring.control, DONE);
@@ -330,7 +312,7 @@ export class SignatureBatch {
       const r = Atomics.wait(ring.control, DONE, done, this.#owner.stallMs);
       const now = Atomics.load(ring.control, DONE);
       if (now === done && r === 'timed-out') {
-        this.#owner.stalled();
+        this.#owner.giveUp();
         break;
       }
       done = now;
@@ -357,11 +339,6 @@ export class SignatureBatch {
     this.#settled = ok;
     this.#owner.closed(this);
     return ok;
-  }
-
-  /** Settle and forget the verdicts (the page failed for another reason). */
-  drain(): void {
-    this.settle();
   }
 }
 
