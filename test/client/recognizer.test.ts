@@ -67,3 +67,48 @@ test('a fresh recogniser (a profile opened again) recognises the seqs held below
   assert.equal(live.lookup(old), undefined);
   assert.equal(fresh.size, live.size);
 });
+
+test('inside lagHeld the held epochs move at its end, to the same tags a call per message leaves', () => {
+  const keys = groupKeys();
+  const held = 2; // keys[1] and keys[2] are held epochs, keys[0] the readable one
+  const author = randomBytes(32);
+  const live = new Recognizer();
+  const lagged = new Recognizer();
+  for (const r of [live, lagged]) r.expectAuthor('g', keys, author, 0);
+  for (let seq = 0; seq < 300; seq++) live.expectAuthor('g', keys, author, seq + 1, [], held);
+  let flushed = false;
+  lagged.lagHeld(() => {
+    for (let seq = 0; seq < 300; seq++) lagged.expectAuthor('g', keys, author, seq + 1, [], held);
+    assert.ok(lagged.lookup(messageTag(keys[0]!.tagKey, author, 300 + TAG_WINDOW - 1)), 'readable: at once');
+    assert.equal(lagged.lookup(messageTag(keys[1]!.tagKey, author, 300)), undefined, 'held: not yet');
+    flushed = lagged.flushHeld();
+    assert.ok(lagged.lookup(messageTag(keys[1]!.tagKey, author, 300)), 'held: after flushHeld');
+    assert.equal(lagged.flushHeld(), false, 'nothing left to flush');
+    for (let seq = 300; seq < 400; seq++) lagged.expectAuthor('g', keys, author, seq + 1, [], held);
+  });
+  for (let seq = 300; seq < 400; seq++) live.expectAuthor('g', keys, author, seq + 1, [], held);
+  assert.ok(flushed);
+  assert.equal(lagged.size, live.size, 'the same number of tags at the end');
+  for (const k of keys)
+    for (let seq = 400 - TAG_KEEP_BELOW - 2; seq < 400 + TAG_WINDOW + 2; seq++) {
+      const tag = messageTag(k.tagKey, author, seq);
+      assert.equal(Boolean(lagged.lookup(tag)), Boolean(live.lookup(tag)), `epoch ${k.epoch} seq ${seq}`);
+    }
+});
+
+test('a lagHeld that throws drops what it deferred; the next call outside it catches the held epochs up', () => {
+  const keys = groupKeys();
+  const author = randomBytes(32);
+  const r = new Recognizer();
+  r.expectAuthor('g', keys, author, 0);
+  assert.throws(() =>
+    r.lagHeld(() => {
+      for (let seq = 0; seq < 100; seq++) r.expectAuthor('g', keys, author, seq + 1, [], 1);
+      throw new Error('rolled back');
+    }),
+  );
+  assert.equal(r.lookup(messageTag(keys[2]!.tagKey, author, 100)), undefined, 'deferred, then dropped');
+  r.expectAuthor('g', keys, author, 101);
+  for (let seq = 101 - TAG_KEEP_BELOW; seq < 101 + TAG_WINDOW; seq++)
+    assert.ok(r.lookup(messageTag(keys[2]!.tagKey, author, seq)), `held seq ${seq}`);
+});

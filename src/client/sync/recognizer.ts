@@ -34,14 +34,28 @@ export const TAG_KEEP_BELOW = 64;
 
 /** The registered tags of one author in one group. */
 interface AuthorWindow {
-  /** Highest seq whose tags are registered. */
+  /** Highest seq whose tags are registered (in the held epochs: see `heldHorizon`). */
   horizon: number;
+  /**
+   * Highest seq whose tags are registered in the held epochs (after the readable ones, see
+   * `expectAuthor`'s `held`): behind `horizon` only while `lagHeld` defers them.
+   */
+  heldHorizon: number;
   /** Lowest seq whose window tags may still be registered. */
   low: number;
   /** seq → its tag keys (one per epoch). */
   readonly tags: Map<number, string[]>;
   /** Seqs expected as gaps to fill (`missing`): kept until the group is rebuilt. */
   readonly pinned: Set<number>;
+}
+
+/** What registering an author's deferred held tags needs (Recognizer `lagHeld`). */
+interface HeldLag {
+  readonly groupKey: string;
+  readonly epochs: readonly EpochKeys[];
+  readonly held: number;
+  readonly author: Uint8Array;
+  readonly fromSeq: number;
 }
 
 export class Recognizer {
@@ -56,6 +70,11 @@ export class Recognizer {
   readonly #authors = new Map<string, AuthorWindow>();
   /** groupKey → its authors' windows (the same objects as in #authors). */
   readonly #authorsByGroup = new Map<string, Map<string, AuthorWindow>>();
+  /**
+   * Inside `lagHeld`: the authors whose held epochs' tags are behind their readable ones, with
+   * what registering them needs (the latest call's epochs and next seq); null outside it.
+   */
+  #heldLag: Map<AuthorWindow, HeldLag> | null = null;
 
   get size(): number {
     return this.#byTag.size;
@@ -81,6 +100,10 @@ export class Recognizer {
    * plus any `missing` seqs below (a gap we still hope to fill). Tags of seqs more than
    * TAG_KEEP_BELOW below fromSeq are forgotten (not the missing ones).
    *
+   * `held`: how many of the last `epochs` are held ones (docs/PROTOCOL.md §4.1: beyond the
+   * readable window). Inside `lagHeld` their tags are registered once at its end (and at each
+   * `flushHeld`) instead of at every call: see there.
+   *
    * The first call for an author also registers the seqs in [fromSeq − TAG_KEEP_BELOW, fromSeq):
    * the window a process that saw every one of them arrive would still hold. A profile opened
    * afresh (Client rebuilds its groups this way) thus recognises the envelopes it already holds
@@ -94,13 +117,26 @@ export class Recognizer {
     author: Uint8Array,
     fromSeq: number,
     missing: readonly number[] = [],
+    held = 0,
   ): void {
     const h = `${groupKey}/${Buffer.from(author.buffer, author.byteOffset, author.length).toString('latin1')}`;
     let w = this.#authors.get(h);
     let start: number;
+    if (w !== undefined && this.#heldLag !== null) {
+      const lag = this.#heldLag.get(w);
+      if (held > 0 && missing.length === 0 && held < epochs.length) {
+        // The hot path of a sync page: the readable epochs now, the held ones at the page's end.
+        // A call for an earlier seq (a gap filled) moves nothing, as in the path below.
+        if (lag === undefined || lag.fromSeq <= fromSeq)
+          this.#heldLag.set(w, { groupKey, epochs, held, author, fromSeq });
+        this.#slide(w, groupKey, epochs, epochs.length - held, author, fromSeq);
+        return;
+      }
+      if (lag !== undefined) this.#catchUpHeld(w, lag);
+    }
     if (w === undefined) {
       start = Math.max(0, fromSeq - TAG_KEEP_BELOW);
-      w = { horizon: -1, low: start, tags: new Map(), pinned: new Set() };
+      w = { horizon: -1, heldHorizon: -1, low: start, tags: new Map(), pinned: new Set() };
       this.#authors.set(h, w);
       let windows = this.#authorsByGroup.get(groupKey);
       if (windows === undefined) {
@@ -108,13 +144,35 @@ export class Recognizer {
         this.#authorsByGroup.set(groupKey, windows);
       }
       windows.set(h, w);
+    } else if (w.heldHorizon < w.horizon) {
+      // Held tags a `lagHeld` that threw left behind (its caller rebuilds the group, normally).
+      start = Math.max(w.low, w.heldHorizon + 1);
     } else start = Math.max(fromSeq, w.horizon + 1);
-    const end = fromSeq + TAG_WINDOW;
-    for (const keys of epochs) {
+    for (const keys of epochs)
       for (const seq of missing) {
         w.pinned.add(seq);
         this.#addMessage(w, groupKey, keys, author, seq);
       }
+    this.#slide(w, groupKey, epochs, epochs.length, author, fromSeq, start);
+    if (w.heldHorizon < w.horizon) w.heldHorizon = w.horizon;
+  }
+
+  /**
+   * Register the first `count` of `epochs` for seqs [start, fromSeq + TAG_WINDOW), move the
+   * window's horizon, and forget what fell more than TAG_KEEP_BELOW below fromSeq.
+   */
+  #slide(
+    w: AuthorWindow,
+    groupKey: string,
+    epochs: readonly EpochKeys[],
+    count: number,
+    author: Uint8Array,
+    fromSeq: number,
+    start = Math.max(fromSeq, w.horizon + 1),
+  ): void {
+    const end = fromSeq + TAG_WINDOW;
+    for (let i = 0; i < count; i++) {
+      const keys = epochs[i]!;
       for (let seq = start; seq < end; seq++) this.#addMessage(w, groupKey, keys, author, seq);
     }
     if (end - 1 > w.horizon) w.horizon = end - 1;
@@ -127,6 +185,53 @@ export class Recognizer {
       }
       w.low = floor;
     }
+  }
+
+  /**
+   * Run `fn` (a sync page's processing) with the held epochs' tags of the authors it advances
+   * registered once, at its end, instead of at every message: a page of one author's messages
+   * then costs TAG_WINDOW + TAG_KEEP_BELOW tags per held epoch, not one per message per held epoch
+   * (7 of the 8 epochs a member recognises with daily epochs are held). At its end, and at each
+   * `flushHeld`, every author's tags are what a call per message would have left: the seqs from
+   * TAG_KEEP_BELOW below its next one to TAG_WINDOW above, in every epoch. Within `fn`, an
+   * envelope of a held epoch whose seq the author's readable messages passed in `fn` is recognised
+   * only after the flush: the caller must try the envelopes it did not recognise again then
+   * (RelaySync #processEntries does). If `fn` throws, the deferred tags are dropped with it: the
+   * caller's rollback rebuilds the groups' expectations (Client.transactionWithGroups).
+   */
+  lagHeld<T>(fn: () => T): T {
+    if (this.#heldLag !== null) return fn();
+    this.#heldLag = new Map();
+    let done = false;
+    try {
+      const out = fn();
+      done = true;
+      return out;
+    } finally {
+      if (done) this.flushHeld();
+      this.#heldLag = null;
+    }
+  }
+
+  /** Register the held epochs' tags `lagHeld` deferred so far; true when there were any. */
+  flushHeld(): boolean {
+    const lag = this.#heldLag;
+    if (lag === null || lag.size === 0) return false;
+    for (const [w, l] of lag) this.#catchUpHeld(w, l);
+    lag.clear();
+    return true;
+  }
+
+  #catchUpHeld(w: AuthorWindow, lag: HeldLag): void {
+    this.#heldLag?.delete(w);
+    const end = lag.fromSeq + TAG_WINDOW;
+    // Seqs forgotten since (below w.low) stay forgotten, as a call per message would have left them.
+    const start = Math.max(lag.fromSeq - TAG_KEEP_BELOW, w.heldHorizon + 1, w.low);
+    for (let i = lag.epochs.length - lag.held; i < lag.epochs.length; i++) {
+      const keys = lag.epochs[i]!;
+      for (let seq = start; seq < end; seq++) this.#addMessage(w, lag.groupKey, keys, lag.author, seq);
+    }
+    if (end - 1 > w.heldHorizon) w.heldHorizon = end - 1;
   }
 
   expectIntro(groupKey: string, epochs: readonly EpochKeys[], nonce: Uint8Array): void {
@@ -169,6 +274,7 @@ export class Recognizer {
     for (const [h, w] of windows) {
       for (const list of w.tags.values()) for (const k of list) this.#byTag.delete(k);
       this.#authors.delete(h);
+      this.#heldLag?.delete(w);
     }
     this.#authorsByGroup.delete(groupKey);
   }
