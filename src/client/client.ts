@@ -737,13 +737,21 @@ export class Client implements ClientContext {
    * grace window ahead of our clock, and a few later ones whose envelopes are held until then.
    */
   windowKeys(state: GroupState): EpochKeys[] {
+    return this.#windowKeysHeld(state).keys;
+  }
+
+  /** windowKeys, and how many of its last keys are of held epochs (beyond the readable window). */
+  #windowKeysHeld(state: GroupState): { keys: EpochKeys[]; held: number } {
     const w = epochWindow(state.record.schedule, state.ring.baseEpoch, this.now());
-    const out: EpochKeys[] = [];
+    const keys: EpochKeys[] = [];
+    let held = 0;
     for (let e = w.from; e <= w.holdTo; e++) {
       const k = state.ring.keys(asEpoch(e));
-      if (k) out.push(k);
+      if (!k) continue;
+      keys.push(k);
+      if (e > w.readableTo) held++;
     }
-    return out;
+    return { keys, held };
   }
 
   /**
@@ -1595,7 +1603,9 @@ export class Client implements ClientContext {
       b.msgs.push(msg);
       b.pending.set(toHex(msg.id), { msg, from: relay === '' ? null : { relay, index, receivedMs } });
     }
-    this.recognizer.expectAuthor(state.key, this.windowKeys(state), msg.author, msg.seq + 1);
+    // Inside a sync page (Recognizer.lagHeld) the held epochs' tags move at the page's end.
+    const window = this.#windowKeysHeld(state);
+    this.recognizer.expectAuthor(state.key, window.keys, msg.author, msg.seq + 1, [], window.held);
     if (msg.kind === MessageKind.inviteNotice && msg.body.length === INTRO_NONCE_BYTES) {
       if (!state.record.pendingIntros.some((n) => bytesEqual(n, msg.body))) {
         this.#saveGroup(state, { ...state.record, pendingIntros: this.#withIntro(state, msg.body) });

@@ -628,44 +628,49 @@ export class RelaySync {
     const check = batch?.check;
     // Where this page served each message: a second copy in the same page is a replay too.
     const pageIndex = new Map<string, number>();
-    this.#client.batchAppends(() => {
-      let pending = list;
-      let tried = false;
-      for (;;) {
-        const unknown: PageItem[] = [];
-        let added = 0;
-        for (const x of pending) {
-          if (x.entry.envelope === null) continue;
-          if (recognizer.lookupEnvelope(x.entry.envelope) === undefined) {
-            unknown.push(x);
-            continue;
+    this.#client.batchAppends(() =>
+      recognizer.lagHeld(() => {
+        let pending = list;
+        let tried = false;
+        for (;;) {
+          const unknown: PageItem[] = [];
+          let added = 0;
+          for (const x of pending) {
+            if (x.entry.envelope === null) continue;
+            if (recognizer.lookupEnvelope(x.entry.envelope) === undefined) {
+              unknown.push(x);
+              continue;
+            }
+            const r = this.#processEntry(url, x.index, x.entry, x.anchor === true, pageIndex, check);
+            if (r === null) continue;
+            if (x.again !== true) counts.ours++;
+            if (r.added) {
+              counts.newMessages++;
+              accepted.push(r);
+              added++;
+            }
+            if (r.msg.checkpoint !== null) gossip.push(r);
           }
-          const r = this.#processEntry(url, x.index, x.entry, x.anchor === true, pageIndex, check);
-          if (r === null) continue;
-          if (x.again !== true) counts.ours++;
-          if (r.added) {
-            counts.newMessages++;
-            accepted.push(r);
-            added++;
+          // The held epochs' tags of the authors this pass moved on (Recognizer.lagHeld): an
+          // envelope of theirs in a held epoch, passed over above, is recognised in the next pass.
+          const taughtHeld = recognizer.flushHeld();
+          if (unknown.length === 0) return;
+          if (added === 0 && !taughtHeld) {
+            // What no tag recognised, once per page: tried with the keys of the groups whose
+            // envelopes may escape the tag index (trial-scan.ts).
+            if (tried) return;
+            tried = true;
+            const groups = trialGroups(this.#client, url);
+            if (groups.length === 0) return;
+            const taught = unknown.filter(
+              (x) => x.anchor !== true && teachByTrial(this.#client, groups, x.entry.envelope!),
+            );
+            if (taught.length === 0) return;
           }
-          if (r.msg.checkpoint !== null) gossip.push(r);
+          pending = unknown;
         }
-        if (unknown.length === 0) return;
-        if (added === 0) {
-          // What no tag recognised, once per page: tried with the keys of the groups whose
-          // envelopes may escape the tag index (trial-scan.ts).
-          if (tried) return;
-          tried = true;
-          const groups = trialGroups(this.#client, url);
-          if (groups.length === 0) return;
-          const taught = unknown.filter(
-            (x) => x.anchor !== true && teachByTrial(this.#client, groups, x.entry.envelope!),
-          );
-          if (taught.length === 0) return;
-        }
-        pending = unknown;
-      }
-    });
+      }),
+    );
     // Every verdict before the transaction goes on (#checkedTransaction).
     if (batch !== undefined && !batch.settle()) throw new SignatureCheckFailed();
   }
