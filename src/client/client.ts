@@ -220,6 +220,11 @@ export class Client implements ClientContext {
   readonly #unsavedSummaries = new Set<GroupState>();
   /** Items appended to those groups since their records were last stored. */
   #unsavedItems = 0;
+  /**
+   * While {@link batchAppends} runs: per group, whether its summary covers every item the store
+   * holds (holdsMessage). Nothing is appended before the batch's end, so one read per group.
+   */
+  #summaryCurrentInBatch: Map<GroupState, boolean> | null = null;
   /** The last id the by-id index said is absent (see holdsMessage). */
   #lastAbsent: { readonly state: GroupState; readonly key: string } | null = null;
   /** Groups whose by-id index this process has counted against the summary (#checkIndex). */
@@ -642,11 +647,7 @@ export class Client implements ClientContext {
     if (state.transcriptLoaded) return state.dag.has(id);
     const key = toHex(id);
     if (this.#appendBatch?.get(state.key)?.pending.has(key)) return true;
-    if (
-      of !== undefined &&
-      !holdsSeq(state.summary, of.author, of.seq) &&
-      state.summary.through === this.store.appendedRange(state.record.id).next
-    )
+    if (of !== undefined && !holdsSeq(state.summary, of.author, of.seq) && this.#summaryCurrent(state))
       return false;
     // The sync asks twice for each message it opens (its replay check, then acceptOpened), with
     // nothing written between: the last "absent" is remembered until the next index write.
@@ -655,6 +656,17 @@ export class Client implements ClientContext {
     const held = this.#indexed(state, id) !== undefined;
     this.#lastAbsent = held ? null : { state, key };
     return held;
+  }
+
+  /** Whether the group's summary covers every item the store holds for it. */
+  #summaryCurrent(state: GroupState): boolean {
+    const cache = this.#summaryCurrentInBatch;
+    let current = cache?.get(state);
+    if (current === undefined) {
+      current = state.summary.through === this.store.appendedRange(state.record.id).next;
+      cache?.set(state, current);
+    }
+    return current;
   }
 
   /**
@@ -1624,8 +1636,11 @@ export class Client implements ClientContext {
     if (this.#appendBatch !== null) return fn();
     const batch = new Map<string, PendingAppends>();
     this.#appendBatch = batch;
+    this.#summaryCurrentInBatch = new Map();
     try {
       const result = fn();
+      // The appends below change what it answered.
+      this.#summaryCurrentInBatch = null;
       // One transaction (a savepoint inside the caller's) for every group of the batch, not one
       // per group: with 100 groups a page touches most of them (bench/README.md "Client sync").
       if (batch.size > 0)
@@ -1642,6 +1657,7 @@ export class Client implements ClientContext {
       return result;
     } finally {
       this.#appendBatch = null;
+      this.#summaryCurrentInBatch = null;
     }
   }
 

@@ -637,11 +637,20 @@ export class RelaySync {
           let added = 0;
           for (const x of pending) {
             if (x.entry.envelope === null) continue;
-            if (recognizer.lookupEnvelope(x.entry.envelope) === undefined) {
+            const expected = recognizer.lookupEnvelope(x.entry.envelope);
+            if (expected === undefined) {
               unknown.push(x);
               continue;
             }
-            const r = this.#processEntry(url, x.index, x.entry, x.anchor === true, pageIndex, check);
+            const r = this.#processEntry(
+              url,
+              x.index,
+              x.entry,
+              expected,
+              x.anchor === true,
+              pageIndex,
+              check,
+            );
             if (r === null) continue;
             if (x.again !== true) counts.ours++;
             if (r.added) {
@@ -902,19 +911,18 @@ export class RelaySync {
     return rec;
   }
 
-  /** Recognise, open and accept one entry; null when it is not ours. */
+  /** Open and accept one entry its tag recognised (`expected`); null when it is held, junk or refused. */
   #processEntry(
     url: string,
     index: number,
     entry: WireEntry,
+    expected: Expected,
     anchor = false,
     pageIndex?: Map<string, number>,
     check?: SignatureCheck,
   ): { state: GroupState; msg: VerifiedMessage; added: boolean } | null {
     const client = this.#client;
     if (entry.envelope === null) return null;
-    const expected = client.recognizer.lookupEnvelope(entry.envelope);
-    if (expected === undefined) return null;
     const state = client.groupOfKey(expected.groupKey);
     const keys = state?.ring.keys(expected.epoch);
     if (state === undefined || keys === null || keys === undefined) return null;
