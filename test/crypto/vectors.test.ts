@@ -44,6 +44,17 @@ test('SHA-256 of "abc" and of 1,000 bytes (FIPS 180-2)', () => {
   assert.deepEqual(sha256(long), sha256(long.subarray(0, 100), long.subarray(100)));
 });
 
+test('sha256: libsodium below 256 bytes, node:crypto above, joined parts up to 4 KiB or streamed: the same digests', () => {
+  for (const size of [0, 1, 55, 64, 255, 256, 257, 384, 4095, 4096, 4097, 9000]) {
+    const data = randomBytes(size);
+    const want = createHash('sha256').update(data).digest();
+    assert.deepEqual(sha256(data), want, `one part of ${size}`);
+    const cut = size >> 1;
+    assert.deepEqual(sha256(data.subarray(0, cut), data.subarray(cut)), want, `two parts of ${size}`);
+    assert.deepEqual(sha256(new Uint8Array(0), data, new Uint8Array(0)), want, `padded parts of ${size}`);
+  }
+});
+
 test('sha256AfterByte: SHA-256 of the byte then the data, at every size its scratch handles', () => {
   // Against node:crypto's streaming hash of the same bytes, across the scratch's first size
   // (4 KiB), its growth, its cap (64 KiB, above which it streams) and back to short inputs, so
