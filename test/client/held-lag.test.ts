@@ -5,7 +5,8 @@
  * past the held tags registered when the page began; the page tries it again after registering
  * them, so it is held, not missed, and read once the reader's clock gets there.
  *
- * Real relay process, real profiles on disk, clocks driven by the test (ClientOptions.now).
+ * Real relay process, real profiles on disk (the reader's opened again after the page, so what it
+ * holds is the profile's, not memory's), clocks driven by the test (ClientOptions.now).
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -27,13 +28,21 @@ const clients: Client[] = [];
 const clock = { t: Date.now() };
 const skew = new Map<string, number>();
 
+const clockOf = (name: string) => ({ now: () => clock.t + (skew.get(name) ?? 0) });
+
 async function member(name: string): Promise<Client> {
   skew.set(name, 0);
-  const client = await Client.create(join(dir.path, name), PASSPHRASE, name, {
-    now: () => clock.t + (skew.get(name) ?? 0),
-  });
+  const client = await Client.create(join(dir.path, name), PASSPHRASE, name, clockOf(name));
   clients.push(client);
   return client;
+}
+
+/** The member's profile opened again from disk, as a new process would (its old client closed). */
+async function reopen(client: Client, name: string): Promise<Client> {
+  client.close();
+  const again = await Client.open(join(dir.path, name), PASSPHRASE, clockOf(name));
+  clients.push(again);
+  return again;
 }
 
 async function syncClean(c: Client): Promise<void> {
@@ -50,13 +59,19 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of clients) c.close();
+  for (const c of clients) {
+    try {
+      c.close();
+    } catch {
+      // closed by the test (reopen)
+    }
+  }
   await relay?.stop();
   dir.remove();
 });
 
 test('a message sealed in a held epoch after more than a tag window of readable ones in the same page is held, then read', async () => {
-  const erin = await member('erin');
+  let erin = await member('erin');
   const frank = await member('frank');
   const { invite } = await erin.createGroup('hl', [relay.url]);
   await syncClean(erin);
@@ -70,8 +85,9 @@ test('a message sealed in a held epoch after more than a tag window of readable 
   await syncClean(frank);
   assert.equal(frank.epochOf(frank.resolveGroup('hl')), 2);
 
-  // Erin fetches all of it in one page.
+  // Erin fetches all of it in one page; what she holds is read from her profile on disk.
   await syncClean(erin);
+  erin = await reopen(erin, 'erin');
   const texts = erin.read('hl').flatMap((m) => (m.text === null ? [] : [m.text]));
   assert.equal(texts.filter((t) => t.startsWith('today ')).length, readable);
   assert.ok(!texts.includes('from two days ahead'), 'not read before its epoch');
