@@ -190,7 +190,7 @@ export class Recognizer {
   /**
    * Run `fn` (a sync page's processing) with the held epochs' tags of the authors it advances
    * registered once, at its end, instead of at every message: a page of one author's messages
-   * then costs TAG_WINDOW + TAG_KEEP_BELOW tags per held epoch, not one per message per held epoch
+   * then costs at most TAG_WINDOW + TAG_KEEP_BELOW tags per held epoch, not one per message per held epoch
    * (7 of the 8 epochs a member recognises with daily epochs are held). At its end, and at each
    * `flushHeld`, every author's tags are what a call per message would have left: the seqs from
    * TAG_KEEP_BELOW below its next one to TAG_WINDOW above, in every epoch. Within `fn`, an
