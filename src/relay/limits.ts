@@ -49,7 +49,10 @@ export const DEFAULT_RELAY_LIMITS: RelayLimits = {
   requestsPerSecond: 2000,
   highWaterBytes: 1024 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
-  pageEntries: Math.min(256, MAX_PAGE_ENTRIES),
+  // The most a frame may carry (about 1 MiB of 2 KiB envelopes): a client stores each page in one
+  // transaction, so smaller pages cost every member's sync more commits (src/client/sync/relay-sync.ts
+  // SYNC_PAGE_ENTRIES).
+  pageEntries: MAX_PAGE_ENTRIES,
   maxOutputBytes: 64 * 1024 * 1024,
   maxLogBytes: 8 * 1024 * 1024 * 1024,
 };

@@ -387,8 +387,8 @@ const FRAME_VIEW_LIMITS = { ...FRAME_LIMITS, views: true };
  * Decode one frame from untrusted bytes.
  *
  * `views`: byte fields (a page's envelopes) are views into `bytes`, not copies, for a caller that
- * owns `bytes` and never changes them (a received WebSocket message): a page of 256 envelopes of
- * 2 KiB is then not copied a second time (bench/README.md, "Client sync").
+ * owns `bytes` and never changes them (a received WebSocket message): a page of up to 512 envelopes
+ * of 2 KiB is then not copied a second time (bench/README.md, "Client sync").
  * @throws CodecError for anything but one canonical, known, complete frame.
  */
 export function decodeFrame(bytes: Uint8Array, views = false): Frame {

@@ -1,7 +1,7 @@
 /**
  * The sync engine over many pages (src/client/sync/sync.ts catchUp): the next page is fetched while
  * one is processed, and the cursor of pages with nothing of ours is written only every
- * CURSOR_SAVE_PAGES pages. A sync stopped in the middle resumes with no loss and no duplicate,
+ * CURSOR_SAVE_PAGES pages; with the defaults, a page is as large as a frame allows. A sync stopped in the middle resumes with no loss and no duplicate,
  * against a real relay process.
  */
 import assert from 'node:assert/strict';
@@ -9,9 +9,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Client } from '../../src/client/client.ts';
 import { RelayClient } from '../../src/client/sync/relay-client.ts';
+import { SYNC_PAGE_ENTRIES } from '../../src/client/sync/relay-sync.ts';
 import { SyncEngine } from '../../src/client/sync/sync.ts';
 import { randomBytes } from '../../src/crypto/index.ts';
 import { ENVELOPE_BYTES } from '../../src/group/envelope.ts';
+import { MAX_PAGE_ENTRIES } from '../../src/wire/frames.ts';
 import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 import { syncClean } from '../helpers/sync-clean.ts';
 
@@ -90,4 +92,48 @@ test('a sync over many pages, stopped in the middle, resumes with no loss and no
   const again = await new SyncEngine(bob, { pageSize: PAGE }).syncAll();
   assert.equal(again[0]!.scanned, 0, 'a second sync has nothing left to scan');
   assert.equal(again[0]!.newMessages, 0);
+});
+
+test('with the defaults, a page carries SYNC_PAGE_ENTRIES new entries: one answer of the most a frame may carry', async (t) => {
+  const dir = tempDir('sync-pages-default');
+  t.after(() => dir.remove());
+  // The relay's default page size (src/relay/limits.ts): a relay that served fewer would make every
+  // page a commit of its own (bench/README.md "Client sync", s35). The post rate is not under test.
+  const relay = await startRelayProcess({
+    dataDir: join(dir.path, 'relay'),
+    args: ['--no-tokens', '--posts-per-second', '100000'],
+  });
+  t.after(() => relay.stop());
+  const bob = await Client.create(join(dir.path, 'bob'), PASS, 'bob');
+  t.after(() => bob.close());
+  const { invite } = await (async () => {
+    const alice = await Client.create(join(dir.path, 'alice'), PASS, 'alice');
+    try {
+      return await alice.createGroup('club', [relay.url]);
+    } finally {
+      alice.close();
+    }
+  })();
+  await bob.joinGroup(invite);
+  const conn = await RelayClient.connect({ url: relay.url });
+  for (let at = 0; at < 4 * SYNC_PAGE_ENTRIES; at += 64)
+    await Promise.all(
+      Array.from({ length: 64 }, () =>
+        conn.request({ type: 'post', envelope: randomBytes(ENVELOPE_BYTES), token: null }, 'receipt'),
+      ),
+    );
+  await conn.close();
+  const scanned: number[] = [];
+  const reports = await new SyncEngine(bob, { onProgress: (p) => scanned.push(p.scanned) }).syncAll();
+  assert.equal(reports[0]!.error, null);
+  assert.equal(SYNC_PAGE_ENTRIES, MAX_PAGE_ENTRIES - 1);
+  // From the cursor of a profile that never synced: pages of SYNC_PAGE_ENTRIES through the
+  // strangers' entries (the first without an anchor, from 0), then what remains.
+  const steps = scanned.map((s, i) => s - (i === 0 ? 0 : scanned[i - 1]!));
+  assert.deepEqual(
+    steps.slice(0, 4),
+    [1, 2, 3, 4].map(() => SYNC_PAGE_ENTRIES),
+    `pages: ${scanned.join(', ')}`,
+  );
+  assert.equal(scanned.at(-1), reports[0]!.scanned);
 });

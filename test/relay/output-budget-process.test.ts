@@ -15,7 +15,7 @@ import { ENVELOPE_BYTES, encodeFrame } from '../../src/wire/frames.ts';
 import { openNonReader } from '../helpers/non-reader.ts';
 import { startRelayProcess, tempDir } from '../helpers/relay-process.ts';
 
-/** 4 MiB: above the relay's floor (twice one connection's high-water mark plus a page). */
+/** 4 MiB: above the relay's floor (twice one connection's high-water mark plus a page of 256). */
 const BUDGET = 4 * 1024 * 1024;
 const ATTACKERS = 12;
 /** More than one full sync page (256 entries), so every sync buys ~0.5 MiB. */
@@ -34,7 +34,8 @@ test('connections that never read are cut once their queued answers exceed the o
   const dir = tempDir('output-budget');
   const relay = await startRelayProcess({
     dataDir: dir.path,
-    args: ['--no-tokens', '--max-output-bytes', String(BUDGET)],
+    // Pages of 256 entries (the default is 512): ~0.5 MiB per sync, as the budget above assumes.
+    args: ['--no-tokens', '--max-output-bytes', String(BUDGET), '--page-entries', '256'],
   });
   const sockets: WebSocket[] = [];
   try {

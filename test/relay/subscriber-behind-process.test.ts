@@ -17,7 +17,8 @@ test('a subscriber that stops reading is served from its cursor when it reads ag
   const dir = tempDir('subscriber-behind');
   const relay = await startRelayProcess({
     dataDir: dir.path,
-    // Per connection: 64 KiB high-water mark, cut at 1 MB queued (the old slow-consumer bound).
+    // Per connection: 64 KiB high-water mark, cut at 1 MB queued (the old slow-consumer bound),
+    // which leaves room for one page of 256 entries above the mark (not of the default 512).
     // The post rate limit is not under test: a loaded machine bunches the poster's batches into
     // bursts the default limit refuses.
     args: [
@@ -26,6 +27,8 @@ test('a subscriber that stops reading is served from its cursor when it reads ag
       '65536',
       '--max-buffered-bytes',
       '1000000',
+      '--page-entries',
+      '256',
       '--posts-per-second',
       '100000',
     ],
