@@ -38,6 +38,7 @@ process.env.CWTCH_GROUPS_KDF = 'test';
 
 const SIGNATURE_DOMAIN = Buffer.from('cwtch-groups/v1/message-signature\n');
 const STUCK_WORKER = new URL('./fixtures/stuck-signature-worker.mjs', import.meta.url);
+const IDLE_WORKER = new URL('./fixtures/idle-signature-worker.mjs', import.meta.url);
 
 /** `n` jobs signed by one author; `bad` indices carry another key's signature. */
 function jobs(n: number, bad: readonly number[] = []) {
@@ -70,16 +71,20 @@ test('the worker gives the verdicts the main thread would: a bad signature anywh
   t.after(() => checks.stop());
   assert.equal(await checks.whenReady(), true);
 
+  // Every job is checked once, by the worker or by the page when it settles (what the worker had
+  // not claimed by then).
+  const checked = () => checks.checkedByWorker + checks.checkedAtSettle;
   // Fewer jobs than wake the idle worker by themselves: the page's end does.
   const few = run(checks, jobs(3, [1]));
   assert.equal(few.settled, false);
-  assert.equal(checks.checkedByWorker, 3);
+  assert.equal(checked(), 3);
   assert.equal(checks.refusedBatches, 1);
 
   const good = run(checks, jobs(300));
   assert.equal(good.settled, true);
   assert.ok(good.submitted.every((s) => s));
-  assert.equal(checks.checkedByWorker, 303);
+  assert.equal(checked(), 303);
+  assert.ok(checks.checkedByWorker > 0, 'the worker checked none');
 
   for (const at of [0, 157, 299]) {
     const r = run(checks, jobs(300, [at]));
@@ -90,7 +95,7 @@ test('the worker gives the verdicts the main thread would: a bad signature anywh
     );
   }
   assert.equal(checks.refusedBatches, 4);
-  assert.equal(checks.checkedByWorker, 1203);
+  assert.equal(checked(), 1203);
 
   // A batch larger than the ring: the jobs beyond it are checked as they come, on this thread.
   const big = run(checks, jobs(RING_JOBS + 50, [RING_JOBS + 10]));
@@ -99,16 +104,38 @@ test('the worker gives the verdicts the main thread would: a bad signature anywh
   assert.equal(big.settled, true, 'the ring’s own jobs were all good');
 });
 
-test('a worker that stops answering is given up: the page checks the rest itself, later pages check inline', async (t) => {
+test('a worker that claims a job and never checks it is given up: the page checks it itself, later pages check inline', async (t) => {
   const checks = new SignatureChecks('always', { workerScript: STUCK_WORKER, stallMs: 200 });
   t.after(() => checks.stop());
   assert.equal(await checks.whenReady(), true);
 
-  const r = run(checks, jobs(20, [13]));
-  assert.equal(r.settled, false, 'a stalled worker’s jobs were not checked');
+  const list = jobs(20, [0, 13]);
+  const batch = checks.begin();
+  assert.ok(batch !== null);
+  for (const j of list) batch.check(j.signature, j.id, j.author);
+  // The 16th job wakes the worker, which claims the first (bad) one and hangs.
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(batch.settle(), false, 'a stalled worker’s job was not checked');
   assert.equal(checks.givenUp, true);
   assert.equal(checks.checkedByWorker, 0);
+  assert.equal(checks.checkedAtSettle, 19, 'the page did not check what the worker had not claimed');
   assert.equal(checks.begin(), null, 'a given-up worker still gets jobs');
+});
+
+test('a worker that claims nothing (starved, or still starting): the page checks every job when it settles, without waiting', async (t) => {
+  const checks = new SignatureChecks('always', { workerScript: IDLE_WORKER, stallMs: 60_000 });
+  t.after(() => checks.stop());
+  assert.equal(await checks.whenReady(), true);
+
+  for (const bad of [[], [7], [0, 19]]) {
+    const r = run(checks, jobs(20, bad));
+    assert.equal(r.settled, bad.length === 0, `bad signatures at ${bad.join(', ')}`);
+  }
+  assert.equal(checks.checkedByWorker, 0);
+  assert.equal(checks.checkedAtSettle, 60);
+  // Waiting for the worker would have meant stallMs (a minute) and giving it up.
+  assert.equal(checks.givenUp, false);
+  assert.equal(checks.waitedMs, 0);
 });
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The worker-thread half of src/client/sync/signature-checks.ts: checks message signatures from
- * the shared ring, in order, with the same function the main thread uses (verifyMessageSignature).
+ * the shared ring, each job it claims (claimJob: the main thread claims the rest when its page
+ * settles), with the same function the main thread uses (verifyMessageSignature).
  * Runs compiled (dist/) or, from the sources, through tsx (the bootstrap registers it).
  *
  * It holds no secret: a job is a signature, a message id and the author's public key.
@@ -8,7 +9,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   CHECK_WORKER_ROLE,
+  CLAIMED,
   checkJob,
+  claimJob,
   DONE,
   IDLE,
   INVALID,
@@ -25,30 +28,27 @@ import {
 async function run(shared: SharedArrayBuffer): Promise<void> {
   const { control, jobs, verdicts } = ringViews(shared);
   const scratch = jobScratch();
-  let done = Atomics.load(control, DONE);
   Atomics.store(control, READY, 1);
   Atomics.notify(control, READY);
   for (;;) {
-    const submitted = Atomics.load(control, SUBMITTED);
-    if (submitted === done) {
+    const ticket = claimJob(control);
+    if (ticket === undefined) {
       // Idle is announced before the last look, so a job submitted after it is either seen here
       // or wakes the wait (the main thread notifies only an idle worker).
+      const submitted = Atomics.load(control, SUBMITTED);
       Atomics.store(control, IDLE, 1);
-      if (Atomics.load(control, SUBMITTED) === done) {
+      if (Atomics.load(control, CLAIMED) === submitted && Atomics.load(control, SUBMITTED) === submitted) {
         // An asynchronous wait keeps this thread's event loop free, so terminate() is immediate.
-        const w = waitAsync(control, SUBMITTED, done);
+        const w = waitAsync(control, SUBMITTED, submitted);
         if (w.async) await w.value;
       }
       Atomics.store(control, IDLE, 0);
       continue;
     }
-    while (done !== submitted) {
-      const slot = done & (RING_JOBS - 1);
-      verdicts[slot] = checkJob(jobs, slot, scratch) ? VALID : INVALID;
-      done = (done + 1) | 0;
-      Atomics.store(control, DONE, done);
-      if (Atomics.load(control, SETTLING) === 1) Atomics.notify(control, DONE);
-    }
+    const slot = ticket & (RING_JOBS - 1);
+    verdicts[slot] = checkJob(jobs, slot, scratch) ? VALID : INVALID;
+    Atomics.add(control, DONE, 1);
+    if (Atomics.load(control, SETTLING) === 1) Atomics.notify(control, DONE);
   }
 }
 

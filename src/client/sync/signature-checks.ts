@@ -13,11 +13,15 @@
  *
  * The two threads share one SharedArrayBuffer and no messages: the main thread writes a job
  * (signature ‖ message id ‖ author key: public data only, no key of the profile) into a ring and
- * bumps `submitted`; the worker checks jobs in order, writes each verdict and bumps `done`. A page
- * waits with Atomics.wait, so the page's transaction stays synchronous. Each side wakes the other
- * only when it sleeps, and an idle worker only for {@link WAKE_AFTER} jobs or the page's end. A
- * worker that makes no progress for {@link STALL_MS} (or exits, or fails to start) is given up: the
- * page's remaining jobs are checked on the main thread, and later pages check inline.
+ * bumps `submitted`. A job is checked by whichever thread claims it, in ring order, with one
+ * compare-and-swap of `claimed`: the worker claims while the page is accepted, and when the page
+ * settles the main thread claims what is left, so it checks jobs itself instead of waiting for a
+ * worker that is behind (another process on the core, a worker still starting), then waits only
+ * for the jobs the worker claimed (its count of them done, `done`) with Atomics.wait, so the
+ * page's transaction stays synchronous. Each side wakes the other only when it sleeps, and an idle
+ * worker only for {@link WAKE_AFTER} jobs or the page's end. A worker that leaves a job it claimed
+ * unfinished for {@link STALL_MS} (or exits, or fails to start) is given up: the page checks that
+ * job itself, and later pages check inline.
  *
  * The worker starts at the first page that held {@link START_AFTER_OURS} messages of ours: a sync
  * of a few messages (the CLI's usual run) never pays its start (~12 MB, a module load).
@@ -36,18 +40,24 @@ export const JOB_BYTES = ED25519_SIGNATURE_BYTES + SHA256_BYTES + ED25519_PUBLIC
 export const RING_JOBS = 1024;
 /** Int32 slots of the control block. */
 export const READY = 0;
+/** The ticket after the last job submitted. */
 export const SUBMITTED = 1;
+/** How many jobs the worker has checked since it started (wrapping). */
 export const DONE = 2;
 /** 1 while the worker waits for jobs: the main thread wakes it only then. */
 export const IDLE = 3;
 /** 1 while the main thread waits for verdicts: the worker wakes it only then. */
 export const SETTLING = 4;
+/** The ticket after the last job claimed, by either thread (never past SUBMITTED). */
+export const CLAIMED = 5;
 const CONTROL_BYTES = 32;
 /**
  * An idle worker is woken once this many jobs wait (or when the page settles), not for each: a
  * wake-up costs both threads more than a check when the main thread is the slower one.
  */
 export const WAKE_AFTER = 16;
+/** A job's verdict slot until the thread that claimed it has checked it. */
+export const PENDING = 0;
 export const VALID = 1;
 export const INVALID = 2;
 
@@ -90,6 +100,19 @@ export function checkJob(jobs: Uint8Array, slot: number, scratch: JobScratch): b
   scratch.id.set(jobs.subarray(at + ED25519_SIGNATURE_BYTES, at + ED25519_SIGNATURE_BYTES + SHA256_BYTES));
   scratch.author.set(jobs.subarray(at + ED25519_SIGNATURE_BYTES + SHA256_BYTES, at + JOB_BYTES));
   return verifyMessageSignature(scratch.signature, scratch.id, scratch.author) === true;
+}
+
+/**
+ * Claim the next unclaimed job, for either thread: its ticket, or undefined when every job
+ * submitted is claimed. `claimed` is read before `submitted`: both only grow and claimed never
+ * passes submitted, so a ticket below the submitted one read after it is a job that exists.
+ */
+export function claimJob(control: Int32Array): number | undefined {
+  for (;;) {
+    const ticket = Atomics.load(control, CLAIMED);
+    if (((Atomics.load(control, SUBMITTED) - ticket) | 0) <= 0) return undefined;
+    if (Atomics.compareExchange(control, CLAIMED, ticket, (ticket + 1) | 0) === ticket) return ticket;
+  }
 }
 
 export interface JobScratch {
@@ -139,6 +162,8 @@ export class SignatureChecks {
   #open: SignatureBatch | null = null;
   /** Jobs checked by the worker since the process started (tests, the bench's note). */
   checkedByWorker = 0;
+  /** Jobs of a batch the main thread claimed back when its page settled (tests, the bench's note). */
+  checkedAtSettle = 0;
   /** Deferred batches that held a bad signature (their pages were processed again inline). */
   refusedBatches = 0;
   /** Milliseconds pages waited for the worker's verdicts (the bench's note). */
@@ -209,13 +234,17 @@ export class SignatureChecks {
     return this.ready;
   }
 
-  /** A batch for one page's signatures, or null when the worker is not ready (check inline). */
+  /**
+   * A batch for one page's signatures, or null when there is no worker (check inline). A worker
+   * still starting gets the batch too: whatever it has not claimed when the page settles, the main
+   * thread checks then, as it would have inline.
+   */
   begin(): SignatureBatch | null {
     // A page settles its batch before the next begins; one that did not (a bug) is settled here,
     // so the ring's slots are never reused under unread verdicts.
     this.#open?.settle();
     const ring = this.#ring;
-    if (!this.ready || ring === undefined) return null;
+    if (this.#givenUp || ring === undefined) return null;
     this.#open = new SignatureBatch(this, ring);
     return this.#open;
   }
@@ -255,6 +284,8 @@ export class SignatureBatch {
   readonly #owner: SignatureChecks;
   readonly #ring: RingViews;
   readonly #start: number;
+  /** The worker's count of checked jobs when the batch began (every earlier one was checked). */
+  readonly #doneBefore: number;
   #end: number;
   #settled: boolean | undefined;
   /** Jobs submitted since the worker was last woken. */
@@ -264,6 +295,7 @@ export class SignatureBatch {
     this.#owner = owner;
     this.#ring = ring;
     this.#start = Atomics.load(ring.control, SUBMITTED);
+    this.#doneBefore = Atomics.load(ring.control, DONE);
     this.#end = this.#start;
   }
 
@@ -281,7 +313,9 @@ export class SignatureBatch {
       author.length !== ED25519_PUBLIC_BYTES
     )
       return verifyMessageSignature(signature, id, author);
-    const at = slotOf(this.#end) * JOB_BYTES;
+    const slot = slotOf(this.#end);
+    const at = slot * JOB_BYTES;
+    ring.verdicts[slot] = PENDING;
     ring.jobs.set(signature, at);
     ring.jobs.set(id, at + ED25519_SIGNATURE_BYTES);
     ring.jobs.set(author, at + ED25519_SIGNATURE_BYTES + SHA256_BYTES);
@@ -303,38 +337,50 @@ export class SignatureBatch {
   settle(): boolean {
     if (this.#settled !== undefined) return this.#settled;
     const ring = this.#ring;
+    const control = ring.control;
     this.#wake(ring);
-    Atomics.store(ring.control, SETTLING, 1);
-    let done = Atomics.load(ring.control, DONE);
-    const waitFrom = ((this.#end - done) | 0) > 0 ? performance.now() : undefined;
-    while (((this.#end - done) | 0) > 0) {
+    // What the worker has not claimed yet is checked here, in ring order beside it, rather than
+    // waited for.
+    let scratch: JobScratch | undefined;
+    let mine = 0;
+    for (let ticket = claimJob(control); ticket !== undefined; ticket = claimJob(control)) {
+      scratch ??= jobScratch();
+      const slot = slotOf(ticket);
+      ring.verdicts[slot] = checkJob(ring.jobs, slot, scratch) ? VALID : INVALID;
+      mine++;
+    }
+    // Then the jobs the worker claimed: every one is checked once it has counted them all.
+    const theirs = ((this.#end - this.#start) | 0) - mine;
+    Atomics.store(control, SETTLING, 1);
+    let done = Atomics.load(control, DONE);
+    const behind = () => theirs - ((done - this.#doneBefore) | 0);
+    const waitFrom = behind() > 0 ? performance.now() : undefined;
+    while (behind() > 0) {
       if (this.#owner.givenUp) break;
-      const r = Atomics.wait(ring.control, DONE, done, this.#owner.stallMs);
-      const now = Atomics.load(ring.control, DONE);
+      const r = Atomics.wait(control, DONE, done, this.#owner.stallMs);
+      const now = Atomics.load(control, DONE);
       if (now === done && r === 'timed-out') {
         this.#owner.giveUp();
         break;
       }
       done = now;
     }
-    Atomics.store(ring.control, SETTLING, 0);
+    Atomics.store(control, SETTLING, 0);
     if (waitFrom !== undefined) this.#owner.waitedMs += performance.now() - waitFrom;
     let ok = true;
-    let byWorker = 0;
-    let scratch: JobScratch | undefined;
     for (let t = this.#start; t !== this.#end; t = (t + 1) | 0) {
       const slot = slotOf(t);
-      let verdict: boolean;
-      if (((done - t) | 0) > 0) {
-        verdict = ring.verdicts[slot] === VALID;
-        byWorker++;
-      } else {
+      let verdict = ring.verdicts[slot];
+      if (verdict === PENDING) {
+        // Claimed by a worker given up before it checked it.
         scratch ??= jobScratch();
-        verdict = checkJob(ring.jobs, slot, scratch);
+        verdict = checkJob(ring.jobs, slot, scratch) ? VALID : INVALID;
       }
-      if (!verdict) ok = false;
+      if (verdict !== VALID) ok = false;
     }
+    const byWorker = (Atomics.load(control, DONE) - this.#doneBefore) | 0;
     this.#owner.checkedByWorker += byWorker;
+    this.#owner.checkedAtSettle += mine;
     if (!ok) this.#owner.refusedBatches++;
     this.#settled = ok;
     this.#owner.closed(this);
