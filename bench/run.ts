@@ -531,7 +531,8 @@ async function syncSection(): Promise<void> {
         `sync (b) ${g} group(s): wall ${fmt(median(at(g).map((r) => r.all.wall)))}/s, client CPU ` +
         `${median(at(g).map((r) => r.all.cpuShare)).toFixed(0)}% of a core, relay CPU over the whole sync ` +
         `${median(at(g).map((r) => r.relayCpu)).toFixed(0)}%; signatures checked on the client's worker thread ` +
-        `${fmt(median(at(g).map((r) => r.checkedOnWorker)))} of ${fmt(median(at(g).map((r) => r.ours)))}, ` +
+        `${fmt(median(at(g).map((r) => r.checkedOnWorker)))} of ${fmt(median(at(g).map((r) => r.ours)))} ` +
+        `(${fmt(median(at(g).map((r) => r.checkedAtSettle)))} checked by its pages at their end, ahead of it), ` +
         `its pages waiting ${fmt(median(at(g).map((r) => r.waitedForWorkerMs)))} ms for its verdicts`,
     });
   // Issue 16's two-core goal: the same region per second of wall time (client, relay and the rest

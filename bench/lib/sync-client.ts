@@ -89,6 +89,7 @@ process.stdout.write(
     memory,
     hwm: peakRss(),
     checkedOnWorker: signatureChecks().checkedByWorker,
+    checkedAtSettle: signatureChecks().checkedAtSettle,
     waitedForWorkerMs: signatureChecks().waitedMs,
   })}\n`,
 );

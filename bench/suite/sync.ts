@@ -125,6 +125,8 @@ export interface SyncClientOutput {
   readonly hwm: number;
   /** Message signatures the client checked on its worker thread (src/client/sync/signature-checks.ts). */
   readonly checkedOnWorker: number;
+  /** Of the signatures submitted to the worker, those the main thread checked when their page settled. */
+  readonly checkedAtSettle: number;
   /** Milliseconds its pages waited for the worker's verdicts before committing. */
   readonly waitedForWorkerMs: number;
 }
@@ -190,6 +192,7 @@ export interface SyncLevelResult {
   readonly scanned: number;
   readonly relayCpu: number;
   readonly checkedOnWorker: number;
+  readonly checkedAtSettle: number;
   readonly waitedForWorkerMs: number;
 }
 
@@ -213,6 +216,7 @@ export async function syncLevel(world: SyncWorld, relay: BenchRelay, g: number):
     scanned: out.report.scanned,
     relayCpu: (relayCpu / out.ms) * 100,
     checkedOnWorker: out.checkedOnWorker,
+    checkedAtSettle: out.checkedAtSettle,
     waitedForWorkerMs: out.waitedForWorkerMs,
   };
 }
