@@ -821,6 +821,12 @@ const SCRIPTS: readonly ScriptSpec[] = [
     args: [Q ? '10000' : '10000,100000'],
     timeoutMs: 300_000,
   },
+  {
+    group: "a sync page's profile rows as the group grows (bench/profile-index.ts, CPU per message)",
+    file: 'bench/profile-index.ts',
+    args: [Q ? '40000' : '400000'],
+    timeoutMs: 600_000,
+  },
 ];
 
 async function scriptsSection(): Promise<void> {
