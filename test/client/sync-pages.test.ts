@@ -21,6 +21,21 @@ process.env.CWTCH_GROUPS_KDF = 'test';
 const PASS = 'sync pages test passphrase';
 const PAGE = 4;
 
+/** `count` envelopes that are nobody's, posted `inFlight` at a time, each receipted. */
+async function postStrangers(url: string, count: number, inFlight: number): Promise<void> {
+  const conn = await RelayClient.connect({ url });
+  try {
+    for (let at = 0; at < count; at += inFlight)
+      await Promise.all(
+        Array.from({ length: Math.min(inFlight, count - at) }, () =>
+          conn.request({ type: 'post', envelope: randomBytes(ENVELOPE_BYTES), token: null }, 'receipt'),
+        ),
+      );
+  } finally {
+    await conn.close();
+  }
+}
+
 test('a sync over many pages, stopped in the middle, resumes with no loss and no duplicate', async (t) => {
   const dir = tempDir('sync-pages');
   t.after(() => dir.remove());
@@ -41,14 +56,7 @@ test('a sync over many pages, stopped in the middle, resumes with no loss and no
   await syncClean(alice);
 
   // 700 envelopes that are nobody's (175 pages of 4: more than CURSOR_SAVE_PAGES), then Alice's.
-  const conn = await RelayClient.connect({ url: relay.url });
-  for (let at = 0; at < 700; at += 50)
-    await Promise.all(
-      Array.from({ length: 50 }, () =>
-        conn.request({ type: 'post', envelope: randomBytes(ENVELOPE_BYTES), token: null }, 'receipt'),
-      ),
-    );
-  await conn.close();
+  await postStrangers(relay.url, 700, 50);
   for (const text of ['one', 'two', 'three']) await alice.sendText('club', text);
   await syncClean(alice);
 
@@ -115,14 +123,7 @@ test('with the defaults, a page carries SYNC_PAGE_ENTRIES new entries: one answe
     }
   })();
   await bob.joinGroup(invite);
-  const conn = await RelayClient.connect({ url: relay.url });
-  for (let at = 0; at < 4 * SYNC_PAGE_ENTRIES; at += 64)
-    await Promise.all(
-      Array.from({ length: 64 }, () =>
-        conn.request({ type: 'post', envelope: randomBytes(ENVELOPE_BYTES), token: null }, 'receipt'),
-      ),
-    );
-  await conn.close();
+  await postStrangers(relay.url, 4 * SYNC_PAGE_ENTRIES, 64);
   const scanned: number[] = [];
   const reports = await new SyncEngine(bob, { onProgress: (p) => scanned.push(p.scanned) }).syncAll();
   assert.equal(reports[0]!.error, null);
