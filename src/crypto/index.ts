@@ -221,8 +221,13 @@ export class HmacSha256Key {
   readonly #outer = Buffer.alloc(sodium.crypto_hash_sha256_STATEBYTES);
   readonly #scratch = Buffer.alloc(sodium.crypto_hash_sha256_STATEBYTES);
 
-  constructor(key: Uint8Array) {
+  /**
+   * With `prefix`, every MAC is of prefix ‖ input, the prefix absorbed once here (many MACs that
+   * share it: a profile's by-id lookups within one group).
+   */
+  constructor(key: Uint8Array, prefix?: Uint8Array) {
     assertBytes('key', key);
+    if (prefix !== undefined) assertBytes('prefix', prefix);
     const block = Buffer.alloc(64);
     if (key.length > 64) sodium.crypto_hash_sha256(block.subarray(0, SHA256_BYTES), key);
     else block.set(key);
@@ -230,6 +235,7 @@ export class HmacSha256Key {
     for (let i = 0; i < 64; i++) pad[i] = block[i]! ^ 0x36;
     sodium.crypto_hash_sha256_init(this.#inner);
     sodium.crypto_hash_sha256_update(this.#inner, pad);
+    if (prefix !== undefined) sodium.crypto_hash_sha256_update(this.#inner, prefix);
     for (let i = 0; i < 64; i++) pad[i] = block[i]! ^ 0x5c;
     sodium.crypto_hash_sha256_init(this.#outer);
     sodium.crypto_hash_sha256_update(this.#outer, pad);

@@ -174,6 +174,16 @@ test('HMAC-SHA256 RFC 4231 test cases 1 and 6; the precomputed key gives the sam
     const k = new HmacSha256Key(key);
     for (const parts of [[], [randomBytes(5)], [randomBytes(100), randomBytes(0), randomBytes(64)]])
       assert.deepEqual(k.mac(...parts), hmacSha256(key, ...parts), `key of ${len} bytes`);
+    // A prefix absorbed once: the MACs of prefix ‖ input, whichever of its methods computes them.
+    for (const prefixLen of [0, 1, 63, 64, 75, 200]) {
+      const prefix = randomBytes(prefixLen);
+      const p = new HmacSha256Key(key, prefix);
+      for (const input of [randomBytes(0), randomBytes(34), randomBytes(100)]) {
+        const want = hmacSha256(key, prefix, input);
+        assert.deepEqual(p.macOne(input), want, `key ${len}, prefix ${prefixLen}`);
+        assert.deepEqual(p.mac(input.subarray(0, 3), input.subarray(3)), want);
+      }
+    }
   }
 });
 

@@ -33,6 +33,7 @@ import {
 import { diskError, makeDirectory } from '../../disk.ts';
 import { CwtchError, InternalError, UsageError, VerifyError } from '../../errors.ts';
 import Database from '../../sqlite.ts';
+import { toHex } from '../../wire/bytes.ts';
 import { type CborValue, type DecodeLimits, decodeCbor, encodeCbor } from '../../wire/cbor.ts';
 import { padInto, unpad } from '../../wire/padding.ts';
 import {
@@ -85,6 +86,8 @@ const SCOPE_LOOKUP_DOMAIN = domain('cwtch-groups/v1/profile-append-scope\n');
 const RECORD_AD_DOMAIN = domain('cwtch-groups/v1/profile-record\n');
 const APPEND_AD_DOMAIN = domain('cwtch-groups/v1/profile-append\n');
 const INDEXED_LOOKUP_DOMAIN = domain('cwtch-groups/v1/profile-indexed-lookup\n');
+/** The head byte of a CBOR array of two items (RFC 8949 §3.1: major type 4, length 2). */
+const CBOR_ARRAY_OF_TWO = Uint8Array.of(0x82);
 const INDEXED_AD_DOMAIN = domain('cwtch-groups/v1/profile-indexed\n');
 /** Values are authenticated (we wrote them): limits only need to admit everything encodeCbor does. */
 const VALUE_LIMITS: DecodeLimits = {
@@ -154,6 +157,13 @@ const MIGRATIONS: readonly { readonly version: number; readonly sql: string }[] 
 /** A logical record key or append scope: text or bytes (e.g. a group id), at most 1 KiB. */
 export type RecordKey = string | Uint8Array;
 
+/** What the store keeps per scope (ProfileStore #scopeOf). */
+interface ScopeKeys {
+  readonly lookup: Buffer;
+  /** HMAC under the index key with INDEXED_LOOKUP_DOMAIN ‖ cbor head ‖ cbor(scope) absorbed. */
+  readonly indexed: HmacSha256Key;
+}
+
 export interface StoredRecord {
   readonly key: RecordKey;
   readonly value: CborValue;
@@ -194,7 +204,7 @@ export class ProfileStore {
   #closed = false;
   readonly #stmt: ReturnType<typeof prepareStatements>;
   #indexedStmts: ReturnType<typeof prepareIndexedStatements> | undefined;
-  readonly #scopeLookups = new Map<string, Buffer>();
+  readonly #scopeLookups = new Map<string, ScopeKeys>();
   readonly #recordPlaces = new Map<string, { readonly lookup: Buffer; readonly ad: Buffer }>();
   /** HMAC under the index key with its padded blocks absorbed once (every lookup is one). */
   readonly #indexMac: HmacSha256Key;
@@ -796,6 +806,7 @@ export class ProfileStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#indexMac.wipe();
+    this.#forgetScopes();
     wipeProfileKeys(this.#keys);
     this.#db.close();
   }
@@ -965,17 +976,38 @@ export class ProfileStore {
   }
 
   #scopeLookup(scope: RecordKey): Buffer {
+    return this.#scopeOf(scope).lookup;
+  }
+
+  /**
+   * A scope's lookup and the MAC state of its by-id lookups, kept per scope: a sync writes a
+   * message's item and its index row under one scope, and the scopes are few (one per group). The
+   * lookups are what the file's rows hold anyway; the MAC states are wiped at close.
+   */
+  #scopeOf(scope: RecordKey): ScopeKeys {
     assertKey('scope', scope);
-    // Kept per scope: a sync writes a message's item and its index row under one scope, and the
-    // scopes are few (one per group). The values are what the file's rows hold anyway.
-    const cacheKey = typeof scope === 'string' ? `s${scope}` : `b${Buffer.from(scope).toString('hex')}`;
-    let lookup = this.#scopeLookups.get(cacheKey);
-    if (lookup === undefined) {
-      if (this.#scopeLookups.size >= 1024) this.#scopeLookups.clear();
-      lookup = this.#indexMac.mac(SCOPE_LOOKUP_DOMAIN, encodeCbor(scope));
-      this.#scopeLookups.set(cacheKey, lookup);
+    const cacheKey = typeof scope === 'string' ? `s${scope}` : `b${toHex(scope)}`;
+    let keys = this.#scopeLookups.get(cacheKey);
+    if (keys === undefined) {
+      if (this.#scopeLookups.size >= 1024) this.#forgetScopes();
+      const encoded = encodeCbor(scope);
+      keys = {
+        lookup: this.#indexMac.mac(SCOPE_LOOKUP_DOMAIN, encoded),
+        // The by-id lookup hashes INDEXED_LOOKUP_DOMAIN ‖ cbor([scope, key]): a definite array of
+        // two is its head byte then the two items, so everything before the key is this scope's.
+        indexed: new HmacSha256Key(
+          this.#keys.indexKey,
+          Buffer.concat([INDEXED_LOOKUP_DOMAIN, CBOR_ARRAY_OF_TWO, encoded]),
+        ),
+      };
+      this.#scopeLookups.set(cacheKey, keys);
     }
-    return lookup;
+    return keys;
+  }
+
+  #forgetScopes(): void {
+    for (const keys of this.#scopeLookups.values()) keys.indexed.wipe();
+    this.#scopeLookups.clear();
   }
 
   get #indexed(): ReturnType<typeof prepareIndexedStatements> {
@@ -986,7 +1018,7 @@ export class ProfileStore {
   #indexedLookup(scope: RecordKey, key: RecordKey): Buffer {
     assertKey('scope', scope);
     assertKey('key', key);
-    return this.#indexMac.mac(INDEXED_LOOKUP_DOMAIN, encodeCbor([scope, key]));
+    return this.#scopeOf(scope).indexed.macOne(encodeCbor(key));
   }
 
   #seal(encoded: Uint8Array, ad: Uint8Array): Buffer {
