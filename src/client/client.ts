@@ -225,8 +225,11 @@ export class Client implements ClientContext {
    * holds (holdsMessage). Nothing is appended before the batch's end, so one read per group.
    */
   #summaryCurrentInBatch: Map<GroupState, boolean> | null = null;
-  /** The last id the by-id index said is absent (see holdsMessage). */
-  #lastAbsent: { readonly state: GroupState; readonly key: string } | null = null;
+  /**
+   * The last id holdsMessage answered absent for, with a copy of its bytes; cleared by whatever
+   * could change that answer (an index write, a message accepted).
+   */
+  #lastAbsent: { readonly state: GroupState; readonly id: Uint8Array } | null = null;
   /** Groups whose by-id index this process has counted against the summary (#checkIndex). */
   readonly #indexChecked = new WeakSet<GroupState>();
   /** Each group record's horizon (author hex → first seq after our join), as its checker's. */
@@ -645,16 +648,16 @@ export class Client implements ClientContext {
     of?: { readonly author: Uint8Array; readonly seq: number },
   ): boolean {
     if (state.transcriptLoaded) return state.dag.has(id);
+    // The sync asks twice for each message it opens (its replay check, then acceptOpened), with
+    // nothing written between: the last "absent" is remembered until something could change it.
+    const last = this.#lastAbsent;
+    if (last !== null && last.state === state && bytesEqual(last.id, id)) return false;
     const key = toHex(id);
     if (this.#appendBatch?.get(state.key)?.pending.has(key)) return true;
-    if (of !== undefined && !holdsSeq(state.summary, of.author, of.seq) && this.#summaryCurrent(state))
-      return false;
-    // The sync asks twice for each message it opens (its replay check, then acceptOpened), with
-    // nothing written between: the last "absent" is remembered until the next index write.
-    const last = this.#lastAbsent;
-    if (last !== null && last.state === state && last.key === key) return false;
-    const held = this.#indexed(state, id) !== undefined;
-    this.#lastAbsent = held ? null : { state, key };
+    const held =
+      (of === undefined || holdsSeq(state.summary, of.author, of.seq) || !this.#summaryCurrent(state)) &&
+      this.#indexed(state, id) !== undefined;
+    this.#lastAbsent = held ? null : { state, id: Uint8Array.from(id) };
     return held;
   }
 
@@ -1587,6 +1590,8 @@ export class Client implements ClientContext {
     // Without the DAG in memory, the by-id index answers (docs/transcript.md "What a profile keeps
     // in memory"): a sync that accepts a message no longer reads the group's history.
     if (this.holdsMessage(state, msg.id, msg)) return false;
+    // Accepted below: held from now on (pending in the batch, or stored and indexed).
+    this.#lastAbsent = null;
     const present = this.#parentFacts(state);
     const seqHeld = holdsSeq(state.summary, msg.author, msg.seq);
     if (state.transcriptLoaded) {
