@@ -1454,14 +1454,15 @@ interface HeldReceipt {
  * §7). The envelope authenticated, so a key holder sealed it.
  */
 function tagMismatch(expected: Expected, msg: VerifiedMessage): string | null {
-  const who = `seq ${msg.seq} (kind ${msg.kind}) of ${toHex(msg.author).slice(0, 12)}`;
+  // Every message of ours passes here: the text is built only for a mismatch.
+  const who = () => `seq ${msg.seq} (kind ${msg.kind}) of ${toHex(msg.author).slice(0, 12)}`;
   if (expected.kind === 'message')
     return bytesEqual(expected.author, msg.author) && expected.seq === msg.seq
       ? null
-      : `envelope tagged as seq ${expected.seq} of ${toHex(expected.author).slice(0, 12)} holds ${who}`;
+      : `envelope tagged as seq ${expected.seq} of ${toHex(expected.author).slice(0, 12)} holds ${who()}`;
   return msg.seq === 0 && msg.kind === MessageKind.join
     ? null
-    : `envelope tagged as a joiner's first message (an invite's intro) holds ${who}`;
+    : `envelope tagged as a joiner's first message (an invite's intro) holds ${who()}`;
 }
 
 /**
