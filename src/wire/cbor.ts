@@ -77,13 +77,29 @@ class Writer {
       this.buf[this.len++] = value & 0xff;
     } else if (value < 0x100000000) {
       this.buf[this.len++] = mt | 26;
-      new DataView(this.buf.buffer).setUint32(this.len, value);
-      this.len += 4;
+      this.#u32(value);
     } else {
+      // A safe integer (writeValue checks): its high half is below 2^21. Written byte by byte, no
+      // DataView or BigInt per head (every message's millisecond timestamp is one).
       this.buf[this.len++] = mt | 27;
-      new DataView(this.buf.buffer).setBigUint64(this.len, BigInt(value));
-      this.len += 8;
+      this.#u32(Math.floor(value / 0x100000000));
+      this.#u32(value >>> 0);
     }
+  }
+
+  #u32(value: number): void {
+    const b = this.buf;
+    b[this.len++] = value >>> 24;
+    b[this.len++] = (value >>> 16) & 0xff;
+    b[this.len++] = (value >>> 8) & 0xff;
+    b[this.len++] = value & 0xff;
+  }
+
+  /** An ASCII string's bytes (one per character), written in place: no encoder call, no copy. */
+  ascii(v: string): void {
+    this.ensure(v.length);
+    const b = this.buf;
+    for (let i = 0; i < v.length; i++) b[this.len++] = v.charCodeAt(i);
   }
 
   bytes(b: Uint8Array): void {
@@ -187,6 +203,16 @@ function encodeKey(key: CborKey): Uint8Array {
   return encoded;
 }
 
+/** compareBytes of buf[aStart, aEnd) and buf[bStart, bEnd). */
+function compareRanges(buf: Uint8Array, aStart: number, aEnd: number, bStart: number, bEnd: number): number {
+  const n = Math.min(aEnd - aStart, bEnd - bStart);
+  for (let i = 0; i < n; i++) {
+    const d = buf[aStart + i]! - buf[bStart + i]!;
+    if (d !== 0) return d;
+  }
+  return aEnd - aStart - (bEnd - bStart);
+}
+
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
@@ -194,6 +220,22 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
     if (d !== 0) return d;
   }
   return a.length - b.length;
+}
+
+/**
+ * Whether the map's encoded keys ascend strictly as it iterates (the deterministic order), every
+ * key an integer or a string. False sends the map to the sorting path, which also refuses keys of
+ * other types; equal keys cannot occur (a Map's keys are distinct, and so are their encodings).
+ */
+function inKeyOrder(v: Map<CborKey, CborValue>): boolean {
+  let prev: Uint8Array | null = null;
+  for (const k of v.keys()) {
+    if (typeof k !== 'string' && !(typeof k === 'number' && Number.isSafeInteger(k))) return false;
+    const key = encodeKey(k);
+    if (prev !== null && compareBytes(prev, key) >= 0) return false;
+    prev = key;
+  }
+  return true;
 }
 
 function writeValue(w: Writer, v: CborValue, depth: number): void {
@@ -207,9 +249,15 @@ function writeValue(w: Writer, v: CborValue, depth: number): void {
     w.head(MT_BYTES, v.length);
     w.bytes(v);
   } else if (typeof v === 'string') {
-    const b = textEncoder.encode(v);
-    w.head(MT_TEXT, b.length);
-    w.bytes(b);
+    // utf8Length counts one byte per character only when every character is ASCII.
+    if (utf8Length(v) === v.length) {
+      w.head(MT_TEXT, v.length);
+      w.ascii(v);
+    } else {
+      const b = textEncoder.encode(v);
+      w.head(MT_TEXT, b.length);
+      w.bytes(b);
+    }
   } else if (typeof v === 'boolean') {
     w.byte(v ? 0xf5 : 0xf4);
   } else if (v === null) {
@@ -218,6 +266,16 @@ function writeValue(w: Writer, v: CborValue, depth: number): void {
     w.head(MT_ARRAY, v.length);
     for (const item of v) writeValue(w, item, depth + 1);
   } else if (v instanceof Map) {
+    // Nearly every map is built in key order (the protocol's small integer keys, the records'
+    // fields): written as it iterates, without sorting; the others are sorted first.
+    if (inKeyOrder(v)) {
+      w.head(MT_MAP, v.size);
+      for (const [k, val] of v) {
+        w.bytes(encodeKey(k));
+        writeValue(w, val, depth + 1);
+      }
+      return;
+    }
     const entries = [...v.entries()].map(([k, val]) => {
       if (typeof k !== 'string' && !(typeof k === 'number' && Number.isSafeInteger(k))) {
         throw new UsageError('cbor-bad-key', 'map keys must be integers or strings');
@@ -261,6 +319,14 @@ class Reader {
       this.fail('cbor-truncated', `input ends early (need ${n} more bytes)`);
   }
 
+  /** Four bytes, big-endian, as an unsigned number (the caller checked they are there). */
+  #u32(): number {
+    const b = this.buf;
+    const p = this.pos;
+    this.pos += 4;
+    return b[p]! * 0x100_0000 + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
+  }
+
   /** Read an argument and insist it was written in its shortest form. */
   argument(info: number): number {
     if (info < 24) return info;
@@ -277,20 +343,22 @@ class Reader {
       if (v < 0x100) this.fail('cbor-non-canonical', 'integer head is longer than needed');
       return v;
     }
+    // Four and eight bytes read as 32-bit halves, no DataView or BigInt (every message's
+    // millisecond timestamp takes eight).
     if (info === 26) {
       this.need(4);
-      const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 4).getUint32(0);
-      this.pos += 4;
+      const v = this.#u32();
       if (v < 0x10000) this.fail('cbor-non-canonical', 'integer head is longer than needed');
       return v;
     }
     if (info === 27) {
       this.need(8);
-      const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 8).getBigUint64(0);
-      this.pos += 8;
-      if (v < 0x100000000n) this.fail('cbor-non-canonical', 'integer head is longer than needed');
-      if (v > BigInt(Number.MAX_SAFE_INTEGER)) this.fail('cbor-integer-too-large', 'integer exceeds 2^53-1');
-      return Number(v);
+      const hi = this.#u32();
+      const lo = this.#u32();
+      if (hi === 0) this.fail('cbor-non-canonical', 'integer head is longer than needed');
+      // 2^53 - 1 is 0x1fffff:ffffffff: any higher half above 0x1fffff is past it.
+      if (hi > 0x1f_ffff) this.fail('cbor-integer-too-large', 'integer exceeds 2^53-1');
+      return hi * 0x1_0000_0000 + lo;
     }
     if (info === 31) return this.fail('cbor-indefinite', 'indefinite lengths are not accepted');
     return this.fail('cbor-reserved', `reserved additional information ${info}`);
@@ -357,18 +425,20 @@ class Reader {
         if (n > this.limits.maxItems) this.fail('cbor-too-many-items', `map of ${n} entries exceeds cap`);
         this.need(2 * n);
         const out: CborMap = new Map();
-        let prevKey: Uint8Array | null = null;
+        // The previous key's encoding, compared in place (no view per key).
+        let prevStart = -1;
+        let prevEnd = -1;
         for (let i = 0; i < n; i++) {
           const keyStart = this.pos;
           const key = this.value(depth + 1);
           if (typeof key !== 'string' && typeof key !== 'number') {
             this.fail('cbor-bad-key', 'map keys must be integers or text');
           }
-          const keyBytes = this.buf.subarray(keyStart, this.pos);
-          if (prevKey !== null && compareBytes(prevKey, keyBytes) >= 0) {
+          if (prevStart >= 0 && compareRanges(this.buf, prevStart, prevEnd, keyStart, this.pos) >= 0) {
             this.fail('cbor-unsorted-map', 'map keys are duplicated or not in canonical order');
           }
-          prevKey = keyBytes;
+          prevStart = keyStart;
+          prevEnd = this.pos;
           out.set(key, this.value(depth + 1));
         }
         return out;

@@ -74,6 +74,31 @@ test('map keys are sorted bytewise by their encoding (RFC 8949 §4.2.1), not by 
     [10, 0],
   ]);
   assert.equal(hex(encodeCbor(m)), 'a50a001864002000617a0062616100');
+  // Built in that order already (written as it iterates), or in order but for its last key.
+  const ordered = new Map<string | number, CborValue>([...m].reverse());
+  assert.equal(hex(encodeCbor(ordered)), 'a50a001864002000617a0062616100');
+  const lastOut = new Map<string | number, CborValue>([
+    [10, 0],
+    [100, 0],
+    [-1, 0],
+    ['aa', 0],
+    ['z', 0],
+  ]);
+  assert.equal(hex(encodeCbor(lastOut)), 'a50a001864002000617a0062616100');
+});
+
+test('integers of five and nine bytes, up to the largest safe one, written big-endian', () => {
+  for (const [value, expected] of [
+    [0xffff_ffff, '1affffffff'],
+    [0x1_0000_0000, '1b0000000100000000'],
+    [1_733_500_000_123, '1b000001939ca6d77b'],
+    [Number.MAX_SAFE_INTEGER, '1b001fffffffffffff'],
+    [-0x1_0000_0001, '3b0000000100000000'],
+    [-Number.MAX_SAFE_INTEGER, '3b001ffffffffffffe'],
+  ] as const) {
+    assert.equal(hex(encodeCbor(value)), expected, String(value));
+    assert.equal(decodeCbor(unhex(expected)), value);
+  }
 });
 
 const NON_CANONICAL: [string, string, string][] = [
