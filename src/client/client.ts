@@ -9,7 +9,7 @@
  * - a sync page's messages and the relay cursor advance in one store transaction, so a crash
  *   mid-sync resumes from the cursor with no duplicate and no loss.
  */
-import { randomBytes, wipe } from '../crypto/index.ts';
+import { randomBytes, SHA256_BYTES, wipe } from '../crypto/index.ts';
 import { CodecError, CwtchError, InconsistencyError, UsageError } from '../errors.ts';
 import { composeMessage } from '../group/compose.ts';
 import { INTRO_NONCE_BYTES } from '../group/detection.ts';
@@ -226,10 +226,11 @@ export class Client implements ClientContext {
    */
   #summaryCurrentInBatch: Map<GroupState, boolean> | null = null;
   /**
-   * The last id holdsMessage answered absent for, with a copy of its bytes; cleared by whatever
-   * could change that answer (an index write, a message accepted).
+   * The group of the last id holdsMessage answered absent for (null: none, or cleared by whatever
+   * could change that answer: an index write, a message accepted), and a copy of that id.
    */
-  #lastAbsent: { readonly state: GroupState; readonly id: Uint8Array } | null = null;
+  #lastAbsent: GroupState | null = null;
+  readonly #lastAbsentId = Buffer.alloc(SHA256_BYTES);
   /** Groups whose by-id index this process has counted against the summary (#checkIndex). */
   readonly #indexChecked = new WeakSet<GroupState>();
   /** Each group record's horizon (author hex → first seq after our join), as its checker's. */
@@ -650,14 +651,17 @@ export class Client implements ClientContext {
     if (state.transcriptLoaded) return state.dag.has(id);
     // The sync asks twice for each message it opens (its replay check, then acceptOpened), with
     // nothing written between: the last "absent" is remembered until something could change it.
-    const last = this.#lastAbsent;
-    if (last !== null && last.state === state && bytesEqual(last.id, id)) return false;
+    if (this.#lastAbsent === state && this.#lastAbsentId.equals(id)) return false;
     const key = toHex(id);
     if (this.#appendBatch?.get(state.key)?.pending.has(key)) return true;
     const held =
       (of === undefined || holdsSeq(state.summary, of.author, of.seq) || !this.#summaryCurrent(state)) &&
       this.#indexed(state, id) !== undefined;
-    this.#lastAbsent = held ? null : { state, id: Uint8Array.from(id) };
+    this.#lastAbsent = null;
+    if (!held && id.length === SHA256_BYTES) {
+      this.#lastAbsentId.set(id);
+      this.#lastAbsent = state;
+    }
     return held;
   }
 

@@ -217,14 +217,11 @@ export function decodeContent(bytes: Uint8Array, views = false): MessageContent 
     cr.done();
   }
   r.done();
-  if (parents.length > 1) {
-    const seen = new Set<string>();
-    for (const p of parents) {
-      const k = toHex(p);
-      if (seen.has(k)) throw new CodecError('duplicate-parent', 'message names a parent twice');
-      seen.add(k);
-    }
-  }
+  // Pairwise: MAX_PARENTS is small, and most messages name one or two (no set, no hex strings).
+  for (let i = 1; i < parents.length; i++)
+    for (let j = 0; j < i; j++)
+      if (Buffer.compare(parents[i]!, parents[j]!) === 0)
+        throw new CodecError('duplicate-parent', 'message names a parent twice');
   if (seq > 0 && parents.length === 0) {
     throw new CodecError('missing-own-parent', 'message after an author’s first names no previous message');
   }

@@ -48,9 +48,14 @@ export function expectBool(v: CborValue, what: string): boolean {
   return v;
 }
 
-/** Reads the fields of one map; `done()` rejects keys nobody asked for. */
+/**
+ * Reads the fields of one map; `done()` rejects keys nobody asked for. Every message, frame and
+ * record goes through one: a field that is what it should be costs no error text and no set entry
+ * (the checks are made inline; the expect* functions only throw, with the same messages).
+ */
 export class MapReader {
-  private readonly seen = new Set<CborKey>();
+  /** The keys read, in order (a dozen at most: a linear search beats a Set's allocation). */
+  private readonly seen: CborKey[] = [];
   constructor(
     private readonly map: CborMap,
     readonly what: string,
@@ -66,39 +71,57 @@ export class MapReader {
 
   raw(key: CborKey, name: string): CborValue {
     if (!this.map.has(key)) throw new CodecError('schema-missing', `${this.what}: missing field ${name}`);
-    this.seen.add(key);
+    this.seen.push(key);
     return this.map.get(key)!;
   }
 
   optional<T>(key: CborKey, read: (v: CborValue) => T): T | undefined {
     if (!this.map.has(key)) return undefined;
-    this.seen.add(key);
+    this.seen.push(key);
     return read(this.map.get(key)!);
   }
 
   bytes(key: CborKey, name: string, length?: number, maxLength?: number): Uint8Array {
-    return expectBytes(this.raw(key, name), `${this.what}.${name}`, length, maxLength);
+    const v = this.raw(key, name);
+    if (
+      v instanceof Uint8Array &&
+      (length === undefined || v.length === length) &&
+      (maxLength === undefined || v.length <= maxLength)
+    )
+      return v;
+    return expectBytes(v, `${this.what}.${name}`, length, maxLength);
   }
 
-  uint(key: CborKey, name: string, max?: number): number {
-    return expectUint(this.raw(key, name), `${this.what}.${name}`, max);
+  uint(key: CborKey, name: string, max = Number.MAX_SAFE_INTEGER): number {
+    const v = this.raw(key, name);
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= max) return v;
+    return expectUint(v, `${this.what}.${name}`, max);
   }
 
   text(key: CborKey, name: string, maxBytes: number): string {
-    return expectText(this.raw(key, name), `${this.what}.${name}`, maxBytes);
+    const v = this.raw(key, name);
+    // A string of n UTF-16 units takes at most 3n UTF-8 bytes: short ones need no count.
+    if (typeof v === 'string' && (3 * v.length <= maxBytes || Buffer.byteLength(v, 'utf8') <= maxBytes))
+      return v;
+    return expectText(v, `${this.what}.${name}`, maxBytes);
   }
 
   bool(key: CborKey, name: string): boolean {
-    return expectBool(this.raw(key, name), `${this.what}.${name}`);
+    const v = this.raw(key, name);
+    if (typeof v === 'boolean') return v;
+    return expectBool(v, `${this.what}.${name}`);
   }
 
   array(key: CborKey, name: string, maxItems: number): CborValue[] {
-    return expectArray(this.raw(key, name), `${this.what}.${name}`, maxItems);
+    const v = this.raw(key, name);
+    if (Array.isArray(v) && v.length <= maxItems) return v;
+    return expectArray(v, `${this.what}.${name}`, maxItems);
   }
 
   done(): void {
+    const seen = this.seen;
     for (const k of this.map.keys()) {
-      if (!this.seen.has(k))
+      if (!seen.includes(k))
         throw new CodecError('schema-unknown-field', `${this.what}: unknown field ${String(k)}`);
     }
   }
