@@ -218,24 +218,31 @@ export function noteInFrontier(
   if (named !== undefined) {
     f.absent.delete(key);
     if (named.namedByDropped) irregular = true;
-    for (const child of named.namedBy) if (edgeIrregular(f, { ...msg, id: msg.id }, child)) irregular = true;
+    for (const child of named.namedBy) if (edgeIrregular(f, msg, msg.id, child)) irregular = true;
   }
-  const seen = new Set<string>();
-  msg.parents.forEach((p, i) => {
+  // Every accepted message passes here: no set, spread or child object per edge unless kept (the
+  // parents' hex keys, at most MAX_PARENTS, are searched for a repeat in the array of them).
+  const parents = msg.parents;
+  const keys: string[] = [];
+  let child: NamedBy | undefined;
+  for (let i = 0; i < parents.length; i++) {
+    const p = parents[i]!;
     const pk = hexOf(p);
-    if (seen.has(pk)) {
+    if (keys.includes(pk)) {
       irregular = true;
-      return;
+      continue;
     }
-    seen.add(pk);
+    keys.push(pk);
     const facts = parentOf(p);
     f.heads.delete(pk);
-    const child = { id: msg.id, author: msg.author, seq: msg.seq, timestamp: msg.timestamp, first: i === 0 };
+    const first = i === 0;
+    if (child === undefined || child.first !== first)
+      child = { id: msg.id, author: msg.author, seq: msg.seq, timestamp: msg.timestamp, first };
     if (facts !== undefined) {
-      if (edgeIrregular(f, { ...facts, id: p }, child)) irregular = true;
-      return;
+      if (edgeIrregular(f, facts, p, child)) irregular = true;
+      continue;
     }
-    const own = i === 0 && msg.seq > 0 && msg.seq <= h;
+    const own = first && msg.seq > 0 && msg.seq <= h;
     const below = msg.seq < h;
     let a = f.absent.get(pk);
     if (a === undefined) {
@@ -247,7 +254,7 @@ export function noteInFrontier(
     }
     if (a.namedBy.length < MAX_NAMED_BY) a.namedBy.push(child);
     else a.namedByDropped = true;
-  });
+  }
   if (irregular) f.irregular = true;
   if (!wasAbsent) f.heads.set(key, { id: msg.id, author: msg.author, timestamp: msg.timestamp });
   if (l === undefined || msg.seq > l.seq)
@@ -275,21 +282,22 @@ export function noteInFrontier(
  * whether it would be reported (a broken author chain, backdating); an inverted edge moves the
  * frontier's bound.
  */
-function edgeIrregular(
-  f: GroupFrontier,
-  parent: ParentFacts & { readonly id: Uint8Array },
-  child: NamedBy,
-): boolean {
+function edgeIrregular(f: GroupFrontier, parent: ParentFacts, parentId: Uint8Array, child: NamedBy): boolean {
   const sameAuthor = Buffer.compare(parent.author, child.author) === 0;
-  const parentKey = { timestamp: parent.timestamp, id: parent.id };
+  const inverted = f.inverted;
   if (
-    compareDisplayKeys(parentKey, child) > 0 &&
-    (f.inverted === null || compareDisplayKeys(parentKey, f.inverted) > 0)
+    compareKeyTo(parent.timestamp, parentId, child) > 0 &&
+    (inverted === null || compareKeyTo(parent.timestamp, parentId, inverted) > 0)
   )
-    f.inverted = { timestamp: parent.timestamp, id: Uint8Array.from(parent.id) };
+    f.inverted = { timestamp: parent.timestamp, id: Uint8Array.from(parentId) };
   if (child.first && child.seq > 0 && !(sameAuthor && parent.seq === child.seq - 1)) return true;
   if (child.seq === 0 && sameAuthor) return true;
   return parent.timestamp > child.timestamp;
+}
+
+/** compareDisplayKeys of the key (timestamp, id) and `b`, without building the first. */
+function compareKeyTo(timestamp: number, id: Uint8Array, b: DisplayKey): number {
+  return timestamp - b.timestamp || Buffer.compare(id, b.id);
 }
 
 /** Keep `key` among the RECENT_KEYS largest keys (ascending); a new message is nearly always last. */

@@ -16,7 +16,12 @@
  */
 import { CwtchError, InconsistencyError, PushbackError, UsageError, VerifyError } from '../../errors.ts';
 import { openEnvelope } from '../../group/envelope.ts';
-import { MessageKind, type SignatureCheck, type VerifiedMessage } from '../../group/message.ts';
+import {
+  type GossipedCheckpoint,
+  MessageKind,
+  type SignatureCheck,
+  type VerifiedMessage,
+} from '../../group/message.ts';
 import {
   type Checkpoint,
   noteFromCompactCheckpoint,
@@ -181,6 +186,16 @@ function gossipKey(g: NonNullable<VerifiedMessage['checkpoint']>): string {
   return `${g.origin}\n${g.size}\n${toHex(g.rootHash)}\n${toHex(g.signature)}`;
 }
 
+/** Whether two gossiped checkpoints have the same gossipKey (the same fields, compared in place). */
+function sameGossip(a: GossipedCheckpoint, b: GossipedCheckpoint): boolean {
+  return (
+    a.size === b.size &&
+    a.origin === b.origin &&
+    Buffer.compare(a.rootHash, b.rootHash) === 0 &&
+    Buffer.compare(a.signature, b.signature) === 0
+  );
+}
+
 /**
  * The mechanism of a sync, relay by relay, over the narrow client core ({@link ClientContext}).
  * {@link SyncEngine} (sync.ts) adds what a whole sync run does around it.
@@ -192,6 +207,11 @@ export class RelaySync {
   #inlineChecks = false;
   /** Gossiped checkpoints (gossipKey) already found consistent with the log we verified. */
   readonly #gossipChecked = new Set<string>();
+  /**
+   * The checkpoint of the last message whose gossip was found checked: an author's messages between
+   * two of its syncs carry the same one, so a field comparison answers before the key is built.
+   */
+  #lastGossipChecked: GossipedCheckpoint | null = null;
   /** The local copies of the relays' trees, loaded on first use (log-mirror.ts). */
   readonly #mirrors = new Map<string, LogMirror>();
   /** Checkpoints of tlog-proof receipts already verified: one signature per batch. */
@@ -1219,8 +1239,13 @@ export class RelaySync {
     const g = msg.checkpoint!;
     // Members gossip the checkpoint they last verified, so one checkpoint comes in many messages
     // (every message an author writes between two syncs): check each once.
+    const last = this.#lastGossipChecked;
+    if (last !== null && sameGossip(last, g)) return;
     const seen = gossipKey(g);
-    if (this.#gossipChecked.has(seen)) return;
+    if (this.#gossipChecked.has(seen)) {
+      this.#lastGossipChecked = g;
+      return;
+    }
     const rec = state.record.relays
       .map((r) => this.#client.relayRecord(r.url))
       .find((r) => r?.origin === g.origin);
