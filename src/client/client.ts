@@ -231,6 +231,18 @@ export class Client implements ClientContext {
    */
   #lastAbsent: GroupState | null = null;
   readonly #lastAbsentId = Buffer.alloc(SHA256_BYTES);
+  /** Each group's last window of keys (#windowKeysHeld), with what it was computed from. */
+  readonly #windowKeysCache = new WeakMap<
+    GroupState,
+    {
+      readonly ring: KeyRing;
+      readonly base: Epoch;
+      readonly from: Epoch;
+      readonly readableTo: Epoch;
+      readonly holdTo: Epoch;
+      readonly keys: WindowKeys;
+    }
+  >();
   /** Groups whose by-id index this process has counted against the summary (#checkIndex). */
   readonly #indexChecked = new WeakSet<GroupState>();
   /** Each group record's horizon (author hex → first seq after our join), as its checker's. */
@@ -755,22 +767,38 @@ export class Client implements ClientContext {
    * Epoch keys whose tags we recognise (src/client/sync/epochs.ts): every retained epoch up to the
    * grace window ahead of our clock, and a few later ones whose envelopes are held until then.
    */
-  windowKeys(state: GroupState): EpochKeys[] {
+  windowKeys(state: GroupState): readonly EpochKeys[] {
     return this.#windowKeysHeld(state).keys;
   }
 
   /** windowKeys, and how many of its last keys are of held epochs (beyond the readable window). */
-  #windowKeysHeld(state: GroupState): { keys: EpochKeys[]; held: number } {
-    const w = epochWindow(state.record.schedule, state.ring.baseEpoch, this.now());
+  #windowKeysHeld(state: GroupState): WindowKeys {
+    const ring = state.ring;
+    const w = epochWindow(state.record.schedule, ring.baseEpoch, this.now());
+    // Asked at every message accepted: the same window (the clock moves it once a day) is the
+    // same answer, until the ring changes (erasure moves its base; leaving erases it).
+    const last = this.#windowKeysCache.get(state);
+    if (
+      last !== undefined &&
+      last.ring === ring &&
+      last.base === ring.baseEpoch &&
+      !ring.erased &&
+      last.from === w.from &&
+      last.readableTo === w.readableTo &&
+      last.holdTo === w.holdTo
+    )
+      return last.keys;
     const keys: EpochKeys[] = [];
     let held = 0;
     for (let e = w.from; e <= w.holdTo; e++) {
-      const k = state.ring.keys(asEpoch(e));
+      const k = ring.keys(asEpoch(e));
       if (!k) continue;
       keys.push(k);
       if (e > w.readableTo) held++;
     }
-    return { keys, held };
+    const answer = { keys, held };
+    this.#windowKeysCache.set(state, { ring, base: ring.baseEpoch, ...w, keys: answer });
+    return answer;
   }
 
   /**
@@ -1815,4 +1843,10 @@ function* readAll(store: ProfileStore, scope: Uint8Array, from = 0): Generator<A
     for (const it of items) yield it;
     at = items[items.length - 1]!.seq + 1;
   }
+}
+
+/** The keys of a group's window of epochs, oldest first; the last `held` are held ones (§4.1). */
+interface WindowKeys {
+  readonly keys: readonly EpochKeys[];
+  readonly held: number;
 }

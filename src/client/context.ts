@@ -101,7 +101,7 @@ export interface ClientContext {
 
   // Groups
   /** The epoch keys a group may currently receive under (held epochs included). */
-  windowKeys(state: GroupState): EpochKeys[];
+  windowKeys(state: GroupState): readonly EpochKeys[];
   /** Recompute the tags the recognizer expects for a group after its keys changed. */
   rebuildExpectations(state: GroupState): void;
   /** One store transaction; on a throw, the groups in memory are read again from the store. */

@@ -277,13 +277,14 @@ export function decodeRelay(v: CborValue): RelayRecord {
 
 /** Key 1 holds the signed form; key 5 holds the pruned form instead (exactly one of them). */
 export function encodeStoredMessage(x: StoredMessage): CborValue {
-  return m([
-    ...('signed' in x ? ([[1, x.signed]] as [number, CborValue][]) : []),
-    [2, x.relay],
-    [3, x.index],
-    [4, x.receivedMs],
-    ...('pruned' in x ? ([[5, encodePruned(x.pruned)]] as [number, CborValue][]) : []),
-  ]);
+  // Built field by field, in key order (one per message a sync stores: no spread arrays).
+  const out: CborMap = new Map();
+  if ('signed' in x) out.set(1, x.signed);
+  out.set(2, x.relay);
+  out.set(3, x.index);
+  out.set(4, x.receivedMs);
+  if ('pruned' in x) out.set(5, encodePruned(x.pruned));
+  return out;
 }
 
 export function decodeStoredMessage(v: CborValue): StoredMessage {

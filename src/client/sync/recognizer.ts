@@ -51,11 +51,11 @@ interface AuthorWindow {
 
 /** What registering an author's deferred held tags needs (Recognizer `lagHeld`). */
 interface HeldLag {
-  readonly groupKey: string;
-  readonly epochs: readonly EpochKeys[];
-  readonly held: number;
-  readonly author: Uint8Array;
-  readonly fromSeq: number;
+  groupKey: string;
+  epochs: readonly EpochKeys[];
+  held: number;
+  author: Uint8Array;
+  fromSeq: number;
 }
 
 export class Recognizer {
@@ -127,8 +127,15 @@ export class Recognizer {
       if (held > 0 && missing.length === 0 && held < epochs.length) {
         // The hot path of a sync page: the readable epochs now, the held ones at the page's end.
         // A call for an earlier seq (a gap filled) moves nothing, as in the path below.
-        if (lag === undefined || lag.fromSeq <= fromSeq)
-          this.#heldLag.set(w, { groupKey, epochs, held, author, fromSeq });
+        // Updated in place: one object per author per page, not one per message.
+        if (lag === undefined) this.#heldLag.set(w, { groupKey, epochs, held, author, fromSeq });
+        else if (lag.fromSeq <= fromSeq) {
+          lag.groupKey = groupKey;
+          lag.epochs = epochs;
+          lag.held = held;
+          lag.author = author;
+          lag.fromSeq = fromSeq;
+        }
         this.#slide(w, groupKey, epochs, epochs.length - held, author, fromSeq);
         return;
       }
