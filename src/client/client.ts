@@ -226,8 +226,8 @@ export class Client implements ClientContext {
    */
   #summaryCurrentInBatch: Map<GroupState, boolean> | null = null;
   /**
-   * The group of the last id holdsMessage answered absent for (null: none, or cleared by whatever
-   * could change that answer: an index write, a message accepted), and a copy of that id.
+   * The group of the last id holdsMessage answered absent for (null: none, used once, or cleared
+   * by whatever could change that answer: an index write, a message accepted), and that id.
    */
   #lastAbsent: GroupState | null = null;
   readonly #lastAbsentId = Buffer.alloc(SHA256_BYTES);
@@ -662,8 +662,12 @@ export class Client implements ClientContext {
   ): boolean {
     if (state.transcriptLoaded) return state.dag.has(id);
     // The sync asks twice for each message it opens (its replay check, then acceptOpened), with
-    // nothing written between: the last "absent" is remembered until something could change it.
-    if (this.#lastAbsent === state && this.#lastAbsentId.equals(id)) return false;
+    // nothing written between: the last "absent" answers the next question about the same id, once
+    // (cleared sooner by whatever could change it; never trusted past that second question).
+    if (this.#lastAbsent === state && this.#lastAbsentId.equals(id)) {
+      this.#lastAbsent = null;
+      return false;
+    }
     const key = toHex(id);
     if (this.#appendBatch?.get(state.key)?.pending.has(key)) return true;
     const held =
