@@ -47,6 +47,12 @@ interface AuthorWindow {
   readonly tags: Map<number, string[]>;
   /** Seqs expected as gaps to fill (`missing`): kept until the group is rebuilt. */
   readonly pinned: Set<number>;
+  /**
+   * The author's key, a copy of its own: every tag entry names it, and a caller's is often a view
+   * into a decrypted message, which the entries would otherwise keep alive (with node's 8 KiB pool
+   * slab it sits in) for as long as they stay.
+   */
+  readonly author: Uint8Array;
 }
 
 /** What registering an author's deferred held tags needs (Recognizer `lagHeld`). */
@@ -96,9 +102,9 @@ export class Recognizer {
   }
 
   /**
-   * Expect `author`'s messages with seqs in [fromSeq, fromSeq + TAG_WINDOW) in each given epoch,
-   * plus any `missing` seqs below (a gap we still hope to fill). Tags of seqs more than
-   * TAG_KEEP_BELOW below fromSeq are forgotten (not the missing ones).
+   * Expect the messages of `authorKey` with seqs in [fromSeq, fromSeq + TAG_WINDOW) in each
+   * given epoch, plus any `missing` seqs below (a gap we still hope to fill). Tags of seqs more
+   * than TAG_KEEP_BELOW below fromSeq are forgotten (not the missing ones).
    *
    * `held`: how many of the last `epochs` are held ones (docs/PROTOCOL.md §4.1: beyond the
    * readable window). Inside `lagHeld` their tags are registered once at its end (and at each
@@ -114,13 +120,14 @@ export class Recognizer {
   expectAuthor(
     groupKey: string,
     epochs: readonly EpochKeys[],
-    author: Uint8Array,
+    authorKey: Uint8Array,
     fromSeq: number,
     missing: readonly number[] = [],
     held = 0,
   ): void {
-    const h = `${groupKey}/${Buffer.from(author.buffer, author.byteOffset, author.length).toString('latin1')}`;
+    const h = `${groupKey}/${Buffer.from(authorKey.buffer, authorKey.byteOffset, authorKey.length).toString('latin1')}`;
     let w = this.#authors.get(h);
+    const author = w?.author ?? Uint8Array.from(authorKey);
     let start: number;
     if (w !== undefined && this.#heldLag !== null) {
       const lag = this.#heldLag.get(w);
@@ -143,7 +150,7 @@ export class Recognizer {
     }
     if (w === undefined) {
       start = Math.max(0, fromSeq - TAG_KEEP_BELOW);
-      w = { horizon: -1, heldHorizon: -1, low: start, tags: new Map(), pinned: new Set() };
+      w = { horizon: -1, heldHorizon: -1, low: start, tags: new Map(), pinned: new Set(), author };
       this.#authors.set(h, w);
       let windows = this.#authorsByGroup.get(groupKey);
       if (windows === undefined) {
