@@ -64,7 +64,10 @@ class Writer {
   }
 
   head(major: number, value: number): void {
-    this.ensure(9);
+    // Only the bytes this head takes: the writer is sized exactly (encodedSize), and asking for 9
+    // when the last item's head takes 1 regrew a full buffer at its very end (double the size, a
+    // copy, then a sliced copy: every 1 MiB sync page a relay served).
+    this.ensure(headSize(value));
     const mt = major << 5;
     if (value < 24) {
       this.buf[this.len++] = mt | value;
