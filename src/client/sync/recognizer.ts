@@ -60,7 +60,6 @@ interface HeldLag {
   groupKey: string;
   epochs: readonly EpochKeys[];
   held: number;
-  author: Uint8Array;
   fromSeq: number;
 }
 
@@ -86,7 +85,8 @@ export class Recognizer {
     return this.#byTag.size;
   }
 
-  #addMessage(w: AuthorWindow, groupKey: string, keys: EpochKeys, author: Uint8Array, seq: number): void {
+  #addMessage(w: AuthorWindow, groupKey: string, keys: EpochKeys, seq: number): void {
+    const author = w.author;
     const k = messageTagKey(keys.tagKey, author, seq);
     this.#byTag.set(k, { kind: 'message', groupKey, epoch: keys.epoch, author, seq });
     const list = w.tags.get(seq);
@@ -127,7 +127,6 @@ export class Recognizer {
   ): void {
     const h = `${groupKey}/${Buffer.from(authorKey.buffer, authorKey.byteOffset, authorKey.length).toString('latin1')}`;
     let w = this.#authors.get(h);
-    const author = w?.author ?? Uint8Array.from(authorKey);
     let start: number;
     if (w !== undefined && this.#heldLag !== null) {
       const lag = this.#heldLag.get(w);
@@ -135,21 +134,21 @@ export class Recognizer {
         // The hot path of a sync page: the readable epochs now, the held ones at the page's end.
         // A call for an earlier seq (a gap filled) moves nothing, as in the path below.
         // Updated in place: one object per author per page, not one per message.
-        if (lag === undefined) this.#heldLag.set(w, { groupKey, epochs, held, author, fromSeq });
+        if (lag === undefined) this.#heldLag.set(w, { groupKey, epochs, held, fromSeq });
         else if (lag.fromSeq <= fromSeq) {
           lag.groupKey = groupKey;
           lag.epochs = epochs;
           lag.held = held;
-          lag.author = author;
           lag.fromSeq = fromSeq;
         }
-        this.#slide(w, groupKey, epochs, epochs.length - held, author, fromSeq);
+        this.#slide(w, groupKey, epochs, epochs.length - held, fromSeq);
         return;
       }
       if (lag !== undefined) this.#catchUpHeld(w, lag);
     }
     if (w === undefined) {
       start = Math.max(0, fromSeq - TAG_KEEP_BELOW);
+      const author = Uint8Array.from(authorKey);
       w = { horizon: -1, heldHorizon: -1, low: start, tags: new Map(), pinned: new Set(), author };
       this.#authors.set(h, w);
       let windows = this.#authorsByGroup.get(groupKey);
@@ -165,9 +164,9 @@ export class Recognizer {
     for (const keys of epochs)
       for (const seq of missing) {
         w.pinned.add(seq);
-        this.#addMessage(w, groupKey, keys, author, seq);
+        this.#addMessage(w, groupKey, keys, seq);
       }
-    this.#slide(w, groupKey, epochs, epochs.length, author, fromSeq, start);
+    this.#slide(w, groupKey, epochs, epochs.length, fromSeq, start);
     if (w.heldHorizon < w.horizon) w.heldHorizon = w.horizon;
   }
 
@@ -180,14 +179,13 @@ export class Recognizer {
     groupKey: string,
     epochs: readonly EpochKeys[],
     count: number,
-    author: Uint8Array,
     fromSeq: number,
     start = Math.max(fromSeq, w.horizon + 1),
   ): void {
     const end = fromSeq + TAG_WINDOW;
     for (let i = 0; i < count; i++) {
       const keys = epochs[i]!;
-      for (let seq = start; seq < end; seq++) this.#addMessage(w, groupKey, keys, author, seq);
+      for (let seq = start; seq < end; seq++) this.#addMessage(w, groupKey, keys, seq);
     }
     if (end - 1 > w.horizon) w.horizon = end - 1;
     const floor = fromSeq - TAG_KEEP_BELOW;
@@ -243,7 +241,7 @@ export class Recognizer {
     const start = Math.max(lag.fromSeq - TAG_KEEP_BELOW, w.heldHorizon + 1, w.low);
     for (let i = lag.epochs.length - lag.held; i < lag.epochs.length; i++) {
       const keys = lag.epochs[i]!;
-      for (let seq = start; seq < end; seq++) this.#addMessage(w, lag.groupKey, keys, lag.author, seq);
+      for (let seq = start; seq < end; seq++) this.#addMessage(w, lag.groupKey, keys, seq);
     }
     if (end - 1 > w.heldHorizon) w.heldHorizon = end - 1;
   }
