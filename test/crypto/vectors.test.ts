@@ -271,6 +271,22 @@ test('constant-time equality and wiping', () => {
   const secret = randomBytes(32);
   wipe(secret);
   assert.deepEqual(secret, Buffer.alloc(32));
+  // Both ways a buffer is zeroed (in place up to 64 bytes, libsodium above), a view only within
+  // its bounds, and nothing to do for null or empty.
+  for (const size of [1, 64, 65, 4096]) {
+    const onHeap = new Uint8Array(size).fill(7);
+    wipe(onHeap);
+    assert.ok(
+      onHeap.every((b) => b === 0),
+      `${size} bytes`,
+    );
+  }
+  const outer = Buffer.alloc(200, 9);
+  wipe(outer.subarray(10, 42), outer.subarray(100, 180));
+  assert.ok(outer.subarray(10, 42).every((b) => b === 0) && outer.subarray(100, 180).every((b) => b === 0));
+  assert.ok(outer.subarray(0, 10).every((b) => b === 9) && outer.subarray(42, 100).every((b) => b === 9));
+  assert.ok(outer.subarray(180).every((b) => b === 9));
+  wipe(null, undefined, new Uint8Array(0));
 });
 
 test('Argon2id (libsodium) agrees with an independent implementation (@noble/hashes)', async () => {
