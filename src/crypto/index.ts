@@ -315,6 +315,58 @@ export class HmacSha256Key {
   }
 }
 
+/**
+ * HMAC-SHA256 of many inputs of one fixed length under one key, each MAC as a latin1 string (one
+ * character per byte): the detection tags a member expects (src/group/detection.ts), which are the
+ * recognizer's map keys. Through node's one-shot hash — two calls of two SHA-256 blocks each —
+ * rather than libsodium's precomputed states: OpenSSL uses the CPU's SHA instructions where it has
+ * them and a digest returned as a string needs no buffer: 0.86 against 1.06 µs per tag
+ * (bench/README.md, "Client sync", s37). The caller writes each input into `input`, then calls
+ * `macLatin1`. The key's padded blocks are as secret as the key: `wipe` zeroes them. The strings
+ * left in V8's heap are the inner digest and the MAC, not key material.
+ */
+export class HmacSha256Latin1 {
+  /** ipad ‖ input. */
+  readonly #inner: Buffer;
+  /** opad ‖ the inner digest. */
+  readonly #outer = Buffer.alloc(64 + SHA256_BYTES);
+  /** The MAC's bytes, for a prefix of it as a string of its own (not a slice of a longer one). */
+  readonly #digest = Buffer.alloc(SHA256_BYTES);
+  /** Where the caller writes the next input: `inputLength` bytes, a view into the inner block. */
+  readonly input: Buffer;
+
+  constructor(key: Uint8Array, inputLength: number) {
+    assertBytes('key', key);
+    if (!Number.isSafeInteger(inputLength) || inputLength < 0 || inputLength > 1024)
+      throw new UsageError('bad-argument', 'inputLength must be 0..1024 bytes');
+    this.#inner = Buffer.alloc(64 + inputLength);
+    const block = this.#outer.subarray(0, 64);
+    if (key.length > 64) sodium.crypto_hash_sha256(block.subarray(0, SHA256_BYTES), key);
+    else block.set(key);
+    for (let i = 0; i < 64; i++) {
+      this.#inner[i] = block[i]! ^ 0x36;
+      block[i] = block[i]! ^ 0x5c;
+    }
+    this.input = this.#inner.subarray(64);
+  }
+
+  /** HMAC(key, input) as a string of its first `length` bytes, one latin1 character per byte. */
+  macLatin1(length: number = SHA256_BYTES): string {
+    if (!(length >= 1 && length <= SHA256_BYTES && Number.isInteger(length)))
+      throw new UsageError('bad-argument', 'length must be 1..32 bytes');
+    // 'binary' is node's name for latin1 in the hash's typings.
+    this.#outer.write(oneShotHash('sha256', this.#inner, 'binary'), 64, 'latin1');
+    if (length === SHA256_BYTES) return oneShotHash('sha256', this.#outer, 'binary');
+    // A slice of the 32-character digest would keep all of it alive with every tag a map holds.
+    this.#digest.write(oneShotHash('sha256', this.#outer, 'binary'), 0, 'latin1');
+    return this.#digest.toString('latin1', 0, length);
+  }
+
+  wipe(): void {
+    wipe(this.#inner, this.#outer, this.#digest);
+  }
+}
+
 /** HKDF-SHA256 (RFC 5869): extract with salt, expand with info to `length` bytes. */
 export function hkdfSha256(
   ikm: Uint8Array,

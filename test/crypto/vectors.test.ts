@@ -15,6 +15,7 @@ import {
   ed25519SecretToX25519,
   generateSigningKeyPair,
   HmacSha256Key,
+  HmacSha256Latin1,
   hkdfSha256,
   hmacSha256,
   openSealedToIdentity,
@@ -185,6 +186,53 @@ test('HMAC-SHA256 RFC 4231 test cases 1 and 6; the precomputed key gives the sam
       }
     }
   }
+});
+
+test('HmacSha256Latin1: RFC 4231 cases 1 and 6, and the same bytes as hmacSha256 for keys and inputs of several lengths', () => {
+  const cases: [Buffer, Buffer, string][] = [
+    [
+      Buffer.alloc(20, 0x0b),
+      Buffer.from('Hi There'),
+      'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7',
+    ],
+    [
+      Buffer.alloc(131, 0xaa),
+      Buffer.from('Test Using Larger Than Block-Size Key - Hash Key First'),
+      '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54',
+    ],
+  ];
+  for (const [key, data, mac] of cases) {
+    const k = new HmacSha256Latin1(key, data.length);
+    k.input.set(data);
+    assert.equal(Buffer.from(k.macLatin1(), 'latin1').toString('hex'), mac);
+    assert.equal(Buffer.from(k.macLatin1(16), 'latin1').toString('hex'), mac.slice(0, 32), 'a prefix');
+  }
+  for (const keyLen of [0, 1, 32, 63, 64, 65, 200]) {
+    const key = randomBytes(keyLen);
+    for (const inputLen of [0, 1, 43, 55, 56, 64, 119, 120, 300]) {
+      const k = new HmacSha256Latin1(key, inputLen);
+      assert.equal(k.input.length, inputLen);
+      // Reused: each MAC depends only on the input written for it.
+      for (let round = 0; round < 3; round++) {
+        const input = randomBytes(inputLen);
+        k.input.set(input);
+        const want = hmacSha256(key, input);
+        assert.equal(k.macLatin1(), want.toString('latin1'), `key ${keyLen}, input ${inputLen}`);
+        for (const length of [1, 16, 31])
+          assert.equal(k.macLatin1(length), want.subarray(0, length).toString('latin1'));
+      }
+    }
+  }
+  const k = new HmacSha256Latin1(randomBytes(32), 8);
+  for (const bad of [0, 33, -1, 1.5, Number.NaN]) assert.throws(() => k.macLatin1(bad), UsageError);
+  assert.throws(() => new HmacSha256Latin1(randomBytes(32), -1), UsageError);
+  // wipe zeroes the key's padded blocks (and the input): the MAC after it is no longer the key's.
+  const key = randomBytes(32);
+  const w = new HmacSha256Latin1(key, 4);
+  w.input.set([1, 2, 3, 4]);
+  const before = w.macLatin1();
+  w.wipe();
+  assert.notEqual(w.macLatin1(), before);
 });
 
 test('HKDF-SHA256 RFC 5869 test cases 1 and 3', () => {
