@@ -31,13 +31,6 @@ export const AEAD_KEY_BYTES = 32;
 export const AEAD_NONCE_BYTES = 24;
 export const AEAD_TAG_BYTES = 16;
 
-/**
- * Below this length libsodium's SHA-256 beats node:crypto's one-shot `hash` (its call costs
- * more); above it OpenSSL's wins, with the CPU's SHA extensions where it has them (on the bench
- * VM: 0.52 against 1.01 µs at 119 bytes, 1.16 against 1.19 at 256, 1.61 against 1.24 at 384, so
- * a message id, ~300 bytes of content, now goes to OpenSSL).
- */
-const SODIUM_HASH_BELOW = 256;
 // Synchronous use only: sha256 joins the parts of an input up to this size here, and zeroes them
 // before it returns (some inputs are secrets).
 const joinScratch = Buffer.alloc(4096);
@@ -104,20 +97,29 @@ export function wipe(...secrets: (Uint8Array | undefined | null)[]): void {
 // Hashing
 
 /**
- * Where libsodium writes a digest before it is copied out. A buffer of up to 64 bytes that V8
- * made (Buffer.alloc, new Uint8Array) lives inside its heap, and the first native call given one
- * moves it out: ~0.6 µs, more than the hash of a log's interior node. So the native call writes
- * here (outside the heap once, for good) and the digest is copied into a fresh buffer in
- * JavaScript; node's pool (allocUnsafe) would avoid the copy but let one long-lived digest keep a
- * whole 8 KiB slab alive. Wiped after each use: some inputs are secrets.
+ * Where libsodium writes a digest before it is copied out (HmacSha256Key.mac). A buffer of up to
+ * 64 bytes that V8 made (Buffer.alloc, new Uint8Array) lives inside its heap, and the first native
+ * call given one moves it out: ~0.6 µs, more than the hash of a log's interior node. So the native
+ * call writes here (outside the heap once, for good) and the digest is copied into a fresh buffer
+ * in JavaScript; node's pool (allocUnsafe) would avoid the copy but let one long-lived digest keep
+ * a whole 8 KiB slab alive. Wiped after each use: some inputs are secrets.
  */
 const digestScratch = Buffer.alloc(SHA256_BYTES);
 
-function sodiumSha256(input: Uint8Array): Buffer {
-  sodium.crypto_hash_sha256(digestScratch, input);
+/**
+ * SHA-256 through node's one-shot `hash` (OpenSSL, with the CPU's SHA instructions where it has
+ * them), the digest returned as a latin1 string and copied into a fresh buffer in JavaScript: a
+ * buffer returned by `hash` itself costs ~0.5 µs to make, and writing the string with a native call
+ * would first move the new buffer out of V8's heap (see digestScratch). On the bench VM, against
+ * libsodium for short inputs and `hash`'s buffer for long ones: 0.37 against 0.54 µs at 65 bytes,
+ * 0.48 against 0.89 at 256, 0.89 against 1.19 at 1,000 (bench/README.md "Client sync", s37). Node
+ * reads an input inside V8's heap from a copy on its stack, so a small input is not moved either.
+ * The digest string is an output, like the buffer returned; no input is kept.
+ */
+function opensslSha256(input: Uint8Array): Buffer {
+  const s = oneShotHash('sha256', input, 'binary');
   const out = Buffer.alloc(SHA256_BYTES);
-  out.set(digestScratch);
-  digestScratch.fill(0);
+  for (let i = 0; i < SHA256_BYTES; i++) out[i] = s.charCodeAt(i);
   return out;
 }
 
@@ -126,8 +128,7 @@ export function sha256(...parts: Uint8Array[]): Buffer {
   if (parts.length === 1) {
     const only = parts[0]!;
     assertBytes('input', only);
-    if (only.length < SODIUM_HASH_BELOW) return sodiumSha256(only);
-    return oneShotHash('sha256', only, 'buffer');
+    return opensslSha256(only);
   }
   // Parts (a domain and a message's content: every message id) are joined in one scratch
   // buffer and hashed in one call.
@@ -142,10 +143,7 @@ export function sha256(...parts: Uint8Array[]): Buffer {
       joinScratch.set(p, at);
       at += p.length;
     }
-    const joined = joinScratch.subarray(0, total);
-    let out: Buffer;
-    if (total < SODIUM_HASH_BELOW) out = sodiumSha256(joined);
-    else out = oneShotHash('sha256', joined, 'buffer');
+    const out = opensslSha256(joinScratch.subarray(0, total));
     // Some inputs are secrets (a group's initial secret): none stays behind in the scratch.
     joinScratch.fill(0, 0, total);
     return out;
@@ -184,7 +182,7 @@ export function sha256AfterByte(byte: number, data: Uint8Array): Buffer {
     afterByteScratch = Buffer.alloc(Math.min(AFTER_BYTE_SCRATCH_MAX, 2 * total));
   afterByteScratch[0] = byte;
   afterByteScratch.set(data, 1);
-  return oneShotHash('sha256', afterByteScratch.subarray(0, total), 'buffer');
+  return opensslSha256(afterByteScratch.subarray(0, total));
 }
 
 const textEncoder = new TextEncoder();

@@ -45,7 +45,7 @@ test('SHA-256 of "abc" and of 1,000 bytes (FIPS 180-2)', () => {
   assert.deepEqual(sha256(long), sha256(long.subarray(0, 100), long.subarray(100)));
 });
 
-test('sha256: libsodium below 256 bytes, node:crypto above, joined parts up to 4 KiB or streamed: the same digests', () => {
+test("sha256: one part, joined parts up to 4 KiB or streamed, inside V8's heap or not: the same digests, each in a buffer of its own", () => {
   for (const size of [0, 1, 55, 64, 255, 256, 257, 384, 4095, 4096, 4097, 9000]) {
     const data = randomBytes(size);
     const want = createHash('sha256').update(data).digest();
@@ -53,7 +53,23 @@ test('sha256: libsodium below 256 bytes, node:crypto above, joined parts up to 4
     const cut = size >> 1;
     assert.deepEqual(sha256(data.subarray(0, cut), data.subarray(cut)), want, `two parts of ${size}`);
     assert.deepEqual(sha256(new Uint8Array(0), data, new Uint8Array(0)), want, `padded parts of ${size}`);
+    // A small Uint8Array lives inside V8's heap; a view at an offset into a larger buffer.
+    assert.deepEqual(sha256(Uint8Array.from(data)), want, `a copy of ${size}`);
+    const inside = Buffer.concat([randomBytes(3), data, randomBytes(5)]);
+    assert.deepEqual(sha256(inside.subarray(3, 3 + size)), want, `a view of ${size}`);
   }
+  // Every byte value comes through the digest's string form (bytes ≥ 0x80 included): 1,000 digests.
+  for (let i = 0; i < 1000; i++) {
+    const data = randomBytes(i % 97);
+    assert.deepEqual(sha256(data), createHash('sha256').update(data).digest());
+  }
+  // A digest is a fresh buffer of its own, not a slice of a shared one that another call overwrites.
+  const a = sha256(Buffer.from('a'));
+  const b = sha256(Buffer.from('b'));
+  assert.notDeepEqual(a, b);
+  assert.equal(a.byteOffset, 0);
+  assert.equal(a.buffer.byteLength, 32);
+  assert.deepEqual(a, createHash('sha256').update('a').digest());
 });
 
 test('sha256AfterByte: SHA-256 of the byte then the data, at every size its scratch handles', () => {
