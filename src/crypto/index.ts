@@ -3,8 +3,8 @@
  * these functions, so a reviewer audits one file for primitive misuse.
  *
  * libsodium (sodium-native) provides Ed25519, X25519, sealed boxes, XChaCha20-Poly1305, Argon2id
- * and SHA-256 for short inputs; node:crypto (OpenSSL) provides HMAC/HKDF-SHA256 and SHA-256 for
- * long inputs, where it uses the CPU's SHA extensions. Conventions: functions assert their
+ * and the HMAC-SHA256 states of keys used many times; node:crypto (OpenSSL) provides SHA-256, where
+ * it uses the CPU's SHA extensions, the detection tags' HMACs and HKDF-SHA256. Conventions: functions assert their
  * arguments and name the bad one (UsageError); a failed check on well-formed input returns
  * false / null; nothing here logs.
  */
