@@ -3,10 +3,10 @@
  * these functions, so a reviewer audits one file for primitive misuse.
  *
  * libsodium (sodium-native) provides Ed25519, X25519, sealed boxes, XChaCha20-Poly1305, Argon2id
- * and the HMAC-SHA256 states of keys used many times; node:crypto (OpenSSL) provides SHA-256, where
- * it uses the CPU's SHA extensions, the detection tags' HMACs and HKDF-SHA256. Conventions: functions assert their
- * arguments and name the bad one (UsageError); a failed check on well-formed input returns
- * false / null; nothing here logs.
+ * and the HMAC-SHA256 states of keys used many times; node:crypto (OpenSSL) provides SHA-256 (with
+ * the CPU's SHA extensions where it has them), the detection tags' HMACs and HKDF-SHA256.
+ * Conventions: functions assert their arguments and name the bad one (UsageError); a failed check
+ * on well-formed input returns false / null; nothing here logs.
  */
 import { createHash, createHmac, hkdfSync, hash as oneShotHash } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -259,8 +259,8 @@ export class HmacSha256Key {
   }
 
   /**
-   * HMAC-SHA256(key, input) of one contiguous input: the hot path of detection tags (a member
-   * computes one per expected seq per epoch), without the rest-parameter array and per-part checks.
+   * HMAC-SHA256(key, input) of one contiguous input: the hot path of the profile's by-id lookups
+   * (one or two per message a sync stores), without the rest-parameter array and per-part checks.
    */
   macOne(input: Uint8Array): Buffer {
     assertBytes('input', input);
@@ -273,19 +273,6 @@ export class HmacSha256Key {
     sodium.crypto_hash_sha256_update(st, out);
     sodium.crypto_hash_sha256_final(st, out);
     return out;
-  }
-
-  /** macOne written into `out` (32 bytes): no buffer per MAC, for callers that keep only part of it. */
-  macOneInto(input: Uint8Array, out: Uint8Array): void {
-    assertBytes('input', input);
-    assertBytes('out', out, SHA256_BYTES);
-    const st = this.#scratch;
-    st.set(this.#inner);
-    sodium.crypto_hash_sha256_update(st, input);
-    sodium.crypto_hash_sha256_final(st, out);
-    st.set(this.#outer);
-    sodium.crypto_hash_sha256_update(st, out);
-    sodium.crypto_hash_sha256_final(st, out);
   }
 
   /** HMAC-SHA256(key, parts concatenated): the same bytes as hmacSha256(key, ...parts). */
