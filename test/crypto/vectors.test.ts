@@ -167,20 +167,22 @@ test('Ed25519 verify rejects a non-canonical S (S + L) that a lax verifier would
   assert.equal(verify(malleated, hex(v.message), hex(v.public)), false);
 });
 
+/** RFC 4231 test cases 1 and 6: key, data, HMAC-SHA256. */
+const RFC4231_CASES: [Buffer, Buffer, string][] = [
+  [
+    Buffer.alloc(20, 0x0b),
+    Buffer.from('Hi There'),
+    'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7',
+  ],
+  [
+    Buffer.alloc(131, 0xaa),
+    Buffer.from('Test Using Larger Than Block-Size Key - Hash Key First'),
+    '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54',
+  ],
+];
+
 test('HMAC-SHA256 RFC 4231 test cases 1 and 6; the precomputed key gives the same bytes', () => {
-  const cases: [Buffer, Buffer, string][] = [
-    [
-      Buffer.alloc(20, 0x0b),
-      Buffer.from('Hi There'),
-      'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7',
-    ],
-    [
-      Buffer.alloc(131, 0xaa),
-      Buffer.from('Test Using Larger Than Block-Size Key - Hash Key First'),
-      '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54',
-    ],
-  ];
-  for (const [key, data, mac] of cases) {
+  for (const [key, data, mac] of RFC4231_CASES) {
     assert.equal(hmacSha256(key, data).toString('hex'), mac);
     const k = new HmacSha256Key(key);
     assert.equal(k.mac(data).toString('hex'), mac);
@@ -205,19 +207,7 @@ test('HMAC-SHA256 RFC 4231 test cases 1 and 6; the precomputed key gives the sam
 });
 
 test('HmacSha256Latin1: RFC 4231 cases 1 and 6, and the same bytes as hmacSha256 for keys and inputs of several lengths', () => {
-  const cases: [Buffer, Buffer, string][] = [
-    [
-      Buffer.alloc(20, 0x0b),
-      Buffer.from('Hi There'),
-      'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7',
-    ],
-    [
-      Buffer.alloc(131, 0xaa),
-      Buffer.from('Test Using Larger Than Block-Size Key - Hash Key First'),
-      '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54',
-    ],
-  ];
-  for (const [key, data, mac] of cases) {
+  for (const [key, data, mac] of RFC4231_CASES) {
     const k = new HmacSha256Latin1(key, data.length);
     k.input.set(data);
     assert.equal(Buffer.from(k.macLatin1(), 'latin1').toString('hex'), mac);
