@@ -34,6 +34,8 @@ export const TAG_KEEP_BELOW = 64;
 
 /** The registered tags of one author in one group. */
 interface AuthorWindow {
+  /** The group's key (the window's tags are that group's). */
+  readonly groupKey: string;
   /** Highest seq whose tags are registered (in the held epochs: see `heldHorizon`). */
   horizon: number;
   /**
@@ -57,7 +59,6 @@ interface AuthorWindow {
 
 /** What registering an author's deferred held tags needs (Recognizer `lagHeld`). */
 interface HeldLag {
-  groupKey: string;
   epochs: readonly EpochKeys[];
   held: number;
   fromSeq: number;
@@ -85,10 +86,10 @@ export class Recognizer {
     return this.#byTag.size;
   }
 
-  #addMessage(w: AuthorWindow, groupKey: string, keys: EpochKeys, seq: number): void {
+  #addMessage(w: AuthorWindow, keys: EpochKeys, seq: number): void {
     const author = w.author;
     const k = messageTagKey(keys.tagKey, author, seq);
-    this.#byTag.set(k, { kind: 'message', groupKey, epoch: keys.epoch, author, seq });
+    this.#byTag.set(k, { kind: 'message', groupKey: w.groupKey, epoch: keys.epoch, author, seq });
     const list = w.tags.get(seq);
     if (list === undefined) w.tags.set(seq, [k]);
     else if (!list.includes(k)) list.push(k);
@@ -134,14 +135,13 @@ export class Recognizer {
         // The hot path of a sync page: the readable epochs now, the held ones at the page's end.
         // A call for an earlier seq (a gap filled) moves nothing, as in the path below.
         // Updated in place: one object per author per page, not one per message.
-        if (lag === undefined) this.#heldLag.set(w, { groupKey, epochs, held, fromSeq });
+        if (lag === undefined) this.#heldLag.set(w, { epochs, held, fromSeq });
         else if (lag.fromSeq <= fromSeq) {
-          lag.groupKey = groupKey;
           lag.epochs = epochs;
           lag.held = held;
           lag.fromSeq = fromSeq;
         }
-        this.#slide(w, groupKey, epochs, epochs.length - held, fromSeq);
+        this.#slide(w, epochs, epochs.length - held, fromSeq);
         return;
       }
       if (lag !== undefined) this.#catchUpHeld(w, lag);
@@ -149,7 +149,7 @@ export class Recognizer {
     if (w === undefined) {
       start = Math.max(0, fromSeq - TAG_KEEP_BELOW);
       const author = Uint8Array.from(authorKey);
-      w = { horizon: -1, heldHorizon: -1, low: start, tags: new Map(), pinned: new Set(), author };
+      w = { groupKey, horizon: -1, heldHorizon: -1, low: start, tags: new Map(), pinned: new Set(), author };
       this.#authors.set(h, w);
       let windows = this.#authorsByGroup.get(groupKey);
       if (windows === undefined) {
@@ -164,9 +164,9 @@ export class Recognizer {
     for (const keys of epochs)
       for (const seq of missing) {
         w.pinned.add(seq);
-        this.#addMessage(w, groupKey, keys, seq);
+        this.#addMessage(w, keys, seq);
       }
-    this.#slide(w, groupKey, epochs, epochs.length, fromSeq, start);
+    this.#slide(w, epochs, epochs.length, fromSeq, start);
     if (w.heldHorizon < w.horizon) w.heldHorizon = w.horizon;
   }
 
@@ -176,7 +176,6 @@ export class Recognizer {
    */
   #slide(
     w: AuthorWindow,
-    groupKey: string,
     epochs: readonly EpochKeys[],
     count: number,
     fromSeq: number,
@@ -185,7 +184,7 @@ export class Recognizer {
     const end = fromSeq + TAG_WINDOW;
     for (let i = 0; i < count; i++) {
       const keys = epochs[i]!;
-      for (let seq = start; seq < end; seq++) this.#addMessage(w, groupKey, keys, seq);
+      for (let seq = start; seq < end; seq++) this.#addMessage(w, keys, seq);
     }
     if (end - 1 > w.horizon) w.horizon = end - 1;
     const floor = fromSeq - TAG_KEEP_BELOW;
@@ -241,7 +240,7 @@ export class Recognizer {
     const start = Math.max(lag.fromSeq - TAG_KEEP_BELOW, w.heldHorizon + 1, w.low);
     for (let i = lag.epochs.length - lag.held; i < lag.epochs.length; i++) {
       const keys = lag.epochs[i]!;
-      for (let seq = start; seq < end; seq++) this.#addMessage(w, lag.groupKey, keys, seq);
+      for (let seq = start; seq < end; seq++) this.#addMessage(w, keys, seq);
     }
     if (end - 1 > w.heldHorizon) w.heldHorizon = end - 1;
   }
