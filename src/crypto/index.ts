@@ -227,6 +227,21 @@ export function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
 }
 
 /**
+ * HMAC's padded key blocks (RFC 2104): the key, or its SHA-256 when longer than a block, zero-padded
+ * to 64 bytes and XORed with 0x36 into `ipad` and with 0x5c into `opad` (64 bytes each). As
+ * secret as the key: the caller wipes them or keeps them as long as the key.
+ */
+function hmacPads(key: Uint8Array, ipad: Uint8Array, opad: Uint8Array): void {
+  opad.fill(0);
+  if (key.length > 64) sodium.crypto_hash_sha256(opad.subarray(0, SHA256_BYTES), key);
+  else opad.set(key);
+  for (let i = 0; i < 64; i++) {
+    ipad[i] = opad[i]! ^ 0x36;
+    opad[i] = opad[i]! ^ 0x5c;
+  }
+}
+
+/**
  * HMAC-SHA256 (RFC 2104) under one key that MACs many messages: the key's two padded blocks are
  * absorbed once into libsodium SHA-256 states, so each MAC hashes only the message and the inner
  * digest (two compression runs for a short message, no re-keying, no node:crypto object). The
@@ -244,18 +259,15 @@ export class HmacSha256Key {
   constructor(key: Uint8Array, prefix?: Uint8Array) {
     assertBytes('key', key);
     if (prefix !== undefined) assertBytes('prefix', prefix);
-    const block = Buffer.alloc(64);
-    if (key.length > 64) sodium.crypto_hash_sha256(block.subarray(0, SHA256_BYTES), key);
-    else block.set(key);
-    const pad = Buffer.alloc(64);
-    for (let i = 0; i < 64; i++) pad[i] = block[i]! ^ 0x36;
+    const ipad = Buffer.alloc(64);
+    const opad = Buffer.alloc(64);
+    hmacPads(key, ipad, opad);
     sodium.crypto_hash_sha256_init(this.#inner);
-    sodium.crypto_hash_sha256_update(this.#inner, pad);
+    sodium.crypto_hash_sha256_update(this.#inner, ipad);
     if (prefix !== undefined) sodium.crypto_hash_sha256_update(this.#inner, prefix);
-    for (let i = 0; i < 64; i++) pad[i] = block[i]! ^ 0x5c;
     sodium.crypto_hash_sha256_init(this.#outer);
-    sodium.crypto_hash_sha256_update(this.#outer, pad);
-    wipe(block, pad);
+    sodium.crypto_hash_sha256_update(this.#outer, opad);
+    wipe(ipad, opad);
   }
 
   /**
@@ -325,13 +337,7 @@ export class HmacSha256Latin1 {
     if (!Number.isSafeInteger(inputLength) || inputLength < 0 || inputLength > 1024)
       throw new UsageError('bad-argument', 'inputLength must be 0..1024 bytes');
     this.#inner = Buffer.alloc(64 + inputLength);
-    const block = this.#outer.subarray(0, 64);
-    if (key.length > 64) sodium.crypto_hash_sha256(block.subarray(0, SHA256_BYTES), key);
-    else block.set(key);
-    for (let i = 0; i < 64; i++) {
-      this.#inner[i] = block[i]! ^ 0x36;
-      block[i] = block[i]! ^ 0x5c;
-    }
+    hmacPads(key, this.#inner.subarray(0, 64), this.#outer.subarray(0, 64));
     this.input = this.#inner.subarray(64);
   }
 
