@@ -314,8 +314,8 @@ export class HmacSha256Key {
 
 /**
  * HMAC-SHA256 of many inputs of one fixed length under one key, each MAC as a latin1 string (one
- * character per byte): the detection tags a member expects (src/group/detection.ts), which are the
- * recognizer's map keys. Through node's one-shot hash — two calls of two SHA-256 blocks each —
+ * character per byte): the detection tags a member expects (src/group/detection.ts), whose words
+ * the recognizer reads from the string. Through node's one-shot hash — two calls of two SHA-256 blocks each —
  * rather than libsodium's precomputed states: OpenSSL uses the CPU's SHA instructions where it has
  * them and a digest returned as a string needs no buffer: 0.86 against 1.06 µs per tag
  * (bench/README.md, "Client sync", s37). The caller writes each input into `input`, then calls
@@ -327,8 +327,6 @@ export class HmacSha256Latin1 {
   readonly #inner: Buffer;
   /** opad ‖ the inner digest. */
   readonly #outer = Buffer.alloc(64 + SHA256_BYTES);
-  /** The MAC's bytes, for a prefix of it as a string of its own (not a slice of a longer one). */
-  readonly #digest = Buffer.alloc(SHA256_BYTES);
   /** Where the caller writes the next input: `inputLength` bytes, a view into the inner block. */
   readonly input: Buffer;
 
@@ -341,20 +339,15 @@ export class HmacSha256Latin1 {
     this.input = this.#inner.subarray(64);
   }
 
-  /** HMAC(key, input) as a string of its first `length` bytes, one latin1 character per byte. */
-  macLatin1(length: number = SHA256_BYTES): string {
-    if (!(length >= 1 && length <= SHA256_BYTES && Number.isInteger(length)))
-      throw new UsageError('bad-argument', 'length must be 1..32 bytes');
+  /** HMAC(key, input) as a string of its 32 bytes, one latin1 character per byte. */
+  macLatin1(): string {
     // 'binary' is node's name for latin1 in the hash's typings.
     this.#outer.write(oneShotHash('sha256', this.#inner, 'binary'), 64, 'latin1');
-    if (length === SHA256_BYTES) return oneShotHash('sha256', this.#outer, 'binary');
-    // A slice of the 32-character digest would keep all of it alive with every tag a map holds.
-    this.#digest.write(oneShotHash('sha256', this.#outer, 'binary'), 0, 'latin1');
-    return this.#digest.toString('latin1', 0, length);
+    return oneShotHash('sha256', this.#outer, 'binary');
   }
 
   wipe(): void {
-    wipe(this.#inner, this.#outer, this.#digest);
+    wipe(this.#inner, this.#outer);
   }
 }
 

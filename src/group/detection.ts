@@ -56,11 +56,12 @@ export function forgetTagKey(tagKey: Uint8Array): void {
 }
 
 /**
- * messageTag's 16 bytes as a latin1 string (the recognizer's map key, one character per byte),
- * without a buffer per tag: a member computes one per expected seq per epoch of the window, 8 per
- * message received with daily epochs (bench/README.md, "Client sync" (b)).
+ * The HMAC whose first TAG_BYTES bytes are the message tag, as a latin1 string of its 32 bytes
+ * (one character per byte), without a buffer per tag: a member computes one per expected seq per
+ * epoch of the window, 8 per message received with daily epochs (bench/README.md, "Client sync"
+ * (b)), and the recognizer reads the tag's words from the string (src/client/sync/tag-table.ts).
  */
-export function messageTagKey(tagKey: Uint8Array, author: Uint8Array, seq: number): string {
+export function messageMacLatin1(tagKey: Uint8Array, author: Uint8Array, seq: number): string {
   assertBytes('author', author, 32);
   if (!Number.isSafeInteger(seq) || seq < 0)
     throw new UsageError('bad-argument', 'seq must be a non-negative integer');
@@ -70,11 +71,11 @@ export function messageTagKey(tagKey: Uint8Array, author: Uint8Array, seq: numbe
   // seq is a safe integer, so its high 32 bits are below 2^21.
   input.writeUInt32BE(Math.floor(seq / 0x1_0000_0000), MSG.length + 32);
   input.writeUInt32BE(seq >>> 0, MSG.length + 36);
-  return mac.macLatin1(TAG_BYTES);
+  return mac.macLatin1();
 }
 
 export function messageTag(tagKey: Uint8Array, author: Uint8Array, seq: number): Buffer {
-  return Buffer.from(messageTagKey(tagKey, author, seq), 'latin1');
+  return Buffer.from(messageMacLatin1(tagKey, author, seq), 'latin1').subarray(0, TAG_BYTES);
 }
 
 export function introTag(tagKey: Uint8Array, introNonce: Uint8Array): Buffer {

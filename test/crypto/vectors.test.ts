@@ -211,7 +211,6 @@ test('HmacSha256Latin1: RFC 4231 cases 1 and 6, and the same bytes as hmacSha256
     const k = new HmacSha256Latin1(key, data.length);
     k.input.set(data);
     assert.equal(Buffer.from(k.macLatin1(), 'latin1').toString('hex'), mac);
-    assert.equal(Buffer.from(k.macLatin1(16), 'latin1').toString('hex'), mac.slice(0, 32), 'a prefix');
   }
   for (const keyLen of [0, 1, 32, 63, 64, 65, 200]) {
     const key = randomBytes(keyLen);
@@ -224,13 +223,9 @@ test('HmacSha256Latin1: RFC 4231 cases 1 and 6, and the same bytes as hmacSha256
         k.input.set(input);
         const want = hmacSha256(key, input);
         assert.equal(k.macLatin1(), want.toString('latin1'), `key ${keyLen}, input ${inputLen}`);
-        for (const length of [1, 16, 31])
-          assert.equal(k.macLatin1(length), want.subarray(0, length).toString('latin1'));
       }
     }
   }
-  const k = new HmacSha256Latin1(randomBytes(32), 8);
-  for (const bad of [0, 33, -1, 1.5, Number.NaN]) assert.throws(() => k.macLatin1(bad), UsageError);
   assert.throws(() => new HmacSha256Latin1(randomBytes(32), -1), UsageError);
   // wipe zeroes the key's padded blocks (and the input): the MAC after it is no longer the key's.
   const key = randomBytes(32);

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { randomBytes, sign } from '../../src/crypto/index.ts';
+import { domain, hmacSha256, randomBytes, sign } from '../../src/crypto/index.ts';
 import { CodecError, CwtchError, UsageError, VerifyError } from '../../src/errors.ts';
 import { composeMessage } from '../../src/group/compose.ts';
-import { messageTag, messageTagKey } from '../../src/group/detection.ts';
+import { messageMacLatin1, messageTag } from '../../src/group/detection.ts';
 import { ENVELOPE_BYTES, openEnvelope, sealEnvelope } from '../../src/group/envelope.ts';
 import { asEpoch, deriveEpochKeys } from '../../src/group/epoch.ts';
 import {
@@ -51,22 +51,25 @@ test('an envelope opens to the message sealed in it, verified', () => {
   );
 });
 
-test('property: messageTagKey is messageTag as the latin1 string of its 16 bytes', () => {
+test('property: messageMacLatin1 is the protocol HMAC as a latin1 string, and messageTag its first 16 bytes', () => {
   fc.assert(
     fc.property(
       fc.uint8Array({ minLength: 32, maxLength: 32 }),
       fc.uint8Array({ minLength: 32, maxLength: 32 }),
       fc.nat(),
       (tagKey, author, seq) => {
-        const tag = messageTag(tagKey, author, seq);
-        assert.equal(messageTagKey(tagKey, author, seq), tag.toString('latin1'));
-        assert.equal(Buffer.from(messageTagKey(tagKey, author, seq), 'latin1').length, 16);
+        const seqBytes = Buffer.alloc(8);
+        seqBytes.writeBigUInt64BE(BigInt(seq));
+        const want = hmacSha256(tagKey, domain('msg'), author, seqBytes);
+        const mac = messageMacLatin1(tagKey, author, seq);
+        assert.equal(mac, want.toString('latin1'));
+        assert.deepEqual(messageTag(tagKey, author, seq), want.subarray(0, 16));
       },
     ),
     { numRuns: 200 },
   );
-  assert.throws(() => messageTagKey(randomBytes(32), randomBytes(31), 0), UsageError);
-  assert.throws(() => messageTagKey(randomBytes(32), randomBytes(32), -1), UsageError);
+  assert.throws(() => messageMacLatin1(randomBytes(32), randomBytes(31), 0), UsageError);
+  assert.throws(() => messageMacLatin1(randomBytes(32), randomBytes(32), -1), UsageError);
 });
 
 test('property: every envelope has the same length whatever the body length', () => {

@@ -4,8 +4,9 @@
  * envelope is one lookup whatever the number of groups. Envelopes whose tag is not in the map
  * are not ours (or are beyond the prediction window: see `expectAuthor`).
  */
-import { introTag, messageTagKey, TAG_BYTES } from '../../group/detection.ts';
+import { introTag, messageMacLatin1, TAG_BYTES } from '../../group/detection.ts';
 import type { Epoch, EpochKeys } from '../../group/epoch.ts';
+import { TagTable, wordOfBytes, wordOfLatin1 } from './tag-table.ts';
 
 /** How many future seqs of each known author we expect per epoch. */
 export const TAG_WINDOW = 32;
@@ -20,10 +21,6 @@ export type Expected =
     }
   | { readonly kind: 'intro'; readonly groupKey: string; readonly epoch: Epoch; readonly nonce: Uint8Array };
 
-function tagKey(tag: Uint8Array): string {
-  return Buffer.from(tag.buffer, tag.byteOffset, tag.length).toString('latin1');
-}
-
 /**
  * How far below an author's next expected seq its tags are kept. Older ones are forgotten, so the
  * map holds a bounded window per author however many messages it has sent: a second envelope of
@@ -34,6 +31,8 @@ export const TAG_KEEP_BELOW = 64;
 
 /** The registered tags of one author in one group. */
 interface AuthorWindow {
+  /** Its owner number in the tag table (even: a window; odd numbers are intro tags). */
+  readonly owner: number;
   /** The group's key (the window's tags are that group's). */
   readonly groupKey: string;
   /** Highest seq whose tags are registered (in the held epochs: see `heldHorizon`). */
@@ -45,8 +44,8 @@ interface AuthorWindow {
   heldHorizon: number;
   /** Lowest seq whose window tags may still be registered. */
   low: number;
-  /** seq → its tag keys (one per epoch). */
-  readonly tags: Map<number, string[]>;
+  /** seq → the words of its tags, four per registered epoch (to remove them from the table). */
+  readonly tags: Map<number, number[]>;
   /** Seqs expected as gaps to fill (`missing`): kept until the group is rebuilt. */
   readonly pinned: Set<number>;
   /**
@@ -64,14 +63,26 @@ interface HeldLag {
   fromSeq: number;
 }
 
+/** An intro tag the table holds, under the odd owner number 2 × its index + 1. */
+interface IntroEntry {
+  readonly expected: Expected & { kind: 'intro' };
+  readonly words: readonly [number, number, number, number];
+}
+
 export class Recognizer {
-  readonly #byTag = new Map<string, Expected>();
+  /** Every tag we expect: owner 2i is `#windows[i]`, owner 2i + 1 is `#intros[i]`. */
+  readonly #table = new TagTable();
+  readonly #windows: (AuthorWindow | undefined)[] = [];
+  readonly #freeWindows: number[] = [];
+  readonly #intros: (IntroEntry | undefined)[] = [];
+  readonly #freeIntros: number[] = [];
   /**
-   * groupKey → its intro tags, so a group can be dropped or rebuilt. Its message tags are found
-   * through its author windows: a second index of every message tag cost a set insert and delete
-   * per tag, and a message registers one tag per epoch of the window (8 with daily epochs).
+   * groupKey → its intro tags (indexes into #intros), so a group can be dropped or rebuilt. Its
+   * message tags are found through its author windows: a second index of every message tag cost
+   * an insert and a delete per tag, and a message registers one tag per epoch of the window (8
+   * with daily epochs).
    */
-  readonly #introsByGroup = new Map<string, Set<string>>();
+  readonly #introsByGroup = new Map<string, Set<number>>();
   /** `${groupKey}/${author (latin1)}` → that author's window. */
   readonly #authors = new Map<string, AuthorWindow>();
   /** groupKey → its authors' windows (the same objects as in #authors). */
@@ -82,24 +93,34 @@ export class Recognizer {
    */
   #heldLag: Map<AuthorWindow, HeldLag> | null = null;
 
+  /** How many tags are expected. */
   get size(): number {
-    return this.#byTag.size;
+    return this.#table.size;
   }
 
   #addMessage(w: AuthorWindow, keys: EpochKeys, seq: number): void {
-    const author = w.author;
-    const k = messageTagKey(keys.tagKey, author, seq);
-    this.#byTag.set(k, { kind: 'message', groupKey: w.groupKey, epoch: keys.epoch, author, seq });
+    const mac = messageMacLatin1(keys.tagKey, w.author, seq);
+    const w0 = wordOfLatin1(mac, 0);
+    const w1 = wordOfLatin1(mac, 1);
+    const w2 = wordOfLatin1(mac, 2);
+    const w3 = wordOfLatin1(mac, 3);
+    // Registered again (a gap re-expected, a window rebuilt over itself): its words are listed.
+    if (this.#table.set(w0, w1, w2, w3, w.owner, keys.epoch, seq) === w.owner) return;
     const list = w.tags.get(seq);
-    if (list === undefined) w.tags.set(seq, [k]);
-    else if (!list.includes(k)) list.push(k);
+    if (list === undefined) w.tags.set(seq, [w0, w1, w2, w3]);
+    else list.push(w0, w1, w2, w3);
   }
 
   #forget(w: AuthorWindow, seq: number): void {
     const list = w.tags.get(seq);
     if (list === undefined) return;
-    for (const k of list) this.#byTag.delete(k);
+    this.#deleteAll(list, w.owner);
     w.tags.delete(seq);
+  }
+
+  #deleteAll(words: readonly number[], owner: number): void {
+    for (let i = 0; i < words.length; i += 4)
+      this.#table.deleteOwned(words[i]!, words[i + 1]!, words[i + 2]!, words[i + 3]!, owner);
   }
 
   /**
@@ -149,7 +170,18 @@ export class Recognizer {
     if (w === undefined) {
       start = Math.max(0, fromSeq - TAG_KEEP_BELOW);
       const author = Uint8Array.from(authorKey);
-      w = { groupKey, horizon: -1, heldHorizon: -1, low: start, tags: new Map(), pinned: new Set(), author };
+      const index = this.#freeWindows.pop() ?? this.#windows.length;
+      w = {
+        owner: 2 * index,
+        groupKey,
+        horizon: -1,
+        heldHorizon: -1,
+        low: start,
+        tags: new Map(),
+        pinned: new Set(),
+        author,
+      };
+      this.#windows[index] = w;
       this.#authors.set(h, w);
       let windows = this.#authorsByGroup.get(groupKey);
       if (windows === undefined) {
@@ -252,40 +284,69 @@ export class Recognizer {
       this.#introsByGroup.set(groupKey, set);
     }
     for (const keys of epochs) {
-      const k = tagKey(introTag(keys.tagKey, nonce));
-      this.#byTag.set(k, { kind: 'intro', groupKey, epoch: keys.epoch, nonce });
-      set.add(k);
+      const tag = introTag(keys.tagKey, nonce);
+      const words = [0, 1, 2, 3].map((i) => wordOfBytes(tag, i)) as [number, number, number, number];
+      const [w0, w1, w2, w3] = words;
+      const slot = this.#table.find(w0, w1, w2, w3);
+      if (slot >= 0 && this.#table.ownerAt(slot) % 2 === 1) continue; // expected already
+      const index = this.#freeIntros.pop() ?? this.#intros.length;
+      this.#intros[index] = { expected: { kind: 'intro', groupKey, epoch: keys.epoch, nonce }, words };
+      this.#table.set(w0, w1, w2, w3, 2 * index + 1, keys.epoch, 0);
+      set.add(index);
     }
   }
 
   /** What a tag announces, or undefined when it is not ours. */
   lookup(tag: Uint8Array): Expected | undefined {
-    return this.#byTag.get(tagKey(tag));
+    return tag.length === TAG_BYTES ? this.#lookupWords(tag) : undefined;
+  }
+
+  #lookupWords(bytes: Uint8Array): Expected | undefined {
+    const slot = this.#table.find(
+      wordOfBytes(bytes, 0),
+      wordOfBytes(bytes, 1),
+      wordOfBytes(bytes, 2),
+      wordOfBytes(bytes, 3),
+    );
+    if (slot < 0) return undefined;
+    const owner = this.#table.ownerAt(slot);
+    if (owner % 2 === 1) return this.#intros[(owner - 1) / 2]!.expected;
+    const w = this.#windows[owner / 2]!;
+    return {
+      kind: 'message',
+      groupKey: w.groupKey,
+      epoch: this.#table.epochAt(slot) as Epoch,
+      author: w.author,
+      seq: this.#table.seqAt(slot),
+    };
   }
 
   /**
    * What an envelope's tag (its first TAG_BYTES) announces, or undefined when it is not ours or
-   * too short to have a tag. The hot path of sync: one string of 16 characters and one lookup.
+   * too short to have a tag. The hot path of sync: four words read and one probe of the table.
    */
   lookupEnvelope(envelope: Uint8Array): Expected | undefined {
-    if (envelope.length < TAG_BYTES) return undefined;
-    const k = Buffer.isBuffer(envelope)
-      ? envelope.toString('latin1', 0, TAG_BYTES)
-      : Buffer.from(envelope.buffer, envelope.byteOffset, TAG_BYTES).toString('latin1');
-    return this.#byTag.get(k);
+    return envelope.length < TAG_BYTES ? undefined : this.#lookupWords(envelope);
   }
 
   /** Forget a group's tags (before rebuilding it with new epochs or after leaving it). */
   dropGroup(groupKey: string): void {
     const intros = this.#introsByGroup.get(groupKey);
-    if (intros !== undefined) for (const k of intros) this.#byTag.delete(k);
+    if (intros !== undefined)
+      for (const index of intros) {
+        this.#deleteAll(this.#intros[index]!.words, 2 * index + 1);
+        this.#intros[index] = undefined;
+        this.#freeIntros.push(index);
+      }
     this.#introsByGroup.delete(groupKey);
     const windows = this.#authorsByGroup.get(groupKey);
     if (windows === undefined) return;
     for (const [h, w] of windows) {
-      for (const list of w.tags.values()) for (const k of list) this.#byTag.delete(k);
+      for (const list of w.tags.values()) this.#deleteAll(list, w.owner);
       this.#authors.delete(h);
       this.#heldLag?.delete(w);
+      this.#windows[w.owner / 2] = undefined;
+      this.#freeWindows.push(w.owner / 2);
     }
     this.#authorsByGroup.delete(groupKey);
   }
