@@ -640,6 +640,35 @@ test('a scope counter read in a transaction follows its own writes and rollbacks
   assert.deepEqual(b.appendedRange('g'), { first: 1, next: 6 });
 });
 
+test('a scope counter kept from an earlier transaction is read again once another connection has committed', async (t) => {
+  const [a, b] = await twoConnections(t);
+  b.transaction(() => b.appendMany('g', ['one', 'two']));
+  // Kept across b's transactions while nobody else writes: its own appends move it.
+  b.transaction(() => {
+    assert.deepEqual(b.appendedRange('g'), { first: 0, next: 2 });
+    assert.equal(b.append('g', 'three'), 2);
+  });
+  // Another connection commits (to this scope, then to another one only): b's next transaction
+  // must not trust the counters it kept.
+  assert.equal(a.append('g', 'from a'), 3);
+  b.transaction(() => {
+    assert.deepEqual(b.appendedRange('g'), { first: 0, next: 4 });
+    assert.equal(b.append('g', 'four'), 4);
+  });
+  a.transaction(() => {
+    assert.equal(a.appendMany('g', ['a1', 'a2']), 5);
+    a.put('profile', 'x', 1);
+  });
+  assert.equal(
+    b.transaction(() => b.appendMany('g', ['five'])),
+    7,
+  );
+  assert.deepEqual(
+    b.readAppended('g').map((i) => i.value),
+    ['one', 'two', 'three', 'from a', 'four', 'a1', 'a2', 'five'],
+  );
+});
+
 test('another process appends concurrently through its own connection', async (t) => {
   const dir = tempDir(t);
   const store = await ProfileStore.create(dir, PASS);

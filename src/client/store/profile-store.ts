@@ -212,8 +212,13 @@ export class ProfileStore {
   readonly #indexMac: HmacSha256Key;
   /** How many #immediate calls are running (nested ones are savepoints of the outermost). */
   #immediateDepth = 0;
-  /** Scope rows read or written inside the running #immediate transaction, by lookup (latin1). */
+  /**
+   * Scope rows read or written by this store, by lookup (latin1), trusted inside an #immediate
+   * transaction while no other connection has committed since they were read (#checkScopeHeads).
+   */
   readonly #scopeHeads = new Map<string, ScopeHead | undefined>();
+  /** `PRAGMA data_version` when #scopeHeads was last checked, or -1 (unknown: check again). */
+  #scopeHeadsVersion = -1;
   /** One transaction wrapper for every #immediate call (better-sqlite3 builds one per call otherwise). */
   readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
 
@@ -913,28 +918,53 @@ export class ProfileStore {
   }
 
   #immediate<T>(fn: () => T): T {
+    const outermost = this.#immediateDepth === 0;
     this.#immediateDepth++;
     try {
-      return this.#tx.immediate(fn) as T;
+      return this.#tx.immediate(
+        outermost
+          ? () => {
+              this.#checkScopeHeads();
+              return fn();
+            }
+          : fn,
+      ) as T;
     } catch (error) {
       // What fn wrote was rolled back (to its savepoint when nested): so were its scope writes.
       this.#scopeHeads.clear();
+      this.#scopeHeadsVersion = -1;
       throw error;
     } finally {
-      if (--this.#immediateDepth === 0) this.#scopeHeads.clear();
+      this.#immediateDepth--;
     }
   }
 
   /**
-   * A scope's counter and floor. Inside an IMMEDIATE transaction (#immediate) the answer is kept
-   * until it ends: the transaction holds the write lock, so only this store's own writes
-   * (#writeScope) change the row meanwhile. A sync asks it twice for each message it opens
-   * (Client.holdsMessage), and the page's append once more.
+   * Forget the scope rows kept from earlier transactions if another connection (another process
+   * with the profile open) has committed since: SQLite changes `data_version` for a connection
+   * exactly when others commit, never for its own writes. Called at the start of the outermost
+   * #immediate, which holds the write lock from then on, so the kept rows stay true until it ends.
+   */
+  #checkScopeHeads(): void {
+    const version = this.#stmt.dataVersion.get() as number;
+    if (version === this.#scopeHeadsVersion) return;
+    this.#scopeHeads.clear();
+    this.#scopeHeadsVersion = version;
+  }
+
+  /**
+   * A scope's counter and floor. Inside an IMMEDIATE transaction (#immediate) the answer is kept,
+   * across transactions while no other connection commits (#checkScopeHeads): the transaction
+   * holds the write lock, so only this store's own writes (#writeScope) change the row meanwhile.
+   * A sync asks it for each group of each page (Client.holdsMessage), and the page's append once
+   * more; with 100 groups a read per group per page cost ~1.8 µs per message (bench/README.md,
+   * "Client sync", s38).
    */
   #readScope(lookup: Buffer): ScopeHead | undefined {
     if (this.#immediateDepth === 0) return this.#stmt.getScope.get(lookup) as ScopeHead | undefined;
     const key = lookup.toString('latin1');
-    if (this.#scopeHeads.has(key)) return this.#scopeHeads.get(key);
+    const kept = this.#scopeHeads.get(key);
+    if (kept !== undefined || this.#scopeHeads.has(key)) return kept;
     const head = this.#stmt.getScope.get(lookup) as ScopeHead | undefined;
     this.#scopeHeads.set(key, head);
     return head;
@@ -942,8 +972,8 @@ export class ProfileStore {
 
   #writeScope(lookup: Buffer, nextSeq: number, floor: number): void {
     this.#stmt.upsertScope.run(lookup, nextSeq, floor);
-    if (this.#immediateDepth > 0)
-      this.#scopeHeads.set(lookup.toString('latin1'), { next_seq: nextSeq, floor });
+    // Outside a transaction the write is committed at once, by this connection: kept as well.
+    this.#scopeHeads.set(lookup.toString('latin1'), { next_seq: nextSeq, floor });
   }
 
   #guard<T>(doing: string, fn: () => T): T {
@@ -1111,6 +1141,7 @@ function prepareStatements(db: Database.Database) {
     listRecords: db.prepare('SELECT lookup, value FROM records WHERE kind = ? ORDER BY lookup'),
     allRecords: db.prepare('SELECT kind, lookup, value FROM records'),
     getScope: db.prepare('SELECT next_seq, floor FROM scopes WHERE scope = ?'),
+    dataVersion: db.prepare('PRAGMA data_version').pluck(),
     upsertScope: db.prepare(
       'INSERT INTO scopes (scope, next_seq, floor) VALUES (?, ?, ?) ' +
         'ON CONFLICT (scope) DO UPDATE SET next_seq = excluded.next_seq, floor = excluded.floor',
