@@ -315,12 +315,12 @@ export class HmacSha256Key {
 /**
  * HMAC-SHA256 of many inputs of one fixed length under one key, each MAC as a latin1 string (one
  * character per byte): the detection tags a member expects (src/group/detection.ts), whose words
- * the recognizer reads from the string. Through node's one-shot hash — two calls of two SHA-256 blocks each —
- * rather than libsodium's precomputed states: OpenSSL uses the CPU's SHA instructions where it has
- * them and a digest returned as a string needs no buffer: 0.86 against 1.06 µs per tag
- * (bench/README.md, "Client sync", s37). The caller writes each input into `input`, then calls
- * `macLatin1`. The key's padded blocks are as secret as the key: `wipe` zeroes them. The strings
- * left in V8's heap are the inner digest and the MAC, not key material.
+ * the recognizer reads from the string. Through node's one-shot hash — two calls of two SHA-256
+ * blocks each — rather than libsodium's precomputed states: OpenSSL uses the CPU's SHA
+ * instructions where it has them and a digest returned as a string needs no buffer: 0.86 against
+ * 1.06 µs per tag (bench/README.md, "Client sync", s37). The caller writes each input into
+ * `input`, then calls `macLatin1`. The key's padded blocks are as secret as the key: `wipe` zeroes
+ * them. The strings left in V8's heap are the inner digest and the MAC, not key material.
  */
 export class HmacSha256Latin1 {
   /** ipad ‖ input. */
