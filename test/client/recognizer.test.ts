@@ -112,3 +112,43 @@ test('a lagHeld that throws drops what it deferred; the next call outside it cat
   for (let seq = 101 - TAG_KEEP_BELOW; seq < 101 + TAG_WINDOW; seq++)
     assert.ok(r.lookup(messageTag(keys[2]!.tagKey, author, seq)), `held seq ${seq}`);
 });
+
+test('what a lookup returns names its own group, author, epoch and seq, also once dropped groups have left their places to others', () => {
+  const r = new Recognizer();
+  const keysOf = new Map(['g', 'h', 'i'].map((g) => [g, groupKeys()]));
+  const authors = [randomBytes(32), randomBytes(32)];
+  const nonce = randomBytes(16);
+  const fill = (g: string) => {
+    for (const a of authors) r.expectAuthor(g, keysOf.get(g)!, a, 5);
+    r.expectIntro(g, keysOf.get(g)!, nonce);
+  };
+  fill('g');
+  fill('h');
+  const one = r.size / 2;
+  r.dropGroup('g');
+  assert.equal(r.size, one);
+  fill('i'); // takes the windows and intros 'g' left
+  r.expectIntro('i', keysOf.get('i')!, nonce); // expected twice: still one tag per epoch
+  assert.equal(r.size, 2 * one);
+  for (const g of ['g', 'h', 'i'])
+    for (const k of keysOf.get(g)!) {
+      const intro = r.lookup(introTag(k.tagKey, nonce));
+      const message = r.lookup(messageTag(k.tagKey, authors[1]!, 7));
+      if (g === 'g') {
+        assert.equal(intro, undefined);
+        assert.equal(message, undefined);
+        continue;
+      }
+      assert.deepEqual(intro, { kind: 'intro', groupKey: g, epoch: k.epoch, nonce });
+      assert.deepEqual(message, {
+        kind: 'message',
+        groupKey: g,
+        epoch: k.epoch,
+        author: Uint8Array.from(authors[1]!),
+        seq: 7,
+      });
+    }
+  r.dropGroup('h');
+  r.dropGroup('i');
+  assert.equal(r.size, 0);
+});
