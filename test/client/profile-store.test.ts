@@ -669,6 +669,42 @@ test('a scope counter kept from an earlier transaction is read again once anothe
   );
 });
 
+test('a CLI-like process appending between two transactions of a long-lived one is seen, not overwritten', async (t) => {
+  // As `watch` keeps a profile open while `send` runs as a fresh process: the long-lived store
+  // keeps its scope counters across transactions, and must drop them once the other commits.
+  const dir = tempDir(t);
+  const store = await ProfileStore.create(dir, PASS);
+  t.after(() => store.close());
+  assert.equal(
+    store.transaction(() => store.appendMany('shared', ['p0', 'p1'])),
+    0,
+  );
+  await promisify(execFile)(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      `import { ProfileStore } from ${JSON.stringify(STORE_MODULE)};
+       const s = await ProfileStore.open(process.argv[1], process.argv[2]);
+       s.append('shared', 'child');
+       s.close();`,
+      dir,
+      PASS,
+    ],
+    { cwd: fileURLToPath(new URL('../..', import.meta.url)) },
+  );
+  assert.equal(
+    store.transaction(() => store.appendMany('shared', ['p2'])),
+    3,
+  );
+  assert.deepEqual(
+    store.readAppended('shared').map((i) => i.value),
+    ['p0', 'p1', 'child', 'p2'],
+  );
+});
+
 test('another process appends concurrently through its own connection', async (t) => {
   const dir = tempDir(t);
   const store = await ProfileStore.create(dir, PASS);
