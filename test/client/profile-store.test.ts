@@ -669,6 +669,27 @@ test('a scope counter kept from an earlier transaction is read again once anothe
   );
 });
 
+/** A fresh process that opens the profile, appends `values` to scope 'shared' one by one, and exits. */
+function appendInChildProcess(dir: string, values: readonly string[]) {
+  return promisify(execFile)(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      `import { ProfileStore } from ${JSON.stringify(STORE_MODULE)};
+       const s = await ProfileStore.open(process.argv[1], process.argv[2]);
+       for (const v of JSON.parse(process.argv[3])) s.append('shared', v);
+       s.close();`,
+      dir,
+      PASS,
+      JSON.stringify(values),
+    ],
+    { cwd: fileURLToPath(new URL('../..', import.meta.url)) },
+  );
+}
+
 test('a CLI-like process appending between two transactions of a long-lived one is seen, not overwritten', async (t) => {
   // As `watch` keeps a profile open while `send` runs as a fresh process: the long-lived store
   // keeps its scope counters across transactions, and must drop them once the other commits.
@@ -679,22 +700,7 @@ test('a CLI-like process appending between two transactions of a long-lived one 
     store.transaction(() => store.appendMany('shared', ['p0', 'p1'])),
     0,
   );
-  await promisify(execFile)(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--input-type=module',
-      '-e',
-      `import { ProfileStore } from ${JSON.stringify(STORE_MODULE)};
-       const s = await ProfileStore.open(process.argv[1], process.argv[2]);
-       s.append('shared', 'child');
-       s.close();`,
-      dir,
-      PASS,
-    ],
-    { cwd: fileURLToPath(new URL('../..', import.meta.url)) },
-  );
+  await appendInChildProcess(dir, ['child']);
   assert.equal(
     store.transaction(() => store.appendMany('shared', ['p2'])),
     3,
@@ -710,21 +716,9 @@ test('another process appends concurrently through its own connection', async (t
   const store = await ProfileStore.create(dir, PASS);
   t.after(() => store.close());
   const n = 60;
-  const child = promisify(execFile)(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--input-type=module',
-      '-e',
-      `import { ProfileStore } from ${JSON.stringify(STORE_MODULE)};
-       const s = await ProfileStore.open(process.argv[1], process.argv[2]);
-       for (let i = 0; i < ${n}; i++) s.append('shared', 'child' + i);
-       s.close();`,
-      dir,
-      PASS,
-    ],
-    { cwd: fileURLToPath(new URL('../..', import.meta.url)) },
+  const child = appendInChildProcess(
+    dir,
+    Array.from({ length: n }, (_, i) => `child${i}`),
   );
   for (let i = 0; i < n; i++) {
     store.append('shared', `parent${i}`);
