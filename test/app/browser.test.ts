@@ -166,6 +166,41 @@ describe('the web app in Chromium', { skip }, () => {
     await shot(alice, 'receipted');
   });
 
+  it('keeps what she typed next while her last message is still being sent', async () => {
+    // The send is answered once the relay has receipted it; until then she may type on. Hold her
+    // first send in the browser while she types the second: the answer must not clear it.
+    const sendPath = (u: URL) => u.pathname.endsWith('/messages');
+    let releaseSend: () => void = () => {};
+    const sendHeld = new Promise<void>((resolve) => {
+      releaseSend = resolve;
+    });
+    const asked = alice.waitForRequest((r) => sendPath(new URL(r.url())) && r.method() === 'POST');
+    await alice.route(sendPath, async (route) => {
+      await sendHeld;
+      await route.continue();
+    });
+    await alice.fill('#compose', 'first of two');
+    await alice.click('#compose-form button');
+    await asked;
+    await alice.fill('#compose', 'second of two');
+    // The page redraws the byte count once it has taken in the answer (and otherwise only as she
+    // types): blank it, and its return says the answer has been handled.
+    await alice.locator('#compose-size').evaluate('e => { e.textContent = "" }');
+    const answered = alice.waitForResponse(
+      (r) => sendPath(new URL(r.url())) && r.request().method() === 'POST',
+    );
+    releaseSend();
+    assert.equal((await answered).status(), 200);
+    await alice.unroute(sendPath);
+    await alice.locator('#compose-size').filter({ hasText: 'bytes' }).waitFor();
+    assert.equal(await alice.locator('#compose').inputValue(), 'second of two');
+    await bob.locator('#messages li', { hasText: 'first of two' }).waitFor();
+    await alice.click('#compose-form button');
+    await bob.locator('#messages li', { hasText: 'second of two' }).waitFor();
+    await mine(alice, 'second of two').waitFor();
+    assert.equal(await alice.locator('#compose').inputValue(), '');
+  });
+
   it('shows a message sent while the relay is down as queued and why, then receipted, then seen by name', async () => {
     await relay.stop();
     await alice.locator('#relays .relay.down').waitFor();

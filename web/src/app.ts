@@ -534,8 +534,11 @@ function onSubmit(id: string, fn: () => Promise<void>): void {
 onSubmit('compose-form', async () => {
   const box = $('compose') as HTMLTextAreaElement;
   if (current === null) return;
-  await api('POST', `groups/${encodeURIComponent(current)}/messages`, { text: box.value });
-  box.value = '';
+  const text = box.value;
+  await api('POST', `groups/${encodeURIComponent(current)}/messages`, { text });
+  // The answer comes once the relay has receipted it; she may have typed her next message by
+  // then: clear the box only if it still holds what was sent.
+  if (box.value === text) box.value = '';
   updateSize();
   await refreshGroup();
 });
@@ -546,8 +549,11 @@ onSubmit('create-form', async () => {
   await openGroup(g.key);
 });
 onSubmit('join-form', async () => {
-  const g = await api<{ key: string }>('POST', 'join', { invite: ($('join-invite') as HTMLTextAreaElement).value });
-  ($('join-invite') as HTMLTextAreaElement).value = '';
+  const box = $('join-invite') as HTMLTextAreaElement;
+  const invite = box.value;
+  const g = await api<{ key: string }>('POST', 'join', { invite });
+  // Another invite pasted while this one was joining stays for her to join next.
+  if (box.value === invite) box.value = '';
   await openGroup(g.key);
 });
 $('invite-button').addEventListener('click', () => {
