@@ -328,6 +328,46 @@ describe('the web app in Chromium', { skip }, () => {
     assert.equal(await alice.locator('#group-banner').isHidden(), true);
     await crewButton.click();
     await alice.locator('#group-banner', { hasText: 'replaced by the fork "crew-fork"' }).waitFor();
+
+    // An invite asked for in one group and answered once she has opened another is not shown
+    // there: she would hand someone the key to the wrong group. Every text the invite box takes
+    // is recorded in the page.
+    const invitePath = `${viewPath}/invite`;
+    let releaseInvite: () => void = () => {};
+    const inviteHeld = new Promise<void>((resolve) => {
+      releaseInvite = resolve;
+    });
+    const inviteAsked = alice.waitForRequest((r) => new URL(r.url()).pathname === invitePath);
+    await alice.route(
+      (u) => u.pathname === invitePath,
+      async (route) => {
+        await inviteHeld;
+        await route.continue();
+      },
+    );
+    await alice.click('#invite-button');
+    await inviteAsked;
+    await alice.locator('#groups li button', { hasText: 'crew-fork' }).click();
+    await alice.locator('#group-name', { hasText: 'crew-fork' }).waitFor();
+    await alice.evaluate(`(() => {
+      const out = document.getElementById('invite-out');
+      window.__invitesShown = [];
+      new MutationObserver(() => window.__invitesShown.push(out.textContent)).observe(out, {
+        childList: true, characterData: true, subtree: true,
+      });
+    })()`);
+    const staleAnswer = alice.waitForResponse((r) => new URL(r.url()).pathname === invitePath);
+    releaseInvite();
+    const staleInvite = ((await (await staleAnswer).json()) as { invite: string }).invite;
+    await alice.unroute((u) => u.pathname === invitePath);
+    // Her own invite for the fork, asked after the stale answer came in, is the one shown.
+    const forkInvite = await inviteFrom(alice);
+    assert.notEqual(forkInvite, staleInvite);
+    const shown = (await alice.evaluate('window.__invitesShown')) as string[];
+    assert.ok(!shown.includes(staleInvite), 'the invite of the group she left was shown');
+    assert.equal(shown.at(-1), forkInvite);
+    await crewButton.click();
+    await alice.locator('#group-banner', { hasText: 'replaced by the fork "crew-fork"' }).waitFor();
   });
   it('a relay withholding one message from one reader: her audit shows it with its picture, and exports evidence', async () => {
     // Carol has everything so far; the next entry of the log is withheld from her alone.

@@ -557,13 +557,17 @@ onSubmit('join-form', async () => {
   await openGroup(g.key);
 });
 $('invite-button').addEventListener('click', () => {
-  if (current === null) return;
+  const group = current;
+  if (group === null) return;
   api<{ invite: string; qr: { size: number; rows: string[] } }>(
     'POST',
-    `groups/${encodeURIComponent(current)}/invite`,
+    `groups/${encodeURIComponent(group)}/invite`,
     {},
   )
     .then(({ invite, qr }) => {
+      // She opened another group meanwhile: this invite shown under its name would let her hand
+      // someone the key to the wrong group.
+      if (group !== current) return;
       $('invite-out').textContent = invite;
       $('copy-button').hidden = false;
       $('invite-qr').replaceChildren(qrPicture(qr));
@@ -632,9 +636,12 @@ $('leave-button').addEventListener('click', () => {
       $('notice').textContent = `Left "${name}": its keys are erased and it is never synced again; the others were not told.${
         unsent > 0 ? ` ${plural(unsent, 'message')} of yours that no relay had taken stay unsent.` : ''
       }`;
-      current = null;
-      $('chat').hidden = true;
-      $('side').hidden = true;
+      // She may have opened another group while it was leaving: that one stays on the page.
+      if (group === current) {
+        current = null;
+        $('chat').hidden = true;
+        $('side').hidden = true;
+      }
       await refreshState();
     })
     .catch(showError);
