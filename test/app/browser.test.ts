@@ -1,21 +1,22 @@
 /**
- * The web app in real Chromium (Debian's package, driven by playwright-core, which never
- * downloads a browser): three profiles, each with its own `cwtch-groups app` process and its own
- * browser context, on a real relay process. Alice and bob create a group, invite, join and chat;
- * each sees the other's messages live without a reload, and what one member wrote as HTML stays
- * text at the other. Alice's message sent while the relay is down shows as queued (and why), then
- * receipted once the relay is back, then seen by bob. Carol reaches the relay through a
- * man-in-the-middle (test/helpers/mitm-proxy.ts, behind a SOCKS redirect given to her app as
- * `--tor-socks`) that withholds one of alice's messages from her alone: her audit panel shows the
- * finding with its picture, and exports the evidence. Alice's members panel blocks, unblocks and
- * vouches; her fork leaves carol out (her choice survives a message arriving and carol's marks
- * changing while the form is open): bob gets the fork live, carol only learns she was left out. A
- * finding carol is reading stays the same element while messages arrive, and an answer about a
- * group alice has just left for another, held back until then, is not drawn; a redraw moves no
- * element it keeps (checked in the page on web/src/keep-children.ts itself).
- * Carol then leaves the old group with the Leave… button (confirmed, after one cancel): it is gone
- * from her page, alice and bob chat on in it, and once her app stops a fresh CLI process shows it
- * left and never syncs it. Screenshots of each step go to test-artifacts/browser/ (git-ignored).
+ * The web app in real Chromium (Debian's package, driven by playwright-core, which never downloads
+ * a browser): three profiles, each with its own `cwtch-groups app` process and its own browser
+ * context, on a real relay process. Alice and bob create a group, invite, join and chat; each sees
+ * the other's messages live without a reload, and what one member wrote as HTML stays text at the
+ * other; what she types while her last message is still being sent stays in the box. Alice's
+ * message sent while the relay is down shows as queued (and why), then receipted once the relay is
+ * back, then seen by bob. Carol reaches the relay through a man-in-the-middle
+ * (test/helpers/mitm-proxy.ts, behind a SOCKS redirect given to her app as `--tor-socks`) that
+ * withholds one of alice's messages from her alone: her audit panel shows the finding with its
+ * picture, and exports the evidence. Alice's members panel blocks, unblocks and vouches; her fork
+ * leaves carol out (her choice survives a message arriving and carol's marks changing while the
+ * form is open): bob gets the fork live, carol only learns she was left out. A finding carol is
+ * reading stays the same element while messages arrive, and an answer about a group alice has just
+ * left for another, held back until then, is not drawn, nor is an invite asked for there; a redraw
+ * moves no element it keeps (checked in the page on web/src/keep-children.ts itself). Carol then
+ * leaves the old group with the Leave… button (confirmed, after one cancel): it is gone from her
+ * page, alice and bob chat on in it, and once her app stops a fresh CLI process shows it left and
+ * never syncs it. Screenshots of each step go to test-artifacts/browser/ (git-ignored).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
