@@ -171,18 +171,10 @@ describe('the web app in Chromium', { skip }, () => {
     // The send is answered once the relay has receipted it; until then she may type on. Hold her
     // first send in the browser while she types the second: the answer must not clear it.
     const sendPath = (u: URL) => u.pathname.endsWith('/messages');
-    let releaseSend: () => void = () => {};
-    const sendHeld = new Promise<void>((resolve) => {
-      releaseSend = resolve;
-    });
-    const asked = alice.waitForRequest((r) => sendPath(new URL(r.url())) && r.method() === 'POST');
-    await alice.route(sendPath, async (route) => {
-      await sendHeld;
-      await route.continue();
-    });
+    const send = await holdRequests(alice, sendPath);
     await alice.fill('#compose', 'first of two');
     await alice.click('#compose-form button');
-    await asked;
+    await send.asked;
     await alice.fill('#compose', 'second of two');
     // The page redraws the byte count once it has taken in the answer (and otherwise only as she
     // types): blank it, and its return says the answer has been handled.
@@ -190,9 +182,9 @@ describe('the web app in Chromium', { skip }, () => {
     const answered = alice.waitForResponse(
       (r) => sendPath(new URL(r.url())) && r.request().method() === 'POST',
     );
-    releaseSend();
+    send.release();
     assert.equal((await answered).status(), 200);
-    await alice.unroute(sendPath);
+    await send.stop();
     await alice.locator('#compose-size').filter({ hasText: 'bytes' }).waitFor();
     assert.equal(await alice.locator('#compose').inputValue(), 'second of two');
     await bob.locator('#messages li', { hasText: 'first of two' }).waitFor();
@@ -302,29 +294,18 @@ describe('the web app in Chromium', { skip }, () => {
       .filter({ has: alice.locator('button', { hasText: /^crew\d*$/ }) })
       .getAttribute('data-key'))!;
     const viewPath = `/api/groups/${encodeURIComponent(crewKey)}`;
-    let releaseView: () => void = () => {};
-    const viewHeld = new Promise<void>((resolve) => {
-      releaseView = resolve;
-    });
-    const asked = alice.waitForRequest((r) => new URL(r.url()).pathname === viewPath);
-    await alice.route(
-      (u) => u.pathname === viewPath,
-      async (route) => {
-        await viewHeld;
-        await route.continue();
-      },
-    );
+    const view = await holdRequests(alice, (u) => u.pathname === viewPath);
     await crewButton.click();
-    await asked;
+    await view.asked;
     await alice.locator('#groups li button', { hasText: 'crew-fork' }).click();
     await alice.locator('#group-name', { hasText: 'crew-fork' }).waitFor();
     // Once drawn, the old app went on to mark the group read: wait for that, or a second.
     const markedRead = alice
       .waitForRequest((r) => new URL(r.url()).pathname === `${viewPath}/read`, { timeout: 1000 })
       .catch(() => null);
-    releaseView();
+    view.release();
     await markedRead;
-    await alice.unroute((u) => u.pathname === viewPath);
+    await view.stop();
     assert.equal(await alice.locator('#group-name').textContent(), 'crew-fork');
     assert.equal(await alice.locator('#group-banner').isHidden(), true);
     await crewButton.click();
@@ -334,20 +315,9 @@ describe('the web app in Chromium', { skip }, () => {
     // there: she would hand someone the key to the wrong group. Every text the invite box takes
     // is recorded in the page.
     const invitePath = `${viewPath}/invite`;
-    let releaseInvite: () => void = () => {};
-    const inviteHeld = new Promise<void>((resolve) => {
-      releaseInvite = resolve;
-    });
-    const inviteAsked = alice.waitForRequest((r) => new URL(r.url()).pathname === invitePath);
-    await alice.route(
-      (u) => u.pathname === invitePath,
-      async (route) => {
-        await inviteHeld;
-        await route.continue();
-      },
-    );
+    const invite = await holdRequests(alice, (u) => u.pathname === invitePath);
     await alice.click('#invite-button');
-    await inviteAsked;
+    await invite.asked;
     await alice.locator('#groups li button', { hasText: 'crew-fork' }).click();
     await alice.locator('#group-name', { hasText: 'crew-fork' }).waitFor();
     await alice.evaluate(`(() => {
@@ -358,9 +328,9 @@ describe('the web app in Chromium', { skip }, () => {
       });
     })()`);
     const staleAnswer = alice.waitForResponse((r) => new URL(r.url()).pathname === invitePath);
-    releaseInvite();
+    invite.release();
     const staleInvite = ((await (await staleAnswer).json()) as { invite: string }).invite;
-    await alice.unroute((u) => u.pathname === invitePath);
+    await invite.stop();
     // Her own invite for the fork, asked after the stale answer came in, is the one shown.
     const forkInvite = await inviteFrom(alice);
     assert.notEqual(forkInvite, staleInvite);
@@ -581,6 +551,23 @@ describe('the web app in Chromium', { skip }, () => {
     assert.ok(!kept.includes('said after carol left'), 'nothing after she left reaches her');
   });
 });
+
+/**
+ * Holds the page's requests whose address `matches` until `release()`: `asked` resolves at the
+ * first, `stop()` removes the hold (after release, once its answer is in).
+ */
+async function holdRequests(page: Page, matches: (u: URL) => boolean) {
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const asked = page.waitForRequest((r) => matches(new URL(r.url())));
+  await page.route(matches, async (route) => {
+    await held;
+    await route.continue();
+  });
+  return { asked, release, stop: () => page.unroute(matches) };
+}
 
 function mine(page: Page, text: string) {
   return page.locator('#messages li.mine', { hasText: text });
