@@ -16,7 +16,8 @@
  * moves no element it keeps (checked in the page on web/src/keep-children.ts itself). Carol then
  * leaves the old group with the Leave… button (confirmed, after one cancel): it is gone from her
  * page, alice and bob chat on in it, and once her app stops a fresh CLI process shows it left and
- * never syncs it. Screenshots of each step go to test-artifacts/browser/ (git-ignored).
+ * never syncs it; bob leaves the fork and opens the old group before the answer, which stays on
+ * his page. Screenshots of each step go to test-artifacts/browser/ (git-ignored).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -549,6 +550,31 @@ describe('the web app in Chromium', { skip }, () => {
     const kept = (await cliJson<MessageJson[]>(home, ['read', 'crew'])).map((m) => m.text);
     assert.ok(kept.includes('checking in'), 'what she had read stays');
     assert.ok(!kept.includes('said after carol left'), 'nothing after she left reaches her');
+
+    // Bob leaves the fork and opens the old group before the answer comes: the group he opened
+    // stays on his page, and the line under the list still says what was left.
+    const fork = bob.locator('#groups li').filter({ has: bob.locator('button', { hasText: 'crew-fork' }) });
+    await fork.locator('button').click();
+    await bob.locator('#group-name', { hasText: 'crew-fork' }).waitFor();
+    const leavePath = `/api/groups/${encodeURIComponent((await fork.getAttribute('data-key'))!)}/leave`;
+    const leave = await holdRequests(bob, (u) => u.pathname === leavePath);
+    bob.once('dialog', (d) => void d.accept());
+    await bob.click('#leave-button');
+    await leave.asked;
+    await crew(bob).locator('button').click();
+    await bob
+      .locator('#group-name')
+      .filter({ hasText: /^crew$/ })
+      .waitFor();
+    const left = bob.waitForResponse((r) => new URL(r.url()).pathname === leavePath);
+    leave.release();
+    assert.equal((await left).status(), 200);
+    await leave.stop();
+    // The notice is written in the same step that decides what the page shows.
+    await bob.locator('#notice', { hasText: 'Left "crew-fork"' }).waitFor();
+    assert.equal(await bob.locator('#chat').isHidden(), false);
+    assert.equal(await bob.locator('#group-name').textContent(), 'crew');
+    await fork.waitFor({ state: 'detached' });
   });
 });
 
