@@ -12,7 +12,8 @@
  * leaves carol out (her choice survives a message arriving and carol's marks changing while the
  * form is open): bob gets the fork live, carol only learns she was left out. A finding carol is
  * reading stays the same element while messages arrive, and an answer about a group alice has just
- * left for another, held back until then, is not drawn, nor is an invite asked for there; a redraw
+ * left for another, held back until then, is not drawn, nor is an invite asked for there, and a
+ * member's button clicked while another group opens acts on the group its row shows; a redraw
  * moves no element it keeps (checked in the page on web/src/keep-children.ts itself). Carol then
  * leaves the old group with the Leave… button (confirmed, after one cancel): it is gone from her
  * page, alice and bob chat on in it, and once her app stops a fresh CLI process shows it left and
@@ -350,6 +351,36 @@ describe('the web app in Chromium', { skip }, () => {
     assert.ok(!shown.includes(staleInvite), 'the invite of the group she left was shown');
     assert.equal(shown.at(-1), forkInvite);
     await crewButton.click();
+    await alice.locator('#group-banner', { hasText: 'replaced by the fork "crew-fork"' }).waitFor();
+
+    // A member's button acts on the group its row shows: clicked while the fork is being opened
+    // (its view held, the old group's panel still drawn), Block blocks bob in the old group only.
+    const forkKey = (await alice
+      .locator('#groups li')
+      .filter({ has: alice.locator('button', { hasText: 'crew-fork' }) })
+      .getAttribute('data-key'))!;
+    const forkView = await holdRequests(
+      alice,
+      (u) => u.pathname === `/api/groups/${encodeURIComponent(forkKey)}`,
+    );
+    await alice.locator('#groups li button', { hasText: 'crew-fork' }).click();
+    await forkView.asked;
+    const blockAsked = alice.waitForRequest((r) => new URL(r.url()).pathname.endsWith('/member'));
+    await alice
+      .locator(`#members li.member[data-group="${crewKey}"]`, { hasText: 'onerror' })
+      .locator('button.act-block')
+      .click();
+    assert.equal(new URL((await blockAsked).url()).pathname, `${viewPath}/member`);
+    forkView.release();
+    const bobInFork = alice.locator(`#members li.member[data-group="${forkKey}"]`, { hasText: 'onerror' });
+    await bobInFork.locator('button.act-block').waitFor();
+    await forkView.stop();
+    assert.equal(await bobInFork.locator('.mark.blocked').count(), 0);
+    await crewButton.click();
+    const bobInCrew = alice.locator(`#members li.member[data-group="${crewKey}"]`, { hasText: 'onerror' });
+    await bobInCrew.locator('.mark.blocked').waitFor();
+    await bobInCrew.locator('button.act-unblock').click();
+    await bobInCrew.locator('button.act-block').waitFor();
     await alice.locator('#group-banner', { hasText: 'replaced by the fork "crew-fork"' }).waitFor();
   });
   it('a relay withholding one message from one reader: her audit shows it with its picture, and exports evidence', async () => {

@@ -236,7 +236,8 @@ function prunedText(p: GroupView['pruned']): string {
   return `${p.count} earlier message${p.count === 1 ? '' : 's'} pruned from this profile${setting}`;
 }
 
-function renderView(v: GroupView): void {
+/** Draws the view of `group` (the key its answer was asked for). */
+function renderView(group: string, v: GroupView): void {
   $('group-name').textContent = v.group.name;
   const members = new Map(v.members.map((m) => [m.address, m]));
   const items: { key: string; element: HTMLElement }[] = [];
@@ -265,7 +266,7 @@ function renderView(v: GroupView): void {
   if (atBottom) box.scrollTop = box.scrollHeight;
   keepChildren(
     $('members'),
-    v.members.map((m) => ({ key: m.address, element: memberItem(m) })),
+    v.members.map((m) => ({ key: m.address, element: memberItem(group, m) })),
   );
   keepChildren(
     $('forks'),
@@ -320,10 +321,16 @@ function resetForkChoices(): void {
   }
 }
 
-/** A member of the members panel: name, marks, and what I can do about them. */
-function memberItem(m: ViewMember): HTMLElement {
+/**
+ * A member of the members panel: name, marks, and what I can do about them, in `group`. Its
+ * buttons act on that group, the one the row shows, not on whichever is open when clicked (in the
+ * moment between opening another group and drawing it, this group's rows are still on the page);
+ * the group in the row's attributes keeps it from being kept for another group's panel.
+ */
+function memberItem(group: string, m: ViewMember): HTMLElement {
   const li = el('li', 'member');
   li.dataset.address = m.address;
+  li.dataset.group = group;
   li.append(el('span', 'author', nameOf(m.name, m.address)));
   if (m.isMe) li.append(el('span', 'mark me', 'you'));
   li.append(...marksOf(m));
@@ -335,9 +342,8 @@ function memberItem(m: ViewMember): HTMLElement {
     b.setAttribute('type', 'button');
     b.title = title;
     b.addEventListener('click', () => {
-      if (current === null) return;
       $('error').textContent = '';
-      api('POST', `groups/${encodeURIComponent(current)}/member`, { member: m.address, action })
+      api('POST', `groups/${encodeURIComponent(group)}/member`, { member: m.address, action })
         .then(() => refreshGroup())
         .catch(showError);
     });
@@ -501,7 +507,7 @@ async function refreshGroup(): Promise<void> {
   const view = await api<GroupView>('GET', `groups/${encodeURIComponent(group)}`);
   // Another group opened meanwhile: showing this one under its name would mislead her.
   if (group !== current || !groupFreshness.show(ticket)) return;
-  renderView(view);
+  renderView(group, view);
   await api('POST', `groups/${encodeURIComponent(group)}/read`, {});
   await refreshAudit();
 }
