@@ -353,8 +353,8 @@ describe('the web app in Chromium', { skip }, () => {
     await crewButton.click();
     await alice.locator('#group-banner', { hasText: 'replaced by the fork "crew-fork"' }).waitFor();
 
-    // A member's button acts on the group its row shows: clicked while the fork is being opened
-    // (its view held, the old group's panel still drawn), Block blocks bob in the old group only.
+    // What she does on the page acts on the group it shows: while the fork is being opened (its
+    // view held, the old group still drawn), Block blocks bob in the old group only.
     const forkKey = (await alice
       .locator('#groups li')
       .filter({ has: alice.locator('button', { hasText: 'crew-fork' }) })
@@ -371,6 +371,11 @@ describe('the web app in Chromium', { skip }, () => {
       .locator('button.act-block')
       .click();
     assert.equal(new URL((await blockAsked).url()).pathname, `${viewPath}/member`);
+    // So does a message sent then: it goes to the group she sees, not to the one being opened.
+    const sendAsked = alice.waitForRequest((r) => new URL(r.url()).pathname.endsWith('/messages'));
+    await alice.fill('#compose', 'sent as the fork opens');
+    await alice.click('#compose-form button');
+    assert.equal(new URL((await sendAsked).url()).pathname, `${viewPath}/messages`);
     forkView.release();
     const bobInFork = alice.locator(`#members li.member[data-group="${forkKey}"]`, { hasText: 'onerror' });
     await bobInFork.locator('button.act-block').waitFor();
@@ -379,6 +384,7 @@ describe('the web app in Chromium', { skip }, () => {
     await crewButton.click();
     const bobInCrew = alice.locator(`#members li.member[data-group="${crewKey}"]`, { hasText: 'onerror' });
     await bobInCrew.locator('.mark.blocked').waitFor();
+    await mine(alice, 'sent as the fork opens').waitFor();
     await bobInCrew.locator('button.act-unblock').click();
     await bobInCrew.locator('button.act-block').waitFor();
     await alice.locator('#group-banner', { hasText: 'replaced by the fork "crew-fork"' }).waitFor();

@@ -120,6 +120,12 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<T> 
 
 let state: State | null = null;
 let current: string | null = null;
+/**
+ * The group whose view is on the page. It differs from `current` between opening a group and
+ * drawing it (an answer that may wait behind a sync): what she does on the page (send, invite,
+ * fork, leave, disappear, export) is about the group she sees, so it acts on this one.
+ */
+let drawn: string | null = null;
 
 function showError(e: unknown): void {
   $('error').textContent = e instanceof Error ? e.message : String(e);
@@ -238,6 +244,7 @@ function prunedText(p: GroupView['pruned']): string {
 
 /** Draws the view of `group` (the key its answer was asked for). */
 function renderView(group: string, v: GroupView): void {
+  drawn = group;
   $('group-name').textContent = v.group.name;
   const members = new Map(v.members.map((m) => [m.address, m]));
   const items: { key: string; element: HTMLElement }[] = [];
@@ -479,7 +486,7 @@ async function refreshAudit(): Promise<void> {
   const ticket = auditFreshness.ask();
   const audit = await api<Audit>('GET', `groups/${encodeURIComponent(group)}/audit`);
   // Another group opened meanwhile: this answer is not about what the page shows.
-  if (group !== current || !auditFreshness.show(ticket)) return;
+  if (group !== current || group !== drawn || !auditFreshness.show(ticket)) return;
   renderAudit(audit);
   // Which answer the panel shows, for anyone checking it is current (the browser test does).
   $('audit-items').dataset.answer = String(ticket);
@@ -539,9 +546,10 @@ function onSubmit(id: string, fn: () => Promise<void>): void {
 
 onSubmit('compose-form', async () => {
   const box = $('compose') as HTMLTextAreaElement;
-  if (current === null) return;
+  const group = drawn;
+  if (group === null) return;
   const text = box.value;
-  await api('POST', `groups/${encodeURIComponent(current)}/messages`, { text });
+  await api('POST', `groups/${encodeURIComponent(group)}/messages`, { text });
   // The answer comes once the relay has receipted it; she may have typed her next message by
   // then: clear the box only if it still holds what was sent.
   if (box.value === text) box.value = '';
@@ -563,7 +571,7 @@ onSubmit('join-form', async () => {
   await openGroup(g.key);
 });
 $('invite-button').addEventListener('click', () => {
-  const group = current;
+  const group = drawn;
   if (group === null) return;
   api<{ invite: string; qr: { size: number; rows: string[] } }>(
     'POST',
@@ -612,17 +620,18 @@ $('fork-button').addEventListener('click', () => {
   if (!form.hidden) resetForkChoices();
 });
 onSubmit('fork-form', async () => {
-  if (current === null) return;
+  const group = drawn;
+  if (group === null) return;
   const boxes = [...$('fork-members').querySelectorAll('input[type=checkbox]')] as HTMLInputElement[];
   const exclude = boxes.filter((b) => !b.checked).map((b) => b.value);
   const name = ($('fork-name') as HTMLInputElement).value.trim();
-  const fork = await api<{ key: string }>('POST', `groups/${encodeURIComponent(current)}/fork`, { exclude, name });
+  const fork = await api<{ key: string }>('POST', `groups/${encodeURIComponent(group)}/fork`, { exclude, name });
   $('fork-form').hidden = true;
   await openGroup(fork.key);
 });
 // Disappearing messages are local to this profile (docs/CLI.md `group disappear`).
 $('disappear-select').addEventListener('change', () => {
-  const group = current;
+  const group = drawn;
   if (group === null) return;
   const after = ($('disappear-select') as HTMLSelectElement).value;
   api('POST', `groups/${encodeURIComponent(group)}/disappear`, { after })
@@ -631,7 +640,7 @@ $('disappear-select').addEventListener('change', () => {
 });
 // Leaving erases the group's keys for good and tells nobody (docs/CLI.md `group leave`): confirm first.
 $('leave-button').addEventListener('click', () => {
-  const group = current;
+  const group = drawn;
   if (group === null) return;
   const name = state?.groups.find((g) => g.key === group)?.name ?? 'this group';
   if (!window.confirm(`Leave "${name}"? Its keys are erased and it is never synced again; the others are not told.`))
@@ -645,6 +654,7 @@ $('leave-button').addEventListener('click', () => {
       // She may have opened another group while it was leaving: that one stays on the page.
       if (group === current) {
         current = null;
+        drawn = null;
         $('chat').hidden = true;
         $('side').hidden = true;
       }
@@ -657,8 +667,8 @@ $('audit-button').addEventListener('click', () => {
   refreshAudit().catch(showError);
 });
 $('evidence-button').addEventListener('click', () => {
-  if (current === null) return;
-  const group = current;
+  const group = drawn;
+  if (group === null) return;
   api<unknown>('GET', `groups/${encodeURIComponent(group)}/evidence`)
     .then((bundle) => {
       // A file the person can hand to anyone: `cwtch-groups evidence verify FILE` checks it offline.
