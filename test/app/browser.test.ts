@@ -388,6 +388,20 @@ describe('the web app in Chromium', { skip }, () => {
     await bobInCrew.locator('button.act-unblock').click();
     await bobInCrew.locator('button.act-block').waitFor();
     await alice.locator('#group-banner', { hasText: 'replaced by the fork "crew-fork"' }).waitFor();
+
+    // Each group keeps what she typed there and did not send: it is not in the box, ready to go
+    // to another group, when she opens that one.
+    await alice.fill('#compose', 'a draft for the old group');
+    await alice.locator('#groups li button', { hasText: 'crew-fork' }).click();
+    await alice.locator('#group-name', { hasText: 'crew-fork' }).waitFor();
+    assert.equal(await alice.locator('#compose').inputValue(), '');
+    await crewButton.click();
+    await alice
+      .locator('#group-name')
+      .filter({ hasText: /^crew$/ })
+      .waitFor();
+    assert.equal(await alice.locator('#compose').inputValue(), 'a draft for the old group');
+    await alice.fill('#compose', '');
   });
   it('a relay withholding one message from one reader: her audit shows it with its picture, and exports evidence', async () => {
     // Carol has everything so far; the next entry of the log is withheld from her alone.

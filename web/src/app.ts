@@ -242,8 +242,25 @@ function prunedText(p: GroupView['pruned']): string {
   return `${p.count} earlier message${p.count === 1 ? '' : 's'} pruned from this profile${setting}`;
 }
 
+/** What she typed in each group other than the one drawn and did not send (page memory only). */
+const drafts = new Map<string, string>();
+
+/**
+ * The compose box follows the group drawn: each group keeps its own unsent text, so what she typed
+ * for one group is not in the box, ready to send, when she opens another.
+ */
+function switchDraft(to: string): void {
+  if (drawn === to) return;
+  const box = $('compose') as HTMLTextAreaElement;
+  if (drawn !== null && box.value !== '') drafts.set(drawn, box.value);
+  box.value = drafts.get(to) ?? '';
+  drafts.delete(to);
+  updateSize();
+}
+
 /** Draws the view of `group` (the key its answer was asked for). */
 function renderView(group: string, v: GroupView): void {
+  switchDraft(group);
   drawn = group;
   $('group-name').textContent = v.group.name;
   const members = new Map(v.members.map((m) => [m.address, m]));
@@ -551,8 +568,11 @@ onSubmit('compose-form', async () => {
   const text = box.value;
   await api('POST', `groups/${encodeURIComponent(group)}/messages`, { text });
   // The answer comes once the relay has receipted it; she may have typed her next message by
-  // then: clear the box only if it still holds what was sent.
-  if (box.value === text) box.value = '';
+  // then, or opened another group (the sent text was then kept as this group's draft): clear
+  // only what was sent.
+  if (drawn === group) {
+    if (box.value === text) box.value = '';
+  } else if (drafts.get(group) === text) drafts.delete(group);
   updateSize();
   await refreshGroup();
 });
@@ -652,6 +672,7 @@ $('leave-button').addEventListener('click', () => {
         unsent > 0 ? ` ${plural(unsent, 'message')} of yours that no relay had taken stay unsent.` : ''
       }`;
       // She may have opened another group while it was leaving: that one stays on the page.
+      drafts.delete(group);
       if (group === current) {
         current = null;
         drawn = null;
