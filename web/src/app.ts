@@ -127,6 +127,11 @@ let current: string | null = null;
  */
 let drawn: string | null = null;
 
+/** True while `group` is both the one opened and the one drawn: an answer about it may be shown. */
+function onPage(group: string): boolean {
+  return group === current && group === drawn;
+}
+
 function showError(e: unknown): void {
   $('error').textContent = e instanceof Error ? e.message : String(e);
 }
@@ -503,7 +508,7 @@ async function refreshAudit(): Promise<void> {
   const ticket = auditFreshness.ask();
   const audit = await api<Audit>('GET', `groups/${encodeURIComponent(group)}/audit`);
   // Another group opened meanwhile: this answer is not about what the page shows.
-  if (group !== current || group !== drawn || !auditFreshness.show(ticket)) return;
+  if (!onPage(group) || !auditFreshness.show(ticket)) return;
   renderAudit(audit);
   // Which answer the panel shows, for anyone checking it is current (the browser test does).
   $('audit-items').dataset.answer = String(ticket);
@@ -601,7 +606,7 @@ $('invite-button').addEventListener('click', () => {
     .then(({ invite, qr }) => {
       // She opened another group meanwhile: this invite shown under its name would let her hand
       // someone the key to the wrong group.
-      if (group !== current) return;
+      if (!onPage(group)) return;
       $('invite-out').textContent = invite;
       $('copy-button').hidden = false;
       $('invite-qr').replaceChildren(qrPicture(qr));
@@ -671,8 +676,10 @@ $('leave-button').addEventListener('click', () => {
       $('notice').textContent = `Left "${name}": its keys are erased and it is never synced again; the others were not told.${
         unsent > 0 ? ` ${plural(unsent, 'message')} of yours that no relay had taken stay unsent.` : ''
       }`;
-      // She may have opened another group while it was leaving: that one stays on the page.
+      // What she typed there and did not send has no group to go to now: not kept as a draft.
       drafts.delete(group);
+      if (group === drawn) ($('compose') as HTMLTextAreaElement).value = '';
+      // She may have opened another group while it was leaving: that one stays on the page.
       if (group === current) {
         current = null;
         drawn = null;
